@@ -1,0 +1,220 @@
+/* fileutil.c - atomic writes by temporary name + rename, staging folders, path helpers. */
+#define _GNU_SOURCE
+#include "fileutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static atomic_uint g_counter;
+
+void qr_path_dirname(const char *path, char *out, size_t outlen) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(out, outlen, ".");
+    } else if (slash == path) {
+        snprintf(out, outlen, "/");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= outlen) n = outlen - 1;
+        memcpy(out, path, n);
+        out[n] = '\0';
+    }
+}
+
+const char *qr_path_basename(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+int qr_path_has_suffix(const char *path, const char *suffix) {
+    size_t n = strlen(path), m = strlen(suffix);
+    return n >= m && strcasecmp(path + n - m, suffix) == 0;
+}
+
+int qr_path_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int qr_path_is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+qr_status qr_mkdir_p(const char *path) {
+    char buf[QR_PATH_MAX];
+    if (strlen(path) >= sizeof buf) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return qr_fail(QR_ERR_IO, "cannot create folder %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return qr_fail(QR_ERR_IO, "cannot create folder %s: %s", buf, strerror(errno));
+    if (!qr_path_is_dir(buf)) return qr_fail(QR_ERR_IO, "%s exists and is not a folder", buf);
+    return QR_OK;
+}
+
+/* The extension kept at the end of temporary names: ".nii.gz"-style double suffixes first. */
+static const char *path_suffix(const char *base) {
+    static const char *doubles[] = {".nii.gz", ".raw.gz", ".tar.gz"};
+    for (size_t i = 0; i < sizeof doubles / sizeof doubles[0]; i++)
+        if (qr_path_has_suffix(base, doubles[i])) return base + strlen(base) - strlen(doubles[i]);
+    const char *dot = strrchr(base, '.');
+    return dot && dot != base ? dot : base + strlen(base);
+}
+
+qr_status qr_temp_sibling(const char *path, int keep_suffix, char *out, size_t outlen) {
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(path, dir, sizeof dir);
+    const char *base = qr_path_basename(path);
+    if (!*base) return qr_fail(QR_ERR_INVALID_ARG, "output path %s names a folder, not a file", path);
+    unsigned c = atomic_fetch_add(&g_counter, 1u);
+    int n;
+    if (keep_suffix) {
+        const char *suf = path_suffix(base);
+        n = snprintf(out, outlen, "%s/.%.*s.tmp-%ld-%u%s", dir, (int)(suf - base), base, (long)getpid(), c, suf);
+    } else {
+        n = snprintf(out, outlen, "%s/.%s.tmp-%ld-%u", dir, base, (long)getpid(), c);
+    }
+    if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
+    return QR_OK;
+}
+
+static void sync_path(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+qr_status qr_commit_rename(const char *tmp, const char *path) {
+    sync_path(tmp);
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", path, strerror(e));
+    }
+    return QR_OK;
+}
+
+qr_status qr_atomic_open(qr_atomic *a, const char *path) {
+    memset(a, 0, sizeof *a);
+    if (strlen(path) >= sizeof a->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
+    strcpy(a->path, path);
+    QR_TRY(qr_temp_sibling(path, 0, a->tmp, sizeof a->tmp));
+    a->fp = fopen(a->tmp, "wb");
+    if (!a->fp) {
+        int e = errno;
+        a->tmp[0] = '\0';
+        return qr_fail(QR_ERR_IO, "cannot write %s: %s", path, strerror(e));
+    }
+    return QR_OK;
+}
+
+qr_status qr_atomic_commit(qr_atomic *a) {
+    if (!a->fp) return qr_fail(QR_ERR_INVALID_ARG, "output %s is not open", a->path);
+    int bad = ferror(a->fp) || fflush(a->fp) != 0;
+    if (!bad) bad = fsync(fileno(a->fp)) != 0 && errno != EINVAL;
+    int e = errno;
+    if (fclose(a->fp) != 0) bad = 1;
+    a->fp = NULL;
+    if (bad) {
+        unlink(a->tmp);
+        a->tmp[0] = '\0';
+        return qr_fail(QR_ERR_IO, "cannot write %s: %s", a->path, strerror(e ? e : EIO));
+    }
+    qr_status s = qr_commit_rename(a->tmp, a->path);
+    a->tmp[0] = '\0';
+    return s;
+}
+
+void qr_atomic_abort(qr_atomic *a) {
+    if (!a) return;
+    if (a->fp) fclose(a->fp);
+    a->fp = NULL;
+    if (a->tmp[0]) unlink(a->tmp);
+    a->tmp[0] = '\0';
+}
+
+qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen) {
+    char parent[QR_PATH_MAX];
+    /* strip trailing slashes of a folder destination */
+    char fp[QR_PATH_MAX];
+    snprintf(fp, sizeof fp, "%s", final_path);
+    size_t n = strlen(fp);
+    while (n > 1 && fp[n - 1] == '/') fp[--n] = '\0';
+    qr_path_dirname(fp, parent, sizeof parent);
+    if (!qr_path_is_dir(parent))
+        return qr_fail(QR_ERR_IO, "cannot write %s: folder %s does not exist", final_path, parent);
+    int k = snprintf(dir, dirlen, "%s/.qsmrim-staging-XXXXXX", parent);
+    if (k < 0 || (size_t)k >= dirlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", final_path);
+    if (!mkdtemp(dir)) return qr_fail(QR_ERR_IO, "cannot write in folder %s: %s", parent, strerror(errno));
+    return QR_OK;
+}
+
+static int is_header_name(const char *name) {
+    return qr_path_has_suffix(name, ".nhdr") || qr_path_has_suffix(name, ".mhd") || qr_path_has_suffix(name, ".hdr");
+}
+
+qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir) {
+    for (int pass = 0; pass < 2; pass++) {
+        DIR *d = opendir(staging_dir);
+        if (!d) return qr_fail(QR_ERR_IO, "cannot read staging folder %s: %s", staging_dir, strerror(errno));
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+            if (is_header_name(e->d_name) != (pass == 1)) continue;
+            char src[QR_PATH_MAX], dst[QR_PATH_MAX];
+            snprintf(src, sizeof src, "%s/%s", staging_dir, e->d_name);
+            snprintf(dst, sizeof dst, "%s/%s", final_dir, e->d_name);
+            sync_path(src);
+            if (rename(src, dst) != 0) {
+                int er = errno;
+                closedir(d);
+                qr_staging_abort(staging_dir);
+                return qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", dst, strerror(er));
+            }
+        }
+        closedir(d);
+    }
+    rmdir(staging_dir);
+    return QR_OK;
+}
+
+qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir) {
+    if (rename(staging_dir, final_dir) != 0) {
+        int e = errno;
+        qr_staging_abort(staging_dir);
+        if (e == ENOTEMPTY || e == EEXIST)
+            return qr_fail(QR_ERR_IO, "cannot write series folder %s: it exists and is not empty", final_dir);
+        return qr_fail(QR_ERR_IO, "cannot move output folder into place at %s: %s", final_dir, strerror(e));
+    }
+    return QR_OK;
+}
+
+void qr_staging_abort(const char *staging_dir) {
+    DIR *d = opendir(staging_dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+            char p[QR_PATH_MAX];
+            snprintf(p, sizeof p, "%s/%s", staging_dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(staging_dir);
+}

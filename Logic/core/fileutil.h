@@ -1,0 +1,75 @@
+/*
+ * fileutil.h - atomic output files and small path helpers.
+ *
+ * Every output of qsmrim is written under a temporary name in its destination folder and renamed
+ * into place once complete (rename(2) within one file system is atomic). A process killed with
+ * SIGKILL therefore leaves either the old file or the new one, never a partial file; at most a
+ * hidden temporary (".<name>.tmp-*") remains.
+ *
+ *   qr_atomic f;
+ *   QR_TRY(qr_atomic_open(&f, "table.tsv"));
+ *   fprintf(f.fp, ...);
+ *   return qr_atomic_commit(&f);       // or qr_atomic_abort(&f) on error
+ *
+ * Tools that write several files at once (ITK writing .nhdr + .raw.gz, a DICOM series folder,
+ * HDF5 libraries that want a path) write into a staging folder beside the destination and commit
+ * it with qr_staging_commit().
+ */
+#ifndef QR_FILEUTIL_H
+#define QR_FILEUTIL_H
+
+#include <stdio.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QR_PATH_MAX 4096
+
+typedef struct qr_atomic {
+    FILE *fp;                /* write here */
+    char path[QR_PATH_MAX];  /* final path */
+    char tmp[QR_PATH_MAX];   /* temporary path beside it */
+} qr_atomic;
+
+/* Open a temporary file beside `path` for writing (binary mode). */
+qr_status qr_atomic_open(qr_atomic *a, const char *path);
+/* Flush, sync, close and rename into place. On failure the temporary is removed. */
+qr_status qr_atomic_commit(qr_atomic *a);
+/* Close and remove the temporary (NULL-safe, idempotent). */
+void qr_atomic_abort(qr_atomic *a);
+
+/* A temporary path beside `path` (same folder, hidden name, unique per process and call);
+ * `keep_suffix` keeps the file's extension at the end (some writers choose by extension). */
+qr_status qr_temp_sibling(const char *path, int keep_suffix, char *out, size_t outlen);
+
+/* Rename `tmp` onto `path` after syncing it; removes `tmp` on failure. */
+qr_status qr_commit_rename(const char *tmp, const char *path);
+
+/* Staging folder: created beside `final_path`; files written inside it keep their final names.
+ * Commit moves every regular file into the final folder (files whose name ends in a header
+ * extension - .nhdr .mhd .hdr - last, so a header never points to missing data) and removes the
+ * staging folder. If `final_path` itself is to be a folder (DICOM series), commit_dir renames
+ * the staging folder onto it. */
+qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen);
+qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir);
+qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir);
+void qr_staging_abort(const char *staging_dir);
+
+/* Folder part of a path ("." if none) and file-name part. */
+void qr_path_dirname(const char *path, char *out, size_t outlen);
+const char *qr_path_basename(const char *path);
+/* 1 if `path` ends with `suffix` (case-insensitive). */
+int qr_path_has_suffix(const char *path, const char *suffix);
+/* 1 if path exists and is a directory / a regular file. */
+int qr_path_is_dir(const char *path);
+int qr_path_is_file(const char *path);
+/* Create a folder and its parents (like mkdir -p). */
+qr_status qr_mkdir_p(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,87 @@
+/* status.c - thread-local last-error message, log sink and invariant callback. */
+#include "status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QR_ERRMSG_MAX 1024
+
+static _Thread_local char g_errmsg[QR_ERRMSG_MAX];
+
+static const char *const g_status_names[QR_STATUS_COUNT] = {
+    "ok",       "io",        "format", "geometry", "invalid-argument", "out-of-memory", "unsupported",
+    "nonfinite", "empty",    "model",  "device",   "cancelled",        "internal",
+};
+
+const char *qr_status_name(qr_status s) {
+    if ((int)s < 0 || s >= QR_STATUS_COUNT) return "unknown";
+    return g_status_names[s];
+}
+
+const char *qr_last_error(void) { return g_errmsg; }
+
+void qr_clear_error(void) { g_errmsg[0] = '\0'; }
+
+qr_status qr_vfail(qr_status s, const char *fmt, va_list ap) {
+    vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
+    return s;
+}
+
+qr_status qr_fail(qr_status s, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    qr_vfail(s, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+qr_status qr_fail_context(qr_status s, const char *fmt, ...) {
+    char prev[QR_ERRMSG_MAX];
+    char ctx[QR_ERRMSG_MAX];
+    memcpy(prev, g_errmsg, sizeof prev);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx, sizeof ctx, fmt, ap);
+    va_end(ap);
+    /* ctx and prev are each at most QR_ERRMSG_MAX-1 long; the joined message is cut to fit */
+    size_t n = strlen(ctx);
+    memcpy(g_errmsg, ctx, n + 1);
+    if (prev[0] && n + 2 < sizeof g_errmsg) {
+        memcpy(g_errmsg + n, ": ", 3);
+        size_t room = sizeof g_errmsg - (n + 2) - 1, m = strlen(prev);
+        if (m > room) m = room;
+        memcpy(g_errmsg + n + 2, prev, m);
+        g_errmsg[n + 2 + m] = '\0';
+    }
+    return s;
+}
+
+static qr_log_sink g_sink = NULL;
+static void *g_sink_user = NULL;
+
+void qr_set_log_sink(qr_log_sink sink, void *user) {
+    g_sink = sink;
+    g_sink_user = user;
+}
+
+void qr_log(qr_log_level level, const char *fmt, ...) {
+    if (!g_sink) return;
+    char msg[QR_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    g_sink(level, msg, g_sink_user);
+}
+
+static void default_abort(const char *file, int line, const char *expr) {
+    fprintf(stderr, "qsmrim: internal invariant failed at %s:%d: %s\n", file, line, expr);
+    abort();
+}
+
+static qr_abort_callback g_abort_cb = default_abort;
+
+void qr_set_abort_callback(qr_abort_callback cb) { g_abort_cb = cb ? cb : default_abort; }
+
+void qr_assert_failed(const char *file, int line, const char *expr) { g_abort_cb(file, line, expr); }

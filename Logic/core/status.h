@@ -1,0 +1,82 @@
+/*
+ * status.h - status codes and the last-error message of the qsmrim core library.
+ *
+ * Two error tiers (as in ggml):
+ *   - qr_status: what callers handle. Every fallible library function returns one; on failure it
+ *     also stores a one-line, human-readable message (naming the input and the problem) that
+ *     qr_last_error() returns. The message is thread-local: a worker thread's error does not
+ *     overwrite the caller's.
+ *   - QR_ASSERT: broken internal invariants (a bug, not bad input). It reports file and line
+ *     through a hookable callback; the default callback prints and aborts. The library itself
+ *     never calls exit().
+ *
+ * The library never prints unless asked: progress and notices go through qr_log(), whose sink
+ * the front end installs (qr_set_log_sink). Without a sink, nothing is printed.
+ */
+#ifndef QR_STATUS_H
+#define QR_STATUS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum qr_status {
+    QR_OK = 0,
+    QR_ERR_IO,           /* a file cannot be opened, read, written or renamed */
+    QR_ERR_FORMAT,       /* a file is corrupt, truncated, or not the expected format */
+    QR_ERR_GEOMETRY,     /* volumes do not share or overlap a grid; 2D/4D input */
+    QR_ERR_INVALID_ARG,  /* a parameter value or combination is not allowed */
+    QR_ERR_NOMEM,        /* an allocation failed */
+    QR_ERR_UNSUPPORTED,  /* a setting, format or feature that is not implemented */
+    QR_ERR_NONFINITE,    /* NaN or Inf values where finite numbers are required */
+    QR_ERR_EMPTY,        /* an empty region or table where content is required */
+    QR_ERR_MODEL,        /* a model file does not fit the expected architecture */
+    QR_ERR_DEVICE,       /* the compute device is missing, too small, or failed */
+    QR_ERR_CANCELLED,    /* the caller asked to stop */
+    QR_ERR_INTERNAL,     /* an unexpected failure inside a dependency */
+    QR_STATUS_COUNT
+} qr_status;
+
+/* Short stable name of a status code ("io", "format", ...). */
+const char *qr_status_name(qr_status s);
+
+/* The message of the last failure on this thread ("" if none). */
+const char *qr_last_error(void);
+
+/* Store a formatted message for this thread and return `s` (so callers can write
+ * `return qr_fail(QR_ERR_IO, "cannot open %s", path);`). */
+qr_status qr_fail(qr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+qr_status qr_vfail(qr_status s, const char *fmt, va_list ap);
+
+/* Prefix the current message with context: "context: previous message". Returns `s`. */
+qr_status qr_fail_context(qr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Clear this thread's message. */
+void qr_clear_error(void);
+
+/* ---- logging: notices and progress, off unless a sink is installed ---- */
+typedef enum qr_log_level { QR_LOG_DEBUG = 0, QR_LOG_INFO, QR_LOG_NOTICE, QR_LOG_WARNING } qr_log_level;
+typedef void (*qr_log_sink)(qr_log_level level, const char *message, void *user);
+void qr_set_log_sink(qr_log_sink sink, void *user);
+void qr_log(qr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- invariants ---- */
+typedef void (*qr_abort_callback)(const char *file, int line, const char *expr);
+void qr_set_abort_callback(qr_abort_callback cb);
+void qr_assert_failed(const char *file, int line, const char *expr);
+#define QR_ASSERT(x) ((x) ? (void)0 : qr_assert_failed(__FILE__, __LINE__, #x))
+
+/* Propagate a failure: evaluate an expression returning qr_status and return it if not QR_OK. */
+#define QR_TRY(expr)                                                                                \
+    do {                                                                                            \
+        qr_status qr_try_s_ = (expr);                                                               \
+        if (qr_try_s_ != QR_OK) return qr_try_s_;                                                   \
+    } while (0)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,163 @@
+/* tsv.c - a header-first tab-separated table reader. */
+#include "tsv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int split_tabs(char *line, char **cells, int max) {
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        if (n < max) cells[n] = p;
+        n++;
+        char *tab = strchr(p, '\t');
+        if (!tab) break;
+        *tab = '\0';
+        p = tab + 1;
+    }
+    return n;
+}
+
+qr_status qr_tsv_read(const char *path, qr_tsv *t) {
+    memset(t, 0, sizeof *t);
+    snprintf(t->path, sizeof t->path, "%s", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return qr_fail(QR_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return qr_fail(QR_ERR_IO, "%s: cannot read", path);
+    }
+    long size = ftell(f);
+    rewind(f);
+    if (size < 0) {
+        fclose(f);
+        return qr_fail(QR_ERR_IO, "%s: cannot read", path);
+    }
+    t->buf = malloc((size_t)size + 1);
+    if (!t->buf) {
+        fclose(f);
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
+    }
+    size_t got = fread(t->buf, 1, (size_t)size, f);
+    fclose(f);
+    t->buf[got] = '\0';
+    if (memchr(t->buf, '\0', got)) {
+        qr_tsv_free(t);
+        return qr_fail(QR_ERR_FORMAT, "%s: is a binary file, not a tab-separated table", path);
+    }
+
+    /* Count lines for an upper bound of rows. */
+    int64_t nlines = 1;
+    for (size_t i = 0; i < got; i++) nlines += t->buf[i] == '\n';
+    char **lines = malloc((size_t)nlines * sizeof *lines);
+    int64_t *linenos = malloc((size_t)nlines * sizeof *linenos);
+    if (!lines || !linenos) {
+        free(lines);
+        free(linenos);
+        qr_tsv_free(t);
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
+    }
+    int64_t nl = 0, ln = 0;
+    char *p = t->buf;
+    while (p && *p) {
+        char *nlc = strchr(p, '\n');
+        if (nlc) *nlc = '\0';
+        ln++;
+        size_t len = strlen(p);
+        if (len && p[len - 1] == '\r') p[--len] = '\0';
+        if (len && p[0] != '#') {
+            lines[nl] = p;
+            linenos[nl] = ln;
+            nl++;
+        }
+        p = nlc ? nlc + 1 : NULL;
+    }
+    if (nl == 0) {
+        free(lines);
+        free(linenos);
+        qr_tsv_free(t);
+        return qr_fail(QR_ERR_FORMAT, "%s: is empty (a header line is required)", path);
+    }
+    /* header */
+    int nh = split_tabs(lines[0], NULL, 0);
+    t->header = malloc((size_t)nh * sizeof *t->header);
+    t->cells = malloc((size_t)(nl - 1 > 0 ? nl - 1 : 1) * (size_t)nh * sizeof *t->cells);
+    t->lineno = malloc((size_t)(nl > 1 ? nl - 1 : 1) * sizeof *t->lineno);
+    if (!t->header || !t->cells || !t->lineno) {
+        free(lines);
+        free(linenos);
+        qr_tsv_free(t);
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
+    }
+    t->ncols = split_tabs(lines[0], t->header, nh);
+    for (int64_t r = 1; r < nl; r++) {
+        int n = split_tabs(lines[r], t->cells + (r - 1) * nh, nh);
+        if (n != nh) {
+            qr_status s = qr_fail(QR_ERR_FORMAT, "%s: line %lld has %d tab-separated cells, the header has %d", path,
+                                  (long long)linenos[r], n, nh);
+            free(lines);
+            free(linenos);
+            qr_tsv_free(t);
+            return s;
+        }
+        t->lineno[r - 1] = linenos[r];
+    }
+    t->nrows = nl - 1;
+    free(lines);
+    free(linenos);
+    return QR_OK;
+}
+
+void qr_tsv_free(qr_tsv *t) {
+    if (!t) return;
+    free(t->header);
+    free(t->cells);
+    free(t->lineno);
+    free(t->buf);
+    t->header = t->cells = NULL;
+    t->lineno = NULL;
+    t->buf = NULL;
+    t->ncols = 0;
+    t->nrows = 0;
+}
+
+int qr_tsv_column(const qr_tsv *t, const char *name) {
+    for (int c = 0; c < t->ncols; c++)
+        if (!strcmp(t->header[c], name)) return c;
+    return -1;
+}
+
+qr_status qr_tsv_require(const qr_tsv *t, const char *name, int *col) {
+    *col = qr_tsv_column(t, name);
+    if (*col < 0) return qr_fail(QR_ERR_FORMAT, "%s: has no column '%s'", t->path, name);
+    return QR_OK;
+}
+
+const char *qr_tsv_cell(const qr_tsv *t, int64_t row, int col) { return t->cells[row * t->ncols + col]; }
+
+qr_status qr_tsv_get_double(const qr_tsv *t, int64_t row, int col, double *out) {
+    const char *s = qr_tsv_cell(t, row, col);
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!s[0] || *end || errno || !isfinite(v))
+        return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not a number", t->path,
+                       (long long)t->lineno[row], t->header[col], s);
+    *out = v;
+    return QR_OK;
+}
+
+qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out) {
+    const char *s = qr_tsv_cell(t, row, col);
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!s[0] || *end || errno)
+        return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not an integer", t->path,
+                       (long long)t->lineno[row], t->header[col], s);
+    *out = v;
+    return QR_OK;
+}

@@ -1,0 +1,49 @@
+/*
+ * tsv.h - reading tab-separated tables with a header line (cohort manifests, annotation tables,
+ * lesion tables, review files). Cells are kept as strings; typed getters parse on demand and name
+ * the file, line and column when a value is malformed.
+ *
+ *   qr_tsv t;
+ *   QR_TRY(qr_tsv_read("cohort.tsv", &t));
+ *   int col = qr_tsv_column(&t, "qsm");          // -1 if absent
+ *   for (int64_t r = 0; r < t.nrows; r++) puts(qr_tsv_cell(&t, r, col));
+ *   qr_tsv_free(&t);
+ *
+ * Empty lines and lines starting with '#' are skipped; a row with a different number of cells
+ * than the header is an error (QR_ERR_FORMAT) naming its line.
+ */
+#ifndef QR_TSV_H
+#define QR_TSV_H
+
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qr_tsv {
+    char path[1024];   /* for messages */
+    int ncols;         /* header cells */
+    int64_t nrows;     /* data rows */
+    char **header;     /* ncols names */
+    char **cells;      /* nrows * ncols, row-major */
+    int64_t *lineno;   /* source line of each row (1-based) */
+    char *buf;         /* owns all strings */
+} qr_tsv;
+
+qr_status qr_tsv_read(const char *path, qr_tsv *t);
+void qr_tsv_free(qr_tsv *t);
+/* Column index of a header name, or -1. */
+int qr_tsv_column(const qr_tsv *t, const char *name);
+/* Column index of a required header name; QR_ERR_FORMAT naming the file if absent. */
+qr_status qr_tsv_require(const qr_tsv *t, const char *name, int *col);
+const char *qr_tsv_cell(const qr_tsv *t, int64_t row, int col);
+qr_status qr_tsv_get_double(const qr_tsv *t, int64_t row, int col, double *out);
+qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,502 @@
+// imageio.cxx - the ITK side of the C image I/O layer (imageio.h). The only C++ in Logic/.
+//
+// Everything ITK throws is caught here and turned into a qr_status with a one-line message that
+// names the file; no exception crosses the extern "C" boundary.
+#include "imageio.h"
+
+extern "C" {
+#include "../core/fileutil.h"
+}
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+#include <gdcmUIDGenerator.h>
+#include <itkGDCMImageIO.h>
+#include <itkGDCMSeriesFileNames.h>
+#include <itkIdentityTransform.h>
+#include <itkImage.h>
+#include <itkImageFileReader.h>
+#include <itkImageFileWriter.h>
+#include <itkImageIOFactory.h>
+#include <itkImageSeriesReader.h>
+#include <itkImageSeriesWriter.h>
+#include <itkLinearInterpolateImageFunction.h>
+#include <itkMetaDataObject.h>
+#include <itkNearestNeighborInterpolateImageFunction.h>
+#include <itkResampleImageFilter.h>
+
+namespace {
+
+using FloatImage = itk::Image<float, 3>;
+using DoubleImage = itk::Image<double, 3>;
+using IntImage = itk::Image<int32_t, 3>;
+
+// ITK's multi-line exception descriptions, squeezed to one line.
+std::string one_line(const std::string &s) {
+    std::string out;
+    bool space = false;
+    for (char c : s) {
+        if (c == '\n' || c == '\r' || c == '\t' || c == ' ') {
+            space = !out.empty();
+            continue;
+        }
+        if (space) out += ' ';
+        space = false;
+        out += c;
+    }
+    return out;
+}
+
+qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e) {
+    return qr_fail(s, "%s: %s (%s)", path, what, one_line(e.GetDescription()).c_str());
+}
+
+bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+template <class TImage>
+void geometry_from_itk(const TImage *img, qr_geometry *g) {
+    auto size = img->GetLargestPossibleRegion().GetSize();
+    auto sp = img->GetSpacing();
+    auto org = img->GetOrigin();
+    auto dir = img->GetDirection();
+    for (int a = 0; a < 3; a++) {
+        g->size[a] = (int64_t)size[a];
+        g->spacing[a] = sp[a];
+        g->origin[a] = org[a];
+        for (int c = 0; c < 3; c++) g->direction[3 * a + c] = dir[a][c];
+    }
+}
+
+template <class TImage>
+typename TImage::Pointer make_itk_image(const qr_geometry *g) {
+    auto img = TImage::New();
+    typename TImage::SizeType size;
+    typename TImage::SpacingType sp;
+    typename TImage::PointType org;
+    typename TImage::DirectionType dir;
+    for (int a = 0; a < 3; a++) {
+        size[a] = (itk::SizeValueType)g->size[a];
+        sp[a] = g->spacing[a];
+        org[a] = g->origin[a];
+        for (int c = 0; c < 3; c++) dir[a][c] = g->direction[3 * a + c];
+    }
+    typename TImage::RegionType region;
+    region.SetSize(size);
+    img->SetRegions(region);
+    img->SetSpacing(sp);
+    img->SetOrigin(org);
+    img->SetDirection(dir);
+    return img;
+}
+
+// An ITK image that views the volume's buffer without copying or owning it.
+template <class TImage, class TPixel>
+typename TImage::Pointer view_as_itk(const qr_volume *v) {
+    auto img = make_itk_image<TImage>(&v->geom);
+    img->GetPixelContainer()->SetImportPointer(static_cast<TPixel *>(v->data), (size_t)qr_volume_nvox(v), false);
+    return img;
+}
+
+// ---- reading ----
+
+struct FileHeader {
+    itk::ImageIOBase::Pointer io;
+    std::vector<std::string> dicom_files; // non-empty for a DICOM series
+};
+
+qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
+    if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no image path given");
+    if (!exists(path)) return qr_fail(QR_ERR_IO, "%s: no such file or folder", path);
+    if (qr_path_is_dir(path)) {
+        try {
+            auto names = itk::GDCMSeriesFileNames::New();
+            names->SetUseSeriesDetails(true);
+            names->SetDirectory(path);
+            const auto &uids = names->GetSeriesUIDs();
+            if (uids.empty()) return qr_fail(QR_ERR_FORMAT, "%s: folder holds no DICOM series", path);
+            if (uids.size() > 1)
+                qr_log(QR_LOG_NOTICE, "%s holds %zu DICOM series; reading the first (%s)", path, uids.size(),
+                       uids.front().c_str());
+            h->dicom_files = names->GetFileNames(uids.front());
+            auto io = itk::GDCMImageIO::New();
+            io->SetFileName(h->dicom_files.front());
+            io->ReadImageInformation();
+            h->io = io;
+        } catch (const itk::ExceptionObject &e) {
+            return fail_itk(QR_ERR_FORMAT, path, "cannot read the DICOM series", e);
+        }
+        if (info) info->is_dicom = 1;
+        return QR_OK;
+    }
+    h->io = itk::ImageIOFactory::CreateImageIO(path, itk::ImageIOFactory::ReadMode);
+    if (!h->io)
+        return qr_fail(QR_ERR_FORMAT,
+                       "%s: not a readable image (format not recognised or header corrupt; "
+                       "expected NIfTI, NRRD, MetaImage or a DICOM folder)",
+                       path);
+    try {
+        h->io->SetFileName(path);
+        h->io->ReadImageInformation();
+    } catch (const itk::ExceptionObject &e) {
+        return fail_itk(QR_ERR_FORMAT, path, "corrupt image header", e);
+    }
+    return QR_OK;
+}
+
+qr_status check_header(const char *path, const FileHeader &h, qr_read_info *info) {
+    const auto &io = h.io;
+    unsigned nd = io->GetNumberOfDimensions();
+    if (info) {
+        info->file_dimensions = (int)nd;
+        std::snprintf(info->component_type, sizeof info->component_type, "%s",
+                      itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType()).c_str());
+    }
+    if (nd < 3 && h.dicom_files.size() <= 1) {
+        std::ostringstream sz;
+        for (unsigned a = 0; a < nd; a++) sz << (a ? "x" : "") << io->GetDimensions(a);
+        return qr_fail(QR_ERR_GEOMETRY, "%s: is a %uD image (%s); a 3D volume is required", path, nd,
+                       sz.str().c_str());
+    }
+    for (unsigned a = 3; a < nd; a++)
+        if (io->GetDimensions(a) > 1)
+            return qr_fail(QR_ERR_GEOMETRY,
+                           "%s: is a %uD image (%llu volumes along axis %u); a single 3D volume is required", path, nd,
+                           (unsigned long long)io->GetDimensions(a), a);
+    if (io->GetNumberOfComponents() != 1)
+        return qr_fail(QR_ERR_FORMAT, "%s: has %u components per voxel (vector or colour image); a scalar volume is required",
+                       path, io->GetNumberOfComponents());
+    return QR_OK;
+}
+
+template <class TImage>
+qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out) {
+    try {
+        if (!h.dicom_files.empty()) {
+            auto reader = itk::ImageSeriesReader<TImage>::New();
+            reader->SetImageIO(itk::GDCMImageIO::New());
+            reader->SetFileNames(h.dicom_files);
+            reader->Update();
+            *out = reader->GetOutput();
+        } else {
+            auto reader = itk::ImageFileReader<TImage>::New();
+            reader->SetImageIO(h.io);
+            reader->SetFileName(path);
+            reader->Update();
+            *out = reader->GetOutput();
+        }
+    } catch (const itk::ExceptionObject &e) {
+        return fail_itk(QR_ERR_FORMAT, path, "cannot read the voxel data (file truncated or corrupt?)", e);
+    } catch (const std::exception &e) {
+        return qr_fail(QR_ERR_FORMAT, "%s: cannot read the voxel data (%s)", path, e.what());
+    }
+    return QR_OK;
+}
+
+} // namespace
+
+extern "C" qr_status qr_image_read_geometry(const char *path, qr_geometry *out) {
+    FileHeader h;
+    QR_TRY(open_header(path, &h, nullptr));
+    QR_TRY(check_header(path, h, nullptr));
+    std::memset(out, 0, sizeof *out);
+    unsigned nd = std::min(3u, h.io->GetNumberOfDimensions());
+    for (unsigned a = 0; a < 3; a++) {
+        out->size[a] = a < nd ? (int64_t)h.io->GetDimensions(a) : 1;
+        out->spacing[a] = a < nd ? h.io->GetSpacing(a) : 1.0;
+        out->origin[a] = a < nd ? h.io->GetOrigin(a) : 0.0;
+        for (unsigned c = 0; c < 3; c++) {
+            std::vector<double> d = c < nd ? h.io->GetDirection(c) : std::vector<double>();
+            out->direction[3 * a + c] = (a < d.size()) ? d[a] : (a == c ? 1.0 : 0.0);
+        }
+    }
+    if (!h.dicom_files.empty()) {
+        // The series' extent along the slice axis is known only after reading it.
+        qr_volume v;
+        QR_TRY(qr_image_read(path, QR_FLOAT32, &v, nullptr));
+        *out = v.geom;
+        qr_volume_free(&v);
+    }
+    return qr_geometry_validate(out, path);
+}
+
+extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
+    std::memset(out, 0, sizeof *out);
+    if (info) std::memset(info, 0, sizeof *info);
+    FileHeader h;
+    QR_TRY(open_header(path, &h, info));
+    QR_TRY(check_header(path, h, info));
+
+    if (want == QR_FLOAT32) {
+        FloatImage::Pointer img;
+        QR_TRY(read_itk<FloatImage>(path, h, &img));
+        qr_geometry g;
+        geometry_from_itk(img.GetPointer(), &g);
+        QR_TRY(qr_geometry_validate(&g, path));
+        QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
+        std::memcpy(out->data, img->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
+        int64_t bad = qr_volume_count_nonfinite(out);
+        if (info) info->nonfinite = bad;
+        if (bad) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
+        return QR_OK;
+    }
+
+    // Label map: read in double precision so non-integer values can be detected exactly.
+    DoubleImage::Pointer img;
+    QR_TRY(read_itk<DoubleImage>(path, h, &img));
+    qr_geometry g;
+    geometry_from_itk(img.GetPointer(), &g);
+    QR_TRY(qr_geometry_validate(&g, path));
+    QR_TRY(qr_volume_alloc(out, &g, QR_INT32));
+    const double *src = img->GetBufferPointer();
+    int32_t *dst = qr_volume_i32(out);
+    int64_t n = qr_volume_nvox(out);
+    for (int64_t i = 0; i < n; i++) {
+        double v = src[i];
+        if (!std::isfinite(v) || v != std::floor(v)) {
+            qr_volume_free(out);
+            return qr_fail(QR_ERR_FORMAT,
+                           "%s: is not a label map: voxel %lld holds %g (labels must be integers; "
+                           "is this an intensity image or a probability map?)",
+                           path, (long long)i, v);
+        }
+        if (v < 0 || v > (double)std::numeric_limits<int32_t>::max()) {
+            qr_volume_free(out);
+            return qr_fail(QR_ERR_FORMAT, "%s: label %g at voxel %lld is out of range (labels must be 0..2^31-1)",
+                           path, v, (long long)i);
+        }
+        dst[i] = (int32_t)v;
+    }
+    return QR_OK;
+}
+
+// ---- writing ----
+
+namespace {
+
+template <class TImage>
+qr_status write_single(const char *path, const char *staging_file, typename TImage::Pointer img, bool compress) {
+    try {
+        auto writer = itk::ImageFileWriter<TImage>::New();
+        writer->SetFileName(staging_file);
+        writer->SetInput(img);
+        writer->SetUseCompression(compress);
+        writer->Update();
+    } catch (const itk::ExceptionObject &e) {
+        return fail_itk(QR_ERR_IO, path, "cannot write the image", e);
+    }
+    return QR_OK;
+}
+
+bool is_image_suffix(const char *path) {
+    static const char *sfx[] = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"};
+    for (const char *s : sfx)
+        if (qr_path_has_suffix(path, s)) return true;
+    return false;
+}
+
+// Cast labels to the smallest integer type that holds them (Slicer and ITK read all of them).
+template <class TPixel>
+typename itk::Image<TPixel, 3>::Pointer labels_as(const qr_volume *v) {
+    using Img = itk::Image<TPixel, 3>;
+    auto img = make_itk_image<Img>(&v->geom);
+    img->Allocate();
+    const int32_t *s = qr_volume_i32(v);
+    TPixel *d = img->GetBufferPointer();
+    int64_t n = qr_volume_nvox(v);
+    for (int64_t i = 0; i < n; i++) d[i] = (TPixel)s[i];
+    return img;
+}
+
+std::string fmt_double(double x) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.10g", x);
+    return b;
+}
+
+// A DICOM series (MR Image Storage, int16 pixels with rescale slope/intercept) in staging_dir.
+qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume *v) {
+    using ShortImage = itk::Image<int16_t, 3>;
+    using SliceImage = itk::Image<int16_t, 2>;
+    const int64_t n = qr_volume_nvox(v);
+    double slope = 1.0, intercept = 0.0;
+    if (v->dtype == QR_INT32) {
+        const int32_t *s = qr_volume_i32(v);
+        for (int64_t i = 0; i < n; i++)
+            if (s[i] > 32767)
+                return qr_fail(QR_ERR_UNSUPPORTED, "%s: label %d does not fit a DICOM int16 series", path, s[i]);
+    } else {
+        const float *s = qr_volume_f32(v);
+        double lo = INFINITY, hi = -INFINITY;
+        bool integral = true;
+        for (int64_t i = 0; i < n; i++) {
+            if (!std::isfinite(s[i])) continue;
+            lo = std::min(lo, (double)s[i]);
+            hi = std::max(hi, (double)s[i]);
+            integral = integral && s[i] == std::floor(s[i]);
+        }
+        if (!(lo <= hi)) lo = hi = 0;
+        if (!(integral && lo >= -32768 && hi <= 32767)) {
+            intercept = 0.5 * (lo + hi);
+            slope = (hi - lo) / 65000.0;
+            if (!(slope > 0)) slope = 1.0;
+        }
+    }
+    auto img = make_itk_image<ShortImage>(&v->geom);
+    img->Allocate();
+    int16_t *d = img->GetBufferPointer();
+    for (int64_t i = 0; i < n; i++) {
+        double x = v->dtype == QR_INT32 ? (double)qr_volume_i32(v)[i] : (double)qr_volume_f32(v)[i];
+        if (!std::isfinite(x)) x = intercept;
+        double q = std::nearbyint((x - intercept) / slope);
+        d[i] = (int16_t)std::max(-32768.0, std::min(32767.0, q));
+    }
+
+    gdcm::UIDGenerator uid;
+    const std::string study = uid.Generate(), series = uid.Generate(), frame = uid.Generate();
+    const qr_geometry &g = v->geom;
+    const int64_t nk = g.size[2];
+    std::vector<std::string> files;
+    std::vector<itk::MetaDataDictionary> dicts((size_t)nk);
+    itk::ImageSeriesWriter<ShortImage, SliceImage>::DictionaryArrayType dict_ptrs;
+    std::ostringstream iop;
+    iop << fmt_double(g.direction[0]) << "\\" << fmt_double(g.direction[3]) << "\\" << fmt_double(g.direction[6]) << "\\"
+        << fmt_double(g.direction[1]) << "\\" << fmt_double(g.direction[4]) << "\\" << fmt_double(g.direction[7]);
+    for (int64_t k = 0; k < nk; k++) {
+        auto &dct = dicts[(size_t)k];
+        double ijk[3] = {0, 0, (double)k}, p[3];
+        qr_geometry_index_to_lps(&g, ijk, p);
+        std::ostringstream ipp;
+        ipp << fmt_double(p[0]) << "\\" << fmt_double(p[1]) << "\\" << fmt_double(p[2]);
+        auto put = [&dct](const char *tag, const std::string &val) {
+            itk::EncapsulateMetaData<std::string>(dct, tag, val);
+        };
+        put("0008|0016", "1.2.840.10008.5.1.4.1.1.4"); // MR Image Storage
+        put("0008|0060", "MR");
+        put("0020|000d", study);
+        put("0020|000e", series);
+        put("0020|0052", frame);
+        put("0020|0011", "1");
+        put("0020|0013", std::to_string(k + 1));
+        put("0020|0032", ipp.str());
+        put("0020|0037", iop.str());
+        put("0028|0030", fmt_double(g.spacing[1]) + "\\" + fmt_double(g.spacing[0]));
+        put("0018|0050", fmt_double(g.spacing[2]));
+        put("0028|1052", fmt_double(intercept));
+        put("0028|1053", fmt_double(slope));
+        put("0008|103e", "qsmrim output");
+        char name[64];
+        std::snprintf(name, sizeof name, "/slice%04lld.dcm", (long long)k + 1);
+        files.push_back(std::string(staging_dir) + name);
+        dict_ptrs.push_back(&dct);
+    }
+    try {
+        auto io = itk::GDCMImageIO::New();
+        io->KeepOriginalUIDOn();
+        auto writer = itk::ImageSeriesWriter<ShortImage, SliceImage>::New();
+        writer->SetInput(img);
+        writer->SetImageIO(io);
+        writer->SetFileNames(files);
+        writer->SetMetaDataDictionaryArray(&dict_ptrs);
+        writer->Update();
+    } catch (const itk::ExceptionObject &e) {
+        return fail_itk(QR_ERR_IO, path, "cannot write the DICOM series", e);
+    }
+    return QR_OK;
+}
+
+} // namespace
+
+extern "C" qr_status qr_image_write(const char *path, const qr_volume *v, int flags) {
+    if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
+    if (!v || !v->data) return qr_fail(QR_ERR_INVALID_ARG, "%s: nothing to write", path);
+    QR_TRY(qr_geometry_validate(&v->geom, path));
+    const bool dicom = !is_image_suffix(path);
+    if (dicom && qr_path_is_file(path))
+        return qr_fail(QR_ERR_INVALID_ARG,
+                       "%s: unknown image extension (use .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, or a folder for DICOM)",
+                       path);
+    char staging[QR_PATH_MAX];
+    QR_TRY(qr_staging_create(path, staging, sizeof staging));
+    qr_status s = QR_OK;
+    if (dicom) {
+        s = write_dicom(path, staging, v);
+        if (s == QR_OK) return qr_staging_commit_dir(staging, path);
+        qr_staging_abort(staging);
+        return s;
+    }
+    std::string file = std::string(staging) + "/" + qr_path_basename(path);
+    const bool compress = (flags & QR_WRITE_COMPRESS) || qr_path_has_suffix(path, ".gz");
+    if (v->dtype == QR_FLOAT32) {
+        s = write_single<FloatImage>(path, file.c_str(), view_as_itk<FloatImage, float>(v), compress);
+    } else {
+        int32_t lo = 0, hi = 0;
+        const int32_t *p = qr_volume_i32(v);
+        for (int64_t i = 0; i < qr_volume_nvox(v); i++) {
+            lo = std::min(lo, p[i]);
+            hi = std::max(hi, p[i]);
+        }
+        if (lo >= 0 && hi <= 255)
+            s = write_single<itk::Image<uint8_t, 3>>(path, file.c_str(), labels_as<uint8_t>(v), compress);
+        else if (lo >= -32768 && hi <= 32767)
+            s = write_single<itk::Image<int16_t, 3>>(path, file.c_str(), labels_as<int16_t>(v), compress);
+        else
+            s = write_single<IntImage>(path, file.c_str(), view_as_itk<IntImage, int32_t>(v), compress);
+    }
+    if (s != QR_OK) {
+        qr_staging_abort(staging);
+        return s;
+    }
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(path, dir, sizeof dir);
+    return qr_staging_commit_files(staging, dir);
+}
+
+// ---- resampling ----
+
+extern "C" qr_status qr_image_resample(const qr_volume *src, const qr_geometry *target, qr_interp interp,
+                                       double outside, qr_volume *out) {
+    std::memset(out, 0, sizeof *out);
+    if (src->dtype == QR_INT32 && interp != QR_INTERP_NEAREST)
+        return qr_fail(QR_ERR_INVALID_ARG, "label maps can only be resampled with nearest-neighbour interpolation");
+    QR_TRY(qr_volume_alloc(out, target, src->dtype));
+    try {
+        if (src->dtype == QR_FLOAT32) {
+            using F = itk::ResampleImageFilter<FloatImage, FloatImage>;
+            auto f = F::New();
+            f->SetInput(view_as_itk<FloatImage, float>(src));
+            f->SetTransform(itk::IdentityTransform<double, 3>::New());
+            if (interp == QR_INTERP_LINEAR)
+                f->SetInterpolator(itk::LinearInterpolateImageFunction<FloatImage, double>::New());
+            else
+                f->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<FloatImage, double>::New());
+            f->SetDefaultPixelValue((float)outside);
+            f->SetOutputParametersFromImage(make_itk_image<FloatImage>(target));
+            f->Update();
+            std::memcpy(out->data, f->GetOutput()->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
+        } else {
+            using F = itk::ResampleImageFilter<IntImage, IntImage>;
+            auto f = F::New();
+            f->SetInput(view_as_itk<IntImage, int32_t>(src));
+            f->SetTransform(itk::IdentityTransform<double, 3>::New());
+            f->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<IntImage, double>::New());
+            f->SetDefaultPixelValue((int32_t)outside);
+            f->SetOutputParametersFromImage(make_itk_image<IntImage>(target));
+            f->Update();
+            std::memcpy(out->data, f->GetOutput()->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(int32_t));
+        }
+    } catch (const itk::ExceptionObject &e) {
+        qr_volume_free(out);
+        return qr_fail(QR_ERR_INTERNAL, "resampling failed: %s", one_line(e.GetDescription()).c_str());
+    }
+    return QR_OK;
+}

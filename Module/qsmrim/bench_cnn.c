@@ -1,0 +1,10 @@
+/* bench_cnn.c - `qsmrim bench cnn`: not part of this build yet (its issue is open). */
+#include "bench.h"
+#include "cli.h"
+
+int bench_cnn(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    qr_fail(QR_ERR_UNSUPPORTED, "'bench cnn' is not available in this build yet");
+    return cli_fail(QR_ERR_UNSUPPORTED);
+}

@@ -1,0 +1,153 @@
+/* cli.c - shared command-line plumbing: messages, exit codes, number parsing, progress, Ctrl-C. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *g_cmd = "";
+static int g_quiet = 0;
+volatile sig_atomic_t cli_interrupted = 0;
+
+static void print_log(qr_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (g_quiet && level < QR_LOG_WARNING) return;
+    if (level == QR_LOG_DEBUG) return;
+    fprintf(stderr, "qsmrim %s: %s%s\n", g_cmd, level == QR_LOG_WARNING ? "warning: " : "", msg);
+}
+
+void cli_begin(const char *command) {
+    g_cmd = command;
+    qr_set_log_sink(print_log, NULL);
+}
+
+const char *cli_command(void) { return g_cmd; }
+
+void cli_set_quiet(int quiet) { g_quiet = quiet; }
+
+int cli_fail(qr_status s) {
+    const char *msg = qr_last_error();
+    fprintf(stderr, "qsmrim %s: error: %s\n", g_cmd, msg && *msg ? msg : qr_status_name(s));
+    if (s == QR_ERR_CANCELLED) return CLI_EXIT_INTERRUPTED;
+    return s == QR_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+int cli_usage(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "qsmrim %s: %s (see 'qsmrim %s --help')\n", g_cmd, msg, g_cmd);
+    return CLI_EXIT_USAGE;
+}
+
+void cli_notice(const char *fmt, ...) {
+    if (g_quiet) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "qsmrim %s: %s\n", g_cmd, msg);
+}
+
+int cli_parse_double(const char *opt, const char *s, double *out) {
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!s[0] || *end || errno || !isfinite(v)) return cli_usage("%s expects a number, got '%s'", opt, s);
+    *out = v;
+    return 0;
+}
+
+int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!s[0] || *end || errno) return cli_usage("%s expects an integer, got '%s'", opt, s);
+    if (v < lo || v > hi) return cli_usage("%s must be between %ld and %ld, got %ld", opt, lo, hi, v);
+    *out = v;
+    return 0;
+}
+
+static void on_interrupt(int sig) {
+    if (cli_interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    cli_interrupted = 1;
+    static const char msg[] = "\nqsmrim: stopping after the current step (press Ctrl-C again to stop at once)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+}
+
+void cli_install_interrupt(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fmt_duration(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static double g_prog_start = -1, g_prog_last = -1;
+static const char *g_prog_label = NULL;
+
+void cli_progress(const char *label, int64_t done, int64_t total) {
+    if (g_quiet) return;
+    double now = cli_now();
+    if (g_prog_label != label || g_prog_start < 0 || done == 0) {
+        g_prog_label = label;
+        g_prog_start = now;
+        g_prog_last = -1;
+    }
+    int tty = isatty(STDERR_FILENO);
+    if (g_prog_last >= 0 && now - g_prog_last < (tty ? 0.2 : 5.0)) return;
+    g_prog_last = now;
+    double el = now - g_prog_start;
+    double eta = done > 0 ? el * (double)(total - done) / (double)done : -1;
+    char e1[32], e2[32];
+    fmt_duration(el, e1, sizeof e1);
+    fmt_duration(eta, e2, sizeof e2);
+    double pct = total > 0 ? 100.0 * (double)done / (double)total : 0;
+    fprintf(stderr, "%s%s %lld/%lld  %5.1f%%  elapsed %s  ETA %s%s", tty ? "\r" : "", label, (long long)done,
+            (long long)total, pct, e1, e2, tty ? "   " : "\n");
+    fflush(stderr);
+}
+
+void cli_progress_end(const char *label, int64_t total) {
+    if (g_quiet) return;
+    double el = g_prog_start >= 0 ? cli_now() - g_prog_start : 0;
+    char e1[32];
+    fmt_duration(el, e1, sizeof e1);
+    fprintf(stderr, "%s%s %lld/%lld  done in %s\n", isatty(STDERR_FILENO) ? "\r" : "", label, (long long)total,
+            (long long)total, e1);
+    g_prog_start = -1;
+    g_prog_label = NULL;
+}

@@ -1,0 +1,56 @@
+/*
+ * cli.h - what every qsmrim subcommand shares: messages, exit codes, option parsing helpers,
+ * progress lines and Ctrl-C handling. The library (Logic/) never prints; this layer does.
+ *
+ * Exit codes (all subcommands):
+ *   0  success
+ *   1  the work failed: bad or missing input, an unreadable model, a failed write ...
+ *   2  usage error: unknown option, missing required option, malformed value
+ *   130 interrupted by Ctrl-C (outputs already committed are kept; nothing partial is left)
+ * A failure prints exactly one line on stderr: "qsmrim <command>: error: <what and which input>".
+ */
+#ifndef QR_CLI_H
+#define QR_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+#define CLI_EXIT_INTERRUPTED 130
+
+/* Name the running command for messages and install the notice printer (stderr). */
+void cli_begin(const char *command);
+const char *cli_command(void);
+/* Quiet mode: notices off (errors still print). */
+void cli_set_quiet(int quiet);
+
+/* Print "qsmrim <cmd>: error: <qr_last_error()>" and return the exit code for `s`. */
+int cli_fail(qr_status s);
+/* Print a usage error "qsmrim <cmd>: <message> (see 'qsmrim <cmd> --help')" and return 2. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print a notice line "qsmrim <cmd>: <message>" on stderr (unless quiet). */
+void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parse numbers strictly (the whole string, finite); on error print a usage line. Return 0 on
+ * success, CLI_EXIT_USAGE on failure. */
+int cli_parse_double(const char *opt, const char *s, double *out);
+int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
+
+/* Ctrl-C: the first SIGINT/SIGTERM sets the flag that long work polls (and that library calls
+ * receive as their cancel flag); a second one ends the process at once. */
+void cli_install_interrupt(void);
+extern volatile sig_atomic_t cli_interrupted;
+
+/* Progress on stderr: "label  done/total  pct%  elapsed  ETA" - rewritten in place on a terminal,
+ * one line every few seconds otherwise. cli_progress_end prints the final line. */
+void cli_progress(const char *label, int64_t done, int64_t total);
+void cli_progress_end(const char *label, int64_t total);
+
+/* Seconds since an arbitrary start (monotonic clock). */
+double cli_now(void);
+
+#endif

@@ -1,0 +1,25 @@
+/* cmd_bench.c - `qsmrim bench`: dispatches to the CNN and radiomics benchmarks. */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+#include "cli.h"
+#include "commands.h"
+
+static const char *HELP =
+    "usage: qsmrim bench cnn [--batch 64] [--iters N] [--threads T] [--width 64] [--device cpu|cuda]\n"
+    "       qsmrim bench radiomics --image IMG --lesions LABELS [--params P] [--threads T]\n"
+    "\n"
+    "Throughput measurements. Each benchmark prints its figures as key=value lines, the headline\n"
+    "figure last (infer_ms_per_patch / train_ms_per_patch, radiomics_ms_per_lesion).\n"
+    "See 'qsmrim bench cnn --help' and 'qsmrim bench radiomics --help'.\n";
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(HELP, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "cnn")) return bench_cnn(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "radiomics")) return bench_radiomics(argc - 1, argv + 1);
+    return cli_usage("unknown benchmark '%s' (cnn or radiomics)", argv[1]);
+}

@@ -1,0 +1,10 @@
+/* cmd_features.c - `qsmrim features`: not part of this build yet (its issue is open). */
+#include "cli.h"
+#include "commands.h"
+
+int cmd_features(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    qr_fail(QR_ERR_UNSUPPORTED, "'features' is not available in this build yet");
+    return cli_fail(QR_ERR_UNSUPPORTED);
+}

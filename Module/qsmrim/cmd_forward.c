@@ -1,0 +1,10 @@
+/* cmd_forward.c - `qsmrim forward`: not part of this build yet (its issue is open). */
+#include "cli.h"
+#include "commands.h"
+
+int cmd_forward(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    qr_fail(QR_ERR_UNSUPPORTED, "'forward' is not available in this build yet");
+    return cli_fail(QR_ERR_UNSUPPORTED);
+}

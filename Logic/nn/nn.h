@@ -338,6 +338,26 @@ qr_status qr_nn_checkpoint_save(const qr_nn_trainer *t, const char *path, const 
  * with the same architecture; fills the caller's fields (each must exist with its count). */
 qr_status qr_nn_checkpoint_load(qr_nn_trainer *t, const char *path, qr_nn_field *fields, int n_fields);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Batch files (qsmrim forward)                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A batch read from an HDF5 file, owning its arrays. */
+typedef struct qr_nn_batch_file {
+    qr_nn_batch batch; /* pointers into the arrays below */
+    float *patches, *radiomics, *labels;
+} qr_nn_batch_file;
+
+/* Read an input file for a model: float `patches` (N, C, D, H, W) and `radiomics` (N, F) as the
+ * architecture needs them (any numeric type is converted), optional `labels` (N). Shapes are
+ * checked against the configuration; the message names the dataset and both shapes. */
+qr_status qr_nn_batch_file_read(const char *path, const qr_nn_config *cfg, qr_nn_batch_file *out);
+void qr_nn_batch_file_free(qr_nn_batch_file *b);
+/* Write (atomically) float32 `logits` (N) and `probability` (N) - for several members the
+ * ensemble: probability = mean of the members' sigmoid(logit), logits = its logit - plus
+ * `member_logits` (members, N) when members > 1. logits holds members x n values. */
+qr_status qr_nn_outputs_write(const char *path, const float *logits, int members, int64_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -338,6 +338,10 @@ qr_status qr_nn_checkpoint_save(const qr_nn_trainer *t, const char *path, const 
  * with the same architecture; fills the caller's fields (each must exist with its count). */
 qr_status qr_nn_checkpoint_load(qr_nn_trainer *t, const char *path, qr_nn_field *fields, int n_fields);
 
+/* Peak single-precision FMA rate of `threads` CPU threads in GFLOP/s (best of repeated short runs
+ * over `seconds`); 0 where the build has no AVX-512 kernels. For reporting a share of peak. */
+double qr_nn_cpu_peak_gflops(int threads, double seconds);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Batch files (qsmrim forward)                                                               */
 /* ------------------------------------------------------------------------------------------ */

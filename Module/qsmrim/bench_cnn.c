@@ -127,6 +127,8 @@ int bench_cnn(int argc, char **argv) {
     for (int64_t i = 0; i < N * F; i++) r[i] = (float)qr_rng_normal(&g);
     for (int64_t i = 0; i < N; i++) y[i] = qr_rng_uniform(&g) < 0.25 ? 1.0f : 0.0f;
     printf("device=%s\n", qr_nn_context_describe(ctx));
+    double peak = qr_nn_context_device(ctx) == QR_NN_DEVICE_CPU ? qr_nn_cpu_peak_gflops(qr_nn_context_threads(ctx), 0.5) : 0;
+    if (peak > 0) printf("cpu_peak_gflops=%.1f (AVX-512 FMA, %d threads, measured now)\n", peak, qr_nn_context_threads(ctx));
     printf("network=qsmrimnet width=%ld batch=%ld params=%lld macs_per_patch=%.1fM useful_macs_per_patch=%.1fM\n", width,
            batch, (long long)qr_nn_model_param_count(m), total / 1e6, useful / 1e6);
     fflush(stdout);
@@ -142,8 +144,11 @@ int bench_cnn(int argc, char **argv) {
         if (s == QR_OK) {
             qsort(times, (size_t)iters, sizeof *times, cmp_double);
             ti = times[iters / 2];
-            printf("infer_ms_per_patch_min=%.3f infer_ms_per_patch_max=%.3f infer_gflops_useful=%.1f\n", times[0],
-                   times[iters - 1], 2.0 * useful / (ti * 1e-3) / 1e9);
+            double gf = 2.0 * useful / (ti * 1e-3) / 1e9;
+            printf("infer_ms_per_patch_min=%.3f infer_ms_per_patch_max=%.3f infer_gflops_useful=%.1f", times[0],
+                   times[iters - 1], gf);
+            if (peak > 0) printf(" infer_share_of_peak=%.2f", gf / peak);
+            printf("\n");
         }
     }
     if (do_t && s == QR_OK) {
@@ -160,8 +165,11 @@ int bench_cnn(int argc, char **argv) {
         if (s == QR_OK) {
             qsort(times, (size_t)iters, sizeof *times, cmp_double);
             tt = times[iters / 2];
-            printf("train_ms_per_patch_min=%.3f train_ms_per_patch_max=%.3f train_gflops_useful=%.1f\n", times[0],
-                   times[iters - 1], 6.0 * useful / (tt * 1e-3) / 1e9);
+            double gf = 6.0 * useful / (tt * 1e-3) / 1e9; /* forward + backward-data + backward-weights */
+            printf("train_ms_per_patch_min=%.3f train_ms_per_patch_max=%.3f train_gflops_useful=%.1f", times[0],
+                   times[iters - 1], gf);
+            if (peak > 0) printf(" train_share_of_peak=%.2f", gf / peak);
+            printf("\n");
         }
         if (s == QR_OK || t) qr_nn_trainer_free(t);
     }

@@ -181,3 +181,57 @@ void qr_cpu_unpack(qr_nn_context *ctx, int64_t rows, int64_t cols, float *dst, c
             memcpy(dst + r * cols + j0, src + j0 * rows + r * w, sizeof(float) * (size_t)w);
         }
 }
+
+/* ---- peak FLOP rate of this machine (for reporting the share of peak) ---- */
+
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double qr_nn_cpu_peak_gflops(int threads, double seconds) {
+#if defined(__AVX512F__)
+    double best = 0;
+    const long iters = 1 << 22;
+    for (double t_end = now_s() + seconds; now_s() < t_end;) {
+        double t0 = now_s();
+        float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        {
+            /* 12 independent FMA chains: enough to cover the latency of two FMA ports */
+            __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+                   a9 = a0, a10 = a0, a11 = a0;
+            const __m512 b = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(1e-4f);
+            for (long i = 0; i < iters; i++) {
+                a0 = _mm512_fmadd_ps(a0, b, c);
+                a1 = _mm512_fmadd_ps(a1, b, c);
+                a2 = _mm512_fmadd_ps(a2, b, c);
+                a3 = _mm512_fmadd_ps(a3, b, c);
+                a4 = _mm512_fmadd_ps(a4, b, c);
+                a5 = _mm512_fmadd_ps(a5, b, c);
+                a6 = _mm512_fmadd_ps(a6, b, c);
+                a7 = _mm512_fmadd_ps(a7, b, c);
+                a8 = _mm512_fmadd_ps(a8, b, c);
+                a9 = _mm512_fmadd_ps(a9, b, c);
+                a10 = _mm512_fmadd_ps(a10, b, c);
+                a11 = _mm512_fmadd_ps(a11, b, c);
+            }
+            __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                                     _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+            s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+            sink += _mm512_reduce_add_ps(s);
+        }
+        double dt = now_s() - t0;
+        double gf = 2.0 * 16 * 12 * (double)iters * threads / dt / 1e9;
+        if (gf > best && sink != 12345.0f) best = gf;
+    }
+    return best;
+#else
+    (void)threads;
+    (void)seconds;
+    return 0;
+#endif
+}

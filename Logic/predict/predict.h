@@ -96,6 +96,10 @@ qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, 
 
 void qr_prediction_free(qr_prediction *p);
 
+/* Parse a threshold argument: "f1", "sensitive", or a probability in [0, 1]. QR_ERR_INVALID_ARG
+ * with a message naming the accepted forms otherwise. */
+qr_status qr_threshold_parse(const char *text, qr_threshold_mode *mode, double *value);
+
 /* "rim-", "review", "rim+" for a decision code. */
 const char *qr_decision_name(int decision);
 

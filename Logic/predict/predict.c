@@ -55,6 +55,8 @@ const char *qr_decision_name(int decision) {
 void qr_prediction_free(qr_prediction *p) {
     if (!p) return;
     free(p->lesions);
+    qr_volume_free(&p->qsm);
+    qr_volume_free(&p->flair);
     qr_volume_free(&p->labels);
     qr_volume_free(&p->overlay);
     qr_volume_free(&p->probability);
@@ -184,6 +186,10 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
         free(slot);
     }
     qsort(out->lesions, (size_t)out->n, sizeof *out->lesions, cmp_prob_desc);
+    out->qsm = qsm;
+    out->flair = flair;
+    memset(&qsm, 0, sizeof qsm);
+    memset(&flair, 0, sizeof flair);
     progress(&opt, 1.0, "Done");
 
 done:

@@ -72,6 +72,7 @@ typedef struct qr_prediction {
     int64_t n_rim_positive;      /* decisions rim+ (the subject-level count) */
     int64_t n_review;
     double threshold_f1, threshold_sensitive, threshold_used;
+    qr_volume qsm, flair;        /* the inputs as used: on the QSM grid, NaN/Inf set to 0 */
     qr_volume labels;            /* int32 lesion label map on the QSM grid (after splitting) */
     qr_volume overlay;           /* int32 decision codes 0..3 on the QSM grid */
     qr_volume probability;       /* float32: each lesion's voxels hold its P(rim+), 0 elsewhere */

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "predict/predict.h"
+#include "render/picture.h"
 
 static const char *HELP =
     "usage: qsmrim predict --qsm QSM --flair FLAIR --lesions LESIONS\n"
@@ -38,6 +39,9 @@ static const char *HELP =
     "  --out-table F        lesion_id volume_mm3 center_r center_a center_s probability\n"
     "                       uncertainty decision, sorted by probability (uncertainty: standard\n"
     "                       deviation over test-time flips and model members)\n"
+    "  --out-picture F.png  axial slices of QSM and FLAIR with the decisions drawn as lesion\n"
+    "                       outlines and lesion numbers (radiological view: patient right on the\n"
+    "                       left); --title TEXT puts a heading on it\n"
     "  stdout               the subject-level summary: lesions=N rim_positive=K review=R\n"
     "\n"
     "example:\n"
@@ -53,8 +57,10 @@ int cmd_predict(int argc, char **argv) {
         {"out-table", required_argument, 0, 't'},   {"connectivity", required_argument, 0, 'c'},
         {"no-flips", no_argument, 0, 'F'},          {"threads", required_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'Q'},             {"help", no_argument, 0, 'h'},
+        {"out-picture", required_argument, 0, 'P'}, {"title", required_argument, 0, 'L'},
         {0, 0, 0, 0}};
-    const char *qsm = NULL, *flair = NULL, *lesions = NULL, *overlay = NULL, *prob = NULL, *table = NULL;
+    const char *qsm = NULL, *flair = NULL, *lesions = NULL, *overlay = NULL, *prob = NULL, *table = NULL,
+               *picture = NULL, *title = NULL;
     qr_predict_options o = qr_predict_options_default();
     int c;
     optind = 1;
@@ -70,6 +76,8 @@ int cmd_predict(int argc, char **argv) {
         case 'o': overlay = optarg; break;
         case 'p': prob = optarg; break;
         case 't': table = optarg; break;
+        case 'P': picture = optarg; break;
+        case 'L': title = optarg; break;
         case 'F': o.test_time_flips = 0; break;
         case 'Q': cli_set_quiet(1); break;
         case 'T':
@@ -93,7 +101,8 @@ int cmd_predict(int argc, char **argv) {
     if (!qsm) return cli_usage("--qsm is required");
     if (!flair) return cli_usage("--flair is required");
     if (!lesions) return cli_usage("--lesions is required");
-    if (!overlay && !prob && !table) return cli_usage("no output given (--out-labels, --out-probability, --out-table)");
+    if (!overlay && !prob && !table && !picture)
+        return cli_usage("no output given (--out-labels, --out-probability, --out-table, --out-picture)");
 
     cli_install_interrupt();
     o.cancel = &cli_interrupted;
@@ -101,6 +110,11 @@ int cmd_predict(int argc, char **argv) {
     qr_status s = qr_predict_files(qsm, flair, lesions, &o, &p);
     if (s != QR_OK) return cli_fail(s);
     s = qr_prediction_write(&p, overlay, prob, table);
+    if (s == QR_OK && picture) {
+        qr_picture_options po = qr_picture_options_default();
+        po.title = title;
+        s = qr_picture_write(&p.qsm, &p.flair, &p, &po, picture);
+    }
     if (s == QR_OK) {
         cli_notice("%lld lesions: %lld rim+, %lld to review (threshold %.3f; model %s; %s)", (long long)p.n,
                    (long long)p.n_rim_positive, (long long)p.n_review, p.threshold_used, p.model_used, p.device_used);

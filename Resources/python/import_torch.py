@@ -41,7 +41,6 @@ def main():
     a = ap.parse_args()
     try:
         import h5py
-        import numpy as np
         import torch
     except ImportError as e:
         fail(f"import-torch needs Debian's python3-torch and python3-h5py ({e})")

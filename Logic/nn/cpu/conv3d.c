@@ -39,6 +39,65 @@ static inline int thread_count(void) {
 #endif
 }
 
+/* ---- cost-balanced split of the tasks over threads ----
+ * Output positions near the border and kernel taps near the edge have fewer valid pairs, so
+ * an equal split of the task count leaves one thread idle; tasks are split into contiguous runs
+ * of equal total cost instead (every output tile is still computed by one thread in a fixed
+ * order, so results do not depend on the split). Costs are separable over the three axes. */
+typedef struct axis_cost {
+    int n;
+    int c[1024];
+} axis_cost;
+
+/* forward (mode 0): taps valid at output o; backward data (1): (o, k) pairs reaching input i;
+ * backward weights (2): outputs o valid for tap k */
+static void axis_costs(int mode, int in, int out, int K, int S, int P, axis_cost *a) {
+    a->n = mode == 0 ? out : mode == 1 ? in : K;
+    for (int j = 0; j < a->n && j < 1024; j++) {
+        int c = 0;
+        if (mode == 0)
+            for (int k = 0; k < K; k++) c += j * S + k - P >= 0 && j * S + k - P < in;
+        else if (mode == 1)
+            for (int k = 0; k < K; k++) {
+                int t = j + P - k;
+                c += t >= 0 && t % S == 0 && t / S < out;
+            }
+        else
+            for (int o = 0; o < out; o++) c += o * S + j - P >= 0 && o * S + j - P < in;
+        a->c[j] = c;
+    }
+}
+
+/* tasks = positions (z, y, x) [mode 0, 1] or taps [mode 2] times `per` sub-tasks each */
+static void balanced_range(int mode, const qr_nn_conv *g, int64_t per, int tid, int nth, int64_t *lo, int64_t *hi) {
+    static __thread axis_cost ax[3];
+    const int in[3] = {g->id, g->ih, g->iw}, out[3] = {g->od, g->oh, g->ow};
+    for (int d = 0; d < 3; d++) axis_costs(mode, in[d], out[d], g->k, g->s, g->p, &ax[d]);
+    if (ax[0].n > 1024 || ax[1].n > 1024 || ax[2].n > 1024) {
+        qr_cpu_range(per * ax[0].n * ax[1].n * ax[2].n, tid, nth, lo, hi);
+        return;
+    }
+    double total = 0;
+    for (int z = 0; z < ax[0].n; z++)
+        for (int y = 0; y < ax[1].n; y++)
+            for (int x = 0; x < ax[2].n; x++) total += (double)ax[0].c[z] * ax[1].c[y] * ax[2].c[x] + 1;
+    const double a = total * tid / nth, b = total * (tid + 1) / nth;
+    double cum = 0;
+    int64_t i = 0;
+    *lo = *hi = -1;
+    for (int z = 0; z < ax[0].n; z++)
+        for (int y = 0; y < ax[1].n; y++)
+            for (int x = 0; x < ax[2].n; x++, i++) {
+                if (*lo < 0 && cum >= a) *lo = i;
+                if (*hi < 0 && cum >= b) *hi = i;
+                cum += (double)ax[0].c[z] * ax[1].c[y] * ax[2].c[x] + 1;
+            }
+    if (*lo < 0) *lo = i;
+    if (*hi < 0 || tid == nth - 1) *hi = i;
+    *lo *= per;
+    *hi *= per;
+}
+
 /* Valid taps of output position (z, y, x): offsets into in (q*N*Cin) and the first row of the
  * tap in W (t*Cin). */
 static int taps_forward(const qr_nn_conv *g, int z, int y, int x, int64_t *aoff, int64_t *boff) {
@@ -73,7 +132,8 @@ void qr_nn_cpu_conv3d_forward(qr_nn_context *ctx, const qr_nn_conv *g, float *ou
 #pragma omp parallel num_threads(ctx->threads)
     {
         int64_t aoff[MAX_TAPS], boff[MAX_TAPS], lo, hi;
-        qr_cpu_range(tasks, thread_id(), thread_count(), &lo, &hi);
+        balanced_range(0, g, ncb, thread_id(), thread_count(), &lo, &hi);
+        (void)tasks;
         for (int64_t task = lo; task < hi; task++) {
             const int64_t p = task / ncb;
             const int co0 = (int)(task % ncb) * QR_CPU_NR, nr = Cout - co0 < QR_CPU_NR ? Cout - co0 : QR_CPU_NR;
@@ -161,7 +221,8 @@ static void backward_data(qr_nn_context *ctx, const qr_nn_conv *g, float *din, i
 #pragma omp parallel num_threads(ctx->threads)
     {
         int64_t aoff[MAX_TAPS], boff[MAX_TAPS], lo, hi;
-        qr_cpu_range(tasks, thread_id(), thread_count(), &lo, &hi);
+        balanced_range(1, g, ncb, thread_id(), thread_count(), &lo, &hi);
+        (void)tasks;
         for (int64_t task = lo; task < hi; task++) {
             const int64_t q = task / ncb;
             const int ci0 = (int)(task % ncb) * QR_CPU_NR, nr = Cin - ci0 < QR_CPU_NR ? Cin - ci0 : QR_CPU_NR;
@@ -193,7 +254,8 @@ static void backward_weights(qr_nn_context *ctx, const qr_nn_conv *g, float *dw,
     {
         int64_t *aoff = malloc(sizeof(int64_t) * (size_t)chunk), *boff = malloc(sizeof(int64_t) * (size_t)chunk);
         int64_t lo, hi;
-        qr_cpu_range(tasks, thread_id(), thread_count(), &lo, &hi);
+        balanced_range(2, g, (int64_t)nrb * ncb, thread_id(), thread_count(), &lo, &hi);
+        (void)tasks;
         QR_ASSERT(aoff && boff);
         for (int64_t p0 = 0; p0 < OP; p0 += chunk) {
             const int64_t p1 = p0 + chunk < OP ? p0 + chunk : OP;

@@ -186,11 +186,13 @@ void qr_cpu_unpack(qr_nn_context *ctx, int64_t rows, int64_t cols, float *dst, c
 
 #include <time.h>
 
+#if defined(__AVX512F__)
 static double now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+#endif
 
 double qr_nn_cpu_peak_gflops(int threads, double seconds) {
 #if defined(__AVX512F__)

@@ -195,8 +195,10 @@ typedef struct qr_nn_preprocess {
  * Glorot uniform for RimNet as in its Keras code), identity preprocessing, meta cleared. */
 qr_status qr_nn_model_create(qr_nn_context *ctx, const qr_nn_config *cfg, uint64_t seed, qr_nn_model **out);
 /* Load a model file (or a checkpoint). Every dataset's shape is checked against the stored
- * architecture; the message names what does not fit. QR_ERR_FORMAT: not HDF5 / not a qsmrim
- * model; QR_ERR_MODEL: wrong architecture, missing or misshapen tensors. */
+ * architecture; the message names what does not fit. QR_ERR_IO: cannot open; QR_ERR_FORMAT:
+ * not HDF5 / not a qsmrim model; QR_ERR_UNSUPPORTED: a newer format version; QR_ERR_MODEL:
+ * unknown architecture, missing, misshapen or unexpected tensors; QR_ERR_NONFINITE: a tensor
+ * holds NaN/Inf. */
 qr_status qr_nn_model_load(qr_nn_context *ctx, const char *path, qr_nn_model **out);
 /* Write the model file atomically (HDF5; layout in nn_file.c). */
 qr_status qr_nn_model_save(const qr_nn_model *m, const char *path);

@@ -122,6 +122,68 @@ static void balanced_range(int mode, const geom *G, int64_t per, int tid, int nt
     *hi *= per;
 }
 
+/* ---- the row tiles of one task, K blocked for L1 ----
+ * A task is one output block (N rows x one panel of nr columns) summed over ng (A, B) pairs of
+ * kc steps each. The B operand (weights) of all pairs is far larger than L1 (layer1: 27 x 64 x 64
+ * floats = 442 KB), and every 6-row tile streams all of it; so K is cut into blocks of about
+ * 32 KB of B (128 steps at nr = 64), and every row tile passes over one block before the next:
+ * B then comes from L1. Partial sums go to C (accumulate), the epilogue runs on the last block. */
+#define KB_BYTES 32768
+
+typedef struct tile_job {
+    int N, nr, kc;
+    const float *a;  /* A rows: element (row n, step k) of pair g at a + aoff[g] + n*rs + k*cs */
+    int64_t rs, cs;
+    const float *b;  /* B: element (step k, column j) of pair g at b + boff[g] + k*ldb + j */
+    int64_t ldb;
+    float *c;        /* C: element (n, j) at c + n*ldc + j */
+    int64_t ldc;
+    const float *scale, *shift, *res; /* epilogue (panel-offset), res row n at res + n*ldc */
+    int relu, acc;   /* acc: add to the existing C (backward data) */
+} tile_job;
+
+static void run_tiles(const tile_job *J, int ng, int64_t *aoff, int64_t *boff) {
+    const int64_t kb = KB_BYTES / (4 * (int64_t)(J->nr > 16 ? J->nr : 16));
+    const int64_t total = (int64_t)ng * J->kc;
+    int64_t piece_aoff, piece_boff;
+    /* blocks: whole groups (kc <= kb) or pieces of one group (kc > kb) */
+    /* blocking pays for short pairs (stem, layer1-2: stem forward 94-121 -> 79-89 ms per batch,
+     * one thread); cutting single pairs longer than a block (Cin >= 256) measured slower */
+    const int split = J->kc <= kb && total > 2 * kb, per = J->kc >= kb ? 1 : (int)(kb / J->kc);
+    const int pieces = J->kc > kb ? (int)((J->kc + kb - 1) / kb) : 1;
+    const int nblk = !split ? 1 : J->kc > kb ? ng * pieces : (ng + per - 1) / per;
+    for (int blk = 0; blk < nblk; blk++) {
+        const int64_t *ao = aoff, *bo = boff;
+        int bng = ng, bkc = J->kc;
+        if (split && J->kc > kb) {
+            const int g = blk / pieces, k0 = (int)((blk % pieces) * kb);
+            bkc = (int)(J->kc - k0 < kb ? J->kc - k0 : kb);
+            piece_aoff = aoff[g] + k0 * J->cs;
+            piece_boff = boff[g] + k0 * J->ldb;
+            ao = &piece_aoff;
+            bo = &piece_boff;
+            bng = 1;
+        } else if (split) {
+            ao = aoff + blk * per;
+            bo = boff + blk * per;
+            bng = ng - blk * per < per ? ng - blk * per : per;
+        }
+        const int lastb = blk == nblk - 1;
+        for (int n0 = 0; n0 < J->N; n0 += QR_CPU_MR) {
+            const int mr = J->N - n0 < QR_CPU_MR ? J->N - n0 : QR_CPU_MR;
+            qr_cpu_epi e = {NULL, NULL, NULL, J->ldc, 0, J->acc || blk > 0};
+            if (lastb) {
+                e.scale = J->scale;
+                e.shift = J->shift;
+                e.res = J->res ? J->res + (int64_t)n0 * J->ldc : NULL;
+                e.relu = J->relu;
+            }
+            qr_cpu_gemm_tile(mr, J->nr, bng, ao, bo, bkc, J->a + (int64_t)n0 * J->rs, J->rs, J->cs, J->b, J->ldb,
+                             J->c + (int64_t)n0 * J->ldc, J->ldc, &e);
+        }
+    }
+}
+
 /* ---- forward ---- */
 
 /* Valid taps of output position (z, y, x): offsets into in (q*N*Cin) and the first row of the
@@ -164,20 +226,15 @@ static void forward(qr_nn_context *ctx, const geom *G, float *out, const float *
             const int z = (int)(p / ((int64_t)G->out[2] * G->out[1]));
             const int ng = taps_forward(G, z, y, x, aoff, boff);
             for (int i = 0; i < ng; i++) boff[i] *= nr; /* rows of the panel of width nr */
-            const float *panel = w + (int64_t)co0 * R;
-            for (int n0 = 0; n0 < N; n0 += QR_CPU_MR) {
-                const int mr = N - n0 < QR_CPU_MR ? N - n0 : QR_CPU_MR;
-                const int64_t row = (p * N + n0) * Cout + co0;
-                qr_cpu_epi e = {NULL, NULL, NULL, Cout, 0, 0};
-                if (epi) {
-                    e.scale = epi->scale ? epi->scale + co0 : NULL;
-                    e.shift = epi->shift ? epi->shift + co0 : NULL;
-                    e.res = epi->residual ? epi->residual + row : NULL;
-                    e.relu = epi->relu;
-                }
-                qr_cpu_gemm_tile(mr, nr, ng, aoff, boff, Cin, in + (int64_t)n0 * Cin, Cin, 1, panel, nr, out + row,
-                                 Cout, &e);
+            const int64_t row = p * N * Cout + co0;
+            tile_job J = {N, nr, Cin, in, Cin, 1, w + (int64_t)co0 * R, nr, out + row, Cout, NULL, NULL, NULL, 0, 0};
+            if (epi) {
+                J.scale = epi->scale ? epi->scale + co0 : NULL;
+                J.shift = epi->shift ? epi->shift + co0 : NULL;
+                J.res = epi->residual ? epi->residual + row : NULL;
+                J.relu = epi->relu;
             }
+            run_tiles(&J, ng, aoff, boff);
         }
     }
 }
@@ -286,13 +343,9 @@ static void backward_data(qr_nn_context *ctx, const geom *G, float *din, int acc
             const int iz = (int)(q / ((int64_t)G->in[2] * G->in[1]));
             const int ng = taps_backward(G, iz, iy, ix, aoff, boff);
             for (int i = 0; i < ng; i++) boff[i] *= nr;
-            const float *panel = wt + (int64_t)ci0 * Rt;
-            for (int n0 = 0; n0 < N; n0 += QR_CPU_MR) {
-                const int mr = N - n0 < QR_CPU_MR ? N - n0 : QR_CPU_MR;
-                qr_cpu_epi e = {NULL, NULL, NULL, 0, 0, acc};
-                qr_cpu_gemm_tile(mr, nr, ng, aoff, boff, Cout, dout + (int64_t)n0 * Cout, Cout, 1, panel, nr,
-                                 din + (q * N + n0) * Cin + ci0, Cin, &e);
-            }
+            tile_job J = {N, nr, Cout, dout, Cout, 1, wt + (int64_t)ci0 * Rt, nr, din + q * N * Cin + ci0, Cin,
+                          NULL, NULL, NULL, 0, acc};
+            run_tiles(&J, ng, aoff, boff);
         }
     }
 }

@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
             B += ldb;
         }
     }
-    /* epilogue */
+    /* epilogue: (+ previous C if accumulating), then scale, shift, residual, ReLU */
     __m512 sc[4], sh[4];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
@@ -64,13 +64,13 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
         for (int v = 0; v < NV; v++) {
             __mmask16 m = v == NV - 1 ? last : 0xFFFF;
             __m512 x = acc[i][v];
+            float *dst = c + i * ldc + 16 * v;
+            if (accum) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, dst));
             if (has_epi) {
                 x = _mm512_fmadd_ps(x, sc[v], sh[v]);
                 if (epi->res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, epi->res + i * epi->ldr + 16 * v));
                 if (epi->relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
             }
-            float *dst = c + i * ldc + 16 * v;
-            if (accum) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, dst));
             _mm512_mask_storeu_ps(dst, m, x);
         }
 }
@@ -123,11 +123,11 @@ void qr_cpu_gemm_tile(int mr, int nr, int ng, const int64_t *aoff, const int64_t
         for (int j = 0; j < nr; j++) {
             float x = acc[i][j];
             if (epi) {
+                if (epi->accumulate) x += c[i * ldc + j];
                 if (epi->scale) x *= epi->scale[j];
                 if (epi->shift) x += epi->shift[j];
                 if (epi->res) x += epi->res[i * epi->ldr + j];
                 if (epi->relu && x < 0) x = 0;
-                if (epi->accumulate) x += c[i * ldc + j];
             }
             c[i * ldc + j] = x;
         }

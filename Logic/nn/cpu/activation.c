@@ -6,7 +6,7 @@
 
 #include "cpu.h"
 
-#define PAR _Pragma("omp parallel for num_threads(ctx->threads) schedule(static) if (n > 32768)")
+#define PAR _Pragma("omp parallel for num_threads(ctx->threads) schedule(dynamic, 16384) if (n > 32768)")
 #define PUT(i, v) (din[i] = acc ? din[i] + (v) : (v))
 
 void qr_nn_cpu_relu_forward(qr_nn_context *ctx, int64_t n, float *out, const float *in) {

@@ -20,7 +20,7 @@ void qr_nn_cpu_adam_update(qr_nn_context *ctx, int64_t n, float *param, const fl
     const float b1 = (float)hp->beta1, b2 = (float)hp->beta2, wd = (float)hp->weight_decay, eps = (float)hp->eps;
     const float c1 = (float)(1.0 - hp->beta1), c2 = (float)(1.0 - hp->beta2);
     const int64_t nb = (n + 15) / 16;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 2048) if (n > 65536)
     for (int64_t blk = 0; blk < nb; blk++) {
         const int64_t i0 = blk * 16, i1 = i0 + 16 < n ? i0 + 16 : n;
         if (wd == 0.0f) {
@@ -40,6 +40,6 @@ void qr_nn_cpu_adam_update(qr_nn_context *ctx, int64_t n, float *param, const fl
 }
 
 void qr_nn_cpu_axpy(qr_nn_context *ctx, int64_t n, float a, const float *x, float *y) {
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 16384) if (n > 65536)
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }

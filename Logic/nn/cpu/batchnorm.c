@@ -21,7 +21,7 @@ static void colsum_mode(qr_nn_context *ctx, int64_t rows, int c, const float *x,
                         int mode, double *out) {
     const int64_t nch = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
     double *part = (double *)qr_cpu_scratch(ctx, (size_t)(2 * nch * c + 2 * c));
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (rows * c > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (rows * c > 65536)
     for (int64_t k = 0; k < nch; k++) {
         double *p = part + k * c;
         for (int j = 0; j < c; j++) p[j] = 0;
@@ -55,7 +55,7 @@ void qr_cpu_colsum(qr_nn_context *ctx, int64_t rows, int c, const float *x, doub
 
 /* y = x * s + t per column (in place allowed) */
 static void affine(qr_nn_context *ctx, int64_t rows, int c, float *y, const float *x, const float *s, const float *t) {
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (rows * c > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (rows * c > 65536)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
         float *yr = y + r * c;
@@ -117,7 +117,7 @@ void qr_nn_cpu_batchnorm_backward(qr_nn_context *ctx, const qr_nn_bn *g, float *
         B[j] = (float)(-a * rstd * dg / M);
         Cc[j] = (float)(a * (mean[j] * rstd * dg - sb[j]) / M);
     }
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (rows * C > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (rows * C > 65536)
     for (int64_t r = 0; r < rows; r++) {
         const float *dy = dout + r * C, *x = in + r * C;
         float *dx = din + r * C;

@@ -10,9 +10,12 @@
  *   backward data    din[q] (+)= sum_{(p,t): q(p,t) = q} dout[p] W[t]^T         tile: N rows x Cin
  *   backward weights dW[t] = sum_{p valid for t} in[q(p,t)]^T dout[p]           tile: Cin rows x Cout
  *   bias             db = column sums of dout over all P*N rows
- * Forward and backward-data work is split over (position, column block) tasks; backward-weights
- * over (tap, row block, column block) tasks, walking the output positions in chunks (so that the
- * chunk of dout stays in cache while every tap's weight gradient is accumulated from it).
+ * Forward and backward-data work is handed out dynamically as (position, column block) tasks (a
+ * thread that the operating system pauses does not hold up the other: the machine is shared);
+ * backward-weights is split statically into cost-balanced runs of (tap, row block, column block)
+ * tasks, each thread walking the output positions in chunks (so that the chunk of dout stays in
+ * cache while every tap's weight gradient is accumulated from it, in a fixed order). Every output
+ * tile is computed by one thread in a fixed order: results do not depend on the threads.
  *
  * Few input channels (the stem: Cin = 2, 7^3 taps) make 2-row tiles in backward-weights (8
  * multiply-adds per 6 loads). There the input is first unfolded along W:
@@ -47,6 +50,13 @@ static inline int thread_count(void) {
 #else
     return 1;
 #endif
+}
+
+/* Tasks per dynamic chunk: contiguous runs (neighbouring positions share input) of about 1/8 of
+ * a thread's share, so a paused thread's work is taken over by the others. */
+static int dyn_chunk(const qr_nn_context *ctx, int64_t tasks) {
+    int64_t c = tasks / (8 * (int64_t)ctx->threads);
+    return (int)(c < 1 ? 1 : c);
 }
 
 /* Convolution geometry per axis (0 = D, 1 = H, 2 = W). */
@@ -215,11 +225,13 @@ static void forward(qr_nn_context *ctx, const geom *G, float *out, const float *
     const int ncb = (Cout + QR_CPU_NR - 1) / QR_CPU_NR;
     const int64_t R = (int64_t)taps_of(G) * Cin;
     QR_ASSERT(taps_of(G) <= MAX_TAPS);
+    const int64_t tasks = out_pos(G) * ncb;
+    const int chunk = dyn_chunk(ctx, tasks);
 #pragma omp parallel num_threads(ctx->threads)
     {
-        int64_t aoff[MAX_TAPS], boff[MAX_TAPS], lo, hi;
-        balanced_range(0, G, ncb, thread_id(), thread_count(), &lo, &hi);
-        for (int64_t task = lo; task < hi; task++) {
+        int64_t aoff[MAX_TAPS], boff[MAX_TAPS];
+#pragma omp for schedule(dynamic, chunk)
+        for (int64_t task = 0; task < tasks; task++) {
             const int64_t p = task / ncb;
             const int co0 = (int)(task % ncb) * QR_CPU_NR, nr = Cout - co0 < QR_CPU_NR ? Cout - co0 : QR_CPU_NR;
             const int x = (int)(p % G->out[2]), y = (int)(p / G->out[2] % G->out[1]);
@@ -331,12 +343,14 @@ static void backward_data(qr_nn_context *ctx, const geom *G, float *din, int acc
         }
     }
     const int ncb = (Cin + QR_CPU_NR - 1) / QR_CPU_NR;
+    const int64_t tasks = (int64_t)G->in[0] * G->in[1] * G->in[2] * ncb;
+    const int chunk = dyn_chunk(ctx, tasks);
     QR_ASSERT(T <= MAX_TAPS);
 #pragma omp parallel num_threads(ctx->threads)
     {
-        int64_t aoff[MAX_TAPS], boff[MAX_TAPS], lo, hi;
-        balanced_range(1, G, ncb, thread_id(), thread_count(), &lo, &hi);
-        for (int64_t task = lo; task < hi; task++) {
+        int64_t aoff[MAX_TAPS], boff[MAX_TAPS];
+#pragma omp for schedule(dynamic, chunk)
+        for (int64_t task = 0; task < tasks; task++) {
             const int64_t q = task / ncb;
             const int ci0 = (int)(task % ncb) * QR_CPU_NR, nr = Cin - ci0 < QR_CPU_NR ? Cin - ci0 : QR_CPU_NR;
             const int ix = (int)(q % G->in[2]), iy = (int)(q / G->in[2] % G->in[1]);

@@ -17,9 +17,10 @@
  *
  * All heavy loops go through one indirect GEMM micro-kernel (gemm.c) that sums several
  * (A, B) pairs - one per tap - into a register tile of up to 6 x 64 outputs, with a fused
- * epilogue (scale, shift, residual, ReLU, accumulate). Work is split over the context's threads
- * so that every output element is computed by one thread in a fixed order: results do not
- * depend on the thread count.
+ * epilogue (scale, shift, residual, ReLU, accumulate). Work is handed out to the context's
+ * threads in chunks (dynamically where no ordering is at stake, so that a thread the operating
+ * system pauses on a shared machine does not hold up the others), and every output element is
+ * computed by one thread in a fixed order: results do not depend on the thread count.
  */
 #ifndef QR_NN_CPU_H
 #define QR_NN_CPU_H

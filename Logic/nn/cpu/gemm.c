@@ -140,17 +140,9 @@ void qr_cpu_gemm(qr_nn_context *ctx, int64_t m, int64_t n, int64_t k, const floa
                  int accumulate) {
     const int64_t mt = (m + QR_CPU_MR - 1) / QR_CPU_MR, nt = (n + QR_CPU_NR - 1) / QR_CPU_NR, tasks = mt * nt;
     const int64_t zero = 0;
-#pragma omp parallel num_threads(ctx->threads) if (tasks > 1 && m * n * k > 32768)
-    {
-        int tid = 0, nth = 1;
-#ifdef QSMRIM_HAVE_OPENMP
-        tid = omp_get_thread_num();
-        nth = omp_get_num_threads();
-#endif
-        int64_t lo, hi;
-        /* column panels outermost so that a panel of B stays in cache across the row tiles */
-        qr_cpu_range(tasks, tid, nth, &lo, &hi);
-        for (int64_t t = lo; t < hi; t++) {
+    /* column panels outermost so that a panel of B stays in cache across the row tiles */
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 4) if (tasks > 1 && m * n * k > 32768)
+        for (int64_t t = 0; t < tasks; t++) {
             int64_t jb = t / mt, ib = t % mt;
             int64_t i0 = ib * QR_CPU_MR, j0 = jb * QR_CPU_NR;
             int mr = (int)(m - i0 < QR_CPU_MR ? m - i0 : QR_CPU_MR), nr = qr_cpu_panel_w(n, j0);
@@ -161,7 +153,6 @@ void qr_cpu_gemm(qr_nn_context *ctx, int64_t m, int64_t n, int64_t k, const floa
             qr_cpu_epi e = {NULL, shift ? shift + j0 : NULL, NULL, 0, 0, accumulate};
             qr_cpu_gemm_tile(mr, nr, k > 0 ? 1 : 0, &zero, &zero, (int)k, a + i0 * rs, rs, cs, B, lb, C, lc, &e);
         }
-    }
 }
 
 void qr_cpu_pack(qr_nn_context *ctx, int64_t rows, int64_t cols, float *dst, const float *src) {

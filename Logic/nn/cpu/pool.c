@@ -15,7 +15,7 @@ void qr_nn_cpu_maxpool3d_forward(qr_nn_context *ctx, const qr_nn_pool *g, float 
                                  const float *in) {
     const int64_t B = (int64_t)g->n * g->c, OP = (int64_t)g->od * g->oh * g->ow;
     const int K = g->k, S = g->s, L = g->pad_lo;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64)
     for (int64_t p = 0; p < OP; p++) {
         const int x = (int)(p % g->ow), y = (int)(p / g->ow % g->oh), z = (int)(p / ((int64_t)g->ow * g->oh));
         float *o = out + p * B;
@@ -53,7 +53,7 @@ void qr_nn_cpu_maxpool3d_backward(qr_nn_context *ctx, const qr_nn_pool *g, float
                                   const int32_t *argmax) {
     const int64_t B = (int64_t)g->n * g->c, IP = (int64_t)g->id * g->ih * g->iw;
     const int K = g->k, S = g->s, L = g->pad_lo;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64)
     for (int64_t q = 0; q < IP; q++) {
         const int ix = (int)(q % g->iw), iy = (int)(q / g->iw % g->ih), iz = (int)(q / ((int64_t)g->iw * g->ih));
         float *d = din + q * B;
@@ -82,7 +82,7 @@ void qr_nn_cpu_maxpool3d_backward(qr_nn_context *ctx, const qr_nn_pool *g, float
 
 void qr_nn_cpu_avgpool_forward(qr_nn_context *ctx, const qr_nn_shape5 *s, float *out, const float *in) {
     const int64_t B = (int64_t)s->n * s->c, P = (int64_t)s->d * s->h * s->w;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (B * P > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (B * P > 65536)
     for (int64_t i0 = 0; i0 < B; i0 += 64) {
         const int64_t i1 = i0 + 64 < B ? i0 + 64 : B;
         double acc[64] = {0};
@@ -94,7 +94,7 @@ void qr_nn_cpu_avgpool_forward(qr_nn_context *ctx, const qr_nn_shape5 *s, float 
 
 void qr_nn_cpu_avgpool_backward(qr_nn_context *ctx, const qr_nn_shape5 *s, float *din, int acc, const float *dout) {
     const int64_t B = (int64_t)s->n * s->c, P = (int64_t)s->d * s->h * s->w;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (B * P > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (B * P > 65536)
     for (int64_t p = 0; p < P; p++)
         for (int64_t i = 0; i < B; i++) {
             float v = dout[i] / (float)P;

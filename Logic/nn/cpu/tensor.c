@@ -13,7 +13,7 @@
 
 void qr_nn_cpu_upload5(qr_nn_context *ctx, const qr_nn_shape5 *s, float *dst, const float *host) {
     const int64_t P = (int64_t)s->d * s->h * s->w, N = s->n, C = s->c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * C * P > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (N * C * P > 65536)
     for (int64_t p = 0; p < P; p++)
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++) dst[(p * N + n) * C + c] = host[(n * C + c) * P + p];
@@ -21,7 +21,7 @@ void qr_nn_cpu_upload5(qr_nn_context *ctx, const qr_nn_shape5 *s, float *dst, co
 
 void qr_nn_cpu_download5(qr_nn_context *ctx, const qr_nn_shape5 *s, float *host, const float *src) {
     const int64_t P = (int64_t)s->d * s->h * s->w, N = s->n, C = s->c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * C * P > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (N * C * P > 65536)
     for (int64_t nc = 0; nc < N * C; nc++) {
         const int64_t n = nc / C, c = nc % C;
         for (int64_t p = 0; p < P; p++) host[nc * P + p] = src[(p * N + n) * C + c];
@@ -66,7 +66,7 @@ void qr_nn_cpu_weight_download(qr_nn_context *ctx, qr_nn_tensor_layout l, const 
 
 void qr_nn_cpu_concat2_forward(qr_nn_context *ctx, int64_t n, int ca, int cb, float *out, const float *a,
                                const float *b) {
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n * (ca + cb) > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (n * (ca + cb) > 65536)
     for (int64_t i = 0; i < n; i++) {
         memcpy(out + i * (ca + cb), a + i * ca, sizeof(float) * (size_t)ca);
         memcpy(out + i * (ca + cb) + ca, b + i * cb, sizeof(float) * (size_t)cb);
@@ -75,7 +75,7 @@ void qr_nn_cpu_concat2_forward(qr_nn_context *ctx, int64_t n, int ca, int cb, fl
 
 void qr_nn_cpu_concat2_backward(qr_nn_context *ctx, int64_t n, int ca, int cb, float *da, int acc_a, float *db,
                                 int acc_b, const float *dout) {
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n * (ca + cb) > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (n * (ca + cb) > 65536)
     for (int64_t i = 0; i < n; i++) {
         const float *src = dout + i * (ca + cb);
         for (int j = 0; j < ca; j++) PUT(da, i * ca + j, src[j], acc_a);
@@ -95,7 +95,7 @@ void qr_nn_cpu_concat5_backward(qr_nn_context *ctx, const qr_nn_shape5 *s, int c
 
 void qr_nn_cpu_flatten5_forward(qr_nn_context *ctx, const qr_nn_shape5 *s, float *out, const float *in) {
     const int64_t P = (int64_t)s->d * s->h * s->w, N = s->n, C = s->c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * C * P > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (N * C * P > 65536)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++)
             for (int64_t p = 0; p < P; p++) out[n * C * P + c * P + p] = in[(p * N + n) * C + c];
@@ -103,7 +103,7 @@ void qr_nn_cpu_flatten5_forward(qr_nn_context *ctx, const qr_nn_shape5 *s, float
 
 void qr_nn_cpu_flatten5_backward(qr_nn_context *ctx, const qr_nn_shape5 *s, float *din, int acc, const float *dout) {
     const int64_t P = (int64_t)s->d * s->h * s->w, N = s->n, C = s->c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (N * C * P > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (N * C * P > 65536)
     for (int64_t p = 0; p < P; p++)
         for (int64_t n = 0; n < N; n++)
             for (int64_t c = 0; c < C; c++) PUT(din, (p * N + n) * C + c, dout[n * C * P + c * P + p], acc);
@@ -113,7 +113,7 @@ void qr_nn_cpu_channel_affine5(qr_nn_context *ctx, const qr_nn_shape5 *s, float 
                                const float *scale) {
     const int64_t rows = (int64_t)s->n * s->d * s->h * s->w;
     const int C = s->c;
-#pragma omp parallel for num_threads(ctx->threads) schedule(static) if (rows * C > 65536)
+#pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (rows * C > 65536)
     for (int64_t r = 0; r < rows; r++)
         for (int c = 0; c < C; c++) x[r * C + c] = (x[r * C + c] - shift[c]) * scale[c];
 }

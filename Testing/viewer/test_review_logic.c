@@ -561,6 +561,36 @@ static void test_colors(void **state) {
     k = qr_probability_color(-1.0);
     assert_true(k.r == 49);
 
+    /* outline: around a 2x2x1 lesion (label 4) in a 4x5x3 grid, only in the lesion's plane */
+    qr_geometry g = qr_geometry_identity(4, 5, 3);
+    qr_volume lab, out;
+    assert_int_equal(qr_volume_alloc(&lab, &g, QR_INT32), QR_OK);
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 1, 1, 1)] = 4;
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 2, 1, 1)] = 4;
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 1, 2, 1)] = 4;
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 2, 2, 1)] = 4;
+    assert_int_equal(qr_outline_labels(&lab, 2, &out), QR_OK);
+    static const char *want_k1[5] = {".44.", "4..4", "4..4", ".44.", "...."}; /* rows j, columns i */
+    int64_t count = 0;
+    for (int64_t k = 0; k < 3; k++)
+        for (int64_t j = 0; j < 5; j++)
+            for (int64_t i = 0; i < 4; i++) {
+                int32_t o = qr_volume_i32(&out)[qr_geometry_index(&g, i, j, k)];
+                int32_t want = (k == 1 && want_k1[j][i] == '4') ? 4 : 0;
+                assert_int_equal(o, want);
+                count += o != 0;
+            }
+    assert_int_equal(count, 8);
+    qr_volume_free(&out);
+    /* across i (sagittal views): the ring lies in the j-k plane at i = 1 and 2 */
+    assert_int_equal(qr_outline_labels(&lab, 0, &out), QR_OK);
+    assert_int_equal(qr_volume_i32(&out)[qr_geometry_index(&g, 1, 1, 0)], 4);
+    assert_int_equal(qr_volume_i32(&out)[qr_geometry_index(&g, 1, 0, 1)], 4);
+    assert_int_equal(qr_volume_i32(&out)[qr_geometry_index(&g, 0, 1, 1)], 0);
+    qr_volume_free(&out);
+    assert_int_equal(qr_outline_labels(&lab, 3, &out), QR_ERR_INVALID_ARG);
+    qr_volume_free(&lab);
+
     /* the reviewer's decision wins over the model's */
     assert_int_equal(qr_display_decision(QR_MODEL_RIM_NEG, QR_REVIEW_NONE), QR_MODEL_RIM_NEG);
     assert_int_equal(qr_display_decision(QR_MODEL_RIM_NEG, QR_REVIEW_RIM_POS), QR_MODEL_RIM_POS);

@@ -105,6 +105,7 @@ ReviewWindow::ReviewWindow(const QString &reviewer, const PredictSettings &predi
     std::memset(&review_, 0, sizeof review_);
     review_.lock_fd = -1;
     std::memset(&prediction_, 0, sizeof prediction_);
+    std::memset(outlines_, 0, sizeof outlines_);
     colors_ = qr_lesion_colors_default();
     char ctbl[QR_PATH_MAX];
     if (qr_resource_path("QSMRimLesions.ctbl", ctbl, sizeof ctbl) == QR_OK) {
@@ -160,15 +161,21 @@ void ReviewWindow::buildUi() {
     overlayMode_->addItem("By decision", "decision");
     overlayMode_->addItem("By P(rim+)", "probability");
     overlayMode_->addItem("Off", "off");
+    overlayStyle_ = new QComboBox(ovBox);
+    overlayStyle_->addItem("Outline (lesion left visible)", "outline");
+    overlayStyle_->addItem("Fill", "fill");
     opacity_ = new QSlider(Qt::Horizontal, ovBox);
     opacity_->setRange(0, 100);
-    opacity_->setValue(50);
+    opacity_->setValue(70);
     legend_ = new QLabel(ovBox);
     ovl->addWidget(new QLabel("Colour", ovBox), 0, 0);
     ovl->addWidget(overlayMode_, 0, 1);
-    ovl->addWidget(new QLabel("Opacity", ovBox), 1, 0);
-    ovl->addWidget(opacity_, 1, 1);
-    ovl->addWidget(legend_, 2, 0, 1, 2);
+    ovl->addWidget(new QLabel("Style", ovBox), 1, 0);
+    ovl->addWidget(overlayStyle_, 1, 1);
+    ovl->addWidget(new QLabel("Opacity", ovBox), 2, 0);
+    ovl->addWidget(opacity_, 2, 1);
+    ovl->addWidget(legend_, 3, 0, 1, 2);
+    connect(overlayStyle_, QOverload<int>::of(&QComboBox::currentIndexChanged), this, &ReviewWindow::onOverlayControls);
     connect(overlayMode_, QOverload<int>::of(&QComboBox::currentIndexChanged), this, &ReviewWindow::onOverlayControls);
     connect(opacity_, &QSlider::valueChanged, this, &ReviewWindow::onOverlayControls);
     pl->addWidget(ovBox);
@@ -335,6 +342,10 @@ void ReviewWindow::closeSubject() {
         for (int o = 0; o < QR_VIEW_COUNT; o++) views_[m][o]->clearData();
     images_[0] = images_[1] = nullptr;
     labelImage_ = nullptr;
+    for (int a = 0; a < 3; a++) {
+        outlineImages_[a] = nullptr;
+        qr_volume_free(&outlines_[a]);
+    }
     order_.clear();
     current_ = -1;
     if (model_) model_->reset();
@@ -457,7 +468,28 @@ void ReviewWindow::setImages() {
             views_[m][o]->setData(images_[m], labelImage_, frames[o], lut_);
         }
     for (int a = 0; a < 3; a++) cursor_[a] = (subject_.qsm.geom.size[a] - 1) / 2.0;
+    if (!computeOutlines()) reportError("Cannot draw lesion outlines", QString::fromUtf8(qr_last_error()));
     onOverlayControls();
+}
+
+bool ReviewWindow::computeOutlines() {
+    for (int a = 0; a < 3; a++) {
+        qr_volume o;
+        if (qr_outline_labels(&subject_.labels, a, &o) != QR_OK) return false;
+        qr_volume_free(&outlines_[a]);
+        outlines_[a] = o;
+        outlineImages_[a] = wrapVolume(outlines_[a]);
+    }
+    return true;
+}
+
+void ReviewWindow::applyOverlayImages() {
+    bool outline = overlayStyle_->currentData().toString() == "outline";
+    for (SliceView *v : views()) {
+        if (!v->hasData()) continue;
+        int a = v->frame().slice_axis;
+        v->setOverlayImage(outline && outlineImages_[a] ? outlineImages_[a].Get() : labelImage_.Get());
+    }
 }
 
 /* Percentile of the non-zero voxels (every stride-th voxel, at most ~2 million looked at). */
@@ -546,7 +578,7 @@ void ReviewWindow::updateLegend() {
             int code;
             const char *text;
         };
-        static const E es[] = {{QR_MODEL_RIM_POS, "rim+"}, {QR_MODEL_REVIEW, "review / unsure"}, {QR_MODEL_RIM_NEG, "rim\u2212"}};
+        static const E es[] = {{QR_MODEL_RIM_POS, "rim+"}, {QR_MODEL_REVIEW, "review/unsure"}, {QR_MODEL_RIM_NEG, "rim\u2212"}};
         int x = 0;
         for (const E &e : es) {
             qr_rgb c = colors_.decision[e.code];
@@ -557,7 +589,7 @@ void ReviewWindow::updateLegend() {
             x += 18 + p.fontMetrics().horizontalAdvance(t) + 14;
         }
         p.fillRect(x, 3, 14, h - 6, QColor(colors_.none.r, colors_.none.g, colors_.none.b));
-        p.drawText(QRect(x + 18, 0, 120, h), Qt::AlignLeft | Qt::AlignVCenter, "no prediction");
+        p.drawText(QRect(x + 18, 0, 120, h), Qt::AlignLeft | Qt::AlignVCenter, "none");
     }
     p.end();
     legend_->setPixmap(pm);
@@ -570,6 +602,7 @@ void ReviewWindow::onOverlayControls() {
         v->setOverlayVisible(mode != "off");
         v->setOverlayOpacity(op);
     }
+    applyOverlayImages();
     updateLut();
     updateLegend();
     renderAll();
@@ -696,7 +729,8 @@ void ReviewWindow::selectItem(int64_t item, bool zoomViews) {
     const qr_queue_item &it = subject_.queue.items[item];
     setCursor(it.center_ijk);
     if (zoomViews) {
-        /* Zoom: the visible height is 3x the lesion's largest extent, between 30 and 160 mm. */
+        /* Zoom: at least 1.5x the lesion's largest extent visible on each side of its centre
+         * (between 15 and 80 mm). */
         double ext = 0;
         for (int a = 0; a < 3; a++)
             ext = std::max(ext, (double)(it.bbox[a + 3] - it.bbox[a] + 1) * subject_.qsm.geom.spacing[a]);
@@ -937,6 +971,8 @@ void ReviewWindow::onPredictFinished() {
                                                       (vtkIdType)qr_volume_nvox(&subject_.labels), 1);
             arr->Modified();
             labelImage_->Modified();
+            if (!computeOutlines()) reportError("Cannot draw lesion outlines", QString::fromUtf8(qr_last_error()));
+            applyOverlayImages();
             if (ownPrediction_) qr_prediction_free(&prediction_);
             prediction_ = p;
             ownPrediction_ = true;
@@ -1019,6 +1055,7 @@ bool ReviewWindow::writeState(const QString &path, QString *error) {
     o["lesions"] = (qint64)(loaded_ ? subject_.queue.n : 0);
     o["has_prediction"] = loaded_ && qr_queue_has_prediction(&subject_.queue);
     o["overlay_mode"] = overlayMode_->currentData().toString();
+    o["overlay_style"] = overlayStyle_->currentData().toString();
     o["opacity"] = opacity_->value() / 100.0;
     o["sort"] = sortBy_->currentData().toString();
     o["filter"] = filter_->currentData().toString();

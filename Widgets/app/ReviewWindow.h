@@ -4,7 +4,8 @@
  *   +------------------------------------------+----------------------------+
  *   |  QSM axial    QSM coronal    QSM sagittal |  controls: overlay by      |
  *   |                                           |  decision / P(rim+) / off, |
- *   |  FLAIR axial  FLAIR coronal  FLAIR sag.   |  opacity, W/L presets      |
+ *   |  FLAIR axial  FLAIR coronal  FLAIR sag.   |  outline / fill, opacity,  |
+ *   |                                           |  W/L presets               |
  *   |  (linked: one cursor, one crosshair)      |  lesion queue (sort,filter)|
  *   |                                           |  current lesion + note     |
  *   +------------------------------------------+----------------------------+
@@ -101,6 +102,7 @@ public:
     SliceView *view(const QString &name) const;
     QList<SliceView *> views() const;
     QComboBox *overlayModeBox() const { return overlayMode_; }
+    QComboBox *overlayStyleBox() const { return overlayStyle_; }
     QSlider *opacitySlider() const { return opacity_; }
     QComboBox *sortBox() const { return sortBy_; }
     QComboBox *filterBox() const { return filter_; }
@@ -156,6 +158,8 @@ private:
     void buildMenus();
     void closeSubject();
     void setImages();
+    bool computeOutlines();
+    void applyOverlayImages();
     void rebuildOrder(int64_t keepItem);
     void selectItem(int64_t item, bool zoomViews);
     void step(int dir);
@@ -196,11 +200,13 @@ private:
     SliceView *views_[2][QR_VIEW_COUNT] = {};
     vtkSmartPointer<vtkImageData> images_[2];
     vtkSmartPointer<vtkImageData> labelImage_;
+    qr_volume outlines_[3];                            /* outer lesion outlines, one per slice axis */
+    vtkSmartPointer<vtkImageData> outlineImages_[3];
     vtkSmartPointer<vtkLookupTable> lut_;
 
     QueueModel *model_ = nullptr;
     QTableView *table_ = nullptr;
-    QComboBox *overlayMode_ = nullptr, *sortBy_ = nullptr, *filter_ = nullptr;
+    QComboBox *overlayMode_ = nullptr, *overlayStyle_ = nullptr, *sortBy_ = nullptr, *filter_ = nullptr;
     QComboBox *qsmPreset_ = nullptr, *flairPreset_ = nullptr;
     QSlider *opacity_ = nullptr;
     QCheckBox *advance_ = nullptr;

@@ -192,6 +192,8 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
         }
     } else if (cmd == "overlay") {
         if (!need(1) || !setCombo(w_->overlayModeBox(), a[1], error)) return false;
+    } else if (cmd == "style") {
+        if (!need(1) || !setCombo(w_->overlayStyleBox(), a[1], error)) return false;
     } else if (cmd == "opacity") {
         if (!need(1)) return false;
         w_->opacitySlider()->setValue((int)std::lround(a[1].toDouble() * 100.0));

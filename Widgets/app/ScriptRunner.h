@@ -13,7 +13,8 @@
  *   click VIEW FX FY           left click at a fraction (0..1) of the view's width and height
  *   wheel VIEW STEPS [ctrl|shift]      mouse wheel steps (positive = forward)
  *   drag VIEW left|middle|right DX DY  press at the view's centre, move by (DX, DY) px, release
- *   overlay decision|probability|off   opacity F (0..1)       preset qsm|flair INDEX
+ *   overlay decision|probability|off   style outline|fill     opacity F (0..1)
+ *   preset qsm|flair INDEX
  *   sort probability|uncertainty|volume|id                    filter NAME (see the window)
  *   state PATH                 write the window's state as JSON (lesion, order, views, ...)
  *   screenshot PATH            the whole window as PNG

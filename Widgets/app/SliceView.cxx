@@ -199,6 +199,11 @@ void SliceView::setData(vtkImageData *image, vtkImageData *labels, const qr_view
     fit();
 }
 
+void SliceView::setOverlayImage(vtkImageData *labels) {
+    labels_ = labels;
+    overlayMapper_->SetInputData(labels);
+}
+
 void SliceView::setWindowLevel(double window, double level) {
     window_ = window;
     level_ = level;
@@ -250,9 +255,10 @@ void SliceView::updateCamera(const double focalWorld[3], double halfHeight) {
     updateCrosshair();
 }
 
-void SliceView::centerOn(const double ijk[3], double halfHeightMm) {
+void SliceView::centerOn(const double ijk[3], double halfExtentMm) {
     double w[3] = {ijk[0] * spacing_[0], ijk[1] * spacing_[1], ijk[2] * spacing_[2]};
-    updateCamera(w, halfHeightMm);
+    double aspect = height() > 0 ? (double)width() / height() : 1.0;
+    updateCamera(w, aspect < 1.0 ? halfExtentMm / aspect : halfExtentMm);
 }
 
 void SliceView::fit() {
@@ -303,13 +309,13 @@ bool SliceView::widgetToIndex(double x, double y, double ijk[3]) const {
 void SliceView::updateCrosshair() {
     if (!image_) return;
     /* Segments along the view's right and up axes through the cursor, from the slice's edges to a
-     * gap of 6% of the visible height around the cursor; 0.5 voxel towards the viewer so that the
+     * gap of 15% of the visible half-height around the cursor; 0.5 voxel towards the viewer so that the
      * lines are drawn over the slice. */
     double c[3] = {cursor_[0] * spacing_[0], cursor_[1] * spacing_[1], cursor_[2] * spacing_[2]};
     int sa = frame_.slice_axis;
     c[sa] = sliceWorld();
     for (int a = 0; a < 3; a++) c[a] += 0.5 * spacing_[sa] * frame_.toward_viewer[a];
-    double gap = 0.06 * renderer_->GetActiveCamera()->GetParallelScale();
+    double gap = 0.15 * renderer_->GetActiveCamera()->GetParallelScale();
     int axes[2] = {frame_.right_axis, frame_.up_axis};
     for (int s = 0; s < 2; s++) {
         int ax = axes[s];

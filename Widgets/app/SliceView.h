@@ -58,6 +58,8 @@ public:
     void clearData();
     bool hasData() const;
 
+    /* Replace the overlay's label image (same grid): the filled labels or this view's outlines. */
+    void setOverlayImage(vtkImageData *labels);
     void setWindowLevel(double window, double level);
     void setOverlayOpacity(double opacity);
     void setOverlayVisible(bool visible);
@@ -68,8 +70,9 @@ public:
     int slice() const;
     int sliceCount() const;
 
-    /* Centre the view on a point; halfHeightMm = half the visible height (zoom). */
-    void centerOn(const double ijk[3], double halfHeightMm);
+    /* Centre the view on a point and zoom so that at least halfExtentMm is visible on each side
+     * of it, horizontally and vertically. */
+    void centerOn(const double ijk[3], double halfExtentMm);
     /* Fit the whole slice into the view. */
     void fit();
     /* Zoom by a factor (> 1 zooms in), keeping the centre. */

@@ -34,7 +34,8 @@ static const char *USAGE =
     "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB]] [--connectivity 26|6]\n"
     "                     [--review REVIEW.tsv] [--reviewer NAME]\n"
     "                     [--model MODEL.h5] [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE] [--predict]\n"
-    "                     [--overlay-mode decision|probability|off] [--opacity F] [--sort probability|uncertainty|volume|id]\n"
+    "                     [--overlay-mode decision|probability|off] [--overlay-style outline|fill] [--opacity F]\n"
+    "                     [--sort probability|uncertainty|volume|id]\n"
     "                     [--export OUT.tsv] [--script FILE]\n"
     "\n"
     "Review the rim+ / rim- classification of a subject's lesions: QSM and FLAIR in linked axial,\n"
@@ -52,7 +53,8 @@ static const char *USAGE =
     "  --reviewer                  name stored with each decision (default $QSMRIM_REVIEWER, then $USER)\n"
     "  --model, --device, --threshold\n"
     "                              settings of an in-viewer prediction (Prediction > Run, or --predict at start)\n"
-    "  --overlay-mode, --opacity, --sort   initial display (default decision, 0.5, probability)\n"
+    "  --overlay-mode, --overlay-style, --opacity, --sort\n"
+    "                              initial display (default decision, outline, 0.7, probability)\n"
     "  --export OUT.tsv            no window: write the reviewed table (every lesion with model and review\n"
     "                              columns) and exit\n"
     "  --script FILE               run window commands from FILE (automated tests, demos; see the README)\n";
@@ -84,16 +86,34 @@ static void logSink(qr_log_level level, const char *message, void *) {
 
 struct Options {
     SubjectPaths paths;
-    QString cohort, subject, review, reviewer, exportPath, script, overlayMode, sort;
+    QString cohort, subject, review, reviewer, exportPath, script, overlayMode, overlayStyle, sort;
     double opacity = -1;
     bool predict = false;
     PredictSettings predictSettings;
 };
 
-/* Parse argv (after Qt removed its own options). Returns -1 to go on, else an exit code. */
+/* Qt's own command-line options (QApplication / QGuiApplication), left to Qt. */
+static int qtOptionArity(const QString &a) {
+    static const char *withValue[] = {"-platform", "-platformpluginpath", "-platformtheme", "-plugin", "-qwindowgeometry",
+                                      "-qwindowtitle", "-qwindowicon", "-display", "-geometry", "-style", "-stylesheet",
+                                      "-session", "-name", "-title", "-visual"};
+    static const char *flags[] = {"-reverse", "-widgetcount", "-nograb", "-dograb", "-sync"};
+    for (const char *q : withValue)
+        if (a == q) return 2;
+    for (const char *q : flags)
+        if (a == q) return 1;
+    return 0;
+}
+
+/* Parse argv before Qt starts (usage errors need no display). Returns -1 to go on, else an exit
+ * code. */
 static int parseArgs(const QStringList &args, Options *o) {
     for (int i = 1; i < args.size(); i++) {
         const QString &a = args[i];
+        if (int n = qtOptionArity(a)) {
+            i += n - 1;
+            continue;
+        }
         if (a == "--help" || a == "-h") {
             fputs(USAGE, stdout);
             return 0;
@@ -104,7 +124,7 @@ static int parseArgs(const QStringList &args, Options *o) {
         }
         static const char *withValue[] = {"--qsm",   "--flair",  "--lesions",      "--table",   "--overlay",  "--probability",
                                           "--cohort", "--subject", "--connectivity", "--review",  "--reviewer", "--model",
-                                          "--device", "--threshold", "--overlay-mode", "--opacity", "--sort",     "--export",
+                                          "--device", "--threshold", "--overlay-mode", "--overlay-style", "--opacity", "--sort",     "--export",
                                           "--script"};
         bool known = false;
         for (const char *w : withValue) known = known || a == w;
@@ -131,6 +151,10 @@ static int parseArgs(const QStringList &args, Options *o) {
             if (v != "decision" && v != "probability" && v != "off")
                 return usageError("--overlay-mode must be decision, probability or off, not '%s'", v.toUtf8().constData());
             o->overlayMode = v;
+        } else if (a == "--overlay-style") {
+            if (v != "outline" && v != "fill")
+                return usageError("--overlay-style must be outline or fill, not '%s'", v.toUtf8().constData());
+            o->overlayStyle = v;
         } else if (a == "--opacity") {
             bool ok = false;
             o->opacity = v.toDouble(&ok);
@@ -201,32 +225,23 @@ static int exportHeadless(const Options &o) {
 }
 
 int main(int argc, char **argv) {
-    /* --help and --export need no display: handle them before Qt connects to one. */
+    /* Options are parsed before Qt connects to a display: --help, usage errors and --export
+     * need none. */
     QStringList raw;
     for (int i = 0; i < argc; i++) raw << QString::fromLocal8Bit(argv[i]);
-    bool headless = false;
-    for (int i = 1; i < argc; i++) headless = headless || raw[i] == "--help" || raw[i] == "-h" || raw[i] == "--export";
     qr_set_log_sink(logSink, nullptr);
     Options o;
-    if (headless) {
-        int rc = parseArgs(raw, &o);
-        if (rc >= 0) return rc;
-        if (!o.cohort.isEmpty()) {
-            QString err;
-            if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err)) return failure(err);
-        }
-        return exportHeadless(o);
-    }
-
-    QSurfaceFormat::setDefaultFormat(QVTKOpenGLNativeWidget::defaultFormat());
-    QApplication app(argc, argv);
-    app.setApplicationName("qsmrim-review");
-    int rc = parseArgs(app.arguments(), &o);
+    int rc = parseArgs(raw, &o);
     if (rc >= 0) return rc;
     if (!o.cohort.isEmpty()) {
         QString err;
         if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err)) return failure(err);
     }
+    if (!o.exportPath.isEmpty()) return exportHeadless(o);
+
+    QSurfaceFormat::setDefaultFormat(QVTKOpenGLNativeWidget::defaultFormat());
+    QApplication app(argc, argv);
+    app.setApplicationName("qsmrim-review");
     QStringList scriptLines;
     if (!o.script.isEmpty()) {
         QFile f(o.script);
@@ -239,6 +254,7 @@ int main(int argc, char **argv) {
     g_window = &win;
     win.setProperty("interactive", o.script.isEmpty());
     if (!o.overlayMode.isEmpty()) win.overlayModeBox()->setCurrentIndex(win.overlayModeBox()->findData(o.overlayMode));
+    if (!o.overlayStyle.isEmpty()) win.overlayStyleBox()->setCurrentIndex(win.overlayStyleBox()->findData(o.overlayStyle));
     if (o.opacity >= 0) win.opacitySlider()->setValue((int)(o.opacity * 100.0 + 0.5));
     if (!o.sort.isEmpty()) win.sortBox()->setCurrentIndex(win.sortBox()->findData(o.sort));
     if (!o.paths.qsm.isEmpty()) {

@@ -143,3 +143,28 @@ qr_rgb qr_probability_color(double p) {
     c.b = (uint8_t)lround(anchor[k][2] + t * (anchor[k + 1][2] - anchor[k][2]));
     return c;
 }
+
+qr_status qr_outline_labels(const qr_volume *labels, int slice_axis, qr_volume *out) {
+    if (labels->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "outline: the label map must be int32");
+    if (slice_axis < 0 || slice_axis > 2) return qr_fail(QR_ERR_INVALID_ARG, "outline: slice axis %d", slice_axis);
+    QR_TRY(qr_volume_alloc(out, &labels->geom, QR_INT32));
+    const qr_geometry *g = &labels->geom;
+    const int32_t *in = qr_volume_i32(labels);
+    int32_t *o = qr_volume_i32(out);
+    int a = slice_axis == 0 ? 1 : 0, b = slice_axis == 2 ? 1 : 2; /* the in-plane axes, a < b */
+    int64_t stride[3] = {1, g->size[0], g->size[0] * g->size[1]};
+    for (int64_t k = 0; k < g->size[2]; k++)
+        for (int64_t j = 0; j < g->size[1]; j++)
+            for (int64_t i = 0; i < g->size[0]; i++) {
+                int64_t v = qr_geometry_index(g, i, j, k);
+                if (in[v] != 0) continue;
+                int64_t idx[3] = {i, j, k};
+                int32_t l = 0;
+                if (idx[a] > 0 && in[v - stride[a]] > 0) l = in[v - stride[a]];
+                else if (idx[a] < g->size[a] - 1 && in[v + stride[a]] > 0) l = in[v + stride[a]];
+                else if (idx[b] > 0 && in[v - stride[b]] > 0) l = in[v - stride[b]];
+                else if (idx[b] < g->size[b] - 1 && in[v + stride[b]] > 0) l = in[v + stride[b]];
+                o[v] = l;
+            }
+    return QR_OK;
+}

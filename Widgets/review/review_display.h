@@ -80,6 +80,13 @@ qr_status qr_lesion_colors_read_ctbl(const char *path, qr_lesion_colors *c);
  * 2 rim-, 3 unsure) mapped to model codes (3, 1, 2), else the model decision. */
 int qr_display_decision(int model_decision, int review_decision);
 
+/* Outer outline of the lesions as one view draws it (the "outline" overlay style, which leaves
+ * the lesion itself - and so its rim - unobscured): a background voxel (label 0) gets the label
+ * of the first of its four in-plane neighbours (the plane across `slice_axis`; order -i, +i, -j,
+ * +j of the two in-plane axes) that belongs to a lesion; every other voxel gets 0. `out` gets
+ * the geometry of `labels` (int32). */
+qr_status qr_outline_labels(const qr_volume *labels, int slice_axis, qr_volume *out);
+
 /* Colour of a probability in [0, 1] (clamped) by the map above. */
 qr_rgb qr_probability_color(double p);
 

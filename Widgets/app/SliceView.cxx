@@ -152,6 +152,7 @@ SliceView::SliceView(Modality modality, qr_view_orientation orientation, QWidget
     annotation_->SetMaximumFontSize(14);
     annotation_->SetMinimumFontSize(9);
     annotation_->GetTextProperty()->SetColor(0.9, 0.9, 0.6);
+    annotation_->GetTextProperty()->ShadowOn();
     renderer_->AddViewProp(annotation_);
 
     renderer_->GetActiveCamera()->ParallelProjectionOn();

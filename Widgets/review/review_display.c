@@ -91,7 +91,7 @@ qr_lesion_colors qr_lesion_colors_default(void) {
     c.decision[QR_MODEL_RIM_NEG] = (qr_rgb){64, 128, 200};
     c.decision[QR_MODEL_REVIEW] = (qr_rgb){255, 190, 0};
     c.decision[QR_MODEL_RIM_POS] = (qr_rgb){230, 25, 25};
-    c.none = (qr_rgb){200, 200, 200};
+    c.none = (qr_rgb){200, 120, 255};
     return c;
 }
 

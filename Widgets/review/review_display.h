@@ -69,7 +69,8 @@ typedef struct qr_lesion_colors {
     qr_rgb none;         /* lesions without prediction or decision */
 } qr_lesion_colors;
 
-/* The colours of Resources/QSMRimLesions.ctbl, and "no prediction" light grey (200, 200, 200). */
+/* The colours of Resources/QSMRimLesions.ctbl, and "no prediction" light violet (200, 120, 255),
+ * distinct from the three decision colours and from grey anatomy. */
 qr_lesion_colors qr_lesion_colors_default(void);
 
 /* Read decision colours from a 3D Slicer colour table (lines "id name R G B A", '#' comments):

@@ -72,6 +72,7 @@ typedef struct qr_prediction {
     int64_t n_rim_positive;      /* decisions rim+ (the subject-level count) */
     int64_t n_review;
     double threshold_f1, threshold_sensitive, threshold_used;
+    qr_volume qsm, flair;        /* the inputs as used: on the QSM grid, NaN/Inf set to 0 */
     qr_volume labels;            /* int32 lesion label map on the QSM grid (after splitting) */
     qr_volume overlay;           /* int32 decision codes 0..3 on the QSM grid */
     qr_volume probability;       /* float32: each lesion's voxels hold its P(rim+), 0 elsewhere */
@@ -95,6 +96,10 @@ qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, 
                               const char *table_path);
 
 void qr_prediction_free(qr_prediction *p);
+
+/* Parse a threshold argument: "f1", "sensitive", or a probability in [0, 1]. QR_ERR_INVALID_ARG
+ * with a message naming the accepted forms otherwise. */
+qr_status qr_threshold_parse(const char *text, qr_threshold_mode *mode, double *value);
 
 /* "rim-", "review", "rim+" for a decision code. */
 const char *qr_decision_name(int decision);

@@ -50,6 +50,18 @@ printf 'select 99\n' >"$T/bad_select.txt"
 check "selecting a lesion that does not exist: exit 1" one_line_error 1 "lesion 99 is not listed" \
   run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_select.txt"
 
+# in-viewer prediction that fails (no such model file) and one cancelled at once: the window keeps
+# the prediction it showed, reports the failure, stays usable
+printf 'state %s\npredict\nwait-predict 300\nstate %s\npredict\ncancel\nwait-predict 300\nstate %s\nkey r\nquit\n' \
+  "$T/w0.json" "$T/w1.json" "$T/w2.json" >"$T/worker.txt"
+check "prediction worker: a failing run and a cancelled run, then a decision" bash -c "
+  '$VIEWER' ${S[*]} ${P[*]} --review '$T/w.tsv' --model '$T/no/model.h5' --script '$T/worker.txt' 2>'$T/w.err' &&
+  grep -q 'Prediction failed: ' '$T/w.err' &&
+  grep -q '\"prediction\": \"failed: ' '$T/w1.json' && grep -q '\"prediction\": \"cancelled\"' '$T/w2.json' &&
+  grep -q '\"has_prediction\": true' '$T/w2.json' &&
+  test \"\$(grep -A7 '\"order\"' '$T/w0.json')\" = \"\$(grep -A7 '\"order\"' '$T/w2.json')\" &&
+  test \$(tail -n +2 '$T/w.tsv' | wc -l) -eq 1"
+
 # the default review file name, and cohort manifests as `qsmrim phantom` writes them
 printf 'subject\tqsm\tflair\tlesions\tannotations\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\tnone.tsv\n' >"$T/cohort.tsv"
 printf 'key x\nquit\n' >"$T/one.txt"

@@ -68,7 +68,6 @@ QVariant QueueModel::data(const QModelIndex &index, int role) const {
     const qr_review_row *row = w_->reviewOpen_ ? qr_review_find(&w_->review_, it.id) : nullptr;
     if (role == Qt::DisplayRole) {
         switch (index.column()) {
-        case ColRank: return index.row() + 1;
         case ColId: return it.id;
         case ColProbability: return formatProbability(it.probability);
         case ColUncertainty: return formatProbability(it.uncertainty);
@@ -93,7 +92,7 @@ QVariant QueueModel::data(const QModelIndex &index, int role) const {
 
 QVariant QueueModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (role != Qt::DisplayRole || orientation != Qt::Horizontal) return QVariant();
-    static const char *names[ColCount] = {"#", "lesion", "P(rim+)", "\u00b1", "mm\u00b3", "model", "review", "note"};
+    static const char *names[ColCount] = {"lesion", "P(rim+)", "\u00b1", "mm\u00b3", "model", "review", "note"};
     return QString::fromUtf8(names[section]);
 }
 
@@ -152,6 +151,7 @@ void ReviewWindow::buildUi() {
         }
 
     auto *panel = new QWidget(split);
+    panel->setMinimumWidth(450);
     auto *pl = new QVBoxLayout(panel);
     pl->setContentsMargins(4, 4, 4, 4);
 
@@ -222,7 +222,7 @@ void ReviewWindow::buildUi() {
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    table_->verticalHeader()->setVisible(false);
+    table_->verticalHeader()->setVisible(true); /* row numbers: the queue position */
     table_->verticalHeader()->setDefaultSectionSize(20);
     table_->horizontalHeader()->setStretchLastSection(true);
     table_->setAlternatingRowColors(true);
@@ -281,7 +281,7 @@ void ReviewWindow::buildUi() {
     split->addWidget(panel);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
-    split->setSizes({880, 400});
+    split->setSizes({820, 460});
     setCentralWidget(split);
 
     status_ = new QLabel(this);

@@ -63,7 +63,7 @@ struct SubjectPaths {
 class QueueModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { ColRank = 0, ColId, ColProbability, ColUncertainty, ColVolume, ColModel, ColReview, ColNote, ColCount };
+    enum Column { ColId = 0, ColProbability, ColUncertainty, ColVolume, ColModel, ColReview, ColNote, ColCount };
     explicit QueueModel(ReviewWindow *w) : QAbstractTableModel(nullptr), w_(w) {}
     int rowCount(const QModelIndex &parent = QModelIndex()) const override;
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;

@@ -62,6 +62,17 @@ check "prediction worker: a failing run and a cancelled run, then a decision" ba
   test \"\$(grep -A7 '\"order\"' '$T/w0.json')\" = \"\$(grep -A7 '\"order\"' '$T/w2.json')\" &&
   test \$(tail -n +2 '$T/w.tsv' | wc -l) -eq 1"
 
+# a lesion map without lesions: the viewer opens with an empty queue, keys do nothing
+"$PY" - "$FIX/lesions.nii.gz" "$T/empty.nii.gz" <<'PYEOF'
+import sys, nibabel as nib, numpy as np
+m = nib.load(sys.argv[1])
+nib.save(nib.Nifti1Image(np.zeros(m.shape, np.uint8), m.affine, m.header), sys.argv[2])
+PYEOF
+printf 'key r\nkey n\nstate %s\nquit\n' "$T/e.json" >"$T/empty.txt"
+check "an empty lesion map: empty queue, no decision, header-only review file" bash -c "
+  '$VIEWER' --qsm '$FIX/qsm.nii.gz' --flair '$FIX/flair.nii.gz' --lesions '$T/empty.nii.gz' --review '$T/e.tsv' --script '$T/empty.txt' 2>/dev/null &&
+  grep -q '\"lesions\": 0' '$T/e.json' && grep -q '\"lesion\": 0' '$T/e.json' && test \$(wc -l <'$T/e.tsv') -eq 1"
+
 # the default review file name, and cohort manifests as `qsmrim phantom` writes them
 printf 'subject\tqsm\tflair\tlesions\tannotations\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\tnone.tsv\n' >"$T/cohort.tsv"
 printf 'key x\nquit\n' >"$T/one.txt"

@@ -334,9 +334,16 @@ QString ReviewWindow::defaultReviewPath(const QString &lesionsPath) {
 }
 
 void ReviewWindow::closeSubject() {
-    if (worker_) {
+    if (worker_) { /* a prediction of this subject must not land on the next one */
+        worker_->disconnect(this);
         worker_->cancel();
         worker_->wait();
+        delete worker_;
+        worker_ = nullptr;
+        progress_->setVisible(false);
+        cancelButton_->setVisible(false);
+        predictButton_->setEnabled(PredictWorker::available());
+        predictMessage_ = "cancelled";
     }
     for (int m = 0; m < 2; m++)
         for (int o = 0; o < QR_VIEW_COUNT; o++) views_[m][o]->clearData();
@@ -539,6 +546,21 @@ void ReviewWindow::computePresets() {
 void ReviewWindow::updateLut() {
     int32_t maxid = 0;
     for (int64_t u = 0; u < subject_.queue.n; u++) maxid = std::max(maxid, subject_.queue.items[u].id);
+    /* one table entry per label value: label maps with values above this are not drawn */
+    const int32_t maxLut = 4000000;
+    if (maxid > maxLut) {
+        static bool told = false;
+        if (!told)
+            reportError("Overlay not drawn", QString("the lesion map holds label %1; the overlay draws labels up to %2")
+                                                 .arg(maxid)
+                                                 .arg(maxLut));
+        told = true;
+        lut_->SetNumberOfTableValues(1);
+        lut_->SetTableRange(-0.5, 0.5);
+        lut_->SetTableValue(0, 0, 0, 0, 0);
+        lut_->Modified();
+        return;
+    }
     lut_->SetNumberOfTableValues((vtkIdType)maxid + 1);
     /* value v -> entry floor((v + 0.5) / (maxid + 1) * (maxid + 1)) = v */
     lut_->SetTableRange(-0.5, maxid + 0.5);

@@ -176,6 +176,9 @@ void SliceView::clearData() {
     renderer_->RemoveActor(crossActor_);
     image_ = nullptr;
     labels_ = nullptr;
+    /* the images wrap the C volumes that are about to be freed: let go of them */
+    baseMapper_->SetInputData(nullptr);
+    overlayMapper_->SetInputData(nullptr);
     annotation_->ClearAllTexts();
     refresh();
 }

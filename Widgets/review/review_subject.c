@@ -76,11 +76,14 @@ qr_status qr_review_subject_check_overlay(const qr_review_subject *s, const qr_v
     if (bad) {
         int64_t i = first % g->size[0], j = (first / g->size[0]) % g->size[1], k = first / (g->size[0] * g->size[1]);
         int32_t l = lab[first];
+        char where[64];
+        if (l > 0) snprintf(where, sizeof where, "of lesion %d", l);
+        else snprintf(where, sizeof where, "outside the lesions");
         st = qr_fail(QR_ERR_FORMAT,
                      "%s: %lld voxels disagree with the lesion map and the prediction table; the first, voxel (%lld, %lld, "
-                     "%lld)%s%d, holds code %d where %d (%s) is expected",
-                     name, (long long)bad, (long long)i, (long long)j, (long long)k, l > 0 ? " of lesion " : " outside lesions, label ",
-                     l, ov[first], want_first, qr_model_decision_name(want_first));
+                     "%lld) %s, holds code %d where %d (%s) is expected",
+                     name, (long long)bad, (long long)i, (long long)j, (long long)k, where, ov[first], want_first,
+                     qr_model_decision_name(want_first));
     }
     free(slot);
     return st;

@@ -3,6 +3,7 @@
 #include "review_subject.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

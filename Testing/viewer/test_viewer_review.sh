@@ -82,12 +82,14 @@ check "found a voxel inside lesion a on the axial slice ($VOX)" test -n "$VOX"
 check "fill, opacity 1: lesion a drawn in the rim+ colour" "$PY" "$CHECKS" pixel "$T/c1.json" qsm-axial "$T/a_fill.png" $VOX $RED 3
 VOXC=$("$PY" "$CHECKS" voxel "$T/c1.json" flair-coronal "$FIX/lesions.nii.gz" "$ci" "$cj" "$ck")
 check "fill: also in the linked FLAIR coronal view" "$PY" "$CHECKS" pixel "$T/c1.json" flair-coronal "$T/a_fill_flair_coronal.png" $VOXC $RED 3
-# lesion a's core is 5 ppb; QSM window 300, level 0 (default preset)
-BLEND=$("$PY" "$CHECKS" color-blend $RED 0.5 5 300 0)
+# lesion a's core is 5 ppb; the QSM window/level in use (default preset) from the state
+read -r QW QL < <(field "$T/c1.json" '" ".join(str(x) for x in s["window_level"]["qsm"])')
+check "default QSM preset: +-80 ppb ($QW, $QL)" test "$QW $QL" = "160 0"
+BLEND=$("$PY" "$CHECKS" color-blend $RED 0.5 5 "$QW" "$QL")
 check "opacity 0.5: rim+ colour blended with the QSM grey of 5 ppb ($BLEND)" "$PY" "$CHECKS" pixel "$T/c1.json" qsm-axial "$T/a_half.png" $VOX $BLEND 4
 PCOL=$("$PY" "$CHECKS" probability-color 0.93)
 check "by P(rim+): colour of p = 0.93 ($PCOL)" "$PY" "$CHECKS" pixel "$T/c1.json" qsm-axial "$T/a_prob.png" $VOX $PCOL 3
-GREY=$("$PY" "$CHECKS" color-blend 0 0 0 0 5 300 0)
+GREY=$("$PY" "$CHECKS" color-blend 0 0 0 0 5 "$QW" "$QL")
 check "outline: the lesion's inside is left visible (QSM grey $GREY)" "$PY" "$CHECKS" pixel "$T/c1.json" qsm-axial "$T/a_outline.png" $VOX $GREY 4
 VOXO=$("$PY" "$CHECKS" voxel "$T/c1.json" qsm-axial "$FIX/lesions.nii.gz" "$ci" "$cj" "$ck" --outline)
 check "outline: drawn in the rim+ colour just outside the lesion ($VOXO)" "$PY" "$CHECKS" pixel "$T/c1.json" qsm-axial "$T/a_outline.png" $VOXO $RED 3

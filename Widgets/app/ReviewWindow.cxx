@@ -499,34 +499,41 @@ void ReviewWindow::applyOverlayImages() {
     }
 }
 
-/* Percentile of the non-zero voxels (every stride-th voxel, at most ~2 million looked at). */
-static double percentileNonzero(const qr_volume &v, double q) {
+/* Percentile (0..100) of the voxels of v that are non-zero, or - with `within` - that lie in a
+ * lesion (every stride-th voxel, at most ~2 million looked at). NaN if there are none. */
+static double percentile(const qr_volume &v, double q, const qr_volume *within = nullptr) {
     const float *d = qr_volume_f32(&v);
+    const int32_t *lab = within ? qr_volume_i32(within) : nullptr;
     int64_t n = qr_volume_nvox(&v), stride = std::max<int64_t>(1, n / 2000000);
     std::vector<float> vals;
-    for (int64_t i = 0; i < n; i += stride)
-        if (d[i] != 0.0f) vals.push_back(d[i]);
-    if (vals.empty()) return 0.0;
+    for (int64_t i = 0; i < n; i += within ? 1 : stride)
+        if (within ? lab[i] > 0 : d[i] != 0.0f) vals.push_back(d[i]);
+    if (vals.empty()) return NAN;
     size_t k = (size_t)std::llround(q / 100.0 * (double)(vals.size() - 1));
     std::nth_element(vals.begin(), vals.begin() + (long)k, vals.end());
     return vals[k];
 }
 
 void ReviewWindow::computePresets() {
-    /* QSM is in ppb relative to normal-appearing white matter: symmetric windows around 0. */
+    /* QSM is in ppb relative to normal-appearing white matter: symmetric windows around 0. The
+     * default, +-80 ppb, shows paramagnetic rims of a few tens of ppb. */
     presets_[0].clear();
-    presets_[0].push_back({"\u00b1150 ppb", 300, 0});
     presets_[0].push_back({"\u00b180 ppb (rims)", 160, 0});
+    presets_[0].push_back({"\u00b1150 ppb", 300, 0});
     presets_[0].push_back({"\u00b1300 ppb (veins)", 600, 0});
-    double q1 = percentileNonzero(subject_.qsm, 1), q99 = percentileNonzero(subject_.qsm, 99);
-    presets_[0].push_back({"Auto (1\u201399%)", std::max(1e-3, q99 - q1), (q1 + q99) / 2});
-    /* FLAIR has arbitrary units: windows from its own percentiles (non-zero voxels). */
+    double q1 = percentile(subject_.qsm, 1), q99 = percentile(subject_.qsm, 99);
+    if (!std::isnan(q1)) presets_[0].push_back({"Auto (1\u201399%)", std::max(1e-3, q99 - q1), (q1 + q99) / 2});
+    /* FLAIR has arbitrary units: windows from its own percentiles (non-zero voxels). The default
+     * runs from the brain's 1st percentile to the lesions' 99th, so that hyperintense lesions are
+     * bright without being clipped. */
     presets_[1].clear();
-    double f05 = percentileNonzero(subject_.flair, 0.5), f995 = percentileNonzero(subject_.flair, 99.5);
-    double f50 = percentileNonzero(subject_.flair, 50), f999 = percentileNonzero(subject_.flair, 99.9);
-    double f0 = percentileNonzero(subject_.flair, 0), f100 = percentileNonzero(subject_.flair, 100);
+    double f1 = percentile(subject_.flair, 1), l99 = percentile(subject_.flair, 99, &subject_.labels);
+    if (!std::isnan(f1) && !std::isnan(l99) && l99 > f1)
+        presets_[1].push_back({"Lesions bright (1% brain \u2013 99% lesions)", l99 - f1, (f1 + l99) / 2});
+    double f05 = percentile(subject_.flair, 0.5), f995 = percentile(subject_.flair, 99.5);
+    double f0 = percentile(subject_.flair, 0), f100 = percentile(subject_.flair, 100);
+    if (std::isnan(f05)) f05 = 0, f995 = 1, f0 = 0, f100 = 1; /* an all-zero FLAIR */
     presets_[1].push_back({"Auto (0.5\u201399.5%)", std::max(1e-3, f995 - f05), (f05 + f995) / 2});
-    presets_[1].push_back({"Lesions (50\u201399.9%)", std::max(1e-3, f999 - f50), (f50 + f999) / 2});
     presets_[1].push_back({"Full range", std::max(1e-3, f100 - f0), (f0 + f100) / 2});
     for (int m = 0; m < 2; m++) {
         QComboBox *box = presetBox(m);
@@ -752,11 +759,11 @@ void ReviewWindow::selectItem(int64_t item, bool zoomViews) {
     setCursor(it.center_ijk);
     if (zoomViews) {
         /* Zoom: at least 1.5x the lesion's largest extent visible on each side of its centre
-         * (between 15 and 80 mm). */
+         * (between 12 and 80 mm). */
         double ext = 0;
         for (int a = 0; a < 3; a++)
             ext = std::max(ext, (double)(it.bbox[a + 3] - it.bbox[a] + 1) * subject_.qsm.geom.spacing[a]);
-        double half = std::max(15.0, std::min(80.0, 1.5 * ext));
+        double half = std::max(12.0, std::min(80.0, 1.5 * ext));
         for (SliceView *v : views()) v->centerOn(cursor_, half);
     }
     int64_t pos = currentPosition();

@@ -349,7 +349,7 @@ qr_status qr_phantom_cohort_write(const char *out_dir, const qr_phantom_options 
     }
     if (opt->progress && s == QR_OK) opt->progress(0, opt->n_subjects, opt->progress_user);
     pthread_mutex_lock(&sh.lock);
-    int last = -1;
+    int last = 0;
     while (sh.running > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

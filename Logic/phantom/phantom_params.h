@@ -50,7 +50,7 @@
 
 /* ---- tissue susceptibility, ppb vs NAWM ---- */
 #define PH_CHI_CSF 25.0          /* WM is diamagnetic relative to CSF by ~ -25 ppb [A] */
-#define PH_CHI_CORTEX 18.0       /* cortical grey matter [A] */
+#define PH_CHI_CORTEX 25.0       /* cortical grey matter [A] */
 #define PH_CHI_WM_T1_SLOPE 3.0   /* NAWM texture: -3 ppb per standard deviation of T1 within WM
                                     (more myelin, brighter T1, more diamagnetic) [A]; with noise
                                     and streaking NAWM sd ~ 10-12 ppb [Q] */

@@ -31,7 +31,8 @@
  * edge voxels whose mean rho over their 4 thin slices is >= 0.3. A rim+ lesion must reach >= 0.5 (the
  * reading criterion); a partial rim (rim-) must stay below 0.5; tau is moved until they do.
  *
- * FLAIR: flair = (1 - occ) flair_bg + occ ratio flair_nawm (1 + 0.03 T1(s)), ratio 1.30 - 1.40.
+ * FLAIR: flair = (1 - occ) flair_bg + occ ratio flair_nawm (1 + 0.03 T1(s)),
+ *        ratio PH_FLAIR_RATIO_MIN .. PH_FLAIR_RATIO_MAX (see phantom_params.h).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -118,7 +119,7 @@ static float lib_sample(const ph_lib_lesion *e, const double ijk[3]) {
     return (float)v;
 }
 
-int ph_lesion_rasterise(const qr_phantom_model *m, ph_work *w, ph_lesion *L, int idx, int touch) {
+int ph_lesion_rasterise(const qr_phantom_model *m, ph_work *w, ph_lesion *L, int touch) {
     const ph_lib_lesion *e = &m->lib.items[L->lib];
     free(L->occ);
     L->occ = NULL;
@@ -238,7 +239,6 @@ int ph_lesion_rasterise(const qr_phantom_model *m, ph_work *w, ph_lesion *L, int
         L->touching_with = touch;
         L->conf |= QR_PHANTOM_CONF_TOUCHING;
     }
-    (void)idx;
     return 1;
 }
 

@@ -245,7 +245,7 @@ static qr_status add_mask(const char *path, const char *name, ph_library *lib, i
             free(p->m);
             continue;
         }
-        int64_t nv = p->n[0] * p->n[1] * p->n[2], cnt = 0;
+        int64_t cnt = 0;
         double cen[3] = {0, 0, 0};
         for (int64_t k = 0; k < p->n[2]; k++)
             for (int64_t j = 0; j < p->n[1]; j++)
@@ -275,7 +275,6 @@ static qr_status add_mask(const char *path, const char *name, ph_library *lib, i
         memset(e, 0, sizeof *e);
         for (int d = 0; d < 3; d++) e->n[d] = (int)p->n[d];
         e->mask = p->m;
-        (void)nv;
         for (int d = 0; d < 3; d++) e->centroid_ijk[d] = cen[d];
         double gi[3] = {p->off[0] + cen[0], p->off[1] + cen[1], p->off[2] + cen[2]};
         for (int r = 0; r < 3; r++)

@@ -152,7 +152,7 @@ void ph_lesion_draw_params(const ph_library *lib, int rimpos, qr_rng *r, ph_lesi
 /* Try to place L (its lib, transform and c_mni already drawn) on the fine grid: rasterise, check
  * white matter and overlaps; returns 1 and fills occ/box on success, 0 if rejected. `touch` >= 0
  * requires contact with that lesion (and no overlap). */
-int ph_lesion_rasterise(const qr_phantom_model *m, ph_work *w, ph_lesion *les, int idx, int touch);
+int ph_lesion_rasterise(const qr_phantom_model *m, ph_work *w, ph_lesion *les, int touch);
 /* Paint an accepted lesion: susceptibility (core, texture, rim), FLAIR, the lesion index map and
  * the output-grid rim truth. Measures the rim coverage and adapts the rim to the class. */
 qr_status ph_lesion_paint(const qr_phantom_model *m, ph_work *w, ph_lesion *les, int idx, qr_rng *r);

@@ -105,7 +105,8 @@
 #define PH_FLAIR_RATIO_MAX 1.60
 
 /* ---- acquisition ---- */
-#define PH_NOISE_FIELD_PPB 1.3   /* field noise sd (ppb of B0) per output voxel; gives NAWM sd ~10 ppb [A, tuned] */
+#define PH_NOISE_FIELD_PPB 1.3   /* field noise sd (ppb of B0) per output voxel; with the texture the
+                                    QSM of NAWM has sd ~11 ppb, as 10-12 ppb [Q] (tuned) */
 #define PH_TKD_THRESHOLD 0.19    /* truncation of the inverse dipole kernel [A, common choice] */
 
 #endif

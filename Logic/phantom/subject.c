@@ -150,7 +150,7 @@ static qr_status place_lesion(const qr_phantom_model *m, ph_work *w, ph_lesion *
                     double s[3];
                     for (int d = 0; d < 3; d++) s[d] = les[j].centroid[d] + f[q] * rsum * u[d];
                     ph_pose_to_mni(&w->pose, s, L->c_mni);
-                    placed = ph_lesion_rasterise(m, w, L, idx, j);
+                    placed = ph_lesion_rasterise(m, w, L, j);
                 }
                 continue;
             }
@@ -174,7 +174,7 @@ static qr_status place_lesion(const qr_phantom_model *m, ph_work *w, ph_lesion *
                 ph_fine_to_subject(w, (double)i, (double)jj, (double)k, s);
                 ph_pose_to_mni(&w->pose, s, L->c_mni);
             }
-            placed = ph_lesion_rasterise(m, w, L, idx, -1);
+            placed = ph_lesion_rasterise(m, w, L, -1);
         }
         if (!placed) continue;
         qr_status s = ph_lesion_paint(m, w, L, idx, r);

@@ -202,8 +202,6 @@ static int brain_at(const ph_work *w, const double s[3]) {
 static void cortical(ph_work *w, qr_rng *r) {
     int n = PH_CORTICAL_MIN + (int)qr_rng_below(r, PH_CORTICAL_MAX - PH_CORTICAL_MIN + 1);
     double centre[3], pts[3 * 70];
-    double cb[3] = {0, 0, 0};
-    (void)cb;
     ph_pose_from_mni(&w->pose, w->pose.cb, centre);
     for (int v = 0; v < n; v++) {
         /* a start point just inside the surface: march out from the centre along a random direction */

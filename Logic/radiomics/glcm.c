@@ -203,6 +203,9 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
         for (int i = 0; i < n; i++)
             for (int j = 0; j < n; j++) {
                 double pij = p[i * n + j], gi = g[i], gj = g[j];
+                double pxy = px[i] * py[j];
+                if (pxy != 0) hxy2 += pxy * log2(pxy + RX_EPS);
+                if (pij == 0) continue; /* empty cells add exactly 0 to every other sum */
                 double c = gi + gj - ux - uy;
                 autoc += pij * (gi * gj);
                 cprom += pij * pow(c, 4.0);
@@ -215,7 +218,6 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
                 jenergy += pij * pij;
                 hxy += pij * log2(pij + RX_EPS);
                 hxy1 += pij * log2(px[i] * py[j] + RX_EPS);
-                hxy2 += (px[i] * py[j]) * log2(px[i] * py[j] + RX_EPS);
                 if (pij > maxp || isnan(pij)) maxp = pij;
                 ssq += pij * ((gi - ux) * (gi - ux));
                 psum[(int)(gi + gj)] += pij;

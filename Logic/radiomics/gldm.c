@@ -96,6 +96,7 @@ qr_status rx_gldm(const rx_image *img, const rx_binned *b, const rx_settings *s,
         hgle += pg[i] * (gi * gi);
         for (int j = 0; j < nd; j++) {
             double pij = P[i * nd + j], jj = (double)(j + 1);
+            if (pij == 0) continue; /* empty cells add exactly 0 */
             sdlgle += pij / ((gi * gi) * (jj * jj));
             sdhgle += pij * (gi * gi) / (jj * jj);
             ldlgle += pij * (jj * jj) / (gi * gi);

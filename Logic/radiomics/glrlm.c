@@ -84,48 +84,61 @@ qr_status rx_glrlm(const rx_image *img, const rx_binned *b, const rx_settings *s
         return qr_fail(QR_ERR_NOMEM, "out of memory (glrlm)");
     }
     for (int t = 0; t < n; t++) pos[b->present[t]] = t;
+    /* Runs, found from their first voxel: a ROI voxel v starts a run unless the voxel before it
+     * (v - a) is a ROI voxel of the same level; the run extends while the next voxel is. This visits
+     * only ROI voxels and gives exactly the runs of PyRadiomics' walk along every line. */
     const int64_t dims[3] = {nz, ny, nx};
     for (int a = 0; a < na; a++) {
         const int *d = ang + 3 * a;
+        const int64_t step = ((int64_t)d[0] * ny + d[1]) * nx + d[2];
         double *pa = P + (size_t)a * n * nr;
         int multi = 0;
         for (int64_t z = 0; z < nz; z++)
             for (int64_t y = 0; y < ny; y++)
                 for (int64_t x = 0; x < nx; x++) {
-                    /* a run line starts where stepping back leaves the bounding box */
-                    int64_t c[3] = {z, y, x};
-                    int start = 0;
-                    for (int k = 0; k < 3; k++)
-                        if (d[k] != 0 && c[k] - d[k] < 0) start = 1;
-                        else if (d[k] != 0 && c[k] - d[k] >= dims[k]) start = 1;
-                    if (!start) continue;
-                    int gl = -1, elements = 0;
-                    int64_t rl = 0;
-                    for (;;) {
-                        int64_t m = (c[0] * ny + c[1]) * nx + c[2];
-                        if (img->mask[m]) {
-                            elements++;
-                            int g = b->gl[m];
-                            if (gl == -1) gl = g, rl = 0;
-                            else if (g == gl) rl++;
-                            else {
-                                pa[(size_t)pos[gl] * nr + rl] += 1;
-                                gl = g, rl = 0;
-                            }
-                        } else if (gl > -1) {
-                            pa[(size_t)pos[gl] * nr + rl] += 1;
-                            gl = -1, rl = 0;
+                    int64_t v = (z * ny + y) * nx + x;
+                    if (!img->mask[v]) continue;
+                    int64_t c[3] = {z, y, x}, ahead = INT64_MAX;
+                    int inside_prev = 1;
+                    for (int k = 0; k < 3; k++) {
+                        if (d[k] > 0) {
+                            if (c[k] - 1 < 0) inside_prev = 0;
+                            if (dims[k] - 1 - c[k] < ahead) ahead = dims[k] - 1 - c[k];
+                        } else if (d[k] < 0) {
+                            if (c[k] + 1 >= dims[k]) inside_prev = 0;
+                            if (c[k] < ahead) ahead = c[k];
                         }
-                        int out = 0;
-                        for (int k = 0; k < 3; k++) {
-                            c[k] += d[k];
-                            if (c[k] < 0 || c[k] >= dims[k]) out = 1;
-                        }
-                        if (out) break;
                     }
-                    if (gl > -1) pa[(size_t)pos[gl] * nr + rl] += 1;
-                    if (elements > 1) multi = 1;
+                    int g = b->gl[v];
+                    if (inside_prev && img->mask[v - step] && b->gl[v - step] == g) continue; /* not a run start */
+                    int64_t rl = 0, m = v;
+                    while (rl < ahead && img->mask[m + step] && b->gl[m + step] == g) {
+                        m += step;
+                        rl++;
+                    }
+                    pa[(size_t)pos[g] * nr + rl] += 1;
+                    if (rl > 0) multi = 1;
                 }
+        if (!multi) {
+            /* only runs of length 1: PyRadiomics still keeps the angle if some line holds two ROI
+             * voxels (separated by other levels or gaps); it drops it if every line holds at most one */
+            for (int64_t v = 0; v < nz * ny * nx && !multi; v++) {
+                if (!img->mask[v]) continue;
+                int64_t c[3] = {v / (ny * nx), (v / nx) % ny, v % nx};
+                for (;;) {
+                    int out = 0;
+                    for (int k = 0; k < 3; k++) {
+                        c[k] += d[k];
+                        if (c[k] < 0 || c[k] >= dims[k]) out = 1;
+                    }
+                    if (out) break;
+                    if (img->mask[(c[0] * ny + c[1]) * nx + c[2]]) {
+                        multi = 1;
+                        break;
+                    }
+                }
+            }
+        }
         if (!multi) memset(pa, 0, sizeof *pa * (size_t)n * nr);
     }
     int nang = na;
@@ -184,6 +197,7 @@ qr_status rx_glrlm(const rx_image *img, const rx_binned *b, const rx_settings *s
             double gi = (double)b->present[i];
             for (int64_t j = 0; j < nr; j++) {
                 double pij = pa[i * nr + j], jj = (double)(j + 1);
+                if (pij == 0) continue; /* empty cells add exactly 0 to every sum */
                 srlgle += pij / ((gi * gi) * (jj * jj));
                 srhgle += pij * (gi * gi) / (jj * jj);
                 lrlgle += pij * (jj * jj) / (gi * gi);

@@ -118,6 +118,7 @@ qr_status rx_glszm(const rx_image *img, const rx_binned *b, const rx_settings *s
         hglze += pg[i] * (gi * gi);
         for (int64_t j = 0; j < maxsz; j++) {
             double pij = P[i * maxsz + j], jj = (double)(j + 1);
+            if (pij == 0) continue; /* empty cells add exactly 0 */
             salgle += pij / ((gi * gi) * (jj * jj));
             sahgle += pij * (gi * gi) / (jj * jj);
             lalgle += pij * (jj * jj) / (gi * gi);

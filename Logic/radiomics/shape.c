@@ -188,23 +188,72 @@ static const signed char TRIANGLES[128][16] = {
     {0, 7, 8, 7, 0, 6, 0, 3, 11, 11, 6, 0, -1},
     {6, 7, 11, -1}};
 
-/* Largest squared distances between vertices: [0] same z (slice), [1] same y, [2] same x, [3] any.
- * Pairs are visited as PyRadiomics does (last vertex against all earlier ones). */
+/* Largest distance among the vertex pairs, over all pairs (d[3]) and over pairs sharing the z
+ * (d[0], slice), y (d[1]) or x (d[2]) coordinate. The maximum does not depend on the order the pairs
+ * are visited, and each squared distance is computed as in PyRadiomics, so the result is identical
+ * to its all-pairs loop; planes are visited group by group, and the all-pairs maximum in blocks of 8
+ * independent running maxima (vectorisable). */
+static double max_pair_dist(const double *z, const double *y, const double *x, const int64_t *idx, int64_t n) {
+    double best = 0;
+    for (int64_t a = 1; a < n; a++) {
+        int64_t i = idx ? idx[a] : a;
+        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t b = 0;
+        if (!idx) {
+            for (; b + 8 <= a; b += 8)
+                for (int l = 0; l < 8; l++) {
+                    double dz = z[i] - z[b + l], dy = y[i] - y[b + l], dx = x[i] - x[b + l];
+                    double d = dz * dz + dy * dy + dx * dx;
+                    acc[l] = d > acc[l] ? d : acc[l];
+                }
+        }
+        for (; b < a; b++) {
+            int64_t j = idx ? idx[b] : b;
+            double dz = z[i] - z[j], dy = y[i] - y[j], dx = x[i] - x[j];
+            double d = dz * dz + dy * dy + dx * dx;
+            acc[0] = d > acc[0] ? d : acc[0];
+        }
+        for (int l = 0; l < 8; l++) best = acc[l] > best ? acc[l] : best;
+    }
+    return best;
+}
+
+typedef struct keyed {
+    double key;
+    int64_t idx;
+} keyed;
+static int cmp_key(const void *a, const void *b) {
+    double x = ((const keyed *)a)->key, y = ((const keyed *)b)->key;
+    return (x > y) - (x < y);
+}
+
 static void mesh_diameters(const double *v, int64_t nv, double d[4]) {
     d[0] = d[1] = d[2] = d[3] = 0;
-    for (int64_t top = nv; top > 0;) {
-        top--;
-        const double *a = v + 3 * top;
-        for (int64_t k = 0; k < top; k++) {
-            const double *b = v + 3 * k;
-            double dz = a[0] - b[0], dy = a[1] - b[1], dx = a[2] - b[2];
-            double dist = dz * dz + dy * dy + dx * dx;
-            if (a[0] == b[0] && dist > d[0]) d[0] = dist;
-            if (a[1] == b[1] && dist > d[1]) d[1] = dist;
-            if (a[2] == b[2] && dist > d[2]) d[2] = dist;
-            if (dist > d[3]) d[3] = dist;
+    double *c = malloc(sizeof *c * (size_t)(nv > 0 ? nv : 1) * 3);
+    int64_t *idx = malloc(sizeof *idx * (size_t)(nv > 0 ? nv : 1));
+    keyed *kv = malloc(sizeof *kv * (size_t)(nv > 0 ? nv : 1));
+    if (!c || !idx || !kv) {
+        free(c), free(idx), free(kv);
+        d[0] = d[1] = d[2] = d[3] = NAN;
+        return;
+    }
+    double *cz = c, *cy = c + nv, *cx = c + 2 * nv;
+    for (int64_t i = 0; i < nv; i++) cz[i] = v[3 * i], cy[i] = v[3 * i + 1], cx[i] = v[3 * i + 2];
+    d[3] = max_pair_dist(cz, cy, cx, NULL, nv);
+    const double *keys[3] = {cz, cy, cx};
+    for (int k = 0; k < 3; k++) { /* pairs within one plane of equal coordinate k */
+        for (int64_t i = 0; i < nv; i++) kv[i].key = keys[k][i], kv[i].idx = i;
+        qsort(kv, (size_t)nv, sizeof *kv, cmp_key);
+        for (int64_t i = 0; i < nv; i++) idx[i] = kv[i].idx;
+        for (int64_t a = 0; a < nv;) {
+            int64_t b = a;
+            while (b < nv && keys[k][idx[b]] == keys[k][idx[a]]) b++;
+            double m = max_pair_dist(cz, cy, cx, idx + a, b - a);
+            if (m > d[k]) d[k] = m;
+            a = b;
         }
     }
+    free(c), free(idx), free(kv);
     for (int k = 0; k < 4; k++) d[k] = sqrt(d[k]);
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/rng.h"
+#include "radiomics/radiomics.h"
 #include "radiomics/rx_internal.h"
 
 typedef struct wcase {
@@ -171,6 +172,79 @@ static void test_wavelet_names(void **state) {
     assert_int_equal(lev, 2);
 }
 
+/* Through the whole pipeline: a float32 volume, a lesion touching three volume faces, the
+ * wavelet-band first-order Minimum/Maximum/Mean of qr_radiomics_compute against the same statistics
+ * of PyWavelets' whole-volume bands (axis mapping, band names, wrap-around and float32 arithmetic). */
+static void test_edge_lesion_features(void **state) {
+    (void)state;
+    const int64_t nx = 13, ny = 16, nz = 7;
+    qr_geometry g = qr_geometry_identity(nx, ny, nz);
+    g.spacing[2] = 3.0;
+    qr_volume im, lab;
+    assert_int_equal(qr_volume_alloc(&im, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&lab, &g, QR_INT32), QR_OK);
+    qr_rng rng;
+    qr_rng_seed(&rng, 99, 1);
+    float *v = qr_volume_f32(&im);
+    int32_t *l = qr_volume_i32(&lab);
+    for (int64_t k = 0; k < nz; k++)
+        for (int64_t j = 0; j < ny; j++)
+            for (int64_t i = 0; i < nx; i++) {
+                int64_t idx = qr_geometry_index(&g, i, j, k);
+                v[idx] = (float)(30 * qr_rng_normal(&rng) + 2.0 * i - 3.0 * k);
+                if (i <= 3 && j >= ny - 4 && k <= 2 && (i + (ny - 1 - j) + k) <= 5) l[idx] = 1; /* corner lesion */
+            }
+    qr_radiomics *r;
+    assert_int_equal(qr_radiomics_load_text("imageType:\n  Wavelet: {}\nfeatureClass:\n  firstorder: [Minimum, Maximum, Mean]\n"
+                                            "setting:\n  minimumROIDimensions: 1\n",
+                                            "test", &r),
+                     QR_OK);
+    assert_int_equal(qr_radiomics_count(r), 24);
+    double f[24];
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK); /* float32 source: single precision */
+    char in[256], out[256], cmd[1024];
+    snprintf(in, sizeof in, "%s/tests/wavelet_edge_in_%d.raw", QSMRIM_BINARY_DIR, (int)getpid());
+    snprintf(out, sizeof out, "%s/tests/wavelet_edge_out_%d.raw", QSMRIM_BINARY_DIR, (int)getpid());
+    FILE *fp = fopen(in, "wb");
+    assert_non_null(fp);
+    fwrite(v, sizeof(float), (size_t)(nx * ny * nz), fp); /* memory order = numpy (z, y, x) */
+    fclose(fp);
+    snprintf(cmd, sizeof cmd, "%s %s/Testing/radiomics/pywt_swt3.py %s %s float32 %lld %lld %lld coif1 1 0 2,1,0",
+             QSMRIM_PYTHON, QSMRIM_SOURCE_DIR, in, out, (long long)nz, (long long)ny, (long long)nx);
+    assert_int_equal(system(cmd), 0);
+    remove(in);
+    int64_t nv = nx * ny * nz;
+    float *ref = malloc(sizeof *ref * (size_t)(nv * 8));
+    fp = fopen(out, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fread(ref, sizeof *ref, (size_t)(nv * 8), fp), (size_t)(nv * 8));
+    fclose(fp);
+    remove(out);
+    static const char *BANDS[8] = {"LLH", "LHL", "LHH", "HLL", "HLH", "HHL", "HHH", "LLL"};
+    for (int b = 0; b < 8; b++) {
+        double mn = INFINITY, mx = -INFINITY, vals[4096];
+        int64_t n = 0;
+        for (int64_t i = 0; i < nv; i++)
+            if (l[i] == 1) {
+                double x = ref[(size_t)b * nv + i];
+                mn = x < mn ? x : mn;
+                mx = x > mx ? x : mx;
+                vals[n++] = x;
+            }
+        double mean = rx_np_mean(vals, n);
+        char name[64];
+        snprintf(name, sizeof name, "wavelet-%s_firstorder_Minimum", BANDS[b]);
+        assert_string_equal(qr_radiomics_name(r, 3 * b), name);
+        assert_true(f[3 * b] == mn);
+        assert_true(f[3 * b + 1] == mx);
+        assert_true(f[3 * b + 2] == mean);
+    }
+    free(ref);
+    qr_radiomics_free(r);
+    qr_volume_free(&im);
+    qr_volume_free(&lab);
+}
+
 int main(void) {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s -c 'import pywt, numpy' 2>/dev/null", QSMRIM_PYTHON);
@@ -179,6 +253,7 @@ int main(void) {
         return 77;
     }
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_wavelet_names),
-                                       cmocka_unit_test(test_wavelet_matches_pywavelets)};
+                                       cmocka_unit_test(test_wavelet_matches_pywavelets),
+                                       cmocka_unit_test(test_edge_lesion_features)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -109,6 +109,10 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
         free(ang);
         return QR_OK; /* no angle fits the bounding box: PyRadiomics fails the class (NaN) */
     }
+    if ((double)na * n * n > 5e8) {
+        free(ang);
+        return qr_fail(QR_ERR_INVALID_ARG, "glcm: %d gray levels x %d angles is too large; increase binWidth", n, na);
+    }
     /* index of each level among the present ones */
     int *pos = malloc(sizeof *pos * ((size_t)ng + 1));
     double *P = calloc((size_t)na * n * n, sizeof *P);
@@ -174,8 +178,8 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
     double *px = malloc(sizeof *px * (size_t)n * 4), *py = px + n;
     double *g = malloc(sizeof *g * (size_t)n);
     double *psum = calloc((size_t)2 * ng + 1, sizeof *psum), *pdiff = calloc((size_t)ng + 1, sizeof *pdiff);
-    double *q = malloc(sizeof *q * (size_t)n * n + 1), *wr = malloc(sizeof *wr * (size_t)n * 2 + 2), *wi = wr + n + 1;
-    double *l2re = malloc(sizeof *l2re * (size_t)nang * 2 + 2), *l2im = l2re + nang + 1;
+    double *q = malloc(sizeof *q * ((size_t)n * n + 1)), *wr = malloc(sizeof *wr * ((size_t)n * 2 + 2)), *wi = wr + n + 1;
+    double *l2re = malloc(sizeof *l2re * ((size_t)nang * 2 + 2)), *l2im = l2re + nang + 1;
     if (!per || !px || !g || !psum || !pdiff || !q || !wr || !l2re) {
         free(per), free(px), free(g), free(psum), free(pdiff), free(q), free(wr), free(l2re), free(pos), free(P);
         return qr_fail(QR_ERR_NOMEM, "out of memory (glcm)");

@@ -77,6 +77,11 @@ qr_status rx_glrlm(const rx_image *img, const rx_binned *b, const rx_settings *s
         free(ang);
         return QR_OK;
     }
+    if ((double)na * n * nr > 5e8) {
+        free(ang);
+        return qr_fail(QR_ERR_INVALID_ARG, "glrlm: %d gray levels x %lld run lengths is too large; increase binWidth", n,
+                       (long long)nr);
+    }
     int *pos = malloc(sizeof *pos * ((size_t)b->ng + 1));
     double *P = calloc((size_t)na * n * nr, sizeof *P); /* P[a][i][j-1] */
     if (!pos || !P) {

@@ -86,6 +86,11 @@ qr_status rx_glszm(const rx_image *img, const rx_binned *b, const rx_settings *s
     }
     free(done), free(stack), free(ang);
     if (maxsz == 0) maxsz = 1;
+    if ((double)n * maxsz > 5e8) {
+        free(pos), free(zone_gl), free(zone_sz);
+        return qr_fail(QR_ERR_INVALID_ARG, "glszm: %d gray levels x zones of %lld voxels is too large; increase binWidth", n,
+                       (long long)maxsz);
+    }
     double *P = calloc((size_t)n * maxsz, sizeof *P);
     double *pg = calloc((size_t)n, sizeof *pg), *ps = calloc((size_t)maxsz, sizeof *ps);
     if (!P || !pg || !ps) {

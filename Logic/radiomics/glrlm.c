@@ -93,37 +93,48 @@ qr_status rx_glrlm(const rx_image *img, const rx_binned *b, const rx_settings *s
      * (v - a) is a ROI voxel of the same level; the run extends while the next voxel is. This visits
      * only ROI voxels and gives exactly the runs of PyRadiomics' walk along every line. */
     const int64_t dims[3] = {nz, ny, nx};
+    /* the ROI voxels once: linear index and coordinates */
+    int64_t *roi = malloc(sizeof *roi * (size_t)(img->np > 0 ? img->np : 1) * 4), nroi = 0;
+    if (!roi) {
+        free(pos), free(P), free(ang);
+        return qr_fail(QR_ERR_NOMEM, "out of memory (glrlm)");
+    }
+    for (int64_t z = 0; z < nz; z++)
+        for (int64_t y = 0; y < ny; y++)
+            for (int64_t x = 0; x < nx; x++) {
+                int64_t v = (z * ny + y) * nx + x;
+                if (!img->mask[v]) continue;
+                roi[4 * nroi] = v, roi[4 * nroi + 1] = z, roi[4 * nroi + 2] = y, roi[4 * nroi + 3] = x;
+                nroi++;
+            }
     for (int a = 0; a < na; a++) {
         const int *d = ang + 3 * a;
         const int64_t step = ((int64_t)d[0] * ny + d[1]) * nx + d[2];
         double *pa = P + (size_t)a * n * nr;
         int multi = 0;
-        for (int64_t z = 0; z < nz; z++)
-            for (int64_t y = 0; y < ny; y++)
-                for (int64_t x = 0; x < nx; x++) {
-                    int64_t v = (z * ny + y) * nx + x;
-                    if (!img->mask[v]) continue;
-                    int64_t c[3] = {z, y, x}, ahead = INT64_MAX;
-                    int inside_prev = 1;
-                    for (int k = 0; k < 3; k++) {
-                        if (d[k] > 0) {
-                            if (c[k] - 1 < 0) inside_prev = 0;
-                            if (dims[k] - 1 - c[k] < ahead) ahead = dims[k] - 1 - c[k];
-                        } else if (d[k] < 0) {
-                            if (c[k] + 1 >= dims[k]) inside_prev = 0;
-                            if (c[k] < ahead) ahead = c[k];
-                        }
-                    }
-                    int g = b->gl[v];
-                    if (inside_prev && img->mask[v - step] && b->gl[v - step] == g) continue; /* not a run start */
-                    int64_t rl = 0, m = v;
-                    while (rl < ahead && img->mask[m + step] && b->gl[m + step] == g) {
-                        m += step;
-                        rl++;
-                    }
-                    pa[(size_t)pos[g] * nr + rl] += 1;
-                    if (rl > 0) multi = 1;
+        for (int64_t t = 0; t < nroi; t++) {
+            const int64_t v = roi[4 * t], *c = roi + 4 * t + 1;
+            int64_t ahead = INT64_MAX;
+            int inside_prev = 1;
+            for (int k = 0; k < 3; k++) {
+                if (d[k] > 0) {
+                    if (c[k] - 1 < 0) inside_prev = 0;
+                    if (dims[k] - 1 - c[k] < ahead) ahead = dims[k] - 1 - c[k];
+                } else if (d[k] < 0) {
+                    if (c[k] + 1 >= dims[k]) inside_prev = 0;
+                    if (c[k] < ahead) ahead = c[k];
                 }
+            }
+            int g = b->gl[v];
+            if (inside_prev && img->mask[v - step] && b->gl[v - step] == g) continue; /* not a run start */
+            int64_t rl = 0, m = v;
+            while (rl < ahead && img->mask[m + step] && b->gl[m + step] == g) {
+                m += step;
+                rl++;
+            }
+            pa[(size_t)pos[g] * nr + rl] += 1;
+            if (rl > 0) multi = 1;
+        }
         if (!multi) {
             /* only runs of length 1: PyRadiomics still keeps the angle if some line holds two ROI
              * voxels (separated by other levels or gaps); it drops it if every line holds at most one */
@@ -146,6 +157,7 @@ qr_status rx_glrlm(const rx_image *img, const rx_binned *b, const rx_settings *s
         }
         if (!multi) memset(pa, 0, sizeof *pa * (size_t)n * nr);
     }
+    free(roi);
     int nang = na;
     if (s->weighting != RX_WEIGHT_NONE) {
         double *sum = calloc((size_t)n * nr, sizeof *sum);

@@ -259,22 +259,15 @@ qr_status qr_radiomics_compute(const qr_radiomics *r, const qr_volume *image, co
 }
 
 typedef struct scratch {
-    uint8_t *roi;      /* ROI over the (final) bounding box, classes */
-    uint8_t *roi_shape;/* ROI used by shape */
-    double *values;    /* one image over the box */
-    double **bands;    /* wavelet outputs */
-    int nbands;
-    double *cls_vals;  /* RX_MAX_FEATURES */
+    uint8_t *roi;       /* ROI over the (final) bounding box, for the feature classes */
+    uint8_t *roi_shape; /* ROI used by shape */
+    double *values;     /* the (normalised) original image over the box */
 } scratch;
 
 static void scratch_free(scratch *s) {
     free(s->roi);
     free(s->roi_shape);
     free(s->values);
-    if (s->bands)
-        for (int i = 0; i < s->nbands; i++) free(s->bands[i]);
-    free(s->bands);
-    free(s->cls_vals);
 }
 
 /* the feature classes of one derived image; advances *k in out */

@@ -12,6 +12,11 @@
  * Tolerance: relative 1e-6, absolute 1e-9 near zero. A test fails when a computed feature has no
  * reference value or a reference value has no computed feature.
  *
+ * The deprecated features that PyRadiomics computes when named (shape Compactness1/2,
+ * SphericalDisproportion, firstorder StandardDeviation) are checked with PyRadiomics' formulas on its
+ * own MeshVolume, SurfaceArea and Variance; those it refuses (glcm Dissimilarity, Homogeneity1/2,
+ * SumVariance, gldm DependencePercentage, GrayLevelNonUniformityNormalized) must give no output.
+ *
  * Documented exception: the brain1 shape baseline comes from PyRadiomics 2.0.1, whose surface mesh
  * differed; MeshVolume (1.2e-4 relative), SurfaceArea, SurfaceVolumeRatio and Sphericity of that column
  * are skipped there (the expected/ file checks all four against the current PyRadiomics).
@@ -113,6 +118,42 @@ static void test_expected_breast1(void **state) {
     expected_case("breast1");
 }
 
+/* ---- deprecated features (enabled only by name): PyRadiomics' formulas applied to its own values of
+ * MeshVolume V, SurfaceArea A and Variance in the expected table ---- */
+static void test_deprecated_features(void **state) {
+    (void)state;
+    static const char *CASES[] = {"brain1", "breast1"};
+    for (int ci = 0; ci < 2; ci++) {
+        rcase c;
+        load_case(CASES[ci], &c);
+        char p[1024];
+        snprintf(p, sizeof p, "%s/expected/%s_original_wavelet_bw25.csv", DATA, CASES[ci]);
+        ref_table e, ref = {0};
+        assert_int_equal(ref_read_pairs(p, &e), 0);
+        double V = NAN, A = NAN, var = NAN;
+        for (int t = 0; t < e.n; t++) {
+            if (!strcmp(e.name[t], "original_shape_MeshVolume")) V = e.value[t];
+            if (!strcmp(e.name[t], "original_shape_SurfaceArea")) A = e.value[t];
+            if (!strcmp(e.name[t], "original_firstorder_Variance")) var = e.value[t];
+        }
+        const double pi = 3.141592653589793;
+        ref_add(&ref, "original_shape_Compactness1", V / (pow(A, 1.5) * sqrt(pi)));
+        ref_add(&ref, "original_shape_Compactness2", 36 * pi * V * V / (A * A * A));
+        ref_add(&ref, "original_shape_SphericalDisproportion", A / cbrt(36 * pi * V * V));
+        ref_add(&ref, "original_firstorder_StandardDeviation", sqrt(var));
+        int bad = run(CASES[ci],
+                      "imageType:\n  Original: {}\nfeatureClass:\n  shape: [Compactness1, Compactness2, SphericalDisproportion]\n"
+                      "  firstorder: [StandardDeviation]\n  glcm: [Dissimilarity, Homogeneity1, Homogeneity2, SumVariance]\n"
+                      "  gldm: [DependencePercentage, GrayLevelNonUniformityNormalized]\n"
+                      "setting:\n  minimumROIDimensions: 1\n",
+                      &c, &ref, NULL, 1);
+        ref_free(&e);
+        ref_free(&ref);
+        free_case(&c);
+        assert_int_equal(bad, 0);
+    }
+}
+
 /* ---- baseline/: one class, Original image, one configuration per column ---- */
 typedef struct config {
     const char *suffix;   /* column = <case><suffix> */
@@ -180,6 +221,7 @@ CLASS_TEST(ngtdm)
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expected_brain1),  cmocka_unit_test(test_expected_breast1),
+        cmocka_unit_test(test_deprecated_features),
         cmocka_unit_test(test_baseline_firstorder), cmocka_unit_test(test_baseline_shape),
         cmocka_unit_test(test_baseline_glcm),    cmocka_unit_test(test_baseline_glrlm),
         cmocka_unit_test(test_baseline_glszm),   cmocka_unit_test(test_baseline_gldm),

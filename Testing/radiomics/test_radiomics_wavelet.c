@@ -48,7 +48,7 @@ static double get(const void *ctx, int64_t z, int64_t y, int64_t x) {
     return g_single ? (double)((const float *)g_vol)[i] : ((const double *)g_vol)[i];
 }
 
-static int run_case(const wcase *c, int ci) {
+static void *case_volume(const wcase *c, int ci) {
     int64_t nv = c->dims[0] * c->dims[1] * c->dims[2];
     size_t es = c->single ? sizeof(float) : sizeof(double);
     void *vol = malloc((size_t)nv * es);
@@ -59,22 +59,42 @@ static int run_case(const wcase *c, int ci) {
         if (c->single) ((float *)vol)[i] = (float)v;
         else ((double *)vol)[i] = v;
     }
-    char in[256], out[256], cmd[1024];
-    snprintf(in, sizeof in, "%s/tests/wavelet_in_%d_%d.raw", QSMRIM_BINARY_DIR, (int)getpid(), ci);
-    snprintf(out, sizeof out, "%s/tests/wavelet_out_%d_%d.raw", QSMRIM_BINARY_DIR, (int)getpid(), ci);
+    return vol;
+}
+
+static void case_paths(int ci, char *in, char *out, size_t len) {
+    snprintf(in, len, "%s/tests/wavelet_in_%d_%d.raw", QSMRIM_BINARY_DIR, (int)getpid(), ci);
+    snprintf(out, len, "%s/tests/wavelet_out_%d_%d.raw", QSMRIM_BINARY_DIR, (int)getpid(), ci);
+}
+
+/* write the input of every case and one job line for pywt_swt3.py */
+static void write_case(const wcase *c, int ci, FILE *jobs) {
+    int64_t nv = c->dims[0] * c->dims[1] * c->dims[2];
+    size_t es = c->single ? sizeof(float) : sizeof(double);
+    void *vol = case_volume(c, ci);
+    char in[256], out[256];
+    case_paths(ci, in, out, sizeof in);
     FILE *f = fopen(in, "wb");
     assert_non_null(f);
     fwrite(vol, es, (size_t)nv, f);
     fclose(f);
+    free(vol);
     char axes[16];
     if (c->naxes == 3) snprintf(axes, sizeof axes, "%d,%d,%d", c->axes[0], c->axes[1], c->axes[2]);
     else snprintf(axes, sizeof axes, "%d,%d", c->axes[0], c->axes[1]);
-    snprintf(cmd, sizeof cmd, "%s %s/Testing/radiomics/pywt_swt3.py %s %s %s %lld %lld %lld %s %d %d %s", QSMRIM_PYTHON,
-             QSMRIM_SOURCE_DIR, in, out, c->single ? "float32" : "float64", (long long)c->dims[0],
-             (long long)c->dims[1], (long long)c->dims[2], c->wavelet, c->level, c->start_level, axes);
-    int rc = system(cmd);
+    fprintf(jobs, "%s %s %s %lld %lld %lld %s %d %d %s\n", in, out, c->single ? "float32" : "float64",
+            (long long)c->dims[0], (long long)c->dims[1], (long long)c->dims[2], c->wavelet, c->level, c->start_level,
+            axes);
+}
+
+static int run_case(const wcase *c, int ci) {
+    int64_t nv = c->dims[0] * c->dims[1] * c->dims[2];
+    size_t es = c->single ? sizeof(float) : sizeof(double);
+    void *vol = case_volume(c, ci);
+    char in[256], out[256];
+    case_paths(ci, in, out, sizeof in);
     remove(in);
-    assert_int_equal(rc, 0);
+    FILE *f;
     rx_swt_request q = {.naxes = c->naxes, .w = rx_wavelet_find(c->wavelet), .level = c->level,
                         .start_level = c->start_level, .single = c->single};
     assert_non_null(q.w);
@@ -140,6 +160,16 @@ static int run_case(const wcase *c, int ci) {
 
 static void test_wavelet_matches_pywavelets(void **state) {
     (void)state;
+    char jobs[256], cmd[1024];
+    snprintf(jobs, sizeof jobs, "%s/tests/wavelet_jobs_%d.txt", QSMRIM_BINARY_DIR, (int)getpid());
+    FILE *j = fopen(jobs, "w");
+    assert_non_null(j);
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) write_case(&CASES[i], (int)i, j);
+    fclose(j);
+    snprintf(cmd, sizeof cmd, "%s %s/Testing/radiomics/pywt_swt3.py --jobs %s", QSMRIM_PYTHON, QSMRIM_SOURCE_DIR, jobs);
+    int rc = system(cmd);
+    remove(jobs);
+    assert_int_equal(rc, 0);
     int bad = 0;
     for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) bad += run_case(&CASES[i], (int)i);
     printf("%zu wavelet cases x 5 boxes, %d boxes differ from PyWavelets\n", sizeof CASES / sizeof *CASES, bad);

@@ -126,9 +126,8 @@ qr_status rx_bin_image(const rx_image *img, const rx_settings *s, rx_binned *out
     for (int64_t i = 0; i < nvox; i++) {
         if (!img->mask[i]) continue;
         double x = img->values[i];
-        int64_t k = (int64_t)floor((x - e0) / de) + 1;
-        if (k < 0) k = 0;
-        if (k > ne) k = ne;
+        double guess = floor((x - e0) / de) + 1;
+        int64_t k = guess < 0 ? 0 : guess > (double)ne ? ne : (int64_t)guess;
         while (k > 0 && edges[k - 1] > x) k--;
         while (k < ne && edges[k] <= x) k++;
         out->gl[i] = (int32_t)k;

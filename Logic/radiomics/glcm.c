@@ -14,6 +14,24 @@
  *   p_{x+y}(k) = sum_{i+j=k} p(i,j), k = 2..2Ng;  p_{x-y}(k) = sum_{|i-j|=k} p(i,j), k = 0..Ng-1
  *   HX, HY    entropies of p_x, p_y; HXY = -sum p log2(p + eps)
  *   HXY1 = -sum p(i,j) log2(p_x(i) p_y(j) + eps);  HXY2 = -sum p_x(i) p_y(j) log2(p_x(i) p_y(j) + eps)
+ * Features (per angle):
+ *   Autocorrelation      sum p(i,j) i j              JointAverage        mu_x (plain mean over angles)
+ *   ClusterProminence    sum (i+j-mu_x-mu_y)^4 p     ClusterShade        sum (i+j-mu_x-mu_y)^3 p
+ *   ClusterTendency      sum (i+j-mu_x-mu_y)^2 p     Contrast            sum (i-j)^2 p
+ *   Correlation          (sum p i j - mu_x mu_y) / (sigma_x sigma_y), 1 if sigma_x sigma_y = 0
+ *   DifferenceAverage    DA = sum_k k p_{x-y}(k)     DifferenceEntropy   -sum p_{x-y} log2(p_{x-y} + eps)
+ *   DifferenceVariance   sum (k - DA)^2 p_{x-y}(k)   JointEnergy         sum p^2
+ *   JointEntropy         HXY                         MaximumProbability  max p
+ *   Imc1                 (HXY - HXY1) / max(HX, HY), 0 if both are 0
+ *   Imc2                 sqrt(1 - e^(-2 (HXY2 - HXY))), 0 if HXY2 = HXY
+ *   Idm    sum p_{x-y}(k) / (1 + k^2)        Idmn   sum p_{x-y}(k) / (1 + k^2 / Ng^2)
+ *   Id     sum p_{x-y}(k) / (1 + k)          Idn    sum p_{x-y}(k) / (1 + k / Ng)
+ *   InverseVariance      sum_{k>=1} p_{x-y}(k) / k^2
+ *   MCC                  sqrt(second largest eigenvalue of Q), Q(i,j) = sum_k p(i,k) p(j,k) / (p_x(i) p_y(k) + eps);
+ *                        1 for a single gray level
+ *   SumAverage           sum_k k p_{x+y}(k)          SumEntropy          -sum p_{x+y} log2(p_{x+y} + eps)
+ *   SumSquares           sum (i - mu_x)^2 p
+ * Deprecated (PyRadiomics raises DeprecationWarning, no value): Dissimilarity, Homogeneity1/2, SumVariance.
  * Each feature is computed per angle and averaged over angles ignoring NaN (numpy.nanmean).
  */
 #pragma GCC optimize("fp-contract=off")

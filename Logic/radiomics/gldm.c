@@ -7,6 +7,16 @@
  *           at most alpha (gldm_a); rows and columns without counts are removed, i runs over the
  *           present levels (their values), j over the dependence counts present (+1)
  *   N_z     = N_p, the ROI voxel count (every voxel has a dependency zone)
+ * Features:
+ *   SmallDependenceEmphasis sum p_d(j) / j^2 / N_z   LargeDependenceEmphasis sum p_d(j) j^2 / N_z
+ *   GrayLevelNonUniformity  sum p_g(i)^2 / N_z
+ *   DependenceNonUniformity sum p_d(j)^2 / N_z       ...Normalized      sum p_d(j)^2 / N_z^2
+ *   GrayLevelVariance sum p(i,j) (i - mu_i)^2        DependenceVariance sum p(i,j) (j - mu_j)^2
+ *   DependenceEntropy -sum p log2(p + eps)
+ *   Low/HighGrayLevelEmphasis                  sum p_g(i) / i^2, sum p_g(i) i^2  (/ N_z)
+ *   SmallDependenceLow/HighGrayLevelEmphasis   sum P / (i^2 j^2), sum P i^2 / j^2 (/ N_z)
+ *   LargeDependenceLow/HighGrayLevelEmphasis   sum P j^2 / i^2, sum P i^2 j^2    (/ N_z)
+ * Deprecated (no value): DependencePercentage, GrayLevelNonUniformityNormalized.
  *   p_g(i) = sum_j P(i,j),  p_d(j) = sum_i P(i,j),  p(i,j) = P(i,j) / N_z
  */
 #pragma GCC optimize("fp-contract=off")

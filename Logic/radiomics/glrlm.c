@@ -11,6 +11,16 @@
  *             ||a * spacing|| (manhattan, euclidean, infinity) or 1 ('no_weighting').
  *   N_r(a)    = sum_{i,j} P(i,j|a), the number of runs;  N_p(a) = sum_{i,j} j P(i,j|a)
  *   p_g(i) = sum_j P(i,j),  p_r(j) = sum_i P(i,j),  p(i,j) = P(i,j) / N_r
+ * Features (per angle):
+ *   ShortRunEmphasis  sum p_r(j) / j^2 / N_r         LongRunEmphasis   sum p_r(j) j^2 / N_r
+ *   GrayLevelNonUniformity     sum p_g(i)^2 / N_r    ...Normalized     sum p_g(i)^2 / N_r^2
+ *   RunLengthNonUniformity     sum p_r(j)^2 / N_r    ...Normalized     sum p_r(j)^2 / N_r^2
+ *   RunPercentage     N_r / N_p(a)
+ *   GrayLevelVariance sum p(i,j) (i - mu_i)^2        RunVariance       sum p(i,j) (j - mu_j)^2
+ *   RunEntropy        -sum p log2(p + eps)
+ *   Low/HighGrayLevelRunEmphasis          sum p_g(i) / i^2, sum p_g(i) i^2  (/ N_r)
+ *   ShortRunLow/HighGrayLevelEmphasis     sum P / (i^2 j^2), sum P i^2 / j^2 (/ N_r)
+ *   LongRunLow/HighGrayLevelEmphasis      sum P j^2 / i^2, sum P i^2 j^2    (/ N_r)
  * Features are computed per angle and averaged ignoring NaN.
  */
 #pragma GCC optimize("fp-contract=off")

@@ -7,6 +7,16 @@
  *           i runs over the present levels (their values are used), j = 1 .. largest zone
  *   N_z     = sum P(i,j), the number of zones (1 if there are none);  N_p the ROI voxel count
  *   p_g(i) = sum_j P(i,j),  p_s(j) = sum_i P(i,j),  p(i,j) = P(i,j) / N_z
+ * Features:
+ *   SmallAreaEmphasis sum p_s(j) / j^2 / N_z         LargeAreaEmphasis sum p_s(j) j^2 / N_z
+ *   GrayLevelNonUniformity     sum p_g(i)^2 / N_z    ...Normalized     sum p_g(i)^2 / N_z^2
+ *   SizeZoneNonUniformity      sum p_s(j)^2 / N_z    ...Normalized     sum p_s(j)^2 / N_z^2
+ *   ZonePercentage    N_z / N_p
+ *   GrayLevelVariance sum p(i,j) (i - mu_i)^2        ZoneVariance      sum p(i,j) (j - mu_j)^2
+ *   ZoneEntropy       -sum p log2(p + eps)
+ *   Low/HighGrayLevelZoneEmphasis         sum p_g(i) / i^2, sum p_g(i) i^2  (/ N_z)
+ *   SmallAreaLow/HighGrayLevelEmphasis    sum P / (i^2 j^2), sum P i^2 / j^2 (/ N_z)
+ *   LargeAreaLow/HighGrayLevelEmphasis    sum P j^2 / i^2, sum P i^2 j^2    (/ N_z)
  * One matrix for all directions; no averaging.
  */
 #pragma GCC optimize("fp-contract=off")

@@ -434,6 +434,16 @@ static void test_parameter_semantics(void **state) {
     }
     qr_radiomics_free(a);
     qr_radiomics_free(b);
+    /* normalize + removeOutliers: values clipped to +-k sd before the scale (PyRadiomics
+     * normalizeImage), so an outlier voxel of the ROI ends exactly at k * normalizeScale */
+    set_value(&im, 10, 10, 4, 1e4f);
+    r = load_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder: [Maximum, Minimum]\n"
+                  "setting:\n  normalize: true\n  removeOutliers: 2.5\n  normalizeScale: 100\n");
+    double mm[2];
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, mm), QR_OK);
+    assert_true(mm[0] == 250);
+    assert_true(mm[1] > -250);
+    qr_radiomics_free(r);
     qr_volume_free(&im);
     qr_volume_free(&lab);
 }

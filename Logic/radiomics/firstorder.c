@@ -28,9 +28,37 @@ enum {
 static const unsigned char FLAGS[F_COUNT] = {[F_STD] = RX_FEAT_DEPRECATED};
 const rx_class_info rx_firstorder_info = {"firstorder", F_COUNT, NAMES, FLAGS};
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+/* ascending sort of finite doubles: quicksort (median of three) with insertion sort below 16 */
+static void sort_doubles(double *a, int64_t n) {
+    while (n > 16) {
+        double x = a[0], y = a[n / 2], z = a[n - 1];
+        double piv = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        int64_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < piv) i++;
+            while (a[j] > piv) j--;
+            if (i >= j) break;
+            double t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++, j--;
+        }
+        /* recurse into the smaller part, loop on the larger */
+        if (j + 1 < n - j - 1) {
+            sort_doubles(a, j + 1);
+            a += j + 1;
+            n -= j + 1;
+        } else {
+            sort_doubles(a + j + 1, n - j - 1);
+            n = j + 1;
+        }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        double v = a[i];
+        int64_t k = i;
+        while (k > 0 && a[k - 1] > v) a[k] = a[k - 1], k--;
+        a[k] = v;
+    }
 }
 
 qr_status rx_firstorder(const rx_image *img, const rx_settings *s, const unsigned char *want, double *vals) {
@@ -43,7 +71,7 @@ qr_status rx_firstorder(const rx_image *img, const rx_settings *s, const unsigne
     for (int64_t i = 0; i < nvox; i++)
         if (img->mask[i]) x[m++] = img->values[i];
     memcpy(sorted, x, sizeof *x * (size_t)n);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_double);
+    sort_doubles(sorted, n);
     double c = s->voxel_array_shift;
 
     /* 1. Energy = sum (X + c)^2;  2. TotalEnergy = V_voxel * Energy */

@@ -97,21 +97,35 @@ DEFINE_LINE_FULL(line_full_f, float)
 DEFINE_LINE_FULL(line_full_d, double)
 
 /* ---- one window of a line: outputs at global positions g0 .. g0+nout-1 (mod p), from inputs at
- * g0 - (F/2-1) .. g0+nout-1+F/2 (in[0] is position g0 - (F/2-1)). Requires p >= F. ---- */
+ * g0 - (F/2-1) .. g0+nout-1+F/2 (in[0] is position g0 - (F/2-1)). Requires p >= F.
+ * Outputs away from the end of the period take the taps in natural order k = 0..F-1; they are
+ * computed tap by tap across outputs (the same additions, in the same order, per output, and the
+ * loop over outputs vectorises). Outputs with o + F/2 >= p take PyWavelets' edge order. ---- */
 #define DEFINE_LINE_WINDOW(NAME, T)                                                                 \
     static void NAME(const T *in, int64_t nout, int64_t g0, int64_t p, const T *f, int fl, T *out) { \
-        int64_t o = ((g0 % p) + p) % p; /* position of the first output modulo p */                 \
-        for (int64_t t = 0; t < nout; t++, o = (o + 1 == p) ? 0 : o + 1) {                          \
-            const T *x = in + t + fl - 1; /* x[-k] is the input multiplied by f[k] */               \
-            T sum = 0;                                                                              \
-            int64_t r = o + fl / 2 - p;                                                             \
-            if (r < 0) {                                                                            \
-                for (int k = 0; k < fl; k++) sum += x[-k] * f[k];                                   \
+        int64_t o0 = ((g0 % p) + p) % p; /* position of the first output modulo p */                \
+        for (int64_t t = 0; t < nout;) {                                                            \
+            int64_t o = (o0 + t) % p;                                                               \
+            if (o + fl / 2 < p) { /* a run of natural-order outputs up to the edge region */        \
+                int64_t len = p - fl / 2 - o;                                                       \
+                if (len > nout - t) len = nout - t;                                                 \
+                T *y = out + t;                                                                     \
+                const T *x = in + t + fl - 1;                                                       \
+                for (int64_t u = 0; u < len; u++) y[u] = 0;                                         \
+                for (int k = 0; k < fl; k++) {                                                      \
+                    const T fk = f[k], *xk = x - k;                                                 \
+                    for (int64_t u = 0; u < len; u++) y[u] += xk[u] * fk;                           \
+                }                                                                                   \
+                t += len;                                                                           \
             } else {                                                                                \
+                const T *x = in + t + fl - 1; /* x[-k] is the input multiplied by f[k] */           \
+                T sum = 0;                                                                          \
+                int64_t r = o + fl / 2 - p;                                                         \
                 for (int64_t k = r; k >= 0; k--) sum += f[k] * x[-k];                               \
                 for (int64_t k = r + 1; k < fl; k++) sum += f[k] * x[-k];                           \
+                out[t] = sum;                                                                       \
+                t++;                                                                                \
             }                                                                                       \
-            out[t] = sum;                                                                           \
         }                                                                                           \
     }
 DEFINE_LINE_WINDOW(line_window_f, float)

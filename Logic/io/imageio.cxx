@@ -589,9 +589,10 @@ extern "C" qr_status qr_image_write(const char *path, const qr_volume *v, int fl
             lo = std::min(lo, p[i]);
             hi = std::max(hi, p[i]);
         }
-        if (lo >= 0 && hi <= 255)
+        const bool keep32 = (flags & QR_WRITE_KEEP_INT32) != 0;
+        if (!keep32 && lo >= 0 && hi <= 255)
             s = write_single<itk::Image<uint8_t, 3>>(path, file.c_str(), labels_as<uint8_t>(v), compress);
-        else if (lo >= -32768 && hi <= 32767)
+        else if (!keep32 && lo >= -32768 && hi <= 32767)
             s = write_single<itk::Image<int16_t, 3>>(path, file.c_str(), labels_as<int16_t>(v), compress);
         else
             s = write_single<IntImage>(path, file.c_str(), view_as_itk<IntImage, int32_t>(v), compress);

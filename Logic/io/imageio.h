@@ -40,11 +40,14 @@ qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read
 qr_status qr_image_read_geometry(const char *path, qr_geometry *out);
 
 enum {
-    QR_WRITE_COMPRESS = 1 /* gzip the voxel data where the format allows it */
+    QR_WRITE_COMPRESS = 1,  /* gzip the voxel data where the format allows it */
+    QR_WRITE_KEEP_INT32 = 2 /* write an int32 volume as int32 (default: the smallest integer type
+                               that holds its labels) */
 };
 
 /* Write a volume atomically. float32 volumes are written as float; int32 as the smallest of
- * uint8/int16/int32 that holds the labels (except DICOM: int16 with rescale for float data). */
+ * uint8/int16/int32 that holds the labels, or as int32 with QR_WRITE_KEEP_INT32 (except DICOM:
+ * int16 with rescale for float data). */
 qr_status qr_image_write(const char *path, const qr_volume *v, int flags);
 
 typedef enum qr_interp { QR_INTERP_NEAREST = 0, QR_INTERP_LINEAR = 1 } qr_interp;

@@ -1,0 +1,761 @@
+/* test_review_logic.c - the viewer's GUI-free code: review file (format, atomic saves, lock,
+ * bad files), lesion queue (prediction table checks, order, filter, navigation, resume), view
+ * orientation, lesion colours, and loading a subject with a predict run's outputs. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/fileutil.h"
+#include "io/imageio.h"
+#include "review_display.h"
+#include "review_file.h"
+#include "review_queue.h"
+#include "review_subject.h"
+
+static char g_dir[64];
+static char g_fix[256];      /* fixture subject (LPS grid) */
+static char g_fix_flip[256]; /* the same anatomy on an LAS grid */
+
+static int setup_all(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/qsmrim-test-review-XXXXXX");
+    if (!mkdtemp(g_dir)) return -1;
+    snprintf(g_fix, sizeof g_fix, "%s/fix", g_dir);
+    snprintf(g_fix_flip, sizeof g_fix_flip, "%s/fixflip", g_dir);
+    char cmd[3 * QR_PATH_MAX];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' && '%s' '%s' --flip", VIEWER_FIXTURE, g_fix, VIEWER_FIXTURE, g_fix_flip);
+    setenv("QSMRIM_REVIEW_TIME", "2026-01-02T03:04:05Z", 1);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown_all(void **state) {
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void path_in(char *out, size_t n, const char *name) { snprintf(out, n, "%s/%s", g_dir, name); }
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void spit(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static qr_review_row make_row(int32_t id, int decision, const char *who, double p, int md, const char *note) {
+    qr_review_row r;
+    memset(&r, 0, sizeof r);
+    r.lesion_id = id;
+    r.decision = decision;
+    r.reviewer = (char *)who;
+    r.model_probability = p;
+    r.model_decision = md;
+    r.note = (char *)note;
+    return r;
+}
+
+/* ---------------------------------------------------------------- review file */
+
+static void test_decision_names(void **state) {
+    (void)state;
+    for (int d = 0; d < QR_REVIEW_COUNT; d++) {
+        int back = -1;
+        assert_int_equal(qr_review_decision_parse(qr_review_decision_name(d), &back), QR_OK);
+        assert_int_equal(back, d);
+    }
+    int d;
+    assert_int_equal(qr_review_decision_parse("rim", &d), QR_ERR_FORMAT);
+    assert_string_equal(qr_review_decision_name(QR_REVIEW_UNSURE), "unsure");
+    assert_int_equal(qr_model_decision_parse("review", &d), QR_OK);
+    assert_int_equal(d, QR_MODEL_REVIEW);
+    assert_int_equal(qr_model_decision_parse("maybe", &d), QR_ERR_FORMAT);
+}
+
+static void test_review_record_and_format(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "r1.tsv");
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(r.n, 0);
+    /* opening writes the (empty) file at once */
+    assert_string_equal(slurp(p), "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n");
+    qr_review_row a = make_row(7, QR_REVIEW_RIM_POS, "alice", 0.9345121, QR_MODEL_RIM_POS, "thin rim\tposterior\nedge ");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    qr_review_row b = make_row(2, QR_REVIEW_UNSURE, "bob", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &b), QR_OK);
+    /* saved at once, rows by lesion id, text cleaned, probability with 6 decimals */
+    assert_string_equal(slurp(p), "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+                                  "2\tunsure\tbob\t2026-01-02T03:04:05Z\tNA\tnone\t\n"
+                                  "7\trim+\talice\t2026-01-02T03:04:05Z\t0.934512\trim+\tthin rim posterior edge\n");
+    /* replacing a decision keeps one row */
+    qr_review_row a2 = make_row(7, QR_REVIEW_RIM_NEG, "carol", 0.9345121, QR_MODEL_RIM_POS, "changed my mind");
+    assert_int_equal(qr_review_record(&r, &a2), QR_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(qr_review_decision_of(&r, 7), QR_REVIEW_RIM_NEG);
+    assert_int_equal(qr_review_decision_of(&r, 3), QR_REVIEW_NONE);
+    /* invalid rows are refused and nothing changes */
+    qr_review_row bad = make_row(0, QR_REVIEW_RIM_POS, "x", 0.5, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &bad), QR_ERR_INVALID_ARG);
+    bad = make_row(4, 9, "x", 0.5, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &bad), QR_ERR_INVALID_ARG);
+    bad = make_row(4, QR_REVIEW_RIM_POS, "x", 1.5, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &bad), QR_ERR_INVALID_ARG);
+    assert_int_equal(r.n, 2);
+    qr_review_close(&r);
+
+    /* reading it back gives the same rows */
+    qr_review q;
+    assert_int_equal(qr_review_read(p, &q), QR_OK);
+    assert_int_equal(q.n, 2);
+    assert_int_equal(q.rows[0].lesion_id, 2);
+    assert_true(isnan(q.rows[0].model_probability));
+    assert_int_equal(q.rows[1].decision, QR_REVIEW_RIM_NEG);
+    assert_string_equal(q.rows[1].reviewer, "carol");
+    assert_string_equal(q.rows[1].note, "changed my mind");
+    assert_true(fabs(q.rows[1].model_probability - 0.934512) < 1e-9);
+    assert_int_equal(q.rows[1].model_decision, QR_MODEL_RIM_POS);
+    assert_string_equal(q.rows[1].time, "2026-01-02T03:04:05Z");
+    qr_review_close(&q);
+}
+
+static void test_review_time_now(void **state) {
+    (void)state;
+    unsetenv("QSMRIM_REVIEW_TIME");
+    char t[QR_REVIEW_TIME_LEN];
+    qr_review_now(t, sizeof t);
+    assert_int_equal(strlen(t), 20);
+    assert_int_equal(t[10], 'T');
+    assert_int_equal(t[19], 'Z');
+    assert_true(strncmp(t, "20", 2) == 0);
+    setenv("QSMRIM_REVIEW_TIME", "2026-01-02T03:04:05Z", 1);
+}
+
+static void expect_read_error(const char *name, const char *text, const char *needle) {
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, name);
+    spit(p, text);
+    qr_review r;
+    assert_int_equal(qr_review_read(p, &r), QR_ERR_FORMAT);
+    if (!strstr(qr_last_error(), needle)) fail_msg("message '%s' lacks '%s'", qr_last_error(), needle);
+    assert_non_null(strstr(qr_last_error(), p));
+    /* opening refuses it too, and leaves the file as it was */
+    assert_int_equal(qr_review_open(p, &r), QR_ERR_FORMAT);
+    assert_string_equal(slurp(p), text);
+}
+
+static void test_review_bad_files(void **state) {
+    (void)state;
+    const char *H = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n";
+    char buf[1024];
+    expect_read_error("b1.tsv", "id\tverdict\n1\trim+\n", "not a review file");
+    snprintf(buf, sizeof buf, "%s3\tmaybe\ta\t2026-01-02T03:04:05Z\t0.5\trim+\t\n", H);
+    expect_read_error("b2.tsv", buf, "line 2: decision 'maybe'");
+    snprintf(buf, sizeof buf, "%s3\trim+\ta\t2026-01-02T03:04:05Z\t0.5\trim+\t\n3\trim-\ta\t2026-01-02T03:04:05Z\t0.5\trim+\t\n", H);
+    expect_read_error("b3.tsv", buf, "line 3: lesion 3 has a second row");
+    snprintf(buf, sizeof buf, "%s3\trim+\ta\tyesterday\t0.5\trim+\t\n", H);
+    expect_read_error("b4.tsv", buf, "time 'yesterday'");
+    snprintf(buf, sizeof buf, "%s3\trim+\ta\t2026-01-02T03:04:05Z\t1.7\trim+\t\n", H);
+    expect_read_error("b5.tsv", buf, "not in [0, 1]");
+    snprintf(buf, sizeof buf, "%s-3\trim+\ta\t2026-01-02T03:04:05Z\t0.5\trim+\t\n", H);
+    expect_read_error("b6.tsv", buf, "not a positive label");
+    snprintf(buf, sizeof buf, "%s3\trim+\ta\t2026-01-02T03:04:05Z\t0.5\n", H);
+    expect_read_error("b7.tsv", buf, "cells");
+    /* a binary file */
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "b8.tsv");
+    FILE *f = fopen(p, "wb");
+    fwrite("\x00\x01\x02", 1, 3, f);
+    fclose(f);
+    qr_review r;
+    assert_int_equal(qr_review_read(p, &r), QR_ERR_FORMAT);
+    /* a folder where the file should be */
+    path_in(p, sizeof p, "adir.tsv");
+    assert_int_equal(qr_mkdir_p(p), QR_OK);
+    assert_int_equal(qr_review_read(p, &r), QR_ERR_IO);
+    /* an empty file is an empty review; a missing folder cannot be written */
+    path_in(p, sizeof p, "empty.tsv");
+    spit(p, "");
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(r.n, 0);
+    qr_review_close(&r);
+    path_in(p, sizeof p, "no/such/folder/r.tsv");
+    assert_int_equal(qr_review_open(p, &r), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "r.tsv"));
+}
+
+static void test_review_minimal_columns_and_comments(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "min.tsv");
+    spit(p, "# made by hand\nlesion_id\tdecision\n5\trim-\n1\trim+\n");
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.rows[0].lesion_id, 1);
+    assert_string_equal(r.rows[0].time, "");
+    assert_true(isnan(r.rows[0].model_probability));
+    qr_review_close(&r);
+    /* written back in the full format, nothing lost */
+    assert_string_equal(slurp(p), "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+                                  "1\trim+\t\t\tNA\tnone\t\n5\trim-\t\t\tNA\tnone\t\n");
+}
+
+static void test_review_lock(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "lock.tsv");
+    qr_review a, b;
+    assert_int_equal(qr_review_open(p, &a), QR_OK);
+    assert_int_equal(qr_review_open(p, &b), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "open in another review session"));
+    /* reading without the lock still works (export while a viewer is open) */
+    assert_int_equal(qr_review_read(p, &b), QR_OK);
+    qr_review_close(&b);
+    qr_review_close(&a);
+    assert_int_equal(qr_review_open(p, &b), QR_OK);
+    qr_review_close(&b);
+
+    /* a process killed with SIGKILL while holding the lock releases it, and its saved rows stay */
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        qr_review c;
+        if (qr_review_open(p, &c) != QR_OK) _exit(3);
+        qr_review_row row = make_row(11, QR_REVIEW_RIM_POS, "child", 0.7, QR_MODEL_RIM_POS, "before the crash");
+        if (qr_review_record(&c, &row) != QR_OK) _exit(4);
+        if (write(ready[1], "x", 1) != 1) _exit(5);
+        for (;;) pause();
+    }
+    char x;
+    assert_int_equal(read(ready[0], &x, 1), 1);
+    assert_int_equal(qr_review_open(p, &b), QR_ERR_IO); /* the child holds it */
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(qr_review_open(p, &b), QR_OK);
+    assert_int_equal(qr_review_decision_of(&b, 11), QR_REVIEW_RIM_POS);
+    assert_string_equal(qr_review_find(&b, 11)->note, "before the crash");
+    qr_review_close(&b);
+    close(ready[0]);
+    close(ready[1]);
+}
+
+/* ---------------------------------------------------------------- queue */
+
+/* A queue of 6 hand-made lesions with ids 2, 3, 5, 8, 9, 12. */
+static void make_queue(qr_queue *q) {
+    qr_lesion L[6];
+    memset(L, 0, sizeof L);
+    int32_t ids[6] = {2, 3, 5, 8, 9, 12};
+    double vol[6] = {30, 120, 45, 45, 300, 10};
+    for (int u = 0; u < 6; u++) {
+        L[u].id = ids[u];
+        L[u].voxels = (int64_t)vol[u];
+        L[u].volume_mm3 = vol[u];
+        for (int a = 0; a < 3; a++) {
+            L[u].center_ijk[a] = 10.0 * u + a;
+            L[u].center_ras[a] = 1.5 * u - a;
+        }
+    }
+    qr_lesion_table t = {6, L};
+    assert_int_equal(qr_queue_from_lesions(&t, q), QR_OK);
+}
+
+static void ids_of(const qr_queue *q, const int64_t *order, int64_t n, int32_t *out) {
+    for (int64_t p = 0; p < n; p++) out[p] = q->items[order[p]].id;
+}
+
+static void test_queue_order_filter_navigation(void **state) {
+    (void)state;
+    qr_queue q;
+    make_queue(&q);
+    assert_int_equal(qr_queue_find(&q, 8), 3);
+    assert_int_equal(qr_queue_find(&q, 4), -1);
+    assert_false(qr_queue_has_prediction(&q));
+    /* probabilities: 12 none; ties 3 & 8 at 0.7 */
+    assert_int_equal(qr_queue_set_prediction(&q, 2, 0.2, 0.05, QR_MODEL_RIM_NEG), QR_OK);
+    assert_int_equal(qr_queue_set_prediction(&q, 3, 0.7, 0.10, QR_MODEL_RIM_POS), QR_OK);
+    assert_int_equal(qr_queue_set_prediction(&q, 5, 0.4, 0.30, QR_MODEL_REVIEW), QR_OK);
+    assert_int_equal(qr_queue_set_prediction(&q, 8, 0.7, 0.01, QR_MODEL_RIM_POS), QR_OK);
+    assert_int_equal(qr_queue_set_prediction(&q, 9, 0.95, 0.10, QR_MODEL_RIM_POS), QR_OK);
+    assert_int_equal(qr_queue_set_prediction(&q, 99, 0.5, 0.1, QR_MODEL_RIM_POS), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_queue_set_prediction(&q, 2, 1.5, 0.1, QR_MODEL_RIM_POS), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_queue_set_prediction(&q, 2, 0.5, -1, QR_MODEL_RIM_POS), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_queue_set_prediction(&q, 2, 0.5, 0.1, 7), QR_ERR_INVALID_ARG);
+    assert_true(qr_queue_has_prediction(&q));
+
+    int64_t order[6], n;
+    int32_t ids[6];
+    assert_int_equal(qr_queue_order(&q, NULL, QR_SORT_PROBABILITY, qr_filter_all(), order, &n), QR_OK);
+    assert_int_equal(n, 6);
+    ids_of(&q, order, n, ids);
+    int32_t want_p[6] = {9, 3, 8, 5, 2, 12}; /* ties by id; no prediction last */
+    assert_memory_equal(ids, want_p, sizeof want_p);
+    assert_int_equal(qr_queue_order(&q, NULL, QR_SORT_UNCERTAINTY, qr_filter_all(), order, &n), QR_OK);
+    ids_of(&q, order, n, ids);
+    int32_t want_u[6] = {5, 3, 9, 2, 8, 12};
+    assert_memory_equal(ids, want_u, sizeof want_u);
+    assert_int_equal(qr_queue_order(&q, NULL, QR_SORT_VOLUME, qr_filter_all(), order, &n), QR_OK);
+    ids_of(&q, order, n, ids);
+    int32_t want_v[6] = {9, 3, 5, 8, 2, 12}; /* 45 mm3 tie: 5 before 8 */
+    assert_memory_equal(ids, want_v, sizeof want_v);
+    assert_int_equal(qr_queue_order(&q, NULL, QR_SORT_ID, qr_filter_all(), order, &n), QR_OK);
+    ids_of(&q, order, n, ids);
+    int32_t want_i[6] = {2, 3, 5, 8, 9, 12};
+    assert_memory_equal(ids, want_i, sizeof want_i);
+    assert_int_equal(qr_queue_order(&q, NULL, (qr_queue_sort)42, qr_filter_all(), order, &n), QR_ERR_INVALID_ARG);
+
+    /* review state filters, with a review in memory */
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "queue_review.tsv");
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    qr_review_row row = make_row(9, QR_REVIEW_RIM_POS, "a", 0.95, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(3, QR_REVIEW_UNSURE, "a", 0.7, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(8, QR_REVIEW_NONE, "a", 0.7, QR_MODEL_RIM_POS, "only a note");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+
+    qr_queue_filter unrev = {qr_filter_all().model, 1u << QR_REVIEW_NONE};
+    assert_int_equal(qr_queue_order(&q, &r, QR_SORT_PROBABILITY, unrev, order, &n), QR_OK);
+    ids_of(&q, order, n, ids);
+    int32_t want_unrev[4] = {8, 5, 2, 12}; /* a note alone is not a review */
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want_unrev, sizeof want_unrev);
+    qr_queue_filter model_pos = {1u << QR_MODEL_RIM_POS, qr_filter_all().review};
+    assert_int_equal(qr_queue_order(&q, &r, QR_SORT_PROBABILITY, model_pos, order, &n), QR_OK);
+    ids_of(&q, order, n, ids);
+    int32_t want_mp[3] = {9, 3, 8};
+    assert_int_equal(n, 3);
+    assert_memory_equal(ids, want_mp, sizeof want_mp);
+    qr_queue_filter none = {0, 0};
+    assert_int_equal(qr_queue_order(&q, &r, QR_SORT_PROBABILITY, none, order, &n), QR_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(qr_queue_resume(&q, &r, order, n), -1);
+    assert_int_equal(qr_queue_step(-1, 0, +1), -1);
+
+    /* resume: the first unreviewed in the order; all reviewed -> the last */
+    assert_int_equal(qr_queue_order(&q, &r, QR_SORT_PROBABILITY, qr_filter_all(), order, &n), QR_OK);
+    assert_int_equal(qr_queue_resume(&q, &r, order, n), 2); /* 9 rim+, 3 unsure, then 8 */
+    assert_int_equal(qr_queue_order(&q, &r, QR_SORT_PROBABILITY, model_pos, order, &n), QR_OK);
+    assert_int_equal(qr_queue_resume(&q, &r, order, n), 2);
+    row = make_row(8, QR_REVIEW_RIM_NEG, "a", 0.7, QR_MODEL_RIM_POS, "only a note");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    assert_int_equal(qr_queue_resume(&q, &r, order, n), 2);
+    assert_int_equal(qr_queue_resume(&q, NULL, order, n), 0);
+
+    /* navigation */
+    assert_int_equal(qr_queue_step(0, 6, +1), 1);
+    assert_int_equal(qr_queue_step(5, 6, +1), 5);
+    assert_int_equal(qr_queue_step(0, 6, -1), 0);
+    assert_int_equal(qr_queue_step(3, 6, -1), 2);
+    assert_int_equal(qr_queue_step(-1, 6, -1), 0);
+    assert_int_equal(qr_queue_position(order, n, order[1]), 1);
+    assert_int_equal(qr_queue_position(order, n, 99), -1);
+
+    /* orphans: review rows of lesions not in the queue are counted and kept */
+    row = make_row(77, QR_REVIEW_RIM_POS, "a", NAN, QR_MODEL_NONE, "other map");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    assert_int_equal(qr_review_count_orphans(&r, &q), 1);
+    qr_review_close(&r);
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(qr_review_decision_of(&r, 77), QR_REVIEW_RIM_POS);
+
+    /* export: every lesion of the queue by probability, review columns filled where reviewed */
+    char e[QR_PATH_MAX];
+    path_in(e, sizeof e, "export.tsv");
+    assert_int_equal(qr_review_export(&q, &r, e), QR_OK);
+    const char *want =
+        "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tmodel_decision\treview_decision\t"
+        "reviewer\ttime\tnote\n"
+        "9\t300\t6.000\t5.000\t4.000\t0.950000\t0.100000\trim+\trim+\ta\t2026-01-02T03:04:05Z\t\n"
+        "3\t120\t1.500\t0.500\t-0.500\t0.700000\t0.100000\trim+\tunsure\ta\t2026-01-02T03:04:05Z\t\n"
+        "8\t45\t4.500\t3.500\t2.500\t0.700000\t0.010000\trim+\trim-\ta\t2026-01-02T03:04:05Z\tonly a note\n"
+        "5\t45\t3.000\t2.000\t1.000\t0.400000\t0.300000\treview\tnone\t\t\t\n"
+        "2\t30\t0.000\t-1.000\t-2.000\t0.200000\t0.050000\trim-\tnone\t\t\t\n"
+        "12\t10\t7.500\t6.500\t5.500\tNA\tNA\tnone\tnone\t\t\t\n";
+    assert_string_equal(slurp(e), want);
+    qr_review_close(&r);
+    qr_queue_clear_prediction(&q);
+    assert_false(qr_queue_has_prediction(&q));
+    qr_queue_free(&q);
+}
+
+static void test_queue_attach_table(void **state) {
+    (void)state;
+    qr_queue q;
+    make_queue(&q);
+    const char *H = "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n";
+    char p[QR_PATH_MAX], buf[2048];
+    path_in(p, sizeof p, "pred.tsv");
+    /* a valid table listing 5 of the 6 lesions (rounded as predict writes it) */
+    snprintf(buf, sizeof buf,
+             "%s9\t300\t6.000\t5.000\t4.000\t0.950000\t0.100000\trim+\n3\t120\t1.500\t0.500\t-0.500\t0.700000\t0.1\trim+\n"
+             "5\t45\t3.001\t2.000\t1.000\t0.4\t0.3\treview\n2\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n"
+             "8\t45.0001\t4.5\t3.5\t2.5\t0.7\t0.01\trim+\n",
+             H);
+    spit(p, buf);
+    int64_t missing = -1;
+    assert_int_equal(qr_queue_attach_prediction_table(&q, p, &missing), QR_OK);
+    assert_int_equal(missing, 1);
+    assert_true(fabs(q.items[qr_queue_find(&q, 9)].probability - 0.95) < 1e-12);
+    assert_int_equal(q.items[qr_queue_find(&q, 5)].model_decision, QR_MODEL_REVIEW);
+    assert_true(isnan(q.items[qr_queue_find(&q, 12)].probability));
+
+    struct {
+        const char *rows, *needle;
+    } bad[] = {
+        {"4\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n", "lesion 4 is not a lesion of the lesion map"},
+        {"2\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n2\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n", "listed twice"},
+        {"2\t31\t0\t-1\t-2\t0.2\t0.05\trim-\n", "has volume 31"},
+        {"2\t30\t0.5\t-1\t-2\t0.2\t0.05\trim-\n", "differs from the lesion map"},
+        {"2\t30\t0\t-1\t-2\t1.2\t0.05\trim-\n", "probability 1.2"},
+        {"2\t30\t0\t-1\t-2\t0.2\t-0.05\trim-\n", "uncertainty -0.05"},
+        {"2\t30\t0\t-1\t-2\t0.2\t0.05\tpositive\n", "decision 'positive'"},
+        {"2\t30\t0\t-1\t-2\tnan\t0.05\trim-\n", "not a number"},
+        {"x\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n", "not an integer"},
+    };
+    for (size_t c = 0; c < sizeof bad / sizeof bad[0]; c++) {
+        snprintf(buf, sizeof buf, "%s%s", H, bad[c].rows);
+        spit(p, buf);
+        assert_int_equal(qr_queue_attach_prediction_table(&q, p, NULL), QR_ERR_FORMAT);
+        if (!strstr(qr_last_error(), bad[c].needle)) fail_msg("case %zu: '%s' lacks '%s'", c, qr_last_error(), bad[c].needle);
+        /* the queue keeps the prediction it had */
+        assert_true(fabs(q.items[qr_queue_find(&q, 2)].probability - 0.2) < 1e-12);
+        assert_true(fabs(q.items[qr_queue_find(&q, 9)].probability - 0.95) < 1e-12);
+    }
+    spit(p, "lesion_id\tprobability\n2\t0.5\n");
+    assert_int_equal(qr_queue_attach_prediction_table(&q, p, NULL), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "has no column 'volume_mm3'"));
+    path_in(p, sizeof p, "missing-table.tsv");
+    assert_int_equal(qr_queue_attach_prediction_table(&q, p, NULL), QR_ERR_IO);
+    qr_queue_free(&q);
+}
+
+/* ---------------------------------------------------------------- view orientation and colours */
+
+static void assert_vec(const double *v, double x, double y, double z) {
+    assert_true(fabs(v[0] - x) < 1e-12 && fabs(v[1] - y) < 1e-12 && fabs(v[2] - z) < 1e-12);
+}
+
+static void test_view_frames(void **state) {
+    (void)state;
+    qr_view_frame f[QR_VIEW_COUNT];
+    /* LPS grid (i -> L, j -> P, k -> S) */
+    qr_geometry g = qr_geometry_identity(10, 20, 30);
+    assert_int_equal(qr_view_frames(&g, f), QR_OK);
+    assert_int_equal(f[QR_VIEW_AXIAL].slice_axis, 2);
+    assert_vec(f[QR_VIEW_AXIAL].right, 1, 0, 0);   /* patient left to the screen's right */
+    assert_vec(f[QR_VIEW_AXIAL].up, 0, -1, 0);     /* anterior (-j) up */
+    assert_vec(f[QR_VIEW_AXIAL].toward_viewer, 0, 0, -1); /* seen from the feet */
+    assert_int_equal(f[QR_VIEW_AXIAL].slice_forward, 1);  /* next slice: superior = +k */
+    assert_int_equal(f[QR_VIEW_AXIAL].edge_left, 'R');
+    assert_int_equal(f[QR_VIEW_AXIAL].edge_top, 'A');
+    assert_int_equal(f[QR_VIEW_CORONAL].slice_axis, 1);
+    assert_vec(f[QR_VIEW_CORONAL].up, 0, 0, 1);
+    assert_vec(f[QR_VIEW_CORONAL].toward_viewer, 0, -1, 0); /* seen from the front */
+    assert_int_equal(f[QR_VIEW_CORONAL].slice_forward, -1); /* anterior = -j */
+    assert_int_equal(f[QR_VIEW_SAGITTAL].slice_axis, 0);
+    assert_vec(f[QR_VIEW_SAGITTAL].right, 0, 1, 0);  /* posterior to the right: the nose points left */
+    assert_vec(f[QR_VIEW_SAGITTAL].toward_viewer, 1, 0, 0); /* seen from the patient's left */
+    assert_int_equal(f[QR_VIEW_SAGITTAL].edge_left, 'A');
+    assert_false(f[0].oblique);
+
+    /* LAS grid (j -> anterior, as MNI NIfTI files): screen orientation stays anatomical */
+    g.direction[4] = -1;
+    assert_int_equal(qr_view_frames(&g, f), QR_OK);
+    assert_vec(f[QR_VIEW_AXIAL].up, 0, 1, 0);     /* anterior is +j now */
+    assert_vec(f[QR_VIEW_AXIAL].toward_viewer, 0, 0, 1);
+    assert_int_equal(f[QR_VIEW_CORONAL].slice_forward, 1);
+    assert_vec(f[QR_VIEW_SAGITTAL].right, 0, -1, 0);
+
+    /* a coronal acquisition (i -> L, j -> S, k -> A): axial slices across j */
+    double cor[9] = {1, 0, 0, 0, 0, -1, 0, 1, 0};
+    memcpy(g.direction, cor, sizeof cor);
+    assert_int_equal(qr_view_frames(&g, f), QR_OK);
+    assert_int_equal(f[QR_VIEW_AXIAL].slice_axis, 1);
+    assert_int_equal(f[QR_VIEW_CORONAL].slice_axis, 2);
+    assert_vec(f[QR_VIEW_CORONAL].up, 0, 1, 0);
+    assert_int_equal(f[QR_VIEW_AXIAL].up_axis, 2);
+    assert_vec(f[QR_VIEW_AXIAL].up, 0, 0, 1); /* anterior = +k */
+
+    /* tilted by 20 degrees about S: flagged oblique, still the nearest axes */
+    double c20 = cos(20 * acos(-1.0) / 180), s20 = sin(20 * acos(-1.0) / 180);
+    double rot[9] = {c20, -s20, 0, s20, c20, 0, 0, 0, 1};
+    memcpy(g.direction, rot, sizeof rot);
+    assert_int_equal(qr_view_frames(&g, f), QR_OK);
+    assert_true(f[0].oblique);
+    assert_int_equal(f[QR_VIEW_AXIAL].slice_axis, 2);
+    /* singular */
+    memset(g.direction, 0, sizeof g.direction);
+    assert_int_equal(qr_view_frames(&g, f), QR_ERR_GEOMETRY);
+    assert_string_equal(qr_view_orientation_name(QR_VIEW_CORONAL), "coronal");
+}
+
+static void test_colors(void **state) {
+    (void)state;
+    qr_lesion_colors c = qr_lesion_colors_default();
+    assert_int_equal(c.decision[QR_MODEL_RIM_POS].r, 230);
+    assert_int_equal(c.decision[QR_MODEL_RIM_NEG].b, 200);
+    /* the shipped colour table, when present, holds the same colours */
+    char ctbl[QR_PATH_MAX];
+    snprintf(ctbl, sizeof ctbl, "%s/Resources/QSMRimLesions.ctbl", QSMRIM_SOURCE_DIR);
+    if (qr_path_is_file(ctbl)) {
+        qr_lesion_colors d = qr_lesion_colors_default();
+        memset(d.decision, 0, sizeof d.decision);
+        assert_int_equal(qr_lesion_colors_read_ctbl(ctbl, &d), QR_OK);
+        assert_memory_equal(d.decision + 1, c.decision + 1, 3 * sizeof(qr_rgb));
+    }
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "c.ctbl");
+    spit(p, "# comment\n0 background 0 0 0 0\n3 rim_positive 10 20 30 255\n");
+    assert_int_equal(qr_lesion_colors_read_ctbl(p, &c), QR_OK);
+    assert_int_equal(c.decision[QR_MODEL_RIM_POS].g, 20);
+    assert_int_equal(c.decision[QR_MODEL_REVIEW].r, 255);
+    spit(p, "3 rim_positive 10 twenty 30 255\n");
+    assert_int_equal(qr_lesion_colors_read_ctbl(p, &c), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "line 1"));
+    assert_int_equal(c.decision[QR_MODEL_RIM_POS].g, 20); /* unchanged */
+    path_in(p, sizeof p, "none.ctbl");
+    assert_int_equal(qr_lesion_colors_read_ctbl(p, &c), QR_ERR_IO);
+
+    /* probability colours: the five anchors, a midpoint, clamping */
+    qr_rgb k = qr_probability_color(0.0);
+    assert_true(k.r == 49 && k.g == 54 && k.b == 149);
+    k = qr_probability_color(0.5);
+    assert_true(k.r == 255 && k.g == 255 && k.b == 191);
+    k = qr_probability_color(1.0);
+    assert_true(k.r == 165 && k.g == 0 && k.b == 38);
+    k = qr_probability_color(0.875); /* halfway (244,109,67) -> (165,0,38) */
+    assert_true(k.r == 205 && k.g == 55 && k.b == 53);
+    k = qr_probability_color(7.0);
+    assert_true(k.r == 165);
+    k = qr_probability_color(-1.0);
+    assert_true(k.r == 49);
+
+    /* outline: around a 2x2x1 lesion (label 4) in a 4x5x3 grid, only in the lesion's plane */
+    qr_geometry g = qr_geometry_identity(4, 5, 3);
+    qr_volume lab, out;
+    assert_int_equal(qr_volume_alloc(&lab, &g, QR_INT32), QR_OK);
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 1, 1, 1)] = 4;
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 2, 1, 1)] = 4;
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 1, 2, 1)] = 4;
+    qr_volume_i32(&lab)[qr_geometry_index(&g, 2, 2, 1)] = 4;
+    assert_int_equal(qr_outline_labels(&lab, 2, &out), QR_OK);
+    static const char *want_k1[5] = {".44.", "4..4", "4..4", ".44.", "...."}; /* rows j, columns i */
+    int64_t count = 0;
+    for (int64_t k = 0; k < 3; k++)
+        for (int64_t j = 0; j < 5; j++)
+            for (int64_t i = 0; i < 4; i++) {
+                int32_t o = qr_volume_i32(&out)[qr_geometry_index(&g, i, j, k)];
+                int32_t want = (k == 1 && want_k1[j][i] == '4') ? 4 : 0;
+                assert_int_equal(o, want);
+                count += o != 0;
+            }
+    assert_int_equal(count, 8);
+    qr_volume_free(&out);
+    /* across i (sagittal views): the ring lies in the j-k plane at i = 1 and 2 */
+    assert_int_equal(qr_outline_labels(&lab, 0, &out), QR_OK);
+    assert_int_equal(qr_volume_i32(&out)[qr_geometry_index(&g, 1, 1, 0)], 4);
+    assert_int_equal(qr_volume_i32(&out)[qr_geometry_index(&g, 1, 0, 1)], 4);
+    assert_int_equal(qr_volume_i32(&out)[qr_geometry_index(&g, 0, 1, 1)], 0);
+    qr_volume_free(&out);
+    assert_int_equal(qr_outline_labels(&lab, 3, &out), QR_ERR_INVALID_ARG);
+    qr_volume_free(&lab);
+
+    /* the reviewer's decision wins over the model's */
+    assert_int_equal(qr_display_decision(QR_MODEL_RIM_NEG, QR_REVIEW_NONE), QR_MODEL_RIM_NEG);
+    assert_int_equal(qr_display_decision(QR_MODEL_RIM_NEG, QR_REVIEW_RIM_POS), QR_MODEL_RIM_POS);
+    assert_int_equal(qr_display_decision(QR_MODEL_RIM_POS, QR_REVIEW_RIM_NEG), QR_MODEL_RIM_NEG);
+    assert_int_equal(qr_display_decision(QR_MODEL_NONE, QR_REVIEW_UNSURE), QR_MODEL_REVIEW);
+}
+
+/* ---------------------------------------------------------------- subject loading */
+
+static void fixture_inputs(const char *dir, qr_review_inputs *in, char paths[6][QR_PATH_MAX]) {
+    const char *names[6] = {"qsm.nii.gz", "flair.nii.gz", "lesions.nii.gz", "table.tsv", "overlay.nrrd", "probability.nrrd"};
+    for (int i = 0; i < 6; i++) snprintf(paths[i], QR_PATH_MAX, "%s/%s", dir, names[i]);
+    memset(in, 0, sizeof *in);
+    in->qsm = paths[0];
+    in->flair = paths[1];
+    in->lesions = paths[2];
+    in->table = paths[3];
+    in->overlay = paths[4];
+    in->probability = paths[5];
+}
+
+static void test_subject_load(void **state) {
+    (void)state;
+    char paths[6][QR_PATH_MAX];
+    qr_review_inputs in;
+    for (int variant = 0; variant < 2; variant++) {
+        fixture_inputs(variant ? g_fix_flip : g_fix, &in, paths);
+        qr_review_subject s;
+        assert_int_equal(qr_review_subject_load(&in, &s), QR_OK);
+        assert_int_equal(s.queue.n, 5);
+        assert_int_equal(s.n_unpredicted, 0);
+        assert_true(s.lesions_were_mask);
+        assert_false(s.flair_resampled);
+        int npos = 0;
+        for (int64_t u = 0; u < 5; u++) {
+            const qr_queue_item *it = &s.queue.items[u];
+            assert_false(isnan(it->probability));
+            npos += it->model_decision == QR_MODEL_RIM_POS;
+            /* the centre voxel of every (convex) fixture lesion carries its label */
+            int64_t v = qr_geometry_index(&s.labels.geom, lround(it->center_ijk[0]), lround(it->center_ijk[1]),
+                                          lround(it->center_ijk[2]));
+            assert_int_equal(qr_volume_i32(&s.labels)[v], it->id);
+        }
+        assert_int_equal(npos, 2);
+        qr_review_subject_free(&s);
+    }
+
+    /* without prediction outputs */
+    fixture_inputs(g_fix, &in, paths);
+    in.table = in.overlay = in.probability = NULL;
+    qr_review_subject s;
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_OK);
+    assert_false(qr_queue_has_prediction(&s.queue));
+    assert_int_equal(s.n_unpredicted, 5);
+
+    /* an overlay with one voxel changed, a probability map off by 0.01 in one voxel */
+    qr_volume ov, pr;
+    assert_int_equal(qr_image_read(paths[4], QR_INT32, &ov, NULL), QR_OK);
+    assert_int_equal(qr_image_read(paths[5], QR_FLOAT32, &pr, NULL), QR_OK);
+    fixture_inputs(g_fix, &in, paths);
+    in.overlay = in.probability = NULL;
+    qr_review_subject_free(&s);
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_OK);
+    assert_int_equal(qr_review_subject_check_overlay(&s, &ov, "ov"), QR_OK);
+    assert_int_equal(qr_review_subject_check_probability(&s, &pr, "pr"), QR_OK);
+    const qr_queue_item *first = &s.queue.items[0];
+    int64_t v = qr_geometry_index(&s.labels.geom, lround(first->center_ijk[0]), lround(first->center_ijk[1]),
+                                  lround(first->center_ijk[2]));
+    qr_volume_i32(&ov)[v] = first->model_decision == 3 ? 1 : 3;
+    assert_int_equal(qr_review_subject_check_overlay(&s, &ov, "ov.nrrd"), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "ov.nrrd: 1 voxels disagree"));
+    qr_volume_i32(&ov)[0] = 2; /* outside lesions */
+    assert_int_equal(qr_review_subject_check_overlay(&s, &ov, "ov.nrrd"), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "2 voxels disagree"));
+    qr_volume_f32(&pr)[v] += 0.01f;
+    assert_int_equal(qr_review_subject_check_probability(&s, &pr, "pr.nrrd"), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "pr.nrrd: 1 voxels disagree"));
+    /* maps on another grid */
+    ov.geom.spacing[0] = 0.8;
+    assert_int_equal(qr_review_subject_check_overlay(&s, &ov, "ov.nrrd"), QR_ERR_GEOMETRY);
+    qr_volume_free(&ov);
+    /* wrong element types */
+    assert_int_equal(qr_review_subject_check_overlay(&s, &pr, "pr"), QR_ERR_INVALID_ARG);
+    qr_volume_free(&pr);
+
+    /* replacing the label map (after an in-viewer prediction) rebuilds the queue */
+    qr_volume lab;
+    assert_int_equal(qr_volume_copy(&lab, &s.labels, QR_INT32), QR_OK);
+    for (int64_t u = 0; u < qr_volume_nvox(&lab); u++)
+        if (qr_volume_i32(&lab)[u] == 5) qr_volume_i32(&lab)[u] = 0;
+    assert_int_equal(qr_review_subject_set_labels(&s, &lab), QR_OK);
+    assert_int_equal(s.queue.n, 4);
+    assert_false(qr_queue_has_prediction(&s.queue));
+    qr_volume_free(&lab);
+    qr_review_subject_free(&s);
+
+    /* the table of another lesion map */
+    fixture_inputs(g_fix, &in, paths);
+    char other[QR_PATH_MAX];
+    snprintf(other, sizeof other, "%s/table.tsv", g_fix_flip);
+    in.table = other;
+    in.overlay = in.probability = NULL;
+    /* (the two grids cover the same space, but number the lesions in their own memory order) */
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "table.tsv line"));
+    assert_non_null(strstr(qr_last_error(), "belongs to another lesion map"));
+
+    /* required inputs, maps without a table, bad connectivity, missing files */
+    fixture_inputs(g_fix, &in, paths);
+    in.table = NULL;
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "need the prediction table"));
+    fixture_inputs(g_fix, &in, paths);
+    in.connectivity = 8;
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);
+    fixture_inputs(g_fix, &in, paths);
+    in.flair = NULL;
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);
+    fixture_inputs(g_fix, &in, paths);
+    in.qsm = "/nonexistent/qsm.nii.gz";
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "/nonexistent/qsm.nii.gz"));
+    assert_null(s.qsm.data);
+}
+
+static void test_subject_resampled_flair(void **state) {
+    (void)state;
+    /* FLAIR on a coarser grid over the same space: resampled onto the QSM grid */
+    char paths[6][QR_PATH_MAX], coarse[QR_PATH_MAX];
+    qr_review_inputs in;
+    fixture_inputs(g_fix, &in, paths);
+    qr_volume f, c;
+    assert_int_equal(qr_image_read(paths[1], QR_FLOAT32, &f, NULL), QR_OK);
+    qr_geometry g = f.geom;
+    g.size[0] /= 2;
+    g.size[1] /= 2;
+    g.spacing[0] *= 2;
+    g.spacing[1] *= 2;
+    assert_int_equal(qr_image_resample(&f, &g, QR_INTERP_LINEAR, 0.0, &c), QR_OK);
+    snprintf(coarse, sizeof coarse, "%s/flair_coarse.nrrd", g_dir);
+    assert_int_equal(qr_image_write(coarse, &c, 0), QR_OK);
+    in.flair = coarse;
+    qr_review_subject s;
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_OK);
+    assert_true(s.flair_resampled);
+    assert_int_equal(s.flair.geom.size[0], f.geom.size[0]);
+    qr_review_subject_free(&s);
+    qr_volume_free(&f);
+    qr_volume_free(&c);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decision_names),
+        cmocka_unit_test(test_review_record_and_format),
+        cmocka_unit_test(test_review_time_now),
+        cmocka_unit_test(test_review_bad_files),
+        cmocka_unit_test(test_review_minimal_columns_and_comments),
+        cmocka_unit_test(test_review_lock),
+        cmocka_unit_test(test_queue_order_filter_navigation),
+        cmocka_unit_test(test_queue_attach_table),
+        cmocka_unit_test(test_view_frames),
+        cmocka_unit_test(test_colors),
+        cmocka_unit_test(test_subject_load),
+        cmocka_unit_test(test_subject_resampled_flair),
+    };
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}

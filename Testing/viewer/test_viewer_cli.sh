@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# qsmrim-review's command line and bad input: usage errors (exit 2), failures (exit 1) with one
+# line naming the input and the problem, nothing written over, headless export without a display.
+source "$(dirname "$0")/viewer_common.sh"
+
+FIX=$T/fix
+"$FIXTURE" "$FIX" || { echo "fixture failed"; exit 1; }
+"$FIXTURE" "$T/flip" --flip || { echo "fixture failed"; exit 1; }
+S=(--qsm "$FIX/qsm.nii.gz" --flair "$FIX/flair.nii.gz" --lesions "$FIX/lesions.nii.gz")
+P=(--table "$FIX/table.tsv" --overlay "$FIX/overlay.nrrd" --probability "$FIX/probability.nrrd")
+echo quit >"$T/quit.txt"
+
+check "--help documents the keys and exits 0 without a display" bash -c "
+  env -u DISPLAY '$VIEWER' --help | grep -q 'r rim+, x rim-, u unsure'"
+check "unknown option: usage error" one_line_error 2 "unknown option '--frobnicate'" "$VIEWER" --frobnicate
+check "a subject needs all three images" one_line_error 2 "needs all of --qsm, --flair and --lesions" \
+  env -u DISPLAY "$VIEWER" --qsm "$FIX/qsm.nii.gz" --export "$T/x.tsv"
+check "prediction maps need their table" one_line_error 2 "need the --table" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --overlay "$FIX/overlay.nrrd" --export "$T/x.tsv"
+check "--opacity out of range" one_line_error 2 "between 0 and 1" env -u DISPLAY "$VIEWER" "${S[@]}" --opacity 2 --export "$T/x.tsv"
+check "--connectivity 8" one_line_error 2 "6 or 26" env -u DISPLAY "$VIEWER" "${S[@]}" --connectivity 8 --export "$T/x.tsv"
+check "--export with --script" one_line_error 2 "does not combine" env -u DISPLAY "$VIEWER" "${S[@]}" --script x --export "$T/x.tsv"
+
+check "missing QSM file: one line naming it" one_line_error 1 "$T/nope.nii.gz" \
+  run_viewer --qsm "$T/nope.nii.gz" --flair "$FIX/flair.nii.gz" --lesions "$FIX/lesions.nii.gz" --script "$T/quit.txt"
+check "a prediction table of another lesion map is refused" one_line_error 1 "belongs to another lesion map" \
+  run_viewer "${S[@]}" --table "$T/flip/table.tsv" --script "$T/quit.txt"
+check "prediction maps on another grid are refused" one_line_error 1 "is not on the QSM grid" \
+  run_viewer "${S[@]}" --table "$FIX/table.tsv" --overlay "$T/flip/overlay.nrrd" --script "$T/quit.txt"
+# an overlay on the right grid whose codes do not match the table: every lesion voxel "rim-"
+"$PY" - "$FIX/lesions.nii.gz" "$T/all_neg.nii.gz" <<'PYEOF'
+import sys, nibabel as nib, numpy as np
+m = nib.load(sys.argv[1])
+nib.save(nib.Nifti1Image((np.asarray(m.dataobj) > 0).astype(np.uint8), m.affine, m.header), sys.argv[2])
+PYEOF
+check "an overlay that disagrees with the table is refused, naming the voxel count" one_line_error 1 "voxels disagree" \
+  run_viewer "${S[@]}" --table "$FIX/table.tsv" --overlay "$T/all_neg.nii.gz" --script "$T/quit.txt"
+
+printf 'lesion_id\tdecision\n1\trim+\n1\trim-\n' >"$T/dup.tsv"
+cp "$T/dup.tsv" "$T/dup_before.tsv"
+check "a corrupt review file: one line naming file and line, exit 1" one_line_error 1 "dup.tsv line 3: lesion 1 has a second row" \
+  run_viewer "${S[@]}" --review "$T/dup.tsv" --script "$T/quit.txt"
+check "... and the file is left as it was" cmp -s "$T/dup.tsv" "$T/dup_before.tsv"
+check "a review file in a missing folder: one line, exit 1" one_line_error 1 "$T/no/such/r.tsv" \
+  run_viewer "${S[@]}" --review "$T/no/such/r.tsv" --script "$T/quit.txt"
+printf 'select 1\nfly away\nquit\n' >"$T/bad_script.txt"
+check "an unknown script command: exit 1 naming the line" one_line_error 1 "script line 2: unknown command 'fly'" \
+  run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_script.txt"
+printf 'select 99\n' >"$T/bad_select.txt"
+check "selecting a lesion that does not exist: exit 1" one_line_error 1 "lesion 99 is not listed" \
+  run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_select.txt"
+
+# in-viewer prediction that fails (no such model file) and one cancelled at once: the window keeps
+# the prediction it showed, reports the failure, stays usable
+printf 'state %s\npredict\nwait-predict 300\nstate %s\npredict\ncancel\nwait-predict 300\nstate %s\nkey r\nquit\n' \
+  "$T/w0.json" "$T/w1.json" "$T/w2.json" >"$T/worker.txt"
+check "prediction worker: a failing run and a cancelled run, then a decision" bash -c "
+  '$VIEWER' ${S[*]} ${P[*]} --review '$T/w.tsv' --model '$T/no/model.h5' --script '$T/worker.txt' 2>'$T/w.err' &&
+  grep -q 'Prediction failed: ' '$T/w.err' &&
+  grep -q '\"prediction\": \"failed: ' '$T/w1.json' && grep -q '\"prediction\": \"cancelled\"' '$T/w2.json' &&
+  grep -q '\"has_prediction\": true' '$T/w2.json' &&
+  test \"\$(grep -A7 '\"order\"' '$T/w0.json')\" = \"\$(grep -A7 '\"order\"' '$T/w2.json')\" &&
+  test \$(tail -n +2 '$T/w.tsv' | wc -l) -eq 1"
+
+# a lesion map without lesions: the viewer opens with an empty queue, keys do nothing
+"$PY" - "$FIX/lesions.nii.gz" "$T/empty.nii.gz" <<'PYEOF'
+import sys, nibabel as nib, numpy as np
+m = nib.load(sys.argv[1])
+nib.save(nib.Nifti1Image(np.zeros(m.shape, np.uint8), m.affine, m.header), sys.argv[2])
+PYEOF
+printf 'key r\nkey n\nstate %s\nquit\n' "$T/e.json" >"$T/empty.txt"
+check "an empty lesion map: empty queue, no decision, header-only review file" bash -c "
+  '$VIEWER' --qsm '$FIX/qsm.nii.gz' --flair '$FIX/flair.nii.gz' --lesions '$T/empty.nii.gz' --review '$T/e.tsv' --script '$T/empty.txt' 2>/dev/null &&
+  grep -q '\"lesions\": 0' '$T/e.json' && grep -q '\"lesion\": 0' '$T/e.json' && test \$(wc -l <'$T/e.tsv') -eq 1"
+
+# the default review file name, and cohort manifests as `qsmrim phantom` writes them
+printf 'subject\tqsm\tflair\tlesions\tannotations\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\tnone.tsv\n' >"$T/cohort.tsv"
+printf 'key x\nquit\n' >"$T/one.txt"
+check "--cohort opens the subject; the review file defaults to <lesion map>_review.tsv" bash -c "
+  '$VIEWER' --cohort '$T/cohort.tsv' --subject sub-x --reviewer r2 --script '$T/one.txt' 2>/dev/null &&
+  grep -qP '^[0-9]+\trim-\tr2\t' '$FIX/lesions_review.tsv'"
+check "unknown cohort subject: one line" one_line_error 1 "no subject 'sub-y'" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --subject sub-y --export "$T/x.tsv"
+
+# headless export: no prediction -> NA columns; orphan review rows are kept in the review file
+printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n77\trim+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map\n' >"$T/orphan.tsv"
+check "export without prediction writes NA probabilities and warns about rows of unknown lesions" bash -c "
+  env -u DISPLAY '$VIEWER' ${S[*]} --review '$T/orphan.tsv' --export '$T/np.tsv' 2>'$T/np.err' &&
+  grep -q 'rows name lesions that are not in this lesion map' '$T/np.err' &&
+  test \$(tail -n +2 '$T/np.tsv' | wc -l) -eq 5 &&
+  ! tail -n +2 '$T/np.tsv' | awk -F'\t' '\$6 != \"NA\" || \$8 != \"none\" {bad=1} END {exit !bad}'"
+check "a viewer session keeps the orphan row when it writes" bash -c "
+  '$VIEWER' ${S[*]} --review '$T/orphan.tsv' --script '$T/one.txt' 2>/dev/null &&
+  grep -qP '^77\trim\+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map$' '$T/orphan.tsv' &&
+  test \$(tail -n +2 '$T/orphan.tsv' | wc -l) -eq 2"
+check "export to a missing folder: one line, exit 1" one_line_error 1 "$T/missing/e.tsv" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --export "$T/missing/e.tsv"
+
+finish

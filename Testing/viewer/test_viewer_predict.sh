@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The viewer on a phantom subject with a real prediction: `qsmrim phantom` makes the subject,
+# the viewer runs the prediction in its worker thread (same probabilities as `qsmrim predict`),
+# Cancel stops a running prediction without changing anything, a known rim+ lesion (phantom
+# truth) is drawn in the colour of the model's decision and, once the reviewer presses r, in the
+# rim+ colour. Skipped (77) while `qsmrim phantom` or `qsmrim predict` are not part of the build.
+source "$(dirname "$0")/viewer_common.sh"
+Q=${QSMRIM:?set QSMRIM to the qsmrim binary}
+
+"$Q" phantom --out "$T/ph" --subjects 1 --seed 11 >"$T/ph.log" 2>&1
+rc=$?
+if grep -q "not available in this build" "$T/ph.log"; then echo "qsmrim phantom is not in this build yet: skipped"; exit 77; fi
+[ $rc -eq 0 ] || { echo "qsmrim phantom failed: $(cat "$T/ph.log")"; exit 1; }
+if ! "$Q" predict --help >"$T/pr.log" 2>&1; then
+  grep -q "not available in this build" "$T/pr.log" && { echo "qsmrim predict is not in this build yet: skipped"; exit 77; }
+  echo "qsmrim predict --help failed: $(cat "$T/pr.log")"; exit 1
+fi
+COHORT=$T/ph/cohort.tsv
+SUBJ=$(awk -F'\t' 'NR == 2 {print $1}' "$COHORT")
+col() { awk -F'\t' -v c="$1" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == c) k = i} NR == 2 {print $k}' "$COHORT"; }
+QSM=$T/ph/$(col qsm); FLAIR=$T/ph/$(col flair); LES=$T/ph/$(col lesions); ANN=$T/ph/$(col annotations)
+
+"$Q" predict --qsm "$QSM" --flair "$FLAIR" --lesions "$LES" \
+  --out-labels "$T/overlay.nrrd" --out-probability "$T/prob.nrrd" --out-table "$T/table.tsv" 2>"$T/predict.err"
+rc=$?
+if [ $rc -ne 0 ] && grep -q "not part of this build yet" "$T/predict.err"; then
+  echo "lesion scoring is not in this build yet: skipped ($(cat "$T/predict.err"))"; exit 77
+fi
+check "qsmrim predict on the phantom subject" test $rc -eq 0
+
+# in-viewer prediction; then cancel a second run at once
+cat >"$T/predict.txt" <<EOF2
+predict
+wait-predict 500
+state $T/p1.json
+export $T/viewer_export.tsv
+predict
+cancel
+wait-predict 500
+state $T/p2.json
+quit
+EOF2
+check "viewer: prediction in the worker thread, then a cancelled one" \
+  run_viewer --cohort "$COHORT" --subject "$SUBJ" --reviewer tester --review "$T/r1.tsv" --script "$T/predict.txt"
+check "the in-viewer prediction finished" bash -c "grep -q '\"has_prediction\": true' '$T/p1.json' && grep -q '\"prediction\": \"done' '$T/p1.json'"
+check "the in-viewer prediction gives qsmrim predict's probabilities and decisions" "$PY" - "$T/table.tsv" "$T/viewer_export.tsv" <<'PYEOF'
+import sys
+def rows(p, cols):
+    lines = [l.rstrip("\n").split("\t") for l in open(p)]
+    h = lines[0]
+    return {r[h.index("lesion_id")]: tuple(r[h.index(c)] for c in cols) for r in lines[1:]}
+a = rows(sys.argv[1], ["probability", "decision"])
+b = rows(sys.argv[2], ["probability", "model_decision"])
+assert a.keys() == b.keys(), (len(a), len(b))
+for k in a:
+    assert abs(float(a[k][0]) - float(b[k][0])) <= 1e-6 and a[k][1] == b[k][1], (k, a[k], b[k])
+PYEOF
+check "Cancel stopped the second run and kept the first result" bash -c "
+  grep -q '\"prediction\": \"cancelled\"' '$T/p2.json' && grep -q '\"has_prediction\": true' '$T/p2.json'"
+
+# a known rim+ lesion (phantom truth), the largest one
+L=$(awk -F'\t' 'NR == 1 {for (i = 1; i <= NF; i++) {if ($i == "rim") r = i; if ($i == "volume_mm3") v = i}}
+                NR > 1 && $r == 1 {print $v, $1}' "$ANN" | sort -g -r | head -1 | cut -d' ' -f2)
+check "the phantom subject has a rim+ lesion ($L)" test -n "$L"
+MODEL_DEC=$(awk -F'\t' -v l="$L" '$1 == l {print $8}' "$T/table.tsv")
+case $MODEL_DEC in rim+) MC="230 25 25" ;; review) MC="255 190 0" ;; *) MC="64 128 200" ;; esac
+cat >"$T/known.txt" <<EOF2
+style fill
+opacity 1
+select $L
+screenshot-view qsm-axial $T/model.png
+state $T/k1.json
+key r
+select $L
+screenshot-view qsm-axial $T/reviewed.png
+state $T/k2.json
+screenshot $T/window.png
+quit
+EOF2
+check "viewer on the phantom subject with qsmrim predict's outputs" \
+  run_viewer --qsm "$QSM" --flair "$FLAIR" --lesions "$LES" --table "$T/table.tsv" --overlay "$T/overlay.nrrd" \
+  --probability "$T/prob.nrrd" --reviewer tester --review "$T/r2.tsv" --script "$T/known.txt"
+read -r ci cj ck < <(field "$T/k1.json" '" ".join(str(x) for x in s["cursor_ijk"])')
+VOX=$("$PY" "$CHECKS" voxel "$T/k1.json" qsm-axial "$LES" "$ci" "$cj" "$ck" --label "$L")
+check "found a voxel inside rim+ lesion $L ($VOX)" test -n "$VOX"
+check "the known rim+ lesion is drawn in the colour of the model's decision ($MODEL_DEC)" \
+  "$PY" "$CHECKS" pixel "$T/k1.json" qsm-axial "$T/model.png" $VOX $MC 3
+check "after r it is drawn in the rim+ colour" "$PY" "$CHECKS" pixel "$T/k2.json" qsm-axial "$T/reviewed.png" $VOX 230 25 25 3
+check "and the review file says so" grep -qP "^$L\trim\\+\ttester\t" "$T/r2.tsv"
+
+finish

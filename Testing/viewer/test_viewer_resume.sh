@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Crash and resume: decisions made before a `kill -9` are all in the review file; a second
+# viewer on the same file is refused while the first runs; reopening resumes at the first
+# unreviewed lesion with every earlier decision shown; killing the viewer while it is writing
+# decisions as fast as it can never leaves a corrupt or partial review file.
+source "$(dirname "$0")/viewer_common.sh"
+
+FIX=$T/fix
+"$FIXTURE" "$FIX" || { echo "fixture failed"; exit 1; }
+ARGS=(--qsm "$FIX/qsm.nii.gz" --flair "$FIX/flair.nii.gz" --lesions "$FIX/lesions.nii.gz" --table "$FIX/table.tsv"
+      --reviewer tester)
+mapfile -t ORDER < <(tail -n +2 "$FIX/table.tsv" | cut -f1) # queue order: by P(rim+)
+REVIEW=$FIX/lesions_review.tsv # the default name beside the lesion map
+
+wait_for_line() { # wait_for_line FILE TEXT SECONDS
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -qx "$2" "$1" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# ---- a session that decides three lesions and is then killed ----
+cat >"$T/session1.txt" <<EOF
+key r
+key x
+key u
+echo decided
+hold
+EOF
+run_viewer "${ARGS[@]}" --script "$T/session1.txt" >"$T/s1.out" 2>"$T/s1.err" &
+XPID=$!
+check "first session made its decisions" wait_for_line "$T/s1.out" decided 120
+cp "$REVIEW" "$T/before_second.tsv"
+one_line_error_second() {
+  one_line_error 1 "open in another review session" run_viewer "${ARGS[@]}" --script "$T/session1.txt"
+}
+check "a second viewer on the same review file is refused with one line" one_line_error_second
+check "... and leaves the review file untouched" cmp -s "$T/before_second.tsv" "$REVIEW"
+# kill -9 the viewer itself (xvfb-run is its parent)
+VPID=$(viewer_pid "$T/session1.txt")
+check "found the viewer process" test -n "$VPID"
+[ -n "$VPID" ] && kill -9 "$VPID"
+wait $XPID 2>/dev/null
+row() { # row ID DECISION: the review row the viewer must have written
+  local p m
+  p=$(awk -F'\t' -v i="$1" '$1 == i {print $6}' "$FIX/table.tsv")
+  m=$(awk -F'\t' -v i="$1" '$1 == i {print $8}' "$FIX/table.tsv")
+  printf '%s\t%s\ttester\t2026-01-02T03:04:05Z\t%s\t%s\t\n' "$1" "$2" "$p" "$m"
+}
+printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n' >"$T/want1.tsv"
+{ row "${ORDER[0]}" rim+; row "${ORDER[1]}" rim-; row "${ORDER[2]}" unsure; } | sort -n >>"$T/want1.tsv"
+check "after kill -9 the review file holds all three decisions" diff "$T/want1.tsv" "$REVIEW"
+
+# ---- reopen: resume at the first unreviewed lesion, add a decision, nothing earlier lost ----
+cat >"$T/session2.txt" <<EOF
+state $T/r1.json
+key x
+state $T/r2.json
+quit
+EOF
+check "second session runs after the crash (the lock died with the process)" run_viewer "${ARGS[@]}" --script "$T/session2.txt"
+check "resumes at the first unreviewed lesion of the queue (${ORDER[3]})" test "$(field "$T/r1.json" 's["lesion"]')" = "${ORDER[3]}"
+check "shows the three earlier decisions" test "$(field "$T/r1.json" 'sorted(s["decisions"].items())')" = \
+  "$("$PY" -c "import sys; d={sys.argv[1]:'rim+',sys.argv[2]:'rim-',sys.argv[3]:'unsure'}; print(sorted(d.items()))" "${ORDER[@]:0:3}")"
+check "the new decision is added, the earlier rows are unchanged" bash -c "
+  test \$(tail -n +2 '$REVIEW' | wc -l) -eq 4 &&
+  grep -qP '^${ORDER[3]}\trim-\ttester\t' '$REVIEW' &&
+  grep -vP '^${ORDER[3]}\t' '$REVIEW' | diff - '$T/want1.tsv'"
+
+# ---- kill -9 while decisions are written as fast as possible: the file is always whole ----
+{
+  echo "echo started"
+  for i in $(seq 1 300); do echo "key r"; echo "key p"; echo "key x"; echo "key p"; echo "key u"; done
+  echo "echo done"
+  echo "hold"
+} >"$T/burst.txt"
+for delay in 0.3 0.8 1.5; do
+  run_viewer "${ARGS[@]}" --script "$T/burst.txt" >"$T/b.out" 2>&1 &
+  XPID=$!
+  # wait until the burst runs, then kill at a point in it
+  wait_for_line "$T/b.out" started 120
+  sleep "$delay"
+  VPID=$(viewer_pid "$T/burst.txt")
+  [ -n "$VPID" ] && kill -9 "$VPID"
+  wait $XPID 2>/dev/null
+  check "kill -9 ${delay}s into a decision burst: the review file reads back whole" bash -c "
+    env -u DISPLAY '$VIEWER' ${ARGS[*]} --export '$T/after_kill.tsv' 2>'$T/exp.err' &&
+    head -1 '$REVIEW' | grep -qP '^lesion_id\tdecision\t' &&
+    test \$(tail -n +2 '$REVIEW' | wc -l) -ge 4 &&
+    test \$(tail -n +2 '$T/after_kill.tsv' | wc -l) -eq 5"
+done
+check "the burst's own rows are whole rows (7 cells, known decisions)" \
+  awk -F'\t' 'NR > 1 && (NF != 7 || $2 !~ /^(rim\+|rim-|unsure|none)$/) {bad = 1} END {exit bad}' "$REVIEW"
+check "at most leftover hidden temporaries, never a partial review file under the real name" \
+  bash -c "ls -A '$FIX' | grep -v -e '^\\.lesions_review.tsv' -e '^lesions_review.tsv$' -e '\\.nii.gz$' -e '\\.nrrd$' -e '\\.tsv$' | wc -l | grep -qx 0"
+
+finish

@@ -1,0 +1,221 @@
+/*
+ * ReviewWindow.h - the main window of qsmrim-review.
+ *
+ *   +------------------------------------------+----------------------------+
+ *   |  QSM axial    QSM coronal    QSM sagittal |  controls: overlay by      |
+ *   |                                           |  decision / P(rim+) / off, |
+ *   |  FLAIR axial  FLAIR coronal  FLAIR sag.   |  outline / fill, opacity,  |
+ *   |                                           |  W/L presets               |
+ *   |  (linked: one cursor, one crosshair)      |  lesion queue (sort,filter)|
+ *   |                                           |  current lesion + note     |
+ *   +------------------------------------------+----------------------------+
+ *   | status: reviewer, review file, progress bar + Cancel while predicting  |
+ *
+ * The window holds the subject (review_subject.h), the open review file (review_file.h, locked)
+ * and the queue order (review_queue.h); the C code does the work, the window shows it.
+ *
+ * Review keys (anywhere in the window except while typing in a text field):
+ *   n / p   next / previous lesion of the queue        r / x / u   rim+ / rim- / unsure
+ *   t       edit the note (Enter saves, Esc reverts)    o           overlay on / off
+ * Every decision and note is written to the review file at once (atomically) and, unless
+ * "advance after a decision" is off, the next lesion is selected.
+ */
+#ifndef QSMRIM_REVIEWWINDOW_H
+#define QSMRIM_REVIEWWINDOW_H
+
+#include <QAbstractTableModel>
+#include <QMainWindow>
+#include <QString>
+#include <vector>
+
+#include <vtkSmartPointer.h>
+
+#include "PredictWorker.h"
+#include "SliceView.h"
+
+extern "C" {
+#include "review_display.h"
+#include "review_file.h"
+#include "review_queue.h"
+#include "review_subject.h"
+}
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSlider;
+class QTableView;
+class vtkImageData;
+class vtkLookupTable;
+class ReviewWindow;
+
+/* Paths of one subject (and optionally of a predict run's outputs). */
+struct SubjectPaths {
+    QString qsm, flair, lesions;
+    QString table, overlay, probability; /* prediction outputs, optional */
+    int connectivity = 26;
+};
+
+/* The queue as a table: one row per listed lesion, in the window's order. */
+class QueueModel : public QAbstractTableModel {
+    Q_OBJECT
+public:
+    enum Column { ColId = 0, ColProbability, ColUncertainty, ColVolume, ColModel, ColReview, ColNote, ColCount };
+    explicit QueueModel(ReviewWindow *w) : QAbstractTableModel(nullptr), w_(w) {}
+    int rowCount(const QModelIndex &parent = QModelIndex()) const override;
+    int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    QVariant data(const QModelIndex &index, int role) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override;
+    void reset() {
+        beginResetModel();
+        endResetModel();
+    }
+    void rowChanged(int row) { emit dataChanged(index(row, 0), index(row, ColCount - 1)); }
+
+private:
+    ReviewWindow *w_;
+};
+
+class ReviewWindow : public QMainWindow {
+    Q_OBJECT
+    friend class QueueModel;
+
+public:
+    enum OverlayMode { OverlayDecision = 0, OverlayProbability = 1, OverlayOff = 2 };
+
+    ReviewWindow(const QString &reviewer, const PredictSettings &predict, QWidget *parent = nullptr);
+    ~ReviewWindow() override;
+
+    /* Load a subject and open (lock, read, write back) its review file; on failure the window
+     * keeps what it showed before and *error says why. Empty reviewPath: the default name
+     * beside the lesion map (<lesion map without extension>_review.tsv). */
+    bool openSubject(const SubjectPaths &paths, const QString &reviewPath, QString *error);
+    static QString defaultReviewPath(const QString &lesionsPath);
+    /* Paths of one subject of a cohort manifest (`qsmrim phantom`'s cohort.tsv: subject qsm flair
+     * lesions, relative to its folder); empty subject = the first. */
+    static bool cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error);
+
+    /* ---- used by the script mode and the tests (each goes through the same path as the UI) ---- */
+    SliceView *view(const QString &name) const;
+    QList<SliceView *> views() const;
+    QComboBox *overlayModeBox() const { return overlayMode_; }
+    QComboBox *overlayStyleBox() const { return overlayStyle_; }
+    QSlider *opacitySlider() const { return opacity_; }
+    QComboBox *sortBox() const { return sortBy_; }
+    QComboBox *filterBox() const { return filter_; }
+    QComboBox *presetBox(int modality) const { return modality == 0 ? qsmPreset_ : flairPreset_; }
+    QTableView *queueTable() const { return table_; }
+    QLineEdit *noteEdit() const { return note_; }
+    bool selectLesionById(int id);           /* as a click on its row; false if not listed */
+    int currentLesionId() const;              /* 0 if none */
+    bool predictionRunning() const { return worker_ != nullptr; }
+    QString lastPredictionMessage() const { return predictMessage_; }
+    bool exportReview(const QString &path, QString *error);
+    bool writeState(const QString &path, QString *error);
+    bool saveScreenshot(const QString &path, QString *error);
+    void renderAll();
+
+public slots:
+    void startPrediction();
+    void cancelPrediction();
+    void nextLesion() { step(+1); }
+    void previousLesion() { step(-1); }
+    void decideRimPositive() { decide(QR_REVIEW_RIM_POS); }
+    void decideRimNegative() { decide(QR_REVIEW_RIM_NEG); }
+    void decideUnsure() { decide(QR_REVIEW_UNSURE); }
+    void editNote();
+
+signals:
+    void predictionFinished(bool ok);
+
+protected:
+    bool eventFilter(QObject *obj, QEvent *ev) override;
+    void closeEvent(QCloseEvent *ev) override;
+
+private slots:
+    void onTableSelection();
+    void onCursorPicked(double i, double j, double k);
+    void onSliceStepped(int axis, int delta);
+    void onWindowLevelDragged(int modality, double windowFactor, double levelFraction);
+    void onOverlayControls();
+    void onPreset(int modality);
+    void onOrderControls();
+    void onNoteEdited();
+    void onPredictProgress(double fraction, const QString &stage);
+    void onPredictFinished();
+    void openSubjectDialog();
+    void openCohortDialog();
+    void exportDialog();
+    void screenshotDialog();
+    void savePredictionDialog();
+    void showKeys();
+
+private:
+    void buildUi();
+    void buildMenus();
+    void closeSubject();
+    void setImages();
+    bool computeOutlines();
+    void applyOverlayImages();
+    void rebuildOrder(int64_t keepItem);
+    void selectItem(int64_t item, bool zoomViews);
+    void step(int dir);
+    void decide(int decision);
+    bool recordRow(int decision, const QString &note, QString *error);
+    void updateLut();
+    void updateLegend();
+    void updateInfo();
+    void setCursor(const double ijk[3]);
+    void applyWindowLevel(int modality);
+    void computePresets();
+    void reportError(const QString &title, const QString &message);
+    void setStatusText();
+    int64_t currentPosition() const;
+
+    QString reviewer_;
+    PredictSettings predictSettings_;
+    SubjectPaths paths_;
+    bool loaded_ = false;
+    qr_review_subject subject_;
+    qr_review review_;
+    bool reviewOpen_ = false;
+    std::vector<int64_t> order_;   /* item indices of the listed lesions, in queue order */
+    int64_t current_ = -1;         /* item index of the current lesion */
+    bool selecting_ = false;       /* guard: selection changes made by the window itself */
+    double cursor_[3] = {0, 0, 0};
+    double window_[2] = {300, 1}, level_[2] = {0, 0};
+    struct Preset {
+        QString name;
+        double window, level;
+    };
+    std::vector<Preset> presets_[2];
+    qr_lesion_colors colors_;
+    bool havePrediction_ = false;
+    qr_prediction prediction_;     /* an in-viewer prediction (for "Save prediction outputs") */
+    bool ownPrediction_ = false;
+
+    SliceView *views_[2][QR_VIEW_COUNT] = {};
+    vtkSmartPointer<vtkImageData> images_[2];
+    vtkSmartPointer<vtkImageData> labelImage_;
+    qr_volume outlines_[3];                            /* outer lesion outlines, one per slice axis */
+    vtkSmartPointer<vtkImageData> outlineImages_[3];
+    vtkSmartPointer<vtkLookupTable> lut_;
+
+    QueueModel *model_ = nullptr;
+    QTableView *table_ = nullptr;
+    QComboBox *overlayMode_ = nullptr, *overlayStyle_ = nullptr, *sortBy_ = nullptr, *filter_ = nullptr;
+    QComboBox *qsmPreset_ = nullptr, *flairPreset_ = nullptr;
+    QSlider *opacity_ = nullptr;
+    QCheckBox *advance_ = nullptr;
+    QLineEdit *note_ = nullptr;
+    QLabel *info_ = nullptr, *legend_ = nullptr, *status_ = nullptr;
+    QPushButton *predictButton_ = nullptr, *cancelButton_ = nullptr;
+    QProgressBar *progress_ = nullptr;
+    PredictWorker *worker_ = nullptr;
+    QString predictMessage_;
+};
+
+#endif

@@ -1,0 +1,283 @@
+/*
+ * main.cxx - qsmrim-review: review rim+ / rim- lesion classifications of one subject.
+ * Command line as `qsmrim-review --help` prints it; exit codes as the qsmrim tool:
+ * 0 success, 1 failure (one line "qsmrim-review: error: ..." on stderr), 2 usage error.
+ */
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <QApplication>
+#include <QComboBox>
+#include <QSlider>
+#include <QFile>
+#include <QMetaObject>
+#include <QStatusBar>
+#include <QSurfaceFormat>
+#include <QTextStream>
+#include <QTimer>
+
+#include <QVTKOpenGLNativeWidget.h>
+
+#include "PredictWorker.h"
+#include "ReviewWindow.h"
+#include "ScriptRunner.h"
+
+extern "C" {
+#include "core/status.h"
+#include "review_file.h"
+#include "review_subject.h"
+}
+
+static const char *USAGE =
+    "usage: qsmrim-review [--qsm QSM --flair FLAIR --lesions LESIONS | --cohort COHORT.tsv [--subject NAME]]\n"
+    "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB]] [--connectivity 26|6]\n"
+    "                     [--review REVIEW.tsv] [--reviewer NAME]\n"
+    "                     [--model MODEL.h5] [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE] [--predict]\n"
+    "                     [--overlay-mode decision|probability|off] [--overlay-style outline|fill] [--opacity F]\n"
+    "                     [--sort probability|uncertainty|volume|id]\n"
+    "                     [--export OUT.tsv] [--script FILE]\n"
+    "\n"
+    "Review the rim+ / rim- classification of a subject's lesions: QSM and FLAIR in linked axial,\n"
+    "coronal and sagittal views with the lesions coloured by decision or by P(rim+), a lesion queue,\n"
+    "and keyboard review (n/p next/previous, r rim+, x rim-, u unsure, t note). Every decision is\n"
+    "written at once, atomically, to the review file; reopening resumes at the first unreviewed lesion.\n"
+    "\n"
+    "  --qsm, --flair, --lesions   the subject (any format qsmrim reads); LESIONS is a binary mask or a label map\n"
+    "  --cohort, --subject         take the three from a cohort manifest (qsmrim phantom); default the first subject\n"
+    "  --table, --overlay, --probability\n"
+    "                              a predict run's outputs (qsmrim predict --out-table/--out-labels/--out-probability);\n"
+    "                              checked against the lesion map and each other\n"
+    "  --connectivity              splitting a binary mask, as predict ran (default 26)\n"
+    "  --review                    review file (default: <lesion map without extension>_review.tsv)\n"
+    "  --reviewer                  name stored with each decision (default $QSMRIM_REVIEWER, then $USER)\n"
+    "  --model, --device, --threshold\n"
+    "                              settings of an in-viewer prediction (Prediction > Run, or --predict at start)\n"
+    "  --overlay-mode, --overlay-style, --opacity, --sort\n"
+    "                              initial display (default decision, outline, 0.7, probability)\n"
+    "  --export OUT.tsv            no window: write the reviewed table (every lesion with model and review\n"
+    "                              columns) and exit\n"
+    "  --script FILE               run window commands from FILE (automated tests, demos; see the README)\n";
+
+static int usageError(const char *fmt, const char *arg) {
+    fprintf(stderr, "qsmrim-review: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see 'qsmrim-review --help')\n");
+    return 2;
+}
+
+static int failure(const QString &message) {
+    fprintf(stderr, "qsmrim-review: error: %s\n", message.toUtf8().constData());
+    return 1;
+}
+
+static ReviewWindow *g_window = nullptr;
+
+/* Library notices: stderr, and the status bar of the window (queued: may come from a worker). */
+static void logSink(qr_log_level level, const char *message, void *) {
+    if (level < QR_LOG_NOTICE) return;
+    fprintf(stderr, "qsmrim-review: %s%s\n", level == QR_LOG_WARNING ? "warning: " : "", message);
+    if (g_window) {
+        QString text = QString::fromUtf8(message);
+        QMetaObject::invokeMethod(
+            g_window, [text] { g_window->statusBar()->showMessage(text, 8000); }, Qt::QueuedConnection);
+    }
+}
+
+struct Options {
+    SubjectPaths paths;
+    QString cohort, subject, review, reviewer, exportPath, script, overlayMode, overlayStyle, sort;
+    double opacity = -1;
+    bool predict = false;
+    PredictSettings predictSettings;
+};
+
+/* Qt's own command-line options (QApplication / QGuiApplication), left to Qt. */
+static int qtOptionArity(const QString &a) {
+    static const char *withValue[] = {"-platform", "-platformpluginpath", "-platformtheme", "-plugin", "-qwindowgeometry",
+                                      "-qwindowtitle", "-qwindowicon", "-display", "-geometry", "-style", "-stylesheet",
+                                      "-session", "-name", "-title", "-visual"};
+    static const char *flags[] = {"-reverse", "-widgetcount", "-nograb", "-dograb", "-sync"};
+    for (const char *q : withValue)
+        if (a == q) return 2;
+    for (const char *q : flags)
+        if (a == q) return 1;
+    return 0;
+}
+
+/* Parse argv before Qt starts (usage errors need no display). Returns -1 to go on, else an exit
+ * code. */
+static int parseArgs(const QStringList &args, Options *o) {
+    for (int i = 1; i < args.size(); i++) {
+        const QString &a = args[i];
+        if (int n = qtOptionArity(a)) {
+            i += n - 1;
+            continue;
+        }
+        if (a == "--help" || a == "-h") {
+            fputs(USAGE, stdout);
+            return 0;
+        }
+        if (a == "--predict") {
+            o->predict = true;
+            continue;
+        }
+        static const char *withValue[] = {"--qsm",   "--flair",  "--lesions",      "--table",   "--overlay",  "--probability",
+                                          "--cohort", "--subject", "--connectivity", "--review",  "--reviewer", "--model",
+                                          "--device", "--threshold", "--overlay-mode", "--overlay-style", "--opacity", "--sort",     "--export",
+                                          "--script"};
+        bool known = false;
+        for (const char *w : withValue) known = known || a == w;
+        if (!known) return usageError("unknown option '%s'", a.toUtf8().constData());
+        if (i + 1 >= args.size()) return usageError("option %s needs a value", a.toUtf8().constData());
+        const QString v = args[++i];
+        if (a == "--qsm") o->paths.qsm = v;
+        else if (a == "--flair") o->paths.flair = v;
+        else if (a == "--lesions") o->paths.lesions = v;
+        else if (a == "--table") o->paths.table = v;
+        else if (a == "--overlay") o->paths.overlay = v;
+        else if (a == "--probability") o->paths.probability = v;
+        else if (a == "--cohort") o->cohort = v;
+        else if (a == "--subject") o->subject = v;
+        else if (a == "--connectivity") {
+            if (v != "6" && v != "26") return usageError("--connectivity must be 6 or 26, not '%s'", v.toUtf8().constData());
+            o->paths.connectivity = v.toInt();
+        } else if (a == "--review") o->review = v;
+        else if (a == "--reviewer") o->reviewer = v;
+        else if (a == "--model") o->predictSettings.model = v;
+        else if (a == "--device") o->predictSettings.device = v;
+        else if (a == "--threshold") o->predictSettings.threshold = v;
+        else if (a == "--overlay-mode") {
+            if (v != "decision" && v != "probability" && v != "off")
+                return usageError("--overlay-mode must be decision, probability or off, not '%s'", v.toUtf8().constData());
+            o->overlayMode = v;
+        } else if (a == "--overlay-style") {
+            if (v != "outline" && v != "fill")
+                return usageError("--overlay-style must be outline or fill, not '%s'", v.toUtf8().constData());
+            o->overlayStyle = v;
+        } else if (a == "--opacity") {
+            bool ok = false;
+            o->opacity = v.toDouble(&ok);
+            if (!ok || !(o->opacity >= 0.0 && o->opacity <= 1.0))
+                return usageError("--opacity must be a number between 0 and 1, not '%s'", v.toUtf8().constData());
+        } else if (a == "--sort") {
+            if (v != "probability" && v != "uncertainty" && v != "volume" && v != "id")
+                return usageError("--sort must be probability, uncertainty, volume or id, not '%s'", v.toUtf8().constData());
+            o->sort = v;
+        } else if (a == "--export") o->exportPath = v;
+        else if (a == "--script") o->script = v;
+    }
+    if (o->reviewer.isEmpty()) {
+        const char *env[] = {"QSMRIM_REVIEWER", "USER", "LOGNAME"};
+        for (const char *e : env)
+            if (getenv(e) && *getenv(e)) {
+                o->reviewer = QString::fromUtf8(getenv(e));
+                break;
+            }
+        if (o->reviewer.isEmpty()) o->reviewer = "reviewer";
+    }
+    if (o->reviewer.contains('\t') || o->reviewer.contains('\n'))
+        return usageError("--reviewer must not contain tabs or line breaks%s", "");
+    bool anySubject = !o->paths.qsm.isEmpty() || !o->paths.flair.isEmpty() || !o->paths.lesions.isEmpty();
+    if (!o->cohort.isEmpty() && anySubject) return usageError("give either --cohort or --qsm/--flair/--lesions%s", "");
+    if (anySubject && (o->paths.qsm.isEmpty() || o->paths.flair.isEmpty() || o->paths.lesions.isEmpty()))
+        return usageError("a subject needs all of --qsm, --flair and --lesions%s", "");
+    if ((!o->paths.overlay.isEmpty() || !o->paths.probability.isEmpty()) && o->paths.table.isEmpty())
+        return usageError("--overlay and --probability need the --table of the same predict run%s", "");
+    if (!o->exportPath.isEmpty() && !anySubject && o->cohort.isEmpty())
+        return usageError("--export needs a subject (--qsm/--flair/--lesions or --cohort)%s", "");
+    if (!o->exportPath.isEmpty() && (!o->script.isEmpty() || o->predict))
+        return usageError("--export runs without a window; it does not combine with --script or --predict%s", "");
+    return -1;
+}
+
+/* --export: no window, no display needed. */
+static int exportHeadless(const Options &o) {
+    QByteArray q = o.paths.qsm.toUtf8(), f = o.paths.flair.toUtf8(), l = o.paths.lesions.toUtf8();
+    QByteArray t = o.paths.table.toUtf8(), ov = o.paths.overlay.toUtf8(), p = o.paths.probability.toUtf8();
+    qr_review_inputs in;
+    std::memset(&in, 0, sizeof in);
+    in.qsm = q.constData();
+    in.flair = f.constData();
+    in.lesions = l.constData();
+    in.table = o.paths.table.isEmpty() ? nullptr : t.constData();
+    in.overlay = o.paths.overlay.isEmpty() ? nullptr : ov.constData();
+    in.probability = o.paths.probability.isEmpty() ? nullptr : p.constData();
+    in.connectivity = o.paths.connectivity;
+    qr_review_subject s;
+    if (qr_review_subject_load(&in, &s) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
+    QString rp = o.review.isEmpty() ? ReviewWindow::defaultReviewPath(o.paths.lesions) : o.review;
+    qr_review r;
+    int rc = 0;
+    if (qr_review_read(rp.toUtf8().constData(), &r) != QR_OK) {
+        rc = failure(QString::fromUtf8(qr_last_error()));
+    } else {
+        int64_t orphans = qr_review_count_orphans(&r, &s.queue);
+        if (orphans)
+            fprintf(stderr, "qsmrim-review: warning: %s: %lld rows name lesions that are not in this lesion map (not exported)\n",
+                    r.path, (long long)orphans);
+        if (qr_review_export(&s.queue, &r, o.exportPath.toUtf8().constData()) != QR_OK)
+            rc = failure(QString::fromUtf8(qr_last_error()));
+        qr_review_close(&r);
+    }
+    qr_review_subject_free(&s);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    /* Options are parsed before Qt connects to a display: --help, usage errors and --export
+     * need none. */
+    QStringList raw;
+    for (int i = 0; i < argc; i++) raw << QString::fromLocal8Bit(argv[i]);
+    qr_set_log_sink(logSink, nullptr);
+    Options o;
+    int rc = parseArgs(raw, &o);
+    if (rc >= 0) return rc;
+    if (!o.cohort.isEmpty()) {
+        QString err;
+        if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err)) return failure(err);
+    }
+    if (!o.exportPath.isEmpty()) return exportHeadless(o);
+
+    QSurfaceFormat::setDefaultFormat(QVTKOpenGLNativeWidget::defaultFormat());
+    QApplication app(argc, argv);
+    app.setApplicationName("qsmrim-review");
+    QStringList scriptLines;
+    if (!o.script.isEmpty()) {
+        QFile f(o.script);
+        if (!f.open(QIODevice::ReadOnly | QIODevice::Text))
+            return failure(QString("%1: cannot read the script (%2)").arg(o.script).arg(f.errorString()));
+        scriptLines = QTextStream(&f).readAll().split('\n');
+    }
+
+    ReviewWindow win(o.reviewer, o.predictSettings);
+    g_window = &win;
+    win.setProperty("interactive", o.script.isEmpty());
+    if (!o.overlayMode.isEmpty()) win.overlayModeBox()->setCurrentIndex(win.overlayModeBox()->findData(o.overlayMode));
+    if (!o.overlayStyle.isEmpty()) win.overlayStyleBox()->setCurrentIndex(win.overlayStyleBox()->findData(o.overlayStyle));
+    if (o.opacity >= 0) win.opacitySlider()->setValue((int)(o.opacity * 100.0 + 0.5));
+    if (!o.sort.isEmpty()) win.sortBox()->setCurrentIndex(win.sortBox()->findData(o.sort));
+    if (!o.paths.qsm.isEmpty()) {
+        QString err;
+        if (!win.openSubject(o.paths, o.review, &err)) {
+            g_window = nullptr;
+            return failure(err);
+        }
+    } else if (!o.script.isEmpty()) {
+        g_window = nullptr;
+        return usageError("--script needs a subject (--qsm/--flair/--lesions or --cohort)%s", "");
+    }
+    win.show();
+    win.raise();
+    win.activateWindow();
+    if (o.predict) win.startPrediction();
+    ScriptRunner *runner = nullptr;
+    if (!o.script.isEmpty()) {
+        runner = new ScriptRunner(&win, scriptLines, &win);
+        /* start once the window is on screen and has rendered */
+        QTimer::singleShot(200, runner, &ScriptRunner::start);
+    }
+    rc = app.exec();
+    g_window = nullptr;
+    return rc;
+}

@@ -1,0 +1,363 @@
+/* review_file.c - the review TSV: read, lock, record a decision and save atomically, export
+ * (review_file.h). */
+#define _GNU_SOURCE
+#include "review_file.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/tsv.h"
+#include "review_queue.h"
+
+static const char *const REVIEW_HEADER = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote";
+
+const char *qr_review_decision_name(int d) {
+    switch (d) {
+    case QR_REVIEW_RIM_POS: return "rim+";
+    case QR_REVIEW_RIM_NEG: return "rim-";
+    case QR_REVIEW_UNSURE: return "unsure";
+    default: return "none";
+    }
+}
+
+qr_status qr_review_decision_parse(const char *text, int *d) {
+    for (int k = 0; k < QR_REVIEW_COUNT; k++)
+        if (!strcmp(text, qr_review_decision_name(k))) {
+            *d = k;
+            return QR_OK;
+        }
+    return qr_fail(QR_ERR_FORMAT, "decision '%s' is not rim+, rim-, unsure or none", text);
+}
+
+/* ---- strings ---- */
+
+/* Copy with tabs, CR and LF turned into spaces and surrounding blanks trimmed (NULL -> ""). */
+static char *clean_copy(const char *s) {
+    if (!s) s = "";
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n')) n--;
+    char *out = malloc(n + 1);
+    if (!out) return NULL;
+    for (size_t i = 0; i < n; i++) out[i] = (s[i] == '\t' || s[i] == '\r' || s[i] == '\n') ? ' ' : s[i];
+    out[n] = '\0';
+    return out;
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" with plausible fields. */
+static int valid_time(const char *t) {
+    int Y, M, D, h, m, s;
+    char z;
+    int used = 0;
+    if (strlen(t) != 20 || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d%c%n", &Y, &M, &D, &h, &m, &s, &z, &used) != 7 ||
+        used != 20 || z != 'Z')
+        return 0;
+    for (int i = 0; i < 19; i++) {
+        int want_digit = !(i == 4 || i == 7 || i == 10 || i == 13 || i == 16);
+        if (want_digit != !!isdigit((unsigned char)t[i])) return 0;
+    }
+    return M >= 1 && M <= 12 && D >= 1 && D <= 31 && h <= 23 && m <= 59 && s <= 60;
+}
+
+void qr_review_now(char *buf, size_t len) {
+    const char *fixed = getenv("QSMRIM_REVIEW_TIME");
+    if (fixed && valid_time(fixed)) {
+        snprintf(buf, len, "%s", fixed);
+        return;
+    }
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- rows ---- */
+
+static void row_free(qr_review_row *row) {
+    free(row->reviewer);
+    free(row->note);
+    row->reviewer = row->note = NULL;
+}
+
+static void review_free_rows(qr_review *r) {
+    for (int64_t i = 0; i < r->n; i++) row_free(&r->rows[i]);
+    free(r->rows);
+    r->rows = NULL;
+    r->n = r->cap = 0;
+}
+
+/* Position where lesion_id is or would be inserted (rows sorted by id). */
+static int64_t lower_bound(const qr_review *r, int32_t id) {
+    int64_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (r->rows[mid].lesion_id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+const qr_review_row *qr_review_find(const qr_review *r, int32_t lesion_id) {
+    int64_t p = lower_bound(r, lesion_id);
+    return (p < r->n && r->rows[p].lesion_id == lesion_id) ? &r->rows[p] : NULL;
+}
+
+int qr_review_decision_of(const qr_review *r, int32_t lesion_id) {
+    const qr_review_row *row = qr_review_find(r, lesion_id);
+    return row ? row->decision : QR_REVIEW_NONE;
+}
+
+/* Store a cleaned copy of `src` at its sorted place (replacing a row of the same id). */
+static qr_status store_row(qr_review *r, const qr_review_row *src) {
+    qr_review_row row = *src;
+    row.reviewer = clean_copy(src->reviewer);
+    row.note = clean_copy(src->note);
+    if (!row.reviewer || !row.note) {
+        row_free(&row);
+        return qr_fail(QR_ERR_NOMEM, "out of memory");
+    }
+    row.time[QR_REVIEW_TIME_LEN - 1] = '\0';
+    int64_t p = lower_bound(r, row.lesion_id);
+    if (p < r->n && r->rows[p].lesion_id == row.lesion_id) {
+        row_free(&r->rows[p]);
+        r->rows[p] = row;
+        return QR_OK;
+    }
+    if (r->n == r->cap) {
+        int64_t cap = r->cap ? 2 * r->cap : 64;
+        qr_review_row *rows = realloc(r->rows, (size_t)cap * sizeof *rows);
+        if (!rows) {
+            row_free(&row);
+            return qr_fail(QR_ERR_NOMEM, "out of memory");
+        }
+        r->rows = rows;
+        r->cap = cap;
+    }
+    memmove(&r->rows[p + 1], &r->rows[p], (size_t)(r->n - p) * sizeof *r->rows);
+    r->rows[p] = row;
+    r->n++;
+    return QR_OK;
+}
+
+/* ---- reading ---- */
+
+/* 1 if the file holds nothing but blanks (a review file created empty by hand). */
+static int is_blank_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int c, blank = 1;
+    while ((c = fgetc(f)) != EOF)
+        if (!isspace(c)) {
+            blank = 0;
+            break;
+        }
+    fclose(f);
+    return blank;
+}
+
+qr_status qr_review_read(const char *path, qr_review *r) {
+    memset(r, 0, sizeof *r);
+    r->lock_fd = -1;
+    if (strlen(path) >= sizeof r->path) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT) return QR_OK; /* a new review */
+        return qr_fail(QR_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) return qr_fail(QR_ERR_IO, "%s: is not a regular file", path);
+    if (is_blank_file(path)) return QR_OK;
+
+    qr_tsv t;
+    QR_TRY(qr_tsv_read(path, &t));
+    qr_status s = QR_OK;
+    int c_id, c_dec;
+    if (qr_tsv_column(&t, "lesion_id") < 0 || qr_tsv_column(&t, "decision") < 0) {
+        s = qr_fail(QR_ERR_FORMAT, "%s: not a review file (the header needs lesion_id and decision columns)", path);
+        goto done;
+    }
+    c_id = qr_tsv_column(&t, "lesion_id");
+    c_dec = qr_tsv_column(&t, "decision");
+    int c_who = qr_tsv_column(&t, "reviewer"), c_time = qr_tsv_column(&t, "time");
+    int c_p = qr_tsv_column(&t, "model_probability"), c_md = qr_tsv_column(&t, "model_decision");
+    int c_note = qr_tsv_column(&t, "note");
+    for (int64_t i = 0; i < t.nrows; i++) {
+        long long line = (long long)t.lineno[i];
+        qr_review_row row;
+        memset(&row, 0, sizeof row);
+        int64_t id;
+        if ((s = qr_tsv_get_int(&t, i, c_id, &id)) != QR_OK) goto done;
+        if (id < 1 || id > INT32_MAX) {
+            s = qr_fail(QR_ERR_FORMAT, "%s line %lld: lesion id %lld is not a positive label", path, line, (long long)id);
+            goto done;
+        }
+        row.lesion_id = (int32_t)id;
+        if (qr_review_find(r, row.lesion_id)) {
+            s = qr_fail(QR_ERR_FORMAT, "%s line %lld: lesion %lld has a second row", path, line, (long long)id);
+            goto done;
+        }
+        const char *dec = qr_tsv_cell(&t, i, c_dec);
+        if (qr_review_decision_parse(dec, &row.decision) != QR_OK) {
+            s = qr_fail(QR_ERR_FORMAT, "%s line %lld: decision '%s' is not rim+, rim-, unsure or none", path, line, dec);
+            goto done;
+        }
+        const char *tm = c_time >= 0 ? qr_tsv_cell(&t, i, c_time) : "";
+        if (tm[0] && !valid_time(tm)) {
+            s = qr_fail(QR_ERR_FORMAT, "%s line %lld: time '%s' is not YYYY-MM-DDTHH:MM:SSZ", path, line, tm);
+            goto done;
+        }
+        snprintf(row.time, sizeof row.time, "%s", tm);
+        row.model_probability = NAN;
+        const char *ptext = c_p >= 0 ? qr_tsv_cell(&t, i, c_p) : "NA";
+        if (strcmp(ptext, "NA") && ptext[0]) {
+            if ((s = qr_tsv_get_double(&t, i, c_p, &row.model_probability)) != QR_OK) goto done;
+            if (!(row.model_probability >= 0.0 && row.model_probability <= 1.0)) {
+                s = qr_fail(QR_ERR_FORMAT, "%s line %lld: model_probability %s is not in [0, 1]", path, line, ptext);
+                goto done;
+            }
+        }
+        const char *mtext = c_md >= 0 ? qr_tsv_cell(&t, i, c_md) : "none";
+        if (qr_model_decision_parse(mtext[0] ? mtext : "none", &row.model_decision) != QR_OK) {
+            s = qr_fail(QR_ERR_FORMAT, "%s line %lld: model_decision '%s' is not rim+, review, rim- or none", path, line,
+                        mtext);
+            goto done;
+        }
+        row.reviewer = (char *)(c_who >= 0 ? qr_tsv_cell(&t, i, c_who) : "");
+        row.note = (char *)(c_note >= 0 ? qr_tsv_cell(&t, i, c_note) : "");
+        if ((s = store_row(r, &row)) != QR_OK) goto done; /* copies the strings */
+    }
+done:
+    qr_tsv_free(&t);
+    if (s != QR_OK) review_free_rows(r);
+    return s;
+}
+
+/* ---- locking ---- */
+
+static qr_status lock_path(const char *path, char *out, size_t outlen) {
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(path, dir, sizeof dir);
+    int n = snprintf(out, outlen, "%s/.%s.lock", dir, qr_path_basename(path));
+    if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
+    return QR_OK;
+}
+
+qr_status qr_review_open(const char *path, qr_review *r) {
+    memset(r, 0, sizeof *r);
+    r->lock_fd = -1;
+    char lp[QR_PATH_MAX];
+    QR_TRY(lock_path(path, lp, sizeof lp));
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return qr_fail(QR_ERR_IO, "%s: cannot create its lock file %s (%s)", path, lp, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) return qr_fail(QR_ERR_IO, "%s: is open in another review session (lock %s)", path, lp);
+        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
+    }
+    qr_status s = qr_review_read(path, r);
+    if (s == QR_OK) s = qr_review_save(r);
+    if (s != QR_OK) {
+        review_free_rows(r);
+        close(fd);
+        return s;
+    }
+    r->lock_fd = fd;
+    return QR_OK;
+}
+
+void qr_review_close(qr_review *r) {
+    if (!r) return;
+    review_free_rows(r);
+    if (r->lock_fd >= 0) {
+        /* The lock file stays (removing it would race with another viewer taking the lock). */
+        flock(r->lock_fd, LOCK_UN);
+        close(r->lock_fd);
+    }
+    r->lock_fd = -1;
+}
+
+/* ---- writing ---- */
+
+static void print_probability(FILE *f, double p) {
+    if (isnan(p)) fputs("NA", f);
+    else fprintf(f, "%.6f", p);
+}
+
+qr_status qr_review_save(const qr_review *r) {
+    if (!r->path[0]) return qr_fail(QR_ERR_INVALID_ARG, "review has no file");
+    qr_atomic f;
+    QR_TRY(qr_atomic_open(&f, r->path));
+    fprintf(f.fp, "%s\n", REVIEW_HEADER);
+    for (int64_t i = 0; i < r->n; i++) {
+        const qr_review_row *row = &r->rows[i];
+        fprintf(f.fp, "%d\t%s\t%s\t%s\t", row->lesion_id, qr_review_decision_name(row->decision), row->reviewer,
+                row->time);
+        print_probability(f.fp, row->model_probability);
+        fprintf(f.fp, "\t%s\t%s\n", qr_model_decision_name(row->model_decision), row->note);
+    }
+    return qr_atomic_commit(&f);
+}
+
+qr_status qr_review_record(qr_review *r, const qr_review_row *row) {
+    if (row->lesion_id < 1) return qr_fail(QR_ERR_INVALID_ARG, "lesion id %d is not a positive label", row->lesion_id);
+    if ((unsigned)row->decision >= QR_REVIEW_COUNT)
+        return qr_fail(QR_ERR_INVALID_ARG, "decision code %d is not a review decision", row->decision);
+    if (!isnan(row->model_probability) && !(row->model_probability >= 0.0 && row->model_probability <= 1.0))
+        return qr_fail(QR_ERR_INVALID_ARG, "model probability %g is not in [0, 1]", row->model_probability);
+    if (row->model_decision < QR_MODEL_NONE || row->model_decision >= QR_MODEL_COUNT)
+        return qr_fail(QR_ERR_INVALID_ARG, "model decision code %d is not 0..3", row->model_decision);
+    if (row->time[0] && !valid_time(row->time))
+        return qr_fail(QR_ERR_INVALID_ARG, "time '%s' is not YYYY-MM-DDTHH:MM:SSZ", row->time);
+    qr_review_row stamped = *row;
+    if (!stamped.time[0]) qr_review_now(stamped.time, sizeof stamped.time);
+    QR_TRY(store_row(r, &stamped));
+    return qr_review_save(r);
+}
+
+int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < r->n; i++) n += qr_queue_find(q, r->rows[i].lesion_id) < 0;
+    return n;
+}
+
+qr_status qr_review_export(const struct qr_queue *q, const qr_review *r, const char *path) {
+    int64_t *order = malloc((size_t)(q->n > 0 ? q->n : 1) * sizeof *order), n = 0;
+    if (!order) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    qr_status s = qr_queue_order(q, NULL, QR_SORT_PROBABILITY, qr_filter_all(), order, &n);
+    if (s != QR_OK) {
+        free(order);
+        return s;
+    }
+    qr_atomic f;
+    s = qr_atomic_open(&f, path);
+    if (s != QR_OK) {
+        free(order);
+        return s;
+    }
+    fprintf(f.fp, "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tmodel_decision\t"
+                  "review_decision\treviewer\ttime\tnote\n");
+    for (int64_t p = 0; p < n; p++) {
+        const qr_queue_item *it = &q->items[order[p]];
+        const qr_review_row *row = qr_review_find(r, it->id);
+        fprintf(f.fp, "%d\t%.6g\t%.3f\t%.3f\t%.3f\t", it->id, it->volume_mm3, it->center_ras[0], it->center_ras[1],
+                it->center_ras[2]);
+        print_probability(f.fp, it->probability);
+        fputc('\t', f.fp);
+        print_probability(f.fp, it->uncertainty);
+        fprintf(f.fp, "\t%s\t%s\t%s\t%s\t%s\n", qr_model_decision_name(it->model_decision),
+                qr_review_decision_name(row ? row->decision : QR_REVIEW_NONE), row ? row->reviewer : "",
+                row ? row->time : "", row ? row->note : "");
+    }
+    free(order);
+    return qr_atomic_commit(&f);
+}

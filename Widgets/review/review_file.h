@@ -1,0 +1,121 @@
+/*
+ * review_file.h - the reviewer's decisions on disk: one tab-separated file per subject, rewritten
+ * atomically (temporary name + rename, Logic/core/fileutil.h) after every decision, so a crash or
+ * `kill -9` at any moment leaves the file as it was after the last decision, never a partial one.
+ * Plain C, no GUI.
+ *
+ * Format (one header line, then one row per lesion that has a decision or a note, by lesion id):
+ *
+ *   lesion_id  decision  reviewer  time                  model_probability  model_decision  note
+ *   7          rim+      alice     2026-11-21T15:53:18Z  0.934512           rim+            thin rim posteriorly
+ *
+ *   decision           rim+, rim-, unsure, or none (a note without a decision yet)
+ *   reviewer           who decided (no tabs)
+ *   time               when, ISO 8601 UTC
+ *   model_probability  the model's P(rim+) shown when deciding (6 decimals), NA without prediction
+ *   model_decision     rim+, review, rim- or none, likewise
+ *   note               free text; tabs and line breaks become spaces
+ * Lines starting with '#' are comments (kept out of the rows). Rows whose lesion is not in the
+ * current lesion table are kept as they are and written back (nothing is lost); the viewer warns.
+ *
+ * One viewer at a time: qr_review_open() takes an exclusive lock (flock on a hidden
+ * ".<name>.lock" beside the file), so a second viewer on the same file is refused instead of
+ * overwriting decisions. The kernel drops the lock when the process dies, even by SIGKILL.
+ *
+ *   qr_review r;
+ *   QR_TRY(qr_review_open("sub-001_review.tsv", &r));        // lock, read (missing = empty), write back
+ *   qr_review_row row = {.lesion_id = 7, .decision = QR_REVIEW_RIM_POS, ...};
+ *   QR_TRY(qr_review_record(&r, &row));                        // in memory, then saved at once
+ *   qr_review_close(&r);
+ */
+#ifndef QR_REVIEW_FILE_H
+#define QR_REVIEW_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/fileutil.h"
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct qr_queue; /* review_queue.h */
+
+typedef enum qr_review_decision {
+    QR_REVIEW_NONE = 0,  /* not decided (a row may still carry a note) */
+    QR_REVIEW_RIM_POS,   /* key r */
+    QR_REVIEW_RIM_NEG,   /* key x */
+    QR_REVIEW_UNSURE,    /* key u */
+    QR_REVIEW_COUNT
+} qr_review_decision;
+
+/* "none", "rim+", "rim-", "unsure". */
+const char *qr_review_decision_name(int d);
+/* Parse one of the names above; QR_ERR_FORMAT otherwise. */
+qr_status qr_review_decision_parse(const char *text, int *d);
+
+enum { QR_REVIEW_TIME_LEN = 24 };
+
+typedef struct qr_review_row {
+    int32_t lesion_id;
+    int decision;                  /* qr_review_decision */
+    char *reviewer;                /* owned, never NULL in a stored row */
+    char time[QR_REVIEW_TIME_LEN]; /* "YYYY-MM-DDTHH:MM:SSZ" ("" if a hand-made file had none) */
+    double model_probability;      /* NaN: none */
+    int model_decision;            /* QR_MODEL_* (review_queue.h) */
+    char *note;                    /* owned, never NULL in a stored row ("" for none) */
+} qr_review_row;
+
+typedef struct qr_review {
+    char path[QR_PATH_MAX];  /* the review file */
+    int64_t n;               /* rows */
+    int64_t cap;
+    qr_review_row *rows;     /* sorted by lesion_id */
+    int lock_fd;             /* -1 when not locked */
+} qr_review;
+
+/* Read a review file without locking it (export, inspection). A missing file is an empty review;
+ * a file that is not a review file (header columns missing), a row with a bad lesion id, decision,
+ * time or probability, or a lesion id twice is QR_ERR_FORMAT naming the file and line. */
+qr_status qr_review_read(const char *path, qr_review *r);
+
+/* Lock, read, and write back at once (so a folder that cannot be written is found now, not at
+ * the first decision). QR_ERR_IO "... is open in another viewer" if the lock is held. */
+qr_status qr_review_open(const char *path, qr_review *r);
+
+/* Unlock and free (NULL-safe). Nothing is written. */
+void qr_review_close(qr_review *r);
+
+/* Row of a lesion, or NULL. */
+const qr_review_row *qr_review_find(const qr_review *r, int32_t lesion_id);
+/* Decision of a lesion (QR_REVIEW_NONE if no row). */
+int qr_review_decision_of(const qr_review *r, int32_t lesion_id);
+
+/* Insert or replace the row of row->lesion_id (strings are copied and cleaned: tabs and line
+ * breaks become spaces; an empty time is filled with the current time), then save. If saving
+ * fails the row stays in memory (a later save writes it) and the error is returned. */
+qr_status qr_review_record(qr_review *r, const qr_review_row *row);
+
+/* Write all rows to r->path atomically. */
+qr_status qr_review_save(const qr_review *r);
+
+/* Rows whose lesion id is not in the queue (kept, but the viewer warns). */
+int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q);
+
+/* The current time, ISO 8601 UTC, into buf (>= QR_REVIEW_TIME_LEN bytes). $QSMRIM_REVIEW_TIME, if
+ * set, is used instead (reproducible test files). */
+void qr_review_now(char *buf, size_t len);
+
+/* Export the reviewed table atomically: one row per lesion of the queue, by model probability
+ * (highest first, lesions without one last, ties by id), header
+ *   lesion_id volume_mm3 center_r center_a center_s probability uncertainty model_decision
+ *   review_decision reviewer time note
+ * (probability/uncertainty NA without prediction; reviewer/time empty if not reviewed). */
+qr_status qr_review_export(const struct qr_queue *q, const qr_review *r, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

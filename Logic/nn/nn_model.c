@@ -134,6 +134,7 @@ qr_status qr_nn_model_create(qr_nn_context *ctx, const qr_nn_config *cfg, uint64
     int idx;
     qr_status s = qr_nn_member_add(m, &idx);
     if (s == QR_OK) s = member_init(m, idx, seed);
+    if (s == QR_OK) s = qr_nn_backend_check(ctx);
     if (s != QR_OK) {
         qr_nn_model_free(m);
         return s;
@@ -284,7 +285,7 @@ qr_status qr_nn_model_append(qr_nn_model *dst, const qr_nn_model *src) {
         d->fold = a->fold;
         d->seed = a->seed;
     }
-    return QR_OK;
+    return qr_nn_backend_check(m->ctx);
 }
 
 int qr_nn_model_tensor_count(const qr_nn_model *m) { return m->spec.nt; }
@@ -313,7 +314,7 @@ qr_status qr_nn_model_get_tensor(const qr_nn_model *m, int member, const char *n
     int ti;
     QR_TRY(find_tensor(m, name, count, &ti));
     qr_nn_member_get(m->ctx, &m->spec, &m->members[member], ti, out);
-    return QR_OK;
+    return qr_nn_backend_check(m->ctx);
 }
 
 qr_status qr_nn_model_set_tensor(qr_nn_model *m, int member, const char *name, const float *in, int64_t count) {
@@ -323,7 +324,7 @@ qr_status qr_nn_model_set_tensor(qr_nn_model *m, int member, const char *name, c
     for (int64_t i = 0; i < count; i++)
         if (!isfinite(in[i])) return qr_fail(QR_ERR_NONFINITE, "tensor '%s' holds a non-finite value at %lld", name, (long long)i);
     qr_nn_member_set(m->ctx, &m->spec, &m->members[member], ti, in);
-    return QR_OK;
+    return qr_nn_backend_check(m->ctx);
 }
 
 /* Samples per inference chunk: bounded activation memory. */
@@ -349,6 +350,7 @@ qr_status qr_nn_model_infer_member(qr_nn_model *m, int member, const qr_nn_batch
                            b->radiomics ? b->radiomics + i0 * c->n_radiomic : NULL, NULL};
         QR_TRY(qr_nn_upload_batch(m->ctx, &m->spec, &m->members[member], &m->ws, &sub));
         QR_TRY(qr_nn_forward_infer(m->ctx, &m->spec, &m->members[member], &m->ws, n, logits + i0));
+        QR_TRY(qr_nn_backend_check(m->ctx));
     }
     return QR_OK;
 }

@@ -6,7 +6,9 @@
  *
  * Start-up (init) answers "is there a GPU that works?" in one line, so that `--device auto`
  * can fall back to the CPU with one notice and `--device cuda` can fail clearly:
- *   no driver / no device     "cuda:0: no usable GPU (CUDA driver version is insufficient ...)"
+ *   bad GPU setting           "QSMRIM_CUDA_PRECISION='fp16': expected fp32 or tf32"
+ *   no driver                 "cuda:0: no NVIDIA driver for CUDA 13.0 (CUDA driver version is insufficient ...)"
+ *   no device                 "cuda:0: no CUDA GPU found"
  *   index out of range        "cuda:3: this machine has 1 GPU (cuda:0)"
  *   library start failure     "cuda:0 (NVIDIA H100 ...): cuDNN could not start (CUDNN_STATUS_...)"
  *   kernels not built for it  "cuda:0 (..., compute capability 7.0): this build has no kernels for it ..."
@@ -179,13 +181,20 @@ static void release(qr_cu_state *st) {
 
 static qr_status cu_init(qr_nn_context *ctx) {
     const int idx = ctx->device.index;
+    qr_cu_state settings;
+    memset(&settings, 0, sizeof settings);
+    QR_TRY(read_settings(&settings)); /* a bad setting is an error with or without a GPU */
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {
         cudaGetLastError();
-        return qr_fail(QR_ERR_DEVICE, "cuda:%d: no usable GPU (%s)", idx, cudaGetErrorString(e));
+        if (e == cudaErrorInsufficientDriver)
+            return qr_fail(QR_ERR_DEVICE, "cuda:%d: no NVIDIA driver for CUDA %d.%d (%s)", idx, CUDART_VERSION / 1000,
+                           CUDART_VERSION % 1000 / 10, cudaGetErrorString(e));
+        if (e == cudaErrorNoDevice) return qr_fail(QR_ERR_DEVICE, "cuda:%d: no CUDA GPU found", idx);
+        return qr_fail(QR_ERR_DEVICE, "cuda:%d: CUDA cannot start (%s)", idx, cudaGetErrorString(e));
     }
-    if (count < 1) return qr_fail(QR_ERR_DEVICE, "cuda:%d: no usable GPU (no CUDA device found)", idx);
+    if (count < 1) return qr_fail(QR_ERR_DEVICE, "cuda:%d: no CUDA GPU found", idx);
     if (idx >= count) {
         if (count == 1) return qr_fail(QR_ERR_DEVICE, "cuda:%d: this machine has 1 GPU (cuda:0)", idx);
         return qr_fail(QR_ERR_DEVICE, "cuda:%d: this machine has %d GPUs (cuda:0 .. cuda:%d)", idx, count, count - 1);
@@ -204,12 +213,8 @@ static qr_status cu_init(qr_nn_context *ctx) {
 
     qr_cu_state *st = (qr_cu_state *)calloc(1, sizeof *st);
     if (!st) return qr_fail(QR_ERR_NOMEM, "out of memory starting the CUDA backend");
+    *st = settings;
     st->device = idx;
-    qr_status s = read_settings(st);
-    if (s != QR_OK) {
-        free(st);
-        return s;
-    }
     if ((e = cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         cudaGetLastError();
         release(st);

@@ -38,7 +38,7 @@ __global__ void chan_partial(int64_t n, int C, int64_t S, int chunks, const floa
         r = rstd_f[c];
     }
     for (int64_t m = lo + threadIdx.x; m < hi; m += QR_CU_THREADS) {
-        const int64_t nn = m / S, s = m - nn * S, k = (nn * C + c) * S + s;
+        const int64_t nn = qr_cu_div(m, S), s = m - nn * S, k = (nn * C + c) * S + s;
         if (OP == QR_CU_SUM_X) {
             s0 += x[k];
         } else if (OP == QR_CU_SUM_SQDEV) {
@@ -130,7 +130,7 @@ __global__ void bn_running(int C, float eps, const float *run_mean, const float 
 __global__ void bn_apply(int64_t total, int C, int64_t S, const float *in, const double *stats, const float *gamma,
                          const float *beta, float *out) {
     QR_CU_FOR(k, total) {
-        const int c = (int)((k / S) % C);
+        const int c = qr_cu_channel(k, S, C);
         out[k] = (float)((in[k] - stats[c]) * stats[C + c] * gamma[c] + beta[c]);
     }
 }
@@ -171,7 +171,7 @@ __global__ void bn_input_grad(int64_t total, int C, int64_t S, int64_t M, const 
                               const float *save_mean, const float *save_rstd, const float *gamma, const double *sums,
                               float *din, int acc) {
     QR_CU_FOR(k, total) {
-        const int c = (int)((k / S) % C);
+        const int c = qr_cu_channel(k, S, C);
         const double mean = save_mean[c], rstd = save_rstd[c], sb = sums[2 * c], sg = sums[2 * c + 1];
         const double f = gamma[c] * rstd / (double)M;
         const double xhat = (in[k] - mean) * rstd;

@@ -255,7 +255,7 @@ static int ensure_bwd_filter(qr_nn_context *ctx, qr_cu_conv_plan *p) {
 __global__ void conv_epilogue(int64_t total, int C, int64_t P, float *out, const float *scale, const float *shift,
                               const float *residual, int relu) {
     QR_CU_FOR(i, total) {
-        const int c = (int)((i / P) % C);
+        const int c = qr_cu_channel(i, P, C);
         float v = out[i];
         if (scale) v *= scale[c];
         if (shift) v += shift[c];

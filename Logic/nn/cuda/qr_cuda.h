@@ -139,6 +139,18 @@ void *qr_cu_workspace(qr_nn_context *ctx, size_t bytes);
 #define QR_CU_FOR(i, n)                                                                             \
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (int64_t)blockDim.x * gridDim.x)
 
+/* q = a / b, r = a % b for non-negative a, b > 0: 32-bit arithmetic when both fit (64-bit
+ * division costs several times more), 64-bit otherwise. */
+static __device__ __forceinline__ int64_t qr_cu_div(int64_t a, int64_t b) {
+    if (a <= 0xffffffffLL && b <= 0xffffffffLL) return (int64_t)((uint32_t)a / (uint32_t)b);
+    return a / b;
+}
+/* channel of element k of an (N, C, S) tensor: (k / S) % C */
+static __device__ __forceinline__ int qr_cu_channel(int64_t k, int64_t S, int C) {
+    const int64_t q = qr_cu_div(k, S);
+    return (int)(q - qr_cu_div(q, C) * C);
+}
+
 /* din = dout (acc = 0) or din += dout (acc = 1) */
 static __device__ __forceinline__ void qr_cu_put(float *d, int64_t i, float v, int acc) { d[i] = acc ? d[i] + v : v; }
 

@@ -31,7 +31,7 @@ void qr_nn_ref_maxpool3d_forward(qr_nn_context *ctx, const qr_nn_pool *g, float 
                                 int ix = x * g->s + e - g->pad_lo;
                                 if (ix < 0 || ix >= g->iw) continue;
                                 int64_t i = nc * ip + ((int64_t)iz * g->ih + iy) * g->iw + ix;
-                                if (arg < 0 || in[i] > best || isnan(in[i])) {
+                                if (arg < 0 || in[i] > best || (isnan(in[i]) && !isnan(best))) {
                                     best = in[i];
                                     arg = i;
                                     if (isnan(best)) goto done;

@@ -8,13 +8,15 @@
  * (expf/tanhf of the GPU differ from glibc's by an ulp or two), reductions in double 1e-6 / 1e-5,
  * convolutions and linear layers (float32 sums on the GPU, double in the reference) 1e-4 / 1e-4
  * relative to the output's scale. With QSMRIM_CUDA_PRECISION=tf32 the convolution and linear
- * tolerances are widened to 3e-2 / 1e-2 (TF32 rounds inputs to 10 mantissa bits) - that run
- * reports how far TF32 moves each layer.
+ * tolerances are widened to 1e-2 / 5e-3 (TF32 rounds inputs to 10 mantissa bits; the CPU
+ * emulation of TF32 rounding stays within 1.5% of that) - that run reports how far TF32 moves
+ * each layer.
  *
  * Determinism: the convolution backward, batch-norm and Adam results are computed twice and
  * must be bit-identical.
  *
- * Exit 77 (skipped) when no CUDA context can be created.
+ * Exit 77 (skipped) when no CUDA context can be created. Built a second time against the CPU
+ * emulation of CUDA/cuDNN/cuBLAS (test_cuda_emu_layers, see cuda_test_util.h), it runs everywhere.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -29,6 +31,7 @@
 #include "core/rng.h"
 #include "nn/nn.h"
 #include "nn/nn_backend.h"
+#include "cuda_test_util.h"
 
 static qr_nn_context *R, *G; /* reference, GPU */
 static qr_rng g_rng;
@@ -581,12 +584,11 @@ static void test_adam(void **state) {
 }
 
 int main(void) {
-    qr_nn_context_options o = qr_nn_context_options_default();
-    o.device.kind = QR_NN_DEVICE_CUDA;
-    if (qr_nn_context_create(&o, &G) != QR_OK) {
+    if (cuda_test_context(&G) != QR_OK) {
         printf("no usable GPU: %s (skipped)\n", qr_last_error());
         return 77;
     }
+    qr_nn_context_options o = qr_nn_context_options_default();
     o.device.kind = QR_NN_DEVICE_REF;
     if (qr_nn_context_create(&o, &R) != QR_OK) {
         printf("cannot create the reference context: %s\n", qr_last_error());
@@ -594,8 +596,8 @@ int main(void) {
     }
     const char *prec = getenv("QSMRIM_CUDA_PRECISION");
     if (prec && !strcmp(prec, "tf32")) {
-        g_conv_tol = 3e-2;
-        g_conv_eps = 1e-2;
+        g_conv_tol = 1e-2;
+        g_conv_eps = 5e-3;
     }
     printf("GPU: %s\nconvolution/linear tolerance %.0e + %.0e |ref| (scale-relative)\n", qr_nn_context_describe(G),
            g_conv_tol, g_conv_eps);

@@ -5,12 +5,15 @@
  *
  * Checks, per architecture:
  *   loss curve    |loss_gpu - loss_cpu| <= 1e-4 + 2e-3 |loss_cpu| at every step
- *   after training the inference logits agree to 2e-3 of their scale, every parameter and
- *                 running statistic to 2e-3 of its tensor's scale (Adam's sign-like updates
- *                 amplify rounding where a gradient is tiny, so this is looser than one step)
+ *   after training the inference logits agree to 2e-3 of their scale; parameters and running
+ *                 statistics: at least 99% of the elements to 2e-3 of their tensor's scale, and
+ *                 every element within 2 lr per step (Adam turns a gradient that is rounding
+ *                 noise - a Linear bias before a BatchNorm has an exact gradient of 0 - into
+ *                 steps of about lr with an arbitrary sign, so single elements may differ by that)
  *   determinism   a second GPU run gives bit-identical losses, logits and parameters
  *
- * Exit 77 (skipped) when no CUDA context can be created.
+ * Exit 77 (skipped) when no CUDA context can be created. Built a second time against the CPU
+ * emulation of CUDA/cuDNN/cuBLAS (test_cuda_emu_train, see cuda_test_util.h), it runs everywhere.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -24,10 +27,12 @@
 
 #include "core/rng.h"
 #include "nn/nn.h"
+#include "cuda_test_util.h"
 
 #define STEPS 6
 #define BATCH 8
 #define SAMPLES 16
+#define LR 3e-4
 
 typedef struct run_result {
     double loss[STEPS];
@@ -66,18 +71,22 @@ static void free_data(dataset *d) {
 static run_result run(const char *device, const qr_nn_config *cfg, qr_nn_smote smote, const dataset *d) {
     run_result out;
     memset(&out, 0, sizeof out);
-    qr_nn_context_options co = qr_nn_context_options_default();
-    assert_int_equal(qr_nn_device_parse(device, &co.device), QR_OK);
-    co.threads = 2;
     qr_nn_context *ctx;
-    assert_int_equal(qr_nn_context_create(&co, &ctx), QR_OK);
+    if (!strcmp(device, "cuda")) {
+        assert_int_equal(cuda_test_context(&ctx), QR_OK);
+    } else {
+        qr_nn_context_options co = qr_nn_context_options_default();
+        assert_int_equal(qr_nn_device_parse(device, &co.device), QR_OK);
+        co.threads = 2;
+        assert_int_equal(qr_nn_context_create(&co, &ctx), QR_OK);
+    }
     qr_nn_model *m;
     assert_int_equal(qr_nn_model_create(ctx, cfg, 1234, &m), QR_OK);
     qr_nn_train_options to = qr_nn_train_options_default();
     to.seed = 77;
     to.smote = smote;
     to.max_batch = BATCH;
-    to.lr = 3e-4;
+    to.lr = LR;
     if (cfg->arch == QR_NN_ARCH_RIMNET) to.conv_l2 = 1e-3;
     qr_nn_trainer *t;
     assert_int_equal(qr_nn_trainer_create(m, 0, &to, &t), QR_OK);
@@ -108,35 +117,40 @@ static run_result run(const char *device, const qr_nn_config *cfg, qr_nn_smote s
     return out;
 }
 
-/* per-tensor scale-relative worst error of the GPU parameters */
-static double param_err(const qr_nn_config *cfg, const run_result *g, const run_result *c) {
+/* Parameters of the two runs: returns the fraction of elements off by more than 2e-3 of their
+ * tensor's scale; *beyond counts elements off by more than `bound` (2 lr per step). */
+static double param_err(const qr_nn_config *cfg, const run_result *g, const run_result *c, double bound,
+                        int64_t *beyond) {
     qr_nn_context_options co = qr_nn_context_options_default();
     co.device.kind = QR_NN_DEVICE_REF;
     qr_nn_context *ctx;
     assert_int_equal(qr_nn_context_create(&co, &ctx), QR_OK);
     qr_nn_model *m;
     assert_int_equal(qr_nn_model_create(ctx, cfg, 1, &m), QR_OK);
-    double worst = 0;
-    int64_t off = 0;
+    int64_t off = 0, loose = 0;
+    *beyond = 0;
     for (int i = 0; i < qr_nn_model_tensor_count(m); i++) {
         int64_t dims[5], n = 1;
         int nd = qr_nn_model_tensor_shape(m, qr_nn_model_tensor_name(m, i), dims);
         for (int j = 0; j < nd; j++) n *= dims[j];
-        double scale = 1e-3, d = 0;
-        for (int64_t j = 0; j < n; j++) {
+        double scale = 1e-3, worst = 0;
+        for (int64_t j = 0; j < n; j++)
             if (fabs(c->params[off + j]) > scale) scale = fabs(c->params[off + j]);
+        int64_t nl = 0;
+        for (int64_t j = 0; j < n; j++) {
             double e = fabs((double)g->params[off + j] - c->params[off + j]);
-            if (!(e <= d)) d = e;
+            if (!(e <= 2e-3 * scale)) nl++;
+            if (!(e <= bound)) (*beyond)++;
+            if (!(e <= worst)) worst = e;
         }
-        if (!(d / scale <= worst)) {
-            worst = d / scale;
-            if (worst > 2e-3) printf("  tensor %s: %.3g\n", qr_nn_model_tensor_name(m, i), worst);
-        }
+        if (nl) printf("  %s: %lld of %lld elements beyond 2e-3 of scale %.3g (worst %.3g)\n", qr_nn_model_tensor_name(m, i),
+                       (long long)nl, (long long)n, scale, worst);
+        loose += nl;
         off += n;
     }
     qr_nn_model_free(m);
     qr_nn_context_free(ctx);
-    return worst;
+    return (double)loose / (double)(off > 0 ? off : 1);
 }
 
 static void check_arch(const char *name, qr_nn_config cfg, qr_nn_smote smote) {
@@ -158,8 +172,11 @@ static void check_arch(const char *name, qr_nn_config cfg, qr_nn_smote smote) {
         if (fabs(c.logits[i]) > ls) ls = fabs(c.logits[i]);
         if (fabs((double)g.logits[i] - c.logits[i]) > ld) ld = fabs((double)g.logits[i] - c.logits[i]);
     }
-    double pe = param_err(&cfg, &g, &c);
-    printf("  after training: logits scale-relative error %.3g, parameters %.3g (tol 2e-3)\n", ld / ls, pe);
+    int64_t beyond = 0;
+    const double bound = 2.0 * LR * STEPS;
+    double pe = param_err(&cfg, &g, &c, bound, &beyond);
+    printf("  after training: logits scale-relative error %.3g (tol 2e-3); parameters: %.3g%% of elements beyond 2e-3 "
+           "of scale (tol 1%%), %lld beyond %.1e\n", ld / ls, 100 * pe, (long long)beyond, bound);
     int det = !memcmp(g.loss, g2.loss, sizeof g.loss) && !memcmp(g.logits, g2.logits, sizeof(float) * SAMPLES) &&
               g.n_params == g2.n_params && !memcmp(g.params, g2.params, sizeof(float) * (size_t)g.n_params);
     printf("  second GPU run: %s\n", det ? "bit-identical" : "DIFFERENT");
@@ -167,8 +184,19 @@ static void check_arch(const char *name, qr_nn_config cfg, qr_nn_smote smote) {
     free(c.logits), free(c.params), free(g.logits), free(g.params), free(g2.logits), free(g2.params);
     assert_true(ok);
     assert_true(ld / ls <= 2e-3);
-    assert_true(pe <= 2e-3);
+    assert_true(pe <= 0.01);
+    assert_int_equal(beyond, 0);
     assert_true(det);
+}
+
+/* The emulated build runs its convolutions as direct loops: smaller patches keep it quick. */
+static void small_patch(qr_nn_config *cfg) {
+#ifdef QR_CUDA_EMULATED
+    cfg->patch[0] = 8;
+    cfg->patch[1] = cfg->patch[2] = 16;
+#else
+    (void)cfg;
+#endif
 }
 
 static void test_qsmrimnet(void **state) {
@@ -176,6 +204,7 @@ static void test_qsmrimnet(void **state) {
     qr_nn_config cfg = qr_nn_config_default(QR_NN_ARCH_QSMRIMNET);
     cfg.width = 4;
     cfg.n_radiomic = 24;
+    small_patch(&cfg);
     check_arch("QSMRim-Net (released)", cfg, QR_NN_SMOTE_RELEASED);
 }
 
@@ -186,6 +215,7 @@ static void test_qsmrimnet_paper(void **state) {
     cfg.n_radiomic = 24;
     cfg.fusion = QR_NN_FUSION_CONCAT;
     cfg.layer4_stride = 2;
+    small_patch(&cfg);
     check_arch("QSMRim-Net (paper variant)", cfg, QR_NN_SMOTE_PAPER);
 }
 
@@ -207,10 +237,8 @@ static void test_aprl(void **state) {
 }
 
 int main(void) {
-    qr_nn_context_options o = qr_nn_context_options_default();
-    o.device.kind = QR_NN_DEVICE_CUDA;
-    qr_nn_context *g;
-    if (qr_nn_context_create(&o, &g) != QR_OK) {
+    qr_nn_context *g = NULL;
+    if (cuda_test_context(&g) != QR_OK) {
         printf("no usable GPU: %s (skipped)\n", qr_last_error());
         return 77;
     }

@@ -224,7 +224,7 @@ static qr_status cu_init(qr_nn_context *ctx) {
     int *probe = NULL;
     e = cudaMalloc(&probe, 32 * sizeof(int));
     if (e == cudaSuccess) {
-        probe_kernel<<<1, 32, 0, st->stream>>>(probe);
+        QR_CU_KERNEL(probe_kernel, 1, 32, st->stream)(probe);
         e = cudaGetLastError();
         if (e == cudaSuccess) e = cudaStreamSynchronize(st->stream);
         int back[32] = {0};

@@ -82,14 +82,14 @@ int qr_cu_channel_sums(qr_nn_context *ctx, qr_cu_sum_op op, int64_t n, int c, in
     cudaStream_t s = qr_cu_stream(ctx);
     switch (op) {
     case QR_CU_SUM_X:
-        chan_partial<QR_CU_SUM_X><<<grid, QR_CU_THREADS, 0, s>>>(n, c, spatial, chunks, x, dy, mean_d, mean_f, rstd_f, part);
+        QR_CU_KERNEL(chan_partial<QR_CU_SUM_X>, grid, QR_CU_THREADS, s)(n, c, spatial, chunks, x, dy, mean_d, mean_f, rstd_f, part);
         break;
     case QR_CU_SUM_SQDEV:
-        chan_partial<QR_CU_SUM_SQDEV><<<grid, QR_CU_THREADS, 0, s>>>(n, c, spatial, chunks, x, dy, mean_d, mean_f, rstd_f,
+        QR_CU_KERNEL(chan_partial<QR_CU_SUM_SQDEV>, grid, QR_CU_THREADS, s)(n, c, spatial, chunks, x, dy, mean_d, mean_f, rstd_f,
                                                                     part);
         break;
     default:
-        chan_partial<QR_CU_SUM_BN><<<grid, QR_CU_THREADS, 0, s>>>(n, c, spatial, chunks, x, dy, mean_d, mean_f, rstd_f, part);
+        QR_CU_KERNEL(chan_partial<QR_CU_SUM_BN>, grid, QR_CU_THREADS, s)(n, c, spatial, chunks, x, dy, mean_d, mean_f, rstd_f, part);
         break;
     }
     if (!qr_cu_launched(ctx, "chan_partial")) return 0;

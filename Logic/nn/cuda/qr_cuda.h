@@ -116,10 +116,16 @@ int qr_cu_dnn_ok(qr_nn_context *ctx, cudnnStatus_t e, const char *what);
 /* After a kernel launch: cudaGetLastError. */
 int qr_cu_launched(qr_nn_context *ctx, const char *kernel);
 
+/* kernel<<<grid, block, 0, stream>>>: every launch goes through this macro, so that the CPU
+ * emulation of the tests (Testing/cuda/emu) can compile these sources as plain C++. */
+#ifndef QR_CU_KERNEL
+#define QR_CU_KERNEL(kernel, grid, block, stream) kernel<<<(grid), (block), 0, (stream)>>>
+#endif
+
 /* Launch kernel<<<grid, QR_CU_THREADS>>> on the context's stream and check the launch. */
 #define QR_CU_LAUNCH(ctx, kernel, grid, ...)                                                        \
     do {                                                                                            \
-        kernel<<<(grid), QR_CU_THREADS, 0, qr_cu_stream(ctx)>>>(__VA_ARGS__);                       \
+        QR_CU_KERNEL(kernel, grid, QR_CU_THREADS, qr_cu_stream(ctx))(__VA_ARGS__);                  \
         qr_cu_launched((ctx), #kernel);                                                             \
     } while (0)
 

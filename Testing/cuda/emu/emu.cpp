@@ -41,7 +41,7 @@ static cudaError_t g_last = cudaSuccess;
  * stack switches through swapcontext) a fiber switch is a few instructions: save the callee-saved
  * registers and the stack pointer, load the other fiber's; elsewhere it is swapcontext (which
  * also saves the signal mask: a system call per switch). */
-static const size_t STACK = 256 * 1024;
+static const size_t STACK = 64 * 1024;
 static bool g_used_sync, g_plain;
 static std::set<const void *> g_sync_free;
 static const std::function<void()> *g_body;
@@ -75,6 +75,11 @@ struct fiber {
 static ucontext_t g_sched;
 #endif
 static std::vector<fiber> g_fibers;
+static struct fiber_stacks_release { /* the stacks live until the program ends */
+    ~fiber_stacks_release() {
+        for (fiber &f : g_fibers) free(f.stack);
+    }
+} g_release;
 
 static void fiber_entry() {
     (*g_body)();

@@ -11,7 +11,10 @@
  *   - cuDNN semantics: tensor strides are honoured, alpha/beta blending (beta = 0 never reads the
  *     output), cross-correlation vs convolution, workspace at least the reported size, TF32
  *     rounding of the inputs under tensor-op or default math (as on Ampere and later GPUs);
- *     algorithm rankings put a tensor-op and non-deterministic algorithms first.
+ *     algorithm rankings put a tensor-op and non-deterministic algorithms first, and the
+ *     non-deterministic ones behave like it: their results change from call to call by a few
+ *     parts in 10^4 (atomic additions in another order, exaggerated), so choosing one fails
+ *     the tests' tolerances and their bit-identical repeats.
  * Built with the project's sanitizer options, AddressSanitizer also catches out-of-bounds
  * accesses of the kernels (device memory is heap memory here).
  */
@@ -603,6 +606,12 @@ static void each_tap(const conv_shape &s, const qr_emu_tensor *x, const qr_emu_c
                         }
 }
 
+/* results of a non-deterministic algorithm: scaled by 1 + (1..7) 1e-4, different at every call */
+static double nondet_factor(void) {
+    static unsigned calls = 0;
+    return 1.0 + 1e-4 * (double)(1 + calls++ % 7);
+}
+
 static cudnnStatus_t check_ws(void *ws, size_t wsb, size_t need) {
     if (need == 0) return CUDNN_STATUS_SUCCESS;
     if (!ws || wsb < need || !on_device(ws, need)) return bad("workspace smaller than the algorithm needs");
@@ -661,6 +670,10 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha, c
     each_tap(s, dxd, c, dyd, [&](int64_t yo, int64_t xi, int64_t wi) {
         sum[xi] += (double)(t ? tf32(DY[yo]) : DY[yo]) * (t ? tf32(W[wi]) : W[wi]);
     });
+    if (a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0) {
+        const double f = nondet_factor();
+        for (double &v : sum) v *= f;
+    }
     for (int n = 0; n < s.n; n++)
         for (int ci = 0; ci < s.cin; ci++)
             for (int z = 0; z < s.in[0]; z++)
@@ -692,6 +705,10 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
     each_tap(s, xd, c, dyd, [&](int64_t yo, int64_t xi, int64_t wi) {
         sum[wi] += (double)(t ? tf32(DY[yo]) : DY[yo]) * (t ? tf32(X[xi]) : X[xi]);
     });
+    if (a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3) {
+        const double f = nondet_factor();
+        for (double &v : sum) v *= f;
+    }
     for (size_t k = 0; k < sum.size(); k++) DW[k] = (float)(al * sum[k] + (be != 0 ? be * DW[k] : 0.0));
     return CUDNN_STATUS_SUCCESS;
 }

@@ -4,7 +4,8 @@
  * accumulate (acc = 1), optional outputs (NULL din / db), memory and layout functions.
  *
  * Each output is checked element-wise with |gpu - ref| <= tol + eps |ref| (the worst ratio is
- * printed; <= 1 passes). Tolerances: element-wise layers and exact data movement 1e-6 / 1e-5
+ * printed; <= 1 passes); results of one float operation (copies, ReLU, a sum, a product) must be
+ * identical, results of a multiply-add need not be (the compiler may fuse it on the CPU). Tolerances: element-wise layers and exact data movement 1e-6 / 1e-5
  * (expf/tanhf of the GPU differ from glibc's by an ulp or two), reductions in double 1e-6 / 1e-5,
  * convolutions and linear layers (float32 sums on the GPU, double in the reference) 1e-4 / 1e-4
  * relative to the output's scale. With QSMRIM_CUDA_PRECISION=tf32 the convolution and linear
@@ -346,12 +347,12 @@ static void test_elementwise(void **state) {
     compare("dropout multiply", out, 0, 0, 0);
     for (int acc = 0; acc < 2; acc++) {
         R->be->mul_backward(R, n, din.r, acc, dout.r, mask.r), G->be->mul_backward(G, n, din.g, acc, dout.g, mask.g);
-        compare("dropout backward", din, 0, 0, 0);
+        compare("dropout backward", din, TOL_EW, EPS_EW, 0); /* din + dout * mask: the CPU may fuse it */
         R->be->grad_pass(R, n, din.r, acc, dout.r), G->be->grad_pass(G, n, din.g, acc, dout.g);
-        compare("gradient pass", din, 0, 0, 0);
+        compare("gradient pass", din, TOL_EW, EPS_EW, 0); /* din may carry the fused rounding above */
     }
     R->be->relu_backward(R, n, din.r, 0, din.r, x.r), G->be->relu_backward(G, n, din.g, 0, din.g, x.g);
-    compare("relu backward in place", din, 0, 0, 0);
+    compare("relu backward in place", din, TOL_EW, EPS_EW, 0);
     pair_free(x), pair_free(y), pair_free(out), pair_free(dout), pair_free(din), pair_free(mask);
     free(h);
     free(mh);

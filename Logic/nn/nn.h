@@ -195,8 +195,10 @@ typedef struct qr_nn_preprocess {
  * Glorot uniform for RimNet as in its Keras code), identity preprocessing, meta cleared. */
 qr_status qr_nn_model_create(qr_nn_context *ctx, const qr_nn_config *cfg, uint64_t seed, qr_nn_model **out);
 /* Load a model file (or a checkpoint). Every dataset's shape is checked against the stored
- * architecture; the message names what does not fit. QR_ERR_FORMAT: not HDF5 / not a qsmrim
- * model; QR_ERR_MODEL: wrong architecture, missing or misshapen tensors. */
+ * architecture; the message names what does not fit. QR_ERR_IO: cannot open; QR_ERR_FORMAT:
+ * not HDF5 / not a qsmrim model; QR_ERR_UNSUPPORTED: a newer format version; QR_ERR_MODEL:
+ * unknown architecture, missing, misshapen or unexpected tensors; QR_ERR_NONFINITE: a tensor
+ * holds NaN/Inf. */
 qr_status qr_nn_model_load(qr_nn_context *ctx, const char *path, qr_nn_model **out);
 /* Write the model file atomically (HDF5; layout in nn_file.c). */
 qr_status qr_nn_model_save(const qr_nn_model *m, const char *path);
@@ -337,6 +339,30 @@ qr_status qr_nn_checkpoint_save(const qr_nn_trainer *t, const char *path, const 
 /* Restore parameters, buffers, Adam state, step, epoch and random state into a trainer created
  * with the same architecture; fills the caller's fields (each must exist with its count). */
 qr_status qr_nn_checkpoint_load(qr_nn_trainer *t, const char *path, qr_nn_field *fields, int n_fields);
+
+/* Peak single-precision FMA rate of `threads` CPU threads in GFLOP/s (best of repeated short runs
+ * over `seconds`); 0 where the build has no AVX-512 kernels. For reporting a share of peak. */
+double qr_nn_cpu_peak_gflops(int threads, double seconds);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Batch files (qsmrim forward)                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A batch read from an HDF5 file, owning its arrays. */
+typedef struct qr_nn_batch_file {
+    qr_nn_batch batch; /* pointers into the arrays below */
+    float *patches, *radiomics, *labels;
+} qr_nn_batch_file;
+
+/* Read an input file for a model: float `patches` (N, C, D, H, W) and `radiomics` (N, F) as the
+ * architecture needs them (any numeric type is converted), optional `labels` (N). Shapes are
+ * checked against the configuration; the message names the dataset and both shapes. */
+qr_status qr_nn_batch_file_read(const char *path, const qr_nn_config *cfg, qr_nn_batch_file *out);
+void qr_nn_batch_file_free(qr_nn_batch_file *b);
+/* Write (atomically) float32 `logits` (N) and `probability` (N) - for several members the
+ * ensemble: probability = mean of the members' sigmoid(logit), logits = its logit - plus
+ * `member_logits` (members, N) when members > 1. logits holds members x n values. */
+qr_status qr_nn_outputs_write(const char *path, const float *logits, int members, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,9 @@
  *   qsm.block2.conv1 takes [flair block-1 pool | qsm block-1 pool] (2w channels)
  *   b.reduce                   conv 1^3 + bias -> 1 channel (linear)
  *   fc.0..2 Linear + ReLU (256, 128, 64), fc.3 Linear(64, 2); Glorot uniform weights, zero biases
+ *   (METHODS.md does not state the activations of the reduce convolution and of the hidden FC
+ *   layers: linear and ReLU are this engine's assumption; the names are this engine's own, as
+ *   RimNet's code is TensorFlow)
  */
 #include <math.h>
 #include <stdio.h>

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "bench.h"
 #include "cli.h"
@@ -22,7 +23,7 @@
 
 static const char *HELP =
     "usage: qsmrim bench cnn [--batch 64] [--iters N] [--threads T] [--width 64] [--device cpu|cuda|ref]\n"
-    "                        [--warmup 1] [--mode both|infer|train] [--torch] [--python PY]\n"
+    "                        [--warmup 1] [--mode both|infer|train] [--cpu-time] [--torch] [--python PY]\n"
     "\n"
     "Times QSMRim-Net (released architecture: fusion add, layer4 stride 1, 536 radiomic\n"
     "features, 2 x 16 x 32 x 32 patches) on random inputs with a quarter of the labels rim+.\n"
@@ -33,11 +34,22 @@ static const char *HELP =
     "  --width W      base width (64: the published network)\n"
     "  --device D     cpu (default), cuda[:N], ref (the slow reference loops)\n"
     "  --mode M       both (default), infer or train\n"
+    "  --cpu-time     time with the process CPU clock instead of the wall clock (with --threads 1 a\n"
+    "                 measure that other load on a shared machine barely disturbs)\n"
     "  --torch        also time the same network in PyTorch (python3-torch) in this run and print\n"
     "                 torch_*_ms_per_patch and the speed-up ratios\n"
     "  --python PY    Python with torch for --torch (default /usr/bin/python3)\n"
     "Output: key=value lines; the last two are infer_ms_per_patch=X and train_ms_per_patch=Y\n"
     "(milliseconds per patch; train = forward + backward + Adam step).\n";
+
+static int g_cpu_time = 0;
+
+static double clock_now(void) {
+    if (!g_cpu_time) return cli_now();
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -46,15 +58,15 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Run the PyTorch benchmark; parse its torch_*_ms_per_patch lines. */
 static int run_torch(const char *python, int batch, int iters, int warmup, int threads, int width, const char *mode,
-                     double *ti, double *tt) {
+                     int cpu_time, double *ti, double *tt) {
     char script[4096];
     if (qr_resource_path("python/bench_cnn_torch.py", script, sizeof script) != QR_OK) {
         cli_notice("%s", qr_last_error());
         return -1;
     }
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --batch %d --iters %d --warmup %d --threads %d --width %d --mode %s 2>&1",
-             python, script, batch, iters, warmup, threads, width, mode);
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --batch %d --iters %d --warmup %d --threads %d --width %d --mode %s%s 2>&1",
+             python, script, batch, iters, warmup, threads, width, mode, cpu_time ? " --cpu-time" : "");
     FILE *p = popen(cmd, "r");
     if (!p) return -1;
     char line[1024];
@@ -73,7 +85,8 @@ int bench_cnn(int argc, char **argv) {
         {"threads", required_argument, 0, 't'}, {"width", required_argument, 0, 'w'},
         {"device", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'u'},
         {"mode", required_argument, 0, 'm'},   {"torch", no_argument, 0, 'T'},
-        {"python", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+        {"python", required_argument, 0, 'p'}, {"cpu-time", no_argument, 0, 'c'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     long batch = 64, iters = 5, threads = 0, width = 64, warmup = 1;
     const char *device = "cpu", *mode = "both", *python = "/usr/bin/python3";
@@ -95,6 +108,7 @@ int bench_cnn(int argc, char **argv) {
             break;
         case 'T': torch = 1; break;
         case 'p': python = optarg; break;
+        case 'c': g_cpu_time = 1; break;
         case 'h': fputs(HELP, stdout); return CLI_EXIT_OK;
         default: return cli_usage("unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -126,7 +140,9 @@ int bench_cnn(int argc, char **argv) {
     for (int64_t i = 0; i < N * P; i++) x[i] = (float)qr_rng_normal(&g);
     for (int64_t i = 0; i < N * F; i++) r[i] = (float)qr_rng_normal(&g);
     for (int64_t i = 0; i < N; i++) y[i] = qr_rng_uniform(&g) < 0.25 ? 1.0f : 0.0f;
-    printf("device=%s\n", qr_nn_context_describe(ctx));
+    printf("device=%s clock=%s\n", qr_nn_context_describe(ctx), g_cpu_time ? "process-cpu" : "wall");
+    double peak = qr_nn_context_device(ctx) == QR_NN_DEVICE_CPU ? qr_nn_cpu_peak_gflops(qr_nn_context_threads(ctx), 0.5) : 0;
+    if (peak > 0) printf("cpu_peak_gflops=%.1f (AVX-512 FMA, %d threads, measured now)\n", peak, qr_nn_context_threads(ctx));
     printf("network=qsmrimnet width=%ld batch=%ld params=%lld macs_per_patch=%.1fM useful_macs_per_patch=%.1fM\n", width,
            batch, (long long)qr_nn_model_param_count(m), total / 1e6, useful / 1e6);
     fflush(stdout);
@@ -135,15 +151,18 @@ int bench_cnn(int argc, char **argv) {
     int do_i = strcmp(mode, "train") != 0, do_t = strcmp(mode, "infer") != 0;
     if (do_i) {
         for (long k = 0; k < warmup + iters && s == QR_OK; k++) {
-            double t0 = cli_now();
+            double t0 = clock_now();
             s = qr_nn_model_infer(m, &b, logits);
-            if (k >= warmup) times[k - warmup] = (cli_now() - t0) * 1e3 / (double)N;
+            if (k >= warmup) times[k - warmup] = (clock_now() - t0) * 1e3 / (double)N;
         }
         if (s == QR_OK) {
             qsort(times, (size_t)iters, sizeof *times, cmp_double);
             ti = times[iters / 2];
-            printf("infer_ms_per_patch_min=%.3f infer_ms_per_patch_max=%.3f infer_gflops_useful=%.1f\n", times[0],
-                   times[iters - 1], 2.0 * useful / (ti * 1e-3) / 1e9);
+            double gf = 2.0 * useful / (ti * 1e-3) / 1e9;
+            printf("infer_ms_per_patch_min=%.3f infer_ms_per_patch_max=%.3f infer_gflops_useful=%.1f", times[0],
+                   times[iters - 1], gf);
+            if (peak > 0) printf(" infer_share_of_peak=%.2f", gf / peak);
+            printf("\n");
         }
     }
     if (do_t && s == QR_OK) {
@@ -153,22 +172,26 @@ int bench_cnn(int argc, char **argv) {
         s = qr_nn_trainer_create(m, 0, &to, &t);
         for (long k = 0; k < warmup + iters && s == QR_OK; k++) {
             qr_nn_step_stats st;
-            double t0 = cli_now();
+            double t0 = clock_now();
             s = qr_nn_trainer_step(t, &b, &st);
-            if (k >= warmup) times[k - warmup] = (cli_now() - t0) * 1e3 / (double)N;
+            if (k >= warmup) times[k - warmup] = (clock_now() - t0) * 1e3 / (double)N;
         }
         if (s == QR_OK) {
             qsort(times, (size_t)iters, sizeof *times, cmp_double);
             tt = times[iters / 2];
-            printf("train_ms_per_patch_min=%.3f train_ms_per_patch_max=%.3f train_gflops_useful=%.1f\n", times[0],
-                   times[iters - 1], 6.0 * useful / (tt * 1e-3) / 1e9);
+            double gf = 6.0 * useful / (tt * 1e-3) / 1e9; /* forward + backward-data + backward-weights */
+            printf("train_ms_per_patch_min=%.3f train_ms_per_patch_max=%.3f train_gflops_useful=%.1f", times[0],
+                   times[iters - 1], gf);
+            if (peak > 0) printf(" train_share_of_peak=%.2f", gf / peak);
+            printf("\n");
         }
         if (s == QR_OK || t) qr_nn_trainer_free(t);
     }
     if (s == QR_OK && torch) {
         fflush(stdout);
         int nthreads = qr_nn_context_threads(ctx);
-        if (run_torch(python, (int)N, (int)iters, (int)warmup, nthreads, (int)width, mode, &torch_i, &torch_t) != 0)
+        if (run_torch(python, (int)N, (int)iters, (int)warmup, nthreads, (int)width, mode, g_cpu_time, &torch_i,
+                      &torch_t) != 0)
             cli_notice("the PyTorch benchmark did not run (python3-torch missing?)");
         if (do_i && isfinite(torch_i)) printf("infer_speedup_vs_torch=%.2f\n", torch_i / ti);
         if (do_t && isfinite(torch_t)) printf("train_speedup_vs_torch=%.2f\n", torch_t / tt);

@@ -90,7 +90,6 @@ def main():
         pre["radiomic_mean"] = rng.integers(-16, 16, Fr) / 8.0
         pre["radiomic_sd"] = 2.0 ** rng.integers(-3, 4, Fr)
     # raw inputs, quantised
-    P = patch[0] * patch[1] * patch[2]
     x_raw = r_raw = None
     if C:
         xn = np.round(rng.standard_normal((N, C) + tuple(patch)) * 16) / 16

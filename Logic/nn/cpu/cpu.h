@@ -31,8 +31,10 @@
 #define QR_CPU_MR 6  /* register tile rows */
 #define QR_CPU_NR 64 /* register tile columns (4 AVX-512 vectors) */
 
-/* Epilogue of a register tile: c[i][j] = act(scale[j] * acc + shift[j] + res[i][j]) (+ c[i][j] if
- * accumulate). Pointers are already offset to the tile's first row/column; NULL = absent. */
+/* Epilogue of a register tile: with s = acc (+ c[i][j] if accumulate),
+ * c[i][j] = act(scale[j] * s + shift[j] + res[i][j]). Pointers are already offset to the tile's
+ * first row/column; NULL = absent. (Accumulating first lets a long K be summed in blocks with the
+ * epilogue on the last one.) */
 typedef struct qr_cpu_epi {
     const float *scale, *shift, *res;
     int64_t ldr; /* row stride of res */

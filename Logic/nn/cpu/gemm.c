@@ -48,7 +48,7 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
             B += ldb;
         }
     }
-    /* epilogue */
+    /* epilogue: (+ previous C if accumulating), then scale, shift, residual, ReLU */
     __m512 sc[4], sh[4];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
@@ -64,13 +64,13 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
         for (int v = 0; v < NV; v++) {
             __mmask16 m = v == NV - 1 ? last : 0xFFFF;
             __m512 x = acc[i][v];
+            float *dst = c + i * ldc + 16 * v;
+            if (accum) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, dst));
             if (has_epi) {
                 x = _mm512_fmadd_ps(x, sc[v], sh[v]);
                 if (epi->res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, epi->res + i * epi->ldr + 16 * v));
                 if (epi->relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
             }
-            float *dst = c + i * ldc + 16 * v;
-            if (accum) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, dst));
             _mm512_mask_storeu_ps(dst, m, x);
         }
 }
@@ -123,11 +123,11 @@ void qr_cpu_gemm_tile(int mr, int nr, int ng, const int64_t *aoff, const int64_t
         for (int j = 0; j < nr; j++) {
             float x = acc[i][j];
             if (epi) {
+                if (epi->accumulate) x += c[i * ldc + j];
                 if (epi->scale) x *= epi->scale[j];
                 if (epi->shift) x += epi->shift[j];
                 if (epi->res) x += epi->res[i * epi->ldr + j];
                 if (epi->relu && x < 0) x = 0;
-                if (epi->accumulate) x += c[i * ldc + j];
             }
             c[i * ldc + j] = x;
         }
@@ -180,4 +180,60 @@ void qr_cpu_unpack(qr_nn_context *ctx, int64_t rows, int64_t cols, float *dst, c
             const int w = qr_cpu_panel_w(cols, j0);
             memcpy(dst + r * cols + j0, src + j0 * rows + r * w, sizeof(float) * (size_t)w);
         }
+}
+
+/* ---- peak FLOP rate of this machine (for reporting the share of peak) ---- */
+
+#include <time.h>
+
+#if defined(__AVX512F__)
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+#endif
+
+double qr_nn_cpu_peak_gflops(int threads, double seconds) {
+#if defined(__AVX512F__)
+    double best = 0;
+    const long iters = 1 << 22;
+    for (double t_end = now_s() + seconds; now_s() < t_end;) {
+        double t0 = now_s();
+        float sink = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+        {
+            /* 12 independent FMA chains: enough to cover the latency of two FMA ports */
+            __m512 a0 = _mm512_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
+                   a9 = a0, a10 = a0, a11 = a0;
+            const __m512 b = _mm512_set1_ps(0.9999f), c = _mm512_set1_ps(1e-4f);
+            for (long i = 0; i < iters; i++) {
+                a0 = _mm512_fmadd_ps(a0, b, c);
+                a1 = _mm512_fmadd_ps(a1, b, c);
+                a2 = _mm512_fmadd_ps(a2, b, c);
+                a3 = _mm512_fmadd_ps(a3, b, c);
+                a4 = _mm512_fmadd_ps(a4, b, c);
+                a5 = _mm512_fmadd_ps(a5, b, c);
+                a6 = _mm512_fmadd_ps(a6, b, c);
+                a7 = _mm512_fmadd_ps(a7, b, c);
+                a8 = _mm512_fmadd_ps(a8, b, c);
+                a9 = _mm512_fmadd_ps(a9, b, c);
+                a10 = _mm512_fmadd_ps(a10, b, c);
+                a11 = _mm512_fmadd_ps(a11, b, c);
+            }
+            __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                                     _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+            s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+            sink += _mm512_reduce_add_ps(s);
+        }
+        double dt = now_s() - t0;
+        double gf = 2.0 * 16 * 12 * (double)iters * threads / dt / 1e9;
+        if (gf > best && sink != 12345.0f) best = gf;
+    }
+    return best;
+#else
+    (void)threads;
+    (void)seconds;
+    return 0;
+#endif
 }

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""Convert a PyTorch state dict of the released QSMRim-Net key layout into a qsmrim model file.
+
+  import_torch.py MODEL.pth --out MODEL.h5 [--fusion add|concat] [--layer4-stride 1|2]
+                  [--patch D H W] [--name TEXT] [--quiet]
+
+Accepted inputs: a state dict saved with torch.save(model.state_dict()), a dict holding one
+under 'state_dict', 'model_state_dict' or 'model', or a pickled module; 'module.' prefixes
+(DataParallel) are removed. The architecture is read off the tensor shapes: width w from
+encoder.conv1.weight (w, C, 7, 7, 7), radiomic size F from encode_rad.0.weight (16w, F), fusion
+from smote.fea_transform.0.weight (8w, 8w: add; 8w, 16w: concat). --fusion, when given, must
+agree. The layer4 stride cannot be seen in the weights: 1 (released code) unless --layer4-stride.
+Every key and shape is checked against the architecture; the first mismatch is reported in one
+line and the exit code is 1. The output gets identity preprocessing (the released checkpoint
+expects already-normalised inputs) and is written atomically (temporary file, then rename).
+Note: the released network reads the two image channels 1 and 2 of a >= 3-channel input (which
+of them is QSM is not published); the imported encoder takes a 2-channel patch in that order.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def fail(msg):
+    sys.stderr.write(f"qsmrim import-torch: error: {msg}\n")
+    sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="PyTorch QSMRim-Net state dict -> qsmrim model file")
+    ap.add_argument("pth")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--fusion", choices=["add", "concat"])
+    ap.add_argument("--layer4-stride", type=int, choices=[1, 2], default=1)
+    ap.add_argument("--patch", type=int, nargs=3, default=[16, 32, 32])
+    ap.add_argument("--name", default="")
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args()
+    try:
+        import h5py
+        import torch
+    except ImportError as e:
+        fail(f"import-torch needs Debian's python3-torch and python3-h5py ({e})")
+    import qsmrim_torch as qt
+
+    if not os.path.isfile(a.pth):
+        fail(f"cannot open {a.pth}")
+    try:
+        obj = torch.load(a.pth, map_location="cpu")
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad input file
+        fail(f"{a.pth} is not a PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    if hasattr(obj, "state_dict") and callable(obj.state_dict):
+        obj = obj.state_dict()
+    if isinstance(obj, dict):
+        for k in ("state_dict", "model_state_dict", "model"):
+            if k in obj and isinstance(obj[k], dict):
+                obj = obj[k]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        fail(f"{a.pth} does not hold a state dict of tensors")
+    sd = {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
+
+    def shape(k):
+        if k not in sd:
+            fail(f"{a.pth} has no tensor '{k}': not a QSMRim-Net state dict of the released layout")
+        return tuple(sd[k].shape)
+
+    c1 = shape("encoder.conv1.weight")
+    if len(c1) != 5 or c1[2:] != (7, 7, 7):
+        fail(f"encoder.conv1.weight has shape {c1}, expected (w, C, 7, 7, 7)")
+    w, C = c1[0], c1[1]
+    r0 = shape("encode_rad.0.weight")
+    if len(r0) != 2 or r0[0] != 16 * w:
+        fail(f"encode_rad.0.weight has shape {r0}, expected ({16 * w}, F) for width {w}")
+    F = r0[1]
+    s0 = shape("smote.fea_transform.0.weight")
+    if s0 == (8 * w, 8 * w):
+        fusion = "add"
+    elif s0 == (8 * w, 16 * w):
+        fusion = "concat"
+    else:
+        fail(f"smote.fea_transform.0.weight has shape {s0}, expected ({8 * w}, {8 * w}) (add) or ({8 * w}, {16 * w}) (concat)")
+    if a.fusion and a.fusion != fusion:
+        fail(f"--fusion {a.fusion} does not fit the checkpoint: smote.fea_transform.0.weight {s0} means fusion {fusion}")
+
+    model = qt.QSMRimNet(fusion, w, a.layer4_stride, C, F)
+    ref = model.state_dict()
+    for k in sd:
+        if k not in ref:
+            fail(f"{a.pth}: unexpected tensor '{k}' for QSMRim-Net (width {w}, fusion {fusion})")
+    for k, v in ref.items():
+        if k not in sd:
+            fail(f"{a.pth}: tensor '{k}' is missing")
+        if tuple(sd[k].shape) != tuple(v.shape):
+            fail(f"{a.pth}: tensor '{k}' has shape {tuple(sd[k].shape)}, the architecture needs {tuple(v.shape)}")
+        if sd[k].is_floating_point() and not torch.isfinite(sd[k]).all():
+            fail(f"{a.pth}: tensor '{k}' holds non-finite values")
+    cfg = dict(arch="qsmrimnet", fusion=fusion, width=w, layer4_stride=a.layer4_stride, in_channels=C, n_radiomic=F,
+               patch_size=a.patch, rimnet_pool_stride=1)
+    meta = {"notes": f"imported from a PyTorch state dict ({os.path.basename(a.pth)}){' ' + a.name if a.name else ''}",
+            "training_data": "unknown (imported checkpoint)", "smote": "released" if fusion == "add" else "paper"}
+    out_dir = os.path.dirname(os.path.abspath(a.out))
+    if not os.path.isdir(out_dir):
+        fail(f"cannot create {a.out}: folder {out_dir} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(a.out) + ".tmp-", suffix=".h5", dir=out_dir)
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            qt.write_model_file(f, {k: sd[k] for k in ref}, cfg, None, meta)
+        os.replace(tmp, a.out)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        fail(f"cannot write {a.out} ({e.strerror or e})")
+    if not a.quiet:
+        print(f"qsmrim import-torch: QSMRim-Net width {w}, fusion {fusion}, {C} image channels, {F} radiomic features, "
+              f"{sum(v.numel() for k, v in ref.items() if not k.endswith('num_batches_tracked'))} values -> {a.out}",
+              file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

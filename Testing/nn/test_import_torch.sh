@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# qsmrim import-torch: a state dict of the released QSMRim-Net key layout (width 64, 527
+# radiomic features, 'module.' prefixes as DataParallel saves them) imports, and qsmrim forward
+# then gives PyTorch's logits; malformed checkpoints are refused with one line and exit 1.
+set -euo pipefail
+PY=${QSMRIM_PYTHON:-/usr/bin/python3}
+if ! "$PY" -c "import torch, h5py" 2>/dev/null; then
+  echo "python3-torch / python3-h5py not available: skipped"
+  exit 77
+fi
+W=$(mktemp -d "${TMPDIR:-/tmp}/nn_import.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+export PYTHONPATH="$QSMRIM_SOURCE_DIR/Resources/python"
+"$PY" - "$W" <<'PYEOF'
+import sys, torch, h5py, numpy as np
+import qsmrim_torch as qt
+w = sys.argv[1]
+torch.manual_seed(3)
+m = qt.QSMRimNet("add", 64, 1, 2, 527)
+with torch.no_grad():  # trained-looking BatchNorm statistics
+    for mod in m.modules():
+        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm3d)):
+            mod.running_mean.normal_(0, 0.1); mod.running_var.uniform_(0.5, 1.5)
+            mod.weight.uniform_(0.8, 1.2); mod.bias.uniform_(-0.1, 0.1)
+sd = {"module." + k: v for k, v in m.state_dict().items()}
+torch.save(sd, f"{w}/released.pth")
+torch.save({"epoch": 40, "state_dict": m.state_dict()}, f"{w}/wrapped.pth")
+bad = dict(m.state_dict()); del bad["classifier.3.bias"]; torch.save(bad, f"{w}/missing.pth")
+bad = dict(m.state_dict()); bad["encode_rad.4.weight"] = torch.zeros(512, 1000); torch.save(bad, f"{w}/shape.pth")
+bad = dict(m.state_dict()); bad["encoder.fc.weight"] = torch.zeros(2, 512); torch.save(bad, f"{w}/extra.pth")
+m.eval()
+x = torch.randn(8, 2, 16, 32, 32); r = torch.randn(8, 527)
+with torch.no_grad():
+    z, _, _ = m(x, r)
+with h5py.File(f"{w}/x.h5", "w") as f:
+    f["patches"] = x.numpy(); f["radiomics"] = r.numpy(); f["torch_logits"] = z.numpy()
+PYEOF
+Q="$QSMRIM"
+"$Q" import-torch "$W/released.pth" --out "$W/model.h5" --fusion add
+"$Q" import-torch "$W/wrapped.pth" --out "$W/model2.h5" --quiet
+"$Q" forward --model "$W/model.h5" --input "$W/x.h5" --out "$W/y.h5" --device cpu
+"$Q" forward --model "$W/model2.h5" --input "$W/x.h5" --out "$W/y2.h5" --device cpu --quiet
+"$PY" - "$W" <<'PYEOF'
+import sys, h5py, numpy as np
+w = sys.argv[1]
+t = h5py.File(f"{w}/x.h5")["torch_logits"][()]
+for name in ("y.h5", "y2.h5"):
+    c = h5py.File(f"{w}/{name}")["logits"][()]
+    err = np.abs(c - t).max() / np.abs(t).max()
+    print(f"{name}: imported model vs PyTorch logits, scale-relative error {err:.2e}")
+    assert err <= 1e-4, err
+PYEOF
+fail_case() { # pth expected-substring [extra args]
+  local out rc=0
+  out=$("$Q" import-torch "$W/$1" --out "$W/bad.h5" "${@:3}" 2>&1) || rc=$?
+  if [ "$rc" -ne 1 ] || [ "$(printf '%s\n' "$out" | wc -l)" -ne 1 ] || [[ "$out" != *"$2"* ]]; then
+    echo "FAIL: import-torch $1: rc $rc, output: $out (wanted '$2')"; exit 1
+  fi
+  [ ! -e "$W/bad.h5" ] || { echo "FAIL: $W/bad.h5 written for a bad checkpoint"; exit 1; }
+  echo "refused as expected: $out"
+}
+fail_case missing.pth "tensor 'classifier.3.bias' is missing"
+fail_case shape.pth "encode_rad.4.weight' has shape (512, 1000)"
+fail_case extra.pth "unexpected tensor 'encoder.fc.weight'"
+fail_case released.pth "--fusion concat does not fit" --fusion concat
+echo "not a checkpoint" > "$W/text.pth"
+fail_case text.pth "is not a PyTorch checkpoint"
+rc=0; "$Q" import-torch "$W/none.pth" --out "$W/bad.h5" 2>/dev/null || rc=$?
+[ "$rc" -eq 1 ] || { echo "FAIL: missing input gave rc $rc"; exit 1; }
+echo "import-torch checks pass"

@@ -211,7 +211,16 @@ typedef struct qr_nn_backend {
     void (*axpy)(qr_nn_context *ctx, int64_t n, float a, const float *x, float *y);
     /* sum of squares of x into one float in backend memory (for the L2 term of the loss) */
     void (*sumsq)(qr_nn_context *ctx, int64_t n, const float *x, float *out);
+
+    /* ---- errors ---- */
+    /* A backend whose functions can fail after a successful alloc (a GPU: failed library calls,
+     * kernel launches, device faults) records the first failure and skips later work; check
+     * returns it (QR_ERR_DEVICE, message set with qr_fail) and clears it, QR_OK if none.
+     * NULL: the backend cannot fail that way (CPU). The engine calls it through
+     * qr_nn_backend_check() before it trusts results that came back from the backend. */
+    qr_status (*check)(qr_nn_context *ctx);
 } qr_nn_backend;
+
 
 /* The backends of this build. qr_nn_backend_cuda() is NULL where CUDA is not compiled in. */
 const qr_nn_backend *qr_nn_backend_ref(void);
@@ -226,6 +235,11 @@ struct qr_nn_context {
     void *be_state;       /* backend private state */
     char description[160];
 };
+
+/* ctx->be->check(ctx) if the backend has one, else QR_OK. */
+static inline qr_status qr_nn_backend_check(qr_nn_context *ctx) {
+    return ctx->be->check ? ctx->be->check(ctx) : QR_OK;
+}
 
 /* Output size of a convolution/pool axis. */
 static inline int qr_nn_conv_out(int i, int k, int s, int pad_lo, int pad_hi) { return (i + pad_lo + pad_hi - k) / s + 1; }

@@ -171,7 +171,7 @@ static int write_model(hid_t f, const qr_nn_model *m, int only) {
 typedef int (*writer_fn)(hid_t f, const void *arg);
 
 /* Create path atomically: write a temporary sibling, then rename. */
-static qr_status write_atomic(const char *path, writer_fn fn, const void *arg, const char *what) {
+static qr_status write_atomic(qr_nn_context *ctx, const char *path, writer_fn fn, const void *arg, const char *what) {
     char tmp[QR_PATH_MAX];
     QR_TRY(qr_temp_sibling(path, 1, tmp, sizeof tmp));
     h5quiet q = quiet_on();
@@ -187,6 +187,11 @@ static qr_status write_atomic(const char *path, writer_fn fn, const void *arg, c
         remove(tmp);
         return qr_fail(QR_ERR_IO, "cannot write the %s %s (disk full or not writable?)", what, path);
     }
+    qr_status dev = qr_nn_backend_check(ctx); /* never commit values read back from a failed device */
+    if (dev != QR_OK) {
+        remove(tmp);
+        return qr_fail_context(dev, "not writing %s", path);
+    }
     return qr_commit_rename(tmp, path);
 }
 
@@ -195,7 +200,7 @@ static int model_writer(hid_t f, const void *arg) { return write_model(f, (const
 qr_status qr_nn_model_save(const qr_nn_model *m, const char *path) {
     if (!m || !path) return qr_fail(QR_ERR_INVALID_ARG, "no model or path to save");
     if (m->n_members < 1) return qr_fail(QR_ERR_INVALID_ARG, "the model has no members to save");
-    return write_atomic(path, model_writer, m, "model file");
+    return write_atomic(m->ctx, path, model_writer, m, "model file");
 }
 
 /* ---- reading ---- */
@@ -473,6 +478,7 @@ static qr_status load_model(qr_nn_context *ctx, hid_t f, const char *path, qr_nn
         if (st == QR_OK) st = read_member(f, path, g, m, idx, buf);
     }
     free(buf);
+    if (st == QR_OK) st = qr_nn_backend_check(ctx);
     if (st != QR_OK) {
         qr_nn_model_free(m);
         return st;
@@ -567,7 +573,7 @@ qr_status qr_nn_checkpoint_save(const qr_nn_trainer *t, const char *path, const 
     if (!t || !path) return qr_fail(QR_ERR_INVALID_ARG, "no trainer or path");
     QR_TRY(check_fields(fields, n_fields));
     ckpt_arg a = {t, fields, n_fields};
-    return write_atomic(path, ckpt_writer, &a, "checkpoint");
+    return write_atomic(t->model->ctx, path, ckpt_writer, &a, "checkpoint");
 }
 
 static qr_status load_ckpt(qr_nn_trainer *t, hid_t f, const char *path, qr_nn_field *fields, int n_fields) {
@@ -668,6 +674,7 @@ static qr_status load_ckpt(qr_nn_trainer *t, hid_t f, const char *path, qr_nn_fi
     if (mbuf) m->ctx->be->free(m->ctx, mbuf);
     if (vbuf) m->ctx->be->free(m->ctx, vbuf);
     qr_nn_model_free(c);
+    if (st == QR_OK) st = qr_nn_backend_check(m->ctx);
     return st;
 }
 

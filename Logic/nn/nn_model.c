@@ -134,6 +134,7 @@ qr_status qr_nn_model_create(qr_nn_context *ctx, const qr_nn_config *cfg, uint64
     int idx;
     qr_status s = qr_nn_member_add(m, &idx);
     if (s == QR_OK) s = member_init(m, idx, seed);
+    if (s == QR_OK) s = qr_nn_backend_check(ctx);
     if (s != QR_OK) {
         qr_nn_model_free(m);
         return s;
@@ -284,7 +285,7 @@ qr_status qr_nn_model_append(qr_nn_model *dst, const qr_nn_model *src) {
         d->fold = a->fold;
         d->seed = a->seed;
     }
-    return QR_OK;
+    return qr_nn_backend_check(m->ctx);
 }
 
 int qr_nn_model_tensor_count(const qr_nn_model *m) { return m->spec.nt; }
@@ -313,7 +314,7 @@ qr_status qr_nn_model_get_tensor(const qr_nn_model *m, int member, const char *n
     int ti;
     QR_TRY(find_tensor(m, name, count, &ti));
     qr_nn_member_get(m->ctx, &m->spec, &m->members[member], ti, out);
-    return QR_OK;
+    return qr_nn_backend_check(m->ctx);
 }
 
 qr_status qr_nn_model_set_tensor(qr_nn_model *m, int member, const char *name, const float *in, int64_t count) {
@@ -323,14 +324,16 @@ qr_status qr_nn_model_set_tensor(qr_nn_model *m, int member, const char *name, c
     for (int64_t i = 0; i < count; i++)
         if (!isfinite(in[i])) return qr_fail(QR_ERR_NONFINITE, "tensor '%s' holds a non-finite value at %lld", name, (long long)i);
     qr_nn_member_set(m->ctx, &m->spec, &m->members[member], ti, in);
-    return QR_OK;
+    return qr_nn_backend_check(m->ctx);
 }
 
-/* Samples per inference chunk: bounded activation memory. */
-static int64_t infer_chunk(const qr_nn_config *c) {
-    if (c->arch == QR_NN_ARCH_APRL_NN) return 1024;
-    if (c->arch == QR_NN_ARCH_RIMNET) return c->rimnet_pool_stride == 1 ? 4 : 32;
-    return 64;
+/* Samples per inference chunk: bounded activation memory. A GPU takes 4x larger chunks (a
+ * batch of 256 QSMRim-Net patches in one pass: fewer, fuller kernel launches). */
+static int64_t infer_chunk(const qr_nn_context *ctx, const qr_nn_config *c) {
+    const int64_t f = ctx->device.kind == QR_NN_DEVICE_CUDA ? 4 : 1;
+    if (c->arch == QR_NN_ARCH_APRL_NN) return 1024 * f;
+    if (c->arch == QR_NN_ARCH_RIMNET) return (c->rimnet_pool_stride == 1 ? 4 : 32) * f;
+    return 64 * f;
 }
 
 qr_status qr_nn_model_infer_member(qr_nn_model *m, int member, const qr_nn_batch *b, float *logits) {
@@ -339,7 +342,7 @@ qr_status qr_nn_model_infer_member(qr_nn_model *m, int member, const qr_nn_batch
     if (b->n == 0) return QR_OK;
     const qr_nn_config *c = &m->spec.cfg;
     QR_TRY(qr_nn_check_batch(&m->spec, b));
-    const int64_t chunk = infer_chunk(c);
+    const int64_t chunk = infer_chunk(m->ctx, c);
     const int64_t cap = b->n < chunk ? b->n : chunk;
     QR_TRY(qr_nn_ws_reserve(m->ctx, &m->spec, &m->ws, cap > m->ws.n_cap ? cap : m->ws.n_cap, 0));
     const int64_t P = (int64_t)c->patch[0] * c->patch[1] * c->patch[2] * c->in_channels;
@@ -349,6 +352,7 @@ qr_status qr_nn_model_infer_member(qr_nn_model *m, int member, const qr_nn_batch
                            b->radiomics ? b->radiomics + i0 * c->n_radiomic : NULL, NULL};
         QR_TRY(qr_nn_upload_batch(m->ctx, &m->spec, &m->members[member], &m->ws, &sub));
         QR_TRY(qr_nn_forward_infer(m->ctx, &m->spec, &m->members[member], &m->ws, n, logits + i0));
+        QR_TRY(qr_nn_backend_check(m->ctx));
     }
     return QR_OK;
 }

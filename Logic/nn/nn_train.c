@@ -196,6 +196,9 @@ qr_status qr_nn_trainer_forward_backward(qr_nn_trainer *t, const qr_nn_batch *b,
         if (!latent || !pairs) st = qr_fail(QR_ERR_NOMEM, "out of memory");
         if (st == QR_OK) {
             BE->download(CTX, latent, qr_nn_latent(s, &t->ws), sizeof(float) * (size_t)(n * k));
+            st = qr_nn_backend_check(CTX);
+        }
+        if (st == QR_OK) {
             d.m = qr_nn_smote_pairs(t->opt.smote, latent, n, k, b->labels, pairs);
             if (d.m < 0) st = qr_fail(QR_ERR_NOMEM, "out of memory");
         }
@@ -234,6 +237,7 @@ qr_status qr_nn_trainer_forward_backward(qr_nn_trainer *t, const qr_nn_batch *b,
             int64_t cnt = ntot * per < cap ? ntot * per : cap;
             BE->download(CTX, logits, t->ws.o, sizeof(float) * (size_t)cnt);
         }
+        if (st == QR_OK) st = qr_nn_backend_check(CTX);
         t->last_ntot = ntot;
     }
     free(mask_rad);
@@ -256,7 +260,7 @@ qr_status qr_nn_trainer_update(qr_nn_trainer *t) {
     t->step++;
     qr_nn_adam hp = {t->lr, t->opt.beta1, t->opt.beta2, t->opt.eps, t->opt.weight_decay, t->step};
     BE->adam_update(CTX, m->spec.n_params, mb->params, t->grads, t->m, t->v, &hp);
-    return QR_OK;
+    return qr_nn_backend_check(CTX);
 }
 
 qr_status qr_nn_trainer_step(qr_nn_trainer *t, const qr_nn_batch *b, qr_nn_step_stats *stats) {
@@ -282,7 +286,7 @@ qr_status qr_nn_trainer_get_grad(const qr_nn_trainer *t, const char *name, float
     QR_TRY(find_param(t, name, count, &ti));
     const qr_nn_tensor *x = &t->model->spec.t[ti];
     BE->weight_download(CTX, x->layout, x->dims, out, t->grads + x->offset);
-    return QR_OK;
+    return qr_nn_backend_check(CTX);
 }
 
 qr_status qr_nn_trainer_get_moments(const qr_nn_trainer *t, const char *name, float *mo, float *vo, int64_t count) {
@@ -291,5 +295,5 @@ qr_status qr_nn_trainer_get_moments(const qr_nn_trainer *t, const char *name, fl
     const qr_nn_tensor *x = &t->model->spec.t[ti];
     if (mo) BE->weight_download(CTX, x->layout, x->dims, mo, t->m + x->offset);
     if (vo) BE->weight_download(CTX, x->layout, x->dims, vo, t->v + x->offset);
-    return QR_OK;
+    return qr_nn_backend_check(CTX);
 }

@@ -1,0 +1,330 @@
+/*
+ * conv3d.cu (CUDA) - 3D convolution on cuDNN, NCDHW, cubic kernel K, stride S, zero padding P
+ * (cross-correlation, as PyTorch and ref/conv3d.c):
+ *
+ *   out[n][o][z][y][x] = sum_{c,a,b,e} in[n][c][zS + a - P][yS + b - P][xS + e - P] * w[o][c][a][b][e]
+ *   then the epilogue (our kernel): out = relu?(scale[o] * out + shift[o] + residual)
+ *   dw = sum over n, positions of dout * in          (cudnnConvolutionBackwardFilter, beta 0: =)
+ *   db[o] = sum_{n, z, y, x} dout[n][o][z][y][x]     (our per-channel sums, fixed order)
+ *   din = transposed convolution of dout with w     (cudnnConvolutionBackwardData, beta 0 or 1: = or +=)
+ *
+ * in (N, Cin, ID, IH, IW), w (Cout, Cin, K, K, K), out/dout (N, Cout, OD, OH, OW).
+ *
+ * One plan per shape (batch included): descriptors and the algorithm of each direction, chosen
+ * on first use. Choice (see qr_cuda.h for the settings): cuDNN's heuristic ranking (or, with
+ * QSMRIM_CUDA_CONV_ALGO=find, its timed ranking), first entry that succeeded, is deterministic,
+ * fits the workspace limit and obeys the precision (FP32 math: no tensor-core algorithms; TF32:
+ * tensor cores allowed). If cuDNN offers no deterministic algorithm for a shape the fastest
+ * other one is used and a notice says so once per context.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "qr_cuda.h"
+
+/* ---- plans ---- */
+
+static void plan_destroy(qr_cu_conv_plan *p) {
+    if (p->x) cudnnDestroyTensorDescriptor(p->x);
+    if (p->y) cudnnDestroyTensorDescriptor(p->y);
+    if (p->w) cudnnDestroyFilterDescriptor(p->w);
+    if (p->cf) cudnnDestroyConvolutionDescriptor(p->cf);
+    if (p->cd) cudnnDestroyConvolutionDescriptor(p->cd);
+    if (p->cw) cudnnDestroyConvolutionDescriptor(p->cw);
+    memset(p, 0, sizeof *p);
+}
+
+void qr_cu_conv_plans_free(qr_cu_state *st) {
+    for (int i = 0; i < st->n_plans; i++) plan_destroy(&st->plans[i]);
+    free(st->plans);
+    st->plans = NULL;
+    st->n_plans = st->cap_plans = 0;
+}
+
+/* "conv 64->128 k3 s2 p1, batch 256, 8x16x16" for messages */
+static const char *describe(const qr_nn_conv *g, char *buf, size_t len) {
+    snprintf(buf, len, "conv %d->%d k%d s%d p%d, batch %d, input %dx%dx%d", g->cin, g->cout, g->k, g->s, g->p, g->n,
+             g->id, g->ih, g->iw);
+    return buf;
+}
+
+static int make_plan(qr_nn_context *ctx, qr_cu_conv_plan *p, const qr_nn_conv *g) {
+    qr_cu_state *st = qr_cu(ctx);
+    char d[160];
+    const int64_t xsz = (int64_t)g->n * g->cin * g->id * g->ih * g->iw, ysz = (int64_t)g->n * g->cout * g->od * g->oh * g->ow;
+    if (xsz > INT32_MAX || ysz > INT32_MAX) {
+        qr_cu_fail(ctx, "convolution", "%s: tensors over 2^31 elements (use a smaller batch)", describe(g, d, sizeof d));
+        return 0;
+    }
+    memset(p, 0, sizeof *p);
+    p->g = *g;
+    int ok = qr_cu_dnn_ok(ctx, cudnnCreateTensorDescriptor(&p->x), "cudnnCreateTensorDescriptor") &&
+             qr_cu_dnn_ok(ctx, cudnnCreateTensorDescriptor(&p->y), "cudnnCreateTensorDescriptor") &&
+             qr_cu_dnn_ok(ctx, cudnnCreateFilterDescriptor(&p->w), "cudnnCreateFilterDescriptor") &&
+             qr_cu_dnn_ok(ctx, cudnnCreateConvolutionDescriptor(&p->cf), "cudnnCreateConvolutionDescriptor") &&
+             qr_cu_dnn_ok(ctx, cudnnCreateConvolutionDescriptor(&p->cd), "cudnnCreateConvolutionDescriptor") &&
+             qr_cu_dnn_ok(ctx, cudnnCreateConvolutionDescriptor(&p->cw), "cudnnCreateConvolutionDescriptor");
+    if (!ok) {
+        plan_destroy(p);
+        return 0;
+    }
+    const int xd[5] = {g->n, g->cin, g->id, g->ih, g->iw};
+    const int xs[5] = {g->cin * g->id * g->ih * g->iw, g->id * g->ih * g->iw, g->ih * g->iw, g->iw, 1};
+    const int yd[5] = {g->n, g->cout, g->od, g->oh, g->ow};
+    const int ys[5] = {g->cout * g->od * g->oh * g->ow, g->od * g->oh * g->ow, g->oh * g->ow, g->ow, 1};
+    const int wd[5] = {g->cout, g->cin, g->k, g->k, g->k};
+    const int pad[3] = {g->p, g->p, g->p}, str[3] = {g->s, g->s, g->s}, dil[3] = {1, 1, 1};
+    const cudnnMathType_t math = st->precision == QR_CU_TF32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
+    ok = qr_cu_dnn_ok(ctx, cudnnSetTensorNdDescriptor(p->x, CUDNN_DATA_FLOAT, 5, xd, xs), describe(g, d, sizeof d)) &&
+         qr_cu_dnn_ok(ctx, cudnnSetTensorNdDescriptor(p->y, CUDNN_DATA_FLOAT, 5, yd, ys), describe(g, d, sizeof d)) &&
+         qr_cu_dnn_ok(ctx, cudnnSetFilterNdDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, wd),
+                      describe(g, d, sizeof d));
+    cudnnConvolutionDescriptor_t cds[3] = {p->cf, p->cd, p->cw};
+    for (int i = 0; ok && i < 3; i++)
+        ok = qr_cu_dnn_ok(ctx,
+                          cudnnSetConvolutionNdDescriptor(cds[i], 3, pad, str, dil, CUDNN_CROSS_CORRELATION,
+                                                          CUDNN_DATA_FLOAT),
+                          describe(g, d, sizeof d)) &&
+             qr_cu_dnn_ok(ctx, cudnnSetConvolutionMathType(cds[i], math), describe(g, d, sizeof d));
+    int od[5] = {0};
+    if (ok) ok = qr_cu_dnn_ok(ctx, cudnnGetConvolutionNdForwardOutputDim(p->cf, p->x, p->w, 5, od), describe(g, d, sizeof d));
+    if (ok && memcmp(od, yd, sizeof od) != 0) {
+        qr_cu_fail(ctx, describe(g, d, sizeof d), "cuDNN computes output %dx%dx%dx%dx%d, the engine expects %dx%dx%dx%dx%d",
+                   od[0], od[1], od[2], od[3], od[4], yd[0], yd[1], yd[2], yd[3], yd[4]);
+        ok = 0;
+    }
+    if (!ok) plan_destroy(p);
+    return ok;
+}
+
+static qr_cu_conv_plan *plan_for(qr_nn_context *ctx, const qr_nn_conv *g) {
+    qr_cu_state *st = qr_cu(ctx);
+    for (int i = 0; i < st->n_plans; i++)
+        if (!memcmp(&st->plans[i].g, g, sizeof *g)) return &st->plans[i];
+    if (st->n_plans >= 512) { /* many batch sizes seen: start over rather than grow without bound */
+        for (int i = 0; i < st->n_plans; i++) plan_destroy(&st->plans[i]);
+        st->n_plans = 0;
+    }
+    if (st->n_plans == st->cap_plans) {
+        int cap = st->cap_plans ? 2 * st->cap_plans : 32;
+        qr_cu_conv_plan *np = (qr_cu_conv_plan *)realloc(st->plans, sizeof *np * (size_t)cap);
+        if (!np) {
+            qr_cu_fail(ctx, "convolution", "out of host memory for convolution plans");
+            return NULL;
+        }
+        st->plans = np;
+        st->cap_plans = cap;
+    }
+    qr_cu_conv_plan *p = &st->plans[st->n_plans];
+    if (!make_plan(ctx, p, g)) return NULL;
+    st->n_plans++;
+    return p;
+}
+
+/* ---- algorithm choice ---- */
+
+static int math_allowed(const qr_cu_state *st, cudnnMathType_t m) {
+    if (st->precision == QR_CU_TF32) return 1;
+    return m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+/* Index of the entry to use among n ranked results (-1: none); *nondet = 1 if it is not
+ * deterministic. PERF is one of cuDNN's three perf structs (same fields). */
+template <typename PERF>
+static int choose(const qr_cu_state *st, const PERF *perf, int n, int *nondet) {
+    *nondet = 0;
+    for (int i = 0; i < n; i++)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= st->ws_limit && math_allowed(st, perf[i].mathType) &&
+            perf[i].determinism == CUDNN_DETERMINISTIC)
+            return i;
+    for (int i = 0; i < n; i++)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= st->ws_limit && math_allowed(st, perf[i].mathType)) {
+            *nondet = 1;
+            return i;
+        }
+    return -1;
+}
+
+static void note_nondet(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir) {
+    qr_cu_state *st = qr_cu(ctx);
+    if (st->warned_nondet) return;
+    st->warned_nondet = 1;
+    char d[160];
+    qr_log(QR_LOG_NOTICE, "cuDNN has no deterministic %s algorithm for %s; results may differ in the last bits between runs",
+           dir, describe(g, d, sizeof d));
+}
+
+/* In TF32 mode the chosen algorithm's own math type is set on its descriptor (as PyTorch does);
+ * in FP32 mode the descriptor stays at FMA math. */
+static int set_math(qr_nn_context *ctx, cudnnConvolutionDescriptor_t cd, cudnnMathType_t m) {
+    if (qr_cu(ctx)->precision != QR_CU_TF32) return 1;
+    return qr_cu_dnn_ok(ctx, cudnnSetConvolutionMathType(cd, m), "cudnnSetConvolutionMathType");
+}
+
+static int ensure_fwd(qr_nn_context *ctx, qr_cu_conv_plan *p) {
+    if (p->have_f) return 1;
+    qr_cu_state *st = qr_cu(ctx);
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int n = 0, nondet = 0;
+    char d[160];
+    cudnnStatus_t e = st->algo_mode == QR_CU_ALGO_FIND
+                          ? cudnnFindConvolutionForwardAlgorithm(st->dnn, p->x, p->w, p->cf, p->y,
+                                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf)
+                          : cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->cf, p->y,
+                                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf);
+    if (!qr_cu_dnn_ok(ctx, e, "choosing a forward convolution algorithm")) return 0;
+    int i = choose(st, perf, n, &nondet);
+    if (i < 0) {
+        qr_cu_fail(ctx, "choosing a forward convolution algorithm", "%s: none fits (workspace limit %.0f MiB)",
+                   describe(&p->g, d, sizeof d), (double)st->ws_limit / 1048576.0);
+        return 0;
+    }
+    if (nondet) note_nondet(ctx, &p->g, "forward");
+    if (!set_math(ctx, p->cf, perf[i].mathType)) return 0;
+    p->af = perf[i].algo;
+    if (!qr_cu_dnn_ok(ctx, cudnnGetConvolutionForwardWorkspaceSize(st->dnn, p->x, p->w, p->cf, p->y, p->af, &p->wsf),
+                      describe(&p->g, d, sizeof d)))
+        return 0;
+    p->have_f = 1;
+    return 1;
+}
+
+static int ensure_bwd_data(qr_nn_context *ctx, qr_cu_conv_plan *p) {
+    if (p->have_d) return 1;
+    qr_cu_state *st = qr_cu(ctx);
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int n = 0, nondet = 0;
+    char d[160];
+    cudnnStatus_t e = st->algo_mode == QR_CU_ALGO_FIND
+                          ? cudnnFindConvolutionBackwardDataAlgorithm(st->dnn, p->w, p->y, p->cd, p->x,
+                                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf)
+                          : cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->cd, p->x,
+                                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf);
+    if (!qr_cu_dnn_ok(ctx, e, "choosing a backward-data convolution algorithm")) return 0;
+    int i = choose(st, perf, n, &nondet);
+    if (i < 0) {
+        qr_cu_fail(ctx, "choosing a backward-data convolution algorithm", "%s: none fits (workspace limit %.0f MiB)",
+                   describe(&p->g, d, sizeof d), (double)st->ws_limit / 1048576.0);
+        return 0;
+    }
+    if (nondet) note_nondet(ctx, &p->g, "backward-data");
+    if (!set_math(ctx, p->cd, perf[i].mathType)) return 0;
+    p->ad = perf[i].algo;
+    if (!qr_cu_dnn_ok(ctx,
+                      cudnnGetConvolutionBackwardDataWorkspaceSize(st->dnn, p->w, p->y, p->cd, p->x, p->ad, &p->wsd),
+                      describe(&p->g, d, sizeof d)))
+        return 0;
+    p->have_d = 1;
+    return 1;
+}
+
+static int ensure_bwd_filter(qr_nn_context *ctx, qr_cu_conv_plan *p) {
+    if (p->have_w) return 1;
+    qr_cu_state *st = qr_cu(ctx);
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int n = 0, nondet = 0;
+    char d[160];
+    cudnnStatus_t e = st->algo_mode == QR_CU_ALGO_FIND
+                          ? cudnnFindConvolutionBackwardFilterAlgorithm(st->dnn, p->x, p->y, p->cw, p->w,
+                                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf)
+                          : cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->cw, p->w,
+                                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
+                                                                          perf);
+    if (!qr_cu_dnn_ok(ctx, e, "choosing a backward-filter convolution algorithm")) return 0;
+    int i = choose(st, perf, n, &nondet);
+    if (i < 0) {
+        qr_cu_fail(ctx, "choosing a backward-filter convolution algorithm", "%s: none fits (workspace limit %.0f MiB)",
+                   describe(&p->g, d, sizeof d), (double)st->ws_limit / 1048576.0);
+        return 0;
+    }
+    if (nondet) note_nondet(ctx, &p->g, "backward-filter");
+    if (!set_math(ctx, p->cw, perf[i].mathType)) return 0;
+    p->aw = perf[i].algo;
+    if (!qr_cu_dnn_ok(ctx,
+                      cudnnGetConvolutionBackwardFilterWorkspaceSize(st->dnn, p->x, p->y, p->cw, p->w, p->aw, &p->wsw),
+                      describe(&p->g, d, sizeof d)))
+        return 0;
+    p->have_w = 1;
+    return 1;
+}
+
+/* ---- forward ---- */
+
+/* out[i] = relu?(scale[c] * out[i] + shift[c] + residual[i]), c = channel of i (NCDHW) */
+__global__ void conv_epilogue(int64_t total, int C, int64_t P, float *out, const float *scale, const float *shift,
+                              const float *residual, int relu) {
+    QR_CU_FOR(i, total) {
+        const int c = qr_cu_channel(i, P, C);
+        float v = out[i];
+        if (scale) v *= scale[c];
+        if (shift) v += shift[c];
+        if (residual) v += residual[i];
+        if (relu && v < 0) v = 0;
+        out[i] = v;
+    }
+}
+
+void qr_nn_cuda_conv3d_forward(qr_nn_context *ctx, const qr_nn_conv *g, float *out, const float *in, const float *w,
+                               const qr_nn_epilogue *epi) {
+    if (!qr_cu_enter(ctx) || g->n <= 0) return;
+    qr_cu_conv_plan *p = plan_for(ctx, g);
+    if (!p || !ensure_fwd(ctx, p)) return;
+    void *ws = qr_cu_workspace(ctx, p->wsf);
+    if (p->wsf && !ws) return;
+    const float one = 1.0f, zero = 0.0f;
+    char d[160];
+    if (!qr_cu_dnn_ok(ctx,
+                      cudnnConvolutionForward(qr_cu(ctx)->dnn, &one, p->x, in, p->w, w, p->cf, p->af, ws, p->wsf, &zero,
+                                              p->y, out),
+                      describe(g, d, sizeof d)))
+        return;
+    if (epi && (epi->scale || epi->shift || epi->residual || epi->relu)) {
+        const int64_t P = (int64_t)g->od * g->oh * g->ow, total = (int64_t)g->n * g->cout * P;
+        QR_CU_LAUNCH(ctx, conv_epilogue, qr_cu_blocks(total), total, g->cout, P, out, epi->scale, epi->shift,
+                     epi->residual, epi->relu);
+    }
+}
+
+/* ---- backward ---- */
+
+__global__ void conv_bias_grad(int C, const double *sums, float *db) {
+    QR_CU_FOR(c, C) db[c] = (float)sums[2 * c];
+}
+
+void qr_nn_cuda_conv3d_backward(qr_nn_context *ctx, const qr_nn_conv *g, float *din, int acc, float *dw, float *db,
+                                const float *dout, const float *in, const float *w) {
+    if (!qr_cu_enter(ctx) || g->n <= 0) return;
+    qr_cu_state *st = qr_cu(ctx);
+    qr_cu_conv_plan *p = plan_for(ctx, g);
+    if (!p || !ensure_bwd_filter(ctx, p) || (din && !ensure_bwd_data(ctx, p))) return;
+    const float one = 1.0f, zero = 0.0f;
+    char d[160];
+    /* weight gradient (=) */
+    void *ws = qr_cu_workspace(ctx, p->wsw);
+    if (p->wsw && !ws) return;
+    if (!qr_cu_dnn_ok(ctx,
+                      cudnnConvolutionBackwardFilter(st->dnn, &one, p->x, in, p->y, dout, p->cw, p->aw, ws, p->wsw, &zero,
+                                                     p->w, dw),
+                      describe(g, d, sizeof d)))
+        return;
+    /* bias gradient (=) */
+    if (db) {
+        const int64_t P = (int64_t)g->od * g->oh * g->ow;
+        const int chunks = qr_cu_sum_chunks((int64_t)g->n * P);
+        double *scratch = qr_cu_reduce_scratch(ctx, (size_t)g->cout * (2 * (size_t)chunks + 2));
+        if (!scratch) return;
+        double *part = scratch, *sums = part + (size_t)2 * g->cout * chunks;
+        if (!qr_cu_channel_sums(ctx, QR_CU_SUM_X, g->n, g->cout, P, dout, NULL, NULL, NULL, NULL, part, sums)) return;
+        QR_CU_LAUNCH(ctx, conv_bias_grad, qr_cu_blocks(g->cout), g->cout, sums, db);
+    }
+    /* input gradient (= or +=) */
+    if (din) {
+        ws = qr_cu_workspace(ctx, p->wsd);
+        if (p->wsd && !ws) return;
+        qr_cu_dnn_ok(ctx,
+                     cudnnConvolutionBackwardData(st->dnn, &one, p->w, w, p->y, dout, p->cd, p->ad, ws, p->wsd,
+                                                  acc ? &one : &zero, p->x, din),
+                     describe(g, d, sizeof d));
+    }
+}

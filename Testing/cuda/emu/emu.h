@@ -1,0 +1,63 @@
+/*
+ * emu.h - CUDA C++ on the CPU, enough for the CUDA backend's kernels (Testing/cuda/emu):
+ *   __global__ / __device__ / __forceinline__ / __shared__   plain C++ (shared = static: blocks
+ *                                                            run one after another)
+ *   threadIdx, blockIdx, blockDim, gridDim                   globals set by the launcher
+ *   __syncthreads()                                          a barrier between the block's threads,
+ *                                                            which run as fibers (ucontext)
+ *   QR_CU_KERNEL(kernel, grid, block, stream)(args...)       runs every block of the grid, every
+ *                                                            thread of a block (a kernel that never
+ *                                                            reaches a barrier runs its threads as a
+ *                                                            plain loop after its first block)
+ * A launch with an empty grid or more than 1024 threads fails like CUDA's
+ * (cudaErrorInvalidConfiguration, reported by cudaGetLastError).
+ */
+#ifndef QR_EMU_H
+#define QR_EMU_H
+
+#include <functional>
+#include <tuple>
+
+#include "cuda_runtime.h"
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __shared__ static
+#ifndef __CUDACC__
+#define __CUDACC__ 1
+#endif
+
+namespace emu {
+extern uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+void syncthreads();
+/* run body on every thread of every block; returns 0 if the configuration is invalid */
+void run_grid(dim3 grid, dim3 block, const void *kernel_id, const std::function<void()> &body);
+
+template <typename... P>
+struct launcher {
+    dim3 grid, block;
+    void (*kernel)(P...);
+    template <typename... A>
+    void operator()(A... a) const {
+        std::tuple<P...> args(a...); /* converted to the kernel's parameter types, as a launch does */
+        void (*k)(P...) = kernel;
+        run_grid(grid, block, (const void *)k, [&args, k]() { std::apply(k, args); });
+    }
+};
+template <typename... P>
+launcher<P...> launch(dim3 grid, dim3 block, void (*kernel)(P...)) {
+    return launcher<P...>{grid, block, kernel};
+}
+} // namespace emu
+
+using emu::blockDim;
+using emu::blockIdx;
+using emu::gridDim;
+using emu::threadIdx;
+#define __syncthreads() emu::syncthreads()
+#define QR_CU_KERNEL(kernel, grid, block, stream) ((void)(stream), ::emu::launch(dim3(grid), dim3(block), kernel))
+
+#endif

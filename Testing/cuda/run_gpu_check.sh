@@ -1,0 +1,174 @@
+#!/bin/bash
+# run_gpu_check.sh [OUT_DIR] [STAGE...] - the whole GPU check of the CUDA backend in one command,
+# on a machine with an NVIDIA GPU (H100/H200: the default build targets sm_90). Results, logs and
+# summary.txt go to OUT_DIR (default build-gpu-check/YYYYmmdd-HHMMSS in the source tree).
+#
+# Stages (default: all, in this order; name some to run only those, e.g. to split the work over
+# several calls - each stage appends to OUT_DIR/summary.txt):
+#   env        machine, driver, toolkit, load (env.txt)
+#   build      configure + build with CUDA into $QSMRIM_GPU_BUILD (default ./build-gpu; an
+#              existing build is only brought up to date); CMAKE_CUDA_ARCHITECTURES from
+#              $QSMRIM_CUDA_ARCH (default 90)
+#   tests      ctest -L "gpu|cuda": layers against the reference, training against the CPU,
+#              whole-network PyTorch parity (QSMRim-Net width 2 and 64, paper variant, RimNet,
+#              APRL-NN), device selection - FP32 (the default precision)
+#   tf32       the layer and parity tests again with QSMRIM_CUDA_PRECISION=tf32: how far TF32
+#              moves each layer and the network (parity tolerances are FP32's, so failures there
+#              are the measurement, not a defect); worst errors collected in tf32-parity.txt
+#   sanitizer  compute-sanitizer memcheck/racecheck/synccheck/initcheck (run_compute_sanitizer.sh)
+#   bench      qsmrim bench cnn --device cuda --batch 256 --width 64, FP32 and TF32, heuristic and
+#              timed (find) cuDNN algorithms, 3 repeats each; a CPU run beside it (batch 64)
+#   torch      PyTorch on the same GPU, same network and batch (bench_torch_gpu.py), FP32 and TF32,
+#              if a Python with a CUDA-enabled torch is found ($QSMRIM_TORCH_PYTHON, python3,
+#              /usr/bin/python3)
+#   evaluate   the 5-fold x 3-seed evaluation of the default phantom cohort, timed (if the
+#              phantom and evaluate commands exist in this build)
+# Targets checked in summary.txt (issue 7): inference >= 20,000 patches/s (width 64, batch 256),
+# training >= 5,000 patch-steps/s, evaluation < 10 minutes.
+#
+# Exit status: 0 when every stage that ran passed, 1 otherwise, 77 when no usable GPU.
+set -u
+src=$(cd "$(dirname "$0")/../.." && pwd)
+out=${1:-$src/build-gpu-check/$(date +%Y%m%d-%H%M%S)}
+[ $# -gt 0 ] && shift
+stages=${*:-env build tests tf32 sanitizer bench torch evaluate}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+build=${QSMRIM_GPU_BUILD:-$src/build-gpu}
+jobs=$(nproc 2> /dev/null || echo 4)
+status=0
+say() { echo "$*" | tee -a "$out/summary.txt"; }
+fail() { say "FAIL: $*"; status=1; }
+has() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
+# value of key=... in a file (last occurrence)
+val() { grep -o "$1=[0-9.eE+-]*" "$2" 2> /dev/null | tail -1 | cut -d= -f2; }
+
+say "== qsmrim GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ), stages: $stages"
+say "source $(cd "$src" && git describe --always --dirty 2> /dev/null || echo '?'), build $build"
+
+if has env; then
+    {
+        echo "date: $(date -u)"
+        uname -a
+        echo "cpus: $jobs"
+        uptime
+        command -v nvidia-smi > /dev/null && nvidia-smi
+        command -v nvcc > /dev/null && nvcc --version
+        [ -x /usr/local/cuda/bin/nvcc ] && /usr/local/cuda/bin/nvcc --version
+        grep -h "define CUDNN_M" /usr/local/cuda/include/cudnn_version.h 2> /dev/null
+        cmake --version 2> /dev/null | head -1
+    } > "$out/env.txt" 2>&1
+    say "env: $(command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1 || echo 'no nvidia-smi')"
+fi
+
+if has build; then
+    t0=$(date +%s)
+    if [ ! -f "$build/CMakeCache.txt" ]; then
+        cmake -S "$src" -B "$build" -DQSMRIM_CUDA=ON -DQSMRIM_WIDGETS=OFF -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_CUDA_ARCHITECTURES="${QSMRIM_CUDA_ARCH:-90}" > "$out/build.log" 2>&1 || fail "configure (build.log)"
+    fi
+    cmake --build "$build" -j"$jobs" >> "$out/build.log" 2>&1 || fail "build (build.log)"
+    say "build: $(($(date +%s) - t0)) s"
+fi
+
+qsmrim=$build/bin/qsmrim
+probe=$build/tests/test_cuda_device
+if has tests || has tf32 || has sanitizer || has bench || has torch || has evaluate; then
+    if [ ! -x "$probe" ]; then
+        fail "no build at $build (run the build stage)"
+        exit 1
+    fi
+    if ! "$probe" --probe > "$out/device.txt" 2>&1; then
+        say "$(cat "$out/device.txt")"
+        exit 77
+    fi
+    say "device: $(cat "$out/device.txt")"
+fi
+
+if has tests; then
+    (cd "$build" && ctest -L "gpu|cuda" -V --timeout 1800) > "$out/ctest-fp32.log" 2>&1 || fail "GPU tests (ctest-fp32.log)"
+    say "tests (FP32): $(grep -E 'tests passed|tests failed' "$out/ctest-fp32.log" | tail -1)"
+    grep -E "Test +#.*(Skipped|\*\*\*Failed|Not Run)" "$out/ctest-fp32.log" | sed 's/^/  /' | tee -a "$out/summary.txt"
+    grep -E "worst scale-relative|state .*device|second GPU run|after training" "$out/ctest-fp32.log" |
+        sed 's/^[0-9]*: /  /' | tee -a "$out/summary.txt"
+fi
+
+if has tf32; then
+    (cd "$build" && QSMRIM_CUDA_PRECISION=tf32 ctest -R "test_cuda_layers|cuda_parity" -V) > "$out/tf32.log" 2>&1
+    say "TF32 layer tests (widened tolerances): $(grep -q 'test_cuda_layers .*Passed' "$out/tf32.log" && echo passed || echo FAILED)"
+    grep -E "worst scale-relative|state .*device|FAIL" "$out/tf32.log" | sed 's/^[0-9]*: /  /' > "$out/tf32-parity.txt"
+    grep -E "worst scale-relative|state .*device" "$out/tf32-parity.txt" | tee -a "$out/summary.txt"
+fi
+
+if has sanitizer; then
+    bash "$src/Testing/cuda/run_compute_sanitizer.sh" "$build" "$out/compute-sanitizer" > /dev/null 2>&1
+    rc=$?
+    if [ $rc -eq 77 ]; then say "compute-sanitizer: not run ($(head -1 "$out/compute-sanitizer/summary.txt"))"
+    else
+        sed 's/^/  /' "$out/compute-sanitizer/summary.txt" | tee -a "$out/summary.txt"
+        [ $rc -eq 0 ] || fail "compute-sanitizer (compute-sanitizer/)"
+    fi
+fi
+
+if has bench; then
+    say "bench: qsmrim bench cnn --device cuda --batch 256 --width 64 --iters 20 --warmup 3 (3 repeats; median ms per patch)"
+    best_i=0 best_t=0
+    for prec in fp32 tf32; do
+        for algo in heuristic find; do
+            for rep in 1 2 3; do
+                f=$out/bench-$prec-$algo-$rep.txt
+                QSMRIM_CUDA_PRECISION=$prec QSMRIM_CUDA_CONV_ALGO=$algo "$qsmrim" bench cnn --device cuda --batch 256 \
+                    --width 64 --iters 20 --warmup 3 > "$f" 2>&1 || fail "bench $prec $algo (bench-$prec-$algo-$rep.txt)"
+                ti=$(val infer_ms_per_patch "$f")
+                tt=$(val train_ms_per_patch "$f")
+                pi=$(awk -v t="${ti:-0}" 'BEGIN { if (t > 0) printf "%.0f", 1000 / t; else print 0 }')
+                pt=$(awk -v t="${tt:-0}" 'BEGIN { if (t > 0) printf "%.0f", 1000 / t; else print 0 }')
+                say "  $prec $algo #$rep: infer ${ti:-?} ms/patch = $pi patches/s, train ${tt:-?} ms/patch = $pt patch-steps/s"
+                [ "$pi" -gt "$best_i" ] && best_i=$pi
+                [ "$pt" -gt "$best_t" ] && best_t=$pt
+            done
+        done
+    done
+    say "  target inference >= 20000 patches/s: best $best_i -> $([ "$best_i" -ge 20000 ] && echo MET || echo NOT MET)"
+    say "  target training  >= 5000 patch-steps/s: best $best_t -> $([ "$best_t" -ge 5000 ] && echo MET || echo NOT MET)"
+    f=$out/bench-cpu.txt
+    "$qsmrim" bench cnn --device cpu --batch 64 --width 64 --iters 3 --warmup 1 > "$f" 2>&1
+    say "  CPU beside it ($(grep -m1 device= "$f" | cut -d= -f2-)): infer $(val infer_ms_per_patch "$f") ms/patch, train $(val train_ms_per_patch "$f") ms/patch"
+fi
+
+if has torch; then
+    py=""
+    for c in ${QSMRIM_TORCH_PYTHON:-} python3 /usr/bin/python3; do
+        if [ -n "$c" ] && "$c" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" > /dev/null 2>&1; then
+            py=$c
+            break
+        fi
+    done
+    if [ -z "$py" ]; then
+        say "torch: no Python with a CUDA-enabled torch found (set QSMRIM_TORCH_PYTHON); PyTorch GPU comparison not run"
+    else
+        for variant in "" "--tf32" "--tf32 --cudnn-benchmark"; do
+            name=torch-gpu$(echo "$variant" | tr -d ' ' | tr -- '-' '_')
+            "$py" "$src/Testing/cuda/bench_torch_gpu.py" --batch 256 --width 64 --iters 20 --warmup 3 $variant \
+                > "$out/$name.txt" 2>&1 || fail "PyTorch GPU benchmark $variant ($name.txt)"
+            say "  PyTorch ${variant:-fp32}: infer $(val torch_gpu_infer_ms_per_patch "$out/$name.txt") ms/patch, train $(val torch_gpu_train_ms_per_patch "$out/$name.txt") ms/patch ($(head -1 "$out/$name.txt"))"
+        done
+    fi
+fi
+
+if has evaluate; then
+    if "$qsmrim" phantom --help > /dev/null 2>&1 && "$qsmrim" evaluate --help > /dev/null 2>&1; then
+        t0=$(date +%s)
+        "$qsmrim" phantom --out "$out/phantom" --seed 1 > "$out/phantom.log" 2>&1 || fail "phantom (phantom.log)"
+        t1=$(date +%s)
+        "$qsmrim" evaluate --manifest "$out/phantom/cohort.tsv" --report "$out/evaluate" --folds 5 --seeds 3 \
+            > "$out/evaluate.log" 2>&1 || fail "evaluate (evaluate.log)"
+        t2=$(date +%s)
+        say "evaluate: phantom $((t1 - t0)) s, 5-fold x 3-seed evaluation $((t2 - t1)) s -> target < 600 s $([ $((t2 - t1)) -lt 600 ] && echo MET || echo NOT MET)"
+    else
+        say "evaluate: qsmrim phantom/evaluate not available in this build; not run"
+    fi
+fi
+
+say "== done, status $status; results in $out"
+exit $status

@@ -1,0 +1,235 @@
+/*
+ * test_cuda_device.c - device selection with and without a usable GPU (runs everywhere; label
+ * cuda). What must hold on a machine without a GPU (CI):
+ *   --device cuda / cuda:N   fails with QR_ERR_DEVICE and one line naming cuda:N and the reason
+ *   --device auto            succeeds on the CPU and says so in exactly one log line
+ *   a bad QSMRIM_CUDA_* setting is named in the error (cuda) or the notice (auto)
+ * and with a GPU:
+ *   cuda works and describes the device; auto picks it; an index beyond the GPUs fails clearly;
+ *   an allocation too large for the GPU returns NULL and leaves the context usable; a trainer
+ *   whose activations do not fit fails with QR_ERR_NOMEM naming the size; a failing library call
+ *   is reported by the backend's check (QR_ERR_DEVICE) and the context keeps working.
+ *
+ *   test_cuda_device            the tests
+ *   test_cuda_device --probe    exit 0 if a CUDA context starts (prints its description),
+ *                               77 otherwise (prints why) - used by the GPU test scripts
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "nn/nn.h"
+#include "nn/nn_backend.h"
+
+/* ---- log capture ---- */
+static char g_log[8][512];
+static int g_nlog;
+static void sink(qr_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level < QR_LOG_INFO) return;
+    if (g_nlog < 8) snprintf(g_log[g_nlog], sizeof g_log[0], "%s", msg);
+    g_nlog++;
+}
+
+static qr_status make(const char *dev, qr_nn_context **ctx) {
+    qr_nn_context_options o = qr_nn_context_options_default();
+    assert_int_equal(qr_nn_device_parse(dev, &o.device), QR_OK);
+    o.threads = 1;
+    g_nlog = 0;
+    return qr_nn_context_create(&o, ctx);
+}
+
+/* 1 if a CUDA context starts on this machine */
+static int have_gpu(void) {
+    qr_nn_context *c = NULL;
+    qr_status s = make("cuda", &c);
+    if (s == QR_OK) qr_nn_context_free(c);
+    qr_clear_error();
+    return s == QR_OK;
+}
+
+static void assert_one_line(const char *msg) {
+    assert_non_null(msg);
+    assert_true(strlen(msg) > 0);
+    assert_null(strchr(msg, '\n'));
+}
+
+static void test_cuda_device(void **state) {
+    (void)state;
+    qr_nn_context *ctx = NULL;
+    qr_status s = make("cuda", &ctx);
+    if (s == QR_OK) {
+        printf("GPU: %s\n", qr_nn_context_describe(ctx));
+        assert_int_equal(qr_nn_context_device(ctx), QR_NN_DEVICE_CUDA);
+        assert_true(!strncmp(qr_nn_context_describe(ctx), "cuda:0 (", 8));
+        qr_nn_context_free(ctx);
+        return;
+    }
+    const char *m = qr_last_error();
+    printf("no GPU: %s\n", m);
+    assert_int_equal(s, QR_ERR_DEVICE);
+    assert_one_line(m);
+    assert_non_null(strstr(m, "cuda:0"));
+    if (qr_nn_backend_cuda())
+        assert_true(strstr(m, "driver") || strstr(m, "no CUDA GPU") || strstr(m, "CUDA cannot start") ||
+                    strstr(m, "could not") || strstr(m, "kernels") || strstr(m, "memory"));
+    else
+        assert_non_null(strstr(m, "no CUDA backend"));
+}
+
+static void test_cuda_index(void **state) {
+    (void)state;
+    qr_nn_context *ctx = NULL;
+    qr_status s = make("cuda:999", &ctx);
+    assert_int_equal(s, QR_ERR_DEVICE);
+    printf("cuda:999: %s\n", qr_last_error());
+    assert_one_line(qr_last_error());
+    assert_non_null(strstr(qr_last_error(), "cuda:999"));
+}
+
+static void test_auto(void **state) {
+    (void)state;
+    qr_set_log_sink(sink, NULL);
+    qr_nn_context *ctx = NULL;
+    qr_status s = make("auto", &ctx);
+    qr_set_log_sink(NULL, NULL);
+    assert_int_equal(s, QR_OK);
+    printf("auto: %s\n", qr_nn_context_describe(ctx));
+    if (qr_nn_context_device(ctx) == QR_NN_DEVICE_CUDA) {
+        assert_int_equal(g_nlog, 0);
+    } else {
+        assert_int_equal(qr_nn_context_device(ctx), QR_NN_DEVICE_CPU);
+        assert_int_equal(g_nlog, 1); /* one line, saying it runs on the CPU */
+        printf("notice: %s\n", g_log[0]);
+        assert_one_line(g_log[0]);
+        assert_non_null(strstr(g_log[0], "running on the CPU"));
+        assert_false(have_gpu());
+    }
+    qr_nn_context_free(ctx);
+}
+
+static void test_bad_setting(void **state) {
+    (void)state;
+    if (!qr_nn_backend_cuda()) skip();
+    setenv("QSMRIM_CUDA_PRECISION", "fp16", 1);
+    qr_nn_context *ctx = NULL;
+    qr_status s = make("cuda", &ctx);
+    assert_int_not_equal(s, QR_OK);
+    printf("bad setting, cuda: %s\n", qr_last_error());
+    assert_non_null(strstr(qr_last_error(), "QSMRIM_CUDA_PRECISION='fp16'"));
+    qr_set_log_sink(sink, NULL);
+    s = make("auto", &ctx);
+    qr_set_log_sink(NULL, NULL);
+    unsetenv("QSMRIM_CUDA_PRECISION");
+    assert_int_equal(s, QR_OK);
+    assert_int_equal(qr_nn_context_device(ctx), QR_NN_DEVICE_CPU);
+    assert_int_equal(g_nlog, 1);
+    printf("bad setting, auto: %s\n", g_log[0]);
+    assert_non_null(strstr(g_log[0], "QSMRIM_CUDA_PRECISION"));
+    qr_nn_context_free(ctx);
+    setenv("QSMRIM_CUDA_CONV_ALGO", "fastest", 1);
+    s = make("cuda", &ctx);
+    unsetenv("QSMRIM_CUDA_CONV_ALGO");
+    assert_int_not_equal(s, QR_OK);
+    assert_non_null(strstr(qr_last_error(), "QSMRIM_CUDA_CONV_ALGO"));
+    setenv("QSMRIM_CUDA_WORKSPACE_MB", "lots", 1);
+    s = make("cuda", &ctx);
+    unsetenv("QSMRIM_CUDA_WORKSPACE_MB");
+    assert_int_not_equal(s, QR_OK);
+    assert_non_null(strstr(qr_last_error(), "QSMRIM_CUDA_WORKSPACE_MB"));
+}
+
+/* ---- with a GPU ---- */
+
+static void test_gpu_memory(void **state) {
+    (void)state;
+    if (!have_gpu()) skip();
+    qr_nn_context *ctx;
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    /* far more than any GPU has: NULL, and the context stays usable */
+    void *p = ctx->be->alloc(ctx, (size_t)1 << 50);
+    assert_null(p);
+    assert_int_equal(qr_nn_backend_check(ctx), QR_OK);
+    float x[4] = {1, 2, 3, 4}, y[4] = {0};
+    float *d = ctx->be->alloc(ctx, sizeof x);
+    assert_non_null(d);
+    ctx->be->upload(ctx, d, x, sizeof x);
+    ctx->be->download(ctx, y, d, sizeof y);
+    assert_memory_equal(x, y, sizeof x);
+    ctx->be->free(ctx, d);
+    /* a trainer whose activations cannot fit: a clear error, then the model still works */
+    qr_nn_config cfg = qr_nn_config_default(QR_NN_ARCH_QSMRIMNET);
+    cfg.width = 64;
+    qr_nn_model *m;
+    assert_int_equal(qr_nn_model_create(ctx, &cfg, 1, &m), QR_OK);
+    qr_nn_train_options to = qr_nn_train_options_default();
+    to.max_batch = 1 << 20;
+    qr_nn_trainer *t = NULL;
+    qr_status s = qr_nn_trainer_create(m, 0, &to, &t);
+    printf("huge batch: %s\n", qr_last_error());
+    assert_int_equal(s, QR_ERR_NOMEM);
+    assert_non_null(strstr(qr_last_error(), "MB"));
+    const int64_t n = 2, P = 2 * 16 * 32 * 32;
+    float *px = calloc((size_t)(n * P), sizeof(float)), *r = calloc((size_t)(n * cfg.n_radiomic), sizeof(float));
+    float logits[2];
+    qr_nn_batch b = {n, px, r, NULL};
+    assert_int_equal(qr_nn_model_infer(m, &b, logits), QR_OK);
+    free(px);
+    free(r);
+    qr_nn_model_free(m);
+    qr_nn_context_free(ctx);
+}
+
+static void test_gpu_failure_reported(void **state) {
+    (void)state;
+    if (!have_gpu()) skip();
+    qr_nn_context *ctx;
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    float *buf = ctx->be->alloc(ctx, 4096);
+    assert_non_null(buf);
+    /* a convolution cuDNN must refuse (no input channels): recorded, reported once, cleared */
+    qr_nn_conv g = {1, 0, 1, 2, 2, 2, 2, 2, 2, 1, 1, 0};
+    ctx->be->conv3d_forward(ctx, &g, buf, buf, buf, NULL);
+    qr_status s = qr_nn_backend_check(ctx);
+    printf("forced failure: %s\n", qr_last_error());
+    assert_int_equal(s, QR_ERR_DEVICE);
+    assert_one_line(qr_last_error());
+    assert_non_null(strstr(qr_last_error(), "cuda:0"));
+    assert_int_equal(qr_nn_backend_check(ctx), QR_OK);
+    /* work after the failure runs normally */
+    float x[3] = {-1, 0, 2}, y[3];
+    ctx->be->upload(ctx, buf, x, sizeof x);
+    ctx->be->relu_forward(ctx, 3, buf, buf);
+    ctx->be->download(ctx, y, buf, sizeof y);
+    assert_int_equal(qr_nn_backend_check(ctx), QR_OK);
+    assert_true(y[0] == 0 && y[1] == 0 && y[2] == 2);
+    ctx->be->free(ctx, buf);
+    qr_nn_context_free(ctx);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--probe")) {
+        qr_nn_context *c = NULL;
+        qr_nn_context_options o = qr_nn_context_options_default();
+        o.device.kind = QR_NN_DEVICE_CUDA;
+        if (qr_nn_context_create(&o, &c) != QR_OK) {
+            printf("no usable GPU: %s (skipped)\n", qr_last_error());
+            return 77;
+        }
+        printf("%s\n", qr_nn_context_describe(c));
+        qr_nn_context_free(c);
+        return 0;
+    }
+    unsetenv("QSMRIM_CUDA_PRECISION");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cuda_device),     cmocka_unit_test(test_cuda_index),
+        cmocka_unit_test(test_auto),            cmocka_unit_test(test_bad_setting),
+        cmocka_unit_test(test_gpu_memory),      cmocka_unit_test(test_gpu_failure_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -166,6 +166,33 @@ void qr_patch_blur(float *chan, const double sigma[3], float *tmp) {
     }
 }
 
+void qr_patch_index_matrix(const qr_augment *aug, const double spacing[3], double A[3][3]) {
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) A[r][q] = r == q;
+    if (!aug || !aug->affine) return;
+    /* R = Rz(g) Ry(b) Rx(a) about the i, j, k axes in millimetres; Z = diag(scale);
+     * A = Sp^-1 R Z Sp with Sp = diag(spacing): A_rq = (R Z)_rq * s_q / s_r. */
+    double ca = cos(aug->rot_rad[0]), sa = sin(aug->rot_rad[0]);
+    double cb = cos(aug->rot_rad[1]), sb = sin(aug->rot_rad[1]);
+    double cg = cos(aug->rot_rad[2]), sg = sin(aug->rot_rad[2]);
+    double Rx[3][3] = {{1, 0, 0}, {0, ca, -sa}, {0, sa, ca}};
+    double Ry[3][3] = {{cb, 0, sb}, {0, 1, 0}, {-sb, 0, cb}};
+    double Rz[3][3] = {{cg, -sg, 0}, {sg, cg, 0}, {0, 0, 1}};
+    double T[3][3], R[3][3];
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) {
+            T[r][q] = 0;
+            for (int t = 0; t < 3; t++) T[r][q] += Ry[r][t] * Rx[t][q];
+        }
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) {
+            R[r][q] = 0;
+            for (int t = 0; t < 3; t++) R[r][q] += Rz[r][t] * T[t][q];
+        }
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) A[r][q] = R[r][q] * aug->scale[q] * (spacing[q] / spacing[r]);
+}
+
 void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, const qr_augment *aug, float *patch) {
     const int64_t nv = c->size[0] * c->size[1] * c->size[2];
     const float scale[2] = {(float)(1.0 / sc->qsm_scale), (float)(1.0 / sc->flair_scale)};
@@ -173,31 +200,8 @@ void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, co
     int affine = aug && aug->affine;
     int flip = aug ? aug->flip_axis : -1;
 
-    /* Index-space matrix A = Sp^-1 R Z Sp (Sp = diag(spacing)): A_ab = (R Z)_ab * s_b / s_a, so the
-     * identity gives exactly 1 on the diagonal. Patch offsets u (voxels from the patch centre) map
-     * to crop indices  x = (o + (S-1)/2 - origin) + A u. */
-    double A[3][3] = {{1, 0, 0}, {0, 1, 0}, {0, 0, 1}};
-    if (affine) {
-        double ca = cos(aug->rot_rad[0]), sa = sin(aug->rot_rad[0]);
-        double cb = cos(aug->rot_rad[1]), sb = sin(aug->rot_rad[1]);
-        double cg = cos(aug->rot_rad[2]), sg = sin(aug->rot_rad[2]);
-        double Rx[3][3] = {{1, 0, 0}, {0, ca, -sa}, {0, sa, ca}};
-        double Ry[3][3] = {{cb, 0, sb}, {0, 1, 0}, {-sb, 0, cb}};
-        double Rz[3][3] = {{cg, -sg, 0}, {sg, cg, 0}, {0, 0, 1}};
-        double T[3][3], R[3][3];
-        for (int r = 0; r < 3; r++)
-            for (int q = 0; q < 3; q++) {
-                T[r][q] = 0;
-                for (int t = 0; t < 3; t++) T[r][q] += Ry[r][t] * Rx[t][q];
-            }
-        for (int r = 0; r < 3; r++)
-            for (int q = 0; q < 3; q++) {
-                R[r][q] = 0;
-                for (int t = 0; t < 3; t++) R[r][q] += Rz[r][t] * T[t][q];
-            }
-        for (int r = 0; r < 3; r++)
-            for (int q = 0; q < 3; q++) A[r][q] = R[r][q] * aug->scale[q] * (c->spacing[q] / c->spacing[r]);
-    }
+    double A[3][3];
+    qr_patch_index_matrix(affine ? aug : NULL, c->spacing, A);
     double centre[3];
     for (int a = 0; a < 3; a++) centre[a] = (double)(c->patch_origin[a] - c->origin[a]) + (S[a] - 1) / 2.0;
 

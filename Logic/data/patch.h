@@ -94,6 +94,12 @@ typedef struct qr_augment {
 qr_augment qr_augment_identity(void);
 void qr_augment_draw(const qr_augment_config *cfg, qr_rng *rng, qr_augment *out);
 
+/* The index-space matrix of an augmentation: a patch voxel at offset u (voxels, along i, j, k, from
+ * the patch centre) samples the volume at centre + A u. A = Sp^-1 R Z Sp with Sp = diag(spacing),
+ * R = Rz Ry Rx (rotations about the k, j, i axes in millimetres), Z = diag(scale); identity
+ * (exactly) when aug is NULL or has no affine part. */
+void qr_patch_index_matrix(const qr_augment *aug, const double spacing[3], double A[3][3]);
+
 /* Sample the patch (QR_PATCH_SIZE floats) from a crop; aug NULL = none (exact voxel values). */
 void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, const qr_augment *aug, float *patch);
 

@@ -27,7 +27,7 @@ qr_status qr_resource_path(const char *name, char *out, size_t outlen) {
     if (env && *env) snprintf(cand[nc++], QR_PATH_MAX, "%s/%s", env, name);
     if (exedir[0]) {
         snprintf(cand[nc++], QR_PATH_MAX, "%s/../share/qsmrim/%s", exedir, name);
-        snprintf(cand[nc++], QR_PATH_MAX, "%s/../../share/qsmrim/%s", exedir, name);
+        snprintf(cand[nc++], QR_PATH_MAX, "%s/../../../share/qsmrim/%s", exedir, name);
     }
     if (QSMRIM_RESOURCE_DIR[0]) snprintf(cand[nc++], QR_PATH_MAX, "%s/%s", QSMRIM_RESOURCE_DIR, name);
     for (int i = 0; i < nc; i++) {
@@ -39,6 +39,6 @@ qr_status qr_resource_path(const char *name, char *out, size_t outlen) {
     }
     return qr_fail(QR_ERR_IO,
                    "resource %s not found (looked in $QSMRIM_RESOURCE_DIR, <bin>/../share/qsmrim, "
-                   "<bin>/../../share/qsmrim and the source tree's Resources/)",
+                   "<bin>/../../../share/qsmrim and the source tree's Resources/)",
                    name);
 }

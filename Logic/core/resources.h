@@ -5,7 +5,7 @@
  * Search order for a relative name such as "models/qsmrim_demo.h5":
  *   1. $QSMRIM_RESOURCE_DIR/<name>
  *   2. <folder of the running executable>/../share/qsmrim/<name>       (cmake --install layout)
- *   3. <folder of the running executable>/../../share/qsmrim/<name>    (Slicer cli-modules layout)
+ *   3. <folder of the running executable>/../../../share/qsmrim/<name> (Slicer lib/Slicer-X.Y/cli-modules)
  *   4. the source tree's Resources/<name> (compiled in; a build tree run)
  */
 #ifndef QR_RESOURCES_H

@@ -84,7 +84,8 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
         return qr_fail(QR_ERR_FORMAT, "%s: is empty (a header line is required)", path);
     }
     /* header */
-    int nh = split_tabs(lines[0], NULL, 0);
+    int nh = 1;
+    for (const char *c = lines[0]; *c; c++) nh += *c == '\t';
     t->header = malloc((size_t)nh * sizeof *t->header);
     t->cells = malloc((size_t)(nl - 1 > 0 ? nl - 1 : 1) * (size_t)nh * sizeof *t->cells);
     t->lineno = malloc((size_t)(nl > 1 ? nl - 1 : 1) * sizeof *t->lineno);

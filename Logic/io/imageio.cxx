@@ -12,11 +12,15 @@ extern "C" {
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
 #include <vector>
 
+#include <zlib.h>
+
+#include <gdcmTrace.h>
 #include <gdcmUIDGenerator.h>
 #include <itkGDCMImageIO.h>
 #include <itkGDCMSeriesFileNames.h>
@@ -53,6 +57,27 @@ std::string one_line(const std::string &s) {
     }
     return out;
 }
+
+// ITK and GDCM print warnings to stderr on their own; the library never prints.
+void quiet_toolkits() {
+    static bool done = false;
+    if (done) return;
+    done = true;
+    itk::Object::GlobalWarningDisplayOff();
+    gdcm::Trace::WarningOff();
+    gdcm::Trace::DebugOff();
+}
+
+// Some readers (MetaIO, NIfTI) write to std::cerr/std::cout directly; mute them while ITK runs.
+struct MuteStreams {
+    std::ostringstream sink; // declared first: constructed before err/out take its buffer
+    std::streambuf *err, *out;
+    MuteStreams() : err(std::cerr.rdbuf(sink.rdbuf())), out(std::cout.rdbuf(sink.rdbuf())) {}
+    ~MuteStreams() {
+        std::cerr.rdbuf(err);
+        std::cout.rdbuf(out);
+    }
+};
 
 qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e) {
     return qr_fail(s, "%s: %s (%s)", path, what, one_line(e.GetDescription()).c_str());
@@ -115,6 +140,7 @@ struct FileHeader {
 };
 
 qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
+    quiet_toolkits();
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no image path given");
     if (!exists(path)) return qr_fail(QR_ERR_IO, "%s: no such file or folder", path);
     if (qr_path_is_dir(path)) {
@@ -145,6 +171,7 @@ qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
                        "expected NIfTI, NRRD, MetaImage or a DICOM folder)",
                        path);
     try {
+        MuteStreams mute;
         h->io->SetFileName(path);
         h->io->ReadImageInformation();
     } catch (const itk::ExceptionObject &e) {
@@ -178,9 +205,107 @@ qr_status check_header(const char *path, const FileHeader &h, qr_read_info *info
     return QR_OK;
 }
 
+// ITK's NIfTI reader accepts an uncompressed .nii whose voxel data is cut short (it fills the
+// rest); compare the file size with what the header declares (NIfTI-1 header fields).
+// For .nii.gz the stream is decompressed once to count its bytes (a cut gzip stream fails too).
+qr_status check_nifti_size(const char *path) {
+    const bool gz = qr_path_has_suffix(path, ".nii.gz");
+    if (!gz && !qr_path_has_suffix(path, ".nii")) return QR_OK;
+    gzFile f = gzopen(path, "rb");
+    if (!f) return QR_OK;
+    unsigned char h[348];
+    int got = gzread(f, h, sizeof h);
+    long fsize = got > 0 ? got : 0;
+    std::vector<unsigned char> chunk(1 << 20);
+    int n;
+    while ((n = gzread(f, chunk.data(), (unsigned)chunk.size())) > 0) fsize += n;
+    int zerr = Z_OK;
+    const char *zmsg = gzerror(f, &zerr);
+    std::string zmessage = zmsg ? zmsg : "";
+    gzclose(f);
+    if (n < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
+        return qr_fail(QR_ERR_FORMAT, "%s: compressed data is corrupt or truncated (%s)", path, zmessage.c_str());
+    if (got != (int)sizeof h) return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
+    int32_t sizeof_hdr;
+    std::memcpy(&sizeof_hdr, h, 4);
+    bool swap = sizeof_hdr != 348;
+    auto i16 = [&](int off) {
+        uint16_t x;
+        std::memcpy(&x, h + off, 2);
+        if (swap) x = (uint16_t)((x >> 8) | (x << 8));
+        return (int16_t)x;
+    };
+    uint32_t vo;
+    std::memcpy(&vo, h + 108, 4);
+    if (swap) vo = __builtin_bswap32(vo);
+    float vox_offset;
+    std::memcpy(&vox_offset, &vo, 4);
+    int ndim = i16(40);
+    if (ndim < 1 || ndim > 7) return QR_OK;
+    double nvox = 1;
+    for (int d = 1; d <= ndim; d++) nvox *= std::max<int>(1, i16(40 + 2 * d));
+    double expected = (double)vox_offset + nvox * (double)i16(72) / 8.0;
+    if ((double)fsize < expected)
+        return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (file has %ld bytes, header declares %.0f)", path, fsize,
+                       expected);
+    return QR_OK;
+}
+
+// ITK's MetaImage reader accepts uncompressed voxel data that is cut short; compare the size of
+// the data (after the header of a .mha, or the separate file of a .mhd) with what the header says.
+qr_status check_meta_size(const char *path, const itk::ImageIOBase *io) {
+    if (!qr_path_has_suffix(path, ".mha") && !qr_path_has_suffix(path, ".mhd")) return QR_OK;
+    FILE *f = std::fopen(path, "rb");
+    if (!f) return QR_OK;
+    std::string datafile;
+    bool compressed = false;
+    char line[4096];
+    long header_end = -1;
+    while (std::fgets(line, sizeof line, f)) {
+        std::string l(line);
+        auto eq = l.find('=');
+        if (eq == std::string::npos) continue;
+        std::string key = l.substr(0, eq), val = l.substr(eq + 1);
+        auto trim = [](std::string &x) {
+            x.erase(0, x.find_first_not_of(" \t\r\n"));
+            x.erase(x.find_last_not_of(" \t\r\n") + 1);
+        };
+        trim(key);
+        trim(val);
+        if (key == "CompressedData") compressed = (val == "True" || val == "true");
+        if (key == "ElementDataFile") {
+            datafile = val;
+            header_end = std::ftell(f);
+            break;
+        }
+    }
+    std::fseek(f, 0, SEEK_END);
+    long fsize = std::ftell(f);
+    std::fclose(f);
+    if (compressed || datafile.empty() || datafile == "LIST" || datafile.find('%') != std::string::npos) return QR_OK;
+    long have;
+    std::string where = path;
+    if (datafile == "LOCAL") {
+        have = fsize - header_end;
+    } else {
+        char dir[QR_PATH_MAX];
+        qr_path_dirname(path, dir, sizeof dir);
+        where = datafile[0] == '/' ? datafile : std::string(dir) + "/" + datafile;
+        struct stat st;
+        if (stat(where.c_str(), &st) != 0) return qr_fail(QR_ERR_IO, "%s: data file %s is missing", path, where.c_str());
+        have = (long)st.st_size;
+    }
+    long need = (long)io->GetImageSizeInBytes();
+    if (have < need)
+        return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (%s holds %ld bytes, header declares %ld)", path,
+                       where.c_str(), have, need);
+    return QR_OK;
+}
+
 template <class TImage>
 qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out) {
     try {
+        MuteStreams mute;
         if (!h.dicom_files.empty()) {
             auto reader = itk::ImageSeriesReader<TImage>::New();
             reader->SetImageIO(itk::GDCMImageIO::New());
@@ -188,6 +313,8 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             reader->Update();
             *out = reader->GetOutput();
         } else {
+            QR_TRY(check_nifti_size(path));
+            QR_TRY(check_meta_size(path, h.io.GetPointer()));
             auto reader = itk::ImageFileReader<TImage>::New();
             reader->SetImageIO(h.io);
             reader->SetFileName(path);
@@ -323,55 +450,16 @@ std::string fmt_double(double x) {
     return b;
 }
 
-// A DICOM series (MR Image Storage, int16 pixels with rescale slope/intercept) in staging_dir.
-qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume *v) {
-    using ShortImage = itk::Image<int16_t, 3>;
-    using SliceImage = itk::Image<int16_t, 2>;
-    const int64_t n = qr_volume_nvox(v);
-    double slope = 1.0, intercept = 0.0;
-    if (v->dtype == QR_INT32) {
-        const int32_t *s = qr_volume_i32(v);
-        for (int64_t i = 0; i < n; i++)
-            if (s[i] > 32767)
-                return qr_fail(QR_ERR_UNSUPPORTED, "%s: label %d does not fit a DICOM int16 series", path, s[i]);
-    } else {
-        const float *s = qr_volume_f32(v);
-        double lo = INFINITY, hi = -INFINITY;
-        bool integral = true;
-        for (int64_t i = 0; i < n; i++) {
-            if (!std::isfinite(s[i])) continue;
-            lo = std::min(lo, (double)s[i]);
-            hi = std::max(hi, (double)s[i]);
-            integral = integral && s[i] == std::floor(s[i]);
-        }
-        if (!(lo <= hi)) lo = hi = 0;
-        if (!(integral && lo >= -32768 && hi <= 32767)) {
-            intercept = 0.5 * (lo + hi);
-            slope = (hi - lo) / 65000.0;
-            if (!(slope > 0)) slope = 1.0;
-        }
-    }
-    auto img = make_itk_image<ShortImage>(&v->geom);
-    img->Allocate();
-    int16_t *d = img->GetBufferPointer();
-    for (int64_t i = 0; i < n; i++) {
-        double x = v->dtype == QR_INT32 ? (double)qr_volume_i32(v)[i] : (double)qr_volume_f32(v)[i];
-        if (!std::isfinite(x)) x = intercept;
-        double q = std::nearbyint((x - intercept) / slope);
-        d[i] = (int16_t)std::max(-32768.0, std::min(32767.0, q));
-    }
-
+// Per-slice DICOM headers (MR Image Storage) for a series on grid g.
+std::vector<itk::MetaDataDictionary> dicom_dictionaries(const qr_geometry &g, double slope, double intercept,
+                                                       bool float_pixels) {
     gdcm::UIDGenerator uid;
     const std::string study = uid.Generate(), series = uid.Generate(), frame = uid.Generate();
-    const qr_geometry &g = v->geom;
-    const int64_t nk = g.size[2];
-    std::vector<std::string> files;
-    std::vector<itk::MetaDataDictionary> dicts((size_t)nk);
-    itk::ImageSeriesWriter<ShortImage, SliceImage>::DictionaryArrayType dict_ptrs;
     std::ostringstream iop;
     iop << fmt_double(g.direction[0]) << "\\" << fmt_double(g.direction[3]) << "\\" << fmt_double(g.direction[6]) << "\\"
         << fmt_double(g.direction[1]) << "\\" << fmt_double(g.direction[4]) << "\\" << fmt_double(g.direction[7]);
-    for (int64_t k = 0; k < nk; k++) {
+    std::vector<itk::MetaDataDictionary> dicts((size_t)g.size[2]);
+    for (int64_t k = 0; k < g.size[2]; k++) {
         auto &dct = dicts[(size_t)k];
         double ijk[3] = {0, 0, (double)k}, p[3];
         qr_geometry_index_to_lps(&g, ijk, p);
@@ -382,6 +470,7 @@ qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume
         };
         put("0008|0016", "1.2.840.10008.5.1.4.1.1.4"); // MR Image Storage
         put("0008|0060", "MR");
+        put("0028|0004", "MONOCHROME2");
         put("0020|000d", study);
         put("0020|000e", series);
         put("0020|0052", frame);
@@ -391,18 +480,35 @@ qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume
         put("0020|0037", iop.str());
         put("0028|0030", fmt_double(g.spacing[1]) + "\\" + fmt_double(g.spacing[0]));
         put("0018|0050", fmt_double(g.spacing[2]));
+        if (float_pixels) { // GDCM stores float buffers as int16 through slope/intercept
+            put("0028|0100", "16");
+            put("0028|0101", "16");
+            put("0028|0102", "15");
+            put("0028|0103", "1");
+        }
         put("0028|1052", fmt_double(intercept));
         put("0028|1053", fmt_double(slope));
         put("0008|103e", "qsmrim output");
+    }
+    return dicts;
+}
+
+template <class TImage>
+qr_status write_series(const char *path, const char *staging_dir, typename TImage::Pointer img,
+                       std::vector<itk::MetaDataDictionary> &dicts) {
+    using SliceImage = itk::Image<typename TImage::PixelType, 2>;
+    std::vector<std::string> files;
+    typename itk::ImageSeriesWriter<TImage, SliceImage>::DictionaryArrayType dict_ptrs;
+    for (size_t k = 0; k < dicts.size(); k++) {
         char name[64];
-        std::snprintf(name, sizeof name, "/slice%04lld.dcm", (long long)k + 1);
+        std::snprintf(name, sizeof name, "/slice%04zu.dcm", k + 1);
         files.push_back(std::string(staging_dir) + name);
-        dict_ptrs.push_back(&dct);
+        dict_ptrs.push_back(&dicts[k]);
     }
     try {
         auto io = itk::GDCMImageIO::New();
         io->KeepOriginalUIDOn();
-        auto writer = itk::ImageSeriesWriter<ShortImage, SliceImage>::New();
+        auto writer = itk::ImageSeriesWriter<TImage, SliceImage>::New();
         writer->SetInput(img);
         writer->SetImageIO(io);
         writer->SetFileNames(files);
@@ -414,11 +520,49 @@ qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume
     return QR_OK;
 }
 
+// A DICOM series in staging_dir. Labels: int16 pixels. Intensities: GDCM stores int16 through
+// rescale slope/intercept chosen to cover the finite range (quantisation step (max-min)/65000;
+// exact for integral values within the int16 range); NaN/Inf are stored as the intercept.
+qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume *v) {
+    const int64_t n = qr_volume_nvox(v);
+    if (v->dtype == QR_INT32) {
+        const int32_t *s = qr_volume_i32(v);
+        for (int64_t i = 0; i < n; i++)
+            if (s[i] > 32767 || s[i] < -32768)
+                return qr_fail(QR_ERR_UNSUPPORTED, "%s: label %d does not fit a DICOM int16 series", path, s[i]);
+        auto dicts = dicom_dictionaries(v->geom, 1.0, 0.0, false);
+        return write_series<itk::Image<int16_t, 3>>(path, staging_dir, labels_as<int16_t>(v), dicts);
+    }
+    const float *s = qr_volume_f32(v);
+    double lo = INFINITY, hi = -INFINITY;
+    bool integral = true;
+    for (int64_t i = 0; i < n; i++) {
+        if (!std::isfinite(s[i])) continue;
+        lo = std::min(lo, (double)s[i]);
+        hi = std::max(hi, (double)s[i]);
+        integral = integral && s[i] == std::floor(s[i]);
+    }
+    if (!(lo <= hi)) lo = hi = 0;
+    double slope = 1.0, intercept = 0.0;
+    if (!(integral && lo >= -32768 && hi <= 32767)) {
+        intercept = 0.5 * (lo + hi);
+        slope = (hi - lo) / 65000.0;
+        if (!(slope > 0)) slope = 1.0;
+    }
+    auto img = make_itk_image<FloatImage>(&v->geom);
+    img->Allocate();
+    float *d = img->GetBufferPointer();
+    for (int64_t i = 0; i < n; i++) d[i] = std::isfinite(s[i]) ? s[i] : (float)intercept;
+    auto dicts = dicom_dictionaries(v->geom, slope, intercept, true);
+    return write_series<FloatImage>(path, staging_dir, img, dicts);
+}
+
 } // namespace
 
 extern "C" qr_status qr_image_write(const char *path, const qr_volume *v, int flags) {
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
     if (!v || !v->data) return qr_fail(QR_ERR_INVALID_ARG, "%s: nothing to write", path);
+    quiet_toolkits();
     QR_TRY(qr_geometry_validate(&v->geom, path));
     const bool dicom = !is_image_suffix(path);
     if (dicom && qr_path_is_file(path))

@@ -1,0 +1,243 @@
+/* predict.c - one subject end to end: read, align, split lesions, score, decide, write. */
+#include "predict.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/fileutil.h"
+#include "../io/geometry.h"
+#include "../io/imageio.h"
+#include "score.h"
+
+qr_predict_options qr_predict_options_default(void) {
+    qr_predict_options o;
+    memset(&o, 0, sizeof o);
+    o.device = "auto";
+    o.threshold_mode = QR_THRESHOLD_F1;
+    o.threshold_value = 0.5;
+    o.connectivity = 26;
+    o.test_time_flips = 1;
+    return o;
+}
+
+qr_status qr_threshold_parse(const char *text, qr_threshold_mode *mode, double *value) {
+    if (!text || !*text) return qr_fail(QR_ERR_INVALID_ARG, "empty threshold (use f1, sensitive or a probability)");
+    if (!strcmp(text, "f1")) {
+        *mode = QR_THRESHOLD_F1;
+        return QR_OK;
+    }
+    if (!strcmp(text, "sensitive")) {
+        *mode = QR_THRESHOLD_SENSITIVE;
+        return QR_OK;
+    }
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (*end || errno || !(v >= 0.0 && v <= 1.0))
+        return qr_fail(QR_ERR_INVALID_ARG, "threshold '%s' is not f1, sensitive or a probability between 0 and 1", text);
+    *mode = QR_THRESHOLD_VALUE;
+    *value = v;
+    return QR_OK;
+}
+
+const char *qr_decision_name(int decision) {
+    switch (decision) {
+    case QR_DECISION_RIM_NEG: return "rim-";
+    case QR_DECISION_REVIEW: return "review";
+    case QR_DECISION_RIM_POS: return "rim+";
+    default: return "none";
+    }
+}
+
+void qr_prediction_free(qr_prediction *p) {
+    if (!p) return;
+    free(p->lesions);
+    qr_volume_free(&p->qsm);
+    qr_volume_free(&p->flair);
+    qr_volume_free(&p->labels);
+    qr_volume_free(&p->overlay);
+    qr_volume_free(&p->probability);
+    memset(p, 0, sizeof *p);
+}
+
+static void progress(const qr_predict_options *o, double f, const char *stage) {
+    if (o->progress) o->progress(f, stage, o->progress_user);
+}
+
+static int cmp_prob_desc(const void *a, const void *b) {
+    const qr_lesion_result *x = a, *y = b;
+    if (x->probability != y->probability) return x->probability < y->probability ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Decision rule of predict.h. */
+static int decide(double p, double t_used, double t_review) {
+    if (p >= t_used) return QR_DECISION_RIM_POS;
+    if (t_review < t_used && p >= t_review) return QR_DECISION_REVIEW;
+    return QR_DECISION_RIM_NEG;
+}
+
+qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in, const qr_volume *lesions_in,
+                             const qr_predict_options *opt_in, qr_prediction *out) {
+    memset(out, 0, sizeof *out);
+    qr_predict_options opt = opt_in ? *opt_in : qr_predict_options_default();
+    if (qsm_in->dtype != QR_FLOAT32 || flair_in->dtype != QR_FLOAT32)
+        return qr_fail(QR_ERR_INVALID_ARG, "QSM and FLAIR must be float32 volumes");
+    if (lesions_in->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "the lesion map must be an integer volume");
+    if (opt.threshold_mode == QR_THRESHOLD_VALUE && !(opt.threshold_value >= 0 && opt.threshold_value <= 1))
+        return qr_fail(QR_ERR_INVALID_ARG, "threshold %g is not a probability", opt.threshold_value);
+    QR_TRY(qr_geometry_validate(&qsm_in->geom, "QSM"));
+
+    qr_volume qsm = {0}, flair = {0}, lesions = {0};
+    qr_scorer *scorer = NULL;
+    qr_status s = QR_OK;
+#define CHECK(expr)                                                                                                    \
+    do {                                                                                                               \
+        s = (expr);                                                                                                    \
+        if (s != QR_OK) goto done;                                                                                     \
+    } while (0)
+#define CANCELLED() (opt.cancel && *opt.cancel)
+
+    progress(&opt, 0.0, "Checking inputs");
+    CHECK(qr_volume_copy(&qsm, qsm_in, QR_FLOAT32));
+    CHECK(qr_volume_copy(&flair, flair_in, QR_FLOAT32));
+    CHECK(qr_volume_copy(&lesions, lesions_in, QR_INT32));
+    int resampled;
+    CHECK(qr_align_to_grid(&qsm.geom, "QSM", &flair, "FLAIR", &resampled));
+    CHECK(qr_align_to_grid(&qsm.geom, "QSM", &lesions, "lesion map", &resampled));
+    /* QSM is relative to normal-appearing white matter, so 0 is the neutral value for voxels the
+     * reconstruction could not compute (NaN/Inf); FLAIR gets 0 (no signal) likewise. */
+    int64_t bad = qr_volume_replace_nonfinite(&qsm, 0.0f);
+    if (bad) qr_log(QR_LOG_WARNING, "QSM: %lld NaN/Inf voxels set to 0 ppb", (long long)bad);
+    bad = qr_volume_replace_nonfinite(&flair, 0.0f);
+    if (bad) qr_log(QR_LOG_WARNING, "FLAIR: %lld NaN/Inf voxels set to 0", (long long)bad);
+
+    progress(&opt, 0.05, "Finding lesions");
+    qr_lesion_options lo = qr_lesion_options_default();
+    lo.connectivity = opt.connectivity ? opt.connectivity : 26;
+    qr_lesion_table table = {0};
+    CHECK(qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL));
+    out->n = table.n;
+    if (table.n == 0) qr_log(QR_LOG_NOTICE, "the lesion map holds no lesions; nothing to classify");
+    if (CANCELLED()) CHECK(qr_fail(QR_ERR_CANCELLED, "cancelled"));
+
+    progress(&opt, 0.1, "Loading model");
+    CHECK(qr_scorer_open(opt.model_path, opt.device, opt.threads, &scorer));
+    snprintf(out->model_used, sizeof out->model_used, "%s", qr_scorer_model_path(scorer));
+    snprintf(out->device_used, sizeof out->device_used, "%s", qr_scorer_device(scorer));
+    qr_scorer_thresholds(scorer, &out->threshold_f1, &out->threshold_sensitive);
+
+    out->lesions = calloc((size_t)(table.n > 0 ? table.n : 1), sizeof *out->lesions);
+    if (!out->lesions) {
+        qr_lesion_table_free(&table);
+        CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));
+    }
+    for (int64_t u = 0; u < table.n; u++) {
+        const qr_lesion *L = &table.items[u];
+        qr_lesion_result *R = &out->lesions[u];
+        R->id = L->id;
+        R->voxels = L->voxels;
+        R->volume_mm3 = L->volume_mm3;
+        memcpy(R->center_ras, L->center_ras, sizeof R->center_ras);
+    }
+    if (table.n > 0) {
+        qr_score_request req = {&qsm, &flair, &out->labels, &table, opt.test_time_flips, opt.cancel, opt.progress,
+                                opt.progress_user, 0.15, 0.95};
+        s = qr_scorer_score(scorer, &req, out->lesions);
+    }
+    qr_lesion_table_free(&table);
+    if (s != QR_OK) goto done;
+
+    progress(&opt, 0.95, "Deciding");
+    double t_used = out->threshold_f1, t_review = out->threshold_sensitive;
+    if (opt.threshold_mode == QR_THRESHOLD_SENSITIVE) t_used = t_review;
+    if (opt.threshold_mode == QR_THRESHOLD_VALUE) t_used = opt.threshold_value;
+    out->threshold_used = t_used;
+    for (int64_t u = 0; u < out->n; u++) {
+        qr_lesion_result *R = &out->lesions[u];
+        R->decision = decide(R->probability, t_used, t_review);
+        out->n_rim_positive += R->decision == QR_DECISION_RIM_POS;
+        out->n_review += R->decision == QR_DECISION_REVIEW;
+    }
+    /* Paint decisions and probabilities onto the QSM grid (lesions sorted by id for lookup). */
+    CHECK(qr_volume_alloc(&out->overlay, &qsm.geom, QR_INT32));
+    CHECK(qr_volume_alloc(&out->probability, &qsm.geom, QR_FLOAT32));
+    {
+        int32_t maxid = 0;
+        for (int64_t u = 0; u < out->n; u++)
+            if (out->lesions[u].id > maxid) maxid = out->lesions[u].id;
+        int64_t *slot = malloc(((size_t)maxid + 1) * sizeof *slot);
+        if (!slot) CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));
+        for (int32_t i = 0; i <= maxid; i++) slot[i] = -1;
+        for (int64_t u = 0; u < out->n; u++) slot[out->lesions[u].id] = u;
+        const int32_t *lab = qr_volume_i32(&out->labels);
+        int32_t *ov = qr_volume_i32(&out->overlay);
+        float *pm = qr_volume_f32(&out->probability);
+        for (int64_t v = 0; v < qr_volume_nvox(&qsm); v++) {
+            int32_t l = lab[v];
+            if (l <= 0 || l > maxid || slot[l] < 0) continue;
+            const qr_lesion_result *R = &out->lesions[slot[l]];
+            ov[v] = R->decision;
+            pm[v] = (float)R->probability;
+        }
+        free(slot);
+    }
+    qsort(out->lesions, (size_t)out->n, sizeof *out->lesions, cmp_prob_desc);
+    out->qsm = qsm;
+    out->flair = flair;
+    memset(&qsm, 0, sizeof qsm);
+    memset(&flair, 0, sizeof flair);
+    progress(&opt, 1.0, "Done");
+
+done:
+    qr_scorer_close(scorer);
+    qr_volume_free(&qsm);
+    qr_volume_free(&flair);
+    qr_volume_free(&lesions);
+    if (s != QR_OK) qr_prediction_free(out);
+    return s;
+#undef CHECK
+#undef CANCELLED
+}
+
+qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const char *lesions_path,
+                           const qr_predict_options *opt, qr_prediction *out) {
+    memset(out, 0, sizeof *out);
+    qr_volume qsm, flair, lesions;
+    if (opt && opt->progress) opt->progress(0.0, "Reading volumes", opt->progress_user);
+    QR_TRY(qr_image_read(qsm_path, QR_FLOAT32, &qsm, NULL));
+    qr_status s = qr_image_read(flair_path, QR_FLOAT32, &flair, NULL);
+    if (s != QR_OK) {
+        qr_volume_free(&qsm);
+        return s;
+    }
+    s = qr_image_read(lesions_path, QR_INT32, &lesions, NULL);
+    if (s == QR_OK) s = qr_predict_volumes(&qsm, &flair, &lesions, opt, out);
+    qr_volume_free(&qsm);
+    qr_volume_free(&flair);
+    qr_volume_free(&lesions);
+    return s;
+}
+
+static qr_status write_table(const qr_prediction *p, const char *path) {
+    qr_atomic f;
+    QR_TRY(qr_atomic_open(&f, path));
+    fprintf(f.fp, "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n");
+    for (int64_t u = 0; u < p->n; u++) {
+        const qr_lesion_result *R = &p->lesions[u];
+        fprintf(f.fp, "%d\t%.6g\t%.3f\t%.3f\t%.3f\t%.6f\t%.6f\t%s\n", R->id, R->volume_mm3, R->center_ras[0],
+                R->center_ras[1], R->center_ras[2], R->probability, R->uncertainty, qr_decision_name(R->decision));
+    }
+    return qr_atomic_commit(&f);
+}
+
+qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, const char *probability_path,
+                              const char *table_path) {
+    if (overlay_path) QR_TRY(qr_image_write(overlay_path, &p->overlay, 0));
+    if (probability_path) QR_TRY(qr_image_write(probability_path, &p->probability, 0));
+    if (table_path) QR_TRY(write_table(p, table_path));
+    return QR_OK;
+}

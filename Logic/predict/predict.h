@@ -1,0 +1,110 @@
+/*
+ * predict.h - the product's main job: classify every lesion of one subject as rim+ / rim-.
+ *
+ * Inputs: a QSM volume (float32, ppb), a FLAIR volume co-registered to it, and a lesion map
+ * (binary mask -> connected components, or label map -> one lesion per label). FLAIR and lesions
+ * on another grid that overlaps the QSM's are resampled onto the QSM grid (qr_align_to_grid).
+ * Per lesion: radiomic features on the QSM, a 16 x 32 x 32 two-channel patch, the network's
+ * P(rim+); with test-time flips (and several model members, if the model file holds an ensemble)
+ * the mean is the probability and the standard deviation the uncertainty.
+ *
+ * Decisions (codes of the overlay label map; Resources/QSMRimLesions.ctbl colours them):
+ *   0 background, 1 rim-, 2 review, 3 rim+
+ *   threshold mode F1 (default): rim+ if p >= t_f1; review if t_sensitive <= p < t_f1; else rim-
+ *   threshold mode SENSITIVE:    rim+ if p >= t_sensitive; no review band
+ *   threshold mode VALUE v:      rim+ if p >= v; review if t_sensitive <= p < v; else rim-
+ * t_f1 and t_sensitive are stored in the model file (fitted on held-out data when it was trained).
+ *
+ * Usage:
+ *   qr_predict_options o = qr_predict_options_default();
+ *   qr_prediction p;
+ *   QR_TRY(qr_predict_files("qsm.nii.gz", "flair.nii.gz", "lesions.nii.gz", &o, &p));
+ *   QR_TRY(qr_prediction_write(&p, "overlay.nrrd", "prob.nrrd", "table.tsv"));
+ *   qr_prediction_free(&p);
+ */
+#ifndef QR_PREDICT_H
+#define QR_PREDICT_H
+
+#include <signal.h>
+
+#include "../core/volume.h"
+#include "../lesions/lesions.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum qr_threshold_mode { QR_THRESHOLD_F1 = 0, QR_THRESHOLD_SENSITIVE, QR_THRESHOLD_VALUE } qr_threshold_mode;
+
+enum { QR_DECISION_BACKGROUND = 0, QR_DECISION_RIM_NEG = 1, QR_DECISION_REVIEW = 2, QR_DECISION_RIM_POS = 3 };
+
+/* Progress callback: fraction of the whole job done (0..1) and the current stage's name. */
+typedef void (*qr_progress_fn)(double fraction, const char *stage, void *user);
+
+typedef struct qr_predict_options {
+    const char *model_path;          /* NULL: the shipped demo model (Resources/models/) */
+    const char *device;              /* "auto" (default), "cpu", "cuda", "cuda:N" */
+    qr_threshold_mode threshold_mode;
+    double threshold_value;          /* for QR_THRESHOLD_VALUE, in [0, 1] */
+    int connectivity;                /* splitting a binary mask: 26 (default) or 6 */
+    int test_time_flips;             /* 1 (default): average over flips of the in-plane axes */
+    int threads;                     /* 0: all cores */
+    volatile sig_atomic_t *cancel;   /* polled between stages and lesions; non-zero -> QR_ERR_CANCELLED */
+    qr_progress_fn progress;         /* may be NULL */
+    void *progress_user;
+} qr_predict_options;
+
+qr_predict_options qr_predict_options_default(void);
+
+typedef struct qr_lesion_result {
+    int32_t id;              /* label in `labels` */
+    int64_t voxels;
+    double volume_mm3;
+    double center_ras[3];    /* centre of mass, RAS mm */
+    double probability;      /* P(rim+), mean over flips and members */
+    double uncertainty;      /* standard deviation over flips and members */
+    int decision;            /* QR_DECISION_RIM_NEG / REVIEW / RIM_POS */
+} qr_lesion_result;
+
+typedef struct qr_prediction {
+    int64_t n;                   /* lesions */
+    qr_lesion_result *lesions;   /* n results, sorted by probability, highest first */
+    int64_t n_rim_positive;      /* decisions rim+ (the subject-level count) */
+    int64_t n_review;
+    double threshold_f1, threshold_sensitive, threshold_used;
+    qr_volume qsm, flair;        /* the inputs as used: on the QSM grid, NaN/Inf set to 0 */
+    qr_volume labels;            /* int32 lesion label map on the QSM grid (after splitting) */
+    qr_volume overlay;           /* int32 decision codes 0..3 on the QSM grid */
+    qr_volume probability;       /* float32: each lesion's voxels hold its P(rim+), 0 elsewhere */
+    char device_used[32];        /* "cpu" or "cuda:N" */
+    char model_used[1024];       /* path of the model file */
+} qr_prediction;
+
+/* Predict from volumes already in memory. `flair` and `lesions` may be resampled copies of the
+ * inputs (the inputs are not modified). */
+qr_status qr_predict_volumes(const qr_volume *qsm, const qr_volume *flair, const qr_volume *lesions,
+                             const qr_predict_options *opt, qr_prediction *out);
+
+/* Read the three inputs (any supported format) and predict. */
+qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const char *lesions_path,
+                           const qr_predict_options *opt, qr_prediction *out);
+
+/* Write the outputs atomically (any may be NULL to skip it): overlay label map, probability
+ * map, lesion table TSV (lesion_id volume_mm3 center_r center_a center_s probability uncertainty
+ * decision, sorted by probability). */
+qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, const char *probability_path,
+                              const char *table_path);
+
+void qr_prediction_free(qr_prediction *p);
+
+/* Parse a threshold argument: "f1", "sensitive", or a probability in [0, 1]. QR_ERR_INVALID_ARG
+ * with a message naming the accepted forms otherwise. */
+qr_status qr_threshold_parse(const char *text, qr_threshold_mode *mode, double *value);
+
+/* "rim-", "review", "rim+" for a decision code. */
+const char *qr_decision_name(int decision);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

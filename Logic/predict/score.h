@@ -1,0 +1,42 @@
+/*
+ * score.h - P(rim+) of each lesion of one subject with a model file: radiomic features, patches,
+ * network forward (with test-time flips and every member of an ensemble), mean and spread.
+ * Used by predict.c and by evaluation of a given model (`qsmrim evaluate --model`).
+ */
+#ifndef QR_SCORE_H
+#define QR_SCORE_H
+
+#include "predict.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qr_scorer qr_scorer;
+
+/* Open a model file (NULL: the shipped demo model) on a device ("auto", "cpu", "cuda[:N]"). */
+qr_status qr_scorer_open(const char *model_path, const char *device, int threads, qr_scorer **out);
+const char *qr_scorer_model_path(const qr_scorer *s);
+const char *qr_scorer_device(const qr_scorer *s);
+/* The decision thresholds stored in the model file. */
+void qr_scorer_thresholds(const qr_scorer *s, double *t_f1, double *t_sensitive);
+
+typedef struct qr_score_request {
+    const qr_volume *qsm, *flair, *labels;   /* same grid; QSM/FLAIR finite */
+    const qr_lesion_table *table;            /* lesions of `labels` to score */
+    int test_time_flips;
+    volatile sig_atomic_t *cancel;
+    qr_progress_fn progress;
+    void *progress_user;
+    double progress_from, progress_to;       /* fraction range this call reports in */
+} qr_score_request;
+
+/* Fill probability and uncertainty of results[i] for table->items[i]. */
+qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_result *results);
+
+void qr_scorer_close(qr_scorer *s); /* NULL-safe */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

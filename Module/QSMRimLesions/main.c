@@ -1,0 +1,151 @@
+/*
+ * QSMRimLesions - the 3D Slicer command-line module: rim+ / rim- classification of MS lesions.
+ *
+ * Slicer runs it as  QSMRimLesions [--returnparameterfile F] --qsm Q.nrrd --flair F.nrrd
+ *   --lesions L.nrrd --overlay O.nrrd --probability P.nrrd --table T.tsv [--model M.h5]
+ *   [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE]
+ * (flag and value as separate arguments; see QSMRimLesions.xml, which `--xml` prints).
+ * Progress goes to stdout as Slicer's <filter-...> tags, flushed line by line; errors go to
+ * stderr as one line a Slicer user can act on; exit 0 = done, 1 = failed, 2 = bad arguments.
+ * Every output is written to a temporary name and renamed into place: Slicer's Cancel (SIGSTOP
+ * then SIGKILL) never leaves a partial output behind.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/fileutil.h"
+#include "predict/predict.h"
+
+extern const char QSMRIM_LESIONS_XML[]; /* QSMRimLesions.xml, embedded at build time */
+
+static const char *NAME = "QSMRimLesions";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void on_progress(double fraction, const char *stage, void *user) {
+    const char **last_stage = user;
+    if (stage && (!*last_stage || strcmp(*last_stage, stage) != 0)) {
+        printf("<filter-comment> \"%s\" </filter-comment>\n", stage);
+        *last_stage = stage;
+    }
+    printf("<filter-progress>%.4f</filter-progress>\n", fraction < 0 ? 0 : fraction > 1 ? 1 : fraction);
+    fflush(stdout);
+}
+
+static void on_log(qr_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= QR_LOG_NOTICE) fprintf(stderr, "%s: %s%s\n", NAME, level == QR_LOG_WARNING ? "warning: " : "", msg);
+}
+
+static int fail(const char *msg) {
+    fprintf(stderr, "%s: error: %s\n", NAME, msg);
+    fflush(stdout);
+    return 1;
+}
+
+static int usage_error(const char *msg) {
+    fprintf(stderr, "%s: %s (run '%s --help')\n", NAME, msg, NAME);
+    return 2;
+}
+
+static const char *HELP =
+    "usage: QSMRimLesions --qsm QSM --flair FLAIR --lesions LESIONS --overlay OVERLAY\n"
+    "                     --probability PROB --table TABLE.tsv [--model MODEL.h5]\n"
+    "                     [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE]\n"
+    "                     [--returnparameterfile FILE] [--xml]\n"
+    "\n"
+    "3D Slicer CLI module: classifies each MS lesion as rim+ (paramagnetic rim on QSM) or rim-.\n"
+    "The same job as 'qsmrim predict'; Slicer builds this command line from QSMRimLesions.xml.\n"
+    "Outputs: OVERLAY label map (1 rim-, 2 review, 3 rim+), PROB (each lesion's P(rim+)),\n"
+    "TABLE (lesions sorted by probability). Return parameter: numberOfRimPositive.\n";
+
+/* name = value lines, written atomically (Slicer reads them after exit code 0). */
+static int write_return_parameters(const char *path, long n_rim_positive) {
+    qr_atomic f;
+    if (qr_atomic_open(&f, path) != QR_OK) return fail(qr_last_error());
+    fprintf(f.fp, "numberOfRimPositive = %ld\n", n_rim_positive);
+    if (qr_atomic_commit(&f) != QR_OK) return fail(qr_last_error());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"qsm", required_argument, 0, 'q'},       {"flair", required_argument, 0, 'f'},
+        {"lesions", required_argument, 0, 'l'},   {"overlay", required_argument, 0, 'o'},
+        {"probability", required_argument, 0, 'p'}, {"table", required_argument, 0, 't'},
+        {"model", required_argument, 0, 'm'},     {"device", required_argument, 0, 'd'},
+        {"threshold", required_argument, 0, 'T'}, {"returnparameterfile", required_argument, 0, 'r'},
+        {"processinformationaddress", required_argument, 0, 'P'},
+        {"xml", no_argument, 0, 'x'},             {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *qsm = NULL, *flair = NULL, *lesions = NULL, *overlay = NULL, *prob = NULL, *table = NULL,
+               *retfile = NULL;
+    qr_predict_options o = qr_predict_options_default();
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'q': qsm = optarg; break;
+        case 'f': flair = optarg; break;
+        case 'l': lesions = optarg; break;
+        case 'o': overlay = optarg; break;
+        case 'p': prob = optarg; break;
+        case 't': table = optarg; break;
+        case 'm': o.model_path = optarg[0] ? optarg : NULL; break;
+        case 'd': o.device = optarg; break;
+        case 'r': retfile = optarg; break;
+        case 'P': break; /* shared-memory progress of old Slicer versions: stdout tags are used */
+        case 'T':
+            if (qr_threshold_parse(optarg, &o.threshold_mode, &o.threshold_value) != QR_OK)
+                return usage_error(qr_last_error());
+            break;
+        case 'x': fputs(QSMRIM_LESIONS_XML, stdout); return 0;
+        case 'h': fputs(HELP, stdout); return 0;
+        default: {
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return usage_error(msg);
+        }
+        }
+    }
+    if (optind < argc) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[optind]);
+        return usage_error(msg);
+    }
+    if (!qsm || !flair || !lesions) return usage_error("the QSM, FLAIR and Lesions inputs are all required");
+    if (!overlay && !prob && !table && !retfile) return usage_error("no output selected");
+
+    qr_set_log_sink(on_log, NULL);
+    double t0 = now_s();
+    printf("<filter-start><filter-name>%s</filter-name><filter-comment> \"Classifying lesions\" </filter-comment></filter-start>\n",
+           NAME);
+    fflush(stdout);
+    const char *last_stage = NULL;
+    o.progress = on_progress;
+    o.progress_user = &last_stage;
+    qr_prediction p;
+    if (qr_predict_files(qsm, flair, lesions, &o, &p) != QR_OK) return fail(qr_last_error());
+    printf("<filter-comment> \"Writing outputs\" </filter-comment>\n");
+    fflush(stdout);
+    if (qr_prediction_write(&p, overlay, prob, table) != QR_OK) {
+        qr_prediction_free(&p);
+        return fail(qr_last_error());
+    }
+    long npos = (long)p.n_rim_positive;
+    fprintf(stderr, "%s: %lld lesions, %ld rim+, %lld to review (model %s, device %s)\n", NAME, (long long)p.n, npos,
+            (long long)p.n_review, p.model_used, p.device_used);
+    qr_prediction_free(&p);
+    if (retfile && write_return_parameters(retfile, npos) != 0) return 1;
+    printf("<filter-progress>1</filter-progress>\n");
+    printf("<filter-end><filter-name>%s</filter-name><filter-time>%.2f</filter-time></filter-end>\n", NAME, now_s() - t0);
+    fflush(stdout);
+    return 0;
+}

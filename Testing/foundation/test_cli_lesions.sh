@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `qsmrim lesions` as users and scripts call it: outputs, exit codes, one-line errors.
+set -u
+Q=${QSMRIM:?set QSMRIM to the qsmrim binary}
+DATA=${QSMRIM_TEST_DATA:?}
+PY=${QSMRIM_PYTHON:-/usr/bin/python3}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+check() { # check "description" command...
+  local d=$1; shift
+  if "$@"; then echo "ok   - $d"; else echo "FAIL - $d"; fails=$((fails + 1)); fi
+}
+one_line_error() { # exit code, stderr has exactly one line containing the needle
+  local want=$1 needle=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  [ "$rc" -eq "$want" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q -- "$needle" "$T/err" ||
+    { echo "  rc=$rc stderr: $(cat "$T/err")"; return 1; }
+}
+
+MASK=$DATA/open_ms_data/masks/patient01_lesions_mni.nii.gz
+check "help exits 0 and documents the columns" bash -c "'$Q' lesions --help | grep -q touches_border"
+check "top-level help lists lesions" bash -c "'$Q' --help | grep -q '^  lesions'"
+check "real mask, 26-connectivity: 251 lesions" bash -c "
+  '$Q' lesions --mask '$MASK' --out '$T/l26.tsv' --out-labels '$T/l26.nrrd' 2>/dev/null &&
+  test \$(tail -n +2 '$T/l26.tsv' | wc -l) -eq 251 &&
+  head -1 '$T/l26.tsv' | grep -qP '^lesion_id\tvoxels\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tbbox\ttouches_border$'"
+check "real mask, 6-connectivity: 414 lesions" bash -c "
+  '$Q' lesions --mask '$MASK' --connectivity 6 --out '$T/l6.tsv' 2>/dev/null && test \$(tail -n +2 '$T/l6.tsv' | wc -l) -eq 414"
+check "label map written back reads as the same 251 lesions" bash -c "
+  '$Q' lesions --mask '$T/l26.nrrd' --out '$T/again.tsv' 2>/dev/null && cmp -s '$T/l26.tsv' '$T/again.tsv'"
+check "minimum volume filters lesions" bash -c "
+  '$Q' lesions --mask '$MASK' --min-volume 10 --out '$T/big.tsv' 2>/dev/null &&
+  test \$(tail -n +2 '$T/big.tsv' | wc -l) -lt 251 && ! awk -F'\t' 'NR>1 && \$3 < 10 {bad=1} END {exit !bad}' '$T/big.tsv'"
+check "RAS centres and volumes agree with nibabel" "$PY" - "$MASK" "$T/l26.tsv" <<'PYEOF'
+import sys, numpy as np, nibabel as nib, scipy.ndimage as nd
+img = nib.load(sys.argv[1]); m = np.asarray(img.dataobj) > 0
+lab, n = nd.label(m, np.ones((3, 3, 3)))
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])][1:]
+assert len(rows) == n, (len(rows), n)
+vox = np.prod(img.header.get_zooms()[:3])
+# nibabel's affine maps voxel index to RAS: compare the multisets of (centre, volume)
+com = nd.center_of_mass(m, lab, range(1, n + 1))
+ras = nib.affines.apply_affine(img.affine, np.array(com))
+ours = np.array([[float(x) for x in row[3:6]] for row in rows])
+counts = nd.sum(m, lab, range(1, n + 1))
+ours_v = np.array([float(row[2]) for row in rows])
+ka = np.lexsort(np.round(ras, 2).T[::-1]); kb = np.lexsort(np.round(ours, 2).T[::-1])
+assert np.allclose(ras[ka], ours[kb], atol=2e-3), np.abs(ras[ka] - ours[kb]).max()
+assert np.allclose(counts[ka] * vox, ours_v[kb], rtol=1e-6)
+PYEOF
+
+# empty mask: a header-only table, exit 0, a notice
+"$PY" -c "import nibabel as nib, numpy as np; nib.save(nib.Nifti1Image(np.zeros((5,5,5),np.uint8), np.eye(4)), '$T/empty.nii.gz')"
+check "empty mask: exit 0, header only, notice" bash -c "
+  '$Q' lesions --mask '$T/empty.nii.gz' --out '$T/e.tsv' 2>'$T/e.err' && test \$(wc -l <'$T/e.tsv') -eq 1 && grep -q 'no lesions' '$T/e.err'"
+
+# errors: one line, names the input, right exit code; nothing written
+check "missing --mask is a usage error (2)" one_line_error 2 "--mask is required" "$Q" lesions --out "$T/x.tsv"
+check "bad connectivity is a usage error (2)" one_line_error 2 "must be 6 or 26" "$Q" lesions --mask "$MASK" --connectivity 18 --out "$T/x.tsv"
+check "unknown option is a usage error (2)" one_line_error 2 "unknown or incomplete option" "$Q" lesions --mask "$MASK" --bogus --out "$T/x.tsv"
+check "missing file: exit 1, names it" one_line_error 1 "nothere.nii.gz: no such file" "$Q" lesions --mask "$T/nothere.nii.gz" --out "$T/x.tsv"
+echo "not an image" >"$T/corrupt.nii"
+check "corrupt file: exit 1, names it" one_line_error 1 "corrupt.nii" "$Q" lesions --mask "$T/corrupt.nii" --out "$T/x.tsv"
+"$PY" -c "import nibabel as nib, numpy as np; a=np.zeros((5,5,5),np.float32); a[2,2,2]=0.5; nib.save(nib.Nifti1Image(a, np.eye(4)), '$T/prob.nii.gz')"
+check "non-integer labels: exit 1" one_line_error 1 "is not a label map" "$Q" lesions --mask "$T/prob.nii.gz" --out "$T/x.tsv"
+"$PY" -c "import nibabel as nib, numpy as np; nib.save(nib.Nifti1Image(np.zeros((5,5,5,2),np.uint8), np.eye(4)), '$T/four.nii.gz')"
+check "4D input: exit 1" one_line_error 1 "is a 4D image" "$Q" lesions --mask "$T/four.nii.gz" --out "$T/x.tsv"
+check "output folder missing: exit 1" one_line_error 1 "does-not-exist" "$Q" lesions --mask "$MASK" --out "$T/does-not-exist/x.tsv"
+check "no partial output after failures" test ! -e "$T/x.tsv"
+check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
+
+[ $fails -eq 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }

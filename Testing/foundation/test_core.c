@@ -1,0 +1,197 @@
+/* test_core.c - core utilities: error messages, atomic files, TSV reading, RNG, resources. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/fileutil.h"
+#include "core/resources.h"
+#include "core/rng.h"
+#include "core/tsv.h"
+
+static char g_dir[64];
+
+static int setup_dir(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/qsmrim-test-core-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state) {
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int count_entries(const char *dir) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1) n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+static void test_error_messages(void **state) {
+    (void)state;
+    qr_clear_error();
+    assert_string_equal(qr_last_error(), "");
+    assert_int_equal(qr_fail(QR_ERR_IO, "cannot open %s", "x.nii"), QR_ERR_IO);
+    assert_string_equal(qr_last_error(), "cannot open x.nii");
+    qr_fail_context(QR_ERR_IO, "reading QSM");
+    assert_string_equal(qr_last_error(), "reading QSM: cannot open x.nii");
+    assert_string_equal(qr_status_name(QR_ERR_GEOMETRY), "geometry");
+    assert_string_equal(qr_status_name((qr_status)999), "unknown");
+}
+
+static void test_atomic_commit_and_abort(void **state) {
+    (void)state;
+    char sub[256], path[512];
+    snprintf(sub, sizeof sub, "%s/atomic", g_dir);
+    assert_int_equal(qr_mkdir_p(sub), QR_OK);
+    snprintf(path, sizeof path, "%s/out.tsv", sub);
+    qr_atomic f;
+    assert_int_equal(qr_atomic_open(&f, path), QR_OK);
+    fprintf(f.fp, "a\tb\n1\t2\n");
+    assert_false(qr_path_is_file(path)); /* nothing at the final name before commit */
+    assert_int_equal(qr_atomic_commit(&f), QR_OK);
+    assert_true(qr_path_is_file(path));
+    assert_int_equal(count_entries(sub), 1);
+    /* abort leaves the previous file untouched and no temporary */
+    assert_int_equal(qr_atomic_open(&f, path), QR_OK);
+    fprintf(f.fp, "garbage");
+    qr_atomic_abort(&f);
+    assert_int_equal(count_entries(sub), 1);
+    qr_tsv t;
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(t.nrows, 1);
+    qr_tsv_free(&t);
+    /* a missing folder is a clear error */
+    snprintf(path, sizeof path, "%s/nope/out.tsv", sub);
+    assert_int_equal(qr_atomic_open(&f, path), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "nope/out.tsv"));
+}
+
+static void test_tsv(void **state) {
+    (void)state;
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/t.tsv", g_dir);
+    FILE *f = fopen(path, "w");
+    fprintf(f, "# comment\nsubject\tqsm\tn\r\ns1\ta.nii\t3\n\ns2\tb.nii\tx\n");
+    fclose(f);
+    qr_tsv t;
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(t.ncols, 3);
+    assert_int_equal(t.nrows, 2);
+    int c;
+    assert_int_equal(qr_tsv_require(&t, "n", &c), QR_OK);
+    assert_int_equal(qr_tsv_column(&t, "qsm"), 1);
+    assert_string_equal(qr_tsv_cell(&t, 1, 1), "b.nii");
+    int64_t v;
+    assert_int_equal(qr_tsv_get_int(&t, 0, c, &v), QR_OK);
+    assert_int_equal(v, 3);
+    assert_int_equal(qr_tsv_get_int(&t, 1, c, &v), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "line 5, column 'n': 'x' is not an integer"));
+    assert_int_equal(qr_tsv_require(&t, "flair", &c), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "has no column 'flair'"));
+    qr_tsv_free(&t);
+
+    f = fopen(path, "w");
+    fprintf(f, "a\tb\n1\t2\t3\n");
+    fclose(f);
+    assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "line 2 has 3 tab-separated cells, the header has 2"));
+    f = fopen(path, "w");
+    fclose(f);
+    assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "is empty"));
+    snprintf(path, sizeof path, "%s/missing.tsv", g_dir);
+    assert_int_equal(qr_tsv_read(path, &t), QR_ERR_IO);
+}
+
+static void test_rng(void **state) {
+    (void)state;
+    qr_rng a, b, c;
+    qr_rng_seed(&a, 42, 0);
+    qr_rng_seed(&b, 42, 0);
+    qr_rng_seed(&c, 42, 1);
+    int differ = 0;
+    for (int i = 0; i < 100; i++) {
+        uint64_t x = qr_rng_u64(&a), y = qr_rng_u64(&b), z = qr_rng_u64(&c);
+        assert_true(x == y);
+        differ += x != z;
+    }
+    assert_true(differ > 95);
+    /* moments of the uniform and normal draws over 200000 samples */
+    double su = 0, sn = 0, sn2 = 0;
+    int counts[7] = {0};
+    const int N = 200000;
+    for (int i = 0; i < N; i++) {
+        double u = qr_rng_uniform(&a);
+        assert_true(u >= 0 && u < 1);
+        su += u;
+        double g = qr_rng_normal(&a);
+        sn += g;
+        sn2 += g * g;
+        counts[qr_rng_below(&a, 7)]++;
+    }
+    assert_float_equal(su / N, 0.5, 0.005);
+    assert_float_equal(sn / N, 0.0, 0.01);
+    assert_float_equal(sn2 / N, 1.0, 0.02);
+    for (int k = 0; k < 7; k++) assert_float_equal(counts[k] / (double)N, 1.0 / 7, 0.005);
+    int perm[10] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, seen[10] = {0};
+    qr_rng_shuffle_int(&a, perm, 10);
+    for (int k = 0; k < 10; k++) seen[perm[k]]++;
+    for (int k = 0; k < 10; k++) assert_int_equal(seen[k], 1);
+}
+
+static void test_resources(void **state) {
+    (void)state;
+    char out[QR_PATH_MAX];
+    setenv("QSMRIM_RESOURCE_DIR", g_dir, 1);
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/thing.txt", g_dir);
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    assert_int_equal(qr_resource_path("thing.txt", out, sizeof out), QR_OK);
+    assert_string_equal(out, path);
+    assert_int_equal(qr_resource_path("no/such/resource.h5", out, sizeof out), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "resource no/such/resource.h5 not found"));
+    unsetenv("QSMRIM_RESOURCE_DIR");
+}
+
+static void test_paths(void **state) {
+    (void)state;
+    char d[64];
+    qr_path_dirname("a/b/c.nii.gz", d, sizeof d);
+    assert_string_equal(d, "a/b");
+    qr_path_dirname("c.nii", d, sizeof d);
+    assert_string_equal(d, ".");
+    assert_string_equal(qr_path_basename("a/b/c.nii.gz"), "c.nii.gz");
+    assert_true(qr_path_has_suffix("X.NII.GZ", ".nii.gz"));
+    char tmp[QR_PATH_MAX];
+    assert_int_equal(qr_temp_sibling("dir/img.nii.gz", 1, tmp, sizeof tmp), QR_OK);
+    assert_true(strncmp(tmp, "dir/.img.tmp-", 13) == 0);
+    assert_true(qr_path_has_suffix(tmp, ".nii.gz"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_messages), cmocka_unit_test(test_atomic_commit_and_abort),
+        cmocka_unit_test(test_tsv),            cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_resources),      cmocka_unit_test(test_paths),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}

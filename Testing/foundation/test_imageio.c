@@ -1,0 +1,421 @@
+/*
+ * test_imageio.c - the ITK C layer: round trips in every format with geometry compared, geometry
+ * alignment, and every bad input with its specific error message.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/fileutil.h"
+#include "io/geometry.h"
+#include "io/imageio.h"
+
+static char g_dir[256];
+
+static const char *tmp_path(const char *name) {
+    static char buf[8][QR_PATH_MAX];
+    static int slot = 0;
+    slot = (slot + 1) % 8;
+    snprintf(buf[slot], QR_PATH_MAX, "%s/%s", g_dir, name);
+    return buf[slot];
+}
+
+static int setup_dir(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/qsmrim-test-io-XXXXXX");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state) {
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A non-trivial right-handed geometry: anisotropic spacing, offset origin, oblique direction. */
+static qr_geometry test_geometry(int64_t ni, int64_t nj, int64_t nk) {
+    qr_geometry g = qr_geometry_identity(ni, nj, nk);
+    g.spacing[0] = 0.75;
+    g.spacing[1] = 0.8;
+    g.spacing[2] = 3.0;
+    g.origin[0] = -95.5;
+    g.origin[1] = 120.25;
+    g.origin[2] = -40.0;
+    double t = 10.0 * M_PI / 180.0; /* rotation of 10 degrees about z */
+    double d[9] = {cos(t), -sin(t), 0, sin(t), cos(t), 0, 0, 0, 1};
+    memcpy(g.direction, d, sizeof d);
+    return g;
+}
+
+static void fill_float(qr_volume *v) {
+    float *p = qr_volume_f32(v);
+    for (int64_t i = 0; i < qr_volume_nvox(v); i++) p[i] = (float)(sin(0.37 * (double)i) * 123.456 + 0.001 * (double)i);
+}
+
+static void assert_geometry_close(const qr_geometry *a, const qr_geometry *b, double tol) {
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(a->size[k], b->size[k]);
+        assert_true(fabs(a->spacing[k] - b->spacing[k]) <= tol);
+        assert_true(fabs(a->origin[k] - b->origin[k]) <= tol);
+    }
+    for (int k = 0; k < 9; k++) assert_true(fabs(a->direction[k] - b->direction[k]) <= tol);
+}
+
+static void expect_error(qr_status got, qr_status want, const char *needle) {
+    if (got != want || !strstr(qr_last_error(), needle))
+        fail_msg("expected status %s with message containing '%s'; got %s: '%s'", qr_status_name(want), needle,
+                 qr_status_name(got), qr_last_error());
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void truncate_file(const char *path, double keep_fraction) {
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(truncate(path, (off_t)((double)st.st_size * keep_fraction)), 0);
+}
+
+/* ---- round trips ---- */
+
+static void roundtrip_float(const char *name, double geom_tol, double value_tol) {
+    qr_geometry g = test_geometry(13, 11, 7);
+    qr_volume v, r;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    fill_float(&v);
+    const char *path = tmp_path(name);
+    qr_status s = qr_image_write(path, &v, 0);
+    if (s != QR_OK) fail_msg("write %s: %s", name, qr_last_error());
+    qr_read_info info;
+    s = qr_image_read(path, QR_FLOAT32, &r, &info);
+    if (s != QR_OK) fail_msg("read %s: %s", name, qr_last_error());
+    assert_geometry_close(&v.geom, &r.geom, geom_tol);
+    const float *a = qr_volume_f32(&v), *b = qr_volume_f32(&r);
+    double maxerr = 0;
+    for (int64_t i = 0; i < qr_volume_nvox(&v); i++) maxerr = fmax(maxerr, fabs((double)a[i] - (double)b[i]));
+    if (maxerr > value_tol) fail_msg("%s: max value error %g > %g", name, maxerr, value_tol);
+    assert_int_equal(info.nonfinite, 0);
+    qr_volume_free(&v);
+    qr_volume_free(&r);
+}
+
+static void roundtrip_labels(const char *name, int32_t maxlabel) {
+    qr_geometry g = test_geometry(9, 8, 5);
+    qr_volume v, r;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_INT32), QR_OK);
+    int32_t *p = qr_volume_i32(&v);
+    for (int64_t i = 0; i < qr_volume_nvox(&v); i++) p[i] = (int32_t)((i * 7919) % (maxlabel + 1));
+    const char *path = tmp_path(name);
+    if (qr_image_write(path, &v, QR_WRITE_COMPRESS) != QR_OK) fail_msg("write %s: %s", name, qr_last_error());
+    if (qr_image_read(path, QR_INT32, &r, NULL) != QR_OK) fail_msg("read %s: %s", name, qr_last_error());
+    assert_geometry_close(&v.geom, &r.geom, 1e-5);
+    assert_memory_equal(v.data, r.data, (size_t)qr_volume_nvox(&v) * sizeof(int32_t));
+    qr_volume_free(&v);
+    qr_volume_free(&r);
+}
+
+/* NIfTI stores geometry as float32 quaternion + sform: 1e-5 mm/cosine. Text headers: %.17g. */
+static void test_roundtrip_nifti(void **state) {
+    (void)state;
+    roundtrip_float("a.nii", 1e-5, 0);
+    roundtrip_float("a.nii.gz", 1e-5, 0);
+}
+static void test_roundtrip_nrrd(void **state) {
+    (void)state;
+    roundtrip_float("a.nrrd", 1e-9, 0);
+    roundtrip_float("b.nhdr", 1e-9, 0);
+}
+static void test_roundtrip_meta(void **state) {
+    (void)state;
+    roundtrip_float("a.mha", 1e-9, 0);
+    roundtrip_float("b.mhd", 1e-9, 0);
+}
+/* DICOM stores int16 with rescale slope/intercept: values within half a quantisation step
+ * (range 2*123.5 / 65000 ~ 0.004), geometry as decimal strings. */
+static void test_roundtrip_dicom(void **state) {
+    (void)state;
+    roundtrip_float("series_float", 1e-5, 0.0025);
+}
+static void test_roundtrip_labels(void **state) {
+    (void)state;
+    roundtrip_labels("l.nii.gz", 7);
+    roundtrip_labels("l.nrrd", 300);      /* int16 on disk */
+    roundtrip_labels("l2.nrrd", 100000);  /* int32 on disk */
+    roundtrip_labels("l.mha", 5);
+    roundtrip_labels("l.nhdr", 12);
+    roundtrip_labels("series_labels", 40);
+}
+
+/* .nhdr writes two files (header + data) and must leave no staging folder behind. */
+static void test_atomic_no_leftovers(void **state) {
+    (void)state;
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/atomic", g_dir);
+    assert_int_equal(qr_mkdir_p(sub), QR_OK);
+    qr_geometry g = test_geometry(4, 4, 4);
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/x.nhdr", sub);
+    assert_int_equal(qr_image_write(path, &v, QR_WRITE_COMPRESS), QR_OK);
+    char cmd[QR_PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s' | sort | tr '\\n' ' ')\" = 'x.nhdr x.raw.gz '", sub);
+    assert_int_equal(system(cmd), 0);
+    /* writing into a missing folder fails cleanly */
+    snprintf(path, sizeof path, "%s/missing/x.nrrd", g_dir);
+    expect_error(qr_image_write(path, &v, 0), QR_ERR_IO, "does not exist");
+    qr_volume_free(&v);
+}
+
+/* ---- bad input ---- */
+
+static void test_missing_file(void **state) {
+    (void)state;
+    qr_volume v;
+    expect_error(qr_image_read(tmp_path("nope.nii.gz"), QR_FLOAT32, &v, NULL), QR_ERR_IO, "no such file");
+    assert_null(v.data);
+}
+
+static void test_corrupt_header(void **state) {
+    (void)state;
+    qr_volume v;
+    const char junk[] = "this is not an image at all, just some text that pretends to be one\n";
+    write_bytes(tmp_path("junk.nii"), junk, sizeof junk);
+    expect_error(qr_image_read(tmp_path("junk.nii"), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "junk.nii");
+    const char bad_nrrd[] = "NRRD0004\ntype: float\ndimension: 3\nsizes: 4 4\nencoding: raw\n\n";
+    write_bytes(tmp_path("bad.nrrd"), bad_nrrd, sizeof bad_nrrd - 1);
+    expect_error(qr_image_read(tmp_path("bad.nrrd"), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "bad.nrrd");
+    const char bad_mha[] = "ObjectType = Image\nNDims = 3\nDimSize = 4 4\nElementType = MET_NOPE\nElementDataFile = LOCAL\n";
+    write_bytes(tmp_path("bad.mha"), bad_mha, sizeof bad_mha - 1);
+    expect_error(qr_image_read(tmp_path("bad.mha"), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "bad.mha");
+    write_bytes(tmp_path("unknown.xyz"), junk, sizeof junk);
+    expect_error(qr_image_read(tmp_path("unknown.xyz"), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "not a readable image");
+}
+
+static void test_truncated_data(void **state) {
+    (void)state;
+    const char *names[] = {"t.nii", "t.nii.gz", "t.nrrd", "t.mha"};
+    qr_geometry g = test_geometry(20, 20, 10);
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    fill_float(&v);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *p = tmp_path(names[i]);
+        assert_int_equal(qr_image_write(p, &v, 0), QR_OK);
+        truncate_file(p, 0.6);
+        qr_volume r;
+        qr_status s = qr_image_read(p, QR_FLOAT32, &r, NULL);
+        if (s == QR_OK) fail_msg("truncated %s was read without error", names[i]);
+        assert_int_equal(s, QR_ERR_FORMAT);
+        assert_non_null(strstr(qr_last_error(), names[i]));
+        assert_null(r.data);
+    }
+    qr_volume_free(&v);
+}
+
+static void test_2d_and_4d(void **state) {
+    (void)state;
+    qr_volume v;
+    char buf[512];
+    float zeros[3 * 3 * 3 * 2] = {0};
+    /* 2D */
+    const char h2[] = "NRRD0004\ntype: float\ndimension: 2\nsizes: 3 3\nencoding: raw\nendian: little\n\n";
+    memcpy(buf, h2, sizeof h2 - 1);
+    memcpy(buf + sizeof h2 - 1, zeros, 9 * sizeof(float));
+    write_bytes(tmp_path("two.nrrd"), buf, sizeof h2 - 1 + 9 * sizeof(float));
+    expect_error(qr_image_read(tmp_path("two.nrrd"), QR_FLOAT32, &v, NULL), QR_ERR_GEOMETRY, "is a 2D image");
+    /* 4D with 2 volumes */
+    const char h4[] = "NRRD0004\ntype: float\ndimension: 4\nsizes: 3 3 3 2\nencoding: raw\nendian: little\n\n";
+    memcpy(buf, h4, sizeof h4 - 1);
+    memcpy(buf + sizeof h4 - 1, zeros, sizeof zeros);
+    write_bytes(tmp_path("four.nrrd"), buf, sizeof h4 - 1 + sizeof zeros);
+    expect_error(qr_image_read(tmp_path("four.nrrd"), QR_FLOAT32, &v, NULL), QR_ERR_GEOMETRY, "is a 4D image (2 volumes");
+    /* 4D with a single volume is a 3D volume */
+    const char h41[] = "NRRD0004\ntype: float\ndimension: 4\nsizes: 3 3 3 1\nencoding: raw\nendian: little\n\n";
+    memcpy(buf, h41, sizeof h41 - 1);
+    memcpy(buf + sizeof h41 - 1, zeros, 27 * sizeof(float));
+    write_bytes(tmp_path("four1.nrrd"), buf, sizeof h41 - 1 + 27 * sizeof(float));
+    assert_int_equal(qr_image_read(tmp_path("four1.nrrd"), QR_FLOAT32, &v, NULL), QR_OK);
+    assert_int_equal(v.geom.size[2], 3);
+    qr_volume_free(&v);
+    /* vector image */
+    const char hv[] = "NRRD0004\ntype: float\ndimension: 4\nsizes: 2 3 3 3\nkinds: vector domain domain domain\n"
+                      "encoding: raw\nendian: little\n\n";
+    memcpy(buf, hv, sizeof hv - 1);
+    memcpy(buf + sizeof hv - 1, zeros, sizeof zeros);
+    write_bytes(tmp_path("vec.nrrd"), buf, sizeof hv - 1 + sizeof zeros);
+    expect_error(qr_image_read(tmp_path("vec.nrrd"), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "components per voxel");
+}
+
+static void test_non_integer_labels(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(5, 5, 5);
+    qr_volume v, r;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    qr_volume_f32(&v)[17] = 0.5f;
+    assert_int_equal(qr_image_write(tmp_path("prob.nii.gz"), &v, 0), QR_OK);
+    expect_error(qr_image_read(tmp_path("prob.nii.gz"), QR_INT32, &r, NULL), QR_ERR_FORMAT, "is not a label map");
+    assert_null(r.data);
+    /* integral floats are fine as labels */
+    qr_volume_f32(&v)[17] = 3.0f;
+    assert_int_equal(qr_image_write(tmp_path("intfloat.nii.gz"), &v, 0), QR_OK);
+    assert_int_equal(qr_image_read(tmp_path("intfloat.nii.gz"), QR_INT32, &r, NULL), QR_OK);
+    assert_int_equal(qr_volume_i32(&r)[17], 3);
+    qr_volume_free(&r);
+    /* negative labels are rejected */
+    qr_volume_f32(&v)[17] = -2.0f;
+    assert_int_equal(qr_image_write(tmp_path("neg.nii.gz"), &v, 0), QR_OK);
+    expect_error(qr_image_read(tmp_path("neg.nii.gz"), QR_INT32, &r, NULL), QR_ERR_FORMAT, "out of range");
+    qr_volume_free(&v);
+}
+
+static void test_nonfinite_counted(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(6, 6, 6);
+    qr_volume v, r;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    qr_volume_f32(&v)[3] = NAN;
+    qr_volume_f32(&v)[50] = INFINITY;
+    qr_volume_f32(&v)[51] = -INFINITY;
+    assert_int_equal(qr_image_write(tmp_path("nan.nrrd"), &v, 0), QR_OK);
+    qr_read_info info;
+    assert_int_equal(qr_image_read(tmp_path("nan.nrrd"), QR_FLOAT32, &r, &info), QR_OK);
+    assert_int_equal(info.nonfinite, 3);
+    assert_true(isnan(qr_volume_f32(&r)[3])); /* reported, never altered by reading */
+    assert_int_equal(qr_volume_replace_nonfinite(&r, 0.0f), 3);
+    assert_int_equal(qr_volume_count_nonfinite(&r), 0);
+    qr_volume_free(&v);
+    qr_volume_free(&r);
+}
+
+static void test_dicom_empty_folder(void **state) {
+    (void)state;
+    char d[QR_PATH_MAX];
+    snprintf(d, sizeof d, "%s/emptydicom", g_dir);
+    assert_int_equal(qr_mkdir_p(d), QR_OK);
+    qr_volume v;
+    expect_error(qr_image_read(d, QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "holds no DICOM series");
+}
+
+/* ---- geometry alignment ---- */
+
+static void test_geometry_same_within_tolerance(void **state) {
+    (void)state;
+    qr_geometry a = test_geometry(10, 10, 10), b = a;
+    b.origin[0] += 1e-5;
+    b.spacing[2] *= 1.00001;
+    assert_true(qr_geometry_same(&a, &b));
+    b.origin[0] += 0.1;
+    assert_false(qr_geometry_same(&a, &b));
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &a, QR_FLOAT32), QR_OK);
+    v.geom.origin[1] += 1e-6;
+    int res = -1;
+    assert_int_equal(qr_align_to_grid(&a, "QSM", &v, "FLAIR", &res), QR_OK);
+    assert_int_equal(res, 0);
+    assert_memory_equal(&v.geom, &a, sizeof a);
+    qr_volume_free(&v);
+}
+
+static void test_geometry_resample_linear_and_nearest(void **state) {
+    (void)state;
+    /* reference grid: identity, spacing 1; the moving grid is shifted by half a voxel along i */
+    qr_geometry ref = qr_geometry_identity(8, 6, 4);
+    qr_geometry mov = ref;
+    mov.origin[0] = 0.5;
+    qr_volume f, l;
+    assert_int_equal(qr_volume_alloc(&f, &mov, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&l, &mov, QR_INT32), QR_OK);
+    for (int64_t k = 0; k < 4; k++)
+        for (int64_t j = 0; j < 6; j++)
+            for (int64_t i = 0; i < 8; i++) {
+                qr_volume_f32(&f)[qr_geometry_index(&mov, i, j, k)] = (float)(10 * i); /* linear in x */
+                qr_volume_i32(&l)[qr_geometry_index(&mov, i, j, k)] = (int32_t)(i + 1);
+            }
+    int res = 0;
+    assert_int_equal(qr_align_to_grid(&ref, "QSM", &f, "FLAIR", &res), QR_OK);
+    assert_int_equal(res, 1);
+    assert_memory_equal(&f.geom, &ref, sizeof ref);
+    /* ref voxel i sits at x = i, i.e. moving index i - 0.5: value 10*(i-0.5) inside */
+    for (int64_t i = 1; i < 8; i++)
+        assert_float_equal(qr_volume_f32(&f)[qr_geometry_index(&ref, i, 2, 1)], 10.0 * ((double)i - 0.5), 1e-4);
+    assert_int_equal(qr_align_to_grid(&ref, "QSM", &l, "lesions", &res), QR_OK);
+    assert_int_equal(res, 1);
+    /* nearest neighbour keeps labels integral and from the input set */
+    for (int64_t i = 1; i < 8; i++) {
+        int32_t x = qr_volume_i32(&l)[qr_geometry_index(&ref, i, 2, 1)];
+        assert_true(x == i || x == i + 1);
+    }
+    qr_volume_free(&f);
+    qr_volume_free(&l);
+}
+
+static void test_geometry_disjoint(void **state) {
+    (void)state;
+    qr_geometry ref = test_geometry(10, 10, 10), far = ref;
+    far.origin[2] += 1000.0;
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &far, QR_FLOAT32), QR_OK);
+    int res = 0;
+    qr_status s = qr_align_to_grid(&ref, "QSM", &v, "FLAIR", &res);
+    expect_error(s, QR_ERR_GEOMETRY, "do not overlap");
+    /* both geometries are named */
+    assert_non_null(strstr(qr_last_error(), "QSM: 10x10x10 voxels"));
+    assert_non_null(strstr(qr_last_error(), "FLAIR: 10x10x10 voxels"));
+    qr_volume_free(&v);
+}
+
+static void test_ras_convention(void **state) {
+    (void)state;
+    qr_geometry g = qr_geometry_identity(4, 4, 4);
+    g.origin[0] = 10;
+    g.origin[1] = 20;
+    g.origin[2] = 30;
+    g.spacing[2] = 3;
+    double ijk[3] = {1, 2, 3}, ras[3], back[3], lps[3];
+    qr_geometry_index_to_ras(&g, ijk, ras);
+    assert_float_equal(ras[0], -11.0, 1e-12);
+    assert_float_equal(ras[1], -22.0, 1e-12);
+    assert_float_equal(ras[2], 39.0, 1e-12);
+    qr_geometry_index_to_lps(&g, ijk, lps);
+    assert_int_equal(qr_geometry_lps_to_index(&g, lps, back), QR_OK);
+    for (int a = 0; a < 3; a++) assert_float_equal(back[a], ijk[a], 1e-12);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_nifti),
+        cmocka_unit_test(test_roundtrip_nrrd),
+        cmocka_unit_test(test_roundtrip_meta),
+        cmocka_unit_test(test_roundtrip_dicom),
+        cmocka_unit_test(test_roundtrip_labels),
+        cmocka_unit_test(test_atomic_no_leftovers),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_corrupt_header),
+        cmocka_unit_test(test_truncated_data),
+        cmocka_unit_test(test_2d_and_4d),
+        cmocka_unit_test(test_non_integer_labels),
+        cmocka_unit_test(test_nonfinite_counted),
+        cmocka_unit_test(test_dicom_empty_folder),
+        cmocka_unit_test(test_geometry_same_within_tolerance),
+        cmocka_unit_test(test_geometry_resample_linear_and_nearest),
+        cmocka_unit_test(test_geometry_disjoint),
+        cmocka_unit_test(test_ras_convention),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}

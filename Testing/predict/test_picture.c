@@ -1,0 +1,125 @@
+/*
+ * test_picture.c - the prediction summary PNG: lesions drawn in their decision colours at the
+ * right place and in the radiological orientation (patient right on the picture's left).
+ */
+#define _GNU_SOURCE
+#include <cairo.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "render/picture.h"
+
+/* A 64x64x8 grid, 1 mm in-plane, 3 mm slices, LPS identity direction. Two lesions in slice 4:
+ * lesion 1 (rim+) at i = 10..15 (patient right: small LPS x = right), lesion 2 (rim-) at
+ * i = 45..50 (patient left). */
+static void make_prediction(qr_prediction *p, qr_volume *qsm, qr_volume *flair) {
+    memset(p, 0, sizeof *p);
+    qr_geometry g = qr_geometry_identity(64, 64, 8);
+    g.spacing[2] = 3.0;
+    assert_int_equal(qr_volume_alloc(qsm, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(flair, &g, QR_FLOAT32), QR_OK);
+    for (int64_t i = 0; i < qr_volume_nvox(qsm); i++) {
+        qr_volume_f32(qsm)[i] = 0.0f;
+        qr_volume_f32(flair)[i] = 100.0f + (float)(i % 7);
+    }
+    assert_int_equal(qr_volume_alloc(&p->labels, &g, QR_INT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&p->overlay, &g, QR_INT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&p->probability, &g, QR_FLOAT32), QR_OK);
+    for (int j = 20; j <= 25; j++)
+        for (int i = 10; i <= 15; i++) {
+            int64_t v = qr_geometry_index(&g, i, j, 4);
+            qr_volume_i32(&p->labels)[v] = 1;
+            qr_volume_i32(&p->overlay)[v] = QR_DECISION_RIM_POS;
+        }
+    for (int j = 20; j <= 25; j++)
+        for (int i = 45; i <= 50; i++) {
+            int64_t v = qr_geometry_index(&g, i, j, 4);
+            qr_volume_i32(&p->labels)[v] = 2;
+            qr_volume_i32(&p->overlay)[v] = QR_DECISION_RIM_NEG;
+        }
+    p->n = 2;
+    p->lesions = calloc(2, sizeof *p->lesions);
+    double c1[3] = {12.5, 22.5, 4}, c2[3] = {47.5, 22.5, 4};
+    p->lesions[0].id = 1;
+    p->lesions[0].probability = 0.9;
+    p->lesions[0].decision = QR_DECISION_RIM_POS;
+    qr_geometry_index_to_ras(&g, c1, p->lesions[0].center_ras);
+    p->lesions[1].id = 2;
+    p->lesions[1].probability = 0.1;
+    p->lesions[1].decision = QR_DECISION_RIM_NEG;
+    qr_geometry_index_to_ras(&g, c2, p->lesions[1].center_ras);
+    p->n_rim_positive = 1;
+    p->threshold_used = 0.5;
+    p->threshold_sensitive = 0.3;
+}
+
+/* Count pixels of colour c in columns x0..x1 below the headings (y >= y0), left and right halves. */
+static void count_color(cairo_surface_t *s, const unsigned char c[3], int x0, int x1, int y0, int *left, int *right) {
+    unsigned char *d = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s), h = cairo_image_surface_get_height(s);
+    *left = *right = 0;
+    for (int y = y0; y < h; y++)
+        for (int x = x0; x < x1; x++) {
+            uint32_t px = ((uint32_t *)(d + (size_t)y * stride))[x];
+            if (((px >> 16) & 255) == c[0] && ((px >> 8) & 255) == c[1] && (px & 255) == c[2]) {
+                if (x < (x0 + x1) / 2)
+                    (*left)++;
+                else
+                    (*right)++;
+            }
+        }
+}
+
+static void test_picture_colours_and_orientation(void **state) {
+    (void)state;
+    qr_prediction p;
+    qr_volume qsm, flair;
+    make_prediction(&p, &qsm, &flair);
+    char path[] = "/tmp/qsmrim-picture-XXXXXX.png";
+    int fd = mkstemps(path, 4);
+    assert_true(fd >= 0);
+    close(fd);
+    qr_picture_options o = qr_picture_options_default();
+    o.title = "test subject";
+    if (qr_picture_write(&qsm, &flair, &p, &o, path) != QR_OK) fail_msg("%s", qr_last_error());
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    /* zoom 2: tiles of 128 px; three tiles + 4 pads of 8 px */
+    int tile = 128, pad = 8, ytiles = 84 + 24; /* title + summary + legend, then the column heading */
+    assert_int_equal(cairo_image_surface_get_width(s), 3 * tile + 4 * pad);
+    unsigned char red[3], blue[3];
+    qr_decision_color(QR_DECISION_RIM_POS, red);
+    qr_decision_color(QR_DECISION_RIM_NEG, blue);
+    int l, r;
+    /* third column: rim+ lesion (patient right, i = 10..15) appears on the picture's LEFT */
+    int x0 = 3 * pad + 2 * tile, x1 = x0 + tile;
+    count_color(s, red, x0, x1, ytiles, &l, &r);
+    assert_true(l > 20); /* outline of a 6x6 mm lesion at zoom 2: ~ 4 * 12 * 2 px */
+    count_color(s, blue, x0, x1, ytiles, &l, &r);
+    assert_true(r > 20);
+    /* first column (plain QSM) has no outlines */
+    count_color(s, red, pad, pad + tile, ytiles, &l, &r);
+    assert_int_equal(l + r, 0);
+    cairo_surface_destroy(s);
+    if (getenv("QSMRIM_TEST_KEEP"))
+        printf("picture kept: %s\n", path); /* for looking at it */
+    else
+        unlink(path);
+    qr_prediction_free(&p);
+    qr_volume_free(&qsm);
+    qr_volume_free(&flair);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_picture_colours_and_orientation)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -67,6 +67,12 @@ qr_status qr_forest_train(const double *X, const int *y, int64_t n, int p, const
 void qr_forest_predict(const qr_forest *f, const double *Xq, int64_t m, double *prob);
 void qr_forest_free(qr_forest *f);
 
+/* Write a forest into an HDF5 group (hid_t passed as int64_t so this header needs no HDF5):
+ * datasets tree_offsets (ntrees + 1, int64), feature / left / right (int32), threshold (float64),
+ * vote (float32), attribute nfeatures. Read it back, checking every index. */
+qr_status qr_forest_write_h5(const qr_forest *f, int64_t group);
+qr_status qr_forest_read_h5(int64_t group, const char *what, qr_forest *out);
+
 /* mtry by inner cross-validation: for each candidate, forests are trained on the inner training
  * folds (after `prepare` when given, e.g. SMOTE) and scored on the held-out fold; the candidate with
  * the highest average precision of the pooled out-of-fold probabilities wins (ties: the smaller

@@ -123,3 +123,15 @@ qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const ch
     }
     return qr_subject_prepare(&q, &f, &l, qsm_path, flair_path, lesions_path, out);
 }
+
+qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                           const qr_lesion_table *lesions) {
+    qr_subject s;
+    memset(&s, 0, sizeof s);
+    s.qsm = *qsm;
+    s.flair = *flair;
+    s.labels = *labels;
+    s.lesions = *lesions;
+    s.flair_reference = qr_volume_median_nonzero(flair);
+    return s;
+}

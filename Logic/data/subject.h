@@ -44,6 +44,12 @@ qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion
 
 void qr_subject_free(qr_subject *s);
 
+/* A non-owning view of volumes the caller already prepared (same grid, finite values, int32
+ * labels, their lesion table): what qr_lesion_inputs (lesion_inputs.h) needs, with the FLAIR
+ * reference computed here. Never pass a view to qr_subject_free; it owns nothing. */
+qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                           const qr_lesion_table *lesions);
+
 /* Median of the non-zero finite voxels of a float32 volume (1 when there are none). */
 double qr_volume_median_nonzero(const qr_volume *v);
 

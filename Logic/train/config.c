@@ -29,6 +29,7 @@ qr_train_config qr_train_config_default(void) {
     c.p_flip = c.p_affine = c.p_blur = 0.5;
     c.rimnet_class_weight = 0;
     c.rimnet_conv_l2 = 1e-3;
+    c.rimnet_pool_stride = 1;
     c.rf_trees = 500;
     c.n_mtry = 10;
     for (int k = 0; k < 10; k++) c.rf_mtry[k] = k + 1;
@@ -121,6 +122,7 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
     if (!strcmp(k, "p_blur")) return as_double(what, k, v, 0, 1, &c->p_blur);
     if (!strcmp(k, "rimnet_class_weight")) return as_double(what, k, v, 1e-6, 1e6, &c->rimnet_class_weight);
     if (!strcmp(k, "rimnet_conv_l2")) return as_double(what, k, v, 0, 1, &c->rimnet_conv_l2);
+    if (!strcmp(k, "rimnet_pool_stride")) return as_int(what, k, v, 1, 2, &c->rimnet_pool_stride);
     if (!strcmp(k, "rf_trees")) return as_int(what, k, v, 1, 100000, &c->rf_trees);
     if (!strcmp(k, "rf_inner_folds")) return as_int(what, k, v, 2, 100, &c->rf_inner_folds);
     if (!strcmp(k, "rf_tune_trees")) return as_int(what, k, v, 1, 100000, &c->rf_tune_trees);

@@ -23,6 +23,8 @@
  *   rimnet_class_weight auto         rimnet: weight of the rim+ class in the cross-entropy; auto =
  *                                    n_rim- / n_rim+ of the training set
  *   rimnet_conv_l2      1.0e-3       rimnet: L2 on convolution kernels (its released code)
+ *   rimnet_pool_stride  1            rimnet: 1 (released code: maps keep the patch size) | 2 (halving
+ *                                    after each block, as the paper's figure draws it; far cheaper)
  *   ---- features ----
  *   radiomics           null         PyRadiomics parameter file (null: the QSMRim-Net preset)
  *   ---- aprl-rf ----
@@ -68,6 +70,7 @@ typedef struct qr_train_config {
     double p_flip, p_affine, p_blur;
     double rimnet_class_weight; /* <= 0: auto */
     double rimnet_conv_l2;
+    int rimnet_pool_stride;
     char radiomics[QR_PATH_MAX]; /* "" = preset */
     int rf_trees;
     int n_mtry;

@@ -36,7 +36,7 @@ static void test_parse(void **state) {
                        "width: 8\nfusion: concat\ndeepsmote: paper\nuse_radiomics: false\nepochs: 3\n"
                        "batch_size: 16\nlearning_rate: 3.0e-4\nlr_milestones: [0.5]\nlr_gamma: 0.5\n"
                        "augment: no\np_flip: 0.25\nrf_mtry: [2, 4]\nrf_trees: 50\nradiomics: params.yaml\n"
-                       "holdout: 0\nthreads: 2\nrimnet_class_weight: auto\n";
+                       "holdout: 0\nthreads: 2\nrimnet_class_weight: auto\nrimnet_pool_stride: 2\n";
     assert_int_equal(qr_train_config_parse(text, "t.yaml", &c), QR_OK);
     assert_int_equal(c.width, 8);
     assert_int_equal(c.width_set, 1);
@@ -53,6 +53,7 @@ static void test_parse(void **state) {
     assert_int_equal(c.rf_mtry[1], 4);
     assert_string_equal(c.radiomics, "params.yaml");
     assert_true(c.holdout == 0);
+    assert_int_equal(c.rimnet_pool_stride, 2);
     int m[8];
     assert_int_equal(qr_train_config_milestone_epochs(&c, m, 8), 1);
     assert_int_equal(m[0], 2);

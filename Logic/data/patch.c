@@ -135,7 +135,9 @@ static float crop_trilinear(const float *ch, const int64_t size[3], double x, do
     return (float)v;
 }
 
-void qr_patch_blur(float *chan, const double sigma[3], float *tmp) {
+/* Separable blur of the voxels in the box lo..hi (inclusive, along w, h, d); every voxel outside
+ * the box must be 0. The box grows by the kernel radius along each blurred axis. */
+static void blur_box(float *chan, const double sigma[3], float *tmp, int lo[3], int hi[3]) {
     static const int S[3] = {QR_PATCH_W, QR_PATCH_H, QR_PATCH_D};
     static const int stride[3] = {1, QR_PATCH_W, QR_PATCH_W * QR_PATCH_H};
     for (int a = 0; a < 3; a++) {
@@ -150,9 +152,11 @@ void qr_patch_blur(float *chan, const double sigma[3], float *tmp) {
         }
         for (int t = 0; t <= 2 * r; t++) kern[t] /= sum;
         memcpy(tmp, chan, QR_PATCH_VOXELS * sizeof *tmp);
-        for (int d = 0; d < QR_PATCH_D; d++)
-            for (int h = 0; h < QR_PATCH_H; h++)
-                for (int w = 0; w < QR_PATCH_W; w++) {
+        lo[a] = lo[a] - r < 0 ? 0 : lo[a] - r;
+        hi[a] = hi[a] + r > S[a] - 1 ? S[a] - 1 : hi[a] + r;
+        for (int d = lo[2]; d <= hi[2]; d++)
+            for (int h = lo[1]; h <= hi[1]; h++)
+                for (int w = lo[0]; w <= hi[0]; w++) {
                     int pos[3] = {w, h, d};
                     int base = w + QR_PATCH_W * (h + QR_PATCH_H * d);
                     double acc = 0;
@@ -164,6 +168,11 @@ void qr_patch_blur(float *chan, const double sigma[3], float *tmp) {
                     chan[base] = (float)acc;
                 }
     }
+}
+
+void qr_patch_blur(float *chan, const double sigma[3], float *tmp) {
+    int lo[3] = {0, 0, 0}, hi[3] = {QR_PATCH_W - 1, QR_PATCH_H - 1, QR_PATCH_D - 1};
+    blur_box(chan, sigma, tmp, lo, hi);
 }
 
 void qr_patch_index_matrix(const qr_augment *aug, const double spacing[3], double A[3][3]) {
@@ -193,6 +202,17 @@ void qr_patch_index_matrix(const qr_augment *aug, const double spacing[3], doubl
         for (int q = 0; q < 3; q++) A[r][q] = R[r][q] * aug->scale[q] * (spacing[q] / spacing[r]);
 }
 
+/* Inverse of a 3x3 matrix (the augmentation matrices are well conditioned). */
+static void inverse3(const double A[3][3], double B[3][3]) {
+    double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+                 A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+    for (int r = 0; r < 3; r++)
+        for (int q = 0; q < 3; q++) {
+            int r1 = (q + 1) % 3, r2 = (q + 2) % 3, c1 = (r + 1) % 3, c2 = (r + 2) % 3;
+            B[r][q] = (A[r1][c1] * A[r2][c2] - A[r1][c2] * A[r2][c1]) / det;
+        }
+}
+
 void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, const qr_augment *aug, float *patch) {
     const int64_t nv = c->size[0] * c->size[1] * c->size[2];
     const float scale[2] = {(float)(1.0 / sc->qsm_scale), (float)(1.0 / sc->flair_scale)};
@@ -205,12 +225,49 @@ void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, co
     double centre[3];
     for (int a = 0; a < 3; a++) centre[a] = (double)(c->patch_origin[a] - c->origin[a]) + (S[a] - 1) / 2.0;
 
+    /* The support: patch positions (before the flip) whose sampling point lies within one voxel of
+     * the crop; everything else samples zeros. Affine: the bounding box of the crop's corners
+     * (extended by one voxel) mapped back through A. */
+    int lo[3], hi[3];
+    if (!affine) {
+        for (int a = 0; a < 3; a++) {
+            int64_t off = c->patch_origin[a] - c->origin[a];
+            int64_t l = -off, h = c->size[a] - 1 - off;
+            lo[a] = l < 0 ? 0 : (int)l;
+            hi[a] = h > S[a] - 1 ? S[a] - 1 : (int)h;
+        }
+    } else {
+        double B[3][3], mn[3] = {1e30, 1e30, 1e30}, mx[3] = {-1e30, -1e30, -1e30};
+        inverse3(A, B);
+        for (int corner = 0; corner < 8; corner++) {
+            double x[3], u[3];
+            for (int a = 0; a < 3; a++) x[a] = ((corner >> a) & 1 ? (double)c->size[a] : -1.0) - centre[a];
+            for (int r = 0; r < 3; r++) {
+                u[r] = B[r][0] * x[0] + B[r][1] * x[1] + B[r][2] * x[2] + (S[r] - 1) / 2.0;
+                if (u[r] < mn[r]) mn[r] = u[r];
+                if (u[r] > mx[r]) mx[r] = u[r];
+            }
+        }
+        for (int a = 0; a < 3; a++) {
+            double l = floor(mn[a]) - 1, h = ceil(mx[a]) + 1;
+            lo[a] = l < 0 ? 0 : (l > S[a] - 1 ? S[a] : (int)l);
+            hi[a] = h > S[a] - 1 ? S[a] - 1 : (h < 0 ? -1 : (int)h);
+        }
+    }
+    /* the same box in output coordinates (after the flip) */
+    int olo[3] = {lo[0], lo[1], lo[2]}, ohi[3] = {hi[0], hi[1], hi[2]};
+    if (flip >= 0) {
+        olo[flip] = S[flip] - 1 - hi[flip];
+        ohi[flip] = S[flip] - 1 - lo[flip];
+    }
+
     for (int ch = 0; ch < 2; ch++) {
         const float *src = c->data + ch * nv;
         float *dst = patch + ch * QR_PATCH_VOXELS;
-        for (int d = 0; d < QR_PATCH_D; d++)
-            for (int h = 0; h < QR_PATCH_H; h++)
-                for (int w = 0; w < QR_PATCH_W; w++) {
+        memset(dst, 0, QR_PATCH_VOXELS * sizeof *dst);
+        for (int d = olo[2]; d <= ohi[2]; d++)
+            for (int h = olo[1]; h <= ohi[1]; h++)
+                for (int w = olo[0]; w <= ohi[0]; w++) {
                     int pos[3] = {w, h, d};
                     if (flip >= 0) pos[flip] = S[flip] - 1 - pos[flip];
                     float v;
@@ -227,9 +284,11 @@ void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, co
                     }
                     dst[w + QR_PATCH_W * (h + QR_PATCH_H * d)] = v * scale[ch];
                 }
-        if (aug && (aug->sigma[0] > 0 || aug->sigma[1] > 0 || aug->sigma[2] > 0)) {
+        if (aug && (aug->sigma[0] > 0 || aug->sigma[1] > 0 || aug->sigma[2] > 0) && olo[0] <= ohi[0] &&
+            olo[1] <= ohi[1] && olo[2] <= ohi[2]) {
             float tmp[QR_PATCH_VOXELS];
-            qr_patch_blur(dst, aug->sigma, tmp);
+            int blo[3] = {olo[0], olo[1], olo[2]}, bhi[3] = {ohi[0], ohi[1], ohi[2]};
+            blur_box(dst, aug->sigma, tmp, blo, bhi);
         }
     }
 }

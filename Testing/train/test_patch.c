@@ -262,6 +262,72 @@ static void test_against_scipy(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* The sampler only visits the patch voxels whose sampling point can reach the crop; this plain
+ * version visits all of them (the definition in patch.h, written out), and must agree exactly. */
+static float plain_at(const qr_lesion_crop *c, int ch, int64_t i, int64_t j, int64_t k) {
+    if (i < 0 || j < 0 || k < 0 || i >= c->size[0] || j >= c->size[1] || k >= c->size[2]) return 0;
+    return c->data[ch * c->size[0] * c->size[1] * c->size[2] + i + c->size[0] * (j + c->size[1] * k)];
+}
+
+static void plain_sample(const qr_lesion_crop *c, const qr_augment *aug, float *patch) {
+    static const int S[3] = {32, 32, 16};
+    double A[3][3];
+    qr_patch_index_matrix(aug, c->spacing, A);
+    float tmp[QR_PATCH_VOXELS];
+    for (int ch = 0; ch < 2; ch++) {
+        float *dst = patch + ch * QR_PATCH_VOXELS;
+        for (int d = 0; d < 16; d++)
+            for (int h = 0; h < 32; h++)
+                for (int w = 0; w < 32; w++) {
+                    int pos[3] = {w, h, d};
+                    if (aug->flip_axis >= 0) pos[aug->flip_axis] = S[aug->flip_axis] - 1 - pos[aug->flip_axis];
+                    double u[3], x[3];
+                    for (int a = 0; a < 3; a++) u[a] = pos[a] - (S[a] - 1) / 2.0;
+                    for (int a = 0; a < 3; a++)
+                        x[a] = (double)(c->patch_origin[a] - c->origin[a]) + (S[a] - 1) / 2.0 + A[a][0] * u[0] +
+                               A[a][1] * u[1] + A[a][2] * u[2];
+                    double fx = floor(x[0]), fy = floor(x[1]), fz = floor(x[2]), v = 0;
+                    double t[3] = {x[0] - fx, x[1] - fy, x[2] - fz};
+                    for (int dk = 0; dk < 2; dk++)
+                        for (int dj = 0; dj < 2; dj++)
+                            for (int di = 0; di < 2; di++) {
+                                double wgt = (dk ? t[2] : 1 - t[2]) * (dj ? t[1] : 1 - t[1]) * (di ? t[0] : 1 - t[0]);
+                                if (wgt == 0) continue;
+                                v += wgt * plain_at(c, ch, (int64_t)fx + di, (int64_t)fy + dj, (int64_t)fz + dk);
+                            }
+                    dst[w + 32 * (h + 32 * d)] = (float)v;
+                }
+        qr_patch_blur(dst, aug->sigma, tmp);
+    }
+}
+
+static void test_sparse_sampling_exact(void **state) {
+    (void)state;
+    qr_subject s;
+    make_subject(&s);
+    qr_augment_config cfg = qr_augment_config_default();
+    cfg.p_affine = 1; /* every draw rotates and scales, half of them flip and blur */
+    qr_intensity_scaling one = {1.0, 1.0};
+    float *a = malloc(QR_PATCH_SIZE * sizeof *a), *b = malloc(QR_PATCH_SIZE * sizeof *b);
+    qr_rng r;
+    qr_rng_seed(&r, 31, 0);
+    for (int64_t li = 0; li < s.lesions.n; li++) {
+        qr_lesion_crop c;
+        assert_int_equal(qr_lesion_crop_make(&s, &s.lesions.items[li], &c), QR_OK);
+        for (int t = 0; t < 40; t++) {
+            qr_augment aug;
+            qr_augment_draw(&cfg, &r, &aug);
+            qr_patch_sample(&c, &one, &aug, a);
+            plain_sample(&c, &aug, b);
+            assert_memory_equal(a, b, QR_PATCH_SIZE * sizeof *a);
+        }
+        qr_lesion_crop_free(&c);
+    }
+    free(a);
+    free(b);
+    qr_subject_free(&s);
+}
+
 static void test_augment_draws(void **state) {
     (void)state;
     qr_augment_config cfg = qr_augment_config_default();
@@ -297,6 +363,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_extraction_hand_worked),
         cmocka_unit_test(test_against_scipy),
+        cmocka_unit_test(test_sparse_sampling_exact),
         cmocka_unit_test(test_augment_draws),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,22 +27,25 @@ void qr_forest_free(qr_forest *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* ---- one tree ---- */
-
-typedef struct vy {
-    double v;
-    int y;
-} vy;
-
-static int cmp_vy(const void *a, const void *b) {
-    double x = ((const vy *)a)->v, z = ((const vy *)b)->v;
-    return (x > z) - (x < z);
-}
+/* ---- one tree ----
+ *
+ * CART with presorting: the training rows are sorted once per feature for the whole forest
+ * (`order`). A tree's bootstrap sample is laid out by row (all copies of row 0, then of row 1, ...),
+ * so each feature's sorted order of the sample follows from the global order in O(n). A node is a
+ * range [lo, hi) that is the same in every feature's sorted list; a split partitions every list
+ * stably, so the children keep their rows sorted. The splits are those of sorting the node's rows
+ * for each examined feature (same thresholds, same tie-breaking). */
 
 typedef struct tree_work {
-    int64_t *rows;   /* bootstrap rows, partitioned in place as the tree grows */
-    vy *buf;         /* (value, label) of a node's rows, sorted per feature */
-    int *feat;       /* feature order, shuffled per node */
+    int32_t *count;  /* n: copies of each row in the bootstrap sample */
+    int32_t *start;  /* n: first sample position of each row */
+    int32_t *row;    /* n: training row of each sample position */
+    double *col;     /* (p, n): feature values by sample position */
+    int *lab;        /* n: label by sample position */
+    int32_t *sorted; /* (p, n): sample positions sorted by each feature */
+    int32_t *tmp;    /* n */
+    unsigned char *left; /* n: marks of the split being applied */
+    int *feat;       /* p: feature order, shuffled per node */
     struct frame { int32_t node; int64_t lo, hi; int depth; } *stack;
 } tree_work;
 
@@ -62,11 +65,31 @@ static int32_t add_node(qr_tree *t, int32_t *cap) {
     return t->nnodes++;
 }
 
-static qr_status grow_tree(const double *X, const int *y, int64_t n, int p, const qr_forest_params *prm, int tree_index,
-                           tree_work *w, qr_tree *t) {
+/* order: (p, n) training rows sorted by each feature (ties by row). */
+static qr_status grow_tree(const double *X, const int *y, int64_t n, int p, const int32_t *order,
+                           const qr_forest_params *prm, int tree_index, tree_work *w, qr_tree *t) {
     qr_rng rng;
     qr_rng_seed(&rng, prm->seed, (uint64_t)tree_index);
-    for (int64_t i = 0; i < n; i++) w->rows[i] = (int64_t)qr_rng_below(&rng, (uint64_t)n);
+    memset(w->count, 0, (size_t)n * sizeof *w->count);
+    for (int64_t i = 0; i < n; i++) w->count[qr_rng_below(&rng, (uint64_t)n)]++;
+    int32_t pos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        w->start[i] = pos;
+        for (int32_t c = 0; c < w->count[i]; c++) w->row[pos + c] = (int32_t)i;
+        pos += w->count[i];
+    }
+    for (int64_t q = 0; q < n; q++) w->lab[q] = y[w->row[q]];
+    for (int f = 0; f < p; f++) {
+        double *cf = w->col + (size_t)f * (size_t)n;
+        int32_t *sf = w->sorted + (size_t)f * (size_t)n;
+        for (int64_t q = 0; q < n; q++) cf[q] = X[(int64_t)w->row[q] * p + f];
+        int64_t k = 0;
+        const int32_t *of = order + (size_t)f * (size_t)n;
+        for (int64_t r = 0; r < n; r++) {
+            int32_t i = of[r];
+            for (int32_t c = 0; c < w->count[i]; c++) sf[k++] = w->start[i] + c;
+        }
+    }
     int mtry = prm->mtry < 1 ? 1 : (prm->mtry > p ? p : prm->mtry);
     int min_leaf = prm->min_leaf < 1 ? 1 : prm->min_leaf;
     int32_t cap = 0;
@@ -78,7 +101,8 @@ static qr_status grow_tree(const double *X, const int *y, int64_t n, int p, cons
     while (top > 0) {
         struct frame fr = w->stack[--top];
         int64_t m = fr.hi - fr.lo, m1 = 0;
-        for (int64_t r = fr.lo; r < fr.hi; r++) m1 += y[w->rows[r]];
+        const int32_t *s0 = w->sorted + fr.lo;
+        for (int64_t r = 0; r < m; r++) m1 += w->lab[s0[r]];
         double vote = 2 * m1 > m ? 1.0 : (2 * m1 < m ? 0.0 : 0.5);
         t->nodes[fr.node].vote = (float)vote;
         if (m1 == 0 || m1 == m || m < 2 * min_leaf || (prm->max_depth > 0 && fr.depth >= prm->max_depth)) continue;
@@ -86,25 +110,23 @@ static qr_status grow_tree(const double *X, const int *y, int64_t n, int p, cons
         /* best split over features drawn in random order until mtry non-constant ones were seen */
         for (int f = 0; f < p; f++) w->feat[f] = f;
         int examined = 0, best_f = -1;
+        int64_t best_nl = 0;
         double best_score = INFINITY, best_thr = 0;
         for (int q = 0; q < p && examined < mtry; q++) {
             int pick = q + (int)qr_rng_below(&rng, (uint64_t)(p - q));
             int f = w->feat[pick];
             w->feat[pick] = w->feat[q];
             w->feat[q] = f;
-            for (int64_t r = 0; r < m; r++) {
-                int64_t i = w->rows[fr.lo + r];
-                w->buf[r].v = X[i * p + f];
-                w->buf[r].y = y[i];
-            }
-            qsort(w->buf, (size_t)m, sizeof *w->buf, cmp_vy);
-            if (w->buf[0].v == w->buf[m - 1].v) continue; /* constant here: does not count */
+            const int32_t *sf = w->sorted + (size_t)f * (size_t)n + fr.lo;
+            const double *cf = w->col + (size_t)f * (size_t)n;
+            if (cf[sf[0]] == cf[sf[m - 1]]) continue; /* constant here: does not count */
             examined++;
             /* scan: left = first r+1 rows; n*G = n - (n0^2 + n1^2)/n */
             int64_t l1 = 0;
             for (int64_t r = 0; r + 1 < m; r++) {
-                l1 += w->buf[r].y;
-                if (w->buf[r].v == w->buf[r + 1].v) continue;
+                l1 += w->lab[sf[r]];
+                double v = cf[sf[r]], vn = cf[sf[r + 1]];
+                if (v == vn) continue;
                 int64_t nl = r + 1, nr = m - nl;
                 if (nl < min_leaf || nr < min_leaf) continue;
                 double l0 = (double)(nl - l1), r1 = (double)(m1 - l1), r0 = (double)(nr - (m1 - l1));
@@ -113,23 +135,26 @@ static qr_status grow_tree(const double *X, const int *y, int64_t n, int p, cons
                 if (score < best_score) {
                     best_score = score;
                     best_f = f;
-                    best_thr = (w->buf[r].v + w->buf[r + 1].v) / 2.0;
-                    if (best_thr == w->buf[r + 1].v) best_thr = w->buf[r].v; /* midpoint rounded up */
+                    best_nl = nl;
+                    best_thr = (v + vn) / 2.0;
+                    if (best_thr == vn) best_thr = v; /* midpoint rounded up */
                 }
             }
         }
         if (best_f < 0) continue;
-        /* partition rows: x <= thr to the left */
-        int64_t a = fr.lo, b = fr.hi - 1;
-        while (a <= b) {
-            if (X[w->rows[a] * p + best_f] <= best_thr)
-                a++;
-            else {
-                int64_t tmp = w->rows[a];
-                w->rows[a] = w->rows[b];
-                w->rows[b] = tmp;
-                b--;
+        /* the first best_nl positions of the best feature go left; every list is partitioned stably */
+        const int32_t *sb = w->sorted + (size_t)best_f * (size_t)n + fr.lo;
+        for (int64_t r = 0; r < m; r++) w->left[sb[r]] = r < best_nl;
+        for (int f = 0; f < p; f++) {
+            int32_t *sf = w->sorted + (size_t)f * (size_t)n + fr.lo;
+            int64_t a = 0, b = 0;
+            for (int64_t r = 0; r < m; r++) {
+                if (w->left[sf[r]])
+                    sf[a++] = sf[r];
+                else
+                    w->tmp[b++] = sf[r];
             }
+            memcpy(sf + a, w->tmp, (size_t)b * sizeof *sf);
         }
         int32_t L = add_node(t, &cap), R = add_node(t, &cap);
         if (L < 0 || R < 0) return qr_fail(QR_ERR_NOMEM, "out of memory growing a tree");
@@ -137,9 +162,43 @@ static qr_status grow_tree(const double *X, const int *y, int64_t n, int p, cons
         t->nodes[fr.node].threshold = best_thr;
         t->nodes[fr.node].left = L;
         t->nodes[fr.node].right = R;
-        w->stack[top++] = (struct frame){L, fr.lo, a, fr.depth + 1};
-        w->stack[top++] = (struct frame){R, a, fr.hi, fr.depth + 1};
+        w->stack[top++] = (struct frame){L, fr.lo, fr.lo + best_nl, fr.depth + 1};
+        w->stack[top++] = (struct frame){R, fr.lo + best_nl, fr.hi, fr.depth + 1};
     }
+    return QR_OK;
+}
+
+/* Row order sorted by each feature (ties by row index). */
+typedef struct vi {
+    double v;
+    int32_t i;
+} vi;
+
+static int cmp_vi(const void *a, const void *b) {
+    const vi *x = a, *z = b;
+    if (x->v < z->v) return -1;
+    if (x->v > z->v) return 1;
+    return (x->i > z->i) - (x->i < z->i);
+}
+
+static qr_status presort(const double *X, int64_t n, int p, int32_t **order) {
+    *order = malloc((size_t)n * (size_t)p * sizeof **order);
+    vi *buf = malloc((size_t)n * sizeof *buf);
+    if (!*order || !buf) {
+        free(*order);
+        free(buf);
+        *order = NULL;
+        return qr_fail(QR_ERR_NOMEM, "out of memory sorting %lld samples", (long long)n);
+    }
+    for (int f = 0; f < p; f++) {
+        for (int64_t i = 0; i < n; i++) {
+            buf[i].v = X[i * p + f];
+            buf[i].i = (int32_t)i;
+        }
+        qsort(buf, (size_t)n, sizeof *buf, cmp_vi);
+        for (int64_t i = 0; i < n; i++) (*order)[(size_t)f * (size_t)n + i] = buf[i].i;
+    }
+    free(buf);
     return QR_OK;
 }
 
@@ -154,11 +213,17 @@ qr_status qr_forest_train(const double *X, const int *y, int64_t n, int p, const
         if (!isfinite(X[i]))
             return qr_fail(QR_ERR_NONFINITE, "feature %lld of sample %lld is not finite", (long long)(i % p),
                            (long long)(i / p));
+    if (n > INT32_MAX) return qr_fail(QR_ERR_INVALID_ARG, "a random forest takes at most %d samples", INT32_MAX);
     out->trees = calloc((size_t)prm->ntrees, sizeof *out->trees);
     if (!out->trees) return qr_fail(QR_ERR_NOMEM, "out of memory for %d trees", prm->ntrees);
     out->ntrees = prm->ntrees;
     out->nfeatures = p;
-    qr_status st = QR_OK;
+    int32_t *order = NULL;
+    qr_status st = presort(X, n, p, &order);
+    if (st != QR_OK) {
+        qr_forest_free(out);
+        return st;
+    }
     char err[512] = "";
 #ifdef QSMRIM_HAVE_OPENMP
     int nthreads = prm->threads > 0 ? prm->threads : omp_get_max_threads();
@@ -166,11 +231,18 @@ qr_status qr_forest_train(const double *X, const int *y, int64_t n, int p, const
 #endif
     {
         tree_work w;
-        w.rows = malloc((size_t)n * sizeof *w.rows);
-        w.buf = malloc((size_t)n * sizeof *w.buf);
+        memset(&w, 0, sizeof w);
+        w.count = malloc((size_t)n * sizeof *w.count);
+        w.start = malloc((size_t)n * sizeof *w.start);
+        w.row = malloc((size_t)n * sizeof *w.row);
+        w.col = malloc((size_t)n * (size_t)p * sizeof *w.col);
+        w.lab = malloc((size_t)n * sizeof *w.lab);
+        w.sorted = malloc((size_t)n * (size_t)p * sizeof *w.sorted);
+        w.tmp = malloc((size_t)n * sizeof *w.tmp);
+        w.left = malloc((size_t)n);
         w.feat = malloc((size_t)p * sizeof *w.feat);
         w.stack = malloc((size_t)(2 * n + 2) * sizeof *w.stack);
-        int ok = w.rows && w.buf && w.feat && w.stack;
+        int ok = order && w.count && w.start && w.row && w.col && w.lab && w.sorted && w.tmp && w.left && w.feat && w.stack;
 #ifdef QSMRIM_HAVE_OPENMP
 #pragma omp for schedule(dynamic)
 #endif
@@ -181,7 +253,7 @@ qr_status qr_forest_train(const double *X, const int *y, int64_t n, int p, const
             else if (cancel && *cancel)
                 s = qr_fail(QR_ERR_CANCELLED, "random forest training interrupted");
             else
-                s = grow_tree(X, y, n, p, prm, t, &w, &out->trees[t]);
+                s = grow_tree(X, y, n, p, order, prm, t, &w, &out->trees[t]);
             if (s != QR_OK) {
 #ifdef QSMRIM_HAVE_OPENMP
 #pragma omp critical(qr_forest_err)
@@ -194,11 +266,18 @@ qr_status qr_forest_train(const double *X, const int *y, int64_t n, int p, const
                 }
             }
         }
-        free(w.rows);
-        free(w.buf);
+        free(w.count);
+        free(w.start);
+        free(w.row);
+        free(w.col);
+        free(w.lab);
+        free(w.sorted);
+        free(w.tmp);
+        free(w.left);
         free(w.feat);
         free(w.stack);
     }
+    free(order);
     if (st != QR_OK) {
         qr_forest_free(out);
         return qr_fail(st, "%s", err);

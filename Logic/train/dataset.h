@@ -23,6 +23,7 @@
 #include "../core/status.h"
 #include "../data/cohort.h"
 #include "../data/patch.h"
+#include "../data/subject.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,11 @@ typedef struct qr_dataset {
 
 qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_dataset *out, qr_load_progress_fn progress,
                           void *user, const volatile sig_atomic_t *cancel);
+/* A one-subject dataset of every lesion of an already prepared subject (labels 0: unknown), for
+ * scoring it with a trained model (`qsmrim predict`): the same crops and features as training, no
+ * cache. `name` names the subject. */
+qr_status qr_dataset_from_subject(const qr_subject *s, const char *name, const qr_dataset_options *o, qr_dataset *out);
+
 void qr_dataset_free(qr_dataset *d);
 
 /* Indices of the lesions whose subject is marked in `subject_mask` (nsubjects entries). */

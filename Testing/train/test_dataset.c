@@ -131,10 +131,47 @@ static void test_context_patch(void **state) {
     qr_cohort_free(&co);
 }
 
+/* A one-subject dataset built from volumes in memory (what prediction does) holds every lesion of
+ * the map, with the same features and crops as the cohort loader's annotated ones. */
+static void test_from_subject(void **state) {
+    (void)state;
+    char man[1024];
+    snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
+    qr_cohort co;
+    assert_int_equal(qr_cohort_read(man, &co), QR_OK);
+    qr_subject s;
+    assert_int_equal(qr_subject_load(co.entries[0].qsm, co.entries[0].flair, co.entries[0].lesions, &s), QR_OK);
+    qr_subject view = qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions);
+    qr_dataset_options o = {1, 0, 1, NULL, NULL, 2};
+    qr_dataset one;
+    assert_int_equal(qr_dataset_from_subject(&view, "sub-01", &o, &one), QR_OK);
+    assert_int_equal(one.n, s.lesions.n); /* the unannotated lesion too */
+    assert_int_equal(g_ds.subject_lesions[0], s.lesions.n - 1);
+    int64_t matched = 0;
+    for (int64_t i = 0; i < g_ds.n; i++) {
+        if (g_ds.subject_of[i] != 0) continue;
+        int64_t k = 0;
+        while (k < one.n && one.lesion_id[k] != g_ds.lesion_id[i]) k++;
+        assert_true(k < one.n);
+        assert_int_equal(one.label[k], 0);
+        for (int64_t f = 0; f < g_ds.nfeatures; f++) {
+            double a = one.features[k * one.nfeatures + f], b = g_ds.features[i * g_ds.nfeatures + f];
+            assert_true(a == b || (isnan(a) && isnan(b)));
+        }
+        assert_int_equal(one.nvox[k], g_ds.nvox[i]);
+        matched++;
+    }
+    assert_int_equal(matched, s.lesions.n - 1);
+    qr_dataset_free(&one);
+    qr_subject_free(&s);
+    qr_cohort_free(&co);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dataset),
         cmocka_unit_test(test_context_patch),
+        cmocka_unit_test(test_from_subject),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,15 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Count the cells of a line; with `cells`, also cut the line at its tabs and store up to `max`
+ * cell pointers (counting alone leaves the line intact). */
 static int split_tabs(char *line, char **cells, int max) {
     int n = 0;
     char *p = line;
     for (;;) {
-        if (n < max) cells[n] = p;
+        if (cells && n < max) cells[n] = p;
         n++;
         char *tab = strchr(p, '\t');
         if (!tab) break;
-        *tab = '\0';
+        if (cells) *tab = '\0';
         p = tab + 1;
     }
     return n;

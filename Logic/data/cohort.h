@@ -1,0 +1,67 @@
+/*
+ * cohort.h - an annotated cohort: the manifest, each subject's images, lesions and expert labels.
+ *
+ * Manifest (CONTRACT.md, as `qsmrim phantom` writes it): a TSV with the header
+ *     subject  qsm  flair  lesions  annotations
+ * one row per subject; paths are relative to the manifest's folder (absolute paths are kept).
+ * More columns are allowed and ignored. Subject names must be unique and non-empty.
+ *
+ * Annotation table of a subject: a TSV with at least `lesion_id` and `rim` (1 = rim+, 0 = rim-);
+ * more columns are allowed (the phantom adds its ground truth). Rules, checked when a subject is
+ * loaded, each failure naming the subject and the file:
+ *   - rim must be 0 or 1; a lesion_id must appear once;
+ *   - an annotated lesion_id absent from the lesion map is an error (the files do not belong
+ *     together);
+ *   - a lesion of the map without an annotation row is left out of training and evaluation, and
+ *     counted (qr_subject.unannotated) so the caller can say so.
+ * Lesion map: a label map (one label per lesion, kept) or a binary mask (split into 26-connected
+ * components numbered as `qsmrim lesions` numbers them) - the ids the annotations refer to.
+ */
+#ifndef QR_COHORT_H
+#define QR_COHORT_H
+
+#include <stdint.h>
+
+#include "../core/fileutil.h"
+#include "../core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qr_cohort_entry {
+    char subject[256];           /* subject name (first column) */
+    char qsm[QR_PATH_MAX];       /* resolved paths */
+    char flair[QR_PATH_MAX];
+    char lesions[QR_PATH_MAX];
+    char annotations[QR_PATH_MAX];
+} qr_cohort_entry;
+
+typedef struct qr_cohort {
+    char manifest[QR_PATH_MAX];
+    int n;                    /* subjects */
+    qr_cohort_entry *entries; /* n */
+} qr_cohort;
+
+/* Read and check a manifest (columns, unique non-empty names, at least one subject). Files are
+ * not opened here; a missing file is reported when its subject is loaded (and by
+ * qr_cohort_check_files). */
+qr_status qr_cohort_read(const char *manifest, qr_cohort *out);
+/* Check that every referenced file exists (an image may be a DICOM folder); the first missing one
+ * is named with its subject and column. */
+qr_status qr_cohort_check_files(const qr_cohort *c);
+void qr_cohort_free(qr_cohort *c);
+
+/* One annotation row. */
+typedef struct qr_annotation {
+    int32_t lesion_id;
+    int rim; /* 0 / 1 */
+} qr_annotation;
+
+/* Read an annotation table; rows sorted by lesion_id. `subject` names it in messages. */
+qr_status qr_annotations_read(const char *path, const char *subject, qr_annotation **out, int64_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

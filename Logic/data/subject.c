@@ -1,0 +1,137 @@
+/* subject.c - a subject's QSM, FLAIR and lesion map on one grid (policy in subject.h). */
+#include "subject.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../io/geometry.h"
+#include "../io/imageio.h"
+
+void qr_subject_free(qr_subject *s) {
+    if (!s) return;
+    qr_volume_free(&s->qsm);
+    qr_volume_free(&s->flair);
+    qr_volume_free(&s->labels);
+    qr_lesion_table_free(&s->lesions);
+    memset(s, 0, sizeof *s);
+}
+
+/* k-th smallest of v[0..n) (quickselect, Hoare partition; reorders v). */
+static float select_kth(float *v, int64_t n, int64_t k) {
+    int64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = v[lo + (hi - lo) / 2];
+        int64_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                float t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
+}
+
+double qr_volume_median_nonzero(const qr_volume *v) {
+    int64_t n = qr_volume_nvox(v), m = 0;
+    const float *x = qr_volume_f32(v);
+    for (int64_t i = 0; i < n; i++) m += x[i] != 0 && isfinite(x[i]);
+    if (m == 0) return 1.0;
+    float *buf = malloc((size_t)m * sizeof *buf);
+    if (!buf) return 1.0;
+    m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != 0 && isfinite(x[i])) buf[m++] = x[i];
+    /* numpy's median: the mean of the two middle values for an even count */
+    double med;
+    if (m % 2) {
+        med = select_kth(buf, m, m / 2);
+    } else {
+        double hi = select_kth(buf, m, m / 2);
+        float lo = buf[0];
+        for (int64_t i = 1; i < m / 2; i++)
+            if (buf[i] > lo) lo = buf[i];
+        med = ((double)lo + hi) / 2;
+    }
+    free(buf);
+    return med != 0 ? fabs(med) : 1.0;
+}
+
+qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
+                             const char *flair_name, const char *lesions_name, qr_subject *out) {
+    memset(out, 0, sizeof *out);
+    qr_status st = QR_OK;
+    if (qsm->dtype != QR_FLOAT32 || flair->dtype != QR_FLOAT32 || lesion_map->dtype != QR_INT32)
+        st = qr_fail(QR_ERR_INVALID_ARG, "subject volumes must be float32 QSM/FLAIR and an int32 lesion map");
+    if (st == QR_OK) st = qr_geometry_validate(&qsm->geom, qsm_name);
+    if (st == QR_OK) st = qr_align_to_grid(&qsm->geom, qsm_name, flair, flair_name, &out->flair_resampled);
+    if (st == QR_OK) st = qr_align_to_grid(&qsm->geom, qsm_name, lesion_map, lesions_name, &out->labels_resampled);
+    if (st != QR_OK) {
+        qr_volume_free(qsm);
+        qr_volume_free(flair);
+        qr_volume_free(lesion_map);
+        return st;
+    }
+    out->nonfinite_qsm = qr_volume_replace_nonfinite(qsm, 0.0f);
+    out->nonfinite_flair = qr_volume_replace_nonfinite(flair, 0.0f);
+    if (out->nonfinite_qsm)
+        qr_log(QR_LOG_NOTICE, "%s: %lld non-finite voxels set to 0", qsm_name, (long long)out->nonfinite_qsm);
+    if (out->nonfinite_flair)
+        qr_log(QR_LOG_NOTICE, "%s: %lld non-finite voxels set to 0", flair_name, (long long)out->nonfinite_flair);
+    qr_lesion_options lo = qr_lesion_options_default();
+    st = qr_lesions_extract(lesion_map, &lo, &out->labels, &out->lesions, &out->was_mask);
+    qr_volume_free(lesion_map);
+    if (st != QR_OK) {
+        qr_volume_free(qsm);
+        qr_volume_free(flair);
+        return qr_fail_context(st, "%s", lesions_name);
+    }
+    out->qsm = *qsm;
+    out->flair = *flair;
+    memset(qsm, 0, sizeof *qsm);
+    memset(flair, 0, sizeof *flair);
+    out->flair_reference = qr_volume_median_nonzero(&out->flair);
+    return QR_OK;
+}
+
+qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out) {
+    memset(out, 0, sizeof *out);
+    qr_volume q, f, l;
+    QR_TRY(qr_image_read(qsm_path, QR_FLOAT32, &q, NULL));
+    qr_status st = qr_image_read(flair_path, QR_FLOAT32, &f, NULL);
+    if (st != QR_OK) {
+        qr_volume_free(&q);
+        return st;
+    }
+    st = qr_image_read(lesions_path, QR_INT32, &l, NULL);
+    if (st != QR_OK) {
+        qr_volume_free(&q);
+        qr_volume_free(&f);
+        return st;
+    }
+    return qr_subject_prepare(&q, &f, &l, qsm_path, flair_path, lesions_path, out);
+}
+
+qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                           const qr_lesion_table *lesions) {
+    qr_subject s;
+    memset(&s, 0, sizeof s);
+    s.qsm = *qsm;
+    s.flair = *flair;
+    s.labels = *labels;
+    s.lesions = *lesions;
+    s.flair_reference = qr_volume_median_nonzero(flair);
+    return s;
+}

@@ -1,0 +1,59 @@
+/*
+ * subject.h - one subject's images made ready for lesion classification: QSM, FLAIR and the
+ * lesion map on one grid, the lesion table, and the FLAIR reference intensity.
+ *
+ * Policy (shared by `qsmrim train`, `evaluate` and `predict`, so they cannot drift apart):
+ *   - the QSM grid is the reference: the FLAIR is resampled onto it (linear) and the lesion map
+ *     (nearest neighbour) when their grids differ but overlap (Logic/io/geometry.h);
+ *   - non-finite QSM / FLAIR voxels (outside a brain mask, typically) are set to 0 and counted;
+ *   - the lesion map is read as `qsmrim lesions` reads it: a label map keeps its labels, a binary
+ *     mask is split into 26-connected components;
+ *   - flair_reference = median of the FLAIR over its non-zero voxels (1 if there are none): FLAIR
+ *     has arbitrary units, so the network sees FLAIR / flair_reference.
+ */
+#ifndef QR_SUBJECT_H
+#define QR_SUBJECT_H
+
+#include <stdint.h>
+
+#include "../core/status.h"
+#include "../core/volume.h"
+#include "../lesions/lesions.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qr_subject {
+    qr_volume qsm;           /* float32, ppb */
+    qr_volume flair;         /* float32 on the QSM grid */
+    qr_volume labels;        /* int32 on the QSM grid, one label per lesion */
+    qr_lesion_table lesions; /* sorted by id */
+    double flair_reference;  /* median non-zero FLAIR */
+    int64_t nonfinite_qsm, nonfinite_flair;
+    int flair_resampled, labels_resampled, was_mask;
+} qr_subject;
+
+/* Read the three files (any format of Logic/io/imageio.h) and prepare them. */
+qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out);
+
+/* Prepare volumes already in memory; takes ownership of the three volumes (they are moved into
+ * `out`, or freed on failure). Names are for messages. */
+qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
+                             const char *flair_name, const char *lesions_name, qr_subject *out);
+
+void qr_subject_free(qr_subject *s);
+
+/* A non-owning view of volumes the caller already prepared (same grid, finite values, int32
+ * labels, their lesion table): what qr_lesion_inputs (lesion_inputs.h) needs, with the FLAIR
+ * reference computed here. Never pass a view to qr_subject_free; it owns nothing. */
+qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                           const qr_lesion_table *lesions);
+
+/* Median of the non-zero finite voxels of a float32 volume (1 when there are none). */
+double qr_volume_median_nonzero(const qr_volume *v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

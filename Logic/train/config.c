@@ -1,0 +1,251 @@
+/* config.c - the flat YAML training settings (keys and defaults in config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+qr_train_config qr_train_config_default(void) {
+    qr_train_config c;
+    memset(&c, 0, sizeof c);
+    c.width = 64;
+    snprintf(c.fusion, sizeof c.fusion, "add");
+    snprintf(c.deepsmote, sizeof c.deepsmote, "released");
+    c.use_radiomics = 1;
+    c.layer4_stride = 1;
+    c.epochs = 40;
+    c.batch_size = 64;
+    c.learning_rate = 1e-4;
+    c.n_milestones = 3;
+    c.milestones[0] = 0.5;
+    c.milestones[1] = 0.7;
+    c.milestones[2] = 0.9;
+    c.lr_gamma = 0.1;
+    c.augment = 1;
+    c.p_flip = c.p_affine = c.p_blur = 0.5;
+    c.rimnet_class_weight = 0;
+    c.rimnet_conv_l2 = 1e-3;
+    c.rimnet_pool_stride = 1;
+    c.rf_trees = 500;
+    c.n_mtry = 10;
+    for (int k = 0; k < 10; k++) c.rf_mtry[k] = k + 1;
+    c.rf_inner_folds = 5;
+    c.rf_tune_trees = 100;
+    c.smote_k = 5;
+    c.holdout = 0.2;
+    return c;
+}
+
+/* ---- scalar parsing ---- */
+
+static qr_status as_double(const char *what, const char *key, const char *v, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!v[0] || *end || errno || !isfinite(d))
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be a number, got '%s'", what, key, v);
+    if (d < lo || d > hi) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be in [%g, %g], got %g", what, key, lo, hi, d);
+    *out = d;
+    return QR_OK;
+}
+
+static qr_status as_int(const char *what, const char *key, const char *v, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long d = strtol(v, &end, 10);
+    if (!v[0] || *end || errno) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be an integer, got '%s'", what, key, v);
+    if (d < lo || d > hi) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be in [%ld, %ld], got %ld", what, key, lo, hi, d);
+    *out = (int)d;
+    return QR_OK;
+}
+
+static qr_status as_bool(const char *what, const char *key, const char *v, int *out) {
+    if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1")) *out = 1;
+    else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0")) *out = 0;
+    else return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be true or false, got '%s'", what, key, v);
+    return QR_OK;
+}
+
+static qr_status as_choice(const char *what, const char *key, const char *v, const char *const *choices, int n, char *out,
+                           size_t outlen) {
+    for (int k = 0; k < n; k++)
+        if (!strcmp(v, choices[k])) {
+            snprintf(out, outlen, "%s", v);
+            return QR_OK;
+        }
+    char list[128] = "";
+    for (int k = 0; k < n; k++) {
+        strncat(list, choices[k], sizeof list - strlen(list) - 1);
+        if (k + 1 < n) strncat(list, " | ", sizeof list - strlen(list) - 1);
+    }
+    return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be one of %s, got '%s'", what, key, list, v);
+}
+
+/* ---- one key ---- */
+
+static qr_status set_scalar(qr_train_config *c, const char *what, const char *k, const char *v, int is_null) {
+    static const char *fusions[2] = {"add", "concat"};
+    static const char *smotes[3] = {"released", "paper", "off"};
+    if (!strcmp(k, "radiomics")) {
+        if (is_null || !v[0]) c->radiomics[0] = '\0';
+        else snprintf(c->radiomics, sizeof c->radiomics, "%s", v);
+        return QR_OK;
+    }
+    if (!strcmp(k, "rimnet_class_weight") && (is_null || !strcmp(v, "auto"))) {
+        c->rimnet_class_weight = 0;
+        return QR_OK;
+    }
+    if (is_null) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' needs a value", what, k);
+    if (!strcmp(k, "width")) {
+        c->width_set = 1;
+        return as_int(what, k, v, 1, 1024, &c->width);
+    }
+    if (!strcmp(k, "fusion")) return as_choice(what, k, v, fusions, 2, c->fusion, sizeof c->fusion);
+    if (!strcmp(k, "deepsmote")) return as_choice(what, k, v, smotes, 3, c->deepsmote, sizeof c->deepsmote);
+    if (!strcmp(k, "use_radiomics")) return as_bool(what, k, v, &c->use_radiomics);
+    if (!strcmp(k, "layer4_stride")) {
+        QR_TRY(as_int(what, k, v, 1, 2, &c->layer4_stride));
+        return QR_OK;
+    }
+    if (!strcmp(k, "epochs")) return as_int(what, k, v, 1, 100000, &c->epochs);
+    if (!strcmp(k, "batch_size")) return as_int(what, k, v, 2, 65536, &c->batch_size);
+    if (!strcmp(k, "learning_rate")) return as_double(what, k, v, 1e-12, 10, &c->learning_rate);
+    if (!strcmp(k, "lr_gamma")) return as_double(what, k, v, 1e-6, 1, &c->lr_gamma);
+    if (!strcmp(k, "weight_decay")) return as_double(what, k, v, 0, 1, &c->weight_decay);
+    if (!strcmp(k, "augment")) return as_bool(what, k, v, &c->augment);
+    if (!strcmp(k, "p_flip")) return as_double(what, k, v, 0, 1, &c->p_flip);
+    if (!strcmp(k, "p_affine")) return as_double(what, k, v, 0, 1, &c->p_affine);
+    if (!strcmp(k, "p_blur")) return as_double(what, k, v, 0, 1, &c->p_blur);
+    if (!strcmp(k, "rimnet_class_weight")) return as_double(what, k, v, 1e-6, 1e6, &c->rimnet_class_weight);
+    if (!strcmp(k, "rimnet_conv_l2")) return as_double(what, k, v, 0, 1, &c->rimnet_conv_l2);
+    if (!strcmp(k, "rimnet_pool_stride")) return as_int(what, k, v, 1, 2, &c->rimnet_pool_stride);
+    if (!strcmp(k, "rf_trees")) return as_int(what, k, v, 1, 100000, &c->rf_trees);
+    if (!strcmp(k, "rf_inner_folds")) return as_int(what, k, v, 2, 100, &c->rf_inner_folds);
+    if (!strcmp(k, "rf_tune_trees")) return as_int(what, k, v, 1, 100000, &c->rf_tune_trees);
+    if (!strcmp(k, "smote_k")) return as_int(what, k, v, 1, 100, &c->smote_k);
+    if (!strcmp(k, "threads")) return as_int(what, k, v, 0, 4096, &c->threads);
+    if (!strcmp(k, "holdout")) return as_double(what, k, v, 0, 0.9, &c->holdout);
+    if (!strcmp(k, "rf_mtry")) { /* a single value */
+        c->n_mtry = 1;
+        return as_int(what, k, v, 1, 100000, &c->rf_mtry[0]);
+    }
+    if (!strcmp(k, "lr_milestones")) return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must be a list", what);
+    return qr_fail(QR_ERR_INVALID_ARG, "%s: unknown setting '%s'", what, k);
+}
+
+static qr_status set_list(qr_train_config *c, const char *what, const char *k, yaml_document_t *doc, yaml_node_t *seq) {
+    int n = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (!strcmp(k, "rf_mtry")) {
+        if (n < 1 || n > QR_TRAIN_MAX_MTRY)
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: 'rf_mtry' needs 1 to %d candidates", what, QR_TRAIN_MAX_MTRY);
+        for (int i = 0; i < n; i++) {
+            yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+            if (!it || it->type != YAML_SCALAR_NODE) return qr_fail(QR_ERR_INVALID_ARG, "%s: 'rf_mtry' must list integers", what);
+            QR_TRY(as_int(what, k, (const char *)it->data.scalar.value, 1, 100000, &c->rf_mtry[i]));
+        }
+        c->n_mtry = n;
+        return QR_OK;
+    }
+    if (!strcmp(k, "lr_milestones")) {
+        if (n > QR_TRAIN_MAX_MILESTONES)
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: at most %d 'lr_milestones'", what, QR_TRAIN_MAX_MILESTONES);
+        for (int i = 0; i < n; i++) {
+            yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+            if (!it || it->type != YAML_SCALAR_NODE)
+                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must list fractions of the epochs", what);
+            QR_TRY(as_double(what, k, (const char *)it->data.scalar.value, 0, 1, &c->milestones[i]));
+            if (i > 0 && c->milestones[i] <= c->milestones[i - 1])
+                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must increase", what);
+        }
+        c->n_milestones = n;
+        return QR_OK;
+    }
+    return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' does not take a list", what, k);
+}
+
+qr_status qr_train_config_parse(const char *text, const char *what, qr_train_config *cfg) {
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser)) return qr_fail(QR_ERR_NOMEM, "cannot start the YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
+    if (!yaml_parser_load(&parser, &doc)) {
+        qr_status st = qr_fail(QR_ERR_FORMAT, "%s: not valid YAML (line %lu: %s)", what,
+                               (unsigned long)parser.problem_mark.line + 1, parser.problem ? parser.problem : "syntax error");
+        yaml_parser_delete(&parser);
+        return st;
+    }
+    yaml_parser_delete(&parser);
+    qr_status st = QR_OK;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && root->type != YAML_MAPPING_NODE) st = qr_fail(QR_ERR_FORMAT, "%s: must be a mapping of settings", what);
+    for (yaml_node_pair_t *p = root && st == QR_OK ? root->data.mapping.pairs.start : NULL;
+         p && p < root->data.mapping.pairs.top && st == QR_OK; p++) {
+        yaml_node_t *k = yaml_document_get_node(&doc, p->key), *v = yaml_document_get_node(&doc, p->value);
+        if (!k || k->type != YAML_SCALAR_NODE) {
+            st = qr_fail(QR_ERR_FORMAT, "%s: setting names must be plain words", what);
+            break;
+        }
+        const char *key = (const char *)k->data.scalar.value;
+        if (v->type == YAML_SEQUENCE_NODE) {
+            st = set_list(cfg, what, key, &doc, v);
+        } else if (v->type == YAML_SCALAR_NODE) {
+            const char *val = (const char *)v->data.scalar.value;
+            int is_null = v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                          (!strcmp(val, "null") || !strcmp(val, "~") || !val[0]);
+            st = set_scalar(cfg, what, key, val, is_null);
+        } else {
+            st = qr_fail(QR_ERR_FORMAT, "%s: '%s' must be a value or a list", what, key);
+        }
+    }
+    yaml_document_delete(&doc);
+    return st;
+}
+
+qr_status qr_train_config_read(const char *path, qr_train_config *cfg) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return qr_fail(QR_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    if (n < 0 || n > (1 << 20)) {
+        fclose(f);
+        return qr_fail(QR_ERR_FORMAT, "%s: not a settings file", path);
+    }
+    char *text = malloc((size_t)n + 1);
+    if (!text) {
+        fclose(f);
+        return qr_fail(QR_ERR_NOMEM, "out of memory reading %s", path);
+    }
+    size_t got = fread(text, 1, (size_t)n, f);
+    fclose(f);
+    text[got] = '\0';
+    qr_status st = qr_train_config_parse(text, path, cfg);
+    free(text);
+    return st;
+}
+
+int qr_train_config_milestone_epochs(const qr_train_config *cfg, int *out, int cap) {
+    int m = 0;
+    for (int k = 0; k < cfg->n_milestones && m < cap; k++) {
+        int e = (int)lround(cfg->milestones[k] * cfg->epochs);
+        if (e < 1 || e >= cfg->epochs) continue; /* would never apply, or applies before any step */
+        if (m > 0 && e <= out[m - 1]) continue;
+        out[m++] = e;
+    }
+    return m;
+}
+
+void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char *buf, size_t n) {
+    if (!strcmp(arch, "aprl-rf")) {
+        snprintf(buf, n, "random forest of %d trees on first-order features, SMOTE k=%d, mtry by %d-fold inner CV",
+                 cfg->rf_trees, cfg->smote_k, cfg->rf_inner_folds);
+        return;
+    }
+    snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, fusion %s, DeepSMOTE %s%s%s", cfg->width, cfg->epochs,
+             cfg->batch_size, cfg->learning_rate, cfg->fusion, cfg->deepsmote, cfg->use_radiomics ? "" : ", image only",
+             cfg->augment ? ", augmented" : "");
+}

@@ -1,0 +1,103 @@
+/*
+ * config.h - training settings: what `qsmrim train --config TRAIN.yaml` and `qsmrim evaluate
+ * --config` read. One flat YAML mapping; every key is optional (defaults below, which follow
+ * METHODS.md); an unknown key or a value out of range is an error naming the key, never ignored.
+ *
+ *   key                 default      meaning
+ *   ---- networks (qsmrimnet, rimnet, aprl-nn) ----
+ *   width               64           base width w (ResNet stages w, 2w, 4w, 8w; radiomic MLP 16w, 8w);
+ *                                    rimnet: its first block's channels (published 32)
+ *   fusion              add          add (released code) | concat (paper)
+ *   deepsmote           released     released | paper | off
+ *   use_radiomics       true         false: image-only ablation (the radiomic input is held at 0,
+ *                                    so that branch adds a learned constant)
+ *   layer4_stride       1            1 (released code) | 2 (standard ResNet)
+ *   epochs              40
+ *   batch_size          64
+ *   learning_rate       1.0e-4       Adam
+ *   lr_milestones       [0.5, 0.7, 0.9]  fractions of the epochs where the rate is multiplied by
+ *   lr_gamma            0.1
+ *   weight_decay        0            Adam's L2 term
+ *   augment             true         flip / affine / blur as METHODS.md (Logic/data/patch.h)
+ *   p_flip, p_affine, p_blur  0.5    probability of each augmentation per lesion and epoch
+ *   rimnet_class_weight auto         rimnet: weight of the rim+ class in the cross-entropy; auto =
+ *                                    n_rim- / n_rim+ of the training set
+ *   rimnet_conv_l2      1.0e-3       rimnet: L2 on convolution kernels (its released code)
+ *   rimnet_pool_stride  1            rimnet: 1 (released code: maps keep the patch size) | 2 (halving
+ *                                    after each block, as the paper's figure draws it; far cheaper)
+ *   ---- features ----
+ *   radiomics           null         PyRadiomics parameter file (null: the QSMRim-Net preset)
+ *   ---- aprl-rf ----
+ *   rf_trees            500
+ *   rf_mtry             [1, 2, ..., 10]  candidates for mtry, chosen by inner cross-validation
+ *   rf_inner_folds      5
+ *   rf_tune_trees       100          trees per forest while tuning mtry
+ *   smote_k             5            SMOTE neighbours
+ *   ---- run ----
+ *   threads             0            0 = all cores
+ *   holdout             0.2          `qsmrim train`: share of subjects held out (stratified) to
+ *                                    choose the decision thresholds and report held-out metrics;
+ *                                    0 = train on all subjects (thresholds then come from the
+ *                                    training predictions, and a notice says so)
+ */
+#ifndef QR_TRAIN_CONFIG_H
+#define QR_TRAIN_CONFIG_H
+
+#include "../core/fileutil.h"
+#include "../core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QR_TRAIN_MAX_MTRY 32
+#define QR_TRAIN_MAX_MILESTONES 8
+
+typedef struct qr_train_config {
+    int width;
+    char fusion[16];
+    char deepsmote[16];
+    int use_radiomics;
+    int layer4_stride;
+    int epochs;
+    int batch_size;
+    double learning_rate;
+    int n_milestones;
+    double milestones[QR_TRAIN_MAX_MILESTONES];
+    double lr_gamma;
+    double weight_decay;
+    int augment;
+    double p_flip, p_affine, p_blur;
+    double rimnet_class_weight; /* <= 0: auto */
+    double rimnet_conv_l2;
+    int rimnet_pool_stride;
+    char radiomics[QR_PATH_MAX]; /* "" = preset */
+    int rf_trees;
+    int n_mtry;
+    int rf_mtry[QR_TRAIN_MAX_MTRY];
+    int rf_inner_folds;
+    int rf_tune_trees;
+    int smote_k;
+    int threads;
+    double holdout;
+    int width_set; /* 1 if the file set the width (rimnet's default differs) */
+} qr_train_config;
+
+qr_train_config qr_train_config_default(void);
+
+/* Read a YAML file over the defaults already in *cfg. */
+qr_status qr_train_config_read(const char *path, qr_train_config *cfg);
+/* The same from text (`what` names it in messages). */
+qr_status qr_train_config_parse(const char *text, const char *what, qr_train_config *cfg);
+
+/* Milestone epochs for `epochs` (round(fraction * epochs), strictly increasing, within 1..epochs-1
+ * where possible). Returns their count. */
+int qr_train_config_milestone_epochs(const qr_train_config *cfg, int *out, int cap);
+
+/* One line describing the settings that matter for an architecture ("width 16, fusion add, ..."). */
+void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

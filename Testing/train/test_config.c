@@ -1,0 +1,83 @@
+/*
+ * test_config.c - TRAIN.yaml settings: defaults as METHODS.md (40 epochs, batch 64, lr 1e-4,
+ * milestones at 50/70/90%), every key read, unknown keys and bad values refused with the key named.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "train/config.h"
+
+static void test_defaults(void **state) {
+    (void)state;
+    qr_train_config c = qr_train_config_default();
+    assert_int_equal(c.epochs, 40);
+    assert_int_equal(c.batch_size, 64);
+    assert_true(c.learning_rate == 1e-4);
+    int m[8];
+    assert_int_equal(qr_train_config_milestone_epochs(&c, m, 8), 3);
+    assert_int_equal(m[0], 20);
+    assert_int_equal(m[1], 28);
+    assert_int_equal(m[2], 36);
+    assert_int_equal(c.rf_trees, 500);
+    assert_int_equal(c.n_mtry, 10);
+    assert_string_equal(c.fusion, "add");
+    assert_string_equal(c.deepsmote, "released");
+}
+
+static void test_parse(void **state) {
+    (void)state;
+    qr_train_config c = qr_train_config_default();
+    const char *text = "# a comment\n"
+                       "width: 8\nfusion: concat\ndeepsmote: paper\nuse_radiomics: false\nepochs: 3\n"
+                       "batch_size: 16\nlearning_rate: 3.0e-4\nlr_milestones: [0.5]\nlr_gamma: 0.5\n"
+                       "augment: no\np_flip: 0.25\nrf_mtry: [2, 4]\nrf_trees: 50\nradiomics: params.yaml\n"
+                       "holdout: 0\nthreads: 2\nrimnet_class_weight: auto\nrimnet_pool_stride: 2\n";
+    assert_int_equal(qr_train_config_parse(text, "t.yaml", &c), QR_OK);
+    assert_int_equal(c.width, 8);
+    assert_int_equal(c.width_set, 1);
+    assert_string_equal(c.fusion, "concat");
+    assert_string_equal(c.deepsmote, "paper");
+    assert_int_equal(c.use_radiomics, 0);
+    assert_int_equal(c.epochs, 3);
+    assert_int_equal(c.batch_size, 16);
+    assert_true(c.learning_rate == 3e-4);
+    assert_int_equal(c.n_milestones, 1);
+    assert_int_equal(c.augment, 0);
+    assert_true(c.p_flip == 0.25);
+    assert_int_equal(c.n_mtry, 2);
+    assert_int_equal(c.rf_mtry[1], 4);
+    assert_string_equal(c.radiomics, "params.yaml");
+    assert_true(c.holdout == 0);
+    assert_int_equal(c.rimnet_pool_stride, 2);
+    int m[8];
+    assert_int_equal(qr_train_config_milestone_epochs(&c, m, 8), 1);
+    assert_int_equal(m[0], 2);
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    qr_train_config c = qr_train_config_default();
+    assert_int_equal(qr_train_config_parse("epocs: 3\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "unknown setting 'epocs'"));
+    assert_int_equal(qr_train_config_parse("fusion: sum\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'fusion' must be one of add | concat"));
+    assert_int_equal(qr_train_config_parse("epochs: -1\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_train_config_parse("learning_rate: fast\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_train_config_parse("lr_milestones: [0.7, 0.5]\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_train_config_parse("[1, 2]\n", "t.yaml", &c), QR_ERR_FORMAT);
+    assert_int_equal(qr_train_config_parse("width: [1\n", "t.yaml", &c), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "not valid YAML"));
+    assert_int_equal(qr_train_config_read("/nonexistent/train.yaml", &c), QR_ERR_IO);
+    assert_int_equal(qr_train_config_parse("", "empty.yaml", &c), QR_OK); /* empty file: defaults */
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
+                                       cmocka_unit_test(test_errors)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,147 @@
+#define _GNU_SOURCE
+/*
+ * test_feature_cache.c - SHA-256 keys and the HDF5 feature cache.
+ *   - SHA-256 of "abc" (FIPS 180-2 test vector) and of a file against Python's hashlib;
+ *   - the key changes with the QSM bytes, the lesion bytes and the parameter text;
+ *   - store then load gives the same table; h5py reads the file (names, shape, values);
+ *   - other feature names, a truncated file or an absent file are misses, never errors.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "data/feature_cache.h"
+
+static char g_dir[512];
+
+static void write_file(const char *name, const char *content) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", g_dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    fputs(content, f);
+    fclose(f);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s/tests/feature_cache_%d", QSMRIM_BINARY_DIR, (int)getpid());
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/cache", g_dir, g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_sha256(void **state) {
+    (void)state;
+    char hex[65];
+    qr_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    write_file("q.bin", "some qsm bytes\n");
+    char p[1024], cmd[2048];
+    snprintf(p, sizeof p, "%s/q.bin", g_dir);
+    assert_int_equal(qr_sha256_path(p, hex), QR_OK);
+    snprintf(cmd, sizeof cmd, "%s -c \"import hashlib,sys; sys.exit(hashlib.sha256(open('%s','rb').read()).hexdigest() != '%s')\"",
+             QSMRIM_PYTHON, p, hex);
+    assert_int_equal(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/absent.bin", g_dir);
+    assert_int_equal(qr_sha256_path(p, hex), QR_ERR_IO);
+}
+
+static void test_keys(void **state) {
+    (void)state;
+    char q[1024], l[1024], k1[65], k2[65], k3[65], k4[65], hq[65], hl[65];
+    write_file("qsm.nii", "QSM v1");
+    write_file("les.nii", "LESIONS v1");
+    snprintf(q, sizeof q, "%s/qsm.nii", g_dir);
+    snprintf(l, sizeof l, "%s/les.nii", g_dir);
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k1, hq, hl), QR_OK);
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k2, NULL, NULL), QR_OK);
+    assert_string_equal(k1, k2);
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 5", k3, NULL, NULL), QR_OK);
+    assert_string_not_equal(k1, k3);
+    write_file("qsm.nii", "QSM v2");
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k4, NULL, NULL), QR_OK);
+    assert_string_not_equal(k1, k4);
+    write_file("les.nii", "LESIONS v2");
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k3, NULL, NULL), QR_OK);
+    assert_string_not_equal(k3, k4);
+    assert_int_equal(strlen(hq), 64);
+}
+
+static void test_store_load(void **state) {
+    (void)state;
+    const char *names[3] = {"original_shape_MeshVolume", "original_firstorder_Mean", "wavelet-HLL_glcm_Contrast"};
+    qr_feature_table t = {4, 3, NULL, NULL};
+    int32_t ids[4] = {1, 2, 5, 9};
+    double vals[12] = {1.5, -2, 3e10, 0.1, NAN, 7, 1e-300, 2, 3, 4, 5, 6};
+    t.lesion_id = ids;
+    t.values = vals;
+    char cache[1024];
+    snprintf(cache, sizeof cache, "%s/cache/sub", g_dir); /* created on store */
+    const char *key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    qr_feature_table got;
+    int found = 1;
+    assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(qr_feature_cache_store(cache, key, names, &t, "aa", "bb"), QR_OK);
+    assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
+    assert_int_equal(found, 1);
+    assert_int_equal(got.n, 4);
+    assert_memory_equal(got.lesion_id, ids, sizeof ids);
+    for (int i = 0; i < 12; i++) assert_true(got.values[i] == vals[i] || (isnan(vals[i]) && isnan(got.values[i])));
+    qr_feature_table_free(&got);
+
+    /* h5py reads it */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "%s -c \"import h5py,sys,numpy as np; f=h5py.File('%s/%s.h5','r'); "
+             "n=[s.decode() for s in f['feature_names'][()]]; v=f['features'][()]; "
+             "sys.exit(not (n[2]=='wavelet-HLL_glcm_Contrast' and v.shape==(4,3) and v[0,2]==3e10 and "
+             "np.isnan(v[1,1]) and list(f['lesion_id'][()])==[1,2,5,9] and f.attrs['qsm_sha256']==b'aa'))\"",
+             QSMRIM_PYTHON, cache, key);
+    char probe[512];
+    snprintf(probe, sizeof probe, "%s -c 'import h5py' 2>/dev/null", QSMRIM_PYTHON);
+    if (system(probe) == 0) assert_int_equal(system(cmd), 0); /* without h5py this check is skipped */
+
+    /* other names: a miss */
+    const char *other[3] = {"original_shape_MeshVolume", "original_firstorder_Mean", "wavelet-HLL_glcm_Idm"};
+    assert_int_equal(qr_feature_cache_load(cache, key, other, 3, &got, &found), QR_OK);
+    assert_int_equal(found, 0);
+    assert_int_equal(qr_feature_cache_load(cache, key, names, 2, &got, &found), QR_OK);
+    assert_int_equal(found, 0);
+    /* a truncated file: a miss */
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s.h5", cache, key);
+    assert_int_equal(truncate(path, 100), 0);
+    assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
+    assert_int_equal(found, 0);
+    /* overwritten by a new store */
+    assert_int_equal(qr_feature_cache_store(cache, key, names, &t, "aa", "bb"), QR_OK);
+    assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
+    assert_int_equal(found, 1);
+    qr_feature_table_free(&got);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_store_load),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

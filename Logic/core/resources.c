@@ -32,8 +32,15 @@ qr_status qr_resource_path(const char *name, char *out, size_t outlen) {
     if (QSMRIM_RESOURCE_DIR[0]) snprintf(cand[nc++], QR_PATH_MAX, "%s/%s", QSMRIM_RESOURCE_DIR, name);
     for (int i = 0; i < nc; i++) {
         if (qr_path_is_file(cand[i])) {
-            if (strlen(cand[i]) >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "resource path too long");
-            strcpy(out, cand[i]);
+            /* report the path without "bin/../" detours */
+            char *canon = realpath(cand[i], NULL);
+            const char *found = canon ? canon : cand[i];
+            if (strlen(found) >= outlen) {
+                free(canon);
+                return qr_fail(QR_ERR_INVALID_ARG, "resource path too long");
+            }
+            strcpy(out, found);
+            free(canon);
             return QR_OK;
         }
     }

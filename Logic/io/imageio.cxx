@@ -251,6 +251,68 @@ qr_status check_nifti_size(const char *path) {
     return QR_OK;
 }
 
+// ITK 5's NIfTI library (nifti_read_buffer) silently replaces every NaN and +-Inf voxel of a
+// float or double image by 0 (fixed upstream only in ITK 6). A QSM with NaN outside its mask would
+// then look like real zeros. For .nii/.nii.gz files of float32/float64 voxels the raw data is read
+// again here and the non-finite values are put back at their voxels (file order = ITK buffer order:
+// the NIfTI reader does not reorder voxels), so they are counted and reported like other formats'.
+template <class T>
+qr_status restore_nifti_nonfinite(const char *path, T *buf, int64_t n) {
+    if (!qr_path_has_suffix(path, ".nii.gz") && !qr_path_has_suffix(path, ".nii")) return QR_OK;
+    gzFile f = gzopen(path, "rb");
+    if (!f) return qr_fail(QR_ERR_IO, "%s: cannot reopen the file", path);
+    unsigned char h[348];
+    if (gzread(f, h, sizeof h) != (int)sizeof h) {
+        gzclose(f);
+        return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
+    }
+    int32_t sizeof_hdr;
+    std::memcpy(&sizeof_hdr, h, 4);
+    const bool swap = sizeof_hdr != 348;
+    uint16_t dt16;
+    std::memcpy(&dt16, h + 70, 2);
+    if (swap) dt16 = (uint16_t)((dt16 >> 8) | (dt16 << 8));
+    const int datatype = (int16_t)dt16; // 16 = float32, 64 = float64
+    uint32_t vo;
+    std::memcpy(&vo, h + 108, 4);
+    if (swap) vo = __builtin_bswap32(vo);
+    float vox_offset;
+    std::memcpy(&vox_offset, &vo, 4);
+    if ((datatype != 16 && datatype != 64) || sizeof_hdr == 540 || __builtin_bswap32((uint32_t)sizeof_hdr) == 540) {
+        gzclose(f); // integer data has no non-finite values; NIfTI-2 is not read by ITK 5 anyway
+        return QR_OK;
+    }
+    if (gzseek(f, (z_off_t)vox_offset, SEEK_SET) < 0) {
+        gzclose(f);
+        return qr_fail(QR_ERR_FORMAT, "%s: cannot reach the voxel data", path);
+    }
+    const int bytes = datatype == 16 ? 4 : 8;
+    std::vector<unsigned char> chunk((size_t)bytes << 16);
+    int64_t i = 0;
+    int got;
+    while (i < n && (got = gzread(f, chunk.data(), (unsigned)chunk.size())) > 0) {
+        for (int off = 0; off + bytes <= got && i < n; off += bytes, i++) {
+            double v;
+            if (bytes == 4) {
+                uint32_t u;
+                std::memcpy(&u, chunk.data() + off, 4);
+                if (swap) u = __builtin_bswap32(u);
+                float x;
+                std::memcpy(&x, &u, 4);
+                v = x;
+            } else {
+                uint64_t u;
+                std::memcpy(&u, chunk.data() + off, 8);
+                if (swap) u = __builtin_bswap64(u);
+                std::memcpy(&v, &u, 8);
+            }
+            if (!std::isfinite(v)) buf[i] = (T)v;
+        }
+    }
+    gzclose(f);
+    return QR_OK;
+}
+
 // ITK's MetaImage reader accepts uncompressed voxel data that is cut short; compare the size of
 // the data (after the header of a .mha, or the separate file of a .mhd) with what the header says.
 qr_status check_meta_size(const char *path, const itk::ImageIOBase *io) {
@@ -371,6 +433,11 @@ extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *o
         QR_TRY(qr_geometry_validate(&g, path));
         QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
         std::memcpy(out->data, img->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
+        qr_status rs = restore_nifti_nonfinite(path, qr_volume_f32(out), qr_volume_nvox(out));
+        if (rs != QR_OK) {
+            qr_volume_free(out);
+            return rs;
+        }
         int64_t bad = qr_volume_count_nonfinite(out);
         if (info) info->nonfinite = bad;
         if (bad) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
@@ -384,9 +451,14 @@ extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *o
     geometry_from_itk(img.GetPointer(), &g);
     QR_TRY(qr_geometry_validate(&g, path));
     QR_TRY(qr_volume_alloc(out, &g, QR_INT32));
-    const double *src = img->GetBufferPointer();
+    double *src = img->GetBufferPointer();
     int32_t *dst = qr_volume_i32(out);
     int64_t n = qr_volume_nvox(out);
+    qr_status rs = restore_nifti_nonfinite(path, src, n);
+    if (rs != QR_OK) {
+        qr_volume_free(out);
+        return rs;
+    }
     for (int64_t i = 0; i < n; i++) {
         double v = src[i];
         if (!std::isfinite(v) || v != std::floor(v)) {

@@ -3,4 +3,5 @@
 #define QR_BENCH_H
 int bench_cnn(int argc, char **argv);       /* bench_cnn.c */
 int bench_radiomics(int argc, char **argv); /* bench_radiomics.c */
+int bench_predict(int argc, char **argv);   /* bench_predict.c */
 #endif

@@ -1,10 +1,376 @@
-/* cmd_evaluate.c - `qsmrim evaluate`: not part of this build yet (its issue is open). */
+/* cmd_evaluate.c - `qsmrim evaluate`: the paper's cross-validated evaluation, or a model scored on
+ * a cohort; metrics.json, predictions.tsv, figures and an HTML report (CONTRACT.md). */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "cli.h"
 #include "commands.h"
+#include "core/fileutil.h"
+#include "train/pipeline.h"
+
+static const char *HELP =
+    "usage: qsmrim evaluate --manifest COHORT.tsv --report DIR [--arch A[,A...]] [--folds 5] [--seeds 3]\n"
+    "                       [--model MODEL.h5] [--config TRAIN.yaml] [--seed S] [--device D]\n"
+    "                       [--bootstrap 500] [--name ID] [--note TEXT] [--include DIR]...\n"
+    "                       [--cache DIR | --no-cache] [--resume] [--threads T] [--quiet]\n"
+    "       qsmrim evaluate --report DIR --include DIR [--include DIR ...]\n"
+    "\n"
+    "Cross-validates a classifier on an annotated cohort the way the QSMRim-Net paper evaluates it,\n"
+    "or scores a trained model on every lesion of a cohort, and writes a report folder.\n"
+    "\n"
+    "  --manifest FILE   cohort manifest: TSV with columns subject qsm flair lesions annotations, paths\n"
+    "                    relative to the manifest (as `qsmrim phantom` writes it); annotation tables\n"
+    "                    have columns lesion_id and rim (1 rim+, 0 rim-); lesions without a row are\n"
+    "                    left out (a notice counts them)\n"
+    "  --report DIR      output folder (created): metrics.json, predictions.tsv (subject lesion_id fold\n"
+    "                    label probability ...), summary.tsv, roc.png, pr.png, counts.png, report.html\n"
+    "  --arch A          qsmrimnet (default), rimnet, aprl-rf, aprl-nn; a comma-separated list runs\n"
+    "                    each into DIR/<name>/ and one combined report.html (DIR/metrics.json is the\n"
+    "                    first method's)\n"
+    "  --folds K         stratified subject-level folds (default 5): subjects grouped by rim+ count\n"
+    "                    0, 1-3, 4-6, >6 and dealt to the folds at random within each group\n"
+    "  --seeds N         models per fold with different seeds (default 3): decisions by majority vote\n"
+    "                    of their F1-optimal thresholds, curves from their mean probability\n"
+    "  --model FILE      no training: score this model (qsmrim train) on every lesion with the\n"
+    "                    thresholds stored in it\n"
+    "  --config FILE     TRAIN.yaml settings (width, epochs, fusion, deepsmote, ...; see the README)\n"
+    "  --seed S          seed of the folds, the training and the bootstrap (default 1)\n"
+    "  --device D        auto (default), cpu, cuda, cuda:N\n"
+    "  --bootstrap B     subject-level bootstrap resamples for 95% intervals (default 500; 0 = none)\n"
+    "  --name ID         method id in the report tables (default: the architecture), e.g.\n"
+    "                    ablation-two-branch, ablation-image, ablation-radiomics for Table 3 rows\n"
+    "  --note TEXT       what the data is, shown at the top of the report (e.g. \"phantom cohort\")\n"
+    "  --include DIR     add the methods of another report folder (its summary.tsv, or those of its\n"
+    "                    subfolders) to this report's tables; repeatable; without --manifest only the\n"
+    "                    combined report.html is written\n"
+    "  --cache DIR       radiomic feature cache (default: .qsmrim-cache beside the manifest);\n"
+    "                    --no-cache computes every time\n"
+    "  --resume          continue an interrupted run: finished fold/seed jobs are kept in\n"
+    "                    DIR/.work-<name>/, and networks restart from their last epoch checkpoint\n"
+    "  --threads T       CPU threads (default: all cores)\n"
+    "  --quiet           no progress or notices\n"
+    "\n"
+    "Ctrl-C stops after the current training step, keeping every finished job and the last epoch\n"
+    "checkpoint; run the same command with --resume to continue.\n"
+    "\n"
+    "examples:\n"
+    "  qsmrim evaluate --manifest cohort/cohort.tsv --report eval/qsmrimnet --config small.yaml\n"
+    "  qsmrim evaluate --manifest cohort/cohort.tsv --report eval/rf --arch aprl-rf\n"
+    "  qsmrim evaluate --report eval/all --include eval/qsmrimnet --include eval/rf\n";
+
+#define MAX_ARCH 8
+#define MAX_INCLUDE 32
+
+typedef struct run_state {
+    char label[256];
+    int fold, seed, folds, seeds;
+    double first_start; /* when the first job trained in this run started (0: none yet) */
+    int trained;        /* jobs started in this run */
+} run_state;
+
+static void fmt_hms(double s, char *buf, size_t n) {
+    long t = (long)(s + 0.5);
+    snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+}
+
+static void on_job(int fold, int seed, int done, int jobs, int reused, void *user) {
+    run_state *rs = user;
+    rs->fold = fold;
+    rs->seed = seed;
+    if (reused) {
+        cli_notice("fold %d/%d, seed %d/%d: finished earlier, reused (%d/%d jobs)", fold + 1, rs->folds, seed + 1,
+                   rs->seeds, done + 1, jobs);
+        return;
+    }
+    double now = cli_now();
+    char eta[64] = "";
+    if (rs->trained > 0) { /* the mean duration of the jobs trained so far, times the jobs left */
+        char hms[32];
+        fmt_hms((now - rs->first_start) / rs->trained * (jobs - done), hms, sizeof hms);
+        snprintf(eta, sizeof eta, ", about %s left", hms);
+    } else {
+        rs->first_start = now;
+    }
+    rs->trained++;
+    cli_notice("fold %d/%d, seed %d/%d: training (job %d/%d%s)", fold + 1, rs->folds, seed + 1, rs->seeds, done + 1,
+               jobs, eta);
+}
+
+static void on_fit(const qr_fit_progress *p, void *user) {
+    run_state *rs = user;
+    if (!isfinite(p->loss)) return; /* the forest reports only its end */
+    snprintf(rs->label, sizeof rs->label, "fold %d/%d seed %d/%d epoch %d/%d loss %.4f %.2f ms/lesion", rs->fold + 1,
+             rs->folds, rs->seed + 1, rs->seeds, p->epoch + 1, p->epochs, p->loss, p->ms_per_sample);
+    cli_progress(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
+}
+
+static void on_load(const char *stage, int64_t done, int64_t total, void *user) {
+    (void)user;
+    if (done >= total)
+        cli_progress_end(stage, total);
+    else
+        cli_progress(stage, done, total);
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Rows of an --include folder: DIR/summary.tsv, else DIR/<sub>/summary.tsv for each subfolder. */
+static qr_status read_includes(const char *dir, qr_report_section *sec, int *n, int cap) {
+    char p[QR_PATH_MAX];
+    snprintf(p, sizeof p, "%s/summary.tsv", dir);
+    if (qr_path_is_file(p)) {
+        if (*n >= cap) return qr_fail(QR_ERR_INVALID_ARG, "too many methods in the report");
+        memset(&sec[*n], 0, sizeof sec[*n]);
+        QR_TRY(qr_report_read_summary(p, &sec[*n].row));
+        (*n)++;
+        return QR_OK;
+    }
+    DIR *dh = opendir(dir);
+    if (!dh) return qr_fail(QR_ERR_IO, "%s: cannot open the report folder", dir);
+    int found = 0;
+    qr_status st = QR_OK;
+    /* subfolders in name order, so the report lists them the same way every time */
+    char *names[256];
+    int nn = 0;
+    for (struct dirent *e; (e = readdir(dh)) && nn < 256;) {
+        if (e->d_name[0] == '.') continue;
+        names[nn] = strdup(e->d_name);
+        if (names[nn]) nn++;
+    }
+    closedir(dh);
+    qsort(names, (size_t)nn, sizeof *names, cmp_names);
+    for (int k = 0; k < nn; k++) {
+        snprintf(p, sizeof p, "%s/%s/summary.tsv", dir, names[k]);
+        if (st != QR_OK || !qr_path_is_file(p) || *n >= cap) continue;
+        memset(&sec[*n], 0, sizeof sec[*n]);
+        st = qr_report_read_summary(p, &sec[*n].row);
+        if (st == QR_OK) {
+            (*n)++;
+            found++;
+        }
+    }
+    for (int k = 0; k < nn; k++) free(names[k]);
+    if (st != QR_OK) return st;
+    if (!found) return qr_fail(QR_ERR_IO, "%s: no summary.tsv there or in its subfolders (not an evaluation report)", dir);
+    return QR_OK;
+}
+
+/* OpenMP threads that wait by spinning (libgomp's default) lose most of their time when the cores
+ * are shared: a training step measured 15-20 ms per lesion with the default and 2.5-3.5 ms with
+ * passive waiting on the 2-core project machine. libgomp reads OMP_WAIT_POLICY when the program
+ * starts, so the command sets it (unless the user did) and starts itself again. `argv` is the
+ * command's argv (argv[0] = the command name) inside main's argv. */
+static void prefer_passive_omp_waiting(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv - 1); /* returns only on failure: then run as we are */
+}
 
 int cmd_evaluate(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    qr_fail(QR_ERR_UNSUPPORTED, "'evaluate' is not available in this build yet");
-    return cli_fail(QR_ERR_UNSUPPORTED);
+    prefer_passive_omp_waiting(argv);
+    static const struct option opts[] = {
+        {"manifest", required_argument, 0, 'm'}, {"report", required_argument, 0, 'r'},
+        {"arch", required_argument, 0, 'a'},     {"folds", required_argument, 0, 'k'},
+        {"seeds", required_argument, 0, 'n'},    {"model", required_argument, 0, 'M'},
+        {"config", required_argument, 0, 'c'},   {"seed", required_argument, 0, 's'},
+        {"device", required_argument, 0, 'd'},   {"bootstrap", required_argument, 0, 'b'},
+        {"name", required_argument, 0, 'N'},     {"note", required_argument, 0, 'T'},
+        {"include", required_argument, 0, 'i'},  {"cache", required_argument, 0, 'C'},
+        {"no-cache", no_argument, 0, 'X'},       {"resume", no_argument, 0, 'R'},
+        {"threads", required_argument, 0, 't'},  {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    const char *manifest = NULL, *report = NULL, *arch_list = "qsmrimnet", *model = NULL, *config = NULL;
+    const char *device = "auto", *name = NULL, *note = NULL, *cache = NULL, *includes[MAX_INCLUDE];
+    int ninclude = 0, no_cache = 0, resume = 0;
+    long folds = 5, seeds = 3, bootstrap = 500, threads = -1, seed = 1;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': manifest = optarg; break;
+        case 'r': report = optarg; break;
+        case 'a': arch_list = optarg; break;
+        case 'k': if (cli_parse_int("--folds", optarg, 2, 100, &folds)) return CLI_EXIT_USAGE; break;
+        case 'n': if (cli_parse_int("--seeds", optarg, 1, 100, &seeds)) return CLI_EXIT_USAGE; break;
+        case 'M': model = optarg; break;
+        case 'c': config = optarg; break;
+        case 's': if (cli_parse_int("--seed", optarg, 0, 2147483647L, &seed)) return CLI_EXIT_USAGE; break;
+        case 'd': device = optarg; break;
+        case 'b': if (cli_parse_int("--bootstrap", optarg, 0, 100000, &bootstrap)) return CLI_EXIT_USAGE; break;
+        case 'N': name = optarg; break;
+        case 'T': note = optarg; break;
+        case 'i':
+            if (ninclude >= MAX_INCLUDE) return cli_usage("at most %d --include folders", MAX_INCLUDE);
+            includes[ninclude++] = optarg;
+            break;
+        case 'C': cache = optarg; break;
+        case 'X': no_cache = 1; break;
+        case 'R': resume = 1; break;
+        case 't': if (cli_parse_int("--threads", optarg, 1, 4096, &threads)) return CLI_EXIT_USAGE; break;
+        case 'q': cli_set_quiet(1); break;
+        case 'h': fputs(HELP, stdout); return CLI_EXIT_OK;
+        default: return cli_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage("unexpected argument '%s'", argv[optind]);
+    if (!report) return cli_usage("--report is required");
+    if (!manifest && !ninclude) return cli_usage("--manifest is required (or --include to combine reports)");
+    if (cache && no_cache) return cli_usage("--cache and --no-cache exclude each other");
+
+    /* architectures */
+    char archbuf[256];
+    snprintf(archbuf, sizeof archbuf, "%s", arch_list);
+    qr_arch_id archs[MAX_ARCH];
+    int narch = 0;
+    for (char *save = NULL, *tok = strtok_r(archbuf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (narch >= MAX_ARCH) return cli_usage("at most %d architectures", MAX_ARCH);
+        if (qr_arch_from_name(tok, &archs[narch]) != QR_OK) return cli_usage("%s", qr_last_error());
+        narch++;
+    }
+    if (narch == 0) return cli_usage("--arch needs an architecture");
+    if (name && narch > 1) return cli_usage("--name applies to a single --arch");
+    if (model && narch > 1) return cli_usage("--model scores one model; give no --arch list");
+
+    qr_train_config cfg = qr_train_config_default();
+    qr_status st = QR_OK;
+    if (config) {
+        st = qr_train_config_read(config, &cfg);
+        if (st != QR_OK) return cli_fail(st);
+    }
+    if (threads > 0) cfg.threads = (int)threads;
+    cli_install_interrupt();
+    st = qr_mkdir_p(report);
+    if (st != QR_OK) return cli_fail(st);
+
+    qr_report_section sections[MAX_ARCH + MAX_INCLUDE * 8];
+    int nsec = 0;
+    qr_method_eval evals[MAX_ARCH];
+    int neval = 0;
+    qr_dataset ds;
+    memset(&ds, 0, sizeof ds);
+    char command[2048];
+    int used = snprintf(command, sizeof command, "qsmrim");
+    for (int k = 0; k < argc && used < (int)sizeof command; k++)
+        used += snprintf(command + used, sizeof command - (size_t)used, " %s", argv[k]);
+
+    if (manifest && model) { /* a bad model file fails before the cohort is loaded */
+        qr_learner *probe = NULL;
+        st = qr_learner_load(model, device, &probe, NULL);
+        qr_learner_free(probe);
+        if (st != QR_OK) return cli_fail(st);
+    }
+    if (manifest) {
+        qr_cohort cohort;
+        st = qr_cohort_read(manifest, &cohort);
+        if (st == QR_OK) st = qr_cohort_check_files(&cohort);
+        if (st != QR_OK) {
+            qr_cohort_free(&cohort);
+            return cli_fail(st);
+        }
+        int need_c = 0, need_x = 0, need_f = 0;
+        for (int a = 0; a < narch; a++) {
+            int cc, xx, ff;
+            qr_arch_needs(archs[a], &cc, &xx, &ff);
+            need_c |= cc;
+            need_x |= xx;
+            need_f |= ff;
+        }
+        if (model) need_c = need_x = need_f = 1; /* the file decides what it reads */
+        char cache_dir[QR_PATH_MAX + 32];
+        qr_dataset_options dopt = {need_c, need_x, need_f, cfg.radiomics[0] ? cfg.radiomics : NULL, NULL, cfg.threads};
+        if (!no_cache) {
+            if (cache) {
+                snprintf(cache_dir, sizeof cache_dir, "%s", cache);
+            } else {
+                char mdir[QR_PATH_MAX];
+                qr_path_dirname(manifest, mdir, sizeof mdir);
+                snprintf(cache_dir, sizeof cache_dir, "%s/.qsmrim-cache", mdir);
+            }
+            dopt.cache_dir = cache_dir;
+        }
+        st = qr_dataset_load(&cohort, &dopt, &ds, on_load, NULL, &cli_interrupted);
+        qr_cohort_free(&cohort);
+        if (st != QR_OK) return cli_fail(st);
+        int64_t npos = 0;
+        for (int64_t i = 0; i < ds.n; i++) npos += ds.label[i];
+        cli_notice("cohort: %d subjects, %lld lesions, %lld rim+ (%.2f%%)", ds.nsubjects, (long long)ds.n, (long long)npos,
+                   100.0 * (double)npos / (double)ds.n);
+        if (ds.n_unannotated) cli_notice("%lld lesions of the lesion maps have no annotation row and are left out", (long long)ds.n_unannotated);
+        if (ds.n_missing_features)
+            cli_notice("%lld lesions are too small for PyRadiomics (e.g. one voxel): their radiomic features are "
+                       "imputed with the training mean",
+                       (long long)ds.n_missing_features);
+        if (need_f && dopt.cache_dir)
+            cli_notice("radiomic features: %lld of %d subjects from the cache %s", (long long)ds.n_cached, ds.nsubjects,
+                       dopt.cache_dir);
+
+        for (int a = 0; a < narch && st == QR_OK; a++) {
+            char outdir[QR_PATH_MAX], workdir[QR_PATH_MAX];
+            const char *mname = name ? name : qr_arch_to_name(archs[a]);
+            if (model && !name) mname = NULL; /* the model file's architecture names it */
+            if (narch == 1)
+                snprintf(outdir, sizeof outdir, "%s", report);
+            else
+                snprintf(outdir, sizeof outdir, "%s/%s", report, mname ? mname : "model");
+            snprintf(workdir, sizeof workdir, "%s/.work-%s", report, mname ? mname : "model");
+            run_state rs;
+            memset(&rs, 0, sizeof rs);
+            rs.folds = (int)folds;
+            rs.seeds = (int)seeds;
+            qr_pipeline_hooks hooks = {on_fit, on_job, &rs, &cli_interrupted};
+            qr_evaluate_options eo;
+            memset(&eo, 0, sizeof eo);
+            eo.name = mname;
+            eo.arch = archs[a];
+            eo.cfg = &cfg;
+            eo.nfolds = (int)folds;
+            eo.nseeds = (int)seeds;
+            eo.bootstrap = (int)bootstrap;
+            eo.seed = (uint64_t)seed;
+            eo.device = device;
+            eo.model_path = model;
+            eo.outdir = outdir;
+            eo.workdir = model ? NULL : workdir;
+            eo.resume = resume;
+            eo.data_note = note;
+            eo.command = command;
+            eo.manifest = manifest;
+            if (!model) cli_notice("%s: %ld-fold cross-validation x %ld seeds", mname, folds, seeds);
+            st = qr_evaluate_method(&ds, &eo, &hooks, &evals[neval]);
+            if (st != QR_OK) break;
+            const qr_eval_result *r = &evals[neval].result;
+            cli_notice("%s: pROC AUC %.3f, PR AUC %.3f, F1 %.3f (sens %.3f, spec %.3f, PPV %.3f), count r %.2f, MSE %.2f",
+                       evals[neval].name, r->proc_auc.value, r->pr_auc.value, r->f1.value, r->sensitivity.value, r->specificity.value,
+                       r->ppv.value, r->count_r.value, r->count_mse.value);
+            sections[nsec++] = qr_method_eval_section(&evals[neval]);
+            neval++;
+        }
+        if (st == QR_OK && narch > 1) { /* the contract's DIR/metrics.json: the first method's */
+            char path[QR_PATH_MAX];
+            snprintf(path, sizeof path, "%s/metrics.json", report);
+            st = qr_report_write_metrics_json(path, &evals[0].result, &evals[0].info);
+        }
+    }
+    for (int k = 0; st == QR_OK && k < ninclude; k++) st = read_includes(includes[k], sections, &nsec, (int)(sizeof sections / sizeof sections[0]));
+    if (st == QR_OK) {
+        char path[QR_PATH_MAX];
+        snprintf(path, sizeof path, "%s/report.html", report);
+        st = qr_report_write_html(path, "qsmrim evaluation report", sections, nsec);
+        if (st == QR_OK) cli_notice("report: %s", path);
+    }
+    for (int e = 0; e < neval; e++) qr_method_eval_free(&evals[e]);
+    qr_dataset_free(&ds);
+    if (st == QR_ERR_CANCELLED) {
+        cli_fail(st);
+        fprintf(stderr, "qsmrim evaluate: finished jobs and checkpoints are kept; add --resume to continue\n");
+        return CLI_EXIT_INTERRUPTED;
+    }
+    return st == QR_OK ? CLI_EXIT_OK : cli_fail(st);
 }

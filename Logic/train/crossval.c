@@ -1,0 +1,151 @@
+/* crossval.c - folds x seeds, out-of-fold probabilities, resumable (crossval.h). */
+#define _GNU_SOURCE
+#include "crossval.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/fileutil.h"
+#include "../core/tsv.h"
+#include "folds.h"
+
+void qr_cv_result_free(qr_cv_result *r) {
+    if (!r) return;
+    free(r->subject_fold);
+    free(r->fold);
+    free(r->member_prob);
+    memset(r, 0, sizeof *r);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The split record: subject name and fold, one per line. Written once; compared on resume. */
+static qr_status check_or_write_folds(const qr_dataset *d, const int *sfold, const char *work, int resume) {
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/folds.tsv", work);
+    if (resume && qr_path_is_file(path)) {
+        qr_tsv t;
+        QR_TRY(qr_tsv_read(path, &t));
+        int cs = qr_tsv_column(&t, "subject"), cf = qr_tsv_column(&t, "fold");
+        int ok = cs >= 0 && cf >= 0 && t.nrows == d->nsubjects;
+        for (int64_t r = 0; ok && r < t.nrows; r++)
+            ok = !strcmp(qr_tsv_cell(&t, r, cs), d->subject[r]) && atoi(qr_tsv_cell(&t, r, cf)) == sfold[r] + 1;
+        qr_tsv_free(&t);
+        if (!ok)
+            return qr_fail(QR_ERR_INVALID_ARG,
+                           "%s: the interrupted run used another split (cohort, seed or fold count changed); "
+                           "remove the folder or run without --resume",
+                           work);
+        return QR_OK;
+    }
+    qr_atomic a;
+    QR_TRY(qr_atomic_open(&a, path));
+    fputs("subject\tfold\n", a.fp);
+    for (int s = 0; s < d->nsubjects; s++) fprintf(a.fp, "%s\t%d\n", d->subject[s], sfold[s] + 1);
+    return qr_atomic_commit(&a);
+}
+
+static void job_path(const char *work, int f, int s, const char *ext, char *out, size_t n) {
+    snprintf(out, n, "%s/fold%d-seed%d%s", work, f + 1, s + 1, ext);
+}
+
+/* Read a finished job's probabilities into member_prob[., s]; 1 if the file matches. */
+static int load_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, int s, int nseeds, double *mp) {
+    qr_tsv t;
+    if (qr_tsv_read(path, &t) != QR_OK) return 0;
+    int ci = qr_tsv_column(&t, "index"), cl = qr_tsv_column(&t, "lesion_id"), cp = qr_tsv_column(&t, "probability");
+    int ok = ci >= 0 && cl >= 0 && cp >= 0 && t.nrows == n;
+    for (int64_t r = 0; ok && r < n; r++) {
+        ok = atoll(qr_tsv_cell(&t, r, ci)) == idx[r] && atoi(qr_tsv_cell(&t, r, cl)) == d->lesion_id[idx[r]];
+        char *end;
+        double p = strtod(qr_tsv_cell(&t, r, cp), &end);
+        ok = ok && *end == '\0' && p >= 0 && p <= 1;
+        if (ok) mp[idx[r] * nseeds + s] = p;
+    }
+    qr_tsv_free(&t);
+    return ok;
+}
+
+static qr_status save_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, const double *p) {
+    qr_atomic a;
+    QR_TRY(qr_atomic_open(&a, path));
+    fputs("index\tsubject\tlesion_id\tprobability\n", a.fp);
+    for (int64_t r = 0; r < n; r++)
+        fprintf(a.fp, "%lld\t%s\t%d\t%.17g\n", (long long)idx[r], d->subject[d->subject_of[idx[r]]], d->lesion_id[idx[r]], p[r]);
+    return qr_atomic_commit(&a);
+}
+
+qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_result *out) {
+    memset(out, 0, sizeof *out);
+    if (o->nseeds < 1) return qr_fail(QR_ERR_INVALID_ARG, "cross-validation needs at least one seed per fold");
+    out->nfolds = o->nfolds;
+    out->nseeds = o->nseeds;
+    out->subject_fold = malloc((size_t)d->nsubjects * sizeof *out->subject_fold);
+    out->fold = malloc((size_t)d->n * sizeof *out->fold);
+    out->member_prob = malloc((size_t)d->n * (size_t)o->nseeds * sizeof *out->member_prob);
+    int64_t *tr = malloc((size_t)d->n * sizeof *tr), *te = malloc((size_t)d->n * sizeof *te);
+    double *p = malloc((size_t)d->n * sizeof *p);
+    qr_status st = QR_OK;
+    if (!out->subject_fold || !out->fold || !out->member_prob || !tr || !te || !p)
+        st = qr_fail(QR_ERR_NOMEM, "out of memory for the cross-validation");
+    if (st == QR_OK) st = qr_stratified_folds(d->subject_rimpos, d->nsubjects, o->nfolds, o->seed, out->subject_fold);
+    if (st == QR_OK && o->workdir) {
+        st = qr_mkdir_p(o->workdir);
+        if (st == QR_OK) st = check_or_write_folds(d, out->subject_fold, o->workdir, o->resume);
+    }
+    for (int64_t i = 0; st == QR_OK && i < d->n; i++) out->fold[i] = out->subject_fold[d->subject_of[i]];
+    double t0 = now_s();
+    int jobs = o->nfolds * o->nseeds, done = 0;
+    for (int f = 0; st == QR_OK && f < o->nfolds; f++) {
+        int64_t ntr = 0, nte = 0;
+        for (int64_t i = 0; i < d->n; i++) {
+            if (out->fold[i] == f)
+                te[nte++] = i;
+            else
+                tr[ntr++] = i;
+        }
+        for (int s = 0; st == QR_OK && s < o->nseeds; s++, done++) {
+            char res[QR_PATH_MAX], ckpt[QR_PATH_MAX];
+            if (o->workdir) {
+                job_path(o->workdir, f, s, ".tsv", res, sizeof res);
+                job_path(o->workdir, f, s, ".ckpt.h5", ckpt, sizeof ckpt);
+                if (o->resume && qr_path_is_file(res) && load_job(d, res, te, nte, s, o->nseeds, out->member_prob)) {
+                    if (o->job) o->job(f, s, done, jobs, 1, o->user);
+                    continue;
+                }
+            }
+            if (o->job) o->job(f, s, done, jobs, 0, o->user);
+            qr_fit_options fo = o->fit;
+            fo.seed = o->seed * 1000003ULL + 1009ULL * (uint64_t)(f + 1) + (uint64_t)s;
+            fo.checkpoint = o->workdir ? ckpt : NULL;
+            fo.resume = o->resume;
+            qr_learner *l = NULL;
+            st = qr_learner_fit(d, tr, ntr, &fo, &l);
+            if (st != QR_OK) {
+                st = qr_fail_context(st, "fold %d seed %d", f + 1, s + 1);
+                break;
+            }
+            st = qr_learner_predict(l, d, te, nte, p, NULL);
+            qr_learner_free(l);
+            if (st != QR_OK) break;
+            for (int64_t r = 0; r < nte; r++) out->member_prob[te[r] * o->nseeds + s] = p[r];
+            if (o->workdir) {
+                st = save_job(d, res, te, nte, p);
+                if (st == QR_OK && qr_path_is_file(ckpt)) remove(ckpt); /* the job is done */
+            }
+        }
+    }
+    out->seconds = now_s() - t0;
+    free(tr);
+    free(te);
+    free(p);
+    if (st != QR_OK) qr_cv_result_free(out);
+    return st;
+}

@@ -1,0 +1,385 @@
+/* pipeline.c - evaluation of one method and training of a model (what each does: pipeline.h). */
+#define _GNU_SOURCE
+#include "pipeline.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../core/fileutil.h"
+#include "../eval/plots.h"
+#include "folds.h"
+
+#ifndef QSMRIM_VERSION
+#define QSMRIM_VERSION "0"
+#endif
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void qr_method_eval_free(qr_method_eval *m) {
+    if (!m) return;
+    qr_eval_result_free(&m->result);
+    free(m->subject);
+    free(m->fold);
+    free(m->label);
+    free(m->member_prob);
+    memset(m, 0, sizeof *m);
+}
+
+qr_report_section qr_method_eval_section(const qr_method_eval *m) {
+    qr_report_section s;
+    memset(&s, 0, sizeof s);
+    s.row = qr_summary_of(&m->result, &m->info);
+    s.result = &m->result;
+    s.info = &m->info;
+    s.roc_png = m->roc_png[0] ? m->roc_png : NULL;
+    s.pr_png = m->pr_png[0] ? m->pr_png : NULL;
+    s.counts_png = m->counts_png[0] ? m->counts_png : NULL;
+    return s;
+}
+
+/* Copy the per-lesion arrays the evaluation reads. */
+static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_eval *m) {
+    m->subject = malloc((size_t)d->n * sizeof *m->subject);
+    m->fold = calloc((size_t)d->n, sizeof *m->fold);
+    m->label = malloc((size_t)d->n * sizeof *m->label);
+    m->member_prob = malloc((size_t)d->n * (size_t)nmembers * sizeof *m->member_prob);
+    if (!m->subject || !m->fold || !m->label || !m->member_prob) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < d->n; i++) {
+        m->subject[i] = d->subject_of[i];
+        m->label[i] = d->label[i];
+    }
+    return QR_OK;
+}
+
+static qr_status write_method_files(const qr_dataset *d, qr_method_eval *m, const char *outdir, const char *title) {
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/metrics.json", outdir);
+    QR_TRY(qr_report_write_metrics_json(path, &m->result, &m->info));
+    const char **names = malloc((size_t)d->nsubjects * sizeof *names);
+    if (!names) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    for (int s = 0; s < d->nsubjects; s++) names[s] = d->subject[s];
+    snprintf(path, sizeof path, "%s/predictions.tsv", outdir);
+    qr_status st = qr_report_write_predictions(path, &m->input, &m->result, names, d->lesion_id);
+    free(names);
+    if (st != QR_OK) return st;
+    qr_summary_row row = qr_summary_of(&m->result, &m->info);
+    snprintf(path, sizeof path, "%s/summary.tsv", outdir);
+    QR_TRY(qr_report_write_summary(path, &row));
+    char t[600];
+    snprintf(m->roc_png, sizeof m->roc_png, "%s/roc.png", outdir);
+    snprintf(t, sizeof t, "%s: ROC", title);
+    QR_TRY(qr_plot_roc(m->roc_png, &m->result, m->input.max_fpr, t));
+    snprintf(m->pr_png, sizeof m->pr_png, "%s/pr.png", outdir);
+    snprintf(t, sizeof t, "%s: precision-recall", title);
+    QR_TRY(qr_plot_pr(m->pr_png, &m->result, t));
+    snprintf(m->counts_png, sizeof m->counts_png, "%s/counts.png", outdir);
+    snprintf(t, sizeof t, "%s: rim+ lesions per subject", title);
+    return qr_plot_counts(m->counts_png, &m->result, t);
+}
+
+qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, const qr_pipeline_hooks *h,
+                             qr_method_eval *m) {
+    memset(m, 0, sizeof *m);
+    qr_status st = qr_mkdir_p(o->outdir);
+    if (st != QR_OK) return st;
+    snprintf(m->name, sizeof m->name, "%s", o->name ? o->name : qr_arch_to_name(o->arch));
+    snprintf(m->data_note, sizeof m->data_note, "%s", o->data_note ? o->data_note : "");
+    snprintf(m->command, sizeof m->command, "%s", o->command ? o->command : "");
+    snprintf(m->manifest, sizeof m->manifest, "%s", o->manifest ? o->manifest : "");
+    qr_eval_input in = qr_eval_input_default();
+    in.bootstrap = o->bootstrap;
+    in.seed = o->seed;
+    double seconds = 0;
+    if (o->model_path) {
+        qr_learner *l = NULL;
+        qr_model_info mi;
+        st = qr_learner_load(o->model_path, o->device, &l, &mi);
+        if (st == QR_OK) st = alloc_eval_arrays(d, 1, m);
+        int64_t *all = st == QR_OK ? malloc((size_t)d->n * sizeof *all) : NULL;
+        if (st == QR_OK && !all) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; st == QR_OK && i < d->n; i++) all[i] = i;
+        double t0 = now_s();
+        if (st == QR_OK) st = qr_learner_predict(l, d, all, d->n, m->member_prob, NULL);
+        seconds = now_s() - t0;
+        free(all);
+        if (st == QR_OK) {
+            in.nfolds = 1;
+            in.nmembers = 1;
+            if (isfinite(mi.threshold_f1) && isfinite(mi.threshold_sensitive)) {
+                in.fixed_thresholds = 1;
+                in.threshold_f1 = mi.threshold_f1;
+                in.threshold_sensitive = mi.threshold_sensitive;
+                snprintf(m->threshold_source, sizeof m->threshold_source,
+                         "the model's stored thresholds (F1 %.4g, high sensitivity %.4g)", mi.threshold_f1,
+                         mi.threshold_sensitive);
+            } else {
+                snprintf(m->threshold_source, sizeof m->threshold_source,
+                         "the model stores no thresholds: chosen on these data (optimistic)");
+                qr_log(QR_LOG_WARNING, "%s stores no decision thresholds; choosing them on the evaluated data",
+                       o->model_path);
+            }
+            snprintf(m->description, sizeof m->description, "%s model %s (%d member%s)%s%s",
+                     qr_arch_to_name(qr_learner_arch(l)), qr_path_basename(o->model_path), qr_learner_members(l),
+                     qr_learner_members(l) > 1 ? "s" : "", mi.training_data[0] ? ", trained on " : "", mi.training_data);
+        }
+        if (st == QR_OK && !o->name) snprintf(m->name, sizeof m->name, "%s", qr_arch_to_name(qr_learner_arch(l)));
+        qr_learner_free(l);
+    } else {
+        qr_cv_options cv;
+        memset(&cv, 0, sizeof cv);
+        cv.fit.arch = o->arch;
+        cv.fit.cfg = o->cfg;
+        cv.fit.device = o->device;
+        cv.fit.progress = h ? h->fit_progress : NULL;
+        cv.fit.user = h ? h->user : NULL;
+        cv.fit.cancel = h ? h->cancel : NULL;
+        cv.nfolds = o->nfolds;
+        cv.nseeds = o->nseeds;
+        cv.seed = o->seed;
+        cv.workdir = o->workdir;
+        cv.resume = o->resume;
+        cv.job = h ? h->job : NULL;
+        cv.user = h ? h->user : NULL;
+        qr_cv_result cr;
+        st = qr_cross_validate(d, &cv, &cr);
+        if (st == QR_OK) {
+            m->subject = malloc((size_t)d->n * sizeof *m->subject);
+            m->label = malloc((size_t)d->n * sizeof *m->label);
+            if (!m->subject || !m->label) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+            for (int64_t i = 0; st == QR_OK && i < d->n; i++) {
+                m->subject[i] = d->subject_of[i];
+                m->label[i] = d->label[i];
+            }
+            m->fold = cr.fold;
+            m->member_prob = cr.member_prob;
+            cr.fold = NULL;
+            cr.member_prob = NULL;
+            seconds = cr.seconds;
+            in.nfolds = o->nfolds;
+            in.nmembers = o->nseeds;
+            snprintf(m->threshold_source, sizeof m->threshold_source,
+                     "per fold and seed, the F1-optimal threshold on that fold's predictions (majority vote of the "
+                     "%d seeds); high-sensitivity point per fold on the mean probability",
+                     o->nseeds);
+            char cfgtxt[400];
+            qr_train_config_describe(o->cfg, qr_arch_to_name(o->arch), cfgtxt, sizeof cfgtxt);
+            snprintf(m->description, sizeof m->description, "%s: %s; %d-fold CV x %d seeds", qr_arch_to_name(o->arch),
+                     cfgtxt, o->nfolds, o->nseeds);
+        }
+        qr_cv_result_free(&cr);
+    }
+    if (st == QR_OK) {
+        in.n = d->n;
+        in.nsubjects = d->nsubjects;
+        in.subject = m->subject;
+        in.fold = m->fold;
+        in.label = m->label;
+        in.member_prob = m->member_prob;
+        m->input = in;
+        st = qr_evaluate(&m->input, &m->result, h ? h->cancel : NULL);
+    }
+    if (st == QR_OK) {
+        qr_report_info *ri = &m->info;
+        memset(ri, 0, sizeof *ri);
+        ri->method = m->name;
+        ri->description = m->description;
+        ri->data_note = m->data_note;
+        ri->command = m->command;
+        ri->manifest = m->manifest;
+        ri->threshold_source = m->threshold_source;
+        ri->nfolds = in.nfolds;
+        ri->nseeds = in.nmembers;
+        ri->bootstrap = in.bootstrap;
+        ri->seed = o->seed;
+        ri->seconds = seconds;
+        st = write_method_files(d, m, o->outdir, qr_method_display_name(m->name));
+    }
+    if (st != QR_OK) qr_method_eval_free(m);
+    return st;
+}
+
+/* ---- training a model ---- */
+
+void qr_train_outcome_free(qr_train_outcome *t) {
+    if (!t) return;
+    if (t->have_holdout) qr_method_eval_free(&t->holdout);
+    memset(t, 0, sizeof *t);
+}
+
+qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const qr_pipeline_hooks *h, qr_train_outcome *out) {
+    memset(out, 0, sizeof *out);
+    double t0 = now_s();
+    int *held = calloc((size_t)d->nsubjects, sizeof *held), *train = calloc((size_t)d->nsubjects, sizeof *train);
+    if (!held || !train) {
+        free(held);
+        free(train);
+        return qr_fail(QR_ERR_NOMEM, "out of memory");
+    }
+    qr_status st = QR_OK;
+    if (o->holdout > 0) {
+        int k = (int)lround(1.0 / o->holdout);
+        if (k < 2) k = 2;
+        if (k > d->nsubjects) {
+            st = qr_fail(QR_ERR_INVALID_ARG, "a held-out share of %g needs at least %d subjects, the cohort has %d",
+                         o->holdout, k, d->nsubjects);
+        } else {
+            int *fold = malloc((size_t)d->nsubjects * sizeof *fold);
+            st = fold ? qr_stratified_folds(d->subject_rimpos, d->nsubjects, k, o->seed ^ 0x401DULL, fold)
+                      : qr_fail(QR_ERR_NOMEM, "out of memory");
+            for (int s = 0; st == QR_OK && s < d->nsubjects; s++) {
+                held[s] = fold[s] == 0;
+                train[s] = !held[s];
+            }
+            free(fold);
+        }
+    } else {
+        for (int s = 0; s < d->nsubjects; s++) train[s] = 1;
+    }
+    int64_t *tr = NULL, *ho = NULL, ntr = 0, nho = 0;
+    if (st == QR_OK) st = qr_dataset_select(d, train, &tr, &ntr);
+    if (st == QR_OK) st = qr_dataset_select(d, held, &ho, &nho);
+    for (int s = 0; s < d->nsubjects; s++) {
+        out->n_train_subjects += train[s];
+        out->n_holdout_subjects += held[s];
+    }
+    out->n_train_lesions = ntr;
+    out->n_holdout_lesions = nho;
+    qr_learner *model = NULL;
+    for (int s = 0; st == QR_OK && s < o->nseeds; s++) {
+        char ckpt[QR_PATH_MAX];
+        qr_fit_options fo;
+        memset(&fo, 0, sizeof fo);
+        fo.arch = o->arch;
+        fo.cfg = o->cfg;
+        fo.seed = o->seed * 1000003ULL + (uint64_t)s;
+        fo.device = o->device;
+        if (o->checkpoint) {
+            snprintf(ckpt, sizeof ckpt, "%s.seed%d.ckpt.h5", o->checkpoint, s + 1);
+            fo.checkpoint = ckpt;
+        }
+        fo.resume = o->resume;
+        fo.progress = h ? h->fit_progress : NULL;
+        fo.user = h ? h->user : NULL;
+        fo.cancel = h ? h->cancel : NULL;
+        if (h && h->job) h->job(0, s, s, o->nseeds, 0, h->user);
+        qr_learner *l = NULL;
+        st = qr_learner_fit(d, tr, ntr, &fo, &l);
+        if (st != QR_OK) break;
+        if (!model)
+            model = l;
+        else
+            st = qr_learner_merge(model, l);
+    }
+    /* thresholds on the held-out subjects (or, without them, on the training lesions) */
+    const int64_t *sel = nho > 0 ? ho : tr;
+    int64_t nsel = nho > 0 ? nho : ntr;
+    double *prob = st == QR_OK ? malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *prob) : NULL;
+    int *lab = st == QR_OK ? malloc((size_t)(nsel > 0 ? nsel : 1) * sizeof *lab) : NULL;
+    if (st == QR_OK && (!prob || !lab)) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+    if (st == QR_OK) st = qr_learner_predict(model, d, sel, nsel, prob, NULL);
+    int64_t npos = 0;
+    for (int64_t k = 0; st == QR_OK && k < nsel; k++) {
+        lab[k] = d->label[sel[k]];
+        npos += lab[k];
+    }
+    if (st == QR_OK && npos == 0)
+        st = qr_fail(QR_ERR_EMPTY, "the %s subjects hold no rim+ lesion: thresholds cannot be chosen (use another --seed or --holdout)",
+                     nho > 0 ? "held-out" : "training");
+    if (st == QR_OK) st = qr_threshold_f1(lab, prob, NULL, nsel, &out->threshold_f1, NULL);
+    if (st == QR_OK) st = qr_threshold_sensitivity(lab, prob, NULL, nsel, 0.95, &out->threshold_sensitive, NULL);
+    /* held-out evaluation at those thresholds */
+    if (st == QR_OK && nho > 0) {
+        qr_method_eval *m = &out->holdout;
+        memset(m, 0, sizeof *m);
+        out->have_holdout = 1;
+        /* arrays over the held-out lesions only, subjects renumbered densely */
+        int *map = malloc((size_t)d->nsubjects * sizeof *map);
+        m->subject = malloc((size_t)nho * sizeof *m->subject);
+        m->fold = calloc((size_t)nho, sizeof *m->fold);
+        m->label = malloc((size_t)nho * sizeof *m->label);
+        m->member_prob = malloc((size_t)nho * sizeof *m->member_prob);
+        if (!map || !m->subject || !m->fold || !m->label || !m->member_prob) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+        int ns = 0;
+        for (int s = 0; st == QR_OK && s < d->nsubjects; s++) map[s] = held[s] ? ns++ : -1;
+        for (int64_t k = 0; st == QR_OK && k < nho; k++) {
+            m->subject[k] = map[d->subject_of[ho[k]]];
+            m->label[k] = lab[k];
+            m->member_prob[k] = prob[k];
+        }
+        free(map);
+        if (st == QR_OK) {
+            qr_eval_input in = qr_eval_input_default();
+            in.n = nho;
+            in.nsubjects = ns;
+            in.subject = m->subject;
+            in.fold = m->fold;
+            in.label = m->label;
+            in.member_prob = m->member_prob;
+            in.fixed_thresholds = 1;
+            in.threshold_f1 = out->threshold_f1;
+            in.threshold_sensitive = out->threshold_sensitive;
+            in.bootstrap = o->bootstrap;
+            in.seed = o->seed;
+            m->input = in;
+            st = qr_evaluate(&m->input, &m->result, h ? h->cancel : NULL);
+            snprintf(m->name, sizeof m->name, "%s", qr_arch_to_name(o->arch));
+            snprintf(m->threshold_source, sizeof m->threshold_source,
+                     "chosen on these held-out subjects' ensemble probabilities (F1 %.4g, high sensitivity %.4g)",
+                     out->threshold_f1, out->threshold_sensitive);
+            m->info.method = m->name;
+            m->info.threshold_source = m->threshold_source;
+            m->info.nfolds = 1;
+            m->info.nseeds = 1;
+            m->info.bootstrap = o->bootstrap;
+            m->info.seed = o->seed;
+        }
+    }
+    if (st == QR_OK) {
+        qr_model_info info;
+        memset(&info, 0, sizeof info);
+        info.threshold_f1 = out->threshold_f1;
+        info.threshold_sensitive = out->threshold_sensitive;
+        snprintf(info.training_data, sizeof info.training_data, "%s", o->training_data ? o->training_data : "");
+        if (out->have_holdout) {
+            const qr_eval_result *r = &out->holdout.result;
+            snprintf(info.notes, sizeof info.notes,
+                     "held-out %d subjects, %lld lesions, %lld rim+: pROC AUC %.3f, PR AUC %.3f, F1 %.3f, sens %.3f, "
+                     "spec %.3f, PPV %.3f, count r %.2f, count MSE %.2f",
+                     r->n_subjects, (long long)r->n_lesions, (long long)r->n_rimpos, r->proc_auc.value, r->pr_auc.value,
+                     r->f1.value, r->sensitivity.value, r->specificity.value, r->ppv.value, r->count_r.value,
+                     r->count_mse.value);
+        } else {
+            snprintf(info.notes, sizeof info.notes, "no held-out subjects: thresholds chosen on the training lesions");
+        }
+        time_t now = time(NULL);
+        struct tm tmv;
+        gmtime_r(&now, &tmv);
+        strftime(info.date, sizeof info.date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+        snprintf(info.commit, sizeof info.commit, "qsmrim %s", QSMRIM_VERSION);
+        info.seed = (int64_t)o->seed;
+        st = qr_learner_save(model, o->out, &info);
+    }
+    if (st == QR_OK && o->checkpoint)
+        for (int s = 0; s < o->nseeds; s++) {
+            char ckpt[QR_PATH_MAX];
+            snprintf(ckpt, sizeof ckpt, "%s.seed%d.ckpt.h5", o->checkpoint, s + 1);
+            if (qr_path_is_file(ckpt)) remove(ckpt);
+        }
+    out->seconds = now_s() - t0;
+    qr_learner_free(model);
+    free(prob);
+    free(lab);
+    free(tr);
+    free(ho);
+    free(held);
+    free(train);
+    if (st != QR_OK) qr_train_outcome_free(out);
+    return st;
+}

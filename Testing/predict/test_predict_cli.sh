@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# `qsmrim predict` with the shipped demonstration model on phantom subjects it has not seen (its
+# training cohort used seed 1): outputs and their agreement, decisions and thresholds, test-time
+# flips, determinism, the model's ranking of the simulated truth, and bad input (wrong model, empty
+# mask, NaN voxels, one-voxel lesion, lesion at the volume edge, another grid, no overlap).
+#   $1 = the slicer_io helper (Testing/predict/slicer_io.c)
+set -euo pipefail
+IO=$1
+PY=${QSMRIM_PYTHON:-/usr/bin/python3}
+"$PY" -c "import nibabel, numpy" 2>/dev/null || { echo "python3-nibabel/numpy missing: skipped"; exit 77; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/qsmrim_predict.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pred() { # subject-dir out-prefix extra-args...
+  local s=$1 o=$2; shift 2
+  local n; n=$(basename "$s")
+  "$QSMRIM" predict --qsm "$s/${n}_qsm.nii.gz" --flair "$s/${n}_flair.nii.gz" --lesions "$s/${n}_lesions.nii.gz" \
+    --out-labels "$o.overlay.nii.gz" --out-probability "$o.prob.nii.gz" --out-table "$o.tsv" "$@"
+}
+
+"$QSMRIM" phantom --out "$W/ph" --subjects 4 --seed 5 --quiet
+S="$W/ph/sub-001"
+
+echo "== 1. outputs agree with each other and with the decision rule; stdout summary"
+pred "$S" "$W/a" >"$W/a.stdout" 2>"$W/a.stderr"
+cat "$W/a.stdout"
+"$PY" - "$W/a" "$S/sub-001_lesions.nii.gz" "$W/a.stdout" <<'EOF'
+import sys, re, nibabel as nib, numpy as np
+a, lesf, out = sys.argv[1:4]
+lab = np.asarray(nib.load(lesf).dataobj).astype(int)
+ov = np.asarray(nib.load(a + ".overlay.nii.gz").dataobj).astype(int)
+pr = np.asarray(nib.load(a + ".prob.nii.gz").dataobj).astype(np.float64)
+rows = [l.rstrip("\n").split("\t") for l in open(a + ".tsv")]
+assert rows[0] == "lesion_id volume_mm3 center_r center_a center_s probability uncertainty decision".split()
+rows = rows[1:]
+ids = sorted(int(r[0]) for r in rows)
+assert ids == sorted(set(np.unique(lab)) - {0}), "table lesions != label map lesions"
+p = np.array([float(r[5]) for r in rows])
+assert np.all(np.diff(p) <= 0), "not sorted by probability"
+assert np.all((p >= 0) & (p <= 1)) and np.all(np.array([float(r[6]) for r in rows]) >= 0)
+code = {"rim-": 1, "review": 2, "rim+": 3}
+for r in rows:
+    m = lab == int(r[0])
+    assert np.all(ov[m] == code[r[7]]), r
+    assert np.allclose(pr[m], float(r[5]), rtol=0, atol=5.1e-7), r  # the table has 6 decimals
+    vox = np.prod(nib.load(lesf).header.get_zooms()[:3])
+    assert abs(m.sum() * vox - float(r[1])) < 1e-3 * float(r[1]), ("volume", r)
+assert np.all(ov[lab == 0] == 0) and np.all(pr[lab == 0] == 0)
+s = open(out).read()
+m = re.search(r"lesions=(\d+) rim_positive=(\d+) review=(\d+)", s)
+assert m, s
+dec = [r[7] for r in rows]
+assert (int(m.group(1)), int(m.group(2)), int(m.group(3))) == (len(rows), dec.count("rim+"), dec.count("review")), s
+# the decision rule: rim+ at or above the F1 threshold, review from the sensitive one up
+pos = [float(r[5]) for r in rows if r[7] == "rim+"]; rev = [float(r[5]) for r in rows if r[7] == "review"]
+neg = [float(r[5]) for r in rows if r[7] == "rim-"]
+if pos and (rev or neg): assert min(pos) > max(rev + neg)
+if rev and neg: assert min(rev) > max(neg)
+print("%d lesions: overlay, probability map, volumes, order, summary consistent" % len(rows))
+EOF
+t_f1=$(grep -o 'threshold [0-9.]*' "$W/a.stderr" | head -1 | cut -d' ' -f2)
+[ -n "$t_f1" ] || fail "no threshold reported: $(cat "$W/a.stderr")"
+awk -F'\t' -v t="$t_f1" 'NR > 1 && (($6 >= t) != ($8 == "rim+")) { bad = 1 } END { exit bad }' "$W/a.tsv" ||
+  fail "rim+ rows do not match P >= $t_f1"
+
+echo "== 2. same inputs, same bytes; threshold modes"
+pred "$S" "$W/b" --quiet >/dev/null
+cmp "$W/a.tsv" "$W/b.tsv" || fail "two runs differ"
+pred "$S" "$W/s" --threshold sensitive --quiet >/dev/null
+grep -q $'\treview$' "$W/s.tsv" && fail "--threshold sensitive must not leave a review band"
+[ "$(awk -F'\t' 'NR > 1 && $8 == "rim+"' "$W/s.tsv" | wc -l)" -ge "$(awk -F'\t' 'NR > 1 && $8 == "rim+"' "$W/a.tsv" | wc -l)" ] ||
+  fail "the sensitive threshold found fewer rim+ than the F1 one"
+pred "$S" "$W/v" --threshold 0.5 --quiet >/dev/null
+awk -F'\t' 'NR > 1 && (($6 >= 0.5) != ($8 == "rim+")) { bad = 1 } END { exit bad }' "$W/v.tsv" || fail "--threshold 0.5"
+
+echo "== 3. test-time flips: one member without flips has no spread; with flips the mean of three passes"
+pred "$S" "$W/nf" --no-flips --quiet >/dev/null
+awk -F'\t' 'NR > 1 && $7 != 0 { bad = 1 } END { exit bad }' "$W/nf.tsv" || fail "--no-flips: uncertainty must be 0"
+awk -F'\t' 'NR > 1 && $7 > 0 { n++ } END { exit !(n > 0) }' "$W/a.tsv" || fail "flips: no lesion has a spread"
+# mean of 3 passes vs 1 pass: |mean - p0| <= sqrt(2) * sd (population sd of the 3 values)
+"$PY" - "$W/a.tsv" "$W/nf.tsv" <<'EOF'
+import sys
+a = {l.split("\t")[0]: l.split("\t") for l in list(open(sys.argv[1]))[1:]}
+b = {l.split("\t")[0]: l.split("\t") for l in list(open(sys.argv[2]))[1:]}
+for k in a:
+    m, sd, p0 = float(a[k][5]), float(a[k][6]), float(b[k][5])
+    assert abs(m - p0) <= 2 ** 0.5 * sd + 1e-6, (k, m, sd, p0)
+print("flipped means within the bound of their spread")
+EOF
+
+echo "== 4. the model ranks the phantom's truth (4 unseen subjects)"
+for s in "$W"/ph/sub-*; do pred "$s" "$W/$(basename "$s")" --quiet >/dev/null; done
+"$PY" - "$W" <<'EOF'
+import sys, glob, os
+from sklearn.metrics import roc_auc_score
+w = sys.argv[1]
+y, p = [], []
+for ann in sorted(glob.glob(w + "/ph/sub-*/sub-*_annotations.tsv")):
+    sub = os.path.basename(os.path.dirname(ann))
+    truth = {l.split("\t")[0]: int(l.split("\t")[1]) for l in list(open(ann))[1:]}
+    for l in list(open("%s/%s.tsv" % (w, sub)))[1:]:
+        f = l.split("\t"); y.append(truth[f[0]]); p.append(float(f[5]))
+auc = roc_auc_score(y, p)
+print("%d lesions, %d rim+: ROC AUC %.3f (scikit-learn)" % (len(y), sum(y), auc))
+assert sum(y) >= 2 and auc >= 0.85, auc
+EOF
+
+echo "== 5. bad input"
+cp "$W/a.tsv" "$W/keep.tsv"
+set +e
+"$QSMRIM" predict --qsm "$S/sub-001_qsm.nii.gz" --flair "$S/sub-001_flair.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
+  --model "$S/sub-001_qsm.nii.gz" --out-table "$W/keep.tsv" 2>"$W/e1"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "error: .*sub-001_qsm.nii.gz" "$W/e1" || fail "wrong model file: rc $rc $(cat "$W/e1")"
+cmp "$W/a.tsv" "$W/keep.tsv" || fail "a failed run changed an existing output"
+
+"$PY" - "$S" "$W" <<'EOF'
+import sys, numpy as np, nibabel as nib
+s, w = sys.argv[1:3]
+q = nib.load(s + "/sub-001_qsm.nii.gz"); l = nib.load(s + "/sub-001_lesions.nii.gz")
+lab = np.asarray(l.dataobj).astype(np.int32)
+# empty mask
+nib.save(nib.Nifti1Image(np.zeros_like(lab), l.affine), w + "/empty.nii.gz")
+# NaN voxels in the QSM (a corner of the volume, outside the brain, and 5 voxels in lesion 1)
+qa = np.asarray(q.dataobj).astype(np.float32).copy()
+qa[:4, :4, :4] = np.nan
+qa[tuple(np.argwhere(lab == 1)[:5].T)] = np.nan
+nib.save(nib.Nifti1Image(qa, q.affine), w + "/nan_qsm.nii.gz")
+# a one-voxel lesion and a lesion cut by the volume edge, added as new labels
+lab2 = lab.copy(); free = lab2 == 0
+lab2[10, 128, 24] = 900
+lab2[0:3, 100:104, 20:22] = 901
+nib.save(nib.Nifti1Image(lab2, l.affine), w + "/edge_lesions.nii.gz")
+# FLAIR on another grid: 2x coarser in-plane, shifted by half a voxel (overlapping)
+f = nib.load(s + "/sub-001_flair.nii.gz"); fa = np.asarray(f.dataobj).astype(np.float32)
+aff = f.affine.copy(); aff[:3, :2] *= 2; aff[:3, 3] += aff[:3, 0] * 0.25
+nib.save(nib.Nifti1Image(fa[::2, ::2, :], aff), w + "/flair_coarse.nii.gz")
+# FLAIR far away (no overlap)
+aff = f.affine.copy(); aff[:3, 3] += 5000
+nib.save(nib.Nifti1Image(fa, aff), w + "/flair_far.nii.gz")
+EOF
+Q="$S/sub-001_qsm.nii.gz"; F="$S/sub-001_flair.nii.gz"; L="$S/sub-001_lesions.nii.gz"
+# empty lesion map: documented behaviour - no lesions, outputs all zero, exit 0
+"$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/empty.nii.gz" --out-table "$W/empty.tsv" \
+  --out-labels "$W/empty_ov.nii.gz" 2>"$W/e2" | grep -qx "lesions=0 rim_positive=0 review=0" || fail "empty mask: $(cat "$W/e2")"
+[ "$(wc -l <"$W/empty.tsv")" -eq 1 ] || fail "empty mask: table should hold the header only"
+# NaN voxels: counted, reported, set to 0; every lesion still scored
+"$QSMRIM" predict --qsm "$W/nan_qsm.nii.gz" --flair "$F" --lesions "$L" --out-table "$W/nan.tsv" 2>"$W/e3" >/dev/null
+grep -q "QSM: 69 NaN/Inf voxels set to 0" "$W/e3" || fail "NaN voxels not reported: $(cat "$W/e3")"
+[ "$(wc -l <"$W/nan.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "NaN input lost lesions"
+grep -qi "nan" <(cut -f6,7 "$W/nan.tsv") && fail "NaN probability in the table"
+# one-voxel lesion and a lesion at the volume edge: scored (the one-voxel lesion's radiomic
+# features are imputed with the training mean, as in training)
+"$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/edge_lesions.nii.gz" --out-table "$W/edge.tsv" --quiet >/dev/null
+for id in 900 901; do
+  awk -F'\t' -v id=$id '$1 == id && $6 >= 0 && $6 <= 1 { ok = 1 } END { exit !ok }' "$W/edge.tsv" || fail "lesion $id not scored"
+done
+# the other lesions keep their probabilities (their inputs do not change)
+"$PY" - "$W/a.tsv" "$W/edge.tsv" <<'EOF'
+import sys
+a = {l.split("\t")[0]: float(l.split("\t")[5]) for l in list(open(sys.argv[1]))[1:]}
+b = {l.split("\t")[0]: float(l.split("\t")[5]) for l in list(open(sys.argv[2]))[1:]}
+for k in a: assert abs(a[k] - b[k]) < 1e-9, (k, a[k], b[k])
+EOF
+# FLAIR on another overlapping grid: resampled onto the QSM grid, said so
+"$QSMRIM" predict --qsm "$Q" --flair "$W/flair_coarse.nii.gz" --lesions "$L" --out-table "$W/coarse.tsv" 2>"$W/e4" >/dev/null
+grep -qi "resampl" "$W/e4" || fail "resampling not reported: $(cat "$W/e4")"
+[ "$(wc -l <"$W/coarse.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "resampled FLAIR lost lesions"
+# no overlap: an error naming both geometries, no output
+set +e
+"$QSMRIM" predict --qsm "$Q" --flair "$W/flair_far.nii.gz" --lesions "$L" --out-table "$W/far.tsv" 2>"$W/e5"; rc=$?
+set -e
+[ $rc -eq 1 ] && grep -q "error: .*FLAIR" "$W/e5" || fail "no-overlap: rc $rc $(cat "$W/e5")"
+[ ! -e "$W/far.tsv" ] || fail "no-overlap run wrote a table"
+echo "all predict checks passed"

@@ -1,0 +1,231 @@
+#define _GNU_SOURCE
+/*
+ * test_learner.c - training on a tiny cohort (Testing/train/mini_cohort.c), through the learner
+ * interface:
+ *   - a network trained 3 epochs straight equals one interrupted after epoch 1 (cancel flag, the
+ *     checkpoint kept) and resumed from its checkpoint: bit-identical predictions;
+ *   - the same seed gives the same model; another seed another;
+ *   - model files round-trip (network and forest): predictions after save/load are identical,
+ *     thresholds and provenance come back;
+ *   - merging members averages their probabilities.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/fileutil.h"
+#include "data/lesion_inputs.h"
+#include "eval/curves.h"
+#include "train/learner.h"
+
+static char g_dir[512];
+static qr_dataset g_ds;
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s/tests/learner_%d", QSMRIM_BINARY_DIR, (int)getpid());
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && %s/tests/qsmrim_mini_cohort %s/c 8 11", g_dir, QSMRIM_BINARY_DIR, g_dir);
+    if (system(cmd) != 0) return -1;
+    char man[1024], cache[1024];
+    snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
+    snprintf(cache, sizeof cache, "%s/cache", g_dir);
+    qr_cohort c;
+    if (qr_cohort_read(man, &c) != QR_OK) return -1;
+    qr_dataset_options o = {1, 1, 1, NULL, cache, 2};
+    qr_status st = qr_dataset_load(&c, &o, &g_ds, NULL, NULL, NULL);
+    qr_cohort_free(&c);
+    if (st != QR_OK) {
+        fprintf(stderr, "%s\n", qr_last_error());
+        return -1;
+    }
+    /* a second load comes from the cache */
+    qr_dataset again;
+    if (qr_cohort_read(man, &c) != QR_OK) return -1;
+    st = qr_dataset_load(&c, &o, &again, NULL, NULL, NULL);
+    qr_cohort_free(&c);
+    if (st != QR_OK || again.n_cached != again.nsubjects || again.n != g_ds.n) return -1;
+    int same = memcmp(again.features, g_ds.features, (size_t)g_ds.n * (size_t)g_ds.nfeatures * sizeof(double)) == 0;
+    for (int64_t i = 0; i < g_ds.n * g_ds.nfeatures && !same; i++)
+        same = isnan(again.features[i]) && isnan(g_ds.features[i]);
+    qr_dataset_free(&again);
+    return same ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    qr_dataset_free(&g_ds);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+typedef struct stopper {
+    int stop_after_epochs;
+    volatile sig_atomic_t flag;
+} stopper;
+
+static void stop_cb(const qr_fit_progress *p, void *user) {
+    stopper *s = user;
+    if (p->epoch_done && p->epoch + 1 >= s->stop_after_epochs) s->flag = 1;
+}
+
+static qr_train_config tiny_config(void) {
+    qr_train_config cfg = qr_train_config_default();
+    cfg.width = 2;
+    cfg.epochs = 3;
+    cfg.batch_size = 16;
+    cfg.threads = 2;
+    return cfg;
+}
+
+static void all_lesions(int64_t **idx, int64_t *n) {
+    *n = g_ds.n;
+    *idx = malloc((size_t)g_ds.n * sizeof **idx);
+    for (int64_t i = 0; i < g_ds.n; i++) (*idx)[i] = i;
+}
+
+static void test_resume_is_exact(void **state) {
+    (void)state;
+    qr_train_config cfg = tiny_config();
+    int64_t *idx, n;
+    all_lesions(&idx, &n);
+    qr_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.arch = QR_ARCH_QSMRIMNET;
+    o.cfg = &cfg;
+    o.seed = 5;
+    o.device = "cpu";
+    qr_learner *straight, *resumed, *other;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &straight), QR_OK);
+
+    char ckpt[1024];
+    snprintf(ckpt, sizeof ckpt, "%s/run.ckpt.h5", g_dir);
+    stopper s = {1, 0};
+    o.checkpoint = ckpt;
+    o.progress = stop_cb;
+    o.user = &s;
+    o.cancel = &s.flag;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
+    assert_true(qr_path_is_file(ckpt)); /* the last epoch's checkpoint is kept */
+    s.stop_after_epochs = 1000;
+    s.flag = 0;
+    o.resume = 1;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_OK);
+
+    double *pa = malloc((size_t)n * sizeof *pa), *pb = malloc((size_t)n * sizeof *pb), *pc = malloc((size_t)n * sizeof *pc);
+    assert_int_equal(qr_learner_predict(straight, &g_ds, idx, n, pa, NULL), QR_OK);
+    assert_int_equal(qr_learner_predict(resumed, &g_ds, idx, n, pb, NULL), QR_OK);
+    assert_memory_equal(pa, pb, (size_t)n * sizeof *pa);
+
+    /* another seed, another model */
+    memset(&o, 0, sizeof o);
+    o.arch = QR_ARCH_QSMRIMNET;
+    o.cfg = &cfg;
+    o.seed = 6;
+    o.device = "cpu";
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &other), QR_OK);
+    assert_int_equal(qr_learner_predict(other, &g_ds, idx, n, pc, NULL), QR_OK);
+    assert_memory_not_equal(pa, pc, (size_t)n * sizeof *pa);
+
+    /* merged: two members, mean probability */
+    double *pm = malloc((size_t)n * sizeof *pm), *mp = malloc((size_t)n * 2 * sizeof *mp);
+    assert_int_equal(qr_learner_merge(straight, other), QR_OK);
+    assert_int_equal(qr_learner_members(straight), 2);
+    assert_int_equal(qr_learner_predict(straight, &g_ds, idx, n, pm, mp), QR_OK);
+    for (int64_t i = 0; i < n; i++) {
+        assert_true(fabs(mp[i * 2] - pa[i]) < 1e-6 && fabs(mp[i * 2 + 1] - pc[i]) < 1e-6);
+        assert_true(fabs(pm[i] - (pa[i] + pc[i]) / 2) < 1e-6);
+    }
+
+    /* save and load */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.h5", g_dir);
+    qr_model_info info;
+    memset(&info, 0, sizeof info);
+    info.threshold_f1 = 0.42;
+    info.threshold_sensitive = 0.17;
+    snprintf(info.training_data, sizeof info.training_data, "mini cohort");
+    info.seed = 5;
+    assert_int_equal(qr_learner_save(straight, path, &info), QR_OK);
+    qr_learner *loaded;
+    qr_model_info back;
+    assert_int_equal(qr_learner_load(path, "cpu", &loaded, &back), QR_OK);
+    assert_int_equal(qr_learner_members(loaded), 2);
+    assert_true(back.threshold_f1 == 0.42 && back.threshold_sensitive == 0.17);
+    assert_string_equal(back.training_data, "mini cohort");
+    assert_int_equal(qr_learner_predict(loaded, &g_ds, idx, n, pb, NULL), QR_OK);
+    assert_memory_equal(pm, pb, (size_t)n * sizeof *pm);
+    qr_learner_free(loaded);
+    qr_learner_free(straight);
+    qr_learner_free(resumed);
+    free(pa);
+    free(pb);
+    free(pc);
+    free(pm);
+    free(mp);
+    free(idx);
+}
+
+static void test_forest_learner(void **state) {
+    (void)state;
+    qr_train_config cfg = tiny_config();
+    cfg.rf_trees = 80;
+    cfg.rf_tune_trees = 20;
+    cfg.n_mtry = 3;
+    cfg.rf_mtry[0] = 1;
+    cfg.rf_mtry[1] = 3;
+    cfg.rf_mtry[2] = 30; /* capped at the 18 first-order features */
+    int64_t *idx, n;
+    all_lesions(&idx, &n);
+    qr_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.arch = QR_ARCH_APRL_RF;
+    o.cfg = &cfg;
+    o.seed = 2;
+    qr_learner *l, *loaded;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &l), QR_OK);
+    double *pa = malloc((size_t)n * sizeof *pa), *pb = malloc((size_t)n * sizeof *pb);
+    assert_int_equal(qr_learner_predict(l, &g_ds, idx, n, pa, NULL), QR_OK);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/rf.h5", g_dir);
+    qr_model_info info;
+    memset(&info, 0, sizeof info);
+    info.threshold_f1 = 0.5;
+    info.threshold_sensitive = NAN;
+    assert_int_equal(qr_learner_save(l, path, &info), QR_OK);
+    qr_model_info back;
+    assert_int_equal(qr_learner_load(path, "cpu", &loaded, &back), QR_OK);
+    assert_int_equal(qr_learner_arch(loaded), QR_ARCH_APRL_RF);
+    assert_true(back.threshold_f1 == 0.5 && isnan(back.threshold_sensitive));
+    assert_int_equal(qr_learner_predict(loaded, &g_ds, idx, n, pb, NULL), QR_OK);
+    assert_memory_equal(pa, pb, (size_t)n * sizeof *pa);
+    /* the training lesions are fitted well */
+    double auc;
+    int *y = malloc((size_t)n * sizeof *y);
+    for (int64_t i = 0; i < n; i++) y[i] = g_ds.label[i];
+    assert_int_equal(qr_roc_auc(y, pa, NULL, n, 1.0, &auc), QR_OK);
+    assert_true(auc > 0.9);
+    free(y);
+    qr_learner_free(l);
+    qr_learner_free(loaded);
+    free(pa);
+    free(pb);
+    free(idx);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forest_learner),
+        cmocka_unit_test(test_resume_is_exact),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

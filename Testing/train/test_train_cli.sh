@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# `qsmrim train` and `qsmrim evaluate` end to end on a tiny cohort (Testing/train/mini_cohort.c):
+# a small cross-validation of every architecture (tiny network width, a few epochs), the report
+# files and their keys, training with a held-out split, scoring the trained model, resuming an
+# interrupted evaluation, combining reports, and bad input (one-line errors, exit codes).
+# usage: test_train_cli.sh MINI_COHORT_EXECUTABLE
+set -u
+Q=${QSMRIM:?set QSMRIM to the qsmrim binary}
+PY=${QSMRIM_PYTHON:-/usr/bin/python3}
+MINI=${1:?path of qsmrim_mini_cohort}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+check() { # check "description" command...
+  local d=$1; shift
+  if "$@"; then echo "ok   - $d"; else echo "FAIL - $d"; fails=$((fails + 1)); fi
+}
+one_line_error() { # exit code, stderr has exactly one line containing the needle
+  local want=$1 needle=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  [ "$rc" -eq "$want" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q -- "$needle" "$T/err" ||
+    { echo "  rc=$rc stderr: $(cat "$T/err")"; return 1; }
+}
+"$PY" -c 'import json' || exit 77
+
+"$MINI" "$T/c" 12 3 || { echo "cannot write the mini cohort"; exit 1; }
+cat >"$T/tiny.yaml" <<'EOF'
+width: 2
+epochs: 2
+batch_size: 16
+rf_trees: 60
+rf_tune_trees: 20
+rf_mtry: [2, 4]
+rf_inner_folds: 3
+EOF
+
+CONTRACT_KEYS="n_subjects n_lesions n_rimpos proc_auc proc_auc_normalized pr_auc f1 sensitivity specificity ppv accuracy tp fp fn tn count_r count_r_ci count_mse review_fraction_at_high_sensitivity"
+metrics_ok() { # metrics_ok DIR: every contract key, consistent counts, values in range
+  "$PY" - "$1/metrics.json" "$CONTRACT_KEYS" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+missing = [k for k in sys.argv[2].split() if k not in m]
+assert not missing, missing
+assert m["tp"] + m["fp"] + m["fn"] + m["tn"] == m["n_lesions"], m
+assert m["tp"] + m["fn"] == m["n_rimpos"]
+for k in ("proc_auc", "pr_auc", "f1", "sensitivity", "specificity", "accuracy"):
+    assert m[k] is None or 0 <= m[k] <= 1, (k, m[k])
+assert len(m["count_r_ci"]) == 2
+PYEOF
+}
+predictions_ok() { # predictions_ok DIR LESIONS
+  head -1 "$1/predictions.tsv" | grep -qP '^subject\tlesion_id\tfold\tlabel\tprobability' &&
+    test "$(tail -n +2 "$1/predictions.tsv" | wc -l)" -eq "$2"
+}
+
+N=$(( $(cat "$T"/c/*_annotations.tsv | grep -cv lesion_id) ))
+for arch in qsmrimnet aprl-nn aprl-rf; do
+  check "$arch: 3-fold x 2-seed cross-validation runs" \
+    "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e-$arch" --arch "$arch" --folds 3 --seeds 2 \
+    --bootstrap 40 --config "$T/tiny.yaml" --note "mini test cohort" --quiet
+  check "$arch: metrics.json holds the contract's keys" metrics_ok "$T/e-$arch"
+  check "$arch: predictions.tsv has one row per annotated lesion" predictions_ok "$T/e-$arch" "$N"
+  check "$arch: figures and report written" bash -c "test -s '$T/e-$arch/roc.png' && test -s '$T/e-$arch/pr.png' &&
+    test -s '$T/e-$arch/counts.png' && grep -q 'Table 2' '$T/e-$arch/report.html'"
+done
+check "the random forest separates this cohort (pROC AUC > 0.7)" "$PY" -c "
+import json; m = json.load(open('$T/e-aprl-rf/metrics.json')); assert m['proc_auc'] > 0.7, m['proc_auc']"
+
+check "same seed, same predictions (qsmrimnet, rerun)" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e2' --folds 3 --seeds 2 --bootstrap 40 \
+     --config '$T/tiny.yaml' --quiet && cmp -s '$T/e-qsmrimnet/predictions.tsv' '$T/e2/predictions.tsv'"
+check "the feature cache was used on the second run" bash -c "test -n \"\$(ls '$T/c/.qsmrim-cache/'*.h5)\""
+
+# resume: finished jobs are reused, the result is the same
+check "resume reuses finished jobs and gives the same predictions" bash -c "
+  rm -f '$T/e2/.work-qsmrimnet/fold3-seed2.tsv' &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e2' --folds 3 --seeds 2 --bootstrap 40 \
+     --config '$T/tiny.yaml' --resume 2>'$T/resume.err' &&
+  grep -q 'finished earlier, reused' '$T/resume.err' && test \$(grep -c 'training (job' '$T/resume.err') -eq 1 &&
+  cmp -s '$T/e-qsmrimnet/predictions.tsv' '$T/e2/predictions.tsv'"
+check "resume refuses another split" one_line_error 1 "another split" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 3 --seeds 2 --seed 9 --config "$T/tiny.yaml" --resume --quiet
+
+# train, then score the model
+check "train qsmrimnet with a held-out share writes a model" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/model.h5" --config "$T/tiny.yaml" --holdout 0.34 --seeds 2 \
+  --report "$T/train-report" --quiet
+check "the model stores thresholds and held-out metrics" "$PY" -c "
+import h5py, math
+f = h5py.File('$T/model.h5', 'r')
+txt = ' '.join(str(v) for v in f.attrs.values())
+assert 'held-out' in txt, txt
+" 
+check "no checkpoint is left after training" bash -c "! ls '$T'/model.h5.*ckpt* 2>/dev/null | grep -q ."
+check "evaluate --model scores every lesion with the model's thresholds" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/scored' --model '$T/model.h5' --bootstrap 20 --quiet &&
+  grep -q \"stored thresholds\" '$T/scored/metrics.json'"
+check "scored report is complete" metrics_ok "$T/scored"
+check "train aprl-rf and score it" bash -c "
+  '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/rf.h5' --arch aprl-rf --config '$T/tiny.yaml' --quiet &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/rf-scored' --model '$T/rf.h5' --bootstrap 20 --quiet &&
+  grep -q '\"method\": \"aprl-rf\"' '$T/rf-scored/metrics.json'"
+
+# Ctrl-C during training: exit 130, the epoch checkpoint kept, no model file; --resume finishes
+printf 'width: 2\nepochs: 60\nbatch_size: 16\n' >"$T/long.yaml"
+interrupted_then_resumed() {
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet &
+  local pid=$! waited=0
+  while [ ! -e "$T/int.h5.seed1.ckpt.h5" ] && [ $waited -lt 600 ]; do sleep 0.2; waited=$((waited + 1)); done
+  kill -INT $pid; wait $pid; local rc=$?
+  [ $rc -eq 130 ] || { echo "  rc=$rc"; return 1; }
+  [ -e "$T/int.h5.seed1.ckpt.h5" ] && [ ! -e "$T/int.h5" ] || { echo "  checkpoint or model state wrong"; return 1; }
+  printf 'width: 2\nepochs: 3\nbatch_size: 16\n' >"$T/long.yaml" # finish quickly: the schedule ends at epoch 3
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume --quiet &&
+    [ -e "$T/int.h5" ] && [ ! -e "$T/int.h5.seed1.ckpt.h5" ]
+}
+check "Ctrl-C keeps the checkpoint (exit 130) and --resume completes" interrupted_then_resumed
+
+# combined report
+check "combined report lists the included methods" bash -c "
+  '$Q' evaluate --report '$T/all' --include '$T/e-qsmrimnet' --include '$T/e-aprl-rf' \
+     --include '$T/e-aprl-nn' --quiet &&
+  grep -q 'APRL (RF)' '$T/all/report.html' &&
+  test \$(grep -c 'this report' '$T/all/report.html') -ge 3"
+
+# bad input
+check "missing manifest" one_line_error 1 "cannot open" "$Q" evaluate --manifest "$T/none.tsv" --report "$T/x"
+printf 'subject\tqsm\tflair\tlesions\n' >"$T/bad1.tsv"
+check "manifest without the annotations column" one_line_error 1 "column 'annotations' is missing" \
+  "$Q" train --manifest "$T/bad1.tsv" --out "$T/x.h5"
+sed 's/sub-02_qsm.nrrd/sub-02_gone.nrrd/' "$T/c/cohort.tsv" >"$T/c/bad2.tsv"
+check "a missing image is named with its subject" one_line_error 1 "subject 'sub-02': qsm file" \
+  "$Q" evaluate --manifest "$T/c/bad2.tsv" --report "$T/x"
+mkdir -p "$T/b3" && cp "$T"/c/sub-0[1-3]_* "$T/b3/" && head -4 "$T/c/cohort.tsv" >"$T/b3/cohort.tsv"
+printf 'lesion_id\trim\n1\t2\n' >"$T/b3/sub-02_annotations.tsv"
+check "a rim value other than 0/1" one_line_error 1 "rim is 2" "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
+printf 'lesion_id\trim\n1\t1\n77\t0\n' >"$T/b3/sub-02_annotations.tsv"
+check "an annotation of a lesion the map lacks" one_line_error 1 "annotates lesion 77" \
+  "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
+check "unknown architecture is a usage error" one_line_error 2 "unknown architecture" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --arch resnet
+printf 'epocs: 3\n' >"$T/bad.yaml"
+check "unknown setting in TRAIN.yaml" one_line_error 1 "unknown setting 'epocs'" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --config "$T/bad.yaml"
+check "model path in a missing folder" one_line_error 1 "does not exist" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/nofolder/x.h5"
+check "scoring a file that is not a model" one_line_error 1 "$T/bad.yaml" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/x" --model "$T/bad.yaml" --quiet
+check "help of both commands" bash -c "'$Q' train --help | grep -q -- --holdout && '$Q' evaluate --help | grep -q -- --resume"
+
+echo "$fails failure(s)"
+[ "$fails" -eq 0 ]

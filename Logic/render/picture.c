@@ -178,6 +178,7 @@ qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const q
 
     /* Rows: distinct axial planes through the most probable lesions (S of their centres). */
     double planes[16];
+    int64_t row_lesion[16]; /* the lesion each row was chosen for (-1: none) */
     int nrows = 0;
     if (opt.max_rows > 16) opt.max_rows = 16;
     for (int64_t u = 0; u < p->n && nrows < opt.max_rows; u++) {
@@ -187,16 +188,24 @@ qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const q
         double on_plane[3] = {ijk[0], ijk[1], k}, ras[3];
         qr_geometry_index_to_ras(g, on_plane, ras);
         for (int r = 0; r < nrows; r++) dup = dup || fabs(planes[r] - ras[2]) < 1e-6;
-        if (!dup) planes[nrows++] = ras[2];
+        if (!dup) {
+            row_lesion[nrows] = u;
+            planes[nrows++] = ras[2];
+        }
     }
     if (nrows == 0) {
         double mid[3] = {(g->size[0] - 1) / 2.0, (g->size[1] - 1) / 2.0, floor((g->size[2] - 1) / 2.0)}, ras[3];
         qr_geometry_index_to_ras(g, mid, ras);
+        row_lesion[nrows] = -1;
         planes[nrows++] = ras[2];
     }
 
     const int pad = 8, head = opt.title ? 84 : 60, colhead = 24;
-    const int W = 3 * vw.w + 4 * pad, H = head + nrows * (vw.h + colhead + pad) + pad;
+    /* Fourth column: a close-up of the row's lesion on the QSM without outlines, so its edge (where
+     * a paramagnetic rim sits) can be judged by eye: a square field of CLOSEUP_MM around the
+     * lesion's centre, drawn at the tile height. */
+    const double CLOSEUP_MM = 40.0;
+    const int W = 4 * vw.w + 5 * pad, H = head + nrows * (vw.h + colhead + pad) + pad;
     cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, W, H);
     if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(surf);
@@ -220,6 +229,14 @@ qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const q
         draw_tile(data, stride, pad, y0, &vw, planes[r], qsm, opt.qsm_window, NULL, 0, idx);
         draw_tile(data, stride, 2 * pad + vw.w, y0, &vw, planes[r], flair, fwin, NULL, 0, idx);
         draw_tile(data, stride, 3 * pad + 2 * vw.w, y0, &vw, planes[r], qsm, opt.qsm_window, p, 1, idx);
+        if (row_lesion[r] >= 0) {
+            const qr_lesion_result *R = &p->lesions[row_lesion[r]];
+            view cu = vw;
+            cu.pix = CLOSEUP_MM / (vw.w < vw.h ? vw.w : vw.h);
+            cu.rmax = R->center_ras[0] + 0.5 * vw.w * cu.pix;
+            cu.amax = R->center_ras[1] + 0.5 * vw.h * cu.pix;
+            draw_tile(data, stride, 4 * pad + 3 * vw.w, y0, &cu, planes[r], qsm, opt.qsm_window, NULL, 0, idx);
+        }
     }
     cairo_surface_mark_dirty(surf);
 
@@ -256,6 +273,28 @@ qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const q
         text(cr, pad, ytile - 6, fs, buf, 0.85, 0.85, 0.85);
         text(cr, 2 * pad + vw.w, ytile - 6, fs, "FLAIR", 0.85, 0.85, 0.85);
         text(cr, 3 * pad + 2 * vw.w, ytile - 6, fs, "QSM + decisions", 0.85, 0.85, 0.85);
+        if (row_lesion[r] >= 0) {
+            const qr_lesion_result *R = &p->lesions[row_lesion[r]];
+            snprintf(buf, sizeof buf, "lesion %d close-up, P(rim+) %.2f", R->id, R->probability);
+            text(cr, 4 * pad + 3 * vw.w, ytile - 6, fs, buf, 0.85, 0.85, 0.85);
+            /* a 10 mm scale bar and ticks pointing at the lesion centre */
+            double px_mm = (vw.w < vw.h ? vw.w : vw.h) / CLOSEUP_MM, x0 = 4 * pad + 3 * vw.w, cx = x0 + 0.5 * vw.w,
+                   cy = ytile + 0.5 * vw.h, gap = 0.5 * sqrt(R->volume_mm3 / 3.0) * px_mm + 8;
+            unsigned char c[3];
+            qr_decision_color(R->decision, c);
+            cairo_set_source_rgb(cr, c[0] / 255.0, c[1] / 255.0, c[2] / 255.0);
+            cairo_set_line_width(cr, 2.0);
+            cairo_move_to(cr, cx - gap - 14, cy);
+            cairo_line_to(cr, cx - gap, cy);
+            cairo_move_to(cr, cx, cy - gap - 14);
+            cairo_line_to(cr, cx, cy - gap);
+            cairo_stroke(cr);
+            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
+            cairo_move_to(cr, x0 + vw.w - 12 - 10 * px_mm, ytile + vw.h - 10);
+            cairo_line_to(cr, x0 + vw.w - 12, ytile + vw.h - 10);
+            cairo_stroke(cr);
+            text(cr, x0 + vw.w - 12 - 10 * px_mm, ytile + vw.h - 16, 11, "10 mm", 0.9, 0.9, 0.9);
+        }
         text(cr, pad + 4, ytile + 16, 12, "R", 1, 1, 0.6);
         text(cr, pad + vw.w - 14, ytile + 16, 12, "L", 1, 1, 0.6);
         snprintf(buf, sizeof buf, "[%.0f, %.0f] ppb", opt.qsm_window[0], opt.qsm_window[1]);

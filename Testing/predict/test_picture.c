@@ -84,6 +84,9 @@ static void test_picture_colours_and_orientation(void **state) {
     qr_prediction p;
     qr_volume qsm, flair;
     make_prediction(&p, &qsm, &flair);
+    /* lesion 1 bright on the QSM, so the close-up column can be checked */
+    for (int64_t i = 0; i < qr_volume_nvox(&qsm); i++)
+        if (qr_volume_i32(&p.labels)[i] == 1) qr_volume_f32(&qsm)[i] = 150.0f;
     char path[] = "/tmp/qsmrim-picture-XXXXXX.png";
     int fd = mkstemps(path, 4);
     assert_true(fd >= 0);
@@ -93,9 +96,9 @@ static void test_picture_colours_and_orientation(void **state) {
     if (qr_picture_write(&qsm, &flair, &p, &o, path) != QR_OK) fail_msg("%s", qr_last_error());
     cairo_surface_t *s = cairo_image_surface_create_from_png(path);
     assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
-    /* zoom 2: tiles of 128 px; three tiles + 4 pads of 8 px */
+    /* zoom 2: tiles of 128 px; four tiles + 5 pads of 8 px */
     int tile = 128, pad = 8, ytiles = 84 + 24; /* title + summary + legend, then the column heading */
-    assert_int_equal(cairo_image_surface_get_width(s), 3 * tile + 4 * pad);
+    assert_int_equal(cairo_image_surface_get_width(s), 4 * tile + 5 * pad);
     unsigned char red[3], blue[3];
     qr_decision_color(QR_DECISION_RIM_POS, red);
     qr_decision_color(QR_DECISION_RIM_NEG, blue);
@@ -109,6 +112,17 @@ static void test_picture_colours_and_orientation(void **state) {
     /* first column (plain QSM) has no outlines */
     count_color(s, red, pad, pad + tile, ytiles, &l, &r);
     assert_int_equal(l + r, 0);
+    /* fourth column: a 40 mm close-up centred on lesion 1 (6 mm wide: +-9.6 px at 3.2 px/mm),
+     * QSM window -100..150 ppb: the lesion (150 ppb) white, 0 ppb around it grey (102) */
+    {
+        const unsigned char *d = cairo_image_surface_get_data(s);
+        int stride = cairo_image_surface_get_stride(s), cx = 4 * pad + 3 * tile + tile / 2, cy = ytiles + tile / 2;
+        unsigned centre = d[(size_t)cy * stride + 4 * cx], side = d[(size_t)cy * stride + 4 * (cx - 30)],
+                 above = d[(size_t)(cy - 30) * stride + 4 * cx];
+        assert_int_equal(centre, 255);
+        assert_int_equal(side, 102);
+        assert_int_equal(above, 102);
+    }
     cairo_surface_destroy(s);
     if (getenv("QSMRIM_TEST_KEEP"))
         printf("picture kept: %s\n", path); /* for looking at it */

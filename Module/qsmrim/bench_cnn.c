@@ -44,17 +44,7 @@ static const char *HELP =
 
 static int g_cpu_time = 0;
 
-static double clock_now(void) {
-    if (!g_cpu_time) return cli_now();
-    struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+static double clock_now(void) { return g_cpu_time ? cli_cpu_now() : cli_now(); }
 
 /* Run the PyTorch benchmark; parse its torch_*_ms_per_patch lines. */
 static int run_torch(const char *python, int batch, int iters, int warmup, int threads, int width, const char *mode,
@@ -156,8 +146,7 @@ int bench_cnn(int argc, char **argv) {
             if (k >= warmup) times[k - warmup] = (clock_now() - t0) * 1e3 / (double)N;
         }
         if (s == QR_OK) {
-            qsort(times, (size_t)iters, sizeof *times, cmp_double);
-            ti = times[iters / 2];
+            ti = cli_sort_median(times, iters);
             double gf = 2.0 * useful / (ti * 1e-3) / 1e9;
             printf("infer_ms_per_patch_min=%.3f infer_ms_per_patch_max=%.3f infer_gflops_useful=%.1f", times[0],
                    times[iters - 1], gf);
@@ -177,8 +166,7 @@ int bench_cnn(int argc, char **argv) {
             if (k >= warmup) times[k - warmup] = (clock_now() - t0) * 1e3 / (double)N;
         }
         if (s == QR_OK) {
-            qsort(times, (size_t)iters, sizeof *times, cmp_double);
-            tt = times[iters / 2];
+            tt = cli_sort_median(times, iters);
             double gf = 6.0 * useful / (tt * 1e-3) / 1e9; /* forward + backward-data + backward-weights */
             printf("train_ms_per_patch_min=%.3f train_ms_per_patch_max=%.3f train_gflops_useful=%.1f", times[0],
                    times[iters - 1], gf);

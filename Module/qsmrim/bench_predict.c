@@ -27,17 +27,6 @@ static const char *HELP =
     "(the most any pass needed, model included); the last line is predict_s_per_subject=<median>.\n"
     "Default threads: all cores.\n";
 
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int bench_predict(int argc, char **argv) {
     static const struct option opts[] = {{"qsm", required_argument, 0, 'q'},     {"flair", required_argument, 0, 'f'},
                                          {"lesions", required_argument, 0, 'l'}, {"model", required_argument, 0, 'm'},
@@ -86,7 +75,7 @@ int bench_predict(int argc, char **argv) {
     int64_t n = 0;
     char device[32] = "";
     for (long pass = 0; pass < repeat && s == QR_OK; pass++) {
-        double t0 = cli_now(), c0 = cpu_now();
+        double t0 = cli_now(), c0 = cli_cpu_now();
         qr_prediction p;
         s = qr_predict_files(qsm, flair, lesions, &o, &p);
         if (s != QR_OK) break;
@@ -95,7 +84,7 @@ int bench_predict(int argc, char **argv) {
         snprintf(device, sizeof device, "%s", p.device_used);
         qr_prediction_free(&p);
         wall[pass] = cli_now() - t0;
-        cpu[pass] = cpu_now() - c0;
+        cpu[pass] = cli_cpu_now() - c0;
         printf("pass %ld wall_s=%.3f cpu_s=%.3f\n", pass + 1, wall[pass], cpu[pass]);
         fflush(stdout);
     }
@@ -111,10 +100,7 @@ int bench_predict(int argc, char **argv) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     double first = wall[0];
-    qsort(wall, (size_t)repeat, sizeof *wall, cmp);
-    qsort(cpu, (size_t)repeat, sizeof *cpu, cmp);
-    double med = repeat % 2 ? wall[repeat / 2] : 0.5 * (wall[repeat / 2 - 1] + wall[repeat / 2]);
-    double cmed = repeat % 2 ? cpu[repeat / 2] : 0.5 * (cpu[repeat / 2 - 1] + cpu[repeat / 2]);
+    double med = cli_sort_median(wall, repeat), cmed = cli_sort_median(cpu, repeat);
     printf("lesions=%lld device=%s threads=%ld flips=%d passes=%ld\n", (long long)n, device, threads,
            o.test_time_flips, repeat);
     printf("wall_s first=%.3f min=%.3f median=%.3f max=%.3f\n", first, wall[0], med, wall[repeat - 1]);

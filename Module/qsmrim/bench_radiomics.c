@@ -25,17 +25,6 @@ static const char *HELP =
     "Prints min / median / max over the passes of the wall time and of the process CPU time (which stays\n"
     "meaningful on a shared machine); the last line is radiomics_ms_per_lesion=<median wall time>.\n";
 
-static double cpu_now(void) { /* CPU time of the whole process (all threads) */
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int bench_radiomics(int argc, char **argv) {
     static const struct option opts[] = {{"image", required_argument, 0, 'i'},   {"lesions", required_argument, 0, 'L'},
                                          {"params", required_argument, 0, 'p'},  {"threads", required_argument, 0, 't'},
@@ -83,7 +72,7 @@ int bench_radiomics(int argc, char **argv) {
     int64_t n = 0, failed = 0;
     double *f = NULL;
     for (long pass = -1; pass < repeat && s == QR_OK; pass++) {
-        double t0 = cli_now(), c0 = cpu_now();
+        double t0 = cli_now(), c0 = cli_cpu_now();
         qr_lesion_options lo = qr_lesion_options_default();
         qr_volume lmap;
         qr_lesion_table table;
@@ -100,7 +89,7 @@ int bench_radiomics(int argc, char **argv) {
             o.bbox = table.items[i].bbox;
             if (qr_radiomics_compute_ex(r, &image, &lmap, table.items[i].id, &o, f + i * nf) != QR_OK) failed++;
         }
-        double dt = cli_now() - t0, dc = cpu_now() - c0;
+        double dt = cli_now() - t0, dc = cli_cpu_now() - c0;
         if (pass >= 0) times[pass] = dt, cpu[pass] = dc;
         qr_lesion_table_free(&table);
         qr_volume_free(&lmap);
@@ -110,10 +99,7 @@ int bench_radiomics(int argc, char **argv) {
         qr_fail(QR_ERR_EMPTY, "%s holds no lesions", lesions_path);
         return cli_fail(QR_ERR_EMPTY);
     }
-    qsort(times, (size_t)repeat, sizeof *times, cmp);
-    qsort(cpu, (size_t)repeat, sizeof *cpu, cmp);
-    double med = repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
-    double cmed = repeat % 2 ? cpu[repeat / 2] : 0.5 * (cpu[repeat / 2 - 1] + cpu[repeat / 2]);
+    double med = cli_sort_median(times, repeat), cmed = cli_sort_median(cpu, repeat);
     printf("image=%s lesions=%lld features=%lld threads=%ld passes=%ld failed_lesions=%lld\n", image_path, (long long)n,
            (long long)nf, threads, repeat, (long long)failed);
     printf("pass_ms min=%.3f median=%.3f max=%.3f\n", 1e3 * times[0], 1e3 * med, 1e3 * times[repeat - 1]);

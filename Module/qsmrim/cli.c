@@ -104,6 +104,37 @@ double cli_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void cli_prefer_passive_omp_waiting(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
+    execv("/proc/self/exe", argv - 1); /* returns only on failure: then run as we are */
+}
+
+void cli_load_progress(const char *stage, int64_t done, int64_t total, void *user) {
+    (void)user;
+    if (done >= total)
+        cli_progress_end(stage, total);
+    else
+        cli_progress(stage, done, total);
+}
+
+double cli_cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cli_sort_median(double *v, long n) {
+    if (n <= 0) return 0.0;
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 static void fmt_duration(double s, char *buf, size_t n) {
     if (!(s >= 0) || s > 1e7) {
         snprintf(buf, n, "--:--");

@@ -49,8 +49,21 @@ extern volatile sig_atomic_t cli_interrupted;
  * one line every few seconds otherwise. cli_progress_end prints the final line. */
 void cli_progress(const char *label, int64_t done, int64_t total);
 void cli_progress_end(const char *label, int64_t total);
+/* A loading-progress callback (qr_load_progress_fn) over cli_progress: stage, done, total. */
+void cli_load_progress(const char *stage, int64_t done, int64_t total, void *user);
+
+/* OpenMP threads that wait by spinning (libgomp's default) lose most of their time when the cores
+ * are shared: a training step measured 15-20 ms per lesion with the default and 2.5-3.5 ms with
+ * passive waiting on the 2-core project machine. libgomp reads OMP_WAIT_POLICY when the program
+ * starts, so long-running commands set it (unless the user did) and start themselves again.
+ * `argv` is the command's argv (argv[0] = the command name) inside main's argv. */
+void cli_prefer_passive_omp_waiting(char **argv);
 
 /* Seconds since an arbitrary start (monotonic clock). */
 double cli_now(void);
+/* CPU seconds of the whole process, all threads (meaningful on a shared machine). */
+double cli_cpu_now(void);
+/* Sort v[0..n) ascending (benchmark timings) and return its median. */
+double cli_sort_median(double *v, long n);
 
 #endif

@@ -110,14 +110,6 @@ static void on_fit(const qr_fit_progress *p, void *user) {
     cli_progress(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
 }
 
-static void on_load(const char *stage, int64_t done, int64_t total, void *user) {
-    (void)user;
-    if (done >= total)
-        cli_progress_end(stage, total);
-    else
-        cli_progress(stage, done, total);
-}
-
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Rows of an --include folder: DIR/summary.tsv, else DIR/<sub>/summary.tsv for each subfolder. */
@@ -161,19 +153,8 @@ static qr_status read_includes(const char *dir, qr_report_section *sec, int *n, 
     return QR_OK;
 }
 
-/* OpenMP threads that wait by spinning (libgomp's default) lose most of their time when the cores
- * are shared: a training step measured 15-20 ms per lesion with the default and 2.5-3.5 ms with
- * passive waiting on the 2-core project machine. libgomp reads OMP_WAIT_POLICY when the program
- * starts, so the command sets it (unless the user did) and starts itself again. `argv` is the
- * command's argv (argv[0] = the command name) inside main's argv. */
-static void prefer_passive_omp_waiting(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0) return;
-    execv("/proc/self/exe", argv - 1); /* returns only on failure: then run as we are */
-}
-
 int cmd_evaluate(int argc, char **argv) {
-    prefer_passive_omp_waiting(argv);
+    cli_prefer_passive_omp_waiting(argv);
     static const struct option opts[] = {
         {"manifest", required_argument, 0, 'm'}, {"report", required_argument, 0, 'r'},
         {"arch", required_argument, 0, 'a'},     {"folds", required_argument, 0, 'k'},
@@ -295,7 +276,7 @@ int cmd_evaluate(int argc, char **argv) {
             }
             dopt.cache_dir = cache_dir;
         }
-        st = qr_dataset_load(&cohort, &dopt, &ds, on_load, NULL, &cli_interrupted);
+        st = qr_dataset_load(&cohort, &dopt, &ds, cli_load_progress, NULL, &cli_interrupted);
         qr_cohort_free(&cohort);
         if (st != QR_OK) return cli_fail(st);
         int64_t npos = 0;

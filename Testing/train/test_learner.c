@@ -26,47 +26,7 @@
 #include "eval/curves.h"
 #include "train/learner.h"
 
-static char g_dir[512];
-static qr_dataset g_ds;
-
-static int setup(void **state) {
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s/tests/learner_%d", QSMRIM_BINARY_DIR, (int)getpid());
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && %s/tests/qsmrim_mini_cohort %s/c 8 11", g_dir, QSMRIM_BINARY_DIR, g_dir);
-    if (system(cmd) != 0) return -1;
-    char man[1024], cache[1024];
-    snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
-    snprintf(cache, sizeof cache, "%s/cache", g_dir);
-    qr_cohort c;
-    if (qr_cohort_read(man, &c) != QR_OK) return -1;
-    qr_dataset_options o = {1, 1, 1, NULL, cache, 2};
-    qr_status st = qr_dataset_load(&c, &o, &g_ds, NULL, NULL, NULL);
-    qr_cohort_free(&c);
-    if (st != QR_OK) {
-        fprintf(stderr, "%s\n", qr_last_error());
-        return -1;
-    }
-    /* a second load comes from the cache */
-    qr_dataset again;
-    if (qr_cohort_read(man, &c) != QR_OK) return -1;
-    st = qr_dataset_load(&c, &o, &again, NULL, NULL, NULL);
-    qr_cohort_free(&c);
-    if (st != QR_OK || again.n_cached != again.nsubjects || again.n != g_ds.n) return -1;
-    int same = memcmp(again.features, g_ds.features, (size_t)g_ds.n * (size_t)g_ds.nfeatures * sizeof(double)) == 0;
-    for (int64_t i = 0; i < g_ds.n * g_ds.nfeatures && !same; i++)
-        same = isnan(again.features[i]) && isnan(g_ds.features[i]);
-    qr_dataset_free(&again);
-    return same ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    qr_dataset_free(&g_ds);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "train/mini_dataset.h"
 
 typedef struct stopper {
     int stop_after_epochs;

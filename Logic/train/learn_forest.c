@@ -247,6 +247,7 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
     size_t len = 1;
     for (int64_t f = 0; f < l->nsel; f++)
         if (strlen(l->sel_names[f]) + 1 > len) len = strlen(l->sel_names[f]) + 1;
+    if (l->nsel < 1) return qr_fail(QR_ERR_INVALID_ARG, "the forest uses no features: nothing to save");
     char *names = calloc((size_t)l->nsel, len);
     if (!names) return qr_fail(QR_ERR_NOMEM, "out of memory");
     for (int64_t f = 0; f < l->nsel; f++) memcpy(names + f * len, l->sel_names[f], strlen(l->sel_names[f]));

@@ -43,7 +43,7 @@ n=$(( $(wc -l <"$out/lesions.tsv") - 1 ))
 [ "$n" -gt 12 ] && echo "... $n lesions in all"
 echo
 echo "Outputs in $out/:"
-echo "  prediction.png    axial slices: QSM | FLAIR | decisions (red rim+, amber review, blue rim-)"
+echo "  prediction.png    axial slices: QSM | FLAIR | decisions (red rim+, amber review, blue rim-) | close-up"
 echo "  overlay.nrrd      label map 1 rim-, 2 review, 3 rim+ (colours: Resources/QSMRimLesions.ctbl)"
 echo "  probability.nrrd  each lesion's P(rim+)"
 echo "  lesions.tsv       the full table; phantom/ holds the subject's images and truth"

@@ -101,6 +101,42 @@ check "train aprl-rf and score it" bash -c "
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/rf-scored' --model '$T/rf.h5' --bootstrap 20 --quiet &&
   grep -q '\"method\": \"aprl-rf\"' '$T/rf-scored/metrics.json'"
 
+# `qsmrim predict` with a trained model file: the same probabilities as `evaluate --model` (two code
+# paths: the cohort loader and predict's one-subject inputs), the spread of a two-member model as
+# the uncertainty, and a random-forest model file works as well.
+predict_matches_evaluate() { # model report
+  local model=$1 rep=$2
+  tail -n +2 "$T/c/cohort.tsv" | while IFS=$'\t' read -r subj qsm flair les ann; do
+    "$Q" predict --model "$model" --qsm "$T/c/$qsm" --flair "$T/c/$flair" --lesions "$T/c/$les" --no-flips \
+      --out-table "$T/p-$subj.tsv" --quiet >/dev/null || return 1
+  done
+  "$PY" - "$T" "$rep" "$3" <<'PYEOF'
+import sys, glob, os
+t, rep, spread = sys.argv[1], sys.argv[2], sys.argv[3] == "spread"
+ev = {}
+for l in list(open(rep + "/predictions.tsv"))[1:]:
+    f = l.rstrip("\n").split("\t")
+    ev[(f[0], f[1])] = float(f[4])
+n = wide = 0
+for path in glob.glob(t + "/p-*.tsv"):
+    subj = os.path.basename(path)[2:-4]
+    for l in list(open(path))[1:]:
+        f = l.rstrip("\n").split("\t")
+        if (subj, f[0]) not in ev: continue  # lesions without annotation are not in the evaluation
+        p, u = float(f[5]), float(f[6])
+        assert abs(p - ev[(subj, f[0])]) <= 5.1e-7, (subj, f[0], p, ev[(subj, f[0])])
+        assert 0 <= p - u and p + u <= 1, (p, u)  # mean +- half the gap of two members
+        n += 1; wide += u > 1e-6
+assert n == len(ev), (n, len(ev))
+assert (wide > 0) == spread, (wide, spread)
+PYEOF
+}
+check "predict with the two-member model equals evaluate --model; members' spread as uncertainty" \
+  predict_matches_evaluate "$T/model.h5" "$T/scored" spread
+rm -f "$T"/p-*.tsv
+check "predict with a random-forest model file (one member: no spread, flips ignored)" \
+  predict_matches_evaluate "$T/rf.h5" "$T/rf-scored" none
+
 # Ctrl-C during training: exit 130, the epoch checkpoint kept, no model file; --resume finishes
 printf 'width: 2\nepochs: 60\nbatch_size: 16\n' >"$T/long.yaml"
 interrupted_then_resumed() {

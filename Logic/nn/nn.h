@@ -117,6 +117,13 @@ typedef enum qr_nn_fusion {
     QR_NN_FUSION_COUNT
 } qr_nn_fusion;
 
+typedef enum qr_nn_image_fusion {
+    QR_NN_IMAGE_CHANNELS = 0, /* paper and released code: QSM and FLAIR as channels of one encoder */
+    QR_NN_IMAGE_BRANCHES,     /* the paper's Table 3 comparator, RimNet-style two-branch fusion: one
+                                 encoder per contrast (1 channel each), their 8w features concatenated */
+    QR_NN_IMAGE_FUSION_COUNT
+} qr_nn_image_fusion;
+
 typedef enum qr_nn_smote {
     QR_NN_SMOTE_RELEASED = 0, /* released code: 3 nearest rim+ incl. itself, N + 3n rows, if n > 2 */
     QR_NN_SMOTE_PAPER,        /* paper: 2 nearest other rim+, N + 2n rows (also only if n > 2) */
@@ -127,15 +134,21 @@ typedef enum qr_nn_smote {
 const char *qr_nn_arch_name(qr_nn_arch a);       /* "qsmrimnet", "rimnet", "aprl-nn" */
 const char *qr_nn_fusion_name(qr_nn_fusion f);   /* "add", "concat" */
 const char *qr_nn_smote_name(qr_nn_smote s);     /* "released", "paper", "off" */
+const char *qr_nn_image_fusion_name(qr_nn_image_fusion f); /* "channels", "branches" */
 qr_status qr_nn_arch_parse(const char *s, qr_nn_arch *out);
 qr_status qr_nn_fusion_parse(const char *s, qr_nn_fusion *out);
 qr_status qr_nn_smote_parse(const char *s, qr_nn_smote *out);
+qr_status qr_nn_image_fusion_parse(const char *s, qr_nn_image_fusion *out);
 
 /*
  * The architecture. Widths (w = width):
  *   qsmrimnet  ResNet3D-18 stages w, 2w, 4w, 8w (strides 1, 2, 2, layer4_stride) on
  *              in_channels x patch; radiomic MLP F -> 16w -> 8w; fusion; DeepSMOTE MLP
  *              (8w or 16w) -> 8w -> 8w; classifier 8w -> 2w -> 1. w = 64 is the published net.
+ *              image_fusion branches (in_channels 2): a second ResNet ("encoder_flair") on the
+ *              FLAIR channel, "encoder" on the QSM channel only; the image feature is the two
+ *              8w vectors concatenated (I = 16w), the radiomic MLP ends in I features to match,
+ *              and the DeepSMOTE MLP takes I (add) or 2I (concat).
  *   aprl-nn    radiomic MLP F -> 16w -> 8w; classifier 8w -> 2w -> 1.
  *   rimnet     per branch (QSM = channel 0, FLAIR = channel 1) conv blocks of w, 2w, 4w
  *              channels (w = 32 published), tanh, max-pool 2 with stride rimnet_pool_stride;
@@ -144,7 +157,8 @@ qr_status qr_nn_smote_parse(const char *s, qr_nn_smote *out);
  */
 typedef struct qr_nn_config {
     qr_nn_arch arch;
-    qr_nn_fusion fusion;      /* qsmrimnet */
+    qr_nn_fusion fusion;      /* qsmrimnet: image with radiomic features */
+    qr_nn_image_fusion image_fusion; /* qsmrimnet: QSM with FLAIR (channels) */
     int width;                /* base width w (64; rimnet 32) */
     int layer4_stride;        /* qsmrimnet: 1 (released) or 2 (standard ResNet) */
     int in_channels;          /* image channels (2: QSM, FLAIR); rimnet needs exactly 2 */

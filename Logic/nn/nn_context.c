@@ -137,10 +137,14 @@ const qr_nn_backend *qr_nn_backend_cuda(void) { return NULL; }
 static const char *ARCH_NAMES[QR_NN_ARCH_COUNT] = {"qsmrimnet", "rimnet", "aprl-nn"};
 static const char *FUSION_NAMES[QR_NN_FUSION_COUNT] = {"add", "concat"};
 static const char *SMOTE_NAMES[QR_NN_SMOTE_COUNT] = {"released", "paper", "off"};
+static const char *IMAGE_FUSION_NAMES[QR_NN_IMAGE_FUSION_COUNT] = {"channels", "branches"};
 
 const char *qr_nn_arch_name(qr_nn_arch a) { return a >= 0 && a < QR_NN_ARCH_COUNT ? ARCH_NAMES[a] : "?"; }
 const char *qr_nn_fusion_name(qr_nn_fusion f) { return f >= 0 && f < QR_NN_FUSION_COUNT ? FUSION_NAMES[f] : "?"; }
 const char *qr_nn_smote_name(qr_nn_smote s) { return s >= 0 && s < QR_NN_SMOTE_COUNT ? SMOTE_NAMES[s] : "?"; }
+const char *qr_nn_image_fusion_name(qr_nn_image_fusion f) {
+    return f >= 0 && f < QR_NN_IMAGE_FUSION_COUNT ? IMAGE_FUSION_NAMES[f] : "?";
+}
 
 static int find_name(const char *const *names, int n, const char *s) {
     for (int i = 0; s && i < n; i++)
@@ -164,6 +168,12 @@ qr_status qr_nn_smote_parse(const char *s, qr_nn_smote *out) {
     int i = find_name(SMOTE_NAMES, QR_NN_SMOTE_COUNT, s);
     if (i < 0) return qr_fail(QR_ERR_INVALID_ARG, "unknown DeepSMOTE variant '%s' (released, paper or off)", s ? s : "");
     *out = (qr_nn_smote)i;
+    return QR_OK;
+}
+qr_status qr_nn_image_fusion_parse(const char *s, qr_nn_image_fusion *out) {
+    int i = find_name(IMAGE_FUSION_NAMES, QR_NN_IMAGE_FUSION_COUNT, s);
+    if (i < 0) return qr_fail(QR_ERR_INVALID_ARG, "unknown image fusion '%s' (channels or branches)", s ? s : "");
+    *out = (qr_nn_image_fusion)i;
     return QR_OK;
 }
 
@@ -204,6 +214,11 @@ qr_status qr_nn_config_check(const qr_nn_config *c) {
             return qr_fail(QR_ERR_INVALID_ARG, "%s: patch size %dx%dx%d out of range", a, c->patch[0], c->patch[1], c->patch[2]);
     if (c->arch == QR_NN_ARCH_QSMRIMNET) {
         if (c->fusion < 0 || c->fusion >= QR_NN_FUSION_COUNT) return qr_fail(QR_ERR_INVALID_ARG, "%s: unknown fusion", a);
+        if (c->image_fusion < 0 || c->image_fusion >= QR_NN_IMAGE_FUSION_COUNT)
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: unknown image fusion", a);
+        if (c->image_fusion == QR_NN_IMAGE_BRANCHES && c->in_channels != 2)
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: two-branch image fusion takes 2 channels (QSM, FLAIR), got %d", a,
+                           c->in_channels);
         if (c->layer4_stride != 1 && c->layer4_stride != 2)
             return qr_fail(QR_ERR_INVALID_ARG, "%s: layer4 stride must be 1 or 2, got %d", a, c->layer4_stride);
         if (c->in_channels < 1 || c->in_channels > QR_NN_MAX_CHANNELS)
@@ -243,11 +258,14 @@ void qr_nn_config_macs(const qr_nn_config *cfg, double *total, double *useful) {
     qr_nn_spec s;
     if (qr_nn_spec_build(cfg, &s) != QR_OK) return;
     if (cfg->arch == QR_NN_ARCH_QSMRIMNET) {
-        conv_macs(&s.stem.g, total, useful);
-        for (int b = 0; b < 8; b++) {
-            conv_macs(&s.blocks[b].c1.g, total, useful);
-            conv_macs(&s.blocks[b].c2.g, total, useful);
-            if (s.blocks[b].has_ds) conv_macs(&s.blocks[b].ds.g, total, useful);
+        for (int e = 0; e < s.n_enc; e++) {
+            const qr_nn_encoder *E = &s.enc[e];
+            conv_macs(&E->stem.g, total, useful);
+            for (int b = 0; b < 8; b++) {
+                conv_macs(&E->blocks[b].c1.g, total, useful);
+                conv_macs(&E->blocks[b].c2.g, total, useful);
+                if (E->blocks[b].has_ds) conv_macs(&E->blocks[b].ds.g, total, useful);
+            }
         }
     } else if (cfg->arch == QR_NN_ARCH_RIMNET) {
         for (int b = 0; b < 2; b++) {

@@ -5,6 +5,7 @@
  *   /                       attributes
  *       format = "qsmrim-model", format_version = 1, qsmrim_version
  *       arch ("qsmrimnet" | "rimnet" | "aprl-nn"), fusion ("add" | "concat"), width, layer4_stride,
+ *       image_fusion ("channels" | "branches"; absent in older files: channels),
  *       in_channels, n_radiomic, patch_size (int[3]: D, H, W), rimnet_pool_stride,
  *       dropout_radiomic, dropout_classifier
  *       channel_names ("QSM,FLAIR": channel order of the patches)
@@ -98,7 +99,8 @@ static int write_config(hid_t f, const qr_nn_model *m) {
     int64_t patch[3] = {c->patch[0], c->patch[1], c->patch[2]};
     int ok = attr_str(f, "format", FORMAT_NAME) && attr_int(f, "format_version", FORMAT_VERSION) &&
              attr_str(f, "qsmrim_version", QSMRIM_VERSION) && attr_str(f, "arch", qr_nn_arch_name(c->arch)) &&
-             attr_str(f, "fusion", qr_nn_fusion_name(c->fusion)) && attr_int(f, "width", c->width) &&
+             attr_str(f, "fusion", qr_nn_fusion_name(c->fusion)) &&
+             attr_str(f, "image_fusion", qr_nn_image_fusion_name(c->image_fusion)) && attr_int(f, "width", c->width) &&
              attr_int(f, "layer4_stride", c->layer4_stride) && attr_int(f, "in_channels", c->in_channels) &&
              attr_int(f, "n_radiomic", c->n_radiomic) && attr_write(f, "patch_size", H5T_NATIVE_INT64, 3, patch) &&
              attr_int(f, "rimnet_pool_stride", c->rimnet_pool_stride) &&
@@ -383,6 +385,9 @@ static qr_status read_config(hid_t f, const char *path, qr_nn_config *c, qr_nn_m
     *c = qr_nn_config_default(arch);
     QR_TRY(read_attr_str(f, path, "fusion", buf, sizeof buf, 1));
     if (qr_nn_fusion_parse(buf, &c->fusion) != QR_OK) return qr_fail(QR_ERR_MODEL, "%s: unknown fusion '%s'", path, buf);
+    QR_TRY(read_attr_str(f, path, "image_fusion", buf, sizeof buf, 0));
+    if (buf[0] && qr_nn_image_fusion_parse(buf, &c->image_fusion) != QR_OK)
+        return qr_fail(QR_ERR_MODEL, "%s: unknown image fusion '%s'", path, buf);
     QR_TRY(read_attr_int(f, path, "width", &v));
     c->width = (int)v;
     QR_TRY(read_attr_int(f, path, "layer4_stride", &v));
@@ -584,10 +589,7 @@ static qr_status load_ckpt(qr_nn_trainer *t, hid_t f, const char *path, qr_nn_fi
     qr_status st = QR_OK;
     if (c->n_members != 1) st = qr_fail(QR_ERR_MODEL, "%s is not a checkpoint (it has %d members)", path, c->n_members);
     const qr_nn_config *a = &s->cfg, *b = &c->spec.cfg;
-    if (st == QR_OK && (a->arch != b->arch || a->fusion != b->fusion || a->width != b->width ||
-                        a->layer4_stride != b->layer4_stride || a->in_channels != b->in_channels ||
-                        a->n_radiomic != b->n_radiomic || a->patch[0] != b->patch[0] || a->patch[1] != b->patch[1] ||
-                        a->patch[2] != b->patch[2] || a->rimnet_pool_stride != b->rimnet_pool_stride))
+    if (st == QR_OK && !qr_nn_config_same_arch(a, b))
         st = qr_fail(QR_ERR_MODEL, "%s was saved from a different architecture than the model being trained", path);
     if (st == QR_OK && H5Lexists(f, "optimizer", H5P_DEFAULT) <= 0)
         st = qr_fail(QR_ERR_MODEL, "%s is a model file, not a training checkpoint (no optimizer state)", path);

@@ -68,38 +68,43 @@ static void ws_layout(const qr_nn_spec *s, qr_nn_ws *ws, bump *b, int64_t n, int
     ws->fold = TAKEF(b, s->n_fold > 0 ? s->n_fold : 1);
     ws->lbl = TAKEF(b, ntot);
     if (c->arch == QR_NN_ARCH_QSMRIMNET) {
-        ws->x = TAKEF(b, n * conv_in_numel(&s->stem.g));
-        int64_t so = n * conv_out_numel(&s->stem.g);
-        ws->c0 = training ? TAKEF(b, so) : NULL;
-        ws->r0 = TAKEF(b, so);
-        ws->p0 = TAKEF(b, n * pool_out_numel(&s->stem_pool));
-        ws->arg0 = TAKEI(b, n * pool_out_numel(&s->stem_pool));
-        ws->m0 = TAKEF(b, s->stem.g.cout);
-        ws->s0 = TAKEF(b, s->stem.g.cout);
-        max5 = so;
-        for (int i = 0; i < 8; i++) {
-            const qr_nn_block *B = &s->blocks[i];
-            qr_nn_block_acts *a = &ws->b[i];
-            int64_t mid = n * conv_out_numel(&B->c1.g), out = n * conv_out_numel(&B->c2.g);
-            a->c1 = training ? TAKEF(b, mid) : NULL;
-            a->r1 = TAKEF(b, mid);
-            a->c2 = training ? TAKEF(b, out) : NULL;
-            a->out = TAKEF(b, out);
-            a->dsc = training && B->has_ds ? TAKEF(b, out) : NULL;
-            a->dsn = B->has_ds ? TAKEF(b, out) : NULL;
-            int co = B->c1.g.cout;
-            a->m1 = TAKEF(b, co);
-            a->s1 = TAKEF(b, co);
-            a->m2 = TAKEF(b, co);
-            a->s2 = TAKEF(b, co);
-            a->mds = TAKEF(b, co);
-            a->sds = TAKEF(b, co);
-            if (mid > max5) max5 = mid;
-            if (out > max5) max5 = out;
-            int64_t in = n * conv_in_numel(&B->c1.g);
-            if (in > max5) max5 = in;
+        for (int e = 0; e < s->n_enc; e++) {
+            const qr_nn_encoder *E = &s->enc[e];
+            qr_nn_encoder_acts *A = &ws->enc[e];
+            A->x = TAKEF(b, n * conv_in_numel(&E->stem.g));
+            int64_t so = n * conv_out_numel(&E->stem.g);
+            A->c0 = training ? TAKEF(b, so) : NULL;
+            A->r0 = TAKEF(b, so);
+            A->p0 = TAKEF(b, n * pool_out_numel(&E->stem_pool));
+            A->arg0 = TAKEI(b, n * pool_out_numel(&E->stem_pool));
+            A->m0 = TAKEF(b, E->stem.g.cout);
+            A->s0 = TAKEF(b, E->stem.g.cout);
+            if (so > max5) max5 = so;
+            for (int i = 0; i < 8; i++) {
+                const qr_nn_block *B = &E->blocks[i];
+                qr_nn_block_acts *a = &A->b[i];
+                int64_t mid = n * conv_out_numel(&B->c1.g), out = n * conv_out_numel(&B->c2.g);
+                a->c1 = training ? TAKEF(b, mid) : NULL;
+                a->r1 = TAKEF(b, mid);
+                a->c2 = training ? TAKEF(b, out) : NULL;
+                a->out = TAKEF(b, out);
+                a->dsc = training && B->has_ds ? TAKEF(b, out) : NULL;
+                a->dsn = B->has_ds ? TAKEF(b, out) : NULL;
+                int co = B->c1.g.cout;
+                a->m1 = TAKEF(b, co);
+                a->s1 = TAKEF(b, co);
+                a->m2 = TAKEF(b, co);
+                a->s2 = TAKEF(b, co);
+                a->mds = TAKEF(b, co);
+                a->sds = TAKEF(b, co);
+                if (mid > max5) max5 = mid;
+                if (out > max5) max5 = out;
+                int64_t in = n * conv_in_numel(&B->c1.g);
+                if (in > max5) max5 = in;
+            }
+            A->g = TAKEF(b, n * E->feat.c);
         }
-        ws->g = TAKEF(b, n * s->feat.c);
+        ws->gimg = s->n_enc == 1 ? ws->enc[0].g : TAKEF(b, n * s->img);
         ws->z = TAKEF(b, n * s->fused);
         mlp_layout(b, &ws->sa, &s->smote, n, training);
         max2 = n * s->fused;
@@ -232,19 +237,21 @@ qr_status qr_nn_upload_batch(qr_nn_context *ctx, const qr_nn_spec *s, const qr_n
     const qr_nn_config *c = &s->cfg;
     const int64_t n = b->n;
     const int64_t P = (int64_t)c->patch[0] * c->patch[1] * c->patch[2];
-    if (c->arch == QR_NN_ARCH_QSMRIMNET) {
+    if (c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1) {
         qr_nn_shape5 sh = {(int)n, c->in_channels, c->patch[0], c->patch[1], c->patch[2]};
-        BE->upload5(ctx, &sh, ws->x, b->patches);
-        BE->channel_affine5(ctx, &sh, ws->x, mb->shift, mb->scale);
-    } else if (c->arch == QR_NN_ARCH_RIMNET) {
+        BE->upload5(ctx, &sh, ws->enc[0].x, b->patches);
+        BE->channel_affine5(ctx, &sh, ws->enc[0].x, mb->shift, mb->scale);
+    } else if (c->arch != QR_NN_ARCH_APRL_NN) {
+        /* one single-channel input per branch (RimNet; QSMRim-Net with two-branch image fusion) */
         float *tmp = malloc(sizeof(float) * (size_t)(n * P));
         if (!tmp) return qr_fail(QR_ERR_NOMEM, "out of memory staging a batch");
         for (int br = 0; br < 2; br++) {
             for (int64_t i = 0; i < n; i++)
                 memcpy(tmp + i * P, b->patches + (i * c->in_channels + br) * P, sizeof(float) * (size_t)P);
             qr_nn_shape5 sh = {(int)n, 1, c->patch[0], c->patch[1], c->patch[2]};
-            BE->upload5(ctx, &sh, ws->rx[br], tmp);
-            BE->channel_affine5(ctx, &sh, ws->rx[br], &mb->shift[br], &mb->scale[br]);
+            float *dst = c->arch == QR_NN_ARCH_RIMNET ? ws->rx[br] : ws->enc[br].x;
+            BE->upload5(ctx, &sh, dst, tmp);
+            BE->channel_affine5(ctx, &sh, dst, &mb->shift[br], &mb->scale[br]);
         }
         free(tmp);
     }
@@ -366,24 +373,25 @@ static void mlp_bwd(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_member *mb, f
 
 static int64_t shape_spatial(const qr_nn_conv *g) { return (int64_t)g->od * g->oh * g->ow; }
 
-static const float *resnet_forward(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_member *mb, qr_nn_ws *ws, int64_t n,
-                                   int training) {
-    qr_nn_pool pool = s->stem_pool;
+/* One encoder: its input A->x -> pooled features A->g (n, 8w). */
+static void resnet_forward(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_member *mb, qr_nn_ws *ws,
+                           const qr_nn_encoder *E, qr_nn_encoder_acts *A, int64_t n, int training) {
+    qr_nn_pool pool = E->stem_pool;
     pool.n = (int)n;
     if (training) {
-        conv_fwd(ctx, s, mb, &s->stem, n, ws->c0, ws->x, NULL);
-        bn_fwd(ctx, s, mb, &s->stem_bn, bn_desc(n, s->stem.g.cout, shape_spatial(&s->stem.g), 1), ws->r0, ws->m0,
-               ws->s0, ws->c0, 1);
-        BE->relu_forward(ctx, n * conv_out_numel(&s->stem.g), ws->r0, ws->r0);
+        conv_fwd(ctx, s, mb, &E->stem, n, A->c0, A->x, NULL);
+        bn_fwd(ctx, s, mb, &E->stem_bn, bn_desc(n, E->stem.g.cout, shape_spatial(&E->stem.g), 1), A->r0, A->m0,
+               A->s0, A->c0, 1);
+        BE->relu_forward(ctx, n * conv_out_numel(&E->stem.g), A->r0, A->r0);
     } else {
-        qr_nn_epilogue e = fold(ctx, s, mb, ws, &s->stem_bn, NULL, 1);
-        conv_fwd(ctx, s, mb, &s->stem, n, ws->r0, ws->x, &e);
+        qr_nn_epilogue e = fold(ctx, s, mb, ws, &E->stem_bn, NULL, 1);
+        conv_fwd(ctx, s, mb, &E->stem, n, A->r0, A->x, &e);
     }
-    BE->maxpool3d_forward(ctx, &pool, ws->p0, ws->arg0, ws->r0);
-    const float *x = ws->p0;
+    BE->maxpool3d_forward(ctx, &pool, A->p0, A->arg0, A->r0);
+    const float *x = A->p0;
     for (int i = 0; i < 8; i++) {
-        const qr_nn_block *B = &s->blocks[i];
-        qr_nn_block_acts *a = &ws->b[i];
+        const qr_nn_block *B = &E->blocks[i];
+        qr_nn_block_acts *a = &A->b[i];
         const int64_t sp = shape_spatial(&B->c1.g), cnt = n * conv_out_numel(&B->c2.g);
         const int co = B->c1.g.cout;
         if (training) {
@@ -414,23 +422,22 @@ static const float *resnet_forward(qr_nn_context *ctx, const qr_nn_spec *s, qr_n
         }
         x = a->out;
     }
-    qr_nn_shape5 fs = s->feat;
+    qr_nn_shape5 fs = E->feat;
     fs.n = (int)n;
-    BE->avgpool_forward(ctx, &fs, ws->g, x);
-    return ws->g;
+    BE->avgpool_forward(ctx, &fs, A->g, x);
 }
 
-/* dg (n, 8w): gradient of the pooled features -> parameter gradients of the ResNet. */
-static void resnet_backward(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_member *mb, qr_nn_ws *ws, int64_t n,
-                            float *grads, const float *dg) {
-    qr_nn_shape5 fs = s->feat;
+/* dg (n, 8w): gradient of an encoder's pooled features -> parameter gradients of that ResNet. */
+static void resnet_backward(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_member *mb, qr_nn_ws *ws,
+                            const qr_nn_encoder *E, qr_nn_encoder_acts *A, int64_t n, float *grads, const float *dg) {
+    qr_nn_shape5 fs = E->feat;
     fs.n = (int)n;
     float *dy = ws->gA, *dx = ws->gB, *X = ws->gC, *Y = ws->gD;
     BE->avgpool_backward(ctx, &fs, dy, 0, dg);
     for (int i = 7; i >= 0; i--) {
-        const qr_nn_block *B = &s->blocks[i];
-        qr_nn_block_acts *a = &ws->b[i];
-        const float *x = i > 0 ? ws->b[i - 1].out : ws->p0;
+        const qr_nn_block *B = &E->blocks[i];
+        qr_nn_block_acts *a = &A->b[i];
+        const float *x = i > 0 ? A->b[i - 1].out : A->p0;
         const int64_t sp = shape_spatial(&B->c1.g), cnt = n * conv_out_numel(&B->c2.g);
         const int co = B->c1.g.cout;
         BE->relu_backward(ctx, cnt, X, 0, dy, a->out);
@@ -449,14 +456,14 @@ static void resnet_backward(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_membe
         dy = dx;
         dx = t;
     }
-    qr_nn_pool pool = s->stem_pool;
+    qr_nn_pool pool = E->stem_pool;
     pool.n = (int)n;
-    const int64_t cnt = n * conv_out_numel(&s->stem.g);
-    BE->maxpool3d_backward(ctx, &pool, X, 0, dy, ws->arg0);
-    BE->relu_backward(ctx, cnt, X, 0, X, ws->r0);
-    bn_bwd(ctx, s, mb, grads, &s->stem_bn, bn_desc(n, s->stem.g.cout, shape_spatial(&s->stem.g), 1), Y, 0, X, ws->c0,
-           ws->m0, ws->s0);
-    conv_bwd(ctx, s, mb, grads, &s->stem, n, NULL, 0, Y, ws->x);
+    const int64_t cnt = n * conv_out_numel(&E->stem.g);
+    BE->maxpool3d_backward(ctx, &pool, X, 0, dy, A->arg0);
+    BE->relu_backward(ctx, cnt, X, 0, X, A->r0);
+    bn_bwd(ctx, s, mb, grads, &E->stem_bn, bn_desc(n, E->stem.g.cout, shape_spatial(&E->stem.g), 1), Y, 0, X, A->c0,
+           A->m0, A->s0);
+    conv_bwd(ctx, s, mb, grads, &E->stem, n, NULL, 0, Y, A->x);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -573,8 +580,10 @@ static const float *features_forward(qr_nn_context *ctx, const qr_nn_spec *s, qr
                                      int64_t n, const float *mask_rad, int training) {
     const float *r = mlp_fwd(ctx, s, mb, &s->rad, &ws->ra, n, ws->rad, mask_rad, training);
     if (s->cfg.arch == QR_NN_ARCH_APRL_NN) return r;
-    const float *g = resnet_forward(ctx, s, mb, ws, n, training);
-    const int f = s->feat.c;
+    for (int e = 0; e < s->n_enc; e++) resnet_forward(ctx, s, mb, ws, &s->enc[e], &ws->enc[e], n, training);
+    if (s->n_enc == 2) BE->concat2_forward(ctx, n, s->enc[0].feat.c, s->enc[1].feat.c, ws->gimg, ws->enc[0].g, ws->enc[1].g);
+    const float *g = ws->gimg;
+    const int f = s->img;
     if (s->cfg.fusion == QR_NN_FUSION_ADD) BE->add_forward(ctx, n * f, ws->z, g, r);
     else BE->concat2_forward(ctx, n, f, s->rad.l2.fout, ws->z, g, r);
     return mlp_fwd(ctx, s, mb, &s->smote, &ws->sa, n, ws->z, NULL, training);
@@ -666,14 +675,22 @@ qr_status qr_nn_forward_backward_rest(qr_nn_context *ctx, const qr_nn_spec *s, q
             /* DeepSMOTE MLP -> dz in t2 */
             float *dz = dlat == t0 ? t1 : t0;
             mlp_bwd(ctx, s, mb, grads, &s->smote, &ws->sa, n, ws->z, NULL, dlat, dz, 0, t2, t3);
-            const int f = s->feat.c, fr = s->rad.l2.fout;
+            const int f = s->img, fr = s->rad.l2.fout;
             const float *dg = dz, *dr = dz;
             if (s->cfg.fusion == QR_NN_FUSION_CONCAT) {
                 BE->concat2_backward(ctx, n, f, fr, t2, 0, t3, 0, dz);
                 dg = t2;
                 dr = t3;
             }
-            resnet_backward(ctx, s, mb, ws, n, grads, dg);
+            if (s->n_enc == 1) {
+                resnet_backward(ctx, s, mb, ws, &s->enc[0], &ws->enc[0], n, grads, dg);
+            } else {
+                /* split the image gradient (dg is t2 or dz; dz is t0 or t1; t4 and g2[5] are free) */
+                float *dq = t4, *dfl = ws->g2[5];
+                BE->concat2_backward(ctx, n, s->enc[0].feat.c, s->enc[1].feat.c, dq, 0, dfl, 0, dg);
+                resnet_backward(ctx, s, mb, ws, &s->enc[0], &ws->enc[0], n, grads, dq);
+                resnet_backward(ctx, s, mb, ws, &s->enc[1], &ws->enc[1], n, grads, dfl);
+            }
             float *u1 = t4, *u2 = ws->g2[5];
             mlp_bwd(ctx, s, mb, grads, &s->rad, &ws->ra, n, ws->rad, mask_rad, dr, NULL, 0, u1, u2);
         }

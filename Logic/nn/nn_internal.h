@@ -74,6 +74,15 @@ typedef struct qr_nn_mlp2 {
     qr_nn_bn_layer b1, b2;
 } qr_nn_mlp2;
 
+/* A 3D ResNet-18 image encoder (QSMRim-Net has one, or two with two-branch image fusion). */
+typedef struct qr_nn_encoder {
+    qr_nn_conv_layer stem;
+    qr_nn_bn_layer stem_bn;
+    qr_nn_pool stem_pool;
+    qr_nn_block blocks[8];
+    qr_nn_shape5 feat; /* per-sample shape of the ResNet output */
+} qr_nn_encoder;
+
 typedef struct qr_nn_rimnet_branch {
     qr_nn_conv_layer conv[3][2];
     qr_nn_pool pool[3];
@@ -90,16 +99,14 @@ typedef struct qr_nn_spec {
     int n_counts;
     int n_fold; /* floats of folded BN scale+shift */
     /* qsmrimnet */
-    qr_nn_conv_layer stem;
-    qr_nn_bn_layer stem_bn;
-    qr_nn_pool stem_pool;
-    qr_nn_block blocks[8];
-    qr_nn_shape5 feat; /* per-sample shape of the ResNet output */
+    qr_nn_encoder enc[2]; /* enc[0] "encoder" (all channels, or QSM); enc[1] "encoder_flair" */
+    int n_enc;            /* 1 (channels) or 2 (branches) */
+    int img;              /* width of the image feature (8w per encoder) */
     /* qsmrimnet and aprl-nn */
     qr_nn_mlp2 rad;   /* encode_rad.{0,1,4,5} */
     qr_nn_mlp2 smote; /* smote.fea_transform.{0,1,3,4} */
     qr_nn_linear_layer cls1, cls2;
-    int fused; /* width of the fused vector (8w add, 16w concat) */
+    int fused; /* width of the fused vector (img add, img + img concat) */
     /* rimnet */
     qr_nn_rimnet_branch rn[2]; /* 0 = QSM (main), 1 = FLAIR */
     qr_nn_linear_layer fc[4];
@@ -134,20 +141,25 @@ typedef struct qr_nn_mlp_acts {
     float *m1, *r1, *m2, *r2; /* saved BN mean / rstd */
 } qr_nn_mlp_acts;
 
-typedef struct qr_nn_ws {
-    int64_t n_cap;
-    int training;
-    void *mem;
-    /* inputs */
-    float *x;   /* (N, C, D, H, W) backend layout */
-    float *rad; /* (N, F) */
-    float *lbl; /* (Ntot) labels incl. synthetic */
-    /* qsmrimnet */
+typedef struct qr_nn_encoder_acts {
+    float *x; /* (N, C_e, D, H, W) encoder input, backend layout */
     float *c0, *r0, *p0;
     int32_t *arg0;
     float *m0, *s0;
     qr_nn_block_acts b[8];
-    float *g; /* pooled CNN features (N, 8w) */
+    float *g; /* pooled features (N, 8w) */
+} qr_nn_encoder_acts;
+
+typedef struct qr_nn_ws {
+    int64_t n_cap;
+    int training;
+    void *mem;
+    /* inputs (the image input is enc[e].x) */
+    float *rad; /* (N, F) */
+    float *lbl; /* (Ntot) labels incl. synthetic */
+    /* qsmrimnet */
+    qr_nn_encoder_acts enc[2];
+    float *gimg; /* image feature (N, img): enc[0].g, or the encoders' features concatenated */
     qr_nn_mlp_acts ra, sa;
     float *mask_rad; /* (N, 16w) */
     float *z;        /* fused (N, fused) */
@@ -245,6 +257,9 @@ float *qr_nn_member_tensor_ptr(const qr_nn_spec *s, const qr_nn_member *mb, int 
 /* Host copy of a member's tensor in PyTorch layout. */
 void qr_nn_member_get(qr_nn_context *ctx, const qr_nn_spec *s, const qr_nn_member *mb, int ti, float *out);
 void qr_nn_member_set(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_member *mb, int ti, const float *in);
+
+/* 1 if two configurations build the same tensors (models can be joined, checkpoints resumed). */
+int qr_nn_config_same_arch(const qr_nn_config *a, const qr_nn_config *b);
 
 /* 1 if every character is allowed in a dataset/field name. */
 int qr_nn_name_ok(const char *s);

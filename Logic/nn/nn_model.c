@@ -255,15 +255,16 @@ qr_status qr_nn_model_get_member_info(const qr_nn_model *m, int member, int *fol
     return QR_OK;
 }
 
-static int same_arch(const qr_nn_config *a, const qr_nn_config *b) {
-    return a->arch == b->arch && a->fusion == b->fusion && a->width == b->width && a->layer4_stride == b->layer4_stride &&
+int qr_nn_config_same_arch(const qr_nn_config *a, const qr_nn_config *b) {
+    return a->arch == b->arch && a->fusion == b->fusion && a->image_fusion == b->image_fusion && a->width == b->width &&
+           a->layer4_stride == b->layer4_stride &&
            a->in_channels == b->in_channels && a->n_radiomic == b->n_radiomic && a->patch[0] == b->patch[0] &&
            a->patch[1] == b->patch[1] && a->patch[2] == b->patch[2] && a->rimnet_pool_stride == b->rimnet_pool_stride;
 }
 
 qr_status qr_nn_model_append(qr_nn_model *dst, const qr_nn_model *src) {
     if (dst->ctx != src->ctx) return qr_fail(QR_ERR_INVALID_ARG, "cannot join models living on different contexts");
-    if (!same_arch(&dst->spec.cfg, &src->spec.cfg))
+    if (!qr_nn_config_same_arch(&dst->spec.cfg, &src->spec.cfg))
         return qr_fail(QR_ERR_MODEL, "cannot join a %s model with a different %s architecture",
                        qr_nn_arch_name(src->spec.cfg.arch), qr_nn_arch_name(dst->spec.cfg.arch));
     const qr_nn_spec *s = &dst->spec;

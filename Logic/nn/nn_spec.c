@@ -9,8 +9,10 @@
  *                          + shortcut (downsample.0 conv 1^3 (stride), downsample.1 BN) , ReLU
  *                          widths w, 2w, 4w, 8w; strides 1, 2, 2, layer4_stride
  *   global average pool -> 8w
- *   encode_rad.0 Linear(F, 16w), .1 BN1d, Swish, Dropout(0.3), .4 Linear(16w, 8w), .5 BN1d, Swish
- *   fusion: add (8w) or concat (16w)
+ *   [image fusion branches: encoder on QSM only, encoder_flair.* the same on FLAIR; image
+ *    feature I = [QSM 8w | FLAIR 8w] = 16w; otherwise I = 8w]
+ *   encode_rad.0 Linear(F, 16w), .1 BN1d, Swish, Dropout(0.3), .4 Linear(16w, I), .5 BN1d, Swish
+ *   fusion: add (I) or concat (2I)
  *   smote.fea_transform.0 Linear(fused, 8w), .1 BN1d, Swish, .3 Linear(8w, 8w), .4 BN1d, Swish
  *   classifier.0 Linear(8w, 2w), Swish, Dropout(0.5), classifier.3 Linear(2w, 1)
  * APRL-NN: encode_rad and classifier as above.
@@ -162,55 +164,73 @@ static qr_nn_mlp2 mlp2(qr_nn_spec *s, const char *prefix, int i1, int i2, int i3
     return M;
 }
 
-static void build_qsmrimnet(qr_nn_spec *s) {
+/* One ResNet3D-18 named `name` ("encoder", "encoder_flair") on `cin` channels. */
+static void build_encoder(qr_nn_spec *s, qr_nn_encoder *E, const char *name, int cin) {
     const qr_nn_config *c = &s->cfg;
     const int w = c->width;
     int dhw[3] = {c->patch[0], c->patch[1], c->patch[2]};
-    s->stem = conv_layer(s, "encoder.conv1", c->in_channels, w, 7, 2, 3, 0, 0, dhw);
-    s->stem_bn = bn_layer(s, "encoder.norm1", w);
-    qr_nn_pool *P = &s->stem_pool;
+    char pre[QR_NN_NAME_MAX], lname[QR_NN_NAME_MAX];
+    join(lname, name, ".conv1");
+    E->stem = conv_layer(s, lname, cin, w, 7, 2, 3, 0, 0, dhw);
+    join(lname, name, ".norm1");
+    E->stem_bn = bn_layer(s, lname, w);
+    qr_nn_pool *P = &E->stem_pool;
     P->c = w;
-    P->id = s->stem.g.od;
-    P->ih = s->stem.g.oh;
-    P->iw = s->stem.g.ow;
+    P->id = E->stem.g.od;
+    P->ih = E->stem.g.oh;
+    P->iw = E->stem.g.ow;
     P->k = 3;
     P->s = 2;
     P->pad_lo = P->pad_hi = 1;
     P->od = qr_nn_conv_out(P->id, 3, 2, 1, 1);
     P->oh = qr_nn_conv_out(P->ih, 3, 2, 1, 1);
     P->ow = qr_nn_conv_out(P->iw, 3, 2, 1, 1);
-    int cur[3] = {P->od, P->oh, P->ow}, cin = w;
+    int cur[3] = {P->od, P->oh, P->ow};
+    cin = w;
     const int widths[4] = {w, 2 * w, 4 * w, 8 * w}, strides[4] = {1, 2, 2, c->layer4_stride};
     for (int L = 0; L < 4; L++)
         for (int bi = 0; bi < 2; bi++) {
-            qr_nn_block *B = &s->blocks[2 * L + bi];
+            qr_nn_block *B = &E->blocks[2 * L + bi];
             int stride = bi == 0 ? strides[L] : 1, cout = widths[L];
-            char pre[QR_NN_NAME_MAX], name[QR_NN_NAME_MAX];
-            snprintf(pre, sizeof pre, "encoder.layer%d.%d", L + 1, bi);
-            join(name, pre, ".conv1");
-            B->c1 = conv_layer(s, name, cin, cout, 3, stride, 1, 0, 0, cur);
-            join(name, pre, ".norm1");
-            B->n1 = bn_layer(s, name, cout);
+            snprintf(pre, sizeof pre, "%s.layer%d.%d", name, L + 1, bi);
+            join(lname, pre, ".conv1");
+            B->c1 = conv_layer(s, lname, cin, cout, 3, stride, 1, 0, 0, cur);
+            join(lname, pre, ".norm1");
+            B->n1 = bn_layer(s, lname, cout);
             int mid[3] = {B->c1.g.od, B->c1.g.oh, B->c1.g.ow};
-            join(name, pre, ".conv2");
-            B->c2 = conv_layer(s, name, cout, cout, 3, 1, 1, 0, 0, mid);
-            join(name, pre, ".norm2");
-            B->n2 = bn_layer(s, name, cout);
+            join(lname, pre, ".conv2");
+            B->c2 = conv_layer(s, lname, cout, cout, 3, 1, 1, 0, 0, mid);
+            join(lname, pre, ".norm2");
+            B->n2 = bn_layer(s, lname, cout);
             B->has_ds = stride != 1 || cin != cout;
             if (B->has_ds) {
-                join(name, pre, ".downsample.0");
-                B->ds = conv_layer(s, name, cin, cout, 1, stride, 0, 0, 0, cur);
-                join(name, pre, ".downsample.1");
-                B->nds = bn_layer(s, name, cout);
+                join(lname, pre, ".downsample.0");
+                B->ds = conv_layer(s, lname, cin, cout, 1, stride, 0, 0, 0, cur);
+                join(lname, pre, ".downsample.1");
+                B->nds = bn_layer(s, lname, cout);
             } else {
                 B->ds.w = B->ds.b = -1;
             }
             memcpy(cur, mid, sizeof cur);
             cin = cout;
         }
-    s->feat = (qr_nn_shape5){1, 8 * w, cur[0], cur[1], cur[2]};
-    s->rad = mlp2(s, "encode_rad", 0, 1, 4, 5, c->n_radiomic, 16 * w, 8 * w);
-    s->fused = c->fusion == QR_NN_FUSION_ADD ? 8 * w : 16 * w;
+    E->feat = (qr_nn_shape5){1, 8 * w, cur[0], cur[1], cur[2]};
+}
+
+static void build_qsmrimnet(qr_nn_spec *s) {
+    const qr_nn_config *c = &s->cfg;
+    const int w = c->width;
+    if (c->image_fusion == QR_NN_IMAGE_BRANCHES) {
+        s->n_enc = 2;
+        build_encoder(s, &s->enc[0], "encoder", 1);
+        build_encoder(s, &s->enc[1], "encoder_flair", 1);
+    } else {
+        s->n_enc = 1;
+        build_encoder(s, &s->enc[0], "encoder", c->in_channels);
+    }
+    s->img = s->n_enc * 8 * w;
+    s->rad = mlp2(s, "encode_rad", 0, 1, 4, 5, c->n_radiomic, 16 * w, s->img);
+    s->fused = c->fusion == QR_NN_FUSION_ADD ? s->img : 2 * s->img;
     s->smote = mlp2(s, "smote.fea_transform", 0, 1, 3, 4, s->fused, 8 * w, 8 * w);
     s->cls1 = linear_layer(s, "classifier.0", 8 * w, 2 * w, 0);
     s->cls2 = linear_layer(s, "classifier.3", 2 * w, 1, 0);

@@ -14,6 +14,7 @@ qr_train_config qr_train_config_default(void) {
     memset(&c, 0, sizeof c);
     c.width = 64;
     snprintf(c.fusion, sizeof c.fusion, "add");
+    snprintf(c.image_fusion, sizeof c.image_fusion, "channels");
     snprintf(c.deepsmote, sizeof c.deepsmote, "released");
     c.use_radiomics = 1;
     c.layer4_stride = 1;
@@ -90,6 +91,7 @@ static qr_status as_choice(const char *what, const char *key, const char *v, con
 static qr_status set_scalar(qr_train_config *c, const char *what, const char *k, const char *v, int is_null) {
     static const char *fusions[2] = {"add", "concat"};
     static const char *smotes[3] = {"released", "paper", "off"};
+    static const char *image_fusions[2] = {"channels", "branches"};
     if (!strcmp(k, "radiomics")) {
         if (is_null || !v[0]) c->radiomics[0] = '\0';
         else snprintf(c->radiomics, sizeof c->radiomics, "%s", v);
@@ -106,6 +108,8 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
     }
     if (!strcmp(k, "fusion")) return as_choice(what, k, v, fusions, 2, c->fusion, sizeof c->fusion);
     if (!strcmp(k, "deepsmote")) return as_choice(what, k, v, smotes, 3, c->deepsmote, sizeof c->deepsmote);
+    if (!strcmp(k, "image_fusion"))
+        return as_choice(what, k, v, image_fusions, 2, c->image_fusion, sizeof c->image_fusion);
     if (!strcmp(k, "use_radiomics")) return as_bool(what, k, v, &c->use_radiomics);
     if (!strcmp(k, "layer4_stride")) {
         QR_TRY(as_int(what, k, v, 1, 2, &c->layer4_stride));
@@ -245,7 +249,23 @@ void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char
                  cfg->rf_trees, cfg->smote_k, cfg->rf_inner_folds);
         return;
     }
-    snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, fusion %s, DeepSMOTE %s%s%s", cfg->width, cfg->epochs,
-             cfg->batch_size, cfg->learning_rate, cfg->fusion, cfg->deepsmote, cfg->use_radiomics ? "" : ", image only",
-             cfg->augment ? ", augmented" : "");
+    const char *aug = cfg->augment ? ", augmented" : "";
+    if (!strcmp(arch, "rimnet")) {
+        char cw[32];
+        if (cfg->rimnet_class_weight > 0) snprintf(cw, sizeof cw, "%g", cfg->rimnet_class_weight);
+        else snprintf(cw, sizeof cw, "auto");
+        snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, pool stride %d, rim+ class weight %s, conv L2 %g%s",
+                 cfg->width_set ? cfg->width : 32, cfg->epochs, cfg->batch_size, cfg->learning_rate,
+                 cfg->rimnet_pool_stride, cw, cfg->rimnet_conv_l2, aug);
+        return;
+    }
+    if (!strcmp(arch, "aprl-nn")) {
+        snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g%s", cfg->width, cfg->epochs, cfg->batch_size,
+                 cfg->learning_rate, aug);
+        return;
+    }
+    snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, %s%s, fusion %s, DeepSMOTE %s%s", cfg->width, cfg->epochs,
+             cfg->batch_size, cfg->learning_rate,
+             !strcmp(cfg->image_fusion, "branches") ? "two-branch image fusion" : "QSM+FLAIR as channels",
+             cfg->use_radiomics ? "" : ", image only", cfg->fusion, cfg->deepsmote, aug);
 }

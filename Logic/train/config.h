@@ -8,6 +8,9 @@
  *   width               64           base width w (ResNet stages w, 2w, 4w, 8w; radiomic MLP 16w, 8w);
  *                                    rimnet: its first block's channels (published 32)
  *   fusion              add          add (released code) | concat (paper)
+ *   image_fusion        channels     channels (QSM and FLAIR as the two channels of one ResNet) |
+ *                                    branches (one ResNet per contrast, features concatenated:
+ *                                    the paper's RimNet-style Table 3 comparator)
  *   deepsmote           released     released | paper | off
  *   use_radiomics       true         false: image-only ablation (the radiomic input is held at 0,
  *                                    so that branch adds a learned constant)
@@ -56,6 +59,7 @@ extern "C" {
 typedef struct qr_train_config {
     int width;
     char fusion[16];
+    char image_fusion[16];
     char deepsmote[16];
     int use_radiomics;
     int layer4_stride;

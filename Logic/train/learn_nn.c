@@ -216,6 +216,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         qr_nn_fusion fu;
         QR_TRY(qr_nn_fusion_parse(cfg->fusion, &fu));
         nc.fusion = fu;
+        QR_TRY(qr_nn_image_fusion_parse(cfg->image_fusion, &nc.image_fusion));
         nc.layer4_stride = cfg->layer4_stride;
     }
     nc.in_channels = 2;

@@ -2,7 +2,7 @@
 """Write a PyTorch parity state file for the C engine's tests (the llm.c test_gpt2 pattern).
 
   make_parity_state.py --out STATE.h5 [--arch qsmrimnet|aprl-nn|rimnet] [--width 4]
-        [--fusion add|concat] [--smote released|paper|off] [--layer4-stride 1] [--radiomic 32]
+        [--fusion add|concat] [--image-fusion channels|branches] [--smote released|paper|off] [--layer4-stride 1] [--radiomic 32]
         [--batch 6] [--positives 3] [--patch 16 32 32] [--steps 3] [--seed 1] [--all-grads]
 
 The file is a valid qsmrim model file (root attributes + member_000 with the initial state dict
@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--arch", default="qsmrimnet", choices=["qsmrimnet", "aprl-nn", "rimnet"])
     ap.add_argument("--width", type=int, default=4)
     ap.add_argument("--fusion", default="add", choices=["add", "concat"])
+    ap.add_argument("--image-fusion", default="channels", choices=["channels", "branches"])
     ap.add_argument("--smote", default="released", choices=["released", "paper", "off"])
     ap.add_argument("--layer4-stride", type=int, default=1)
     ap.add_argument("--radiomic", type=int, default=32)
@@ -63,7 +64,7 @@ def main():
     if a.arch == "qsmrimnet":
         patch = a.patch or [16, 32, 32]
         C, Fr = 2, a.radiomic
-        model = qt.QSMRimNet(a.fusion, w, a.layer4_stride, C, Fr)
+        model = qt.QSMRimNet(a.fusion, w, a.layer4_stride, C, Fr, a.image_fusion)
     elif a.arch == "aprl-nn":
         patch, C, Fr = [0, 0, 0], 0, a.radiomic
         model = qt.AprlNet(w, Fr)
@@ -71,7 +72,7 @@ def main():
         patch = a.patch or [28, 28, 28]
         C, Fr = 2, 0
         model = qt.RimNet(w, tuple(patch), a.pool_stride)
-    cfg = dict(arch=a.arch, fusion=a.fusion, width=w, layer4_stride=a.layer4_stride, in_channels=C, n_radiomic=Fr,
+    cfg = dict(arch=a.arch, fusion=a.fusion, image_fusion=a.image_fusion, width=w, layer4_stride=a.layer4_stride, in_channels=C, n_radiomic=Fr,
                patch_size=patch, rimnet_pool_stride=a.pool_stride if a.arch == "rimnet" else 1)
     # non-trivial BatchNorm state so that eval mode is not an identity
     with torch.no_grad():

@@ -132,26 +132,41 @@ def deepsmote(fea, lbl, variant, weights=None, generator=None):
 
 class QSMRimNet(nn.Module):
     """QSMRim-Net. Image branch: ResNet3D18 + global average pool -> 8w. Radiomic branch:
-    Linear(F,16w) BN Swish Dropout(0.3) Linear(16w,8w) BN Swish. Fusion add (released: sum of the
-    two 8w vectors) or concat (paper: 16w). DeepSMOTE MLP (smote.fea_transform): Linear(in,8w) BN
+    Linear(F,16w) BN Swish Dropout(0.3) Linear(16w,I) BN Swish. Fusion add (released: sum of the
+    two I-vectors) or concat (paper: 2I). DeepSMOTE MLP (smote.fea_transform): Linear(in,8w) BN
     Swish Linear(8w,8w) BN Swish. Classifier: Linear(8w,2w) Swish Dropout(0.5) Linear(2w,1).
-    With w = 64 this is the released network (16w = 1024, 8w = 512, 2w = 128)."""
+    image_fusion "channels" (published): QSM and FLAIR are the channels of one encoder, I = 8w.
+    image_fusion "branches" (the paper's Table 3 comparator, RimNet-style): `encoder` sees the QSM
+    channel and `encoder_flair` the FLAIR channel, their pooled features concatenated, I = 16w.
+    With w = 64 and channels this is the released network (16w = 1024, 8w = 512, 2w = 128)."""
 
-    def __init__(self, fusion="add", width=64, layer4_stride=1, in_channels=2, n_radiomic=527):
+    def __init__(self, fusion="add", width=64, layer4_stride=1, in_channels=2, n_radiomic=527,
+                 image_fusion="channels"):
         super().__init__()
         w = width
         self.fusion = fusion
-        self.encoder = ResNet3D18(in_channels, w, layer4_stride)
+        self.image_fusion = image_fusion
+        if image_fusion == "branches":
+            self.encoder = ResNet3D18(1, w, layer4_stride)
+            self.encoder_flair = ResNet3D18(1, w, layer4_stride)
+            img = 16 * w
+        else:
+            self.encoder = ResNet3D18(in_channels, w, layer4_stride)
+            img = 8 * w
         self.encode_rad = nn.Sequential(nn.Linear(n_radiomic, 16 * w), nn.BatchNorm1d(16 * w), Swish(),
-                                        MaskDropout(0.3), nn.Linear(16 * w, 8 * w), nn.BatchNorm1d(8 * w), Swish())
-        fin = 8 * w if fusion == "add" else 16 * w
+                                        MaskDropout(0.3), nn.Linear(16 * w, img), nn.BatchNorm1d(img), Swish())
+        fin = img if fusion == "add" else 2 * img
         self.smote = nn.Module()
         self.smote.fea_transform = nn.Sequential(nn.Linear(fin, 8 * w), nn.BatchNorm1d(8 * w), Swish(),
                                                  nn.Linear(8 * w, 8 * w), nn.BatchNorm1d(8 * w), Swish())
         self.classifier = nn.Sequential(nn.Linear(8 * w, 2 * w), Swish(), MaskDropout(0.5), nn.Linear(2 * w, 1))
 
     def features(self, x, rad):
-        img = self.encoder(x).mean(dim=(2, 3, 4))
+        if self.image_fusion == "branches":
+            img = torch.cat([self.encoder(x[:, 0:1]).mean(dim=(2, 3, 4)),
+                             self.encoder_flair(x[:, 1:2]).mean(dim=(2, 3, 4))], dim=1)
+        else:
+            img = self.encoder(x).mean(dim=(2, 3, 4))
         r = self.encode_rad(rad)
         z = img + r if self.fusion == "add" else torch.cat([img, r], dim=1)
         return self.smote.fea_transform(z)
@@ -248,6 +263,7 @@ def write_model_file(f, model, cfg, preprocess=None, meta=None, member="member_0
     f.attrs["qsmrim_version"] = meta.get("qsmrim_version", "python")
     for k in ("arch", "fusion"):
         f.attrs[k] = cfg[k]
+    f.attrs["image_fusion"] = cfg.get("image_fusion", "channels")
     for k in ("width", "layer4_stride", "in_channels", "n_radiomic", "rimnet_pool_stride"):
         f.attrs[k] = np.int64(cfg[k])
     f.attrs["patch_size"] = np.array(cfg["patch_size"], dtype=np.int64)

@@ -171,11 +171,11 @@ int main(int argc, char **argv) {
     int ns = 0;
     const qr_nn_conv_layer *all[32];
     int nall = 0;
-    all[nall++] = &s.stem;
+    all[nall++] = &s.enc[0].stem;
     for (int b = 0; b < 8; b++) {
-        all[nall++] = &s.blocks[b].c1;
-        all[nall++] = &s.blocks[b].c2;
-        if (s.blocks[b].has_ds) all[nall++] = &s.blocks[b].ds;
+        all[nall++] = &s.enc[0].blocks[b].c1;
+        all[nall++] = &s.enc[0].blocks[b].c2;
+        if (s.enc[0].blocks[b].has_ds) all[nall++] = &s.enc[0].blocks[b].ds;
     }
     for (int i = 0; i < nall; i++) {
         qr_nn_conv g = all[i]->g;

@@ -78,8 +78,10 @@ static void assert_same_tensors(const qr_nn_model *a, int ka, const qr_nn_model 
 
 static void test_roundtrip(void **st) {
     (void)st;
-    for (int a = 0; a < QR_NN_ARCH_COUNT; a++) {
-        qr_nn_config c = small_cfg((qr_nn_arch)a);
+    /* every architecture, then (a = QR_NN_ARCH_COUNT) QSMRim-Net with two-branch image fusion */
+    for (int a = 0; a <= QR_NN_ARCH_COUNT; a++) {
+        qr_nn_config c = small_cfg(a < QR_NN_ARCH_COUNT ? (qr_nn_arch)a : QR_NN_ARCH_QSMRIMNET);
+        if (a == QR_NN_ARCH_COUNT) c.image_fusion = QR_NN_IMAGE_BRANCHES;
         qr_nn_model *m, *l, *l2;
         assert_int_equal(qr_nn_model_create(CPU, &c, 11 + a, &m), QR_OK);
         float shift[2] = {0.25f, -3}, scale[2] = {2, 0.5f}, mean[13], sd[13];
@@ -112,6 +114,7 @@ static void test_roundtrip(void **st) {
         assert_same_tensors(m, 0, l2, 0);
         const qr_nn_config *lc = qr_nn_model_config(l);
         assert_int_equal(lc->arch, c.arch);
+        assert_int_equal(lc->image_fusion, c.image_fusion);
         assert_int_equal(lc->width, c.width);
         assert_int_equal(lc->n_radiomic, c.n_radiomic);
         assert_int_equal(lc->patch[2], c.patch[2]);
@@ -238,6 +241,26 @@ static void test_load_errors(void **st) {
     set_attr_str(h, "arch", "unet");
     H5Fclose(h);
     expect_load_error(tmp("arch.h5"), QR_ERR_MODEL, "unknown architecture 'unet'");
+    /* files written before two-branch image fusion existed have no image_fusion attribute: they
+     * load as the published channel fusion; an unknown value is refused; a file whose attribute
+     * says branches but whose tensors are a one-encoder network is refused by its tensors (the
+     * QSM encoder's stem takes one channel there) */
+    copy_file(good, tmp("old.h5"));
+    h = h5rw(tmp("old.h5"));
+    assert_true(H5Adelete(h, "image_fusion") >= 0);
+    H5Fclose(h);
+    assert_int_equal(qr_nn_model_load(CPU, tmp("old.h5"), &m), QR_OK);
+    assert_int_equal(qr_nn_model_config(m)->image_fusion, QR_NN_IMAGE_CHANNELS);
+    qr_nn_model_free(m);
+    copy_file(good, tmp("imf.h5"));
+    h = h5rw(tmp("imf.h5"));
+    set_attr_str(h, "image_fusion", "sideways");
+    H5Fclose(h);
+    expect_load_error(tmp("imf.h5"), QR_ERR_MODEL, "unknown image fusion 'sideways'");
+    h = h5rw(tmp("imf.h5"));
+    set_attr_str(h, "image_fusion", "branches");
+    H5Fclose(h);
+    expect_load_error(tmp("imf.h5"), QR_ERR_MODEL, "encoder.conv1.weight has shape (3, 2, 7, 7, 7), the architecture needs (3, 1, 7, 7, 7)");
     /* architecture attributes that do not fit the tensors (another width) */
     copy_file(good, tmp("width.h5"));
     h = h5rw(tmp("width.h5"));

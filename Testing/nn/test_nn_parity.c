@@ -122,8 +122,9 @@ static void test_parity(void **state) {
     assert_non_null(labels);
     const int64_t N = nl;
     qr_nn_batch b = {N, patches, rad, NULL};
-    printf("state %s: %s width %d fusion %s, batch %lld, device %s\n", g_state, qr_nn_arch_name(cfg->arch), cfg->width,
-           qr_nn_fusion_name(cfg->fusion), (long long)N, qr_nn_context_describe(ctx));
+    printf("state %s: %s width %d fusion %s, image %s, batch %lld, device %s\n", g_state, qr_nn_arch_name(cfg->arch),
+           cfg->width, qr_nn_fusion_name(cfg->fusion), qr_nn_image_fusion_name(cfg->image_fusion), (long long)N,
+           qr_nn_context_describe(ctx));
 
     /* inference */
     float *logits = calloc((size_t)N, sizeof(float));

@@ -26,6 +26,7 @@ static void test_defaults(void **state) {
     assert_int_equal(c.rf_trees, 500);
     assert_int_equal(c.n_mtry, 10);
     assert_string_equal(c.fusion, "add");
+    assert_string_equal(c.image_fusion, "channels");
     assert_string_equal(c.deepsmote, "released");
 }
 
@@ -33,7 +34,7 @@ static void test_parse(void **state) {
     (void)state;
     qr_train_config c = qr_train_config_default();
     const char *text = "# a comment\n"
-                       "width: 8\nfusion: concat\ndeepsmote: paper\nuse_radiomics: false\nepochs: 3\n"
+                       "width: 8\nfusion: concat\nimage_fusion: branches\ndeepsmote: paper\nuse_radiomics: false\nepochs: 3\n"
                        "batch_size: 16\nlearning_rate: 3.0e-4\nlr_milestones: [0.5]\nlr_gamma: 0.5\n"
                        "augment: no\np_flip: 0.25\nrf_mtry: [2, 4]\nrf_trees: 50\nradiomics: params.yaml\n"
                        "holdout: 0\nthreads: 2\nrimnet_class_weight: auto\nrimnet_pool_stride: 2\n";
@@ -41,6 +42,7 @@ static void test_parse(void **state) {
     assert_int_equal(c.width, 8);
     assert_int_equal(c.width_set, 1);
     assert_string_equal(c.fusion, "concat");
+    assert_string_equal(c.image_fusion, "branches");
     assert_string_equal(c.deepsmote, "paper");
     assert_int_equal(c.use_radiomics, 0);
     assert_int_equal(c.epochs, 3);
@@ -66,6 +68,8 @@ static void test_errors(void **state) {
     assert_non_null(strstr(qr_last_error(), "unknown setting 'epocs'"));
     assert_int_equal(qr_train_config_parse("fusion: sum\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_non_null(strstr(qr_last_error(), "'fusion' must be one of add | concat"));
+    assert_int_equal(qr_train_config_parse("image_fusion: both\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'image_fusion' must be one of channels | branches"));
     assert_int_equal(qr_train_config_parse("epochs: -1\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("learning_rate: fast\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("lr_milestones: [0.7, 0.5]\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
@@ -76,8 +80,28 @@ static void test_errors(void **state) {
     assert_int_equal(qr_train_config_parse("", "empty.yaml", &c), QR_OK); /* empty file: defaults */
 }
 
+/* The one-line description names the settings each architecture uses, and only those. */
+static void test_describe(void **state) {
+    (void)state;
+    qr_train_config c = qr_train_config_default();
+    char buf[512];
+    assert_int_equal(qr_train_config_parse("width: 8\nepochs: 20\nimage_fusion: branches\ndeepsmote: off\n", "t.yaml", &c),
+                     QR_OK);
+    qr_train_config_describe(&c, "qsmrimnet", buf, sizeof buf);
+    assert_string_equal(buf, "width 8, 20 epochs, batch 64, lr 0.0001, two-branch image fusion, fusion add, DeepSMOTE off, "
+                             "augmented");
+    c = qr_train_config_default();
+    assert_int_equal(qr_train_config_parse("width: 4\nepochs: 8\nrimnet_pool_stride: 2\n", "t.yaml", &c), QR_OK);
+    qr_train_config_describe(&c, "rimnet", buf, sizeof buf);
+    assert_string_equal(buf, "width 4, 8 epochs, batch 64, lr 0.0001, pool stride 2, rim+ class weight auto, conv L2 0.001, "
+                             "augmented");
+    qr_train_config_describe(&c, "aprl-nn", buf, sizeof buf);
+    assert_null(strstr(buf, "fusion"));
+    assert_null(strstr(buf, "DeepSMOTE"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
-                                       cmocka_unit_test(test_errors)};
+                                       cmocka_unit_test(test_errors), cmocka_unit_test(test_describe)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

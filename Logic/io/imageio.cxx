@@ -205,20 +205,118 @@ qr_status check_header(const char *path, const FileHeader &h, qr_read_info *info
     return QR_OK;
 }
 
-// ITK's NIfTI reader accepts an uncompressed .nii whose voxel data is cut short (it fills the
-// rest); compare the file size with what the header declares (NIfTI-1 header fields).
-// For .nii.gz the stream is decompressed once to count its bytes (a cut gzip stream fails too).
-qr_status check_nifti_size(const char *path) {
+// What one pass over a NIfTI file's bytes finds: the voxels ITK 5 will not report truthfully.
+//  - ITK's NIfTI reader accepts an uncompressed .nii whose voxel data is cut short (it fills the
+//    rest): the byte count is compared with what the NIfTI-1 header declares (a cut .nii.gz
+//    stream fails to decompress and is reported too).
+//  - ITK 5's NIfTI library (nifti_read_buffer) silently replaces every NaN and +-Inf voxel of a
+//    float or double image by 0 (fixed upstream only in ITK 6). A QSM with NaN outside its mask
+//    would then look like real zeros. For float32/float64 voxels the non-finite values and their
+//    indices (file order = ITK buffer order: the NIfTI reader does not reorder voxels) are kept
+//    here and put back after ITK's read, so they are counted and reported like other formats'.
+// Both are done in the one decompression of the stream (ITK's own read is the other one).
+// Non-finite voxels are kept as runs of one value (a QSM's NaN background is a few long runs).
+struct NiftiRun {
+    int64_t start, length;
+    double value;
+};
+struct NiftiScan {
+    std::vector<NiftiRun> runs; // in file order
+    void add(int64_t i, double v) {
+        if (!runs.empty()) {
+            NiftiRun &r = runs.back();
+            if (r.start + r.length == i && std::memcmp(&r.value, &v, sizeof v) == 0) {
+                r.length++;
+                return;
+            }
+        }
+        runs.push_back(NiftiRun{i, 1, v});
+    }
+};
+
+qr_status scan_nifti(const char *path, NiftiScan *scan) {
     const bool gz = qr_path_has_suffix(path, ".nii.gz");
     if (!gz && !qr_path_has_suffix(path, ".nii")) return QR_OK;
     gzFile f = gzopen(path, "rb");
     if (!f) return QR_OK;
+    gzbuffer(f, 1 << 18);
     unsigned char h[348];
     int got = gzread(f, h, sizeof h);
     long fsize = got > 0 ? got : 0;
-    std::vector<unsigned char> chunk(1 << 20);
+    int32_t sizeof_hdr = 0;
+    bool swap = false, floating = false;
+    int bytes = 0;
+    double vox_offset = 0;
+    if (got == (int)sizeof h) {
+        std::memcpy(&sizeof_hdr, h, 4);
+        swap = sizeof_hdr != 348;
+        uint16_t dt16;
+        std::memcpy(&dt16, h + 70, 2);
+        if (swap) dt16 = (uint16_t)((dt16 >> 8) | (dt16 << 8));
+        const int datatype = (int16_t)dt16; // 16 = float32, 64 = float64
+        uint32_t vo;
+        std::memcpy(&vo, h + 108, 4);
+        if (swap) vo = __builtin_bswap32(vo);
+        float vf;
+        std::memcpy(&vf, &vo, 4);
+        vox_offset = vf;
+        // NIfTI-2 (540-byte header) is not read by ITK 5 anyway
+        const bool nifti2 = sizeof_hdr == 540 || __builtin_bswap32((uint32_t)sizeof_hdr) == 540;
+        floating = (datatype == 16 || datatype == 64) && !nifti2 && vox_offset >= 348;
+        bytes = datatype == 16 ? 4 : 8;
+    }
+    // Stream the rest in chunks aligned to the voxel size from vox_offset on.
+    std::vector<unsigned char> chunk((size_t)1 << 20);
+    int64_t pos = fsize; // byte position in the uncompressed stream
+    int64_t voxel = 0;
+    unsigned char carry[8];
+    int ncarry = 0;
     int n;
-    while ((n = gzread(f, chunk.data(), (unsigned)chunk.size())) > 0) fsize += n;
+    while ((n = gzread(f, chunk.data(), (unsigned)chunk.size())) > 0) {
+        int off = 0;
+        if (floating && pos < (int64_t)vox_offset) off = (int)std::min<int64_t>(n, (int64_t)vox_offset - pos);
+        fsize += n;
+        pos += n;
+        if (!floating) continue;
+        while (off < n) {
+            const unsigned char *p;
+            if (ncarry > 0 || n - off < bytes) { // a voxel split between two chunks
+                int take = std::min(bytes - ncarry, n - off);
+                std::memcpy(carry + ncarry, chunk.data() + off, (size_t)take);
+                ncarry += take;
+                off += take;
+                if (ncarry < bytes) break;
+                p = carry;
+                ncarry = 0;
+            } else {
+                p = chunk.data() + off;
+                off += bytes;
+            }
+            double v;
+            if (bytes == 4) {
+                uint32_t u;
+                std::memcpy(&u, p, 4);
+                if (swap) u = __builtin_bswap32(u);
+                if ((u & 0x7f800000u) != 0x7f800000u) { // finite: the common case, no conversion
+                    voxel++;
+                    continue;
+                }
+                float x;
+                std::memcpy(&x, &u, 4);
+                v = x;
+            } else {
+                uint64_t u;
+                std::memcpy(&u, p, 8);
+                if (swap) u = __builtin_bswap64(u);
+                std::memcpy(&v, &u, 8);
+                if (std::isfinite(v)) {
+                    voxel++;
+                    continue;
+                }
+            }
+            scan->add(voxel++, v);
+        }
+    }
     int zerr = Z_OK;
     const char *zmsg = gzerror(f, &zerr);
     std::string zmessage = zmsg ? zmsg : "";
@@ -226,91 +324,28 @@ qr_status check_nifti_size(const char *path) {
     if (n < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
         return qr_fail(QR_ERR_FORMAT, "%s: compressed data is corrupt or truncated (%s)", path, zmessage.c_str());
     if (got != (int)sizeof h) return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
-    int32_t sizeof_hdr;
-    std::memcpy(&sizeof_hdr, h, 4);
-    bool swap = sizeof_hdr != 348;
     auto i16 = [&](int off) {
         uint16_t x;
         std::memcpy(&x, h + off, 2);
         if (swap) x = (uint16_t)((x >> 8) | (x << 8));
         return (int16_t)x;
     };
-    uint32_t vo;
-    std::memcpy(&vo, h + 108, 4);
-    if (swap) vo = __builtin_bswap32(vo);
-    float vox_offset;
-    std::memcpy(&vox_offset, &vo, 4);
     int ndim = i16(40);
     if (ndim < 1 || ndim > 7) return QR_OK;
     double nvox = 1;
     for (int d = 1; d <= ndim; d++) nvox *= std::max<int>(1, i16(40 + 2 * d));
-    double expected = (double)vox_offset + nvox * (double)i16(72) / 8.0;
+    double expected = vox_offset + nvox * (double)i16(72) / 8.0;
     if ((double)fsize < expected)
         return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (file has %ld bytes, header declares %.0f)", path, fsize,
                        expected);
     return QR_OK;
 }
 
-// ITK 5's NIfTI library (nifti_read_buffer) silently replaces every NaN and +-Inf voxel of a
-// float or double image by 0 (fixed upstream only in ITK 6). A QSM with NaN outside its mask would
-// then look like real zeros. For .nii/.nii.gz files of float32/float64 voxels the raw data is read
-// again here and the non-finite values are put back at their voxels (file order = ITK buffer order:
-// the NIfTI reader does not reorder voxels), so they are counted and reported like other formats'.
+// Put the non-finite voxels a scan found back into ITK's buffer of n voxels.
 template <class T>
-qr_status restore_nifti_nonfinite(const char *path, T *buf, int64_t n) {
-    if (!qr_path_has_suffix(path, ".nii.gz") && !qr_path_has_suffix(path, ".nii")) return QR_OK;
-    gzFile f = gzopen(path, "rb");
-    if (!f) return qr_fail(QR_ERR_IO, "%s: cannot reopen the file", path);
-    unsigned char h[348];
-    if (gzread(f, h, sizeof h) != (int)sizeof h) {
-        gzclose(f);
-        return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
-    }
-    int32_t sizeof_hdr;
-    std::memcpy(&sizeof_hdr, h, 4);
-    const bool swap = sizeof_hdr != 348;
-    uint16_t dt16;
-    std::memcpy(&dt16, h + 70, 2);
-    if (swap) dt16 = (uint16_t)((dt16 >> 8) | (dt16 << 8));
-    const int datatype = (int16_t)dt16; // 16 = float32, 64 = float64
-    uint32_t vo;
-    std::memcpy(&vo, h + 108, 4);
-    if (swap) vo = __builtin_bswap32(vo);
-    float vox_offset;
-    std::memcpy(&vox_offset, &vo, 4);
-    if ((datatype != 16 && datatype != 64) || sizeof_hdr == 540 || __builtin_bswap32((uint32_t)sizeof_hdr) == 540) {
-        gzclose(f); // integer data has no non-finite values; NIfTI-2 is not read by ITK 5 anyway
-        return QR_OK;
-    }
-    if (gzseek(f, (z_off_t)vox_offset, SEEK_SET) < 0) {
-        gzclose(f);
-        return qr_fail(QR_ERR_FORMAT, "%s: cannot reach the voxel data", path);
-    }
-    const int bytes = datatype == 16 ? 4 : 8;
-    std::vector<unsigned char> chunk((size_t)bytes << 16);
-    int64_t i = 0;
-    int got;
-    while (i < n && (got = gzread(f, chunk.data(), (unsigned)chunk.size())) > 0) {
-        for (int off = 0; off + bytes <= got && i < n; off += bytes, i++) {
-            double v;
-            if (bytes == 4) {
-                uint32_t u;
-                std::memcpy(&u, chunk.data() + off, 4);
-                if (swap) u = __builtin_bswap32(u);
-                float x;
-                std::memcpy(&x, &u, 4);
-                v = x;
-            } else {
-                uint64_t u;
-                std::memcpy(&u, chunk.data() + off, 8);
-                if (swap) u = __builtin_bswap64(u);
-                std::memcpy(&v, &u, 8);
-            }
-            if (!std::isfinite(v)) buf[i] = (T)v;
-        }
-    }
-    gzclose(f);
-    return QR_OK;
+void restore_nonfinite(const NiftiScan &scan, T *buf, int64_t n) {
+    for (const NiftiRun &r : scan.runs)
+        for (int64_t i = r.start; i < r.start + r.length && i < n; i++) buf[i] = (T)r.value;
 }
 
 // ITK's MetaImage reader accepts uncompressed voxel data that is cut short; compare the size of
@@ -365,7 +400,7 @@ qr_status check_meta_size(const char *path, const itk::ImageIOBase *io) {
 }
 
 template <class TImage>
-qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out) {
+qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out, NiftiScan *scan) {
     try {
         MuteStreams mute;
         if (!h.dicom_files.empty()) {
@@ -375,7 +410,7 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             reader->Update();
             *out = reader->GetOutput();
         } else {
-            QR_TRY(check_nifti_size(path));
+            QR_TRY(scan_nifti(path, scan));
             QR_TRY(check_meta_size(path, h.io.GetPointer()));
             auto reader = itk::ImageFileReader<TImage>::New();
             reader->SetImageIO(h.io);
@@ -427,17 +462,14 @@ extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *o
 
     if (want == QR_FLOAT32) {
         FloatImage::Pointer img;
-        QR_TRY(read_itk<FloatImage>(path, h, &img));
+        NiftiScan scan;
+        QR_TRY(read_itk<FloatImage>(path, h, &img, &scan));
         qr_geometry g;
         geometry_from_itk(img.GetPointer(), &g);
         QR_TRY(qr_geometry_validate(&g, path));
         QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
         std::memcpy(out->data, img->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
-        qr_status rs = restore_nifti_nonfinite(path, qr_volume_f32(out), qr_volume_nvox(out));
-        if (rs != QR_OK) {
-            qr_volume_free(out);
-            return rs;
-        }
+        restore_nonfinite(scan, qr_volume_f32(out), qr_volume_nvox(out));
         int64_t bad = qr_volume_count_nonfinite(out);
         if (info) info->nonfinite = bad;
         if (bad) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
@@ -446,7 +478,8 @@ extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *o
 
     // Label map: read in double precision so non-integer values can be detected exactly.
     DoubleImage::Pointer img;
-    QR_TRY(read_itk<DoubleImage>(path, h, &img));
+    NiftiScan scan;
+    QR_TRY(read_itk<DoubleImage>(path, h, &img, &scan));
     qr_geometry g;
     geometry_from_itk(img.GetPointer(), &g);
     QR_TRY(qr_geometry_validate(&g, path));
@@ -454,11 +487,7 @@ extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *o
     double *src = img->GetBufferPointer();
     int32_t *dst = qr_volume_i32(out);
     int64_t n = qr_volume_nvox(out);
-    qr_status rs = restore_nifti_nonfinite(path, src, n);
-    if (rs != QR_OK) {
-        qr_volume_free(out);
-        return rs;
-    }
+    restore_nonfinite(scan, src, n);
     for (int64_t i = 0; i < n; i++) {
         double v = src[i];
         if (!std::isfinite(v) || v != std::floor(v)) {

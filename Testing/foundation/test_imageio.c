@@ -316,6 +316,56 @@ static void test_nonfinite_counted(void **state) {
     qr_volume_free(&v);
 }
 
+/* A hand-written float64 NIfTI-1 file larger than the reader's 1 MiB chunks: a NaN background
+ * (one long run), a voxel split across a chunk boundary, the last voxel; all come back. */
+static void put16(unsigned char *h, int off, int16_t v) { memcpy(h + off, &v, 2); }
+static void test_nonfinite_float64_nifti(void **state) {
+    (void)state;
+    const int nx = 70, ny = 70, nz = 30;
+    const int64_t n = (int64_t)nx * ny * nz; /* 147000 voxels, 1.18 MB */
+    unsigned char h[352];
+    memset(h, 0, sizeof h);
+    int32_t hs = 348;
+    memcpy(h, &hs, 4);
+    const int16_t dim[8] = {3, (int16_t)nx, (int16_t)ny, (int16_t)nz, 1, 1, 1, 1};
+    for (int k = 0; k < 8; k++) put16(h, 40 + 2 * k, dim[k]);
+    put16(h, 70, 64); /* DT_FLOAT64 */
+    put16(h, 72, 64); /* bitpix */
+    const float pixdim[8] = {1, 1, 1, 2, 1, 1, 1, 1}, vox_offset = 352, slope = 1;
+    memcpy(h + 76, pixdim, sizeof pixdim);
+    memcpy(h + 108, &vox_offset, 4);
+    memcpy(h + 112, &slope, 4);
+    h[123] = 2; /* mm */
+    memcpy(h + 344, "n+1", 4);
+    double *d = malloc(sizeof(double) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) d[i] = i < 100000 ? NAN : 0.25 * (double)(i % 7);
+    /* the uncompressed stream is read in 1 MiB chunks after the 348-byte header: the chunk
+     * boundary at byte 348 + 2^20 falls inside voxel (348 + 2^20 - 352) / 8 = 131071.5 */
+    d[131071] = -INFINITY;
+    d[131072] = NAN;
+    d[n - 1] = INFINITY;
+    const char *p = tmp_path("f64.nii");
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(h, 1, sizeof h, f), sizeof h);
+    assert_int_equal(fwrite(d, sizeof(double), (size_t)n, f), (size_t)n);
+    fclose(f);
+    qr_volume r;
+    qr_read_info info;
+    assert_int_equal(qr_image_read(p, QR_FLOAT32, &r, &info), QR_OK);
+    assert_int_equal(qr_volume_nvox(&r), n);
+    assert_int_equal(info.nonfinite, 100000 + 3);
+    const float *v = qr_volume_f32(&r);
+    for (int64_t i = 0; i < n; i++) {
+        if (i < 100000 || i == 131072) assert_true(isnan(v[i]));
+        else if (i == 131071) assert_true(isinf(v[i]) && v[i] < 0);
+        else if (i == n - 1) assert_true(isinf(v[i]) && v[i] > 0);
+        else assert_true(v[i] == (float)d[i]);
+    }
+    qr_volume_free(&r);
+    free(d);
+}
+
 static void test_dicom_empty_folder(void **state) {
     (void)state;
     char d[QR_PATH_MAX];
@@ -421,6 +471,7 @@ int main(void) {
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_corrupt_header),
         cmocka_unit_test(test_truncated_data),
+        cmocka_unit_test(test_nonfinite_float64_nifti),
         cmocka_unit_test(test_2d_and_4d),
         cmocka_unit_test(test_non_integer_labels),
         cmocka_unit_test(test_nonfinite_counted),

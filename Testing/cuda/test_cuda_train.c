@@ -154,8 +154,8 @@ static double param_err(const qr_nn_config *cfg, const run_result *g, const run_
 }
 
 static void check_arch(const char *name, qr_nn_config cfg, qr_nn_smote smote) {
-    printf("%s (width %d, fusion %s, DeepSMOTE %s):\n", name, cfg.width, qr_nn_fusion_name(cfg.fusion),
-           qr_nn_smote_name(smote));
+    printf("%s (width %d, fusion %s, image %s, DeepSMOTE %s):\n", name, cfg.width, qr_nn_fusion_name(cfg.fusion),
+           qr_nn_image_fusion_name(cfg.image_fusion), qr_nn_smote_name(smote));
     dataset d = make_data(&cfg);
     run_result c = run("cpu", &cfg, smote, &d), g = run("cuda", &cfg, smote, &d), g2 = run("cuda", &cfg, smote, &d);
     int ok = 1;
@@ -219,6 +219,16 @@ static void test_qsmrimnet_paper(void **state) {
     check_arch("QSMRim-Net (paper variant)", cfg, QR_NN_SMOTE_PAPER);
 }
 
+static void test_qsmrimnet_two_branch(void **state) {
+    (void)state;
+    qr_nn_config cfg = qr_nn_config_default(QR_NN_ARCH_QSMRIMNET);
+    cfg.width = 4;
+    cfg.n_radiomic = 24;
+    cfg.image_fusion = QR_NN_IMAGE_BRANCHES;
+    small_patch(&cfg);
+    check_arch("QSMRim-Net (two-branch image fusion)", cfg, QR_NN_SMOTE_OFF);
+}
+
 static void test_rimnet(void **state) {
     (void)state;
     qr_nn_config cfg = qr_nn_config_default(QR_NN_ARCH_RIMNET);
@@ -245,6 +255,7 @@ int main(void) {
     printf("GPU: %s\n", qr_nn_context_describe(g));
     qr_nn_context_free(g);
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_qsmrimnet), cmocka_unit_test(test_qsmrimnet_paper),
-                                       cmocka_unit_test(test_rimnet), cmocka_unit_test(test_aprl)};
+                                       cmocka_unit_test(test_qsmrimnet_two_branch), cmocka_unit_test(test_rimnet),
+                                       cmocka_unit_test(test_aprl)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

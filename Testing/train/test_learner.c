@@ -47,6 +47,17 @@ static qr_train_config tiny_config(void) {
     return cfg;
 }
 
+/* Options fitting a QSMRim-Net on the CPU with `seed` (no checkpoint, no progress). */
+static qr_fit_options network_fit(const qr_train_config *cfg, uint64_t seed) {
+    qr_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.arch = QR_ARCH_QSMRIMNET;
+    o.cfg = cfg;
+    o.seed = seed;
+    o.device = "cpu";
+    return o;
+}
+
 static void all_lesions(int64_t **idx, int64_t *n) {
     *n = g_ds.n;
     *idx = malloc((size_t)g_ds.n * sizeof **idx);
@@ -58,12 +69,7 @@ static void test_resume_is_exact(void **state) {
     qr_train_config cfg = tiny_config();
     int64_t *idx, n;
     all_lesions(&idx, &n);
-    qr_fit_options o;
-    memset(&o, 0, sizeof o);
-    o.arch = QR_ARCH_QSMRIMNET;
-    o.cfg = &cfg;
-    o.seed = 5;
-    o.device = "cpu";
+    qr_fit_options o = network_fit(&cfg, 5);
     qr_learner *straight, *resumed, *other;
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &straight), QR_OK);
 
@@ -87,11 +93,7 @@ static void test_resume_is_exact(void **state) {
     assert_memory_equal(pa, pb, (size_t)n * sizeof *pa);
 
     /* another seed, another model */
-    memset(&o, 0, sizeof o);
-    o.arch = QR_ARCH_QSMRIMNET;
-    o.cfg = &cfg;
-    o.seed = 6;
-    o.device = "cpu";
+    o = network_fit(&cfg, 6);
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &other), QR_OK);
     assert_int_equal(qr_learner_predict(other, &g_ds, idx, n, pc, NULL), QR_OK);
     assert_memory_not_equal(pa, pc, (size_t)n * sizeof *pa);
@@ -193,12 +195,7 @@ static void test_two_branch_learner(void **state) {
     cfg.use_radiomics = 0;
     int64_t *idx, n;
     all_lesions(&idx, &n);
-    qr_fit_options o;
-    memset(&o, 0, sizeof o);
-    o.arch = QR_ARCH_QSMRIMNET;
-    o.cfg = &cfg;
-    o.seed = 5;
-    o.device = "cpu";
+    qr_fit_options o = network_fit(&cfg, 5);
     qr_learner *two, *one, *loaded;
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &two), QR_OK);
     char path[1024];

@@ -1,6 +1,8 @@
 /* config.c - the flat YAML training settings (keys and defaults in config.h). */
 #include "config.h"
 
+#include "../nn/nn.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -89,9 +91,11 @@ static qr_status as_choice(const char *what, const char *key, const char *v, con
 /* ---- one key ---- */
 
 static qr_status set_scalar(qr_train_config *c, const char *what, const char *k, const char *v, int is_null) {
-    static const char *fusions[2] = {"add", "concat"};
-    static const char *smotes[3] = {"released", "paper", "off"};
-    static const char *image_fusions[2] = {"channels", "branches"};
+    /* the choices are the engine's own names (Logic/nn/nn.h) */
+    const char *fusions[QR_NN_FUSION_COUNT], *smotes[QR_NN_SMOTE_COUNT], *image_fusions[QR_NN_IMAGE_FUSION_COUNT];
+    for (int i = 0; i < QR_NN_FUSION_COUNT; i++) fusions[i] = qr_nn_fusion_name((qr_nn_fusion)i);
+    for (int i = 0; i < QR_NN_SMOTE_COUNT; i++) smotes[i] = qr_nn_smote_name((qr_nn_smote)i);
+    for (int i = 0; i < QR_NN_IMAGE_FUSION_COUNT; i++) image_fusions[i] = qr_nn_image_fusion_name((qr_nn_image_fusion)i);
     if (!strcmp(k, "radiomics")) {
         if (is_null || !v[0]) c->radiomics[0] = '\0';
         else snprintf(c->radiomics, sizeof c->radiomics, "%s", v);
@@ -106,10 +110,10 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
         c->width_set = 1;
         return as_int(what, k, v, 1, 1024, &c->width);
     }
-    if (!strcmp(k, "fusion")) return as_choice(what, k, v, fusions, 2, c->fusion, sizeof c->fusion);
-    if (!strcmp(k, "deepsmote")) return as_choice(what, k, v, smotes, 3, c->deepsmote, sizeof c->deepsmote);
+    if (!strcmp(k, "fusion")) return as_choice(what, k, v, fusions, QR_NN_FUSION_COUNT, c->fusion, sizeof c->fusion);
+    if (!strcmp(k, "deepsmote")) return as_choice(what, k, v, smotes, QR_NN_SMOTE_COUNT, c->deepsmote, sizeof c->deepsmote);
     if (!strcmp(k, "image_fusion"))
-        return as_choice(what, k, v, image_fusions, 2, c->image_fusion, sizeof c->image_fusion);
+        return as_choice(what, k, v, image_fusions, QR_NN_IMAGE_FUSION_COUNT, c->image_fusion, sizeof c->image_fusion);
     if (!strcmp(k, "use_radiomics")) return as_bool(what, k, v, &c->use_radiomics);
     if (!strcmp(k, "layer4_stride")) {
         QR_TRY(as_int(what, k, v, 1, 2, &c->layer4_stride));

@@ -518,6 +518,14 @@ static void test_bad_inputs(void **st) {
     b.radiomics = NULL;
     assert_int_equal(qr_nn_model_infer(m, &b, lg), QR_ERR_INVALID_ARG);
     b.radiomics = r;
+    /* two-branch image fusion needs exactly the QSM and FLAIR channels */
+    qr_nn_config c3 = c;
+    c3.image_fusion = QR_NN_IMAGE_BRANCHES;
+    c3.in_channels = 3;
+    qr_nn_model *m3 = NULL;
+    assert_int_equal(qr_nn_model_create(CPU, &c3, 3, &m3), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "two-branch image fusion takes 2 channels (QSM, FLAIR), got 3"));
+    assert_null(m3);
     /* training: labels 0/1, at least 2 samples */
     qr_nn_train_options to = qr_nn_train_options_default();
     to.max_batch = 6;

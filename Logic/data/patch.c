@@ -202,6 +202,12 @@ void qr_patch_index_matrix(const qr_augment *aug, const double spacing[3], doubl
         for (int q = 0; q < 3; q++) A[r][q] = R[r][q] * aug->scale[q] * (spacing[q] / spacing[r]);
 }
 
+void qr_patch_geometry(const qr_lesion_crop *c, const qr_augment *aug, double centre[3], double A[3][3]) {
+    static const int S[3] = {QR_PATCH_W, QR_PATCH_H, QR_PATCH_D};
+    qr_patch_index_matrix(aug && aug->affine ? aug : NULL, c->spacing, A);
+    for (int a = 0; a < 3; a++) centre[a] = (double)(c->patch_origin[a] - c->origin[a]) + (S[a] - 1) / 2.0;
+}
+
 /* Inverse of a 3x3 matrix (the augmentation matrices are well conditioned). */
 static void inverse3(const double A[3][3], double B[3][3]) {
     double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
@@ -220,10 +226,8 @@ void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, co
     int affine = aug && aug->affine;
     int flip = aug ? aug->flip_axis : -1;
 
-    double A[3][3];
-    qr_patch_index_matrix(affine ? aug : NULL, c->spacing, A);
-    double centre[3];
-    for (int a = 0; a < 3; a++) centre[a] = (double)(c->patch_origin[a] - c->origin[a]) + (S[a] - 1) / 2.0;
+    double A[3][3], centre[3];
+    qr_patch_geometry(c, aug, centre, A);
 
     /* The support: patch positions (before the flip) whose sampling point lies within one voxel of
      * the crop; everything else samples zeros. Affine: the bounding box of the crop's corners

@@ -100,6 +100,11 @@ void qr_augment_draw(const qr_augment_config *cfg, qr_rng *rng, qr_augment *out)
  * (exactly) when aug is NULL or has no affine part. */
 void qr_patch_index_matrix(const qr_augment *aug, const double spacing[3], double A[3][3]);
 
+/* The sampling geometry of qr_patch_sample: the crop index (i, j, k) of the patch centre and the
+ * index matrix above (identity when aug is NULL or has no affine part). A patch voxel at offset u
+ * from the patch centre (after undoing the flip) reads the crop at centre + A u. */
+void qr_patch_geometry(const qr_lesion_crop *c, const qr_augment *aug, double centre[3], double A[3][3]);
+
 /* Sample the patch (QR_PATCH_SIZE floats) from a crop; aug NULL = none (exact voxel values). */
 void qr_patch_sample(const qr_lesion_crop *c, const qr_intensity_scaling *sc, const qr_augment *aug, float *patch);
 

@@ -251,13 +251,76 @@ int qr_nn_model_tensor_shape(const qr_nn_model *m, const char *name, int64_t dim
 qr_status qr_nn_model_get_tensor(const qr_nn_model *m, int member, const char *name, float *out, int64_t count);
 qr_status qr_nn_model_set_tensor(qr_nn_model *m, int member, const char *name, const float *in, int64_t count);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Patches sampled on the compute device                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A patch bank holds lesion crops in the context's memory (on a GPU: device memory), so that a
+ * training batch's patches - with their augmentation - are sampled where the network runs,
+ * instead of being sampled on the host and copied over for every step. Only backends that
+ * implement the sampler have banks (qr_nn_context_samples_patches: the CUDA backend); the CPU
+ * backends take host patches (Logic/data/patch.h samples them).
+ *
+ * A sample reads one crop (C channels, each (size[2], size[1], size[0]), W fastest) into a patch
+ * (C, D, H, W) of the model's patch size. For output position p = (w, h, d):
+ *   1. flip: p[flip] = S[flip] - 1 - p[flip]                         (flip = -1: none)
+ *   2. by mode:
+ *      GRID     value = crop[base + p]                               (0 outside the crop)
+ *      AFFINE   value = trilinear crop at centre + A (p - (S - 1) / 2) (0 outside)
+ *      CONTEXT  `turns` in-plane quarter turns (w, h) -> (h, W - 1 - w), then crop[base + p];
+ *               afterwards each channel of the patch is min-max rescaled to [-1, 1] (0 if flat)
+ *   3. GRID and AFFINE: separable Gaussian blur along W, H, D with sigma[] voxels (0 = none;
+ *      kernel radius floor(4 sigma + 0.5) capped at S - 1, normalised, zero beyond the patch)
+ * These are the operations of qr_patch_sample and qr_context_patch_sample (Logic/data), which
+ * are the reference the sampler is tested against. */
+typedef enum qr_nn_sample_mode { QR_NN_SAMPLE_GRID = 0, QR_NN_SAMPLE_AFFINE, QR_NN_SAMPLE_CONTEXT } qr_nn_sample_mode;
+
+typedef struct qr_nn_patch_sample {
+    int64_t crop;          /* index into the bank */
+    qr_nn_sample_mode mode;
+    int flip;              /* -1, 0 (W), 1 (H), 2 (D) */
+    int turns;             /* CONTEXT: quarter turns 0..3 (needs H = W) */
+    int64_t base[3];       /* GRID, CONTEXT: crop index (i, j, k) read by position (0, 0, 0) */
+    double centre[3];      /* AFFINE: crop index (i, j, k) of the patch centre */
+    double A[3][3];        /* AFFINE: index-space matrix (row r = crop axis, column = patch axis) */
+    double sigma[3];       /* blur along W (i), H (j), D (k) in voxels */
+} qr_nn_patch_sample;
+
+/* One crop handed to qr_nn_patch_bank_create: channels x size[2] x size[1] x size[0] floats. */
+typedef struct qr_nn_crop_ref {
+    const float *data;
+    int64_t size[3];
+} qr_nn_crop_ref;
+
+typedef struct qr_nn_patch_bank qr_nn_patch_bank;
+
+/* 1 when the context's backend samples patches itself (banks can be created on it). */
+int qr_nn_context_samples_patches(const qr_nn_context *ctx);
+/* Copy n crops of `channels` channels into the context's memory. The values must be finite
+ * (QR_ERR_NONFINITE names the crop); QR_ERR_NOMEM when the device has too little memory (the
+ * caller may fall back to host patches); QR_ERR_UNSUPPORTED on a backend without a sampler. */
+qr_status qr_nn_patch_bank_create(qr_nn_context *ctx, const qr_nn_crop_ref *crops, int64_t n, int channels,
+                                  qr_nn_patch_bank **out);
+void qr_nn_patch_bank_free(qr_nn_patch_bank *b);
+int64_t qr_nn_patch_bank_count(const qr_nn_patch_bank *b);
+size_t qr_nn_patch_bank_bytes(const qr_nn_patch_bank *b); /* device memory it holds */
+/* Sample n patches of size (D, H, W) to host memory (n, channels, D, H, W): for tests and
+ * benchmarks; a model's forward pass samples straight into its input (qr_nn_batch.bank).
+ * out = NULL: the patches stay in device memory and the call returns when they are done (timing). */
+qr_status qr_nn_patch_bank_sample(qr_nn_patch_bank *b, const qr_nn_patch_sample *s, int64_t n, const int patch[3],
+                                  float *out);
+
 /* A mini-batch. Patches are NULL for aprl-nn, radiomics NULL for rimnet; labels (0/1) are read
- * only by training. All arrays stay owned by the caller. */
+ * only by training. All arrays stay owned by the caller. Instead of patches, image networks
+ * may take `bank` and `samples` (n entries): the patches are then sampled on the context's
+ * device (qr_nn_patch_bank above), with the bank's channels as the input channels. */
 typedef struct qr_nn_batch {
     int64_t n;              /* samples */
     const float *patches;   /* (n, C, D, H, W) raw intensities */
     const float *radiomics; /* (n, F) raw feature values */
     const float *labels;    /* (n) 1 = rim+, 0 = rim- */
+    qr_nn_patch_bank *bank; /* or NULL */
+    const qr_nn_patch_sample *samples;
 } qr_nn_batch;
 
 /* Inference (BatchNorm running statistics, no dropout, no oversampling) of every member:

@@ -96,6 +96,21 @@ typedef enum qr_nn_tensor_layout {
     QR_NN_LAYOUT_LINEAR     /* (out, in) */
 } qr_nn_tensor_layout;
 
+/* One patch to sample (nn.h's qr_nn_patch_sample resolved against the bank, in backend memory):
+ * the crop's channel c starts at bank + offset + c * size[0] * size[1] * size[2]. */
+typedef struct qr_nn_patch_job {
+    int64_t offset;
+    int32_t size[3];
+    int32_t mode;      /* qr_nn_sample_mode */
+    int32_t flip;
+    int32_t turns;
+    int32_t base[3];
+    float centre[3];
+    float A[9];        /* row-major */
+    float sigma[3];    /* blur along W, H, D */
+    int32_t radius[3]; /* blur kernel radius along W, H, D (0: no blur along that axis) */
+} qr_nn_patch_job;
+
 typedef struct qr_nn_backend {
     const char *name; /* "ref", "cpu", "cuda" */
 
@@ -211,6 +226,13 @@ typedef struct qr_nn_backend {
     void (*axpy)(qr_nn_context *ctx, int64_t n, float a, const float *x, float *y);
     /* sum of squares of x into one float in backend memory (for the L2 term of the loss) */
     void (*sumsq)(qr_nn_context *ctx, int64_t n, const float *x, float *out);
+
+    /* ---- patch sampling (patch.cu; NULL: the backend takes host patches) ----
+     * Channels [channel0, channel0 + s->c) of s->n sampled patches (nn.h, qr_nn_patch_sample)
+     * into out (s: backend layout); jobs (s->n) and bank are backend memory. any_blur / any_context:
+     * whether any job blurs / is a CONTEXT job (lets the sampler skip passes). */
+    void (*patch_sample)(qr_nn_context *ctx, const qr_nn_shape5 *s, int channel0, float *out, const float *bank,
+                         const qr_nn_patch_job *jobs, int any_blur, int any_context);
 
     /* ---- errors ---- */
     /* A backend whose functions can fail after a successful alloc (a GPU: failed library calls,

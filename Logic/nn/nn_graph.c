@@ -220,7 +220,13 @@ qr_status qr_nn_check_batch(const qr_nn_spec *s, const qr_nn_batch *b) {
     const qr_nn_config *c = &s->cfg;
     const int64_t n = b->n;
     const int64_t P = (int64_t)c->patch[0] * c->patch[1] * c->patch[2];
-    if (c->arch != QR_NN_ARCH_APRL_NN) {
+    if (c->arch != QR_NN_ARCH_APRL_NN && b->bank) {
+        /* sampled on the device from crops checked when the bank was made */
+        if (!b->samples) return qr_fail(QR_ERR_INVALID_ARG, "a batch with a patch bank needs its samples");
+        if (qr_nn_patch_bank_channels(b->bank) != c->in_channels)
+            return qr_fail(QR_ERR_INVALID_ARG, "the patch bank has %d channels; the %s model takes %d",
+                           qr_nn_patch_bank_channels(b->bank), qr_nn_arch_name(c->arch), c->in_channels);
+    } else if (c->arch != QR_NN_ARCH_APRL_NN) {
         if (!b->patches) return qr_fail(QR_ERR_INVALID_ARG, "%s needs image patches; none given", qr_nn_arch_name(c->arch));
         QR_TRY(check_finite(b->patches, n * c->in_channels * P, c->in_channels * P, "patches"));
     }
@@ -237,7 +243,24 @@ qr_status qr_nn_upload_batch(qr_nn_context *ctx, const qr_nn_spec *s, const qr_n
     const qr_nn_config *c = &s->cfg;
     const int64_t n = b->n;
     const int64_t P = (int64_t)c->patch[0] * c->patch[1] * c->patch[2];
-    if (c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1) {
+    if (c->arch != QR_NN_ARCH_APRL_NN && b->bank) {
+        if (qr_nn_patch_bank_context(b->bank) != ctx)
+            return qr_fail(QR_ERR_INVALID_ARG, "the patch bank belongs to another compute context");
+        qr_nn_patch_stage ps;
+        QR_TRY(qr_nn_patch_bank_stage(b->bank, b->samples, n, c->patch, &ps));
+        if (c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1) {
+            qr_nn_shape5 sh = {(int)n, c->in_channels, c->patch[0], c->patch[1], c->patch[2]};
+            qr_nn_patch_stage_run(ctx, &ps, &sh, 0, ws->enc[0].x);
+            BE->channel_affine5(ctx, &sh, ws->enc[0].x, mb->shift, mb->scale);
+        } else {
+            for (int br = 0; br < 2; br++) { /* one single-channel input per branch, as below */
+                qr_nn_shape5 sh = {(int)n, 1, c->patch[0], c->patch[1], c->patch[2]};
+                float *dst = c->arch == QR_NN_ARCH_RIMNET ? ws->rx[br] : ws->enc[br].x;
+                qr_nn_patch_stage_run(ctx, &ps, &sh, br, dst);
+                BE->channel_affine5(ctx, &sh, dst, &mb->shift[br], &mb->scale[br]);
+            }
+        }
+    } else if (c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1) {
         qr_nn_shape5 sh = {(int)n, c->in_channels, c->patch[0], c->patch[1], c->patch[2]};
         BE->upload5(ctx, &sh, ws->enc[0].x, b->patches);
         BE->channel_affine5(ctx, &sh, ws->enc[0].x, mb->shift, mb->scale);

@@ -211,6 +211,21 @@ struct qr_nn_trainer {
     int64_t last_ntot; /* rows after DeepSMOTE in the last forward */
 };
 
+/* nn_patches.c: a batch's samples resolved into backend jobs (valid until the bank's next stage) */
+typedef struct qr_nn_patch_stage {
+    const qr_nn_patch_job *jobs; /* backend memory */
+    const float *data;           /* the bank's crops, backend memory */
+    int channels;
+    int any_blur, any_context;
+} qr_nn_patch_stage;
+qr_status qr_nn_patch_bank_stage(qr_nn_patch_bank *b, const qr_nn_patch_sample *s, int64_t n, const int patch[3],
+                                 qr_nn_patch_stage *out);
+/* Sample channels [channel0, channel0 + s->c) of the staged patches into out (backend layout). */
+void qr_nn_patch_stage_run(qr_nn_context *ctx, const qr_nn_patch_stage *st, const qr_nn_shape5 *s, int channel0,
+                           float *out);
+qr_nn_context *qr_nn_patch_bank_context(const qr_nn_patch_bank *b);
+int qr_nn_patch_bank_channels(const qr_nn_patch_bank *b);
+
 /* nn_graph.c: workspaces and passes */
 qr_status qr_nn_ws_reserve(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_ws *ws, int64_t n, int training);
 void qr_nn_ws_free(qr_nn_context *ctx, qr_nn_ws *ws);

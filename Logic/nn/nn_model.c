@@ -350,7 +350,8 @@ qr_status qr_nn_model_infer_member(qr_nn_model *m, int member, const qr_nn_batch
     for (int64_t i0 = 0; i0 < b->n; i0 += chunk) {
         int64_t n = b->n - i0 < chunk ? b->n - i0 : chunk;
         qr_nn_batch sub = {n, b->patches ? b->patches + i0 * P : NULL,
-                           b->radiomics ? b->radiomics + i0 * c->n_radiomic : NULL, NULL};
+                           b->radiomics ? b->radiomics + i0 * c->n_radiomic : NULL, NULL, b->bank,
+                           b->samples ? b->samples + i0 : NULL};
         QR_TRY(qr_nn_upload_batch(m->ctx, &m->spec, &m->members[member], &m->ws, &sub));
         QR_TRY(qr_nn_forward_infer(m->ctx, &m->spec, &m->members[member], &m->ws, n, logits + i0));
         QR_TRY(qr_nn_backend_check(m->ctx));

@@ -29,6 +29,8 @@ qr_train_config qr_train_config_default(void) {
     c.milestones[2] = 0.9;
     c.lr_gamma = 0.1;
     c.augment = 1;
+    snprintf(c.patch_sampling, sizeof c.patch_sampling, "auto");
+    snprintf(c.rimnet_turns, sizeof c.rimnet_turns, "positives");
     c.p_flip = c.p_affine = c.p_blur = 0.5;
     c.rimnet_class_weight = 0;
     c.rimnet_conv_l2 = 1e-3;
@@ -125,6 +127,14 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
     if (!strcmp(k, "lr_gamma")) return as_double(what, k, v, 1e-6, 1, &c->lr_gamma);
     if (!strcmp(k, "weight_decay")) return as_double(what, k, v, 0, 1, &c->weight_decay);
     if (!strcmp(k, "augment")) return as_bool(what, k, v, &c->augment);
+    if (!strcmp(k, "rimnet_turns")) {
+        static const char *const turns[] = {"positives", "all", "none"};
+        return as_choice(what, k, v, turns, 3, c->rimnet_turns, sizeof c->rimnet_turns);
+    }
+    if (!strcmp(k, "patch_sampling")) {
+        static const char *const where[] = {"auto", "host"};
+        return as_choice(what, k, v, where, 2, c->patch_sampling, sizeof c->patch_sampling);
+    }
     if (!strcmp(k, "p_flip")) return as_double(what, k, v, 0, 1, &c->p_flip);
     if (!strcmp(k, "p_affine")) return as_double(what, k, v, 0, 1, &c->p_affine);
     if (!strcmp(k, "p_blur")) return as_double(what, k, v, 0, 1, &c->p_blur);
@@ -258,9 +268,12 @@ void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char
         char cw[32];
         if (cfg->rimnet_class_weight > 0) snprintf(cw, sizeof cw, "%g", cfg->rimnet_class_weight);
         else snprintf(cw, sizeof cw, "auto");
-        snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, pool stride %d, rim+ class weight %s, conv L2 %g%s",
+        char turns[48] = "";
+        if (cfg->augment && strcmp(cfg->rimnet_turns, "positives") != 0)
+            snprintf(turns, sizeof turns, " (quarter turns: %s)", !strcmp(cfg->rimnet_turns, "all") ? "all windows" : "none");
+        snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, pool stride %d, rim+ class weight %s, conv L2 %g%s%s",
                  cfg->width_set ? cfg->width : 32, cfg->epochs, cfg->batch_size, cfg->learning_rate,
-                 cfg->rimnet_pool_stride, cw, cfg->rimnet_conv_l2, aug);
+                 cfg->rimnet_pool_stride, cw, cfg->rimnet_conv_l2, aug, turns);
         return;
     }
     if (!strcmp(arch, "aprl-nn")) {

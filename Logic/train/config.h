@@ -23,11 +23,17 @@
  *   weight_decay        0            Adam's L2 term
  *   augment             true         flip / affine / blur as METHODS.md (Logic/data/patch.h)
  *   p_flip, p_affine, p_blur  0.5    probability of each augmentation per lesion and epoch
+ *   patch_sampling      auto         auto: on a GPU the training patches (and their augmentation)
+ *                                    are sampled on the GPU from lesion crops kept there; elsewhere,
+ *                                    and with host, on the CPU threads (the reference; the GPU
+ *                                    sampler differs from it by float rounding only)
  *   rimnet_class_weight auto         rimnet: weight of the rim+ class in the cross-entropy; auto =
  *                                    n_rim- / n_rim+ of the training set
  *   rimnet_conv_l2      1.0e-3       rimnet: L2 on convolution kernels (its released code)
  *   rimnet_pool_stride  1            rimnet: 1 (released code: maps keep the patch size) | 2 (halving
  *                                    after each block, as the paper's figure draws it; far cheaper)
+ *   rimnet_turns        positives    rimnet: in-plane quarter turns of the augmentation for rim+
+ *                                    windows only (published) | all windows | none
  *   ---- features ----
  *   radiomics           null         PyRadiomics parameter file (null: the QSMRim-Net preset)
  *   ---- aprl-rf ----
@@ -72,9 +78,11 @@ typedef struct qr_train_config {
     double weight_decay;
     int augment;
     double p_flip, p_affine, p_blur;
+    char patch_sampling[8]; /* auto | host */
     double rimnet_class_weight; /* <= 0: auto */
     double rimnet_conv_l2;
     int rimnet_pool_stride;
+    char rimnet_turns[16]; /* positives | all | none */
     char radiomics[QR_PATH_MAX]; /* "" = preset */
     int rf_trees;
     int n_mtry;

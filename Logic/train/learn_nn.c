@@ -16,9 +16,10 @@
  * One epoch: the training lesions in a seeded random order (stream (seed, epoch)), mini-batches of
  * batch_size (a last batch of one lesion joins the previous one: batch normalisation needs two),
  * each lesion's augmentation drawn from stream (seed, epoch, lesion) so results do not depend on
- * threads. rimnet augmentation: shift U{-2..2} in-plane and U{-1..1} along the slice axis, a flip
- * along a random axis with probability p_flip, and for rim+ lesions a random number of in-plane
- * quarter turns.
+ * threads (lesion_draw.h has the augmentation of each architecture). On a backend that samples
+ * patches (the GPU) the dataset's crops go into a patch bank once per fit, and each batch sends
+ * only the draws (patch_sampling: auto; `host` keeps the CPU sampler); a bank that does not fit
+ * in device memory falls back to the host with a notice.
  */
 #include <float.h>
 #include <math.h>
@@ -26,13 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef QSMRIM_HAVE_OPENMP
-#include <omp.h>
-#endif
 
 #include "../core/fileutil.h"
 #include "../core/rng.h"
 #include "../data/lesion_inputs.h"
+#include "lesion_draw.h"
 #include "../nn/nn.h"
 #include "learner_internal.h"
 
@@ -96,46 +95,38 @@ static void radiomic_row(const qr_dataset *d, int64_t i, const float *mean, floa
     for (int64_t f = 0; f < d->nfeatures; f++) out[f] = isnan(src[f]) ? mean[f] : (float)src[f];
 }
 
-/* Fill rows [0, m) of the batch with lesions idx[0..m); training augmentation when rng_seed != 0. */
-static void fill_batch(const qr_dataset *d, qr_arch_id arch, const qr_train_config *cfg, const int64_t *idx, int64_t m,
-                       int augment, uint64_t seed, int epoch, const float *mean, int flip_axis, batch_buf *b) {
-    static const qr_intensity_scaling raw = {1.0, 1.0};
-    qr_augment_config ac = qr_augment_config_default();
-    ac.p_flip = cfg->p_flip;
-    ac.p_affine = cfg->p_affine;
-    ac.p_blur = cfg->p_blur;
-#ifdef QSMRIM_HAVE_OPENMP
-#pragma omp parallel for schedule(dynamic, 4) num_threads(cfg->threads > 0 ? cfg->threads : omp_get_max_threads())
-#endif
-    for (int64_t r = 0; r < m; r++) {
-        int64_t i = idx[r];
-        qr_rng rng;
-        qr_rng_seed(&rng, seed, ((uint64_t)(epoch + 1) << 32) ^ (uint64_t)i);
-        if (b->patches) {
-            float *p = b->patches + r * QR_PATCH_SIZE;
-            if (arch == QR_ARCH_RIMNET) {
-                int shift[3] = {0, 0, 0}, flip = flip_axis, turns = 0;
-                if (augment) {
-                    shift[0] = (int)qr_rng_below(&rng, 2 * QR_CONTEXT_MARGIN + 1) - QR_CONTEXT_MARGIN;
-                    shift[1] = (int)qr_rng_below(&rng, 2 * QR_CONTEXT_MARGIN + 1) - QR_CONTEXT_MARGIN;
-                    shift[2] = (int)qr_rng_below(&rng, 2 * QR_CONTEXT_MARGIN_K + 1) - QR_CONTEXT_MARGIN_K;
-                    double u = qr_rng_uniform(&rng);
-                    int ax = (int)qr_rng_below(&rng, 3);
-                    if (u < cfg->p_flip) flip = ax;
-                    int t = (int)qr_rng_below(&rng, 4);
-                    if (d->label[i]) turns = t;
-                }
-                qr_context_patch_sample(&d->context[i], QR_CONTEXT_MARGIN, QR_CONTEXT_MARGIN_K, shift, flip, turns, p);
-            } else {
-                qr_augment a = qr_augment_identity();
-                if (augment) qr_augment_draw(&ac, &rng, &a);
-                else a.flip_axis = flip_axis;
-                qr_patch_sample(&d->crops[i], &raw, augment || flip_axis >= 0 ? &a : NULL, p);
-            }
+/* Fill rows [0, m) of the batch with lesions idx[0..m): radiomic rows, labels and the image
+ * input - sampled here into b->patches, or, when `samples` is given, described for the device
+ * sampler (the same draws: each lesion's augmentation comes from stream (seed, epoch, lesion)). */
+static qr_status fill_batch(const qr_dataset *d, qr_arch_id arch, const qr_train_config *cfg, const int64_t *idx,
+                            int64_t m, int augment, uint64_t seed, int epoch, const float *mean, int flip_axis,
+                            batch_buf *b, qr_nn_patch_sample *samples) {
+    if (b->patches || samples) {
+        qr_augment_config ac = qr_augment_config_default();
+        ac.p_flip = cfg->p_flip;
+        ac.p_affine = cfg->p_affine;
+        ac.p_blur = cfg->p_blur;
+        const int context = arch == QR_ARCH_RIMNET;
+        const qr_turns turns = !strcmp(cfg->rimnet_turns, "all")    ? QR_TURNS_ALL
+                               : !strcmp(cfg->rimnet_turns, "none") ? QR_TURNS_NONE
+                                                                    : QR_TURNS_POSITIVES;
+        qr_lesion_draw *dr = malloc((size_t)m * sizeof *dr);
+        if (!dr) return qr_fail(QR_ERR_NOMEM, "out of memory");
+        for (int64_t r = 0; r < m; r++) {
+            qr_rng rng;
+            qr_rng_seed(&rng, seed, ((uint64_t)(epoch + 1) << 32) ^ (uint64_t)idx[r]);
+            qr_lesion_draw_make(context, d->label[idx[r]], augment, &ac, turns, flip_axis, &rng, &dr[r]);
         }
-        if (b->radiomics && mean) radiomic_row(d, i, mean, b->radiomics + r * d->nfeatures);
-        b->labels[r] = (float)d->label[i];
+        const qr_lesion_crop *crops = context ? d->context : d->crops;
+        if (samples) qr_lesion_draws_jobs(crops, idx, dr, m, samples);
+        else qr_lesion_draws_sample(crops, idx, dr, m, cfg->threads, b->patches);
+        free(dr);
     }
+    for (int64_t r = 0; r < m; r++) {
+        if (b->radiomics && mean) radiomic_row(d, idx[r], mean, b->radiomics + r * d->nfeatures);
+        b->labels[r] = (float)d->label[idx[r]];
+    }
+    return QR_OK;
 }
 
 /* ---- preprocessing fitted on the training lesions ---- */
@@ -268,7 +259,25 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     int64_t *order = malloc((size_t)n * sizeof *order);
     batch_buf b;
     int64_t B = cfg->batch_size;
-    if (st == QR_OK) st = batch_alloc(&b, B + 1, arch == QR_ARCH_RIMNET ? 0 : d->nfeatures, arch != QR_ARCH_APRL_NN);
+    /* patches sampled on the device when it can (lesion_draw.h); host sampling otherwise */
+    qr_nn_patch_bank *bank = NULL;
+    qr_nn_patch_sample *samples = NULL;
+    if (st == QR_OK && arch != QR_ARCH_APRL_NN && strcmp(cfg->patch_sampling, "host") != 0 &&
+        qr_nn_context_samples_patches(l->ctx)) {
+        st = qr_dataset_patch_bank(l->ctx, d, arch == QR_ARCH_RIMNET, &bank);
+        if (st == QR_ERR_NOMEM) { /* too little device memory for the crops: the host samples */
+            qr_log(QR_LOG_NOTICE, "%s; training patches are sampled on the host", qr_last_error());
+            st = QR_OK;
+        } else if (st == QR_OK) {
+            qr_log(QR_LOG_INFO, "training patches sampled on %s from %lld lesion crops (%.1f MiB)",
+                   qr_nn_context_describe(l->ctx), (long long)qr_nn_patch_bank_count(bank),
+                   (double)qr_nn_patch_bank_bytes(bank) / 1048576.0);
+            samples = malloc((size_t)(B + 1) * sizeof *samples);
+            if (!samples) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (st == QR_OK)
+        st = batch_alloc(&b, B + 1, arch == QR_ARCH_RIMNET ? 0 : d->nfeatures, arch != QR_ARCH_APRL_NN && !bank);
     else memset(&b, 0, sizeof b);
     if (st == QR_OK && !order) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     qr_nn_preprocess pp;
@@ -290,8 +299,9 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
                 break;
             }
             int64_t a = bi * B, m = bi + 1 == nbatches ? n - a : B;
-            fill_batch(d, arch, cfg, order + a, m, cfg->augment, o->seed, epoch, pp.radiomic_mean, -1, &b);
-            qr_nn_batch nb = {m, b.patches, b.radiomics, b.labels};
+            st = fill_batch(d, arch, cfg, order + a, m, cfg->augment, o->seed, epoch, pp.radiomic_mean, -1, &b, samples);
+            if (st != QR_OK) break;
+            qr_nn_batch nb = {m, b.patches, b.radiomics, b.labels, bank, samples};
             qr_nn_step_stats ss;
             st = qr_nn_trainer_step(t, &nb, &ss);
             if (st != QR_OK) break;
@@ -310,6 +320,8 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     }
     batch_free(&b);
     free(order);
+    free(samples);
+    qr_nn_patch_bank_free(bank);
     qr_nn_trainer_free(t);
     return st;
 }
@@ -346,7 +358,7 @@ qr_status qr_nn_learner_predict(qr_learner *l, const qr_dataset *d, const int64_
     cfg.threads = qr_nn_context_threads(l->ctx);
     for (int64_t a = 0; st == QR_OK && a < n; a += B) {
         int64_t m = n - a < B ? n - a : B;
-        fill_batch(d, arch, &cfg, idx + a, m, 0, 0, 0, NULL, flip_axis, &b);
+        st = fill_batch(d, arch, &cfg, idx + a, m, 0, 0, 0, NULL, flip_axis, &b, NULL);
         for (int mem = 0; st == QR_OK && mem < M; mem++) {
             qr_nn_preprocess pp;
             st = qr_nn_model_get_preprocess(l->model, mem, &pp);
@@ -358,7 +370,7 @@ qr_status qr_nn_learner_predict(qr_learner *l, const qr_dataset *d, const int64_
                     b.radiomics[r * F + f] = isnan(v) ? pp.radiomic_mean[f] : (float)v;
                 }
             }
-            qr_nn_batch nb = {m, b.patches, b.radiomics, NULL};
+            qr_nn_batch nb = {m, b.patches, b.radiomics, NULL, NULL, NULL};
             st = qr_nn_model_infer_member(l->model, mem, &nb, logits);
             for (int64_t r = 0; st == QR_OK && r < m; r++) member_prob[(a + r) * M + mem] = qr_nn_sigmoid(logits[r]);
         }

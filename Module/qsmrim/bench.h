@@ -4,4 +4,5 @@
 int bench_cnn(int argc, char **argv);       /* bench_cnn.c */
 int bench_radiomics(int argc, char **argv); /* bench_radiomics.c */
 int bench_predict(int argc, char **argv);   /* bench_predict.c */
+int bench_patches(int argc, char **argv);   /* bench_patches.c */
 #endif

@@ -137,7 +137,7 @@ int bench_cnn(int argc, char **argv) {
            batch, (long long)qr_nn_model_param_count(m), total / 1e6, useful / 1e6);
     fflush(stdout);
     double ti = NAN, tt = NAN, torch_i = NAN, torch_t = NAN;
-    qr_nn_batch b = {N, x, r, y};
+    qr_nn_batch b = {N, x, r, y, NULL, NULL};
     int do_i = strcmp(mode, "train") != 0, do_t = strcmp(mode, "infer") != 0;
     if (do_i) {
         for (long k = 0; k < warmup + iters && s == QR_OK; k++) {

@@ -1,4 +1,4 @@
-/* cmd_bench.c - `qsmrim bench`: dispatches to the CNN and radiomics benchmarks. */
+/* cmd_bench.c - `qsmrim bench`: dispatches to the benchmarks (bench.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -10,11 +10,13 @@ static const char *HELP =
     "usage: qsmrim bench cnn [--batch 64] [--iters N] [--threads T] [--width 64] [--device cpu|cuda]\n"
     "       qsmrim bench radiomics --image IMG --lesions LABELS [--params P] [--threads T]\n"
     "       qsmrim bench predict --qsm QSM --flair FLAIR --lesions LESIONS [--model M] [--threads T]\n"
+    "       qsmrim bench patches --qsm QSM --flair FLAIR --lesions LESIONS [--device D] [--threads T]\n"
     "\n"
     "Throughput measurements. Each benchmark prints its figures as key=value lines, the headline\n"
     "figure last (infer_ms_per_patch / train_ms_per_patch, radiomics_ms_per_lesion,\n"
-    "predict_s_per_subject).\n"
-    "See 'qsmrim bench cnn --help', 'qsmrim bench radiomics --help', 'qsmrim bench predict --help'.\n";
+    "predict_s_per_subject; patches: host and device sampling of augmented training patches).\n"
+    "See 'qsmrim bench cnn --help', 'qsmrim bench radiomics --help', 'qsmrim bench predict --help',\n"
+    "'qsmrim bench patches --help'.\n";
 
 int cmd_bench(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -24,5 +26,6 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(argv[1], "cnn")) return bench_cnn(argc - 1, argv + 1);
     if (!strcmp(argv[1], "radiomics")) return bench_radiomics(argc - 1, argv + 1);
     if (!strcmp(argv[1], "predict")) return bench_predict(argc - 1, argv + 1);
-    return cli_usage("unknown benchmark '%s' (cnn, radiomics or predict)", argv[1]);
+    if (!strcmp(argv[1], "patches")) return bench_patches(argc - 1, argv + 1);
+    return cli_usage("unknown benchmark '%s' (cnn, radiomics, predict or patches)", argv[1]);
 }

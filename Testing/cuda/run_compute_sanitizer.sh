@@ -3,10 +3,10 @@
 #
 # The GPU tests under NVIDIA compute-sanitizer (needs a GPU):
 #   memcheck  (out-of-bounds / misaligned accesses, leaks)   test_cuda_layers, test_cuda_device,
-#                                                             test_cuda_train
-#   racecheck (shared-memory hazards)                         test_cuda_layers
-#   synccheck (barrier misuse)                                test_cuda_layers
-#   initcheck (reads of uninitialised device memory)          test_cuda_layers
+#                                                             test_cuda_train, test_cuda_patches
+#   racecheck (shared-memory hazards)                         test_cuda_layers, test_cuda_patches
+#   synccheck (barrier misuse)                                test_cuda_layers, test_cuda_patches
+#   initcheck (reads of uninitialised device memory)          test_cuda_layers, test_cuda_patches
 # Each run's log goes to OUT_DIR (default BUILD_DIR/compute-sanitizer) as <tool>-<test>.log and
 # a line "tool test: clean|ERRORS|test failed (rc N)" to summary.txt. Exit 0 if everything is
 # clean, 1 otherwise, 77 when there is no usable GPU or no compute-sanitizer.
@@ -51,7 +51,11 @@ run() { # tool test [extra options...]
 run memcheck test_cuda_layers --leak-check full
 run memcheck test_cuda_device --leak-check full
 run memcheck test_cuda_train
+run memcheck test_cuda_patches --leak-check full
 run racecheck test_cuda_layers
+run racecheck test_cuda_patches
 run synccheck test_cuda_layers
+run synccheck test_cuda_patches
 run initcheck test_cuda_layers
+run initcheck test_cuda_patches
 exit $status

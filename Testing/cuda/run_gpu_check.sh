@@ -11,13 +11,17 @@
 #              $QSMRIM_CUDA_ARCH (default 90)
 #   tests      ctest -L "gpu|cuda": layers against the reference, training against the CPU,
 #              whole-network PyTorch parity (QSMRim-Net width 2 and 64, paper variant, RimNet,
-#              APRL-NN), device selection - FP32 (the default precision)
+#              APRL-NN), GPU patch sampling against the host sampler, device selection - FP32
+#              (the default precision); and the learner tests (GPU- vs host-sampled training)
 #   tf32       the layer and parity tests again with QSMRIM_CUDA_PRECISION=tf32: how far TF32
 #              moves each layer and the network (parity tolerances are FP32's, so failures there
 #              are the measurement, not a defect); worst errors collected in tf32-parity.txt
 #   sanitizer  compute-sanitizer memcheck/racecheck/synccheck/initcheck (run_compute_sanitizer.sh)
 #   bench      qsmrim bench cnn --device cuda --batch 256 --width 64, FP32 and TF32, heuristic and
 #              timed (find) cuDNN algorithms, 3 repeats each; a CPU run beside it (batch 64)
+#   patches    qsmrim bench patches on a phantom subject: augmented training patches made by the
+#              host sampler vs the GPU sampler (patch bank), QSMRim-Net and RimNet inputs, and a
+#              width-64 QSMRim-Net training step fed each way (batch 256)
 #   torch      PyTorch on the same GPU, same network and batch (bench_torch_gpu.py), FP32 and TF32,
 #              if a Python with a CUDA-enabled torch is found ($QSMRIM_TORCH_PYTHON, python3,
 #              /usr/bin/python3)
@@ -31,7 +35,7 @@ set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-gpu-check/$(date +%Y%m%d-%H%M%S)}
 [ $# -gt 0 ] && shift
-stages=${*:-env build tests tf32 sanitizer bench torch evaluate}
+stages=${*:-env build tests tf32 sanitizer bench patches torch evaluate}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 build=${QSMRIM_GPU_BUILD:-$src/build-gpu}
@@ -73,7 +77,7 @@ fi
 
 qsmrim=$build/bin/qsmrim
 probe=$build/tests/test_cuda_device
-if has tests || has tf32 || has sanitizer || has bench || has torch || has evaluate; then
+if has tests || has tf32 || has sanitizer || has bench || has patches || has torch || has evaluate; then
     if [ ! -x "$probe" ]; then
         fail "no build at $build (run the build stage)"
         exit 1
@@ -87,6 +91,9 @@ fi
 
 if has tests; then
     (cd "$build" && ctest -L "gpu|cuda" -V --timeout 1800) > "$out/ctest-fp32.log" 2>&1 || fail "GPU tests (ctest-fp32.log)"
+    # the learner tests include GPU-sampled against host-sampled training (skipped without a GPU)
+    (cd "$build" && ctest -R test_train_learner -V) > "$out/ctest-learner.log" 2>&1 || fail "learner tests (ctest-learner.log)"
+    grep -E "GPU-sampled vs host-sampled" "$out/ctest-learner.log" | sed 's/^[0-9]*: /  /' | tee -a "$out/summary.txt"
     say "tests (FP32): $(grep -E 'tests passed|tests failed' "$out/ctest-fp32.log" | tail -1)"
     grep -E "Test +#.*(Skipped|\*\*\*Failed|Not Run)" "$out/ctest-fp32.log" | sed 's/^/  /' | tee -a "$out/summary.txt"
     grep -E "worst scale-relative|state .*device|second GPU run|after training" "$out/ctest-fp32.log" |
@@ -134,6 +141,26 @@ if has bench; then
     f=$out/bench-cpu.txt
     "$qsmrim" bench cnn --device cpu --batch 64 --width 64 --iters 3 --warmup 1 > "$f" 2>&1
     say "  CPU beside it ($(grep -m1 device= "$f" | cut -d= -f2-)): infer $(val infer_ms_per_patch "$f") ms/patch, train $(val train_ms_per_patch "$f") ms/patch"
+fi
+
+if has patches; then
+    subj=$out/patches-subject
+    if "$qsmrim" phantom --out "$subj" --subjects 1 --seed 5 > "$out/patches-phantom.log" 2>&1; then
+        d=$(dirname "$(ls "$subj"/*/*_qsm.nii.gz | head -1)")
+        n=$(basename "$d")
+        args="--qsm $d/${n}_qsm.nii.gz --flair $d/${n}_flair.nii.gz --lesions $d/${n}_lesions.nii.gz --batch 256 --iters 20"
+        say "patches: qsmrim bench patches --device cuda --batch 256 --iters 20 (phantom subject $n; medians)"
+        for arch in qsmrimnet rimnet; do
+            f=$out/patches-$arch.txt
+            extra=""
+            [ $arch = qsmrimnet ] && extra="--train-width 64"
+            "$qsmrim" bench patches $args --device cuda --arch $arch $extra > "$f" 2>&1 || fail "bench patches $arch ($(basename "$f"))"
+            say "  $arch: host $(val host_sample_ms_per_patch "$f") ms/patch ($(grep -m1 threads= "$f" | sed 's/.*threads=//') threads), device $(val device_sample_ms_per_patch "$f") ms/patch, x$(val sample_speedup_device_vs_host "$f")"
+            [ $arch = qsmrimnet ] && say "  width-64 training step: host-fed $(val train_step_ms_per_patch_host_fed "$f") ms/patch, device-fed $(val train_step_ms_per_patch_device_fed "$f") ms/patch"
+        done
+    else
+        fail "phantom subject for the patch benchmark (patches-phantom.log)"
+    fi
 fi
 
 if has torch; then

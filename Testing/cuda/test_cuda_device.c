@@ -177,7 +177,7 @@ static void test_gpu_memory(void **state) {
     const int64_t n = 2, P = 2 * 16 * 32 * 32;
     float *px = calloc((size_t)(n * P), sizeof(float)), *r = calloc((size_t)(n * cfg.n_radiomic), sizeof(float));
     float logits[2];
-    qr_nn_batch b = {n, px, r, NULL};
+    qr_nn_batch b = {n, px, r, NULL, NULL, NULL};
     assert_int_equal(qr_nn_model_infer(m, &b, logits), QR_OK);
     free(px);
     free(r);

@@ -92,7 +92,7 @@ static run_result run(const char *device, const qr_nn_config *cfg, qr_nn_smote s
     assert_int_equal(qr_nn_trainer_create(m, 0, &to, &t), QR_OK);
     for (int k = 0; k < STEPS; k++) {
         const int64_t i0 = (k % 2) * BATCH;
-        qr_nn_batch b = {BATCH, d->x ? d->x + i0 * d->P : NULL, d->r ? d->r + i0 * d->F : NULL, d->y + i0};
+        qr_nn_batch b = {BATCH, d->x ? d->x + i0 * d->P : NULL, d->r ? d->r + i0 * d->F : NULL, d->y + i0, NULL, NULL};
         qr_nn_step_stats st;
         qr_status s = qr_nn_trainer_step(t, &b, &st);
         if (s != QR_OK) fprintf(stderr, "%s step %d: %s\n", device, k + 1, qr_last_error());
@@ -102,7 +102,7 @@ static run_result run(const char *device, const qr_nn_config *cfg, qr_nn_smote s
     }
     qr_nn_trainer_free(t);
     out.logits = malloc(sizeof(float) * SAMPLES);
-    qr_nn_batch all = {SAMPLES, d->x, d->r, NULL};
+    qr_nn_batch all = {SAMPLES, d->x, d->r, NULL, NULL, NULL};
     assert_int_equal(qr_nn_model_infer(m, &all, out.logits), QR_OK);
     for (int i = 0; i < qr_nn_model_tensor_count(m); i++) {
         int64_t dims[5], n = 1;

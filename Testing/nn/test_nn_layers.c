@@ -752,7 +752,7 @@ static void model_fd(qr_nn_arch arch) {
     const int64_t N = 6, P = (int64_t)cfg.in_channels * cfg.patch[0] * cfg.patch[1] * cfg.patch[2];
     float *x = hrand(N * (P > 0 ? P : 1), 1), *rad = hrand(N * (cfg.n_radiomic > 0 ? cfg.n_radiomic : 1), 1);
     float lab[6] = {1, 0, 1, 1, 0, 0};
-    qr_nn_batch b = {N, P ? x : NULL, cfg.n_radiomic ? rad : NULL, lab};
+    qr_nn_batch b = {N, P ? x : NULL, cfg.n_radiomic ? rad : NULL, lab, NULL, NULL};
     qr_nn_train_options to = qr_nn_train_options_default();
     to.max_batch = (int)N;
     qr_nn_trainer *t;

@@ -52,6 +52,7 @@ static void batch_alloc(const qr_nn_config *c, int64_t n, qr_nn_batch *b, float 
     if (*x) tu_fill_normal(&rng, *x, n * P, 1);
     if (*r) tu_fill_normal(&rng, *r, n * c->n_radiomic, 1);
     for (int64_t i = 0; i < n; i++) (*y)[i] = (float)(i % 3 == 0);
+    memset(b, 0, sizeof *b);
     b->n = n;
     b->patches = *x;
     b->radiomics = *r;

@@ -121,7 +121,7 @@ static void test_parity(void **state) {
     float *labels = tu_read_f32(g_state, "parity/labels", &nl, NULL, NULL);
     assert_non_null(labels);
     const int64_t N = nl;
-    qr_nn_batch b = {N, patches, rad, NULL};
+    qr_nn_batch b = {N, patches, rad, NULL, NULL, NULL};
     printf("state %s: %s width %d fusion %s, image %s, batch %lld, device %s\n", g_state, qr_nn_arch_name(cfg->arch),
            cfg->width, qr_nn_fusion_name(cfg->fusion), qr_nn_image_fusion_name(cfg->image_fusion), (long long)N,
            qr_nn_context_describe(ctx));

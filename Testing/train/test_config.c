@@ -28,6 +28,8 @@ static void test_defaults(void **state) {
     assert_string_equal(c.fusion, "add");
     assert_string_equal(c.image_fusion, "channels");
     assert_string_equal(c.deepsmote, "released");
+    assert_string_equal(c.patch_sampling, "auto");
+    assert_string_equal(c.rimnet_turns, "positives");
 }
 
 static void test_parse(void **state) {
@@ -37,7 +39,7 @@ static void test_parse(void **state) {
                        "width: 8\nfusion: concat\nimage_fusion: branches\ndeepsmote: paper\nuse_radiomics: false\nepochs: 3\n"
                        "batch_size: 16\nlearning_rate: 3.0e-4\nlr_milestones: [0.5]\nlr_gamma: 0.5\n"
                        "augment: no\np_flip: 0.25\nrf_mtry: [2, 4]\nrf_trees: 50\nradiomics: params.yaml\n"
-                       "holdout: 0\nthreads: 2\nrimnet_class_weight: auto\nrimnet_pool_stride: 2\n";
+                       "holdout: 0\nthreads: 2\nrimnet_class_weight: auto\nrimnet_pool_stride: 2\npatch_sampling: host\nrimnet_turns: all\n";
     assert_int_equal(qr_train_config_parse(text, "t.yaml", &c), QR_OK);
     assert_int_equal(c.width, 8);
     assert_int_equal(c.width_set, 1);
@@ -56,6 +58,8 @@ static void test_parse(void **state) {
     assert_string_equal(c.radiomics, "params.yaml");
     assert_true(c.holdout == 0);
     assert_int_equal(c.rimnet_pool_stride, 2);
+    assert_string_equal(c.patch_sampling, "host");
+    assert_string_equal(c.rimnet_turns, "all");
     int m[8];
     assert_int_equal(qr_train_config_milestone_epochs(&c, m, 8), 1);
     assert_int_equal(m[0], 2);
@@ -70,6 +74,10 @@ static void test_errors(void **state) {
     assert_non_null(strstr(qr_last_error(), "'fusion' must be one of add | concat"));
     assert_int_equal(qr_train_config_parse("image_fusion: both\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_non_null(strstr(qr_last_error(), "'image_fusion' must be one of channels | branches"));
+    assert_int_equal(qr_train_config_parse("patch_sampling: gpu\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'patch_sampling' must be one of auto | host"));
+    assert_int_equal(qr_train_config_parse("rimnet_turns: some\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'rimnet_turns' must be one of positives | all | none"));
     assert_int_equal(qr_train_config_parse("epochs: -1\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("learning_rate: fast\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("lr_milestones: [0.7, 0.5]\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
@@ -95,6 +103,9 @@ static void test_describe(void **state) {
     qr_train_config_describe(&c, "rimnet", buf, sizeof buf);
     assert_string_equal(buf, "width 4, 8 epochs, batch 64, lr 0.0001, pool stride 2, rim+ class weight auto, conv L2 0.001, "
                              "augmented");
+    assert_int_equal(qr_train_config_parse("rimnet_turns: all\n", "t.yaml", &c), QR_OK);
+    qr_train_config_describe(&c, "rimnet", buf, sizeof buf);
+    assert_non_null(strstr(buf, "augmented (quarter turns: all windows)"));
     qr_train_config_describe(&c, "aprl-nn", buf, sizeof buf);
     assert_null(strstr(buf, "fusion"));
     assert_null(strstr(buf, "DeepSMOTE"));

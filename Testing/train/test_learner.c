@@ -7,7 +7,9 @@
  *   - the same seed gives the same model; another seed another;
  *   - model files round-trip (network and forest): predictions after save/load are identical,
  *     thresholds and provenance come back;
- *   - merging members averages their probabilities.
+ *   - merging members averages their probabilities;
+ *   - on a GPU, training fed by the GPU's patch sampler matches training fed host patches
+ *     (skipped without a GPU).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -24,6 +26,7 @@
 #include "core/fileutil.h"
 #include "data/lesion_inputs.h"
 #include "eval/curves.h"
+#include "nn/nn.h"
 #include "train/learner.h"
 
 #include "train/mini_dataset.h"
@@ -223,11 +226,54 @@ static void test_two_branch_learner(void **state) {
     free(idx);
 }
 
+/* On a GPU: training fed by the GPU's patch sampler (patch_sampling: auto) against the same
+ * training fed host patches (host) - the same draws, patches equal to float rounding - for
+ * QSMRim-Net and RimNet: out-of-sample probabilities within 2e-3. Skipped without a GPU. */
+static void test_gpu_patch_sampling(void **state) {
+    (void)state;
+    qr_nn_context_options co = qr_nn_context_options_default();
+    co.device.kind = QR_NN_DEVICE_CUDA;
+    qr_nn_context *probe = NULL;
+    if (qr_nn_context_create(&co, &probe) != QR_OK) {
+        printf("no usable GPU (%s): GPU patch sampling not tested here\n", qr_last_error());
+        skip();
+    }
+    qr_nn_context_free(probe);
+    int64_t *idx, n;
+    all_lesions(&idx, &n);
+    const qr_arch_id archs[2] = {QR_ARCH_QSMRIMNET, QR_ARCH_RIMNET};
+    for (int k = 0; k < 2; k++) {
+        qr_train_config cfg = tiny_config();
+        cfg.rimnet_pool_stride = 2;
+        double *p[2];
+        for (int way = 0; way < 2; way++) {
+            snprintf(cfg.patch_sampling, sizeof cfg.patch_sampling, "%s", way ? "host" : "auto");
+            qr_fit_options o = network_fit(&cfg, 9);
+            o.arch = archs[k];
+            o.device = "cuda";
+            qr_learner *l;
+            assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &l), QR_OK);
+            p[way] = malloc((size_t)n * sizeof *p[way]);
+            assert_int_equal(qr_learner_predict(l, &g_ds, idx, n, p[way], NULL), QR_OK);
+            qr_learner_free(l);
+        }
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(p[0][i] - p[1][i]));
+        printf("  %s: GPU-sampled vs host-sampled training, largest probability difference %.3g over %lld lesions\n",
+               qr_arch_to_name(archs[k]), worst, (long long)n);
+        assert_true(worst <= 2e-3);
+        free(p[0]);
+        free(p[1]);
+    }
+    free(idx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forest_learner),
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_two_branch_learner),
+        cmocka_unit_test(test_gpu_patch_sampling),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,7 +8,8 @@
  *   - affine sampling against scipy.ndimage.affine_transform (order 1, grid-constant) and the
  *     blur against scipy.ndimage.gaussian_filter1d (truncate 4, zeros beyond the patch);
  *   - flips mirror exactly; the identity augmentation gives the inference patch bit for bit;
- *     augmentation draws are reproducible for a seed and stream.
+ *     augmentation draws are reproducible for a seed and stream;
+ *   - RimNet's quarter-turn policies (rimnet_turns) and their aligned random streams.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include "core/rng.h"
 #include "data/patch.h"
 #include "data/subject.h"
+#include "train/lesion_draw.h"
 
 #define NI 40
 #define NJ 44
@@ -359,12 +361,51 @@ static void test_augment_draws(void **state) {
     for (int q = 0; q < 3; q++) assert_true(flips[q] > 550 && flips[q] < 790);
 }
 
+/* RimNet's context-window draws under the three turn policies: the same stream gives the same
+ * shift and flip whatever the policy; positives turns rim+ windows only, all turns both classes
+ * (each of the 4 turn counts about equally often), none never turns. */
+static void test_context_turns(void **state) {
+    (void)state;
+    qr_augment_config ac = qr_augment_config_default();
+    int turned[3][2] = {{0, 0}, {0, 0}, {0, 0}}, counts[4] = {0, 0, 0, 0};
+    for (int t = 0; t < 2000; t++) {
+        int label = t % 2;
+        qr_lesion_draw d[3];
+        for (int p = 0; p < 3; p++) {
+            qr_rng rng;
+            qr_rng_seed(&rng, 9, (uint64_t)t);
+            qr_lesion_draw_make(1, label, 1, &ac, (qr_turns)p, -1, &rng, &d[p]);
+            turned[p][label] += d[p].turns != 0;
+            assert_true(d[p].turns >= 0 && d[p].turns <= 3);
+            for (int a = 0; a < 3; a++) assert_int_equal(d[p].shift[a], d[0].shift[a]);
+            assert_int_equal(d[p].flip, d[0].flip);
+        }
+        assert_true(abs(d[0].shift[0]) <= QR_CONTEXT_MARGIN && abs(d[0].shift[2]) <= QR_CONTEXT_MARGIN_K);
+        if (label) assert_int_equal(d[QR_TURNS_ALL].turns, d[QR_TURNS_POSITIVES].turns);
+        counts[d[QR_TURNS_ALL].turns]++;
+    }
+    assert_int_equal(turned[QR_TURNS_POSITIVES][0], 0);
+    assert_true(turned[QR_TURNS_POSITIVES][1] > 650 && turned[QR_TURNS_POSITIVES][1] < 850); /* 3/4 of 1000 */
+    assert_true(turned[QR_TURNS_ALL][0] > 650 && turned[QR_TURNS_ALL][0] < 850);
+    assert_int_equal(turned[QR_TURNS_NONE][0] + turned[QR_TURNS_NONE][1], 0);
+    for (int q = 0; q < 4; q++) assert_true(counts[q] > 400 && counts[q] < 600);
+    /* without augmentation: the plain window, with the test-time flip */
+    qr_rng rng;
+    qr_rng_seed(&rng, 9, 1);
+    qr_lesion_draw d;
+    qr_lesion_draw_make(1, 1, 0, &ac, QR_TURNS_ALL, 2, &rng, &d);
+    assert_int_equal(d.turns, 0);
+    assert_int_equal(d.flip, 2);
+    assert_int_equal(d.shift[0] | d.shift[1] | d.shift[2], 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_extraction_hand_worked),
         cmocka_unit_test(test_against_scipy),
         cmocka_unit_test(test_sparse_sampling_exact),
         cmocka_unit_test(test_augment_draws),
+        cmocka_unit_test(test_context_turns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -433,6 +433,7 @@ static qr_nn_backend make_table(void) {
     b.adam_update = qr_nn_cuda_adam_update;
     b.axpy = qr_nn_cuda_axpy;
     b.sumsq = qr_nn_cuda_sumsq;
+    b.patch_sample = qr_nn_cuda_patch_sample;
     b.check = cu_check;
     return b;
 }

@@ -9,7 +9,8 @@
  *
  * Libraries: cuDNN (legacy convolution API, present though deprecated in cuDNN 9) for 3D
  * convolutions forward and backward; cuBLAS for linear layers. Everything else is our own
- * kernels (batch normalisation, activations, pooling, concatenations, DeepSMOTE, losses, Adam).
+ * kernels (batch normalisation, activations, pooling, concatenations, DeepSMOTE, losses, Adam,
+ * the sampling and augmentation of training patches).
  *
  * Determinism: one CUDA stream per context; every reduction of our kernels has a fixed order
  * (fixed chunks per block, a fixed shared-memory tree, partial results combined in index
@@ -253,6 +254,9 @@ void qr_nn_cuda_smote_forward(qr_nn_context *ctx, int64_t n, int64_t m, int k, f
                               const int32_t *pairs, const float *a);
 void qr_nn_cuda_smote_backward(qr_nn_context *ctx, int64_t n, int64_t m, int k, float *din, int acc,
                                const float *dout, const int32_t *pairs, const float *a);
+/* patch.cu */
+void qr_nn_cuda_patch_sample(qr_nn_context *ctx, const qr_nn_shape5 *s, int channel0, float *out, const float *bank,
+                             const qr_nn_patch_job *jobs, int any_blur, int any_context);
 /* loss.cu */
 void qr_nn_cuda_bce_forward(qr_nn_context *ctx, int64_t n, float *loss, const float *logits, const float *labels);
 void qr_nn_cuda_bce_backward(qr_nn_context *ctx, int64_t n, float *dlogits, const float *logits,

@@ -301,7 +301,7 @@ int qr_nn_context_samples_patches(const qr_nn_context *ctx);
  * caller may fall back to host patches); QR_ERR_UNSUPPORTED on a backend without a sampler. */
 qr_status qr_nn_patch_bank_create(qr_nn_context *ctx, const qr_nn_crop_ref *crops, int64_t n, int channels,
                                   qr_nn_patch_bank **out);
-void qr_nn_patch_bank_free(qr_nn_patch_bank *b);
+void qr_nn_patch_bank_free(qr_nn_patch_bank *b); /* before its context is freed */
 int64_t qr_nn_patch_bank_count(const qr_nn_patch_bank *b);
 size_t qr_nn_patch_bank_bytes(const qr_nn_patch_bank *b); /* device memory it holds */
 /* Sample n patches of size (D, H, W) to host memory (n, channels, D, H, W): for tests and

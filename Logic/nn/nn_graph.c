@@ -243,38 +243,34 @@ qr_status qr_nn_upload_batch(qr_nn_context *ctx, const qr_nn_spec *s, const qr_n
     const qr_nn_config *c = &s->cfg;
     const int64_t n = b->n;
     const int64_t P = (int64_t)c->patch[0] * c->patch[1] * c->patch[2];
-    if (c->arch != QR_NN_ARCH_APRL_NN && b->bank) {
-        if (qr_nn_patch_bank_context(b->bank) != ctx)
-            return qr_fail(QR_ERR_INVALID_ARG, "the patch bank belongs to another compute context");
+    if (c->arch != QR_NN_ARCH_APRL_NN) {
+        /* The image inputs: one of all channels (QSMRim-Net), or one single-channel input per
+         * branch (RimNet; QSMRim-Net with two-branch image fusion). Each is sampled from the
+         * patch bank on the device, or uploaded from the host patches. */
+        const int whole = c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1, nin = whole ? 1 : 2;
         qr_nn_patch_stage ps;
-        QR_TRY(qr_nn_patch_bank_stage(b->bank, b->samples, n, c->patch, &ps));
-        if (c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1) {
-            qr_nn_shape5 sh = {(int)n, c->in_channels, c->patch[0], c->patch[1], c->patch[2]};
-            qr_nn_patch_stage_run(ctx, &ps, &sh, 0, ws->enc[0].x);
-            BE->channel_affine5(ctx, &sh, ws->enc[0].x, mb->shift, mb->scale);
-        } else {
-            for (int br = 0; br < 2; br++) { /* one single-channel input per branch, as below */
-                qr_nn_shape5 sh = {(int)n, 1, c->patch[0], c->patch[1], c->patch[2]};
-                float *dst = c->arch == QR_NN_ARCH_RIMNET ? ws->rx[br] : ws->enc[br].x;
-                qr_nn_patch_stage_run(ctx, &ps, &sh, br, dst);
-                BE->channel_affine5(ctx, &sh, dst, &mb->shift[br], &mb->scale[br]);
-            }
+        float *tmp = NULL;
+        if (b->bank) {
+            if (qr_nn_patch_bank_context(b->bank) != ctx)
+                return qr_fail(QR_ERR_INVALID_ARG, "the patch bank belongs to another compute context");
+            QR_TRY(qr_nn_patch_bank_stage(b->bank, b->samples, n, c->patch, &ps));
+        } else if (!whole) {
+            tmp = malloc(sizeof(float) * (size_t)(n * P));
+            if (!tmp) return qr_fail(QR_ERR_NOMEM, "out of memory staging a batch");
         }
-    } else if (c->arch == QR_NN_ARCH_QSMRIMNET && s->n_enc == 1) {
-        qr_nn_shape5 sh = {(int)n, c->in_channels, c->patch[0], c->patch[1], c->patch[2]};
-        BE->upload5(ctx, &sh, ws->enc[0].x, b->patches);
-        BE->channel_affine5(ctx, &sh, ws->enc[0].x, mb->shift, mb->scale);
-    } else if (c->arch != QR_NN_ARCH_APRL_NN) {
-        /* one single-channel input per branch (RimNet; QSMRim-Net with two-branch image fusion) */
-        float *tmp = malloc(sizeof(float) * (size_t)(n * P));
-        if (!tmp) return qr_fail(QR_ERR_NOMEM, "out of memory staging a batch");
-        for (int br = 0; br < 2; br++) {
-            for (int64_t i = 0; i < n; i++)
-                memcpy(tmp + i * P, b->patches + (i * c->in_channels + br) * P, sizeof(float) * (size_t)P);
-            qr_nn_shape5 sh = {(int)n, 1, c->patch[0], c->patch[1], c->patch[2]};
-            float *dst = c->arch == QR_NN_ARCH_RIMNET ? ws->rx[br] : ws->enc[br].x;
-            BE->upload5(ctx, &sh, dst, tmp);
-            BE->channel_affine5(ctx, &sh, dst, &mb->shift[br], &mb->scale[br]);
+        for (int k = 0; k < nin; k++) {
+            qr_nn_shape5 sh = {(int)n, whole ? c->in_channels : 1, c->patch[0], c->patch[1], c->patch[2]};
+            float *dst = whole ? ws->enc[0].x : c->arch == QR_NN_ARCH_RIMNET ? ws->rx[k] : ws->enc[k].x;
+            if (b->bank) {
+                qr_nn_patch_stage_run(ctx, &ps, &sh, k, dst);
+            } else if (whole) {
+                BE->upload5(ctx, &sh, dst, b->patches);
+            } else {
+                for (int64_t i = 0; i < n; i++)
+                    memcpy(tmp + i * P, b->patches + (i * c->in_channels + k) * P, sizeof(float) * (size_t)P);
+                BE->upload5(ctx, &sh, dst, tmp);
+            }
+            BE->channel_affine5(ctx, &sh, dst, &mb->shift[k], &mb->scale[k]);
         }
         free(tmp);
     }

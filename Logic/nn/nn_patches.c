@@ -107,15 +107,14 @@ qr_status qr_nn_patch_bank_create(qr_nn_context *ctx, const qr_nn_crop_ref *crop
         qr_nn_patch_bank_free(b);
         return qr_fail(QR_ERR_NOMEM, "out of memory staging a patch bank");
     }
-    int64_t fill = 0, start = 0;
-    for (int64_t i = 0; i <= n; i++) {
-        int64_t values = i < n ? (i + 1 < n ? b->offset[i + 1] : total) - b->offset[i] : 0;
-        if (i == n || (fill > 0 && fill + values > cap)) { /* flush */
+    int64_t fill = 0, start = 0; /* values staged, and the bank offset they go to */
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t values = (i + 1 < n ? b->offset[i + 1] : total) - b->offset[i];
+        if (fill + values > cap) { /* flush (an empty upload does nothing) */
             ctx->be->upload(ctx, b->data + start, stage, sizeof(float) * (size_t)fill);
             start += fill;
             fill = 0;
         }
-        if (i == n) break;
         if (values > cap) { /* a crop larger than the staging buffer goes directly */
             ctx->be->upload(ctx, b->data + start, crops[i].data, sizeof(float) * (size_t)values);
             start += values;
@@ -124,6 +123,7 @@ qr_status qr_nn_patch_bank_create(qr_nn_context *ctx, const qr_nn_crop_ref *crop
         memcpy(stage + fill, crops[i].data, sizeof(float) * (size_t)values);
         fill += values;
     }
+    ctx->be->upload(ctx, b->data + start, stage, sizeof(float) * (size_t)fill);
     free(stage);
     qr_status st = qr_nn_backend_check(ctx);
     if (st != QR_OK) {

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "../nn/nn.h"
+#include "lesion_draw.h"
 
 #include <errno.h>
 #include <math.h>
@@ -30,7 +31,7 @@ qr_train_config qr_train_config_default(void) {
     c.lr_gamma = 0.1;
     c.augment = 1;
     snprintf(c.patch_sampling, sizeof c.patch_sampling, "auto");
-    snprintf(c.rimnet_turns, sizeof c.rimnet_turns, "positives");
+    snprintf(c.rimnet_turns, sizeof c.rimnet_turns, "%s", qr_turns_name(QR_TURNS_POSITIVES));
     c.p_flip = c.p_affine = c.p_blur = 0.5;
     c.rimnet_class_weight = 0;
     c.rimnet_conv_l2 = 1e-3;
@@ -128,8 +129,9 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
     if (!strcmp(k, "weight_decay")) return as_double(what, k, v, 0, 1, &c->weight_decay);
     if (!strcmp(k, "augment")) return as_bool(what, k, v, &c->augment);
     if (!strcmp(k, "rimnet_turns")) {
-        static const char *const turns[] = {"positives", "all", "none"};
-        return as_choice(what, k, v, turns, 3, c->rimnet_turns, sizeof c->rimnet_turns);
+        const char *turns[QR_TURNS_COUNT];
+        for (int i = 0; i < QR_TURNS_COUNT; i++) turns[i] = qr_turns_name((qr_turns)i);
+        return as_choice(what, k, v, turns, QR_TURNS_COUNT, c->rimnet_turns, sizeof c->rimnet_turns);
     }
     if (!strcmp(k, "patch_sampling")) {
         static const char *const where[] = {"auto", "host"};

@@ -63,7 +63,9 @@ static qr_status make_context(const char *device, int threads, qr_nn_context **c
 /* ---- inputs of a batch ---- */
 
 typedef struct batch_buf {
-    float *patches;   /* (cap, 2, 16, 32, 32) */
+    float *patches;   /* (cap, 2, 16, 32, 32): host-sampled image inputs, or NULL */
+    qr_nn_patch_sample *samples; /* (cap): the device sampler's jobs, or NULL */
+    qr_lesion_draw *draws;       /* (cap) when there is an image input */
     float *radiomics; /* (cap, F) */
     float *labels;    /* (cap) */
     int64_t cap;
@@ -71,18 +73,24 @@ typedef struct batch_buf {
 
 static void batch_free(batch_buf *b) {
     free(b->patches);
+    free(b->samples);
+    free(b->draws);
     free(b->radiomics);
     free(b->labels);
     memset(b, 0, sizeof *b);
 }
 
-static qr_status batch_alloc(batch_buf *b, int64_t cap, int64_t F, int patches) {
+/* image: 0 none (aprl-nn), 1 host patches, 2 samples for a patch bank. */
+static qr_status batch_alloc(batch_buf *b, int64_t cap, int64_t F, int image) {
     memset(b, 0, sizeof *b);
     b->cap = cap;
-    if (patches) b->patches = malloc((size_t)cap * QR_PATCH_SIZE * sizeof(float));
+    if (image == 1) b->patches = malloc((size_t)cap * QR_PATCH_SIZE * sizeof(float));
+    if (image == 2) b->samples = malloc((size_t)cap * sizeof *b->samples);
+    if (image) b->draws = malloc((size_t)cap * sizeof *b->draws);
     if (F > 0) b->radiomics = malloc((size_t)cap * (size_t)F * sizeof(float));
     b->labels = malloc((size_t)cap * sizeof(float));
-    if ((patches && !b->patches) || (F > 0 && !b->radiomics) || !b->labels) {
+    if ((image == 1 && !b->patches) || (image == 2 && !b->samples) || (image && !b->draws) || (F > 0 && !b->radiomics) ||
+        !b->labels) {
         batch_free(b);
         return qr_fail(QR_ERR_NOMEM, "out of memory for a batch of %lld lesions", (long long)cap);
     }
@@ -96,37 +104,26 @@ static void radiomic_row(const qr_dataset *d, int64_t i, const float *mean, floa
 }
 
 /* Fill rows [0, m) of the batch with lesions idx[0..m): radiomic rows, labels and the image
- * input - sampled here into b->patches, or, when `samples` is given, described for the device
- * sampler (the same draws: each lesion's augmentation comes from stream (seed, epoch, lesion)). */
-static qr_status fill_batch(const qr_dataset *d, qr_arch_id arch, const qr_train_config *cfg, const int64_t *idx,
-                            int64_t m, int augment, uint64_t seed, int epoch, const float *mean, int flip_axis,
-                            batch_buf *b, qr_nn_patch_sample *samples) {
-    if (b->patches || samples) {
+ * input - sampled here into b->patches, or, with a patch bank, described in b->samples for the
+ * device sampler (the same draws: each lesion's augmentation comes from its own stream). */
+static void fill_batch(const qr_dataset *d, qr_arch_id arch, const qr_train_config *cfg, const int64_t *idx, int64_t m,
+                       int augment, uint64_t seed, int epoch, const float *mean, int flip_axis, batch_buf *b) {
+    if (b->draws) {
         qr_augment_config ac = qr_augment_config_default();
         ac.p_flip = cfg->p_flip;
         ac.p_affine = cfg->p_affine;
         ac.p_blur = cfg->p_blur;
         const int context = arch == QR_ARCH_RIMNET;
-        const qr_turns turns = !strcmp(cfg->rimnet_turns, "all")    ? QR_TURNS_ALL
-                               : !strcmp(cfg->rimnet_turns, "none") ? QR_TURNS_NONE
-                                                                    : QR_TURNS_POSITIVES;
-        qr_lesion_draw *dr = malloc((size_t)m * sizeof *dr);
-        if (!dr) return qr_fail(QR_ERR_NOMEM, "out of memory");
-        for (int64_t r = 0; r < m; r++) {
-            qr_rng rng;
-            qr_rng_seed(&rng, seed, ((uint64_t)(epoch + 1) << 32) ^ (uint64_t)idx[r]);
-            qr_lesion_draw_make(context, d->label[idx[r]], augment, &ac, turns, flip_axis, &rng, &dr[r]);
-        }
+        qr_lesion_draws_make(context, d->label, idx, m, augment, &ac, qr_turns_parse(cfg->rimnet_turns), flip_axis,
+                             seed, epoch, b->draws);
         const qr_lesion_crop *crops = context ? d->context : d->crops;
-        if (samples) qr_lesion_draws_jobs(crops, idx, dr, m, samples);
-        else qr_lesion_draws_sample(crops, idx, dr, m, cfg->threads, b->patches);
-        free(dr);
+        if (b->samples) qr_lesion_draws_jobs(crops, idx, b->draws, m, b->samples);
+        else qr_lesion_draws_sample(crops, idx, b->draws, m, cfg->threads, b->patches);
     }
     for (int64_t r = 0; r < m; r++) {
         if (b->radiomics && mean) radiomic_row(d, idx[r], mean, b->radiomics + r * d->nfeatures);
         b->labels[r] = (float)d->label[idx[r]];
     }
-    return QR_OK;
 }
 
 /* ---- preprocessing fitted on the training lesions ---- */
@@ -261,7 +258,6 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     int64_t B = cfg->batch_size;
     /* patches sampled on the device when it can (lesion_draw.h); host sampling otherwise */
     qr_nn_patch_bank *bank = NULL;
-    qr_nn_patch_sample *samples = NULL;
     if (st == QR_OK && arch != QR_ARCH_APRL_NN && strcmp(cfg->patch_sampling, "host") != 0 &&
         qr_nn_context_samples_patches(l->ctx)) {
         st = qr_dataset_patch_bank(l->ctx, d, arch == QR_ARCH_RIMNET, &bank);
@@ -272,12 +268,11 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
             qr_log(QR_LOG_INFO, "training patches sampled on %s from %lld lesion crops (%.1f MiB)",
                    qr_nn_context_describe(l->ctx), (long long)qr_nn_patch_bank_count(bank),
                    (double)qr_nn_patch_bank_bytes(bank) / 1048576.0);
-            samples = malloc((size_t)(B + 1) * sizeof *samples);
-            if (!samples) st = qr_fail(QR_ERR_NOMEM, "out of memory");
         }
     }
     if (st == QR_OK)
-        st = batch_alloc(&b, B + 1, arch == QR_ARCH_RIMNET ? 0 : d->nfeatures, arch != QR_ARCH_APRL_NN && !bank);
+        st = batch_alloc(&b, B + 1, arch == QR_ARCH_RIMNET ? 0 : d->nfeatures,
+                         arch == QR_ARCH_APRL_NN ? 0 : bank ? 2 : 1);
     else memset(&b, 0, sizeof b);
     if (st == QR_OK && !order) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     qr_nn_preprocess pp;
@@ -299,9 +294,8 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
                 break;
             }
             int64_t a = bi * B, m = bi + 1 == nbatches ? n - a : B;
-            st = fill_batch(d, arch, cfg, order + a, m, cfg->augment, o->seed, epoch, pp.radiomic_mean, -1, &b, samples);
-            if (st != QR_OK) break;
-            qr_nn_batch nb = {m, b.patches, b.radiomics, b.labels, bank, samples};
+            fill_batch(d, arch, cfg, order + a, m, cfg->augment, o->seed, epoch, pp.radiomic_mean, -1, &b);
+            qr_nn_batch nb = {m, b.patches, b.radiomics, b.labels, bank, b.samples};
             qr_nn_step_stats ss;
             st = qr_nn_trainer_step(t, &nb, &ss);
             if (st != QR_OK) break;
@@ -320,7 +314,6 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     }
     batch_free(&b);
     free(order);
-    free(samples);
     qr_nn_patch_bank_free(bank);
     qr_nn_trainer_free(t);
     return st;
@@ -358,7 +351,7 @@ qr_status qr_nn_learner_predict(qr_learner *l, const qr_dataset *d, const int64_
     cfg.threads = qr_nn_context_threads(l->ctx);
     for (int64_t a = 0; st == QR_OK && a < n; a += B) {
         int64_t m = n - a < B ? n - a : B;
-        st = fill_batch(d, arch, &cfg, idx + a, m, 0, 0, 0, NULL, flip_axis, &b, NULL);
+        fill_batch(d, arch, &cfg, idx + a, m, 0, 0, 0, NULL, flip_axis, &b);
         for (int mem = 0; st == QR_OK && mem < M; mem++) {
             qr_nn_preprocess pp;
             st = qr_nn_model_get_preprocess(l->model, mem, &pp);

@@ -10,6 +10,16 @@
 
 #include "../data/lesion_inputs.h"
 
+static const char *TURNS_NAMES[QR_TURNS_COUNT] = {"positives", "all", "none"};
+
+const char *qr_turns_name(qr_turns t) { return t >= 0 && t < QR_TURNS_COUNT ? TURNS_NAMES[t] : "?"; }
+
+qr_turns qr_turns_parse(const char *s) {
+    for (int t = 0; s && t < QR_TURNS_COUNT; t++)
+        if (!strcmp(s, TURNS_NAMES[t])) return (qr_turns)t;
+    return QR_TURNS_POSITIVES;
+}
+
 void qr_lesion_draw_make(int context, int label, int augment, const qr_augment_config *ac, qr_turns turns,
                          int flip_axis, qr_rng *rng, qr_lesion_draw *out) {
     memset(out, 0, sizeof *out);
@@ -30,6 +40,16 @@ void qr_lesion_draw_make(int context, int label, int augment, const qr_augment_c
     } else {
         out->has_aug = 1;
         qr_augment_draw(ac, rng, &out->aug);
+    }
+}
+
+void qr_lesion_draws_make(int context, const int *label, const int64_t *idx, int64_t m, int augment,
+                          const qr_augment_config *ac, qr_turns turns, int flip_axis, uint64_t seed, int epoch,
+                          qr_lesion_draw *out) {
+    for (int64_t r = 0; r < m; r++) {
+        qr_rng rng;
+        qr_rng_seed(&rng, seed, ((uint64_t)(epoch + 1) << 32) ^ (uint64_t)idx[r]);
+        qr_lesion_draw_make(context, label[idx[r]], augment, ac, turns, flip_axis, &rng, &out[r]);
     }
 }
 

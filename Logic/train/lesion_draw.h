@@ -33,8 +33,10 @@ typedef struct qr_lesion_draw {
     qr_augment aug;
 } qr_lesion_draw;
 
-/* Which context windows the RimNet augmentation turns. */
-typedef enum qr_turns { QR_TURNS_POSITIVES = 0, QR_TURNS_ALL, QR_TURNS_NONE } qr_turns;
+/* Which context windows the RimNet augmentation turns (TRAIN.yaml rimnet_turns). */
+typedef enum qr_turns { QR_TURNS_POSITIVES = 0, QR_TURNS_ALL, QR_TURNS_NONE, QR_TURNS_COUNT } qr_turns;
+const char *qr_turns_name(qr_turns t); /* "positives", "all", "none" */
+qr_turns qr_turns_parse(const char *s); /* a name above; anything else: positives */
 
 /* The draw of one lesion: augment = 0 gives the plain input (with flip_axis, -1 none: the
  * test-time flips); otherwise the augmentation from `rng` (ac: the masked crop's probabilities;
@@ -42,6 +44,12 @@ typedef enum qr_turns { QR_TURNS_POSITIVES = 0, QR_TURNS_ALL, QR_TURNS_NONE } qr
  * `turns` says, so the random streams stay aligned). */
 void qr_lesion_draw_make(int context, int label, int augment, const qr_augment_config *ac, qr_turns turns,
                          int flip_axis, qr_rng *rng, qr_lesion_draw *out);
+
+/* The draws of a batch: row r is lesion idx[r] with label label[idx[r]], its draw taken from
+ * random stream (seed, (epoch + 1) << 32 ^ idx[r]) - the lesion's own stream of that epoch. */
+void qr_lesion_draws_make(int context, const int *label, const int64_t *idx, int64_t m, int augment,
+                          const qr_augment_config *ac, qr_turns turns, int flip_axis, uint64_t seed, int epoch,
+                          qr_lesion_draw *out);
 
 /* Sample on the host: QR_PATCH_SIZE floats, unscaled (the network scales its input). */
 void qr_lesion_draw_sample(const qr_lesion_crop *c, const qr_lesion_draw *dr, float *patch);

@@ -74,15 +74,11 @@ static qr_status data_load(const char *qsm, const char *flair, const char *lesio
     return st;
 }
 
-/* The draws of batch k: row r is lesion (k * B + r) mod ncrops. */
+/* The draws of batch k (as training's epoch k): row r is lesion (k * B + r) mod ncrops. */
 static void make_draws(const bench_data *d, int64_t k, int64_t B, int augment, int64_t *idx, qr_lesion_draw *dr) {
     qr_augment_config ac = qr_augment_config_default();
-    for (int64_t r = 0; r < B; r++) {
-        idx[r] = (k * B + r) % d->ncrops;
-        qr_rng rng;
-        qr_rng_seed(&rng, 11, ((uint64_t)(k + 1) << 32) ^ (uint64_t)r);
-        qr_lesion_draw_make(d->context, d->label[idx[r]], augment, &ac, QR_TURNS_POSITIVES, -1, &rng, &dr[r]);
-    }
+    for (int64_t r = 0; r < B; r++) idx[r] = (k * B + r) % d->ncrops;
+    qr_lesion_draws_make(d->context, d->label, idx, B, augment, &ac, QR_TURNS_POSITIVES, -1, 11, (int)k, dr);
 }
 
 typedef struct bench_run {

@@ -38,7 +38,8 @@ run() { # tool test [extra options...]
     local tool=$1 t=$2
     shift 2
     local log=$out/$tool-$t.log
-    "$cs" --tool "$tool" --error-exitcode 86 --print-limit 100 "$@" "$tests/$t" > "$log" 2>&1
+    # all processes: in a kit the test is a wrapper script that starts the program
+    "$cs" --tool "$tool" --target-processes all --error-exitcode 86 --print-limit 100 "$@" "$tests/$t" > "$log" 2>&1
     local rc=$?
     local verdict
     if [ $rc -eq 0 ]; then verdict=clean

@@ -30,6 +30,10 @@
 # Targets checked in summary.txt (issue 7): inference >= 20,000 patches/s (width 64, batch 256),
 # training >= 5,000 patch-steps/s, evaluation < 10 minutes.
 #
+# On a GPU machine without the project's build dependencies (no ITK, HDF5, cmake or compiler), run
+# a kit made on a build machine by make_gpu_kit.py instead of building: QSMRIM_GPU_KIT=KIT_DIR (the
+# build stage then only reports the kit; the tests run through kit_ctest.sh, not ctest).
+#
 # Exit status: 0 when every stage that ran passed, 1 otherwise, 77 when no usable GPU.
 set -u
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,11 +43,22 @@ stages=${*:-env build tests tf32 sanitizer bench patches torch evaluate}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 build=${QSMRIM_GPU_BUILD:-$src/build-gpu}
+kit=${QSMRIM_GPU_KIT:-}
+if [ -n "$kit" ]; then
+    [ -f "$kit/tests.list" ] || { echo "run_gpu_check: QSMRIM_GPU_KIT=$kit is not a kit (no tests.list)" >&2; exit 1; }
+    build=$(cd "$kit" && pwd)
+fi
 jobs=$(nproc 2> /dev/null || echo 4)
 status=0
 say() { echo "$*" | tee -a "$out/summary.txt"; }
 fail() { say "FAIL: $*"; status=1; }
 has() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
+# the build's tests the way ctest runs them: ctest in a build tree, kit_ctest.sh in a kit
+run_tests() {
+    if [ -n "$kit" ]; then bash "$src/Testing/cuda/kit_ctest.sh" "$build" "$@"
+    else (cd "$build" && ctest "$@")
+    fi
+}
 # value of key=... in a file (last occurrence)
 val() { grep -o "$1=[0-9.eE+-]*" "$2" 2> /dev/null | tail -1 | cut -d= -f2; }
 
@@ -65,7 +80,15 @@ if has env; then
     say "env: $(command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1 || echo 'no nvidia-smi')"
 fi
 
-if has build; then
+if has build && [ -n "$kit" ]; then
+    say "build: prebuilt kit $build ($(sed -n 's/^commit: //p' "$build/KIT.txt"), made $(sed -n 's/^made: //p' "$build/KIT.txt"))"
+    sed -n 's/^build: /  /p; s/^target needs: /  needs: /p' "$build/KIT.txt" | tee -a "$out/summary.txt"
+    kc=$(sed -n 's/^commit: //p' "$build/KIT.txt")
+    sc=$(cd "$src" && git describe --always --dirty 2> /dev/null || echo '?')
+    [ "$kc" = "$sc" ] || say "  note: the kit was built from $kc, the source tree here is $sc"
+    QSMRIM_KIT=$build bash -c '. "$1/kit-env.sh"; echo "  cuDNN/cuBLAS/driver folders: ${QSMRIM_KIT_CUDA_LIBS:-none found}"' _ "$build" |
+        tee -a "$out/summary.txt"
+elif has build; then
     t0=$(date +%s)
     if [ ! -f "$build/CMakeCache.txt" ]; then
         cmake -S "$src" -B "$build" -DQSMRIM_CUDA=ON -DQSMRIM_WIDGETS=OFF -DCMAKE_BUILD_TYPE=Release \
@@ -90,9 +113,9 @@ if has tests || has tf32 || has sanitizer || has bench || has patches || has tor
 fi
 
 if has tests; then
-    (cd "$build" && ctest -L "gpu|cuda" -V --timeout 1800) > "$out/ctest-fp32.log" 2>&1 || fail "GPU tests (ctest-fp32.log)"
+    run_tests -L "gpu|cuda" -V > "$out/ctest-fp32.log" 2>&1 || fail "GPU tests (ctest-fp32.log)"
     # the learner tests include GPU-sampled against host-sampled training (skipped without a GPU)
-    (cd "$build" && ctest -R test_train_learner -V) > "$out/ctest-learner.log" 2>&1 || fail "learner tests (ctest-learner.log)"
+    run_tests -R test_train_learner -V > "$out/ctest-learner.log" 2>&1 || fail "learner tests (ctest-learner.log)"
     grep -E "GPU-sampled vs host-sampled" "$out/ctest-learner.log" | sed 's/^[0-9]*: /  /' | tee -a "$out/summary.txt"
     say "tests (FP32): $(grep -E 'tests passed|tests failed' "$out/ctest-fp32.log" | tail -1)"
     grep -E "Test +#.*(Skipped|\*\*\*Failed|Not Run)" "$out/ctest-fp32.log" | sed 's/^/  /' | tee -a "$out/summary.txt"
@@ -101,7 +124,7 @@ if has tests; then
 fi
 
 if has tf32; then
-    (cd "$build" && QSMRIM_CUDA_PRECISION=tf32 ctest -R "test_cuda_layers|cuda_parity" -V) > "$out/tf32.log" 2>&1
+    QSMRIM_CUDA_PRECISION=tf32 run_tests -R "test_cuda_layers|cuda_parity" -V > "$out/tf32.log" 2>&1
     say "TF32 layer tests (widened tolerances): $(grep -q 'test_cuda_layers .*Passed' "$out/tf32.log" && echo passed || echo FAILED)"
     grep -E "worst scale-relative|state .*device|FAIL" "$out/tf32.log" | sed 's/^[0-9]*: /  /' > "$out/tf32-parity.txt"
     grep -E "worst scale-relative|state .*device" "$out/tf32-parity.txt" | tee -a "$out/summary.txt"

@@ -21,7 +21,7 @@ The kit (KIT/, and KIT.tar.gz with --tar) holds
                                     paths rewritten to @KIT@ / @SRC@ / @PY@ (Testing/cuda/kit_ctest.sh
                                     runs it the way ctest would)
   parity/                           the small PyTorch parity states, written here with this machine's
-                                    torch (the full-width state is 0.4 GB: written on the target if
+                                    torch (the full-width state is about 0.45 GB: written on the target if
                                     its Python has torch and h5py, otherwise that test is skipped)
   kit-env.sh                        finds cuDNN 9 and cuBLAS on the target (CUDA toolkit, or the
                                     nvidia-* wheels beside PyTorch) and the source tree's data

@@ -187,9 +187,9 @@ exec "$QSMRIM_KIT/lib/@LOADER@" --argv0 "$0" \\
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="\n".join(__doc__.split("\n")[2:]))
+    head, _, rest = __doc__.partition("\n\n")
+    ap = argparse.ArgumentParser(description=" ".join(head.split()), epilog=rest,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True, help="CUDA build tree (configured and built)")
     ap.add_argument("--out", required=True, help="kit folder to write (replaced)")
     ap.add_argument("--tar", help="also pack the kit into this .tar.gz")

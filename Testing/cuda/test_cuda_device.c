@@ -13,6 +13,10 @@
  *   test_cuda_device            the tests
  *   test_cuda_device --probe    exit 0 if a CUDA context starts (prints its description),
  *                               77 otherwise (prints why) - used by the GPU test scripts
+ *
+ * Built against the CUDA emulation (test_cuda_emu_device, QR_CUDA_EMULATED) it runs the GPU
+ * part on the emulated device (16 GiB unless QR_EMU_DEVICE_MB says otherwise): the memory and
+ * failure handling of the backend's own code, on every machine.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +29,9 @@
 
 #include "nn/nn.h"
 #include "nn/nn_backend.h"
+#ifdef QR_CUDA_EMULATED
+#include "cuda_test_util.h"
+#endif
 
 /* ---- log capture ---- */
 static char g_log[8][512];
@@ -37,6 +44,12 @@ static void sink(qr_log_level level, const char *msg, void *user) {
 }
 
 static qr_status make(const char *dev, qr_nn_context **ctx) {
+#ifdef QR_CUDA_EMULATED
+    if (!strcmp(dev, "cuda")) { /* the emulated device stands in for the GPU */
+        g_nlog = 0;
+        return cuda_test_context(ctx);
+    }
+#endif
     qr_nn_context_options o = qr_nn_context_options_default();
     assert_int_equal(qr_nn_device_parse(dev, &o.device), QR_OK);
     o.threads = 1;
@@ -174,6 +187,20 @@ static void test_gpu_memory(void **state) {
     printf("huge batch: %s\n", qr_last_error());
     assert_int_equal(s, QR_ERR_NOMEM);
     assert_non_null(strstr(qr_last_error(), "MB"));
+#ifdef QR_CUDA_EMULATED
+    /* a device that holds the parameters, gradients and Adam state (560 MB) but not a batch of 64
+     * of training activations (264 MB) besides: memory runs out part-way, the error names the
+     * need, and what the failed trainer took is given back (a batch of 16 then fits) */
+    assert_string_equal(getenv("QR_EMU_DEVICE_MB"), "768");
+    to.max_batch = 64;
+    s = qr_nn_trainer_create(m, 0, &to, &t);
+    printf("batch 64 on a 768 MB device: %s\n", qr_last_error());
+    assert_int_equal(s, QR_ERR_NOMEM);
+    assert_non_null(strstr(qr_last_error(), "activations for a batch of 64"));
+    to.max_batch = 16;
+    assert_int_equal(qr_nn_trainer_create(m, 0, &to, &t), QR_OK);
+    qr_nn_trainer_free(t);
+#endif
     const int64_t n = 2, P = 2 * 16 * 32 * 32;
     float *px = calloc((size_t)(n * P), sizeof(float)), *r = calloc((size_t)(n * cfg.n_radiomic), sizeof(float));
     float logits[2];
@@ -213,6 +240,14 @@ static void test_gpu_failure_reported(void **state) {
 }
 
 int main(int argc, char **argv) {
+#ifdef QR_CUDA_EMULATED
+    (void)argc, (void)argv;
+    const struct CMUnitTest emulated[] = {
+        cmocka_unit_test(test_gpu_memory),
+        cmocka_unit_test(test_gpu_failure_reported),
+    };
+    return cmocka_run_group_tests(emulated, NULL, NULL);
+#endif
     if (argc > 1 && !strcmp(argv[1], "--probe")) {
         qr_nn_context *c = NULL;
         qr_nn_context_options o = qr_nn_context_options_default();

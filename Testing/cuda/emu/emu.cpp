@@ -245,13 +245,26 @@ cudaError_t cudaStreamQuery(cudaStream_t s) {
     (void)s;
     return cudaSuccess;
 }
+/* The emulated GPU's memory: QR_EMU_DEVICE_MB (default 16384), shared by all live allocations,
+ * as on a real device (cudaMemGetInfo reports what is left). */
+static size_t g_live;
+static size_t device_bytes(void) {
+    static size_t cap;
+    if (!cap) {
+        const char *e = getenv("QR_EMU_DEVICE_MB");
+        long long mb = e ? atoll(e) : 0;
+        cap = (size_t)(mb > 0 ? mb : 16384) << 20;
+    }
+    return cap;
+}
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     *p = NULL;
-    if (bytes == 0 || bytes > ((size_t)64 << 30)) return set_err(cudaErrorMemoryAllocation);
+    if (bytes == 0 || bytes > device_bytes() - g_live) return set_err(cudaErrorMemoryAllocation);
     void *q = malloc(bytes);
     if (!q) return set_err(cudaErrorMemoryAllocation);
     memset(q, 0xA5, bytes);
     g_allocs[(uintptr_t)q] = bytes;
+    g_live += bytes;
     *p = q;
     return cudaSuccess;
 }
@@ -259,6 +272,7 @@ cudaError_t cudaFree(void *p) {
     if (!p) return cudaSuccess;
     auto it = g_allocs.find((uintptr_t)p);
     if (it == g_allocs.end()) return set_err(cudaErrorInvalidValue);
+    g_live -= it->second;
     g_allocs.erase(it);
     free(p);
     return cudaSuccess;
@@ -289,7 +303,8 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     return cudaMemcpyAsync(dst, src, bytes, kind, NULL);
 }
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
-    *free_bytes = *total_bytes = (size_t)16 << 30;
+    *total_bytes = device_bytes();
+    *free_bytes = device_bytes() - g_live;
     return cudaSuccess;
 }
 cudaError_t cudaGetLastError(void) {

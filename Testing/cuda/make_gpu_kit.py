@@ -134,26 +134,30 @@ KIT_ENV = r"""# kit-env.sh - sourced by the kit's wrappers: where the target's c
 #   QSMRIM_KIT_CUDA_LIBS   folders with libcudnn.so.9 and libcublas.so.@CUBLAS_MAJOR@, ':'-separated
 #   QSMRIM_SOURCE_DIR      the project's source tree (default: the folder the kit lies in)
 if [ -z "${QSMRIM_KIT_CUDA_LIBS+x}" ]; then
-    _qk_dirs=""
+    _qk_dirs="" _qk_dnn=0 _qk_blas=0
     _qk_add() { case ":$_qk_dirs:" in *":$1:"*) ;; *) _qk_dirs=${_qk_dirs:+$_qk_dirs:}$1 ;; esac; }
-    _qk_scan() {
+    _qk_scan() { # the first folder that has each library
         for _qk_d in "$@"; do
-            [ -e "$_qk_d/libcudnn.so.9" ] && _qk_add "$_qk_d"
-            [ -e "$_qk_d/libcublas.so.@CUBLAS_MAJOR@" ] && _qk_add "$_qk_d"
+            [ $_qk_dnn = 0 ] && [ -e "$_qk_d/libcudnn.so.9" ] && _qk_add "$_qk_d" && _qk_dnn=1
+            [ $_qk_blas = 0 ] && [ -e "$_qk_d/libcublas.so.@CUBLAS_MAJOR@" ] && _qk_add "$_qk_d" && _qk_blas=1
         done
     }
     _qk_scan "${CUDA_HOME:-/usr/local/cuda}/lib64" /usr/local/cuda/lib64 /usr/lib/x86_64-linux-gnu \
         /usr/local/lib/python3*/dist-packages/nvidia/*/lib /usr/local/lib/python3*/site-packages/nvidia/*/lib \
         /usr/lib/python3/dist-packages/nvidia/*/lib /opt/conda/lib/python3*/site-packages/nvidia/*/lib \
         "$HOME"/.local/lib/python3*/site-packages/nvidia/*/lib
-    case ":$_qk_dirs:" in
-    *cudnn*|*cublas*) ;;
-    *)  # the wheels beside the Python that has PyTorch (a virtual environment, say)
+    if [ $_qk_dnn = 0 ] || [ $_qk_blas = 0 ]; then
+        # the wheels beside the Python that has PyTorch (a virtual environment, say)
         for _qk_py in ${QSMRIM_TORCH_PYTHON:-} python3; do
             _qk_sp=$("$_qk_py" -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2> /dev/null) || continue
             for _qk_s in $_qk_sp; do _qk_scan "$_qk_s"/nvidia/*/lib; done
-        done ;;
-    esac
+        done
+    fi
+    # cuDNN from a wheel loads other wheels' libraries (NVRTC for its runtime-compiled engines):
+    # every nvidia/*/lib folder beside the one that holds it
+    for _qk_d in ${_qk_dirs//:/ }; do
+        case $_qk_d in */nvidia/*/lib) for _qk_s in "${_qk_d%/*/lib}"/*/lib; do _qk_add "$_qk_s"; done ;; esac
+    done
     # the driver (libcuda.so.1) where the loader's own search would miss it
     for _qk_d in $(ldconfig -p 2> /dev/null | sed -n 's|.*libcuda\.so\.1 .*=> \(.*\)/libcuda\.so\.1$|\1|p') \
         /usr/local/nvidia/lib64 /usr/lib/wsl/lib /usr/lib64; do
@@ -161,7 +165,7 @@ if [ -z "${QSMRIM_KIT_CUDA_LIBS+x}" ]; then
     done
     export QSMRIM_KIT_CUDA_LIBS=$_qk_dirs
     unset -f _qk_add _qk_scan
-    unset _qk_dirs _qk_d _qk_py _qk_sp _qk_s
+    unset _qk_dirs _qk_d _qk_py _qk_sp _qk_s _qk_dnn _qk_blas
 fi
 export QSMRIM_SOURCE_DIR=${QSMRIM_SOURCE_DIR:-$(cd "$QSMRIM_KIT/.." && pwd)}
 export QSMRIM_RESOURCE_DIR=${QSMRIM_RESOURCE_DIR:-$QSMRIM_SOURCE_DIR/Resources}

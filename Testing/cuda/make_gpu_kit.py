@@ -133,6 +133,16 @@ KIT_ENV = r"""# kit-env.sh - sourced by the kit's wrappers: where the target's c
 # source tree's data. Computed once per process tree (exported), or set by hand:
 #   QSMRIM_KIT_CUDA_LIBS   folders with libcudnn.so.9 and libcublas.so.@CUBLAS_MAJOR@, ':'-separated
 #   QSMRIM_SOURCE_DIR      the project's source tree (default: the folder the kit lies in)
+# the CPU must have what the kit was compiled for (else a clear line, not "Illegal instruction")
+if [ -n "@CPU_FLAG@" ] && [ -r /proc/cpuinfo ]; then
+    while read -r _qk_k _qk_flags; do [ "$_qk_k" = flags ] && break; done < /proc/cpuinfo
+    case " $_qk_flags " in
+    *" @CPU_FLAG@ "*) ;;
+    *) echo "qsmrim kit: this CPU lacks @CPU_FLAG@, which the kit's -march=@MARCH@ build needs; make the kit with -DQSMRIM_MARCH=@FALLBACK@" >&2
+       exit 1 ;;
+    esac
+    unset _qk_k _qk_flags
+fi
 if [ -z "${QSMRIM_KIT_CUDA_LIBS+x}" ]; then
     _qk_dirs="" _qk_dnn=0 _qk_blas=0
     _qk_add() { case ":$_qk_dirs:" in *":$1:"*) ;; *) _qk_dirs=${_qk_dirs:+$_qk_dirs:}$1 ;; esac; }
@@ -269,7 +279,11 @@ def main():
     cuda_version = m.group(1) if m else "13.0"
     cublas_major = (cuda_version or "13").split(".")[0]
     with open(os.path.join(kit, "kit-env.sh"), "w") as f:
-        f.write(KIT_ENV.replace("@CUBLAS_MAJOR@", cublas_major))
+        # the CPU feature each x86-64 level adds that a target might lack, and the level below
+        flag, fallback = {"x86-64-v4": ("avx512f", "x86-64-v3"), "x86-64-v3": ("avx2", "x86-64-v2")}.get(
+            march if native else "", ("", ""))
+        f.write(KIT_ENV.replace("@CUBLAS_MAJOR@", cublas_major).replace("@CPU_FLAG@", flag)
+                .replace("@MARCH@", march).replace("@FALLBACK@", fallback))
 
     # the test list; small parity states written now
     states, entries = [], []

@@ -6,13 +6,13 @@
 #     cuBLAS, which come from the target (checked with the kit's own loader, as the wrappers run it),
 #   - runs device selection, the command line's device handling and the emulated layer tests
 #     through its wrappers and runner, and the GPU tests pass (with a GPU) or skip (without).
-# Skipped (77) in a build without the CUDA backend.
+# Skipped (77) in a build without the CUDA backend (lib/libqsmrim_cuda.a).
 set -u
 bin=${QSMRIM_BIN:?QSMRIM_BIN not set}
 src=${QSMRIM_SOURCE_DIR:?QSMRIM_SOURCE_DIR not set}
 build=$(cd "$bin/.." && pwd)
 py=${QSMRIM_PYTHON:-/usr/bin/python3}
-[ -x "$build/tests/test_cuda_layers" ] || { echo "no CUDA backend in this build (skipped)"; exit 77; }
+[ -f "$build/lib/libqsmrim_cuda.a" ] || { echo "no CUDA backend in this build (skipped)"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
@@ -26,6 +26,10 @@ cat "$tmp/make.log"
 "$py" "$src/Testing/cuda/make_gpu_kit.py" --build "$tmp" --out "$tmp/x" > "$tmp/err" 2>&1 &&
     fail "a folder without CMakeCache.txt accepted"
 grep -q "not a configured build tree" "$tmp/err" || fail "unclear error for a non-build folder: $(cat "$tmp/err")"
+mkdir -p "$tmp/cpu-build/lib" && cp "$build/CMakeCache.txt" "$tmp/cpu-build/"
+"$py" "$src/Testing/cuda/make_gpu_kit.py" --build "$tmp/cpu-build" --out "$tmp/x" > "$tmp/err" 2>&1 &&
+    fail "a build without the CUDA backend accepted"
+grep -q "without the CUDA backend" "$tmp/err" || fail "unclear error for a CPU-only build: $(cat "$tmp/err")"
 "$py" "$src/Testing/cuda/make_gpu_kit.py" --build "$build" --out "$build/kit-inside" > "$tmp/err" 2>&1 &&
     fail "a kit inside the build tree accepted"
 [ -e "$build/kit-inside" ] && fail "the refused kit was written"

@@ -215,9 +215,11 @@ def main():
     if not os.path.isfile(os.path.join(build, "CMakeCache.txt")):
         fail("%s is not a configured build tree (no CMakeCache.txt)" % a.build)
     src = os.path.realpath(cache_value(build, "CMAKE_HOME_DIRECTORY") or cache_value(build, "qsmrim_SOURCE_DIR"))
+    if not os.path.isfile(os.path.join(build, "lib", "libqsmrim_cuda.a")):
+        fail("%s was built without the CUDA backend (no lib/libqsmrim_cuda.a): configure with "
+             "-DQSMRIM_CUDA=ON and build" % a.build)
     if not os.path.isfile(os.path.join(build, "tests", "test_cuda_layers")):
-        fail("%s has no CUDA tests (tests/test_cuda_layers): configure with -DQSMRIM_CUDA=ON, build, "
-             "and keep -DQSMRIM_TESTS=ON" % a.build)
+        fail("%s has no CUDA tests (tests/test_cuda_layers): build with -DQSMRIM_TESTS=ON" % a.build)
     qsmrim = os.path.join(build, "bin", "qsmrim")
     if not is_elf(qsmrim):
         fail("%s not built" % qsmrim)

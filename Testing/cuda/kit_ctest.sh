@@ -27,7 +27,7 @@ py=${QSMRIM_TORCH_PYTHON:-python3}
 sub() { local s=${1//@KIT@/$kit}; s=${s//@SRC@/$src}; printf '%s' "${s//@PY@/$py}"; }
 
 # read the list: one block per test
-names=() labels=() timeouts=() skips=() dirs=() envs=() cmds=()
+names=() timeouts=() skips=() dirs=() envs=() cmds=()
 while IFS= read -r line; do
     case $line in
     "#"* | "") ;;
@@ -47,7 +47,7 @@ while IFS= read -r line; do
             [ $hit -eq 1 ] || keep=0
         fi
         if [ $keep -eq 1 ]; then
-            names+=("$name") labels+=("$lab") timeouts+=("$tmo") skips+=("$skp") dirs+=("$dir")
+            names+=("$name") timeouts+=("$tmo") skips+=("$skp") dirs+=("$dir")
             # environment and command kept as strings separated by \037 (unit separator)
             e=""
             [ ${#env[@]} -gt 0 ] && e=$(printf '%s\037' "${env[@]}")

@@ -279,7 +279,7 @@ def main():
     m = re.search(r"release (\d+\.\d+)", subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
                   if nvcc else "")
     cuda_version = m.group(1) if m else "13.0"
-    cublas_major = (cuda_version or "13").split(".")[0]
+    cublas_major = cuda_version.split(".")[0]
     with open(os.path.join(kit, "kit-env.sh"), "w") as f:
         # the CPU feature each x86-64 level adds that a target might lack, and the level below
         flag, fallback = {"x86-64-v4": ("avx512f", "x86-64-v3"), "x86-64-v3": ("avx2", "x86-64-v2")}.get(
@@ -299,7 +299,7 @@ def main():
             if not a.no_states and width <= MAX_STATE_WIDTH:
                 err = write_state(a.python, src, os.path.join(kit, "parity", name), extra)
                 if err is None:
-                    cmd = cmd[:4] + [os.path.join(build, "parity", name)]  # rewritten to @KIT@/parity
+                    cmd = cmd[:4] + ["@KIT@/parity/" + name]
                     states.append(name)
                 else:
                     print("make_gpu_kit: %s not written here (%s): written on the target" % (name, err[0]),

@@ -82,9 +82,9 @@ if has env; then
 fi
 
 if has build && [ -n "$kit" ]; then
-    say "build: prebuilt kit $build ($(sed -n 's/^commit: //p' "$build/KIT.txt"), made $(sed -n 's/^made: //p' "$build/KIT.txt"))"
-    sed -n 's/^build: /  /p; s/^target needs: /  needs: /p' "$build/KIT.txt" | tee -a "$out/summary.txt"
     kc=$(sed -n 's/^commit: //p' "$build/KIT.txt")
+    say "build: prebuilt kit $build ($kc, made $(sed -n 's/^made: //p' "$build/KIT.txt"))"
+    sed -n 's/^build: /  /p; s/^target needs: /  needs: /p' "$build/KIT.txt" | tee -a "$out/summary.txt"
     sc=$(cd "$src" && git describe --always --dirty 2> /dev/null || echo '?')
     [ "$kc" = "$sc" ] || say "  note: the kit was built from $kc, the source tree here is $sc"
     QSMRIM_KIT=$build bash -c '. "$1/kit-env.sh"; echo "  cuDNN/cuBLAS/driver folders: ${QSMRIM_KIT_CUDA_LIBS:-none found}"' _ "$build" |

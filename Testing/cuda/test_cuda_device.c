@@ -191,7 +191,9 @@ static void test_gpu_memory(void **state) {
     /* a device that holds the parameters, gradients and Adam state (560 MB) but not a batch of 64
      * of training activations (264 MB) besides: memory runs out part-way, the error names the
      * need, and what the failed trainer took is given back (a batch of 16 then fits) */
-    assert_string_equal(getenv("QR_EMU_DEVICE_MB"), "768");
+    const char *mb = getenv("QR_EMU_DEVICE_MB");
+    assert_non_null(mb);
+    assert_string_equal(mb, "768");
     to.max_batch = 64;
     s = qr_nn_trainer_create(m, 0, &to, &t);
     printf("batch 64 on a 768 MB device: %s\n", qr_last_error());

@@ -81,9 +81,33 @@ typedef struct qr_nn_device {
 qr_status qr_nn_device_parse(const char *text, qr_nn_device *out);
 const char *qr_nn_device_kind_name(qr_nn_device_kind k);
 
+/* Arithmetic of convolutions and linear layers (everything else is float32 in every mode).
+ *   FP32: float32 operands and sums.
+ *   TF32: operands rounded to TF32 (float32 with 10 mantissa bits, round to nearest even), sums in
+ *         float32 - the numerics of NVIDIA tensor cores (Ampere and later), which run these layers
+ *         several times faster than float32 math. On a GPU it is the speed option; the CPU
+ *         backends emulate the rounding (same numbers as a GPU in TF32 up to summation order, at
+ *         no gain in speed), so that its effect can be studied and reproduced on any machine. */
+typedef enum qr_nn_precision {
+    QR_NN_PRECISION_FP32 = 0,
+    QR_NN_PRECISION_TF32,
+    QR_NN_PRECISION_COUNT,
+    QR_NN_PRECISION_INVALID = -1 /* an unreadable QSMRIM_PRECISION: context creation fails */
+} qr_nn_precision;
+
+/* Parse "fp32" or "tf32". */
+qr_status qr_nn_precision_parse(const char *text, qr_nn_precision *out);
+const char *qr_nn_precision_name(qr_nn_precision p);
+/* The precision of qr_nn_context_options_default(): set by this call (a command's --precision;
+ * call it before any thread creates contexts), otherwise the environment variable
+ * QSMRIM_PRECISION (fp32 or tf32), otherwise FP32. */
+void qr_nn_set_default_precision(qr_nn_precision p);
+qr_nn_precision qr_nn_default_precision(void);
+
 typedef struct qr_nn_context_options {
-    qr_nn_device device; /* default: auto */
-    int threads;         /* CPU threads; <= 0: all cores (OpenMP default) */
+    qr_nn_device device;       /* default: auto */
+    int threads;               /* CPU threads; <= 0: all cores (OpenMP default) */
+    qr_nn_precision precision; /* default: qr_nn_default_precision() */
 } qr_nn_context_options;
 
 qr_nn_context_options qr_nn_context_options_default(void);
@@ -95,10 +119,12 @@ typedef struct qr_nn_context qr_nn_context;
  * a GPU: it falls back to the CPU and logs one notice (qr_log). */
 qr_status qr_nn_context_create(const qr_nn_context_options *opt, qr_nn_context **out);
 void qr_nn_context_free(qr_nn_context *ctx);
-/* One line: backend, device and threads ("cpu (AVX-512 kernels, 2 threads)"). */
+/* One line: backend, device, threads and precision ("cpu (AVX-512 kernels, 2 threads)"; TF32
+ * adds ", TF32 rounding emulated" on the CPU backends, the CUDA line names its math). */
 const char *qr_nn_context_describe(const qr_nn_context *ctx);
 qr_nn_device_kind qr_nn_context_device(const qr_nn_context *ctx);
 int qr_nn_context_threads(const qr_nn_context *ctx);
+qr_nn_precision qr_nn_context_precision(const qr_nn_context *ctx);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Architecture                                                                               */

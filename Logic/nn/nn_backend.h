@@ -253,10 +253,32 @@ const qr_nn_backend *qr_nn_backend_cuda(void);
 struct qr_nn_context {
     const qr_nn_backend *be;
     qr_nn_device device;
-    int threads;          /* resolved thread count (>= 1) */
-    void *be_state;       /* backend private state */
-    char description[160];
+    int threads;               /* resolved thread count (>= 1) */
+    qr_nn_precision precision; /* the CUDA backend reads it; host backends get the TF32 layer */
+    void *be_state;            /* backend private state */
+    char description[200];
+    /* TF32 emulation on a host backend (nn_tf32.c): be points at tf32_table, which calls the
+     * backend's own functions (inner) on rounded copies of the operands. */
+    const qr_nn_backend *inner;
+    qr_nn_backend tf32_table;
+    float *tf32_buf[3];
+    size_t tf32_cap[3]; /* floats */
+    int tf32_failed;    /* an allocation failed: results are void until check() reports it */
 };
+
+/* Put the TF32 layer over the context's host backend (after its init). */
+void qr_nn_tf32_install(qr_nn_context *ctx);
+/* Round to TF32: 10 mantissa bits, nearest even (Inf and NaN unchanged). */
+static inline float qr_nn_tf32_round(float x) {
+    union {
+        float f;
+        uint32_t u;
+    } v = {x};
+    if ((v.u & 0x7f800000u) == 0x7f800000u) return x;
+    v.u += 0xfffu + ((v.u >> 13) & 1u);
+    v.u &= ~0x1fffu;
+    return v.f;
+}
 
 /* ctx->be->check(ctx) if the backend has one, else QR_OK. */
 static inline qr_status qr_nn_backend_check(qr_nn_context *ctx) {

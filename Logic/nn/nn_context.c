@@ -45,6 +45,38 @@ qr_status qr_nn_device_parse(const char *text, qr_nn_device *out) {
     return QR_OK;
 }
 
+/* ---- precision ---- */
+
+static const char *PRECISION_NAMES[QR_NN_PRECISION_COUNT] = {"fp32", "tf32"};
+static int g_precision_set = 0;
+static qr_nn_precision g_precision = QR_NN_PRECISION_FP32;
+
+const char *qr_nn_precision_name(qr_nn_precision p) {
+    return p >= 0 && p < QR_NN_PRECISION_COUNT ? PRECISION_NAMES[p] : "?";
+}
+
+qr_status qr_nn_precision_parse(const char *text, qr_nn_precision *out) {
+    for (int i = 0; text && i < QR_NN_PRECISION_COUNT; i++)
+        if (!strcmp(text, PRECISION_NAMES[i])) {
+            *out = (qr_nn_precision)i;
+            return QR_OK;
+        }
+    return qr_fail(QR_ERR_INVALID_ARG, "unknown precision '%s' (fp32 or tf32)", text ? text : "");
+}
+
+void qr_nn_set_default_precision(qr_nn_precision p) {
+    g_precision = p;
+    g_precision_set = 1;
+}
+
+qr_nn_precision qr_nn_default_precision(void) {
+    if (g_precision_set) return g_precision;
+    const char *e = getenv("QSMRIM_PRECISION");
+    if (!e || !*e) return QR_NN_PRECISION_FP32;
+    qr_nn_precision p;
+    return qr_nn_precision_parse(e, &p) == QR_OK ? p : QR_NN_PRECISION_INVALID;
+}
+
 /* ---- context ---- */
 
 qr_nn_context_options qr_nn_context_options_default(void) {
@@ -52,6 +84,7 @@ qr_nn_context_options qr_nn_context_options_default(void) {
     o.device.kind = QR_NN_DEVICE_AUTO;
     o.device.index = 0;
     o.threads = 0;
+    o.precision = qr_nn_default_precision();
     return o;
 }
 
@@ -70,7 +103,11 @@ static qr_status start(qr_nn_context *ctx, const qr_nn_backend *be, qr_nn_device
     ctx->threads = threads;
     ctx->be_state = NULL;
     ctx->description[0] = 0;
-    return be->init(ctx);
+    qr_status s = be->init(ctx);
+    /* host memory backends get TF32 numerics from the emulation layer; CUDA uses tensor cores */
+    if (s == QR_OK && ctx->precision == QR_NN_PRECISION_TF32 && dev.kind != QR_NN_DEVICE_CUDA)
+        qr_nn_tf32_install(ctx);
+    return s;
 }
 
 qr_status qr_nn_context_create(const qr_nn_context_options *opt, qr_nn_context **out) {
@@ -80,8 +117,14 @@ qr_status qr_nn_context_create(const qr_nn_context_options *opt, qr_nn_context *
 #ifndef QSMRIM_HAVE_OPENMP
     threads = 1;
 #endif
+    if (o.precision < 0 || o.precision >= QR_NN_PRECISION_COUNT) {
+        const char *e = getenv("QSMRIM_PRECISION");
+        if (e && *e) return qr_fail(QR_ERR_INVALID_ARG, "QSMRIM_PRECISION='%s': expected fp32 or tf32", e);
+        return qr_fail(QR_ERR_INVALID_ARG, "invalid precision %d (fp32 or tf32)", (int)o.precision);
+    }
     qr_nn_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return qr_fail(QR_ERR_NOMEM, "out of memory creating the compute context");
+    ctx->precision = o.precision;
     qr_status s = QR_OK;
     qr_nn_device dev = o.device;
     switch (dev.kind) {
@@ -127,6 +170,7 @@ void qr_nn_context_free(qr_nn_context *ctx) {
 const char *qr_nn_context_describe(const qr_nn_context *ctx) { return ctx ? ctx->description : ""; }
 qr_nn_device_kind qr_nn_context_device(const qr_nn_context *ctx) { return ctx->device.kind; }
 int qr_nn_context_threads(const qr_nn_context *ctx) { return ctx->threads; }
+qr_nn_precision qr_nn_context_precision(const qr_nn_context *ctx) { return ctx->precision; }
 
 #ifndef QSMRIM_HAVE_CUDA
 const qr_nn_backend *qr_nn_backend_cuda(void) { return NULL; }

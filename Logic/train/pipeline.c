@@ -11,6 +11,7 @@
 #include "../core/fileutil.h"
 #include "../eval/plots.h"
 #include "folds.h"
+#include "../nn/nn.h"
 
 #ifndef QSMRIM_VERSION
 #define QSMRIM_VERSION "0"
@@ -170,8 +171,10 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
                      o->nseeds);
             char cfgtxt[400];
             qr_train_config_describe(o->cfg, qr_arch_to_name(o->arch), cfgtxt, sizeof cfgtxt);
-            snprintf(m->description, sizeof m->description, "%s: %s; %d-fold CV x %d seeds", qr_arch_to_name(o->arch),
-                     cfgtxt, o->nfolds, o->nseeds);
+            /* TF32 changes the networks' numbers: the record says so (the forest has none) */
+            const int tf32 = o->arch != QR_ARCH_APRL_RF && qr_nn_default_precision() == QR_NN_PRECISION_TF32;
+            snprintf(m->description, sizeof m->description, "%s: %s%s; %d-fold CV x %d seeds", qr_arch_to_name(o->arch),
+                     cfgtxt, tf32 ? ", TF32 arithmetic" : "", o->nfolds, o->nseeds);
         }
         qr_cv_result_free(&cr);
     }

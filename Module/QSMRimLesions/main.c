@@ -3,7 +3,7 @@
  *
  * Slicer runs it as  QSMRimLesions [--returnparameterfile F] --qsm Q.nrrd --flair F.nrrd
  *   --lesions L.nrrd --overlay O.nrrd --probability P.nrrd --table T.tsv [--model M.h5]
- *   [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE]
+ *   [--device auto|cpu|cuda] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]
  * (flag and value as separate arguments; see QSMRimLesions.xml, which `--xml` prints).
  * Progress goes to stdout as Slicer's <filter-...> tags, flushed line by line; errors go to
  * stderr as one line a Slicer user can act on; exit 0 = done, 1 = failed, 2 = bad arguments.
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/fileutil.h"
+#include "nn/nn.h"
 #include "predict/predict.h"
 
 extern const char QSMRIM_LESIONS_XML[]; /* QSMRimLesions.xml, embedded at build time */
@@ -58,7 +59,7 @@ static int usage_error(const char *msg) {
 static const char *HELP =
     "usage: QSMRimLesions --qsm QSM --flair FLAIR --lesions LESIONS --overlay OVERLAY\n"
     "                     --probability PROB --table TABLE.tsv [--model MODEL.h5]\n"
-    "                     [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE]\n"
+    "                     [--device auto|cpu|cuda] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]\n"
     "                     [--returnparameterfile FILE] [--xml]\n"
     "\n"
     "3D Slicer CLI module: classifies each MS lesion as rim+ (paramagnetic rim on QSM) or rim-.\n"
@@ -81,6 +82,7 @@ int main(int argc, char **argv) {
         {"lesions", required_argument, 0, 'l'},   {"overlay", required_argument, 0, 'o'},
         {"probability", required_argument, 0, 'p'}, {"table", required_argument, 0, 't'},
         {"model", required_argument, 0, 'm'},     {"device", required_argument, 0, 'd'},
+        {"precision", required_argument, 0, 'R'},
         {"threshold", required_argument, 0, 'T'}, {"returnparameterfile", required_argument, 0, 'r'},
         {"processinformationaddress", required_argument, 0, 'P'},
         {"xml", no_argument, 0, 'x'},             {"help", no_argument, 0, 'h'},
@@ -100,6 +102,12 @@ int main(int argc, char **argv) {
         case 't': table = optarg; break;
         case 'm': o.model_path = optarg[0] ? optarg : NULL; break;
         case 'd': o.device = optarg; break;
+        case 'R': {
+            qr_nn_precision prec;
+            if (qr_nn_precision_parse(optarg, &prec) != QR_OK) return usage_error(qr_last_error());
+            qr_nn_set_default_precision(prec);
+            break;
+        }
         case 'r': retfile = optarg; break;
         case 'P': break; /* shared-memory progress of old Slicer versions: stdout tags are used */
         case 'T':

@@ -23,6 +23,7 @@
 
 static const char *HELP =
     "usage: qsmrim bench cnn [--batch 64] [--iters N] [--threads T] [--width 64] [--device cpu|cuda|ref]\n"
+    "                        [--precision fp32|tf32]\n"
     "                        [--warmup 1] [--mode both|infer|train] [--cpu-time] [--torch] [--python PY]\n"
     "\n"
     "Times QSMRim-Net (released architecture: fusion add, layer4 stride 1, 536 radiomic\n"
@@ -33,6 +34,8 @@ static const char *HELP =
     "  --threads T    CPU threads (default: all cores)\n"
     "  --width W      base width (64: the published network)\n"
     "  --device D     cpu (default), cuda[:N], ref (the slow reference loops)\n"
+    "  --precision P  fp32 (default) or tf32 (TF32 tensor cores on a GPU; emulated on the CPU);\n"
+    "                 default: $QSMRIM_PRECISION\n"
     "  --mode M       both (default), infer or train\n"
     "  --cpu-time     time with the process CPU clock instead of the wall clock (with --threads 1 a\n"
     "                 measure that other load on a shared machine barely disturbs)\n"
@@ -73,7 +76,7 @@ int bench_cnn(int argc, char **argv) {
     static const struct option opts[] = {
         {"batch", required_argument, 0, 'b'},  {"iters", required_argument, 0, 'i'},
         {"threads", required_argument, 0, 't'}, {"width", required_argument, 0, 'w'},
-        {"device", required_argument, 0, 'd'}, {"warmup", required_argument, 0, 'u'},
+        {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION}, {"warmup", required_argument, 0, 'u'},
         {"mode", required_argument, 0, 'm'},   {"torch", no_argument, 0, 'T'},
         {"python", required_argument, 0, 'p'}, {"cpu-time", no_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},
@@ -91,6 +94,9 @@ int bench_cnn(int argc, char **argv) {
         case 'w': if (cli_parse_int("--width", optarg, 1, 256, &width)) return CLI_EXIT_USAGE; break;
         case 'u': if (cli_parse_int("--warmup", optarg, 0, 1000, &warmup)) return CLI_EXIT_USAGE; break;
         case 'd': device = optarg; break;
+        case CLI_OPT_PRECISION:
+            if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
+            break;
         case 'm':
             if (strcmp(optarg, "both") && strcmp(optarg, "infer") && strcmp(optarg, "train"))
                 return cli_usage("--mode must be both, infer or train, got '%s'", optarg);

@@ -21,6 +21,7 @@
 static const char *HELP =
     "usage: qsmrim bench patches --qsm QSM --flair FLAIR --lesions LESIONS [--arch qsmrimnet|rimnet]\n"
     "                            [--batch 256] [--iters 10] [--threads T] [--device cpu|cuda[:N]]\n"
+    "                            [--precision fp32|tf32]\n"
     "                            [--train-width W] [--no-augment]\n"
     "\n"
     "Times the making of training patches for one batch from the subject's lesions (cycled to fill\n"
@@ -129,7 +130,7 @@ int bench_patches(int argc, char **argv) {
         {"qsm", required_argument, 0, 'q'},     {"flair", required_argument, 0, 'f'},
         {"lesions", required_argument, 0, 'l'}, {"arch", required_argument, 0, 'a'},
         {"batch", required_argument, 0, 'b'},   {"iters", required_argument, 0, 'i'},
-        {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},
         {"train-width", required_argument, 0, 'w'}, {"no-augment", no_argument, 0, 'A'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *qsm = NULL, *flair = NULL, *lesions = NULL, *device = "cpu", *arch = "qsmrimnet";
@@ -152,6 +153,9 @@ int bench_patches(int argc, char **argv) {
         case 't': if (cli_parse_int("--threads", optarg, 1, 4096, &threads)) return CLI_EXIT_USAGE; break;
         case 'w': if (cli_parse_int("--train-width", optarg, 1, 256, &width)) return CLI_EXIT_USAGE; break;
         case 'd': device = optarg; break;
+        case CLI_OPT_PRECISION:
+            if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
+            break;
         case 'A': augment = 0; break;
         case 'h': fputs(HELP, stdout); return CLI_EXIT_OK;
         default: return cli_usage("unknown or incomplete option '%s'", argv[optind - 1]);

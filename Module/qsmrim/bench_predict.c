@@ -17,7 +17,7 @@
 
 static const char *HELP =
     "usage: qsmrim bench predict --qsm QSM --flair FLAIR --lesions LESIONS [--model MODEL.h5]\n"
-    "                            [--device D] [--threads T] [--repeat N] [--no-flips]\n"
+    "                            [--device D] [--precision P] [--threads T] [--repeat N] [--no-flips]\n"
     "\n"
     "Times `qsmrim predict` on one subject: every pass reads the three volumes, opens the model,\n"
     "classifies every lesion (test-time flips on, as predict's default) and writes the overlay,\n"
@@ -30,7 +30,7 @@ static const char *HELP =
 int bench_predict(int argc, char **argv) {
     static const struct option opts[] = {{"qsm", required_argument, 0, 'q'},     {"flair", required_argument, 0, 'f'},
                                          {"lesions", required_argument, 0, 'l'}, {"model", required_argument, 0, 'm'},
-                                         {"device", required_argument, 0, 'd'},  {"threads", required_argument, 0, 't'},
+                                         {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},  {"threads", required_argument, 0, 't'},
                                          {"repeat", required_argument, 0, 'r'},  {"no-flips", no_argument, 0, 'F'},
                                          {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *qsm = NULL, *flair = NULL, *lesions = NULL;
@@ -46,6 +46,9 @@ int bench_predict(int argc, char **argv) {
         case 'l': lesions = optarg; break;
         case 'm': o.model_path = optarg; break;
         case 'd': o.device = optarg; break;
+        case CLI_OPT_PRECISION:
+            if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
+            break;
         case 'F': o.test_time_flips = 0; break;
         case 't':
             if (cli_parse_int("--threads", optarg, 1, 4096, &threads)) return CLI_EXIT_USAGE;

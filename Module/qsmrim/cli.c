@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "nn/nn.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -74,6 +76,14 @@ int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
     if (!s[0] || *end || errno) return cli_usage("%s expects an integer, got '%s'", opt, s);
     if (v < lo || v > hi) return cli_usage("%s must be between %ld and %ld, got %ld", opt, lo, hi, v);
     *out = v;
+    return 0;
+}
+
+int cli_set_precision(const char *text) {
+    qr_nn_precision p;
+    if (qr_nn_precision_parse(text, &p) != QR_OK) return cli_usage("--precision: %s", qr_last_error());
+    qr_nn_set_default_precision(p);
+    setenv("QSMRIM_PRECISION", text, 1); /* for helper processes */
     return 0;
 }
 

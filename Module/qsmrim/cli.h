@@ -40,6 +40,12 @@ void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_parse_double(const char *opt, const char *s, double *out);
 int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
 
+/* --precision fp32|tf32 of the commands that run the network: the engine's default precision
+ * for the whole command (nn.h, qr_nn_set_default_precision). 0, or CLI_EXIT_USAGE after a usage
+ * line. CLI_OPT_PRECISION is its getopt_long code. */
+#define CLI_OPT_PRECISION 0x150
+int cli_set_precision(const char *text);
+
 /* Ctrl-C: the first SIGINT/SIGTERM sets the flag that long work polls (and that library calls
  * receive as their cancel flag); a second one ends the process at once. */
 void cli_install_interrupt(void);

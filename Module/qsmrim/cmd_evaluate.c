@@ -16,7 +16,7 @@
 
 static const char *HELP =
     "usage: qsmrim evaluate --manifest COHORT.tsv --report DIR [--arch A[,A...]] [--folds 5] [--seeds 3]\n"
-    "                       [--model MODEL.h5] [--config TRAIN.yaml] [--seed S] [--device D]\n"
+    "                       [--model MODEL.h5] [--config TRAIN.yaml] [--seed S] [--device D] [--precision P]\n"
     "                       [--bootstrap 500] [--name ID] [--note TEXT] [--include DIR]...\n"
     "                       [--cache DIR | --no-cache] [--resume] [--threads T] [--quiet]\n"
     "       qsmrim evaluate --report DIR --include DIR [--include DIR ...]\n"
@@ -53,6 +53,9 @@ static const char *HELP =
     "                    --no-cache computes every time\n"
     "  --resume          continue an interrupted run: finished fold/seed jobs are kept in\n"
     "                    DIR/.work-<name>/, and networks restart from their last epoch checkpoint\n"
+    "  --precision P     fp32 (default) or tf32: convolutions and linear layers on TF32 tensor cores\n"
+    "                    (faster on a GPU; on the CPU the rounding is emulated, not faster);\n"
+    "                    default: $QSMRIM_PRECISION\n"
     "  --threads T       CPU threads (default: all cores)\n"
     "  --quiet           no progress or notices\n"
     "\n"
@@ -160,7 +163,7 @@ int cmd_evaluate(int argc, char **argv) {
         {"arch", required_argument, 0, 'a'},     {"folds", required_argument, 0, 'k'},
         {"seeds", required_argument, 0, 'n'},    {"model", required_argument, 0, 'M'},
         {"config", required_argument, 0, 'c'},   {"seed", required_argument, 0, 's'},
-        {"device", required_argument, 0, 'd'},   {"bootstrap", required_argument, 0, 'b'},
+        {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},   {"bootstrap", required_argument, 0, 'b'},
         {"name", required_argument, 0, 'N'},     {"note", required_argument, 0, 'T'},
         {"include", required_argument, 0, 'i'},  {"cache", required_argument, 0, 'C'},
         {"no-cache", no_argument, 0, 'X'},       {"resume", no_argument, 0, 'R'},
@@ -184,6 +187,9 @@ int cmd_evaluate(int argc, char **argv) {
         case 'c': config = optarg; break;
         case 's': if (cli_parse_int("--seed", optarg, 0, 2147483647L, &seed)) return CLI_EXIT_USAGE; break;
         case 'd': device = optarg; break;
+        case CLI_OPT_PRECISION:
+            if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
+            break;
         case 'b': if (cli_parse_int("--bootstrap", optarg, 0, 100000, &bootstrap)) return CLI_EXIT_USAGE; break;
         case 'N': name = optarg; break;
         case 'T': note = optarg; break;

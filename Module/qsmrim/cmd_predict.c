@@ -12,7 +12,7 @@ static const char *HELP =
     "usage: qsmrim predict --qsm QSM --flair FLAIR --lesions LESIONS\n"
     "                      --out-labels OVERLAY --out-probability PROB --out-table TABLE.tsv\n"
     "                      [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--threshold f1|sensitive|VALUE]\n"
-    "                      [--connectivity 26|6] [--no-flips] [--threads T] [--quiet]\n"
+    "                      [--precision fp32|tf32] [--connectivity 26|6] [--no-flips] [--threads T] [--quiet]\n"
     "\n"
     "Classifies every lesion as rim+ (paramagnetic rim: chronic active lesion) or rim-.\n"
     "\n"
@@ -25,6 +25,8 @@ static const char *HELP =
     "  --model MODEL.h5     model file (default: the shipped demonstration model, trained on\n"
     "                       simulated phantom data - not for clinical decisions)\n"
     "  --device D           auto (default: a working GPU, else the CPU), cpu, cuda, cuda:N\n"
+    "  --precision P        fp32 (default) or tf32: the network on TF32 tensor cores (faster on a\n"
+    "                       GPU; emulated on the CPU); default: $QSMRIM_PRECISION\n"
     "\n"
     "decision (the model file stores its F1-optimal and high-sensitivity thresholds):\n"
     "  --threshold f1       rim+ at or above the F1 threshold; 'review' between the sensitive and\n"
@@ -52,7 +54,7 @@ int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {
         {"qsm", required_argument, 0, 'q'},         {"flair", required_argument, 0, 'f'},
         {"lesions", required_argument, 0, 'l'},     {"model", required_argument, 0, 'm'},
-        {"device", required_argument, 0, 'd'},      {"threshold", required_argument, 0, 'T'},
+        {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},      {"threshold", required_argument, 0, 'T'},
         {"out-labels", required_argument, 0, 'o'},  {"out-probability", required_argument, 0, 'p'},
         {"out-table", required_argument, 0, 't'},   {"connectivity", required_argument, 0, 'c'},
         {"no-flips", no_argument, 0, 'F'},          {"threads", required_argument, 0, 'j'},
@@ -73,6 +75,9 @@ int cmd_predict(int argc, char **argv) {
         case 'l': lesions = optarg; break;
         case 'm': o.model_path = optarg; break;
         case 'd': o.device = optarg; break;
+        case CLI_OPT_PRECISION:
+            if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
+            break;
         case 'o': overlay = optarg; break;
         case 'p': prob = optarg; break;
         case 't': table = optarg; break;

@@ -15,7 +15,7 @@
 
 static const char *HELP =
     "usage: qsmrim train --manifest COHORT.tsv --out MODEL.h5 [--arch qsmrimnet|rimnet|aprl-rf|aprl-nn]\n"
-    "                    [--config TRAIN.yaml] [--seed S] [--device D] [--seeds N] [--holdout F]\n"
+    "                    [--config TRAIN.yaml] [--seed S] [--device D] [--precision P] [--seeds N] [--holdout F]\n"
     "                    [--resume] [--report DIR] [--note TEXT] [--cache DIR | --no-cache]\n"
     "                    [--threads T] [--quiet]\n"
     "\n"
@@ -43,6 +43,9 @@ static const char *HELP =
     "  --report DIR      also write the held-out evaluation there (metrics.json, figures, report.html)\n"
     "  --note TEXT       what the data is (stored with the model as its training data)\n"
     "  --cache DIR       radiomic feature cache (default .qsmrim-cache beside the manifest); --no-cache\n"
+    "  --precision P     fp32 (default) or tf32: convolutions and linear layers on TF32 tensor cores\n"
+    "                    (faster on a GPU; on the CPU the rounding is emulated, not faster);\n"
+    "                    default: $QSMRIM_PRECISION\n"
     "  --threads T       CPU threads (default: all cores)\n"
     "  --quiet           no progress or notices\n"
     "\n"
@@ -79,7 +82,7 @@ int cmd_train(int argc, char **argv) {
     static const struct option opts[] = {
         {"manifest", required_argument, 0, 'm'}, {"out", required_argument, 0, 'o'},
         {"arch", required_argument, 0, 'a'},     {"config", required_argument, 0, 'c'},
-        {"seed", required_argument, 0, 's'},     {"device", required_argument, 0, 'd'},
+        {"seed", required_argument, 0, 's'},     {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},
         {"seeds", required_argument, 0, 'n'},    {"holdout", required_argument, 0, 'H'},
         {"resume", no_argument, 0, 'R'},         {"report", required_argument, 0, 'r'},
         {"note", required_argument, 0, 'T'},     {"cache", required_argument, 0, 'C'},
@@ -101,6 +104,9 @@ int cmd_train(int argc, char **argv) {
         case 'c': config = optarg; break;
         case 's': if (cli_parse_int("--seed", optarg, 0, 2147483647L, &seed)) return CLI_EXIT_USAGE; break;
         case 'd': device = optarg; break;
+        case CLI_OPT_PRECISION:
+            if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
+            break;
         case 'n': if (cli_parse_int("--seeds", optarg, 1, 100, &seeds)) return CLI_EXIT_USAGE; break;
         case 'H':
             if (cli_parse_double("--holdout", optarg, &holdout)) return CLI_EXIT_USAGE;

@@ -22,6 +22,11 @@ static inline qr_status cuda_test_context(qr_nn_context **out) {
     c->device.kind = QR_NN_DEVICE_CUDA;
     c->device.index = 0;
     c->threads = 1;
+    c->precision = qr_nn_default_precision(); /* QSMRIM_PRECISION, as qr_nn_context_options_default */
+    if (c->precision == QR_NN_PRECISION_INVALID) {
+        free(c);
+        return qr_fail(QR_ERR_INVALID_ARG, "QSMRIM_PRECISION: expected fp32 or tf32");
+    }
     qr_status s = c->be->init(c);
     if (s != QR_OK) {
         free(c);

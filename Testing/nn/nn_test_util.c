@@ -140,3 +140,11 @@ double tu_close(const float *a, const float *b, int64_t n, double tol, double ep
 void tu_fill_normal(qr_rng *r, float *x, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] = (float)(qr_rng_normal(r) * scale);
 }
+
+qr_nn_conv tu_conv(int n, int cin, int cout, int d, int h, int w, int k, int s, int p) {
+    qr_nn_conv g = {n, cin, cout, d, h, w, 0, 0, 0, k, s, p};
+    g.od = qr_nn_conv_out(d, k, s, p, p);
+    g.oh = qr_nn_conv_out(h, k, s, p, p);
+    g.ow = qr_nn_conv_out(w, k, s, p, p);
+    return g;
+}

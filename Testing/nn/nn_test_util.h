@@ -9,6 +9,7 @@
 
 #include "core/rng.h"
 #include "nn/nn.h"
+#include "nn/nn_backend.h"
 
 /* Read a float32 (or convertible) dataset at `path` of file `file`; returns a malloc'd array and
  * its element count (NULL if missing). dims/ndim optional. */
@@ -26,5 +27,9 @@ double tu_rel_err(const float *a, const float *b, int64_t n, double floor);
 double tu_close(const float *a, const float *b, int64_t n, double tol, double eps, int64_t *worst);
 
 void tu_fill_normal(qr_rng *r, float *x, int64_t n, float scale);
+
+/* A convolution's geometry: batch n, cin -> cout channels, input d x h x w, cubic kernel k,
+ * stride s, padding p (output size derived). */
+qr_nn_conv tu_conv(int n, int cin, int cout, int d, int h, int w, int k, int s, int p);
 
 #endif

@@ -120,10 +120,7 @@ typedef struct conv_case {
 } conv_case;
 
 static void conv_one(const conv_case *cc) {
-    qr_nn_conv g = {cc->n, cc->cin, cc->cout, cc->d, cc->h, cc->w, 0, 0, 0, cc->k, cc->s, cc->p};
-    g.od = qr_nn_conv_out(cc->d, cc->k, cc->s, cc->p, cc->p);
-    g.oh = qr_nn_conv_out(cc->h, cc->k, cc->s, cc->p, cc->p);
-    g.ow = qr_nn_conv_out(cc->w, cc->k, cc->s, cc->p, cc->p);
+    const qr_nn_conv g = tu_conv(cc->n, cc->cin, cc->cout, cc->d, cc->h, cc->w, cc->k, cc->s, cc->p);
     qr_nn_shape5 si = sh5(cc->n, cc->cin, cc->d, cc->h, cc->w), so = sh5(cc->n, cc->cout, g.od, g.oh, g.ow);
     int64_t wd[5] = {cc->cout, cc->cin, cc->k, cc->k, cc->k};
     int64_t nw = (int64_t)cc->cout * cc->cin * cc->k * cc->k * cc->k;

@@ -73,6 +73,28 @@ grep -q $'\treview$' "$W/s.tsv" && fail "--threshold sensitive must not leave a 
 pred "$S" "$W/v" --threshold 0.5 --quiet >/dev/null
 awk -F'\t' 'NR > 1 && (($6 >= 0.5) != ($8 == "rim+")) { bad = 1 } END { exit bad }' "$W/v.tsv" || fail "--threshold 0.5"
 
+echo "== 2b. --precision tf32 (TF32 rounding, emulated on the CPU): small changes; QSMRIM_PRECISION does the same"
+pred "$S" "$W/t" --precision tf32 --device cpu 2>"$W/t.stderr" >/dev/null || fail "--precision tf32: $(cat "$W/t.stderr")"
+QSMRIM_PRECISION=tf32 pred "$S" "$W/t2" --device cpu --quiet >/dev/null
+cmp "$W/t.tsv" "$W/t2.tsv" || fail "QSMRIM_PRECISION=tf32 and --precision tf32 differ"
+"$PY" - "$W/a.tsv" "$W/t.tsv" <<'EOF'
+import sys
+a = {l.split("\t")[0]: float(l.split("\t")[5]) for l in list(open(sys.argv[1]))[1:]}
+t = {l.split("\t")[0]: float(l.split("\t")[5]) for l in list(open(sys.argv[2]))[1:]}
+assert a.keys() == t.keys()
+d = [abs(a[k] - t[k]) for k in a]
+print("TF32 vs FP32: largest probability change %.2e over %d lesions, %d changed" % (max(d), len(d), sum(x > 0 for x in d)))
+assert max(d) < 1e-2, max(d)   # rounding, not a different model
+assert max(d) > 0, "TF32 changed nothing: the rounding is not applied"
+EOF
+set +e
+pred "$S" "$W/bad" --precision half 2>"$W/ep" >/dev/null; rc=$?
+[ $rc -eq 2 ] && grep -q "unknown precision 'half' (fp32 or tf32)" "$W/ep" || fail "--precision half: rc $rc $(cat "$W/ep")"
+QSMRIM_PRECISION=fp16 pred "$S" "$W/bad" 2>"$W/ep" >/dev/null; rc=$?
+[ $rc -eq 1 ] && grep -q "QSMRIM_PRECISION='fp16': expected fp32 or tf32" "$W/ep" || fail "QSMRIM_PRECISION=fp16: rc $rc $(cat "$W/ep")"
+set -e
+[ ! -e "$W/bad.tsv" ] || fail "a run with a bad precision wrote a table"
+
 echo "== 3. test-time flips: one member without flips has no spread; with flips the mean of three passes"
 pred "$S" "$W/nf" --no-flips --quiet >/dev/null
 awk -F'\t' 'NR > 1 && $7 != 0 { bad = 1 } END { exit bad }' "$W/nf.tsv" || fail "--no-flips: uncertainty must be 0"

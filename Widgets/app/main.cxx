@@ -25,6 +25,7 @@
 
 extern "C" {
 #include "core/status.h"
+#include "nn/nn.h"
 #include "review_file.h"
 #include "review_subject.h"
 }
@@ -33,7 +34,8 @@ static const char *USAGE =
     "usage: qsmrim-review [--qsm QSM --flair FLAIR --lesions LESIONS | --cohort COHORT.tsv [--subject NAME]]\n"
     "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB]] [--connectivity 26|6]\n"
     "                     [--review REVIEW.tsv] [--reviewer NAME]\n"
-    "                     [--model MODEL.h5] [--device auto|cpu|cuda] [--threshold f1|sensitive|VALUE] [--predict]\n"
+    "                     [--model MODEL.h5] [--device auto|cpu|cuda] [--precision fp32|tf32]\n"
+    "                     [--threshold f1|sensitive|VALUE] [--predict]\n"
     "                     [--overlay-mode decision|probability|off] [--overlay-style outline|fill] [--opacity F]\n"
     "                     [--sort probability|uncertainty|volume|id]\n"
     "                     [--export OUT.tsv] [--script FILE]\n"
@@ -51,7 +53,7 @@ static const char *USAGE =
     "  --connectivity              splitting a binary mask, as predict ran (default 26)\n"
     "  --review                    review file (default: <lesion map without extension>_review.tsv)\n"
     "  --reviewer                  name stored with each decision (default $QSMRIM_REVIEWER, then $USER)\n"
-    "  --model, --device, --threshold\n"
+    "  --model, --device, --precision, --threshold\n"
     "                              settings of an in-viewer prediction (Prediction > Run, or --predict at start)\n"
     "  --overlay-mode, --overlay-style, --opacity, --sort\n"
     "                              initial display (default decision, outline, 0.7, probability)\n"
@@ -124,7 +126,7 @@ static int parseArgs(const QStringList &args, Options *o) {
         }
         static const char *withValue[] = {"--qsm",   "--flair",  "--lesions",      "--table",   "--overlay",  "--probability",
                                           "--cohort", "--subject", "--connectivity", "--review",  "--reviewer", "--model",
-                                          "--device", "--threshold", "--overlay-mode", "--overlay-style", "--opacity", "--sort",     "--export",
+                                          "--device", "--precision", "--threshold", "--overlay-mode", "--overlay-style", "--opacity", "--sort",     "--export",
                                           "--script"};
         bool known = false;
         for (const char *w : withValue) known = known || a == w;
@@ -146,6 +148,11 @@ static int parseArgs(const QStringList &args, Options *o) {
         else if (a == "--reviewer") o->reviewer = v;
         else if (a == "--model") o->predictSettings.model = v;
         else if (a == "--device") o->predictSettings.device = v;
+        else if (a == "--precision") {
+            qr_nn_precision p;
+            if (qr_nn_precision_parse(v.toUtf8().constData(), &p) != QR_OK) return usageError("--precision: %s", qr_last_error());
+            qr_nn_set_default_precision(p); /* every prediction of this session */
+        }
         else if (a == "--threshold") o->predictSettings.threshold = v;
         else if (a == "--overlay-mode") {
             if (v != "decision" && v != "probability" && v != "off")

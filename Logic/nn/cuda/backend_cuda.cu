@@ -6,7 +6,7 @@
  *
  * Start-up (init) answers "is there a GPU that works?" in one line, so that `--device auto`
  * can fall back to the CPU with one notice and `--device cuda` can fail clearly:
- *   bad GPU setting           "QSMRIM_CUDA_PRECISION='fp16': expected fp32 or tf32"
+ *   bad GPU setting           "QSMRIM_CUDA_CONV_ALGO='fastest': expected heuristic or find"
  *   no driver                 "cuda:0: no NVIDIA driver for CUDA 13.0 (CUDA driver version is insufficient ...)"
  *   no device                 "cuda:0: no CUDA GPU found"
  *   index out of range        "cuda:3: this machine has 1 GPU (cuda:0)"
@@ -138,15 +138,10 @@ void *qr_cu_workspace(qr_nn_context *ctx, size_t bytes) {
 
 __global__ void probe_kernel(int *x) { x[threadIdx.x] = (int)threadIdx.x + 1; }
 
-/* Settings from the environment (nn.h's context options have no GPU fields). */
-static qr_status read_settings(qr_cu_state *st) {
-    const char *p = getenv("QSMRIM_CUDA_PRECISION");
-    st->precision = QR_CU_FP32;
-    if (p && *p) {
-        if (!strcmp(p, "fp32")) st->precision = QR_CU_FP32;
-        else if (!strcmp(p, "tf32")) st->precision = QR_CU_TF32;
-        else return qr_fail(QR_ERR_INVALID_ARG, "QSMRIM_CUDA_PRECISION='%s': expected fp32 or tf32", p);
-    }
+/* Settings: the precision from the context options, the rest from the environment (nn.h's
+ * context options have no fields for them). */
+static qr_status read_settings(const qr_nn_context *ctx, qr_cu_state *st) {
+    st->precision = ctx->precision == QR_NN_PRECISION_TF32 ? QR_CU_TF32 : QR_CU_FP32;
     const char *a = getenv("QSMRIM_CUDA_CONV_ALGO");
     st->algo_mode = QR_CU_ALGO_HEURISTIC;
     if (a && *a) {
@@ -183,7 +178,7 @@ static qr_status cu_init(qr_nn_context *ctx) {
     const int idx = ctx->device.index;
     qr_cu_state settings;
     memset(&settings, 0, sizeof settings);
-    QR_TRY(read_settings(&settings)); /* a bad setting is an error with or without a GPU */
+    QR_TRY(read_settings(ctx, &settings)); /* a bad setting is an error with or without a GPU */
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) {

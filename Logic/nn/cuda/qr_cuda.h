@@ -18,10 +18,11 @@
  * those it reports as deterministic; cuBLAS runs on one stream. So the same inputs give
  * bit-identical results run after run on the same GPU model and library versions.
  *
- * Precision (environment, read when a context starts; see backend_cuda.cu):
- *   QSMRIM_CUDA_PRECISION = fp32 (default: IEEE float32 arithmetic, no tensor-core rounding)
- *                         | tf32 (convolutions and linear layers on TF32 tensor cores: inputs
- *                           rounded to a 10-bit mantissa, float32 accumulation)
+ * Precision: the context's (nn.h, qr_nn_precision; --precision or QSMRIM_PRECISION)
+ *   fp32 (default: IEEE float32 arithmetic, no tensor-core rounding)
+ *   tf32 (convolutions and linear layers on TF32 tensor cores: inputs rounded to a 10-bit
+ *        mantissa, float32 accumulation)
+ * Settings (environment, read when a context starts; see backend_cuda.cu):
  *   QSMRIM_CUDA_CONV_ALGO = heuristic (default, reproducible) | find (cuDNN times the candidate
  *                           algorithms once per shape and keeps the fastest deterministic one;
  *                           faster, but the choice may differ between runs)

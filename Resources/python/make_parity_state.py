@@ -3,7 +3,12 @@
 
   make_parity_state.py --out STATE.h5 [--arch qsmrimnet|aprl-nn|rimnet] [--width 4]
         [--fusion add|concat] [--image-fusion channels|branches] [--smote released|paper|off] [--layer4-stride 1] [--radiomic 32]
-        [--batch 6] [--positives 3] [--patch 16 32 32] [--steps 3] [--seed 1] [--all-grads]
+        [--batch 6] [--positives 3] [--patch 16 32 32] [--steps 3] [--seed 1] [--all-grads] [--tf32]
+
+--tf32: every convolution and linear layer computes in TF32 as a tensor core does - both
+operands of the products rounded to 10 mantissa bits (nearest even), float32 sums, biases and
+bias gradients from unrounded values - emulated on the CPU (PyTorch's own TF32 switch acts on
+GPUs only). The C engine with --precision tf32 is compared against such a state.
 
 The file is a valid qsmrim model file (root attributes + member_000 with the initial state dict
 and a non-trivial preprocessing), so the C side loads it with qr_nn_model_load, plus /parity:
@@ -38,6 +43,71 @@ import qsmrim_torch as qt  # noqa: E402
 LR = 1e-4  # the published learning rate
 
 
+def tf32_round(t):
+    """float32 tensor rounded to TF32 (10 mantissa bits, nearest even; Inf/NaN unchanged)."""
+    u = t.detach().contiguous().view(torch.int32).to(torch.int64) & 0xFFFFFFFF
+    r = (u + 0xFFF + ((u >> 13) & 1)) & 0xFFFFE000
+    r = torch.where((u & 0x7F800000) == 0x7F800000, u, r)
+    r = torch.where(r >= 2 ** 31, r - 2 ** 32, r)
+    return r.to(torch.int32).view(torch.float32).view(t.shape)
+
+
+_conv3d, _linear = F.conv3d, F.linear
+
+
+def use_tf32(round_operands=True, float64_sums=False):
+    """Route the models' F.conv3d / F.linear calls through an emulation of tensor-core arithmetic:
+    operands rounded to TF32 (round_operands), products summed in float32 or, to see how much
+    summation order alone matters, in float64 (float64_sums); biases and bias gradients from
+    unrounded values. restore_fp32() undoes it."""
+    rd = tf32_round if round_operands else (lambda t: t)
+    up = (lambda t: t.double()) if float64_sums else (lambda t: t)
+
+    class Conv(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w, b, stride, padding):
+            xr, wr = rd(x), rd(w)
+            ctx.save_for_backward(xr, wr)
+            ctx.conf = (stride, padding, b is not None)
+            y = _conv3d(up(xr), up(wr), None, stride, padding).float()
+            return y if b is None else y + b.view(1, -1, 1, 1, 1)
+
+        @staticmethod
+        def backward(ctx, go):
+            xr, wr = ctx.saved_tensors
+            stride, padding, has_b = ctx.conf
+            gr = up(rd(go))
+            dx = torch.nn.grad.conv3d_input(xr.shape, up(wr), gr, stride, padding).float()
+            dw = torch.nn.grad.conv3d_weight(up(xr), wr.shape, gr, stride, padding).float()
+            return dx, dw, (go.sum(dim=(0, 2, 3, 4)) if has_b else None), None, None
+
+    class Linear(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, w, b):
+            xr, wr = rd(x), rd(w)
+            ctx.save_for_backward(xr, wr)
+            ctx.has_b = b is not None
+            y = _linear(up(xr), up(wr)).float()
+            return y if b is None else y + b
+
+        @staticmethod
+        def backward(ctx, go):
+            xr, wr = ctx.saved_tensors
+            gr = up(rd(go))
+            return (gr @ up(wr)).float(), (gr.t() @ up(xr)).float(), (go.sum(0) if ctx.has_b else None)
+
+    def conv3d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
+        assert dilation in (1, (1, 1, 1)) and groups == 1
+        return Conv.apply(x, w, b, stride, padding)
+
+    F.conv3d = conv3d
+    F.linear = lambda x, w, b=None: Linear.apply(x, w, b)
+
+
+def restore_fp32():
+    F.conv3d, F.linear = _conv3d, _linear
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -56,8 +126,11 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--all-grads", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tf32", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.tf32:
+        use_tf32()
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
     N, w = a.batch, a.width
@@ -124,6 +197,7 @@ def main():
     pg.attrs["steps"] = np.int64(a.steps)
     pg.attrs["smote"] = a.smote
     pg.attrs["torch_version"] = str(torch.__version__)
+    pg.attrs["precision"] = "tf32 (emulated)" if a.tf32 else "fp32"
     if C:
         pg.create_dataset("patches", data=x_raw, **comp)
     if Fr:

@@ -11,7 +11,7 @@ dropout), DeepSMOTE (released variant: for each rim+ sample its 3 nearest rim+ s
 itself, lerp with U(0,1) weights - written here with tensor operations so it runs on the GPU;
 the reference module's per-row Python loop builds CPU tensors), BCE with logits, backward, Adam.
 Every timed iteration ends with torch.cuda.synchronize(). Precision: FP32 unless --tf32 (then
-TF32 for convolutions and matrix products, as QSMRIM_CUDA_PRECISION=tf32).
+TF32 for convolutions and matrix products, as qsmrim's --precision tf32).
 
 Prints torch_gpu_infer_ms_per_patch=X, torch_gpu_train_ms_per_patch=Y (medians) and the
 corresponding patches per second.

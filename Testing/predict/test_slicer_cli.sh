@@ -91,7 +91,7 @@ echo "== 3. the same subject through qsmrim predict on the original NIfTI files:
   --out-table "$W/predict.tsv" --quiet >/dev/null
 cmp "$W/predict.tsv" "$O/ABCDE_outputTable.tsv" || fail "QSMRimLesions on NRRD and qsmrim predict on NIfTI disagree"
 
-echo "== 4. errors: a wrong model file and a missing input (exit code, one line, no output)"
+echo "== 4. errors: a wrong model file, a missing input, a bad precision (exit code, one line, no output)"
 O="$W/out-err"; mkdir -p "$O"
 set +e
 slicer_run "$O" --model "$S/sub-001_annotations.tsv" >"$W/stdout-e" 2>"$W/stderr-e"; rc=$?
@@ -104,6 +104,11 @@ set +e
   --table "$O/t.tsv" >/dev/null 2>"$W/stderr-m"; rc=$?
 set -e
 [ "$rc" -eq 1 ] && grep -q "missing.nrrd" "$W/stderr-m" || fail "missing input: rc $rc, $(cat "$W/stderr-m")"
+[ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
+set +e
+slicer_run "$O" --precision bf16 >/dev/null 2>"$W/stderr-p"; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q "unknown precision 'bf16' (fp32 or tf32)" "$W/stderr-p" || fail "bad precision: rc $rc, $(cat "$W/stderr-p")"
 [ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
 
 echo "== 5. Cancel (SIGSTOP then SIGKILL) mid-run leaves no partial output and keeps old outputs"

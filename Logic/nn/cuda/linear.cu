@@ -11,7 +11,7 @@
  *   out^T (fout x n) [fout] = op_T(w: fin x fout [fin]) * in^T (fin x n) [fin]
  *   din^T (fin x n)  [fin]  = w (fin x fout [fin]) * dout^T (fout x n) [fout]
  *   dw^T (fin x fout) [fin] = in^T (fin x n [fin]) * op_T(dout^T: fout x n [fout])
- * Precision: FP32 (CUBLAS_DEFAULT_MATH) or TF32 tensor cores (QSMRIM_CUDA_PRECISION=tf32).
+ * Precision: FP32 (CUBLAS_DEFAULT_MATH) or TF32 tensor cores (--precision tf32).
  */
 #include <limits.h>
 

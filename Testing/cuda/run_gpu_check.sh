@@ -115,9 +115,11 @@ if has tests || has tf32 || has sanitizer || has bench || has patches || has tor
 fi
 
 if has tests; then
-    run_tests -L "gpu|cuda" -V > "$out/ctest-fp32.log" 2>&1 || fail "GPU tests (ctest-fp32.log)"
+    # FP32 whatever the caller's QSMRIM_PRECISION (test_cuda_emu_layers_tf32 sets its own)
+    QSMRIM_PRECISION=fp32 run_tests -L "gpu|cuda" -V > "$out/ctest-fp32.log" 2>&1 || fail "GPU tests (ctest-fp32.log)"
     # the learner tests include GPU-sampled against host-sampled training (skipped without a GPU)
-    run_tests -R test_train_learner -V > "$out/ctest-learner.log" 2>&1 || fail "learner tests (ctest-learner.log)"
+    QSMRIM_PRECISION=fp32 run_tests -R test_train_learner -V > "$out/ctest-learner.log" 2>&1 ||
+        fail "learner tests (ctest-learner.log)"
     grep -E "GPU-sampled vs host-sampled" "$out/ctest-learner.log" | sed 's/^[0-9]*: /  /' | tee -a "$out/summary.txt"
     say "tests (FP32): $(grep -E 'tests passed|tests failed' "$out/ctest-fp32.log" | tail -1)"
     grep -E "Test +#.*(Skipped|\*\*\*Failed|Not Run)" "$out/ctest-fp32.log" | sed 's/^/  /' | tee -a "$out/summary.txt"

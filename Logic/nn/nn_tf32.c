@@ -18,8 +18,9 @@
  * measured without a GPU. It costs one pass over each operand per call (small beside the
  * products) and gives no speed-up.
  *
- * The rounded copies live in three buffers of the context, grown as needed. If one cannot be
- * allocated the call does nothing, and check() reports QR_ERR_NOMEM before any result is used.
+ * The rounded copies (and the channel means of a bias gradient) live in three host buffers of the
+ * context, grown as needed. If one cannot be allocated the call does nothing, and check() reports
+ * QR_ERR_NOMEM before any result is used.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,21 +28,23 @@
 #include "core/status.h"
 #include "nn_internal.h"
 
-/* A rounded copy of x (n floats) in buffer `slot`; NULL (and the failure recorded) if it cannot
- * be allocated. */
-static const float *rounded(qr_nn_context *ctx, int slot, const float *x, int64_t n) {
+/* Buffer `slot`, grown to n floats; NULL (and the failure recorded) if it cannot be. */
+static float *buffer(qr_nn_context *ctx, int slot, int64_t n) {
     if (ctx->tf32_failed) return NULL;
     size_t need = (size_t)(n > 0 ? n : 1);
     if (need > ctx->tf32_cap[slot]) {
         free(ctx->tf32_buf[slot]);
         ctx->tf32_buf[slot] = malloc(sizeof(float) * need);
         ctx->tf32_cap[slot] = ctx->tf32_buf[slot] ? need : 0;
-        if (!ctx->tf32_buf[slot]) {
-            ctx->tf32_failed = 1;
-            return NULL;
-        }
+        if (!ctx->tf32_buf[slot]) ctx->tf32_failed = 1;
     }
-    float *r = ctx->tf32_buf[slot];
+    return ctx->tf32_buf[slot];
+}
+
+/* A rounded copy of x (n floats) in buffer `slot`, or NULL. */
+static const float *rounded(qr_nn_context *ctx, int slot, const float *x, int64_t n) {
+    float *r = buffer(ctx, slot, n);
+    if (!r) return NULL;
 #pragma omp parallel for num_threads(ctx->threads) schedule(static) if (n > 262144)
     for (int64_t i = 0; i < n; i++) r[i] = qr_nn_tf32_round(x[i]);
     return r;
@@ -63,11 +66,8 @@ static void conv3d_backward(qr_nn_context *ctx, const qr_nn_conv *g, float *din,
         /* bias gradient from the unrounded dout: per-sample channel means times the positions,
          * through the backend (the layout is its own), summed in double */
         const int64_t pos = (int64_t)g->od * g->oh * g->ow;
-        float *mean = ctx->inner->alloc(ctx, sizeof(float) * (size_t)g->n * g->cout);
-        if (!mean) {
-            ctx->tf32_failed = 1;
-            return;
-        }
+        float *mean = buffer(ctx, 0, (int64_t)g->n * g->cout); /* host memory, free until dout's copy */
+        if (!mean) return;
         const qr_nn_shape5 s = {g->n, g->cout, g->od, g->oh, g->ow};
         ctx->inner->avgpool_forward(ctx, &s, mean, dout);
         for (int o = 0; o < g->cout; o++) {
@@ -75,7 +75,6 @@ static void conv3d_backward(qr_nn_context *ctx, const qr_nn_conv *g, float *din,
             for (int n = 0; n < g->n; n++) sum += mean[(int64_t)n * g->cout + o];
             db[o] = (float)(sum * (double)pos);
         }
-        ctx->inner->free(ctx, mean);
     }
     const float *rd = rounded(ctx, 0, dout, conv_out_size(g)), *ri = rounded(ctx, 1, in, conv_in_size(g)),
                 *rw = rounded(ctx, 2, w, conv_w_size(g));

@@ -83,7 +83,6 @@ int cli_set_precision(const char *text) {
     qr_nn_precision p;
     if (qr_nn_precision_parse(text, &p) != QR_OK) return cli_usage("--precision: %s", qr_last_error());
     qr_nn_set_default_precision(p);
-    setenv("QSMRIM_PRECISION", text, 1); /* for helper processes */
     return 0;
 }
 

@@ -141,10 +141,10 @@ void tu_fill_normal(qr_rng *r, float *x, int64_t n, float scale) {
     for (int64_t i = 0; i < n; i++) x[i] = (float)(qr_rng_normal(r) * scale);
 }
 
-qr_nn_conv tu_conv(int n, int cin, int cout, int d, int h, int w, int k, int s, int p) {
-    qr_nn_conv g = {n, cin, cout, d, h, w, 0, 0, 0, k, s, p};
-    g.od = qr_nn_conv_out(d, k, s, p, p);
-    g.oh = qr_nn_conv_out(h, k, s, p, p);
-    g.ow = qr_nn_conv_out(w, k, s, p, p);
+qr_nn_conv tu_conv(const tu_conv_case *c) {
+    qr_nn_conv g = {c->n, c->cin, c->cout, c->d, c->h, c->w, 0, 0, 0, c->k, c->s, c->p};
+    g.od = qr_nn_conv_out(c->d, c->k, c->s, c->p, c->p);
+    g.oh = qr_nn_conv_out(c->h, c->k, c->s, c->p, c->p);
+    g.ow = qr_nn_conv_out(c->w, c->k, c->s, c->p, c->p);
     return g;
 }

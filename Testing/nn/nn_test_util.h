@@ -28,8 +28,13 @@ double tu_close(const float *a, const float *b, int64_t n, double tol, double ep
 
 void tu_fill_normal(qr_rng *r, float *x, int64_t n, float scale);
 
-/* A convolution's geometry: batch n, cin -> cout channels, input d x h x w, cubic kernel k,
- * stride s, padding p (output size derived). */
-qr_nn_conv tu_conv(int n, int cin, int cout, int d, int h, int w, int k, int s, int p);
+/* A convolution test case: batch n, cin -> cout channels, input d x h x w, cubic kernel k,
+ * stride s, padding p; epi: the epilogue tested (0 none, 1 bias, 2 scale + shift + residual +
+ * ReLU). tu_conv gives its geometry (output size derived). */
+typedef struct tu_conv_case {
+    int n, cin, cout, d, h, w, k, s, p;
+    int epi;
+} tu_conv_case;
+qr_nn_conv tu_conv(const tu_conv_case *c);
 
 #endif

@@ -114,13 +114,8 @@ static int64_t numel5(qr_nn_shape5 s) { return (int64_t)s.n * s.c * s.d * s.h * 
 /* 1. optimised CPU against the reference                                                   */
 /* ---------------------------------------------------------------------------------------- */
 
-typedef struct conv_case {
-    int n, cin, cout, d, h, w, k, s, p;
-    int epi; /* 0 none, 1 bias, 2 scale+shift+residual+relu */
-} conv_case;
-
-static void conv_one(const conv_case *cc) {
-    const qr_nn_conv g = tu_conv(cc->n, cc->cin, cc->cout, cc->d, cc->h, cc->w, cc->k, cc->s, cc->p);
+static void conv_one(const tu_conv_case *cc) {
+    const qr_nn_conv g = tu_conv(cc);
     qr_nn_shape5 si = sh5(cc->n, cc->cin, cc->d, cc->h, cc->w), so = sh5(cc->n, cc->cout, g.od, g.oh, g.ow);
     int64_t wd[5] = {cc->cout, cc->cin, cc->k, cc->k, cc->k};
     int64_t nw = (int64_t)cc->cout * cc->cin * cc->k * cc->k * cc->k;
@@ -178,7 +173,7 @@ static void conv_one(const conv_case *cc) {
 
 static void test_conv_cpu_vs_ref(void **st) {
     (void)st;
-    const conv_case cases[] = {
+    const tu_conv_case cases[] = {
         {7, 2, 20, 9, 12, 10, 7, 2, 3, 0},   /* stem-like: 7^3 stride 2, tiny Cin */
         {13, 17, 70, 3, 4, 5, 3, 1, 1, 1},   /* odd channels, two column panels, bias */
         {6, 16, 32, 4, 6, 6, 3, 2, 1, 2},    /* stride 2 with fused BN/residual/ReLU epilogue */

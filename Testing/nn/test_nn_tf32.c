@@ -217,16 +217,11 @@ static void check_pass(int pass, const quad *out, const quad *din, const quad *d
     }
 }
 
-typedef struct conv_case {
-    int n, cin, cout, d, h, w, k, s, p;
-    int epi; /* 0 none, 1 bias, 2 scale + shift + residual + ReLU */
-} conv_case;
-
 /* The layer run twice per backend: TF32 on the raw operands (contexts REFT, CPUT) and FP32 on
  * operands rounded on the host (REF32, CPU32): bit-identical. Then FP32 on the raw operands:
  * the shift. */
-static void conv_one(const conv_case *cc) {
-    const qr_nn_conv g = tu_conv(cc->n, cc->cin, cc->cout, cc->d, cc->h, cc->w, cc->k, cc->s, cc->p);
+static void conv_one(const tu_conv_case *cc) {
+    const qr_nn_conv g = tu_conv(cc);
     qr_nn_shape5 si = {cc->n, cc->cin, cc->d, cc->h, cc->w}, so = {cc->n, cc->cout, g.od, g.oh, g.ow};
     const int64_t ni = (int64_t)si.n * si.c * si.d * si.h * si.w, no = (int64_t)so.n * so.c * so.d * so.h * so.w;
     int64_t wd[5] = {cc->cout, cc->cin, cc->k, cc->k, cc->k};
@@ -270,7 +265,7 @@ static void conv_one(const conv_case *cc) {
 
 static void test_conv(void **state) {
     (void)state;
-    const conv_case cases[] = {
+    const tu_conv_case cases[] = {
         {3, 2, 8, 8, 12, 12, 7, 2, 3, 0}, /* the stem: 7^3 stride 2, two channels (unfolded on the CPU) */
         {4, 16, 32, 4, 6, 6, 3, 2, 1, 2}, /* stride 2, fused BN scale/shift, residual, ReLU */
         {5, 24, 66, 4, 5, 6, 1, 2, 0, 0}, /* 1^3 downsample */

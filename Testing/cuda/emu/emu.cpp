@@ -8,6 +8,8 @@
  *     fresh allocations hold garbage (0xA5 bytes), so code relying on zeroed memory fails;
  *   - kernel launches need a non-empty grid and at most 1024 threads per block;
  *   - __syncthreads is a real barrier (threads of a block are fibers), shared memory is shared;
+ *   - with QR_EMU_RACECHECK=1, every launch runs twice, the second time with blocks and threads in
+ *     reverse order, and must leave the same bits in device memory (data races; see below);
  *   - cuDNN semantics: tensor strides are honoured, alpha/beta blending (beta = 0 never reads the
  *     output), cross-correlation vs convolution, workspace at least the reported size, TF32
  *     rounding of the inputs under tensor-op or default math (as on Ampere and later GPUs);
@@ -34,6 +36,11 @@ namespace qr_emu {
 /* Kernels                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
+/* the race check's device memory copies (defined with the runtime below) */
+static void device_snapshot(std::vector<unsigned char> &out);
+static void device_restore(const std::vector<unsigned char> &in);
+static void race_compare(const std::vector<unsigned char> &forward, const char *name);
+
 namespace emu {
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
@@ -49,6 +56,25 @@ static bool g_used_sync, g_plain;
 static std::set<const void *> g_sync_free;
 static const std::function<void()> *g_body;
 static unsigned g_cur;
+static bool g_reverse; /* the race check's second run: blocks and threads in reverse order */
+
+/* The race check (QR_EMU_RACECHECK=1, set by the test_cuda_emu_*_racecheck tests). On a GPU the
+ * threads of a launch run in no defined order; here they run one after another, so a kernel whose
+ * threads write the same address, or read what another thread of the same launch writes, without
+ * a barrier between them, gives the right answer by luck of the order. With the check on, every
+ * launch runs twice from the same device memory - blocks and threads in launch order, then both
+ * reversed (also between barriers) - and the two results must be bit-identical; otherwise the
+ * kernel is named and the program aborts. Non-atomic accumulation into one address shows up too:
+ * float sums taken in another order round differently. Device memory is copied twice per launch,
+ * so the check is for the tests' small tensors. */
+static bool racecheck_on(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("QR_EMU_RACECHECK");
+        on = e && *e && strcmp(e, "0") != 0;
+    }
+    return on;
+}
 
 #if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
 #define EMU_ASM_SWITCH 1
@@ -137,7 +163,8 @@ static void run_block_fibers(unsigned n, const std::function<void()> &body) {
     bool pending = true;
     while (pending) { /* one round: every thread runs to its next barrier or its end */
         pending = false;
-        for (unsigned t = 0; t < n; t++) {
+        for (unsigned i = 0; i < n; i++) {
+            const unsigned t = g_reverse ? n - 1 - i : i;
             if (g_fibers[t].done) continue;
             g_cur = t;
             threadIdx = uint3{t, 0, 0};
@@ -151,35 +178,57 @@ static void run_block_fibers(unsigned n, const std::function<void()> &body) {
     }
 }
 
-void run_grid(dim3 grid, dim3 block, const void *kernel_id, const std::function<void()> &body) {
+/* One run of the grid: blocks and the threads of each block in launch order, or (reverse) both in
+ * the opposite order - between two barriers too. */
+static void run_grid_once(dim3 grid, dim3 block, const void *kernel_id, const std::function<void()> &body) {
+    gridDim = grid;
+    blockDim = block;
+    bool plain = g_sync_free.count(kernel_id) > 0;
+    const unsigned long nb = (unsigned long)grid.x * grid.y;
+    for (unsigned long i = 0; i < nb; i++) {
+        const unsigned long b = g_reverse ? nb - 1 - i : i;
+        blockIdx = uint3{(unsigned)(b % grid.x), (unsigned)(b / grid.x), 0};
+        if (plain) {
+            g_plain = true;
+            for (unsigned j = 0; j < block.x; j++) {
+                threadIdx = uint3{g_reverse ? block.x - 1 - j : j, 0, 0};
+                body();
+            }
+            g_plain = false;
+        } else {
+            g_used_sync = false;
+            run_block_fibers(block.x, body);
+            if (!g_used_sync) {
+                g_sync_free.insert(kernel_id);
+                plain = true;
+            }
+        }
+    }
+}
+
+void run_grid(dim3 grid, dim3 block, const void *kernel_id, const char *name, const std::function<void()> &body) {
     const unsigned long threads = (unsigned long)block.x * block.y * block.z;
     if (grid.x == 0 || grid.y == 0 || grid.z != 1 || grid.y > 65535 || block.y != 1 || block.z != 1 || threads == 0 ||
         threads > 1024) {
         g_last = cudaErrorInvalidConfiguration;
         return;
     }
-    gridDim = grid;
-    blockDim = block;
-    bool plain = g_sync_free.count(kernel_id) > 0;
-    for (unsigned by = 0; by < grid.y; by++)
-        for (unsigned bx = 0; bx < grid.x; bx++) {
-            blockIdx = uint3{bx, by, 0};
-            if (plain) {
-                g_plain = true;
-                for (unsigned t = 0; t < block.x; t++) {
-                    threadIdx = uint3{t, 0, 0};
-                    body();
-                }
-                g_plain = false;
-            } else {
-                g_used_sync = false;
-                run_block_fibers(block.x, body);
-                if (!g_used_sync) {
-                    g_sync_free.insert(kernel_id);
-                    plain = true;
-                }
-            }
-        }
+    if (!racecheck_on()) {
+        run_grid_once(grid, block, kernel_id, body);
+        return;
+    }
+    /* The race check: the same launch from the same device memory in both orders must leave the
+     * device memory bit for bit the same. */
+    std::vector<unsigned char> before, forward;
+    device_snapshot(before);
+    g_reverse = false;
+    run_grid_once(grid, block, kernel_id, body);
+    device_snapshot(forward);
+    device_restore(before);
+    g_reverse = true;
+    run_grid_once(grid, block, kernel_id, body);
+    g_reverse = false;
+    race_compare(forward, name);
 }
 } // namespace emu
 
@@ -204,6 +253,42 @@ static int on_device(const void *p, size_t bytes) {
     return a >= it->first && a + bytes <= it->first + it->second;
 }
 static int is_device_ptr(const void *p) { return on_device(p, 1); }
+
+/* all live device allocations, concatenated in address order (no allocation changes during a launch) */
+static void device_snapshot(std::vector<unsigned char> &out) {
+    size_t total = 0;
+    for (const auto &a : g_allocs) total += a.second;
+    out.resize(total);
+    size_t o = 0;
+    for (const auto &a : g_allocs) {
+        memcpy(out.data() + o, (const void *)a.first, a.second);
+        o += a.second;
+    }
+}
+static void device_restore(const std::vector<unsigned char> &in) {
+    size_t o = 0;
+    for (const auto &a : g_allocs) {
+        memcpy((void *)a.first, in.data() + o, a.second);
+        o += a.second;
+    }
+}
+static void race_compare(const std::vector<unsigned char> &forward, const char *name) {
+    size_t o = 0;
+    for (const auto &a : g_allocs) {
+        const unsigned char *now = (const unsigned char *)a.first;
+        if (memcmp(now, forward.data() + o, a.second) != 0) {
+            size_t k = 0;
+            while (now[k] == forward[o + k]) k++;
+            fprintf(stderr,
+                    "emu: race check: kernel %s leaves different device memory when its blocks and threads run in reverse "
+                    "order (allocation of %zu bytes, first difference at byte %zu): threads of one launch write the same "
+                    "address or read what another thread writes, without a barrier between them\n",
+                    name, a.second, k);
+            abort();
+        }
+        o += a.second;
+    }
+}
 
 cudaError_t cudaGetDeviceCount(int *count) {
     *count = 1;

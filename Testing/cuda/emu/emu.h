@@ -10,7 +10,8 @@
  *                                                            reaches a barrier runs its threads as a
  *                                                            plain loop after its first block)
  * A launch with an empty grid or more than 1024 threads fails like CUDA's
- * (cudaErrorInvalidConfiguration, reported by cudaGetLastError).
+ * (cudaErrorInvalidConfiguration, reported by cudaGetLastError). QR_EMU_RACECHECK=1 runs every
+ * launch a second time in reverse order and aborts if the results differ (emu.cpp).
  */
 #ifndef QR_EMU_H
 #define QR_EMU_H
@@ -33,23 +34,25 @@ namespace emu {
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 void syncthreads();
-/* run body on every thread of every block; returns 0 if the configuration is invalid */
-void run_grid(dim3 grid, dim3 block, const void *kernel_id, const std::function<void()> &body);
+/* run body on every thread of every block (an invalid configuration sets the launch error);
+ * name is the kernel's name for the race check's report */
+void run_grid(dim3 grid, dim3 block, const void *kernel_id, const char *name, const std::function<void()> &body);
 
 template <typename... P>
 struct launcher {
     dim3 grid, block;
     void (*kernel)(P...);
+    const char *name;
     template <typename... A>
     void operator()(A... a) const {
         std::tuple<P...> args(a...); /* converted to the kernel's parameter types, as a launch does */
         void (*k)(P...) = kernel;
-        run_grid(grid, block, (const void *)k, [&args, k]() { std::apply(k, args); });
+        run_grid(grid, block, (const void *)k, name, [&args, k]() { std::apply(k, args); });
     }
 };
 template <typename... P>
-launcher<P...> launch(dim3 grid, dim3 block, void (*kernel)(P...)) {
-    return launcher<P...>{grid, block, kernel};
+launcher<P...> launch(dim3 grid, dim3 block, void (*kernel)(P...), const char *name) {
+    return launcher<P...>{grid, block, kernel, name};
 }
 } // namespace emu
 
@@ -58,6 +61,6 @@ using emu::blockIdx;
 using emu::gridDim;
 using emu::threadIdx;
 #define __syncthreads() emu::syncthreads()
-#define QR_CU_KERNEL(kernel, grid, block, stream) ((void)(stream), ::emu::launch(dim3(grid), dim3(block), kernel))
+#define QR_CU_KERNEL(kernel, grid, block, stream) ((void)(stream), ::emu::launch(dim3(grid), dim3(block), kernel, #kernel))
 
 #endif

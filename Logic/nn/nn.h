@@ -123,6 +123,8 @@ void qr_nn_context_free(qr_nn_context *ctx);
  * adds ", TF32 rounding emulated" on the CPU backends, the CUDA line names its math). */
 const char *qr_nn_context_describe(const qr_nn_context *ctx);
 qr_nn_device_kind qr_nn_context_device(const qr_nn_context *ctx);
+/* The context's host threads: those of the CPU backend's kernels; on a GPU, those of the host
+ * work around it (cutting patches); 1 for the reference backend. */
 int qr_nn_context_threads(const qr_nn_context *ctx);
 qr_nn_precision qr_nn_context_precision(const qr_nn_context *ctx);
 

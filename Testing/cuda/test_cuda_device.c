@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <math.h>
 
 #include "nn/nn.h"
 #include "nn/nn_backend.h"
@@ -240,12 +241,95 @@ static void test_gpu_failure_reported(void **state) {
     qr_nn_context_free(ctx);
 }
 
+/* conv g of host x and w into host y on the context's device; QR_OK or the check's failure */
+static qr_status device_conv(qr_nn_context *ctx, const qr_nn_conv *g, const float *x, const float *w, float *y) {
+    const size_t nx = (size_t)g->n * g->cin * g->id * g->ih * g->iw, nw = (size_t)g->cout * g->cin * g->k * g->k * g->k,
+                 ny = (size_t)g->n * g->cout * g->od * g->oh * g->ow;
+    float *dx = ctx->be->alloc(ctx, nx * sizeof(float)), *dw = ctx->be->alloc(ctx, nw * sizeof(float)),
+          *dy = ctx->be->alloc(ctx, ny * sizeof(float));
+    assert_true(dx && dw && dy);
+    ctx->be->upload(ctx, dx, x, nx * sizeof(float));
+    ctx->be->upload(ctx, dw, w, nw * sizeof(float));
+    ctx->be->conv3d_forward(ctx, g, dy, dx, dw, NULL);
+    ctx->be->download(ctx, y, dy, ny * sizeof(float));
+    ctx->be->free(ctx, dx);
+    ctx->be->free(ctx, dw);
+    ctx->be->free(ctx, dy);
+    return qr_nn_backend_check(ctx);
+}
+
+/* QSMRIM_CUDA_CONV_ALGO=find: a convolution on the algorithm of cuDNN's timed search equals the
+ * one on its heuristic choice. Emulated, also: with the device so full that the search cannot
+ * allocate its own buffers, the heuristic choice takes over with one notice, and the search's
+ * failed allocation is not reported as a failure of the work after it. */
+static void test_find_algo(void **state) {
+    (void)state;
+    if (!have_gpu()) skip();
+    const qr_nn_conv g = {2, 4, 8, 8, 8, 8, 8, 8, 8, 3, 1, 1};
+    enum { NX = 2 * 4 * 512, NW = 8 * 4 * 27, NY = 2 * 8 * 512 };
+    static float x[NX], w[NW], y0[NY], y1[NY];
+    for (int i = 0; i < NX; i++) x[i] = sinf(0.37f * (float)i);
+    for (int i = 0; i < NW; i++) w[i] = 0.2f * cosf(0.11f * (float)i);
+    unsetenv("QSMRIM_CUDA_CONV_ALGO");
+    qr_nn_context *ctx;
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    assert_int_equal(device_conv(ctx, &g, x, w, y0), QR_OK);
+    qr_nn_context_free(ctx);
+
+    setenv("QSMRIM_CUDA_CONV_ALGO", "find", 1);
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    assert_non_null(strstr(qr_nn_context_describe(ctx), "timed"));
+    assert_int_equal(device_conv(ctx, &g, x, w, y1), QR_OK);
+    double worst = 0;
+    for (int i = 0; i < NY; i++) {
+        const double e = fabs((double)y1[i] - y0[i]) / (1e-5 + 1e-4 * fabs(y0[i]));
+        worst = e > worst ? e : worst;
+    }
+    printf("timed vs heuristic algorithm: worst %.3g of tolerance\n", worst);
+    assert_true(worst <= 1.0);
+    qr_nn_context_free(ctx);
+#ifdef QR_CUDA_EMULATED
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    float *dx = ctx->be->alloc(ctx, sizeof x), *dw = ctx->be->alloc(ctx, sizeof w), *dy = ctx->be->alloc(ctx, sizeof y1);
+    assert_true(dx && dw && dy);
+    ctx->be->upload(ctx, dx, x, sizeof x);
+    ctx->be->upload(ctx, dw, w, sizeof w);
+    void *fill[64];
+    int nf = 0;
+    for (size_t sz = (size_t)1 << 30; sz >= 256; sz /= 2) {
+        void *p = ctx->be->alloc(ctx, sz);
+        if (p) fill[nf++] = p;
+    }
+    assert_int_equal(qr_nn_backend_check(ctx), QR_OK);
+    g_nlog = 0;
+    qr_set_log_sink(sink, NULL);
+    ctx->be->conv3d_forward(ctx, &g, dy, dx, dw, NULL);
+    ctx->be->relu_forward(ctx, NY, dy, dy);
+    ctx->be->download(ctx, y1, dy, sizeof y1);
+    qr_set_log_sink(NULL, NULL);
+    printf("full device: %s\n", g_nlog ? g_log[0] : "(no notice)");
+    assert_int_equal(qr_nn_backend_check(ctx), QR_OK);
+    assert_int_equal(g_nlog, 1);
+    assert_non_null(strstr(g_log[0], "timed forward algorithm search"));
+    assert_non_null(strstr(g_log[0], "ALLOCATION_FAILED"));
+    assert_non_null(strstr(g_log[0], "heuristic choice"));
+    for (int i = 0; i < NY; i++) assert_true(y1[i] == (y0[i] > 0 ? y0[i] : 0.0f));
+    for (int i = 0; i < nf; i++) ctx->be->free(ctx, fill[i]);
+    ctx->be->free(ctx, dx);
+    ctx->be->free(ctx, dw);
+    ctx->be->free(ctx, dy);
+    qr_nn_context_free(ctx);
+#endif
+    unsetenv("QSMRIM_CUDA_CONV_ALGO");
+}
+
 int main(int argc, char **argv) {
 #ifdef QR_CUDA_EMULATED
     (void)argc, (void)argv;
     const struct CMUnitTest emulated[] = {
         cmocka_unit_test(test_gpu_memory),
         cmocka_unit_test(test_gpu_failure_reported),
+        cmocka_unit_test(test_find_algo),
     };
     return cmocka_run_group_tests(emulated, NULL, NULL);
 #endif
@@ -266,6 +350,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_cuda_device),     cmocka_unit_test(test_cuda_index),
         cmocka_unit_test(test_auto),            cmocka_unit_test(test_bad_setting),
         cmocka_unit_test(test_gpu_memory),      cmocka_unit_test(test_gpu_failure_reported),
+        cmocka_unit_test(test_find_algo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,8 @@
  *   p   = p - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
  * plus axpy (y += a x) and the sum of squares used for an L2 term: partial sums per block in
  * double (fixed grid for a given n), combined in block order by one block - deterministic.
- * The library is built with --fmad=false, so these element-wise formulas round step by step
- * like the reference's.
+ * The library is built with --fmad=false: each operation rounds on its own. The C reference may
+ * contract multiply-adds into FMAs (-march builds), so the two agree to rounding, not bit for bit.
  */
 #include <math.h>
 

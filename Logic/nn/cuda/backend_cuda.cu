@@ -64,6 +64,14 @@ int qr_cu_launched(qr_nn_context *ctx, const char *kernel) {
     return 0;
 }
 
+/* Make the context's GPU current in this thread, for clean-up calls that must reach it even after
+ * a failure (freeing on another GPU, or creating a context on GPU 0 in a thread that never used
+ * CUDA, would be wrong). Errors are left to the calls that follow. */
+static void select_device(const qr_cu_state *st) {
+    int cur = -1;
+    if (cudaGetDevice(&cur) == cudaSuccess && cur != st->device) cudaSetDevice(st->device);
+}
+
 int qr_cu_enter(qr_nn_context *ctx) {
     qr_cu_state *st = qr_cu(ctx);
     if (st->err != QR_OK) return 0;
@@ -77,6 +85,7 @@ int qr_cu_enter(qr_nn_context *ctx) {
  * asynchronous faults already known to the runtime (no synchronisation). */
 static qr_status cu_check(qr_nn_context *ctx) {
     qr_cu_state *st = qr_cu(ctx);
+    select_device(st);
     if (st->err == QR_OK) {
         cudaError_t e = cudaGetLastError();
         if (e != cudaSuccess) qr_cu_fail(ctx, "device", "%s", cudaGetErrorString(e));
@@ -100,8 +109,9 @@ static qr_status cu_check(qr_nn_context *ctx) {
  * may still read the old block. */
 static void *grow(qr_nn_context *ctx, void *old, size_t bytes, const char *what) {
     qr_cu_state *st = qr_cu(ctx);
-    if (!qr_cu_ok(ctx, cudaStreamSynchronize(st->stream), "cudaStreamSynchronize")) return NULL;
-    if (old) cudaFree(old);
+    const int synced = qr_cu_ok(ctx, cudaStreamSynchronize(st->stream), "cudaStreamSynchronize");
+    if (old) cudaFree(old); /* the caller replaces its pointer by the result, NULL included */
+    if (!synced) return NULL;
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes);
     if (e != cudaSuccess) {
@@ -163,6 +173,7 @@ static qr_status read_settings(const qr_nn_context *ctx, qr_cu_state *st) {
 
 static void release(qr_cu_state *st) {
     if (!st) return;
+    select_device(st);
     if (st->stream) cudaStreamSynchronize(st->stream);
     qr_cu_conv_plans_free(st);
     if (st->ws) cudaFree(st->ws);
@@ -275,8 +286,7 @@ static qr_status cu_init(qr_nn_context *ctx) {
         return qr_fail(QR_ERR_DEVICE, "%s: cannot attach cuBLAS/cuDNN to the stream (%s, %s)", who,
                        qr_cu_blas_status(be), cudnnGetErrorString(de));
     }
-    ctx->be_state = st;
-    ctx->threads = 1;
+    ctx->be_state = st; /* ctx->threads stays: host threads for the work around the GPU's (patches) */
     const size_t v = cudnnGetVersion();
     snprintf(ctx->description, sizeof ctx->description, "cuda:%d (%.40s, sm_%d%d, %.1f GiB, cuDNN %zu.%zu.%zu, %s, %s conv. algorithms)",
              idx, prop.name, prop.major, prop.minor, (double)total_b / 1073741824.0, v / 10000, (v / 100) % 100, v % 100,
@@ -313,6 +323,7 @@ static void *cu_alloc(qr_nn_context *ctx, size_t bytes) {
 
 static void cu_free(qr_nn_context *ctx, void *p) {
     if (!p) return;
+    select_device(qr_cu(ctx));
     cudaStreamSynchronize(qr_cu_stream(ctx)); /* queued kernels may still use it */
     cudaError_t e = cudaFree(p);
     if (e != cudaSuccess) qr_cu_ok(ctx, e, "cudaFree");

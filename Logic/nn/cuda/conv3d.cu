@@ -15,7 +15,8 @@
  * QSMRIM_CUDA_CONV_ALGO=find, its timed ranking), first entry that succeeded, is deterministic,
  * fits the workspace limit and obeys the precision (FP32 math: no tensor-core algorithms; TF32:
  * tensor cores allowed). If cuDNN offers no deterministic algorithm for a shape the fastest
- * other one is used and a notice says so once per context.
+ * other one is used and a notice says so once per context. A timed search that fails (it
+ * allocates its own memory) falls back to the heuristic ranking, with a notice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +125,11 @@ static qr_cu_conv_plan *plan_for(qr_nn_context *ctx, const qr_nn_conv *g) {
 
 /* ---- algorithm choice ---- */
 
+/* FP32: FMA math only. TF32: tensor cores too, but never ..._ALLOW_CONVERSION, with which cuDNN may
+ * convert FP32 operands to FP16. */
 static int math_allowed(const qr_cu_state *st, cudnnMathType_t m) {
-    if (st->precision == QR_CU_TF32) return 1;
-    return m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+    if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return 0;
+    return st->precision == QR_CU_TF32 || m != CUDNN_TENSOR_OP_MATH;
 }
 
 /* Index of the entry to use among n ranked results (-1: none); *nondet = 1 if it is not
@@ -155,6 +158,44 @@ static void note_nondet(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir
            dir, describe(g, d, sizeof d));
 }
 
+/* The chosen entry of cuDNN's ranking for one direction of a plan (-1: none, failure recorded).
+ * rank(find, cap, &n, perf) fills perf with the timed ranking (find = 1) or the heuristic one.
+ * The timed search allocates its own buffers and workspaces, so it can run out of GPU memory
+ * where the layer itself fits (it runs at a shape's first use, with the model's memory already
+ * taken); then, or when none of its results is usable, the heuristic ranking is used, with a
+ * notice once per context. */
+template <typename PERF, typename RANK>
+static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, PERF *perf, int cap, RANK rank) {
+    qr_cu_state *st = qr_cu(ctx);
+    char d[160], what[96];
+    snprintf(what, sizeof what, "choosing a %s convolution algorithm", dir);
+    int n = 0, nondet = 0, i = -1;
+    if (st->algo_mode == QR_CU_ALGO_FIND) {
+        const cudnnStatus_t e = rank(1, cap, &n, perf);
+        if (e == CUDNN_STATUS_SUCCESS) i = choose(st, perf, n, &nondet);
+        if (i < 0) {
+            (void)cudaGetLastError(); /* the search's failed allocation is not the next kernel's error */
+            if (!st->warned_find) {
+                st->warned_find = 1;
+                qr_log(QR_LOG_NOTICE, "cuDNN's timed %s algorithm search for %s %s%s%s; using its heuristic choice", dir,
+                       describe(g, d, sizeof d), e == CUDNN_STATUS_SUCCESS ? "found no usable algorithm" : "failed (",
+                       e == CUDNN_STATUS_SUCCESS ? "" : cudnnGetErrorString(e), e == CUDNN_STATUS_SUCCESS ? "" : ")");
+            }
+        }
+    }
+    if (i < 0) {
+        if (!qr_cu_dnn_ok(ctx, rank(0, cap, &n, perf), what)) return -1;
+        i = choose(st, perf, n, &nondet);
+    }
+    if (i < 0) {
+        qr_cu_fail(ctx, what, "%s: none fits (workspace limit %.0f MiB)", describe(g, d, sizeof d),
+                   (double)st->ws_limit / 1048576.0);
+        return -1;
+    }
+    if (nondet) note_nondet(ctx, g, dir);
+    return i;
+}
+
 /* In TF32 mode the chosen algorithm's own math type is set on its descriptor (as PyTorch does);
  * in FP32 mode the descriptor stays at FMA math. */
 static int set_math(qr_nn_context *ctx, cudnnConvolutionDescriptor_t cd, cudnnMathType_t m) {
@@ -166,22 +207,13 @@ static int ensure_fwd(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     if (p->have_f) return 1;
     qr_cu_state *st = qr_cu(ctx);
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    int n = 0, nondet = 0;
     char d[160];
-    cudnnStatus_t e = st->algo_mode == QR_CU_ALGO_FIND
-                          ? cudnnFindConvolutionForwardAlgorithm(st->dnn, p->x, p->w, p->cf, p->y,
-                                                                 CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf)
-                          : cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->cf, p->y,
-                                                                   CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf);
-    if (!qr_cu_dnn_ok(ctx, e, "choosing a forward convolution algorithm")) return 0;
-    int i = choose(st, perf, n, &nondet);
-    if (i < 0) {
-        qr_cu_fail(ctx, "choosing a forward convolution algorithm", "%s: none fits (workspace limit %.0f MiB)",
-                   describe(&p->g, d, sizeof d), (double)st->ws_limit / 1048576.0);
-        return 0;
-    }
-    if (nondet) note_nondet(ctx, &p->g, "forward");
-    if (!set_math(ctx, p->cf, perf[i].mathType)) return 0;
+    const int i = choose_algo(ctx, &p->g, "forward", perf, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                              [&](int find, int cap, int *n, cudnnConvolutionFwdAlgoPerf_t *r) {
+                                  return find ? cudnnFindConvolutionForwardAlgorithm(st->dnn, p->x, p->w, p->cf, p->y, cap, n, r)
+                                              : cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->cf, p->y, cap, n, r);
+                              });
+    if (i < 0 || !set_math(ctx, p->cf, perf[i].mathType)) return 0;
     p->af = perf[i].algo;
     if (!qr_cu_dnn_ok(ctx, cudnnGetConvolutionForwardWorkspaceSize(st->dnn, p->x, p->w, p->cf, p->y, p->af, &p->wsf),
                       describe(&p->g, d, sizeof d)))
@@ -194,22 +226,14 @@ static int ensure_bwd_data(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     if (p->have_d) return 1;
     qr_cu_state *st = qr_cu(ctx);
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    int n = 0, nondet = 0;
     char d[160];
-    cudnnStatus_t e = st->algo_mode == QR_CU_ALGO_FIND
-                          ? cudnnFindConvolutionBackwardDataAlgorithm(st->dnn, p->w, p->y, p->cd, p->x,
-                                                                      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf)
-                          : cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->cd, p->x,
-                                                                        CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf);
-    if (!qr_cu_dnn_ok(ctx, e, "choosing a backward-data convolution algorithm")) return 0;
-    int i = choose(st, perf, n, &nondet);
-    if (i < 0) {
-        qr_cu_fail(ctx, "choosing a backward-data convolution algorithm", "%s: none fits (workspace limit %.0f MiB)",
-                   describe(&p->g, d, sizeof d), (double)st->ws_limit / 1048576.0);
-        return 0;
-    }
-    if (nondet) note_nondet(ctx, &p->g, "backward-data");
-    if (!set_math(ctx, p->cd, perf[i].mathType)) return 0;
+    const int i =
+        choose_algo(ctx, &p->g, "backward-data", perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                    [&](int find, int cap, int *n, cudnnConvolutionBwdDataAlgoPerf_t *r) {
+                        return find ? cudnnFindConvolutionBackwardDataAlgorithm(st->dnn, p->w, p->y, p->cd, p->x, cap, n, r)
+                                    : cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->cd, p->x, cap, n, r);
+                    });
+    if (i < 0 || !set_math(ctx, p->cd, perf[i].mathType)) return 0;
     p->ad = perf[i].algo;
     if (!qr_cu_dnn_ok(ctx,
                       cudnnGetConvolutionBackwardDataWorkspaceSize(st->dnn, p->w, p->y, p->cd, p->x, p->ad, &p->wsd),
@@ -223,23 +247,14 @@ static int ensure_bwd_filter(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     if (p->have_w) return 1;
     qr_cu_state *st = qr_cu(ctx);
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int n = 0, nondet = 0;
     char d[160];
-    cudnnStatus_t e = st->algo_mode == QR_CU_ALGO_FIND
-                          ? cudnnFindConvolutionBackwardFilterAlgorithm(st->dnn, p->x, p->y, p->cw, p->w,
-                                                                        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf)
-                          : cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->cw, p->w,
-                                                                          CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
-                                                                          perf);
-    if (!qr_cu_dnn_ok(ctx, e, "choosing a backward-filter convolution algorithm")) return 0;
-    int i = choose(st, perf, n, &nondet);
-    if (i < 0) {
-        qr_cu_fail(ctx, "choosing a backward-filter convolution algorithm", "%s: none fits (workspace limit %.0f MiB)",
-                   describe(&p->g, d, sizeof d), (double)st->ws_limit / 1048576.0);
-        return 0;
-    }
-    if (nondet) note_nondet(ctx, &p->g, "backward-filter");
-    if (!set_math(ctx, p->cw, perf[i].mathType)) return 0;
+    const int i =
+        choose_algo(ctx, &p->g, "backward-filter", perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                    [&](int find, int cap, int *n, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
+                        return find ? cudnnFindConvolutionBackwardFilterAlgorithm(st->dnn, p->x, p->y, p->cw, p->w, cap, n, r)
+                                    : cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->cw, p->w, cap, n, r);
+                    });
+    if (i < 0 || !set_math(ctx, p->cw, perf[i].mathType)) return 0;
     p->aw = perf[i].algo;
     if (!qr_cu_dnn_ok(ctx,
                       cudnnGetConvolutionBackwardFilterWorkspaceSize(st->dnn, p->x, p->y, p->cw, p->w, p->aw, &p->wsw),

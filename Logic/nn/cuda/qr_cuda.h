@@ -25,14 +25,18 @@
  * Settings (environment, read when a context starts; see backend_cuda.cu):
  *   QSMRIM_CUDA_CONV_ALGO = heuristic (default, reproducible) | find (cuDNN times the candidate
  *                           algorithms once per shape and keeps the fastest deterministic one;
- *                           faster, but the choice may differ between runs)
+ *                           faster, but the choice may differ between runs; a search that
+ *                           cannot allocate its own buffers falls back to the heuristic, with
+ *                           a notice)
  *   QSMRIM_CUDA_WORKSPACE_MB = largest cuDNN workspace in MiB (default 2048)
  *
  * Errors: table functions return void, so a failure (a failed library call, a failed kernel
  * launch, an asynchronous device fault) is recorded in the context with a one-line message
  * and the remaining work is skipped; the engine collects it through the table's `check`
  * function (QR_ERR_DEVICE). Every CUDA, cuBLAS and cuDNN call is checked, and every kernel
- * launch is followed by cudaGetLastError.
+ * launch is followed by cudaGetLastError. A kernel that faults while running is reported by the
+ * next call that waits for the stream (named in the message, not the kernel); the CUDA
+ * runtime's CUDA_LAUNCH_BLOCKING=1 makes every launch wait, so that the kernel itself is named.
  *
  * Kernels use blocks of QR_CU_THREADS threads and grid-stride loops over int64 indices.
  */
@@ -81,6 +85,7 @@ typedef struct qr_cu_state {
     qr_cu_conv_plan *plans;   /* one per convolution shape seen */
     int n_plans, cap_plans;
     int warned_nondet;        /* a non-deterministic algorithm had to be used (noticed once) */
+    int warned_find;          /* a timed algorithm search failed: heuristic used (noticed once) */
     qr_status err;            /* first failure since the last check */
     char msg[480];
 } qr_cu_state;

@@ -440,6 +440,7 @@ const char *cudnnGetErrorString(cudnnStatus_t s) {
     case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
     case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
     case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    case CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED: return "CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED";
     default: return "CUDNN_STATUS (emulated)";
     }
 }
@@ -597,10 +598,26 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTenso
     *ret = 2;
     return CUDNN_STATUS_SUCCESS;
 }
+/* cuDNN's timed search runs the candidates on input, output and filter buffers and workspaces it
+ * allocates itself: here it allocates as much at once (the largest candidate's workspace) and,
+ * like cuDNN 9, returns CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED when the device has not that much free, with the
+ * failed cudaMalloc's error left for cudaGetLastError. */
+template <typename PERF>
+static cudnnStatus_t timed_search(const qr_emu_tensor *x, const qr_emu_filter *w, const qr_emu_tensor *y, const PERF *perf,
+                                  int n) {
+    size_t bytes = sizeof(float) * (extent(x) + extent(y) + filter_numel(w));
+    size_t ws = 0;
+    for (int i = 0; i < n; i++) ws = perf[i].memory > ws ? perf[i].memory : ws;
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes + ws) != cudaSuccess) return CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+    cudaFree(p);
+    return CUDNN_STATUS_SUCCESS;
+}
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
                                                    cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t y, int req,
                                                    int *ret, cudnnConvolutionFwdAlgoPerf_t *perf) {
-    return cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, c, y, req, ret, perf);
+    cudnnStatus_t e = cudnnGetConvolutionForwardAlgorithm_v7(h, x, w, c, y, req, ret, perf);
+    return e == CUDNN_STATUS_SUCCESS ? timed_search(x, w, y, perf, *ret) : e;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnnHandle_t h, cudnnFilterDescriptor_t w,
                                                           cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c,
@@ -620,7 +637,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t h, cudnnFi
                                                         cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c,
                                                         cudnnTensorDescriptor_t dx, int req, int *ret,
                                                         cudnnConvolutionBwdDataAlgoPerf_t *perf) {
-    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, dy, c, dx, req, ret, perf);
+    cudnnStatus_t e = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w, dy, c, dx, req, ret, perf);
+    return e == CUDNN_STATUS_SUCCESS ? timed_search(dx, w, dy, perf, *ret) : e;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnnHandle_t h, cudnnTensorDescriptor_t x,
                                                             cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c,
@@ -640,7 +658,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(cudnnHandle_t h, cudnn
                                                           cudnnTensorDescriptor_t dy, cudnnConvolutionDescriptor_t c,
                                                           cudnnFilterDescriptor_t dw, int req, int *ret,
                                                           cudnnConvolutionBwdFilterAlgoPerf_t *perf) {
-    return cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, dy, c, dw, req, ret, perf);
+    cudnnStatus_t e = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x, dy, c, dw, req, ret, perf);
+    return e == CUDNN_STATUS_SUCCESS ? timed_search(x, dw, dy, perf, *ret) : e;
 }
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTensorDescriptor_t x,
                                                       cudnnFilterDescriptor_t w, cudnnConvolutionDescriptor_t c,

@@ -1,6 +1,7 @@
 /*
  * test_cuda_emu_racecheck - the CUDA emulation's race check (QR_EMU_RACECHECK=1, Testing/cuda/emu)
- * finds kernels whose result depends on the order their threads run in, and passes correct ones.
+ * finds kernels whose result depends on the order their threads run in, and passes correct ones;
+ * and a kernel given a host pointer is stopped (a GPU would fault; the emulation could read it).
  *
  * The emulation runs a launch's threads one after another, so a kernel with a data race usually
  * gives the right answer there; these cases show it (check off: the racy kernels pass) and that
@@ -58,8 +59,9 @@ __global__ void smem_shift_racy(float *x) {
 }
 
 enum { N = 4 * THREADS, BLOCKS = 4 };
-enum kernel_id { SCALE_OK, REDUCE_OK, SUM_RACY, SHIFT_RACY, SMEM_SHIFT_RACY };
-static const char *const kernel_names[] = {"scale_ok", "reduce_ok", "sum_racy", "shift_racy", "smem_shift_racy"};
+enum kernel_id { SCALE_OK, REDUCE_OK, SUM_RACY, SHIFT_RACY, SMEM_SHIFT_RACY, HOST_POINTER };
+static const char *const kernel_names[] = {"scale_ok", "reduce_ok", "sum_racy", "shift_racy", "smem_shift_racy",
+                                           "scale_ok"};
 
 static float input(int i) { return 0.1f * (float)(i % 13) + 1e-3f * (float)i; } /* sums round */
 
@@ -78,6 +80,7 @@ static int child_run(enum kernel_id k) {
     case SUM_RACY: QR_CU_KERNEL(sum_racy, BLOCKS / 2, THREADS, NULL)(N, x, out); break;
     case SHIFT_RACY: QR_CU_KERNEL(shift_racy, BLOCKS, THREADS, NULL)(N, x); break;
     case SMEM_SHIFT_RACY: QR_CU_KERNEL(smem_shift_racy, BLOCKS, THREADS, NULL)(x); break;
+    case HOST_POINTER: QR_CU_KERNEL(scale_ok, BLOCKS / 2, THREADS, NULL)(N, h); break; /* the host copy */
     }
     if (cudaGetLastError() != cudaSuccess) return 4;
     float r[N], o[BLOCKS];
@@ -104,6 +107,7 @@ static int child_run(enum kernel_id k) {
         for (int i = 0; i < N; i++)
             if (r[i] != h[i % THREADS + 1 < THREADS ? i + 1 : i]) return 3;
         return 0;
+    case HOST_POINTER: return 0;
     }
     return 3;
 }
@@ -141,13 +145,14 @@ static void expect_pass(enum kernel_id k, int check) {
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static void expect_caught(enum kernel_id k) {
+static void expect_caught(enum kernel_id k, int check, const char *why) {
     char err[2048];
-    const int status = run_case(k, 1, err, sizeof err);
+    const int status = run_case(k, check, err, sizeof err);
     const int aborted = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
-    printf("  %-16s check on  -> %s\n", kernel_names[k], aborted ? "caught" : "NOT CAUGHT");
+    printf("  %-16s check %-3s -> %s\n", k == HOST_POINTER ? "host pointer" : kernel_names[k], check ? "on" : "off",
+           aborted ? "caught" : "NOT CAUGHT");
     assert_true(aborted);
-    assert_non_null(strstr(err, "race check: kernel"));
+    assert_non_null(strstr(err, why));
     assert_non_null(strstr(err, kernel_names[k]));
 }
 
@@ -167,9 +172,15 @@ static void test_races_hidden_without_check(void **state) {
 
 static void test_races_caught(void **state) {
     (void)state;
-    expect_caught(SUM_RACY);
-    expect_caught(SHIFT_RACY);
-    expect_caught(SMEM_SHIFT_RACY);
+    expect_caught(SUM_RACY, 1, "race check: kernel");
+    expect_caught(SHIFT_RACY, 1, "race check: kernel");
+    expect_caught(SMEM_SHIFT_RACY, 1, "race check: kernel");
+}
+
+/* with or without the race check */
+static void test_host_pointer_caught(void **state) {
+    (void)state;
+    expect_caught(HOST_POINTER, 0, "is not in device memory");
 }
 
 int main(void) {
@@ -177,6 +188,7 @@ int main(void) {
         cmocka_unit_test(test_correct_kernels_pass),
         cmocka_unit_test(test_races_hidden_without_check),
         cmocka_unit_test(test_races_caught),
+        cmocka_unit_test(test_host_pointer_caught),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

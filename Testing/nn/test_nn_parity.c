@@ -3,8 +3,10 @@
  * inference logits, training-mode logits and loss, every parameter gradient, the parameters and
  * BatchNorm running statistics after the file's Adam steps, on one device.
  *
- *   test_nn_parity [STATE.h5 [DEVICE (ref|cpu)]] [--threads T]
- * (default: the committed width-2 state Testing/nn/data/parity_w2.h5 on the CPU backend)
+ *   test_nn_parity [STATE.h5 [DEVICE (ref|cpu|cuda)]] [--threads T]
+ * (default: the committed width-2 state Testing/nn/data/parity_w2.h5 on the CPU backend;
+ * test_cuda_emu_parity is the same program with device cuda, and its default, on the CUDA
+ * backend's sources running on the CPU emulation of CUDA)
  *
  * Tolerances (scale-relative: max |c - torch| / max |torch| per tensor): forward 1e-4,
  * gradients 1e-3, parameters after Adam 1e-5, running statistics 1e-4.
@@ -40,10 +42,32 @@
 #include "nn/nn.h"
 #include "nn/nn_internal.h"
 #include "nn_test_util.h"
+#ifdef QR_CUDA_EMULATED
+#include "cuda/cuda_test_util.h"
+#endif
 
 static const char *g_state = NULL;
+#ifdef QR_CUDA_EMULATED
+static const char *g_device = "cuda";
+#else
 static const char *g_device = "cpu";
+#endif
 static int g_threads = 2;
+
+/* the context on g_device; built against the CUDA emulation (test_cuda_emu_parity), "cuda" is
+ * the CUDA backend's sources running on the emulated device */
+static void make_context(qr_nn_context **ctx) {
+#ifdef QR_CUDA_EMULATED
+    if (!strcmp(g_device, "cuda")) {
+        assert_int_equal(cuda_test_context(ctx), QR_OK);
+        return;
+    }
+#endif
+    qr_nn_context_options co = qr_nn_context_options_default();
+    assert_int_equal(qr_nn_device_parse(g_device, &co.device), QR_OK);
+    co.threads = g_threads;
+    assert_int_equal(qr_nn_context_create(&co, ctx), QR_OK);
+}
 
 #define TOL_FWD 1e-4
 #define TOL_GRAD 1e-3
@@ -105,11 +129,8 @@ static int after_gauge(const qr_nn_model *m, const char *name, char *bias, size_
 
 static void test_parity(void **state) {
     (void)state;
-    qr_nn_context_options co = qr_nn_context_options_default();
-    assert_int_equal(qr_nn_device_parse(g_device, &co.device), QR_OK);
-    co.threads = g_threads;
     qr_nn_context *ctx;
-    assert_int_equal(qr_nn_context_create(&co, &ctx), QR_OK);
+    make_context(&ctx);
     qr_nn_model *m;
     qr_status s = qr_nn_model_load(ctx, g_state, &m);
     if (s != QR_OK) fprintf(stderr, "%s\n", qr_last_error());
@@ -308,11 +329,8 @@ static void test_adam_on_torch_grads(void **state) {
         printf("state file has only step-1 gradients; Adam-alone check not applicable\n");
         return;
     }
-    qr_nn_context_options co = qr_nn_context_options_default();
-    assert_int_equal(qr_nn_device_parse(g_device, &co.device), QR_OK);
-    co.threads = g_threads;
     qr_nn_context *ctx;
-    assert_int_equal(qr_nn_context_create(&co, &ctx), QR_OK);
+    make_context(&ctx);
     qr_nn_model *m;
     assert_int_equal(qr_nn_model_load(ctx, g_state, &m), QR_OK);
     qr_nn_train_options to = qr_nn_train_options_default();

@@ -6,7 +6,10 @@
  *   - device memory is tracked: copies, memsets, convolution and GEMM operands must lie inside
  *     live allocations of the right kind (host/device direction of each copy), frees must match;
  *     fresh allocations hold garbage (0xA5 bytes), so code relying on zeroed memory fails;
- *   - kernel launches need a non-empty grid and at most 1024 threads per block;
+ *   - kernel launches need a non-empty grid and at most 1024 threads per block, and every pointer
+ *     argument must lie in device memory (a GPU faults on host pointers; here they would work);
+ *   - the kernels' expf, tanhf, exp, log, log1p round within CUDA's documented ulp bounds rather
+ *     than like the C library (emu_math.h), and no multiply-add is contracted (as --fmad=false);
  *   - __syncthreads is a real barrier (threads of a block are fibers), shared memory is shared;
  *   - with QR_EMU_RACECHECK=1, every launch runs twice, the second time with blocks and threads in
  *     reverse order, and must leave the same bits in device memory (data races; see below);
@@ -253,6 +256,13 @@ static int on_device(const void *p, size_t bytes) {
     return a >= it->first && a + bytes <= it->first + it->second;
 }
 static int is_device_ptr(const void *p) { return on_device(p, 1); }
+
+void emu::check_pointer_arg(const void *p, const char *kernel, int index) {
+    if (!p || is_device_ptr(p)) return;
+    fprintf(stderr, "emu: kernel %s: pointer argument %d (%p) is not in device memory - a GPU would fault\n", kernel,
+            index + 1, p);
+    abort();
+}
 
 /* all live device allocations, concatenated in address order (no allocation changes during a launch) */
 static void device_snapshot(std::vector<unsigned char> &out) {

@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <tuple>
+#include <type_traits>
 
 #include "cuda_runtime.h"
 
@@ -38,6 +39,15 @@ void syncthreads();
  * name is the kernel's name for the race check's report */
 void run_grid(dim3 grid, dim3 block, const void *kernel_id, const char *name, const std::function<void()> &body);
 
+/* A kernel's pointer arguments must point into device memory (or be NULL): a GPU cannot read the
+ * host's (pageable) memory, the emulation could. Names the kernel and aborts otherwise. */
+void check_pointer_arg(const void *p, const char *kernel, int index);
+template <typename T>
+void check_arg(const T &a, const char *kernel, int index) {
+    if constexpr (std::is_pointer<T>::value) check_pointer_arg((const void *)a, kernel, index);
+    else (void)a, (void)kernel, (void)index;
+}
+
 template <typename... P>
 struct launcher {
     dim3 grid, block;
@@ -47,6 +57,10 @@ struct launcher {
     void operator()(A... a) const {
         std::tuple<P...> args(a...); /* converted to the kernel's parameter types, as a launch does */
         void (*k)(P...) = kernel;
+        std::apply([this](const auto &...v) {
+            int i = 0;
+            (check_arg(v, name, i++), ...);
+        }, args);
         run_grid(grid, block, (const void *)k, name, [&args, k]() { std::apply(k, args); });
     }
 };

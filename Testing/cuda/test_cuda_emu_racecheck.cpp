@@ -9,8 +9,9 @@
  *   sum_racy        every thread adds into out[0] without atomics
  *   shift_racy      x[i] = x[i + 1] in place: a thread reads what its neighbour writes
  *   smem_shift_racy the same in shared memory, with a barrier before but not between read and write
- * and that correct kernels pass with it on: an element-wise kernel and a shared-memory tree
- * reduction with its barriers. Each case runs in a child process (the check aborts).
+ * and that correct kernels pass with it on: an element-wise kernel, a shared-memory tree
+ * reduction with its barriers, and a kernel with barriers in some blocks only. Each case runs in
+ * a child process (the checks abort), with the default signal handlers.
  */
 #include "emu_prelude.h"
 
@@ -41,6 +42,16 @@ __global__ void reduce_ok(int n, const float *x, float *out) {
     }
     if (threadIdx.x == 0) out[blockIdx.x] = s[0];
 }
+/* barriers in some blocks only (a block-uniform condition, legal in CUDA): block 0, the first
+ * to run, has none; the others reverse their slice through shared memory */
+__global__ void uneven_ok(float *x) {
+    __shared__ float s[THREADS];
+    if (blockIdx.x == 0) return;
+    const int t = threadIdx.x, base = blockIdx.x * THREADS;
+    s[t] = x[base + t];
+    __syncthreads();
+    x[base + t] = s[THREADS - 1 - t];
+}
 __global__ void sum_racy(int n, const float *x, float *out) {
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[0] += x[i];
 }
@@ -59,9 +70,9 @@ __global__ void smem_shift_racy(float *x) {
 }
 
 enum { N = 4 * THREADS, BLOCKS = 4 };
-enum kernel_id { SCALE_OK, REDUCE_OK, SUM_RACY, SHIFT_RACY, SMEM_SHIFT_RACY, HOST_POINTER };
-static const char *const kernel_names[] = {"scale_ok", "reduce_ok", "sum_racy", "shift_racy", "smem_shift_racy",
-                                           "scale_ok"};
+enum kernel_id { SCALE_OK, REDUCE_OK, UNEVEN_OK, SUM_RACY, SHIFT_RACY, SMEM_SHIFT_RACY, HOST_POINTER };
+static const char *const kernel_names[] = {"scale_ok",   "reduce_ok",       "uneven_ok", "sum_racy",
+                                           "shift_racy", "smem_shift_racy", "scale_ok"};
 
 static float input(int i) { return 0.1f * (float)(i % 13) + 1e-3f * (float)i; } /* sums round */
 
@@ -77,6 +88,7 @@ static int child_run(enum kernel_id k) {
     switch (k) {
     case SCALE_OK: QR_CU_KERNEL(scale_ok, BLOCKS / 2, THREADS, NULL)(N, x); break;
     case REDUCE_OK: QR_CU_KERNEL(reduce_ok, BLOCKS, THREADS, NULL)(N, x, out); break;
+    case UNEVEN_OK: QR_CU_KERNEL(uneven_ok, BLOCKS, THREADS, NULL)(x); break;
     case SUM_RACY: QR_CU_KERNEL(sum_racy, BLOCKS / 2, THREADS, NULL)(N, x, out); break;
     case SHIFT_RACY: QR_CU_KERNEL(shift_racy, BLOCKS, THREADS, NULL)(N, x); break;
     case SMEM_SHIFT_RACY: QR_CU_KERNEL(smem_shift_racy, BLOCKS, THREADS, NULL)(x); break;
@@ -98,6 +110,10 @@ static int child_run(enum kernel_id k) {
         for (int b = 0; b < BLOCKS; b++) s += o[b];
         return fabs(s - total) <= 1e-5 * total ? 0 : 3;
     }
+    case UNEVEN_OK:
+        for (int i = 0; i < N; i++)
+            if (r[i] != h[i < THREADS ? i : i - i % THREADS + THREADS - 1 - i % THREADS]) return 3;
+        return 0;
     case SUM_RACY: return fabs(o[0] - total) <= 1e-5 * total ? 0 : 3;
     case SHIFT_RACY:
         for (int i = 0; i < N; i++)
@@ -121,7 +137,8 @@ static int run_case(enum kernel_id k, int check, char *err, size_t errsize) {
     fflush(stderr);
     const pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
+    if (pid == 0) { /* not cmocka's handlers: a crash must end the child, not resume its tests */
+        signal(SIGSEGV, SIG_DFL), signal(SIGBUS, SIG_DFL), signal(SIGILL, SIG_DFL), signal(SIGFPE, SIG_DFL);
         dup2(fd, 2);
         setenv("QR_EMU_RACECHECK", check ? "1" : "0", 1);
         _exit(child_run(k));
@@ -160,6 +177,8 @@ static void test_correct_kernels_pass(void **state) {
     (void)state;
     expect_pass(SCALE_OK, 1);
     expect_pass(REDUCE_OK, 1);
+    expect_pass(UNEVEN_OK, 0);
+    expect_pass(UNEVEN_OK, 1);
 }
 
 /* without the check the serial emulation hides each race: the tests of a racy kernel would pass */
@@ -177,7 +196,6 @@ static void test_races_caught(void **state) {
     expect_caught(SMEM_SHIFT_RACY, 1, "race check: kernel");
 }
 
-/* with or without the race check */
 static void test_host_pointer_caught(void **state) {
     (void)state;
     expect_caught(HOST_POINTER, 0, "is not in device memory");

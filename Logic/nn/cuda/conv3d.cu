@@ -125,8 +125,9 @@ static qr_cu_conv_plan *plan_for(qr_nn_context *ctx, const qr_nn_conv *g) {
 
 /* ---- algorithm choice ---- */
 
-/* FP32: FMA math only. TF32: tensor cores too, but never ..._ALLOW_CONVERSION, with which cuDNN may
- * convert FP32 operands to FP16. */
+/* FP32: no tensor-op entries (a DEFAULT_MATH entry is fine: the descriptor stays at FMA math, see
+ * set_math). TF32: tensor cores too. Never ..._ALLOW_CONVERSION, with which cuDNN may convert FP32
+ * operands to FP16. */
 static int math_allowed(const qr_cu_state *st, cudnnMathType_t m) {
     if (m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return 0;
     return st->precision == QR_CU_TF32 || m != CUDNN_TENSOR_OP_MATH;
@@ -162,8 +163,10 @@ static void note_nondet(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir
  * rank(find, cap, &n, perf) fills perf with the timed ranking (find = 1) or the heuristic one.
  * The timed search allocates its own buffers and workspaces, so it can run out of GPU memory
  * where the layer itself fits (it runs at a shape's first use, with the model's memory already
- * taken); then, or when none of its results is usable, the heuristic ranking is used, with a
- * notice once per context. */
+ * taken): as a whole (then, or when none of its results is usable, the heuristic ranking is used,
+ * with a notice once per context), or for some candidates, whose entries then carry a failed
+ * status. If that leaves only non-deterministic candidates, a deterministic one of the heuristic
+ * ranking is preferred. */
 template <typename PERF, typename RANK>
 static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, PERF *perf, int cap, RANK rank) {
     qr_cu_state *st = qr_cu(ctx);
@@ -172,20 +175,30 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
     int n = 0, nondet = 0, i = -1;
     if (st->algo_mode == QR_CU_ALGO_FIND) {
         const cudnnStatus_t e = rank(1, cap, &n, perf);
+        /* what the search's failed allocations left in the runtime's and cuDNN's last error is
+         * not the next call's failure (every earlier launch has been checked already) */
+        (void)cudaGetLastError();
+        char drop[256];
+        cudnnGetLastErrorString(drop, sizeof drop);
         if (e == CUDNN_STATUS_SUCCESS) i = choose(st, perf, n, &nondet);
-        if (i < 0) {
-            (void)cudaGetLastError(); /* the search's failed allocation is not the next kernel's error */
-            if (!st->warned_find) {
-                st->warned_find = 1;
-                qr_log(QR_LOG_NOTICE, "cuDNN's timed %s algorithm search for %s %s%s%s; using its heuristic choice", dir,
-                       describe(g, d, sizeof d), e == CUDNN_STATUS_SUCCESS ? "found no usable algorithm" : "failed (",
-                       e == CUDNN_STATUS_SUCCESS ? "" : cudnnGetErrorString(e), e == CUDNN_STATUS_SUCCESS ? "" : ")");
-            }
+        if (i < 0 && !st->warned_find) {
+            st->warned_find = 1;
+            qr_log(QR_LOG_NOTICE, "cuDNN's timed %s algorithm search for %s %s%s%s; using its heuristic choice", dir,
+                   describe(g, d, sizeof d), e == CUDNN_STATUS_SUCCESS ? "found no usable algorithm" : "failed (",
+                   e == CUDNN_STATUS_SUCCESS ? "" : cudnnGetErrorString(e), e == CUDNN_STATUS_SUCCESS ? "" : ")");
         }
     }
-    if (i < 0) {
-        if (!qr_cu_dnn_ok(ctx, rank(0, cap, &n, perf), what)) return -1;
-        i = choose(st, perf, n, &nondet);
+    if (i < 0 || nondet) {
+        PERF h[16];
+        int hn = 0, hnondet = 0;
+        const cudnnStatus_t e = rank(0, cap < 16 ? cap : 16, &hn, h);
+        if (i < 0 && !qr_cu_dnn_ok(ctx, e, what)) return -1;
+        const int hi = e == CUDNN_STATUS_SUCCESS ? choose(st, h, hn, &hnondet) : -1;
+        if (hi >= 0 && (i < 0 || !hnondet)) {
+            perf[0] = h[hi];
+            i = 0;
+            nondet = hnondet;
+        }
     }
     if (i < 0) {
         qr_cu_fail(ctx, what, "%s: none fits (workspace limit %.0f MiB)", describe(g, d, sizeof d),

@@ -55,7 +55,7 @@ static cudaError_t g_last = cudaSuccess;
  * registers and the stack pointer, load the other fiber's; elsewhere it is swapcontext (which
  * also saves the signal mask: a system call per switch). */
 static const size_t STACK = 64 * 1024;
-static bool g_used_sync, g_plain;
+static bool g_used_sync, g_used_shared, g_plain;
 static std::set<const void *> g_sync_free;
 static const std::function<void()> *g_body;
 static unsigned g_cur;
@@ -67,8 +67,10 @@ static bool g_reverse; /* the race check's second run: blocks and threads in rev
  * a barrier between them, gives the right answer by luck of the order. With the check on, every
  * launch runs twice from the same device memory - blocks and threads in launch order, then both
  * reversed (also between barriers) - and the two results must be bit-identical; otherwise the
- * kernel is named and the program aborts. Non-atomic accumulation into one address shows up too:
- * float sums taken in another order round differently. Device memory is copied twice per launch,
+ * kernel is named and the program aborts. Non-atomic accumulation into one address shows up when
+ * the other order rounds differently (float sums); one whose bits do not depend on the order
+ * (integer counts, exact sums) passes - each thread's read-modify-write is whole here. Device
+ * memory is copied three times and compared once per launch,
  * so the check is for the tests' small tensors. */
 static bool racecheck_on(void) {
     static int on = -1;
@@ -121,6 +123,8 @@ static void fiber_entry() {
     emu_switch(&dead, g_sched_sp); /* never resumed */
 #endif
 }
+
+void mark_shared() { g_used_shared = true; }
 
 void syncthreads() {
     if (g_plain) {
@@ -199,9 +203,9 @@ static void run_grid_once(dim3 grid, dim3 block, const void *kernel_id, const st
             }
             g_plain = false;
         } else {
-            g_used_sync = false;
+            g_used_sync = g_used_shared = false;
             run_block_fibers(block.x, body);
-            if (!g_used_sync) {
+            if (!g_used_sync && !g_used_shared) {
                 g_sync_free.insert(kernel_id);
                 plain = true;
             }
@@ -608,19 +612,24 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTenso
     *ret = 2;
     return CUDNN_STATUS_SUCCESS;
 }
-/* cuDNN's timed search runs the candidates on input, output and filter buffers and workspaces it
- * allocates itself: here it allocates as much at once (the largest candidate's workspace) and,
- * like cuDNN 9, returns CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED when the device has not that much free, with the
- * failed cudaMalloc's error left for cudaGetLastError. */
+/* cuDNN's timed search runs the candidates on input, output and filter buffers it allocates
+ * itself, each with a workspace it allocates beside them. Like cuDNN 9 here: without room for the
+ * buffers the search fails (CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED); a candidate
+ * without room for its workspace gets that status in its entry. Failed cudaMallocs leave their
+ * error for cudaGetLastError, as inside cuDNN. */
 template <typename PERF>
-static cudnnStatus_t timed_search(const qr_emu_tensor *x, const qr_emu_filter *w, const qr_emu_tensor *y, const PERF *perf,
+static cudnnStatus_t timed_search(const qr_emu_tensor *x, const qr_emu_filter *w, const qr_emu_tensor *y, PERF *perf,
                                   int n) {
-    size_t bytes = sizeof(float) * (extent(x) + extent(y) + filter_numel(w));
-    size_t ws = 0;
-    for (int i = 0; i < n; i++) ws = perf[i].memory > ws ? perf[i].memory : ws;
-    void *p = NULL;
-    if (cudaMalloc(&p, bytes + ws) != cudaSuccess) return CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
-    cudaFree(p);
+    void *buffers = NULL;
+    if (cudaMalloc(&buffers, sizeof(float) * (extent(x) + extent(y) + filter_numel(w))) != cudaSuccess)
+        return CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+    for (int i = 0; i < n; i++) {
+        void *ws = NULL;
+        if (perf[i].memory == 0) continue;
+        if (cudaMalloc(&ws, perf[i].memory) != cudaSuccess) perf[i].status = CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
+        else cudaFree(ws);
+    }
+    cudaFree(buffers);
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,

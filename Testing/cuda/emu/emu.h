@@ -26,7 +26,11 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __shared__ static
+/* a kernel that declares shared memory always runs its threads as fibers (it may reach a barrier
+ * in some blocks only) */
+#define __shared__                                                                                  \
+    ::emu::mark_shared();                                                                           \
+    static
 #ifndef __CUDACC__
 #define __CUDACC__ 1
 #endif
@@ -35,6 +39,7 @@ namespace emu {
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 void syncthreads();
+void mark_shared();
 /* run body on every thread of every block (an invalid configuration sets the launch error);
  * name is the kernel's name for the race check's report */
 void run_grid(dim3 grid, dim3 block, const void *kernel_id, const char *name, const std::function<void()> &body);

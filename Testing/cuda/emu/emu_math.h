@@ -1,10 +1,12 @@
 /*
  * emu_math.h - the GPU's transcendental functions, as far as their rounding goes. Included inside
  * namespace qr_emu before each .cu file of the backend (Testing/cuda/CMakeLists.txt), so that
- * the kernels' unqualified expf, tanhf, exp, log and log1p calls land here.
+ * the kernels' unqualified expf, tanhf, logf, log1pf, exp, log and log1p calls land here (float
+ * and double overloads, as CUDA's). Host code in the .cu files that calls them gets the same
+ * shift; today it calls none of them (only pow and sqrt).
  *
  * CUDA's versions are not the C library's: expf and tanhf are within 2 ulp of the exact value,
- * exp, log and log1p (double) within 1 ulp (CUDA C++ Programming Guide, "Mathematical Functions":
+ * logf, log1pf and exp, log, log1p (double) within 1 ulp (CUDA C++ Programming Guide, "Mathematical Functions":
  * maximum ulp errors). A kernel test whose reference computes with the C library must therefore
  * hold up when these results differ by that much. Here each returns the C library's result moved
  * up or down by 0 to that many ulps, chosen by a hash of the argument's bits - the same argument
@@ -42,5 +44,9 @@ static inline float exp(float x) { return expf(x); }
 static inline double exp(double x) { return emu_shift(::exp(x), x, 1); }
 static inline double log(double x) { return emu_shift(::log(x), x, 1); }
 static inline double log1p(double x) { return emu_shift(::log1p(x), x, 1); }
+static inline float logf(float x) { return emu_shift(::logf(x), x, 1); }
+static inline float log1pf(float x) { return emu_shift(::log1pf(x), x, 1); }
+static inline float log(float x) { return logf(x); }
+static inline float log1p(float x) { return log1pf(x); }
 
 #endif

@@ -5,7 +5,8 @@
  * a GPU. It checks what a GPU would check and more:
  *   - device memory is tracked: copies, memsets, convolution and GEMM operands must lie inside
  *     live allocations of the right kind (host/device direction of each copy), frees must match;
- *     fresh allocations hold garbage (0xA5 bytes), so code relying on zeroed memory fails;
+ *     fresh allocations hold 0xFF bytes - NaN as float or double, -1 as an integer - so code
+ *     that reads memory it never wrote (relying on zeroed memory) fails visibly;
  *   - kernel launches need a non-empty grid and at most 1024 threads per block, and every pointer
  *     argument must lie in device memory (a GPU faults on host pointers; here they would work);
  *   - the kernels' expf, tanhf, exp, log, log1p round within CUDA's documented ulp bounds rather
@@ -361,7 +362,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
     if (bytes == 0 || bytes > device_bytes() - g_live) return set_err(cudaErrorMemoryAllocation);
     void *q = malloc(bytes);
     if (!q) return set_err(cudaErrorMemoryAllocation);
-    memset(q, 0xA5, bytes);
+    memset(q, 0xFF, bytes);
     g_allocs[(uintptr_t)q] = bytes;
     g_live += bytes;
     *p = q;

@@ -42,7 +42,19 @@ static void usage(FILE *f) {
             "Inputs are 3D volumes in NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd)\n"
             "or a DICOM series folder. Outputs are written atomically (temporary name, then rename).\n"
             "Exit codes: 0 success, 1 failure (one line on stderr names the input and the problem),\n"
-            "2 usage error, 130 interrupted.\n");
+            "2 usage error, 130 interrupted.\n"
+            "\n"
+            "Environment:\n"
+            "  QSMRIM_PRECISION=fp32|tf32     default of --precision (fp32)\n"
+            "  QSMRIM_CUDA_CONV_ALGO=heuristic|find\n"
+            "                                 cuDNN's heuristic algorithm choice (default, reproducible)\n"
+            "                                 or its timed search (may be faster)\n"
+            "  QSMRIM_CUDA_WORKSPACE_MB=N     largest cuDNN workspace (default 2048)\n"
+            "  CUDA_LAUNCH_BLOCKING=1         name the GPU kernel that faulted (slower)\n"
+            "  QSMRIM_RESOURCE_DIR=DIR        presets, colour table and shipped model (default: the\n"
+            "                                 installed share/qsmrim, else the source tree's Resources)\n"
+            "  QSMRIM_PHANTOM_DATA=DIR        anatomy and lesion masks for `qsmrim phantom`\n"
+            "  QSMRIM_PYTHON=PY               Python with torch for `qsmrim import-torch` (/usr/bin/python3)\n");
 }
 
 int main(int argc, char **argv) {

@@ -189,7 +189,7 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
         }
     }
     if (i < 0 || nondet) {
-        PERF h[16];
+        PERF h[16]; /* cuDNN 9 has at most 8 algorithms per direction */
         int hn = 0, hnondet = 0;
         const cudnnStatus_t e = rank(0, cap < 16 ? cap : 16, &hn, h);
         if (i < 0 && !qr_cu_dnn_ok(ctx, e, what)) return -1;
@@ -223,8 +223,10 @@ static int ensure_fwd(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     char d[160];
     const int i = choose_algo(ctx, &p->g, "forward", perf, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                               [&](int find, int cap, int *n, cudnnConvolutionFwdAlgoPerf_t *r) {
-                                  return find ? cudnnFindConvolutionForwardAlgorithm(st->dnn, p->x, p->w, p->cf, p->y, cap, n, r)
-                                              : cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->cf, p->y, cap, n, r);
+                                  return find ? cudnnFindConvolutionForwardAlgorithm(st->dnn, p->x, p->w, p->cf,
+                                                                                      p->y, cap, n, r)
+                                              : cudnnGetConvolutionForwardAlgorithm_v7(st->dnn, p->x, p->w, p->cf,
+                                                                                        p->y, cap, n, r);
                               });
     if (i < 0 || !set_math(ctx, p->cf, perf[i].mathType)) return 0;
     p->af = perf[i].algo;
@@ -243,8 +245,10 @@ static int ensure_bwd_data(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     const int i =
         choose_algo(ctx, &p->g, "backward-data", perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                     [&](int find, int cap, int *n, cudnnConvolutionBwdDataAlgoPerf_t *r) {
-                        return find ? cudnnFindConvolutionBackwardDataAlgorithm(st->dnn, p->w, p->y, p->cd, p->x, cap, n, r)
-                                    : cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->cd, p->x, cap, n, r);
+                        return find ? cudnnFindConvolutionBackwardDataAlgorithm(st->dnn, p->w, p->y, p->cd, p->x, cap,
+                                                                                n, r)
+                                    : cudnnGetConvolutionBackwardDataAlgorithm_v7(st->dnn, p->w, p->y, p->cd, p->x, cap,
+                                                                                  n, r);
                     });
     if (i < 0 || !set_math(ctx, p->cd, perf[i].mathType)) return 0;
     p->ad = perf[i].algo;
@@ -264,8 +268,10 @@ static int ensure_bwd_filter(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     const int i =
         choose_algo(ctx, &p->g, "backward-filter", perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                     [&](int find, int cap, int *n, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
-                        return find ? cudnnFindConvolutionBackwardFilterAlgorithm(st->dnn, p->x, p->y, p->cw, p->w, cap, n, r)
-                                    : cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->cw, p->w, cap, n, r);
+                        return find ? cudnnFindConvolutionBackwardFilterAlgorithm(st->dnn, p->x, p->y, p->cw, p->w,
+                                                                                  cap, n, r)
+                                    : cudnnGetConvolutionBackwardFilterAlgorithm_v7(st->dnn, p->x, p->y, p->cw, p->w,
+                                                                                    cap, n, r);
                     });
     if (i < 0 || !set_math(ctx, p->cw, perf[i].mathType)) return 0;
     p->aw = perf[i].algo;

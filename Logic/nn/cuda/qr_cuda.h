@@ -14,9 +14,9 @@
  *
  * Determinism: one CUDA stream per context; every reduction of our kernels has a fixed order
  * (fixed chunks per block, a fixed shared-memory tree, partial results combined in index
- * order) and no atomics; cuDNN algorithms are chosen by its heuristics (by default; not by
- * timing) among those it reports as deterministic; cuBLAS runs on one stream. So the same inputs give
- * bit-identical results run after run on the same GPU model and library versions.
+ * order) and no atomics; cuDNN algorithms are chosen by its heuristics (the default; not by
+ * timing) among those it reports as deterministic; cuBLAS runs on one stream. So the same
+ * inputs give bit-identical results run after run on the same GPU model and library versions.
  *
  * Precision: the context's (nn.h, qr_nn_precision; --precision or QSMRIM_PRECISION)
  *   fp32 (default: IEEE float32 arithmetic, no tensor-core rounding)

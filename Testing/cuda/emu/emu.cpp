@@ -71,8 +71,8 @@ static bool g_reverse; /* the race check's second run: blocks and threads in rev
  * kernel is named and the program aborts. Non-atomic accumulation into one address shows up when
  * the other order rounds differently (float sums); one whose bits do not depend on the order
  * (integer counts, exact sums) passes - each thread's read-modify-write is whole here. Device
- * memory is copied three times and compared once per launch,
- * so the check is for the tests' small tensors. */
+ * memory is copied three times and compared once per launch, so the check is for the tests'
+ * small tensors. */
 static bool racecheck_on(void) {
     static int on = -1;
     if (on < 0) {
@@ -627,8 +627,8 @@ static cudnnStatus_t timed_search(const qr_emu_tensor *x, const qr_emu_filter *w
     for (int i = 0; i < n; i++) {
         void *ws = NULL;
         if (perf[i].memory == 0) continue;
-        if (cudaMalloc(&ws, perf[i].memory) != cudaSuccess) perf[i].status = CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
-        else cudaFree(ws);
+        if (cudaMalloc(&ws, perf[i].memory) == cudaSuccess) cudaFree(ws);
+        else perf[i].status = CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED;
     }
     cudaFree(buffers);
     return CUDNN_STATUS_SUCCESS;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/h5util.h"
 #include "forest.h"
 
 static herr_t write_1d(hid_t g, const char *name, hid_t file_type, hid_t mem_type, hsize_t n, const void *data) {
@@ -101,10 +102,8 @@ qr_status qr_forest_read_h5(int64_t group, const char *what, qr_forest *out) {
                             read_1d(g, "threshold", H5T_NATIVE_DOUBLE, sizeof *thr, &n4, (void **)&thr) < 0 ||
                             read_1d(g, "vote", H5T_NATIVE_FLOAT, sizeof *vote, &n5, (void **)&vote) < 0))
             st = qr_fail(QR_ERR_MODEL, "%s: the random forest's node arrays are missing or of unequal length", what);
-        hid_t at = H5Aopen(g, "nfeatures", H5P_DEFAULT);
-        if (st == QR_OK && (at < 0 || H5Aread(at, H5T_NATIVE_INT, &nfeat) < 0 || nfeat < 1))
+        if (st == QR_OK && (qr_h5_attr_scalar(g, "nfeatures", H5T_NATIVE_INT, &nfeat) != QR_H5_OK || nfeat < 1))
             st = qr_fail(QR_ERR_MODEL, "%s: the random forest has no feature count", what);
-        if (at >= 0) H5Aclose(at);
     }
     H5E_END_TRY;
     if (st == QR_OK && (nt < 2 || off[0] != 0 || off[nt - 1] != total))
@@ -139,6 +138,10 @@ qr_status qr_forest_read_h5(int64_t group, const char *what, qr_forest *out) {
             if (nd->feature >= 0 && (nd->feature >= nfeat || nd->left <= i || nd->right <= i || nd->left >= tr->nnodes ||
                                      nd->right >= tr->nnodes)) {
                 st = qr_fail(QR_ERR_MODEL, "%s: tree %d node %d points outside the tree", what, t, i);
+                break;
+            }
+            if (nd->feature < 0 && !(nd->vote >= 0.0f && nd->vote <= 1.0f)) { /* a leaf's vote is a P(rim+) */
+                st = qr_fail(QR_ERR_MODEL, "%s: tree %d leaf %d votes %g, not a probability", what, t, i, (double)nd->vote);
                 break;
             }
         }

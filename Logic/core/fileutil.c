@@ -218,3 +218,21 @@ void qr_staging_abort(const char *staging_dir) {
     }
     rmdir(staging_dir);
 }
+
+qr_status qr_output_check(const char *out) {
+    if (!out) return QR_OK;
+    if (!out[0]) return qr_fail(QR_ERR_INVALID_ARG, "an output path is empty");
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(out, dir, sizeof dir);
+    if (!qr_path_is_dir(dir)) return qr_fail(QR_ERR_IO, "%s: its folder %s does not exist", out, dir);
+    if (access(dir, W_OK) != 0) return qr_fail(QR_ERR_IO, "%s: its folder %s is not writable (%s)", out, dir, strerror(errno));
+    return QR_OK;
+}
+
+qr_status qr_output_distinct(const char *out, const char *other, const char *what) {
+    if (!out || !other) return QR_OK;
+    struct stat a, b;
+    const int same = !strcmp(out, other) ||
+                     (stat(out, &a) == 0 && stat(other, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+    return same ? qr_fail(QR_ERR_INVALID_ARG, "%s: is also %s; give another output name", out, what) : QR_OK;
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Count the cells of a line; with `cells`, also cut the line at its tabs and store up to `max`
  * cell pointers (counting alone leaves the line intact). */
@@ -26,6 +27,9 @@ static int split_tabs(char *line, char **cells, int max) {
 qr_status qr_tsv_read(const char *path, qr_tsv *t) {
     memset(t, 0, sizeof *t);
     snprintf(t->path, sizeof t->path, "%s", path);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return qr_fail(QR_ERR_IO, "%s: is %s, not a table file", path, S_ISDIR(st.st_mode) ? "a folder" : "not a regular file");
     FILE *f = fopen(path, "rb");
     if (!f) return qr_fail(QR_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0) {
@@ -49,6 +53,10 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
     if (memchr(t->buf, '\0', got)) {
         qr_tsv_free(t);
         return qr_fail(QR_ERR_FORMAT, "%s: is a binary file, not a tab-separated table", path);
+    }
+    if (got >= 3 && !memcmp(t->buf, "\xEF\xBB\xBF", 3)) { /* UTF-8 byte-order mark (spreadsheet exports) */
+        got -= 3;
+        memmove(t->buf, t->buf + 3, got + 1);
     }
 
     /* Count lines for an upper bound of rows. */

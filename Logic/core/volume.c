@@ -112,7 +112,15 @@ qr_status qr_geometry_validate(const qr_geometry *g, const char *what) {
         if (g->size[a] < 1) return qr_fail(QR_ERR_GEOMETRY, "%s: size along axis %d is %lld", what, a, (long long)g->size[a]);
         if (!(g->spacing[a] > 0) || !isfinite(g->spacing[a]))
             return qr_fail(QR_ERR_GEOMETRY, "%s: spacing along axis %d is %g (must be > 0)", what, a, g->spacing[a]);
+        /* Limits far outside any MRI grid, so a corrupt header cannot overflow index arithmetic
+         * (ITK's region computations are in 64-bit integers of voxels). */
+        if (g->spacing[a] < QR_SPACING_MIN_MM || g->spacing[a] > QR_SPACING_MAX_MM)
+            return qr_fail(QR_ERR_GEOMETRY, "%s: spacing along axis %d is %g mm, outside %g to %g mm (header corrupt?)",
+                           what, a, g->spacing[a], QR_SPACING_MIN_MM, QR_SPACING_MAX_MM);
         if (!isfinite(g->origin[a])) return qr_fail(QR_ERR_GEOMETRY, "%s: origin is not finite", what);
+        if (fabs(g->origin[a]) > QR_EXTENT_MAX_MM || (double)g->size[a] * g->spacing[a] > QR_EXTENT_MAX_MM)
+            return qr_fail(QR_ERR_GEOMETRY, "%s: the grid reaches beyond %g mm from the origin of space along axis %d (header corrupt?)",
+                           what, QR_EXTENT_MAX_MM, a);
     }
     double inv[9];
     if (!inv3(g->direction, inv)) return qr_fail(QR_ERR_GEOMETRY, "%s: direction matrix is singular", what);

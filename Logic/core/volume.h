@@ -73,8 +73,13 @@ void qr_geometry_index_to_ras(const qr_geometry *g, const double ijk[3], double 
 /* LPS mm -> continuous index. Returns QR_ERR_GEOMETRY if the direction matrix is singular. */
 qr_status qr_geometry_lps_to_index(const qr_geometry *g, const double lps[3], double ijk[3]);
 
-/* Check that a geometry is usable: sizes >= 1, spacings finite and > 0, direction invertible.
- * `what` names the volume in the error message. */
+/* Grid sanity limits (mm): voxel spacing, and origin and extent along each axis. */
+#define QR_SPACING_MIN_MM 1e-4
+#define QR_SPACING_MAX_MM 1e4
+#define QR_EXTENT_MAX_MM 1e6
+/* Check that a geometry is usable: sizes >= 1, spacings finite and within the limits above,
+ * origin and extent within QR_EXTENT_MAX_MM, direction invertible. `what` names the volume in
+ * the error message. */
 qr_status qr_geometry_validate(const qr_geometry *g, const char *what);
 
 /* One-line description "256x256x48 voxels, spacing 0.75x0.75x3 mm, origin (...), direction (...)"

@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "../core/fileutil.h"
+#include "filecheck.h"
 }
 
 #include <algorithm>
@@ -143,6 +144,7 @@ qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
     quiet_toolkits();
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no image path given");
     if (!exists(path)) return qr_fail(QR_ERR_IO, "%s: no such file or folder", path);
+    QR_TRY(qr_image_precheck(path));
     if (qr_path_is_dir(path)) {
         try {
             auto names = itk::GDCMSeriesFileNames::New();
@@ -348,57 +350,6 @@ void restore_nonfinite(const NiftiScan &scan, T *buf, int64_t n) {
         for (int64_t i = r.start; i < r.start + r.length && i < n; i++) buf[i] = (T)r.value;
 }
 
-// ITK's MetaImage reader accepts uncompressed voxel data that is cut short; compare the size of
-// the data (after the header of a .mha, or the separate file of a .mhd) with what the header says.
-qr_status check_meta_size(const char *path, const itk::ImageIOBase *io) {
-    if (!qr_path_has_suffix(path, ".mha") && !qr_path_has_suffix(path, ".mhd")) return QR_OK;
-    FILE *f = std::fopen(path, "rb");
-    if (!f) return QR_OK;
-    std::string datafile;
-    bool compressed = false;
-    char line[4096];
-    long header_end = -1;
-    while (std::fgets(line, sizeof line, f)) {
-        std::string l(line);
-        auto eq = l.find('=');
-        if (eq == std::string::npos) continue;
-        std::string key = l.substr(0, eq), val = l.substr(eq + 1);
-        auto trim = [](std::string &x) {
-            x.erase(0, x.find_first_not_of(" \t\r\n"));
-            x.erase(x.find_last_not_of(" \t\r\n") + 1);
-        };
-        trim(key);
-        trim(val);
-        if (key == "CompressedData") compressed = (val == "True" || val == "true");
-        if (key == "ElementDataFile") {
-            datafile = val;
-            header_end = std::ftell(f);
-            break;
-        }
-    }
-    std::fseek(f, 0, SEEK_END);
-    long fsize = std::ftell(f);
-    std::fclose(f);
-    if (compressed || datafile.empty() || datafile == "LIST" || datafile.find('%') != std::string::npos) return QR_OK;
-    long have;
-    std::string where = path;
-    if (datafile == "LOCAL") {
-        have = fsize - header_end;
-    } else {
-        char dir[QR_PATH_MAX];
-        qr_path_dirname(path, dir, sizeof dir);
-        where = datafile[0] == '/' ? datafile : std::string(dir) + "/" + datafile;
-        struct stat st;
-        if (stat(where.c_str(), &st) != 0) return qr_fail(QR_ERR_IO, "%s: data file %s is missing", path, where.c_str());
-        have = (long)st.st_size;
-    }
-    long need = (long)io->GetImageSizeInBytes();
-    if (have < need)
-        return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (%s holds %ld bytes, header declares %ld)", path,
-                       where.c_str(), have, need);
-    return QR_OK;
-}
-
 template <class TImage>
 qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out, NiftiScan *scan) {
     try {
@@ -411,7 +362,8 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             *out = reader->GetOutput();
         } else {
             QR_TRY(scan_nifti(path, scan));
-            QR_TRY(check_meta_size(path, h.io.GetPointer()));
+            QR_TRY(qr_image_check_data(path, (int64_t)h.io->GetImageSizeInPixels(),
+                                       (int64_t)h.io->GetImageSizeInBytes()));
             auto reader = itk::ImageFileReader<TImage>::New();
             reader->SetImageIO(h.io);
             reader->SetFileName(path);

@@ -12,6 +12,11 @@
  * Reading checks what a clinical tool must check and says so in the error message:
  * missing file, unknown format, corrupt or truncated header/data, 2D or 4D images, multi-
  * component (vector) images, and - when an int32 label map is requested - non-integer values.
+ * Header fields ITK would trust or silently replace are checked first (filecheck.h): NIfTI-1
+ * sizes, datatype/bitpix, spacing, vox_offset, non-finite or singular qform/sform, the magic
+ * (ANALYZE 7.5 is refused: no orientation); NRRD and MetaImage sizes, spacing, encodings and
+ * compressed data; pipes and devices are refused. Grids beyond QR_SPACING_MIN_MM..
+ * QR_SPACING_MAX_MM spacing or QR_EXTENT_MAX_MM extent are refused as corrupt.
  * NaN/Inf voxels of a float32 volume are counted (qr_read_info.nonfinite), never altered.
  *
  * Writing is atomic: the file(s) are written under a temporary name in the destination folder

@@ -253,27 +253,38 @@ qr_status qr_lesions_extract(const qr_volume *input, const qr_lesion_options *op
 
     qr_status s = qr_lesion_table_from_labels(&labels, table);
     if (s == QR_OK && opt.min_volume_mm3 > 0 && table->n > 0) {
-        /* drop small lesions from table and map; renumber components of a mask */
-        int32_t maxid = table->items[table->n - 1].id;
-        int32_t *remap = calloc((size_t)maxid + 1, sizeof *remap);
-        if (!remap) {
+        /* drop small lesions from table and map; renumber components of a mask. The table is
+         * in ascending id order: old ids are found by binary search (labels may be any int32). */
+        int32_t *old_ids = malloc((size_t)table->n * sizeof *old_ids), *new_ids = malloc((size_t)table->n * sizeof *new_ids);
+        if (!old_ids || !new_ids) {
             s = qr_fail(QR_ERR_NOMEM, "out of memory filtering lesions");
         } else {
+            const int64_t n_old = table->n;
             int64_t kept = 0;
-            for (int64_t u = 0; u < table->n; u++) {
+            for (int64_t u = 0; u < n_old; u++) {
                 qr_lesion L = table->items[u];
+                old_ids[u] = L.id;
+                new_ids[u] = 0;
                 if (L.volume_mm3 < opt.min_volume_mm3) continue;
-                int32_t newid = mask ? (int32_t)(kept + 1) : L.id;
-                remap[L.id] = newid;
-                L.id = newid;
+                new_ids[u] = mask ? (int32_t)(kept + 1) : L.id;
+                L.id = new_ids[u];
                 table->items[kept++] = L;
             }
             table->n = kept;
             int32_t *lab = qr_volume_i32(&labels);
-            for (int64_t i = 0; i < nv; i++)
-                if (lab[i]) lab[i] = remap[lab[i]];
-            free(remap);
+            int32_t last_old = 0, last_new = 0;
+            for (int64_t i = 0; i < nv; i++) {
+                if (lab[i] <= 0) continue;
+                if (lab[i] != last_old) {
+                    const int32_t *hit = bsearch(&lab[i], old_ids, (size_t)n_old, sizeof *old_ids, cmp_i32);
+                    last_old = lab[i];
+                    last_new = hit ? new_ids[hit - old_ids] : 0;
+                }
+                lab[i] = last_new;
+            }
         }
+        free(old_ids);
+        free(new_ids);
     }
     if (s != QR_OK) {
         qr_lesion_table_free(table);

@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "core/fileutil.h"
+#include "core/h5util.h"
 #include "nn_internal.h"
 
 #define FORMAT_NAME "qsmrim-model"
@@ -210,11 +211,18 @@ qr_status qr_nn_model_save(const qr_nn_model *m, const char *path) {
 static int attr_exists(hid_t loc, const char *name) { return H5Aexists(loc, name) > 0; }
 
 static qr_status read_attr_int(hid_t loc, const char *path, const char *name, int64_t *v) {
-    if (!attr_exists(loc, name)) return qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name);
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_INT64, v) >= 0;
-    if (a >= 0) H5Aclose(a);
-    return ok ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is not an integer", path, name);
+    const int r = qr_h5_attr_scalar(loc, name, H5T_NATIVE_INT64, v);
+    if (r == QR_H5_MISSING) return qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name);
+    return r == QR_H5_OK ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is not one integer", path, name);
+}
+/* An integer attribute that must fit an int (the architecture's own checks follow). */
+static qr_status read_attr_i32(hid_t loc, const char *path, const char *name, int *out) {
+    int64_t v;
+    QR_TRY(read_attr_int(loc, path, name, &v));
+    if (v < INT32_MIN || v > INT32_MAX)
+        return qr_fail(QR_ERR_MODEL, "%s: attribute '%s' = %lld is out of range", path, name, (long long)v);
+    *out = (int)v;
+    return QR_OK;
 }
 static qr_status read_attr_ints(hid_t loc, const char *path, const char *name, int64_t *v, int n) {
     if (!attr_exists(loc, name)) return qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name);
@@ -226,50 +234,15 @@ static qr_status read_attr_ints(hid_t loc, const char *path, const char *name, i
     return ok ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' must hold %d integers", path, name, n);
 }
 static qr_status read_attr_dbl(hid_t loc, const char *path, const char *name, double *v, int required) {
-    if (!attr_exists(loc, name))
-        return required ? qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name) : QR_OK;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0;
-    if (a >= 0) H5Aclose(a);
-    return ok ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is not a number", path, name);
+    const int r = qr_h5_attr_scalar(loc, name, H5T_NATIVE_DOUBLE, v);
+    if (r == QR_H5_MISSING) return required ? qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name) : QR_OK;
+    return r == QR_H5_OK ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is not one number", path, name);
 }
 /* String attribute into out (fixed or variable length). required = 0: missing leaves out "". */
 static qr_status read_attr_str(hid_t loc, const char *path, const char *name, char *out, size_t outlen, int required) {
-    out[0] = 0;
-    if (!attr_exists(loc, name))
-        return required ? qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name) : QR_OK;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-    int ok = 0;
-    if (t >= 0 && H5Tget_class(t) == H5T_STRING) {
-        if (H5Tis_variable_str(t) > 0) {
-            char *s = NULL;
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, H5T_VARIABLE);
-            H5Tset_cset(mt, H5Tget_cset(t));
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(out, outlen, "%s", s);
-                H5free_memory(s);
-                ok = 1;
-            }
-            H5Tclose(mt);
-        } else {
-            size_t sz = H5Tget_size(t);
-            char *s = calloc(1, sz + 1);
-            hid_t mt = H5Tcopy(H5T_C_S1);
-            H5Tset_size(mt, sz + 1);
-            H5Tset_cset(mt, H5Tget_cset(t));
-            if (s && H5Aread(a, mt, s) >= 0) {
-                snprintf(out, outlen, "%s", s);
-                ok = 1;
-            }
-            H5Tclose(mt);
-            free(s);
-        }
-    }
-    if (t >= 0) H5Tclose(t);
-    if (a >= 0) H5Aclose(a);
-    return ok ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is not a string", path, name);
+    const int r = qr_h5_attr_string(loc, name, out, outlen);
+    if (r == QR_H5_MISSING) return required ? qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is missing", path, name) : QR_OK;
+    return r == QR_H5_OK ? QR_OK : qr_fail(QR_ERR_MODEL, "%s: attribute '%s' is not one string", path, name);
 }
 
 static void shape_text(char *buf, size_t len, int ndim, const int64_t *d) {
@@ -311,6 +284,14 @@ static qr_status read_dset(hid_t g, const char *path, const char *gname, const c
             if (!isfinite(out[i]))
                 return qr_fail(QR_ERR_NONFINITE, "%s: %s/%s holds a non-finite value at element %lld", path, gname, name,
                                (long long)i);
+        /* a negative batch-norm variance would take the root of a negative number: NaN for every
+         * lesion (other out-of-range values are caught where a prediction is not finite) */
+        const size_t len = strlen(name);
+        if (len >= 11 && !strcmp(name + len - 11, "running_var"))
+            for (int64_t i = 0; i < n; i++)
+                if (!(out[i] >= 0))
+                    return qr_fail(QR_ERR_MODEL, "%s: %s/%s holds the negative variance %g at element %lld", path, gname,
+                                   name, (double)out[i], (long long)i);
     }
     return QR_OK;
 }
@@ -375,7 +356,8 @@ static qr_status read_config(hid_t f, const char *path, qr_nn_config *c, qr_nn_m
                        FORMAT_NAME);
     int64_t v, patch[3];
     QR_TRY(read_attr_int(f, path, "format_version", &v));
-    if (v < 1 || v > FORMAT_VERSION)
+    if (v < 1) return qr_fail(QR_ERR_MODEL, "%s: model format version %lld is not a valid version", path, (long long)v);
+    if (v > FORMAT_VERSION)
         return qr_fail(QR_ERR_UNSUPPORTED, "%s: model format version %lld is newer than this qsmrim reads (%d)", path,
                        (long long)v, FORMAT_VERSION);
     QR_TRY(read_attr_str(f, path, "arch", buf, sizeof buf, 1));
@@ -388,18 +370,17 @@ static qr_status read_config(hid_t f, const char *path, qr_nn_config *c, qr_nn_m
     QR_TRY(read_attr_str(f, path, "image_fusion", buf, sizeof buf, 0));
     if (buf[0] && qr_nn_image_fusion_parse(buf, &c->image_fusion) != QR_OK)
         return qr_fail(QR_ERR_MODEL, "%s: unknown image fusion '%s'", path, buf);
-    QR_TRY(read_attr_int(f, path, "width", &v));
-    c->width = (int)v;
-    QR_TRY(read_attr_int(f, path, "layer4_stride", &v));
-    c->layer4_stride = (int)v;
-    QR_TRY(read_attr_int(f, path, "in_channels", &v));
-    c->in_channels = (int)v;
-    QR_TRY(read_attr_int(f, path, "n_radiomic", &v));
-    c->n_radiomic = (int)v;
+    QR_TRY(read_attr_i32(f, path, "width", &c->width));
+    QR_TRY(read_attr_i32(f, path, "layer4_stride", &c->layer4_stride));
+    QR_TRY(read_attr_i32(f, path, "in_channels", &c->in_channels));
+    QR_TRY(read_attr_i32(f, path, "n_radiomic", &c->n_radiomic));
     QR_TRY(read_attr_ints(f, path, "patch_size", patch, 3));
-    for (int i = 0; i < 3; i++) c->patch[i] = (int)patch[i];
-    QR_TRY(read_attr_int(f, path, "rimnet_pool_stride", &v));
-    c->rimnet_pool_stride = (int)v;
+    for (int i = 0; i < 3; i++) {
+        if (patch[i] < 0 || patch[i] > 4096)
+            return qr_fail(QR_ERR_MODEL, "%s: attribute 'patch_size' holds %lld", path, (long long)patch[i]);
+        c->patch[i] = (int)patch[i];
+    }
+    QR_TRY(read_attr_i32(f, path, "rimnet_pool_stride", &c->rimnet_pool_stride));
     double d = c->dropout_radiomic;
     QR_TRY(read_attr_dbl(f, path, "dropout_radiomic", &d, 0));
     c->dropout_radiomic = (float)d;

@@ -80,6 +80,17 @@ static int decide(double p, double t_used, double t_review) {
     return QR_DECISION_RIM_NEG;
 }
 
+/* The result of lesion `id` in `r[0..n)`, sorted by ascending id; NULL if absent. */
+static const qr_lesion_result *find_lesion(const qr_lesion_result *r, int64_t n, int32_t id) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (r[mid].id < id) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n && r[lo].id == id ? &r[lo] : NULL;
+}
+
 qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in, const qr_volume *lesions_in,
                              const qr_predict_options *opt_in, qr_prediction *out) {
     memset(out, 0, sizeof *out);
@@ -93,6 +104,7 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
 
     qr_volume qsm = {0}, flair = {0}, lesions = {0};
     qr_scorer *scorer = NULL;
+    qr_lesion_table table = {0};
     qr_status s = QR_OK;
 #define CHECK(expr)                                                                                                    \
     do {                                                                                                               \
@@ -118,7 +130,6 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
     progress(&opt, 0.05, "Finding lesions");
     qr_lesion_options lo = qr_lesion_options_default();
     lo.connectivity = opt.connectivity ? opt.connectivity : 26;
-    qr_lesion_table table = {0};
     CHECK(qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL));
     out->n = table.n;
     if (table.n == 0) qr_log(QR_LOG_NOTICE, "the lesion map holds no lesions; nothing to classify");
@@ -131,10 +142,7 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
     qr_scorer_thresholds(scorer, &out->threshold_f1, &out->threshold_sensitive);
 
     out->lesions = calloc((size_t)(table.n > 0 ? table.n : 1), sizeof *out->lesions);
-    if (!out->lesions) {
-        qr_lesion_table_free(&table);
-        CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));
-    }
+    if (!out->lesions) CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));
     for (int64_t u = 0; u < table.n; u++) {
         const qr_lesion *L = &table.items[u];
         qr_lesion_result *R = &out->lesions[u];
@@ -148,6 +156,10 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
                                 opt.progress_user, 0.15, 0.95};
         s = qr_scorer_score(scorer, &req, out->lesions);
     }
+    for (int64_t u = 0; s == QR_OK && u < table.n; u++) /* never decide on a NaN */
+        if (!(out->lesions[u].probability >= 0 && out->lesions[u].probability <= 1))
+            s = qr_fail(QR_ERR_MODEL, "model %s gives lesion %d the probability %g (model file damaged, or input values out of range?)",
+                        out->model_used, out->lesions[u].id, out->lesions[u].probability);
     qr_lesion_table_free(&table);
     if (s != QR_OK) goto done;
 
@@ -162,28 +174,23 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
         out->n_rim_positive += R->decision == QR_DECISION_RIM_POS;
         out->n_review += R->decision == QR_DECISION_REVIEW;
     }
-    /* Paint decisions and probabilities onto the QSM grid (lesions sorted by id for lookup). */
+    /* Paint decisions and probabilities onto the QSM grid. out->lesions is still in the table's
+     * order, ascending id: found by binary search (labels may be any positive int32). */
     CHECK(qr_volume_alloc(&out->overlay, &qsm.geom, QR_INT32));
     CHECK(qr_volume_alloc(&out->probability, &qsm.geom, QR_FLOAT32));
     {
-        int32_t maxid = 0;
-        for (int64_t u = 0; u < out->n; u++)
-            if (out->lesions[u].id > maxid) maxid = out->lesions[u].id;
-        int64_t *slot = malloc(((size_t)maxid + 1) * sizeof *slot);
-        if (!slot) CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));
-        for (int32_t i = 0; i <= maxid; i++) slot[i] = -1;
-        for (int64_t u = 0; u < out->n; u++) slot[out->lesions[u].id] = u;
         const int32_t *lab = qr_volume_i32(&out->labels);
         int32_t *ov = qr_volume_i32(&out->overlay);
         float *pm = qr_volume_f32(&out->probability);
+        const qr_lesion_result *R = NULL;
         for (int64_t v = 0; v < qr_volume_nvox(&qsm); v++) {
             int32_t l = lab[v];
-            if (l <= 0 || l > maxid || slot[l] < 0) continue;
-            const qr_lesion_result *R = &out->lesions[slot[l]];
+            if (l <= 0) continue;
+            if (!R || R->id != l) R = find_lesion(out->lesions, out->n, l);
+            if (!R) continue;
             ov[v] = R->decision;
             pm[v] = (float)R->probability;
         }
-        free(slot);
     }
     qsort(out->lesions, (size_t)out->n, sizeof *out->lesions, cmp_prob_desc);
     out->qsm = qsm;
@@ -193,6 +200,7 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
     progress(&opt, 1.0, "Done");
 
 done:
+    qr_lesion_table_free(&table);
     qr_scorer_close(scorer);
     qr_volume_free(&qsm);
     qr_volume_free(&flair);

@@ -53,6 +53,15 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
         return st;
     }
     s->threads = threads;
+    /* Stored thresholds are probabilities; absent (NaN) ones get defaults in qr_scorer_thresholds. */
+    const double stored[2] = {s->info.threshold_f1, s->info.threshold_sensitive};
+    for (int i = 0; i < 2; i++)
+        if (isfinite(stored[i]) && !(stored[i] >= 0 && stored[i] <= 1)) {
+            st = qr_fail(QR_ERR_MODEL, "%s: stored threshold_%s %g is not a probability (model file damaged?)", s->path,
+                         i ? "sensitive" : "f1", stored[i]);
+            qr_scorer_close(s);
+            return st;
+        }
     /* "cpu (AVX-512 kernels, 2 threads)" -> "cpu"; "cuda:0 (...)" -> "cuda:0" */
     const char *d = qr_learner_describe(s->learner);
     size_t k = strcspn(d, " (");

@@ -25,6 +25,7 @@
 
 #include "../classic/smote.h"
 #include "../core/fileutil.h"
+#include "../core/h5util.h"
 #include "learner_internal.h"
 
 #define FIRSTORDER_PREFIX "original_firstorder_"
@@ -209,34 +210,11 @@ static herr_t attr_num(hid_t obj, const char *name, hid_t file_type, hid_t mem_t
 }
 
 static int read_attr_str(hid_t obj, const char *name, char *out, size_t n) {
-    out[0] = '\0';
-    hid_t at = H5Aopen(obj, name, H5P_DEFAULT);
-    if (at < 0) return -1;
-    hid_t ty = H5Aget_type(at);
-    int ok = -1;
-    if (H5Tget_class(ty) == H5T_STRING && !H5Tis_variable_str(ty)) {
-        size_t len = H5Tget_size(ty);
-        char *buf = calloc(len + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, len);
-        if (buf && H5Aread(at, mt, buf) >= 0) {
-            snprintf(out, n, "%s", buf);
-            ok = 0;
-        }
-        H5Tclose(mt);
-        free(buf);
-    }
-    H5Tclose(ty);
-    H5Aclose(at);
-    return ok;
+    return qr_h5_attr_string(obj, name, out, n) == QR_H5_OK ? 0 : -1;
 }
 
 static int read_attr_num(hid_t obj, const char *name, hid_t mem_type, void *v) {
-    hid_t at = H5Aopen(obj, name, H5P_DEFAULT);
-    if (at < 0) return -1;
-    herr_t e = H5Aread(at, mem_type, v);
-    H5Aclose(at);
-    return e < 0 ? -1 : 0;
+    return qr_h5_attr_scalar(obj, name, mem_type, v) == QR_H5_OK ? 0 : -1;
 }
 
 qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr_model_info *info) {
@@ -330,7 +308,8 @@ qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info 
         if (st == QR_OK) {
             hid_t sp = H5Dget_space(ds), ty = H5Dget_type(ds);
             hsize_t dn[1] = {0};
-            H5Sget_simple_extent_dims(sp, dn, NULL);
+            if (H5Sget_simple_extent_ndims(sp) == 1 && H5Tget_class(ty) == H5T_STRING && H5Tis_variable_str(ty) == 0)
+                H5Sget_simple_extent_dims(sp, dn, NULL); /* else dn[0] = 0: refused below */
             size_t len = H5Tget_size(ty);
             l->nsel = (int64_t)dn[0];
             char *buf = calloc((size_t)(dn[0] ? dn[0] : 1), len + 1);
@@ -363,9 +342,11 @@ qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info 
             snprintf(what, sizeof what, "%s (%s)", path, gname);
             st = qr_forest_read_h5((int64_t)g, what, &l->forests[m]);
             H5Gclose(g);
-            if (st == QR_OK && l->forests[m].nfeatures != l->nsel)
+            if (st == QR_OK && l->forests[m].nfeatures != l->nsel) {
                 st = qr_fail(QR_ERR_MODEL, "%s: forest %d uses %d features, the file lists %lld", path, m,
                              l->forests[m].nfeatures, (long long)l->nsel);
+                qr_forest_free(&l->forests[m]);
+            }
             if (st == QR_OK) l->nmembers = ++m;
         }
         if (st == QR_OK && l->nmembers == 0) st = qr_fail(QR_ERR_MODEL, "%s: the model holds no forest", path);
@@ -374,7 +355,7 @@ qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info 
             hid_t di = H5Dopen2(file, "impute_mean", H5P_DEFAULT);
             hid_t sp = di >= 0 ? H5Dget_space(di) : -1;
             hsize_t d2[2] = {0, 0};
-            if (sp >= 0) H5Sget_simple_extent_dims(sp, d2, NULL);
+            if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 2) H5Sget_simple_extent_dims(sp, d2, NULL);
             if (!l->impute || di < 0 || d2[0] != (hsize_t)l->nmembers || d2[1] != (hsize_t)l->nsel ||
                 H5Dread(di, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, l->impute) < 0)
                 st = qr_fail(QR_ERR_MODEL, "%s: impute_mean is missing or misshapen", path);

@@ -207,6 +207,9 @@ int cmd_evaluate(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage("unexpected argument '%s'", argv[optind]);
+    for (int k = 0; k < ninclude; k++) /* before the work, which writes the report folder */
+        if (!qr_path_is_dir(includes[k]))
+            return cli_fail(qr_fail(QR_ERR_IO, "%s: --include needs a report folder; there is none", includes[k]));
     if (!report) return cli_usage("--report is required");
     if (!manifest && !ninclude) return cli_usage("--manifest is required (or --include to combine reports)");
     if (cache && no_cache) return cli_usage("--cache and --no-cache exclude each other");

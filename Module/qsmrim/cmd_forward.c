@@ -1,5 +1,6 @@
 /* cmd_forward.c - `qsmrim forward`: run a model on stored patches and radiomic vectors. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,10 @@ int cmd_forward(int argc, char **argv) {
         logits = malloc(sizeof(float) * (size_t)(bf.batch.n > 0 ? bf.batch.n : 1) * (size_t)members);
         if (!logits) s = qr_fail(QR_ERR_NOMEM, "out of memory");
         if (s == QR_OK) s = qr_nn_model_infer(m, &bf.batch, logits);
+        for (int64_t i = 0; s == QR_OK && i < bf.batch.n * (int64_t)members; i++) /* never write a NaN answer */
+            if (!isfinite(logits[i]))
+                s = qr_fail(QR_ERR_NONFINITE, "%s: the model's output for sample %lld is %g (inputs out of the range the model "
+                            "can take, or a damaged model?)", in_path, (long long)(i % bf.batch.n), (double)logits[i]);
         if (s != QR_OK && s != QR_ERR_NOMEM) qr_fail_context(s, "%s", in_path);
         if (s == QR_OK) s = qr_nn_outputs_write(out_path, logits, members, bf.batch.n);
         if (s == QR_OK)

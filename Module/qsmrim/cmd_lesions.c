@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/fileutil.h"
 #include "commands.h"
 #include "io/imageio.h"
 #include "lesions/lesions.h"
@@ -80,8 +81,14 @@ int cmd_lesions(int argc, char **argv) {
     if (!mask_path) return cli_usage("--mask is required");
     if (!out_path) return cli_usage("--out is required");
 
+    qr_status s = qr_output_check(out_path);
+    if (s == QR_OK) s = qr_output_check(labels_path);
+    if (s == QR_OK) s = qr_output_distinct(out_path, mask_path, "the --mask input");
+    if (s == QR_OK) s = qr_output_distinct(labels_path, mask_path, "the --mask input");
+    if (s == QR_OK) s = qr_output_distinct(labels_path, out_path, "--out");
+    if (s != QR_OK) return cli_fail(s);
     qr_volume input, labels;
-    qr_status s = qr_image_read(mask_path, QR_INT32, &input, NULL);
+    s = qr_image_read(mask_path, QR_INT32, &input, NULL);
     if (s != QR_OK) return cli_fail(s);
     qr_lesion_table table;
     int was_mask = 0;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/fileutil.h"
 #include "commands.h"
 #include "predict/predict.h"
 #include "render/picture.h"
@@ -108,6 +109,19 @@ int cmd_predict(int argc, char **argv) {
     if (!lesions) return cli_usage("--lesions is required");
     if (!overlay && !prob && !table && !picture)
         return cli_usage("no output given (--out-labels, --out-probability, --out-table, --out-picture)");
+
+    /* every output checked before the work: none replaced when another could not be written */
+    const char *outs[4] = {overlay, prob, table, picture};
+    const char *const out_names[4] = {"--out-labels", "--out-probability", "--out-table", "--out-picture"};
+    const char *ins[4] = {qsm, flair, lesions, o.model_path};
+    const char *const in_names[4] = {"the QSM input", "the FLAIR input", "the lesion input", "the model"};
+    for (int i = 0; i < 4; i++) {
+        if (!outs[i]) continue;
+        qr_status cs = qr_output_check(outs[i]);
+        for (int j = 0; cs == QR_OK && j < 4; j++) cs = qr_output_distinct(outs[i], ins[j], in_names[j]);
+        for (int j = 0; cs == QR_OK && j < i; j++) cs = qr_output_distinct(outs[i], outs[j], out_names[j]);
+        if (cs != QR_OK) return cli_fail(cs);
+    }
 
     cli_install_interrupt();
     o.cancel = &cli_interrupted;

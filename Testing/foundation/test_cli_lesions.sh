@@ -67,6 +67,16 @@ check "non-integer labels: exit 1" one_line_error 1 "is not a label map" "$Q" le
 "$PY" -c "import nibabel as nib, numpy as np; nib.save(nib.Nifti1Image(np.zeros((5,5,5,2),np.uint8), np.eye(4)), '$T/four.nii.gz')"
 check "4D input: exit 1" one_line_error 1 "is a 4D image" "$Q" lesions --mask "$T/four.nii.gz" --out "$T/x.tsv"
 check "output folder missing: exit 1" one_line_error 1 "does-not-exist" "$Q" lesions --mask "$MASK" --out "$T/does-not-exist/x.tsv"
+# outputs are checked before any is written: a missing --out-labels folder leaves an existing
+# table as it was; an output that is the input is refused (the mask would be overwritten)
+echo SENTINEL >"$T/keep.tsv"
+check "missing --out-labels folder: exit 1, table kept" bash -c "
+  ! '$Q' lesions --mask '$MASK' --out '$T/keep.tsv' --out-labels '$T/nodir/l.nii' 2>'$T/k.err' &&
+  grep -q 'nodir does not exist' '$T/k.err' && grep -qx SENTINEL '$T/keep.tsv'"
+cp "$MASK" "$T/in-mask.nii.gz"
+check "output = input: exit 1, input kept" bash -c "
+  ! '$Q' lesions --mask '$T/in-mask.nii.gz' --out '$T/x.tsv' --out-labels '$T/in-mask.nii.gz' 2>'$T/s.err' &&
+  grep -q 'is also the --mask input' '$T/s.err' && cmp -s '$MASK' '$T/in-mask.nii.gz'"
 check "no partial output after failures" test ! -e "$T/x.tsv"
 check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
 

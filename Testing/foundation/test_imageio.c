@@ -460,6 +460,160 @@ static void test_ras_convention(void **state) {
     for (int a = 0; a < 3; a++) assert_float_equal(back[a], ijk[a], 1e-12);
 }
 
+/* ---- header and data checks ITK does not make (filecheck.c) ---- */
+
+static unsigned char *read_all(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    rewind(f);
+    unsigned char *b = malloc(*n);
+    assert_int_equal(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+/* A copy of `bytes` with `len` bytes at `off` replaced, written to `name` and read back: must
+ * fail with `want` and a message naming the file and containing `needle`. */
+static void expect_mutation(const unsigned char *bytes, size_t n, int off, const void *val, size_t len,
+                            const char *name, qr_status want, const char *needle) {
+    unsigned char *b = malloc(n);
+    memcpy(b, bytes, n);
+    memcpy(b + off, val, len);
+    write_bytes(tmp_path(name), b, n);
+    free(b);
+    qr_volume v;
+    qr_status s = qr_image_read(tmp_path(name), QR_FLOAT32, &v, NULL);
+    expect_error(s, want, needle);
+    assert_non_null(strstr(qr_last_error(), name));
+    assert_null(v.data);
+}
+
+static void test_nifti_header_checks(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(12, 10, 6);
+    qr_volume v, r;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    fill_float(&v);
+    assert_int_equal(qr_image_write(tmp_path("h.nii"), &v, 0), QR_OK);
+    qr_volume_free(&v);
+    assert_int_equal(qr_image_read(tmp_path("h.nii"), QR_FLOAT32, &r, NULL), QR_OK); /* the unmutated file reads */
+    qr_volume_free(&r);
+    size_t n;
+    unsigned char *b = read_all(tmp_path("h.nii"), &n);
+    const int16_t one = 1, zero16 = 0, eight = 8, u8 = 2;
+    const float nan = NAN, zero = 0.0f, huge = 1e30f, off350 = 350.0f;
+    const int32_t hdr0 = 0;
+    /* each of these used to be read without complaint into a wrong image, or to abort inside ITK */
+    expect_mutation(b, n, 0, &hdr0, 4, "sizeof.nii", QR_ERR_FORMAT, "sizeof_hdr is 0, must be 348");
+    expect_mutation(b, n, 344, "xxx", 4, "magic.nii", QR_ERR_FORMAT, "no NIfTI-1 magic 'n+1'");
+    expect_mutation(b, n, 40, &eight, 2, "dim0.nii", QR_ERR_FORMAT, "dim[0] is 8");
+    expect_mutation(b, n, 44, &zero16, 2, "dim2.nii", QR_ERR_FORMAT, "dim[2] is 0");
+    expect_mutation(b, n, 70, &u8, 2, "bitpix.nii", QR_ERR_FORMAT, "bitpix 32 does not match datatype 2");
+    expect_mutation(b, n, 76 + 4, &zero, 4, "pixdim0.nii", QR_ERR_GEOMETRY, "pixdim[1] (voxel spacing) is 0");
+    expect_mutation(b, n, 76 + 12, &nan, 4, "pixdimnan.nii", QR_ERR_GEOMETRY, "pixdim[3] (voxel spacing) is nan");
+    expect_mutation(b, n, 76 + 4, &huge, 4, "pixdimhuge.nii", QR_ERR_GEOMETRY, "spacing along axis 0 is 1e+30 mm");
+    expect_mutation(b, n, 108, &off350, 4, "voxoff.nii", QR_ERR_FORMAT, "vox_offset is 350");
+    unsigned char *q = malloc(n);
+    memcpy(q, b, n);
+    memcpy(q + 252, &one, 2); /* qform_code 1, NaN offset */
+    expect_mutation(q, n, 268, &nan, 4, "qoff.nii", QR_ERR_GEOMETRY, "qform offset is not finite");
+    memcpy(q + 254, &one, 2); /* sform_code 1, NaN in srow_x (ITK 5.2 aborted in vnl_svd) */
+    expect_mutation(q, n, 280, &nan, 4, "sform.nii", QR_ERR_GEOMETRY, "sform row 0 is not finite");
+    const float zeros[12] = {0};
+    expect_mutation(q, n, 280, zeros, sizeof zeros, "sform0.nii", QR_ERR_GEOMETRY, "sform matrix is singular");
+    free(q);
+    free(b);
+}
+
+static void write_text(const char *name, const char *text) { write_bytes(tmp_path(name), text, strlen(text)); }
+
+static void expect_read_error(const char *name, qr_status want, const char *needle) {
+    qr_volume v;
+    expect_error(qr_image_read(tmp_path(name), QR_FLOAT32, &v, NULL), want, needle);
+    assert_null(v.data);
+}
+
+static void test_nrrd_meta_checks(void **state) {
+    (void)state;
+    /* text encoding over binary data: ITK's fscanf overran the stack */
+    char t[512];
+    unsigned char bin[64 * 4];
+    for (size_t i = 0; i < sizeof bin; i++) bin[i] = (unsigned char)(0x41 + (i * 7) % 26); /* letters, no spaces */
+    bin[5] = 0x01;
+    const char *hdr = "NRRD0004\ntype: float\ndimension: 3\nsizes: 4 4 4\nendian: little\nencoding: %s\n\n";
+    snprintf(t, sizeof t, hdr, "text");
+    FILE *f = fopen(tmp_path("text.nrrd"), "wb");
+    fputs(t, f);
+    fwrite(bin, 1, sizeof bin, f);
+    fclose(f);
+    expect_read_error("text.nrrd", QR_ERR_FORMAT, "text voxel data");
+    /* a valid text NRRD reads */
+    f = fopen(tmp_path("ok.nrrd"), "wb");
+    fputs("NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\nspacings: 1 1 2\nencoding: text\n\n1 2 3 4\n5 6 7 8.5\n", f);
+    fclose(f);
+    qr_volume v;
+    assert_int_equal(qr_image_read(tmp_path("ok.nrrd"), QR_FLOAT32, &v, NULL), QR_OK);
+    assert_true(qr_volume_f32(&v)[7] == 8.5f);
+    qr_volume_free(&v);
+    /* 10^15 voxels declared: ITK asked for petabytes */
+    write_text("huge.nrrd", "NRRD0004\ntype: float\ndimension: 3\nsizes: 100000 100000 100000\nendian: little\nencoding: raw\n\nxxxx");
+    expect_read_error("huge.nrrd", QR_ERR_FORMAT, "more than the 2147483648 read");
+    /* gzip declared over raw bytes; corrupt gzip (ITK leaked on it) */
+    f = fopen(tmp_path("notgz.nrrd"), "wb");
+    snprintf(t, sizeof t, hdr, "gzip");
+    fputs(t, f);
+    fwrite(bin, 1, sizeof bin, f);
+    fclose(f);
+    expect_read_error("notgz.nrrd", QR_ERR_FORMAT, "gzip-compressed, but it is not");
+    f = fopen(tmp_path("badgz.nrrd"), "wb");
+    fputs(t, f);
+    const unsigned char gz[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0x00, 0x12};
+    fwrite(gz, 1, sizeof gz, f);
+    fclose(f);
+    expect_read_error("badgz.nrrd", QR_ERR_FORMAT, "compressed voxel data is");
+    /* NaN spacing (ITK replaced it by 1) */
+    write_text("nansp.nrrd", "NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\nspacings: 1 nan 1\nencoding: text\n\n"
+                             "1 2 3 4 5 6 7 8\n");
+    expect_read_error("nansp.nrrd", QR_ERR_GEOMETRY, "NRRD spacing of axis 1 is 'nan'");
+    /* MetaImage: negative NDims (MetaIO looped forever), corrupt and size-less compressed data,
+     * data spread over several files */
+    write_text("nd.mha", "ObjectType = Image\nNDims = -3\nDimSize = 2 2 2\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n");
+    expect_read_error("nd.mha", QR_ERR_FORMAT, "NDims is '-3'");
+    const char *mh = "ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_FLOAT\n"
+                     "CompressedData = True\n%sElementDataFile = LOCAL\n";
+    snprintf(t, sizeof t, mh, "CompressedDataSize = 16\n");
+    f = fopen(tmp_path("badz.mha"), "wb");
+    fputs(t, f);
+    const unsigned char z[16] = {0x78, 0x9c, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    fwrite(z, 1, sizeof z, f);
+    fclose(f);
+    expect_read_error("badz.mha", QR_ERR_FORMAT, "compressed voxel data is corrupt");
+    snprintf(t, sizeof t, mh, "");
+    f = fopen(tmp_path("nosize.mha"), "wb");
+    fputs(t, f);
+    fwrite(z, 1, sizeof z, f);
+    fclose(f);
+    expect_read_error("nosize.mha", QR_ERR_FORMAT, "needs a positive CompressedDataSize");
+    write_text("list.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_FLOAT\nElementDataFile = LIST\n");
+    expect_read_error("list.mha", QR_ERR_UNSUPPORTED, "several files");
+    /* a compressed MetaImage written by ITK still reads (its checksum verified) */
+    qr_geometry g = test_geometry(9, 8, 5);
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    fill_float(&v);
+    assert_int_equal(qr_image_write(tmp_path("z.mha"), &v, QR_WRITE_COMPRESS), QR_OK);
+    assert_int_equal(qr_image_write(tmp_path("z.nrrd"), &v, QR_WRITE_COMPRESS), QR_OK);
+    qr_volume_free(&v);
+    assert_int_equal(qr_image_read(tmp_path("z.mha"), QR_FLOAT32, &v, NULL), QR_OK);
+    qr_volume_free(&v);
+    assert_int_equal(qr_image_read(tmp_path("z.nrrd"), QR_FLOAT32, &v, NULL), QR_OK);
+    qr_volume_free(&v);
+    /* a named pipe: opening it blocked forever */
+    assert_int_equal(mkfifo(tmp_path("pipe.nii"), 0600), 0);
+    expect_read_error("pipe.nii", QR_ERR_IO, "not a regular file");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_nifti),
@@ -480,6 +634,8 @@ int main(void) {
         cmocka_unit_test(test_geometry_resample_linear_and_nearest),
         cmocka_unit_test(test_geometry_disjoint),
         cmocka_unit_test(test_ras_convention),
+        cmocka_unit_test(test_nifti_header_checks),
+        cmocka_unit_test(test_nrrd_meta_checks),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

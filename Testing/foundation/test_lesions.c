@@ -221,11 +221,42 @@ static void test_empty_and_negative(void **state) {
     qr_volume_free(&m);
 }
 
+/* Labels anywhere in int32: the minimum-volume filter used a table indexed by label (16 GiB for
+ * label 2^31 - 1, then a signed overflow in its loop). */
+static void test_huge_labels(void **state) {
+    (void)state;
+    qr_geometry g = qr_geometry_identity(6, 6, 6);
+    qr_volume m, labels;
+    assert_int_equal(qr_volume_alloc(&m, &g, QR_INT32), QR_OK);
+    int32_t *p = qr_volume_i32(&m);
+    p[qr_geometry_index(&g, 0, 0, 0)] = 5; /* one voxel: dropped by the filter */
+    for (int i = 2; i < 5; i++) p[qr_geometry_index(&g, i, 3, 3)] = INT32_MAX;
+    p[qr_geometry_index(&g, 5, 5, 5)] = INT32_MAX - 1;
+    p[qr_geometry_index(&g, 5, 5, 4)] = INT32_MAX - 1;
+    qr_lesion_options o = qr_lesion_options_default();
+    o.input = QR_LESION_INPUT_LABELS;
+    o.min_volume_mm3 = 1.5;
+    qr_lesion_table t;
+    assert_int_equal(qr_lesions_extract(&m, &o, &labels, &t, NULL), QR_OK);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.items[0].id, INT32_MAX - 1);
+    assert_int_equal(t.items[0].voxels, 2);
+    assert_int_equal(t.items[1].id, INT32_MAX);
+    assert_int_equal(t.items[1].voxels, 3);
+    const int32_t *l = qr_volume_i32(&labels);
+    assert_int_equal(l[qr_geometry_index(&g, 0, 0, 0)], 0);
+    assert_int_equal(l[qr_geometry_index(&g, 3, 3, 3)], INT32_MAX);
+    assert_int_equal(l[qr_geometry_index(&g, 5, 5, 4)], INT32_MAX - 1);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+    qr_volume_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_components_vs_flood_fill), cmocka_unit_test(test_connectivity_difference),
         cmocka_unit_test(test_real_mask_count),          cmocka_unit_test(test_table_semantics),
-        cmocka_unit_test(test_empty_and_negative),
+        cmocka_unit_test(test_empty_and_negative),       cmocka_unit_test(test_huge_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

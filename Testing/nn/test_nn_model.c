@@ -109,7 +109,7 @@ static void test_roundtrip(void **st) {
         assert_int_equal(qr_nn_model_set_member_info(m, 0, 3, 77), QR_OK);
         assert_int_equal(qr_nn_model_save(m, tmp("rt.h5")), QR_OK);
         /* load on the same and on the other backend (other layouts): identical tensors */
-        assert_int_equal(qr_nn_model_load(CPU, tmp("rt.h5"), &l), QR_OK);
+        if (qr_nn_model_load(CPU, tmp("rt.h5"), &l) != QR_OK) fail_msg("%s", qr_last_error());
         assert_int_equal(qr_nn_model_load(REF, tmp("rt.h5"), &l2), QR_OK);
         assert_same_tensors(m, 0, l, 0);
         assert_same_tensors(m, 0, l2, 0);
@@ -297,6 +297,50 @@ static void test_load_errors(void **st) {
     put_f32(h, "member_000/classifier.0.bias", 1, &d6, nanv);
     H5Fclose(h);
     expect_load_error(tmp("nan.h5"), QR_ERR_NONFINITE, "classifier.0.bias holds a non-finite value");
+    /* an attribute stored as an array (a damaged or foreign file) is refused, not read past
+     * the one value it should hold (the reader used to overrun its buffer) */
+    copy_file(good, tmp("warray.h5"));
+    h = h5rw(tmp("warray.h5"));
+    H5Adelete(h, "width");
+    {
+        hsize_t d4 = 4;
+        int64_t w4[4] = {2, 2, 2, 2};
+        hid_t sp = H5Screate_simple(1, &d4, NULL);
+        hid_t a = H5Acreate2(h, "width", H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_INT64, w4);
+        H5Aclose(a);
+        H5Sclose(sp);
+    }
+    H5Fclose(h);
+    expect_load_error(tmp("warray.h5"), QR_ERR_MODEL, "attribute 'width' is not one integer");
+    /* integers beyond 32 bits are refused, not cut to their low bits (2^32 + 1 read as 1) */
+    copy_file(good, tmp("big.h5"));
+    h = h5rw(tmp("big.h5"));
+    set_attr_int(h, "in_channels", ((int64_t)1 << 32) + 1);
+    H5Fclose(h);
+    expect_load_error(tmp("big.h5"), QR_ERR_MODEL, "attribute 'in_channels' = 4294967297 is out of range");
+    copy_file(good, tmp("v0.h5"));
+    h = h5rw(tmp("v0.h5"));
+    set_attr_int(h, "format_version", 0);
+    H5Fclose(h);
+    expect_load_error(tmp("v0.h5"), QR_ERR_MODEL, "version 0 is not a valid version");
+    /* a negative batch-norm variance (every output would be NaN) */
+    copy_file(good, tmp("negvar.h5"));
+    h = h5rw(tmp("negvar.h5"));
+    {
+        hid_t ds = H5Dopen2(h, "member_000/encoder.layer1.0.norm1.running_var", H5P_DEFAULT);
+        assert_true(ds >= 0);
+        float one = -1.0f;
+        hsize_t start = 1, count = 1;
+        hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, &count, NULL);
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL);
+        assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, &one) >= 0);
+        H5Sclose(ms);
+        H5Sclose(fs);
+        H5Dclose(ds);
+    }
+    H5Fclose(h);
+    expect_load_error(tmp("negvar.h5"), QR_ERR_MODEL, "encoder.layer1.0.norm1.running_var holds the negative variance -1 at element 1");
     /* a checkpoint needs optimizer state: a plain model file is refused */
     assert_int_equal(qr_nn_model_load(CPU, good, &m), QR_OK);
     qr_nn_train_options to = qr_nn_train_options_default();

@@ -29,18 +29,32 @@ static qr_status queue_from_labels(const qr_volume *labels, qr_queue *q) {
     return st;
 }
 
-/* Per-label lookup: slot[label] = queue index or -1, for labels 0..maxid. */
-static qr_status label_slots(const qr_queue *q, int64_t **slot_out, int32_t *maxid_out) {
-    int32_t maxid = 0;
-    for (int64_t u = 0; u < q->n; u++)
-        if (q->items[u].id > maxid) maxid = q->items[u].id;
-    int64_t *slot = malloc(((size_t)maxid + 1) * sizeof *slot);
-    if (!slot) return qr_fail(QR_ERR_NOMEM, "out of memory for %d labels", maxid);
-    for (int32_t l = 0; l <= maxid; l++) slot[l] = -1;
-    for (int64_t u = 0; u < q->n; u++) slot[q->items[u].id] = u;
+/* Per-label lookup: the queue's (id, index) pairs sorted by id, found by binary search (labels
+ * may be any positive int32, so no table indexed by label). */
+typedef struct label_slot {
+    int32_t id;
+    int64_t u;
+} label_slot;
+
+static int cmp_slot(const void *a, const void *b) {
+    const label_slot *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static qr_status label_slots(const qr_queue *q, label_slot **slot_out) {
+    label_slot *slot = calloc((size_t)(q->n > 0 ? q->n : 1), sizeof *slot);
+    if (!slot) return qr_fail(QR_ERR_NOMEM, "out of memory for %lld lesions", (long long)q->n);
+    for (int64_t u = 0; u < q->n; u++) slot[u] = (label_slot){q->items[u].id, u};
+    qsort(slot, (size_t)q->n, sizeof *slot, cmp_slot);
     *slot_out = slot;
-    *maxid_out = maxid;
     return QR_OK;
+}
+
+/* The queue index of label l (> 0), or -1. */
+static int64_t slot_of(const label_slot *slot, int64_t n, int32_t l) {
+    label_slot key = {l, 0};
+    const label_slot *hit = l > 0 ? bsearch(&key, slot, (size_t)n, sizeof *slot, cmp_slot) : NULL;
+    return hit ? hit->u : -1;
 }
 
 static qr_status check_grid(const qr_review_subject *s, const qr_volume *v, const char *name) {
@@ -55,16 +69,21 @@ static qr_status check_grid(const qr_review_subject *s, const qr_volume *v, cons
 qr_status qr_review_subject_check_overlay(const qr_review_subject *s, const qr_volume *overlay, const char *name) {
     if (overlay->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "%s: the overlay must be read as a label map", name);
     QR_TRY(check_grid(s, overlay, name));
-    int64_t *slot;
-    int32_t maxid;
-    QR_TRY(label_slots(&s->queue, &slot, &maxid));
+    label_slot *slot = NULL;
+    QR_TRY(label_slots(&s->queue, &slot));
     const int32_t *lab = qr_volume_i32(&s->labels), *ov = qr_volume_i32(overlay);
     const qr_geometry *g = &s->qsm.geom;
     int64_t nvox = qr_volume_nvox(&s->qsm), bad = 0, first = -1;
     int want_first = 0;
+    int32_t last_l = 0;
+    int64_t last_u = -1;
     for (int64_t v = 0; v < nvox; v++) {
         int32_t l = lab[v];
-        int want = (l > 0 && l <= maxid && slot[l] >= 0) ? s->queue.items[slot[l]].model_decision : QR_MODEL_NONE;
+        if (l != last_l) {
+            last_l = l;
+            last_u = slot_of(slot, s->queue.n, l);
+        }
+        int want = last_u >= 0 ? s->queue.items[last_u].model_decision : QR_MODEL_NONE;
         if (ov[v] != want) {
             if (first < 0) {
                 first = v;
@@ -93,19 +112,23 @@ qr_status qr_review_subject_check_overlay(const qr_review_subject *s, const qr_v
 qr_status qr_review_subject_check_probability(const qr_review_subject *s, const qr_volume *prob, const char *name) {
     if (prob->dtype != QR_FLOAT32) return qr_fail(QR_ERR_INVALID_ARG, "%s: the probability map must be float32", name);
     QR_TRY(check_grid(s, prob, name));
-    int64_t *slot;
-    int32_t maxid;
-    QR_TRY(label_slots(&s->queue, &slot, &maxid));
+    label_slot *slot = NULL;
+    QR_TRY(label_slots(&s->queue, &slot));
     const int32_t *lab = qr_volume_i32(&s->labels);
     const float *pm = qr_volume_f32(prob);
     const qr_geometry *g = &s->qsm.geom;
     int64_t nvox = qr_volume_nvox(&s->qsm), bad = 0, first = -1;
     double want_first = 0;
+    int32_t last_l = 0;
+    int64_t last_u = -1;
     for (int64_t v = 0; v < nvox; v++) {
         int32_t l = lab[v];
+        if (l != last_l) {
+            last_l = l;
+            last_u = slot_of(slot, s->queue.n, l);
+        }
         double want = 0.0;
-        if (l > 0 && l <= maxid && slot[l] >= 0 && !isnan(s->queue.items[slot[l]].probability))
-            want = s->queue.items[slot[l]].probability;
+        if (last_u >= 0 && !isnan(s->queue.items[last_u].probability)) want = s->queue.items[last_u].probability;
         /* The table holds 6 decimals, the map float32: 1e-5 covers both roundings. */
         if (!(fabs((double)pm[v] - want) <= 1e-5)) {
             if (first < 0) {

@@ -2,7 +2,6 @@
 #include "filecheck.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,6 @@ static int parse_numbers(const char *s, double *out, int max) {
         while (*s && (isspace((unsigned char)*s) || *s == ',' || *s == '(' || *s == ')')) s++;
         if (!*s) break;
         char *end;
-        errno = 0;
         double v = strtod(s, &end);
         if (end == s) return -1;
         if (n < max) out[n] = v;
@@ -224,8 +222,7 @@ static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
         if (!sep) continue;
         if (nrrd && sep[1] == '=') continue; /* key/value pair */
         *sep = 0;
-        char *val = sep + (nrrd ? 2 : 1);
-        if (nrrd && sep[1] != ' ') val = sep + 1;
+        char *val = sep + 1;
         trim(line);
         trim(val);
         if (t->n < QR_HDR_FIELDS && strlen(line) < sizeof t->key[0]) {
@@ -346,7 +343,8 @@ static qr_status check_nrrd_header(const char *path) {
         char buf[1024];
         snprintf(buf, sizeof buf, "%s", sp);
         int a = 0;
-        for (char *tok = strtok(buf, " \t"); tok && s == QR_OK; tok = strtok(NULL, " \t"), a++) {
+        char *save = NULL;
+        for (char *tok = strtok_r(buf, " \t", &save); tok && s == QR_OK; tok = strtok_r(NULL, " \t", &save), a++) {
             if (!SPATIAL(a)) continue;
             char *end;
             double x = strtod(tok, &end);

@@ -262,9 +262,8 @@ qr_status scan_nifti(const char *path, NiftiScan *scan) {
         float vf;
         std::memcpy(&vf, &vo, 4);
         vox_offset = vf;
-        // NIfTI-2 (540-byte header) is not read by ITK 5 anyway
-        const bool nifti2 = sizeof_hdr == 540 || __builtin_bswap32((uint32_t)sizeof_hdr) == 540;
-        floating = (datatype == 16 || datatype == 64) && !nifti2 && vox_offset >= 348;
+        // qr_image_precheck has refused other header sizes, and vox_offsets inside the header
+        floating = datatype == 16 || datatype == 64;
         bytes = datatype == 16 ? 4 : 8;
     }
     // Stream the rest in chunks aligned to the voxel size from vox_offset on.
@@ -332,10 +331,8 @@ qr_status scan_nifti(const char *path, NiftiScan *scan) {
         if (swap) x = (uint16_t)((x >> 8) | (x << 8));
         return (int16_t)x;
     };
-    int ndim = i16(40);
-    if (ndim < 1 || ndim > 7) return QR_OK;
-    double nvox = 1;
-    for (int d = 1; d <= ndim; d++) nvox *= std::max<int>(1, i16(40 + 2 * d));
+    double nvox = 1; // dim[0] in 1..7 and every dim[d] >= 1: checked by qr_image_precheck
+    for (int d = 1; d <= i16(40); d++) nvox *= i16(40 + 2 * d);
     double expected = vox_offset + nvox * (double)i16(72) / 8.0;
     if ((double)fsize < expected)
         return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (file has %ld bytes, header declares %.0f)", path, fsize,

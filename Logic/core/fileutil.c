@@ -123,7 +123,8 @@ qr_status qr_atomic_open(qr_atomic *a, const char *path) {
     return QR_OK;
 }
 
-qr_status qr_atomic_commit(qr_atomic *a) {
+qr_status qr_atomic_finish(qr_atomic *a, qr_pending *p) {
+    memset(p, 0, sizeof *p);
     if (!a->fp) return qr_fail(QR_ERR_INVALID_ARG, "output %s is not open", a->path);
     int bad = ferror(a->fp) || fflush(a->fp) != 0;
     if (!bad) bad = fsync(fileno(a->fp)) != 0 && errno != EINVAL;
@@ -135,9 +136,54 @@ qr_status qr_atomic_commit(qr_atomic *a) {
         a->tmp[0] = '\0';
         return qr_fail(QR_ERR_IO, "cannot write %s: %s", a->path, strerror(e ? e : EIO));
     }
-    qr_status s = qr_commit_rename(a->tmp, a->path);
+    p->kind = QR_PENDING_FILE;
+    memcpy(p->tmp, a->tmp, sizeof p->tmp);
+    memcpy(p->path, a->path, sizeof p->path);
     a->tmp[0] = '\0';
+    return QR_OK;
+}
+
+qr_status qr_atomic_commit(qr_atomic *a) {
+    qr_pending p;
+    QR_TRY(qr_atomic_finish(a, &p));
+    return qr_pending_commit(&p);
+}
+
+qr_status qr_pending_commit(qr_pending *p) {
+    if (!p) return QR_OK;
+    qr_status s = QR_OK;
+    char dir[QR_PATH_MAX];
+    switch (p->kind) {
+    case QR_PENDING_NONE: break;
+    case QR_PENDING_FILE: s = qr_commit_rename(p->tmp, p->path); break;
+    case QR_PENDING_STAGED_FILES:
+        qr_path_dirname(p->path, dir, sizeof dir);
+        s = qr_staging_commit_files(p->tmp, dir);
+        break;
+    case QR_PENDING_STAGED_DIR: s = qr_staging_commit_dir(p->tmp, p->path); break;
+    }
+    p->kind = QR_PENDING_NONE;
     return s;
+}
+
+void qr_pending_abort(qr_pending *p) {
+    if (!p) return;
+    if (p->kind == QR_PENDING_FILE) unlink(p->tmp);
+    else if (p->kind != QR_PENDING_NONE) qr_staging_abort(p->tmp);
+    p->kind = QR_PENDING_NONE;
+}
+
+qr_status qr_pending_commit_all(qr_pending *p, int n) {
+    qr_status s = QR_OK;
+    for (int i = 0; i < n; i++) {
+        if (s == QR_OK) s = qr_pending_commit(&p[i]);
+        else qr_pending_abort(&p[i]);
+    }
+    return s;
+}
+
+void qr_pending_abort_all(qr_pending *p, int n) {
+    for (int i = 0; i < n; i++) qr_pending_abort(&p[i]);
 }
 
 void qr_atomic_abort(qr_atomic *a) {

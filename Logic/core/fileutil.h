@@ -41,6 +41,31 @@ qr_status qr_atomic_commit(qr_atomic *a);
 /* Close and remove the temporary (NULL-safe, idempotent). */
 void qr_atomic_abort(qr_atomic *a);
 
+/* An output written completely under a temporary name but not yet in place. A run with several
+ * outputs writes all of them first and then commits them one after another, so a failure while
+ * writing (a full disk, a value a format cannot hold) replaces none of the old outputs; only the
+ * renames, which need no space, come after the first output is replaced. */
+typedef enum qr_pending_kind {
+    QR_PENDING_NONE = 0,
+    QR_PENDING_FILE,        /* tmp is a file, renamed onto path */
+    QR_PENDING_STAGED_FILES,/* tmp is a staging folder whose files go into path's folder */
+    QR_PENDING_STAGED_DIR   /* tmp is a staging folder renamed onto path (a DICOM series) */
+} qr_pending_kind;
+typedef struct qr_pending {
+    qr_pending_kind kind;
+    char tmp[QR_PATH_MAX];
+    char path[QR_PATH_MAX];
+} qr_pending;
+
+/* Flush, sync and close an atomic output; it becomes pending instead of being renamed. */
+qr_status qr_atomic_finish(qr_atomic *a, qr_pending *p);
+/* Put one pending output in place / remove its temporary (both NULL-safe, idempotent). */
+qr_status qr_pending_commit(qr_pending *p);
+void qr_pending_abort(qr_pending *p);
+/* Commit p[0..n) in order; after a failure the rest are aborted and the first error returned. */
+qr_status qr_pending_commit_all(qr_pending *p, int n);
+void qr_pending_abort_all(qr_pending *p, int n);
+
 /* A temporary path beside `path` (same folder, hidden name, unique per process and call);
  * `keep_suffix` keeps the file's extension at the end (some writers choose by extension). */
 qr_status qr_temp_sibling(const char *path, int keep_suffix, char *out, size_t outlen);

@@ -69,6 +69,20 @@ double qr_volume_median_nonzero(const qr_volume *v) {
     return med != 0 ? fabs(med) : 1.0;
 }
 
+qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replaced) {
+    if (replaced) *replaced = 0;
+    const int64_t n = qr_volume_nvox(v);
+    const int64_t bad = qr_volume_replace_nonfinite(v, 0.0f);
+    if (replaced) *replaced = bad;
+    if (bad > 0 && bad == n)
+        return qr_fail(QR_ERR_NONFINITE, "%s holds no finite voxel (all %lld are NaN or Inf): nothing to measure",
+                       name, (long long)n);
+    if (bad)
+        qr_log(QR_LOG_WARNING, "%s: %lld of %lld voxels are NaN or Inf; set to 0", name, (long long)bad,
+               (long long)n);
+    return QR_OK;
+}
+
 qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
                              const char *flair_name, const char *lesions_name, qr_subject *out) {
     memset(out, 0, sizeof *out);
@@ -84,19 +98,18 @@ qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion
         qr_volume_free(lesion_map);
         return st;
     }
-    out->nonfinite_qsm = qr_volume_replace_nonfinite(qsm, 0.0f);
-    out->nonfinite_flair = qr_volume_replace_nonfinite(flair, 0.0f);
-    if (out->nonfinite_qsm)
-        qr_log(QR_LOG_NOTICE, "%s: %lld non-finite voxels set to 0", qsm_name, (long long)out->nonfinite_qsm);
-    if (out->nonfinite_flair)
-        qr_log(QR_LOG_NOTICE, "%s: %lld non-finite voxels set to 0", flair_name, (long long)out->nonfinite_flair);
+    st = qr_volume_clean_input(qsm, qsm_name, &out->nonfinite_qsm);
+    if (st == QR_OK) st = qr_volume_clean_input(flair, flair_name, &out->nonfinite_flair);
     qr_lesion_options lo = qr_lesion_options_default();
-    st = qr_lesions_extract(lesion_map, &lo, &out->labels, &out->lesions, &out->was_mask);
+    if (st == QR_OK) {
+        st = qr_lesions_extract(lesion_map, &lo, &out->labels, &out->lesions, &out->was_mask);
+        if (st != QR_OK) st = qr_fail_context(st, "%s", lesions_name);
+    }
     qr_volume_free(lesion_map);
     if (st != QR_OK) {
         qr_volume_free(qsm);
         qr_volume_free(flair);
-        return qr_fail_context(st, "%s", lesions_name);
+        return st;
     }
     out->qsm = *qsm;
     out->flair = *flair;

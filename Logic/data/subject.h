@@ -6,6 +6,7 @@
  *   - the QSM grid is the reference: the FLAIR is resampled onto it (linear) and the lesion map
  *     (nearest neighbour) when their grids differ but overlap (Logic/io/geometry.h);
  *   - non-finite QSM / FLAIR voxels (outside a brain mask, typically) are set to 0 and counted;
+ *     a QSM or FLAIR without a single finite voxel is refused;
  *   - the lesion map is read as `qsmrim lesions` reads it: a label map keeps its labels, a binary
  *     mask is split into 26-connected components;
  *   - flair_reference = median of the FLAIR over its non-zero voxels (1 if there are none): FLAIR
@@ -49,6 +50,11 @@ void qr_subject_free(qr_subject *s);
  * reference computed here. Never pass a view to qr_subject_free; it owns nothing. */
 qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
                            const qr_lesion_table *lesions);
+
+/* The non-finite policy above for one float32 input: NaN/Inf voxels set to 0, counted into
+ * *replaced (may be NULL) and reported as a warning naming the input; a volume with no finite
+ * voxel at all (a failed reconstruction, a wrong file) is refused with QR_ERR_NONFINITE. */
+qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replaced);
 
 /* Median of the non-zero finite voxels of a float32 volume (1 when there are none). */
 double qr_volume_median_nonzero(const qr_volume *v);

@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -609,28 +610,51 @@ qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume
 
 } // namespace
 
+extern "C" qr_status qr_image_output_check(const char *path) {
+    if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
+    if (is_image_suffix(path) || qr_path_is_dir(path)) return QR_OK;
+    const size_t n = strlen(path);
+    if (path[n - 1] == '/') return QR_OK;
+    static const char *known = "use .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, or a name without an extension for a DICOM "
+                               "series folder";
+    if (qr_path_is_file(path))
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: an existing file without an image extension (%s)", path, known);
+    /* an extension: letters and digits after the last '.' of the file name, not only digits (a
+     * folder "series.2" is a DICOM folder name) */
+    const char *base = qr_path_basename(path), *dot = strrchr(base, '.');
+    if (!dot || dot == base || !dot[1]) return QR_OK;
+    bool alnum = true, digits = true;
+    for (const char *c = dot + 1; *c; c++) {
+        alnum = alnum && std::isalnum((unsigned char)*c);
+        digits = digits && std::isdigit((unsigned char)*c);
+    }
+    if (alnum && !digits) return qr_fail(QR_ERR_INVALID_ARG, "%s: unknown image extension '%s' (%s)", path, dot, known);
+    return QR_OK;
+}
+
 extern "C" qr_status qr_image_write(const char *path, const qr_volume *v, int flags) {
+    qr_pending p;
+    QR_TRY(qr_image_write_pending(path, v, flags, &p));
+    return qr_pending_commit(&p);
+}
+
+extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v, int flags, qr_pending *out) {
+    std::memset(out, 0, sizeof *out);
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
     if (!v || !v->data) return qr_fail(QR_ERR_INVALID_ARG, "%s: nothing to write", path);
+    if (std::strlen(path) >= sizeof out->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
     quiet_toolkits();
     QR_TRY(qr_geometry_validate(&v->geom, path));
+    QR_TRY(qr_image_output_check(path));
     const bool dicom = !is_image_suffix(path);
-    if (dicom && qr_path_is_file(path))
-        return qr_fail(QR_ERR_INVALID_ARG,
-                       "%s: unknown image extension (use .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, or a folder for DICOM)",
-                       path);
     char staging[QR_PATH_MAX];
     QR_TRY(qr_staging_create(path, staging, sizeof staging));
     qr_status s = QR_OK;
-    if (dicom) {
-        s = write_dicom(path, staging, v);
-        if (s == QR_OK) return qr_staging_commit_dir(staging, path);
-        qr_staging_abort(staging);
-        return s;
-    }
     std::string file = std::string(staging) + "/" + qr_path_basename(path);
     const bool compress = (flags & QR_WRITE_COMPRESS) || qr_path_has_suffix(path, ".gz");
-    if (v->dtype == QR_FLOAT32) {
+    if (dicom) {
+        s = write_dicom(path, staging, v);
+    } else if (v->dtype == QR_FLOAT32) {
         s = write_single<FloatImage>(path, file.c_str(), view_as_itk<FloatImage, float>(v), compress);
     } else {
         int32_t lo = 0, hi = 0;
@@ -651,9 +675,10 @@ extern "C" qr_status qr_image_write(const char *path, const qr_volume *v, int fl
         qr_staging_abort(staging);
         return s;
     }
-    char dir[QR_PATH_MAX];
-    qr_path_dirname(path, dir, sizeof dir);
-    return qr_staging_commit_files(staging, dir);
+    out->kind = dicom ? QR_PENDING_STAGED_DIR : QR_PENDING_STAGED_FILES;
+    std::memcpy(out->tmp, staging, sizeof out->tmp);
+    std::strcpy(out->path, path);
+    return QR_OK;
 }
 
 // ---- resampling ----

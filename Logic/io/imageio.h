@@ -25,6 +25,7 @@
 #ifndef QR_IMAGEIO_H
 #define QR_IMAGEIO_H
 
+#include "../core/fileutil.h"
 #include "../core/volume.h"
 
 #ifdef __cplusplus
@@ -54,6 +55,16 @@ enum {
  * uint8/int16/int32 that holds the labels, or as int32 with QR_WRITE_KEEP_INT32 (except DICOM:
  * int16 with rescale for float data). */
 qr_status qr_image_write(const char *path, const qr_volume *v, int flags);
+/* The same, written completely but left pending (fileutil.h): a run with several outputs commits
+ * them together with qr_pending_commit_all. */
+qr_status qr_image_write_pending(const char *path, const qr_volume *v, int flags, qr_pending *out);
+
+/* Is `path` a name qr_image_write can write? A known image extension (.nii, .nii.gz, .nrrd, .nhdr,
+ * .mha, .mhd), or a DICOM series folder: an existing folder, a path ending in '/', or a name with
+ * no extension. A name with another extension ("overlay.png", "x.nii.bz2") or an existing file
+ * without a known extension is refused (QR_ERR_INVALID_ARG), so a typo does not turn into a DICOM
+ * folder. qr_image_write checks it too; commands call it before long work. */
+qr_status qr_image_output_check(const char *path);
 
 typedef enum qr_interp { QR_INTERP_NEAREST = 0, QR_INTERP_LINEAR = 1 } qr_interp;
 

@@ -299,6 +299,12 @@ qr_status qr_lesions_extract(const qr_volume *input, const qr_lesion_options *op
 }
 
 qr_status qr_lesion_table_write_tsv(const qr_lesion_table *t, const char *path) {
+    qr_pending p;
+    QR_TRY(qr_lesion_table_write_tsv_pending(t, path, &p));
+    return qr_pending_commit(&p);
+}
+
+qr_status qr_lesion_table_write_tsv_pending(const qr_lesion_table *t, const char *path, qr_pending *out) {
     qr_atomic f;
     QR_TRY(qr_atomic_open(&f, path));
     fprintf(f.fp, "lesion_id\tvoxels\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tbbox\ttouches_border\n");
@@ -309,5 +315,5 @@ qr_status qr_lesion_table_write_tsv(const qr_lesion_table *t, const char *path) 
                 (long long)L->bbox[1], (long long)L->bbox[2], (long long)L->bbox[3], (long long)L->bbox[4],
                 (long long)L->bbox[5], L->touches_border);
     }
-    return qr_atomic_commit(&f);
+    return qr_atomic_finish(&f, out);
 }

@@ -15,6 +15,7 @@
 #ifndef QR_LESIONS_H
 #define QR_LESIONS_H
 
+#include "../core/fileutil.h"
 #include "../core/volume.h"
 
 #ifdef __cplusplus
@@ -65,6 +66,8 @@ const qr_lesion *qr_lesion_table_find(const qr_lesion_table *t, int32_t id);
 /* Write the table as TSV (CONTRACT.md: lesion_id voxels volume_mm3 center_r center_a center_s bbox
  * touches_border; bbox as "i0,j0,k0,i1,j1,k1"), atomically. */
 qr_status qr_lesion_table_write_tsv(const qr_lesion_table *t, const char *path);
+/* The same, left pending (fileutil.h). */
+qr_status qr_lesion_table_write_tsv_pending(const qr_lesion_table *t, const char *path, qr_pending *out);
 
 void qr_lesion_table_free(qr_lesion_table *t);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/fileutil.h"
 #include "nn_internal.h"
@@ -44,6 +45,15 @@ static qr_status read_array(hid_t f, const char *path, const char *name, int ndi
         (void)wd;
         st = qr_fail(QR_ERR_GEOMETRY, "%s: dataset '%s' has shape %s, the model needs %s", path, name, a, w);
     }
+    /* what the dataset declares, against the machine's memory: a header can declare far more
+     * samples than the file holds (chunks never written read as fill values) */
+    double bytes = sizeof(float);
+    for (int i = 0; st == QR_OK && i < ndim; i++) bytes *= (double)d[i];
+    const double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (st == QR_OK && (bytes > 0x1p62 || (phys > 0 && bytes > phys)))
+        st = qr_fail(QR_ERR_NOMEM, "%s: dataset '%s' declares %llu samples (%.3g GB as float32), more than this "
+                     "machine's memory (%.3g GB); split it into smaller files", path, name, (unsigned long long)d[0],
+                     bytes / 1e9, phys / 1e9);
     if (st == QR_OK) {
         int64_t n = 1;
         for (int i = 0; i < ndim; i++) {
@@ -51,7 +61,7 @@ static qr_status read_array(hid_t f, const char *path, const char *name, int ndi
             n *= (int64_t)d[i];
         }
         *out = malloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
-        if (!*out) st = qr_fail(QR_ERR_NOMEM, "%s: out of memory reading '%s'", path, name);
+        if (!*out) st = qr_fail(QR_ERR_NOMEM, "%s: out of memory reading '%s' (%.3g GB)", path, name, bytes / 1e9);
         else if (n > 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
             st = qr_fail(QR_ERR_FORMAT, "%s: dataset '%s' cannot be read as numbers", path, name);
         if (st != QR_OK) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/fileutil.h"
+#include "../data/subject.h"
 #include "../io/geometry.h"
 #include "../io/imageio.h"
 #include "score.h"
@@ -91,8 +92,13 @@ static const qr_lesion_result *find_lesion(const qr_lesion_result *r, int64_t n,
     return lo < n && r[lo].id == id ? &r[lo] : NULL;
 }
 
-qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in, const qr_volume *lesions_in,
-                             const qr_predict_options *opt_in, qr_prediction *out) {
+/* Names of the three inputs in messages: file paths when read from files, roles otherwise. */
+typedef struct input_names {
+    const char *qsm, *flair, *lesions;
+} input_names;
+
+static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, const qr_volume *lesions_in,
+                         const input_names *nm, const qr_predict_options *opt_in, qr_prediction *out) {
     memset(out, 0, sizeof *out);
     qr_predict_options opt = opt_in ? *opt_in : qr_predict_options_default();
     if (qsm_in->dtype != QR_FLOAT32 || flair_in->dtype != QR_FLOAT32)
@@ -100,7 +106,7 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
     if (lesions_in->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "the lesion map must be an integer volume");
     if (opt.threshold_mode == QR_THRESHOLD_VALUE && !(opt.threshold_value >= 0 && opt.threshold_value <= 1))
         return qr_fail(QR_ERR_INVALID_ARG, "threshold %g is not a probability", opt.threshold_value);
-    QR_TRY(qr_geometry_validate(&qsm_in->geom, "QSM"));
+    QR_TRY(qr_geometry_validate(&qsm_in->geom, nm->qsm));
 
     qr_volume qsm = {0}, flair = {0}, lesions = {0};
     qr_scorer *scorer = NULL;
@@ -118,19 +124,18 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
     CHECK(qr_volume_copy(&flair, flair_in, QR_FLOAT32));
     CHECK(qr_volume_copy(&lesions, lesions_in, QR_INT32));
     int resampled;
-    CHECK(qr_align_to_grid(&qsm.geom, "QSM", &flair, "FLAIR", &resampled));
-    CHECK(qr_align_to_grid(&qsm.geom, "QSM", &lesions, "lesion map", &resampled));
+    CHECK(qr_align_to_grid(&qsm.geom, nm->qsm, &flair, nm->flair, &resampled));
+    CHECK(qr_align_to_grid(&qsm.geom, nm->qsm, &lesions, nm->lesions, &resampled));
     /* QSM is relative to normal-appearing white matter, so 0 is the neutral value for voxels the
      * reconstruction could not compute (NaN/Inf); FLAIR gets 0 (no signal) likewise. */
-    int64_t bad = qr_volume_replace_nonfinite(&qsm, 0.0f);
-    if (bad) qr_log(QR_LOG_WARNING, "QSM: %lld NaN/Inf voxels set to 0 ppb", (long long)bad);
-    bad = qr_volume_replace_nonfinite(&flair, 0.0f);
-    if (bad) qr_log(QR_LOG_WARNING, "FLAIR: %lld NaN/Inf voxels set to 0", (long long)bad);
+    CHECK(qr_volume_clean_input(&qsm, nm->qsm, NULL));
+    CHECK(qr_volume_clean_input(&flair, nm->flair, NULL));
 
     progress(&opt, 0.05, "Finding lesions");
     qr_lesion_options lo = qr_lesion_options_default();
     lo.connectivity = opt.connectivity ? opt.connectivity : 26;
-    CHECK(qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL));
+    s = qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL);
+    if (s != QR_OK) CHECK(qr_fail_context(s, "%s", nm->lesions));
     out->n = table.n;
     if (table.n == 0) qr_log(QR_LOG_NOTICE, "the lesion map holds no lesions; nothing to classify");
     if (CANCELLED()) CHECK(qr_fail(QR_ERR_CANCELLED, "cancelled"));
@@ -153,7 +158,7 @@ qr_status qr_predict_volumes(const qr_volume *qsm_in, const qr_volume *flair_in,
     }
     if (table.n > 0) {
         qr_score_request req = {&qsm, &flair, &out->labels, &table, opt.test_time_flips, opt.cancel, opt.progress,
-                                opt.progress_user, 0.15, 0.95};
+                                opt.progress_user, 0.15, 0.95, nm->qsm};
         s = qr_scorer_score(scorer, &req, out->lesions);
     }
     for (int64_t u = 0; s == QR_OK && u < table.n; u++) /* never decide on a NaN */
@@ -211,6 +216,12 @@ done:
 #undef CANCELLED
 }
 
+qr_status qr_predict_volumes(const qr_volume *qsm, const qr_volume *flair, const qr_volume *lesions,
+                             const qr_predict_options *opt, qr_prediction *out) {
+    const input_names nm = {"QSM", "FLAIR", "lesion map"};
+    return predict(qsm, flair, lesions, &nm, opt, out);
+}
+
 qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const char *lesions_path,
                            const qr_predict_options *opt, qr_prediction *out) {
     memset(out, 0, sizeof *out);
@@ -223,14 +234,15 @@ qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const c
         return s;
     }
     s = qr_image_read(lesions_path, QR_INT32, &lesions, NULL);
-    if (s == QR_OK) s = qr_predict_volumes(&qsm, &flair, &lesions, opt, out);
+    const input_names nm = {qsm_path, flair_path, lesions_path};
+    if (s == QR_OK) s = predict(&qsm, &flair, &lesions, &nm, opt, out);
     qr_volume_free(&qsm);
     qr_volume_free(&flair);
     qr_volume_free(&lesions);
     return s;
 }
 
-static qr_status write_table(const qr_prediction *p, const char *path) {
+static qr_status write_table(const qr_prediction *p, const char *path, qr_pending *out) {
     qr_atomic f;
     QR_TRY(qr_atomic_open(&f, path));
     fprintf(f.fp, "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n");
@@ -239,13 +251,23 @@ static qr_status write_table(const qr_prediction *p, const char *path) {
         fprintf(f.fp, "%d\t%.6g\t%.3f\t%.3f\t%.3f\t%.6f\t%.6f\t%s\n", R->id, R->volume_mm3, R->center_ras[0],
                 R->center_ras[1], R->center_ras[2], R->probability, R->uncertainty, qr_decision_name(R->decision));
     }
-    return qr_atomic_commit(&f);
+    return qr_atomic_finish(&f, out);
+}
+
+qr_status qr_prediction_write_pending(const qr_prediction *p, const char *overlay_path, const char *probability_path,
+                                      const char *table_path, qr_pending out[3]) {
+    memset(out, 0, 3 * sizeof *out);
+    qr_status s = QR_OK;
+    if (overlay_path) s = qr_image_write_pending(overlay_path, &p->overlay, 0, &out[0]);
+    if (s == QR_OK && probability_path) s = qr_image_write_pending(probability_path, &p->probability, 0, &out[1]);
+    if (s == QR_OK && table_path) s = write_table(p, table_path, &out[2]);
+    if (s != QR_OK) qr_pending_abort_all(out, 3);
+    return s;
 }
 
 qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, const char *probability_path,
                               const char *table_path) {
-    if (overlay_path) QR_TRY(qr_image_write(overlay_path, &p->overlay, 0));
-    if (probability_path) QR_TRY(qr_image_write(probability_path, &p->probability, 0));
-    if (table_path) QR_TRY(write_table(p, table_path));
-    return QR_OK;
+    qr_pending out[3];
+    QR_TRY(qr_prediction_write_pending(p, overlay_path, probability_path, table_path, out));
+    return qr_pending_commit_all(out, 3);
 }

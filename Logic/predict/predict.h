@@ -27,6 +27,7 @@
 
 #include <signal.h>
 
+#include "../core/fileutil.h"
 #include "../core/volume.h"
 #include "../lesions/lesions.h"
 
@@ -89,11 +90,15 @@ qr_status qr_predict_volumes(const qr_volume *qsm, const qr_volume *flair, const
 qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const char *lesions_path,
                            const qr_predict_options *opt, qr_prediction *out);
 
-/* Write the outputs atomically (any may be NULL to skip it): overlay label map, probability
+/* Write the outputs atomically (any may be NULL to skip it), all of them before any is put in place: overlay label map, probability
  * map, lesion table TSV (lesion_id volume_mm3 center_r center_a center_s probability uncertainty
  * decision, sorted by probability). */
 qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, const char *probability_path,
                               const char *table_path);
+/* The same outputs written completely but left pending (fileutil.h), for a caller that commits
+ * them together with outputs of its own; on failure nothing is left pending. */
+qr_status qr_prediction_write_pending(const qr_prediction *p, const char *overlay_path, const char *probability_path,
+                                      const char *table_path, qr_pending out[3]);
 
 void qr_prediction_free(qr_prediction *p);
 

@@ -100,7 +100,7 @@ qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_r
     qr_subject view = qr_subject_view(req->qsm, req->flair, req->labels, t);
     qr_dataset_options dopt = {crops, context, features, NULL, NULL, s->threads};
     qr_dataset d;
-    QR_TRY(qr_dataset_from_subject(&view, "subject", &dopt, &d));
+    QR_TRY(qr_dataset_from_subject(&view, req->name, &dopt, &d));
     if (req->cancel && *req->cancel) {
         qr_dataset_free(&d);
         return qr_fail(QR_ERR_CANCELLED, "cancelled");

@@ -29,6 +29,7 @@ typedef struct qr_score_request {
     qr_progress_fn progress;
     void *progress_user;
     double progress_from, progress_to;       /* fraction range this call reports in */
+    const char *name;                        /* the subject in messages (the QSM's path); NULL: "subject" */
 } qr_score_request;
 
 /* Fill probability and uncertainty of results[i] for table->items[i]. */

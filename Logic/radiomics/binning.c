@@ -66,9 +66,11 @@ qr_status rx_bin_edges(const double *values, int64_t n, const rx_settings *s, in
         double low = mn - np_remainder(mn, w), high = mx + 2 * w;
         /* numpy.arange: length ceil((stop - start) / step); values start + i * (x1 - x0) */
         double len = ceil((high - low) / w);
-        if (!(len >= 1) || len > 1e8)
-            return qr_fail(QR_ERR_INVALID_ARG, "binWidth %g gives %g gray levels for values in [%g, %g]", w, len, mn,
-                           mx);
+        if (!(len >= 1) || len > RX_MAX_GRAY_LEVELS)
+            return qr_fail(QR_ERR_INVALID_ARG,
+                           "binWidth %g gives %.3g gray levels for values in [%g, %g] (at most %g; are the values in "
+                           "the expected units, or corrupt?)",
+                           w, len, mn, mx, (double)RX_MAX_GRAY_LEVELS);
         ne = (int64_t)len;
         e = malloc(sizeof *e * (size_t)(ne < 2 ? 2 : ne));
         if (!e) return qr_fail(QR_ERR_NOMEM, "out of memory (bin edges)");

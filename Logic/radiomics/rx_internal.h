@@ -161,6 +161,11 @@ typedef struct rx_binned {
 } rx_binned;
 
 /* binning.c */
+/* Most gray levels a fixed bin width may give (PyRadiomics has no limit). The texture classes
+ * hold tables indexed by gray level; a region whose values span 10^6 bin widths (a corrupt voxel,
+ * values in the wrong units) is refused at once instead of allocating and scanning millions of
+ * empty levels. The presets' ranges give tens of levels. */
+#define RX_MAX_GRAY_LEVELS 1000000
 /* Bin edges as imageoperations.getBinEdges() computes them for `values` (n > 0): fixed bin width
  * (numpy.arange from the floor-aligned minimum) or fixed bin count (numpy.histogram's linspace
  * edges, last edge + 1). edges_f32: round the binCount edges to float32 as numpy does for a

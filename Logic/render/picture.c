@@ -146,7 +146,16 @@ static void text(cairo_t *cr, double x, double y, double size, const char *s, do
 }
 
 qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
-                           const qr_picture_options *opt_in, const char *png_path) {
+                           const qr_picture_options *opt, const char *png_path) {
+    qr_pending pending;
+    QR_TRY(qr_picture_write_pending(qsm, flair, p, opt, png_path, &pending));
+    return qr_pending_commit(&pending);
+}
+
+qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
+                                   const qr_picture_options *opt_in, const char *png_path, qr_pending *out) {
+    memset(out, 0, sizeof *out);
+    if (strlen(png_path) >= sizeof out->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", png_path);
     qr_picture_options opt = opt_in ? *opt_in : qr_picture_options_default();
     if (opt.max_rows < 1) opt.max_rows = 1;
     if (!(opt.zoom > 0)) opt.zoom = 2.0;
@@ -332,7 +341,9 @@ qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const q
             remove(tmp);
             s = qr_fail(QR_ERR_IO, "cannot write %s: %s", png_path, cairo_status_to_string(cs));
         } else {
-            s = qr_commit_rename(tmp, png_path);
+            out->kind = QR_PENDING_FILE;
+            memcpy(out->tmp, tmp, sizeof out->tmp);
+            strcpy(out->path, png_path);
         }
     }
     cairo_surface_destroy(surf);

@@ -11,6 +11,7 @@
 #ifndef QR_PICTURE_H
 #define QR_PICTURE_H
 
+#include "../core/fileutil.h"
 #include "../predict/predict.h"
 
 #ifdef __cplusplus
@@ -33,6 +34,9 @@ void qr_decision_color(int decision, unsigned char rgb[3]);
 /* Draw the picture and write it as PNG atomically. qsm/flair/prediction on the same grid. */
 qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
                            const qr_picture_options *opt, const char *png_path);
+/* The same, left pending (committed with the run's other outputs, fileutil.h). */
+qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
+                                   const qr_picture_options *opt, const char *png_path, qr_pending *out);
 
 #ifdef __cplusplus
 }

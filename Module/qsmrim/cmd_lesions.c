@@ -83,6 +83,7 @@ int cmd_lesions(int argc, char **argv) {
 
     qr_status s = qr_output_check(out_path);
     if (s == QR_OK) s = qr_output_check(labels_path);
+    if (s == QR_OK && labels_path) s = qr_image_output_check(labels_path);
     if (s == QR_OK) s = qr_output_distinct(out_path, mask_path, "the --mask input");
     if (s == QR_OK) s = qr_output_distinct(labels_path, mask_path, "the --mask input");
     if (s == QR_OK) s = qr_output_distinct(labels_path, out_path, "--out");
@@ -96,8 +97,12 @@ int cmd_lesions(int argc, char **argv) {
     qr_volume_free(&input);
     if (s != QR_OK) return cli_fail(qr_fail_context(s, "%s", mask_path));
     if (table.n == 0) cli_notice("%s holds no lesions; writing an empty table", mask_path);
-    s = qr_lesion_table_write_tsv(&table, out_path);
-    if (s == QR_OK && labels_path) s = qr_image_write(labels_path, &labels, QR_WRITE_COMPRESS);
+    qr_pending pending[2]; /* both written before either replaces an old one */
+    memset(pending, 0, sizeof pending);
+    s = qr_lesion_table_write_tsv_pending(&table, out_path, &pending[0]);
+    if (s == QR_OK && labels_path) s = qr_image_write_pending(labels_path, &labels, QR_WRITE_COMPRESS, &pending[1]);
+    if (s == QR_OK) s = qr_pending_commit_all(pending, 2);
+    else qr_pending_abort_all(pending, 2);
     if (s == QR_OK)
         cli_notice("%lld lesions (%s, %s) -> %s", (long long)table.n,
                    was_mask ? "mask split into connected components" : "label map, labels kept",

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "core/fileutil.h"
 #include "commands.h"
+#include "io/imageio.h"
 #include "predict/predict.h"
 #include "render/picture.h"
 
@@ -118,6 +119,7 @@ int cmd_predict(int argc, char **argv) {
     for (int i = 0; i < 4; i++) {
         if (!outs[i]) continue;
         qr_status cs = qr_output_check(outs[i]);
+        if (cs == QR_OK && i < 2) cs = qr_image_output_check(outs[i]);
         for (int j = 0; cs == QR_OK && j < 4; j++) cs = qr_output_distinct(outs[i], ins[j], in_names[j]);
         for (int j = 0; cs == QR_OK && j < i; j++) cs = qr_output_distinct(outs[i], outs[j], out_names[j]);
         if (cs != QR_OK) return cli_fail(cs);
@@ -128,12 +130,17 @@ int cmd_predict(int argc, char **argv) {
     qr_prediction p;
     qr_status s = qr_predict_files(qsm, flair, lesions, &o, &p);
     if (s != QR_OK) return cli_fail(s);
-    s = qr_prediction_write(&p, overlay, prob, table);
+    /* all outputs written before any replaces an old one */
+    qr_pending pending[4];
+    memset(pending, 0, sizeof pending);
+    s = qr_prediction_write_pending(&p, overlay, prob, table, pending);
     if (s == QR_OK && picture) {
         qr_picture_options po = qr_picture_options_default();
         po.title = title;
-        s = qr_picture_write(&p.qsm, &p.flair, &p, &po, picture);
+        s = qr_picture_write_pending(&p.qsm, &p.flair, &p, &po, picture, &pending[3]);
     }
+    if (s == QR_OK) s = qr_pending_commit_all(pending, 4);
+    else qr_pending_abort_all(pending, 4);
     if (s == QR_OK) {
         cli_notice("%lld lesions: %lld rim+, %lld to review (threshold %.3f; model %s; %s)", (long long)p.n,
                    (long long)p.n_rim_positive, (long long)p.n_review, p.threshold_used, p.model_used, p.device_used);

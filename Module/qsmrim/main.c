@@ -40,7 +40,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "\n"
             "Inputs are 3D volumes in NIfTI (.nii, .nii.gz), NRRD (.nrrd, .nhdr), MetaImage (.mha, .mhd)\n"
-            "or a DICOM series folder. Outputs are written atomically (temporary name, then rename).\n"
+            "or a DICOM series folder (an output name without an extension). Outputs are written\n"
+            "atomically: all of a run's outputs under temporary names first, then renamed into place.\n"
             "Exit codes: 0 success, 1 failure (one line on stderr names the input and the problem),\n"
             "2 usage error, 130 interrupted.\n"
             "\n"

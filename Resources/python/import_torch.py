@@ -61,6 +61,14 @@ def main():
                 break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         fail(f"{a.pth} does not hold a state dict of tensors")
+    for k, v in obj.items():
+        if not isinstance(k, str):
+            fail(f"{a.pth}: state dict key {k!r} is not a name ({type(k).__name__}); a state dict maps names to tensors")
+        if v.layout != torch.strided or v.is_quantized:
+            fail(f"{a.pth}: tensor '{k}' is stored as {v.layout}{' quantized' if v.is_quantized else ''}; "
+                 "only dense tensors can be imported (convert with .to_dense() / .dequantize())")
+        if v.is_complex():
+            fail(f"{a.pth}: tensor '{k}' holds complex numbers ({v.dtype})")
     sd = {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
 
     def shape(k):
@@ -122,4 +130,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - one line instead of a traceback, as every qsmrim command
+        first = str(e).splitlines()[0] if str(e) else ""
+        fail(f"conversion failed ({type(e).__name__}: {first})")

@@ -84,6 +84,64 @@ static void test_atomic_commit_and_abort(void **state) {
     assert_non_null(strstr(qr_last_error(), "nope/out.tsv"));
 }
 
+static qr_status finish_text(const char *path, const char *text, qr_pending *p) {
+    qr_atomic f;
+    QR_TRY(qr_atomic_open(&f, path));
+    fputs(text, f.fp);
+    return qr_atomic_finish(&f, p);
+}
+
+static void assert_file_text(const char *path, const char *text) {
+    char buf[64] = {0};
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    assert_true(fread(buf, 1, sizeof buf - 1, fp) > 0);
+    fclose(fp);
+    assert_string_equal(buf, text);
+}
+
+/* Outputs of one run: all written, then all committed; a failure before the commit replaces
+ * nothing, a failed commit aborts the outputs after it. */
+static void test_pending_outputs(void **state) {
+    (void)state;
+    char sub[256], a[512], b[512], c[512], gone[512];
+    snprintf(sub, sizeof sub, "%s/pending", g_dir);
+    assert_int_equal(qr_mkdir_p(sub), QR_OK);
+    snprintf(a, sizeof a, "%s/a.tsv", sub);
+    snprintf(b, sizeof b, "%s/b.tsv", sub);
+    qr_pending p[3];
+    memset(p, 0, sizeof p);
+    assert_int_equal(finish_text(a, "old a\n", &p[0]), QR_OK);
+    assert_int_equal(finish_text(b, "old b\n", &p[1]), QR_OK);
+    assert_false(qr_path_is_file(a)); /* written, not yet in place */
+    assert_int_equal(qr_pending_commit_all(p, 3), QR_OK); /* p[2] is empty: skipped */
+    assert_file_text(a, "old a\n");
+    assert_file_text(b, "old b\n");
+    assert_int_equal(count_entries(sub), 2);
+    /* the second output fails while writing: the caller aborts the first, both old files stay */
+    assert_int_equal(finish_text(a, "new a\n", &p[0]), QR_OK);
+    snprintf(gone, sizeof gone, "%s/missing-folder/b.tsv", sub);
+    assert_int_equal(finish_text(gone, "new b\n", &p[1]), QR_ERR_IO);
+    assert_int_equal(p[1].kind, QR_PENDING_NONE);
+    qr_pending_abort_all(p, 2);
+    assert_file_text(a, "old a\n");
+    assert_int_equal(count_entries(sub), 2);
+    /* a commit that fails (a folder took the output's name after writing) aborts the ones after it */
+    snprintf(c, sizeof c, "%s/c.tsv", sub);
+    assert_int_equal(finish_text(a, "new a\n", &p[0]), QR_OK);
+    assert_int_equal(finish_text(c, "new c\n", &p[1]), QR_OK);
+    assert_int_equal(finish_text(b, "new b\n", &p[2]), QR_OK);
+    snprintf(gone, sizeof gone, "%s/c.tsv/inside", sub);
+    assert_int_equal(qr_mkdir_p(gone), QR_OK);
+    assert_int_equal(qr_pending_commit_all(p, 3), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "c.tsv"));
+    assert_file_text(a, "new a\n");
+    assert_file_text(b, "old b\n");         /* not committed after the failure */
+    assert_int_equal(count_entries(sub), 3);  /* a.tsv, b.tsv, the c.tsv folder: no temporaries left */
+    qr_pending_abort(NULL);
+    assert_int_equal(qr_pending_commit(NULL), QR_OK);
+}
+
 static void test_tsv(void **state) {
     (void)state;
     char path[QR_PATH_MAX];
@@ -190,6 +248,7 @@ static void test_paths(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_messages), cmocka_unit_test(test_atomic_commit_and_abort),
+        cmocka_unit_test(test_pending_outputs),
         cmocka_unit_test(test_tsv),            cmocka_unit_test(test_rng),
         cmocka_unit_test(test_resources),      cmocka_unit_test(test_paths),
     };

@@ -179,6 +179,47 @@ static void test_atomic_no_leftovers(void **state) {
     /* writing into a missing folder fails cleanly */
     snprintf(path, sizeof path, "%s/missing/x.nrrd", g_dir);
     expect_error(qr_image_write(path, &v, 0), QR_ERR_IO, "does not exist");
+    /* pending: written completely, nothing at the final names until committed; an abort leaves
+     * the folder as it was */
+    qr_pending p;
+    snprintf(path, sizeof path, "%s/y.nhdr", sub);
+    assert_int_equal(qr_image_write_pending(path, &v, QR_WRITE_COMPRESS, &p), QR_OK);
+    assert_false(qr_path_is_file(path));
+    qr_pending_abort(&p);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(qr_image_write_pending(path, &v, QR_WRITE_COMPRESS, &p), QR_OK);
+    assert_int_equal(qr_pending_commit(&p), QR_OK);
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s' | sort | tr '\\n' ' ')\" = 'x.nhdr x.raw.gz y.nhdr y.raw.gz '", sub);
+    assert_int_equal(system(cmd), 0);
+    qr_volume_free(&v);
+}
+
+/* Output names: a known extension or a DICOM folder name; anything else is refused before writing,
+ * so "overlay.png" does not become a DICOM folder. */
+static void test_output_names(void **state) {
+    (void)state;
+    static const char *ok[] = {"a.nii", "a.NII.GZ", "a.nrrd", "a.nhdr", "a.mha", "a.mhd", "series", "series.2", "series/",
+                               "run.v2/series"};
+    static const char *bad[] = {"overlay.png", "x.nii.bz2", "x.img", "labels.tsv", "a.nii.gz2"};
+    char path[QR_PATH_MAX];
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_dir, ok[i]);
+        if (qr_image_output_check(path) != QR_OK) fail_msg("%s refused: %s", ok[i], qr_last_error());
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(path, sizeof path, "%s/%s", g_dir, bad[i]);
+        expect_error(qr_image_output_check(path), QR_ERR_INVALID_ARG, "unknown image extension");
+    }
+    /* an existing file without an image extension; an existing folder (a DICOM series) */
+    write_bytes(tmp_path("plainfile"), "x", 1);
+    expect_error(qr_image_output_check(tmp_path("plainfile")), QR_ERR_INVALID_ARG, "an existing file without an image extension");
+    assert_int_equal(qr_image_output_check(g_dir), QR_OK);
+    /* qr_image_write refuses the name and creates nothing */
+    qr_geometry g = test_geometry(3, 3, 3);
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_INT32), QR_OK);
+    expect_error(qr_image_write(tmp_path("overlay.png"), &v, 0), QR_ERR_INVALID_ARG, "overlay.png: unknown image extension '.png'");
+    assert_int_equal(access(tmp_path("overlay.png"), F_OK), -1);
     qr_volume_free(&v);
 }
 
@@ -636,6 +677,7 @@ int main(void) {
         cmocka_unit_test(test_ras_convention),
         cmocka_unit_test(test_nifti_header_checks),
         cmocka_unit_test(test_nrrd_meta_checks),
+        cmocka_unit_test(test_output_names),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

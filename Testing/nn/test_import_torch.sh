@@ -28,6 +28,9 @@ torch.save({"epoch": 40, "state_dict": m.state_dict()}, f"{w}/wrapped.pth")
 bad = dict(m.state_dict()); del bad["classifier.3.bias"]; torch.save(bad, f"{w}/missing.pth")
 bad = dict(m.state_dict()); bad["encode_rad.4.weight"] = torch.zeros(512, 1000); torch.save(bad, f"{w}/shape.pth")
 bad = dict(m.state_dict()); bad["encoder.fc.weight"] = torch.zeros(2, 512); torch.save(bad, f"{w}/extra.pth")
+bad = dict(m.state_dict()); bad[7] = torch.zeros(2); torch.save(bad, f"{w}/intkey.pth")
+bad = dict(m.state_dict()); bad["classifier.3.bias"] = bad["classifier.3.bias"].to_sparse(); torch.save(bad, f"{w}/sparse.pth")
+bad = dict(m.state_dict()); bad["classifier.3.bias"] = bad["classifier.3.bias"].to(torch.complex64); torch.save(bad, f"{w}/complex.pth")
 m.eval()
 x = torch.randn(8, 2, 16, 32, 32); r = torch.randn(8, 527)
 with torch.no_grad():
@@ -63,6 +66,9 @@ fail_case missing.pth "tensor 'classifier.3.bias' is missing"
 fail_case shape.pth "encode_rad.4.weight' has shape (512, 1000)"
 fail_case extra.pth "unexpected tensor 'encoder.fc.weight'"
 fail_case released.pth "--fusion concat does not fit" --fusion concat
+fail_case intkey.pth "state dict key 7 is not a name (int)"
+fail_case sparse.pth "tensor 'classifier.3.bias' is stored as torch.sparse_coo; only dense tensors"
+fail_case complex.pth "tensor 'classifier.3.bias' holds complex numbers (torch.complex64)"
 echo "not a checkpoint" > "$W/text.pth"
 fail_case text.pth "is not a PyTorch checkpoint"
 rc=0; "$Q" import-torch "$W/none.pth" --out "$W/bad.h5" 2>/dev/null || rc=$?

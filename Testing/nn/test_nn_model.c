@@ -670,6 +670,21 @@ static void write_inputs(const char *path, const float *x, const hsize_t *dx, co
     H5Fclose(f);
 }
 
+/* A 'patches' dataset that declares 10^9 samples in a file of a few kB (chunked, nothing written:
+ * HDF5 would read fill values). */
+static void write_huge_inputs(const char *path) {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hsize_t d[5] = {1000000000ull, 2, 16, 32, 32}, c[5] = {1, 2, 16, 32, 32};
+    hid_t sp = H5Screate_simple(5, d, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(pl, 5, c);
+    hid_t ds = H5Dcreate2(f, "patches", H5T_IEEE_F32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    H5Dclose(ds);
+    H5Pclose(pl);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
 static void test_forward_command(void **st) {
     (void)st;
     const char *state = QSMRIM_SOURCE_DIR "/Testing/nn/data/parity_w2.h5";
@@ -716,7 +731,10 @@ static void test_forward_command(void **st) {
         {state, tmp("nopatches.h5"), tmp("y3.h5"), "has no dataset 'patches'"},
         {state, tmp("nan.h5"), tmp("y3.h5"), "patches of sample 1 hold a non-finite value"},
         {state, tmp("x.h5"), tmp("no-such-dir/y.h5"), "no-such-dir"},
+        {state, tmp("huge.h5"), tmp("y3.h5"), "dataset 'patches' declares 1000000000 samples (1.31e+05 GB as float32), "
+                                              "more than this machine's memory"},
     };
+    write_huge_inputs(tmp("huge.h5"));
     hsize_t dxs[5] = {6, 2, 16, 32, 16};
     float *xs = calloc(6 * 2 * 16 * 32 * 16, 4);
     write_inputs(tmp("wrongshape.h5"), xs, dxs, rad, drr);

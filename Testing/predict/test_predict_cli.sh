@@ -2,7 +2,8 @@
 # `qsmrim predict` with the shipped demonstration model on phantom subjects it has not seen (its
 # training cohort used seed 1): outputs and their agreement, decisions and thresholds, test-time
 # flips, determinism, the model's ranking of the simulated truth, and bad input (wrong model, empty
-# mask, NaN voxels, one-voxel lesion, lesion at the volume edge, another grid, no overlap).
+# mask, NaN voxels, an all-NaN QSM, +-1e9 voxels, an output with no image extension, one-voxel
+# lesion, lesion at the volume edge, another grid, no overlap).
 #   $1 = the slicer_io helper (Testing/predict/slicer_io.c)
 set -euo pipefail
 IO=$1
@@ -16,6 +17,13 @@ pred() { # subject-dir out-prefix extra-args...
   local n; n=$(basename "$s")
   "$QSMRIM" predict --qsm "$s/${n}_qsm.nii.gz" --flair "$s/${n}_flair.nii.gz" --lesions "$s/${n}_lesions.nii.gz" \
     --out-labels "$o.overlay.nii.gz" --out-probability "$o.prob.nii.gz" --out-table "$o.tsv" "$@"
+}
+
+refused() { # what stderr-pattern table-output predict-args...: exit 1, the message, no table written
+  local what=$1 pat=$2 tsv=$3 rc=0; shift 3
+  "$QSMRIM" predict --out-table "$tsv" "$@" 2>"$W/refused.err" >/dev/null || rc=$?
+  [ $rc -eq 1 ] && grep -q "$pat" "$W/refused.err" || fail "$what: rc $rc $(cat "$W/refused.err")"
+  [ ! -e "$tsv" ] || fail "$what: the refused run wrote $tsv"
 }
 
 "$QSMRIM" phantom --out "$W/ph" --subjects 4 --seed 5 --quiet
@@ -148,6 +156,13 @@ qa = np.asarray(q.dataobj).astype(np.float32).copy()
 qa[:4, :4, :4] = np.nan
 qa[tuple(np.argwhere(lab == 1)[:5].T)] = np.nan
 nib.save(nib.Nifti1Image(qa, q.affine), w + "/nan_qsm.nii.gz")
+# two corrupt voxels of +-1e9 ppb in lesion 1
+qb = np.asarray(q.dataobj).astype(np.float32).copy()
+one = np.argwhere(lab == 1)
+qb[tuple(one[0])] = 1e9; qb[tuple(one[1])] = -1e9
+nib.save(nib.Nifti1Image(qb, q.affine), w + "/huge_qsm.nii.gz")
+# a QSM without one finite voxel (a failed reconstruction)
+nib.save(nib.Nifti1Image(np.full(qa.shape, np.nan, np.float32), q.affine), w + "/allnan_qsm.nii.gz")
 # a one-voxel lesion and a lesion cut by the volume edge, added as new labels
 lab2 = lab.copy(); free = lab2 == 0
 lab2[10, 128, 24] = 900
@@ -168,9 +183,19 @@ Q="$S/sub-001_qsm.nii.gz"; F="$S/sub-001_flair.nii.gz"; L="$S/sub-001_lesions.ni
 [ "$(wc -l <"$W/empty.tsv")" -eq 1 ] || fail "empty mask: table should hold the header only"
 # NaN voxels: counted, reported, set to 0; every lesion still scored
 "$QSMRIM" predict --qsm "$W/nan_qsm.nii.gz" --flair "$F" --lesions "$L" --out-table "$W/nan.tsv" 2>"$W/e3" >/dev/null
-grep -q "QSM: 69 NaN/Inf voxels set to 0" "$W/e3" || fail "NaN voxels not reported: $(cat "$W/e3")"
+grep -q "nan_qsm.nii.gz: 69 of 3145728 voxels are NaN or Inf; set to 0" "$W/e3" || fail "NaN voxels not reported: $(cat "$W/e3")"
 [ "$(wc -l <"$W/nan.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "NaN input lost lesions"
 grep -qi "nan" <(cut -f6,7 "$W/nan.tsv") && fail "NaN probability in the table"
+# no finite voxel at all: refused, nothing written
+refused "all-NaN QSM" "error: .*allnan_qsm.nii.gz holds no finite voxel (all 3145728 are NaN or Inf)" "$W/allnan.tsv" \
+  --qsm "$W/allnan_qsm.nii.gz" --flair "$F" --lesions "$L"
+# values of +-1e9 in a lesion: refused at once (not millions of empty gray levels), naming file and lesion
+refused "+-1e9 values" "error: .*huge_qsm.nii.gz.*lesion 1: binWidth 25 gives 8e+07 gray levels" "$W/huge.tsv" \
+  --qsm "$W/huge_qsm.nii.gz" --flair "$F" --lesions "$L"
+# an output name with an extension that is not an image format: refused before the work
+refused "unknown extension" "overlay.png: unknown image extension '.png'" "$W/ext.tsv" \
+  --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/overlay.png"
+[ ! -e "$W/overlay.png" ] || fail "the run with an unknown extension wrote overlay.png"
 # one-voxel lesion and a lesion at the volume edge: scored (the one-voxel lesion's radiomic
 # features are imputed with the training mean, as in training)
 "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/edge_lesions.nii.gz" --out-table "$W/edge.tsv" --quiet >/dev/null
@@ -189,9 +214,6 @@ EOF
 grep -qi "resampl" "$W/e4" || fail "resampling not reported: $(cat "$W/e4")"
 [ "$(wc -l <"$W/coarse.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "resampled FLAIR lost lesions"
 # no overlap: an error naming both geometries, no output
-set +e
-"$QSMRIM" predict --qsm "$Q" --flair "$W/flair_far.nii.gz" --lesions "$L" --out-table "$W/far.tsv" 2>"$W/e5"; rc=$?
-set -e
-[ $rc -eq 1 ] && grep -q "error: .*FLAIR" "$W/e5" || fail "no-overlap: rc $rc $(cat "$W/e5")"
-[ ! -e "$W/far.tsv" ] || fail "no-overlap run wrote a table"
+refused "no overlap" "error: .*flair_far.nii.gz and .*sub-001_qsm.nii.gz do not overlap" "$W/far.tsv" \
+  --qsm "$Q" --flair "$W/flair_far.nii.gz" --lesions "$L"
 echo "all predict checks passed"

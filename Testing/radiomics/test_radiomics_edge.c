@@ -286,6 +286,40 @@ static void test_negative_values_floor_binning(void **state) {
     qr_volume_free(&lab);
 }
 
+/* The gray-level limit: binWidth 25 over a range of exactly RX_MAX_GRAY_LEVELS - 2 bin widths gives
+ * RX_MAX_GRAY_LEVELS edges (arange from floor(min/W)*W to max + 2W) and is accepted; one bin width
+ * more is refused at once, with the range in the message. */
+static void test_gray_level_limit(void **state) {
+    (void)state;
+    const double W = 25, span = (RX_MAX_GRAY_LEVELS - 2) * W;
+    double vals[3] = {0, 10, span};
+    uint8_t mask[3] = {1, 1, 1};
+    rx_image img = {{1, 1, 3}, vals, mask, 3, {1, 1, 1}, 0};
+    rx_settings s;
+    rx_settings_default(&s);
+    rx_binned b;
+    assert_int_equal(rx_bin_image(&img, &s, &b), QR_OK);
+    assert_int_equal(b.n_present, 2); /* 0 and 10 share level 1 */
+    assert_int_equal(b.gl[2], (int)(span / W) + 1);
+    rx_binned_free(&b);
+    vals[2] = span + W;
+    assert_int_equal(rx_bin_image(&img, &s, &b), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "binWidth 25 gives 1e+06 gray levels for values in [0, 2.5e+07]"));
+    /* a lesion with two corrupt voxels of +-1e9 through the whole pipeline: refused */
+    qr_volume im, lab;
+    make_pair(&im, &lab, 16, 16, 6, 5);
+    blob(&lab, 8, 8, 3, 3, 3, 1, 1);
+    set_value(&im, 8, 8, 3, 1e9f);
+    set_value(&im, 7, 8, 3, -1e9f);
+    qr_radiomics *r = load_text(ORIGINAL_ALL);
+    double f[200];
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "8e+07 gray levels"));
+    qr_radiomics_free(r);
+    qr_volume_free(&im);
+    qr_volume_free(&lab);
+}
+
 /* ------------------------------------------------------------------ NaN policy */
 static void test_nonfinite_voxels(void **state) {
     (void)state;
@@ -499,6 +533,7 @@ int main(void) {
         cmocka_unit_test(test_preset_names_and_resource), cmocka_unit_test(test_preset_values_brain1),
         cmocka_unit_test(test_one_voxel_and_dimensions),  cmocka_unit_test(test_flat_region),
         cmocka_unit_test(test_negative_values_floor_binning), cmocka_unit_test(test_nonfinite_voxels),
+        cmocka_unit_test(test_gray_level_limit),
         cmocka_unit_test(test_geometry_mismatch),         cmocka_unit_test(test_parameter_errors),
         cmocka_unit_test(test_parameter_semantics),       cmocka_unit_test(test_threads_bit_identical),
     };

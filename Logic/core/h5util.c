@@ -1,8 +1,14 @@
-/* h5util.c - single-valued HDF5 attributes (h5util.h). */
+/* h5util.c - single-valued HDF5 attributes and sealed HDF5 files (h5util.h). */
 #include "h5util.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <zlib.h>
 
 /* Open attribute `name` when it exists and holds exactly one value; -1 otherwise (*why says). */
 static hid_t open_single(hid_t obj, const char *name, int *why) {
@@ -63,4 +69,85 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n) {
     if (t >= 0) H5Tclose(t);
     H5Aclose(a);
     return ok ? QR_H5_OK : QR_H5_BAD;
+}
+
+/* ---- sealed files ---- */
+
+static const char SEAL_MAGIC[] = "QSMRIM-HDF5-SEAL 1\n";
+
+hid_t qr_h5_create_sealable(const char *path) {
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (fcpl < 0) return -1;
+    hid_t f = H5Pset_userblock(fcpl, QR_H5_SEAL_BYTES) >= 0 ? H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT) : -1;
+    H5Pclose(fcpl);
+    return f;
+}
+
+/* CRC-32 and byte count of fp from its current position to the end. */
+static int crc_rest(FILE *fp, uint32_t *crc, uint64_t *n) {
+    enum { CHUNK = 1 << 16 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) return -1;
+    uLong c = crc32(0L, Z_NULL, 0);
+    uint64_t total = 0;
+    size_t k;
+    while ((k = fread(buf, 1, CHUNK, fp)) > 0) {
+        c = crc32(c, buf, (uInt)k);
+        total += k;
+    }
+    free(buf);
+    if (ferror(fp)) return -1;
+    *crc = (uint32_t)c;
+    *n = total;
+    return 0;
+}
+
+qr_status qr_h5_seal(const char *path) {
+    FILE *fp = fopen(path, "r+b");
+    if (!fp) return qr_fail(QR_ERR_IO, "cannot seal %s: %s", path, strerror(errno));
+    unsigned char head[QR_H5_SEAL_BYTES];
+    uint32_t crc = 0;
+    uint64_t n = 0;
+    int ok = fread(head, 1, sizeof head, fp) == sizeof head;
+    if (ok && memcmp(head, SEAL_MAGIC, sizeof SEAL_MAGIC - 1) != 0) /* else re-sealed */
+        for (size_t i = 0; ok && i < sizeof head; i++) ok = head[i] == 0; /* the empty user block */
+    ok = ok && crc_rest(fp, &crc, &n) == 0;
+    char seal[QR_H5_SEAL_BYTES];
+    memset(seal, 0, sizeof seal);
+    snprintf(seal, sizeof seal, "%ssize %" PRIu64 "\ncrc32 %08" PRIx32 "\n", SEAL_MAGIC, n, crc);
+    ok = ok && fseek(fp, 0, SEEK_SET) == 0 && fwrite(seal, 1, sizeof seal, fp) == sizeof seal;
+    if (fclose(fp) != 0) ok = 0;
+    return ok ? QR_OK : qr_fail(QR_ERR_IO, "cannot seal %s (no empty user block, or a write failed)", path);
+}
+
+qr_status qr_h5_check_seal(const char *path, int *sealed) {
+    if (sealed) *sealed = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    char head[QR_H5_SEAL_BYTES + 1];
+    const size_t got = fread(head, 1, QR_H5_SEAL_BYTES, fp);
+    head[got] = '\0';
+    if (got < QR_H5_SEAL_BYTES || memcmp(head, SEAL_MAGIC, sizeof SEAL_MAGIC - 1) != 0) {
+        fclose(fp);
+        return QR_OK; /* no seal: another tool's file */
+    }
+    uint64_t want_n = 0, n = 0;
+    uint32_t want_crc = 0, crc = 0;
+    const int parsed = sscanf(head + sizeof SEAL_MAGIC - 1, "size %" SCNu64 " crc32 %" SCNx32, &want_n, &want_crc) == 2;
+    const int read_ok = crc_rest(fp, &crc, &n) == 0;
+    fclose(fp);
+    if (!read_ok) return qr_fail(QR_ERR_IO, "cannot read %s", path);
+    if (!parsed) return qr_fail(QR_ERR_FORMAT, "%s is damaged: its qsmrim seal (first 512 bytes) cannot be read", path);
+#define QR_SEAL_HINT                                                                                                   \
+    "damaged, or edited after qsmrim wrote it: copy it again; a deliberate edit with another HDF5 tool is re-sealed "  \
+    "with Resources/python/h5seal.py"
+    if (n != want_n)
+        return qr_fail(QR_ERR_FORMAT, "%s: %" PRIu64 " bytes after its seal, %" PRIu64 " when it was written (" QR_SEAL_HINT ")",
+                       path, n, want_n);
+    if (crc != want_crc)
+        return qr_fail(QR_ERR_FORMAT, "%s: its CRC-32 is %08" PRIx32 ", %08" PRIx32 " when it was written (" QR_SEAL_HINT ")",
+                       path, crc, want_crc);
+#undef QR_SEAL_HINT
+    if (sealed) *sealed = 1;
+    return QR_OK;
 }

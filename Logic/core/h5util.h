@@ -1,9 +1,21 @@
 /*
- * h5util.h - reading single-valued HDF5 attributes safely.
+ * h5util.h - HDF5 files qsmrim writes and reads back, made safe against damage.
  *
- * H5Aread writes the whole attribute, however many values it holds, into the memory it is
- * given: an attribute that a damaged or foreign file stores as an array would overrun a buffer
- * meant for one value. These readers check the attribute's dataspace first.
+ * Single-valued attributes: H5Aread writes the whole attribute, however many values it holds,
+ * into the memory it is given: an attribute that a damaged or foreign file stores as an array
+ * would overrun a buffer meant for one value. These readers check the attribute's dataspace first.
+ *
+ * Sealed files: libhdf5 trusts its own on-disk structures; a model file with a few bytes flipped
+ * (a bad copy, a broken download) can make it read outside its buffers (seen with 1.10.8's global
+ * heap while reading variable-length strings). Model and cache files qsmrim writes therefore start
+ * with a 512-byte HDF5 user block (ignored by every HDF5 reader, h5py included) holding a text
+ * seal with the size and the CRC-32 (zlib) of everything after it:
+ *     "QSMRIM-HDF5-SEAL 1
+size <bytes>
+crc32 <8 hex digits>
+" then zero bytes
+ * Readers check the seal before libhdf5 sees the file. A file without a seal (written by other
+ * tools, or by qsmrim before seals) is read as before.
  */
 #ifndef QR_H5UTIL_H
 #define QR_H5UTIL_H
@@ -11,6 +23,8 @@
 #include <stddef.h>
 
 #include <hdf5.h>
+
+#include "status.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,6 +40,22 @@ int qr_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
 /* One string (fixed or variable length) into out[0..n), truncated if longer; out is "" unless
  * QR_H5_OK. */
 int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n);
+
+#define QR_H5_SEAL_BYTES 512
+
+/* H5Fcreate(path, H5F_ACC_TRUNC) with room for the seal; close it, then qr_h5_seal(path). */
+hid_t qr_h5_create_sealable(const char *path);
+
+/* Write the seal of a closed file created by qr_h5_create_sealable, or write it again after an
+ * edit (HDF5 keeps the user block of a file opened read-write). QR_ERR_IO for a file whose first
+ * 512 bytes are neither empty nor a seal. */
+qr_status qr_h5_seal(const char *path);
+
+/* Check the seal of `path` before opening it with libhdf5. QR_OK with *sealed = 1 when the seal
+ * matches, *sealed = 0 for a file without one; QR_ERR_FORMAT naming the file when the size or the
+ * checksum differ (damaged, or changed by another tool after qsmrim wrote it); QR_ERR_IO when it
+ * cannot be read. `sealed` may be NULL. */
+qr_status qr_h5_check_seal(const char *path, int *sealed);
 
 #ifdef __cplusplus
 }

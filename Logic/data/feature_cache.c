@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "../core/fileutil.h"
+#include "../core/h5util.h"
 
 #ifndef QSMRIM_VERSION
 #define QSMRIM_VERSION "0"
@@ -174,6 +175,11 @@ qr_status qr_feature_cache_load(const char *dir, const char *key, const char *co
     char path[QR_PATH_MAX];
     cache_path(dir, key, path, sizeof path);
     if (!qr_path_is_file(path)) return QR_OK;
+    if (qr_h5_check_seal(path, NULL) != QR_OK) { /* damaged: computed again and rewritten */
+        qr_log(QR_LOG_NOTICE, "feature cache: %s", qr_last_error());
+        qr_clear_error();
+        return QR_OK;
+    }
     hid_t file = -1, ds = -1, ids = -1, sp = -1;
     H5E_BEGIN_TRY {
         file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -239,7 +245,7 @@ qr_status qr_feature_cache_store(const char *dir, const char *key, const char *c
     for (int64_t f = 0; f < t->nfeatures; f++) memcpy(nb + f * len, names[f], strlen(names[f]));
     herr_t e = 0;
     H5E_BEGIN_TRY {
-        hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t file = qr_h5_create_sealable(tmp);
         if (file < 0) e = -1;
         if (e >= 0) {
             hsize_t d2[2] = {(hsize_t)t->n, (hsize_t)t->nfeatures}, d1[1] = {(hsize_t)t->n}, dn[1] = {(hsize_t)t->nfeatures};
@@ -271,6 +277,7 @@ qr_status qr_feature_cache_store(const char *dir, const char *key, const char *c
     }
     H5E_END_TRY;
     free(nb);
+    if (e >= 0 && qr_h5_seal(tmp) != QR_OK) e = -1;
     if (e < 0) {
         remove(tmp);
         return qr_fail(QR_ERR_IO, "cannot write the feature cache file %s", path);

@@ -178,7 +178,7 @@ static qr_status write_atomic(qr_nn_context *ctx, const char *path, writer_fn fn
     char tmp[QR_PATH_MAX];
     QR_TRY(qr_temp_sibling(path, 1, tmp, sizeof tmp));
     h5quiet q = quiet_on();
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = qr_h5_create_sealable(tmp);
     if (f < 0) {
         quiet_off(q);
         return qr_fail(QR_ERR_IO, "cannot create %s (%s)", path, what);
@@ -186,7 +186,7 @@ static qr_status write_atomic(qr_nn_context *ctx, const char *path, writer_fn fn
     int ok = fn(f, arg);
     if (H5Fclose(f) < 0) ok = 0;
     quiet_off(q);
-    if (!ok) {
+    if (!ok || qr_h5_seal(tmp) != QR_OK) {
         remove(tmp);
         return qr_fail(QR_ERR_IO, "cannot write the %s %s (disk full or not writable?)", what, path);
     }
@@ -434,6 +434,7 @@ static qr_status open_file(const char *path, hid_t *f) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s", path);
     fclose(fp);
+    QR_TRY(qr_h5_check_seal(path, NULL));
     if (H5Fis_hdf5(path) <= 0) return qr_fail(QR_ERR_FORMAT, "%s is not an HDF5 file (not a qsmrim model)", path);
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f < 0) return qr_fail(QR_ERR_FORMAT, "%s cannot be opened as HDF5 (damaged?)", path);

@@ -230,7 +230,7 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
     if (!names) return qr_fail(QR_ERR_NOMEM, "out of memory");
     for (int64_t f = 0; f < l->nsel; f++) memcpy(names + f * len, l->sel_names[f], strlen(l->sel_names[f]));
     H5E_BEGIN_TRY {
-        hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t file = qr_h5_create_sealable(tmp);
         if (file < 0) e = -1;
         if (e >= 0) {
             int version = 1;
@@ -272,6 +272,7 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
     }
     H5E_END_TRY;
     free(names);
+    if (e >= 0 && qr_h5_seal(tmp) != QR_OK) e = -1;
     if (e < 0) {
         remove(tmp);
         st = qr_fail(QR_ERR_IO, "cannot write the model file %s", path);
@@ -282,6 +283,10 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
 
 int qr_forest_learner_detect(const char *path) {
     int hit = 0;
+    if (qr_h5_check_seal(path, NULL) != QR_OK) {
+        qr_clear_error();
+        return 0; /* a damaged file: the network loader reports it */
+    }
     H5E_BEGIN_TRY {
         if (H5Fis_hdf5(path) > 0) {
             hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -297,6 +302,7 @@ int qr_forest_learner_detect(const char *path) {
 qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info *info) {
     qr_status st = QR_OK;
     if (info) memset(info, 0, sizeof *info);
+    QR_TRY(qr_h5_check_seal(path, NULL));
     H5E_BEGIN_TRY {
         hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (file < 0) st = qr_fail(QR_ERR_FORMAT, "%s: not a readable HDF5 model file", path);

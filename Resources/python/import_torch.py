@@ -44,6 +44,7 @@ def main():
         import torch
     except ImportError as e:
         fail(f"import-torch needs Debian's python3-torch and python3-h5py ({e})")
+    import h5seal
     import qsmrim_torch as qt
 
     if not os.path.isfile(a.pth):
@@ -116,8 +117,9 @@ def main():
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(a.out) + ".tmp-", suffix=".h5", dir=out_dir)
     os.close(fd)
     try:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=h5seal.BLOCK) as f:
             qt.write_model_file(f, {k: sd[k] for k in ref}, cfg, None, meta)
+        h5seal.seal(tmp)
         os.replace(tmp, a.out)
     except OSError as e:
         if os.path.exists(tmp):

@@ -53,6 +53,25 @@ for name in ("y.h5", "y2.h5"):
     print(f"{name}: imported model vs PyTorch logits, scale-relative error {err:.2e}")
     assert err <= 1e-4, err
 PYEOF
+# the imported file is sealed (Resources/python/h5seal.py); an edit with h5py breaks the seal and
+# the file is refused until it is sealed again; a sealed copy of an unsealed file gives the same logits
+SEAL="$QSMRIM_SOURCE_DIR/Resources/python/h5seal.py"
+"$PY" "$SEAL" --check "$W/model.h5" | grep -q ": sealed$" || { echo "FAIL: imported model not sealed"; exit 1; }
+"$PY" -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r+'); f.attrs['notes'] = 'edited'; f.close()" "$W/model2.h5"
+"$PY" "$SEAL" --check "$W/model2.h5" >/dev/null && { echo "FAIL: h5seal --check passed an edited file"; exit 1; }
+rc=0; "$Q" forward --model "$W/model2.h5" --input "$W/x.h5" --out "$W/y3.h5" --device cpu 2>"$W/seal.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "model2.h5: .* when it was written (damaged, or edited after qsmrim wrote it" "$W/seal.err" || { echo "FAIL: edited model: rc $rc $(cat "$W/seal.err")"; exit 1; }
+"$PY" "$SEAL" "$W/model2.h5"
+"$Q" forward --model "$W/model2.h5" --input "$W/x.h5" --out "$W/y3.h5" --device cpu --quiet
+cmp <("$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1])['logits'][()].tobytes().hex())" "$W/y2.h5") \
+    <("$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1])['logits'][()].tobytes().hex())" "$W/y3.h5") ||
+  { echo "FAIL: the re-sealed model gives other logits"; exit 1; }
+"$PY" "$SEAL" --copy "$W/model.h5" "$W/model3.h5"
+"$Q" forward --model "$W/model3.h5" --input "$W/x.h5" --out "$W/y4.h5" --device cpu --quiet
+cmp <("$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1])['logits'][()].tobytes().hex())" "$W/y.h5") \
+    <("$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1])['logits'][()].tobytes().hex())" "$W/y4.h5") ||
+  { echo "FAIL: h5seal --copy changed the model"; exit 1; }
+echo "seals: imported file sealed, an h5py edit refused, re-sealed file and sealed copy give the same logits"
 fail_case() { # pth expected-substring [extra args]
   local out rc=0
   out=$("$Q" import-torch "$W/$1" --out "$W/bad.h5" "${@:3}" 2>&1) || rc=$?

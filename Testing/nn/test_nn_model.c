@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "core/h5util.h"
 #include "nn/nn_internal.h"
 #include "nn_test_util.h"
 
@@ -169,6 +170,15 @@ static hid_t h5rw(const char *p) {
     return f;
 }
 
+/* Close a model opened with h5rw and seal it again: these edits stand for deliberate edits with
+ * another HDF5 tool, re-sealed afterwards; the seal itself is tested in test_sealed_files. */
+static void h5rw_close(hid_t f) {
+    char name[1024];
+    assert_true(H5Fget_name(f, name, sizeof name) > 0);
+    assert_true(H5Fclose(f) >= 0);
+    assert_int_equal(qr_h5_seal(name), QR_OK);
+}
+
 static void put_f32(hid_t loc, const char *name, int nd, const hsize_t *d, const float *v) {
     hid_t sp = H5Screate_simple(nd, d, NULL);
     hid_t ds = H5Dcreate2(loc, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -209,14 +219,100 @@ static void expect_load_error(const char *path, qr_status want, const char *need
     assert_null(m);
 }
 
-static void test_load_errors(void **st) {
-    (void)st;
+/* Sealed model files (core/h5util.h): the seal is checked before libhdf5 reads the file; a flipped
+ * byte, a truncated or extended file is refused naming the file; a file without a seal (other
+ * tools, older qsmrim) loads as before. */
+static long file_size(const char *p) {
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+static void poke(const char *p, long at, const void *bytes, size_t n) {
+    FILE *f = fopen(p, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, at, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, n, f), n);
+    fclose(f);
+}
+
+/* A small QSMRim-Net saved as tmp(name); returns its path. */
+static const char *saved_model(const char *name) {
     qr_nn_config c = small_cfg(QR_NN_ARCH_QSMRIMNET);
     qr_nn_model *m;
     assert_int_equal(qr_nn_model_create(CPU, &c, 3, &m), QR_OK);
-    const char *good = tmp("good.h5");
-    assert_int_equal(qr_nn_model_save(m, good), QR_OK);
+    const char *path = tmp(name);
+    assert_int_equal(qr_nn_model_save(m, path), QR_OK);
     qr_nn_model_free(m);
+    return path;
+}
+
+static void test_sealed_files(void **st) {
+    (void)st;
+    qr_nn_model *m;
+    const char *good = saved_model("sealed.h5");
+    char head[64] = {0};
+    FILE *f = fopen(good, "rb");
+    assert_int_equal(fread(head, 1, 24, f), 24);
+    fclose(f);
+    assert_memory_equal(head, "QSMRIM-HDF5-SEAL 1\nsize ", 24);
+    int sealed = 0;
+    assert_int_equal(qr_h5_check_seal(good, &sealed), QR_OK);
+    assert_int_equal(sealed, 1);
+    const long n = file_size(good);
+    /* one byte changed in the middle of the HDF5 content */
+    copy_file(good, tmp("flip.h5"));
+    unsigned char b;
+    f = fopen(tmp("flip.h5"), "rb");
+    fseek(f, n / 2, SEEK_SET);
+    assert_int_equal(fread(&b, 1, 1, f), 1);
+    fclose(f);
+    b ^= 0x10;
+    poke(tmp("flip.h5"), n / 2, &b, 1);
+    expect_load_error(tmp("flip.h5"), QR_ERR_FORMAT, "flip.h5: its CRC-32 is");
+    /* truncated; extended */
+    assert_int_equal(truncate(tmp("flip.h5"), n - 100), 0);
+    expect_load_error(tmp("flip.h5"), QR_ERR_FORMAT, "flip.h5: ");
+    assert_non_null(strstr(qr_last_error(), " bytes after its seal, "));
+    copy_file(good, tmp("long.h5"));
+    poke(tmp("long.h5"), n, "xyz", 3);
+    char want[128];
+    snprintf(want, sizeof want, "long.h5: %ld bytes after its seal, %ld when it was written", n - 512 + 3, n - 512);
+    expect_load_error(tmp("long.h5"), QR_ERR_FORMAT, want);
+    /* the seal's own text damaged */
+    copy_file(good, tmp("seal.h5"));
+    poke(tmp("seal.h5"), 19, "sizx", 4);
+    expect_load_error(tmp("seal.h5"), QR_ERR_FORMAT, "its qsmrim seal (first 512 bytes) cannot be read");
+    /* edited by another HDF5 tool: refused until sealed again */
+    copy_file(good, tmp("edit.h5"));
+    hid_t h = h5rw(tmp("edit.h5"));
+    set_attr_str(h, "notes", "edited");
+    H5Fclose(h);
+    expect_load_error(tmp("edit.h5"), QR_ERR_FORMAT, "Resources/python/h5seal.py");
+    assert_int_equal(qr_h5_seal(tmp("edit.h5")), QR_OK);
+    assert_int_equal(qr_nn_model_load(CPU, tmp("edit.h5"), &m), QR_OK);
+    qr_nn_model_free(m);
+    /* no seal (an empty user block, as another tool leaves it): read as before */
+    char zeros[QR_H5_SEAL_BYTES] = {0};
+    poke(tmp("edit.h5"), 0, zeros, sizeof zeros);
+    assert_int_equal(qr_h5_check_seal(tmp("edit.h5"), &sealed), QR_OK);
+    assert_int_equal(sealed, 0);
+    assert_int_equal(qr_nn_model_load(CPU, tmp("edit.h5"), &m), QR_OK);
+    qr_nn_model_free(m);
+    /* a file that is no HDF5 at all but starts like a seal is refused, not parsed */
+    f = fopen(tmp("fake.h5"), "wb");
+    fputs("QSMRIM-HDF5-SEAL 1\nsize 10\ncrc32 00000000\n", f);
+    for (int i = 0; i < 600; i++) fputc('x', f);
+    fclose(f);
+    expect_load_error(tmp("fake.h5"), QR_ERR_FORMAT, "fake.h5: 130 bytes after its seal, 10 when it was written (damaged, or edited");
+}
+
+static void test_load_errors(void **st) {
+    (void)st;
+    qr_nn_model *m;
+    const char *good = saved_model("good.h5");
 
     expect_load_error(tmp("does-not-exist.h5"), QR_ERR_IO, "does-not-exist.h5");
     FILE *f = fopen(tmp("text.h5"), "w");
@@ -234,13 +330,13 @@ static void test_load_errors(void **st) {
     copy_file(good, tmp("v99.h5"));
     h = h5rw(tmp("v99.h5"));
     set_attr_int(h, "format_version", 99);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("v99.h5"), QR_ERR_UNSUPPORTED, "version 99");
     /* unknown architecture */
     copy_file(good, tmp("arch.h5"));
     h = h5rw(tmp("arch.h5"));
     set_attr_str(h, "arch", "unet");
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("arch.h5"), QR_ERR_MODEL, "unknown architecture 'unet'");
     /* files written before two-branch image fusion existed have no image_fusion attribute: they
      * load as the published channel fusion; an unknown value is refused; a file whose attribute
@@ -249,30 +345,30 @@ static void test_load_errors(void **st) {
     copy_file(good, tmp("old.h5"));
     h = h5rw(tmp("old.h5"));
     assert_true(H5Adelete(h, "image_fusion") >= 0);
-    H5Fclose(h);
+    h5rw_close(h);
     assert_int_equal(qr_nn_model_load(CPU, tmp("old.h5"), &m), QR_OK);
     assert_int_equal(qr_nn_model_config(m)->image_fusion, QR_NN_IMAGE_CHANNELS);
     qr_nn_model_free(m);
     copy_file(good, tmp("imf.h5"));
     h = h5rw(tmp("imf.h5"));
     set_attr_str(h, "image_fusion", "sideways");
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("imf.h5"), QR_ERR_MODEL, "unknown image fusion 'sideways'");
     h = h5rw(tmp("imf.h5"));
     set_attr_str(h, "image_fusion", "branches");
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("imf.h5"), QR_ERR_MODEL, "encoder.conv1.weight has shape (3, 2, 7, 7, 7), the architecture needs (3, 1, 7, 7, 7)");
     /* architecture attributes that do not fit the tensors (another width) */
     copy_file(good, tmp("width.h5"));
     h = h5rw(tmp("width.h5"));
     set_attr_int(h, "width", 4);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("width.h5"), QR_ERR_MODEL, "the architecture needs");
     /* a missing tensor */
     copy_file(good, tmp("missing.h5"));
     h = h5rw(tmp("missing.h5"));
     assert_true(H5Ldelete(h, "member_000/encoder.layer2.0.downsample.0.weight", H5P_DEFAULT) >= 0);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("missing.h5"), QR_ERR_MODEL, "encoder.layer2.0.downsample.0.weight is missing");
     /* a misshapen tensor */
     copy_file(good, tmp("shape.h5"));
@@ -280,13 +376,13 @@ static void test_load_errors(void **st) {
     H5Ldelete(h, "member_000/classifier.3.bias", H5P_DEFAULT);
     hsize_t d2 = 2;
     put_f32(h, "member_000/classifier.3.bias", 1, &d2, v3);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("shape.h5"), QR_ERR_MODEL, "classifier.3.bias has shape (2), the architecture needs (1)");
     /* a tensor the architecture does not have */
     copy_file(good, tmp("extra.h5"));
     h = h5rw(tmp("extra.h5"));
     put_f32(h, "member_000/encoder.fc.weight", 1, &d1, v3);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("extra.h5"), QR_ERR_MODEL, "encoder.fc.weight is not a tensor");
     /* a non-finite parameter */
     copy_file(good, tmp("nan.h5"));
@@ -295,7 +391,7 @@ static void test_load_errors(void **st) {
     float nanv[6] = {0, 0, NAN, 0, 0, 0};
     hsize_t d6 = 6;
     put_f32(h, "member_000/classifier.0.bias", 1, &d6, nanv);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("nan.h5"), QR_ERR_NONFINITE, "classifier.0.bias holds a non-finite value");
     /* an attribute stored as an array (a damaged or foreign file) is refused, not read past
      * the one value it should hold (the reader used to overrun its buffer) */
@@ -311,18 +407,18 @@ static void test_load_errors(void **st) {
         H5Aclose(a);
         H5Sclose(sp);
     }
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("warray.h5"), QR_ERR_MODEL, "attribute 'width' is not one integer");
     /* integers beyond 32 bits are refused, not cut to their low bits (2^32 + 1 read as 1) */
     copy_file(good, tmp("big.h5"));
     h = h5rw(tmp("big.h5"));
     set_attr_int(h, "in_channels", ((int64_t)1 << 32) + 1);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("big.h5"), QR_ERR_MODEL, "attribute 'in_channels' = 4294967297 is out of range");
     copy_file(good, tmp("v0.h5"));
     h = h5rw(tmp("v0.h5"));
     set_attr_int(h, "format_version", 0);
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("v0.h5"), QR_ERR_MODEL, "version 0 is not a valid version");
     /* a negative batch-norm variance (every output would be NaN) */
     copy_file(good, tmp("negvar.h5"));
@@ -339,7 +435,7 @@ static void test_load_errors(void **st) {
         H5Sclose(fs);
         H5Dclose(ds);
     }
-    H5Fclose(h);
+    h5rw_close(h);
     expect_load_error(tmp("negvar.h5"), QR_ERR_MODEL, "encoder.layer1.0.norm1.running_var holds the negative variance -1 at element 1");
     /* a checkpoint needs optimizer state: a plain model file is refused */
     assert_int_equal(qr_nn_model_load(CPU, good, &m), QR_OK);
@@ -779,6 +875,7 @@ int main(void) {
     if (qr_nn_context_create(&o, &REF) != QR_OK) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_sealed_files),
         cmocka_unit_test(test_ensemble),         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_thread_count_determinism), cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_devices),          cmocka_unit_test(test_forward_command),

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "core/h5util.h"
 #include "data/feature_cache.h"
 
 static char g_dir[512];
@@ -135,6 +136,29 @@ static void test_store_load(void **state) {
     assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
     assert_int_equal(found, 1);
     qr_feature_table_free(&got);
+    /* sealed (core/h5util.h): one byte changed inside a value is a miss, not a wrong value */
+    int sealed = 0;
+    assert_int_equal(qr_h5_check_seal(path, &sealed), QR_OK);
+    assert_int_equal(sealed, 1);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    const long n = ftell(f);
+    unsigned char *buf = malloc((size_t)n);
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    const double v3e10 = 3e10;
+    long at = -1;
+    for (long i = 512; i + 8 <= n && at < 0; i++)
+        if (!memcmp(buf + i, &v3e10, 8)) at = i;
+    assert_true(at > 0); /* the stored value 3e10 */
+    buf[at + 7] ^= 0x01;
+    fseek(f, 0, SEEK_SET);
+    assert_int_equal(fwrite(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    free(buf);
+    assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
+    assert_int_equal(found, 0);
 }
 
 int main(void) {

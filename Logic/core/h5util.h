@@ -10,10 +10,7 @@
  * heap while reading variable-length strings). Model and cache files qsmrim writes therefore start
  * with a 512-byte HDF5 user block (ignored by every HDF5 reader, h5py included) holding a text
  * seal with the size and the CRC-32 (zlib) of everything after it:
- *     "QSMRIM-HDF5-SEAL 1
-size <bytes>
-crc32 <8 hex digits>
-" then zero bytes
+ *     "QSMRIM-HDF5-SEAL 1\nsize <bytes>\ncrc32 <8 hex digits>\n", then zero bytes
  * Readers check the seal before libhdf5 sees the file. A file without a seal (written by other
  * tools, or by qsmrim before seals) is read as before.
  */

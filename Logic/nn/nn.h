@@ -242,6 +242,9 @@ qr_status qr_nn_model_create(qr_nn_context *ctx, const qr_nn_config *cfg, uint64
  * unknown architecture, missing, misshapen or unexpected tensors; QR_ERR_NONFINITE: a tensor
  * holds NaN/Inf. */
 qr_status qr_nn_model_load(qr_nn_context *ctx, const char *path, qr_nn_model **out);
+/* The same without checking the file's seal again (core/h5util.h), for a caller that has just
+ * checked it: the learner checks once before telling a forest file from a network file. */
+qr_status qr_nn_model_load_checked(qr_nn_context *ctx, const char *path, qr_nn_model **out);
 /* Write the model file atomically (HDF5; layout in nn_file.c). */
 qr_status qr_nn_model_save(const qr_nn_model *m, const char *path);
 void qr_nn_model_free(qr_nn_model *m);

@@ -430,11 +430,11 @@ static qr_status read_names(hid_t f, const char *path, qr_nn_model *m) {
     return st;
 }
 
-static qr_status open_file(const char *path, hid_t *f) {
+static qr_status open_file(const char *path, int check_seal, hid_t *f) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s", path);
     fclose(fp);
-    QR_TRY(qr_h5_check_seal(path, NULL));
+    if (check_seal) QR_TRY(qr_h5_check_seal(path, NULL));
     if (H5Fis_hdf5(path) <= 0) return qr_fail(QR_ERR_FORMAT, "%s is not an HDF5 file (not a qsmrim model)", path);
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f < 0) return qr_fail(QR_ERR_FORMAT, "%s cannot be opened as HDF5 (damaged?)", path);
@@ -474,18 +474,26 @@ static qr_status load_model(qr_nn_context *ctx, hid_t f, const char *path, qr_nn
     return QR_OK;
 }
 
-qr_status qr_nn_model_load(qr_nn_context *ctx, const char *path, qr_nn_model **out) {
+static qr_status load_path(qr_nn_context *ctx, const char *path, int check_seal, qr_nn_model **out) {
     *out = NULL;
     if (!ctx || !path) return qr_fail(QR_ERR_INVALID_ARG, "no context or path");
     h5quiet q = quiet_on();
     hid_t f;
-    qr_status st = open_file(path, &f);
+    qr_status st = open_file(path, check_seal, &f);
     if (st == QR_OK) {
         st = load_model(ctx, f, path, out);
         H5Fclose(f);
     }
     quiet_off(q);
     return st;
+}
+
+qr_status qr_nn_model_load(qr_nn_context *ctx, const char *path, qr_nn_model **out) {
+    return load_path(ctx, path, 1, out);
+}
+
+qr_status qr_nn_model_load_checked(qr_nn_context *ctx, const char *path, qr_nn_model **out) {
+    return load_path(ctx, path, 0, out);
 }
 
 /* ---- checkpoints ---- */
@@ -667,7 +675,7 @@ qr_status qr_nn_checkpoint_load(qr_nn_trainer *t, const char *path, qr_nn_field 
     QR_TRY(check_fields(fields, n_fields));
     h5quiet q = quiet_on();
     hid_t f;
-    qr_status st = open_file(path, &f);
+    qr_status st = open_file(path, 1, &f);
     if (st == QR_OK) {
         st = load_ckpt(t, f, path, fields, n_fields);
         H5Fclose(f);

@@ -90,9 +90,9 @@ qr_status qr_predict_volumes(const qr_volume *qsm, const qr_volume *flair, const
 qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const char *lesions_path,
                            const qr_predict_options *opt, qr_prediction *out);
 
-/* Write the outputs atomically (any may be NULL to skip it), all of them before any is put in place: overlay label map, probability
- * map, lesion table TSV (lesion_id volume_mm3 center_r center_a center_s probability uncertainty
- * decision, sorted by probability). */
+/* Write the outputs atomically (any may be NULL to skip it), all of them before any is put in
+ * place: overlay label map, probability map, lesion table TSV (lesion_id volume_mm3 center_r
+ * center_a center_s probability uncertainty decision, sorted by probability). */
 qr_status qr_prediction_write(const qr_prediction *p, const char *overlay_path, const char *probability_path,
                               const char *table_path);
 /* The same outputs written completely but left pending (fileutil.h), for a caller that commits

@@ -283,10 +283,6 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
 
 int qr_forest_learner_detect(const char *path) {
     int hit = 0;
-    if (qr_h5_check_seal(path, NULL) != QR_OK) {
-        qr_clear_error();
-        return 0; /* a damaged file: the network loader reports it */
-    }
     H5E_BEGIN_TRY {
         if (H5Fis_hdf5(path) > 0) {
             hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -302,7 +298,6 @@ int qr_forest_learner_detect(const char *path) {
 qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info *info) {
     qr_status st = QR_OK;
     if (info) memset(info, 0, sizeof *info);
-    QR_TRY(qr_h5_check_seal(path, NULL));
     H5E_BEGIN_TRY {
         hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         if (file < 0) st = qr_fail(QR_ERR_FORMAT, "%s: not a readable HDF5 model file", path);

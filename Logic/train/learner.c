@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "learner_internal.h"
+#include "../core/h5util.h"
 #include "../nn/nn.h"
 
 static const char *ARCH_NAMES[QR_ARCH_COUNT] = {"qsmrimnet", "rimnet", "aprl-rf", "aprl-nn"};
@@ -143,6 +144,7 @@ const char *qr_learner_describe(const qr_learner *l) {
 
 qr_status qr_learner_load_ex(const char *path, const char *device, int threads, qr_learner **out, qr_model_info *info) {
     *out = NULL;
+    QR_TRY(qr_h5_check_seal(path, NULL)); /* once, before libhdf5 reads the file */
     qr_learner *l = calloc(1, sizeof *l);
     if (!l) return qr_fail(QR_ERR_NOMEM, "out of memory");
     qr_status st;

@@ -28,7 +28,9 @@ qr_status qr_forest_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t
 qr_status qr_forest_learner_predict(qr_learner *l, const qr_dataset *d, const int64_t *idx, int64_t n,
                                     double *member_prob);
 qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr_model_info *info);
-/* 1 if the file is a forest model file (root attribute qsmrim_model = "aprl-rf"). */
+/* Loading, for qr_learner_load_ex, which checks the file's seal (core/h5util.h) once before
+ * these read it. detect: 1 if the file is a forest model file (root attribute qsmrim_model =
+ * "aprl-rf"). */
 int qr_forest_learner_detect(const char *path);
 qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info *info);
 void qr_forest_learner_release(qr_learner *l);

@@ -249,6 +249,27 @@ static const char *saved_model(const char *name) {
     return path;
 }
 
+/* A copy of `good` as tmp(name), opened read-write. */
+static hid_t edit_copy(const char *good, const char *name) {
+    copy_file(good, tmp(name));
+    return h5rw(tmp(name));
+}
+/* A copy of `good` with one attribute set (and sealed again) must fail to load with `want`. */
+static void expect_attr_int_error(const char *good, const char *name, const char *attr, int64_t v, qr_status want,
+                                  const char *needle) {
+    hid_t h = edit_copy(good, name);
+    set_attr_int(h, attr, v);
+    h5rw_close(h);
+    expect_load_error(tmp(name), want, needle);
+}
+static void expect_attr_str_error(const char *good, const char *name, const char *attr, const char *v, qr_status want,
+                                  const char *needle) {
+    hid_t h = edit_copy(good, name);
+    set_attr_str(h, attr, v);
+    h5rw_close(h);
+    expect_load_error(tmp(name), want, needle);
+}
+
 static void test_sealed_files(void **st) {
     (void)st;
     qr_nn_model *m;
@@ -286,8 +307,7 @@ static void test_sealed_files(void **st) {
     poke(tmp("seal.h5"), 19, "sizx", 4);
     expect_load_error(tmp("seal.h5"), QR_ERR_FORMAT, "its qsmrim seal (first 512 bytes) cannot be read");
     /* edited by another HDF5 tool: refused until sealed again */
-    copy_file(good, tmp("edit.h5"));
-    hid_t h = h5rw(tmp("edit.h5"));
+    hid_t h = edit_copy(good, "edit.h5");
     set_attr_str(h, "notes", "edited");
     H5Fclose(h);
     expect_load_error(tmp("edit.h5"), QR_ERR_FORMAT, "Resources/python/h5seal.py");
@@ -327,66 +347,43 @@ static void test_load_errors(void **st) {
     H5Fclose(h);
     expect_load_error(tmp("other.h5"), QR_ERR_FORMAT, "not a qsmrim model");
     /* newer format */
-    copy_file(good, tmp("v99.h5"));
-    h = h5rw(tmp("v99.h5"));
-    set_attr_int(h, "format_version", 99);
-    h5rw_close(h);
-    expect_load_error(tmp("v99.h5"), QR_ERR_UNSUPPORTED, "version 99");
+    expect_attr_int_error(good, "v99.h5", "format_version", 99, QR_ERR_UNSUPPORTED, "version 99");
     /* unknown architecture */
-    copy_file(good, tmp("arch.h5"));
-    h = h5rw(tmp("arch.h5"));
-    set_attr_str(h, "arch", "unet");
-    h5rw_close(h);
-    expect_load_error(tmp("arch.h5"), QR_ERR_MODEL, "unknown architecture 'unet'");
+    expect_attr_str_error(good, "arch.h5", "arch", "unet", QR_ERR_MODEL, "unknown architecture 'unet'");
     /* files written before two-branch image fusion existed have no image_fusion attribute: they
      * load as the published channel fusion; an unknown value is refused; a file whose attribute
      * says branches but whose tensors are a one-encoder network is refused by its tensors (the
      * QSM encoder's stem takes one channel there) */
-    copy_file(good, tmp("old.h5"));
-    h = h5rw(tmp("old.h5"));
+    h = edit_copy(good, "old.h5");
     assert_true(H5Adelete(h, "image_fusion") >= 0);
     h5rw_close(h);
     assert_int_equal(qr_nn_model_load(CPU, tmp("old.h5"), &m), QR_OK);
     assert_int_equal(qr_nn_model_config(m)->image_fusion, QR_NN_IMAGE_CHANNELS);
     qr_nn_model_free(m);
-    copy_file(good, tmp("imf.h5"));
-    h = h5rw(tmp("imf.h5"));
-    set_attr_str(h, "image_fusion", "sideways");
-    h5rw_close(h);
-    expect_load_error(tmp("imf.h5"), QR_ERR_MODEL, "unknown image fusion 'sideways'");
-    h = h5rw(tmp("imf.h5"));
-    set_attr_str(h, "image_fusion", "branches");
-    h5rw_close(h);
-    expect_load_error(tmp("imf.h5"), QR_ERR_MODEL, "encoder.conv1.weight has shape (3, 2, 7, 7, 7), the architecture needs (3, 1, 7, 7, 7)");
+    expect_attr_str_error(good, "imf.h5", "image_fusion", "sideways", QR_ERR_MODEL, "unknown image fusion 'sideways'");
+    expect_attr_str_error(good, "imf.h5", "image_fusion", "branches", QR_ERR_MODEL,
+                          "encoder.conv1.weight has shape (3, 2, 7, 7, 7), the architecture needs (3, 1, 7, 7, 7)");
     /* architecture attributes that do not fit the tensors (another width) */
-    copy_file(good, tmp("width.h5"));
-    h = h5rw(tmp("width.h5"));
-    set_attr_int(h, "width", 4);
-    h5rw_close(h);
-    expect_load_error(tmp("width.h5"), QR_ERR_MODEL, "the architecture needs");
+    expect_attr_int_error(good, "width.h5", "width", 4, QR_ERR_MODEL, "the architecture needs");
     /* a missing tensor */
-    copy_file(good, tmp("missing.h5"));
-    h = h5rw(tmp("missing.h5"));
+    h = edit_copy(good, "missing.h5");
     assert_true(H5Ldelete(h, "member_000/encoder.layer2.0.downsample.0.weight", H5P_DEFAULT) >= 0);
     h5rw_close(h);
     expect_load_error(tmp("missing.h5"), QR_ERR_MODEL, "encoder.layer2.0.downsample.0.weight is missing");
     /* a misshapen tensor */
-    copy_file(good, tmp("shape.h5"));
-    h = h5rw(tmp("shape.h5"));
+    h = edit_copy(good, "shape.h5");
     H5Ldelete(h, "member_000/classifier.3.bias", H5P_DEFAULT);
     hsize_t d2 = 2;
     put_f32(h, "member_000/classifier.3.bias", 1, &d2, v3);
     h5rw_close(h);
     expect_load_error(tmp("shape.h5"), QR_ERR_MODEL, "classifier.3.bias has shape (2), the architecture needs (1)");
     /* a tensor the architecture does not have */
-    copy_file(good, tmp("extra.h5"));
-    h = h5rw(tmp("extra.h5"));
+    h = edit_copy(good, "extra.h5");
     put_f32(h, "member_000/encoder.fc.weight", 1, &d1, v3);
     h5rw_close(h);
     expect_load_error(tmp("extra.h5"), QR_ERR_MODEL, "encoder.fc.weight is not a tensor");
     /* a non-finite parameter */
-    copy_file(good, tmp("nan.h5"));
-    h = h5rw(tmp("nan.h5"));
+    h = edit_copy(good, "nan.h5");
     H5Ldelete(h, "member_000/classifier.0.bias", H5P_DEFAULT);
     float nanv[6] = {0, 0, NAN, 0, 0, 0};
     hsize_t d6 = 6;
@@ -395,8 +392,7 @@ static void test_load_errors(void **st) {
     expect_load_error(tmp("nan.h5"), QR_ERR_NONFINITE, "classifier.0.bias holds a non-finite value");
     /* an attribute stored as an array (a damaged or foreign file) is refused, not read past
      * the one value it should hold (the reader used to overrun its buffer) */
-    copy_file(good, tmp("warray.h5"));
-    h = h5rw(tmp("warray.h5"));
+    h = edit_copy(good, "warray.h5");
     H5Adelete(h, "width");
     {
         hsize_t d4 = 4;
@@ -410,19 +406,11 @@ static void test_load_errors(void **st) {
     h5rw_close(h);
     expect_load_error(tmp("warray.h5"), QR_ERR_MODEL, "attribute 'width' is not one integer");
     /* integers beyond 32 bits are refused, not cut to their low bits (2^32 + 1 read as 1) */
-    copy_file(good, tmp("big.h5"));
-    h = h5rw(tmp("big.h5"));
-    set_attr_int(h, "in_channels", ((int64_t)1 << 32) + 1);
-    h5rw_close(h);
-    expect_load_error(tmp("big.h5"), QR_ERR_MODEL, "attribute 'in_channels' = 4294967297 is out of range");
-    copy_file(good, tmp("v0.h5"));
-    h = h5rw(tmp("v0.h5"));
-    set_attr_int(h, "format_version", 0);
-    h5rw_close(h);
-    expect_load_error(tmp("v0.h5"), QR_ERR_MODEL, "version 0 is not a valid version");
+    expect_attr_int_error(good, "big.h5", "in_channels", ((int64_t)1 << 32) + 1, QR_ERR_MODEL,
+                          "attribute 'in_channels' = 4294967297 is out of range");
+    expect_attr_int_error(good, "v0.h5", "format_version", 0, QR_ERR_MODEL, "version 0 is not a valid version");
     /* a negative batch-norm variance (every output would be NaN) */
-    copy_file(good, tmp("negvar.h5"));
-    h = h5rw(tmp("negvar.h5"));
+    h = edit_copy(good, "negvar.h5");
     {
         hid_t ds = H5Dopen2(h, "member_000/encoder.layer1.0.norm1.running_var", H5P_DEFAULT);
         assert_true(ds >= 0);

@@ -2,8 +2,8 @@
 # `qsmrim predict` with the shipped demonstration model on phantom subjects it has not seen (its
 # training cohort used seed 1): outputs and their agreement, decisions and thresholds, test-time
 # flips, determinism, the model's ranking of the simulated truth, and bad input (wrong model, empty
-# mask, NaN voxels, an all-NaN QSM, +-1e9 voxels, an output with no image extension, one-voxel
-# lesion, lesion at the volume edge, another grid, no overlap).
+# mask, NaN voxels, an all-NaN QSM, +-1e9 voxels, an output with no image extension, a damaged
+# model file, one-voxel lesion, lesion at the volume edge, another grid, no overlap).
 #   $1 = the slicer_io helper (Testing/predict/slicer_io.c)
 set -euo pipefail
 IO=$1
@@ -213,6 +213,11 @@ EOF
 "$QSMRIM" predict --qsm "$Q" --flair "$W/flair_coarse.nii.gz" --lesions "$L" --out-table "$W/coarse.tsv" 2>"$W/e4" >/dev/null
 grep -qi "resampl" "$W/e4" || fail "resampling not reported: $(cat "$W/e4")"
 [ "$(wc -l <"$W/coarse.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "resampled FLAIR lost lesions"
+# the shipped model with one byte changed: refused by its seal before libhdf5 reads it
+cp "$QSMRIM_SOURCE_DIR/Resources/models/qsmrim_demo.h5" "$W/damaged.h5"
+printf '\x5a' | dd of="$W/damaged.h5" bs=1 seek=4000000 conv=notrunc 2>/dev/null
+refused "damaged model" "error: .*damaged.h5: its CRC-32 is .* when it was written (damaged" "$W/damaged.tsv" \
+  --qsm "$Q" --flair "$F" --lesions "$L" --model "$W/damaged.h5"
 # no overlap: an error naming both geometries, no output
 refused "no overlap" "error: .*flair_far.nii.gz and .*sub-001_qsm.nii.gz do not overlap" "$W/far.tsv" \
   --qsm "$Q" --flair "$W/flair_far.nii.gz" --lesions "$L"

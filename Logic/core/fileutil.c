@@ -210,30 +210,62 @@ qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen) {
     return QR_OK;
 }
 
-static int is_header_name(const char *name) {
-    return qr_path_has_suffix(name, ".nhdr") || qr_path_has_suffix(name, ".mhd") || qr_path_has_suffix(name, ".hdr");
+/* Files that point to others are moved last, so one never points to something missing: image
+ * headers (.nhdr .mhd .hdr, whose data file moves first) and HTML reports (whose figures and
+ * subfolders move first). */
+static int is_last_name(const char *name) {
+    return qr_path_has_suffix(name, ".nhdr") || qr_path_has_suffix(name, ".mhd") || qr_path_has_suffix(name, ".hdr") ||
+           qr_path_has_suffix(name, ".html");
+}
+
+static int is_dot_entry(const char *n) { return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])); }
+
+/* Move the contents of src into dst: subfolders first (recursively, dst's subfolder created when
+ * missing), then plain files, then the files named by is_last_name. */
+static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth) {
+    if (depth > 16) return qr_fail(QR_ERR_IO, "staging folder %s nests too deeply", src_dir);
+    for (int pass = 0; pass < 2; pass++) {
+        DIR *d = opendir(src_dir);
+        if (!d) return qr_fail(QR_ERR_IO, "cannot read staging folder %s: %s", src_dir, strerror(errno));
+        struct dirent *e;
+        qr_status s = QR_OK;
+        while (s == QR_OK && (e = readdir(d)) != NULL) {
+            if (is_dot_entry(e->d_name)) continue;
+            char src[QR_PATH_MAX], dst[QR_PATH_MAX];
+            const int ns = snprintf(src, sizeof src, "%s/%s", src_dir, e->d_name);
+            const int nd = snprintf(dst, sizeof dst, "%s/%s", dst_dir, e->d_name);
+            if (ns < 0 || nd < 0 || (size_t)ns >= sizeof src || (size_t)nd >= sizeof dst) {
+                s = qr_fail(QR_ERR_INVALID_ARG, "path too long: %s/%s", dst_dir, e->d_name);
+                break;
+            }
+            struct stat st;
+            if (lstat(src, &st) != 0) continue;
+            if (S_ISDIR(st.st_mode)) {
+                if (pass == 1) continue;
+                if (mkdir(dst, 0777) != 0 && !(errno == EEXIST && qr_path_is_dir(dst))) {
+                    s = qr_fail(QR_ERR_IO, "cannot create folder %s: %s", dst, strerror(errno));
+                    break;
+                }
+                s = commit_tree(src, dst, depth + 1);
+                if (s == QR_OK) rmdir(src);
+                continue;
+            }
+            if (is_last_name(e->d_name) != (pass == 1)) continue;
+            sync_path(src);
+            if (rename(src, dst) != 0)
+                s = qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", dst, strerror(errno));
+        }
+        closedir(d);
+        if (s != QR_OK) return s;
+    }
+    return QR_OK;
 }
 
 qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir) {
-    for (int pass = 0; pass < 2; pass++) {
-        DIR *d = opendir(staging_dir);
-        if (!d) return qr_fail(QR_ERR_IO, "cannot read staging folder %s: %s", staging_dir, strerror(errno));
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
-            if (is_header_name(e->d_name) != (pass == 1)) continue;
-            char src[QR_PATH_MAX], dst[QR_PATH_MAX];
-            snprintf(src, sizeof src, "%s/%s", staging_dir, e->d_name);
-            snprintf(dst, sizeof dst, "%s/%s", final_dir, e->d_name);
-            sync_path(src);
-            if (rename(src, dst) != 0) {
-                int er = errno;
-                closedir(d);
-                qr_staging_abort(staging_dir);
-                return qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", dst, strerror(er));
-            }
-        }
-        closedir(d);
+    qr_status s = commit_tree(staging_dir, final_dir, 0);
+    if (s != QR_OK) {
+        qr_staging_abort(staging_dir);
+        return s;
     }
     rmdir(staging_dir);
     return QR_OK;
@@ -250,20 +282,25 @@ qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir) 
     return QR_OK;
 }
 
-void qr_staging_abort(const char *staging_dir) {
-    DIR *d = opendir(staging_dir);
+static void remove_tree(const char *dir, int depth) {
+    DIR *d = depth <= 16 ? opendir(dir) : NULL;
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+            if (is_dot_entry(e->d_name)) continue;
             char p[QR_PATH_MAX];
-            snprintf(p, sizeof p, "%s/%s", staging_dir, e->d_name);
-            unlink(p);
+            const int n = snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (n < 0 || (size_t)n >= sizeof p) continue;
+            struct stat st;
+            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p, depth + 1);
+            else unlink(p);
         }
         closedir(d);
     }
-    rmdir(staging_dir);
+    rmdir(dir);
 }
+
+void qr_staging_abort(const char *staging_dir) { remove_tree(staging_dir, 0); }
 
 qr_status qr_output_check(const char *out) {
     if (!out) return QR_OK;

@@ -12,8 +12,8 @@
  *   return qr_atomic_commit(&f);       // or qr_atomic_abort(&f) on error
  *
  * Tools that write several files at once (ITK writing .nhdr + .raw.gz, a DICOM series folder,
- * HDF5 libraries that want a path) write into a staging folder beside the destination and commit
- * it with qr_staging_commit().
+ * HDF5 libraries that want a path, an evaluation report folder) write into a staging folder beside
+ * the destination and commit it with qr_staging_commit_files() or qr_staging_commit_dir().
  */
 #ifndef QR_FILEUTIL_H
 #define QR_FILEUTIL_H
@@ -74,10 +74,13 @@ qr_status qr_temp_sibling(const char *path, int keep_suffix, char *out, size_t o
 qr_status qr_commit_rename(const char *tmp, const char *path);
 
 /* Staging folder: created beside `final_path`; files written inside it keep their final names.
- * Commit moves every regular file into the final folder (files whose name ends in a header
- * extension - .nhdr .mhd .hdr - last, so a header never points to missing data) and removes the
- * staging folder. If `final_path` itself is to be a folder (DICOM series), commit_dir renames
- * the staging folder onto it. */
+ * commit_files moves everything into the final folder and removes the staging folder: subfolders
+ * first (recursively, created in the final folder when missing), then plain files, then the files
+ * that point to others - image headers (.nhdr .mhd .hdr) and HTML reports - so a header or a
+ * report never points to something missing. A report folder is written this way: a failure while
+ * writing any of its files replaces none of the old ones. If `final_path` itself is to be a
+ * folder (DICOM series), commit_dir renames the staging folder onto it. abort removes the staging
+ * folder and everything in it. */
 qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen);
 qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir);
 qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir);

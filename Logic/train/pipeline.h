@@ -46,7 +46,8 @@ typedef struct qr_evaluate_options {
     uint64_t seed;
     const char *device;
     const char *model_path;  /* score this model instead of cross-validating (NULL: CV) */
-    const char *outdir;      /* this method's report folder (created) */
+    const char *outdir;      /* this method's report folder (created); cmd_evaluate passes a staging
+                              * folder and moves the whole report into place at the end */
     const char *workdir;     /* resumable CV state (NULL: none) */
     int resume;
     const char *data_note, *command, *manifest;
@@ -60,7 +61,7 @@ typedef struct qr_method_eval {
     qr_eval_result result;
     qr_report_info info;
     char name[64], description[512], data_note[512], command[2048], manifest[QR_PATH_MAX], threshold_source[256];
-    char roc_png[QR_PATH_MAX], pr_png[QR_PATH_MAX], counts_png[QR_PATH_MAX];
+    char roc_png[QR_PATH_MAX], pr_png[QR_PATH_MAX], counts_png[QR_PATH_MAX]; /* in outdir, for the HTML report */
 } qr_method_eval;
 
 qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, const qr_pipeline_hooks *h,

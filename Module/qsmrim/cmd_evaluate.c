@@ -207,9 +207,15 @@ int cmd_evaluate(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage("unexpected argument '%s'", argv[optind]);
-    for (int k = 0; k < ninclude; k++) /* before the work, which writes the report folder */
+    /* the included reports are read before the work, so a bad one fails at once */
+    static qr_report_section included[MAX_INCLUDE * 8];
+    int nincluded = 0;
+    for (int k = 0; k < ninclude; k++) {
         if (!qr_path_is_dir(includes[k]))
             return cli_fail(qr_fail(QR_ERR_IO, "%s: --include needs a report folder; there is none", includes[k]));
+        qr_status ist = read_includes(includes[k], included, &nincluded, MAX_INCLUDE * 8);
+        if (ist != QR_OK) return cli_fail(ist);
+    }
     if (!report) return cli_usage("--report is required");
     if (!manifest && !ninclude) return cli_usage("--manifest is required (or --include to combine reports)");
     if (cache && no_cache) return cli_usage("--cache and --no-cache exclude each other");
@@ -238,6 +244,13 @@ int cmd_evaluate(int argc, char **argv) {
     cli_install_interrupt();
     st = qr_mkdir_p(report);
     if (st != QR_OK) return cli_fail(st);
+    /* Every file of the report is written into a staging folder inside it and moved into place
+     * once all are written (report.html last), so a run that fails or is stopped while writing
+     * leaves the previous report as it was. The checkpoints of --resume stay in DIR/.work-*. */
+    char stage[QR_PATH_MAX], final_html[QR_PATH_MAX + 16];
+    snprintf(final_html, sizeof final_html, "%s/report.html", report);
+    st = qr_staging_create(final_html, stage, sizeof stage);
+    if (st != QR_OK) return cli_fail(st);
 
     qr_report_section sections[MAX_ARCH + MAX_INCLUDE * 8];
     int nsec = 0;
@@ -254,7 +267,7 @@ int cmd_evaluate(int argc, char **argv) {
         qr_learner *probe = NULL;
         st = qr_learner_load(model, device, &probe, NULL);
         qr_learner_free(probe);
-        if (st != QR_OK) return cli_fail(st);
+        if (st != QR_OK) goto done;
     }
     if (manifest) {
         qr_cohort cohort;
@@ -262,7 +275,7 @@ int cmd_evaluate(int argc, char **argv) {
         if (st == QR_OK) st = qr_cohort_check_files(&cohort);
         if (st != QR_OK) {
             qr_cohort_free(&cohort);
-            return cli_fail(st);
+            goto done;
         }
         int need_c = 0, need_x = 0, need_f = 0;
         for (int a = 0; a < narch; a++) {
@@ -287,7 +300,7 @@ int cmd_evaluate(int argc, char **argv) {
         }
         st = qr_dataset_load(&cohort, &dopt, &ds, cli_load_progress, NULL, &cli_interrupted);
         qr_cohort_free(&cohort);
-        if (st != QR_OK) return cli_fail(st);
+        if (st != QR_OK) goto done;
         int64_t npos = 0;
         for (int64_t i = 0; i < ds.n; i++) npos += ds.label[i];
         cli_notice("cohort: %d subjects, %lld lesions, %lld rim+ (%.2f%%)", ds.nsubjects, (long long)ds.n, (long long)npos,
@@ -302,13 +315,13 @@ int cmd_evaluate(int argc, char **argv) {
                        dopt.cache_dir);
 
         for (int a = 0; a < narch && st == QR_OK; a++) {
-            char outdir[QR_PATH_MAX], workdir[QR_PATH_MAX];
+            char outdir[QR_PATH_MAX + 64], workdir[QR_PATH_MAX];
             const char *mname = name ? name : qr_arch_to_name(archs[a]);
             if (model && !name) mname = NULL; /* the model file's architecture names it */
             if (narch == 1)
-                snprintf(outdir, sizeof outdir, "%s", report);
+                snprintf(outdir, sizeof outdir, "%s", stage);
             else
-                snprintf(outdir, sizeof outdir, "%s/%s", report, mname ? mname : "model");
+                snprintf(outdir, sizeof outdir, "%s/%s", stage, mname ? mname : "model");
             snprintf(workdir, sizeof workdir, "%s/.work-%s", report, mname ? mname : "model");
             run_state rs;
             memset(&rs, 0, sizeof rs);
@@ -343,18 +356,23 @@ int cmd_evaluate(int argc, char **argv) {
             neval++;
         }
         if (st == QR_OK && narch > 1) { /* the contract's DIR/metrics.json: the first method's */
-            char path[QR_PATH_MAX];
-            snprintf(path, sizeof path, "%s/metrics.json", report);
+            char path[QR_PATH_MAX + 16];
+            snprintf(path, sizeof path, "%s/metrics.json", stage);
             st = qr_report_write_metrics_json(path, &evals[0].result, &evals[0].info);
         }
     }
-    for (int k = 0; st == QR_OK && k < ninclude; k++) st = read_includes(includes[k], sections, &nsec, (int)(sizeof sections / sizeof sections[0]));
+    for (int k = 0; k < nincluded; k++) sections[nsec++] = included[k];
     if (st == QR_OK) {
-        char path[QR_PATH_MAX];
-        snprintf(path, sizeof path, "%s/report.html", report);
+        char path[QR_PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/report.html", stage); /* reads the figures from the staging folder */
         st = qr_report_write_html(path, "qsmrim evaluation report", sections, nsec);
-        if (st == QR_OK) cli_notice("report: %s", path);
     }
+    if (st == QR_OK) {
+        st = qr_staging_commit_files(stage, report);
+        if (st == QR_OK) cli_notice("report: %s", final_html);
+    }
+done:
+    if (st != QR_OK) qr_staging_abort(stage);
     for (int e = 0; e < neval; e++) qr_method_eval_free(&evals[e]);
     qr_dataset_free(&ds);
     if (st == QR_ERR_CANCELLED) {

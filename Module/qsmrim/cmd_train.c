@@ -223,25 +223,32 @@ int cmd_train(int argc, char **argv) {
                 snprintf(m->data_note, sizeof m->data_note, "%s", note ? note : "");
                 m->info.description = m->description;
                 m->info.data_note = m->data_note;
-                st = qr_mkdir_p(report);
-                char path[QR_PATH_MAX];
+                /* written into a staging folder and moved into place together (fileutil.h) */
+                char stage[QR_PATH_MAX], path[QR_PATH_MAX + 16];
                 qr_summary_row row = qr_summary_of(&m->result, &m->info);
+                st = qr_mkdir_p(report);
                 if (st == QR_OK) {
-                    snprintf(path, sizeof path, "%s/metrics.json", report);
-                    st = qr_report_write_metrics_json(path, &m->result, &m->info);
-                }
-                if (st == QR_OK) {
-                    snprintf(path, sizeof path, "%s/summary.tsv", report);
-                    st = qr_report_write_summary(path, &row);
-                }
-                if (st == QR_OK) {
-                    qr_report_section sec;
-                    memset(&sec, 0, sizeof sec);
-                    sec.row = row;
-                    sec.result = &m->result;
-                    sec.info = &m->info;
                     snprintf(path, sizeof path, "%s/report.html", report);
-                    st = qr_report_write_html(path, "qsmrim train: held-out evaluation", &sec, 1);
+                    st = qr_staging_create(path, stage, sizeof stage);
+                }
+                if (st == QR_OK) {
+                    snprintf(path, sizeof path, "%s/metrics.json", stage);
+                    st = qr_report_write_metrics_json(path, &m->result, &m->info);
+                    if (st == QR_OK) {
+                        snprintf(path, sizeof path, "%s/summary.tsv", stage);
+                        st = qr_report_write_summary(path, &row);
+                    }
+                    if (st == QR_OK) {
+                        qr_report_section sec;
+                        memset(&sec, 0, sizeof sec);
+                        sec.row = row;
+                        sec.result = &m->result;
+                        sec.info = &m->info;
+                        snprintf(path, sizeof path, "%s/report.html", stage);
+                        st = qr_report_write_html(path, "qsmrim train: held-out evaluation", &sec, 1);
+                    }
+                    if (st == QR_OK) st = qr_staging_commit_files(stage, report);
+                    else qr_staging_abort(stage);
                 }
             }
         }

@@ -142,6 +142,72 @@ static void test_pending_outputs(void **state) {
     assert_int_equal(qr_pending_commit(NULL), QR_OK);
 }
 
+static void write_text(const char *path, const char *text) {
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+/* A report folder with a subfolder, staged and committed as one unit: the old report stays intact
+ * until the commit, the commit merges subfolders into existing ones, abort removes nested work. */
+static void test_staged_report_folder(void **state) {
+    (void)state;
+    char rep[256], html[512], stage[QR_PATH_MAX], p[QR_PATH_MAX + 64];
+    snprintf(rep, sizeof rep, "%s/report", g_dir);
+    snprintf(p, sizeof p, "%s/rf", rep);
+    assert_int_equal(qr_mkdir_p(p), QR_OK);
+    snprintf(p, sizeof p, "%s/rf/summary.tsv", rep);
+    write_text(p, "old rf\n");
+    snprintf(p, sizeof p, "%s/keep.txt", rep);
+    write_text(p, "untouched\n");
+    snprintf(html, sizeof html, "%s/report.html", rep);
+    write_text(html, "old html\n");
+
+    /* a run that fails while writing: abort removes the staged tree, the old report is as it was */
+    assert_int_equal(qr_staging_create(html, stage, sizeof stage), QR_OK);
+    snprintf(p, sizeof p, "%s/rf", stage);
+    assert_int_equal(qr_mkdir_p(p), QR_OK);
+    snprintf(p, sizeof p, "%s/rf/summary.tsv", stage);
+    write_text(p, "new rf\n");
+    qr_staging_abort(stage);
+    assert_false(qr_path_is_dir(stage));
+    snprintf(p, sizeof p, "%s/rf/summary.tsv", rep);
+    assert_file_text(p, "old rf\n");
+    assert_int_equal(count_entries(rep), 3);
+
+    /* a complete run: every file moves into place, new subfolders are created, the staging folder goes */
+    assert_int_equal(qr_staging_create(html, stage, sizeof stage), QR_OK);
+    const char *dirs[] = {"rf", "nn", "nn/deeper"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s/%s", stage, dirs[k]);
+        assert_int_equal(qr_mkdir_p(p), QR_OK);
+        snprintf(p, sizeof p, "%s/%s/summary.tsv", stage, dirs[k]);
+        write_text(p, dirs[k]);
+    }
+    snprintf(p, sizeof p, "%s/report.html", stage);
+    write_text(p, "new html\n");
+    snprintf(p, sizeof p, "%s/rf/summary.tsv", rep);
+    assert_file_text(p, "old rf\n"); /* nothing in place before the commit */
+    assert_int_equal(qr_staging_commit_files(stage, rep), QR_OK);
+    assert_false(qr_path_is_dir(stage));
+    assert_file_text(html, "new html\n");
+    assert_file_text(p, "rf");
+    snprintf(p, sizeof p, "%s/nn/deeper/summary.tsv", rep);
+    assert_file_text(p, "nn/deeper");
+    snprintf(p, sizeof p, "%s/keep.txt", rep);
+    assert_file_text(p, "untouched\n");
+    assert_int_equal(count_entries(rep), 4); /* rf, nn, keep.txt, report.html */
+
+    /* a subfolder whose name is taken by a file in the destination: a clear error naming it */
+    assert_int_equal(qr_staging_create(html, stage, sizeof stage), QR_OK);
+    snprintf(p, sizeof p, "%s/keep.txt", stage);
+    assert_int_equal(qr_mkdir_p(p), QR_OK);
+    assert_int_equal(qr_staging_commit_files(stage, rep), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "keep.txt"));
+    assert_false(qr_path_is_dir(stage));
+}
+
 static void test_tsv(void **state) {
     (void)state;
     char path[QR_PATH_MAX];
@@ -249,6 +315,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_messages), cmocka_unit_test(test_atomic_commit_and_abort),
         cmocka_unit_test(test_pending_outputs),
+        cmocka_unit_test(test_staged_report_folder),
         cmocka_unit_test(test_tsv),            cmocka_unit_test(test_rng),
         cmocka_unit_test(test_resources),      cmocka_unit_test(test_paths),
     };

@@ -81,10 +81,29 @@ check "resume reuses finished jobs and gives the same predictions" bash -c "
 check "resume refuses another split" one_line_error 1 "another split" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 3 --seeds 2 --seed 9 --config "$T/tiny.yaml" --resume --quiet
 
+# several methods in one report: a subfolder each, DIR/metrics.json is the first method's
+check "two methods in one report: a subfolder each" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e3' --arch aprl-rf,qsmrimnet --folds 3 --seeds 2 \
+     --bootstrap 40 --config '$T/tiny.yaml' --quiet &&
+  cmp -s '$T/e3/metrics.json' '$T/e3/aprl-rf/metrics.json' && test -s '$T/e3/qsmrimnet/roc.png' &&
+  cmp -s '$T/e-aprl-rf/predictions.tsv' '$T/e3/aprl-rf/predictions.tsv' && grep -q 'APRL (RF)' '$T/e3/report.html'"
+# The report folder is written as one unit (staged, then moved into place). Here the first method
+# is computed anew with another seed and the second then fails (its checkpoints hold the old
+# split): the previous report stays file for file as it was, and no staging folder remains.
+report_files() { (cd "$1" && find . -path './.work-*' -prune -o -type f -print0 | sort -z | xargs -0 md5sum); }
+report_files "$T/e3" >"$T/e3.md5"
+rm -rf "$T/e3/.work-aprl-rf"
+check "the second method fails after the first was computed" one_line_error 1 "another split" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e3" --arch aprl-rf,qsmrimnet --folds 3 --seeds 2 --seed 9 \
+  --bootstrap 40 --config "$T/tiny.yaml" --resume --quiet
+check "a failed evaluation leaves the previous report as it was" diff "$T/e3.md5" <(report_files "$T/e3")
+
 # train, then score the model
 check "train qsmrimnet with a held-out share writes a model" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/model.h5" --config "$T/tiny.yaml" --holdout 0.34 --seeds 2 \
   --report "$T/train-report" --quiet
+check "train --report writes the held-out report" bash -c "
+  test -s '$T/train-report/metrics.json' && test -s '$T/train-report/summary.tsv' && grep -q 'held-out' '$T/train-report/report.html'"
 check "the model stores thresholds and held-out metrics" "$PY" -c "
 import h5py, math
 f = h5py.File('$T/model.h5', 'r')
@@ -182,6 +201,9 @@ check "model path in a missing folder" one_line_error 1 "does not exist" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/nofolder/x.h5"
 check "scoring a file that is not a model" one_line_error 1 "$T/bad.yaml" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/x" --model "$T/bad.yaml" --quiet
+check "an --include folder that holds no report is refused before the work" one_line_error 1 "not an evaluation report" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/x" --include "$T/c" --quiet
+check "no run left a staging folder behind" bash -c "test -z \"\$(find '$T' -name '.qsmrim-staging-*')\""
 check "help of both commands" bash -c "'$Q' train --help | grep -q -- --holdout && '$Q' evaluate --help | grep -q -- --resume"
 
 echo "$fails failure(s)"

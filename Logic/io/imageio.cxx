@@ -208,17 +208,23 @@ qr_status check_header(const char *path, const FileHeader &h, qr_read_info *info
     return QR_OK;
 }
 
-// What one pass over a NIfTI file's bytes finds: the voxels ITK 5 will not report truthfully.
+// One pass over a NIfTI file's decompressed bytes does what ITK 5's NIfTI reader would not do
+// truthfully, and for the common files it also decodes the voxels, so a .nii.gz is decompressed
+// once instead of twice (here and in ITK):
 //  - ITK's NIfTI reader accepts an uncompressed .nii whose voxel data is cut short (it fills the
 //    rest): the byte count is compared with what the NIfTI-1 header declares (a cut .nii.gz
 //    stream fails to decompress and is reported too).
 //  - ITK 5's NIfTI library (nifti_read_buffer) silently replaces every NaN and +-Inf voxel of a
 //    float or double image by 0 (fixed upstream only in ITK 6). A QSM with NaN outside its mask
-//    would then look like real zeros. For float32/float64 voxels the non-finite values and their
-//    indices (file order = ITK buffer order: the NIfTI reader does not reorder voxels) are kept
-//    here and put back after ITK's read, so they are counted and reported like other formats'.
-// Both are done in the one decompression of the stream (ITK's own read is the other one).
-// Non-finite voxels are kept as runs of one value (a QSM's NaN background is a few long runs).
+//    would then look like real zeros.
+//  - Direct decoding (NiftiPass::out): a single-file NIfTI-1 (.nii, .nii.gz) that is 3D, scalar,
+//    of a real integer or floating data type and needs no scl_slope/scl_inter rescaling is read
+//    here, voxels cast to the requested type exactly as ITK's reader casts them, non-finite values
+//    kept. The file order is ITK's buffer order (the NIfTI reader does not reorder voxels). The
+//    geometry still comes from ITK's reading of the header. Everything else goes through ITK,
+//    and its non-finite float voxels are kept here as runs of one value and put back after ITK's
+//    read (a QSM's NaN background is a few long runs).
+// Both paths are tested to give identical volumes (test_imageio).
 struct NiftiRun {
     int64_t start, length;
     double value;
@@ -237,37 +243,122 @@ struct NiftiScan {
     }
 };
 
-qr_status scan_nifti(const char *path, NiftiScan *scan) {
+// NIfTI-1 data types decoded here (the real scalar ones); 0 for others.
+int nifti_direct_bytes(int datatype) {
+    switch (datatype) {
+    case 2: case 256: return 1;    // uint8, int8
+    case 4: case 512: return 2;    // int16, uint16
+    case 8: case 768: case 16: return 4; // int32, uint32, float32
+    case 1024: case 1280: case 64: return 8; // int64, uint64, float64
+    default: return 0;
+    }
+}
+
+// `count` whole voxels of the file's type at p (file byte order, swapped when `swap`) into
+// out[0..count), each cast to T the way ITK's reader converts pixel buffers: one static_cast from
+// the file's type.
+template <class T, class F>
+void nifti_decode_as(const unsigned char *p, int64_t count, bool swap, T *out) {
+    unsigned char b[sizeof(F)];
+    for (int64_t i = 0; i < count; i++, p += sizeof(F)) {
+        F v;
+        if (swap) {
+            for (size_t k = 0; k < sizeof(F); k++) b[k] = p[sizeof(F) - 1 - k];
+            std::memcpy(&v, b, sizeof(F));
+        } else {
+            std::memcpy(&v, p, sizeof(F));
+        }
+        out[i] = static_cast<T>(v);
+    }
+}
+template <class T>
+void nifti_decode(const unsigned char *p, int64_t count, int datatype, bool swap, T *out) {
+    switch (datatype) {
+    case 2: nifti_decode_as<T, uint8_t>(p, count, swap, out); break;
+    case 256: nifti_decode_as<T, int8_t>(p, count, swap, out); break;
+    case 4: nifti_decode_as<T, int16_t>(p, count, swap, out); break;
+    case 512: nifti_decode_as<T, uint16_t>(p, count, swap, out); break;
+    case 8: nifti_decode_as<T, int32_t>(p, count, swap, out); break;
+    case 768: nifti_decode_as<T, uint32_t>(p, count, swap, out); break;
+    case 16: nifti_decode_as<T, float>(p, count, swap, out); break;
+    case 1024: nifti_decode_as<T, int64_t>(p, count, swap, out); break;
+    case 1280: nifti_decode_as<T, uint64_t>(p, count, swap, out); break;
+    default: nifti_decode_as<T, double>(p, count, swap, out); break; // 64
+    }
+}
+
+// What a pass does: with `out` set, decode every voxel into it (float or double, nvox of them);
+// otherwise collect the non-finite float/double voxels into `scan`.
+struct NiftiPass {
+    NiftiScan *scan = nullptr;
+    void *out = nullptr;
+    bool out_double = false;
+    int64_t nvox = 0;
+};
+
+// Whether the header allows direct decoding: the cases listed above. ITK's rule for rescaling:
+// a non-finite slope or intercept counts as 0 (niftilib), a slope of magnitude below DBL_EPSILON
+// counts as 1, and slope 1 with intercept 0 means no rescaling.
+bool nifti_direct_ok(const unsigned char *h, bool swap) {
+    auto i16 = [&](int off) {
+        uint16_t x;
+        std::memcpy(&x, h + off, 2);
+        if (swap) x = (uint16_t)((x >> 8) | (x << 8));
+        return (int16_t)x;
+    };
+    auto f32 = [&](int off) {
+        uint32_t u;
+        std::memcpy(&u, h + off, 4);
+        if (swap) u = __builtin_bswap32(u);
+        float f;
+        std::memcpy(&f, &u, 4);
+        return std::isfinite(f) ? (double)f : 0.0;
+    };
+    if (std::memcmp(h + 344, "n+1", 4) != 0 || i16(40) != 3 || !nifti_direct_bytes(i16(70))) return false;
+    const double eps = std::numeric_limits<double>::epsilon(), inter = f32(116);
+    double slope = f32(112);
+    if (std::fabs(slope) < eps) slope = 1.0;
+    return std::fabs(slope - 1.0) <= eps && std::fabs(inter) <= eps;
+}
+
+qr_status nifti_pass(const char *path, NiftiPass *pass) {
     const bool gz = qr_path_has_suffix(path, ".nii.gz");
     if (!gz && !qr_path_has_suffix(path, ".nii")) return QR_OK;
     gzFile f = gzopen(path, "rb");
-    if (!f) return QR_OK;
+    if (!f && pass->out) return qr_fail(QR_ERR_IO, "%s: cannot open (%s)", path, std::strerror(errno));
+    if (!f) return QR_OK; // unreadable: ITK's reader reports it
     gzbuffer(f, 1 << 18);
     unsigned char h[348];
     int got = gzread(f, h, sizeof h);
     long fsize = got > 0 ? got : 0;
     int32_t sizeof_hdr = 0;
     bool swap = false, floating = false;
-    int bytes = 0;
-    double vox_offset = 0;
+    int datatype = 0, bytes = 0;
+    int64_t vox_offset = 0;
     if (got == (int)sizeof h) {
         std::memcpy(&sizeof_hdr, h, 4);
         swap = sizeof_hdr != 348;
         uint16_t dt16;
         std::memcpy(&dt16, h + 70, 2);
         if (swap) dt16 = (uint16_t)((dt16 >> 8) | (dt16 << 8));
-        const int datatype = (int16_t)dt16; // 16 = float32, 64 = float64
+        datatype = (int16_t)dt16;
         uint32_t vo;
         std::memcpy(&vo, h + 108, 4);
         if (swap) vo = __builtin_bswap32(vo);
         float vf;
         std::memcpy(&vf, &vo, 4);
-        vox_offset = vf;
-        // qr_image_precheck has refused other header sizes, and vox_offsets inside the header
+        vox_offset = (int64_t)vf; // qr_image_precheck: a whole number of bytes, past the header
         floating = datatype == 16 || datatype == 64;
-        bytes = datatype == 16 ? 4 : 8;
+        bytes = nifti_direct_bytes(datatype);
     }
-    // Stream the rest in chunks aligned to the voxel size from vox_offset on.
+    if (pass->out && (got != (int)sizeof h || !nifti_direct_ok(h, swap))) {
+        gzclose(f);
+        return qr_fail(QR_ERR_INTERNAL, "%s: not a NIfTI file read directly", path);
+    }
+    const bool decode = pass->out != nullptr, scan = !decode && floating && pass->scan;
+    float *outf = decode && !pass->out_double ? static_cast<float *>(pass->out) : nullptr;
+    double *outd = decode && pass->out_double ? static_cast<double *>(pass->out) : nullptr;
+    // Stream the rest in chunks; voxels from vox_offset on, one split between chunks is carried.
     std::vector<unsigned char> chunk((size_t)1 << 20);
     int64_t pos = fsize; // byte position in the uncompressed stream
     int64_t voxel = 0;
@@ -276,10 +367,10 @@ qr_status scan_nifti(const char *path, NiftiScan *scan) {
     int n;
     while ((n = gzread(f, chunk.data(), (unsigned)chunk.size())) > 0) {
         int off = 0;
-        if (floating && pos < (int64_t)vox_offset) off = (int)std::min<int64_t>(n, (int64_t)vox_offset - pos);
+        if (pos < vox_offset) off = (int)std::min<int64_t>(n, vox_offset - pos);
         fsize += n;
         pos += n;
-        if (!floating) continue;
+        if (!scan && !decode) continue;
         while (off < n) {
             const unsigned char *p;
             if (ncarry > 0 || n - off < bytes) { // a voxel split between two chunks
@@ -293,6 +384,17 @@ qr_status scan_nifti(const char *path, NiftiScan *scan) {
             } else {
                 p = chunk.data() + off;
                 off += bytes;
+            }
+            if (decode) { // this voxel and every whole voxel after it in the chunk at once
+                int64_t run = p == carry ? 1 : 1 + (n - off) / bytes;
+                run = std::max<int64_t>(0, std::min<int64_t>(run, pass->nvox - voxel));
+                if (run > 0) {
+                    if (outf) nifti_decode(p, run, datatype, swap, outf + voxel);
+                    else nifti_decode(p, run, datatype, swap, outd + voxel);
+                }
+                if (p != carry) off += (int)((std::max<int64_t>(run, 1) - 1) * bytes);
+                voxel += std::max<int64_t>(run, 1);
+                continue;
             }
             double v;
             if (bytes == 4) {
@@ -316,7 +418,7 @@ qr_status scan_nifti(const char *path, NiftiScan *scan) {
                     continue;
                 }
             }
-            scan->add(voxel++, v);
+            pass->scan->add(voxel++, v);
         }
     }
     int zerr = Z_OK;
@@ -334,11 +436,37 @@ qr_status scan_nifti(const char *path, NiftiScan *scan) {
     };
     double nvox = 1; // dim[0] in 1..7 and every dim[d] >= 1: checked by qr_image_precheck
     for (int d = 1; d <= i16(40); d++) nvox *= i16(40 + 2 * d);
-    double expected = vox_offset + nvox * (double)i16(72) / 8.0;
+    double expected = (double)vox_offset + nvox * (double)i16(72) / 8.0;
     if ((double)fsize < expected)
         return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (file has %ld bytes, header declares %.0f)", path, fsize,
                        expected);
     return QR_OK;
+}
+
+// Whether qr_image_read decodes this file itself (see nifti_pass); reads the header only.
+bool nifti_direct_file(const char *path, const FileHeader &h) {
+    if (!qr_path_has_suffix(path, ".nii.gz") && !qr_path_has_suffix(path, ".nii")) return false;
+    if (!h.dicom_files.empty() || std::strcmp(h.io->GetNameOfClass(), "NiftiImageIO") != 0) return false;
+    if (h.io->GetNumberOfDimensions() != 3 || h.io->GetNumberOfComponents() != 1) return false;
+    gzFile f = gzopen(path, "rb");
+    if (!f) return false;
+    unsigned char hd[348];
+    const int got = gzread(f, hd, sizeof hd);
+    gzclose(f);
+    if (got != (int)sizeof hd) return false;
+    int32_t sz;
+    std::memcpy(&sz, hd, 4);
+    return nifti_direct_ok(hd, sz != 348);
+}
+
+// The grid ITK's reader gives a 3D image, from the header ITK read.
+void geometry_from_io(const itk::ImageIOBase *io, qr_geometry *g) {
+    for (unsigned a = 0; a < 3; a++) {
+        g->size[a] = (int64_t)io->GetDimensions(a);
+        g->spacing[a] = io->GetSpacing(a);
+        g->origin[a] = io->GetOrigin(a);
+        for (unsigned c = 0; c < 3; c++) g->direction[3 * a + c] = io->GetDirection(c)[a] + 0.0; // -0 as 0, as ITK's reader
+    }
 }
 
 // Put the non-finite voxels a scan found back into ITK's buffer of n voxels.
@@ -359,7 +487,9 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             reader->Update();
             *out = reader->GetOutput();
         } else {
-            QR_TRY(scan_nifti(path, scan));
+            NiftiPass pass;
+            pass.scan = scan;
+            QR_TRY(nifti_pass(path, &pass));
             QR_TRY(qr_image_check_data(path, (int64_t)h.io->GetImageSizeInPixels(),
                                        (int64_t)h.io->GetImageSizeInBytes()));
             auto reader = itk::ImageFileReader<TImage>::New();
@@ -403,41 +533,14 @@ extern "C" qr_status qr_image_read_geometry(const char *path, qr_geometry *out) 
     return qr_geometry_validate(out, path);
 }
 
-extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
-    std::memset(out, 0, sizeof *out);
-    if (info) std::memset(info, 0, sizeof *info);
-    FileHeader h;
-    QR_TRY(open_header(path, &h, info));
-    QR_TRY(check_header(path, h, info));
+namespace {
 
-    if (want == QR_FLOAT32) {
-        FloatImage::Pointer img;
-        NiftiScan scan;
-        QR_TRY(read_itk<FloatImage>(path, h, &img, &scan));
-        qr_geometry g;
-        geometry_from_itk(img.GetPointer(), &g);
-        QR_TRY(qr_geometry_validate(&g, path));
-        QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
-        std::memcpy(out->data, img->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
-        restore_nonfinite(scan, qr_volume_f32(out), qr_volume_nvox(out));
-        int64_t bad = qr_volume_count_nonfinite(out);
-        if (info) info->nonfinite = bad;
-        if (bad) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
-        return QR_OK;
-    }
-
-    // Label map: read in double precision so non-integer values can be detected exactly.
-    DoubleImage::Pointer img;
-    NiftiScan scan;
-    QR_TRY(read_itk<DoubleImage>(path, h, &img, &scan));
-    qr_geometry g;
-    geometry_from_itk(img.GetPointer(), &g);
-    QR_TRY(qr_geometry_validate(&g, path));
+// Label map values, read in double precision so non-integer values are detected exactly, into an
+// int32 volume on grid g.
+qr_status labels_from_double(const char *path, const double *src, const qr_geometry &g, qr_volume *out) {
     QR_TRY(qr_volume_alloc(out, &g, QR_INT32));
-    double *src = img->GetBufferPointer();
     int32_t *dst = qr_volume_i32(out);
-    int64_t n = qr_volume_nvox(out);
-    restore_nonfinite(scan, src, n);
+    const int64_t n = qr_volume_nvox(out);
     for (int64_t i = 0; i < n; i++) {
         double v = src[i];
         if (!std::isfinite(v) || v != std::floor(v)) {
@@ -455,6 +558,84 @@ extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *o
         dst[i] = (int32_t)v;
     }
     return QR_OK;
+}
+
+void report_nonfinite(const char *path, const qr_volume *v, qr_read_info *info) {
+    int64_t bad = qr_volume_count_nonfinite(v);
+    if (info) info->nonfinite = bad;
+    if (bad) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
+}
+
+// A NIfTI file nifti_direct_file accepted: one decompression, decoded here.
+qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want, qr_volume *out, qr_read_info *info) {
+    qr_geometry g;
+    std::memset(&g, 0, sizeof g);
+    geometry_from_io(h.io.GetPointer(), &g);
+    QR_TRY(qr_geometry_validate(&g, path));
+    NiftiPass pass;
+    pass.nvox = qr_geometry_nvox(&g);
+    if (want == QR_FLOAT32) {
+        QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
+        pass.out = out->data;
+        qr_status st = nifti_pass(path, &pass);
+        if (st != QR_OK) {
+            qr_volume_free(out);
+            return st;
+        }
+        report_nonfinite(path, out, info);
+        return QR_OK;
+    }
+    std::vector<double> buf;
+    try {
+        buf.resize((size_t)pass.nvox);
+    } catch (const std::bad_alloc &) {
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory reading %lld voxels", path, (long long)pass.nvox);
+    }
+    pass.out = buf.data();
+    pass.out_double = true;
+    QR_TRY(nifti_pass(path, &pass));
+    return labels_from_double(path, buf.data(), g, out);
+}
+
+qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info, bool direct) {
+    std::memset(out, 0, sizeof *out);
+    if (info) std::memset(info, 0, sizeof *info);
+    FileHeader h;
+    QR_TRY(open_header(path, &h, info));
+    QR_TRY(check_header(path, h, info));
+    if (direct && nifti_direct_file(path, h)) return read_nifti_direct(path, h, want, out, info);
+
+    if (want == QR_FLOAT32) {
+        FloatImage::Pointer img;
+        NiftiScan scan;
+        QR_TRY(read_itk<FloatImage>(path, h, &img, &scan));
+        qr_geometry g;
+        geometry_from_itk(img.GetPointer(), &g);
+        QR_TRY(qr_geometry_validate(&g, path));
+        QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
+        std::memcpy(out->data, img->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
+        restore_nonfinite(scan, qr_volume_f32(out), qr_volume_nvox(out));
+        report_nonfinite(path, out, info);
+        return QR_OK;
+    }
+    DoubleImage::Pointer img;
+    NiftiScan scan;
+    QR_TRY(read_itk<DoubleImage>(path, h, &img, &scan));
+    qr_geometry g;
+    geometry_from_itk(img.GetPointer(), &g);
+    QR_TRY(qr_geometry_validate(&g, path));
+    restore_nonfinite(scan, img->GetBufferPointer(), qr_geometry_nvox(&g));
+    return labels_from_double(path, img->GetBufferPointer(), g, out);
+}
+
+} // namespace
+
+extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
+    return read_image(path, want, out, info, true);
+}
+
+extern "C" qr_status qr_image_read_itk(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
+    return read_image(path, want, out, info, false);
 }
 
 // ---- writing ----

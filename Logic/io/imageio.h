@@ -39,8 +39,13 @@ typedef struct qr_read_info {
     int is_dicom;             /* read from a DICOM series folder */
 } qr_read_info;
 
-/* Read a volume as float32 (intensities) or int32 (label maps). `info` may be NULL. */
+/* Read a volume as float32 (intensities) or int32 (label maps). `info` may be NULL.
+ * A plain 3D scalar NIfTI-1 file without intensity rescaling is decoded by qsmrim itself in the
+ * one pass that also checks it (a .nii.gz is decompressed once); every other file through ITK. */
 qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info);
+/* The same with every file read through ITK's reader: the reference that tests compare the
+ * direct NIfTI decoding with. */
+qr_status qr_image_read_itk(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info);
 
 /* Read only the geometry of an image file (header), without the voxel data. */
 qr_status qr_image_read_geometry(const char *path, qr_geometry *out);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "core/fileutil.h"
 #include "io/geometry.h"
@@ -407,6 +408,207 @@ static void test_nonfinite_float64_nifti(void **state) {
     free(d);
 }
 
+/* ---- direct NIfTI decoding against ITK's reader ---- */
+
+/* A hand-written NIfTI-1 file: any real data type, either byte order, plain or gzip, with a
+ * qform, an sform or neither, optional scaling and extension bytes. */
+typedef struct nifti_case {
+    const char *name;
+    int datatype, bytes, swap, gz;
+    int16_t nx, ny, nz, nt; /* nt > 0: a 4D file with nt volumes */
+    float slope, inter;
+    int vox_offset;
+    int orient; /* 0: none, 1: oblique qform with qfac -1, 2: oblique sform */
+    double (*value)(int64_t i);
+} nifti_case;
+
+static void put_swapped(unsigned char *h, int off, const void *v, int n, int swap) {
+    const unsigned char *b = v;
+    for (int k = 0; k < n; k++) h[off + k] = swap ? b[n - 1 - k] : b[k];
+}
+static void put_i16(unsigned char *h, int off, int16_t v, int swap) { put_swapped(h, off, &v, 2, swap); }
+static void put_f32(unsigned char *h, int off, float v, int swap) { put_swapped(h, off, &v, 4, swap); }
+
+/* The value of voxel i stored as `datatype` (bytes at out, file byte order). */
+static void store_voxel(unsigned char *out, int datatype, double v, int swap) {
+    unsigned char b[8];
+    switch (datatype) {
+    case 2: { uint8_t x = (uint8_t)v; memcpy(b, &x, 1); break; }
+    case 256: { int8_t x = (int8_t)v; memcpy(b, &x, 1); break; }
+    case 4: { int16_t x = (int16_t)v; memcpy(b, &x, 2); break; }
+    case 512: { uint16_t x = (uint16_t)v; memcpy(b, &x, 2); break; }
+    case 8: { int32_t x = (int32_t)v; memcpy(b, &x, 4); break; }
+    case 768: { uint32_t x = (uint32_t)v; memcpy(b, &x, 4); break; }
+    case 16: { float x = (float)v; memcpy(b, &x, 4); break; }
+    case 1024: { int64_t x = (int64_t)v; memcpy(b, &x, 8); break; }
+    case 1280: { uint64_t x = v >= 1e18 ? (UINT64_C(1) << 60) + 1 : (uint64_t)v; memcpy(b, &x, 8); break; }
+    default: memcpy(b, &v, 8);
+    }
+    const int n = datatype == 2 || datatype == 256 ? 1 : datatype == 4 || datatype == 512 ? 2
+                : datatype == 8 || datatype == 768 || datatype == 16 ? 4 : 8;
+    put_swapped(out, 0, b, n, swap);
+}
+
+static void write_nifti_case(const nifti_case *c, const char *path) {
+    const int sw = c->swap;
+    unsigned char h[348];
+    memset(h, 0, sizeof h);
+    int32_t hs = 348;
+    put_swapped(h, 0, &hs, 4, sw);
+    const int16_t dim[8] = {(int16_t)(c->nt > 0 ? 4 : 3), c->nx, c->ny, c->nz, c->nt > 0 ? c->nt : 1, 1, 1, 1};
+    for (int k = 0; k < 8; k++) put_i16(h, 40 + 2 * k, dim[k], sw);
+    put_i16(h, 70, (int16_t)c->datatype, sw);
+    put_i16(h, 72, (int16_t)(8 * c->bytes), sw);
+    const float pixdim[8] = {c->orient == 1 ? -1.0f : 1.0f, 0.7f, 0.9f, 2.5f, 1, 1, 1, 1};
+    for (int k = 0; k < 8; k++) put_f32(h, 76 + 4 * k, pixdim[k], sw);
+    put_f32(h, 108, (float)c->vox_offset, sw);
+    put_f32(h, 112, c->slope, sw);
+    put_f32(h, 116, c->inter, sw);
+    h[123] = 2; /* mm */
+    if (c->orient == 1) {
+        put_i16(h, 252, 1, sw);
+        put_f32(h, 256, 0.1f, sw);
+        put_f32(h, 260, -0.2f, sw);
+        put_f32(h, 264, 0.3f, sw);
+        put_f32(h, 268, -12.5f, sw);
+        put_f32(h, 272, 30.25f, sw);
+        put_f32(h, 276, 7.0f, sw);
+    } else if (c->orient == 2) {
+        /* rotations of 10 degrees about z and 5 about x, times the voxel size 0.7 x 0.9 x 2.5 */
+        const float srow[12] = {0.68936543f, -0.15568865f, 0.03783609f, -40, 0.12155372f, 0.88295424f,
+                                -0.21457913f, 22, 0, 0.07844017f, 2.49048675f, -3};
+        put_i16(h, 254, 2, sw);
+        for (int k = 0; k < 12; k++) put_f32(h, 280 + 4 * k, srow[k], sw);
+    }
+    memcpy(h + 344, "n+1", 4);
+    const int64_t n = (int64_t)c->nx * c->ny * c->nz * (c->nt > 0 ? c->nt : 1);
+    const size_t nbytes = (size_t)c->vox_offset + (size_t)n * (size_t)c->bytes;
+    unsigned char *all = calloc(nbytes, 1);
+    assert_non_null(all);
+    memcpy(all, h, sizeof h);
+    for (int64_t i = 0; i < n; i++)
+        store_voxel(all + c->vox_offset + (size_t)i * (size_t)c->bytes, c->datatype, c->value(i), sw);
+    if (c->gz) {
+        gzFile g = gzopen(path, "wb6");
+        assert_non_null(g);
+        assert_int_equal(gzwrite(g, all, (unsigned)nbytes), (int)nbytes);
+        gzclose(g);
+    } else {
+        write_bytes(path, all, nbytes);
+    }
+    free(all);
+}
+
+static double v_signed(int64_t i) { return (double)((i * 37) % 200) - 60; }
+static double v_labels(int64_t i) { return (double)((i * 13) % 9); }
+static double v_large(int64_t i) { return i % 5 == 0 ? 1e19 : (double)(i % 1000) * 1e6; }
+static double v_float(int64_t i) {
+    if (i % 97 == 3) return NAN;
+    if (i % 101 == 5) return i % 2 ? INFINITY : -INFINITY;
+    return sin((double)i) * 1e3 + 1e-7 * (double)i;
+}
+
+/* Both readers on one file, as intensities and as labels: the same status and message, and on
+ * success the same grid (bit for bit) and the same voxels (NaN as NaN). */
+static void expect_same_as_itk(const char *path, qr_dtype want) {
+    qr_volume a, b;
+    qr_read_info ia, ib;
+    const qr_status sa = qr_image_read(path, want, &a, &ia);
+    char ea[1024];
+    snprintf(ea, sizeof ea, "%s", qr_last_error());
+    const qr_status sb = qr_image_read_itk(path, want, &b, &ib);
+    if (sa != sb) fail_msg("%s: direct read %d (%s), ITK %d (%s)", path, sa, ea, sb, qr_last_error());
+    if (sa != QR_OK) {
+        assert_string_equal(ea, qr_last_error());
+        return;
+    }
+    assert_memory_equal(&a.geom, &b.geom, sizeof a.geom);
+    assert_int_equal(ia.nonfinite, ib.nonfinite);
+    const int64_t n = qr_volume_nvox(&a);
+    if (want == QR_FLOAT32) {
+        const float *x = qr_volume_f32(&a), *y = qr_volume_f32(&b);
+        for (int64_t i = 0; i < n; i++)
+            if (!(x[i] == y[i] || (isnan(x[i]) && isnan(y[i]))))
+                fail_msg("%s: voxel %lld: direct %.9g, ITK %.9g", path, (long long)i, (double)x[i], (double)y[i]);
+    } else {
+        assert_memory_equal(a.data, b.data, (size_t)n * sizeof(int32_t));
+    }
+    qr_volume_free(&a);
+    qr_volume_free(&b);
+}
+
+static void test_nifti_direct_matches_itk(void **state) {
+    (void)state;
+    const nifti_case cases[] = {
+        {"u8.nii.gz", 2, 1, 0, 1, 13, 11, 7, 0, 0, 0, 352, 1, v_labels},
+        {"i8.nii", 256, 1, 0, 0, 13, 11, 7, 0, 1, 0, 352, 2, v_signed},
+        {"i16be.nii.gz", 4, 2, 1, 1, 13, 11, 7, 0, 0, 0, 352, 2, v_signed},
+        {"u16.nii", 512, 2, 0, 0, 13, 11, 7, 0, 0, 0, 352, 0, v_labels},
+        {"i32.nii.gz", 8, 4, 0, 1, 13, 11, 7, 0, 1, 0, 352, 1, v_labels},
+        {"u32be.nii", 768, 4, 1, 0, 13, 11, 7, 0, 0, 0, 352, 1, v_large},
+        {"i64.nii.gz", 1024, 8, 0, 1, 13, 11, 7, 0, 0, 0, 352, 2, v_signed},
+        {"u64.nii", 1280, 8, 0, 0, 13, 11, 7, 0, 0, 0, 352, 0, v_large},
+        {"f32.nii.gz", 16, 4, 0, 1, 13, 11, 7, 0, 0, 0, 352, 1, v_float},
+        {"f64be.nii", 64, 8, 1, 0, 13, 11, 7, 0, 1, 0, 352, 2, v_float},
+        /* scl_slope 0 or NaN counts as 1 (ITK): direct when the intercept is 0 or NaN, else scaled */
+        {"slope0.nii", 4, 2, 0, 0, 13, 11, 7, 0, 0, 0, 352, 1, v_signed},
+        {"slopenan.nii.gz", 16, 4, 0, 1, 13, 11, 7, 0, NAN, NAN, 352, 1, v_float},
+        {"slope0inter.nii", 4, 2, 0, 0, 13, 11, 7, 0, 0, 5, 352, 1, v_signed},
+        /* scaled files go through ITK (integers become float, then the scaling) */
+        {"scaled.nii.gz", 4, 2, 0, 1, 13, 11, 7, 0, 0.5f, -3, 352, 1, v_signed},
+        {"scaledf.nii", 16, 4, 1, 0, 13, 11, 7, 0, 2, 0, 352, 2, v_float},
+        /* a 4D file with one volume goes through ITK */
+        {"t1.nii.gz", 16, 4, 0, 1, 13, 11, 7, 1, 0, 0, 352, 1, v_float},
+        /* extension bytes before the data; a float32 voxel split by the 1 MiB read chunk
+         * (voxels start at 354: (348 + 2^20 - 354) / 4 is not whole) */
+        {"ext.nii.gz", 16, 4, 0, 1, 90, 90, 40, 0, 1, 0, 354, 2, v_float},
+        {"ext64.nii", 64, 8, 1, 0, 70, 70, 30, 0, 0, 0, 400, 0, v_float},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const nifti_case *c = &cases[k];
+        const char *path = tmp_path(c->name);
+        write_nifti_case(c, path);
+        qr_volume probe;
+        if (qr_image_read_itk(path, QR_FLOAT32, &probe, NULL) != QR_OK) fail_msg("%s: %s", c->name, qr_last_error());
+        qr_volume_free(&probe);
+        expect_same_as_itk(path, QR_FLOAT32);
+        expect_same_as_itk(path, QR_INT32);
+    }
+    /* bytes after the voxel data are not voxels */
+    FILE *fa = fopen(tmp_path("i8.nii"), "ab");
+    assert_non_null(fa);
+    assert_int_equal(fwrite("0123456789", 1, 10, fa), 10);
+    fclose(fa);
+    qr_volume t;
+    assert_int_equal(qr_image_read(tmp_path("i8.nii"), QR_FLOAT32, &t, NULL), QR_OK);
+    assert_int_equal(qr_volume_nvox(&t), 13 * 11 * 7);
+    assert_true(qr_volume_f32(&t)[13 * 11 * 7 - 1] == (float)(int8_t)v_signed(13 * 11 * 7 - 1));
+    qr_volume_free(&t);
+    expect_same_as_itk(tmp_path("i8.nii"), QR_FLOAT32);
+    /* the values themselves, not only agreement: a float32 file read directly keeps NaN and Inf */
+    qr_volume v;
+    qr_read_info info;
+    assert_int_equal(qr_image_read(tmp_path("f32.nii.gz"), QR_FLOAT32, &v, &info), QR_OK);
+    const float *x = qr_volume_f32(&v);
+    int64_t nonfinite = 0;
+    for (int64_t i = 0; i < qr_volume_nvox(&v); i++) {
+        const double want = v_float(i);
+        if (isnan(want)) assert_true(isnan(x[i]));
+        else assert_true(x[i] == (float)want);
+        nonfinite += !isfinite(want);
+    }
+    assert_int_equal(info.nonfinite, nonfinite);
+    assert_true(nonfinite > 10);
+    qr_volume_free(&v);
+    /* a cut .nii.gz stream and a cut .nii: the same errors as before */
+    truncate_file(tmp_path("f32.nii.gz"), 0.6);
+    expect_same_as_itk(tmp_path("f32.nii.gz"), QR_FLOAT32);
+    expect_error(qr_image_read(tmp_path("f32.nii.gz"), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "corrupt or truncated");
+    truncate_file(tmp_path("u16.nii"), 0.8);
+    expect_error(qr_image_read(tmp_path("u16.nii"), QR_INT32, &v, NULL), QR_ERR_FORMAT, "voxel data truncated");
+    expect_same_as_itk(tmp_path("u16.nii"), QR_INT32);
+}
+
 static void test_dicom_empty_folder(void **state) {
     (void)state;
     char d[QR_PATH_MAX];
@@ -667,6 +869,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_header),
         cmocka_unit_test(test_truncated_data),
         cmocka_unit_test(test_nonfinite_float64_nifti),
+        cmocka_unit_test(test_nifti_direct_matches_itk),
         cmocka_unit_test(test_2d_and_4d),
         cmocka_unit_test(test_non_integer_labels),
         cmocka_unit_test(test_nonfinite_counted),

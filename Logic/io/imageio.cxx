@@ -12,6 +12,7 @@ extern "C" {
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <iostream>
@@ -585,16 +586,16 @@ qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want
         report_nonfinite(path, out, info);
         return QR_OK;
     }
-    std::vector<double> buf;
-    try {
-        buf.resize((size_t)pass.nvox);
-    } catch (const std::bad_alloc &) {
-        return qr_fail(QR_ERR_NOMEM, "%s: out of memory reading %lld voxels", path, (long long)pass.nvox);
-    }
-    pass.out = buf.data();
+    // calloc, not a zero-filled vector: pages are touched only as voxels arrive, so a header that
+    // declares far more voxels than a short file holds costs no memory before the error
+    double *buf = static_cast<double *>(std::calloc((size_t)pass.nvox, sizeof(double)));
+    if (!buf) return qr_fail(QR_ERR_NOMEM, "%s: out of memory reading %lld voxels", path, (long long)pass.nvox);
+    pass.out = buf;
     pass.out_double = true;
-    QR_TRY(nifti_pass(path, &pass));
-    return labels_from_double(path, buf.data(), g, out);
+    qr_status st = nifti_pass(path, &pass);
+    if (st == QR_OK) st = labels_from_double(path, buf, g, out);
+    std::free(buf);
+    return st;
 }
 
 qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info, bool direct) {

@@ -297,27 +297,38 @@ struct NiftiPass {
     int64_t nvox = 0;
 };
 
-// Whether the header allows direct decoding: the cases listed above. ITK's rule for rescaling:
-// a non-finite slope or intercept counts as 0 (niftilib), a slope of magnitude below DBL_EPSILON
-// counts as 1, and slope 1 with intercept 0 means no rescaling.
-bool nifti_direct_ok(const unsigned char *h, bool swap) {
-    auto i16 = [&](int off) {
+// Fields of a 348-byte NIfTI-1 header in either byte order (sizeof_hdr tells which).
+struct NiftiHeader {
+    const unsigned char *h;
+    bool swap;
+    explicit NiftiHeader(const unsigned char *bytes) : h(bytes) {
+        int32_t sz;
+        std::memcpy(&sz, h, 4);
+        swap = sz != 348;
+    }
+    int16_t i16(int off) const {
         uint16_t x;
         std::memcpy(&x, h + off, 2);
-        if (swap) x = (uint16_t)((x >> 8) | (x << 8));
-        return (int16_t)x;
-    };
-    auto f32 = [&](int off) {
+        return (int16_t)(swap ? (uint16_t)((x >> 8) | (x << 8)) : x);
+    }
+    float f32(int off) const {
         uint32_t u;
         std::memcpy(&u, h + off, 4);
         if (swap) u = __builtin_bswap32(u);
         float f;
         std::memcpy(&f, &u, 4);
-        return std::isfinite(f) ? (double)f : 0.0;
-    };
-    if (std::memcmp(h + 344, "n+1", 4) != 0 || i16(40) != 3 || !nifti_direct_bytes(i16(70))) return false;
-    const double eps = std::numeric_limits<double>::epsilon(), inter = f32(116);
-    double slope = f32(112);
+        return f;
+    }
+};
+
+// Whether the header allows direct decoding: the cases listed above. ITK's rule for rescaling:
+// a non-finite slope or intercept counts as 0 (niftilib), a slope of magnitude below DBL_EPSILON
+// counts as 1, and slope 1 with intercept 0 means no rescaling.
+bool nifti_direct_ok(const NiftiHeader &hd) {
+    if (std::memcmp(hd.h + 344, "n+1", 4) != 0 || hd.i16(40) != 3 || !nifti_direct_bytes(hd.i16(70))) return false;
+    auto finite_or_0 = [](float f) { return std::isfinite(f) ? (double)f : 0.0; };
+    const double eps = std::numeric_limits<double>::epsilon(), inter = finite_or_0(hd.f32(116));
+    double slope = finite_or_0(hd.f32(112));
     if (std::fabs(slope) < eps) slope = 1.0;
     return std::fabs(slope - 1.0) <= eps && std::fabs(inter) <= eps;
 }
@@ -329,30 +340,17 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
     if (!f && pass->out) return qr_fail(QR_ERR_IO, "%s: cannot open (%s)", path, std::strerror(errno));
     if (!f) return QR_OK; // unreadable: ITK's reader reports it
     gzbuffer(f, 1 << 18);
-    unsigned char h[348];
+    unsigned char h[348] = {0};
     int got = gzread(f, h, sizeof h);
     long fsize = got > 0 ? got : 0;
-    int32_t sizeof_hdr = 0;
-    bool swap = false, floating = false;
-    int datatype = 0, bytes = 0;
-    int64_t vox_offset = 0;
-    if (got == (int)sizeof h) {
-        std::memcpy(&sizeof_hdr, h, 4);
-        swap = sizeof_hdr != 348;
-        uint16_t dt16;
-        std::memcpy(&dt16, h + 70, 2);
-        if (swap) dt16 = (uint16_t)((dt16 >> 8) | (dt16 << 8));
-        datatype = (int16_t)dt16;
-        uint32_t vo;
-        std::memcpy(&vo, h + 108, 4);
-        if (swap) vo = __builtin_bswap32(vo);
-        float vf;
-        std::memcpy(&vf, &vo, 4);
-        vox_offset = (int64_t)vf; // qr_image_precheck: a whole number of bytes, past the header
-        floating = datatype == 16 || datatype == 64;
-        bytes = nifti_direct_bytes(datatype);
-    }
-    if (pass->out && (got != (int)sizeof h || !nifti_direct_ok(h, swap))) {
+    const NiftiHeader hd(h);
+    const bool whole_header = got == (int)sizeof h, swap = hd.swap;
+    const int datatype = whole_header ? hd.i16(70) : 0, bytes = nifti_direct_bytes(datatype);
+    const bool floating = datatype == 16 || datatype == 64;
+    // qr_image_precheck: vox_offset is a whole number of bytes, past the header
+    const int64_t vox_offset = whole_header ? (int64_t)hd.f32(108) : 0;
+    // checked again here: the file may have changed since nifti_direct_file read it
+    if (pass->out && (!whole_header || !nifti_direct_ok(hd))) {
         gzclose(f);
         return qr_fail(QR_ERR_INTERNAL, "%s: not a NIfTI file read directly", path);
     }
@@ -373,6 +371,7 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
         pos += n;
         if (!scan && !decode) continue;
         while (off < n) {
+            if (decode && voxel >= pass->nvox) break; // bytes after the voxels are only counted
             const unsigned char *p;
             if (ncarry > 0 || n - off < bytes) { // a voxel split between two chunks
                 int take = std::min(bytes - ncarry, n - off);
@@ -387,14 +386,11 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
                 off += bytes;
             }
             if (decode) { // this voxel and every whole voxel after it in the chunk at once
-                int64_t run = p == carry ? 1 : 1 + (n - off) / bytes;
-                run = std::max<int64_t>(0, std::min<int64_t>(run, pass->nvox - voxel));
-                if (run > 0) {
-                    if (outf) nifti_decode(p, run, datatype, swap, outf + voxel);
-                    else nifti_decode(p, run, datatype, swap, outd + voxel);
-                }
-                if (p != carry) off += (int)((std::max<int64_t>(run, 1) - 1) * bytes);
-                voxel += std::max<int64_t>(run, 1);
+                const int64_t run = std::min<int64_t>(p == carry ? 1 : 1 + (n - off) / bytes, pass->nvox - voxel);
+                if (outf) nifti_decode(p, run, datatype, swap, outf + voxel);
+                else nifti_decode(p, run, datatype, swap, outd + voxel);
+                if (p != carry) off += (int)((run - 1) * bytes);
+                voxel += run;
                 continue;
             }
             double v;
@@ -428,16 +424,10 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
     gzclose(f);
     if (n < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
         return qr_fail(QR_ERR_FORMAT, "%s: compressed data is corrupt or truncated (%s)", path, zmessage.c_str());
-    if (got != (int)sizeof h) return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
-    auto i16 = [&](int off) {
-        uint16_t x;
-        std::memcpy(&x, h + off, 2);
-        if (swap) x = (uint16_t)((x >> 8) | (x << 8));
-        return (int16_t)x;
-    };
+    if (!whole_header) return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
     double nvox = 1; // dim[0] in 1..7 and every dim[d] >= 1: checked by qr_image_precheck
-    for (int d = 1; d <= i16(40); d++) nvox *= i16(40 + 2 * d);
-    double expected = (double)vox_offset + nvox * (double)i16(72) / 8.0;
+    for (int d = 1; d <= hd.i16(40); d++) nvox *= hd.i16(40 + 2 * d);
+    double expected = (double)vox_offset + nvox * (double)hd.i16(72) / 8.0;
     if ((double)fsize < expected)
         return qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (file has %ld bytes, header declares %.0f)", path, fsize,
                        expected);
@@ -454,10 +444,7 @@ bool nifti_direct_file(const char *path, const FileHeader &h) {
     unsigned char hd[348];
     const int got = gzread(f, hd, sizeof hd);
     gzclose(f);
-    if (got != (int)sizeof hd) return false;
-    int32_t sz;
-    std::memcpy(&sz, hd, 4);
-    return nifti_direct_ok(hd, sz != 348);
+    return got == (int)sizeof hd && nifti_direct_ok(NiftiHeader(hd));
 }
 
 // The grid ITK's reader gives a 3D image, from the header ITK read.

@@ -599,3 +599,18 @@ qr_status qr_image_check_data(const char *path, int64_t nvox, int64_t image_byte
     if (is_nrrd(path)) return check_text_format_data(path, 1, nvox, image_bytes);
     return QR_OK;
 }
+
+qr_status qr_image_data_file(const char *path, char *out, size_t outlen) {
+    out[0] = 0;
+    const int nrrd = qr_path_has_suffix(path, ".nhdr") || qr_path_has_suffix(path, ".nrrd");
+    if (!nrrd && !qr_path_has_suffix(path, ".mhd") && !qr_path_has_suffix(path, ".mha")) return QR_OK;
+    text_header t;
+    QR_TRY(read_text_header(path, nrrd, &t)); /* a missing file: no fields */
+    const char *file = field(&t, nrrd ? "data file" : "ElementDataFile");
+    if (nrrd && !file) file = field(&t, "datafile");
+    /* attached data, or a list / pattern of files (not read: qr_image_precheck refuses it) */
+    if (file && strcasecmp(file, "LOCAL") && strncasecmp(file, "LIST", 4) && !strchr(file, '%') && !strpbrk(file, " \t"))
+        beside(path, file, out, outlen);
+    text_header_free(&t);
+    return QR_OK;
+}

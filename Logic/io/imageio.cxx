@@ -644,10 +644,18 @@ qr_status write_single(const char *path, const char *staging_file, typename TIma
     return QR_OK;
 }
 
+const char *const kImageSuffixes[] = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"};
+
+// An image extension, in any case / exactly as the writers name it (lower case).
 bool is_image_suffix(const char *path) {
-    static const char *sfx[] = {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd"};
-    for (const char *s : sfx)
+    for (const char *s : kImageSuffixes)
         if (qr_path_has_suffix(path, s)) return true;
+    return false;
+}
+bool is_lower_image_suffix(const char *path) {
+    const size_t n = std::strlen(path);
+    for (const char *s : kImageSuffixes)
+        if (n >= std::strlen(s) && !std::strcmp(path + n - std::strlen(s), s)) return true;
     return false;
 }
 
@@ -781,11 +789,17 @@ qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume
 
 extern "C" qr_status qr_image_output_check(const char *path) {
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
-    if (is_image_suffix(path) || qr_path_is_dir(path)) return QR_OK;
-    const size_t n = strlen(path);
-    if (path[n - 1] == '/') return QR_OK;
     static const char *known = "use .nii, .nii.gz, .nrrd, .nhdr, .mha, .mhd, or a name without an extension for a DICOM "
                                "series folder";
+    if (is_image_suffix(path)) {
+        /* ITK's NIfTI and MetaImage writers know only the lower-case names (x.NII.GZ, x.MHD fail
+         * after the work), and its NRRD writer puts the voxels of x.NHDR inside the header */
+        if (is_lower_image_suffix(path)) return QR_OK;
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: write the image extension in lower case (%s)", path, known);
+    }
+    if (qr_path_is_dir(path)) return QR_OK;
+    const size_t n = strlen(path);
+    if (path[n - 1] == '/') return QR_OK;
     if (qr_path_is_file(path))
         return qr_fail(QR_ERR_INVALID_ARG, "%s: an existing file without an image extension (%s)", path, known);
     /* an extension: letters and digits after the last '.' of the file name, not only digits (a

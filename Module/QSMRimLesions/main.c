@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/fileutil.h"
+#include "io/outputs.h"
 #include "nn/nn.h"
 #include "predict/predict.h"
 
@@ -130,6 +131,17 @@ int main(int argc, char **argv) {
     }
     if (!qsm || !flair || !lesions) return usage_error("the QSM, FLAIR and Lesions inputs are all required");
     if (!overlay && !prob && !table && !retfile) return usage_error("no output selected");
+
+    /* outputs checked before minutes of work: folders writable, none of them an input or another */
+    const qr_io_path ins[4] = {{qsm, "the QSM input", 1, 0},
+                               {flair, "the FLAIR input", 1, 0},
+                               {lesions, "the Lesions input", 1, 0},
+                               {o.model_path, "the model", 0, 0}};
+    const qr_io_path outs[4] = {{overlay, "the Overlay output", 1, 0},
+                                {prob, "the Probability output", 1, 0},
+                                {table, "the Table output", 0, 0},
+                                {retfile, "the return parameter file", 0, 0}};
+    if (qr_outputs_check(ins, 4, outs, 4) != QR_OK) return fail(qr_last_error());
 
     qr_set_log_sink(on_log, NULL);
     double t0 = now_s();

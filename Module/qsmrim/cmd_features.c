@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "core/fileutil.h"
 #include "io/imageio.h"
+#include "io/outputs.h"
 #include "lesions/lesions.h"
 #include "radiomics/radiomics.h"
 
@@ -90,6 +91,12 @@ int cmd_features(int argc, char **argv) {
     if (mask_path && lesions_path) return cli_usage("give either --mask or --lesions, not both");
     if (lesions_path && label >= 0) return cli_usage("--label applies to --mask only");
     if (!out_path) return cli_usage("--out is required");
+    const qr_io_path ins[3] = {{image_path, "the --image input", 1, 0},
+                               {mask_path ? mask_path : lesions_path, mask_path ? "the --mask input" : "the --lesions input", 1, 0},
+                               {params, "the --params file", 0, 0}};
+    const qr_io_path outs[1] = {{out_path, "--out", 0, 0}};
+    qr_status cs = qr_outputs_check(ins, 3, outs, 1);
+    if (cs != QR_OK) return cli_fail(cs);
 
     qr_radiomics *r;
     qr_status s = qr_radiomics_load(params, &r);

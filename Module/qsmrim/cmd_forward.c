@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "io/outputs.h"
 #include "nn/nn.h"
 
 static const char *HELP =
@@ -63,6 +64,10 @@ int cmd_forward(int argc, char **argv) {
     if (!model_path) return cli_usage("--model is required");
     if (!in_path) return cli_usage("--input is required");
     if (!out_path) return cli_usage("--out is required");
+    const qr_io_path ins[2] = {{model_path, "the model", 0, 0}, {in_path, "the --input file", 0, 0}};
+    const qr_io_path outs[1] = {{out_path, "--out", 0, 0}};
+    const qr_status cs = qr_outputs_check(ins, 2, outs, 1);
+    if (cs != QR_OK) return cli_fail(cs);
     qr_nn_context_options co = qr_nn_context_options_default();
     if (qr_nn_device_parse(device, &co.device) != QR_OK) return cli_usage("--device: %s", qr_last_error());
     co.threads = (int)threads;

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "core/resources.h"
+#include "io/outputs.h"
 #include "nn/nn.h"
 
 extern char **environ;
@@ -73,6 +74,10 @@ int cmd_import_torch(int argc, char **argv) {
     const char *pth = argv[optind++];
     if (optind < argc) return cli_usage("unexpected argument '%s'", argv[optind]);
     if (!out) return cli_usage("--out is required");
+    const qr_io_path ins[1] = {{pth, "the PyTorch checkpoint", 0, 0}};
+    const qr_io_path outs[1] = {{out, "--out", 0, 0}};
+    const qr_status cs = qr_outputs_check(ins, 1, outs, 1);
+    if (cs != QR_OK) return cli_fail(cs);
     FILE *fp = fopen(pth, "rb");
     if (!fp) {
         qr_fail(QR_ERR_IO, "cannot open %s", pth);

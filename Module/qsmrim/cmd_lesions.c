@@ -7,6 +7,7 @@
 #include "core/fileutil.h"
 #include "commands.h"
 #include "io/imageio.h"
+#include "io/outputs.h"
 #include "lesions/lesions.h"
 
 static const char *HELP =
@@ -81,12 +82,9 @@ int cmd_lesions(int argc, char **argv) {
     if (!mask_path) return cli_usage("--mask is required");
     if (!out_path) return cli_usage("--out is required");
 
-    qr_status s = qr_output_check(out_path);
-    if (s == QR_OK) s = qr_output_check(labels_path);
-    if (s == QR_OK && labels_path) s = qr_image_output_check(labels_path);
-    if (s == QR_OK) s = qr_output_distinct(out_path, mask_path, "the --mask input");
-    if (s == QR_OK) s = qr_output_distinct(labels_path, mask_path, "the --mask input");
-    if (s == QR_OK) s = qr_output_distinct(labels_path, out_path, "--out");
+    const qr_io_path in[1] = {{mask_path, "the --mask input", 1, 0}};
+    const qr_io_path outs[2] = {{out_path, "--out", 0, 0}, {labels_path, "--out-labels", 1, QR_WRITE_COMPRESS}};
+    qr_status s = qr_outputs_check(in, 1, outs, 2);
     if (s != QR_OK) return cli_fail(s);
     qr_volume input, labels;
     s = qr_image_read(mask_path, QR_INT32, &input, NULL);

@@ -7,6 +7,7 @@
 #include "core/fileutil.h"
 #include "commands.h"
 #include "io/imageio.h"
+#include "io/outputs.h"
 #include "predict/predict.h"
 #include "render/picture.h"
 
@@ -111,19 +112,18 @@ int cmd_predict(int argc, char **argv) {
     if (!overlay && !prob && !table && !picture)
         return cli_usage("no output given (--out-labels, --out-probability, --out-table, --out-picture)");
 
-    /* every output checked before the work: none replaced when another could not be written */
-    const char *outs[4] = {overlay, prob, table, picture};
-    const char *const out_names[4] = {"--out-labels", "--out-probability", "--out-table", "--out-picture"};
-    const char *ins[4] = {qsm, flair, lesions, o.model_path};
-    const char *const in_names[4] = {"the QSM input", "the FLAIR input", "the lesion input", "the model"};
-    for (int i = 0; i < 4; i++) {
-        if (!outs[i]) continue;
-        qr_status cs = qr_output_check(outs[i]);
-        if (cs == QR_OK && i < 2) cs = qr_image_output_check(outs[i]);
-        for (int j = 0; cs == QR_OK && j < 4; j++) cs = qr_output_distinct(outs[i], ins[j], in_names[j]);
-        for (int j = 0; cs == QR_OK && j < i; j++) cs = qr_output_distinct(outs[i], outs[j], out_names[j]);
-        if (cs != QR_OK) return cli_fail(cs);
-    }
+    /* every output checked before the work: none replaced when another could not be written,
+     * none of them an input (a detached header's data file included) */
+    const qr_io_path ins[4] = {{qsm, "the QSM input", 1, 0},
+                               {flair, "the FLAIR input", 1, 0},
+                               {lesions, "the lesion input", 1, 0},
+                               {o.model_path, "the model", 0, 0}};
+    const qr_io_path outs[4] = {{overlay, "--out-labels", 1, 0},
+                                {prob, "--out-probability", 1, 0},
+                                {table, "--out-table", 0, 0},
+                                {picture, "--out-picture", 0, 0}};
+    const qr_status cs = qr_outputs_check(ins, 4, outs, 4);
+    if (cs != QR_OK) return cli_fail(cs);
 
     cli_install_interrupt();
     o.cancel = &cli_interrupted;

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/fileutil.h"
 #include "eval/report.h"
+#include "io/outputs.h"
 #include "train/pipeline.h"
 
 static const char *HELP =
@@ -134,13 +135,10 @@ int cmd_train(int argc, char **argv) {
     if (config && (st = qr_train_config_read(config, &cfg)) != QR_OK) return cli_fail(st);
     if (threads > 0) cfg.threads = (int)threads;
     if (holdout >= 0) cfg.holdout = holdout;
-    /* the output folder must exist; the file is written at the end */
-    char odir[QR_PATH_MAX];
-    qr_path_dirname(out, odir, sizeof odir);
-    if (!qr_path_is_dir(odir)) {
-        qr_fail(QR_ERR_IO, "%s: the folder %s does not exist", out, odir);
-        return cli_fail(QR_ERR_IO);
-    }
+    /* the output folder must exist and the model be none of the inputs; it is written at the end */
+    const qr_io_path ins[2] = {{manifest, "the --manifest file", 0, 0}, {config, "the --config file", 0, 0}};
+    const qr_io_path outs[1] = {{out, "--out", 0, 0}};
+    if ((st = qr_outputs_check(ins, 2, outs, 1)) != QR_OK) return cli_fail(st);
     cli_install_interrupt();
     qr_cohort cohort;
     st = qr_cohort_read(manifest, &cohort);

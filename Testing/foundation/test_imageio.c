@@ -20,7 +20,9 @@
 
 #include "core/fileutil.h"
 #include "io/geometry.h"
+#include "io/filecheck.h"
 #include "io/imageio.h"
+#include "io/outputs.h"
 
 static char g_dir[256];
 
@@ -200,8 +202,8 @@ static void test_atomic_no_leftovers(void **state) {
  * so "overlay.png" does not become a DICOM folder. */
 static void test_output_names(void **state) {
     (void)state;
-    static const char *ok[] = {"a.nii", "a.NII.GZ", "a.nrrd", "a.nhdr", "a.mha", "a.mhd", "series", "series.2", "series/",
-                               "run.v2/series"};
+    static const char *ok[] = {"a.nii", "a.nii.gz", "a.nrrd", "a.nhdr", "a.mha", "a.mhd", "Sub.T1.nii.gz", "series",
+                               "series.2", "series/", "run.v2/series"};
     static const char *bad[] = {"overlay.png", "x.nii.bz2", "x.img", "labels.tsv", "a.nii.gz2"};
     char path[QR_PATH_MAX];
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
@@ -222,7 +224,92 @@ static void test_output_names(void **state) {
     assert_int_equal(qr_volume_alloc(&v, &g, QR_INT32), QR_OK);
     expect_error(qr_image_write(tmp_path("overlay.png"), &v, 0), QR_ERR_INVALID_ARG, "overlay.png: unknown image extension '.png'");
     assert_int_equal(access(tmp_path("overlay.png"), F_OK), -1);
+    /* upper-case extensions: ITK's NIfTI and MetaImage writers fail on them (after the work), its NRRD
+     * writer puts a .NHDR's voxels inside it; refused before writing */
+    static const char *upper[] = {"a.NII", "a.NII.GZ", "a.Nii.gz", "a.MHD", "a.MHA", "a.NHDR", "a.NRRD"};
+    for (size_t i = 0; i < sizeof upper / sizeof *upper; i++) {
+        expect_error(qr_image_write(tmp_path(upper[i]), &v, 0), QR_ERR_INVALID_ARG, "write the image extension in lower case");
+        assert_int_equal(access(tmp_path(upper[i]), F_OK), -1);
+    }
     qr_volume_free(&v);
+}
+
+/* The files a write creates (a detached header's data file) are the ones qr_image_output_files
+ * names, and qr_outputs_check finds outputs that would replace an input or each other. */
+static void test_outputs_check(void **state) {
+    (void)state;
+    char sub[512], cmd[2 * QR_PATH_MAX];
+    snprintf(sub, sizeof sub, "%s/outs", g_dir);
+    assert_int_equal(qr_mkdir_p(sub), QR_OK);
+    qr_geometry g = test_geometry(4, 3, 2);
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    static const struct {
+        const char *name;
+        int flags;
+        const char *listing; /* the folder afterwards */
+    } cases[] = {{"h.nhdr", 0, "h.nhdr h.raw "},  {"h.nhdr", QR_WRITE_COMPRESS, "h.nhdr h.raw.gz "},
+                 {"m.mhd", 0, "m.mhd m.raw "},    {"m.mhd", QR_WRITE_COMPRESS, "m.mhd m.zraw "},
+                 {"a.b.nhdr", 0, "a.b.nhdr a.b.raw "}, {"n.nii.gz", 0, "n.nii.gz "},
+                 {"r.nrrd", QR_WRITE_COMPRESS, "r.nrrd "}, {"t.mha", 0, "t.mha "}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir '%s'", sub, sub);
+        assert_int_equal(system(cmd), 0);
+        char path[QR_PATH_MAX], files[2][QR_PATH_MAX], want[2 * QR_PATH_MAX] = "";
+        snprintf(path, sizeof path, "%s/%s", sub, cases[i].name);
+        assert_int_equal(qr_image_write(path, &v, cases[i].flags), QR_OK);
+        snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s' | sort | tr '\\n' ' ')\" = '%s'", sub, cases[i].listing);
+        if (system(cmd) != 0) fail_msg("%s: the folder does not hold '%s'", cases[i].name, cases[i].listing);
+        const int n = qr_image_output_files(path, cases[i].flags, files);
+        for (int k = 0; k < n; k++) {
+            strcat(want, qr_path_basename(files[k]));
+            strcat(want, " ");
+        }
+        if (strcmp(want, cases[i].listing)) fail_msg("%s: qr_image_output_files names '%s'", cases[i].name, want);
+        /* an existing detached header names its data file */
+        char data[QR_PATH_MAX];
+        assert_int_equal(qr_image_data_file(path, data, sizeof data), QR_OK);
+        if (n == 2) assert_string_equal(data, files[1]);
+        else assert_string_equal(data, "");
+    }
+    qr_volume_free(&v);
+
+    /* an input q.mhd (voxels in q.raw): an output q.nhdr would replace q.raw */
+    char q[QR_PATH_MAX], out1[QR_PATH_MAX], out2[QR_PATH_MAX], table[QR_PATH_MAX];
+    snprintf(q, sizeof q, "%s/q.mhd", sub);
+    snprintf(out1, sizeof out1, "%s/q.nhdr", sub);
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_image_write(q, &v, 0), QR_OK);
+    qr_volume_free(&v);
+    const qr_io_path in[2] = {{q, "the QSM input", 1, 0}, {NULL, "an absent input", 1, 0}};
+    qr_io_path outs[2] = {{out1, "--out-labels", 1, 0}, {NULL, "--out-probability", 1, 0}};
+    expect_error(qr_outputs_check(in, 2, outs, 2), QR_ERR_INVALID_ARG,
+                 "q.nhdr: its voxel data file");
+    if (!strstr(qr_last_error(), "would also be the voxel data file of the QSM input")) fail_msg("%s", qr_last_error());
+    /* compressed, the same header writes q.raw.gz: no conflict */
+    outs[0].write_flags = QR_WRITE_COMPRESS;
+    assert_int_equal(qr_outputs_check(in, 2, outs, 2), QR_OK);
+    /* two outputs sharing a data file: x.nhdr and x.mhd both write x.raw */
+    snprintf(out1, sizeof out1, "%s/x.nhdr", sub);
+    snprintf(out2, sizeof out2, "%s/./x.mhd", sub);
+    outs[0].write_flags = 0;
+    outs[1].path = out2;
+    expect_error(qr_outputs_check(in, 2, outs, 2), QR_ERR_INVALID_ARG, "would also be the voxel data file of --out-labels");
+    /* the input itself, spelt another way */
+    snprintf(out2, sizeof out2, "%s/../outs/q.mhd", sub);
+    expect_error(qr_outputs_check(in, 2, outs, 2), QR_ERR_INVALID_ARG, "is also the QSM input");
+    /* a table output named like an input's data file; a link to the input */
+    snprintf(table, sizeof table, "%s/q.raw", sub);
+    const qr_io_path tab[1] = {{table, "--out-table", 0, 0}};
+    expect_error(qr_outputs_check(in, 2, tab, 1), QR_ERR_INVALID_ARG, "q.raw: is also the voxel data file of the QSM input");
+    snprintf(table, sizeof table, "%s/link.mhd", sub);
+    assert_int_equal(symlink("q.mhd", table), 0);
+    expect_error(qr_outputs_check(in, 2, tab, 1), QR_ERR_INVALID_ARG, "link.mhd: is also the QSM input");
+    /* distinct names pass; a missing folder fails */
+    snprintf(table, sizeof table, "%s/t.tsv", sub);
+    assert_int_equal(qr_outputs_check(in, 2, tab, 1), QR_OK);
+    snprintf(table, sizeof table, "%s/no/t.tsv", sub);
+    expect_error(qr_outputs_check(in, 2, tab, 1), QR_ERR_IO, "does not exist");
 }
 
 /* ---- bad input ---- */
@@ -909,6 +996,7 @@ int main(void) {
         cmocka_unit_test(test_nifti_header_checks),
         cmocka_unit_test(test_nrrd_meta_checks),
         cmocka_unit_test(test_output_names),
+        cmocka_unit_test(test_outputs_check),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

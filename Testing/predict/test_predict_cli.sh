@@ -196,6 +196,29 @@ refused "+-1e9 values" "error: .*huge_qsm.nii.gz.*lesion 1: binWidth 25 gives 8e
 refused "unknown extension" "overlay.png: unknown image extension '.png'" "$W/ext.tsv" \
   --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/overlay.png"
 [ ! -e "$W/overlay.png" ] || fail "the run with an unknown extension wrote overlay.png"
+# detached headers: an output whose voxel data file (STEM.raw) is an input's or another output's
+mkdir -p "$W/det"
+"$QSMRIM" lesions --mask "$L" --out "$W/det/t.tsv" --out-labels "$W/det/les.nhdr" --quiet # les.nhdr + les.raw.gz
+"$IO" export "$Q" "$W/det/q.mhd" # q.mhd + q.raw
+[ -f "$W/det/q.raw" ] && [ -f "$W/det/les.raw.gz" ] || fail "the detached test inputs lack q.raw or les.raw.gz"
+md5_before=$(md5sum <"$W/det/q.raw")
+refused "output data file = input data file" "q.nhdr: its voxel data file .*q.raw would also be the voxel data file of the QSM input" \
+  "$W/det/a.tsv" --qsm "$W/det/q.mhd" --flair "$F" --lesions "$L" --out-labels "$W/det/q.nhdr"
+[ "$(md5sum <"$W/det/q.raw")" = "$md5_before" ] || fail "the refused run changed the input's q.raw"
+refused "two outputs sharing x.raw" "x.mhd: its voxel data file .*x.raw would also be the voxel data file of --out-labels" \
+  "$W/det/b.tsv" --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/det/x.nhdr" --out-probability "$W/det/x.mhd"
+[ ! -e "$W/det/x.nhdr" ] && [ ! -e "$W/det/x.raw" ] || fail "a refused run wrote x.nhdr or x.raw"
+rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/det/les.nhdr" --out-table "$W/det/les.raw.gz" 2>"$W/det/e" || rc=$?
+[ $rc -eq 1 ] && grep -q "les.raw.gz: is also the voxel data file of the lesion input" "$W/det/e" ||
+  fail "a table over an input's data file: rc $rc $(cat "$W/det/e")"
+# the other commands check their outputs the same way: features over its image, forward over its input
+cp "$Q" "$W/det/img.nii.gz"
+md5_before=$(md5sum <"$W/det/img.nii.gz")
+rc=0; "$QSMRIM" features --image "$W/det/img.nii.gz" --lesions "$L" --out "$W/det/./img.nii.gz" 2>"$W/det/e" || rc=$?
+[ $rc -eq 1 ] && grep -q "img.nii.gz: is also the --image input" "$W/det/e" || fail "features over its image: rc $rc $(cat "$W/det/e")"
+[ "$(md5sum <"$W/det/img.nii.gz")" = "$md5_before" ] || fail "features replaced its own --image"
+rc=0; "$QSMRIM" forward --model "$QSMRIM_SOURCE_DIR/Resources/models/qsmrim_demo.h5" --input "$W/det/t.tsv" --out "$W/det/t.tsv" 2>"$W/det/e" || rc=$?
+[ $rc -eq 1 ] && grep -q "t.tsv: is also the --input file" "$W/det/e" || fail "forward over its input: rc $rc $(cat "$W/det/e")"
 # one-voxel lesion and a lesion at the volume edge: scored (the one-voxel lesion's radiomic
 # features are imputed with the training mean, as in training)
 "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/edge_lesions.nii.gz" --out-table "$W/edge.tsv" --quiet >/dev/null

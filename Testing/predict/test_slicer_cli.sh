@@ -110,6 +110,20 @@ slicer_run "$O" --precision bf16 >/dev/null 2>"$W/stderr-p"; rc=$?
 set -e
 [ "$rc" -eq 2 ] && grep -q "unknown precision 'bf16' (fp32 or tf32)" "$W/stderr-p" || fail "bad precision: rc $rc, $(cat "$W/stderr-p")"
 [ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
+# outputs checked before the work: an output in a missing folder, an output that is an input
+rc=0
+"$CLI" --qsm "$T/ABCDE_inputQSM.nrrd" --flair "$T/ABCDE_inputFLAIR.nrrd" --lesions "$T/ABCDE_inputLesions.nrrd" \
+  --table "$W/no/such/folder/t.tsv" >"$W/stdout-o" 2>"$W/stderr-o" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^QSMRimLesions: error: .*t.tsv: its folder .* does not exist" "$W/stderr-o" ||
+  fail "output in a missing folder: rc $rc, $(cat "$W/stderr-o")"
+! grep -q "filter-start" "$W/stdout-o" || fail "the output check came after the work started"
+cp "$T/ABCDE_inputFLAIR.nrrd" "$W/flair_before.nrrd"
+rc=0
+"$CLI" --qsm "$T/ABCDE_inputQSM.nrrd" --flair "$T/ABCDE_inputFLAIR.nrrd" --lesions "$T/ABCDE_inputLesions.nrrd" \
+  --probability "$T/ABCDE_inputFLAIR.nrrd" >/dev/null 2>"$W/stderr-o" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "ABCDE_inputFLAIR.nrrd: is also the FLAIR input" "$W/stderr-o" ||
+  fail "output over an input: rc $rc, $(cat "$W/stderr-o")"
+cmp -s "$T/ABCDE_inputFLAIR.nrrd" "$W/flair_before.nrrd" || fail "the refused run changed the FLAIR input"
 
 echo "== 5. Cancel (SIGSTOP then SIGKILL) mid-run leaves no partial output and keeps old outputs"
 # The reference backend (--device ref, the engine's slow specification) makes the run long enough

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -218,10 +219,117 @@ static void test_review_minimal_columns_and_comments(void **state) {
     assert_int_equal(r.rows[0].lesion_id, 1);
     assert_string_equal(r.rows[0].time, "");
     assert_true(isnan(r.rows[0].model_probability));
+    /* opening alone leaves it as it was */
+    assert_string_equal(slurp(p), "# made by hand\nlesion_id\tdecision\n5\trim-\n1\trim+\n");
+    /* the first decision writes it in the full format, the comment kept above the header */
+    qr_review_row row = make_row(3, QR_REVIEW_UNSURE, "ann", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
     qr_review_close(&r);
-    /* written back in the full format, nothing lost */
-    assert_string_equal(slurp(p), "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
-                                  "1\trim+\t\t\tNA\tnone\t\n5\trim-\t\t\tNA\tnone\t\n");
+    assert_string_equal(slurp(p), "# made by hand\n"
+                                  "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+                                  "1\trim+\t\t\tNA\tnone\t\n3\tunsure\tann\t2026-01-02T03:04:05Z\tNA\tnone\t\n"
+                                  "5\trim-\t\t\tNA\tnone\t\n");
+}
+
+/* Nothing a user put in a review file is lost: columns the format does not know travel with their
+ * rows, comments stay, and a file is not rewritten just by opening it. */
+static void test_review_extra_columns(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "extra.tsv");
+    const char *text = "# second reader: C.D.\n"
+                       "confidence\tlesion_id\tdecision\treviewer\tsite\n"
+                       "high\t4\trim+\tcd\tA\n"
+                       "\t2\trim-\tcd\tB\n";
+    spit(p, text);
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(r.n_extra, 2);
+    assert_string_equal(r.extra_header, "confidence\tsite");
+    assert_string_equal(slurp(p), text);
+    /* a changed decision keeps the row's cells; a new row gets empty ones */
+    qr_review_row a = make_row(4, QR_REVIEW_RIM_NEG, "ef", 0.25, QR_MODEL_RIM_NEG, "on second look");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    qr_review_row b = make_row(9, QR_REVIEW_RIM_POS, "ef", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &b), QR_OK);
+    qr_review_close(&r);
+    const char *want = "# second reader: C.D.\n"
+                       "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\tconfidence\tsite\n"
+                       "2\trim-\tcd\t\tNA\tnone\t\t\tB\n"
+                       "4\trim-\tef\t2026-01-02T03:04:05Z\t0.250000\trim-\ton second look\thigh\tA\n"
+                       "9\trim+\tef\t2026-01-02T03:04:05Z\tNA\tnone\t\t\t\n";
+    assert_string_equal(slurp(p), want);
+    /* read back: the same cells, and saving again changes nothing */
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_string_equal(qr_review_find(&r, 4)->extra, "high\tA");
+    assert_string_equal(qr_review_find(&r, 9)->extra, "\t");
+    assert_int_equal(qr_review_save(&r), QR_OK);
+    qr_review_close(&r);
+    assert_string_equal(slurp(p), want);
+
+    /* a prediction table given as the review file is refused and left alone */
+    const char *table = "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n"
+                        "1\t40\t1\t2\t3\t0.91\t0.02\trim+\n2\t30\t1\t2\t3\t0.05\t0.01\trim-\n";
+    expect_read_error("pred.tsv", table, "a prediction table (qsmrim predict --out-table), not a review file");
+}
+
+/* A review file reached through a symbolic link: the link stays a link, the decision reaches its
+ * target, and the target is locked (a viewer opening the target directly is refused). */
+static void test_review_symlink(void **state) {
+    (void)state;
+    char dir[QR_PATH_MAX], target[QR_PATH_MAX], link[QR_PATH_MAX];
+    path_in(dir, sizeof dir, "shared");
+    assert_int_equal(qr_mkdir_p(dir), QR_OK);
+    path_in(target, sizeof target, "shared/r.tsv");
+    path_in(link, sizeof link, "lnk.tsv");
+    assert_int_equal(symlink("shared/r.tsv", link), 0);
+    qr_review r, other;
+    assert_int_equal(qr_review_open(link, &r), QR_OK); /* target created */
+    qr_review_row a = make_row(6, QR_REVIEW_RIM_POS, "gh", 0.75, QR_MODEL_REVIEW, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_int_equal(qr_review_open(target, &other), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "open in another review session"));
+    qr_review_close(&r);
+    struct stat st;
+    assert_int_equal(lstat(link, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_non_null(strstr(slurp(target), "6\trim+\tgh\t"));
+    /* a link to nowhere is refused */
+    path_in(link, sizeof link, "dangling.tsv");
+    assert_int_equal(symlink("no/such/dir/r.tsv", link), 0);
+    assert_int_equal(qr_review_open(link, &r), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "symbolic link"));
+}
+
+/* A decision whose save fails stays in memory, marked unsaved, until a later save or flush writes it. */
+static void test_review_unsaved(void **state) {
+    (void)state;
+    char dir[QR_PATH_MAX], away[QR_PATH_MAX], p[QR_PATH_MAX];
+    path_in(dir, sizeof dir, "moving");
+    path_in(away, sizeof away, "moved-away");
+    assert_int_equal(qr_mkdir_p(dir), QR_OK);
+    path_in(p, sizeof p, "moving/r.tsv");
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    qr_review_row a = make_row(1, QR_REVIEW_RIM_POS, "ij", 0.9, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_int_equal(r.unsaved, 0);
+    assert_int_equal(qr_review_flush(&r), QR_OK); /* nothing to do */
+    /* the folder disappears (unmounted share, moved by someone): the save fails, even as root */
+    assert_int_equal(rename(dir, away), 0);
+    qr_review_row b = make_row(2, QR_REVIEW_RIM_NEG, "ij", 0.1, QR_MODEL_RIM_NEG, "");
+    assert_int_not_equal(qr_review_record(&r, &b), QR_OK);
+    assert_int_equal(r.unsaved, 1);
+    assert_int_equal(qr_review_decision_of(&r, 2), QR_REVIEW_RIM_NEG); /* kept in memory */
+    assert_int_not_equal(qr_review_flush(&r), QR_OK);
+    assert_int_equal(r.unsaved, 1);
+    /* back again: the flush writes both decisions */
+    assert_int_equal(rename(away, dir), 0);
+    assert_int_equal(qr_review_flush(&r), QR_OK);
+    assert_int_equal(r.unsaved, 0);
+    qr_review_close(&r);
+    assert_non_null(strstr(slurp(p), "2\trim-\tij\t"));
+    assert_non_null(strstr(slurp(p), "1\trim+\tij\t"));
 }
 
 static void test_review_lock(void **state) {
@@ -681,9 +789,28 @@ static void test_subject_load(void **state) {
     assert_int_equal(qr_volume_copy(&lab, &s.labels, QR_INT32), QR_OK);
     for (int64_t u = 0; u < qr_volume_nvox(&lab); u++)
         if (qr_volume_i32(&lab)[u] == 5) qr_volume_i32(&lab)[u] = 0;
-    assert_int_equal(qr_review_subject_set_labels(&s, &lab), QR_OK);
+    /* all or nothing: a prediction for a lesion the new map lacks leaves the subject as it was */
+    const int64_t n_before = s.queue.n;
+    const void *labels_before = s.labels.data;
+    const double p_before = s.queue.items[0].probability;
+    const qr_queue_prediction bad[2] = {{1, 0.9, 0.05, QR_MODEL_RIM_POS}, {5, 0.1, 0.05, QR_MODEL_RIM_NEG}};
+    assert_int_equal(qr_review_subject_set_labels(&s, &lab, bad, 2), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "lesion 5, which is not in the lesion map"));
+    assert_int_equal(s.queue.n, n_before);
+    assert_ptr_equal(s.labels.data, labels_before);
+    assert_true(s.queue.items[0].probability == p_before || (isnan(p_before) && isnan(s.queue.items[0].probability)));
+    const qr_queue_prediction out_of_range[1] = {{2, 1.5, 0.05, QR_MODEL_RIM_POS}};
+    assert_int_equal(qr_review_subject_set_labels(&s, &lab, out_of_range, 1), QR_ERR_INVALID_ARG);
+    assert_int_equal(s.queue.n, n_before);
+    assert_int_equal(qr_review_subject_set_labels(&s, &lab, NULL, 0), QR_OK);
     assert_int_equal(s.queue.n, 4);
     assert_false(qr_queue_has_prediction(&s.queue));
+    assert_int_equal(s.n_unpredicted, 4);
+    const qr_queue_prediction two[2] = {{3, 0.25, 0.05, QR_MODEL_RIM_NEG}, {1, 0.9, 0.02, QR_MODEL_RIM_POS}};
+    assert_int_equal(qr_review_subject_set_labels(&s, &lab, two, 2), QR_OK);
+    assert_int_equal(s.n_unpredicted, 2);
+    assert_true(s.queue.items[qr_queue_find(&s.queue, 1)].probability == 0.9);
+    assert_int_equal(s.queue.items[qr_queue_find(&s.queue, 3)].model_decision, QR_MODEL_RIM_NEG);
     qr_volume_free(&lab);
     qr_review_subject_free(&s);
 
@@ -749,6 +876,9 @@ int main(void) {
         cmocka_unit_test(test_review_time_now),
         cmocka_unit_test(test_review_bad_files),
         cmocka_unit_test(test_review_minimal_columns_and_comments),
+        cmocka_unit_test(test_review_extra_columns),
+        cmocka_unit_test(test_review_symlink),
+        cmocka_unit_test(test_review_unsaved),
         cmocka_unit_test(test_review_lock),
         cmocka_unit_test(test_queue_order_filter_navigation),
         cmocka_unit_test(test_queue_attach_table),

@@ -95,5 +95,19 @@ check "a viewer session keeps the orphan row when it writes" bash -c "
   test \$(tail -n +2 '$T/orphan.tsv' | wc -l) -eq 2"
 check "export to a missing folder: one line, exit 1" one_line_error 1 "$T/missing/e.tsv" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --export "$T/missing/e.tsv"
+# an export never replaces the subject's files or the review file
+cp -r "$FIX" "$T/fixcopy"
+check "export onto the lesion map: one line, exit 1" one_line_error 1 "is also the lesion map" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --export "$FIX/lesions.nii.gz"
+check "export onto the review file: one line, exit 1" one_line_error 1 "is also the review file" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --review "$T/orphan.tsv" --export "$T/orphan.tsv"
+check "export onto the prediction table (another spelling): one line, exit 1" one_line_error 1 "is also the prediction table" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" "${P[@]}" --export "$FIX/../fix/table.tsv"
+check "... and the subject's files are unchanged" diff -r "$FIX" "$T/fixcopy"
+# a prediction table given as the review file: refused, not rewritten as decisions
+cp "$FIX/table.tsv" "$T/table_before.tsv"
+check "a prediction table as --review: one line, exit 1" one_line_error 1 "a prediction table (qsmrim predict --out-table), not a review file" \
+  run_viewer "${S[@]}" --review "$FIX/table.tsv" --script "$T/quit.txt"
+check "... and the table is left as it was" cmp -s "$FIX/table.tsv" "$T/table_before.tsv"
 
 finish

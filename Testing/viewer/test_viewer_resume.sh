@@ -96,4 +96,37 @@ check "the burst's own rows are whole rows (7 cells, known decisions)" \
 check "at most leftover hidden temporaries, never a partial review file under the real name" \
   bash -c "ls -A '$FIX' | grep -v -e '^\\.lesions_review.tsv' -e '^lesions_review.tsv$' -e '\\.nii.gz$' -e '\\.nrrd$' -e '\\.tsv$' | wc -l | grep -qx 0"
 
+# ---- a decision whose save failed is written before the window closes, or the close fails ----
+# The review file's folder disappears (a network share gone, moved by someone) between two
+# decisions, so the second one's save fails; the script says when (echo) and waits for the move.
+unsaved_session() { # unsaved_session NAME RESTORE(0|1): run the viewer on $T/NAME/r.tsv
+  local d=$T/$1
+  mkdir -p "$d"
+  {
+    echo "key r"
+    echo "echo move-away"
+    echo "wait 3000"
+    echo "key x"
+    echo "echo decided"
+    echo "wait 3000"
+    echo "quit"
+  } >"$T/$1.txt"
+  run_viewer "${ARGS[@]}" --review "$d/r.tsv" --script "$T/$1.txt" >"$T/$1.out" 2>"$T/$1.err" &
+  local pid=$!
+  wait_for_line "$T/$1.out" move-away 120 && mv "$d" "$d-away"
+  wait_for_line "$T/$1.out" decided 60 && [ "$2" = 1 ] && mv "$d-away" "$d"
+  wait $pid
+}
+unsaved_session unsaved1 1
+check "folder back before quit: the viewer exits 0" test $? -eq 0
+check "... it reported the failed save" grep -q "Decision not saved" "$T/unsaved1.err"
+check "... and wrote the decision held in memory when closing: both rows in the file" bash -c "
+  test \$(tail -n +2 '$T/unsaved1/r.tsv' | wc -l) -eq 2 &&
+  grep -qP '^${ORDER[0]}\trim\+\ttester\t' '$T/unsaved1/r.tsv' && grep -qP '^${ORDER[1]}\trim-\ttester\t' '$T/unsaved1/r.tsv'"
+unsaved_session unsaved2 0
+check "folder still gone at quit: the window does not close, the script fails (exit 1)" test $? -eq 1
+check "... naming the unsaved decisions" grep -q "the window did not close: decisions are not saved" "$T/unsaved2.err"
+check "... the file holds the first decision only (the second never reached it)" bash -c "
+  test \$(tail -n +2 '$T/unsaved2-away/r.tsv' | wc -l) -eq 1"
+
 finish

@@ -52,6 +52,7 @@ extern "C" {
 #include "core/fileutil.h"
 #include "core/resources.h"
 #include "core/tsv.h"
+#include "io/outputs.h"
 }
 
 /* ---------------------------------------------------------------- the queue table */
@@ -387,10 +388,20 @@ bool ReviewWindow::openSubject(const SubjectPaths &paths, const QString &reviewP
         *error = QString::fromUtf8(qr_last_error());
         return false;
     }
+    /* decisions of the open review whose save failed are written (or given up) before it is let go */
+    if (!flushReview()) {
+        *error = QString("%1: decisions are not saved yet; the open subject stays open").arg(QString::fromUtf8(review_.path));
+        qr_review_subject_free(&s);
+        return false;
+    }
     QString rp = reviewPath.isEmpty() ? defaultReviewPath(paths.lesions) : reviewPath;
     /* The same review file open here already: release our own lock first. */
     QString oldPath = reviewOpen_ ? QString::fromUtf8(review_.path) : QString();
-    bool same = reviewOpen_ && QFileInfo(oldPath).absoluteFilePath() == QFileInfo(rp).absoluteFilePath();
+    auto fileKey = [](const QString &f) {
+        QString c = QFileInfo(f).canonicalFilePath(); /* links followed, as qr_review_open does */
+        return c.isEmpty() ? QFileInfo(f).absoluteFilePath() : c;
+    };
+    bool same = reviewOpen_ && fileKey(oldPath) == fileKey(rp);
     if (same) {
         qr_review_close(&review_);
         reviewOpen_ = false;
@@ -850,7 +861,8 @@ void ReviewWindow::decide(int decision) {
     int id = subject_.queue.items[item].id;
     if (!recordRow(decision, note_->text(), &err)) {
         reportError("Decision not saved",
-                    err + "\nThe decision is kept in memory and written with the next successful save.");
+                    err + "\nThe decision is kept in memory and written with the next successful save; closing the "
+                          "window or the subject tries again first.");
     } else {
         statusBar()->showMessage(QString("lesion %1: %2 saved to %3")
                                      .arg(id)
@@ -980,15 +992,12 @@ void ReviewWindow::onPredictFinished() {
     if (w->status() == QR_OK && w->takeResult(&p)) {
 #ifdef QSMRIM_HAVE_PREDICT
         QString err;
-        if (qr_review_subject_set_labels(&subject_, &p.labels) != QR_OK) {
+        std::vector<qr_queue_prediction> pred((size_t)p.n);
+        for (int64_t u = 0; u < p.n; u++)
+            pred[(size_t)u] = {p.lesions[u].id, p.lesions[u].probability, p.lesions[u].uncertainty, p.lesions[u].decision};
+        /* all or nothing: on failure the subject, its label image and the queue order are untouched */
+        if (qr_review_subject_set_labels(&subject_, &p.labels, pred.data(), p.n) != QR_OK)
             err = QString::fromUtf8(qr_last_error());
-        } else {
-            for (int64_t u = 0; u < p.n && err.isEmpty(); u++) {
-                const qr_lesion_result &r = p.lesions[u];
-                if (qr_queue_set_prediction(&subject_.queue, r.id, r.probability, r.uncertainty, r.decision) != QR_OK)
-                    err = QString::fromUtf8(qr_last_error());
-            }
-        }
         if (!err.isEmpty()) {
             qr_prediction_free(&p);
             predictMessage_ = "failed: " + err;
@@ -1035,11 +1044,33 @@ void ReviewWindow::onPredictFinished() {
 
 /* ---------------------------------------------------------------- export, screenshots, state */
 
+bool ReviewWindow::checkExportPath(const SubjectPaths &paths, const QString &reviewPath, const QString &out,
+                                   QString *error) {
+    const QString names[7] = {paths.qsm, paths.flair, paths.lesions, paths.table, paths.overlay, paths.probability,
+                              reviewPath};
+    const char *what[7] = {"the QSM",        "the FLAIR",       "the lesion map", "the prediction table",
+                           "the prediction overlay", "the probability map", "the review file"};
+    QByteArray bytes[7];
+    qr_io_path in[7];
+    for (int i = 0; i < 7; i++) {
+        bytes[i] = names[i].toUtf8();
+        in[i] = {names[i].isEmpty() ? nullptr : bytes[i].constData(), what[i], i < 6 && i != 3, 0};
+    }
+    QByteArray o = out.toUtf8();
+    const qr_io_path outs[1] = {{o.constData(), "the export", 0, 0}};
+    if (qr_outputs_check(in, 7, outs, 1) != QR_OK) {
+        *error = QString::fromUtf8(qr_last_error());
+        return false;
+    }
+    return true;
+}
+
 bool ReviewWindow::exportReview(const QString &path, QString *error) {
     if (!loaded_ || !reviewOpen_) {
         *error = "no subject is open";
         return false;
     }
+    if (!checkExportPath(paths_, QString::fromUtf8(review_.path), path, error)) return false;
     if (qr_review_export(&subject_.queue, &review_, path.toUtf8().constData()) != QR_OK) {
         *error = QString::fromUtf8(qr_last_error());
         return false;
@@ -1153,7 +1184,30 @@ void ReviewWindow::setStatusText() {
                          .arg(reviewOpen_ ? QString::fromUtf8(review_.path).toHtmlEscaped() : QString("-")));
 }
 
+bool ReviewWindow::flushReview() {
+    if (!reviewOpen_) return true;
+    while (qr_review_flush(&review_) != QR_OK) {
+        QString err = QString::fromUtf8(qr_last_error());
+        if (!property("interactive").toBool()) {
+            reportError("Decisions not saved", err);
+            return false;
+        }
+        QMessageBox::StandardButton b = QMessageBox::warning(
+            this, "Decisions not saved",
+            err + "\n\nDecisions made since the last successful save are only in memory. Retry after freeing the "
+                  "folder, discard them, or cancel and keep working.",
+            QMessageBox::Retry | QMessageBox::Discard | QMessageBox::Cancel, QMessageBox::Retry);
+        if (b == QMessageBox::Discard) return true;
+        if (b != QMessageBox::Retry) return false;
+    }
+    return true;
+}
+
 void ReviewWindow::closeEvent(QCloseEvent *ev) {
+    if (!flushReview()) {
+        ev->ignore();
+        return;
+    }
     if (worker_) {
         worker_->cancel();
         worker_->wait();
@@ -1294,6 +1348,21 @@ void ReviewWindow::savePredictionDialog() {
     if (dir.isEmpty()) return;
     QByteArray ov = QDir(dir).filePath("rim_overlay.nrrd").toUtf8(), pr = QDir(dir).filePath("rim_probability.nrrd").toUtf8(),
                tb = QDir(dir).filePath("rim_table.tsv").toUtf8();
+    QStringList existing;
+    for (const QByteArray *f : {&ov, &pr, &tb})
+        if (QFileInfo::exists(QString::fromUtf8(*f))) existing << QFileInfo(QString::fromUtf8(*f)).fileName();
+    if (!existing.isEmpty() &&
+        QMessageBox::question(this, "Save prediction outputs",
+                              QString("%1 already holds %2. Replace them?").arg(dir).arg(existing.join(", ")),
+                              QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel) != QMessageBox::Yes)
+        return;
+    /* the subject's own files are never replaced (e.g. a folder holding a predict run's outputs) */
+    QString err;
+    for (const QByteArray *f : {&ov, &pr, &tb})
+        if (!checkExportPath(paths_, QString::fromUtf8(review_.path), QString::fromUtf8(*f), &err)) {
+            reportError("Save prediction outputs", err);
+            return;
+        }
     if (qr_prediction_write(&prediction_, ov.constData(), pr.constData(), tb.constData()) != QR_OK)
         reportError("Save prediction outputs", QString::fromUtf8(qr_last_error()));
     else statusBar()->showMessage("Prediction outputs written to " + dir, 5000);

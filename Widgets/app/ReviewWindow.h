@@ -94,6 +94,9 @@ public:
      * beside the lesion map (<lesion map without extension>_review.tsv). */
     bool openSubject(const SubjectPaths &paths, const QString &reviewPath, QString *error);
     static QString defaultReviewPath(const QString &lesionsPath);
+    /* An export path that is writable and none of the subject's files nor the review file. */
+    static bool checkExportPath(const SubjectPaths &paths, const QString &reviewPath, const QString &out,
+                                QString *error);
     /* Paths of one subject of a cohort manifest (`qsmrim phantom`'s cohort.tsv: subject qsm flair
      * lesions, relative to its folder); empty subject = the first. */
     static bool cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error);
@@ -157,6 +160,9 @@ private:
     void buildUi();
     void buildMenus();
     void closeSubject();
+    /* Write decisions whose save failed (qr_review_flush). Interactive: retry / discard / cancel
+     * dialog; scripted: the error is reported. False if they are still unsaved (keep the review). */
+    bool flushReview();
     void setImages();
     bool computeOutlines();
     void applyOverlayImages();

@@ -243,8 +243,11 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
     } else if (cmd == "hold") {
         *stop = true;
     } else if (cmd == "quit") {
+        if (!w_->close()) {
+            *error = "the window did not close: decisions are not saved";
+            return false;
+        }
         *stop = true;
-        w_->close();
         QApplication::exit(0);
     } else {
         *error = QString("unknown command '%1'").arg(cmd);

@@ -211,9 +211,11 @@ static int exportHeadless(const Options &o) {
     in.overlay = o.paths.overlay.isEmpty() ? nullptr : ov.constData();
     in.probability = o.paths.probability.isEmpty() ? nullptr : p.constData();
     in.connectivity = o.paths.connectivity;
+    QString rp = o.review.isEmpty() ? ReviewWindow::defaultReviewPath(o.paths.lesions) : o.review;
+    QString err;
+    if (!ReviewWindow::checkExportPath(o.paths, rp, o.exportPath, &err)) return failure(err);
     qr_review_subject s;
     if (qr_review_subject_load(&in, &s) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
-    QString rp = o.review.isEmpty() ? ReviewWindow::defaultReviewPath(o.paths.lesions) : o.review;
     qr_review r;
     int rc = 0;
     if (qr_review_read(rp.toUtf8().constData(), &r) != QR_OK) {

@@ -85,14 +85,19 @@ void qr_review_now(char *buf, size_t len) {
 static void row_free(qr_review_row *row) {
     free(row->reviewer);
     free(row->note);
-    row->reviewer = row->note = NULL;
+    free(row->extra);
+    row->reviewer = row->note = row->extra = NULL;
 }
 
 static void review_free_rows(qr_review *r) {
     for (int64_t i = 0; i < r->n; i++) row_free(&r->rows[i]);
     free(r->rows);
+    free(r->extra_header);
+    free(r->comments);
     r->rows = NULL;
+    r->extra_header = r->comments = NULL;
     r->n = r->cap = 0;
+    r->n_extra = 0;
 }
 
 /* Position where lesion_id is or would be inserted (rows sorted by id). */
@@ -121,7 +126,8 @@ static qr_status store_row(qr_review *r, const qr_review_row *src) {
     qr_review_row row = *src;
     row.reviewer = clean_copy(src->reviewer);
     row.note = clean_copy(src->note);
-    if (!row.reviewer || !row.note) {
+    row.extra = src->extra ? strdup(src->extra) : NULL; /* tab-joined cells: not cleaned */
+    if (!row.reviewer || !row.note || (src->extra && !row.extra)) {
         row_free(&row);
         return qr_fail(QR_ERR_NOMEM, "out of memory");
     }
@@ -149,6 +155,53 @@ static qr_status store_row(qr_review *r, const qr_review_row *src) {
 }
 
 /* ---- reading ---- */
+
+/* The comment lines ('#' first) of a file, each ending in '\n', or NULL if it has none. */
+static qr_status read_comments(const char *path, char **out) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return qr_fail(QR_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+    char *buf = NULL, *line = NULL;
+    size_t len = 0, cap = 0;
+    ssize_t got;
+    qr_status s = QR_OK;
+    while ((got = getline(&line, &cap, f)) > 0) {
+        if (line[0] != '#') continue;
+        while (got && (line[got - 1] == '\n' || line[got - 1] == '\r')) got--;
+        char *grown = realloc(buf, len + (size_t)got + 2);
+        if (!grown) {
+            s = qr_fail(QR_ERR_NOMEM, "out of memory");
+            break;
+        }
+        buf = grown;
+        memcpy(buf + len, line, (size_t)got);
+        len += (size_t)got;
+        buf[len++] = '\n';
+        buf[len] = '\0';
+    }
+    free(line);
+    fclose(f);
+    if (s != QR_OK) free(buf);
+    else *out = buf;
+    return s;
+}
+
+/* Tab-joined copy of cells[0..n) of row `i` at the columns listed in cols (NULL on no memory). */
+static char *join_cells(const qr_tsv *t, int64_t i, const int *cols, int n, int header) {
+    size_t len = 1;
+    for (int k = 0; k < n; k++) len += strlen(header ? t->header[cols[k]] : qr_tsv_cell(t, i, cols[k])) + 1;
+    char *out = malloc(len), *o = out;
+    if (!out) return NULL;
+    for (int k = 0; k < n; k++) {
+        const char *c = header ? t->header[cols[k]] : qr_tsv_cell(t, i, cols[k]);
+        if (k) *o++ = '\t';
+        size_t m = strlen(c);
+        memcpy(o, c, m);
+        o += m;
+    }
+    *o = '\0';
+    return out;
+}
 
 /* 1 if the file holds nothing but blanks (a review file created empty by hand). */
 static int is_blank_file(const char *path) {
@@ -185,11 +238,36 @@ qr_status qr_review_read(const char *path, qr_review *r) {
         s = qr_fail(QR_ERR_FORMAT, "%s: not a review file (the header needs lesion_id and decision columns)", path);
         goto done;
     }
+    if (qr_tsv_column(&t, "probability") >= 0 && qr_tsv_column(&t, "reviewer") < 0) {
+        s = qr_fail(QR_ERR_FORMAT,
+                    "%s: a prediction table (qsmrim predict --out-table), not a review file; open it as the "
+                    "prediction table and give the review file another name",
+                    path);
+        goto done;
+    }
     c_id = qr_tsv_column(&t, "lesion_id");
     c_dec = qr_tsv_column(&t, "decision");
     int c_who = qr_tsv_column(&t, "reviewer"), c_time = qr_tsv_column(&t, "time");
     int c_p = qr_tsv_column(&t, "model_probability"), c_md = qr_tsv_column(&t, "model_decision");
     int c_note = qr_tsv_column(&t, "note");
+    /* columns this format does not know: carried through unchanged */
+    int extra_cols[64], n_extra = 0;
+    for (int c = 0; c < t.ncols; c++) {
+        if (c == c_id || c == c_dec || c == c_who || c == c_time || c == c_p || c == c_md || c == c_note) continue;
+        if (n_extra == (int)(sizeof extra_cols / sizeof *extra_cols)) {
+            s = qr_fail(QR_ERR_FORMAT, "%s: more than %d columns besides the review columns", path, n_extra);
+            goto done;
+        }
+        extra_cols[n_extra++] = c;
+    }
+    if (n_extra) {
+        r->n_extra = n_extra;
+        if (!(r->extra_header = join_cells(&t, 0, extra_cols, n_extra, 1))) {
+            s = qr_fail(QR_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if ((s = read_comments(path, &r->comments)) != QR_OK) goto done;
     for (int64_t i = 0; i < t.nrows; i++) {
         long long line = (long long)t.lineno[i];
         qr_review_row row;
@@ -233,7 +311,15 @@ qr_status qr_review_read(const char *path, qr_review *r) {
         }
         row.reviewer = (char *)(c_who >= 0 ? qr_tsv_cell(&t, i, c_who) : "");
         row.note = (char *)(c_note >= 0 ? qr_tsv_cell(&t, i, c_note) : "");
-        if ((s = store_row(r, &row)) != QR_OK) goto done; /* copies the strings */
+        char *extra = n_extra ? join_cells(&t, i, extra_cols, n_extra, 0) : NULL;
+        if (n_extra && !extra) {
+            s = qr_fail(QR_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        row.extra = extra;
+        s = store_row(r, &row); /* copies the strings */
+        free(extra);
+        if (s != QR_OK) goto done;
     }
 done:
     qr_tsv_free(&t);
@@ -251,11 +337,56 @@ static qr_status lock_path(const char *path, char *out, size_t outlen) {
     return QR_OK;
 }
 
+/* The file a review path stands for: symbolic links are followed (also to a file not created
+ * yet), so the lock and the saved file are those of the target (a save would otherwise replace
+ * the link by a plain file). */
+static qr_status resolve_review_path(const char *path, char *out, size_t outlen) {
+    char cur[QR_PATH_MAX];
+    if (strlen(path) >= sizeof cur) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
+    snprintf(cur, sizeof cur, "%s", path);
+    for (int hops = 0;; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) break;
+        if (hops == 16) return qr_fail(QR_ERR_IO, "%s: too many symbolic links", path);
+        char target[QR_PATH_MAX], dir[QR_PATH_MAX];
+        const ssize_t k = readlink(cur, target, sizeof target - 1);
+        if (k < 0) return qr_fail(QR_ERR_IO, "%s: cannot read the symbolic link (%s)", path, strerror(errno));
+        target[k] = '\0';
+        qr_path_dirname(cur, dir, sizeof dir);
+        const int n = target[0] == '/' ? snprintf(cur, sizeof cur, "%s", target)
+                                       : snprintf(cur, sizeof cur, "%s/%s", dir, target);
+        if (n < 0 || (size_t)n >= sizeof cur) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
+    }
+    if (!strcmp(cur, path)) { /* not a link */
+        snprintf(out, outlen, "%s", path);
+        return strlen(path) < outlen ? QR_OK : qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
+    }
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(cur, dir, sizeof dir);
+    char *real = realpath(dir, NULL);
+    if (!real)
+        return qr_fail(QR_ERR_IO, "%s: a symbolic link to %s, whose folder cannot be used (%s)", path, cur,
+                       strerror(errno));
+    const int n = snprintf(out, outlen, "%s/%s", real, qr_path_basename(cur));
+    free(real);
+    if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
+    return QR_OK;
+}
+
+/* Can a file be saved at `path`? (A temporary beside it is created and removed.) */
+static qr_status probe_writable(const char *path) {
+    qr_atomic a;
+    QR_TRY(qr_atomic_open(&a, path));
+    qr_atomic_abort(&a);
+    return QR_OK;
+}
+
 qr_status qr_review_open(const char *path, qr_review *r) {
     memset(r, 0, sizeof *r);
     r->lock_fd = -1;
-    char lp[QR_PATH_MAX];
-    QR_TRY(lock_path(path, lp, sizeof lp));
+    char real[QR_PATH_MAX], lp[QR_PATH_MAX];
+    QR_TRY(resolve_review_path(path, real, sizeof real));
+    QR_TRY(lock_path(real, lp, sizeof lp));
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) return qr_fail(QR_ERR_IO, "%s: cannot create its lock file %s (%s)", path, lp, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -264,8 +395,10 @@ qr_status qr_review_open(const char *path, qr_review *r) {
         if (e == EWOULDBLOCK) return qr_fail(QR_ERR_IO, "%s: is open in another review session (lock %s)", path, lp);
         return qr_fail(QR_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
     }
-    qr_status s = qr_review_read(path, r);
-    if (s == QR_OK) s = qr_review_save(r);
+    qr_status s = qr_review_read(real, r);
+    /* A new (or blank) review file is created now; one with content is left as it is until the
+     * first decision, and only checked to be replaceable. */
+    if (s == QR_OK) s = (r->n == 0 && !r->extra_header && !r->comments) ? qr_review_save(r) : probe_writable(real);
     if (s != QR_OK) {
         review_free_rows(r);
         close(fd);
@@ -293,20 +426,31 @@ static void print_probability(FILE *f, double p) {
     else fprintf(f, "%.6f", p);
 }
 
-qr_status qr_review_save(const qr_review *r) {
+qr_status qr_review_save(qr_review *r) {
     if (!r->path[0]) return qr_fail(QR_ERR_INVALID_ARG, "review has no file");
     qr_atomic f;
     QR_TRY(qr_atomic_open(&f, r->path));
-    fprintf(f.fp, "%s\n", REVIEW_HEADER);
+    if (r->comments) fputs(r->comments, f.fp);
+    fputs(REVIEW_HEADER, f.fp);
+    if (r->extra_header) fprintf(f.fp, "\t%s", r->extra_header);
+    fputc('\n', f.fp);
     for (int64_t i = 0; i < r->n; i++) {
         const qr_review_row *row = &r->rows[i];
         fprintf(f.fp, "%d\t%s\t%s\t%s\t", row->lesion_id, qr_review_decision_name(row->decision), row->reviewer,
                 row->time);
         print_probability(f.fp, row->model_probability);
-        fprintf(f.fp, "\t%s\t%s\n", qr_model_decision_name(row->model_decision), row->note);
+        fprintf(f.fp, "\t%s\t%s", qr_model_decision_name(row->model_decision), row->note);
+        if (row->extra) fprintf(f.fp, "\t%s", row->extra);
+        else
+            for (int k = 0; k < r->n_extra; k++) fputc('\t', f.fp); /* a new row: empty cells */
+        fputc('\n', f.fp);
     }
-    return qr_atomic_commit(&f);
+    qr_status s = qr_atomic_commit(&f);
+    if (s == QR_OK) r->unsaved = 0;
+    return s;
 }
+
+qr_status qr_review_flush(qr_review *r) { return r->unsaved ? qr_review_save(r) : QR_OK; }
 
 qr_status qr_review_record(qr_review *r, const qr_review_row *row) {
     if (row->lesion_id < 1) return qr_fail(QR_ERR_INVALID_ARG, "lesion id %d is not a positive label", row->lesion_id);
@@ -320,7 +464,11 @@ qr_status qr_review_record(qr_review *r, const qr_review_row *row) {
         return qr_fail(QR_ERR_INVALID_ARG, "time '%s' is not YYYY-MM-DDTHH:MM:SSZ", row->time);
     qr_review_row stamped = *row;
     if (!stamped.time[0]) qr_review_now(stamped.time, sizeof stamped.time);
+    /* the cells of columns this format does not know stay with the lesion's row */
+    const qr_review_row *old = qr_review_find(r, row->lesion_id);
+    if (!stamped.extra && old) stamped.extra = old->extra;
     QR_TRY(store_row(r, &stamped));
+    r->unsaved = 1;
     return qr_review_save(r);
 }
 

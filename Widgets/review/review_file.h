@@ -15,17 +15,21 @@
  *   model_probability  the model's P(rim+) shown when deciding (6 decimals), NA without prediction
  *   model_decision     rim+, review, rim- or none, likewise
  *   note               free text; tabs and line breaks become spaces
- * Lines starting with '#' are comments (kept out of the rows). Rows whose lesion is not in the
- * current lesion table are kept as they are and written back (nothing is lost); the viewer warns.
+ * Lines starting with '#' are comments (kept out of the rows, written back above the header).
+ * Columns other than these are carried through: written back after them, each row keeping its
+ * cells (empty in a row the viewer adds). Rows whose lesion is not in the current lesion table are
+ * kept as they are and written back (nothing is lost); the viewer warns. A file with content is
+ * rewritten only when a decision is recorded, never just by opening it.
  *
  * One viewer at a time: qr_review_open() takes an exclusive lock (flock on a hidden
  * ".<name>.lock" beside the file), so a second viewer on the same file is refused instead of
  * overwriting decisions. The kernel drops the lock when the process dies, even by SIGKILL.
  *
  *   qr_review r;
- *   QR_TRY(qr_review_open("sub-001_review.tsv", &r));        // lock, read (missing = empty), write back
+ *   QR_TRY(qr_review_open("sub-001_review.tsv", &r));        // lock, read (missing = empty)
  *   qr_review_row row = {.lesion_id = 7, .decision = QR_REVIEW_RIM_POS, ...};
  *   QR_TRY(qr_review_record(&r, &row));                        // in memory, then saved at once
+ *   QR_TRY(qr_review_flush(&r));                              // before closing: a failed save again
  *   qr_review_close(&r);
  */
 #ifndef QR_REVIEW_FILE_H
@@ -66,6 +70,8 @@ typedef struct qr_review_row {
     double model_probability;      /* NaN: none */
     int model_decision;            /* QR_MODEL_* (review_queue.h) */
     char *note;                    /* owned, never NULL in a stored row ("" for none) */
+    char *extra;                   /* owned: the row's cells of the columns this format does not know,
+                                      tab-joined; NULL for none (a new row) */
 } qr_review_row;
 
 typedef struct qr_review {
@@ -74,18 +80,26 @@ typedef struct qr_review {
     int64_t cap;
     qr_review_row *rows;     /* sorted by lesion_id */
     int lock_fd;             /* -1 when not locked */
+    int unsaved;             /* 1 while a recorded row has not reached the file (its save failed) */
+    int n_extra;             /* columns this format does not know, carried through */
+    char *extra_header;      /* their names, tab-joined (NULL if none) */
+    char *comments;          /* the file's '#' lines, each ending in a line break (NULL if none) */
 } qr_review;
 
 /* Read a review file without locking it (export, inspection). A missing file is an empty review;
- * a file that is not a review file (header columns missing), a row with a bad lesion id, decision,
- * time or probability, or a lesion id twice is QR_ERR_FORMAT naming the file and line. */
+ * a file that is not a review file (header columns missing; a prediction table, recognised by a
+ * `probability` column without a `reviewer` one), a row with a bad lesion id, decision, time or
+ * probability, or a lesion id twice is QR_ERR_FORMAT naming the file and line. */
 qr_status qr_review_read(const char *path, qr_review *r);
 
-/* Lock, read, and write back at once (so a folder that cannot be written is found now, not at
- * the first decision). QR_ERR_IO "... is open in another viewer" if the lock is held. */
+/* Lock and read. A missing or blank file is created at once (header only); a file with content
+ * is not rewritten, but a temporary file is made and removed beside it, so a folder that cannot
+ * be written is found now, not at the first decision. A symbolic link is followed: the lock, the
+ * reads and the saves are those of its target (r->path). QR_ERR_IO "... is open in another review
+ * session" if the lock is held. */
 qr_status qr_review_open(const char *path, qr_review *r);
 
-/* Unlock and free (NULL-safe). Nothing is written. */
+/* Unlock and free (NULL-safe). Nothing is written: call qr_review_flush first. */
 void qr_review_close(qr_review *r);
 
 /* Row of a lesion, or NULL. */
@@ -94,12 +108,15 @@ const qr_review_row *qr_review_find(const qr_review *r, int32_t lesion_id);
 int qr_review_decision_of(const qr_review *r, int32_t lesion_id);
 
 /* Insert or replace the row of row->lesion_id (strings are copied and cleaned: tabs and line
- * breaks become spaces; an empty time is filled with the current time), then save. If saving
- * fails the row stays in memory (a later save writes it) and the error is returned. */
+ * breaks become spaces; an empty time is filled with the current time; a replaced row's extra
+ * cells are kept unless row->extra is given), then save. If saving fails the row stays in memory,
+ * r->unsaved is set (a later save or qr_review_flush writes it) and the error is returned. */
 qr_status qr_review_record(qr_review *r, const qr_review_row *row);
 
-/* Write all rows to r->path atomically. */
-qr_status qr_review_save(const qr_review *r);
+/* Write all rows to r->path atomically; clears r->unsaved on success. */
+qr_status qr_review_save(qr_review *r);
+/* Save if a recorded row has not reached the file yet (r->unsaved), else nothing. */
+qr_status qr_review_flush(qr_review *r);
 
 /* Rows whose lesion id is not in the queue (kept, but the viewer warns). */
 int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q);

@@ -84,6 +84,13 @@ qr_status qr_queue_attach_prediction_table(qr_queue *q, const char *path, int64_
  * not in the queue or a value is out of range. */
 qr_status qr_queue_set_prediction(qr_queue *q, int32_t id, double probability, double uncertainty, int decision);
 
+/* One lesion's prediction as qr_queue_set_prediction takes it. */
+typedef struct qr_queue_prediction {
+    int32_t id;
+    double probability, uncertainty;
+    int decision; /* QR_MODEL_* */
+} qr_queue_prediction;
+
 /* 1 if any item carries a prediction. */
 int qr_queue_has_prediction(const qr_queue *q);
 

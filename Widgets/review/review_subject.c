@@ -151,7 +151,8 @@ qr_status qr_review_subject_check_probability(const qr_review_subject *s, const 
     return st;
 }
 
-qr_status qr_review_subject_set_labels(qr_review_subject *s, const qr_volume *labels) {
+qr_status qr_review_subject_set_labels(qr_review_subject *s, const qr_volume *labels, const qr_queue_prediction *pred,
+                                       int64_t n) {
     if (labels->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "label map must be int32");
     QR_TRY(check_grid(s, labels, "label map"));
     qr_volume copy;
@@ -162,11 +163,19 @@ qr_status qr_review_subject_set_labels(qr_review_subject *s, const qr_volume *la
         qr_volume_free(&copy);
         return st;
     }
+    for (int64_t i = 0; i < n && st == QR_OK; i++)
+        st = qr_queue_set_prediction(&q, pred[i].id, pred[i].probability, pred[i].uncertainty, pred[i].decision);
+    if (st != QR_OK) {
+        qr_queue_free(&q);
+        qr_volume_free(&copy);
+        return st;
+    }
     qr_volume_free(&s->labels);
     qr_queue_free(&s->queue);
     s->labels = copy;
     s->queue = q;
-    s->n_unpredicted = q.n;
+    s->n_unpredicted = 0;
+    for (int64_t u = 0; u < q.n; u++) s->n_unpredicted += isnan(q.items[u].probability);
     return QR_OK;
 }
 

@@ -62,8 +62,12 @@ qr_status qr_review_subject_check_overlay(const qr_review_subject *s, const qr_v
 qr_status qr_review_subject_check_probability(const qr_review_subject *s, const qr_volume *prob, const char *name);
 
 /* Replace the label map and the queue (after an in-viewer prediction, whose label map is the
- * lesion map split as predict split it). `labels` is copied; it must be on the QSM grid. */
-qr_status qr_review_subject_set_labels(qr_review_subject *s, const qr_volume *labels);
+ * lesion map split as predict split it) and give the new queue's lesions the n predictions
+ * (n = 0: none). All or nothing: on any error (labels off the QSM grid, a prediction for a lesion
+ * that is not in `labels`, a value out of range) the subject is left exactly as it was. `labels`
+ * is copied. */
+qr_status qr_review_subject_set_labels(qr_review_subject *s, const qr_volume *labels, const qr_queue_prediction *pred,
+                                       int64_t n);
 
 void qr_review_subject_free(qr_review_subject *s);
 

@@ -286,7 +286,8 @@ static qr_status decide(const qr_eval_input *in, fold_index *fi, qr_eval_result 
             fo->threshold_f1[m] = t;
         }
         if (in->fixed_thresholds) {
-            fo->threshold_sensitive = in->threshold_sensitive;
+            /* as qsmrim predict applies them: the review band never starts above the rim+ threshold */
+            fo->threshold_sensitive = fmin(in->threshold_sensitive, in->threshold_f1);
         } else {
             int64_t k = gather(in, r->prob, fi, f, -1, NULL, &w);
             double t = INFINITY;

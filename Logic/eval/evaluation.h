@@ -49,7 +49,8 @@ typedef struct qr_eval_input {
     const int *fold;           /* n */
     const int *label;          /* n, 0/1 */
     const double *member_prob; /* n * nmembers, row-major: p[i * nmembers + s] */
-    int fixed_thresholds;      /* 1: use threshold_f1 / threshold_sensitive below */
+    int fixed_thresholds;      /* 1: use threshold_f1 / threshold_sensitive below (the latter capped
+                                  at the former, as qsmrim predict applies them) */
     double threshold_f1, threshold_sensitive;
     double max_fpr;            /* 0.1 */
     double sensitivity_target; /* 0.95 */

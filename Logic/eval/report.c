@@ -176,7 +176,7 @@ qr_status qr_report_write_metrics_json(const char *path, const qr_eval_result *r
     fputs("  \"folds\": [\n", f);
     for (int k = 0; k < r->nfolds; k++) {
         const qr_eval_fold *fo = &r->folds[k];
-        fprintf(f, "    {\"fold\": %d, \"n_lesions\": %lld, \"n_rimpos\": %lld, \"proc_auc\": ", k, (long long)fo->n,
+        fprintf(f, "    {\"fold\": %d, \"n_lesions\": %lld, \"n_rimpos\": %lld, \"proc_auc\": ", k + 1, (long long)fo->n,
                 (long long)fo->npos);
         jnum(f, fo->proc_auc);
         fputs(", \"proc_auc_normalized\": ", f);

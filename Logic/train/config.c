@@ -148,7 +148,7 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
     if (!strcmp(k, "rf_tune_trees")) return as_int(what, k, v, 1, 100000, &c->rf_tune_trees);
     if (!strcmp(k, "smote_k")) return as_int(what, k, v, 1, 100, &c->smote_k);
     if (!strcmp(k, "threads")) return as_int(what, k, v, 0, 4096, &c->threads);
-    if (!strcmp(k, "holdout")) return as_double(what, k, v, 0, 0.9, &c->holdout);
+    if (!strcmp(k, "holdout")) return as_double(what, k, v, 0, 0.5, &c->holdout);
     if (!strcmp(k, "rf_mtry")) { /* a single value */
         c->n_mtry = 1;
         return as_int(what, k, v, 1, 100000, &c->rf_mtry[0]);
@@ -287,4 +287,29 @@ void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char
              cfg->batch_size, cfg->learning_rate,
              !strcmp(cfg->image_fusion, "branches") ? "two-branch image fusion" : "QSM+FLAIR as channels",
              cfg->use_radiomics ? "" : ", image only", cfg->fusion, cfg->deepsmote, aug);
+}
+
+void qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n) {
+    char ms[256] = "", mtry[256] = "";
+    for (int k = 0; k < cfg->n_milestones; k++) {
+        const size_t used = strlen(ms);
+        snprintf(ms + used, sizeof ms - used, "%s%.17g", k ? " " : "", cfg->milestones[k]);
+    }
+    for (int k = 0; k < cfg->n_mtry; k++) {
+        const size_t used = strlen(mtry);
+        snprintf(mtry + used, sizeof mtry - used, "%s%d", k ? " " : "", cfg->rf_mtry[k]);
+    }
+    snprintf(buf, n,
+             "width: %d%s\nfusion: %s\nimage_fusion: %s\ndeepsmote: %s\nuse_radiomics: %d\nlayer4_stride: %d\n"
+             "epochs: %d\nbatch_size: %d\nlearning_rate: %.17g\nlr_milestones: %s\nlr_gamma: %.17g\n"
+             "weight_decay: %.17g\naugment: %d\np_flip: %.17g\np_affine: %.17g\np_blur: %.17g\n"
+             "patch_sampling: %s\nrimnet_class_weight: %.17g\nrimnet_conv_l2: %.17g\nrimnet_pool_stride: %d\n"
+             "rimnet_turns: %s\nradiomics: %s\nrf_trees: %d\nrf_mtry: %s\nrf_inner_folds: %d\nrf_tune_trees: %d\n"
+             "smote_k: %d\n",
+             cfg->width, cfg->width_set ? "" : " (default)", cfg->fusion, cfg->image_fusion, cfg->deepsmote,
+             cfg->use_radiomics, cfg->layer4_stride, cfg->epochs, cfg->batch_size, cfg->learning_rate, ms, cfg->lr_gamma,
+             cfg->weight_decay, cfg->augment, cfg->p_flip, cfg->p_affine, cfg->p_blur, cfg->patch_sampling,
+             cfg->rimnet_class_weight, cfg->rimnet_conv_l2, cfg->rimnet_pool_stride, cfg->rimnet_turns,
+             cfg->radiomics[0] ? cfg->radiomics : "(preset)", cfg->rf_trees, mtry, cfg->rf_inner_folds,
+             cfg->rf_tune_trees, cfg->smote_k);
 }

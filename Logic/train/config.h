@@ -45,7 +45,8 @@
  *   ---- run ----
  *   threads             0            0 = all cores
  *   holdout             0.2          `qsmrim train`: share of subjects held out (stratified) to
- *                                    choose the decision thresholds and report held-out metrics;
+ *                                    choose the decision thresholds and report held-out metrics,
+ *                                    0..0.5: one fold of a k-fold split, k = round(1/holdout);
  *                                    0 = train on all subjects (thresholds then come from the
  *                                    training predictions, and a notice says so)
  */
@@ -108,6 +109,10 @@ int qr_train_config_milestone_epochs(const qr_train_config *cfg, int *out, int c
 
 /* One line describing the settings that matter for an architecture ("width 16, fusion add, ..."). */
 void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char *buf, size_t n);
+/* Every setting that changes what training computes, one "key: value" line each (all but threads,
+ * which changes no result, and holdout, which the caller adds where it matters), to recognise a
+ * resumed run's settings (crossval.h, learner.h). A buffer of 8 KiB holds it. */
+void qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

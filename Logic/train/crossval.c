@@ -2,11 +2,14 @@
 #define _GNU_SOURCE
 #include "crossval.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../core/fileutil.h"
 #include "../core/tsv.h"
@@ -49,6 +52,72 @@ static qr_status check_or_write_folds(const qr_dataset *d, const int *sfold, con
     QR_TRY(qr_atomic_open(&a, path));
     fputs("subject\tfold\n", a.fp);
     for (int s = 0; s < d->nsubjects; s++) fprintf(a.fp, "%s\t%d\n", d->subject[s], sfold[s] + 1);
+    return qr_atomic_commit(&a);
+}
+
+/* The first line where two settings records differ, into buf ("" if none). */
+static void first_difference(const char *a, const char *b, char *buf, size_t n) {
+    buf[0] = 0;
+    while (*a || *b) {
+        const size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la != lb || memcmp(a, b, la)) {
+            snprintf(buf, n, "'%.*s' there, '%.*s' now", (int)la, a, (int)lb, b);
+            return;
+        }
+        a += la + (a[la] == '\n');
+        b += lb + (b[lb] == '\n');
+    }
+}
+
+/* 1 if name is a job's file: fold<F>-seed<S>.tsv or .ckpt.h5 (and their temporaries). */
+static int is_job_file(const char *name) {
+    int f, s, used = 0;
+    if (name[0] == '.') name++;
+    return sscanf(name, "fold%d-seed%d%n", &f, &s, &used) == 2 && used > 0 &&
+           (!strncmp(name + used, ".tsv", 4) || !strncmp(name + used, ".ckpt.h5", 8));
+}
+
+/* The settings record: compared on resume; otherwise the jobs of an earlier run are removed and
+ * the record written. */
+static qr_status check_or_write_settings(const char *work, const char *settings, int resume) {
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/settings.txt", work);
+    if (!settings) settings = "";
+    int have_jobs = 0;
+    DIR *dir = opendir(work);
+    if (!dir) return qr_fail(QR_ERR_IO, "%s: cannot list the work folder (%s)", work, strerror(errno));
+    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+        if (!is_job_file(e->d_name)) continue;
+        have_jobs = 1;
+        if (!resume) {
+            char p[QR_PATH_MAX];
+            if (snprintf(p, sizeof p, "%s/%s", work, e->d_name) < (int)sizeof p) unlink(p);
+        }
+    }
+    closedir(dir);
+    if (resume && (qr_path_is_file(path) || have_jobs)) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return qr_fail(QR_ERR_INVALID_ARG,
+                           "%s: the interrupted run left no record of its settings (an older qsmrim); remove the "
+                           "folder or run without --resume",
+                           work);
+        char old[8192];
+        const size_t got = fread(old, 1, sizeof old - 1, f);
+        old[got] = 0;
+        fclose(f);
+        char diff[600];
+        first_difference(old, settings, diff, sizeof diff);
+        if (diff[0])
+            return qr_fail(QR_ERR_INVALID_ARG,
+                           "%s: the interrupted run used other settings (%s); remove the folder or run without "
+                           "--resume",
+                           work, diff);
+        return QR_OK;
+    }
+    qr_atomic a;
+    QR_TRY(qr_atomic_open(&a, path));
+    fputs(settings, a.fp);
     return qr_atomic_commit(&a);
 }
 
@@ -98,6 +167,7 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
     if (st == QR_OK) st = qr_stratified_folds(d->subject_rimpos, d->nsubjects, o->nfolds, o->seed, out->subject_fold);
     if (st == QR_OK && o->workdir) {
         st = qr_mkdir_p(o->workdir);
+        if (st == QR_OK) st = check_or_write_settings(o->workdir, o->settings, o->resume);
         if (st == QR_OK) st = check_or_write_folds(d, out->subject_fold, o->workdir, o->resume);
     }
     for (int64_t i = 0; st == QR_OK && i < d->n; i++) out->fold[i] = out->subject_fold[d->subject_of[i]];

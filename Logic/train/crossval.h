@@ -7,9 +7,11 @@
  * and predicts the lesions of fold f. With a work folder, each finished job leaves
  * <work>/fold<f+1>-seed<s+1>.tsv (lesion index, subject, lesion_id, probability; atomic), networks
  * leave a checkpoint <work>/fold<f+1>-seed<s+1>.ckpt.h5 after every epoch, and <work>/folds.tsv
- * records the split. `resume` reuses finished jobs and continues from checkpoints; a split that
- * does not match the recorded one (another cohort, seed or fold count) is an error naming the work
- * folder.
+ * records the split and <work>/settings.txt the settings. `resume` reuses finished jobs and
+ * continues from checkpoints; a split or settings that do not match the recorded ones (another
+ * cohort, seed, fold count, architecture, configuration or precision) are an error naming the work
+ * folder and the first differing setting. Without `resume` the jobs and checkpoints of an earlier
+ * run in the folder are removed first, so none of them can be taken up later by mistake.
  */
 #ifndef QR_CROSSVAL_H
 #define QR_CROSSVAL_H
@@ -28,6 +30,7 @@ typedef struct qr_cv_options {
     uint64_t seed;
     const char *workdir;  /* NULL: nothing kept */
     int resume;
+    const char *settings; /* what the results depend on (text; NULL = ""): kept as <work>/settings.txt */
     qr_cv_job_fn job;     /* called when a job starts (reused = 1: loaded from its file) */
     void *user;
 } qr_cv_options;

@@ -123,7 +123,13 @@ qr_status qr_forest_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t
         if (!dup) cand[nc++] = m;
     }
     int best = cand[0];
-    if (st == QR_OK && nc > 1) {
+    /* the inner cross-validation keeps each subject in one inner fold: it needs two subjects */
+    int two_groups = !group;
+    for (int64_t i = 1; group && i < n && !two_groups; i++) two_groups = group[i] != group[0];
+    if (st == QR_OK && nc > 1 && !two_groups)
+        qr_log(QR_LOG_NOTICE, "mtry not tuned: the training lesions come from one subject (the inner cross-validation "
+                              "needs two); using mtry %d", best);
+    if (st == QR_OK && nc > 1 && two_groups) {
         double scores[QR_TRAIN_MAX_MTRY];
         qr_forest_params tp = fp;
         tp.ntrees = cfg->rf_tune_trees;

@@ -35,6 +35,14 @@
 #include "../nn/nn.h"
 #include "learner_internal.h"
 
+
+/* 64-bit FNV-1a of the run's settings record (fits a checkpoint's int64 field). */
+static int64_t settings_fingerprint(const char *text) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *c = (const unsigned char *)(text ? text : ""); *c; c++) h = (h ^ *c) * 0x100000001b3ULL;
+    return (int64_t)(h >> 1);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -244,15 +252,28 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     QR_TRY(qr_nn_trainer_create(l->model, 0, &to, &t));
 
     int start = 0;
-    int64_t epochs_done = 0;
-    qr_nn_field field = {"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1};
+    int64_t epochs_done = 0, settings_hash = settings_fingerprint(o->settings), stored_hash = 0;
+    qr_nn_field fields[2] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
+                             {"settings_hash", QR_NN_FIELD_I64, &stored_hash, 1}};
     qr_status st = QR_OK;
     if (o->checkpoint && o->resume && qr_path_is_file(o->checkpoint)) {
-        st = qr_nn_checkpoint_load(t, o->checkpoint, &field, 1);
-        if (st != QR_OK) st = qr_fail_context(st, "resuming from %s", o->checkpoint);
+        st = qr_nn_checkpoint_load(t, o->checkpoint, fields, 2);
+        if (st == QR_OK && stored_hash != settings_hash)
+            st = qr_fail(QR_ERR_INVALID_ARG,
+                         "%s: the checkpoint was written with other training settings; remove it or run without "
+                         "--resume",
+                         o->checkpoint);
+        else if (st != QR_OK && strstr(qr_last_error(), "settings_hash"))
+            st = qr_fail(QR_ERR_INVALID_ARG,
+                         "%s: the checkpoint does not record its training settings (an older qsmrim wrote it); "
+                         "remove it or run without --resume",
+                         o->checkpoint);
+        else if (st != QR_OK)
+            st = qr_fail_context(st, "resuming from %s", o->checkpoint);
         start = (int)epochs_done;
         if (st == QR_OK) qr_log(QR_LOG_NOTICE, "resuming from %s after epoch %d", o->checkpoint, start);
     }
+    stored_hash = settings_hash;
     int64_t *order = malloc((size_t)n * sizeof *order);
     batch_buf b;
     int64_t B = cfg->batch_size;
@@ -309,7 +330,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         }
         if (st == QR_OK && o->checkpoint) {
             epochs_done = epoch + 1;
-            st = qr_nn_checkpoint_save(t, o->checkpoint, &field, 1);
+            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 2);
         }
     }
     batch_free(&b);

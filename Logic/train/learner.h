@@ -59,6 +59,9 @@ typedef struct qr_fit_options {
     const char *device;        /* CNN device ("auto", "cpu", "cuda", ...) */
     const char *checkpoint;    /* checkpoint file written every epoch (NULL: none) */
     int resume;                /* start from the checkpoint when it exists */
+    const char *settings;      /* what the run's results depend on (the pipeline's record; NULL =
+                                  ""): a checkpoint keeps a hash of it, and resuming from one made
+                                  with other settings is an error */
     qr_fit_progress_fn progress;
     void *user;
     const volatile sig_atomic_t *cancel;

@@ -46,6 +46,18 @@ qr_report_section qr_method_eval_section(const qr_method_eval *m) {
 }
 
 /* Copy the per-lesion arrays the evaluation reads. */
+/* The record of what a run's results depend on (learner.h `settings`, crossval.h). The device is
+ * not in it: it changes results by float rounding only, and an interrupted GPU run may go on on
+ * the CPU. */
+static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t seed, double holdout, char *buf,
+                         size_t n) {
+    const int tf32 = arch != QR_ARCH_APRL_RF && qr_nn_default_precision() == QR_NN_PRECISION_TF32;
+    int k = snprintf(buf, n, "arch: %s\nseed: %llu\nprecision: %s\n", qr_arch_to_name(arch), (unsigned long long)seed,
+                     tf32 ? "tf32" : "fp32");
+    if (holdout >= 0 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "holdout: %.17g\n", holdout);
+    if (k >= 0 && (size_t)k < n) qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
+}
+
 static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_eval *m) {
     m->subject = malloc((size_t)d->n * sizeof *m->subject);
     m->fold = calloc((size_t)d->n, sizeof *m->fold);
@@ -146,6 +158,10 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
         cv.seed = o->seed;
         cv.workdir = o->workdir;
         cv.resume = o->resume;
+        char settings[8192];
+        run_settings(o->arch, o->cfg, o->seed, -1, settings, sizeof settings);
+        cv.settings = settings;
+        cv.fit.settings = settings;
         cv.job = h ? h->job : NULL;
         cv.user = h ? h->user : NULL;
         qr_cv_result cr;
@@ -255,6 +271,8 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     out->n_train_lesions = ntr;
     out->n_holdout_lesions = nho;
     qr_learner *model = NULL;
+    char settings[8192];
+    run_settings(o->arch, o->cfg, o->seed, o->holdout, settings, sizeof settings);
     for (int s = 0; st == QR_OK && s < o->nseeds; s++) {
         char ckpt[QR_PATH_MAX];
         qr_fit_options fo;
@@ -268,6 +286,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
             fo.checkpoint = ckpt;
         }
         fo.resume = o->resume;
+        fo.settings = settings;
         fo.progress = h ? h->fit_progress : NULL;
         fo.user = h ? h->user : NULL;
         fo.cancel = h ? h->cancel : NULL;
@@ -297,6 +316,9 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
                      nho > 0 ? "held-out" : "training");
     if (st == QR_OK) st = qr_threshold_f1(lab, prob, NULL, nsel, &out->threshold_f1, NULL);
     if (st == QR_OK) st = qr_threshold_sensitivity(lab, prob, NULL, nsel, 0.95, &out->threshold_sensitive, NULL);
+    /* with few rim+ lesions the first point reaching 95% sensitivity can lie above the F1 point,
+     * which is then the more sensitive one: the review band starts at or below the rim+ threshold */
+    if (st == QR_OK && out->threshold_sensitive > out->threshold_f1) out->threshold_sensitive = out->threshold_f1;
     /* held-out evaluation at those thresholds */
     if (st == QR_OK && nho > 0) {
         qr_method_eval *m = &out->holdout;

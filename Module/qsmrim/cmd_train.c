@@ -35,13 +35,15 @@ static const char *HELP =
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --seeds N         members trained with different seeds; the model averages them (default 1)\n"
     "  --holdout F       share of subjects held out, stratified by rim+ count (default 0.2, or the\n"
-    "                    config's holdout): the decision thresholds (F1-optimal and the high-\n"
-    "                    sensitivity one) are chosen on them and their metrics are reported and\n"
-    "                    stored in the model; 0 trains on every subject and takes the thresholds from\n"
-    "                    the training lesions (optimistic)\n"
+    "                    config's holdout; at most 0.5): one fold of a k-fold split with k = round(1/F),\n"
+    "                    so 0.2 holds out a fifth and 0.3 a third; the decision thresholds (F1-optimal\n"
+    "                    and the high-sensitivity one) are chosen on them and their metrics are reported\n"
+    "                    and stored in the model; 0 trains on every subject and takes the thresholds\n"
+    "                    from the training lesions (optimistic)\n"
     "  --resume          continue from the checkpoints of an interrupted run (MODEL.h5.seed<k>.ckpt.h5,\n"
     "                    written after every epoch next to the model and removed when it is complete)\n"
-    "  --report DIR      also write the held-out evaluation there (metrics.json, figures, report.html)\n"
+    "  --report DIR      also write the held-out evaluation there (metrics.json, summary.tsv,\n"
+    "                    report.html); needs held-out subjects (--holdout > 0)\n"
     "  --note TEXT       what the data is (stored with the model as its training data)\n"
     "  --cache DIR       radiomic feature cache (default .qsmrim-cache beside the manifest); --no-cache\n"
     "  --precision P     fp32 (default) or tf32: convolutions and linear layers on TF32 tensor cores\n"
@@ -111,7 +113,7 @@ int cmd_train(int argc, char **argv) {
         case 'n': if (cli_parse_int("--seeds", optarg, 1, 100, &seeds)) return CLI_EXIT_USAGE; break;
         case 'H':
             if (cli_parse_double("--holdout", optarg, &holdout)) return CLI_EXIT_USAGE;
-            if (holdout < 0 || holdout > 0.9) return cli_usage("--holdout must be in [0, 0.9], got %g", holdout);
+            if (holdout < 0 || holdout > 0.5) return cli_usage("--holdout must be in [0, 0.5], got %g", holdout);
             break;
         case 'R': resume = 1; break;
         case 'r': report = optarg; break;
@@ -135,6 +137,8 @@ int cmd_train(int argc, char **argv) {
     if (config && (st = qr_train_config_read(config, &cfg)) != QR_OK) return cli_fail(st);
     if (threads > 0) cfg.threads = (int)threads;
     if (holdout >= 0) cfg.holdout = holdout;
+    if (report && cfg.holdout <= 0)
+        return cli_usage("--report writes the held-out evaluation; with holdout 0 there is none (use --holdout > 0)");
     /* the output folder must exist and the model be none of the inputs; it is written at the end */
     const qr_io_path ins[2] = {{manifest, "the --manifest file", 0, 0}, {config, "the --config file", 0, 0}};
     const qr_io_path outs[1] = {{out, "--out", 0, 0}};

@@ -428,6 +428,25 @@ static void test_members_and_bootstrap(void **state) {
     assert_true(a.proc_auc.value == seed7.value);                             /* estimate: no randomness */
     assert_true(a.proc_auc.lo != seed7.lo || a.proc_auc.hi != seed7.hi);     /* another seed, other draws */
     qr_eval_result_free(&a);
+
+    /* a model's stored thresholds (evaluate --model) with the high-sensitivity one above the F1
+     * one: applied as predict applies them, the review band starts at the rim+ threshold, so every
+     * lesion called rim+ is also to review */
+    in.fixed_thresholds = 1;
+    in.threshold_f1 = 0.3;
+    in.threshold_sensitive = 0.6;
+    in.bootstrap = 0;
+    assert_int_equal(qr_evaluate(&in, &a, NULL), QR_OK);
+    int64_t called = 0, reviewed = 0;
+    for (int64_t k = 0; k < d->n; k++) {
+        assert_int_equal(a.decision[k], a.prob[k] >= 0.3);
+        assert_int_equal(a.review[k], a.prob[k] >= 0.3);
+        called += a.decision[k];
+        reviewed += a.review[k];
+    }
+    assert_true(called > 0 && called == reviewed && reviewed == a.n_review);
+    assert_true(a.folds[0].threshold_sensitive == 0.3);
+    qr_eval_result_free(&a);
     free(mp);
 }
 

@@ -88,6 +88,12 @@ static void test_resume_is_exact(void **state) {
     s.stop_after_epochs = 1000;
     s.flag = 0;
     o.resume = 1;
+    /* a checkpoint written with other settings is not resumed from (and stays) */
+    o.settings = "epochs: 99\n";
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "the checkpoint was written with other training settings"));
+    assert_true(qr_path_is_file(ckpt));
+    o.settings = NULL;
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_OK);
 
     double *pa = malloc((size_t)n * sizeof *pa), *pb = malloc((size_t)n * sizeof *pb), *pc = malloc((size_t)n * sizeof *pc);

@@ -78,8 +78,26 @@ check "resume reuses finished jobs and gives the same predictions" bash -c "
      --config '$T/tiny.yaml' --resume 2>'$T/resume.err' &&
   grep -q 'finished earlier, reused' '$T/resume.err' && test \$(grep -c 'training (job' '$T/resume.err') -eq 1 &&
   cmp -s '$T/e-qsmrimnet/predictions.tsv' '$T/e2/predictions.tsv'"
-check "resume refuses another split" one_line_error 1 "another split" \
+check "resume refuses another seed, naming it" one_line_error 1 "used other settings ('seed: 1' there, 'seed: 9' now)" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 3 --seeds 2 --seed 9 --config "$T/tiny.yaml" --resume --quiet
+check "resume refuses another fold count" one_line_error 1 "another split" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 2 --seeds 2 --config "$T/tiny.yaml" --resume --quiet
+# finished jobs of another configuration are never reused (they would be reported as the new one)
+sed 's/^epochs: 2$/epochs: 3/' "$T/tiny.yaml" >"$T/tiny3.yaml"
+check "resume refuses another configuration, naming the setting" one_line_error 1 "used other settings ('epochs: 2' there, 'epochs: 3' now)" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 3 --seeds 2 --config "$T/tiny3.yaml" --resume --quiet
+check "aprl-rf: resume refuses another forest size" bash -c "
+  sed 's/^rf_trees: 60$/rf_trees: 7/' '$T/tiny.yaml' >'$T/rf7.yaml' &&
+  ! '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e-aprl-rf' --arch aprl-rf --folds 3 --seeds 2 \
+     --bootstrap 40 --config '$T/rf7.yaml' --resume --quiet 2>'$T/rf7.err' &&
+  grep -q \"('rf_trees: 60' there, 'rf_trees: 7' now)\" '$T/rf7.err'"
+check "a run without --resume removes the earlier jobs first, so a later --resume cannot take them up" bash -c "
+  ls '$T/e2/.work-qsmrimnet/' | grep -q '^fold1-seed1.tsv$' &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e2' --folds 3 --seeds 2 --bootstrap 40 \
+     --config '$T/tiny3.yaml' --quiet &&
+  grep -qx 'epochs: 3' '$T/e2/.work-qsmrimnet/settings.txt' &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e2' --folds 3 --seeds 2 --bootstrap 40 \
+     --config '$T/tiny3.yaml' --resume 2>'$T/resume3.err' && test \$(grep -c 'finished earlier, reused' '$T/resume3.err') -eq 6"
 
 # several methods in one report: a subfolder each, DIR/metrics.json is the first method's
 check "two methods in one report: a subfolder each" bash -c "
@@ -93,7 +111,7 @@ check "two methods in one report: a subfolder each" bash -c "
 report_files() { (cd "$1" && find . -path './.work-*' -prune -o -type f -print0 | sort -z | xargs -0 md5sum); }
 report_files "$T/e3" >"$T/e3.md5"
 rm -rf "$T/e3/.work-aprl-rf"
-check "the second method fails after the first was computed" one_line_error 1 "another split" \
+check "the second method fails after the first was computed" one_line_error 1 "used other settings ('seed: 1' there, 'seed: 9' now)" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e3" --arch aprl-rf,qsmrimnet --folds 3 --seeds 2 --seed 9 \
   --bootstrap 40 --config "$T/tiny.yaml" --resume --quiet
 check "a failed evaluation leaves the previous report as it was" diff "$T/e3.md5" <(report_files "$T/e3")
@@ -157,7 +175,7 @@ check "predict with a random-forest model file (one member: no spread, flips ign
   predict_matches_evaluate "$T/rf.h5" "$T/rf-scored" none
 
 # Ctrl-C during training: exit 130, the epoch checkpoint kept, no model file; --resume finishes
-printf 'width: 2\nepochs: 60\nbatch_size: 16\n' >"$T/long.yaml"
+printf 'width: 2\nepochs: 8\nbatch_size: 16\n' >"$T/long.yaml"
 interrupted_then_resumed() {
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet &
   local pid=$! waited=0
@@ -165,7 +183,12 @@ interrupted_then_resumed() {
   kill -INT $pid; wait $pid; local rc=$?
   [ $rc -eq 130 ] || { echo "  rc=$rc"; return 1; }
   [ -e "$T/int.h5.seed1.ckpt.h5" ] && [ ! -e "$T/int.h5" ] || { echo "  checkpoint or model state wrong"; return 1; }
-  printf 'width: 2\nepochs: 3\nbatch_size: 16\n' >"$T/long.yaml" # finish quickly: the schedule ends at epoch 3
+  # another epoch count would change the learning-rate schedule: refused, the checkpoint kept
+  printf 'width: 2\nepochs: 3\nbatch_size: 16\n' >"$T/short.yaml"
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/short.yaml" --holdout 0.34 --resume \
+    --quiet 2>"$T/int.err" && { echo "  resumed with other settings"; return 1; }
+  grep -q "int.h5.seed1.ckpt.h5: the checkpoint was written with other training settings" "$T/int.err" &&
+    [ -e "$T/int.h5.seed1.ckpt.h5" ] || { echo "  $(cat "$T/int.err")"; return 1; }
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume --quiet &&
     [ -e "$T/int.h5" ] && [ ! -e "$T/int.h5.seed1.ckpt.h5" ]
 }
@@ -204,6 +227,16 @@ check "scoring a file that is not a model" one_line_error 1 "$T/bad.yaml" \
 check "an --include folder that holds no report is refused before the work" one_line_error 1 "not an evaluation report" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/x" --include "$T/c" --quiet
 check "no run left a staging folder behind" bash -c "test -z \"\$(find '$T' -name '.qsmrim-staging-*')\""
+# a random forest trained on one subject's lesions: mtry is not tuned (its inner CV needs two subjects)
+"$MINI" "$T/c2" 2 3 || { echo "cannot write the two-subject cohort"; exit 1; }
+check "aprl-rf on one training subject per fold: mtry not tuned, said so, evaluation completes" bash -c "
+  '$Q' evaluate --manifest '$T/c2/cohort.tsv' --report '$T/e-two' --arch aprl-rf --folds 2 --seeds 1 --bootstrap 20 \
+     --config '$T/tiny.yaml' 2>'$T/two.err' && grep -q 'mtry not tuned: the training lesions come from one subject' '$T/two.err' &&
+  test -s '$T/e-two/metrics.json'"
+check "--report without held-out subjects: usage error" one_line_error 2 "with holdout 0 there is none" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/h0.h5" --arch aprl-rf --holdout 0 --report "$T/h0-report"
+check "--holdout above 0.5: usage error" one_line_error 2 "must be in \[0, 0.5\]" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/h0.h5" --arch aprl-rf --holdout 0.9
 check "help of both commands" bash -c "'$Q' train --help | grep -q -- --holdout && '$Q' evaluate --help | grep -q -- --resume"
 
 echo "$fails failure(s)"

@@ -311,11 +311,3 @@ qr_status qr_output_check(const char *out) {
     if (access(dir, W_OK) != 0) return qr_fail(QR_ERR_IO, "%s: its folder %s is not writable (%s)", out, dir, strerror(errno));
     return QR_OK;
 }
-
-qr_status qr_output_distinct(const char *out, const char *other, const char *what) {
-    if (!out || !other) return QR_OK;
-    struct stat a, b;
-    const int same = !strcmp(out, other) ||
-                     (stat(out, &a) == 0 && stat(other, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
-    return same ? qr_fail(QR_ERR_INVALID_ARG, "%s: is also %s; give another output name", out, what) : QR_OK;
-}

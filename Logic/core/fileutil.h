@@ -91,13 +91,10 @@ void qr_path_dirname(const char *path, char *out, size_t outlen);
 const char *qr_path_basename(const char *path);
 /* 1 if `path` ends with `suffix` (case-insensitive). */
 int qr_path_has_suffix(const char *path, const char *suffix);
-/* Checks of an output path made before long work starts, so a run does not compute for minutes
- * and then fail to write (or write some outputs and not others):
- *   qr_output_check: its folder exists and is writable;
- *   qr_output_distinct: `out` is not the file `other` (same path, or the same file through
- *   another name); `what` names `other` in the message. NULL paths pass. */
+/* Check of an output path made before long work starts, so a run does not compute for minutes
+ * and then fail to write: its folder exists and is writable (NULL passes). A command checks all its
+ * outputs, against its inputs too, with qr_outputs_check (Logic/io/outputs.h). */
 qr_status qr_output_check(const char *out);
-qr_status qr_output_distinct(const char *out, const char *other, const char *what);
 /* 1 if path exists and is a directory / a regular file. */
 int qr_path_is_dir(const char *path);
 int qr_path_is_file(const char *path);

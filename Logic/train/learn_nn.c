@@ -30,17 +30,19 @@
 
 #include "../core/fileutil.h"
 #include "../core/rng.h"
+#include "../data/feature_cache.h"
 #include "../data/lesion_inputs.h"
 #include "lesion_draw.h"
 #include "../nn/nn.h"
 #include "learner_internal.h"
 
-
-/* 64-bit FNV-1a of the run's settings record (fits a checkpoint's int64 field). */
+/* The run's settings record as a checkpoint's int64 field: its SHA-256, first 60 bits. */
 static int64_t settings_fingerprint(const char *text) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const unsigned char *c = (const unsigned char *)(text ? text : ""); *c; c++) h = (h ^ *c) * 0x100000001b3ULL;
-    return (int64_t)(h >> 1);
+    char hex[65];
+    if (!text) text = "";
+    qr_sha256_hex(text, strlen(text), hex);
+    hex[15] = '\0';
+    return (int64_t)strtoull(hex, NULL, 16);
 }
 
 static double now_s(void) {

@@ -46,14 +46,18 @@ qr_report_section qr_method_eval_section(const qr_method_eval *m) {
 }
 
 /* Copy the per-lesion arrays the evaluation reads. */
+/* 1 if the architecture's networks run in TF32 (the forest has none). */
+static int runs_tf32(qr_arch_id arch) {
+    return arch != QR_ARCH_APRL_RF && qr_nn_default_precision() == QR_NN_PRECISION_TF32;
+}
+
 /* The record of what a run's results depend on (learner.h `settings`, crossval.h). The device is
  * not in it: it changes results by float rounding only, and an interrupted GPU run may go on on
  * the CPU. */
 static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t seed, double holdout, char *buf,
                          size_t n) {
-    const int tf32 = arch != QR_ARCH_APRL_RF && qr_nn_default_precision() == QR_NN_PRECISION_TF32;
     int k = snprintf(buf, n, "arch: %s\nseed: %llu\nprecision: %s\n", qr_arch_to_name(arch), (unsigned long long)seed,
-                     tf32 ? "tf32" : "fp32");
+                     runs_tf32(arch) ? "tf32" : "fp32");
     if (holdout >= 0 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "holdout: %.17g\n", holdout);
     if (k >= 0 && (size_t)k < n) qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
 }
@@ -188,7 +192,7 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
             char cfgtxt[400];
             qr_train_config_describe(o->cfg, qr_arch_to_name(o->arch), cfgtxt, sizeof cfgtxt);
             /* TF32 changes the networks' numbers: the record says so (the forest has none) */
-            const int tf32 = o->arch != QR_ARCH_APRL_RF && qr_nn_default_precision() == QR_NN_PRECISION_TF32;
+            const int tf32 = runs_tf32(o->arch);
             snprintf(m->description, sizeof m->description, "%s: %s%s; %d-fold CV x %d seeds", qr_arch_to_name(o->arch),
                      cfgtxt, tf32 ? ", TF32 arithmetic" : "", o->nfolds, o->nseeds);
         }

@@ -1046,15 +1046,22 @@ void ReviewWindow::onPredictFinished() {
 
 bool ReviewWindow::checkExportPath(const SubjectPaths &paths, const QString &reviewPath, const QString &out,
                                    QString *error) {
-    const QString names[7] = {paths.qsm, paths.flair, paths.lesions, paths.table, paths.overlay, paths.probability,
-                              reviewPath};
-    const char *what[7] = {"the QSM",        "the FLAIR",       "the lesion map", "the prediction table",
-                           "the prediction overlay", "the probability map", "the review file"};
+    const struct {
+        QString path;
+        const char *what;
+        int image;
+    } files[7] = {{paths.qsm, "the QSM", 1},
+                  {paths.flair, "the FLAIR", 1},
+                  {paths.lesions, "the lesion map", 1},
+                  {paths.table, "the prediction table", 0},
+                  {paths.overlay, "the prediction overlay", 1},
+                  {paths.probability, "the probability map", 1},
+                  {reviewPath, "the review file", 0}};
     QByteArray bytes[7];
     qr_io_path in[7];
     for (int i = 0; i < 7; i++) {
-        bytes[i] = names[i].toUtf8();
-        in[i] = {names[i].isEmpty() ? nullptr : bytes[i].constData(), what[i], i < 6 && i != 3, 0};
+        bytes[i] = files[i].path.toUtf8();
+        in[i] = {files[i].path.isEmpty() ? nullptr : bytes[i].constData(), files[i].what, files[i].image, 0};
     }
     QByteArray o = out.toUtf8();
     const qr_io_path outs[1] = {{o.constData(), "the export", 0, 0}};

@@ -133,11 +133,13 @@ cp "$W/out1/ABCDE_outputTable.tsv" "$O/"; cp "$W/out1/ABCDE_outputOverlay.nrrd" 
 before=$(cd "$O" && md5sum * | sort)
 slicer_run "$O" --device ref >"$W/stdout-k" 2>"$W/stderr-k" &
 pid=$!
-for _ in $(seq 1 600); do
-  grep -q "Classifying lesions" "$W/stdout-k" 2>/dev/null && break
+# The stage's own comment line (the filter-start line names the module's title, which is the same text).
+stage='<filter-comment> "Classifying lesions" </filter-comment>'
+for _ in $(seq 1 3000); do
+  grep -qxF "$stage" "$W/stdout-k" 2>/dev/null && break
   sleep 0.05
 done
-grep -q "Classifying lesions" "$W/stdout-k" || fail "the run never reached classification"
+grep -qxF "$stage" "$W/stdout-k" || fail "the run never reached classification"
 sleep 0.3
 kill -STOP $pid; kill -KILL $pid
 wait $pid 2>/dev/null || true

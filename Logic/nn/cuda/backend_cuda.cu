@@ -91,8 +91,12 @@ static qr_status cu_check(qr_nn_context *ctx) {
         if (e != cudaSuccess) qr_cu_fail(ctx, "device", "%s", cudaGetErrorString(e));
     }
     if (st->err == QR_OK) {
+        /* "Not ready" (work still queued) is an answer, not a failure, but the runtime may keep it
+         * as the thread's last error, where the next launch check would report it: clear it. Any
+         * error from before the query was taken above; a device fault is the query's own answer. */
         cudaError_t e = cudaStreamQuery(st->stream);
-        if (e != cudaSuccess && e != cudaErrorNotReady) qr_cu_fail(ctx, "device", "%s", cudaGetErrorString(e));
+        if (e == cudaErrorNotReady) (void)cudaGetLastError();
+        else if (e != cudaSuccess) qr_cu_fail(ctx, "device", "%s", cudaGetErrorString(e));
     }
     if (st->err == QR_OK) return QR_OK;
     qr_status s = qr_fail(st->err, "%s", st->msg);

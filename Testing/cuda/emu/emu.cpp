@@ -50,6 +50,9 @@ uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
 static cudaError_t g_last = cudaSuccess;
+/* Work was queued on the stream since the last synchronisation. The emulation runs it at once,
+ * but a GPU would still be busy: cudaStreamQuery then answers cudaErrorNotReady (once). */
+static bool g_queued = false;
 
 /* Fibers: the threads of a block. On x86-64 (without AddressSanitizer, which wants to see
  * stack switches through swapcontext) a fiber switch is a few instructions: save the callee-saved
@@ -221,6 +224,7 @@ void run_grid(dim3 grid, dim3 block, const void *kernel_id, const char *name, co
         g_last = cudaErrorInvalidConfiguration;
         return;
     }
+    g_queued = true;
     if (!racecheck_on()) {
         run_grid_once(grid, block, kernel_id, body);
         return;
@@ -339,11 +343,17 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     (void)s;
+    emu::g_queued = false;
     return cudaSuccess;
 }
+/* A stream with queued work is "not ready". The runtime's documentation does not say whether
+ * that answer also becomes the thread's last error; older runtimes recorded it (frameworks clear
+ * it after every query), so the emulation takes the stricter reading and records it. */
 cudaError_t cudaStreamQuery(cudaStream_t s) {
     (void)s;
-    return cudaSuccess;
+    if (!emu::g_queued) return cudaSuccess;
+    emu::g_queued = false;
+    return set_err(cudaErrorNotReady);
 }
 /* The emulated GPU's memory: QR_EMU_DEVICE_MB (default 16384), shared by all live allocations,
  * as on a real device (cudaMemGetInfo reports what is left). */
@@ -381,6 +391,7 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t s) {
     (void)s;
     if (!on_device(p, bytes)) return set_err(cudaErrorInvalidValue);
     memset(p, value, bytes);
+    emu::g_queued = true;
     return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s) {
@@ -397,10 +408,13 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         return set_err(cudaErrorInvalidValue);
     }
     memmove(dst, src, bytes);
+    emu::g_queued = true;
     return cudaSuccess;
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
-    return cudaMemcpyAsync(dst, src, bytes, kind, NULL);
+    cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, NULL);
+    if (e == cudaSuccess) emu::g_queued = false; /* synchronous */
+    return e;
 }
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
     *total_bytes = device_bytes();

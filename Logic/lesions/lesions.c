@@ -229,12 +229,17 @@ qr_status qr_lesions_extract(const qr_volume *input, const qr_lesion_options *op
     if (input->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "lesion input must be an integer volume");
     const int32_t *v = qr_volume_i32(input);
     const int64_t nv = qr_volume_nvox(input);
-    int32_t maxv = 0;
+    /* the first positive value, and whether another one follows */
+    int32_t first = 0;
+    int several = 0;
     for (int64_t i = 0; i < nv; i++) {
         if (v[i] < 0) return qr_fail(QR_ERR_FORMAT, "lesion map holds a negative label (%d)", v[i]);
-        if (v[i] > maxv) maxv = v[i];
+        if (v[i] > 0 && v[i] != first) {
+            if (first) several = 1;
+            else first = v[i];
+        }
     }
-    int mask = opt.input == QR_LESION_INPUT_MASK || (opt.input == QR_LESION_INPUT_AUTO && maxv <= 1);
+    int mask = opt.input == QR_LESION_INPUT_MASK || (opt.input == QR_LESION_INPUT_AUTO && !several);
     if (was_mask) *was_mask = mask;
 
     qr_volume labels;
@@ -265,7 +270,9 @@ qr_status qr_lesions_extract(const qr_volume *input, const qr_lesion_options *op
                 qr_lesion L = table->items[u];
                 old_ids[u] = L.id;
                 new_ids[u] = 0;
-                if (L.volume_mm3 < opt.min_volume_mm3) continue;
+                /* relative slack: a voxel volume from float spacings (0.5 x 0.7 x 3.0 =
+                 * 1.0499999999999998) must not drop a lesion printed as exactly the minimum */
+                if (L.volume_mm3 < opt.min_volume_mm3 * (1.0 - 1e-9)) continue;
                 new_ids[u] = mask ? (int32_t)(kept + 1) : L.id;
                 L.id = new_ids[u];
                 table->items[kept++] = L;

@@ -2,14 +2,17 @@
  * lesions.h - from a lesion mask or label map to a table of lesions.
  *
  * Input kinds:
- *   binary mask  - values 0 and 1 only: split into connected components. Connectivity 26 (voxels
- *                  sharing a face, edge or corner) is the default, as in lesion-count studies and
+ *   binary mask  - one positive value only (0/1, or 0/255 as 8-bit masks are often stored): split
+ *                  into connected components numbered from 1. Connectivity 26 (voxels sharing a
+ *                  face, edge or corner) is the default, as in lesion-count studies and
  *                  PyRadiomics' GLSZM; 6 (faces only) on request.
- *   label map    - any positive value above 1 present: one lesion per positive label, whatever its
- *                  connectivity (the label's voxels may be disjoint).
+ *   label map    - two or more distinct positive values: one lesion per positive label, whatever
+ *                  its connectivity (the label's voxels may be disjoint). A map of one lesion with
+ *                  a label other than 1 reads as a mask unless the caller forces labels.
  * "auto" decides by the values; a caller can force either kind.
  * Components are numbered 1..n in the order of their first voxel in memory order, so the same
- * mask always gives the same numbering. A minimum volume (mm^3) drops smaller lesions; components
+ * mask always gives the same numbering. A minimum volume (mm^3) drops smaller lesions (a lesion
+ * of exactly that volume is kept, with a relative slack of 1e-9 for float spacings); components
  * of a mask are renumbered after the drop, labels of a label map are kept.
  */
 #ifndef QR_LESIONS_H

@@ -9,6 +9,7 @@
  * requested distance. Mono-directional sets keep the first half: for d = 1 in 3D these are the 13
  * directions (1,1,1), (1,1,0), ..., (0,0,1); bi-directional sets keep all 26.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "rx_internal.h"
@@ -57,4 +58,25 @@ int rx_angles(const int64_t size[3], const int *dist, int n_dist, int bidirectio
     }
     *out = a;
     return ai;
+}
+
+qr_status rx_class_angles(const char *cls, const int64_t size[3], const int *dist, int n_dist, int bidirectional,
+                          const rx_settings *s, int **angles, int *na) {
+    *angles = NULL;
+    *na = 0;
+    const int f2d = s->force2d ? s->force2d_dim : -1;
+    int *a = NULL;
+    int n = rx_angles(size, dist, n_dist, bidirectional, f2d, &a);
+    if (n < 0) return qr_fail(QR_ERR_NOMEM, "out of memory (%s)", cls);
+    if (n == 0) {
+        free(a);
+        char plane[48] = "";
+        if (f2d >= 0) snprintf(plane, sizeof plane, " with force2D on axis %d", f2d);
+        return qr_fail(QR_ERR_EMPTY,
+                       "%s: no neighbour direction fits the region (bounding box %lld x %lld x %lld voxels%s)", cls,
+                       (long long)size[2], (long long)size[1], (long long)size[0], plane);
+    }
+    *angles = a;
+    *na = n;
+    return QR_OK;
 }

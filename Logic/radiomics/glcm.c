@@ -119,14 +119,9 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
                   double *vals) {
     const int64_t nz = img->size[0], ny = img->size[1], nx = img->size[2];
     const int ng = b->ng, n = b->n_present;
-    int *ang;
-    int na = rx_angles(img->size, s->dist, s->n_dist, 0, s->force2d ? s->force2d_dim : -1, &ang);
-    if (na < 0) return qr_fail(QR_ERR_NOMEM, "out of memory (glcm)");
+    int *ang, na;
     for (int f = 0; f < F_COUNT; f++) vals[f] = NAN;
-    if (na == 0) {
-        free(ang);
-        return QR_OK; /* no angle fits the bounding box: PyRadiomics fails the class (NaN) */
-    }
+    QR_TRY(rx_class_angles("glcm", img->size, s->dist, s->n_dist, 0, s, &ang, &na));
     if ((double)na * n * n > 5e8) {
         free(ang);
         return qr_fail(QR_ERR_INVALID_ARG, "glcm: %d gray levels x %d angles is too large; increase binWidth", n, na);

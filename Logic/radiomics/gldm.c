@@ -56,9 +56,8 @@ qr_status rx_gldm(const rx_image *img, const rx_binned *b, const rx_settings *s,
     const int64_t nz = img->size[0], ny = img->size[1], nx = img->size[2];
     const int n = b->n_present;
     for (int f = 0; f < F_COUNT; f++) vals[f] = NAN;
-    int *ang;
-    int na = rx_angles(img->size, s->dist, s->n_dist, 1, s->force2d ? s->force2d_dim : -1, &ang);
-    if (na < 0) return qr_fail(QR_ERR_NOMEM, "out of memory (gldm)");
+    int *ang, na;
+    QR_TRY(rx_class_angles("gldm", img->size, s->dist, s->n_dist, 1, s, &ang, &na));
     int nd = na + 1; /* dependence counts 0 .. Na */
     int *pos = malloc(sizeof *pos * ((size_t)b->ng + 1));
     double *P = calloc((size_t)n * nd, sizeof *P), *pg = calloc((size_t)n, sizeof *pg), *pd = calloc((size_t)nd, sizeof *pd);

@@ -80,13 +80,8 @@ qr_status rx_glrlm(const rx_image *img, const rx_binned *b, const rx_settings *s
     int64_t nr = nz > ny ? nz : ny;
     nr = nr > nx ? nr : nx;
     for (int f = 0; f < F_COUNT; f++) vals[f] = NAN;
-    int one = 1, *ang;
-    int na = rx_angles(img->size, &one, 1, 0, s->force2d ? s->force2d_dim : -1, &ang);
-    if (na < 0) return qr_fail(QR_ERR_NOMEM, "out of memory (glrlm)");
-    if (na == 0) {
-        free(ang);
-        return QR_OK;
-    }
+    int one = 1, *ang, na;
+    QR_TRY(rx_class_angles("glrlm", img->size, &one, 1, 0, s, &ang, &na));
     if ((double)na * n * nr > 5e8) {
         free(ang);
         return qr_fail(QR_ERR_INVALID_ARG, "glrlm: %d gray levels x %lld run lengths is too large; increase binWidth", n,

@@ -55,9 +55,8 @@ qr_status rx_glszm(const rx_image *img, const rx_binned *b, const rx_settings *s
     const int64_t nz = img->size[0], ny = img->size[1], nx = img->size[2], nvox = nz * ny * nx;
     const int n = b->n_present;
     for (int f = 0; f < F_COUNT; f++) vals[f] = NAN;
-    int one = 1, *ang;
-    int na = rx_angles(img->size, &one, 1, 1, s->force2d ? s->force2d_dim : -1, &ang);
-    if (na < 0) return qr_fail(QR_ERR_NOMEM, "out of memory (glszm)");
+    int one = 1, *ang, na;
+    QR_TRY(rx_class_angles("glszm", img->size, &one, 1, 1, s, &ang, &na));
     int *pos = malloc(sizeof *pos * ((size_t)b->ng + 1));
     uint8_t *done = calloc((size_t)nvox, 1);
     int64_t *stack = malloc(sizeof *stack * (size_t)(img->np + 1));

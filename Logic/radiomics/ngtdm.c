@@ -27,9 +27,8 @@ qr_status rx_ngtdm(const rx_image *img, const rx_binned *b, const rx_settings *s
     const int64_t nz = img->size[0], ny = img->size[1], nx = img->size[2];
     const int ng = b->ng;
     for (int f = 0; f < F_COUNT; f++) vals[f] = NAN;
-    int *ang;
-    int na = rx_angles(img->size, s->dist, s->n_dist, 1, s->force2d ? s->force2d_dim : -1, &ang);
-    if (na < 0) return qr_fail(QR_ERR_NOMEM, "out of memory (ngtdm)");
+    int *ang, na;
+    QR_TRY(rx_class_angles("ngtdm", img->size, s->dist, s->n_dist, 1, s, &ang, &na));
     double *cnt = calloc((size_t)ng + 1, sizeof *cnt), *sdiff = calloc((size_t)ng + 1, sizeof *sdiff);
     if (!cnt || !sdiff) {
         free(cnt), free(sdiff), free(ang);

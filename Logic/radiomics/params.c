@@ -184,7 +184,7 @@ static qr_status apply_setting(ctx *c, rx_settings *s, const char *key, const ya
         s->bin_width = d;
     } else if (!strcmp(key, "binCount")) {
         if (is_null(v)) s->bin_count = 0;
-        else if (!get_int(v, &i) || i < 1 || i > 1000000) return BAD(key, v, "an integer > 0 or null");
+        else if (!get_int(v, &i) || i < 1 || i > 1000000) return BAD(key, v, "an integer from 1 to 1000000, or null");
         else s->bin_count = (int)i;
     } else if (!strcmp(key, "normalize")) {
         if (!get_bool(v, &b)) return BAD(key, v, "true or false");
@@ -301,7 +301,15 @@ static const char *const ALL_CLASS_ORDER[] = {"firstorder", "glcm", "gldm", "glr
 static qr_status parse_feature_classes(ctx *c, qr_radiomics *r, const yaml_node_t *map) {
     r->n_classes = 0;
     if (is_null(map) || (map->type == YAML_MAPPING_NODE && map->data.mapping.pairs.top == map->data.mapping.pairs.start)) {
-        /* PyRadiomics: all classes, in the order of its module names (shape2D excluded) */
+        /* PyRadiomics: all classes, in the order of its module names. Its list includes shape2D,
+         * which it computes (or fails on) under force2D; that class is not implemented here, so
+         * the engine refuses rather than return fewer features than PyRadiomics would. Without
+         * force2D PyRadiomics skips shape2D with a warning, as the list below does. */
+        if (r->global.force2d)
+            return qr_fail(QR_ERR_UNSUPPORTED,
+                           "%s: force2D with every feature class enabled includes 'shape2D', which is not implemented; "
+                           "list the wanted classes under featureClass",
+                           c->what);
         for (const char *const *n = ALL_CLASS_ORDER; *n; n++) {
             rx_class_sel *sel = &r->classes[r->n_classes++];
             sel->cls = (rx_class_id)rx_class_find(*n);

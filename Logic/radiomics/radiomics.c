@@ -241,12 +241,16 @@ static qr_status check_mask(const rx_settings *g, const int64_t lo[3], const int
     return QR_OK;
 }
 
+/* geometryTolerance as PyRadiomics applies it (SimpleITK's global coordinate and direction
+ * tolerances, checked by ITK's VerifyInputInformation): origins and spacings may differ by
+ * tol x the image's first spacing, direction cosines by tol. Without it, qr_geometry_same. */
 static int geometry_matches(const qr_geometry *a, const qr_geometry *b, double tol) {
     for (int d = 0; d < 3; d++)
         if (a->size[d] != b->size[d]) return 0;
     if (tol <= 0) return qr_geometry_same(a, b);
+    const double coord = tol * a->spacing[0];
     for (int d = 0; d < 3; d++)
-        if (fabs(a->spacing[d] - b->spacing[d]) > tol || fabs(a->origin[d] - b->origin[d]) > tol) return 0;
+        if (fabs(a->spacing[d] - b->spacing[d]) > coord || fabs(a->origin[d] - b->origin[d]) > coord) return 0;
     for (int d = 0; d < 9; d++)
         if (fabs(a->direction[d] - b->direction[d]) > tol) return 0;
     return 1;
@@ -316,9 +320,12 @@ qr_status qr_radiomics_compute_ex(const qr_radiomics *r, const qr_volume *image,
         return qr_fail(QR_ERR_INVALID_ARG, "radiomics: the label map must be an int32 volume");
     if (label == 0) return qr_fail(QR_ERR_INVALID_ARG, "radiomics: label 0 is the background, not a region");
     if (!geometry_matches(&image->geom, &labels->geom, g->geometry_tolerance)) {
-        char a[256], b[256];
-        return qr_fail(QR_ERR_GEOMETRY, "radiomics: image and label map are on different grids (image %s; labels %s)",
-                       qr_geometry_describe(&image->geom, a, sizeof a), qr_geometry_describe(&labels->geom, b, sizeof b));
+        char a[256], b[256], t[96] = "";
+        if (g->geometry_tolerance > 0)
+            snprintf(t, sizeof t, ", beyond geometryTolerance %g (x %g mm spacing)", g->geometry_tolerance,
+                     image->geom.spacing[0]);
+        return qr_fail(QR_ERR_GEOMETRY, "radiomics: image and label map are on different grids (image %s; labels %s%s)",
+                       qr_geometry_describe(&image->geom, a, sizeof a), qr_geometry_describe(&labels->geom, b, sizeof b), t);
     }
     const float *im = qr_volume_f32(image);
     const int32_t *lab = qr_volume_i32(labels);

@@ -190,6 +190,11 @@ double rx_percentile_sorted(const double *sorted, int64_t n, double q);
  * Na x 3 offsets (dz, dy, dx), malloc'ed. */
 int rx_angles(const int64_t size[3], const int *dist, int n_dist, int bidirectional, int force2d_dim,
               int **angles);
+/* rx_angles for a texture class (its name in messages) under the settings' force2D. No angle
+ * (a region one voxel thick in every in-plane direction) is QR_ERR_EMPTY, as PyRadiomics fails
+ * the extraction ("Error getting angle count"); *na is then 0 and *angles NULL. */
+qr_status rx_class_angles(const char *cls, const int64_t size[3], const int *dist, int n_dist, int bidirectional,
+                          const struct rx_settings *s, int **angles, int *na);
 
 /* ---------------------------------------------------------------- feature classes */
 /* Each computes every feature of its class into vals[rx_classes[cls].n] (NaN where PyRadiomics

@@ -27,7 +27,7 @@ static const char *HELP =
     "  --mask MASK          a mask or label map on the image's grid; the region is the voxels equal\n"
     "                       to --label\n"
     "  --label N            label of the region (default: the parameter file's `label`, else 1)\n"
-    "  --lesions LABELS     instead of --mask: one row per lesion. A map with values 0/1 only is split\n"
+    "  --lesions LABELS     instead of --mask: one row per lesion. A map with one positive value is split\n"
     "                       into 26-connected lesions (numbered as `qsmrim lesions` numbers them);\n"
     "                       otherwise every positive label is one lesion\n"
     "  --params FILE        a PyRadiomics parameter file (setting / imageType / featureClass); default:\n"
@@ -44,10 +44,22 @@ static const char *HELP =
     "preset asks for 2 -, not more voxels than minimumROISize, NaN/Inf voxels inside it or inside the\n"
     "wavelet support of its bounding box) is an error for --mask; with --lesions its row holds `nan`\n"
     "values and a notice names it. Float images are filtered in single precision and integer or\n"
-    "double images in double precision, as PyRadiomics (through PyWavelets) does.\n"
+    "double images in double precision, as PyRadiomics (through PyWavelets) does. Voxel values are\n"
+    "held as float32: a double image (or integers beyond 2^24) is rounded on reading, by at most\n"
+    "6e-8 of each value, and a notice says so; PyRadiomics keeps the file's values, so a voxel\n"
+    "within that distance of a bin edge can fall into the other bin.\n"
     "\n"
     "example:\n"
     "  qsmrim features --image qsm.nii.gz --lesions lesions.nii.gz --out radiomics.csv\n";
+
+/* pixel types (as ITK names them) whose values float32 may not hold exactly (integers above 2^24) */
+static int holds_more_than_float32(const char *t) {
+    static const char *const wide[] = {"double", "int", "unsigned_int", "long", "unsigned_long", "long_long",
+                                       "unsigned_long_long", NULL};
+    for (const char *const *w = wide; *w; w++)
+        if (!strcmp(t, *w)) return 1;
+    return 0;
+}
 
 static void put_value(FILE *f, double v) {
     if (isnan(v)) fputs("nan", f);
@@ -114,6 +126,12 @@ int cmd_features(int argc, char **argv) {
         qr_radiomics_free(r);
         return cli_fail(s);
     }
+    if (!strcmp(info.component_type, "double"))
+        qr_log(QR_LOG_NOTICE, "%s holds double values; they are rounded to float32 (by at most 6e-8 of each value)",
+               image_path);
+    else if (holds_more_than_float32(info.component_type))
+        qr_log(QR_LOG_NOTICE, "%s holds %s values; any beyond 2^24 is rounded to float32 (by at most 6e-8 of it)",
+               image_path, info.component_type);
     qr_radiomics_options ro = qr_radiomics_options_default();
     ro.precision = qr_radiomics_precision_of(info.component_type);
     int64_t nf = qr_radiomics_count(r);

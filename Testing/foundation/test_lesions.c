@@ -252,11 +252,84 @@ static void test_huge_labels(void **state) {
     qr_volume_free(&m);
 }
 
+/* A mask stored with one positive value other than 1 (0/255 of 8-bit tools) is a mask: two blobs
+ * were one lesion "255" centred between them. A lesion of exactly the minimum volume is kept
+ * although the float spacings make its volume 1.0499999999999998 for a printed 1.05. */
+static void test_one_value_masks_and_min_volume(void **state) {
+    (void)state;
+    qr_geometry g = qr_geometry_identity(8, 8, 4);
+    g.spacing[0] = 0.5;
+    g.spacing[1] = 0.7;
+    g.spacing[2] = 3.0;
+    qr_volume m, labels;
+    assert_int_equal(qr_volume_alloc(&m, &g, QR_INT32), QR_OK);
+    int32_t *p = qr_volume_i32(&m);
+    p[qr_geometry_index(&g, 1, 1, 1)] = 255; /* one voxel */
+    p[qr_geometry_index(&g, 5, 5, 2)] = 255; /* two voxels, far from the first */
+    p[qr_geometry_index(&g, 6, 5, 2)] = 255;
+    qr_lesion_table t;
+    int was_mask = 0;
+    assert_int_equal(qr_lesions_extract(&m, NULL, &labels, &t, &was_mask), QR_OK);
+    assert_true(was_mask);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.items[0].id, 1);
+    assert_int_equal(t.items[0].voxels, 1);
+    assert_int_equal(t.items[1].id, 2);
+    assert_int_equal(t.items[1].voxels, 2);
+    assert_int_equal(qr_volume_i32(&labels)[qr_geometry_index(&g, 6, 5, 2)], 2);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+
+    /* minimum volume equal to the one-voxel lesion's volume keeps it; just above drops it */
+    const double voxel = 0.5 * 0.7 * 3.0;
+    assert_true(voxel < 1.05); /* the case this guards */
+    qr_lesion_options o = qr_lesion_options_default();
+    o.min_volume_mm3 = 1.05;
+    assert_int_equal(qr_lesions_extract(&m, &o, &labels, &t, NULL), QR_OK);
+    assert_int_equal(t.n, 2);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+    o.min_volume_mm3 = 2.1; /* exactly the two-voxel lesion */
+    assert_int_equal(qr_lesions_extract(&m, &o, &labels, &t, NULL), QR_OK);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.items[0].voxels, 2);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+    o.min_volume_mm3 = 1.06;
+    assert_int_equal(qr_lesions_extract(&m, &o, &labels, &t, NULL), QR_OK);
+    assert_int_equal(t.n, 1);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+
+    /* forced label reading keeps the single value as one lesion with its own label */
+    o = qr_lesion_options_default();
+    o.input = QR_LESION_INPUT_LABELS;
+    assert_int_equal(qr_lesions_extract(&m, &o, &labels, &t, &was_mask), QR_OK);
+    assert_false(was_mask);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.items[0].id, 255);
+    assert_int_equal(t.items[0].voxels, 3);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+
+    /* a second positive value makes it a label map */
+    p[qr_geometry_index(&g, 3, 3, 3)] = 4;
+    assert_int_equal(qr_lesions_extract(&m, NULL, &labels, &t, &was_mask), QR_OK);
+    assert_false(was_mask);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.items[0].id, 4);
+    assert_int_equal(t.items[1].id, 255);
+    qr_lesion_table_free(&t);
+    qr_volume_free(&labels);
+    qr_volume_free(&m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_components_vs_flood_fill), cmocka_unit_test(test_connectivity_difference),
         cmocka_unit_test(test_real_mask_count),          cmocka_unit_test(test_table_semantics),
         cmocka_unit_test(test_empty_and_negative),       cmocka_unit_test(test_huge_labels),
+        cmocka_unit_test(test_one_value_masks_and_min_volume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

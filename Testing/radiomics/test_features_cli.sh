@@ -89,4 +89,30 @@ grep -q "resampledPixelSpacing" "$T/e" || fail "unsupported setting not named"
 [ $? -eq 1 ] && grep -q "different grids" "$T/e" || fail "grid mismatch"
 [ ! -e "$T/x.csv" ] || fail "an output was left after a failure"
 ls -A "$T" | grep -q "^\.x\.csv" && fail "a temporary file was left"
+# 5. a double image: voxel values are held as float32, and a notice says so (not with --quiet)
+PY=${QSMRIM_PYTHON:-/usr/bin/python3}
+"$PY" - "$T" <<'EOF2' || fail "writing the double test image"
+import struct, sys
+t = sys.argv[1]
+def nrrd(path, kind, fmt, values):
+    head = ("NRRD0004\ntype: %s\ndimension: 3\nspace: left-posterior-superior\nsizes: 8 8 8\n"
+            "space directions: (1,0,0) (0,1,0) (0,0,1)\nkinds: domain domain domain\nendian: little\n"
+            "encoding: raw\nspace origin: (0,0,0)\n\n" % kind)
+    with open(path, "wb") as f:
+        f.write(head.encode() + struct.pack("<%d%s" % (len(values), fmt), *values))
+vals, mask = [], []
+for z in range(8):
+    for y in range(8):
+        for x in range(8):
+            vals.append(1000.0 + 1e-6 * (x + 3 * y + 7 * z))
+            mask.append(1 if 2 <= x < 6 and 2 <= y < 6 and 2 <= z < 6 else 0)
+nrrd(t + "/d.nrrd", "double", "d", vals)
+nrrd(t + "/m.nrrd", "unsigned char", "B", mask)
+EOF2
+"$QSMRIM" features --image "$T/d.nrrd" --mask "$T/m.nrrd" --out "$T/d.csv" 2> "$T/e" || fail "double image: $(cat "$T/e")"
+grep -q "holds double values; they are rounded to float32" "$T/e" || fail "no rounding notice for a double image: $(cat "$T/e")"
+"$QSMRIM" features --image "$T/d.nrrd" --mask "$T/m.nrrd" --out "$T/d2.csv" --quiet 2> "$T/e" || fail "double image --quiet"
+[ ! -s "$T/e" ] || fail "--quiet still printed: $(cat "$T/e")"
+cmp -s "$T/d.csv" "$T/d2.csv" || fail "--quiet changed the values"
+
 echo "features CLI: all checks passed"

@@ -370,7 +370,66 @@ static void test_geometry_mismatch(void **state) {
     assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK);
     assert_int_equal(qr_radiomics_compute(r, &lab, &lab, 1, f), QR_ERR_INVALID_ARG); /* int32 image */
     qr_radiomics_free(r);
+
+    /* geometryTolerance as ITK applies PyRadiomics' setting: relative to the image's first
+     * spacing (0.75 mm here) for origins and spacings, absolute for directions */
+    char text[256];
+    snprintf(text, sizeof text, "setting:\n  geometryTolerance: 0.001\n%s", ORIGINAL_ALL);
+    r = load_text(text);
+    lab.geom.origin[1] += 0.0007; /* within 0.001 x 0.75 = 0.00075 mm */
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK);
+    lab.geom.origin[1] += 0.0001; /* 0.0008: beyond it (an absolute 0.001 mm accepted this) */
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_ERR_GEOMETRY);
+    assert_non_null(strstr(qr_last_error(), "geometryTolerance 0.001"));
+    lab.geom.origin[1] -= 0.0008;
+    lab.geom.direction[1] = 0.0009; /* direction cosines: absolute */
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK);
+    lab.geom.direction[1] = 0.0011;
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_ERR_GEOMETRY);
+    lab.geom.direction[1] = 0;
+    qr_radiomics_free(r);
+    /* on a 3 mm grid a 0.002 mm shift is inside 0.001 x 3 mm (an absolute 0.001 refused it) */
+    im.geom.spacing[0] = lab.geom.spacing[0] = 3.0;
+    r = load_text(text);
+    lab.geom.origin[0] += 0.002;
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK);
+    qr_radiomics_free(r);
     qr_volume_free(&im), qr_volume_free(&lab), qr_volume_free(&im2), qr_volume_free(&lab2);
+}
+
+/* Texture classes need a neighbour direction inside the region's bounding box: a line along the
+ * force2D axis has none, and PyRadiomics fails the extraction ("Error getting angle count").
+ * Before, glcm/glrlm gave NaN while glszm, gldm and ngtdm gave numbers, with success. */
+static void test_no_texture_angle(void **state) {
+    (void)state;
+    qr_volume im, lab;
+    make_pair(&im, &lab, 12, 12, 8, 9);
+    for (int k = 1; k < 6; k++) set_label(&lab, 4, 4, k, 1); /* a line along the slice axis */
+    const char *classes[] = {"glcm", "glrlm", "glszm", "gldm", "ngtdm"};
+    for (int c = 0; c < 5; c++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "setting:\n  force2D: true\n  minimumROIDimensions: 1\nimageType:\n  Original: {}\n"
+                 "featureClass:\n  %s:\n",
+                 classes[c]);
+        qr_radiomics *r = load_text(text);
+        double f[64];
+        assert_true(qr_radiomics_count(r) <= 64);
+        qr_status st = qr_radiomics_compute(r, &im, &lab, 1, f);
+        if (st != QR_ERR_EMPTY) printf("%s: %s %s\n", classes[c], qr_status_name(st), qr_last_error());
+        assert_int_equal(st, QR_ERR_EMPTY);
+        assert_non_null(strstr(qr_last_error(), "no neighbour direction"));
+        assert_non_null(strstr(qr_last_error(), classes[c]));
+        qr_radiomics_free(r);
+    }
+    /* the same line without force2D has its directions: every class computes */
+    qr_radiomics *r = load_text("setting:\n  minimumROIDimensions: 1\nimageType:\n  Original: {}\n"
+                                "featureClass:\n  glcm:\n  glrlm:\n  glszm:\n  gldm:\n  ngtdm:\n");
+    double f[128];
+    assert_true(qr_radiomics_count(r) <= 128);
+    assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK);
+    qr_radiomics_free(r);
+    qr_volume_free(&im), qr_volume_free(&lab);
 }
 
 /* ------------------------------------------------------------------ parameter files */
@@ -390,6 +449,9 @@ static void test_parameter_errors(void **state) {
     expect_param_error("imageType:\n  LoG: {sigma: [1.0]}\n", QR_ERR_UNSUPPORTED, "LoG");
     expect_param_error("setting:\n  sigma: [1, 2]\n", QR_ERR_UNSUPPORTED, "sigma");
     expect_param_error("featureClass:\n  shape2D:\n", QR_ERR_UNSUPPORTED, "shape2D");
+    /* PyRadiomics' "all classes" include shape2D, which it computes under force2D */
+    expect_param_error("setting:\n  force2D: true\n", QR_ERR_UNSUPPORTED, "shape2D");
+    expect_param_error("setting:\n  binCount: 2000000\n", QR_ERR_INVALID_ARG, "from 1 to 1000000");
     expect_param_error("featureClass:\n  glcm: [Contrast, Contrastt]\n", QR_ERR_UNSUPPORTED, "Contrastt");
     expect_param_error("setting:\n  resampledPixelSpacing: [1, 1, 1]\n", QR_ERR_UNSUPPORTED, "resampledPixelSpacing");
     expect_param_error("setting:\n  correctMask: true\n", QR_ERR_UNSUPPORTED, "correctMask");
@@ -535,6 +597,7 @@ int main(void) {
         cmocka_unit_test(test_negative_values_floor_binning), cmocka_unit_test(test_nonfinite_voxels),
         cmocka_unit_test(test_gray_level_limit),
         cmocka_unit_test(test_geometry_mismatch),         cmocka_unit_test(test_parameter_errors),
+        cmocka_unit_test(test_no_texture_angle),
         cmocka_unit_test(test_parameter_semantics),       cmocka_unit_test(test_threads_bit_identical),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -29,7 +29,7 @@
 #   evaluate   the 5-fold x 3-seed evaluation of the default phantom cohort, timed (if the
 #              phantom and evaluate commands exist in this build; a cohort already in
 #              OUT_DIR/phantom is used again), in the precision of $QSMRIM_PRECISION (default fp32)
-# Targets checked in summary.txt (issue 7): inference >= 20,000 patches/s (width 64, batch 256),
+# Targets checked in summary.txt: inference >= 20,000 patches/s (width 64, batch 256),
 # training >= 5,000 patch-steps/s, evaluation < 10 minutes.
 #
 # On a GPU machine without the project's build dependencies (no ITK, HDF5, cmake or compiler), run

@@ -390,6 +390,54 @@ static void test_find_algo(void **state) {
     unsetenv("QSMRIM_CUDA_CONV_ALGO");
 }
 
+#ifdef QR_CUDA_EMULATED
+/* cuDNN can refuse at run time an algorithm its ranking listed (a NOT_SUPPORTED sub-code): the
+ * plan drops it, chooses again and repeats the call, with one notice; the result is the same
+ * convolution. A missing convolution library (libcudnn_cnn) fails the context's start, where
+ * --device auto can still fall back to the CPU, not the first layer. */
+static void test_refused_algorithm(void **state) {
+    (void)state;
+    const qr_nn_conv g = {2, 4, 8, 8, 8, 8, 8, 8, 8, 3, 1, 1};
+    enum { NX = 2 * 4 * 512, NW = 8 * 4 * 27, NY = 2 * 8 * 512 };
+    static float x[NX], w[NW], y0[NY], y1[NY];
+    for (int i = 0; i < NX; i++) x[i] = sinf(0.29f * (float)i);
+    for (int i = 0; i < NW; i++) w[i] = 0.3f * cosf(0.17f * (float)i);
+    qr_nn_context *ctx;
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    assert_int_equal(device_conv(ctx, &g, x, w, y0), QR_OK);
+    qr_nn_context_free(ctx);
+
+    setenv("QR_EMU_CONV_REFUSE", "forward:0", 1); /* IMPLICIT_GEMM, the FP32 choice */
+    assert_int_equal(make("cuda", &ctx), QR_OK);
+    qr_set_log_sink(sink, NULL);
+    qr_status s1 = device_conv(ctx, &g, x, w, y1);
+    const int notices = g_nlog;
+    qr_status s2 = device_conv(ctx, &g, x, w, y1); /* the plan keeps the replacement: no second notice */
+    qr_set_log_sink(NULL, NULL);
+    unsetenv("QR_EMU_CONV_REFUSE");
+    printf("refused algorithm: %s\n", g_nlog ? g_log[0] : "(no notice)");
+    assert_int_equal(s1, QR_OK);
+    assert_int_equal(s2, QR_OK);
+    assert_int_equal(notices, 1);
+    assert_int_equal(g_nlog, 1);
+    assert_non_null(strstr(g_log[0], "refused the forward algorithm 0"));
+    assert_non_null(strstr(g_log[0], "choosing another"));
+    assert_one_line(g_log[0]);
+    assert_memory_equal(y0, y1, sizeof y0);
+    qr_nn_context_free(ctx);
+
+    setenv("QR_EMU_NO_CUDNN_CNN", "1", 1);
+    qr_status s = make("cuda", &ctx);
+    unsetenv("QR_EMU_NO_CUDNN_CNN");
+    printf("no convolution library: %s\n", qr_last_error());
+    assert_int_equal(s, QR_ERR_DEVICE);
+    assert_non_null(strstr(qr_last_error(), "convolution library could not be loaded"));
+    assert_non_null(strstr(qr_last_error(), "SUBLIBRARY_LOADING_FAILED"));
+    assert_one_line(qr_last_error());
+    qr_clear_error();
+}
+#endif
+
 int main(int argc, char **argv) {
 #ifdef QR_CUDA_EMULATED
     (void)argc, (void)argv;
@@ -397,6 +445,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_gpu_memory),
         cmocka_unit_test(test_gpu_failure_reported),
         cmocka_unit_test(test_find_algo),
+        cmocka_unit_test(test_refused_algorithm),
     };
     return cmocka_run_group_tests(emulated, NULL, NULL);
 #endif

@@ -279,6 +279,16 @@ static qr_status cu_init(qr_nn_context *ctx) {
         release(st);
         return qr_fail(QR_ERR_DEVICE, "%s: cuDNN could not start (%s)", who, cudnnGetErrorString(de));
     }
+    /* cuDNN 9 loads its convolution library (libcudnn_cnn) on first use: a missing or mismatched
+     * one is found here, where --device auto can still choose the CPU, not at the first layer */
+    de = cudnnCnnVersionCheck();
+    if (de != CUDNN_STATUS_SUCCESS) {
+        char why[256] = "";
+        cudnnGetLastErrorString(why, sizeof why);
+        release(st);
+        return qr_fail(QR_ERR_DEVICE, "%s: cuDNN's convolution library could not be loaded (%s%s%s)", who,
+                       cudnnGetErrorString(de), why[0] ? " - " : "", why);
+    }
     be = qr_cu_blas_fn.set_stream(st->blas, st->stream);
     if (be == CUBLAS_STATUS_SUCCESS)
         be = qr_cu_blas_fn.set_math_mode(st->blas,

@@ -125,6 +125,15 @@ static qr_cu_conv_plan *plan_for(qr_nn_context *ctx, const qr_nn_conv *g) {
 
 /* ---- algorithm choice ---- */
 
+/* Result slots of a ranking: cuDNN may list tensor-op and FMA variants of one algorithm as
+ * separate entries, so its own maximum count (not the number of algorithms) sizes the request. */
+enum { QR_CU_MAX_RANKED = 64 };
+static int ranked_slots(cudnnStatus_t (*max_count)(cudnnHandle_t, int *), cudnnHandle_t h, int algorithms) {
+    int n = 0;
+    if (max_count(h, &n) != CUDNN_STATUS_SUCCESS || n < algorithms) n = algorithms;
+    return n < QR_CU_MAX_RANKED ? n : QR_CU_MAX_RANKED;
+}
+
 /* FP32: no tensor-op entries (a DEFAULT_MATH entry is fine: the descriptor stays at FMA math, see
  * set_math). TF32: tensor cores too. Never ..._ALLOW_CONVERSION, with which cuDNN may convert FP32
  * operands to FP16. */
@@ -133,18 +142,33 @@ static int math_allowed(const qr_cu_state *st, cudnnMathType_t m) {
     return st->precision == QR_CU_TF32 || m != CUDNN_TENSOR_OP_MATH;
 }
 
+/* The largest workspace a choice may take: the configured limit, and no more than the device can
+ * still give (what is free plus the workspace already held, which a larger one replaces). */
+static size_t workspace_room(const qr_cu_state *st) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return st->ws_limit;
+    }
+    const size_t room = free_b + st->ws_size;
+    return room < st->ws_limit ? room : st->ws_limit;
+}
+
 /* Index of the entry to use among n ranked results (-1: none); *nondet = 1 if it is not
- * deterministic. PERF is one of cuDNN's three perf structs (same fields). */
+ * deterministic. PERF is one of cuDNN's three perf structs (same fields); `bad` holds the
+ * algorithms cuDNN already refused at run time for this plan. */
 template <typename PERF>
-static int choose(const qr_cu_state *st, const PERF *perf, int n, int *nondet) {
+static int choose(const qr_cu_state *st, const PERF *perf, int n, unsigned bad, int *nondet) {
+    const size_t room = workspace_room(st);
     *nondet = 0;
-    for (int i = 0; i < n; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= st->ws_limit && math_allowed(st, perf[i].mathType) &&
-            perf[i].determinism == CUDNN_DETERMINISTIC)
-            return i;
-    for (int i = 0; i < n; i++)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= st->ws_limit && math_allowed(st, perf[i].mathType)) {
-            *nondet = 1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            const int a = (int)perf[i].algo;
+            if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > room || !math_allowed(st, perf[i].mathType) ||
+                (a >= 0 && a < 32 && (bad >> a & 1u)))
+                continue;
+            if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;
+            *nondet = pass;
             return i;
         }
     return -1;
@@ -168,7 +192,8 @@ static void note_nondet(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir
  * status. If that leaves only non-deterministic candidates, a deterministic one of the heuristic
  * ranking is preferred. */
 template <typename PERF, typename RANK>
-static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, PERF *perf, int cap, RANK rank) {
+static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, PERF *perf, int cap, unsigned bad,
+                       RANK rank) {
     qr_cu_state *st = qr_cu(ctx);
     char d[160], what[96];
     snprintf(what, sizeof what, "choosing a %s convolution algorithm", dir);
@@ -180,7 +205,7 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
         (void)cudaGetLastError();
         char drop[256];
         cudnnGetLastErrorString(drop, sizeof drop);
-        if (e == CUDNN_STATUS_SUCCESS) i = choose(st, perf, n, &nondet);
+        if (e == CUDNN_STATUS_SUCCESS) i = choose(st, perf, n, bad, &nondet);
         if (i < 0 && !st->warned_find) {
             st->warned_find = 1;
             qr_log(QR_LOG_NOTICE, "cuDNN's timed %s algorithm search for %s %s%s%s; using its heuristic choice", dir,
@@ -189,11 +214,11 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
         }
     }
     if (i < 0 || nondet) {
-        PERF h[16]; /* cuDNN 9 has at most 8 algorithms per direction */
+        PERF h[QR_CU_MAX_RANKED];
         int hn = 0, hnondet = 0;
-        const cudnnStatus_t e = rank(0, cap < 16 ? cap : 16, &hn, h);
+        const cudnnStatus_t e = rank(0, cap, &hn, h);
         if (i < 0 && !qr_cu_dnn_ok(ctx, e, what)) return -1;
-        const int hi = e == CUDNN_STATUS_SUCCESS ? choose(st, h, hn, &hnondet) : -1;
+        const int hi = e == CUDNN_STATUS_SUCCESS ? choose(st, h, hn, bad, &hnondet) : -1;
         if (hi >= 0 && (i < 0 || !hnondet)) {
             perf[0] = h[hi];
             i = 0;
@@ -219,9 +244,10 @@ static int set_math(qr_nn_context *ctx, cudnnConvolutionDescriptor_t cd, cudnnMa
 static int ensure_fwd(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     if (p->have_f) return 1;
     qr_cu_state *st = qr_cu(ctx);
-    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    cudnnConvolutionFwdAlgoPerf_t perf[QR_CU_MAX_RANKED];
     char d[160];
-    const int i = choose_algo(ctx, &p->g, "forward", perf, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+    const int cap = ranked_slots(cudnnGetConvolutionForwardAlgorithmMaxCount, st->dnn, CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    const int i = choose_algo(ctx, &p->g, "forward", perf, cap, p->bad_f,
                               [&](int find, int cap, int *n, cudnnConvolutionFwdAlgoPerf_t *r) {
                                   return find ? cudnnFindConvolutionForwardAlgorithm(st->dnn, p->x, p->w, p->cf,
                                                                                       p->y, cap, n, r)
@@ -240,10 +266,12 @@ static int ensure_fwd(qr_nn_context *ctx, qr_cu_conv_plan *p) {
 static int ensure_bwd_data(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     if (p->have_d) return 1;
     qr_cu_state *st = qr_cu(ctx);
-    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    cudnnConvolutionBwdDataAlgoPerf_t perf[QR_CU_MAX_RANKED];
     char d[160];
+    const int cap =
+        ranked_slots(cudnnGetConvolutionBackwardDataAlgorithmMaxCount, st->dnn, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
     const int i =
-        choose_algo(ctx, &p->g, "backward-data", perf, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+        choose_algo(ctx, &p->g, "backward-data", perf, cap, p->bad_d,
                     [&](int find, int cap, int *n, cudnnConvolutionBwdDataAlgoPerf_t *r) {
                         return find ? cudnnFindConvolutionBackwardDataAlgorithm(st->dnn, p->w, p->y, p->cd, p->x, cap,
                                                                                 n, r)
@@ -263,10 +291,12 @@ static int ensure_bwd_data(qr_nn_context *ctx, qr_cu_conv_plan *p) {
 static int ensure_bwd_filter(qr_nn_context *ctx, qr_cu_conv_plan *p) {
     if (p->have_w) return 1;
     qr_cu_state *st = qr_cu(ctx);
-    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[QR_CU_MAX_RANKED];
     char d[160];
+    const int cap = ranked_slots(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount, st->dnn,
+                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     const int i =
-        choose_algo(ctx, &p->g, "backward-filter", perf, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+        choose_algo(ctx, &p->g, "backward-filter", perf, cap, p->bad_w,
                     [&](int find, int cap, int *n, cudnnConvolutionBwdFilterAlgoPerf_t *r) {
                         return find ? cudnnFindConvolutionBackwardFilterAlgorithm(st->dnn, p->x, p->y, p->cw, p->w,
                                                                                   cap, n, r)
@@ -281,6 +311,37 @@ static int ensure_bwd_filter(qr_nn_context *ctx, qr_cu_conv_plan *p) {
         return 0;
     p->have_w = 1;
     return 1;
+}
+
+/* One convolution call on the plan's chosen algorithm. cuDNN can refuse at run time an algorithm
+ * its ranking listed as usable (a NOT_SUPPORTED status, synchronous): that algorithm is then
+ * marked for the plan, the choice is made again without it (one notice per context) and the call
+ * repeated, until it runs or no algorithm is left (then the choice's error). Other failures are
+ * reported as they are. ensure() chooses, algo() is the chosen algorithm, run(ws) the call. */
+template <typename ENSURE, typename ALGO, typename RUN>
+static int run_conv(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, int *have, const size_t *ws_bytes,
+                    unsigned *bad, ENSURE ensure, ALGO algo, RUN run) {
+    char d[160];
+    for (;;) {
+        if (!ensure()) return 0;
+        void *ws = qr_cu_workspace(ctx, *ws_bytes);
+        if (*ws_bytes && !ws) return 0;
+        const cudnnStatus_t e = run(ws);
+        const int a = (int)algo();
+        if (e == CUDNN_STATUS_SUCCESS) return 1;
+        if (CUDNN_STATUS_CATEGORY(e) != CUDNN_STATUS_NOT_SUPPORTED || a < 0 || a >= 32 || (*bad >> a & 1u))
+            return qr_cu_dnn_ok(ctx, e, describe(g, d, sizeof d));
+        char why[256];
+        cudnnGetLastErrorString(why, sizeof why);
+        *bad |= 1u << a;
+        *have = 0;
+        qr_cu_state *st = qr_cu(ctx);
+        if (!st->warned_refused) {
+            st->warned_refused = 1;
+            qr_log(QR_LOG_NOTICE, "cuDNN refused the %s algorithm %d it had ranked for %s (%s); choosing another", dir, a,
+                   describe(g, d, sizeof d), cudnnGetErrorString(e));
+        }
+    }
 }
 
 /* ---- forward ---- */
@@ -303,15 +364,14 @@ void qr_nn_cuda_conv3d_forward(qr_nn_context *ctx, const qr_nn_conv *g, float *o
                                const qr_nn_epilogue *epi) {
     if (!qr_cu_enter(ctx) || g->n <= 0) return;
     qr_cu_conv_plan *p = plan_for(ctx, g);
-    if (!p || !ensure_fwd(ctx, p)) return;
-    void *ws = qr_cu_workspace(ctx, p->wsf);
-    if (p->wsf && !ws) return;
+    if (!p) return;
     const float one = 1.0f, zero = 0.0f;
-    char d[160];
-    if (!qr_cu_dnn_ok(ctx,
-                      cudnnConvolutionForward(qr_cu(ctx)->dnn, &one, p->x, in, p->w, w, p->cf, p->af, ws, p->wsf, &zero,
-                                              p->y, out),
-                      describe(g, d, sizeof d)))
+    if (!run_conv(
+            ctx, g, "forward", &p->have_f, &p->wsf, &p->bad_f, [&] { return ensure_fwd(ctx, p); }, [&] { return p->af; },
+            [&](void *ws) {
+                return cudnnConvolutionForward(qr_cu(ctx)->dnn, &one, p->x, in, p->w, w, p->cf, p->af, ws, p->wsf, &zero,
+                                               p->y, out);
+            }))
         return;
     if (epi && (epi->scale || epi->shift || epi->residual || epi->relu)) {
         const int64_t P = (int64_t)g->od * g->oh * g->ow, total = (int64_t)g->n * g->cout * P;
@@ -333,14 +393,14 @@ void qr_nn_cuda_conv3d_backward(qr_nn_context *ctx, const qr_nn_conv *g, float *
     qr_cu_conv_plan *p = plan_for(ctx, g);
     if (!p || !ensure_bwd_filter(ctx, p) || (din && !ensure_bwd_data(ctx, p))) return;
     const float one = 1.0f, zero = 0.0f;
-    char d[160];
     /* weight gradient (=) */
-    void *ws = qr_cu_workspace(ctx, p->wsw);
-    if (p->wsw && !ws) return;
-    if (!qr_cu_dnn_ok(ctx,
-                      cudnnConvolutionBackwardFilter(st->dnn, &one, p->x, in, p->y, dout, p->cw, p->aw, ws, p->wsw, &zero,
-                                                     p->w, dw),
-                      describe(g, d, sizeof d)))
+    if (!run_conv(
+            ctx, g, "backward-filter", &p->have_w, &p->wsw, &p->bad_w, [&] { return ensure_bwd_filter(ctx, p); },
+            [&] { return p->aw; },
+            [&](void *ws) {
+                return cudnnConvolutionBackwardFilter(st->dnn, &one, p->x, in, p->y, dout, p->cw, p->aw, ws, p->wsw,
+                                                      &zero, p->w, dw);
+            }))
         return;
     /* bias gradient (=) */
     if (db) {
@@ -353,12 +413,12 @@ void qr_nn_cuda_conv3d_backward(qr_nn_context *ctx, const qr_nn_conv *g, float *
         QR_CU_LAUNCH(ctx, conv_bias_grad, qr_cu_blocks(g->cout), g->cout, sums, db);
     }
     /* input gradient (= or +=) */
-    if (din) {
-        ws = qr_cu_workspace(ctx, p->wsd);
-        if (p->wsd && !ws) return;
-        qr_cu_dnn_ok(ctx,
-                     cudnnConvolutionBackwardData(st->dnn, &one, p->w, w, p->y, dout, p->cd, p->ad, ws, p->wsd,
-                                                  acc ? &one : &zero, p->x, din),
-                     describe(g, d, sizeof d));
-    }
+    if (din)
+        run_conv(
+            ctx, g, "backward-data", &p->have_d, &p->wsd, &p->bad_d, [&] { return ensure_bwd_data(ctx, p); },
+            [&] { return p->ad; },
+            [&](void *ws) {
+                return cudnnConvolutionBackwardData(st->dnn, &one, p->w, w, p->y, dout, p->cd, p->ad, ws, p->wsd,
+                                                    acc ? &one : &zero, p->x, din);
+            });
 }

@@ -68,6 +68,7 @@ typedef struct qr_cu_conv_plan {
     cudnnConvolutionBwdDataAlgo_t ad;
     cudnnConvolutionBwdFilterAlgo_t aw;
     size_t wsf, wsd, wsw; /* workspace bytes of each */
+    unsigned bad_f, bad_d, bad_w; /* algorithms cuDNN refused when they ran (bit = algorithm) */
 } qr_cu_conv_plan;
 
 typedef struct qr_cu_state {
@@ -86,6 +87,7 @@ typedef struct qr_cu_state {
     int n_plans, cap_plans;
     int warned_nondet;        /* a non-deterministic algorithm had to be used (noticed once) */
     int warned_find;          /* a timed algorithm search failed: heuristic used (noticed once) */
+    int warned_refused;       /* cuDNN refused a ranked algorithm at run time (noticed once) */
     qr_status err;            /* first failure since the last check */
     char msg[480];
 } qr_cu_state;

@@ -16,8 +16,10 @@ typedef enum {
     CUDNN_STATUS_BAD_PARAM = 2000,
     CUDNN_STATUS_NOT_SUPPORTED = 3000,
     CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED = 4004,
-    CUDNN_STATUS_EXECUTION_FAILED = 5000
+    CUDNN_STATUS_EXECUTION_FAILED = 5000,
+    CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED = 4008
 } cudnnStatus_t;
+#define CUDNN_STATUS_CATEGORY(full_error_code) ((full_error_code) / 1000 * 1000)
 typedef enum { CUDNN_DATA_FLOAT = 0, CUDNN_DATA_DOUBLE = 1, CUDNN_DATA_HALF = 2 } cudnnDataType_t;
 typedef enum { CUDNN_TENSOR_NCHW = 0, CUDNN_TENSOR_NHWC = 1 } cudnnTensorFormat_t;
 typedef enum { CUDNN_CONVOLUTION = 0, CUDNN_CROSS_CORRELATION = 1 } cudnnConvolutionMode_t;
@@ -81,6 +83,12 @@ typedef struct {
 
 size_t cudnnGetVersion(void);
 const char *cudnnGetErrorString(cudnnStatus_t s);
+/* QR_EMU_NO_CUDNN_CNN=1: the convolution sub-library is missing (SUBLIBRARY_LOADING_FAILED) */
+cudnnStatus_t cudnnCnnVersionCheck(void);
+/* ranked lists may hold more entries than algorithms (tensor-op and FMA variants of one) */
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithmMaxCount(cudnnHandle_t h, int *count);
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnnHandle_t h, int *count);
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t h, int *count);
 void cudnnGetLastErrorString(char *message, size_t max_size);
 cudnnStatus_t cudnnCreate(cudnnHandle_t *h);
 cudnnStatus_t cudnnDestroy(cudnnHandle_t h);

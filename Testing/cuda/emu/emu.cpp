@@ -469,8 +469,9 @@ const char *cudnnGetErrorString(cudnnStatus_t s) {
     case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
     case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
     case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    case CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED: return "CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED";
     case CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED: return "CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED";
-    default: return "CUDNN_STATUS (emulated)";
+    default: return (int)s == CUDNN_STATUS_NOT_SUPPORTED + 7 ? "CUDNN_STATUS_NOT_SUPPORTED_SHAPE" : "CUDNN_STATUS (emulated)";
     }
 }
 static char g_dnn_msg[256];
@@ -481,6 +482,42 @@ void cudnnGetLastErrorString(char *message, size_t max_size) {
 static cudnnStatus_t bad(const char *why) {
     snprintf(g_dnn_msg, sizeof g_dnn_msg, "emulated cuDNN: %s", why);
     return CUDNN_STATUS_BAD_PARAM;
+}
+cudnnStatus_t cudnnCnnVersionCheck(void) {
+    const char *e = getenv("QR_EMU_NO_CUDNN_CNN");
+    if (e && *e == '1') {
+        snprintf(g_dnn_msg, sizeof g_dnn_msg, "emulated cuDNN: libcudnn_cnn.so.9 not found");
+        return CUDNN_STATUS_SUBLIBRARY_LOADING_FAILED;
+    }
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithmMaxCount(cudnnHandle_t h, int *count) {
+    (void)h;
+    *count = 2 * CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnnHandle_t h, int *count) {
+    (void)h;
+    *count = 2 * CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+    return CUDNN_STATUS_SUCCESS;
+}
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnnHandle_t h, int *count) {
+    (void)h;
+    *count = 2 * CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+    return CUDNN_STATUS_SUCCESS;
+}
+/* QR_EMU_CONV_REFUSE=DIR:ALGO (DIR forward, backward-data or backward-filter): that algorithm is
+ * ranked as usual but refused when it runs (a NOT_SUPPORTED sub-code), as real cuDNN can do with
+ * an entry its heuristics listed as successful. */
+static int refused(const char *dir, int algo) {
+    const char *e = getenv("QR_EMU_CONV_REFUSE");
+    if (!e) return 0;
+    const size_t n = strlen(dir);
+    return !strncmp(e, dir, n) && e[n] == ':' && atoi(e + n + 1) == algo;
+}
+static cudnnStatus_t refuse(const char *dir, int algo) {
+    snprintf(g_dnn_msg, sizeof g_dnn_msg, "emulated cuDNN: %s algorithm %d does not support this shape", dir, algo);
+    return (cudnnStatus_t)(CUDNN_STATUS_NOT_SUPPORTED + 7);
 }
 cudnnStatus_t cudnnCreate(cudnnHandle_t *h) {
     *h = (cudnnHandle_t)malloc(16);
@@ -621,10 +658,11 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTenso
     (void)h;
     conv_shape s;
     if (!shape_of(x, w, c, y, &s)) return bad("forward algorithms: descriptors do not fit together");
-    if (req < 2) return bad("too few result slots");
+    if (req < 3) return bad("too few result slots");
     entry(&perf[0], CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_DETERMINISTIC, CUDNN_TENSOR_OP_MATH, WS_FWD_TC);
     entry(&perf[1], CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DETERMINISTIC, fma_or(c), 0);
-    *ret = 2;
+    entry(&perf[2], CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_DETERMINISTIC, fma_or(c), WS_DATA);
+    *ret = 3;
     return CUDNN_STATUS_SUCCESS;
 }
 /* cuDNN's timed search runs the candidates on input, output and filter buffers it allocates
@@ -700,7 +738,9 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTens
                                                       cudnnTensorDescriptor_t y, cudnnConvolutionFwdAlgo_t a,
                                                       size_t *bytes) {
     (void)h, (void)x, (void)w, (void)c, (void)y;
-    *bytes = a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ? WS_FWD_TC : 0;
+    *bytes = a == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM ? WS_FWD_TC
+             : a == CUDNN_CONVOLUTION_FWD_ALGO_GEMM                ? WS_DATA
+                                                                    : 0;
     return CUDNN_STATUS_SUCCESS;
 }
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h, cudnnFilterDescriptor_t w,
@@ -778,6 +818,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha, cudnnT
     (void)h;
     conv_shape s;
     if (!shape_of(xd, wd, c, yd, &s)) return bad("forward: descriptors do not fit together");
+    if (refused("forward", a)) return refuse("forward", a);
     size_t need = 0;
     cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, c, yd, a, &need);
     if (check_ws(ws, wsb, need) != CUDNN_STATUS_SUCCESS) return CUDNN_STATUS_BAD_PARAM;
@@ -809,6 +850,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha, c
                                            cudnnTensorDescriptor_t dxd, void *dx) {
     conv_shape s;
     if (!shape_of(dxd, wd, c, dyd, &s)) return bad("backward data: descriptors do not fit together");
+    if (refused("backward-data", a)) return refuse("backward-data", a);
     size_t need = 0;
     cudnnGetConvolutionBackwardDataWorkspaceSize(h, wd, dyd, c, dxd, a, &need);
     if (check_ws(ws, wsb, need) != CUDNN_STATUS_SUCCESS) return CUDNN_STATUS_BAD_PARAM;
@@ -844,6 +886,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
                                              size_t wsb, const void *beta, cudnnFilterDescriptor_t dwd, void *dw) {
     conv_shape s;
     if (!shape_of(xd, dwd, c, dyd, &s)) return bad("backward filter: descriptors do not fit together");
+    if (refused("backward-filter", a)) return refuse("backward-filter", a);
     size_t need = 0;
     cudnnGetConvolutionBackwardFilterWorkspaceSize(h, xd, dyd, c, dwd, a, &need);
     if (check_ws(ws, wsb, need) != CUDNN_STATUS_SUCCESS) return CUDNN_STATUS_BAD_PARAM;

@@ -1,6 +1,6 @@
 /*
  * patch.h - the network input of one lesion: a two-channel patch centred on the lesion, with
- * everything but the lesion set to zero (METHODS.md), and the training augmentation.
+ * everything but the lesion set to zero (Zhang et al. 2022), and the training augmentation.
  *
  * Patch tensor (C, D, H, W) = (2, 16, 32, 32), float32, C-order (W fastest):
  *   channel 0 = QSM / qsm_scale          (QSM in ppb)

@@ -22,8 +22,8 @@
  *     (0.5 = chance, 1 = perfect over that range).
  *   average_precision_score: AP = sum_j (R_j - R_{j-1}) * P_j  (a step curve, no trapezoids).
  *
- * Interpolating and averaging curves (METHODS.md: "per fold, interpolated piecewise-constant,
- * averaged over folds, area of the averaged curve"):
+ * Interpolating and averaging curves (the paper's protocol: per fold, interpolated piecewise-constant,
+ * averaged over folds, area of the averaged curve):
  *   A curve is held as a polyline: points (x_k, y_k) with x nondecreasing; equal x give a
  *   vertical segment (a jump). Without tied scores a ROC is a staircase of horizontal and vertical
  *   segments - piecewise constant; tied scores give a diagonal across the tie, the expected

@@ -1,6 +1,6 @@
 /*
  * evaluation.h - the paper's lesion- and subject-level evaluation of out-of-fold predictions
- * (METHODS.md, "Evaluation"), with subject-level bootstrap confidence intervals.
+ * (Zhang et al. 2022, evaluation protocol), with subject-level bootstrap confidence intervals.
  *
  * Input: n lesions, each with its subject, its cross-validation fold, its expert label
  * (1 = rim+), and the probabilities of the fold's ensemble members (one model per seed);

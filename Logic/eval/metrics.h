@@ -11,7 +11,7 @@
  * F1-optimal threshold: over the distinct scores t_j, the one maximising F1 of the set; among
  * equal F1 the lowest such t_j (what np.argmax over scikit-learn's precision_recall_curve picks).
  *
- * High-sensitivity operating point (METHODS.md: "the largest sensitivity below 0.95"): over the
+ * High-sensitivity operating point (Zhang et al. 2022: the largest sensitivity below 0.95): over the
  * distinct scores, the thresholds whose sensitivity is at most `target` (0.95); the largest such
  * sensitivity, and of the thresholds reaching it the highest (fewest items to review). If every
  * threshold exceeds the target (the top score group alone holds more than 95% of the positives)
@@ -50,7 +50,7 @@ qr_binary_metrics qr_binary_metrics_of(const qr_confusion *c);
  * QR_ERR_EMPTY if the set has no positive item. */
 qr_status qr_threshold_f1(const int *y, const double *s, const double *w, int64_t n, double *threshold, double *f1);
 
-/* High-sensitivity threshold (target 0.95 in METHODS.md). *sens receives its sensitivity. */
+/* High-sensitivity threshold (target 0.95, as in Zhang et al. 2022). *sens receives its sensitivity. */
 qr_status qr_threshold_sensitivity(const int *y, const double *s, const double *w, int64_t n, double target,
                                    double *threshold, double *sens);
 

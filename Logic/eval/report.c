@@ -9,7 +9,7 @@
 #include "../core/fileutil.h"
 #include "../core/tsv.h"
 
-/* ---- the published numbers (Zhang et al. 2022, Tables 2 and 3, as listed in METHODS.md) ---- */
+/* ---- the published numbers (Zhang et al. 2022, Tables 2 and 3) ---- */
 
 typedef struct paper_row {
     const char *id;

@@ -15,8 +15,8 @@
  *                    report's rows beside the published values, then the details of each
  *                    evaluation done here.
  *
- * The published values (Zhang et al., NeuroImage: Clinical 34:102979, 2022, Tables 2 and 3; via
- * METHODS.md) are compiled in, keyed by method id:
+ * The published values (Zhang et al., NeuroImage: Clinical 34:102979, 2022, Tables 2 and 3) are
+ * compiled in, keyed by method id:
  *   qsmrimnet, rimnet, aprl-rf, aprl-nn                                     (Table 2)
  *   ablation-two-branch, ablation-image, ablation-radiomics, qsmrimnet      (Table 3)
  */

@@ -1,6 +1,6 @@
 /*
  * nn_spec.c - the architectures as tensor tables and layer descriptors, with the state-dict
- * names of the released QSMRim-Net (METHODS.md) and PyTorch's default initialisations.
+ * names of the released QSMRim-Net code (Zhang et al. 2022) and PyTorch's default initialisations.
  *
  * QSMRim-Net (w = width, F = n_radiomic, C = in_channels), one sample:
  *   encoder.conv1          conv 7^3 /2 pad 3, C -> w            (w, C, 7, 7, 7)     Kaiming normal fan_out
@@ -21,7 +21,7 @@
  *   qsm.block2.conv1 takes [flair block-1 pool | qsm block-1 pool] (2w channels)
  *   b.reduce                   conv 1^3 + bias -> 1 channel (linear)
  *   fc.0..2 Linear + ReLU (256, 128, 64), fc.3 Linear(64, 2); Glorot uniform weights, zero biases
- *   (METHODS.md does not state the activations of the reduce convolution and of the hidden FC
+ *   (neither the paper nor its code states the activations of the reduce convolution and of the hidden FC
  *   layers: linear and ReLU are this engine's assumption; the names are this engine's own, as
  *   RimNet's code is TensorFlow)
  */

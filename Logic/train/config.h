@@ -1,7 +1,9 @@
 /*
  * config.h - training settings: what `qsmrim train --config TRAIN.yaml` and `qsmrim evaluate
- * --config` read. One flat YAML mapping; every key is optional (defaults below, which follow
- * METHODS.md); an unknown key or a value out of range is an error naming the key, never ignored.
+ * --config` read. One flat YAML mapping; every key is optional (defaults below, which follow the
+ * QSMRim-Net paper, Zhang et al., NeuroImage: Clinical 34:102979, 2022, and its authors' released
+ * code, as the notes say); an unknown key or a value out of range is an error naming the key,
+ * never ignored.
  *
  *   key                 default      meaning
  *   ---- networks (qsmrimnet, rimnet, aprl-nn) ----
@@ -21,7 +23,8 @@
  *   lr_milestones       [0.5, 0.7, 0.9]  fractions of the epochs where the rate is multiplied by
  *   lr_gamma            0.1
  *   weight_decay        0            Adam's L2 term
- *   augment             true         flip / affine / blur as METHODS.md (Logic/data/patch.h)
+ *   augment             true         flip / affine (+-5 degrees, scale 0.95-1.05) / blur, as the
+ *                                    paper describes them (Logic/data/patch.h)
  *   p_flip, p_affine, p_blur  0.5    probability of each augmentation per lesion and epoch
  *   patch_sampling      auto         auto: on a GPU the training patches (and their augmentation)
  *                                    are sampled on the GPU from lesion crops kept there; elsewhere,

@@ -1,5 +1,5 @@
 /*
- * folds.h - subject-level stratified cross-validation folds (METHODS.md, "Cross-validation").
+ * folds.h - subject-level stratified cross-validation folds (Zhang et al. 2022, cross-validation protocol).
  *
  * Subjects are grouped by their number of rim+ lesions: 0, 1-3, 4-6, more than 6. Within each
  * group the subjects are shuffled (seeded) and dealt to the folds in turn, the dealing continuing

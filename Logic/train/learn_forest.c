@@ -1,6 +1,6 @@
 /*
  * learn_forest.c - the APRL comparator as a learner: first-order QSM features, SMOTE, random
- * forest with mtry chosen by inner cross-validation (METHODS.md, "APRL").
+ * forest with mtry chosen by inner cross-validation (the APRL comparator of Zhang et al. 2022).
  *
  *   features   every radiomic feature named original_firstorder_* (18 with the QSMRim-Net preset:
  *              first-order statistics of the lesion on the unfiltered QSM); NaN values (lesions

@@ -3,7 +3,7 @@
  *
  * Slicer runs it as  QSMRimLesions [--returnparameterfile F] --qsm Q.nrrd --flair F.nrrd
  *   --lesions L.nrrd --overlay O.nrrd --probability P.nrrd --table T.tsv [--model M.h5]
- *   [--device auto|cpu|cuda] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]
+ *   [--device auto|cpu|cuda[:N]] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]
  * (flag and value as separate arguments; see QSMRimLesions.xml, which `--xml` prints).
  * Progress goes to stdout as Slicer's <filter-...> tags, flushed line by line; errors go to
  * stderr as one line a Slicer user can act on; exit 0 = done, 1 = failed, 2 = bad arguments.
@@ -60,13 +60,15 @@ static int usage_error(const char *msg) {
 static const char *HELP =
     "usage: QSMRimLesions --qsm QSM --flair FLAIR --lesions LESIONS --overlay OVERLAY\n"
     "                     --probability PROB --table TABLE.tsv [--model MODEL.h5]\n"
-    "                     [--device auto|cpu|cuda] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]\n"
-    "                     [--returnparameterfile FILE] [--xml]\n"
+    "                     [--device auto|cpu|cuda[:N]] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]\n"
+    "                     [--returnparameterfile FILE] [--processinformationaddress ADDR] [--xml]\n"
     "\n"
     "3D Slicer CLI module: classifies each MS lesion as rim+ (paramagnetic rim on QSM) or rim-.\n"
     "The same job as 'qsmrim predict'; Slicer builds this command line from QSMRimLesions.xml.\n"
     "Outputs: OVERLAY label map (1 rim-, 2 review, 3 rim+), PROB (each lesion's P(rim+)),\n"
-    "TABLE (lesions sorted by probability). Return parameter: numberOfRimPositive.\n";
+    "TABLE (lesions sorted by probability). Return parameter: numberOfRimPositive.\n"
+    "--processinformationaddress (the shared-memory progress address older Slicer versions pass) is\n"
+    "accepted and ignored: progress goes to stdout as Slicer's <filter-progress> tags.\n";
 
 /* name = value lines, written atomically (Slicer reads them after exit code 0). */
 static int write_return_parameters(const char *path, long n_rim_positive) {

@@ -21,7 +21,7 @@ static const char *HELP =
     "\n"
     "  --out DIR        output folder (created if missing)\n"
     "  --subjects N     number of subjects (default 172, the paper's cohort: about 24 lesions per\n"
-    "                   subject, 4.25%% rim+; totals are round(N*4163/172) lesions, round(N*177/172) rim+)\n"
+    "                   subject, 4.25% rim+; totals are round(N*4163/172) lesions, round(N*177/172) rim+)\n"
     "  --seed S         random seed, 0..2^64-1 (default 1); same seed and N, same bytes\n"
     "  --threads T      subjects generated in parallel (default: the number of CPUs, at most 8;\n"
     "                   about 300 MB each); the output does not depend on T\n"

@@ -30,7 +30,7 @@ static const char *HELP =
     "                    window; aprl-rf: random forest on first-order QSM features with SMOTE;\n"
     "                    aprl-nn: radiomic MLP\n"
     "  --config FILE     TRAIN.yaml settings (width, epochs, batch_size, learning_rate, fusion,\n"
-    "                    deepsmote, use_radiomics, augmentation, random-forest settings, holdout)\n"
+    "                    deepsmote, use_radiomics, augment, random-forest settings, holdout)\n"
     "  --seed S          training seed (default 1): same seed and threads, same model\n"
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --seeds N         members trained with different seeds; the model averages them (default 1)\n"

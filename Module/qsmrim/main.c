@@ -24,7 +24,7 @@ static const command g_commands[] = {
     {"evaluate", cmd_evaluate, "cross-validate or score a model on a cohort; metrics and report"},
     {"forward", cmd_forward, "run a model on stored patches and radiomic vectors (HDF5)"},
     {"import-torch", cmd_import_torch, "convert a released QSMRim-Net PyTorch state dict to a model file"},
-    {"bench", cmd_bench, "measure radiomics and CNN throughput"},
+    {"bench", cmd_bench, "measure speed: CNN, radiomics, one-subject prediction, patch sampling"},
 };
 #define NCOMMANDS (sizeof g_commands / sizeof g_commands[0])
 

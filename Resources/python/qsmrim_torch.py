@@ -1,6 +1,6 @@
 """qsmrim_torch - the qsmrim networks written in PyTorch, as the reference for the C engine.
 
-The modules below reproduce the architectures of METHODS.md (QSMRim-Net as in the authors'
+The modules below reproduce the published architectures (QSMRim-Net as in the authors'
 released code, with the paper's variants as options; RimNet; the APRL radiomic network) with the
 state-dict key layout of the released QSMRim-Net checkpoint, so a released state dict loads into
 QSMRimNet(fusion="add") unchanged. They serve three purposes:
@@ -194,7 +194,7 @@ class AprlNet(nn.Module):
 
 
 class RimNet(nn.Module):
-    """RimNet (Barquero et al. 2020) as METHODS.md describes its released code: two branches
+    """RimNet (Barquero et al. 2020) as its released code defines it: two branches
     (QSM = channel 0, FLAIR = channel 1) of three blocks of two 3^3 convolutions (bias, tanh)
     and a max-pool 2 with stride `pool_stride` (1: TF 'same' padding, the size is kept; 2: 'valid');
     the FLAIR block-1 output is concatenated in front of the QSM block-1 output; a 1^3

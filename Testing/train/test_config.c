@@ -1,5 +1,5 @@
 /*
- * test_config.c - TRAIN.yaml settings: defaults as METHODS.md (40 epochs, batch 64, lr 1e-4,
+ * test_config.c - TRAIN.yaml settings: defaults as the paper (40 epochs, batch 64, lr 1e-4,
  * milestones at 50/70/90%), every key read, unknown keys and bad values refused with the key named.
  */
 #include <setjmp.h>

@@ -34,7 +34,7 @@ static const char *USAGE =
     "usage: qsmrim-review [--qsm QSM --flair FLAIR --lesions LESIONS | --cohort COHORT.tsv [--subject NAME]]\n"
     "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB]] [--connectivity 26|6]\n"
     "                     [--review REVIEW.tsv] [--reviewer NAME]\n"
-    "                     [--model MODEL.h5] [--device auto|cpu|cuda] [--precision fp32|tf32]\n"
+    "                     [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--precision fp32|tf32]\n"
     "                     [--threshold f1|sensitive|VALUE] [--predict]\n"
     "                     [--overlay-mode decision|probability|off] [--overlay-style outline|fill] [--opacity F]\n"
     "                     [--sort probability|uncertainty|volume|id]\n"

@@ -52,7 +52,8 @@ static const char *HELP =
     "example:\n"
     "  qsmrim features --image qsm.nii.gz --lesions lesions.nii.gz --out radiomics.csv\n";
 
-/* pixel types (as ITK names them) whose values float32 may not hold exactly (integers above 2^24) */
+/* pixel types (as ITK names them) whose values float32 may not hold exactly (doubles; integers
+ * above 2^24) */
 static int holds_more_than_float32(const char *t) {
     static const char *const wide[] = {"double", "int", "unsigned_int", "long", "unsigned_long", "long_long",
                                        "unsigned_long_long", NULL};
@@ -126,11 +127,8 @@ int cmd_features(int argc, char **argv) {
         qr_radiomics_free(r);
         return cli_fail(s);
     }
-    if (!strcmp(info.component_type, "double"))
-        qr_log(QR_LOG_NOTICE, "%s holds double values; they are rounded to float32 (by at most 6e-8 of each value)",
-               image_path);
-    else if (holds_more_than_float32(info.component_type))
-        qr_log(QR_LOG_NOTICE, "%s holds %s values; any beyond 2^24 is rounded to float32 (by at most 6e-8 of it)",
+    if (holds_more_than_float32(info.component_type))
+        qr_log(QR_LOG_NOTICE, "%s holds %s values; they are read as float32 (24 bits: rounded by at most 6e-8 of each)",
                image_path, info.component_type);
     qr_radiomics_options ro = qr_radiomics_options_default();
     ro.precision = qr_radiomics_precision_of(info.component_type);

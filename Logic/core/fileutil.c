@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static atomic_uint g_counter;
@@ -204,10 +206,16 @@ qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen) {
     qr_path_dirname(fp, parent, sizeof parent);
     if (!qr_path_is_dir(parent))
         return qr_fail(QR_ERR_IO, "cannot write %s: folder %s does not exist", final_path, parent);
-    int k = snprintf(dir, dirlen, "%s/.qsmrim-staging-XXXXXX", parent);
-    if (k < 0 || (size_t)k >= dirlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", final_path);
-    if (!mkdtemp(dir)) return qr_fail(QR_ERR_IO, "cannot write in folder %s: %s", parent, strerror(errno));
-    return QR_OK;
+    /* mkdir with 0777, not mkdtemp's 0700: a staged series folder becomes the output itself and
+     * keeps the permissions the user's umask gives any new folder */
+    for (int tries = 0; tries < 1000; tries++) {
+        const unsigned c = atomic_fetch_add(&g_counter, 1u);
+        const int k = snprintf(dir, dirlen, "%s/.qsmrim-staging-%ld-%u", parent, (long)getpid(), c);
+        if (k < 0 || (size_t)k >= dirlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", final_path);
+        if (mkdir(dir, 0777) == 0) return QR_OK;
+        if (errno != EEXIST) return qr_fail(QR_ERR_IO, "cannot write in folder %s: %s", parent, strerror(errno));
+    }
+    return qr_fail(QR_ERR_IO, "cannot write in folder %s: no free staging folder name", parent);
 }
 
 /* Files that point to others are moved last, so one never points to something missing: image
@@ -271,6 +279,41 @@ qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir
     return QR_OK;
 }
 
+qr_status qr_staging_sync(const char *staging_dir, const char *what) {
+    DIR *d = opendir(staging_dir);
+    if (!d) return qr_fail(QR_ERR_IO, "%s: cannot read back the folder it was written to: %s", what, strerror(errno));
+    qr_status s = QR_OK;
+    struct dirent *e;
+    while (s == QR_OK && (e = readdir(d)) != NULL) {
+        if (is_dot_entry(e->d_name)) continue;
+        char file[QR_PATH_MAX];
+        const int n = snprintf(file, sizeof file, "%s/%s", staging_dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof file) continue;
+        const int fd = open(file, O_RDONLY);
+        if (fd < 0) continue; /* a folder entry that vanished or is not readable: nothing to flush */
+        if (fsync(fd) != 0 && errno != EINVAL && errno != EISDIR)
+            s = qr_fail(QR_ERR_IO, "%s: the system could not store it: %s", what, strerror(errno));
+        close(fd);
+    }
+    closedir(d);
+    return s;
+}
+
+qr_status qr_space_check(const char *dir, int64_t total_bytes, int64_t largest_file, const char *what) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)largest_file > (uint64_t)rl.rlim_cur)
+        return qr_fail(QR_ERR_IO, "%s: a file of %lld bytes is over this process's file-size limit (%llu bytes; ulimit -f)",
+                       what, (long long)largest_file, (unsigned long long)rl.rlim_cur);
+    struct statvfs fs;
+    if (statvfs(dir, &fs) == 0) {
+        const uint64_t avail = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+        if ((uint64_t)total_bytes > avail)
+            return qr_fail(QR_ERR_IO, "%s: needs about %.1f MB and the disk has %.1f MB free", what, 1e-6 * (double)total_bytes,
+                           1e-6 * (double)avail);
+    }
+    return QR_OK;
+}
+
 qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir) {
     if (rename(staging_dir, final_dir) != 0) {
         int e = errno;
@@ -301,6 +344,22 @@ static void remove_tree(const char *dir, int depth) {
 }
 
 void qr_staging_abort(const char *staging_dir) { remove_tree(staging_dir, 0); }
+
+int qr_dir_is_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int empty = 1;
+    struct dirent *e;
+    while (empty && (e = readdir(d)) != NULL) empty = is_dot_entry(e->d_name);
+    closedir(d);
+    return empty;
+}
+
+qr_status qr_file_output_check(const char *out) {
+    QR_TRY(qr_output_check(out));
+    if (out && qr_path_is_dir(out)) return qr_fail(QR_ERR_INVALID_ARG, "%s: is a folder; give a file name", out);
+    return QR_OK;
+}
 
 qr_status qr_output_check(const char *out) {
     if (!out) return QR_OK;

@@ -18,6 +18,7 @@
 #ifndef QR_FILEUTIL_H
 #define QR_FILEUTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "status.h"
@@ -83,6 +84,13 @@ qr_status qr_commit_rename(const char *tmp, const char *path);
  * folder and everything in it. */
 qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen);
 qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir);
+/* Flush every file of a staging folder to the disk; QR_ERR_IO naming `what` when the system
+ * reports a failed write (a full disk may only show here, on some file systems). */
+qr_status qr_staging_sync(const char *staging_dir, const char *what);
+/* Room for `total_bytes` in files of at most `largest_file` bytes in folder `dir`: the file
+ * system's free space for this user and the process's file-size limit (RLIMIT_FSIZE). For writers
+ * that cannot report a short write themselves. QR_ERR_IO naming `what` when there is not. */
+qr_status qr_space_check(const char *dir, int64_t total_bytes, int64_t largest_file, const char *what);
 qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir);
 void qr_staging_abort(const char *staging_dir);
 
@@ -95,9 +103,13 @@ int qr_path_has_suffix(const char *path, const char *suffix);
  * and then fail to write: its folder exists and is writable (NULL passes). A command checks all its
  * outputs, against its inputs too, with qr_outputs_check (Logic/io/outputs.h). */
 qr_status qr_output_check(const char *out);
+/* The same for a file output that must not be a folder (tables, pictures, reports). */
+qr_status qr_file_output_check(const char *out);
 /* 1 if path exists and is a directory / a regular file. */
 int qr_path_is_dir(const char *path);
 int qr_path_is_file(const char *path);
+/* 1 if path is a folder with no entries besides . and .. */
+int qr_dir_is_empty(const char *path);
 /* Create a folder and its parents (like mkdir -p). */
 qr_status qr_mkdir_p(const char *path);
 

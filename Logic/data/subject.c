@@ -77,34 +77,62 @@ qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replace
     if (bad > 0 && bad == n)
         return qr_fail(QR_ERR_NONFINITE, "%s holds no finite voxel (all %lld are NaN or Inf): nothing to measure",
                        name, (long long)n);
+    const float *x = qr_volume_f32(v);
+    int64_t i = 0;
+    while (i < n && x[i] == 0.0f) i++;
+    if (i == n)
+        return qr_fail(QR_ERR_EMPTY, "%s holds no signal: every voxel is 0%s (a failed reconstruction or export?)", name,
+                       bad ? " or NaN/Inf" : "");
     if (bad)
         qr_log(QR_LOG_WARNING, "%s: %lld of %lld voxels are NaN or Inf; set to 0", name, (long long)bad,
                (long long)n);
     return QR_OK;
 }
 
+qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
+                           const char *flair_name, const char *lesions_name, qr_subject_align_info *info) {
+    memset(info, 0, sizeof *info);
+    if (qsm->dtype != QR_FLOAT32 || flair->dtype != QR_FLOAT32 || lesion_map->dtype != QR_INT32)
+        return qr_fail(QR_ERR_INVALID_ARG, "subject volumes must be float32 QSM/FLAIR and an int32 lesion map");
+    QR_TRY(qr_geometry_validate(&qsm->geom, qsm_name));
+    QR_TRY(qr_require_3d(&qsm->geom, qsm_name));
+    info->flair_grid = flair->geom;
+    QR_TRY(qr_align_to_grid(&qsm->geom, qsm_name, flair, flair_name, &info->flair_resampled));
+    QR_TRY(qr_align_to_grid(&qsm->geom, qsm_name, lesion_map, lesions_name, &info->labels_resampled));
+    /* QSM is relative to normal-appearing white matter, so 0 is the neutral value for voxels the
+     * reconstruction could not compute (NaN/Inf); FLAIR gets 0 (no signal) likewise. */
+    QR_TRY(qr_volume_clean_input(qsm, qsm_name, &info->nonfinite_qsm));
+    return qr_volume_clean_input(flair, flair_name, &info->nonfinite_flair);
+}
+
+void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name) {
+    if (!info->flair_resampled) return;
+    int32_t *ids = NULL;
+    const int64_t n = qr_labels_outside_grid(labels, &info->flair_grid, &ids);
+    if (n > 0) {
+        char list[256];
+        qr_labels_describe(ids, n, list, sizeof list);
+        qr_log(QR_LOG_WARNING, "%s does not cover %s %s (in whole or in part): their FLAIR is taken as 0 there, which makes their results less reliable",
+               flair_name, n == 1 ? "lesion" : "lesions", list);
+    }
+    free(ids);
+}
+
 qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
                              const char *flair_name, const char *lesions_name, qr_subject *out) {
     memset(out, 0, sizeof *out);
-    qr_status st = QR_OK;
-    if (qsm->dtype != QR_FLOAT32 || flair->dtype != QR_FLOAT32 || lesion_map->dtype != QR_INT32)
-        st = qr_fail(QR_ERR_INVALID_ARG, "subject volumes must be float32 QSM/FLAIR and an int32 lesion map");
-    if (st == QR_OK) st = qr_geometry_validate(&qsm->geom, qsm_name);
-    if (st == QR_OK) st = qr_align_to_grid(&qsm->geom, qsm_name, flair, flair_name, &out->flair_resampled);
-    if (st == QR_OK) st = qr_align_to_grid(&qsm->geom, qsm_name, lesion_map, lesions_name, &out->labels_resampled);
-    if (st != QR_OK) {
-        qr_volume_free(qsm);
-        qr_volume_free(flair);
-        qr_volume_free(lesion_map);
-        return st;
-    }
-    st = qr_volume_clean_input(qsm, qsm_name, &out->nonfinite_qsm);
-    if (st == QR_OK) st = qr_volume_clean_input(flair, flair_name, &out->nonfinite_flair);
+    qr_subject_align_info ai;
+    qr_status st = qr_subject_align(qsm, flair, lesion_map, qsm_name, flair_name, lesions_name, &ai);
+    out->flair_resampled = ai.flair_resampled;
+    out->labels_resampled = ai.labels_resampled;
+    out->nonfinite_qsm = ai.nonfinite_qsm;
+    out->nonfinite_flair = ai.nonfinite_flair;
     qr_lesion_options lo = qr_lesion_options_default();
     if (st == QR_OK) {
         st = qr_lesions_extract(lesion_map, &lo, &out->labels, &out->lesions, &out->was_mask);
         if (st != QR_OK) st = qr_fail_context(st, "%s", lesions_name);
     }
+    if (st == QR_OK) qr_subject_warn_uncovered(&out->labels, &ai, flair_name);
     qr_volume_free(lesion_map);
     if (st != QR_OK) {
         qr_volume_free(qsm);

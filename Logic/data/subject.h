@@ -5,8 +5,10 @@
  * Policy (shared by `qsmrim train`, `evaluate` and `predict`, so they cannot drift apart):
  *   - the QSM grid is the reference: the FLAIR is resampled onto it (linear) and the lesion map
  *     (nearest neighbour) when their grids differ but overlap (Logic/io/geometry.h);
+ *   - the QSM must be a volume (a single slice is refused); FLAIR voxels outside the FLAIR's own
+ *     grid become 0, and a warning names the lesions it does not cover (whole or in part);
  *   - non-finite QSM / FLAIR voxels (outside a brain mask, typically) are set to 0 and counted;
- *     a QSM or FLAIR without a single finite voxel is refused;
+ *     a QSM or FLAIR without a single finite voxel, or with every voxel 0 (no signal), is refused;
  *   - the lesion map is read as `qsmrim lesions` reads it: a label map keeps its labels, a binary
  *     mask is split into 26-connected components;
  *   - flair_reference = median of the FLAIR over its non-zero voxels (1 if there are none): FLAIR
@@ -34,6 +36,20 @@ typedef struct qr_subject {
     int64_t nonfinite_qsm, nonfinite_flair;
     int flair_resampled, labels_resampled, was_mask;
 } qr_subject;
+
+/* The steps above up to the lesion table, for callers that split the lesion map themselves
+ * (qsmrim predict: its --connectivity): the three volumes are checked and aligned in place (FLAIR
+ * and lesion map possibly replaced by resampled volumes; nothing is freed on failure) and `info`
+ * says what was done. After splitting the map, qr_subject_warn_uncovered names the lesions the
+ * FLAIR does not cover. */
+typedef struct qr_subject_align_info {
+    int flair_resampled, labels_resampled;
+    int64_t nonfinite_qsm, nonfinite_flair;
+    qr_geometry flair_grid; /* the FLAIR's own grid, before resampling */
+} qr_subject_align_info;
+qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
+                           const char *flair_name, const char *lesions_name, qr_subject_align_info *info);
+void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name);
 
 /* Read the three files (any format of Logic/io/imageio.h) and prepare them. */
 qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out);

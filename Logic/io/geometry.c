@@ -3,6 +3,8 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "imageio.h"
 
@@ -50,6 +52,165 @@ double qr_geometry_overlap_mm3(const qr_geometry *a, const qr_geometry *b) {
     return v;
 }
 
+/* Affine map from continuous voxel indices of grid `from` to those of grid `to`:
+ * to_ijk = m[.][0..2] * from_ijk + m[.][3]. */
+typedef struct index_map {
+    double m[3][4];
+    double hi[3]; /* to's size - 0.5: a voxel centre maps inside `to` when -0.5 <= ijk < hi */
+} index_map;
+
+static qr_status index_map_make(const qr_geometry *from, const qr_geometry *to, index_map *out) {
+    double base[3] = {0, 0, 0};
+    for (int c = -1; c < 3; c++) {
+        double ijk[3] = {c == 0, c == 1, c == 2}, p[3], t[3];
+        qr_geometry_index_to_lps(from, ijk, p);
+        QR_TRY(qr_geometry_lps_to_index(to, p, t));
+        for (int r = 0; r < 3; r++) {
+            if (c < 0) base[r] = out->m[r][3] = t[r];
+            else out->m[r][c] = t[r] - base[r];
+        }
+    }
+    for (int r = 0; r < 3; r++) out->hi[r] = (double)to->size[r] - 0.5;
+    return QR_OK;
+}
+
+static int index_map_inside(const index_map *im, int64_t i, int64_t j, int64_t k) {
+    const double eps = 1e-6;
+    for (int r = 0; r < 3; r++) {
+        const double t = im->m[r][0] * (double)i + im->m[r][1] * (double)j + im->m[r][2] * (double)k + im->m[r][3];
+        if (t < -0.5 - eps || t >= im->hi[r] + eps) return 0;
+    }
+    return 1;
+}
+
+static int cmp_i32(const void *a, const void *b) {
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Distinct positive labels of an int32 volume, ascending, in a new array (*n of them). */
+static qr_status distinct_labels(const qr_volume *v, int32_t **out, int64_t *n) {
+    const int32_t *x = qr_volume_i32(v);
+    const int64_t nv = qr_volume_nvox(v);
+    int64_t m = 0;
+    for (int64_t i = 0; i < nv; i++) m += x[i] > 0;
+    int32_t *l = malloc((size_t)(m ? m : 1) * sizeof *l);
+    if (!l) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    m = 0;
+    for (int64_t i = 0; i < nv; i++)
+        if (x[i] > 0 && (m == 0 || l[m - 1] != x[i])) l[m++] = x[i];
+    qsort(l, (size_t)m, sizeof *l, cmp_i32);
+    int64_t u = 0;
+    for (int64_t i = 0; i < m; i++)
+        if (u == 0 || l[u - 1] != l[i]) l[u++] = l[i];
+    *out = l;
+    *n = u;
+    return QR_OK;
+}
+
+void qr_labels_describe(const int32_t *ids, int64_t n, char *buf, size_t len) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int64_t i = 0; i < n && i < 10 && at < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%d", i ? ", " : "", ids[i]);
+    if (n > 10 && at < len) snprintf(buf + at, len - at, " and %lld more", (long long)(n - 10));
+}
+
+int64_t qr_labels_outside_grid(const qr_volume *labels, const qr_geometry *g, int32_t **ids) {
+    *ids = NULL;
+    index_map im;
+    if (index_map_make(&labels->geom, g, &im) != QR_OK) return -1;
+    const int32_t *x = qr_volume_i32(labels);
+    const int64_t *sz = labels->geom.size;
+    int32_t *out = NULL;
+    int64_t n = 0, cap = 0;
+    for (int64_t k = 0, v = 0; k < sz[2]; k++)
+        for (int64_t j = 0; j < sz[1]; j++)
+            for (int64_t i = 0; i < sz[0]; i++, v++) {
+                if (x[v] <= 0 || (n && out[n - 1] == x[v]) || index_map_inside(&im, i, j, k)) continue;
+                if (n == cap) {
+                    cap = cap ? 2 * cap : 64;
+                    int32_t *t = realloc(out, (size_t)cap * sizeof *t);
+                    if (!t) {
+                        free(out);
+                        return -1;
+                    }
+                    out = t;
+                }
+                out[n++] = x[v];
+            }
+    if (n > 1) {
+        qsort(out, (size_t)n, sizeof *out, cmp_i32);
+        int64_t u = 0;
+        for (int64_t i = 0; i < n; i++)
+            if (u == 0 || out[u - 1] != out[i]) out[u++] = out[i];
+        n = u;
+    }
+    *ids = out;
+    return n;
+}
+
+/* What resampling `before` (its own grid) to `after` (the reference grid) loses, as warnings: an
+ * intensity volume that does not cover the whole reference grid (the rest becomes 0), lesion
+ * voxels outside the reference grid, labels that vanish (outside it, or smaller than its voxels). */
+static qr_status warn_resampling_losses(const qr_volume *before, const char *vol_name, const qr_volume *after,
+                                        const char *ref_name) {
+    const int64_t *sz = before->geom.size;
+    if (before->dtype == QR_FLOAT32) {
+        index_map im;
+        QR_TRY(index_map_make(&after->geom, &before->geom, &im));
+        const int64_t *rs = after->geom.size;
+        int64_t out = 0;
+        for (int64_t k = 0; k < rs[2]; k++)
+            for (int64_t j = 0; j < rs[1]; j++)
+                for (int64_t i = 0; i < rs[0]; i++) out += !index_map_inside(&im, i, j, k);
+        if (out)
+            qr_log(QR_LOG_WARNING, "%s covers %.1f%% of the %s volume; its %lld voxels outside %s are taken as 0",
+                   vol_name, 100.0 * (1.0 - (double)out / (double)qr_volume_nvox(after)), ref_name, (long long)out, vol_name);
+        return QR_OK;
+    }
+    index_map im;
+    QR_TRY(index_map_make(&before->geom, &after->geom, &im));
+    const int32_t *x = qr_volume_i32(before);
+    int64_t outside = 0, total = 0;
+    for (int64_t k = 0, v = 0; k < sz[2]; k++)
+        for (int64_t j = 0; j < sz[1]; j++)
+            for (int64_t i = 0; i < sz[0]; i++, v++)
+                if (x[v] > 0) {
+                    total++;
+                    outside += !index_map_inside(&im, i, j, k);
+                }
+    if (outside)
+        qr_log(QR_LOG_WARNING, "%s: %lld of its %lld lesion voxels lie outside the %s volume; lesions there are cut off or lost",
+               vol_name, (long long)outside, (long long)total, ref_name);
+    int32_t *a = NULL, *b = NULL;
+    int64_t na = 0, nb = 0;
+    qr_status s = distinct_labels(before, &a, &na);
+    if (s == QR_OK) s = distinct_labels(after, &b, &nb);
+    if (s == QR_OK && nb < na) {
+        int64_t nl = 0;
+        for (int64_t i = 0, j = 0; i < na; i++) {
+            while (j < nb && b[j] < a[i]) j++;
+            if (j >= nb || b[j] != a[i]) a[nl++] = a[i];
+        }
+        char list[256];
+        qr_labels_describe(a, nl, list, sizeof list);
+        qr_log(QR_LOG_WARNING, "%s: %lld of its %lld labels are lost on the %s grid (outside it, or smaller than its voxels) and are not measured: %s",
+               vol_name, (long long)nl, (long long)na, ref_name, list);
+    }
+    free(a);
+    free(b);
+    return s;
+}
+
+qr_status qr_require_3d(const qr_geometry *g, const char *name) {
+    for (int a = 0; a < 3; a++)
+        if (g->size[a] < 2)
+            return qr_fail(QR_ERR_GEOMETRY, "%s is a single slice (%lld x %lld x %lld voxels); lesions are classified in 3D volumes",
+                           name, (long long)g->size[0], (long long)g->size[1], (long long)g->size[2]);
+    return QR_OK;
+}
+
 qr_status qr_align_to_grid(const qr_geometry *ref, const char *ref_name, qr_volume *vol, const char *vol_name,
                            int *resampled) {
     *resampled = 0;
@@ -69,6 +230,11 @@ qr_status qr_align_to_grid(const qr_geometry *ref, const char *ref_name, qr_volu
     qr_log(QR_LOG_NOTICE, "%s is on a different grid than %s; resampled it onto the %s grid (%s interpolation). %s: %s; %s: %s",
            vol_name, ref_name, ref_name, interp == QR_INTERP_LINEAR ? "linear" : "nearest-neighbour", vol_name, db,
            ref_name, da);
+    const qr_status ws = warn_resampling_losses(vol, vol_name, &out, ref_name);
+    if (ws != QR_OK) {
+        qr_volume_free(&out);
+        return ws;
+    }
     qr_volume_free(vol);
     *vol = out;
     *resampled = 1;

@@ -4,7 +4,10 @@
  * Policy for the QSM / FLAIR / lesion-map triple (the QSM grid is the reference):
  *   same grid within tolerance    -> used as is
  *   different grids that overlap  -> FLAIR resampled (linear) and labels (nearest neighbour) onto
- *                                    the QSM grid with ITK, and a notice says so
+ *                                    the QSM grid with ITK, and a notice says so; warnings say
+ *                                    what the resampling loses: the part of the QSM grid the
+ *                                    FLAIR does not cover (set to 0), lesion voxels outside the
+ *                                    QSM grid, and labels that vanish on it (by their numbers)
  *   no physical overlap           -> QR_ERR_GEOMETRY naming both geometries
  * "Same grid": equal sizes; spacings equal to 1e-4 relative; origins within 1e-3 of the smallest
  * spacing; direction cosines equal to 1e-4. These tolerances absorb the rounding of text headers
@@ -31,6 +34,16 @@ double qr_geometry_overlap_mm3(const qr_geometry *a, const qr_geometry *b);
  * `vol_name` name the inputs in messages. */
 qr_status qr_align_to_grid(const qr_geometry *ref, const char *ref_name, qr_volume *vol, const char *vol_name,
                            int *resampled);
+
+/* QR_ERR_GEOMETRY naming `name` when a grid has a single voxel along some axis (a 2D image stored
+ * as 3D): the patches and shape features need a volume. */
+qr_status qr_require_3d(const qr_geometry *g, const char *name);
+
+/* The positive labels of `labels` with a voxel centre outside grid `g`, ascending, in a new array
+ * *ids (free() it); returns their number, or -1 when out of memory. */
+int64_t qr_labels_outside_grid(const qr_volume *labels, const qr_geometry *g, int32_t **ids);
+/* "3, 7, 12 and 5 more" for messages: ids[0..min(n, 10)) listed, the rest counted. */
+void qr_labels_describe(const int32_t *ids, int64_t n, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

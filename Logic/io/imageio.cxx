@@ -548,14 +548,15 @@ qr_status labels_from_double(const char *path, const double *src, const qr_geome
     return QR_OK;
 }
 
-void report_nonfinite(const char *path, const qr_volume *v, qr_read_info *info) {
+void report_nonfinite(const char *path, const qr_volume *v, qr_read_info *info, bool report) {
     int64_t bad = qr_volume_count_nonfinite(v);
     if (info) info->nonfinite = bad;
-    if (bad) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
+    if (bad && report) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
 }
 
 // A NIfTI file nifti_direct_file accepted: one decompression, decoded here.
-qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want, qr_volume *out, qr_read_info *info) {
+qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want, qr_volume *out, qr_read_info *info,
+                            bool report) {
     qr_geometry g;
     std::memset(&g, 0, sizeof g);
     geometry_from_io(h.io.GetPointer(), &g);
@@ -570,7 +571,7 @@ qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want
             qr_volume_free(out);
             return st;
         }
-        report_nonfinite(path, out, info);
+        report_nonfinite(path, out, info, report);
         return QR_OK;
     }
     // calloc, not a zero-filled vector: pages are touched only as voxels arrive, so a header that
@@ -585,13 +586,14 @@ qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want
     return st;
 }
 
-qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info, bool direct) {
+qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info, bool direct,
+                     bool report = true) {
     std::memset(out, 0, sizeof *out);
     if (info) std::memset(info, 0, sizeof *info);
     FileHeader h;
     QR_TRY(open_header(path, &h, info));
     QR_TRY(check_header(path, h, info));
-    if (direct && nifti_direct_file(path, h)) return read_nifti_direct(path, h, want, out, info);
+    if (direct && nifti_direct_file(path, h)) return read_nifti_direct(path, h, want, out, info, report);
 
     if (want == QR_FLOAT32) {
         FloatImage::Pointer img;
@@ -603,7 +605,7 @@ qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_in
         QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
         std::memcpy(out->data, img->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
         restore_nonfinite(scan, qr_volume_f32(out), qr_volume_nvox(out));
-        report_nonfinite(path, out, info);
+        report_nonfinite(path, out, info, report);
         return QR_OK;
     }
     DoubleImage::Pointer img;
@@ -641,6 +643,32 @@ qr_status write_single(const char *path, const char *staging_file, typename TIma
     } catch (const itk::ExceptionObject &e) {
         return fail_itk(QR_ERR_IO, path, "cannot write the image", e);
     }
+    return QR_OK;
+}
+
+// The staged output flushed to the disk and read back: it must hold the volume's grid and (except
+// DICOM, whose intensities are rescaled to int16) exactly its voxels. NIfTI and MetaImage writers
+// report a short write (a full disk, a file-size limit) only as a printed message and return as if
+// all was written; without this check a truncated file would replace a good one.
+qr_status verify_written(const char *path, const char *staging_dir, const char *file, const qr_volume *v, bool dicom) {
+    QR_TRY(qr_staging_sync(staging_dir, path));
+    qr_volume back;
+    if (read_image(file, v->dtype, &back, nullptr, true, false) != QR_OK)
+        return qr_fail(QR_ERR_IO, "%s: the file written is incomplete or unreadable (disk full, or a file-size limit?)", path);
+    bool same = back.dtype == v->dtype;
+    for (int a = 0; a < 3; a++) same = same && back.geom.size[a] == v->geom.size[a];
+    const int64_t n = qr_volume_nvox(v);
+    if (same && !dicom) {
+        if (v->dtype == QR_FLOAT32) {
+            const float *x = qr_volume_f32(v), *y = qr_volume_f32(&back);
+            for (int64_t i = 0; same && i < n; i++)
+                same = std::memcmp(&x[i], &y[i], sizeof(float)) == 0 || (std::isnan(x[i]) && std::isnan(y[i]));
+        } else {
+            same = std::memcmp(v->data, back.data, (size_t)n * sizeof(int32_t)) == 0;
+        }
+    }
+    qr_volume_free(&back);
+    if (!same) return qr_fail(QR_ERR_IO, "%s: the file written does not read back as the volume that was written", path);
     return QR_OK;
 }
 
@@ -753,6 +781,10 @@ qr_status write_series(const char *path, const char *staging_dir, typename TImag
 // exact for integral values within the int16 range); NaN/Inf are stored as the intercept.
 qr_status write_dicom(const char *path, const char *staging_dir, const qr_volume *v) {
     const int64_t n = qr_volume_nvox(v);
+    // GDCM stops the process (an assertion) when a slice cannot be written, so the room is checked
+    // first: int16 pixels plus a header of a few kB per slice
+    const int64_t slice_bytes = 2 * v->geom.size[0] * v->geom.size[1] + 16384;
+    QR_TRY(qr_space_check(staging_dir, slice_bytes * v->geom.size[2], slice_bytes, path));
     if (v->dtype == QR_INT32) {
         const int32_t *s = qr_volume_i32(v);
         for (int64_t i = 0; i < n; i++)
@@ -794,10 +826,16 @@ extern "C" qr_status qr_image_output_check(const char *path) {
     if (is_image_suffix(path)) {
         /* ITK's NIfTI and MetaImage writers know only the lower-case names (x.NII.GZ, x.MHD fail
          * after the work), and its NRRD writer puts the voxels of x.NHDR inside the header */
-        if (is_lower_image_suffix(path)) return QR_OK;
-        return qr_fail(QR_ERR_INVALID_ARG, "%s: write the image extension in lower case (%s)", path, known);
+        if (!is_lower_image_suffix(path))
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: write the image extension in lower case (%s)", path, known);
+        if (qr_path_is_dir(path)) return qr_fail(QR_ERR_INVALID_ARG, "%s: is a folder; give an image file name", path);
+        return QR_OK;
     }
-    if (qr_path_is_dir(path)) return QR_OK;
+    if (qr_path_is_dir(path)) {
+        if (qr_dir_is_empty(path)) return QR_OK;
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: a DICOM series is written into a new or empty folder, and this one holds files",
+                       path);
+    }
     const size_t n = strlen(path);
     if (path[n - 1] == '/') return QR_OK;
     if (qr_path_is_file(path))
@@ -854,6 +892,7 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
         else
             s = write_single<IntImage>(path, file.c_str(), view_as_itk<IntImage, int32_t>(v), compress);
     }
+    if (s == QR_OK) s = verify_written(path, staging, dicom ? staging : file.c_str(), v, dicom);
     if (s != QR_OK) {
         qr_staging_abort(staging);
         return s;

@@ -83,8 +83,12 @@ qr_status qr_outputs_check(const qr_io_path *inputs, int n_inputs, const qr_io_p
     for (int i = 0; i < n_outputs; i++) {
         const qr_io_path *o = &outputs[i];
         if (!o->path) continue;
-        QR_TRY(qr_output_check(o->path));
-        if (o->image) QR_TRY(qr_image_output_check(o->path));
+        if (o->image) {
+            QR_TRY(qr_output_check(o->path));
+            QR_TRY(qr_image_output_check(o->path));
+        } else {
+            QR_TRY(qr_file_output_check(o->path));
+        }
         char of[2][QR_PATH_MAX];
         const int no = files_of(o, 1, of);
         for (int j = 0; j < n_inputs; j++)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/fileutil.h"
+#include "../data/patch.h"
 #include "../data/subject.h"
 #include "../io/geometry.h"
 #include "../io/imageio.h"
@@ -92,6 +93,26 @@ static const qr_lesion_result *find_lesion(const qr_lesion_result *r, int64_t n,
     return lo < n && r[lo].id == id ? &r[lo] : NULL;
 }
 
+/* A notice naming the lesions the network sees only in part: wider than the patch along some axis
+ * (patch.h: it is centred on the lesion, and cut at its border). */
+static void warn_larger_than_patch(const qr_lesion_table *t) {
+    const int64_t extent[3] = {QR_PATCH_W, QR_PATCH_H, QR_PATCH_D};
+    int32_t ids[10]; /* the first ten: qr_labels_describe lists at most ten */
+    int64_t n = 0;
+    for (int64_t u = 0; u < t->n; u++) {
+        const int64_t *b = t->items[u].bbox;
+        int wide = 0;
+        for (int a = 0; a < 3; a++) wide |= b[a + 3] - b[a] + 1 > extent[a];
+        if (wide && n < 10) ids[n] = t->items[u].id;
+        n += wide;
+    }
+    if (!n) return;
+    char list[256];
+    qr_labels_describe(ids, n, list, sizeof list);
+    qr_log(QR_LOG_NOTICE, "%s %s wider than the network's %d x %d x %d-voxel patch; it sees only the central part",
+           n == 1 ? "lesion" : "lesions", list, QR_PATCH_W, QR_PATCH_H, QR_PATCH_D);
+}
+
 /* Names of the three inputs in messages: file paths when read from files, roles otherwise. */
 typedef struct input_names {
     const char *qsm, *flair, *lesions;
@@ -106,7 +127,6 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     if (lesions_in->dtype != QR_INT32) return qr_fail(QR_ERR_INVALID_ARG, "the lesion map must be an integer volume");
     if (opt.threshold_mode == QR_THRESHOLD_VALUE && !(opt.threshold_value >= 0 && opt.threshold_value <= 1))
         return qr_fail(QR_ERR_INVALID_ARG, "threshold %g is not a probability", opt.threshold_value);
-    QR_TRY(qr_geometry_validate(&qsm_in->geom, nm->qsm));
 
     qr_volume qsm = {0}, flair = {0}, lesions = {0};
     qr_scorer *scorer = NULL;
@@ -123,19 +143,16 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     CHECK(qr_volume_copy(&qsm, qsm_in, QR_FLOAT32));
     CHECK(qr_volume_copy(&flair, flair_in, QR_FLOAT32));
     CHECK(qr_volume_copy(&lesions, lesions_in, QR_INT32));
-    int resampled;
-    CHECK(qr_align_to_grid(&qsm.geom, nm->qsm, &flair, nm->flair, &resampled));
-    CHECK(qr_align_to_grid(&qsm.geom, nm->qsm, &lesions, nm->lesions, &resampled));
-    /* QSM is relative to normal-appearing white matter, so 0 is the neutral value for voxels the
-     * reconstruction could not compute (NaN/Inf); FLAIR gets 0 (no signal) likewise. */
-    CHECK(qr_volume_clean_input(&qsm, nm->qsm, NULL));
-    CHECK(qr_volume_clean_input(&flair, nm->flair, NULL));
+    qr_subject_align_info ai;
+    CHECK(qr_subject_align(&qsm, &flair, &lesions, nm->qsm, nm->flair, nm->lesions, &ai));
 
     progress(&opt, 0.05, "Finding lesions");
     qr_lesion_options lo = qr_lesion_options_default();
     lo.connectivity = opt.connectivity ? opt.connectivity : 26;
     s = qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL);
     if (s != QR_OK) CHECK(qr_fail_context(s, "%s", nm->lesions));
+    qr_subject_warn_uncovered(&out->labels, &ai, nm->flair);
+    warn_larger_than_patch(&table);
     out->n = table.n;
     if (table.n == 0) qr_log(QR_LOG_NOTICE, "the lesion map holds no lesions; nothing to classify");
     if (CANCELLED()) CHECK(qr_fail(QR_ERR_CANCELLED, "cancelled"));

@@ -102,6 +102,11 @@ qr_status qr_prediction_write_pending(const qr_prediction *p, const char *overla
 
 void qr_prediction_free(qr_prediction *p);
 
+/* The model file a prediction with options.model_path = `model_path` reads: that path, or (NULL
+ * or "") the shipped demo model's; "" when the demo model is not installed. For checks of the
+ * outputs against the inputs before the work. */
+void qr_predict_model_file(const char *model_path, char *out, size_t outlen);
+
 /* Parse a threshold argument: "f1", "sensitive", or a probability in [0, 1]. QR_ERR_INVALID_ARG
  * with a message naming the accepted forms otherwise. */
 qr_status qr_threshold_parse(const char *text, qr_threshold_mode *mode, double *value);

@@ -33,6 +33,11 @@ struct qr_scorer {
     char device[64];
 };
 
+void qr_predict_model_file(const char *model_path, char *out, size_t outlen) {
+    if (model_path && model_path[0]) snprintf(out, outlen, "%s", model_path);
+    else if (qr_resource_path(QR_DEMO_MODEL, out, outlen) != QR_OK && outlen) out[0] = '\0';
+}
+
 qr_status qr_scorer_open(const char *model_path, const char *device, int threads, qr_scorer **out) {
     *out = NULL;
     qr_scorer *s = calloc(1, sizeof *s);

@@ -70,13 +70,13 @@ static const char *HELP =
     "--processinformationaddress (the shared-memory progress address older Slicer versions pass) is\n"
     "accepted and ignored: progress goes to stdout as Slicer's <filter-progress> tags.\n";
 
-/* name = value lines, written atomically (Slicer reads them after exit code 0). */
-static int write_return_parameters(const char *path, long n_rim_positive) {
+/* name = value lines, written completely and left pending (Slicer reads them after exit code 0),
+ * to be put in place together with the image and table outputs. */
+static qr_status write_return_parameters(const char *path, long n_rim_positive, qr_pending *out) {
     qr_atomic f;
-    if (qr_atomic_open(&f, path) != QR_OK) return fail(qr_last_error());
+    QR_TRY(qr_atomic_open(&f, path));
     fprintf(f.fp, "numberOfRimPositive = %ld\n", n_rim_positive);
-    if (qr_atomic_commit(&f) != QR_OK) return fail(qr_last_error());
-    return 0;
+    return qr_atomic_finish(&f, out);
 }
 
 int main(int argc, char **argv) {
@@ -104,7 +104,16 @@ int main(int argc, char **argv) {
         case 'p': prob = optarg; break;
         case 't': table = optarg; break;
         case 'm': o.model_path = optarg[0] ? optarg : NULL; break;
-        case 'd': o.device = optarg; break;
+        case 'd': {
+            qr_nn_device dev;
+            if (qr_nn_device_parse(optarg, &dev) != QR_OK) {
+                char msg[512];
+                snprintf(msg, sizeof msg, "--device: %s", qr_last_error());
+                return usage_error(msg);
+            }
+            o.device = optarg;
+            break;
+        }
         case 'R': {
             qr_nn_precision prec;
             if (qr_nn_precision_parse(optarg, &prec) != QR_OK) return usage_error(qr_last_error());
@@ -135,10 +144,12 @@ int main(int argc, char **argv) {
     if (!overlay && !prob && !table && !retfile) return usage_error("no output selected");
 
     /* outputs checked before minutes of work: folders writable, none of them an input or another */
+    char model_file[QR_PATH_MAX];
+    qr_predict_model_file(o.model_path, model_file, sizeof model_file);
     const qr_io_path ins[4] = {{qsm, "the QSM input", 1, 0},
                                {flair, "the FLAIR input", 1, 0},
                                {lesions, "the Lesions input", 1, 0},
-                               {o.model_path, "the model", 0, 0}};
+                               {model_file[0] ? model_file : NULL, "the model", 0, 0}};
     const qr_io_path outs[4] = {{overlay, "the Overlay output", 1, 0},
                                 {prob, "the Probability output", 1, 0},
                                 {table, "the Table output", 0, 0},
@@ -157,15 +168,21 @@ int main(int argc, char **argv) {
     if (qr_predict_files(qsm, flair, lesions, &o, &p) != QR_OK) return fail(qr_last_error());
     printf("<filter-comment> \"Writing outputs\" </filter-comment>\n");
     fflush(stdout);
-    if (qr_prediction_write(&p, overlay, prob, table) != QR_OK) {
+    /* every output, the return parameters included, written before any replaces an old one */
+    qr_pending pending[4];
+    memset(pending, 0, sizeof pending);
+    const long npos = (long)p.n_rim_positive;
+    qr_status s = qr_prediction_write_pending(&p, overlay, prob, table, pending);
+    if (s == QR_OK && retfile) s = write_return_parameters(retfile, npos, &pending[3]);
+    if (s == QR_OK) s = qr_pending_commit_all(pending, 4);
+    else qr_pending_abort_all(pending, 4);
+    if (s != QR_OK) {
         qr_prediction_free(&p);
         return fail(qr_last_error());
     }
-    long npos = (long)p.n_rim_positive;
     fprintf(stderr, "%s: %lld lesions, %ld rim+, %lld to review (model %s, device %s)\n", NAME, (long long)p.n, npos,
             (long long)p.n_review, p.model_used, p.device_used);
     qr_prediction_free(&p);
-    if (retfile && write_return_parameters(retfile, npos) != 0) return 1;
     printf("<filter-progress>1</filter-progress>\n");
     printf("<filter-end><filter-name>%s</filter-name><filter-time>%.2f</filter-time></filter-end>\n", NAME, now_s() - t0);
     fflush(stdout);

@@ -93,7 +93,10 @@ int bench_cnn(int argc, char **argv) {
         case 't': if (cli_parse_int("--threads", optarg, 1, 1024, &threads)) return CLI_EXIT_USAGE; break;
         case 'w': if (cli_parse_int("--width", optarg, 1, 256, &width)) return CLI_EXIT_USAGE; break;
         case 'u': if (cli_parse_int("--warmup", optarg, 0, 1000, &warmup)) return CLI_EXIT_USAGE; break;
-        case 'd': device = optarg; break;
+        case 'd':
+            if (cli_check_device(optarg)) return CLI_EXIT_USAGE;
+            device = optarg;
+            break;
         case CLI_OPT_PRECISION:
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;

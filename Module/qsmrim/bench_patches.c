@@ -152,7 +152,10 @@ int bench_patches(int argc, char **argv) {
         case 'i': if (cli_parse_int("--iters", optarg, 1, 100000, &iters)) return CLI_EXIT_USAGE; break;
         case 't': if (cli_parse_int("--threads", optarg, 1, 4096, &threads)) return CLI_EXIT_USAGE; break;
         case 'w': if (cli_parse_int("--train-width", optarg, 1, 256, &width)) return CLI_EXIT_USAGE; break;
-        case 'd': device = optarg; break;
+        case 'd':
+            if (cli_check_device(optarg)) return CLI_EXIT_USAGE;
+            device = optarg;
+            break;
         case CLI_OPT_PRECISION:
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;

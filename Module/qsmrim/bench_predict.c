@@ -45,7 +45,10 @@ int bench_predict(int argc, char **argv) {
         case 'f': flair = optarg; break;
         case 'l': lesions = optarg; break;
         case 'm': o.model_path = optarg; break;
-        case 'd': o.device = optarg; break;
+        case 'd':
+            if (cli_check_device(optarg)) return CLI_EXIT_USAGE;
+            o.device = optarg;
+            break;
         case CLI_OPT_PRECISION:
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;

@@ -86,6 +86,12 @@ int cli_set_precision(const char *text) {
     return 0;
 }
 
+int cli_check_device(const char *text) {
+    qr_nn_device d;
+    if (qr_nn_device_parse(text, &d) != QR_OK) return cli_usage("--device: %s", qr_last_error());
+    return 0;
+}
+
 static void on_interrupt(int sig) {
     if (cli_interrupted) {
         signal(sig, SIG_DFL);

@@ -45,6 +45,9 @@ int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
  * line. CLI_OPT_PRECISION is its getopt_long code. */
 #define CLI_OPT_PRECISION 0x150
 int cli_set_precision(const char *text);
+/* --device auto|cpu|cuda[:N] checked when the command line is read (a misspelt device is a usage
+ * error, not a failure after the inputs are read). 0, or CLI_EXIT_USAGE after a usage line. */
+int cli_check_device(const char *text);
 
 /* Ctrl-C: the first SIGINT/SIGTERM sets the flag that long work polls (and that library calls
  * receive as their cancel flag); a second one ends the process at once. */

@@ -186,7 +186,10 @@ int cmd_evaluate(int argc, char **argv) {
         case 'M': model = optarg; break;
         case 'c': config = optarg; break;
         case 's': if (cli_parse_int("--seed", optarg, 0, 2147483647L, &seed)) return CLI_EXIT_USAGE; break;
-        case 'd': device = optarg; break;
+        case 'd':
+            if (cli_check_device(optarg)) return CLI_EXIT_USAGE;
+            device = optarg;
+            break;
         case CLI_OPT_PRECISION:
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;

@@ -50,7 +50,10 @@ int cmd_forward(int argc, char **argv) {
         case 'm': model_path = optarg; break;
         case 'i': in_path = optarg; break;
         case 'o': out_path = optarg; break;
-        case 'd': device = optarg; break;
+        case 'd':
+            if (cli_check_device(optarg)) return CLI_EXIT_USAGE;
+            device = optarg;
+            break;
         case CLI_OPT_PRECISION:
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;

@@ -81,7 +81,10 @@ int cmd_predict(int argc, char **argv) {
         case 'f': flair = optarg; break;
         case 'l': lesions = optarg; break;
         case 'm': o.model_path = optarg; break;
-        case 'd': o.device = optarg; break;
+        case 'd':
+            if (cli_check_device(optarg)) return CLI_EXIT_USAGE;
+            o.device = optarg;
+            break;
         case CLI_OPT_PRECISION:
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;
@@ -118,10 +121,12 @@ int cmd_predict(int argc, char **argv) {
 
     /* every output checked before the work: none replaced when another could not be written,
      * none of them an input (a detached header's data file included) */
+    char model_file[QR_PATH_MAX];
+    qr_predict_model_file(o.model_path, model_file, sizeof model_file);
     const qr_io_path ins[4] = {{qsm, "the QSM input", 1, 0},
                                {flair, "the FLAIR input", 1, 0},
                                {lesions, "the lesion input", 1, 0},
-                               {o.model_path, "the model", 0, 0}};
+                               {model_file[0] ? model_file : NULL, "the model", 0, 0}};
     const qr_io_path outs[4] = {{overlay, "--out-labels", 1, 0},
                                 {prob, "--out-probability", 1, 0},
                                 {table, "--out-table", 0, 0},

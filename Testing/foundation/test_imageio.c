@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -198,6 +199,76 @@ static void test_atomic_no_leftovers(void **state) {
     qr_volume_free(&v);
 }
 
+/* A write the disk cannot hold (here: the process's file-size limit, which makes write() return
+ * short as a full disk does) fails in every format, and the file already there is kept as it was:
+ * NIfTI and MetaImage writers only print a message on a short write, so the output is read back
+ * before it replaces anything; GDCM stops the process on one, so a DICOM series is refused first. */
+static void test_short_write_keeps_old(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(64, 64, 16);
+    qr_volume v, lab;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&lab, &g, QR_INT32), QR_OK);
+    uint32_t x = 12345u; /* noise: no compression brings it under the limit */
+    for (int64_t i = 0; i < qr_volume_nvox(&v); i++) {
+        x = x * 1664525u + 1013904223u;
+        qr_volume_f32(&v)[i] = (float)(x >> 8) * 1e-3f;
+        qr_volume_i32(&lab)[i] = (int32_t)(x >> 20);
+    }
+    char sub[512];
+    snprintf(sub, sizeof sub, "%s/short", g_dir);
+    assert_int_equal(qr_mkdir_p(sub), QR_OK);
+    static const char *names[] = {"p.nii", "p.nii.gz", "p.mha", "p.mhd", "p.nrrd", "p.nhdr"};
+    char path[QR_PATH_MAX];
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    struct rlimit small = old;
+    small.rlim_cur = 32768;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        for (int labels = 0; labels < 2; labels++) {
+            snprintf(path, sizeof path, "%s/%s", sub, names[i]);
+            write_bytes(path, "old", 3);
+            assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+            const qr_status s = qr_image_write(path, labels ? &lab : &v, 0);
+            assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+            if (s == QR_OK) fail_msg("%s (%s): a write over the file-size limit succeeded", names[i], labels ? "labels" : "float");
+            assert_int_equal(s, QR_ERR_IO);
+            char buf[8] = {0};
+            FILE *f = fopen(path, "rb");
+            assert_non_null(f);
+            assert_int_equal(fread(buf, 1, sizeof buf, f), 3);
+            fclose(f);
+            assert_string_equal(buf, "old");
+        }
+    /* a DICOM series whose slices (8 kB of pixels each) are over the limit: refused before GDCM
+     * writes a slice */
+    snprintf(path, sizeof path, "%s/series", sub);
+    small.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    const qr_status s = qr_image_write(path, &lab, 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    expect_error(s, QR_ERR_IO, "file-size limit");
+    assert_false(qr_path_is_dir(path));
+    signal(SIGXFSZ, old_handler);
+    /* nothing but the old files is left in the folder (no staging folders, no temporary names) */
+    char cmd[QR_PATH_MAX + 96];
+    snprintf(cmd, sizeof cmd, "test \"$(ls -A '%s' | sort | tr '\\n' ' ')\" = 'p.mha p.mhd p.nhdr p.nii p.nii.gz p.nrrd '", sub);
+    assert_int_equal(system(cmd), 0);
+    /* without the limit the same writes succeed, and a series folder takes the umask's permissions */
+    snprintf(path, sizeof path, "%s/p.nii.gz", sub);
+    assert_int_equal(qr_image_write(path, &v, 0), QR_OK);
+    const mode_t mask = umask(022);
+    snprintf(path, sizeof path, "%s/series", sub);
+    assert_int_equal(qr_image_write(path, &lab, 0), QR_OK);
+    umask(mask);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0755);
+    qr_volume_free(&v);
+    qr_volume_free(&lab);
+}
+
 /* Output names: a known extension or a DICOM folder name; anything else is refused before writing,
  * so "overlay.png" does not become a DICOM folder. */
 static void test_output_names(void **state) {
@@ -214,10 +285,18 @@ static void test_output_names(void **state) {
         snprintf(path, sizeof path, "%s/%s", g_dir, bad[i]);
         expect_error(qr_image_output_check(path), QR_ERR_INVALID_ARG, "unknown image extension");
     }
-    /* an existing file without an image extension; an existing folder (a DICOM series) */
+    /* an existing file without an image extension; an existing empty folder (a DICOM series goes
+     * into it) but not one holding files; a folder named like an image file */
     write_bytes(tmp_path("plainfile"), "x", 1);
     expect_error(qr_image_output_check(tmp_path("plainfile")), QR_ERR_INVALID_ARG, "an existing file without an image extension");
-    assert_int_equal(qr_image_output_check(g_dir), QR_OK);
+    expect_error(qr_image_output_check(g_dir), QR_ERR_INVALID_ARG, "a DICOM series is written into a new or empty folder");
+    assert_int_equal(qr_mkdir_p(tmp_path("emptyseries")), QR_OK);
+    assert_int_equal(qr_image_output_check(tmp_path("emptyseries")), QR_OK);
+    assert_int_equal(qr_mkdir_p(tmp_path("folder.nii.gz")), QR_OK);
+    expect_error(qr_image_output_check(tmp_path("folder.nii.gz")), QR_ERR_INVALID_ARG, "is a folder; give an image file name");
+    /* a table output that is a folder is refused before any work */
+    const qr_io_path tables[1] = {{tmp_path("emptyseries"), "--out-table", 0, 0}};
+    expect_error(qr_outputs_check(NULL, 0, tables, 1), QR_ERR_INVALID_ARG, "is a folder; give a file name");
     /* qr_image_write refuses the name and creates nothing */
     qr_geometry g = test_geometry(3, 3, 3);
     qr_volume v;
@@ -980,6 +1059,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_dicom),
         cmocka_unit_test(test_roundtrip_labels),
         cmocka_unit_test(test_atomic_no_leftovers),
+        cmocka_unit_test(test_short_write_keeps_old),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_corrupt_header),
         cmocka_unit_test(test_truncated_data),

@@ -244,4 +244,68 @@ refused "damaged model" "error: .*damaged.h5: its CRC-32 is .* when it was writt
 # no overlap: an error naming both geometries, no output
 refused "no overlap" "error: .*flair_far.nii.gz and .*sub-001_qsm.nii.gz do not overlap" "$W/far.tsv" \
   --qsm "$Q" --flair "$W/flair_far.nii.gz" --lesions "$L"
+echo "== what resampling loses is said; inputs that cannot be classified are refused"
+"$PY" - "$S" "$W" <<'EOF'
+import sys, numpy as np, nibabel as nib
+s, w = sys.argv[1:3]
+q = nib.load(s + "/sub-001_qsm.nii.gz"); f = nib.load(s + "/sub-001_flair.nii.gz"); l = nib.load(s + "/sub-001_lesions.nii.gz")
+qa = np.asarray(q.dataobj).astype(np.float32); fa = np.asarray(f.dataobj).astype(np.float32)
+lab = np.asarray(l.dataobj).astype(np.int32)
+# a FLAIR slab: only the first 102 of the 256 columns of i (its own, smaller grid): 39.8%
+cut = int(0.4 * fa.shape[0])
+nib.save(nib.Nifti1Image(fa[:cut], f.affine), w + "/flair_part.nii.gz")
+open(w + "/uncovered.txt", "w").write(" ".join(str(v) for v in sorted(set(np.unique(lab[cut:])) - {0})))
+# the lesion map on a grid twice as fine in-plane, sharing voxel 0's centre: the QSM's voxel centres
+# fall on the fine voxels of even index, so a lesion of one fine voxel at odd indices vanishes
+fine = np.repeat(np.repeat(lab, 2, 0), 2, 1)
+bg = np.argwhere(lab == 0); k = bg[len(bg) // 2]
+fine[2 * k[0] + 1, 2 * k[1] + 1, k[2]] = 777
+aff = l.affine.copy(); aff[:3, :2] /= 2
+nib.save(nib.Nifti1Image(fine, aff), w + "/lesions_fine.nii.gz")
+# the lesion map shifted by half the volume along i: part of it lies outside the QSM
+aff = l.affine.copy(); aff[:3, 3] += aff[:3, 0] * (lab.shape[0] // 2)
+nib.save(nib.Nifti1Image(lab, aff), w + "/lesions_shifted.nii.gz")
+# one slice of each input (a 2D image stored as 3D)
+for name, a, img in (("qsm", qa, q), ("flair", fa, f), ("lesions", lab, l)):
+    nib.save(nib.Nifti1Image(a[:, :, 24:25], img.affine), w + "/slice_" + name + ".nii.gz")
+# a FLAIR without signal (all 0)
+nib.save(nib.Nifti1Image(np.zeros_like(fa), f.affine), w + "/flair_zero.nii.gz")
+# a lesion far wider than the 32 x 32 x 16 patch
+big = lab.copy(); big[60:120, 60:120, 10:14] = 950
+nib.save(nib.Nifti1Image(big, l.affine), w + "/lesions_big.nii.gz")
+EOF
+"$QSMRIM" predict --qsm "$Q" --flair "$W/flair_part.nii.gz" --lesions "$L" --out-table "$W/part.tsv" 2>"$W/e5" >/dev/null
+grep -q "flair_part.nii.gz covers 39.8% of the .*sub-001_qsm.nii.gz volume" "$W/e5" || fail "partial FLAIR not reported: $(cat "$W/e5")"
+want=$(tr ' ' '\n' <"$W/uncovered.txt" | head -10 | paste -sd, | sed 's/,/, /g')
+grep -qF "flair_part.nii.gz does not cover lesions $want" "$W/e5" || fail "uncovered lesions ($want) not named: $(cat "$W/e5")"
+"$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/lesions_fine.nii.gz" --out-table "$W/fine.tsv" 2>"$W/e6" >/dev/null
+grep -q "lesions_fine.nii.gz: 1 of its .* labels are lost on the .*sub-001_qsm.nii.gz grid .*: 777$" "$W/e6" ||
+  fail "lost label not named: $(cat "$W/e6")"
+[ "$(wc -l <"$W/fine.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "the fine lesion map should keep every other lesion"
+"$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/lesions_shifted.nii.gz" --out-table "$W/shift.tsv" 2>"$W/e7" >/dev/null
+grep -q "lesions_shifted.nii.gz: [0-9]* of its [0-9]* lesion voxels lie outside the .*sub-001_qsm.nii.gz volume" "$W/e7" ||
+  fail "lesion voxels outside the QSM not reported: $(cat "$W/e7")"
+refused "one-slice QSM" "error: .*slice_qsm.nii.gz is a single slice" "$W/slice.tsv" \
+  --qsm "$W/slice_qsm.nii.gz" --flair "$W/slice_flair.nii.gz" --lesions "$W/slice_lesions.nii.gz"
+refused "FLAIR without signal" "error: .*flair_zero.nii.gz holds no signal: every voxel is 0" "$W/zero.tsv" \
+  --qsm "$Q" --flair "$W/flair_zero.nii.gz" --lesions "$L"
+"$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/lesions_big.nii.gz" --out-table "$W/big.tsv" 2>"$W/e8" >/dev/null
+grep -q "lesion 950 wider than the network's 32 x 32 x 16-voxel patch" "$W/e8" || fail "oversized lesion not noted: $(cat "$W/e8")"
+# a misspelt device is a usage error (exit 2) before any input is read
+rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/dev.tsv" --device gpu 2>"$W/e9" || rc=$?
+[ $rc -eq 2 ] && grep -q -- "--device: unknown device 'gpu'" "$W/e9" || fail "--device gpu: rc $rc $(cat "$W/e9")"
+# an output over the shipped model (used when --model is not given) is refused like one over --model
+mkdir -p "$W/res/models"; cp "$QSMRIM_SOURCE_DIR/Resources/models/qsmrim_demo.h5" "$W/res/models/"
+md5=$(md5sum <"$W/res/models/qsmrim_demo.h5")
+rc=0; QSMRIM_RESOURCE_DIR="$W/res" "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" \
+  --out-table "$W/res/models/qsmrim_demo.h5" 2>"$W/e10" || rc=$?
+[ $rc -eq 1 ] && grep -q "qsmrim_demo.h5: is also the model" "$W/e10" || fail "table over the default model: rc $rc $(cat "$W/e10")"
+[ "$(md5sum <"$W/res/models/qsmrim_demo.h5")" = "$md5" ] || fail "the default model was replaced"
+# outputs that are folders: refused before the work
+mkdir -p "$W/adir" "$W/series_full"; touch "$W/series_full/x"
+rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/adir" 2>"$W/e11" || rc=$?
+[ $rc -eq 1 ] && grep -q "adir: is a folder; give a file name" "$W/e11" || fail "table is a folder: rc $rc $(cat "$W/e11")"
+rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/series_full" 2>"$W/e12" || rc=$?
+[ $rc -eq 1 ] && grep -q "series_full: a DICOM series is written into a new or empty folder" "$W/e12" ||
+  fail "non-empty series folder: rc $rc $(cat "$W/e12")"
 echo "all predict checks passed"

@@ -110,6 +110,11 @@ slicer_run "$O" --precision bf16 >/dev/null 2>"$W/stderr-p"; rc=$?
 set -e
 [ "$rc" -eq 2 ] && grep -q "unknown precision 'bf16' (fp32 or tf32)" "$W/stderr-p" || fail "bad precision: rc $rc, $(cat "$W/stderr-p")"
 [ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
+set +e
+slicer_run "$O" --device gpu >/dev/null 2>"$W/stderr-d"; rc=$?
+set -e
+[ "$rc" -eq 2 ] && grep -q -- "--device: unknown device 'gpu'" "$W/stderr-d" || fail "bad device: rc $rc, $(cat "$W/stderr-d")"
+[ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
 # outputs checked before the work: an output in a missing folder, an output that is an input
 rc=0
 "$CLI" --qsm "$T/ABCDE_inputQSM.nrrd" --flair "$T/ABCDE_inputFLAIR.nrrd" --lesions "$T/ABCDE_inputLesions.nrrd" \

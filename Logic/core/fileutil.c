@@ -11,7 +11,9 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/statvfs.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 static atomic_uint g_counter;
@@ -277,6 +279,46 @@ qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir
     }
     rmdir(staging_dir);
     return QR_OK;
+}
+
+/* PID of a leftover name "...<tag>PID-N...", or 0. */
+static long leftover_pid(const char *name, const char *tag) {
+    const char *p = strstr(name, tag);
+    if (!p) return 0;
+    long pid = 0;
+    unsigned n = 0;
+    int used = 0;
+    if (sscanf(p + strlen(tag), "%ld-%u%n", &pid, &n, &used) != 2 || used == 0 || pid <= 0) return 0;
+    return pid;
+}
+
+static int process_gone(long pid) { return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+int qr_remove_leftovers(const char *dir, const char *prefix) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    const size_t np = prefix ? strlen(prefix) : 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (name[0] != '.' || is_dot_entry(name)) continue;
+        char path[QR_PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) continue;
+        if (!prefix && !strncmp(name, ".qsmrim-staging-", 16)) {
+            const long pid = leftover_pid(name, ".qsmrim-staging-");
+            if (pid && process_gone(pid) && qr_path_is_dir(path)) {
+                qr_staging_abort(path);
+                removed++;
+            }
+            continue;
+        }
+        if (prefix && strncmp(name + 1, prefix, np)) continue;
+        const long pid = leftover_pid(name, ".tmp-");
+        if (pid && process_gone(pid) && qr_path_is_file(path) && unlink(path) == 0) removed++;
+    }
+    closedir(d);
+    return removed;
 }
 
 qr_status qr_staging_sync(const char *staging_dir, const char *what) {

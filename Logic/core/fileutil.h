@@ -94,6 +94,13 @@ qr_status qr_space_check(const char *dir, int64_t total_bytes, int64_t largest_f
 qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir);
 void qr_staging_abort(const char *staging_dir);
 
+/* Remove what runs killed without a chance to clean up (kill -9, a power cut) left in folder
+ * `dir`: hidden temporary files ".NAME.tmp-PID-N[.ext]" of qr_atomic_open / qr_temp_sibling whose
+ * NAME begins with `prefix` (NULL: any name), and (prefix NULL only) staging folders
+ * ".qsmrim-staging-PID-N" - only those whose process PID no longer runs on this machine, so the
+ * work in progress of a live run is never touched. Returns the number removed. */
+int qr_remove_leftovers(const char *dir, const char *prefix);
+
 /* Folder part of a path ("." if none) and file-name part. */
 void qr_path_dirname(const char *path, char *out, size_t outlen);
 const char *qr_path_basename(const char *path);

@@ -304,7 +304,7 @@ static qr_status decide(const qr_eval_input *in, fold_index *fi, qr_eval_result 
             for (int m = 0; m < in->nmembers; m++) votes += in->member_prob[i * in->nmembers + m] >= fo->threshold_f1[m];
             r->decision[i] = 2 * votes > in->nmembers;
         }
-        r->review[i] = r->prob[i] >= fo->threshold_sensitive;
+        r->review[i] = r->decision[i] || r->prob[i] >= fo->threshold_sensitive;
         r->count_true[in->subject[i]] += in->label[i];
         r->count_pred[in->subject[i]] += r->decision[i];
     }

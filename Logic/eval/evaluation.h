@@ -15,7 +15,10 @@
  *   decisions:   majority vote of the members: rim+ when more than half have p_s >= t_f,s;
  *                confusion counts and F1, sensitivity, specificity, PPV, accuracy over the
  *                concatenated folds.
- *   review:      lesions with prob >= the fold's high-sensitivity threshold, as a share of all.
+ *   review:      lesions with prob >= the fold's high-sensitivity threshold, and every rim+
+ *                decision (a majority vote can call a lesion whose mean prob is below it), as a
+ *                share of all: what an expert looks at, as qsmrim predict's review band never
+ *                starts above its rim+ threshold.
  *   subjects:    predicted count = rim+ decisions per subject vs the expert count: Pearson r,
  *                Fisher-z 95% CI, MSE.
  *   bootstrap:   B resamples of the subjects with replacement (each drawn subject brings all its
@@ -85,7 +88,7 @@ typedef struct qr_eval_result {
     double *count_true, *count_pred; /* nsubjects */
     double *prob;                    /* n, mean of members */
     int *decision;                   /* n, majority vote */
-    int *review;                     /* n, prob >= high-sensitivity threshold of its fold */
+    int *review;                     /* n, rim+ decision or prob >= high-sensitivity threshold of its fold */
     qr_eval_fold *folds;             /* nfolds */
     qr_curve roc_mean, pr_mean;      /* averaged curves (pr_mean: step polylines averaged) */
     qr_curve *roc_fold, *pr_fold;    /* nfolds each (empty curve for a fold lacking a class) */

@@ -167,7 +167,11 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
     if (st == QR_OK) st = qr_stratified_folds(d->subject_rimpos, d->nsubjects, o->nfolds, o->seed, out->subject_fold);
     if (st == QR_OK && o->workdir) {
         st = qr_mkdir_p(o->workdir);
-        if (st == QR_OK) st = check_or_write_settings(o->workdir, o->settings, o->resume);
+        if (st == QR_OK) {
+            const int gone = qr_remove_leftovers(o->workdir, NULL); /* checkpoints half written by a killed run */
+            if (gone) qr_log(QR_LOG_NOTICE, "%s: removed %d temporary file%s an interrupted run left", o->workdir, gone, gone == 1 ? "" : "s");
+            st = check_or_write_settings(o->workdir, o->settings, o->resume);
+        }
         if (st == QR_OK) st = check_or_write_folds(d, out->subject_fold, o->workdir, o->resume);
     }
     for (int64_t i = 0; st == QR_OK && i < d->n; i++) out->fold[i] = out->subject_fold[d->subject_of[i]];

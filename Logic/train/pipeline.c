@@ -51,13 +51,30 @@ static int runs_tf32(qr_arch_id arch) {
     return arch != QR_ARCH_APRL_RF && qr_nn_default_precision() == QR_NN_PRECISION_TF32;
 }
 
+/* FNV-1a (64 bit) of n bytes, continued from h. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
 /* The record of what a run's results depend on (learner.h `settings`, crossval.h). The device is
  * not in it: it changes results by float rounding only, and an interrupted GPU run may go on on
- * the CPU. */
-static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t seed, double holdout, char *buf,
-                         size_t n) {
-    int k = snprintf(buf, n, "arch: %s\nseed: %llu\nprecision: %s\n", qr_arch_to_name(arch), (unsigned long long)seed,
-                     runs_tf32(arch) ? "tf32" : "fp32");
+ * the CPU. The cohort is, by a fingerprint of its subjects, lesions and labels: a resumed run on
+ * another cohort, or after a label was corrected, would mix epochs or jobs of both. */
+static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t seed, double holdout, const qr_dataset *d,
+                         char *buf, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    int64_t npos = 0;
+    for (int s = 0; s < d->nsubjects; s++) h = fnv1a(h, d->subject[s], strlen(d->subject[s]) + 1);
+    for (int64_t i = 0; i < d->n; i++) {
+        const int32_t rec[3] = {d->subject_of[i], d->lesion_id[i], d->label[i]};
+        h = fnv1a(h, rec, sizeof rec);
+        npos += d->label[i] == 1;
+    }
+    int k = snprintf(buf, n, "arch: %s\nseed: %llu\nprecision: %s\ncohort: %d subjects, %lld lesions (%lld rim+), fingerprint %016llx\n",
+                     qr_arch_to_name(arch), (unsigned long long)seed, runs_tf32(arch) ? "tf32" : "fp32", d->nsubjects,
+                     (long long)d->n, (long long)npos, (unsigned long long)h);
     if (holdout >= 0 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "holdout: %.17g\n", holdout);
     if (k >= 0 && (size_t)k < n) qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
 }
@@ -163,7 +180,7 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
         cv.workdir = o->workdir;
         cv.resume = o->resume;
         char settings[8192];
-        run_settings(o->arch, o->cfg, o->seed, -1, settings, sizeof settings);
+        run_settings(o->arch, o->cfg, o->seed, -1, d, settings, sizeof settings);
         cv.settings = settings;
         cv.fit.settings = settings;
         cv.job = h ? h->job : NULL;
@@ -256,10 +273,24 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
             int *fold = malloc((size_t)d->nsubjects * sizeof *fold);
             st = fold ? qr_stratified_folds(d->subject_rimpos, d->nsubjects, k, o->seed ^ 0x401DULL, fold)
                       : qr_fail(QR_ERR_NOMEM, "out of memory");
+            /* the held-out fold: the first that holds a rim+ subject (thresholds are chosen on it).
+             * Folds are dealt in turn across the rim+ count groups, so with few rim+ subjects fold 0
+             * may hold none whatever the seed; checked here, before any training. */
+            int hold = -1;
+            for (int f = 0; st == QR_OK && f < k && hold < 0; f++)
+                for (int s = 0; s < d->nsubjects && hold < 0; s++)
+                    if (fold[s] == f && d->subject_rimpos[s] > 0) hold = f;
+            if (st == QR_OK && hold < 0)
+                st = qr_fail(QR_ERR_EMPTY, "no subject holds a rim+ lesion: thresholds cannot be chosen on held-out subjects");
+            int train_pos = 0;
             for (int s = 0; st == QR_OK && s < d->nsubjects; s++) {
-                held[s] = fold[s] == 0;
+                held[s] = fold[s] == hold;
                 train[s] = !held[s];
+                train_pos += train[s] && d->subject_rimpos[s] > 0;
             }
+            if (st == QR_OK && !train_pos)
+                st = qr_fail(QR_ERR_EMPTY, "every subject with a rim+ lesion is held out, so training would see none; "
+                                           "use a smaller --holdout, or --holdout 0");
             free(fold);
         }
     } else {
@@ -276,7 +307,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     out->n_holdout_lesions = nho;
     qr_learner *model = NULL;
     char settings[8192];
-    run_settings(o->arch, o->cfg, o->seed, o->holdout, settings, sizeof settings);
+    run_settings(o->arch, o->cfg, o->seed, o->holdout, d, settings, sizeof settings);
     for (int s = 0; st == QR_OK && s < o->nseeds; s++) {
         char ckpt[QR_PATH_MAX];
         qr_fit_options fo;

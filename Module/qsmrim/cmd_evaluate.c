@@ -247,6 +247,9 @@ int cmd_evaluate(int argc, char **argv) {
     cli_install_interrupt();
     st = qr_mkdir_p(report);
     if (st != QR_OK) return cli_fail(st);
+    const int gone = qr_remove_leftovers(report, NULL);
+    if (gone) cli_notice("removed %d staging folder%s or temporary file%s an interrupted run left in %s", gone,
+                         gone == 1 ? "" : "s", gone == 1 ? "" : "s", report);
     /* Every file of the report is written into a staging folder inside it and moved into place
      * once all are written (report.html last), so a run that fails or is stopped while writing
      * leaves the previous report as it was. The checkpoints of --resume stay in DIR/.work-*. */

@@ -35,7 +35,8 @@ static const char *HELP =
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --seeds N         members trained with different seeds; the model averages them (default 1)\n"
     "  --holdout F       share of subjects held out, stratified by rim+ count (default 0.2, or the\n"
-    "                    config's holdout; at most 0.5): one fold of a k-fold split with k = round(1/F),\n"
+    "                    config's holdout; at most 0.5): one fold of a k-fold split with k = round(1/F)\n"
+    "                    (the first that holds a rim+ subject),\n"
     "                    so 0.2 holds out a fifth and 0.3 a third; the decision thresholds (F1-optimal\n"
     "                    and the high-sensitivity one) are chosen on them and their metrics are reported\n"
     "                    and stored in the model; 0 trains on every subject and takes the thresholds\n"
@@ -146,6 +147,13 @@ int cmd_train(int argc, char **argv) {
     const qr_io_path ins[2] = {{manifest, "the --manifest file", 0, 0}, {config, "the --config file", 0, 0}};
     const qr_io_path outs[1] = {{out, "--out", 0, 0}};
     if ((st = qr_outputs_check(ins, 2, outs, 1)) != QR_OK) return cli_fail(st);
+    {
+        /* temporaries of the model and its checkpoints that a killed run left beside --out */
+        char dir[QR_PATH_MAX];
+        qr_path_dirname(out, dir, sizeof dir);
+        const int gone = qr_remove_leftovers(dir, qr_path_basename(out));
+        if (gone) cli_notice("removed %d temporary file%s an interrupted run left in %s", gone, gone == 1 ? "" : "s", dir);
+    }
     cli_install_interrupt();
     qr_cohort cohort;
     st = qr_cohort_read(manifest, &cohort);
@@ -233,6 +241,7 @@ int cmd_train(int argc, char **argv) {
                 qr_summary_row row = qr_summary_of(&m->result, &m->info);
                 st = qr_mkdir_p(report);
                 if (st == QR_OK) {
+                    qr_remove_leftovers(report, NULL);
                     snprintf(path, sizeof path, "%s/report.html", report);
                     st = qr_staging_create(path, stage, sizeof stage);
                 }

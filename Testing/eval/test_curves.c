@@ -369,7 +369,7 @@ static void test_cross_validated_evaluation(void **state) {
     /* review fraction and subject counts, recomputed here from the definitions */
     double nrev = 0, ct[40] = {0}, cp[40] = {0};
     for (int k = 0; k < d->n; k++) {
-        nrev += d->s[k] >= tsens[d->fold[k]];
+        nrev += d->s[k] >= tsens[d->fold[k]] || d->s[k] >= tf1[d->fold[k]]; /* every rim+ call is reviewed */
         ct[d->subject[k]] += d->y[k];
         cp[d->subject[k]] += d->s[k] >= tf1[d->fold[k]];
     }
@@ -448,6 +448,45 @@ static void test_members_and_bootstrap(void **state) {
     assert_true(a.folds[0].threshold_sensitive == 0.3);
     qr_eval_result_free(&a);
     free(mp);
+}
+
+/* A majority vote can call a lesion rim+ whose mean probability lies below the high-sensitivity
+ * threshold: 20 rim+ lesions, 19 at 0.9 for all three members, one at (0.9, 0.9, 0.0) - mean 0.6 -
+ * and 20 rim- at 0.1. Each member's F1 threshold is 0.9 (all 20 rim+ above it for two members), so
+ * the odd lesion is called rim+ by 2 of 3; the 95%-sensitivity threshold of the mean is 0.9 (19 of
+ * 20). That lesion is still to review: the review set holds every rim+ call. */
+static void test_review_holds_every_call(void **state) {
+    (void)state;
+    enum { N = 40 };
+    int y[N], subj[N], fold[N];
+    double mp[N * 3];
+    for (int i = 0; i < N; i++) {
+        y[i] = i < 20;
+        subj[i] = i % 10;
+        fold[i] = 0;
+        for (int m = 0; m < 3; m++) mp[i * 3 + m] = y[i] ? 0.9 : 0.1;
+    }
+    mp[0 * 3 + 2] = 0.0;
+    qr_eval_input in = qr_eval_input_default();
+    in.n = N;
+    in.nsubjects = 10;
+    in.nfolds = 1;
+    in.nmembers = 3;
+    in.subject = subj;
+    in.fold = fold;
+    in.label = y;
+    in.member_prob = mp;
+    in.bootstrap = 0;
+    qr_eval_result r;
+    assert_int_equal(qr_evaluate(&in, &r, NULL), QR_OK);
+    for (int m = 0; m < 3; m++) assert_close(r.folds[0].threshold_f1[m], 0.9, 0, "member F1 threshold");
+    assert_close(r.folds[0].threshold_sensitive, 0.9, 0, "95%-sensitivity threshold of the mean");
+    assert_close(r.prob[0], 0.6, 1e-15, "mean of the odd lesion");
+    assert_int_equal(r.decision[0], 1);
+    assert_int_equal(r.review[0], 1);
+    assert_int_equal(r.n_review, 20);
+    assert_close(r.review_fraction.value, 0.5, 0, "review fraction");
+    qr_eval_result_free(&r);
 }
 
 /* Hand-worked operating points: an F1 tie (2/3 at 0.7 and at 0.4: the lower is taken) and the
@@ -529,6 +568,7 @@ int main(void) {
         cmocka_unit_test(test_cross_validated_evaluation),
         cmocka_unit_test(test_members_and_bootstrap),
         cmocka_unit_test(test_operating_points_hand_worked),
+        cmocka_unit_test(test_review_holds_every_call),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

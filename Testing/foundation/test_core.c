@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -208,6 +210,64 @@ static void test_staged_report_folder(void **state) {
     assert_false(qr_path_is_dir(stage));
 }
 
+static int entry_exists(const char *dir, const char *fmt, long pid) {
+    char name[128], path[256];
+    snprintf(name, sizeof name, fmt, pid);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* What a killed run leaves (temporaries, staging folders) is removed at the next run when the
+ * process that made it is gone - and only then, and only under the given name prefix. */
+static void test_leftovers(void **state) {
+    (void)state;
+    char dir[128], path[256];
+    snprintf(dir, sizeof dir, "%s/left", g_dir);
+    assert_int_equal(qr_mkdir_p(dir), QR_OK);
+    const pid_t child = fork();
+    if (child == 0) _exit(0);
+    assert_true(child > 0);
+    assert_int_equal(waitpid(child, NULL, 0), child); /* a PID that no longer runs */
+    const long dead = (long)child, live = (long)getppid();
+    const char *gone_names[] = {".model.h5.seed1.ckpt.tmp-%ld-3.h5", ".model.h5.tmp-%ld-0.h5"};
+    const char *kept_names[] = {".model.h5.seed1.ckpt.tmp-%ld-4.h5", ".other.h5.tmp-%ld-1.h5", "model.h5", ".model.h5.tmp-x"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/", dir);
+        snprintf(path + strlen(path), sizeof path - strlen(path), gone_names[i], dead);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/", dir);
+        snprintf(path + strlen(path), sizeof path - strlen(path), kept_names[i], i == 0 ? live : dead);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+    }
+    /* staging folders: a dead run's (with a file inside) and a live one's */
+    snprintf(path, sizeof path, "%s/.qsmrim-staging-%ld-7", dir, dead);
+    assert_int_equal(qr_mkdir_p(path), QR_OK);
+    snprintf(path, sizeof path, "%s/.qsmrim-staging-%ld-7/report.html", dir, dead);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/.qsmrim-staging-%ld-8", dir, live);
+    assert_int_equal(qr_mkdir_p(path), QR_OK);
+    /* under the prefix "model.h5": the two temporaries of the dead run only */
+    assert_int_equal(qr_remove_leftovers(dir, "model.h5"), 2);
+    const char *after1[] = {".model.h5.seed1.ckpt.tmp-%ld-4.h5", ".model.h5.tmp-x", ".other.h5.tmp-%ld-1.h5",
+                            ".qsmrim-staging-%ld-7", ".qsmrim-staging-%ld-8", "model.h5"};
+    const long pid1[] = {live, 0, dead, dead, live, 0};
+    assert_int_equal(count_entries(dir), 6);
+    for (int i = 0; i < 6; i++) assert_true(entry_exists(dir, after1[i], pid1[i]));
+    /* any name: the other dead temporary and the dead staging folder */
+    assert_int_equal(qr_remove_leftovers(dir, NULL), 2);
+    assert_int_equal(count_entries(dir), 4);
+    for (int i = 0; i < 6; i++) assert_int_equal(entry_exists(dir, after1[i], pid1[i]), pid1[i] != dead);
+    assert_int_equal(qr_remove_leftovers(dir, NULL), 0);
+}
+
 static void test_tsv(void **state) {
     (void)state;
     char path[QR_PATH_MAX];
@@ -316,6 +376,7 @@ int main(void) {
         cmocka_unit_test(test_error_messages), cmocka_unit_test(test_atomic_commit_and_abort),
         cmocka_unit_test(test_pending_outputs),
         cmocka_unit_test(test_staged_report_folder),
+        cmocka_unit_test(test_leftovers),
         cmocka_unit_test(test_tsv),            cmocka_unit_test(test_rng),
         cmocka_unit_test(test_resources),      cmocka_unit_test(test_paths),
     };

@@ -82,6 +82,23 @@ check "resume refuses another seed, naming it" one_line_error 1 "used other sett
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 3 --seeds 2 --seed 9 --config "$T/tiny.yaml" --resume --quiet
 check "resume refuses another fold count" one_line_error 1 "another split" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 2 --seeds 2 --config "$T/tiny.yaml" --resume --quiet
+# a label corrected after a run: --resume refuses its finished jobs (the cohort is in the settings)
+check "resume refuses a cohort whose labels changed" bash -c "
+  mkdir -p '$T/cl' && for f in '$T'/c/*; do ln -sf \"\$f\" '$T/cl/'; done &&
+  rm '$T/cl/sub-02_annotations.tsv' &&
+  awk -F'\t' 'NR == 2 { \$2 = 1 - \$2 } { print }' OFS='\t' '$T/c/sub-02_annotations.tsv' >'$T/cl/sub-02_annotations.tsv' &&
+  cp -r '$T/e2' '$T/e2l' &&
+  ! '$Q' evaluate --manifest '$T/cl/cohort.tsv' --report '$T/e2l' --folds 3 --seeds 2 --config '$T/tiny.yaml' \
+     --resume --quiet 2>'$T/labels.err' && grep -qE 'another split|used other settings .*cohort: ' '$T/labels.err'"
+# train's held-out fold holds a rim+ subject even when fold 0 cannot (6 rim-free subjects, then 4
+# with rim+ lesions, dealt in turn over 5 folds: fold 0 receives none of them whatever the seed)
+check "train holds out a fold with rim+ subjects" bash -c "
+  mkdir -p '$T/h' && head -1 '$T/c/cohort.tsv' >'$T/h/cohort.tsv' &&
+  sed -n 2,11p '$T/c/cohort.tsv' | sed 's#\t\([^\t]*\)\t\([^\t]*\)\t\([^\t]*\)\t#\t../c/\1\t../c/\2\t../c/\3\t#' >>'$T/h/cohort.tsv' &&
+  for i in 01 02 03 04 05 06; do awk -F'\t' 'NR > 1 { \$2 = 0 } { print }' OFS='\t' '$T/c/sub-'\$i'_annotations.tsv' >'$T/h/sub-'\$i'_annotations.tsv'; done &&
+  for i in 07 08 09 10; do awk -F'\t' 'NR == 2 { \$2 = 1 } { print }' OFS='\t' '$T/c/sub-'\$i'_annotations.tsv' >'$T/h/sub-'\$i'_annotations.tsv'; done &&
+  '$Q' train --manifest '$T/h/cohort.tsv' --out '$T/h/m.h5' --config '$T/tiny.yaml' --holdout 0.2 --quiet &&
+  test -s '$T/h/m.h5'"
 # finished jobs of another configuration are never reused (they would be reported as the new one)
 sed 's/^epochs: 2$/epochs: 3/' "$T/tiny.yaml" >"$T/tiny3.yaml"
 check "resume refuses another configuration, naming the setting" one_line_error 1 "used other settings ('epochs: 2' there, 'epochs: 3' now)" \

@@ -20,6 +20,13 @@ check "prediction maps need their table" one_line_error 2 "need the --table" \
 check "--opacity out of range" one_line_error 2 "between 0 and 1" env -u DISPLAY "$VIEWER" "${S[@]}" --opacity 2 --export "$T/x.tsv"
 check "--connectivity 8" one_line_error 2 "6 or 26" env -u DISPLAY "$VIEWER" "${S[@]}" --connectivity 8 --export "$T/x.tsv"
 check "--export with --script" one_line_error 2 "does not combine" env -u DISPLAY "$VIEWER" "${S[@]}" --script x --export "$T/x.tsv"
+check "--threshold out of range: usage error before the subject is read" one_line_error 2 "--threshold: threshold '1.5' is not" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --threshold 1.5 --export "$T/x.tsv"
+check "--device misspelt: usage error" one_line_error 2 "--device: unknown device 'gpu'" env -u DISPLAY "$VIEWER" "${S[@]}" --device gpu --export "$T/x.tsv"
+check "--subject without --cohort: usage error" one_line_error 2 "--subject names a subject of a --cohort manifest" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --subject sub-009 --export "$T/x.tsv"
+check "--model that does not exist: one line" one_line_error 1 "--model $T/none.h5: no such file" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --model "$T/none.h5" --export "$T/x.tsv"
 
 check "missing QSM file: one line naming it" one_line_error 1 "$T/nope.nii.gz" \
   run_viewer --qsm "$T/nope.nii.gz" --flair "$FIX/flair.nii.gz" --lesions "$FIX/lesions.nii.gz" --script "$T/quit.txt"
@@ -50,12 +57,12 @@ printf 'select 99\n' >"$T/bad_select.txt"
 check "selecting a lesion that does not exist: exit 1" one_line_error 1 "lesion 99 is not listed" \
   run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_select.txt"
 
-# in-viewer prediction that fails (no such model file) and one cancelled at once: the window keeps
+# in-viewer prediction that fails (a model file that is not a model) and one cancelled at once: the window keeps
 # the prediction it showed, reports the failure, stays usable
 printf 'state %s\npredict\nwait-predict 300\nstate %s\npredict\ncancel\nwait-predict 300\nstate %s\nkey r\nquit\n' \
   "$T/w0.json" "$T/w1.json" "$T/w2.json" >"$T/worker.txt"
 check "prediction worker: a failing run and a cancelled run, then a decision" bash -c "
-  '$VIEWER' ${S[*]} ${P[*]} --review '$T/w.tsv' --model '$T/no/model.h5' --script '$T/worker.txt' 2>'$T/w.err' &&
+  '$VIEWER' ${S[*]} ${P[*]} --review '$T/w.tsv' --model '$FIX/table.tsv' --script '$T/worker.txt' 2>'$T/w.err' &&
   grep -q 'Prediction failed: ' '$T/w.err' &&
   grep -q '\"prediction\": \"failed: ' '$T/w1.json' && grep -q '\"prediction\": \"cancelled\"' '$T/w2.json' &&
   grep -q '\"has_prediction\": true' '$T/w2.json' &&

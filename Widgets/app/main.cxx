@@ -26,6 +26,7 @@
 extern "C" {
 #include "core/status.h"
 #include "nn/nn.h"
+#include "predict/predict.h"
 #include "review_file.h"
 #include "review_subject.h"
 }
@@ -147,13 +148,23 @@ static int parseArgs(const QStringList &args, Options *o) {
         } else if (a == "--review") o->review = v;
         else if (a == "--reviewer") o->reviewer = v;
         else if (a == "--model") o->predictSettings.model = v;
-        else if (a == "--device") o->predictSettings.device = v;
+        else if (a == "--device") {
+            qr_nn_device d;
+            if (qr_nn_device_parse(v.toUtf8().constData(), &d) != QR_OK) return usageError("--device: %s", qr_last_error());
+            o->predictSettings.device = v;
+        }
         else if (a == "--precision") {
             qr_nn_precision p;
             if (qr_nn_precision_parse(v.toUtf8().constData(), &p) != QR_OK) return usageError("--precision: %s", qr_last_error());
             qr_nn_set_default_precision(p); /* every prediction of this session */
         }
-        else if (a == "--threshold") o->predictSettings.threshold = v;
+        else if (a == "--threshold") {
+            qr_threshold_mode mode;
+            double value;
+            if (qr_threshold_parse(v.toUtf8().constData(), &mode, &value) != QR_OK)
+                return usageError("--threshold: %s", qr_last_error());
+            o->predictSettings.threshold = v;
+        }
         else if (a == "--overlay-mode") {
             if (v != "decision" && v != "probability" && v != "off")
                 return usageError("--overlay-mode must be decision, probability or off, not '%s'", v.toUtf8().constData());
@@ -187,6 +198,9 @@ static int parseArgs(const QStringList &args, Options *o) {
         return usageError("--reviewer must not contain tabs or line breaks%s", "");
     bool anySubject = !o->paths.qsm.isEmpty() || !o->paths.flair.isEmpty() || !o->paths.lesions.isEmpty();
     if (!o->cohort.isEmpty() && anySubject) return usageError("give either --cohort or --qsm/--flair/--lesions%s", "");
+    if (!o->subject.isEmpty() && o->cohort.isEmpty()) return usageError("--subject names a subject of a --cohort manifest%s", "");
+    if (!o->predictSettings.model.isEmpty() && !QFile::exists(o->predictSettings.model))
+        return failure(QString("--model %1: no such file").arg(o->predictSettings.model));
     if (anySubject && (o->paths.qsm.isEmpty() || o->paths.flair.isEmpty() || o->paths.lesions.isEmpty()))
         return usageError("a subject needs all of --qsm, --flair and --lesions%s", "");
     if ((!o->paths.overlay.isEmpty() || !o->paths.probability.isEmpty()) && o->paths.table.isEmpty())

@@ -388,7 +388,10 @@ qr_status qr_review_open(const char *path, qr_review *r) {
     QR_TRY(resolve_review_path(path, real, sizeof real));
     QR_TRY(lock_path(real, lp, sizeof lp));
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return qr_fail(QR_ERR_IO, "%s: cannot create its lock file %s (%s)", path, lp, strerror(errno));
+    if (fd < 0)
+        return qr_fail(QR_ERR_IO, "%s: cannot create its lock file %s (%s); to review a subject in a folder you cannot "
+                                  "write, keep the review elsewhere with --review PATH",
+                       path, lp, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         close(fd);

@@ -121,18 +121,13 @@ void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_i
 qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
                              const char *flair_name, const char *lesions_name, qr_subject *out) {
     memset(out, 0, sizeof *out);
-    qr_subject_align_info ai;
-    qr_status st = qr_subject_align(qsm, flair, lesion_map, qsm_name, flair_name, lesions_name, &ai);
-    out->flair_resampled = ai.flair_resampled;
-    out->labels_resampled = ai.labels_resampled;
-    out->nonfinite_qsm = ai.nonfinite_qsm;
-    out->nonfinite_flair = ai.nonfinite_flair;
+    qr_status st = qr_subject_align(qsm, flair, lesion_map, qsm_name, flair_name, lesions_name, &out->align);
     qr_lesion_options lo = qr_lesion_options_default();
     if (st == QR_OK) {
         st = qr_lesions_extract(lesion_map, &lo, &out->labels, &out->lesions, &out->was_mask);
         if (st != QR_OK) st = qr_fail_context(st, "%s", lesions_name);
     }
-    if (st == QR_OK) qr_subject_warn_uncovered(&out->labels, &ai, flair_name);
+    if (st == QR_OK) qr_subject_warn_uncovered(&out->labels, &out->align, flair_name);
     qr_volume_free(lesion_map);
     if (st != QR_OK) {
         qr_volume_free(qsm);

@@ -27,14 +27,21 @@
 extern "C" {
 #endif
 
+/* What preparing a subject did (qr_subject_align). */
+typedef struct qr_subject_align_info {
+    int flair_resampled, labels_resampled;
+    int64_t nonfinite_qsm, nonfinite_flair;
+    qr_geometry flair_grid; /* the FLAIR's own grid, before resampling */
+} qr_subject_align_info;
+
 typedef struct qr_subject {
     qr_volume qsm;           /* float32, ppb */
     qr_volume flair;         /* float32 on the QSM grid */
     qr_volume labels;        /* int32 on the QSM grid, one label per lesion */
     qr_lesion_table lesions; /* sorted by id */
     double flair_reference;  /* median non-zero FLAIR */
-    int64_t nonfinite_qsm, nonfinite_flair;
-    int flair_resampled, labels_resampled, was_mask;
+    qr_subject_align_info align;
+    int was_mask;
 } qr_subject;
 
 /* The steps above up to the lesion table, for callers that split the lesion map themselves
@@ -42,11 +49,6 @@ typedef struct qr_subject {
  * and lesion map possibly replaced by resampled volumes; nothing is freed on failure) and `info`
  * says what was done. After splitting the map, qr_subject_warn_uncovered names the lesions the
  * FLAIR does not cover. */
-typedef struct qr_subject_align_info {
-    int flair_resampled, labels_resampled;
-    int64_t nonfinite_qsm, nonfinite_flair;
-    qr_geometry flair_grid; /* the FLAIR's own grid, before resampling */
-} qr_subject_align_info;
 qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
                            const char *flair_name, const char *lesions_name, qr_subject_align_info *info);
 void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name);

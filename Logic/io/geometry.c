@@ -88,6 +88,15 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Sort l[0..n) and drop repeats; returns the distinct count. */
+static int64_t sort_unique(int32_t *l, int64_t n) {
+    qsort(l, (size_t)n, sizeof *l, cmp_i32);
+    int64_t u = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (u == 0 || l[u - 1] != l[i]) l[u++] = l[i];
+    return u;
+}
+
 /* Distinct positive labels of an int32 volume, ascending, in a new array (*n of them). */
 static qr_status distinct_labels(const qr_volume *v, int32_t **out, int64_t *n) {
     const int32_t *x = qr_volume_i32(v);
@@ -99,12 +108,8 @@ static qr_status distinct_labels(const qr_volume *v, int32_t **out, int64_t *n) 
     m = 0;
     for (int64_t i = 0; i < nv; i++)
         if (x[i] > 0 && (m == 0 || l[m - 1] != x[i])) l[m++] = x[i];
-    qsort(l, (size_t)m, sizeof *l, cmp_i32);
-    int64_t u = 0;
-    for (int64_t i = 0; i < m; i++)
-        if (u == 0 || l[u - 1] != l[i]) l[u++] = l[i];
     *out = l;
-    *n = u;
+    *n = sort_unique(l, m);
     return QR_OK;
 }
 
@@ -139,15 +144,8 @@ int64_t qr_labels_outside_grid(const qr_volume *labels, const qr_geometry *g, in
                 }
                 out[n++] = x[v];
             }
-    if (n > 1) {
-        qsort(out, (size_t)n, sizeof *out, cmp_i32);
-        int64_t u = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (u == 0 || out[u - 1] != out[i]) out[u++] = out[i];
-        n = u;
-    }
     *ids = out;
-    return n;
+    return n > 1 ? sort_unique(out, n) : n;
 }
 
 /* What resampling `before` (its own grid) to `after` (the reference grid) loses, as warnings: an

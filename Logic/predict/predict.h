@@ -29,6 +29,7 @@
 
 #include "../core/fileutil.h"
 #include "../core/volume.h"
+#include "../io/outputs.h"
 #include "../lesions/lesions.h"
 
 #ifdef __cplusplus
@@ -102,10 +103,11 @@ qr_status qr_prediction_write_pending(const qr_prediction *p, const char *overla
 
 void qr_prediction_free(qr_prediction *p);
 
-/* The model file a prediction with options.model_path = `model_path` reads: that path, or (NULL
- * or "") the shipped demo model's; "" when the demo model is not installed. For checks of the
- * outputs against the inputs before the work. */
-void qr_predict_model_file(const char *model_path, char *out, size_t outlen);
+/* qr_outputs_check (Logic/io/outputs.h) of a prediction's outputs against its inputs: the three
+ * images and the model file it will read - `model_path`, or (NULL or "") the shipped demo model,
+ * which an output must not replace either. Made before the work by every command that predicts. */
+qr_status qr_predict_outputs_check(const char *qsm, const char *flair, const char *lesions, const char *model_path,
+                                   const qr_io_path *outputs, int n_outputs);
 
 /* Parse a threshold argument: "f1", "sensitive", or a probability in [0, 1]. QR_ERR_INVALID_ARG
  * with a message naming the accepted forms otherwise. */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../core/resources.h"
+#include "../io/outputs.h"
 #include "../data/subject.h"
 #include "../train/dataset.h"
 #include "../train/learner.h"
@@ -33,9 +34,16 @@ struct qr_scorer {
     char device[64];
 };
 
-void qr_predict_model_file(const char *model_path, char *out, size_t outlen) {
-    if (model_path && model_path[0]) snprintf(out, outlen, "%s", model_path);
-    else if (qr_resource_path(QR_DEMO_MODEL, out, outlen) != QR_OK && outlen) out[0] = '\0';
+qr_status qr_predict_outputs_check(const char *qsm, const char *flair, const char *lesions, const char *model_path,
+                                   const qr_io_path *outputs, int n_outputs) {
+    char model[1024] = "";
+    if (model_path && model_path[0]) snprintf(model, sizeof model, "%s", model_path);
+    else if (qr_resource_path(QR_DEMO_MODEL, model, sizeof model) != QR_OK) model[0] = '\0'; /* reported when opened */
+    const qr_io_path inputs[4] = {{qsm, "the QSM input", 1, 0},
+                                  {flair, "the FLAIR input", 1, 0},
+                                  {lesions, "the lesion input", 1, 0},
+                                  {model[0] ? model : NULL, "the model", 0, 0}};
+    return qr_outputs_check(inputs, 4, outputs, n_outputs);
 }
 
 qr_status qr_scorer_open(const char *model_path, const char *device, int threads, qr_scorer **out) {

@@ -144,17 +144,11 @@ int main(int argc, char **argv) {
     if (!overlay && !prob && !table && !retfile) return usage_error("no output selected");
 
     /* outputs checked before minutes of work: folders writable, none of them an input or another */
-    char model_file[QR_PATH_MAX];
-    qr_predict_model_file(o.model_path, model_file, sizeof model_file);
-    const qr_io_path ins[4] = {{qsm, "the QSM input", 1, 0},
-                               {flair, "the FLAIR input", 1, 0},
-                               {lesions, "the Lesions input", 1, 0},
-                               {model_file[0] ? model_file : NULL, "the model", 0, 0}};
     const qr_io_path outs[4] = {{overlay, "the Overlay output", 1, 0},
                                 {prob, "the Probability output", 1, 0},
                                 {table, "the Table output", 0, 0},
                                 {retfile, "the return parameter file", 0, 0}};
-    if (qr_outputs_check(ins, 4, outs, 4) != QR_OK) return fail(qr_last_error());
+    if (qr_predict_outputs_check(qsm, flair, lesions, o.model_path, outs, 4) != QR_OK) return fail(qr_last_error());
 
     qr_set_log_sink(on_log, NULL);
     double t0 = now_s();

@@ -121,17 +121,11 @@ int cmd_predict(int argc, char **argv) {
 
     /* every output checked before the work: none replaced when another could not be written,
      * none of them an input (a detached header's data file included) */
-    char model_file[QR_PATH_MAX];
-    qr_predict_model_file(o.model_path, model_file, sizeof model_file);
-    const qr_io_path ins[4] = {{qsm, "the QSM input", 1, 0},
-                               {flair, "the FLAIR input", 1, 0},
-                               {lesions, "the lesion input", 1, 0},
-                               {model_file[0] ? model_file : NULL, "the model", 0, 0}};
     const qr_io_path outs[4] = {{overlay, "--out-labels", 1, 0},
                                 {prob, "--out-probability", 1, 0},
                                 {table, "--out-table", 0, 0},
                                 {picture, "--out-picture", 0, 0}};
-    const qr_status cs = qr_outputs_check(ins, 4, outs, 4);
+    const qr_status cs = qr_predict_outputs_check(qsm, flair, lesions, o.model_path, outs, 4);
     if (cs != QR_OK) return cli_fail(cs);
 
     cli_install_interrupt();

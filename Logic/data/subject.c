@@ -142,21 +142,26 @@ qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion
     return QR_OK;
 }
 
+qr_status qr_subject_read(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_volume *qsm,
+                          qr_volume *flair, qr_volume *lesion_map) {
+    QR_TRY(qr_image_read_quiet(qsm_path, QR_FLOAT32, qsm, NULL));
+    qr_status st = qr_image_read_quiet(flair_path, QR_FLOAT32, flair, NULL);
+    if (st != QR_OK) {
+        qr_volume_free(qsm);
+        return st;
+    }
+    st = qr_image_read(lesions_path, QR_INT32, lesion_map, NULL);
+    if (st != QR_OK) {
+        qr_volume_free(qsm);
+        qr_volume_free(flair);
+    }
+    return st;
+}
+
 qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out) {
     memset(out, 0, sizeof *out);
     qr_volume q, f, l;
-    QR_TRY(qr_image_read(qsm_path, QR_FLOAT32, &q, NULL));
-    qr_status st = qr_image_read(flair_path, QR_FLOAT32, &f, NULL);
-    if (st != QR_OK) {
-        qr_volume_free(&q);
-        return st;
-    }
-    st = qr_image_read(lesions_path, QR_INT32, &l, NULL);
-    if (st != QR_OK) {
-        qr_volume_free(&q);
-        qr_volume_free(&f);
-        return st;
-    }
+    QR_TRY(qr_subject_read(qsm_path, flair_path, lesions_path, &q, &f, &l));
     return qr_subject_prepare(&q, &f, &l, qsm_path, flair_path, lesions_path, out);
 }
 

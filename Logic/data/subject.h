@@ -53,7 +53,13 @@ qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_m
                            const char *flair_name, const char *lesions_name, qr_subject_align_info *info);
 void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name);
 
-/* Read the three files (any format of Logic/io/imageio.h) and prepare them. */
+/* Read the three files (any format of Logic/io/imageio.h) as they are: QSM and FLAIR as float32,
+ * the lesion map as int32. NaN/Inf voxels are left to qr_subject_align, which replaces and reports
+ * them (the reader does not warn a second time). On failure nothing is left allocated. */
+qr_status qr_subject_read(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_volume *qsm,
+                          qr_volume *flair, qr_volume *lesion_map);
+
+/* Read the three files (qr_subject_read) and prepare them. */
 qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out);
 
 /* Prepare volumes already in memory; takes ownership of the three volumes (they are moved into

@@ -628,6 +628,10 @@ extern "C" qr_status qr_image_read_itk(const char *path, qr_dtype want, qr_volum
     return read_image(path, want, out, info, false);
 }
 
+extern "C" qr_status qr_image_read_quiet(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
+    return read_image(path, want, out, info, true, false);
+}
+
 // ---- writing ----
 
 namespace {

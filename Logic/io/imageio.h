@@ -46,6 +46,9 @@ qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read
 /* The same with every file read through ITK's reader: the reference that tests compare the
  * direct NIfTI decoding with. */
 qr_status qr_image_read_itk(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info);
+/* qr_image_read without its warning about NaN/Inf voxels, for callers whose input policy reports
+ * them itself with what it did about them (qr_subject_read: count, total, set to 0). */
+qr_status qr_image_read_quiet(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info);
 
 /* Read only the geometry of an image file (header), without the voxel data. */
 qr_status qr_image_read_geometry(const char *path, qr_geometry *out);

@@ -212,8 +212,73 @@ static qr_status write_manifest(const char *dir, int n) {
 
 /* ---- folder rules ---- */
 
-static qr_status check_folder(const char *dir, int overwrite, int *has_cohort) {
+/* The files the generator writes for subject `name` (and nothing else it may remove). */
+static const char *const subject_files[] = {"qsm.nii.gz", "flair.nii.gz", "lesions.nii.gz", "chi.nii.gz", "rim.nii.gz",
+                                            "annotations.tsv"};
+
+/* 1 if `name` is a generator subject folder name: "sub-" and digits only. */
+static int is_subject_name(const char *name) {
+    if (strncmp(name, "sub-", 4) || !name[4]) return 0;
+    for (const char *c = name + 4; *c; c++)
+        if (*c < '0' || *c > '9') return 0;
+    return 1;
+}
+
+/* Remove `dir`/`name`/`name`_`file` if present: 1 removed, 0 absent, -1 not removable. */
+static int remove_subject_file(const char *dir, const char *name, const char *file) {
+    char p[QR_PATH_MAX];
+    if (ph_format(p, sizeof p, "%s/%s/%s_%s", dir, name, name, file) != QR_OK) return -1;
+    if (unlink(p) == 0) return 1;
+    return errno == ENOENT ? 0 : -1;
+}
+
+/* After a cohort was written into a folder that held an earlier one (--overwrite or finishing an
+ * interrupted run): the earlier run's subject files this run does not write are removed - truth
+ * maps (_chi/_rim) when this run has no --truth, and whole sub-NNN folders it does not list (another
+ * --subjects, another name width). Only the generator's own file names are removed; a subject
+ * folder holding anything else is kept with that content, named in a warning. Temporary files of
+ * killed runs are removed too. */
+static qr_status remove_stale(const char *dir, int n_subjects, int truth) {
+    DIR *d = opendir(dir);
+    if (!d) return qr_fail(QR_ERR_IO, "%s: cannot read the folder (%s)", dir, strerror(errno));
+    int files = 0, folders = 0, kept = 0;
+    char kept_name[64] = "";
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (!is_subject_name(name) || strlen(name) >= 32) continue;
+        char sd[QR_PATH_MAX];
+        if (ph_format(sd, sizeof sd, "%s/%s", dir, name) != QR_OK || !qr_path_is_dir(sd)) continue;
+        qr_remove_leftovers(sd, NULL);
+        const long index = strtol(name + 4, NULL, 10);
+        char current[32] = "";
+        if (index >= 1 && index <= n_subjects) subject_name((int)index - 1, n_subjects, current, sizeof current);
+        if (!strcmp(current, name)) { /* a subject of this cohort: only truth maps can be stale */
+            if (!truth)
+                for (int k = 3; k < 5; k++) files += remove_subject_file(dir, name, subject_files[k]) > 0;
+            continue;
+        }
+        for (size_t k = 0; k < sizeof subject_files / sizeof *subject_files; k++)
+            files += remove_subject_file(dir, name, subject_files[k]) > 0;
+        if (rmdir(sd) == 0) {
+            folders++;
+        } else if (!kept++) {
+            snprintf(kept_name, sizeof kept_name, "%s", name);
+        }
+    }
+    closedir(d);
+    if (files || folders)
+        qr_log(QR_LOG_NOTICE, "removed %d file%s of an earlier cohort in %s that this one does not write (%d subject folder%s)", files,
+               files == 1 ? "" : "s", dir, folders, folders == 1 ? "" : "s");
+    if (kept)
+        qr_log(QR_LOG_WARNING, "%s: kept %d subject folder%s of an earlier cohort that hold%s other files (%s%s)", dir, kept,
+               kept == 1 ? "" : "s", kept == 1 ? "s" : "", kept_name, kept > 1 ? ", ..." : "");
+    return QR_OK;
+}
+
+static qr_status check_folder(const char *dir, int overwrite, int *has_cohort, int *had_phantom) {
     *has_cohort = 0;
+    *had_phantom = 0;
     struct stat st;
     if (stat(dir, &st) != 0) {
         if (errno == ENOENT) return QR_OK; /* created later */
@@ -231,6 +296,17 @@ static qr_status check_folder(const char *dir, int overwrite, int *has_cohort) {
         if (!strcmp(de->d_name, "phantom_info.txt")) info = 1;
     }
     closedir(d);
+    if (info) { /* the generator's own record, not a user's file of that name */
+        char p[QR_PATH_MAX], line[64] = "";
+        if (ph_format(p, sizeof p, "%s/phantom_info.txt", dir) == QR_OK) {
+            FILE *f = fopen(p, "r");
+            if (f) {
+                if (!fgets(line, sizeof line, f)) line[0] = '\0';
+                fclose(f);
+            }
+        }
+        *had_phantom = !strncmp(line, "qsmrim phantom cohort", 21);
+    }
     if (*has_cohort && !overwrite)
         return qr_fail(QR_ERR_INVALID_ARG, "%s already holds a cohort (cohort.tsv); use --overwrite to replace it, or another folder", dir);
     if (entries && !info && !overwrite)
@@ -300,8 +376,8 @@ qr_status qr_phantom_cohort_write(const char *out_dir, const qr_phantom_options 
         return qr_fail(QR_ERR_INVALID_ARG, "the number of subjects must be 1..100000 (got %d)", opt->n_subjects);
     if (opt->threads < 1 || opt->threads > 256)
         return qr_fail(QR_ERR_INVALID_ARG, "the number of threads must be 1..256 (got %d)", opt->threads);
-    int has_cohort = 0;
-    QR_TRY(check_folder(out_dir, opt->overwrite, &has_cohort));
+    int has_cohort = 0, had_phantom = 0;
+    QR_TRY(check_folder(out_dir, opt->overwrite, &has_cohort, &had_phantom));
 
     qr_phantom_model *model = NULL;
     QR_TRY(qr_phantom_model_load(opt->data_dir, &model));
@@ -389,6 +465,7 @@ qr_status qr_phantom_cohort_write(const char *out_dir, const qr_phantom_options 
         }
         s = write_info(out_dir, opt, &sum);
     }
+    if (s == QR_OK && had_phantom) s = remove_stale(out_dir, opt->n_subjects, opt->write_truth);
     if (s == QR_OK) s = write_manifest(out_dir, opt->n_subjects);
     if (s == QR_OK && summary) *summary = sum;
     qr_phantom_plan_free(&plan);

@@ -244,15 +244,9 @@ qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const c
     memset(out, 0, sizeof *out);
     qr_volume qsm, flair, lesions;
     if (opt && opt->progress) opt->progress(0.0, "Reading volumes", opt->progress_user);
-    QR_TRY(qr_image_read(qsm_path, QR_FLOAT32, &qsm, NULL));
-    qr_status s = qr_image_read(flair_path, QR_FLOAT32, &flair, NULL);
-    if (s != QR_OK) {
-        qr_volume_free(&qsm);
-        return s;
-    }
-    s = qr_image_read(lesions_path, QR_INT32, &lesions, NULL);
+    QR_TRY(qr_subject_read(qsm_path, flair_path, lesions_path, &qsm, &flair, &lesions));
     const input_names nm = {qsm_path, flair_path, lesions_path};
-    if (s == QR_OK) s = predict(&qsm, &flair, &lesions, &nm, opt, out);
+    qr_status s = predict(&qsm, &flair, &lesions, &nm, opt, out);
     qr_volume_free(&qsm);
     qr_volume_free(&flair);
     qr_volume_free(&lesions);

@@ -41,8 +41,10 @@ static const char *HELP =
     "\n"
     "Folder rules: a new or empty DIR is used; a DIR holding cohort.tsv is refused unless --overwrite;\n"
     "a non-empty DIR without cohort.tsv is used only if it holds phantom_info.txt (an interrupted run,\n"
-    "whose files are regenerated) or with --overwrite. Other files in DIR are never touched. A folder\n"
-    "without cohort.tsv is an incomplete cohort (e.g. after Ctrl-C).\n"
+    "whose files are regenerated) or with --overwrite. When DIR held an earlier cohort, the files of\n"
+    "it that this run does not write (sub-NNN folders it does not list, _chi/_rim maps without\n"
+    "--truth) are removed at the end; other files in DIR are never touched. A folder without\n"
+    "cohort.tsv is an incomplete cohort (e.g. after Ctrl-C).\n"
     "\n"
     "example:\n"
     "  qsmrim phantom --out cohort --subjects 172 --seed 1\n";

@@ -2,6 +2,7 @@
 # test_phantom_cli.sh - `qsmrim phantom` from the command line.
 #   bad arguments (usage errors, exit 2) and bad inputs (one-line errors, exit 1)
 #   folder rules: existing cohort refused, foreign folder refused, nothing touched; --overwrite
+#     removes the earlier cohort's files it does not write, keeps users' files
 #   interruption: Ctrl-C leaves no cohort.tsv, a rerun into the folder completes it
 #   determinism: same seed -> same bytes with 1 and 2 threads; another seed -> other bytes
 #   manifest, grid, geometry, dtypes, labels vs tables (check_cohort.py, nibabel)
@@ -96,9 +97,26 @@ expect 1 "existing cohort refused" -- "$Q" phantom --out "$T/a" --subjects 2 --s
 grep -q "overwrite" "$T/err" && ok "refusal mentions --overwrite" || bad "refusal message: $(cat "$T/err")"
 [ "$(md5sum "$T/a/cohort.tsv")" = "$sum_before" ] && ok "existing cohort untouched" || bad "existing cohort changed"
 echo keep >"$T/a/mine.txt"
+mkdir "$T/a/sub-0003" && cp "$T/a/sub-003/sub-003_qsm.nii.gz" "$T/a/sub-0003/sub-0003_qsm.nii.gz" && echo keep >"$T/a/sub-0003/notes.txt"
 expect 0 "--overwrite replaces the cohort" -- "$Q" phantom --out "$T/a" --subjects 2 --seed 9 --threads 2 --quiet --overwrite --data "$DATA"
 [ "$(tail -n +2 "$T/a/cohort.tsv" | wc -l)" = 2 ] && ok "new manifest lists 2 subjects" || bad "manifest after --overwrite: $(cat "$T/a/cohort.tsv")"
 [ -f "$T/a/mine.txt" ] && ok "--overwrite keeps other files" || bad "--overwrite removed mine.txt"
+# what the earlier cohort wrote and this one does not is gone; a subject folder holding a user's file
+# keeps that file and is named in a warning
+[ "$(ls "$T/a" | tr '\n' ' ')" = "cohort.tsv mine.txt phantom_info.txt sub-0003 sub-001 sub-002 " ] \
+    && ok "--overwrite removes the earlier cohort's extra subject" || bad "folder after --overwrite: $(ls "$T/a")"
+[ "$(ls -A "$T/a/sub-0003")" = "notes.txt" ] && ok "a subject folder with a user's file keeps only that file" \
+    || bad "sub-0003 after --overwrite: $(ls -A "$T/a/sub-0003")"
+grep -q "kept 1 subject folder .*(sub-0003)" "$T/err" && ok "warning names the folder kept" || bad "kept-folder warning: $(cat "$T/err")"
+expect 0 "--overwrite without --truth over a --truth cohort" -- "$Q" phantom --out "$T/c" --subjects 1 --seed 6 --threads 1 --overwrite --data "$DATA"
+[ "$(ls -A "$T/c/sub-001" | tr '\n' ' ')" = "sub-001_annotations.tsv sub-001_flair.nii.gz sub-001_lesions.nii.gz sub-001_qsm.nii.gz " ] \
+    && ok "truth maps of the earlier run removed" || bad "sub-001 after --overwrite: $(ls -A "$T/c/sub-001")"
+grep -q "removed 2 files of an earlier cohort" "$T/err" && ok "notice counts the removed files" || bad "removal notice: $(cat "$T/err")"
+# a foreign folder written with --overwrite: nothing in it is removed, whatever its names
+mkdir -p "$T/foreign/sub-009" && echo keep >"$T/foreign/sub-009/sub-009_qsm.nii.gz"
+expect 0 "--overwrite into a foreign folder" -- "$Q" phantom --out "$T/foreign" --subjects 1 --seed 6 --threads 1 --quiet --overwrite --data "$DATA"
+[ -f "$T/foreign/sub-009/sub-009_qsm.nii.gz" ] && [ -f "$T/foreign/notes.txt" ] && ok "foreign folder's files kept" \
+    || bad "foreign folder after --overwrite: $(ls -R "$T/foreign")"
 
 # ---- interruption: SIGINT, no cohort.tsv, then a rerun completes the folder ----
 "$Q" phantom --out "$T/i" --subjects 3 --seed 5 --threads 1 --data "$DATA" >"$T/iout" 2>"$T/ierr" &

@@ -184,6 +184,7 @@ Q="$S/sub-001_qsm.nii.gz"; F="$S/sub-001_flair.nii.gz"; L="$S/sub-001_lesions.ni
 # NaN voxels: counted, reported, set to 0; every lesion still scored
 "$QSMRIM" predict --qsm "$W/nan_qsm.nii.gz" --flair "$F" --lesions "$L" --out-table "$W/nan.tsv" 2>"$W/e3" >/dev/null
 grep -q "nan_qsm.nii.gz: 69 of 3145728 voxels are NaN or Inf; set to 0" "$W/e3" || fail "NaN voxels not reported: $(cat "$W/e3")"
+[ "$(grep -c 'NaN or Inf' "$W/e3")" = 1 ] || fail "NaN voxels reported more than once: $(cat "$W/e3")"
 [ "$(wc -l <"$W/nan.tsv")" -eq "$(wc -l <"$W/a.tsv")" ] || fail "NaN input lost lesions"
 grep -qi "nan" <(cut -f6,7 "$W/nan.tsv") && fail "NaN probability in the table"
 # no finite voxel at all: refused, nothing written

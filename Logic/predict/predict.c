@@ -21,7 +21,7 @@ qr_predict_options qr_predict_options_default(void) {
     o.threshold_mode = QR_THRESHOLD_F1;
     o.threshold_value = 0.5;
     o.connectivity = 26;
-    o.test_time_flips = 1;
+    o.test_time_flips = 0;
     return o;
 }
 

@@ -49,7 +49,9 @@ typedef struct qr_predict_options {
     qr_threshold_mode threshold_mode;
     double threshold_value;          /* for QR_THRESHOLD_VALUE, in [0, 1] */
     int connectivity;                /* splitting a binary mask: 26 (default) or 6 */
-    int test_time_flips;             /* 1 (default): average over flips of the in-plane axes */
+    int test_time_flips;             /* 0 (default): one pass per lesion, as the model's thresholds and
+                                        its train/evaluate metrics were computed; 1: the mean over
+                                        the patch and its mirrors along each in-plane axis */
     int threads;                     /* 0: all cores */
     volatile sig_atomic_t *cancel;   /* polled between stages and lesions; non-zero -> QR_ERR_CANCELLED */
     qr_progress_fn progress;         /* may be NULL */

@@ -1,6 +1,6 @@
 /* bench_predict.c - `qsmrim bench predict`: one subject end to end as `qsmrim predict` runs it
- * (read the three volumes, open the model, lesion table, radiomics, patches, network with
- * test-time flips, decisions, write overlay, probability map and table), timed per pass, with the
+ * (read the three volumes, open the model, lesion table, radiomics, patches, network (one pass,
+ * or test-time flips), decisions, write overlay, probability map and table), timed per pass, with the
  * process's peak resident memory. */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,10 +17,10 @@
 
 static const char *HELP =
     "usage: qsmrim bench predict --qsm QSM --flair FLAIR --lesions LESIONS [--model MODEL.h5]\n"
-    "                            [--device D] [--precision P] [--threads T] [--repeat N] [--no-flips]\n"
+    "                            [--device D] [--precision P] [--threads T] [--repeat N] [--flips]\n"
     "\n"
     "Times `qsmrim predict` on one subject: every pass reads the three volumes, opens the model,\n"
-    "classifies every lesion (test-time flips on, as predict's default) and writes the overlay,\n"
+    "classifies every lesion (one pass, as predict's default; --flips: three) and writes the overlay,\n"
     "the probability map (NRRD) and the table to a temporary folder, which is removed afterwards.\n"
     "N passes (default 5) after no warm-up: pass 1 is the cold start a user sees. Prints the wall\n"
     "and process CPU time of each pass, min / median / max, and the process's peak resident memory\n"
@@ -32,6 +32,7 @@ int bench_predict(int argc, char **argv) {
                                          {"lesions", required_argument, 0, 'l'}, {"model", required_argument, 0, 'm'},
                                          {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},  {"threads", required_argument, 0, 't'},
                                          {"repeat", required_argument, 0, 'r'},  {"no-flips", no_argument, 0, 'F'},
+                                         {"flips", no_argument, 0, 'X'},
                                          {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *qsm = NULL, *flair = NULL, *lesions = NULL;
     qr_predict_options o = qr_predict_options_default();
@@ -53,6 +54,7 @@ int bench_predict(int argc, char **argv) {
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;
         case 'F': o.test_time_flips = 0; break;
+        case 'X': o.test_time_flips = 1; break;
         case 't':
             if (cli_parse_int("--threads", optarg, 1, 4096, &threads)) return CLI_EXIT_USAGE;
             break;

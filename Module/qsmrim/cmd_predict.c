@@ -15,7 +15,7 @@ static const char *HELP =
     "usage: qsmrim predict --qsm QSM --flair FLAIR --lesions LESIONS\n"
     "                      --out-labels OVERLAY --out-probability PROB --out-table TABLE.tsv\n"
     "                      [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--threshold f1|sensitive|VALUE]\n"
-    "                      [--precision fp32|tf32] [--connectivity 26|6] [--no-flips] [--threads T] [--quiet]\n"
+    "                      [--precision fp32|tf32] [--connectivity 26|6] [--flips] [--threads T] [--quiet]\n"
     "\n"
     "Classifies every lesion as rim+ (paramagnetic rim: chronic active lesion) or rim-.\n"
     "\n"
@@ -30,8 +30,11 @@ static const char *HELP =
     "  --device D           auto (default: a working GPU, else the CPU), cpu, cuda, cuda:N\n"
     "  --precision P        fp32 (default) or tf32: the network on TF32 tensor cores (faster on a\n"
     "                       GPU; emulated on the CPU); default: $QSMRIM_PRECISION\n"
-    "  --no-flips           one pass per lesion (default: image models run three times, on the patch\n"
-    "                       as it is and mirrored along each in-plane axis, averaged: test-time flips)\n"
+    "  --flips              test-time flips: image models run three times, on the patch as it is\n"
+    "                       and mirrored along each in-plane axis, and P(rim+) is their mean. The\n"
+    "                       model's thresholds (and train/evaluate's metrics) come from one pass per\n"
+    "                       lesion, the default (--no-flips), so with --flips they apply to another\n"
+    "                       score than they were chosen on\n"
     "  --threads T          CPU threads (default 0: all cores)\n"
     "  --quiet              no progress or notices (warnings and errors still go to stderr)\n"
     "\n"
@@ -47,7 +50,8 @@ static const char *HELP =
     "  --out-probability F  float map: each lesion's voxels hold its P(rim+), 0 elsewhere\n"
     "  --out-table F        lesion_id volume_mm3 center_r center_a center_s probability\n"
     "                       uncertainty decision, sorted by probability (uncertainty: standard\n"
-    "                       deviation over test-time flips and model members)\n"
+    "                       deviation over the members of an ensemble model and, with --flips,\n"
+    "                       over the flips; 0 for one pass of a one-member model)\n"
     "  --out-picture F.png  axial slices of QSM and FLAIR with the decisions drawn as lesion\n"
     "                       outlines and lesion numbers (radiological view: patient right on the\n"
     "                       left); --title TEXT puts a heading on it\n"
@@ -64,7 +68,7 @@ int cmd_predict(int argc, char **argv) {
         {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},      {"threshold", required_argument, 0, 'T'},
         {"out-labels", required_argument, 0, 'o'},  {"out-probability", required_argument, 0, 'p'},
         {"out-table", required_argument, 0, 't'},   {"connectivity", required_argument, 0, 'c'},
-        {"no-flips", no_argument, 0, 'F'},          {"threads", required_argument, 0, 'j'},
+        {"no-flips", no_argument, 0, 'F'},          {"flips", no_argument, 0, 'X'},          {"threads", required_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'Q'},             {"help", no_argument, 0, 'h'},
         {"out-picture", required_argument, 0, 'P'}, {"title", required_argument, 0, 'L'},
         {0, 0, 0, 0}};
@@ -94,6 +98,7 @@ int cmd_predict(int argc, char **argv) {
         case 'P': picture = optarg; break;
         case 'L': title = optarg; break;
         case 'F': o.test_time_flips = 0; break;
+        case 'X': o.test_time_flips = 1; break;
         case 'Q': cli_set_quiet(1); break;
         case 'T':
             if (qr_threshold_parse(optarg, &o.threshold_mode, &o.threshold_value) != QR_OK)

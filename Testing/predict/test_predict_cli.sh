@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `qsmrim predict` with the shipped demonstration model on phantom subjects it has not seen (its
 # training cohort used seed 1): outputs and their agreement, decisions and thresholds, test-time
-# flips, determinism, the model's ranking of the simulated truth, and bad input (wrong model, empty
+# one pass and test-time flips, determinism, the model's ranking of the simulated truth, and bad input (wrong model, empty
 # mask, NaN voxels, an all-NaN QSM, +-1e9 voxels, an output with no image extension, a damaged
 # model file, one-voxel lesion, lesion at the volume edge, another grid, no overlap).
 #   $1 = the slicer_io helper (Testing/predict/slicer_io.c)
@@ -103,12 +103,14 @@ QSMRIM_PRECISION=fp16 pred "$S" "$W/bad" 2>"$W/ep" >/dev/null; rc=$?
 set -e
 [ ! -e "$W/bad.tsv" ] || fail "a run with a bad precision wrote a table"
 
-echo "== 3. test-time flips: one member without flips has no spread; with flips the mean of three passes"
+echo "== 3. one pass by default (--no-flips the same); --flips: the mean of three passes"
 pred "$S" "$W/nf" --no-flips --quiet >/dev/null
-awk -F'\t' 'NR > 1 && $7 != 0 { bad = 1 } END { exit bad }' "$W/nf.tsv" || fail "--no-flips: uncertainty must be 0"
-awk -F'\t' 'NR > 1 && $7 > 0 { n++ } END { exit !(n > 0) }' "$W/a.tsv" || fail "flips: no lesion has a spread"
+cmp "$W/a.tsv" "$W/nf.tsv" || fail "the default is not one pass (--no-flips)"
+awk -F'\t' 'NR > 1 && $7 != 0 { bad = 1 } END { exit bad }' "$W/nf.tsv" || fail "one pass: uncertainty must be 0"
+pred "$S" "$W/fl" --flips --quiet >/dev/null
+awk -F'\t' 'NR > 1 && $7 > 0 { n++ } END { exit !(n > 0) }' "$W/fl.tsv" || fail "--flips: no lesion has a spread"
 # mean of 3 passes vs 1 pass: |mean - p0| <= sqrt(2) * sd (population sd of the 3 values)
-"$PY" - "$W/a.tsv" "$W/nf.tsv" <<'EOF'
+"$PY" - "$W/fl.tsv" "$W/nf.tsv" <<'EOF'
 import sys
 a = {l.split("\t")[0]: l.split("\t") for l in list(open(sys.argv[1]))[1:]}
 b = {l.split("\t")[0]: l.split("\t") for l in list(open(sys.argv[2]))[1:]}

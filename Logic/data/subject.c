@@ -118,11 +118,51 @@ void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_i
     free(ids);
 }
 
+qr_status qr_subject_reorder(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                             const qr_lesion_table *table, qr_volume out[3], qr_lesion_table *out_table, int *reordered) {
+    memset(out, 0, 3 * sizeof *out);
+    memset(out_table, 0, sizeof *out_table);
+    qr_axis_order order;
+    *reordered = qr_geometry_canonical_order(&qsm->geom, &order);
+    if (!*reordered) return QR_OK;
+    const qr_volume *in[3] = {qsm, flair, labels};
+    qr_status st = QR_OK;
+    for (int v = 0; v < 3 && st == QR_OK; v++) st = qr_volume_reorder(in[v], &order, &out[v]);
+    if (st == QR_OK && table->n > 0) {
+        out_table->items = malloc((size_t)table->n * sizeof *out_table->items);
+        if (!out_table->items) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+    }
+    if (st != QR_OK) {
+        for (int v = 0; v < 3; v++) qr_volume_free(&out[v]);
+        *reordered = 0;
+        return st;
+    }
+    const int64_t *size = qsm->geom.size;
+    out_table->n = table->n;
+    for (int64_t u = 0; u < table->n; u++) {
+        const qr_lesion *L = &table->items[u];
+        qr_lesion *R = &out_table->items[u];
+        *R = *L;
+        qr_axis_order_index(&order, size, L->center_ijk, R->center_ijk);
+        double lo[3], hi[3], a[3], b[3];
+        for (int c = 0; c < 3; c++) lo[c] = (double)L->bbox[c], hi[c] = (double)L->bbox[c + 3];
+        qr_axis_order_index(&order, size, lo, a);
+        qr_axis_order_index(&order, size, hi, b);
+        for (int c = 0; c < 3; c++) {
+            R->bbox[c] = (int64_t)(a[c] < b[c] ? a[c] : b[c]);
+            R->bbox[c + 3] = (int64_t)(a[c] < b[c] ? b[c] : a[c]);
+        }
+    }
+    return QR_OK;
+}
+
 qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
-                             const char *flair_name, const char *lesions_name, qr_subject *out) {
+                             const char *flair_name, const char *lesions_name, qr_lesion_input lesion_input,
+                             qr_subject *out) {
     memset(out, 0, sizeof *out);
     qr_status st = qr_subject_align(qsm, flair, lesion_map, qsm_name, flair_name, lesions_name, &out->align);
     qr_lesion_options lo = qr_lesion_options_default();
+    lo.input = lesion_input;
     if (st == QR_OK) {
         st = qr_lesions_extract(lesion_map, &lo, &out->labels, &out->lesions, &out->was_mask);
         if (st != QR_OK) st = qr_fail_context(st, "%s", lesions_name);
@@ -138,6 +178,22 @@ qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion
     out->flair = *flair;
     memset(qsm, 0, sizeof *qsm);
     memset(flair, 0, sizeof *flair);
+    qr_volume re[3];
+    qr_lesion_table re_table;
+    st = qr_subject_reorder(&out->qsm, &out->flair, &out->labels, &out->lesions, re, &re_table, &out->reordered);
+    if (st != QR_OK) {
+        qr_subject_free(out);
+        return st;
+    }
+    if (out->reordered) {
+        qr_volume *mine[3] = {&out->qsm, &out->flair, &out->labels};
+        for (int v = 0; v < 3; v++) {
+            qr_volume_free(mine[v]);
+            *mine[v] = re[v];
+        }
+        qr_lesion_table_free(&out->lesions);
+        out->lesions = re_table;
+    }
     out->flair_reference = qr_volume_median_nonzero(&out->flair);
     return QR_OK;
 }
@@ -158,11 +214,12 @@ qr_status qr_subject_read(const char *qsm_path, const char *flair_path, const ch
     return st;
 }
 
-qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out) {
+qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path,
+                          qr_lesion_input lesion_input, qr_subject *out) {
     memset(out, 0, sizeof *out);
     qr_volume q, f, l;
     QR_TRY(qr_subject_read(qsm_path, flair_path, lesions_path, &q, &f, &l));
-    return qr_subject_prepare(&q, &f, &l, qsm_path, flair_path, lesions_path, out);
+    return qr_subject_prepare(&q, &f, &l, qsm_path, flair_path, lesions_path, lesion_input, out);
 }
 
 qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,

@@ -10,9 +10,15 @@
  *   - non-finite QSM / FLAIR voxels (outside a brain mask, typically) are set to 0 and counted;
  *     a QSM or FLAIR without a single finite voxel, or with every voxel 0 (no signal), is refused;
  *   - the lesion map is read as `qsmrim lesions` reads it: a label map keeps its labels, a binary
- *     mask is split into 26-connected components;
+ *     mask is split into 26-connected components (`lesion_input` AUTO); a cohort's maps, whose
+ *     labels the annotation tables name, are read as label maps (LABELS: a map holding one
+ *     lesion keeps its label, whatever its value and its islands);
  *   - flair_reference = median of the FLAIR over its non-zero voxels (1 if there are none): FLAIR
- *     has arbitrary units, so the network sees FLAIR / flair_reference.
+ *     has arbitrary units, so the network sees FLAIR / flair_reference;
+ *   - lesions are found (and numbered) on the QSM grid as stored; patches and features are then
+ *     computed with the three volumes in the storage order of the training data (i -> Left,
+ *     j -> Posterior, k -> Superior; geometry.h), so an image stored as RAS, LAS or in sagittal
+ *     slices gets the same answers as the same image stored that way.
  */
 #ifndef QR_SUBJECT_H
 #define QR_SUBJECT_H
@@ -42,6 +48,7 @@ typedef struct qr_subject {
     double flair_reference;  /* median non-zero FLAIR */
     qr_subject_align_info align;
     int was_mask;
+    int reordered; /* 1: volumes, labels and lesion table were brought to the training storage order */
 } qr_subject;
 
 /* The steps above up to the lesion table, for callers that split the lesion map themselves
@@ -53,6 +60,13 @@ qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_m
                            const char *flair_name, const char *lesions_name, qr_subject_align_info *info);
 void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name);
 
+/* The QSM, FLAIR and label map (on one grid) and their lesion table in the storage order of the
+ * training data: copies in out[0..2] and *out_table, *reordered = 1; or, when they are stored so
+ * already, nothing allocated and *reordered = 0 (use the inputs). Lesion ids and world positions
+ * are unchanged; index centres and bounds follow the axes. */
+qr_status qr_subject_reorder(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                             const qr_lesion_table *table, qr_volume out[3], qr_lesion_table *out_table, int *reordered);
+
 /* Read the three files (any format of Logic/io/imageio.h) as they are: QSM and FLAIR as float32,
  * the lesion map as int32. NaN/Inf voxels are left to qr_subject_align, which replaces and reports
  * them (the reader does not warn a second time). On failure nothing is left allocated. */
@@ -60,12 +74,14 @@ qr_status qr_subject_read(const char *qsm_path, const char *flair_path, const ch
                           qr_volume *flair, qr_volume *lesion_map);
 
 /* Read the three files (qr_subject_read) and prepare them. */
-qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_subject *out);
+qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const char *lesions_path,
+                          qr_lesion_input lesion_input, qr_subject *out);
 
 /* Prepare volumes already in memory; takes ownership of the three volumes (they are moved into
  * `out`, or freed on failure). Names are for messages. */
 qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
-                             const char *flair_name, const char *lesions_name, qr_subject *out);
+                             const char *flair_name, const char *lesions_name, qr_lesion_input lesion_input,
+                             qr_subject *out);
 
 void qr_subject_free(qr_subject *s);
 

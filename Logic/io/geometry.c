@@ -8,6 +8,70 @@
 
 #include "imageio.h"
 
+int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order) {
+    int used_axis[3] = {0, 0, 0}, used_world[3] = {0, 0, 0};
+    for (int step = 0; step < 3; step++) { /* the largest remaining cosine claims its pair first */
+        int bc = -1, bw = -1;
+        double best = -1;
+        for (int c = 0; c < 3; c++)
+            for (int w = 0; w < 3; w++)
+                if (!used_axis[c] && !used_world[w] && fabs(g->direction[w * 3 + c]) > best) {
+                    best = fabs(g->direction[w * 3 + c]);
+                    bc = c;
+                    bw = w;
+                }
+        used_axis[bc] = used_world[bw] = 1;
+        order->perm[bw] = bc;
+        order->flip[bw] = g->direction[bw * 3 + bc] < 0;
+    }
+    int changed = 0;
+    for (int a = 0; a < 3; a++) changed |= order->perm[a] != a || order->flip[a];
+    return changed;
+}
+
+void qr_axis_order_index(const qr_axis_order *order, const int64_t old_size[3], const double in[3], double out[3]) {
+    for (int a = 0; a < 3; a++) {
+        const int c = order->perm[a];
+        out[a] = order->flip[a] ? (double)(old_size[c] - 1) - in[c] : in[c];
+    }
+}
+
+qr_status qr_volume_reorder(const qr_volume *in, const qr_axis_order *order, qr_volume *out) {
+    const qr_geometry *g = &in->geom;
+    qr_geometry ng = *g;
+    double corner[3] = {0, 0, 0}; /* old index of the new first voxel */
+    for (int a = 0; a < 3; a++) {
+        const int c = order->perm[a];
+        ng.size[a] = g->size[c];
+        ng.spacing[a] = g->spacing[c];
+        for (int w = 0; w < 3; w++) ng.direction[w * 3 + a] = (order->flip[a] ? -1.0 : 1.0) * g->direction[w * 3 + c];
+        if (order->flip[a]) corner[c] = (double)(g->size[c] - 1);
+    }
+    for (int w = 0; w < 3; w++) {
+        ng.origin[w] = g->origin[w];
+        for (int c = 0; c < 3; c++) ng.origin[w] += g->direction[w * 3 + c] * g->spacing[c] * corner[c];
+    }
+    QR_TRY(qr_volume_alloc(out, &ng, in->dtype));
+    /* old linear index = sum over new axes of (start + step * new index) along the old axis */
+    const int64_t old_stride[3] = {1, g->size[0], g->size[0] * g->size[1]};
+    int64_t start = 0, step[3];
+    for (int a = 0; a < 3; a++) {
+        const int c = order->perm[a];
+        step[a] = order->flip[a] ? -old_stride[c] : old_stride[c];
+        if (order->flip[a]) start += (g->size[c] - 1) * old_stride[c];
+    }
+    const size_t es = qr_dtype_size(in->dtype);
+    const char *src = in->data;
+    char *dst = out->data;
+    int64_t o = 0;
+    for (int64_t k = 0; k < ng.size[2]; k++)
+        for (int64_t j = 0; j < ng.size[1]; j++) {
+            int64_t s = start + k * step[2] + j * step[1];
+            for (int64_t i = 0; i < ng.size[0]; i++, o++, s += step[0]) memcpy(dst + o * es, src + s * es, es);
+        }
+    return QR_OK;
+}
+
 int qr_geometry_same(const qr_geometry *a, const qr_geometry *b) {
     double minsp = INFINITY;
     for (int k = 0; k < 3; k++) {

@@ -39,6 +39,27 @@ qr_status qr_align_to_grid(const qr_geometry *ref, const char *ref_name, qr_volu
  * as 3D): the patches and shape features need a volume. */
 qr_status qr_require_3d(const qr_geometry *g, const char *name);
 
+/* Storage order. qsmrim's models learn from patches cut along the index axes, and its training
+ * data (the phantom) are stored with i -> Left, j -> Posterior, k -> Superior (identity direction
+ * in LPS). Images stored otherwise (RAS storage, radiological LAS, sagittal or coronal slice
+ * order) are brought to that order before patches and features are computed: a permutation and
+ * mirroring of the index axes, no interpolation, the world position of every voxel unchanged.
+ * qr_axis_order: new axis a is old axis perm[a], mirrored when flip[a]. */
+typedef struct qr_axis_order {
+    int perm[3], flip[3];
+} qr_axis_order;
+
+/* The storage order that brings `g` closest to the identity direction: each index axis is
+ * matched with the world axis its direction is closest to (largest cosine first), and mirrored
+ * when it points the other way. Returns 1 when that changes anything, 0 when `g` is stored so
+ * already (small obliquity does not count). */
+int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order);
+/* `out` = `in` in storage order `order` (a new volume; geometry adjusted so every voxel keeps its
+ * world position). */
+qr_status qr_volume_reorder(const qr_volume *in, const qr_axis_order *order, qr_volume *out);
+/* A continuous index of the old storage in the new one (for lesion centres and bounds). */
+void qr_axis_order_index(const qr_axis_order *order, const int64_t old_size[3], const double in[3], double out[3]);
+
 /* The positive labels of `labels` with a voxel centre outside grid `g`, ascending, in a new array
  * *ids (free() it); returns their number, or -1 when out of memory. */
 int64_t qr_labels_outside_grid(const qr_volume *labels, const qr_geometry *g, int32_t **ids);

@@ -11,6 +11,17 @@ qr_lesion_options qr_lesion_options_default(void) {
     return o;
 }
 
+qr_status qr_lesion_input_parse(const char *text, const char *option, qr_lesion_input *out) {
+    static const char *const names[] = {"auto", "mask", "labels"};
+    static const qr_lesion_input kinds[] = {QR_LESION_INPUT_AUTO, QR_LESION_INPUT_MASK, QR_LESION_INPUT_LABELS};
+    for (int k = 0; k < 3; k++)
+        if (text && !strcmp(text, names[k])) {
+            *out = kinds[k];
+            return QR_OK;
+        }
+    return qr_fail(QR_ERR_INVALID_ARG, "%s must be auto, mask or labels, got '%s'", option, text ? text : "");
+}
+
 /* ---- union-find on provisional labels ---- */
 
 static int32_t uf_find(int32_t *parent, int32_t x) {

@@ -49,6 +49,8 @@ typedef struct qr_lesion_options {
 } qr_lesion_options;
 
 qr_lesion_options qr_lesion_options_default(void);
+/* "auto", "mask" or "labels" (command-line spelling); QR_ERR_INVALID_ARG naming `option` otherwise. */
+qr_status qr_lesion_input_parse(const char *text, const char *option, qr_lesion_input *out);
 
 /* Connected components of the non-zero voxels of an int32 mask. labels_out gets the mask's
  * geometry with components numbered 1..n. */

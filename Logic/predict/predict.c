@@ -130,7 +130,9 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
 
     qr_volume qsm = {0}, flair = {0}, lesions = {0};
     qr_scorer *scorer = NULL;
-    qr_lesion_table table = {0};
+    qr_lesion_table table = {0}, ordered_table = {0};
+    qr_volume ordered[3];
+    memset(ordered, 0, sizeof ordered);
     qr_status s = QR_OK;
 #define CHECK(expr)                                                                                                    \
     do {                                                                                                               \
@@ -149,10 +151,21 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     progress(&opt, 0.05, "Finding lesions");
     qr_lesion_options lo = qr_lesion_options_default();
     lo.connectivity = opt.connectivity ? opt.connectivity : 26;
+    lo.input = opt.lesion_input;
     s = qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL);
     if (s != QR_OK) CHECK(qr_fail_context(s, "%s", nm->lesions));
     qr_subject_warn_uncovered(&out->labels, &ai, nm->flair);
-    warn_larger_than_patch(&table);
+    /* the network and the radiomics see the volumes in the training data's storage order; the
+     * outputs stay on the QSM grid as given */
+    int reordered = 0;
+    CHECK(qr_subject_reorder(&qsm, &flair, &out->labels, &table, ordered, &ordered_table, &reordered));
+    if (reordered)
+        qr_log(QR_LOG_NOTICE, "%s is not stored with i -> Left, j -> Posterior, k -> Superior as the training data were; the lesions are scored on the three volumes in that order (axes swapped or mirrored, no interpolation)",
+               nm->qsm);
+    const qr_volume *sq = reordered ? &ordered[0] : &qsm, *sf = reordered ? &ordered[1] : &flair,
+                    *sl = reordered ? &ordered[2] : &out->labels;
+    const qr_lesion_table *st = reordered ? &ordered_table : &table;
+    warn_larger_than_patch(st);
     out->n = table.n;
     if (table.n == 0) qr_log(QR_LOG_NOTICE, "the lesion map holds no lesions; nothing to classify");
     if (CANCELLED()) CHECK(qr_fail(QR_ERR_CANCELLED, "cancelled"));
@@ -174,7 +187,7 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
         memcpy(R->center_ras, L->center_ras, sizeof R->center_ras);
     }
     if (table.n > 0) {
-        qr_score_request req = {&qsm, &flair, &out->labels, &table, opt.test_time_flips, opt.cancel, opt.progress,
+        qr_score_request req = {sq, sf, sl, st, opt.test_time_flips, opt.cancel, opt.progress,
                                 opt.progress_user, 0.15, 0.95, nm->qsm};
         s = qr_scorer_score(scorer, &req, out->lesions);
     }
@@ -183,6 +196,8 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
             s = qr_fail(QR_ERR_MODEL, "model %s gives lesion %d the probability %g (model file damaged, or input values out of range?)",
                         out->model_used, out->lesions[u].id, out->lesions[u].probability);
     qr_lesion_table_free(&table);
+    qr_lesion_table_free(&ordered_table);
+    for (int v = 0; v < 3; v++) qr_volume_free(&ordered[v]);
     if (s != QR_OK) goto done;
 
     progress(&opt, 0.95, "Deciding");
@@ -223,6 +238,8 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
 
 done:
     qr_lesion_table_free(&table);
+    qr_lesion_table_free(&ordered_table);
+    for (int v = 0; v < 3; v++) qr_volume_free(&ordered[v]);
     qr_scorer_close(scorer);
     qr_volume_free(&qsm);
     qr_volume_free(&flair);

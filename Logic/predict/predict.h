@@ -49,6 +49,7 @@ typedef struct qr_predict_options {
     qr_threshold_mode threshold_mode;
     double threshold_value;          /* for QR_THRESHOLD_VALUE, in [0, 1] */
     int connectivity;                /* splitting a binary mask: 26 (default) or 6 */
+    qr_lesion_input lesion_input;    /* reading the lesion map: auto (default), mask or labels */
     int test_time_flips;             /* 0 (default): one pass per lesion, as the model's thresholds and
                                         its train/evaluate metrics were computed; 1: the mean over
                                         the patch and its mirrors along each in-plane axis */

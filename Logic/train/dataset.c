@@ -12,6 +12,7 @@
 #include "../data/feature_cache.h"
 #include "../data/lesion_inputs.h"
 #include "../data/subject.h"
+#include "../io/geometry.h"
 #include "../radiomics/radiomics.h"
 
 void qr_dataset_free(qr_dataset *d) {
@@ -254,12 +255,28 @@ static qr_status append_subject(qr_dataset *d, int si, const qr_subject *s, cons
     return QR_OK;
 }
 
+/* An annotation names a label the subject's map does not hold: say which labels it does hold, and
+ * whether resampling onto the QSM grid can have removed it. */
+static qr_status missing_label(const qr_cohort_entry *e, const qr_subject *s, int32_t id) {
+    int32_t ids[10];
+    const int64_t n = s->lesions.n;
+    for (int64_t u = 0; u < n && u < 10; u++) ids[u] = s->lesions.items[u].id;
+    char list[256] = "none";
+    if (n > 0) qr_labels_describe(ids, n, list, sizeof list);
+    return qr_fail(QR_ERR_FORMAT, "subject '%s': %s annotates lesion %d, which %s does not hold%s (its labels: %s%s)",
+                   e->subject, e->annotations, id, e->lesions,
+                   s->align.labels_resampled ? " on the QSM grid it was resampled onto" : "", list,
+                   n == 1 ? "; a binary mask must be split into numbered lesions first: qsmrim lesions --mask MAP --out-labels LABELS"
+                          : "");
+}
+
 qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_dataset *d, qr_load_progress_fn progress,
                           void *user, const volatile sig_atomic_t *cancel) {
     qr_radiomics *rad = NULL;
     char *params_text = NULL;
     qr_status st = begin_dataset(d, o, c->n, &rad, &params_text);
     int64_t cap = 0;
+    int reordered = 0;
     for (int si = 0; st == QR_OK && si < c->n; si++) {
         const qr_cohort_entry *e = &c->entries[si];
         snprintf(d->subject[si], sizeof d->subject[si], "%s", e->subject);
@@ -269,7 +286,7 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
             break;
         }
         qr_subject s;
-        st = qr_subject_load(e->qsm, e->flair, e->lesions, &s);
+        st = qr_subject_load(e->qsm, e->flair, e->lesions, QR_LESION_INPUT_LABELS, &s);
         if (st != QR_OK) {
             st = qr_fail_context(st, "subject '%s'", e->subject);
             break;
@@ -278,9 +295,8 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         int64_t nann = 0;
         st = qr_annotations_read(e->annotations, e->subject, &ann, &nann);
         for (int64_t a = 0; st == QR_OK && a < nann; a++)
-            if (!qr_lesion_table_find(&s.lesions, ann[a].lesion_id))
-                st = qr_fail(QR_ERR_FORMAT, "subject '%s': %s annotates lesion %d, which %s does not contain", e->subject,
-                             e->annotations, ann[a].lesion_id, e->lesions);
+            if (!qr_lesion_table_find(&s.lesions, ann[a].lesion_id)) st = missing_label(e, &s, ann[a].lesion_id);
+        reordered += s.reordered;
         qr_feature_table ft;
         memset(&ft, 0, sizeof ft);
         int cached = 0;
@@ -292,6 +308,9 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         qr_subject_free(&s);
     }
     if (progress && st == QR_OK) progress("loading subjects", c->n, c->n, user);
+    if (st == QR_OK && reordered)
+        qr_log(QR_LOG_NOTICE, "%d of %d subjects are not stored with i -> Left, j -> Posterior, k -> Superior; their lesions are used with the volumes in that order (axes swapped or mirrored, no interpolation), as predict does",
+               reordered, c->n);
     free(params_text);
     qr_radiomics_free(rad);
     if (st == QR_OK && d->n == 0) st = qr_fail(QR_ERR_EMPTY, "%s: no annotated lesions in the cohort", c->manifest);

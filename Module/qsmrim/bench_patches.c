@@ -55,7 +55,7 @@ static qr_status data_load(const char *qsm, const char *flair, const char *lesio
     memset(d, 0, sizeof *d);
     d->context = context;
     qr_subject s;
-    QR_TRY(qr_subject_load(qsm, flair, lesions, &s));
+    QR_TRY(qr_subject_load(qsm, flair, lesions, QR_LESION_INPUT_AUTO, &s));
     qr_status st = QR_OK;
     int64_t n = s.lesions.n;
     if (n < 1) st = qr_fail(QR_ERR_EMPTY, "%s has no lesions", lesions);

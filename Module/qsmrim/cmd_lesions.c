@@ -71,10 +71,7 @@ int cmd_lesions(int argc, char **argv) {
             if (lo.min_volume_mm3 < 0) return cli_usage("--min-volume must be >= 0");
             break;
         case 'i':
-            if (!strcmp(optarg, "auto")) lo.input = QR_LESION_INPUT_AUTO;
-            else if (!strcmp(optarg, "mask")) lo.input = QR_LESION_INPUT_MASK;
-            else if (!strcmp(optarg, "labels")) lo.input = QR_LESION_INPUT_LABELS;
-            else return cli_usage("--input must be auto, mask or labels, got '%s'", optarg);
+            if (qr_lesion_input_parse(optarg, "--input", &lo.input) != QR_OK) return cli_usage("%s", qr_last_error());
             break;
         case 'h': fputs(HELP, stdout); return CLI_EXIT_OK;
         default: return cli_usage("unknown or incomplete option '%s'", argv[optind - 1]);

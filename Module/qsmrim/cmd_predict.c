@@ -15,7 +15,8 @@ static const char *HELP =
     "usage: qsmrim predict --qsm QSM --flair FLAIR --lesions LESIONS\n"
     "                      --out-labels OVERLAY --out-probability PROB --out-table TABLE.tsv\n"
     "                      [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--threshold f1|sensitive|VALUE]\n"
-    "                      [--precision fp32|tf32] [--connectivity 26|6] [--flips] [--threads T] [--quiet]\n"
+    "                      [--precision fp32|tf32] [--connectivity 26|6] [--lesion-input auto|mask|labels]\n"
+    "                      [--flips] [--threads T] [--quiet]\n"
     "\n"
     "Classifies every lesion as rim+ (paramagnetic rim: chronic active lesion) or rim-.\n"
     "\n"
@@ -24,7 +25,10 @@ static const char *HELP =
     "                       reference: FLAIR and lesions on another, overlapping grid are resampled\n"
     "  --flair FLAIR        T2-FLAIR registered to the QSM\n"
     "  --lesions LESIONS    label map (one label per lesion) or binary mask (split into connected\n"
-    "                       components, --connectivity 26 by default)\n"
+    "                       components, --connectivity 26 by default). --lesion-input auto\n"
+    "                       (default): a map with one positive value is a mask; labels: keep the\n"
+    "                       labels whatever their number (a map of one lesion labelled 4 stays\n"
+    "                       lesion 4, islands included); mask: split any map into components\n"
     "  --model MODEL.h5     model file (default: the shipped demonstration model, trained on\n"
     "                       simulated phantom data - not for clinical decisions)\n"
     "  --device D           auto (default: a working GPU, else the CPU), cpu, cuda, cuda:N\n"
@@ -68,6 +72,7 @@ int cmd_predict(int argc, char **argv) {
         {"device", required_argument, 0, 'd'}, {"precision", required_argument, 0, CLI_OPT_PRECISION},      {"threshold", required_argument, 0, 'T'},
         {"out-labels", required_argument, 0, 'o'},  {"out-probability", required_argument, 0, 'p'},
         {"out-table", required_argument, 0, 't'},   {"connectivity", required_argument, 0, 'c'},
+        {"lesion-input", required_argument, 0, 'I'},
         {"no-flips", no_argument, 0, 'F'},          {"flips", no_argument, 0, 'X'},          {"threads", required_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'Q'},             {"help", no_argument, 0, 'h'},
         {"out-picture", required_argument, 0, 'P'}, {"title", required_argument, 0, 'L'},
@@ -99,6 +104,10 @@ int cmd_predict(int argc, char **argv) {
         case 'L': title = optarg; break;
         case 'F': o.test_time_flips = 0; break;
         case 'X': o.test_time_flips = 1; break;
+        case 'I':
+            if (qr_lesion_input_parse(optarg, "--lesion-input", &o.lesion_input) != QR_OK)
+                return cli_usage("%s", qr_last_error());
+            break;
         case 'Q': cli_set_quiet(1); break;
         case 'T':
             if (qr_threshold_parse(optarg, &o.threshold_mode, &o.threshold_value) != QR_OK)

@@ -120,6 +120,61 @@ for k in a:
 print("flipped means within the bound of their spread")
 EOF
 
+echo "== 3b. storage order: the same images stored as RAS, as radiological LAS and with the axes permuted give the same table; outputs stay on the grid given"
+"$PY" - "$S" "$W/ord" <<'EOF'
+import sys, os, nibabel as nib, numpy as np
+s, w = sys.argv[1:3]
+n = os.path.basename(s)
+variants = {
+    "ras": nib.orientations.axcodes2ornt("RAS"),
+    "las": nib.orientations.axcodes2ornt("LAS"),
+    "perm": nib.orientations.axcodes2ornt("SRA"),  # slices along i: a sagittal-like storage
+}
+for v, target in variants.items():
+    os.makedirs(w + "/" + v + "/" + n, exist_ok=True)
+    for kind in ("qsm", "flair", "lesions"):
+        im = nib.load("%s/%s_%s.nii.gz" % (s, n, kind))
+        cur = nib.orientations.io_orientation(im.affine)
+        out = im.as_reoriented(nib.orientations.ornt_transform(cur, target))
+        out.set_data_dtype(im.get_data_dtype())
+        nib.save(out, "%s/%s/%s/%s_%s.nii.gz" % (w, v, n, n, kind))
+EOF
+for v in ras las perm; do
+  pred "$W/ord/$v/sub-001" "$W/ord/$v" 2>"$W/ord/$v.stderr" >/dev/null || fail "storage $v: $(cat "$W/ord/$v.stderr")"
+  cmp "$W/a.tsv" "$W/ord/$v.tsv" || fail "storage $v: another table than the LPS-stored subject: $(diff "$W/a.tsv" "$W/ord/$v.tsv" | head -5)"
+  grep -q "is not stored with i -> Left, j -> Posterior, k -> Superior" "$W/ord/$v.stderr" || fail "storage $v: no notice"
+done
+grep -q "is not stored with" "$W/a.stderr" && fail "the LPS-stored subject got the reordering notice"
+"$PY" - "$W/a" "$W/ord" <<'EOF'
+import sys, nibabel as nib, numpy as np
+a, w = sys.argv[1:3]
+ref = nib.as_closest_canonical(nib.load(a + ".overlay.nii.gz"))
+for v in ("ras", "las", "perm"):
+    les = nib.load("%s/%s/sub-001/sub-001_lesions.nii.gz" % (w, v))
+    ov = nib.load("%s/%s.overlay.nii.gz" % (w, v))
+    assert ov.shape == les.shape and np.allclose(ov.affine, les.affine, atol=1e-4), (v, ov.shape, les.shape)
+    assert np.array_equal(np.asarray(nib.as_closest_canonical(ov).dataobj), np.asarray(ref.dataobj)), v
+print("overlays on the grid given, the same in space")
+EOF
+
+echo "== 3c. --lesion-input: a map of one lesion labelled 4, in two pieces: auto splits it, labels keeps lesion 4"
+"$PY" - "$S/sub-001_lesions.nii.gz" "$W/one4.nii.gz" <<'EOF'
+import sys, nibabel as nib, numpy as np
+im = nib.load(sys.argv[1]); lab = np.asarray(im.dataobj).astype(np.int32)
+ids, counts = np.unique(lab[lab > 0], return_counts=True)
+a, b = ids[np.argsort(-counts)[:2]]
+nib.save(nib.Nifti1Image(np.where((lab == a) | (lab == b), 4, 0).astype(np.int32), im.affine), sys.argv[2])
+EOF
+LI=(--qsm "$S/sub-001_qsm.nii.gz" --flair "$S/sub-001_flair.nii.gz" --lesions "$W/one4.nii.gz" --quiet)
+"$QSMRIM" predict "${LI[@]}" --out-table "$W/li-auto.tsv" >/dev/null
+"$QSMRIM" predict "${LI[@]}" --out-table "$W/li-labels.tsv" --lesion-input labels >/dev/null
+[ "$(cut -f1 "$W/li-auto.tsv" | tail -n +2 | sort | tr '\n' ' ')" = "1 2 " ] || fail "auto: $(cat "$W/li-auto.tsv")"
+[ "$(cut -f1 "$W/li-labels.tsv" | tail -n +2 | tr '\n' ' ')" = "4 " ] || fail "--lesion-input labels: $(cat "$W/li-labels.tsv")"
+set +e
+"$QSMRIM" predict "${LI[@]}" --out-table "$W/li-bad.tsv" --lesion-input blobs 2>"$W/li.err" >/dev/null; rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q "lesion-input must be auto, mask or labels, got 'blobs'" "$W/li.err" || fail "--lesion-input blobs: rc $rc $(cat "$W/li.err")"
+
 echo "== 4. the model ranks the phantom's truth (4 unseen subjects)"
 for s in "$W"/ph/sub-*; do pred "$s" "$W/$(basename "$s")" --quiet >/dev/null; done
 "$PY" - "$W" <<'EOF'

@@ -5,7 +5,9 @@
  *     features (NaN for one-voxel lesions), a second load entirely from the feature cache with the
  *     same values;
  *   - lesion inputs: the inference input equals the training crop's unaugmented patch; RimNet
- *     context windows are rescaled to [-1, 1]; two quarter turns flip both in-plane axes.
+ *     context windows are rescaled to [-1, 1]; two quarter turns flip both in-plane axes;
+ *   - storage order: the subject stored mirrored or with axes swapped gives the same lesions,
+ *     patches and features; a cohort's map of one lesion keeps its label.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -21,9 +23,19 @@
 
 #include "core/fileutil.h"
 #include "data/lesion_inputs.h"
+#include "io/geometry.h"
 #include "train/dataset.h"
 
 #include "train/mini_dataset.h"
+
+/* The mini cohort's manifest and its first subject, loaded as the cohort loader loads it. */
+static void first_subject(qr_cohort *co, qr_subject *s) {
+    char man[1024];
+    snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
+    assert_int_equal(qr_cohort_read(man, co), QR_OK);
+    assert_int_equal(qr_subject_load(co->entries[0].qsm, co->entries[0].flair, co->entries[0].lesions, QR_LESION_INPUT_LABELS, s),
+                     QR_OK);
+}
 
 static void test_dataset(void **state) {
     (void)state;
@@ -49,12 +61,9 @@ static void test_context_patch(void **state) {
     qr_lesion_crop *c = &g_ds.crops[0];
     assert_true(c->voxels > 0);
     /* a context window of the same lesion: load the first subject again */
-    char man[1024];
-    snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
     qr_cohort co;
-    assert_int_equal(qr_cohort_read(man, &co), QR_OK);
     qr_subject s;
-    assert_int_equal(qr_subject_load(co.entries[0].qsm, co.entries[0].flair, co.entries[0].lesions, &s), QR_OK);
+    first_subject(&co, &s);
     qr_lesion_crop w;
     assert_int_equal(qr_context_crop_make(&s, &s.lesions.items[0], 2, 1, &w), QR_OK);
     float *p = malloc(QR_PATCH_SIZE * sizeof *p), *q = malloc(QR_PATCH_SIZE * sizeof *q);
@@ -95,12 +104,9 @@ static void test_context_patch(void **state) {
  * the map, with the same features and crops as the cohort loader's annotated ones. */
 static void test_from_subject(void **state) {
     (void)state;
-    char man[1024];
-    snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
     qr_cohort co;
-    assert_int_equal(qr_cohort_read(man, &co), QR_OK);
     qr_subject s;
-    assert_int_equal(qr_subject_load(co.entries[0].qsm, co.entries[0].flair, co.entries[0].lesions, &s), QR_OK);
+    first_subject(&co, &s);
     qr_subject view = qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions);
     qr_dataset_options o = {1, 0, 1, NULL, NULL, 2};
     qr_dataset one;
@@ -127,11 +133,119 @@ static void test_from_subject(void **state) {
     qr_cohort_free(&co);
 }
 
+/* `src` stored with index axes taken from (perm, flip), written here with plain loops as a file
+ * stored otherwise would hold it: the geometry is changed so that every voxel keeps its place. */
+static void restore(const qr_volume *src, const int perm[3], const int flip[3], qr_volume *out) {
+    const qr_geometry *g = &src->geom;
+    qr_geometry ng = *g;
+    double corner[3] = {0, 0, 0};
+    for (int a = 0; a < 3; a++) {
+        ng.size[a] = g->size[perm[a]];
+        ng.spacing[a] = g->spacing[perm[a]];
+        for (int w = 0; w < 3; w++) ng.direction[w * 3 + a] = (flip[a] ? -1 : 1) * g->direction[w * 3 + perm[a]];
+        if (flip[a]) corner[perm[a]] = (double)(g->size[perm[a]] - 1);
+    }
+    for (int w = 0; w < 3; w++)
+        for (int c = 0; c < 3; c++) ng.origin[w] += g->direction[w * 3 + c] * g->spacing[c] * corner[c];
+    assert_int_equal(qr_volume_alloc(out, &ng, src->dtype), QR_OK);
+    const size_t es = qr_dtype_size(src->dtype);
+    int64_t n[3];
+    for (n[2] = 0; n[2] < ng.size[2]; n[2]++)
+        for (n[1] = 0; n[1] < ng.size[1]; n[1]++)
+            for (n[0] = 0; n[0] < ng.size[0]; n[0]++) {
+                int64_t o[3];
+                for (int a = 0; a < 3; a++) o[perm[a]] = flip[a] ? g->size[perm[a]] - 1 - n[a] : n[a];
+                const int64_t from = o[0] + g->size[0] * (o[1] + g->size[1] * o[2]);
+                const int64_t to = n[0] + ng.size[0] * (n[1] + ng.size[1] * n[2]);
+                memcpy((char *)out->data + to * es, (const char *)src->data + from * es, es);
+            }
+}
+
+/* The same subject stored as RAS (i and j mirrored) and with i and k swapped: the lesions keep
+ * their ids, and every lesion's network input and radiomic features are bit for bit those of the
+ * subject stored as the training data are. */
+static void test_storage_order(void **state) {
+    (void)state;
+    qr_cohort co;
+    qr_subject ref;
+    first_subject(&co, &ref);
+    assert_int_equal(ref.reordered, 0);
+    qr_dataset_options o = {1, 0, 1, NULL, NULL, 2};
+    qr_dataset dref;
+    qr_subject vref = qr_subject_view(&ref.qsm, &ref.flair, &ref.labels, &ref.lesions);
+    assert_int_equal(qr_dataset_from_subject(&vref, "ref", &o, &dref), QR_OK);
+    const int perms[2][3] = {{0, 1, 2}, {2, 1, 0}}, flips[2][3] = {{1, 1, 0}, {0, 0, 1}};
+    float *p = malloc(QR_PATCH_SIZE * sizeof *p), *q = malloc(QR_PATCH_SIZE * sizeof *q);
+    for (int v = 0; v < 2; v++) {
+        qr_volume q0, f0, l0, qv, fv, lv;
+        assert_int_equal(qr_subject_read(co.entries[0].qsm, co.entries[0].flair, co.entries[0].lesions, &q0, &f0, &l0), QR_OK);
+        restore(&q0, perms[v], flips[v], &qv);
+        restore(&f0, perms[v], flips[v], &fv);
+        restore(&l0, perms[v], flips[v], &lv);
+        qr_volume_free(&q0);
+        qr_volume_free(&f0);
+        qr_volume_free(&l0);
+        qr_subject s;
+        assert_int_equal(qr_subject_prepare(&qv, &fv, &lv, "q", "f", "l", QR_LESION_INPUT_LABELS, &s), QR_OK);
+        assert_int_equal(s.reordered, 1);
+        assert_int_equal(s.lesions.n, ref.lesions.n);
+        assert_true(qr_geometry_same(&s.qsm.geom, &ref.qsm.geom));
+        for (int64_t u = 0; u < ref.lesions.n; u++) {
+            const qr_lesion *a = &ref.lesions.items[u], *b = &s.lesions.items[u];
+            assert_int_equal(a->id, b->id);
+            assert_memory_equal(a->bbox, b->bbox, sizeof a->bbox);
+            for (int c = 0; c < 3; c++) assert_true(fabs(a->center_ijk[c] - b->center_ijk[c]) < 1e-9);
+            assert_int_equal(qr_lesion_inputs(&ref, a, 0, NULL, NULL, p, NULL, NULL), QR_OK);
+            assert_int_equal(qr_lesion_inputs(&s, b, 0, NULL, NULL, q, NULL, NULL), QR_OK);
+            assert_memory_equal(p, q, QR_PATCH_SIZE * sizeof *p);
+        }
+        qr_dataset d;
+        qr_subject vs = qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions);
+        assert_int_equal(qr_dataset_from_subject(&vs, "reordered", &o, &d), QR_OK);
+        assert_int_equal(d.n * d.nfeatures, dref.n * dref.nfeatures);
+        for (int64_t k = 0; k < d.n * d.nfeatures; k++)
+            assert_true(d.features[k] == dref.features[k] || (isnan(d.features[k]) && isnan(dref.features[k])));
+        qr_dataset_free(&d);
+        qr_subject_free(&s);
+    }
+    free(p);
+    free(q);
+    qr_dataset_free(&dref);
+    qr_subject_free(&ref);
+    qr_cohort_free(&co);
+}
+
+/* A cohort's lesion map is read as a label map: one lesion labelled 4, in two pieces, stays lesion
+ * 4; read automatically it is a mask split into lesions 1 and 2. */
+static void test_single_label(void **state) {
+    (void)state;
+    const qr_geometry g = {{12, 12, 6}, {1, 1, 2}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}};
+    for (int kind = 0; kind < 2; kind++) {
+        qr_volume q, f, l;
+        assert_int_equal(qr_volume_alloc(&q, &g, QR_FLOAT32), QR_OK);
+        assert_int_equal(qr_volume_alloc(&f, &g, QR_FLOAT32), QR_OK);
+        assert_int_equal(qr_volume_alloc(&l, &g, QR_INT32), QR_OK);
+        for (int64_t v = 0; v < qr_volume_nvox(&q); v++) qr_volume_f32(&q)[v] = qr_volume_f32(&f)[v] = 1.0f + (float)(v % 7);
+        int32_t *lab = qr_volume_i32(&l);
+        lab[2 + 12 * (2 + 12 * 2)] = lab[3 + 12 * (2 + 12 * 2)] = 4;
+        lab[8 + 12 * (8 + 12 * 3)] = 4;
+        qr_subject s;
+        assert_int_equal(qr_subject_prepare(&q, &f, &l, "q", "f", "l", kind ? QR_LESION_INPUT_LABELS : QR_LESION_INPUT_AUTO, &s),
+                         QR_OK);
+        assert_int_equal(s.lesions.n, kind ? 1 : 2);
+        assert_int_equal(s.lesions.items[0].id, kind ? 4 : 1);
+        if (kind) assert_int_equal(s.lesions.items[0].voxels, 3);
+        qr_subject_free(&s);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dataset),
         cmocka_unit_test(test_context_patch),
         cmocka_unit_test(test_from_subject),
+        cmocka_unit_test(test_storage_order),
+        cmocka_unit_test(test_single_label),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -54,7 +54,7 @@ static void make_subject(qr_subject *s) {
                 int in7 = i <= 1 && j <= 1 && k <= 1;
                 qr_volume_i32(&l)[v] = in3 ? 3 : (in5 ? 5 : (in7 ? 7 : 0));
             }
-    assert_int_equal(qr_subject_prepare(&q, &f, &l, "qsm", "flair", "lesions", s), QR_OK);
+    assert_int_equal(qr_subject_prepare(&q, &f, &l, "qsm", "flair", "lesions", QR_LESION_INPUT_AUTO, s), QR_OK);
     assert_int_equal(s->lesions.n, 3);
 }
 
@@ -179,7 +179,7 @@ static void test_against_scipy(void **state) {
                 qr_volume_i32(&l)[v] = di * di + dj * dj + dk * dk < 64 ? 1 : 0;
             }
     qr_subject s;
-    assert_int_equal(qr_subject_prepare(&q, &f, &l, "q", "f", "l", &s), QR_OK);
+    assert_int_equal(qr_subject_prepare(&q, &f, &l, "q", "f", "l", QR_LESION_INPUT_AUTO, &s), QR_OK);
     assert_int_equal(s.lesions.n, 1);
     qr_lesion_crop c;
     assert_int_equal(qr_lesion_crop_make(&s, &s.lesions.items[0], &c), QR_OK);

@@ -1,11 +1,16 @@
 /* cohort.c - cohort manifest and annotation tables (rules in cohort.h). */
+#define _GNU_SOURCE /* realpath, PATH_MAX */
 #include "cohort.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../core/tsv.h"
+#include "../io/filecheck.h"
+#include "../io/outputs.h"
 
 void qr_cohort_free(qr_cohort *c) {
     if (!c) return;
@@ -72,6 +77,64 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
     return st;
 }
 
+/* 1 if the two files hold the same bytes (the same file, or a copy). */
+static int same_content(const char *a, const char *b, const struct stat *sa, const struct stat *sb) {
+    if (sa->st_dev == sb->st_dev && sa->st_ino == sb->st_ino) return 1;
+    if (sa->st_size != sb->st_size) return 0;
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    char x[65536], y[65536];
+    while (same) {
+        const size_t n = fread(x, 1, sizeof x, fa);
+        same = fread(y, 1, sizeof y, fb) == n && !memcmp(x, y, n);
+        if (n < sizeof x) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+/* FNV-1a of the first 64 KiB of a file (0 if unreadable): a cheap first test of equal content. */
+static uint64_t head_hash(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char buf[65536];
+    const size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Two subjects with the same QSM (one subject listed under two names, or a copy of its file)
+ * would be in the training and the test folds at once. Single files only (not DICOM folders);
+ * contents are compared only when sizes and first 64 KiB agree. */
+static qr_status check_duplicates(const qr_cohort *c) {
+    struct stat *st = calloc((size_t)c->n, sizeof *st);
+    uint64_t *head = calloc((size_t)c->n, sizeof *head);
+    if (!st || !head) {
+        free(st);
+        free(head);
+        return qr_fail(QR_ERR_NOMEM, "out of memory");
+    }
+    for (int s = 0; s < c->n; s++) {
+        if (stat(c->entries[s].qsm, &st[s]) != 0 || !S_ISREG(st[s].st_mode)) st[s].st_size = -1;
+        else head[s] = head_hash(c->entries[s].qsm);
+    }
+    qr_status r = QR_OK;
+    for (int s = 0; r == QR_OK && s < c->n; s++)
+        for (int t = 0; r == QR_OK && t < s; t++)
+            if (st[s].st_size >= 0 && st[s].st_size == st[t].st_size && head[s] == head[t] &&
+                same_content(c->entries[t].qsm, c->entries[s].qsm, &st[t], &st[s]))
+                r = qr_fail(QR_ERR_INVALID_ARG,
+                            "%s: subjects '%s' and '%s' have the same QSM (%s, %s): one subject listed twice would be in "
+                            "the training and the test folds at once; remove one of the rows",
+                            c->manifest, c->entries[t].subject, c->entries[s].subject, c->entries[t].qsm, c->entries[s].qsm);
+    free(st);
+    free(head);
+    return r;
+}
+
 qr_status qr_cohort_check_files(const qr_cohort *c) {
     for (int s = 0; s < c->n; s++) {
         const qr_cohort_entry *e = &c->entries[s];
@@ -84,7 +147,55 @@ qr_status qr_cohort_check_files(const qr_cohort *c) {
                                paths[k]);
         }
     }
-    return QR_OK;
+    return check_duplicates(c);
+}
+
+/* 1 if `path` (an existing file) lies inside the folder whose real path is `dir_real`. */
+static int inside(const char *path, const char *dir_real) {
+    char real[PATH_MAX];
+    if (!path[0] || !realpath(path, real)) return 0;
+    const size_t n = strlen(dir_real);
+    return !strncmp(real, dir_real, n) && (real[n] == '/' || (n == 1 && dir_real[0] == '/'));
+}
+
+qr_status qr_cohort_outputs_check(const qr_cohort *c, const char *out_file, const char *out_what, const char *out_dir,
+                                  const char *dir_what) {
+    static const char *const cols[4] = {"QSM", "FLAIR", "lesion map", "annotation table"};
+    const int n = 1 + 4 * c->n;
+    qr_io_path *in = calloc((size_t)n, sizeof *in);
+    char(*what)[320] = calloc((size_t)n, sizeof *what);
+    if (!in || !what) {
+        free(in);
+        free(what);
+        return qr_fail(QR_ERR_NOMEM, "out of memory");
+    }
+    in[0] = (qr_io_path){c->manifest, "the --manifest file", 0, 0};
+    for (int s = 0; s < c->n; s++) {
+        const qr_cohort_entry *e = &c->entries[s];
+        const char *paths[4] = {e->qsm, e->flair, e->lesions, e->annotations};
+        for (int k = 0; k < 4; k++) {
+            const int i = 1 + 4 * s + k;
+            snprintf(what[i], sizeof what[i], "the %s of subject '%s'", cols[k], e->subject);
+            in[i] = (qr_io_path){paths[k], what[i], k < 3, 0};
+        }
+    }
+    qr_status st = QR_OK;
+    if (out_file) {
+        const qr_io_path out = {out_file, out_what, 0, 0};
+        st = qr_outputs_check(in, n, &out, 1);
+    }
+    char dir_real[PATH_MAX];
+    if (st == QR_OK && out_dir && realpath(out_dir, dir_real))
+        for (int i = 0; st == QR_OK && i < n; i++) {
+            char data[QR_PATH_MAX] = "";
+            if (in[i].image) qr_image_data_file(in[i].path, data, sizeof data);
+            if (inside(in[i].path, dir_real) || inside(data, dir_real))
+                st = qr_fail(QR_ERR_INVALID_ARG, "%s %s holds %s (%s), which the output written there could replace: choose another folder",
+                             dir_what, out_dir, in[i].what, in[i].path);
+        }
+    free(in);
+    free(what);
+    return st;
 }
 
 static int cmp_annotation(const void *a, const void *b) {

@@ -51,6 +51,12 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out);
  * is named with its subject and column. */
 qr_status qr_cohort_check_files(const qr_cohort *c);
 void qr_cohort_free(qr_cohort *c);
+/* Outputs of a command that reads the cohort, checked before its work: `out_file` (may be NULL,
+ * named `out_what`) must be none of the cohort's files (the manifest, images with their detached
+ * voxel data, annotation tables; qr_outputs_check), and `out_dir` (may be NULL, named `dir_what`),
+ * a folder whose files the command replaces, must hold none of them, at any depth. */
+qr_status qr_cohort_outputs_check(const qr_cohort *c, const char *out_file, const char *out_what, const char *out_dir,
+                                  const char *dir_what);
 
 /* One annotation row. */
 typedef struct qr_annotation {

@@ -270,6 +270,29 @@ static qr_status validate(const qr_eval_input *in) {
     return QR_OK;
 }
 
+/* A fold without rim+ lesions has no F1-optimal or sensitive threshold of its own (choosing one on
+ * its labels would call nothing rim+ there, from the test labels themselves): it takes the mean of
+ * the other folds' thresholds, member by member, and a notice says so. */
+static void thresholds_from_other_folds(const qr_eval_input *in, qr_eval_result *r) {
+    for (int f = 0; f < in->nfolds; f++) {
+        qr_eval_fold *fo = &r->folds[f];
+        if (!isnan(fo->threshold_sensitive)) continue;
+        for (int m = -1; m < in->nmembers; m++) {
+            double sum = 0;
+            int n = 0;
+            for (int g = 0; g < in->nfolds; g++) {
+                const double t = m < 0 ? r->folds[g].threshold_sensitive : r->folds[g].threshold_f1[m];
+                if (g != f && !isnan(t)) sum += t, n++;
+            }
+            const double mean = n ? sum / n : INFINITY;
+            if (m < 0) fo->threshold_sensitive = mean;
+            else fo->threshold_f1[m] = mean;
+        }
+        qr_log(QR_LOG_NOTICE, "fold %d has no rim+ lesion: its thresholds are the mean of the other folds' (F1 %.3g, sensitive %.3g)",
+               f + 1, fo->threshold_f1[0], fo->threshold_sensitive);
+    }
+}
+
 /* Thresholds per fold (chosen on the fold, or fixed) and the decisions they give. */
 static qr_status decide(const qr_eval_input *in, fold_index *fi, qr_eval_result *r) {
     for (int f = 0; f < in->nfolds; f++) {
@@ -281,7 +304,7 @@ static qr_status decide(const qr_eval_input *in, fold_index *fi, qr_eval_result 
                 continue;
             }
             int64_t k = gather(in, r->prob, fi, f, m, NULL, &w);
-            double t = INFINITY; /* a fold without rim+ lesions: call nothing rim+ */
+            double t = NAN; /* a fold without rim+ lesions: from the other folds, below */
             if (k > 0 && fo->npos > 0) QR_TRY(qr_threshold_f1(fi->y, fi->s, NULL, k, &t, NULL));
             fo->threshold_f1[m] = t;
         }
@@ -290,11 +313,12 @@ static qr_status decide(const qr_eval_input *in, fold_index *fi, qr_eval_result 
             fo->threshold_sensitive = fmin(in->threshold_sensitive, in->threshold_f1);
         } else {
             int64_t k = gather(in, r->prob, fi, f, -1, NULL, &w);
-            double t = INFINITY;
+            double t = NAN;
             if (k > 0 && fo->npos > 0) QR_TRY(qr_threshold_sensitivity(fi->y, fi->s, NULL, k, in->sensitivity_target, &t, NULL));
             fo->threshold_sensitive = t;
         }
     }
+    if (!in->fixed_thresholds) thresholds_from_other_folds(in, r);
     for (int64_t i = 0; i < in->n; i++) {
         const qr_eval_fold *fo = &r->folds[in->fold[i]];
         if (in->fixed_thresholds) {

@@ -8,7 +8,9 @@
  *
  * What is computed (symbols and formulas: curves.h, metrics.h):
  *   per fold f:  ROC and PR curves of prob on the fold's lesions; the F1-optimal threshold of each
- *                member on the fold (t_f,s); the high-sensitivity threshold of prob on the fold.
+ *                member on the fold (t_f,s); the high-sensitivity threshold of prob on the fold. A
+ *                fold without rim+ lesions takes the mean of the other folds' thresholds (its own
+ *                labels would make it call nothing rim+), with a notice.
  *   curves:      mean ROC and mean PR over folds; proc_auc = McClish-standardised area of the mean
  *                ROC over FPR <= max_fpr; proc_auc_normalized = that raw area / max_fpr; pr_auc =
  *                area of the mean PR curve; roc_auc = full area of the mean ROC.

@@ -151,6 +151,24 @@ static qr_status save_job(const qr_dataset *d, const char *path, const int64_t *
     return qr_atomic_commit(&a);
 }
 
+/* Every fold's training subjects must hold a rim+ lesion, or its jobs cannot train: checked before
+ * any of them runs (the split is known in advance). */
+static qr_status check_training_rimpos(const qr_dataset *d, const int *subject_fold, int nfolds) {
+    int with_rimpos = 0;
+    for (int s = 0; s < d->nsubjects; s++) with_rimpos += d->subject_rimpos[s] > 0;
+    for (int f = 0; f < nfolds; f++) {
+        int64_t train_rimpos = 0;
+        for (int s = 0; s < d->nsubjects; s++)
+            if (subject_fold[s] != f) train_rimpos += d->subject_rimpos[s];
+        if (train_rimpos == 0)
+            return qr_fail(QR_ERR_EMPTY,
+                           "fold %d: its training subjects hold no rim+ lesion (%d subject%s of the cohort hold%s rim+ lesions, all in "
+                           "this fold's test set): nothing was trained; a cohort with rim+ lesions in more subjects is needed",
+                           f + 1, with_rimpos, with_rimpos == 1 ? "" : "s", with_rimpos == 1 ? "s" : "");
+    }
+    return QR_OK;
+}
+
 qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_result *out) {
     memset(out, 0, sizeof *out);
     if (o->nseeds < 1) return qr_fail(QR_ERR_INVALID_ARG, "cross-validation needs at least one seed per fold");
@@ -165,6 +183,7 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
     if (!out->subject_fold || !out->fold || !out->member_prob || !tr || !te || !p)
         st = qr_fail(QR_ERR_NOMEM, "out of memory for the cross-validation");
     if (st == QR_OK) st = qr_stratified_folds(d->subject_rimpos, d->nsubjects, o->nfolds, o->seed, out->subject_fold);
+    if (st == QR_OK) st = check_training_rimpos(d, out->subject_fold, o->nfolds);
     if (st == QR_OK && o->workdir) {
         st = qr_mkdir_p(o->workdir);
         if (st == QR_OK) {

@@ -158,6 +158,7 @@ int cmd_train(int argc, char **argv) {
     qr_cohort cohort;
     st = qr_cohort_read(manifest, &cohort);
     if (st == QR_OK) st = qr_cohort_check_files(&cohort);
+    if (st == QR_OK) st = qr_cohort_outputs_check(&cohort, out, "--out", report, "the --report folder");
     if (st != QR_OK) {
         qr_cohort_free(&cohort);
         return cli_fail(st);

@@ -540,9 +540,11 @@ static void test_bad_input(void **state) {
     qr_eval_result r;
     assert_int_equal(qr_evaluate(&in, &r, NULL), QR_ERR_EMPTY);
     assert_non_null(strstr(qr_last_error(), "no rim+"));
-    /* a fold without rim+ lesions is tolerated: NAN areas there, thresholds at +inf */
+    /* a fold without rim+ lesions is tolerated: NAN areas there; its thresholds are the other
+     * folds' (not chosen on its own labels, which would call nothing rim+), so its lesion at 0.8
+     * is a false positive */
     int y4[6] = {1, 0, 0, 1, 0, 0}, f4[6] = {0, 0, 0, 0, 1, 1}, sub4[6] = {0, 0, 1, 1, 2, 2};
-    double s4[6] = {0.9, 0.2, 0.1, 0.7, 0.4, 0.3};
+    double s4[6] = {0.9, 0.2, 0.1, 0.7, 0.8, 0.3};
     in.n = 6;
     in.nfolds = 2;
     in.label = y4;
@@ -552,7 +554,12 @@ static void test_bad_input(void **state) {
     in.bootstrap = 20;
     assert_int_equal(qr_evaluate(&in, &r, NULL), QR_OK);
     assert_true(isnan(r.folds[1].proc_auc));
-    assert_true(isinf(r.folds[1].threshold_f1[0]));
+    assert_true(r.folds[0].threshold_f1[0] > 0.2 && r.folds[0].threshold_f1[0] <= 0.7);
+    assert_true(r.folds[1].threshold_f1[0] == r.folds[0].threshold_f1[0]);
+    assert_true(r.folds[1].threshold_sensitive == r.folds[0].threshold_sensitive);
+    assert_int_equal(r.decision[4], 1);
+    assert_int_equal(r.decision[5], 0);
+    assert_int_equal(r.confusion.fp, 1);
     assert_close(r.proc_auc.value, 1.0, 1e-15, "perfect fold 0");
     qr_eval_result_free(&r);
 }

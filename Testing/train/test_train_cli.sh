@@ -226,6 +226,26 @@ check "manifest without the annotations column" one_line_error 1 "column 'annota
 sed 's/sub-02_qsm.nrrd/sub-02_gone.nrrd/' "$T/c/cohort.tsv" >"$T/c/bad2.tsv"
 check "a missing image is named with its subject" one_line_error 1 "subject 'sub-02': qsm file" \
   "$Q" evaluate --manifest "$T/c/bad2.tsv" --report "$T/x"
+# outputs that are files of the cohort are refused before the work, the files kept
+cp "$T/c/sub-02_qsm.nrrd" "$T/qsm-before.nrrd"
+check "train --out onto a cohort image is refused" one_line_error 1 "the QSM of subject 'sub-02'" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/c/sub-02_qsm.nrrd" --arch aprl-rf --config "$T/tiny.yaml"
+check "the cohort image is unchanged" cmp -s "$T/c/sub-02_qsm.nrrd" "$T/qsm-before.nrrd"
+mkdir -p "$T/b4/rep" && cp "$T"/c/sub-0[1-3]_* "$T/b4/" && head -4 "$T/c/cohort.tsv" | sed 's#\tsub-03_annotations.tsv#\trep/summary.tsv#' >"$T/b4/cohort.tsv"
+cp "$T/b4/sub-03_annotations.tsv" "$T/b4/rep/summary.tsv"
+check "evaluate --report over a folder holding a cohort file is refused" one_line_error 1 "the --report folder $T/b4/rep holds the annotation table of subject 'sub-03'" \
+  "$Q" evaluate --manifest "$T/b4/cohort.tsv" --report "$T/b4/rep" --arch aprl-rf --config "$T/tiny.yaml" --quiet
+check "the annotation table is unchanged" cmp -s "$T/b4/rep/summary.tsv" "$T/b4/sub-03_annotations.tsv"
+(cat "$T/c/cohort.tsv"; grep '^sub-02' "$T/c/cohort.tsv" | sed 's/^sub-02/sub-02-rescan/') >"$T/c/dup.tsv"
+check "one subject listed under two names is refused" one_line_error 1 "subjects 'sub-02' and 'sub-02-rescan' have the same QSM" \
+  "$Q" evaluate --manifest "$T/c/dup.tsv" --report "$T/x" --arch aprl-rf --quiet
+# a cohort whose rim+ lesions are all in one subject: the fold holding it leaves training without
+# rim+ lesions, refused before any job is trained
+mkdir -p "$T/one" && cp "$T"/c/sub-0[1-6]_* "$T/one/" && head -7 "$T/c/cohort.tsv" >"$T/one/cohort.tsv"
+for s in 2 3 4 5 6; do awk 'BEGIN { FS = OFS = "\t" } NR > 1 { $2 = 0 } 1' "$T/c/sub-0${s}_annotations.tsv" >"$T/one/sub-0${s}_annotations.tsv"; done
+check "one rim+ subject: refused before training" one_line_error 1 "its training subjects hold no rim+ lesion (1 subject of the cohort holds" \
+  "$Q" evaluate --manifest "$T/one/cohort.tsv" --report "$T/x1" --arch aprl-rf --folds 3 --seeds 1 --config "$T/tiny.yaml" --quiet
+check "nothing was trained" bash -c "test -z \"\$(find '$T/x1' -name '*.h5' 2>/dev/null)\""
 mkdir -p "$T/b3" && cp "$T"/c/sub-0[1-3]_* "$T/b3/" && head -4 "$T/c/cohort.tsv" >"$T/b3/cohort.tsv"
 printf 'lesion_id\trim\n1\t2\n' >"$T/b3/sub-02_annotations.tsv"
 check "a rim value other than 0/1" one_line_error 1 "rim is 2" "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet

@@ -13,11 +13,10 @@ void qr_cohort_free(qr_cohort *c) {
     memset(c, 0, sizeof *c);
 }
 
-static qr_status resolve(const char *dir, const char *rel, char *out, size_t outlen, const char *manifest,
-                         const char *subject, const char *column) {
+static qr_status resolve(const char *rel, char *out, size_t outlen, const char *manifest, const char *subject,
+                         const char *column) {
     if (!rel[0]) return qr_fail(QR_ERR_FORMAT, "%s: subject '%s' has an empty '%s' path", manifest, subject, column);
-    int n = rel[0] == '/' ? snprintf(out, outlen, "%s", rel) : snprintf(out, outlen, "%s/%s", dir, rel);
-    if (n < 0 || (size_t)n >= outlen)
+    if (qr_path_beside(manifest, rel, out, outlen) != 0)
         return qr_fail(QR_ERR_INVALID_ARG, "%s: subject '%s': the '%s' path is too long", manifest, subject, column);
     return QR_OK;
 }
@@ -41,8 +40,6 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
         out->entries = calloc((size_t)t.nrows, sizeof *out->entries);
         if (!out->entries) st = qr_fail(QR_ERR_NOMEM, "out of memory reading %s", manifest);
     }
-    char dir[QR_PATH_MAX];
-    qr_path_dirname(manifest, dir, sizeof dir);
     for (int64_t r = 0; st == QR_OK && r < t.nrows; r++) {
         qr_cohort_entry *e = &out->entries[r];
         const char *name = qr_tsv_cell(&t, r, ci[0]);
@@ -64,7 +61,7 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
         if (st != QR_OK) break;
         char *dst[4] = {e->qsm, e->flair, e->lesions, e->annotations};
         for (int k = 1; k < 5 && st == QR_OK; k++)
-            st = resolve(dir, qr_tsv_cell(&t, r, ci[k]), dst[k - 1], QR_PATH_MAX, manifest, name, cols[k]);
+            st = resolve(qr_tsv_cell(&t, r, ci[k]), dst[k - 1], QR_PATH_MAX, manifest, name, cols[k]);
         out->n++;
     }
     qr_tsv_free(&t);

@@ -237,6 +237,17 @@ check "unknown architecture is a usage error" one_line_error 2 "unknown architec
 printf 'epocs: 3\n' >"$T/bad.yaml"
 check "unknown setting in TRAIN.yaml" one_line_error 1 "unknown setting 'epocs'" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --config "$T/bad.yaml"
+# a relative 'radiomics' file is taken from the folder of TRAIN.yaml, not from the current folder
+mkdir -p "$T/cfg"
+printf 'imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\nsetting:\n  binWidth: 25\n  label: 1\n' >"$T/cfg/fo.yaml"
+printf 'rf_trees: 20\nrf_tune_trees: 10\nrf_mtry: [2]\nradiomics: fo.yaml\n' >"$T/cfg/rf.yaml"
+check "a relative radiomics file is read beside TRAIN.yaml when run from another folder" bash -c "
+  cd '$T' && '$Q' train --manifest c/cohort.tsv --out rf-fo.h5 --arch aprl-rf --config cfg/rf.yaml --holdout 0 --quiet &&
+  test -s rf-fo.h5"
+printf 'radiomics: none.yaml\n' >"$T/cfg/missing.yaml"
+check "a missing radiomics file names TRAIN.yaml and the key" one_line_error 1 \
+  "$T/cfg/missing.yaml: 'radiomics': cannot open $T/cfg/none.yaml" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --config "$T/cfg/missing.yaml"
 check "model path in a missing folder" one_line_error 1 "does not exist" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/nofolder/x.h5"
 check "scoring a file that is not a model" one_line_error 1 "$T/bad.yaml" \

@@ -75,8 +75,11 @@ qr_status qr_cohort_check_files(const qr_cohort *c) {
         const char *paths[4] = {e->qsm, e->flair, e->lesions, e->annotations};
         static const char *cols[4] = {"qsm", "flair", "lesions", "annotations"};
         for (int k = 0; k < 4; k++) {
-            int ok = k == 3 ? qr_path_is_file(paths[k]) : (qr_path_is_file(paths[k]) || qr_path_is_dir(paths[k]));
-            if (!ok)
+            /* an image may be a DICOM folder; the annotation table is a file */
+            if (k == 3 && qr_path_is_dir(paths[k]))
+                return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s is a folder, not a table file", c->manifest,
+                               e->subject, cols[k], paths[k]);
+            if (!qr_path_is_file(paths[k]) && !qr_path_is_dir(paths[k]))
                 return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s does not exist", c->manifest, e->subject, cols[k],
                                paths[k]);
         }

@@ -223,6 +223,15 @@ check "missing manifest" one_line_error 1 "cannot open" "$Q" evaluate --manifest
 printf 'subject\tqsm\tflair\tlesions\n' >"$T/bad1.tsv"
 check "manifest without the annotations column" one_line_error 1 "column 'annotations' is missing" \
   "$Q" train --manifest "$T/bad1.tsv" --out "$T/x.h5"
+tr '\n' '\r' <"$T/c/cohort.tsv" >"$T/c/cr.tsv"
+check "a manifest with old Mac OS line ends (CR only) is read" bash -c "
+  '$Q' train --manifest '$T/c/cr.tsv' --out '$T/cr.h5' --arch aprl-rf --config '$T/tiny.yaml' --holdout 0 2>'$T/cr.err' &&
+  grep -q 'cohort: 12 subjects' '$T/cr.err'"
+mkdir -p "$T/c/folder_annotations"
+sed 's/sub-03_annotations.tsv/folder_annotations/' "$T/c/cohort.tsv" >"$T/c/bad4.tsv"
+check "an annotations path that is a folder is said to be one" one_line_error 1 \
+  "subject 'sub-03': annotations file $T/c/folder_annotations is a folder, not a table file" \
+  "$Q" evaluate --manifest "$T/c/bad4.tsv" --report "$T/x"
 sed 's/sub-02_qsm.nrrd/sub-02_gone.nrrd/' "$T/c/cohort.tsv" >"$T/c/bad2.tsv"
 check "a missing image is named with its subject" one_line_error 1 "subject 'sub-02': qsm file" \
   "$Q" evaluate --manifest "$T/c/bad2.tsv" --report "$T/x"

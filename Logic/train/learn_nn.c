@@ -335,8 +335,14 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         int64_t seen = 0;
         for (int64_t bi = 0; bi < nbatches; bi++) {
             if (o->cancel && *o->cancel) {
-                st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d (the checkpoint of epoch %d is kept)",
-                             epoch + 1, epoch);
+                /* a checkpoint is written at the end of every epoch */
+                if (!o->checkpoint)
+                    st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d", epoch + 1);
+                else if (epoch == 0)
+                    st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch 1 (before the first checkpoint)");
+                else
+                    st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d (the checkpoint of epoch %d is kept)",
+                                 epoch + 1, epoch);
                 break;
             }
             int64_t a = bi * B, m = bi + 1 == nbatches ? n - a : B;

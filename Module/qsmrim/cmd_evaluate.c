@@ -382,10 +382,7 @@ done:
     if (st != QR_OK) qr_staging_abort(stage);
     for (int e = 0; e < neval; e++) qr_method_eval_free(&evals[e]);
     qr_dataset_free(&ds);
-    if (st == QR_ERR_CANCELLED) {
-        cli_fail(st);
-        fprintf(stderr, "qsmrim evaluate: finished jobs and checkpoints are kept; add --resume to continue\n");
-        return CLI_EXIT_INTERRUPTED;
-    }
+    if (st == QR_ERR_CANCELLED)
+        return cli_fail_hint(st, "finished jobs and checkpoints are kept; add --resume to continue");
     return st == QR_OK ? CLI_EXIT_OK : cli_fail(st);
 }

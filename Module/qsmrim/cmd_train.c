@@ -271,10 +271,6 @@ int cmd_train(int argc, char **argv) {
         qr_train_outcome_free(&oc);
     }
     qr_dataset_free(&ds);
-    if (st == QR_ERR_CANCELLED) {
-        cli_fail(st);
-        fprintf(stderr, "qsmrim train: the last epoch checkpoint is kept; add --resume to continue\n");
-        return CLI_EXIT_INTERRUPTED;
-    }
+    if (st == QR_ERR_CANCELLED) return cli_fail_hint(st, "add --resume to continue");
     return st == QR_OK ? CLI_EXIT_OK : cli_fail(st);
 }

@@ -4,7 +4,8 @@
  * interface:
  *   - a network trained 3 epochs straight equals one interrupted after epoch 1 (cancel flag, the
  *     checkpoint kept) and resumed from its checkpoint: bit-identical predictions; a resume with
- *     other settings is refused naming the first that differs;
+ *     other settings is refused naming the first that differs; the interruption's message says
+ *     which checkpoint is kept (none when stopped in the first epoch);
  *   - the same seed gives the same model; another seed another;
  *   - model files round-trip (network and forest): predictions after save/load are identical,
  *     thresholds and provenance come back;
@@ -86,6 +87,19 @@ static void test_resume_is_exact(void **state) {
     o.cancel = &s.flag;
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
     assert_true(qr_path_is_file(ckpt)); /* the last epoch's checkpoint is kept */
+    assert_string_equal(qr_last_error(), "training interrupted in epoch 2 (the checkpoint of epoch 1 is kept)");
+    /* stopped in the first epoch: no checkpoint, and the message does not claim one */
+    char early[1100];
+    snprintf(early, sizeof early, "%s/early.ckpt.h5", g_dir);
+    stopper at_once = {1, 1};
+    qr_fit_options e = o;
+    e.checkpoint = early;
+    e.user = &at_once;
+    e.cancel = &at_once.flag;
+    qr_learner *none = NULL;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &e, &none), QR_ERR_CANCELLED);
+    assert_string_equal(qr_last_error(), "training interrupted in epoch 1 (before the first checkpoint)");
+    assert_false(qr_path_is_file(early));
     s.stop_after_epochs = 1000;
     s.flag = 0;
     o.resume = 1;

@@ -191,14 +191,18 @@ rm -f "$T"/p-*.tsv
 check "predict with a random-forest model file (one member: no spread, flips ignored)" \
   predict_matches_evaluate "$T/rf.h5" "$T/rf-scored" none
 
-# Ctrl-C during training: exit 130, the epoch checkpoint kept, no model file; --resume finishes
+# Ctrl-C during training: exit 130 with one line naming the kept checkpoint, no model file;
+# --resume finishes
 printf 'width: 2\nepochs: 8\nbatch_size: 16\n' >"$T/long.yaml"
 interrupted_then_resumed() {
-  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet &
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet \
+    2>"$T/int0.err" &
   local pid=$! waited=0
   while [ ! -e "$T/int.h5.seed1.ckpt.h5" ] && [ $waited -lt 600 ]; do sleep 0.2; waited=$((waited + 1)); done
   kill -INT $pid; wait $pid; local rc=$?
   [ $rc -eq 130 ] || { echo "  rc=$rc"; return 1; }
+  [ "$(wc -l <"$T/int0.err")" -eq 1 ] && grep -qE '^qsmrim train: error: training interrupted in epoch [0-9]+ \(the checkpoint of epoch [0-9]+ is kept\); add --resume to continue$' "$T/int0.err" ||
+    { echo "  stderr: $(cat "$T/int0.err")"; return 1; }
   [ -e "$T/int.h5.seed1.ckpt.h5" ] && [ ! -e "$T/int.h5" ] || { echo "  checkpoint or model state wrong"; return 1; }
   # another epoch count would change the learning-rate schedule: refused in one line naming the
   # setting, the checkpoint kept

@@ -32,6 +32,16 @@ void qr_path_dirname(const char *path, char *out, size_t outlen) {
     }
 }
 
+int qr_path_beside(const char *file, const char *name, char *out, size_t outlen) {
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(file, dir, sizeof dir);
+    const int n = name[0] == '/' || !strchr(file, '/') ? snprintf(out, outlen, "%s", name)
+                                                       : snprintf(out, outlen, "%s/%s", dir, name);
+    if (n >= 0 && (size_t)n < outlen) return 0;
+    if (outlen) out[0] = '\0';
+    return -1;
+}
+
 const char *qr_path_basename(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;

@@ -103,6 +103,11 @@ int qr_remove_leftovers(const char *dir, const char *prefix);
 
 /* Folder part of a path ("." if none) and file-name part. */
 void qr_path_dirname(const char *path, char *out, size_t outlen);
+/* A path that the file `file` names (a manifest's image, a header's data file, a settings file's
+ * parameter file): a relative `name` is taken from the folder of `file` (and stays as it is when
+ * `file` has no folder part), an absolute one stays. Returns 0, or -1 with out emptied if the
+ * result does not fit outlen. */
+int qr_path_beside(const char *file, const char *name, char *out, size_t outlen);
 const char *qr_path_basename(const char *path);
 /* 1 if `path` ends with `suffix` (case-insensitive). */
 int qr_path_has_suffix(const char *path, const char *suffix);

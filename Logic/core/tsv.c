@@ -59,9 +59,10 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
         memmove(t->buf, t->buf + 3, got + 1);
     }
 
-    /* Count lines for an upper bound of rows. */
+    /* Count lines for an upper bound of rows. A line ends at LF, CR LF or a lone CR (the line end
+     * of old Mac OS, which some spreadsheets still write). */
     int64_t nlines = 1;
-    for (size_t i = 0; i < got; i++) nlines += t->buf[i] == '\n';
+    for (size_t i = 0; i < got; i++) nlines += t->buf[i] == '\n' || t->buf[i] == '\r';
     char **lines = malloc((size_t)nlines * sizeof *lines);
     int64_t *linenos = malloc((size_t)nlines * sizeof *linenos);
     if (!lines || !linenos) {
@@ -73,17 +74,18 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
     int64_t nl = 0, ln = 0;
     char *p = t->buf;
     while (p && *p) {
-        char *nlc = strchr(p, '\n');
-        if (nlc) *nlc = '\0';
+        char *end = strpbrk(p, "\r\n"), *next = NULL;
+        if (end) {
+            next = end + (end[0] == '\r' && end[1] == '\n' ? 2 : 1);
+            *end = '\0';
+        }
         ln++;
-        size_t len = strlen(p);
-        if (len && p[len - 1] == '\r') p[--len] = '\0';
-        if (len && p[0] != '#') {
+        if (p[0] && p[0] != '#') {
             lines[nl] = p;
             linenos[nl] = ln;
             nl++;
         }
-        p = nlc ? nlc + 1 : NULL;
+        p = next;
     }
     if (nl == 0) {
         free(lines);

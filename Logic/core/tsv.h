@@ -9,8 +9,9 @@
  *   for (int64_t r = 0; r < t.nrows; r++) puts(qr_tsv_cell(&t, r, col));
  *   qr_tsv_free(&t);
  *
- * Empty lines and lines starting with '#' are skipped; a row with a different number of cells
- * than the header is an error (QR_ERR_FORMAT) naming its line.
+ * Lines end at LF, CR LF or a lone CR (old Mac OS line ends). Empty lines and lines starting with
+ * '#' are skipped; a row with a different number of cells than the header is an error
+ * (QR_ERR_FORMAT) naming its line.
  */
 #ifndef QR_TSV_H
 #define QR_TSV_H

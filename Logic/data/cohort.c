@@ -18,11 +18,10 @@ void qr_cohort_free(qr_cohort *c) {
     memset(c, 0, sizeof *c);
 }
 
-static qr_status resolve(const char *dir, const char *rel, char *out, size_t outlen, const char *manifest,
-                         const char *subject, const char *column) {
+static qr_status resolve(const char *rel, char *out, size_t outlen, const char *manifest, const char *subject,
+                         const char *column) {
     if (!rel[0]) return qr_fail(QR_ERR_FORMAT, "%s: subject '%s' has an empty '%s' path", manifest, subject, column);
-    int n = rel[0] == '/' ? snprintf(out, outlen, "%s", rel) : snprintf(out, outlen, "%s/%s", dir, rel);
-    if (n < 0 || (size_t)n >= outlen)
+    if (qr_path_beside(manifest, rel, out, outlen) != 0)
         return qr_fail(QR_ERR_INVALID_ARG, "%s: subject '%s': the '%s' path is too long", manifest, subject, column);
     return QR_OK;
 }
@@ -46,8 +45,6 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
         out->entries = calloc((size_t)t.nrows, sizeof *out->entries);
         if (!out->entries) st = qr_fail(QR_ERR_NOMEM, "out of memory reading %s", manifest);
     }
-    char dir[QR_PATH_MAX];
-    qr_path_dirname(manifest, dir, sizeof dir);
     for (int64_t r = 0; st == QR_OK && r < t.nrows; r++) {
         qr_cohort_entry *e = &out->entries[r];
         const char *name = qr_tsv_cell(&t, r, ci[0]);
@@ -69,7 +66,7 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
         if (st != QR_OK) break;
         char *dst[4] = {e->qsm, e->flair, e->lesions, e->annotations};
         for (int k = 1; k < 5 && st == QR_OK; k++)
-            st = resolve(dir, qr_tsv_cell(&t, r, ci[k]), dst[k - 1], QR_PATH_MAX, manifest, name, cols[k]);
+            st = resolve(qr_tsv_cell(&t, r, ci[k]), dst[k - 1], QR_PATH_MAX, manifest, name, cols[k]);
         out->n++;
     }
     qr_tsv_free(&t);
@@ -141,8 +138,11 @@ qr_status qr_cohort_check_files(const qr_cohort *c) {
         const char *paths[4] = {e->qsm, e->flair, e->lesions, e->annotations};
         static const char *cols[4] = {"qsm", "flair", "lesions", "annotations"};
         for (int k = 0; k < 4; k++) {
-            int ok = k == 3 ? qr_path_is_file(paths[k]) : (qr_path_is_file(paths[k]) || qr_path_is_dir(paths[k]));
-            if (!ok)
+            /* an image may be a DICOM folder; the annotation table is a file */
+            if (k == 3 && qr_path_is_dir(paths[k]))
+                return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s is a folder, not a table file", c->manifest,
+                               e->subject, cols[k], paths[k]);
+            if (!qr_path_is_file(paths[k]) && !qr_path_is_dir(paths[k]))
                 return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s does not exist", c->manifest, e->subject, cols[k],
                                paths[k]);
         }

@@ -47,8 +47,8 @@ typedef struct qr_cohort {
  * not opened here; a missing file is reported when its subject is loaded (and by
  * qr_cohort_check_files). */
 qr_status qr_cohort_read(const char *manifest, qr_cohort *out);
-/* Check that every referenced file exists (an image may be a DICOM folder); the first missing one
- * is named with its subject and column. */
+/* Check that every referenced file exists (an image may be a DICOM folder; an annotation table
+ * that is a folder is said to be one); the first missing one is named with its subject and column. */
 qr_status qr_cohort_check_files(const qr_cohort *c);
 void qr_cohort_free(qr_cohort *c);
 /* Outputs of a command that reads the cohort, checked before its work: `out_file` (may be NULL,

@@ -3,11 +3,13 @@
  * or evaluation run does not compute them again.
  *
  * Key: SHA-256 (hex) of the text
- *     "qsmrim-feature-cache <version>\n" + SHA-256(QSM file) + "\n" + SHA-256(lesion map file) +
+ *     "qsmrim-feature-cache <version>\n" + SHA-256(QSM image) + "\n" + SHA-256(lesion map image) +
  *     "\n" + the radiomic parameter text
  * so any change to the images, the lesions or the settings (or a new qsmrim version) gives a new
- * key. A DICOM folder hashes as the SHA-256 of its regular files, sorted by name, each contributing
- * its name and the SHA-256 of its contents.
+ * key. An image file hashes as its bytes; a detached header (.nhdr, .mhd, or a .nrrd / .mha naming
+ * a data file) as the SHA-256 of "<header's SHA-256>\n<voxel data file's SHA-256>\n". A DICOM
+ * folder hashes as the SHA-256 of its regular files (those whose names do not start with '.'),
+ * sorted by name, each contributing its name and the SHA-256 of its contents.
  *
  * File: <cache folder>/<key>.h5, written atomically, readable with h5py:
  *     features      float64 (n, F)   raw feature values (NaN where PyRadiomics refuses the lesion)
@@ -33,8 +35,8 @@ qr_status qr_sha256_path(const char *path, char hex[65]);
 /* SHA-256 of a memory block, as hex. */
 void qr_sha256_hex(const void *data, size_t n, char hex[65]);
 
-/* The cache key of a subject's features; qsm_sha / lesions_sha (may be NULL) receive the file
- * hashes. */
+/* The cache key of a subject's features; qsm_sha / lesions_sha (may be NULL) receive the image
+ * hashes (above). */
 qr_status qr_feature_cache_key(const char *qsm_path, const char *lesions_path, const char *params_text, char key[65],
                                char qsm_sha[65], char lesions_sha[65]);
 

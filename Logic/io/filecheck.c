@@ -48,17 +48,6 @@ static void trim(char *s) {
     memmove(s, s + i, n - i + 1);
 }
 
-/* The folder of `header` joined with a relative data file name (absolute names stay). */
-static void beside(const char *header, const char *name, char *out, size_t outlen) {
-    if (name[0] == '/') {
-        snprintf(out, outlen, "%s", name);
-        return;
-    }
-    char dir[QR_PATH_MAX];
-    qr_path_dirname(header, dir, sizeof dir);
-    if (snprintf(out, outlen, "%s/%s", dir, name) >= (int)outlen) out[0] = 0; /* too long: reported missing */
-}
-
 static int64_t file_size(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 ? (int64_t)st.st_size : -1;
@@ -506,7 +495,7 @@ static qr_status check_text_format_data(const char *path, int nrrd, int64_t nvox
         start = t.data_offset;
         if (!nrrd) bskip = NULL;
     } else {
-        beside(path, file, data, sizeof data);
+        qr_path_beside(path, file, data, sizeof data); /* too long: "" and reported missing */
     }
     const int is_gz = enc && (!strcasecmp(enc, "gzip") || !strcasecmp(enc, "gz"));
     const int is_bz = enc && (!strcasecmp(enc, "bzip2") || !strcasecmp(enc, "bz2"));
@@ -610,7 +599,7 @@ qr_status qr_image_data_file(const char *path, char *out, size_t outlen) {
     if (nrrd && !file) file = field(&t, "datafile");
     /* attached data, or a list / pattern of files (not read: qr_image_precheck refuses it) */
     if (file && strcasecmp(file, "LOCAL") && strncasecmp(file, "LIST", 4) && !strchr(file, '%') && !strpbrk(file, " \t"))
-        beside(path, file, out, outlen);
+        qr_path_beside(path, file, out, outlen);
     text_header_free(&t);
     return QR_OK;
 }

@@ -434,19 +434,24 @@ qr_status qr_nn_trainer_fix_draws(qr_nn_trainer *t, const float *smote_weights, 
 
 /* Checkpoints: the model file of the trained member plus Adam's moments, step, epoch, the
  * trainer's random state and caller fields (named int64/float64 arrays: the caller's own RNG
- * states, fold, ...). Written atomically; a checkpoint also loads as a model. */
-typedef enum qr_nn_field_type { QR_NN_FIELD_I64 = 0, QR_NN_FIELD_F64 } qr_nn_field_type;
+ * states, fold, ...; and texts: the run's settings). Written atomically; a checkpoint also loads
+ * as a model. */
+typedef enum qr_nn_field_type { QR_NN_FIELD_I64 = 0, QR_NN_FIELD_F64, QR_NN_FIELD_TEXT } qr_nn_field_type;
 typedef struct qr_nn_field {
     const char *name;      /* dataset name under /extra (letters, digits, '_', '.', '-') */
     qr_nn_field_type type;
-    void *data;            /* int64_t[count] or double[count] */
-    int64_t count;
+    void *data;            /* int64_t[count] or double[count]; TEXT: a NUL-terminated string */
+    int64_t count;         /* values; TEXT: the size of the buffer (at most 65000), a longer
+                              stored text is cut to count - 1 bytes when read */
 } qr_nn_field;
 
 qr_status qr_nn_checkpoint_save(const qr_nn_trainer *t, const char *path, const qr_nn_field *fields, int n_fields);
 /* Restore parameters, buffers, Adam state, step, epoch and random state into a trainer created
  * with the same architecture; fills the caller's fields (each must exist with its count). */
 qr_status qr_nn_checkpoint_load(qr_nn_trainer *t, const char *path, qr_nn_field *fields, int n_fields);
+/* Only the caller's fields of a checkpoint (nothing restored): to compare what a run recorded
+ * before resuming from it. QR_ERR_MODEL naming a field the file lacks. */
+qr_status qr_nn_checkpoint_read_fields(const char *path, qr_nn_field *fields, int n_fields);
 
 /* Peak single-precision FMA rate of `threads` CPU threads in GFLOP/s (best of repeated short runs
  * over `seconds`); 0 where the build has no AVX-512 kernels. For reporting a share of peak. */

@@ -25,7 +25,7 @@
  *   /optimizer/exp_avg/<key>, /optimizer/exp_avg_sq/<key>   Adam moments (float32, PyTorch shape)
  *   /optimizer  attributes step, epoch, lr (current), and the training options
  *   /trainer/rng  uint64[6]: xoshiro state s[4], has_spare, spare (IEEE bits)
- *   /extra/<name> the caller's int64 / float64 arrays
+ *   /extra/<name> the caller's int64 / float64 arrays; its text fields are string attributes of /extra
  * Loading checks every tensor's presence and shape and rejects tensors the architecture lacks.
  */
 #include <hdf5.h>
@@ -542,13 +542,22 @@ static int ckpt_writer(hid_t f, const void *argp) {
     memcpy(&rs[5], &t->rng.spare, sizeof(double));
     int64_t six = 6;
     ok = ok && dset_write(f, "trainer/rng", H5T_NATIVE_UINT64, 1, &six, rs);
+    hid_t extra = -1;
     for (int i = 0; ok && i < a->n_fields; i++) {
         const qr_nn_field *fl = &a->fields[i];
+        if (fl->type == QR_NN_FIELD_TEXT) {
+            if (extra < 0)
+                extra = H5Lexists(f, "extra", H5P_DEFAULT) > 0 ? H5Gopen2(f, "extra", H5P_DEFAULT)
+                                                               : H5Gcreate2(f, "extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            ok = extra >= 0 && attr_str(extra, fl->name, fl->data);
+            continue;
+        }
         char name[256];
         snprintf(name, sizeof name, "extra/%s", fl->name);
         ok = dset_write(f, name, fl->type == QR_NN_FIELD_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, 1, &fl->count,
                         fl->data);
     }
+    if (extra >= 0) H5Gclose(extra);
     return ok;
 }
 
@@ -560,8 +569,37 @@ static qr_status check_fields(const qr_nn_field *fields, int n) {
                            fields[i].name ? fields[i].name : "");
         if (fields[i].count < 1 || !fields[i].data)
             return qr_fail(QR_ERR_INVALID_ARG, "checkpoint field '%s' has no data", fields[i].name);
+        if (fields[i].type == QR_NN_FIELD_TEXT && fields[i].count > 65000)
+            return qr_fail(QR_ERR_INVALID_ARG, "checkpoint text field '%s' is too long", fields[i].name);
     }
     return QR_OK;
+}
+
+/* The caller's fields of an open checkpoint into their buffers. */
+static qr_status read_fields(hid_t f, const char *path, qr_nn_field *fields, int n_fields) {
+    qr_status st = QR_OK;
+    for (int i = 0; st == QR_OK && i < n_fields; i++) {
+        qr_nn_field *fl = &fields[i];
+        char name[256];
+        snprintf(name, sizeof name, "extra/%s", fl->name);
+        hid_t g = H5Lexists(f, "extra", H5P_DEFAULT) > 0 ? H5Gopen2(f, "extra", H5P_DEFAULT) : -1;
+        const int text = fl->type == QR_NN_FIELD_TEXT;
+        const int have = g >= 0 && (text ? attr_exists(g, fl->name) : H5Lexists(g, fl->name, H5P_DEFAULT) > 0);
+        if (have && text) st = read_attr_str(g, path, fl->name, fl->data, (size_t)fl->count, 1);
+        if (g >= 0) H5Gclose(g);
+        if (!have) st = qr_fail(QR_ERR_MODEL, "%s: checkpoint field %s is missing", path, name);
+        if (!have || text) continue;
+        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+        hid_t sp = H5Dget_space(ds);
+        if (H5Sget_simple_extent_npoints(sp) != fl->count ||
+            H5Dread(ds, fl->type == QR_NN_FIELD_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
+                    H5P_DEFAULT, fl->data) < 0)
+            st = qr_fail(QR_ERR_MODEL, "%s: checkpoint field %s does not hold %lld values", path, name,
+                         (long long)fl->count);
+        H5Sclose(sp);
+        H5Dclose(ds);
+    }
+    return st;
 }
 
 qr_status qr_nn_checkpoint_save(const qr_nn_trainer *t, const char *path, const qr_nn_field *fields, int n_fields) {
@@ -621,25 +659,7 @@ static qr_status load_ckpt(qr_nn_trainer *t, hid_t f, const char *path, qr_nn_fi
             H5Gclose(tg);
         }
     }
-    /* caller fields */
-    for (int i = 0; st == QR_OK && i < n_fields; i++) {
-        qr_nn_field *fl = &fields[i];
-        char name[256];
-        snprintf(name, sizeof name, "extra/%s", fl->name);
-        if (H5Lexists(f, "extra", H5P_DEFAULT) <= 0 || H5Lexists(f, name, H5P_DEFAULT) <= 0) {
-            st = qr_fail(QR_ERR_MODEL, "%s: checkpoint field %s is missing", path, name);
-            break;
-        }
-        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-        hid_t sp = H5Dget_space(ds);
-        if (H5Sget_simple_extent_npoints(sp) != fl->count ||
-            H5Dread(ds, fl->type == QR_NN_FIELD_I64 ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                    H5P_DEFAULT, fl->data) < 0)
-            st = qr_fail(QR_ERR_MODEL, "%s: checkpoint field %s does not hold %lld values", path, name,
-                         (long long)fl->count);
-        H5Sclose(sp);
-        H5Dclose(ds);
-    }
+    if (st == QR_OK) st = read_fields(f, path, fields, n_fields);
     if (st == QR_OK) {
         /* commit: parameters, buffers, counters and preprocessing of the trained member */
         qr_nn_member *dst = &m->members[t->member], *src = &c->members[0];
@@ -667,6 +687,20 @@ static qr_status load_ckpt(qr_nn_trainer *t, hid_t f, const char *path, qr_nn_fi
     if (vbuf) m->ctx->be->free(m->ctx, vbuf);
     qr_nn_model_free(c);
     if (st == QR_OK) st = qr_nn_backend_check(m->ctx);
+    return st;
+}
+
+qr_status qr_nn_checkpoint_read_fields(const char *path, qr_nn_field *fields, int n_fields) {
+    if (!path) return qr_fail(QR_ERR_INVALID_ARG, "no checkpoint path");
+    QR_TRY(check_fields(fields, n_fields));
+    h5quiet q = quiet_on();
+    hid_t f;
+    qr_status st = open_file(path, 1, &f);
+    if (st == QR_OK) {
+        st = read_fields(f, path, fields, n_fields);
+        H5Fclose(f);
+    }
+    quiet_off(q);
     return st;
 }
 

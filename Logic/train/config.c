@@ -91,9 +91,25 @@ static qr_status as_choice(const char *what, const char *key, const char *v, con
     return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be one of %s, got '%s'", what, key, list, v);
 }
 
+/* A file a setting names. From a settings file (`file` not NULL) a relative name is taken from
+ * that file's folder, as a manifest's paths are from the manifest's, and the file must be there,
+ * so that a run started from another folder reads the same file or fails naming the setting;
+ * from text the name stays as written. */
+static qr_status as_path(const char *what, const char *file, const char *key, const char *v, char *out, size_t outlen) {
+    const int fits = file ? qr_path_beside(file, v, out, outlen) == 0 : snprintf(out, outlen, "%s", v) < (int)outlen;
+    if (!fits) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s': the path is too long", what, key);
+    if (!file) return QR_OK;
+    if (qr_path_is_dir(out)) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s': %s is a folder, not a file", what, key, out);
+    FILE *f = fopen(out, "rb");
+    if (!f) return qr_fail(QR_ERR_IO, "%s: '%s': cannot open %s (%s)", what, key, out, strerror(errno));
+    fclose(f);
+    return QR_OK;
+}
+
 /* ---- one key ---- */
 
-static qr_status set_scalar(qr_train_config *c, const char *what, const char *k, const char *v, int is_null) {
+static qr_status set_scalar(qr_train_config *c, const char *what, const char *file, const char *k, const char *v,
+                            int is_null) {
     /* the choices are the engine's own names (Logic/nn/nn.h) */
     const char *fusions[QR_NN_FUSION_COUNT], *smotes[QR_NN_SMOTE_COUNT], *image_fusions[QR_NN_IMAGE_FUSION_COUNT];
     for (int i = 0; i < QR_NN_FUSION_COUNT; i++) fusions[i] = qr_nn_fusion_name((qr_nn_fusion)i);
@@ -101,7 +117,7 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *k,
     for (int i = 0; i < QR_NN_IMAGE_FUSION_COUNT; i++) image_fusions[i] = qr_nn_image_fusion_name((qr_nn_image_fusion)i);
     if (!strcmp(k, "radiomics")) {
         if (is_null || !v[0]) c->radiomics[0] = '\0';
-        else snprintf(c->radiomics, sizeof c->radiomics, "%s", v);
+        else return as_path(what, file, k, v, c->radiomics, sizeof c->radiomics);
         return QR_OK;
     }
     if (!strcmp(k, "rimnet_class_weight") && (is_null || !strcmp(v, "auto"))) {
@@ -187,7 +203,9 @@ static qr_status set_list(qr_train_config *c, const char *what, const char *k, y
     return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' does not take a list", what, k);
 }
 
-qr_status qr_train_config_parse(const char *text, const char *what, qr_train_config *cfg) {
+/* The settings in `text`; `file` is the settings file they come from (NULL: none), `what` names
+ * them in messages. */
+static qr_status parse(const char *text, const char *what, const char *file, qr_train_config *cfg) {
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return qr_fail(QR_ERR_NOMEM, "cannot start the YAML parser");
@@ -216,13 +234,17 @@ qr_status qr_train_config_parse(const char *text, const char *what, qr_train_con
             const char *val = (const char *)v->data.scalar.value;
             int is_null = v->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
                           (!strcmp(val, "null") || !strcmp(val, "~") || !val[0]);
-            st = set_scalar(cfg, what, key, val, is_null);
+            st = set_scalar(cfg, what, file, key, val, is_null);
         } else {
             st = qr_fail(QR_ERR_FORMAT, "%s: '%s' must be a value or a list", what, key);
         }
     }
     yaml_document_delete(&doc);
     return st;
+}
+
+qr_status qr_train_config_parse(const char *text, const char *what, qr_train_config *cfg) {
+    return parse(text, what, NULL, cfg);
 }
 
 qr_status qr_train_config_read(const char *path, qr_train_config *cfg) {
@@ -243,7 +265,7 @@ qr_status qr_train_config_read(const char *path, qr_train_config *cfg) {
     size_t got = fread(text, 1, (size_t)n, f);
     fclose(f);
     text[got] = '\0';
-    qr_status st = qr_train_config_parse(text, path, cfg);
+    qr_status st = parse(text, path, path, cfg);
     free(text);
     return st;
 }

@@ -38,7 +38,9 @@
  *   rimnet_turns        positives    rimnet: in-plane quarter turns of the augmentation for rim+
  *                                    windows only (published) | all windows | none
  *   ---- features ----
- *   radiomics           null         PyRadiomics parameter file (null: the QSMRim-Net preset)
+ *   radiomics           null         PyRadiomics parameter file (null: the QSMRim-Net preset); a
+ *                                    relative path is taken from the folder of the settings file
+ *                                    (qr_train_config_read), as manifest paths are from the manifest's
  *   ---- aprl-rf ----
  *   rf_trees            500
  *   rf_mtry             [1, 2, ..., 10]  candidates for mtry, chosen by inner cross-validation
@@ -101,9 +103,10 @@ typedef struct qr_train_config {
 
 qr_train_config qr_train_config_default(void);
 
-/* Read a YAML file over the defaults already in *cfg. */
+/* Read a YAML file over the defaults already in *cfg. A file a setting names (radiomics) is taken
+ * from the folder of `path` when relative and must be readable: an error names `path` and the key. */
 qr_status qr_train_config_read(const char *path, qr_train_config *cfg);
-/* The same from text (`what` names it in messages). */
+/* The same from text (`what` names it in messages); file names are kept as written, unchecked. */
 qr_status qr_train_config_parse(const char *text, const char *what, qr_train_config *cfg);
 
 /* Milestone epochs for `epochs` (round(fraction * epochs), strictly increasing, within 1..epochs-1
@@ -114,7 +117,8 @@ int qr_train_config_milestone_epochs(const qr_train_config *cfg, int *out, int c
 void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char *buf, size_t n);
 /* Every setting that changes what training computes, one "key: value" line each (all but threads,
  * which changes no result, and holdout, which the caller adds where it matters), to recognise a
- * resumed run's settings (crossval.h, learner.h). A buffer of 8 KiB holds it. */
+ * resumed run's settings (crossval.h, learner.h). A buffer of QR_SETTINGS_MAX (8 KiB, learner.h)
+ * holds it with the pipeline's lines. */
 void qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n);
 
 #ifdef __cplusplus

@@ -55,20 +55,6 @@ static qr_status check_or_write_folds(const qr_dataset *d, const int *sfold, con
     return qr_atomic_commit(&a);
 }
 
-/* The first line where two settings records differ, into buf ("" if none). */
-static void first_difference(const char *a, const char *b, char *buf, size_t n) {
-    buf[0] = 0;
-    while (*a || *b) {
-        const size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
-        if (la != lb || memcmp(a, b, la)) {
-            snprintf(buf, n, "'%.*s' there, '%.*s' now", (int)la, a, (int)lb, b);
-            return;
-        }
-        a += la + (a[la] == '\n');
-        b += lb + (b[lb] == '\n');
-    }
-}
-
 /* 1 if name is a job's file: fold<F>-seed<S>.tsv or .ckpt.h5 (and their temporaries). */
 static int is_job_file(const char *name) {
     int f, s, used = 0;
@@ -102,12 +88,12 @@ static qr_status check_or_write_settings(const char *work, const char *settings,
                            "%s: the interrupted run left no record of its settings (an older qsmrim); remove the "
                            "folder or run without --resume",
                            work);
-        char old[8192];
+        char old[QR_SETTINGS_MAX];
         const size_t got = fread(old, 1, sizeof old - 1, f);
         old[got] = 0;
         fclose(f);
         char diff[600];
-        first_difference(old, settings, diff, sizeof diff);
+        qr_settings_first_difference(old, settings, diff, sizeof diff);
         if (diff[0])
             return qr_fail(QR_ERR_INVALID_ARG,
                            "%s: the interrupted run used other settings (%s); remove the folder or run without "

@@ -45,6 +45,24 @@ static int64_t settings_fingerprint(const char *text) {
     return (int64_t)strtoull(hex, NULL, 16);
 }
 
+/* A checkpoint's settings record against this run's: an error naming the first setting that
+ * differs. A checkpoint that keeps only the hash (an older qsmrim wrote it) or cannot be read
+ * passes here; loading it judges it. */
+static qr_status check_settings_record(const char *checkpoint, const char *settings) {
+    char there[QR_SETTINGS_MAX], diff[600] = "";
+    qr_nn_field f = {"settings", QR_NN_FIELD_TEXT, there, sizeof there};
+    if (qr_nn_checkpoint_read_fields(checkpoint, &f, 1) == QR_OK)
+        qr_settings_first_difference(there, settings, diff, sizeof diff);
+    else
+        qr_clear_error();
+    if (diff[0])
+        return qr_fail(QR_ERR_INVALID_ARG,
+                       "%s: the checkpoint was written with other training settings (%s); remove it or run without "
+                       "--resume",
+                       checkpoint, diff);
+    return QR_OK;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -254,11 +272,16 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     QR_TRY(qr_nn_trainer_create(l->model, 0, &to, &t));
 
     int start = 0;
-    int64_t epochs_done = 0, settings_hash = settings_fingerprint(o->settings), stored_hash = 0;
-    qr_nn_field fields[2] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
-                             {"settings_hash", QR_NN_FIELD_I64, &stored_hash, 1}};
+    const char *settings = o->settings ? o->settings : "";
+    int64_t epochs_done = 0, settings_hash = settings_fingerprint(settings), stored_hash = 0;
+    /* saved: all three; loaded: the first two, which every checkpoint has (the record is compared
+     * before, where the checkpoint keeps it) */
+    qr_nn_field fields[3] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
+                             {"settings_hash", QR_NN_FIELD_I64, &stored_hash, 1},
+                             {"settings", QR_NN_FIELD_TEXT, (char *)settings, (int64_t)strlen(settings) + 1}};
     qr_status st = QR_OK;
-    if (o->checkpoint && o->resume && qr_path_is_file(o->checkpoint)) {
+    if (o->checkpoint && o->resume && qr_path_is_file(o->checkpoint) &&
+        (st = check_settings_record(o->checkpoint, settings)) == QR_OK) {
         st = qr_nn_checkpoint_load(t, o->checkpoint, fields, 2);
         if (st == QR_OK && stored_hash != settings_hash)
             st = qr_fail(QR_ERR_INVALID_ARG,
@@ -312,8 +335,14 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         int64_t seen = 0;
         for (int64_t bi = 0; bi < nbatches; bi++) {
             if (o->cancel && *o->cancel) {
-                st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d (the checkpoint of epoch %d is kept)",
-                             epoch + 1, epoch);
+                /* a checkpoint is written at the end of every epoch */
+                if (!o->checkpoint)
+                    st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d", epoch + 1);
+                else if (epoch == 0)
+                    st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch 1 (before the first checkpoint)");
+                else
+                    st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d (the checkpoint of epoch %d is kept)",
+                                 epoch + 1, epoch);
                 break;
             }
             int64_t a = bi * B, m = bi + 1 == nbatches ? n - a : B;
@@ -332,7 +361,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         }
         if (st == QR_OK && o->checkpoint) {
             epochs_done = epoch + 1;
-            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 2);
+            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 3);
         }
     }
     batch_free(&b);

@@ -1,6 +1,7 @@
 /* learner.c - the learner interface: dispatch to the forest and network backends. */
 #include "learner.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,19 @@ void qr_arch_needs(qr_arch_id a, int *crops, int *context_crops, int *features) 
     *crops = a == QR_ARCH_QSMRIMNET;
     *context_crops = a == QR_ARCH_RIMNET;
     *features = a == QR_ARCH_QSMRIMNET || a == QR_ARCH_APRL_RF || a == QR_ARCH_APRL_NN;
+}
+
+void qr_settings_first_difference(const char *there, const char *now, char *buf, size_t n) {
+    buf[0] = 0;
+    while (*there || *now) {
+        const size_t la = strcspn(there, "\n"), lb = strcspn(now, "\n");
+        if (la != lb || memcmp(there, now, la)) {
+            snprintf(buf, n, "'%.*s' there, '%.*s' now", (int)la, there, (int)lb, now);
+            return;
+        }
+        there += la + (there[la] == '\n');
+        now += lb + (now[lb] == '\n');
+    }
 }
 
 int qr_learner_members(const qr_learner *l) { return l->nmembers; }

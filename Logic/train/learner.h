@@ -52,6 +52,13 @@ typedef struct qr_fit_progress {
 } qr_fit_progress;
 typedef void (*qr_fit_progress_fn)(const qr_fit_progress *p, void *user);
 
+/* A run's settings record (`settings` below; pipeline.c writes it) fits this many bytes. */
+#define QR_SETTINGS_MAX 8192
+
+/* The first line where two settings records differ, as "'<line>' there, '<line>' now" into buf
+ * ("" if they are the same): what a refused --resume names. */
+void qr_settings_first_difference(const char *there, const char *now, char *buf, size_t n);
+
 typedef struct qr_fit_options {
     qr_arch_id arch;
     const qr_train_config *cfg;
@@ -60,8 +67,9 @@ typedef struct qr_fit_options {
     const char *checkpoint;    /* checkpoint file written every epoch (NULL: none) */
     int resume;                /* start from the checkpoint when it exists */
     const char *settings;      /* what the run's results depend on (the pipeline's record; NULL =
-                                  ""): a checkpoint keeps a hash of it, and resuming from one made
-                                  with other settings is an error */
+                                  ""): a checkpoint keeps it and its hash, and resuming from one
+                                  made with other settings is an error naming the first that
+                                  differs (or, for a checkpoint that keeps only the hash, none) */
     qr_fit_progress_fn progress;
     void *user;
     const volatile sig_atomic_t *cancel;

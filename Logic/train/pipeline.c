@@ -179,7 +179,7 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
         cv.seed = o->seed;
         cv.workdir = o->workdir;
         cv.resume = o->resume;
-        char settings[8192];
+        char settings[QR_SETTINGS_MAX];
         run_settings(o->arch, o->cfg, o->seed, -1, d, settings, sizeof settings);
         cv.settings = settings;
         cv.fit.settings = settings;
@@ -306,7 +306,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     out->n_train_lesions = ntr;
     out->n_holdout_lesions = nho;
     qr_learner *model = NULL;
-    char settings[8192];
+    char settings[QR_SETTINGS_MAX];
     run_settings(o->arch, o->cfg, o->seed, o->holdout, d, settings, sizeof settings);
     for (int s = 0; st == QR_OK && s < o->nseeds; s++) {
         char ckpt[QR_PATH_MAX];

@@ -33,9 +33,12 @@ const char *cli_command(void) { return g_cmd; }
 
 void cli_set_quiet(int quiet) { g_quiet = quiet; }
 
-int cli_fail(qr_status s) {
+int cli_fail(qr_status s) { return cli_fail_hint(s, NULL); }
+
+int cli_fail_hint(qr_status s, const char *hint) {
     const char *msg = qr_last_error();
-    fprintf(stderr, "qsmrim %s: error: %s\n", g_cmd, msg && *msg ? msg : qr_status_name(s));
+    fprintf(stderr, "qsmrim %s: error: %s%s%s\n", g_cmd, msg && *msg ? msg : qr_status_name(s), hint ? "; " : "",
+            hint ? hint : "");
     if (s == QR_ERR_CANCELLED) return CLI_EXIT_INTERRUPTED;
     return s == QR_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
@@ -92,6 +95,10 @@ int cli_check_device(const char *text) {
     return 0;
 }
 
+/* The notice of the first Ctrl-C, made when the handler is installed (a handler may only write). */
+static char g_stop_msg[256];
+static size_t g_stop_len = 0;
+
 static void on_interrupt(int sig) {
     if (cli_interrupted) {
         signal(sig, SIG_DFL);
@@ -99,12 +106,20 @@ static void on_interrupt(int sig) {
         return;
     }
     cli_interrupted = 1;
-    static const char msg[] = "\nqsmrim: stopping after the current step (press Ctrl-C again to stop at once)\n";
-    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)w;
+    if (g_stop_len) {
+        ssize_t w = write(STDERR_FILENO, g_stop_msg, g_stop_len);
+        (void)w;
+    }
 }
 
 void cli_install_interrupt(void) {
+    /* a notice like the others (none when quiet); on a terminal it first ends the progress line
+     * drawn in place */
+    const int n = g_quiet ? 0
+                          : snprintf(g_stop_msg, sizeof g_stop_msg,
+                                     "%sqsmrim %s: stopping after the current step (press Ctrl-C again to stop at once)\n",
+                                     isatty(STDERR_FILENO) ? "\n" : "", g_cmd);
+    g_stop_len = n > 0 && (size_t)n < sizeof g_stop_msg ? (size_t)n : 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_interrupt;

@@ -30,6 +30,8 @@ void cli_set_quiet(int quiet);
 
 /* Print "qsmrim <cmd>: error: <qr_last_error()>" and return the exit code for `s`. */
 int cli_fail(qr_status s);
+/* The same line with "; <hint>" at its end (what to do next: "add --resume to continue"). */
+int cli_fail_hint(qr_status s, const char *hint);
 /* Print a usage error "qsmrim <cmd>: <message> (see 'qsmrim <cmd> --help')" and return 2. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print a notice line "qsmrim <cmd>: <message>" on stderr (unless quiet). */
@@ -50,7 +52,8 @@ int cli_set_precision(const char *text);
 int cli_check_device(const char *text);
 
 /* Ctrl-C: the first SIGINT/SIGTERM sets the flag that long work polls (and that library calls
- * receive as their cancel flag); a second one ends the process at once. */
+ * receive as their cancel flag) and prints a notice unless quiet (install after cli_set_quiet);
+ * a second one ends the process at once. The command then ends with its one error line. */
 void cli_install_interrupt(void);
 extern volatile sig_atomic_t cli_interrupted;
 

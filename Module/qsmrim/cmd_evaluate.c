@@ -39,7 +39,8 @@ static const char *HELP =
     "                    of their F1-optimal thresholds, curves from their mean probability\n"
     "  --model FILE      no training: score this model (qsmrim train) on every lesion with the\n"
     "                    thresholds stored in it\n"
-    "  --config FILE     TRAIN.yaml settings (width, epochs, fusion, deepsmote, ...; see the README)\n"
+    "  --config FILE     TRAIN.yaml settings (width, epochs, fusion, deepsmote, ...; see the README);\n"
+    "                    a relative radiomics: parameter file is taken from TRAIN.yaml's folder\n"
     "  --seed S          seed of the folds, the training and the bootstrap (default 1)\n"
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --bootstrap B     subject-level bootstrap resamples for 95% intervals (default 500; 0 = none)\n"
@@ -382,10 +383,7 @@ done:
     if (st != QR_OK) qr_staging_abort(stage);
     for (int e = 0; e < neval; e++) qr_method_eval_free(&evals[e]);
     qr_dataset_free(&ds);
-    if (st == QR_ERR_CANCELLED) {
-        cli_fail(st);
-        fprintf(stderr, "qsmrim evaluate: finished jobs and checkpoints are kept; add --resume to continue\n");
-        return CLI_EXIT_INTERRUPTED;
-    }
+    if (st == QR_ERR_CANCELLED)
+        return cli_fail_hint(st, "finished jobs and checkpoints are kept; add --resume to continue");
     return st == QR_OK ? CLI_EXIT_OK : cli_fail(st);
 }

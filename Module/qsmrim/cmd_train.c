@@ -30,7 +30,8 @@ static const char *HELP =
     "                    window; aprl-rf: random forest on first-order QSM features with SMOTE;\n"
     "                    aprl-nn: radiomic MLP\n"
     "  --config FILE     TRAIN.yaml settings (width, epochs, batch_size, learning_rate, fusion,\n"
-    "                    deepsmote, use_radiomics, augment, random-forest settings, holdout)\n"
+    "                    deepsmote, use_radiomics, augment, random-forest settings, holdout,\n"
+    "                    radiomics: a PyRadiomics parameter file, relative to TRAIN.yaml's folder)\n"
     "  --seed S          training seed (default 1): same seed and threads, same model\n"
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --seeds N         members trained with different seeds; the model averages them (default 1)\n"
@@ -271,10 +272,6 @@ int cmd_train(int argc, char **argv) {
         qr_train_outcome_free(&oc);
     }
     qr_dataset_free(&ds);
-    if (st == QR_ERR_CANCELLED) {
-        cli_fail(st);
-        fprintf(stderr, "qsmrim train: the last epoch checkpoint is kept; add --resume to continue\n");
-        return CLI_EXIT_INTERRUPTED;
-    }
+    if (st == QR_ERR_CANCELLED) return cli_fail_hint(st, "add --resume to continue");
     return st == QR_OK ? CLI_EXIT_OK : cli_fail(st);
 }

@@ -301,6 +301,23 @@ static void test_tsv(void **state) {
     fclose(f);
     assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
     assert_non_null(strstr(qr_last_error(), "is empty"));
+    /* old Mac OS line ends (CR alone), and CR LF mixed with LF: the same rows and line numbers */
+    write_text(path, "# comment\rsubject\tqsm\tn\rs1\ta.nii\t3\r\rs2\tb.nii\tx\r");
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(t.ncols, 3);
+    assert_int_equal(t.nrows, 2);
+    assert_string_equal(t.header[2], "n");
+    assert_string_equal(qr_tsv_cell(&t, 0, 2), "3");
+    assert_string_equal(qr_tsv_cell(&t, 1, 1), "b.nii");
+    assert_int_equal(qr_tsv_get_int(&t, 1, 2, &v), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "line 5, column 'n': 'x' is not an integer"));
+    qr_tsv_free(&t);
+    write_text(path, "a\tb\r\n1\t2\n3\t4\r\n");
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(t.nrows, 2);
+    assert_string_equal(qr_tsv_cell(&t, 1, 1), "4");
+    assert_int_equal(t.lineno[1], 3);
+    qr_tsv_free(&t);
     snprintf(path, sizeof path, "%s/missing.tsv", g_dir);
     assert_int_equal(qr_tsv_read(path, &t), QR_ERR_IO);
 }

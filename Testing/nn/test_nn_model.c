@@ -566,6 +566,21 @@ static void test_checkpoint_resume(void **st) {
     qr_nn_field miss = {"nope", QR_NN_FIELD_I64, &z, 1};
     assert_int_equal(qr_nn_checkpoint_load(tb, tmp("ckpt.h5"), &miss, 1), QR_ERR_MODEL);
     assert_non_null(strstr(qr_last_error(), "extra/nope is missing"));
+    /* text fields, read back alone (nothing restored) or with the state */
+    char text[64] = "arch: qsmrimnet\nepochs: 8\n", got[64] = "", cut[8] = "";
+    qr_nn_field with_text[2] = {{"fold_state", QR_NN_FIELD_I64, fi, 3}, {"settings", QR_NN_FIELD_TEXT, text, sizeof text}};
+    assert_int_equal(qr_nn_checkpoint_save(ta, tmp("ckpt_text.h5"), with_text, 2), QR_OK);
+    qr_nn_field read_text = {"settings", QR_NN_FIELD_TEXT, got, sizeof got};
+    assert_int_equal(qr_nn_checkpoint_read_fields(tmp("ckpt_text.h5"), &read_text, 1), QR_OK);
+    assert_string_equal(got, text);
+    qr_nn_field read_cut = {"settings", QR_NN_FIELD_TEXT, cut, sizeof cut};
+    assert_int_equal(qr_nn_checkpoint_read_fields(tmp("ckpt_text.h5"), &read_cut, 1), QR_OK);
+    assert_string_equal(cut, "arch: q");
+    got[0] = 0;
+    assert_int_equal(qr_nn_checkpoint_load(tb, tmp("ckpt_text.h5"), &read_text, 1), QR_OK);
+    assert_string_equal(got, text);
+    assert_int_equal(qr_nn_checkpoint_read_fields(tmp("ckpt.h5"), &read_text, 1), QR_ERR_MODEL); /* none kept */
+    assert_non_null(strstr(qr_last_error(), "extra/settings is missing"));
     /* another architecture's checkpoint is refused */
     qr_nn_config c2 = c;
     c2.fusion = QR_NN_FUSION_CONCAT;

@@ -1,12 +1,16 @@
 /*
  * test_config.c - TRAIN.yaml settings: defaults as the paper (40 epochs, batch 64, lr 1e-4,
- * milestones at 50/70/90%), every key read, unknown keys and bad values refused with the key named.
+ * milestones at 50/70/90%), every key read, unknown keys and bad values refused with the key named;
+ * a relative 'radiomics' file is taken from the settings file's folder, whatever the current folder.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -88,6 +92,53 @@ static void test_errors(void **state) {
     assert_int_equal(qr_train_config_parse("", "empty.yaml", &c), QR_OK); /* empty file: defaults */
 }
 
+/* sub/train.yaml names "params.yaml", the file beside it, while the current folder holds another
+ * params.yaml: read from the parent folder and from elsewhere, the one beside the settings is used. */
+static void test_relative_paths(void **state) {
+    (void)state;
+    char dir[512], cwd[1024], p[1024], want[1024], cmd[4096];
+    snprintf(dir, sizeof dir, "%s/tests/config_%d", QSMRIM_BINARY_DIR, (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "rm -rf %s && mkdir -p %s/sub && cd %s && printf 'epochs: 2\\nradiomics: params.yaml\\n' >sub/train.yaml && "
+             "printf 'setting:\\n  binWidth: 25\\n' >sub/params.yaml && printf 'setting:\\n  binWidth: 5\\n' >params.yaml && "
+             "printf 'radiomics: gone.yaml\\n' >sub/bad.yaml && printf 'radiomics: .\\n' >sub/folder.yaml && "
+             "printf 'radiomics: %s/params.yaml\\n' >sub/abs.yaml",
+             dir, dir, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    assert_non_null(getcwd(cwd, sizeof cwd));
+
+    assert_int_equal(chdir(dir), 0);
+    qr_train_config c = qr_train_config_default();
+    assert_int_equal(qr_train_config_read("sub/train.yaml", &c), QR_OK);
+    assert_string_equal(c.radiomics, "sub/params.yaml");
+    c = qr_train_config_default();
+    assert_int_equal(qr_train_config_read("sub/bad.yaml", &c), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "sub/bad.yaml: 'radiomics': cannot open sub/gone.yaml"));
+    assert_int_equal(qr_train_config_read("sub/folder.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "sub/folder.yaml: 'radiomics': sub/. is a folder"));
+    /* from the settings file's own folder the name stays as written */
+    assert_int_equal(chdir("sub"), 0);
+    c = qr_train_config_default();
+    assert_int_equal(qr_train_config_read("train.yaml", &c), QR_OK);
+    assert_string_equal(c.radiomics, "params.yaml");
+    /* from another folder, by its full path */
+    assert_int_equal(chdir("/"), 0);
+    snprintf(p, sizeof p, "%s/sub/train.yaml", dir);
+    snprintf(want, sizeof want, "%s/sub/params.yaml", dir);
+    c = qr_train_config_default();
+    assert_int_equal(qr_train_config_read(p, &c), QR_OK);
+    assert_string_equal(c.radiomics, want);
+    /* an absolute name stays */
+    snprintf(p, sizeof p, "%s/sub/abs.yaml", dir);
+    snprintf(want, sizeof want, "%s/params.yaml", dir);
+    assert_int_equal(qr_train_config_read(p, &c), QR_OK);
+    assert_string_equal(c.radiomics, want);
+
+    assert_int_equal(chdir(cwd), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* The one-line description names the settings each architecture uses, and only those. */
 static void test_describe(void **state) {
     (void)state;
@@ -113,6 +164,7 @@ static void test_describe(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
-                                       cmocka_unit_test(test_errors), cmocka_unit_test(test_describe)};
+                                       cmocka_unit_test(test_errors), cmocka_unit_test(test_relative_paths),
+                                       cmocka_unit_test(test_describe)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

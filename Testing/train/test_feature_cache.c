@@ -3,6 +3,8 @@
  * test_feature_cache.c - SHA-256 keys and the HDF5 feature cache.
  *   - SHA-256 of "abc" (FIPS 180-2 test vector) and of a file against Python's hashlib;
  *   - the key changes with the QSM bytes, the lesion bytes and the parameter text;
+ *   - a detached header's key changes with its voxel data file (NRRD .nhdr, MetaImage .mhd), a
+ *     DICOM folder's with any file of the series;
  *   - store then load gives the same table; h5py reads the file (names, shape, values);
  *   - other feature names, a truncated file or an absent file are misses, never errors.
  */
@@ -82,6 +84,52 @@ static void test_keys(void **state) {
     assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k3, NULL, NULL), QR_OK);
     assert_string_not_equal(k3, k4);
     assert_int_equal(strlen(hq), 64);
+}
+
+/* The key of an image whose header stays as it is while `data` (a file of its) is rewritten. */
+static void key_follows(const char *image, const char *data) {
+    char q[1024], l[1024], k1[65], k2[65], k3[65], hq1[65], hq2[65];
+    snprintf(q, sizeof q, "%s/%s", g_dir, image);
+    snprintf(l, sizeof l, "%s/les.nii", g_dir);
+    write_file(data, "voxels v1");
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k1, hq1, NULL), QR_OK);
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k2, NULL, NULL), QR_OK);
+    assert_string_equal(k1, k2);
+    write_file(data, "voxels v2");
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k3, hq2, NULL), QR_OK);
+    assert_string_not_equal(k1, k3);
+    assert_string_not_equal(hq1, hq2);
+    /* the same for a lesion map */
+    assert_int_equal(qr_feature_cache_key(l, q, "binWidth: 25", k1, NULL, NULL), QR_OK);
+    write_file(data, "voxels v3");
+    assert_int_equal(qr_feature_cache_key(l, q, "binWidth: 25", k2, NULL, NULL), QR_OK);
+    assert_string_not_equal(k1, k2);
+}
+
+static void test_detached_keys(void **state) {
+    (void)state;
+    write_file("les.nii", "LESIONS v1");
+    write_file("x.nhdr", "NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 1\nencoding: raw\nendian: little\n"
+                         "data file: x.raw\n\n");
+    key_follows("x.nhdr", "x.raw");
+    write_file("y.mhd", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 1\nElementType = MET_FLOAT\n"
+                        "ElementDataFile = y-voxels.raw\n");
+    key_follows("y.mhd", "y-voxels.raw");
+    /* a data file that is gone: an error naming it, not a key */
+    char q[1024], l[1024], k[65];
+    snprintf(q, sizeof q, "%s/y.mhd", g_dir);
+    snprintf(l, sizeof l, "%s/les.nii", g_dir);
+    char p[1100];
+    snprintf(p, sizeof p, "%s/y-voxels.raw", g_dir);
+    assert_int_equal(remove(p), 0);
+    assert_int_equal(qr_feature_cache_key(q, l, "binWidth: 25", k, NULL, NULL), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "y-voxels.raw"));
+    /* a DICOM folder: every file of the series */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/dcm", g_dir);
+    assert_int_equal(system(cmd), 0);
+    write_file("dcm/IM0001", "slice 1");
+    key_follows("dcm", "dcm/IM0002");
 }
 
 static void test_store_load(void **state) {
@@ -165,6 +213,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_detached_keys),
         cmocka_unit_test(test_store_load),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,7 +3,9 @@
  * test_learner.c - training on a tiny cohort (Testing/train/mini_cohort.c), through the learner
  * interface:
  *   - a network trained 3 epochs straight equals one interrupted after epoch 1 (cancel flag, the
- *     checkpoint kept) and resumed from its checkpoint: bit-identical predictions;
+ *     checkpoint kept) and resumed from its checkpoint: bit-identical predictions; a resume with
+ *     other settings is refused naming the first that differs; the interruption's message says
+ *     which checkpoint is kept (none when stopped in the first epoch);
  *   - the same seed gives the same model; another seed another;
  *   - model files round-trip (network and forest): predictions after save/load are identical,
  *     thresholds and provenance come back;
@@ -85,13 +87,27 @@ static void test_resume_is_exact(void **state) {
     o.cancel = &s.flag;
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
     assert_true(qr_path_is_file(ckpt)); /* the last epoch's checkpoint is kept */
+    assert_string_equal(qr_last_error(), "training interrupted in epoch 2 (the checkpoint of epoch 1 is kept)");
+    /* stopped in the first epoch: no checkpoint, and the message does not claim one */
+    char early[1100];
+    snprintf(early, sizeof early, "%s/early.ckpt.h5", g_dir);
+    stopper at_once = {1, 1};
+    qr_fit_options e = o;
+    e.checkpoint = early;
+    e.user = &at_once;
+    e.cancel = &at_once.flag;
+    qr_learner *none = NULL;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &e, &none), QR_ERR_CANCELLED);
+    assert_string_equal(qr_last_error(), "training interrupted in epoch 1 (before the first checkpoint)");
+    assert_false(qr_path_is_file(early));
     s.stop_after_epochs = 1000;
     s.flag = 0;
     o.resume = 1;
     /* a checkpoint written with other settings is not resumed from (and stays) */
     o.settings = "epochs: 99\n";
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_INVALID_ARG);
-    assert_non_null(strstr(qr_last_error(), "the checkpoint was written with other training settings"));
+    assert_non_null(strstr(qr_last_error(), "the checkpoint was written with other training settings ('' there, "
+                                            "'epochs: 99' now)"));
     assert_true(qr_path_is_file(ckpt));
     o.settings = NULL;
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_OK);

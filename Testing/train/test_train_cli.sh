@@ -191,20 +191,26 @@ rm -f "$T"/p-*.tsv
 check "predict with a random-forest model file (one member: no spread, flips ignored)" \
   predict_matches_evaluate "$T/rf.h5" "$T/rf-scored" none
 
-# Ctrl-C during training: exit 130, the epoch checkpoint kept, no model file; --resume finishes
+# Ctrl-C during training: exit 130 with one line naming the kept checkpoint, no model file;
+# --resume finishes
 printf 'width: 2\nepochs: 8\nbatch_size: 16\n' >"$T/long.yaml"
 interrupted_then_resumed() {
-  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet &
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet \
+    2>"$T/int0.err" &
   local pid=$! waited=0
   while [ ! -e "$T/int.h5.seed1.ckpt.h5" ] && [ $waited -lt 600 ]; do sleep 0.2; waited=$((waited + 1)); done
   kill -INT $pid; wait $pid; local rc=$?
   [ $rc -eq 130 ] || { echo "  rc=$rc"; return 1; }
+  [ "$(wc -l <"$T/int0.err")" -eq 1 ] && grep -qE '^qsmrim train: error: training interrupted in epoch [0-9]+ \(the checkpoint of epoch [0-9]+ is kept\); add --resume to continue$' "$T/int0.err" ||
+    { echo "  stderr: $(cat "$T/int0.err")"; return 1; }
   [ -e "$T/int.h5.seed1.ckpt.h5" ] && [ ! -e "$T/int.h5" ] || { echo "  checkpoint or model state wrong"; return 1; }
-  # another epoch count would change the learning-rate schedule: refused, the checkpoint kept
+  # another epoch count would change the learning-rate schedule: refused in one line naming the
+  # setting, the checkpoint kept
   printf 'width: 2\nepochs: 3\nbatch_size: 16\n' >"$T/short.yaml"
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/short.yaml" --holdout 0.34 --resume \
     --quiet 2>"$T/int.err" && { echo "  resumed with other settings"; return 1; }
-  grep -q "int.h5.seed1.ckpt.h5: the checkpoint was written with other training settings" "$T/int.err" &&
+  grep -q "int.h5.seed1.ckpt.h5: the checkpoint was written with other training settings ('epochs: 8' there, 'epochs: 3' now)" \
+    "$T/int.err" && [ "$(wc -l <"$T/int.err")" -eq 1 ] &&
     [ -e "$T/int.h5.seed1.ckpt.h5" ] || { echo "  $(cat "$T/int.err")"; return 1; }
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume --quiet &&
     [ -e "$T/int.h5" ] && [ ! -e "$T/int.h5.seed1.ckpt.h5" ]
@@ -223,6 +229,15 @@ check "missing manifest" one_line_error 1 "cannot open" "$Q" evaluate --manifest
 printf 'subject\tqsm\tflair\tlesions\n' >"$T/bad1.tsv"
 check "manifest without the annotations column" one_line_error 1 "column 'annotations' is missing" \
   "$Q" train --manifest "$T/bad1.tsv" --out "$T/x.h5"
+tr '\n' '\r' <"$T/c/cohort.tsv" >"$T/c/cr.tsv"
+check "a manifest with old Mac OS line ends (CR only) is read" bash -c "
+  '$Q' train --manifest '$T/c/cr.tsv' --out '$T/cr.h5' --arch aprl-rf --config '$T/tiny.yaml' --holdout 0 2>'$T/cr.err' &&
+  grep -q 'cohort: 12 subjects' '$T/cr.err'"
+mkdir -p "$T/c/folder_annotations"
+sed 's/sub-03_annotations.tsv/folder_annotations/' "$T/c/cohort.tsv" >"$T/c/bad4.tsv"
+check "an annotations path that is a folder is said to be one" one_line_error 1 \
+  "subject 'sub-03': annotations file $T/c/folder_annotations is a folder, not a table file" \
+  "$Q" evaluate --manifest "$T/c/bad4.tsv" --report "$T/x"
 sed 's/sub-02_qsm.nrrd/sub-02_gone.nrrd/' "$T/c/cohort.tsv" >"$T/c/bad2.tsv"
 check "a missing image is named with its subject" one_line_error 1 "subject 'sub-02': qsm file" \
   "$Q" evaluate --manifest "$T/c/bad2.tsv" --report "$T/x"
@@ -257,6 +272,17 @@ check "unknown architecture is a usage error" one_line_error 2 "unknown architec
 printf 'epocs: 3\n' >"$T/bad.yaml"
 check "unknown setting in TRAIN.yaml" one_line_error 1 "unknown setting 'epocs'" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --config "$T/bad.yaml"
+# a relative 'radiomics' file is taken from the folder of TRAIN.yaml, not from the current folder
+mkdir -p "$T/cfg"
+printf 'imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\nsetting:\n  binWidth: 25\n  label: 1\n' >"$T/cfg/fo.yaml"
+printf 'rf_trees: 20\nrf_tune_trees: 10\nrf_mtry: [2]\nradiomics: fo.yaml\n' >"$T/cfg/rf.yaml"
+check "a relative radiomics file is read beside TRAIN.yaml when run from another folder" bash -c "
+  cd '$T' && '$Q' train --manifest c/cohort.tsv --out rf-fo.h5 --arch aprl-rf --config cfg/rf.yaml --holdout 0 --quiet &&
+  test -s rf-fo.h5"
+printf 'radiomics: none.yaml\n' >"$T/cfg/missing.yaml"
+check "a missing radiomics file names TRAIN.yaml and the key" one_line_error 1 \
+  "$T/cfg/missing.yaml: 'radiomics': cannot open $T/cfg/none.yaml" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --config "$T/cfg/missing.yaml"
 check "model path in a missing folder" one_line_error 1 "does not exist" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/nofolder/x.h5"
 check "scoring a file that is not a model" one_line_error 1 "$T/bad.yaml" \

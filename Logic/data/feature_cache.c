@@ -132,7 +132,10 @@ qr_status qr_feature_cache_key(const char *qsm_path, const char *lesions_path, c
     size_t tlen = plen + 256;
     char *text = malloc(tlen);
     if (!text) return qr_fail(QR_ERR_NOMEM, "out of memory for a cache key");
-    int n = snprintf(text, tlen, "qsmrim-feature-cache %s\n%s\n%s\n%s", QSMRIM_VERSION, hq, hl,
+    /* how the features are computed from the files, beyond the parameters: the revision names it
+     * (2: volumes in the training storage order, lesion maps read as label maps), so features
+     * computed otherwise are not reused */
+    int n = snprintf(text, tlen, "qsmrim-feature-cache %s rev 2\n%s\n%s\n%s", QSMRIM_VERSION, hq, hl,
                      params_text ? params_text : "");
     qr_sha256_hex(text, (size_t)n, key);
     free(text);

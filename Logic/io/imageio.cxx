@@ -16,6 +16,7 @@ extern "C" {
 #include <cstring>
 #include <limits>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
@@ -63,13 +64,19 @@ std::string one_line(const std::string &s) {
 
 // ITK and GDCM print warnings to stderr on their own; the library never prints.
 void quiet_toolkits() {
-    static bool done = false;
-    if (done) return;
-    done = true;
-    itk::Object::GlobalWarningDisplayOff();
-    gdcm::Trace::WarningOff();
-    gdcm::Trace::DebugOff();
+    static std::once_flag once;
+    std::call_once(once, [] {
+        itk::Object::GlobalWarningDisplayOff();
+        gdcm::Trace::WarningOff();
+        gdcm::Trace::DebugOff();
+    });
 }
+
+// ITK's readers run one at a time: MuteStreams swaps the process-wide std::cerr/std::cout
+// buffers (two threads interleaving their save/restore leave std::cerr on a destroyed sink), and
+// NiftiImageIO::ReadImageInformation keeps a function-static std::string. `qsmrim phantom`
+// workers read back what they wrote (verify_written) in parallel.
+std::mutex g_itk_read_lock;
 
 // Some readers (MetaIO, NIfTI) write to std::cerr/std::cout directly; mute them while ITK runs.
 struct MuteStreams {
@@ -147,6 +154,7 @@ qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no image path given");
     if (!exists(path)) return qr_fail(QR_ERR_IO, "%s: no such file or folder", path);
     QR_TRY(qr_image_precheck(path));
+    std::lock_guard<std::mutex> lock(g_itk_read_lock);
     if (qr_path_is_dir(path)) {
         try {
             auto names = itk::GDCMSeriesFileNames::New();
@@ -466,6 +474,7 @@ void restore_nonfinite(const NiftiScan &scan, T *buf, int64_t n) {
 
 template <class TImage>
 qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out, NiftiScan *scan) {
+    std::lock_guard<std::mutex> lock(g_itk_read_lock);
     try {
         MuteStreams mute;
         if (!h.dicom_files.empty()) {

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1051,9 +1052,59 @@ static void test_nrrd_meta_checks(void **state) {
     expect_read_error("pipe.nii", QR_ERR_IO, "not a regular file");
 }
 
+/* Reads and writes from several threads at once, as `qsmrim phantom` workers write and read back
+ * their subjects: ITK's readers share process-wide state (the std::cerr/std::cout buffers muted
+ * around them, a static string in the NIfTI reader), which corrupted std::cerr (a crash when the
+ * process flushed it at exit) until the library ran its ITK reads one at a time. */
+typedef struct io_worker {
+    const char *path;
+    const qr_volume *v;
+    int failures;
+} io_worker;
+
+static void *io_worker_run(void *arg) {
+    io_worker *w = arg;
+    for (int it = 0; it < 150; it++) {
+        qr_volume back;
+        if (qr_image_write(w->path, w->v, 0) != QR_OK) {
+            w->failures++;
+            continue;
+        }
+        if (qr_image_read_itk(w->path, QR_FLOAT32, &back, NULL) != QR_OK) {
+            w->failures++;
+            continue;
+        }
+        if (memcmp(back.data, w->v->data, (size_t)qr_volume_nvox(w->v) * sizeof(float))) w->failures++;
+        qr_volume_free(&back);
+    }
+    return NULL;
+}
+
+static void test_concurrent_io(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(9, 7, 5);
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    fill_float(&v);
+    static const char *names[4] = {"t0.nii", "a_much_longer_name_for_the_second_thread.nii", "t2.mha", "t3.nii.gz"};
+    io_worker w[4];
+    pthread_t t[4];
+    for (int k = 0; k < 4; k++) {
+        w[k] = (io_worker){strdup(tmp_path(names[k])), &v, 0};
+        assert_int_equal(pthread_create(&t[k], NULL, io_worker_run, &w[k]), 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(t[k], NULL);
+        assert_int_equal(w[k].failures, 0);
+        free((void *)w[k].path);
+    }
+    qr_volume_free(&v);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_nifti),
+        cmocka_unit_test(test_concurrent_io),
         cmocka_unit_test(test_roundtrip_nrrd),
         cmocka_unit_test(test_roundtrip_meta),
         cmocka_unit_test(test_roundtrip_dicom),

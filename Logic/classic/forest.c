@@ -250,7 +250,7 @@ qr_status qr_forest_train(const double *X, const int *y, int64_t n, int p, const
             qr_status s = QR_OK;
             if (!ok)
                 s = qr_fail(QR_ERR_NOMEM, "out of memory growing trees of %lld samples", (long long)n);
-            else if (cancel && *cancel)
+            else if (QR_CANCELLED(cancel))
                 s = qr_fail(QR_ERR_CANCELLED, "random forest training interrupted");
             else
                 s = grow_tree(X, y, n, p, order, prm, t, &w, &out->trees[t]);

@@ -63,6 +63,15 @@ typedef void (*qr_log_sink)(qr_log_level level, const char *message, void *user)
 void qr_set_log_sink(qr_log_sink sink, void *user);
 void qr_log(qr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ---- cancellation ---- */
+/* Long work polls a flag (`const volatile sig_atomic_t *`, may be NULL) that a signal handler or
+ * another thread sets to 1. Both sides go through these relaxed atomic accesses, so the flag is
+ * shared between threads without a data race (a plain volatile int is not enough in C11 once
+ * worker threads read it); on an int they compile to plain loads and stores, which signal handlers
+ * may make. */
+#define QR_CANCELLED(flag) ((flag) != NULL && __atomic_load_n((flag), __ATOMIC_RELAXED) != 0)
+#define QR_CANCEL(flag) __atomic_store_n((flag), 1, __ATOMIC_RELAXED)
+
 /* ---- invariants ---- */
 typedef void (*qr_abort_callback)(const char *file, int line, const char *expr);
 void qr_set_abort_callback(qr_abort_callback cb);

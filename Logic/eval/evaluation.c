@@ -353,7 +353,7 @@ static qr_status bootstrap(const qr_eval_input *in, fold_index *fi, qr_eval_resu
     qr_rng_seed(&rng, in->seed, 0xB007);
     int done_curves = 0;
     for (int b = 0; b < B; b++) {
-        if (cancel && *cancel) {
+        if (QR_CANCELLED(cancel)) {
             st = qr_fail(QR_ERR_CANCELLED, "bootstrap interrupted");
             goto done;
         }

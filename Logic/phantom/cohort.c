@@ -333,7 +333,7 @@ static void *worker(void *arg) {
     shared *sh = arg;
     for (;;) {
         pthread_mutex_lock(&sh->lock);
-        int stop = sh->err != QR_OK || (sh->opt->cancel && *sh->opt->cancel);
+        int stop = sh->err != QR_OK || QR_CANCELLED(sh->opt->cancel);
         int i = sh->next;
         if (!stop && i < sh->plan->n_subjects) sh->next++;
         pthread_mutex_unlock(&sh->lock);
@@ -448,7 +448,7 @@ qr_status qr_phantom_cohort_write(const char *out_dir, const qr_phantom_options 
 
     if (s == QR_OK && sh.err != QR_OK) s = qr_fail(sh.err, "%s", sh.errmsg);
     if (s == QR_OK && sh.done < opt->n_subjects) {
-        s = (opt->cancel && *opt->cancel)
+        s = QR_CANCELLED(opt->cancel)
                 ? qr_fail(QR_ERR_CANCELLED, "interrupted after %d of %d subjects; %s/cohort.tsv was not written", sh.done,
                           opt->n_subjects, out_dir)
                 : qr_fail(QR_ERR_INTERNAL, "only %d of %d subjects were generated", sh.done, opt->n_subjects);

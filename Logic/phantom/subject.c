@@ -214,7 +214,7 @@ qr_status qr_phantom_subject_generate(const qr_phantom_model *m, uint64_t seed, 
     if (s != QR_OK) goto fail;
 
     for (int idx = 0; idx < n_lesions; idx++) {
-        if (cancel && *cancel) {
+        if (QR_CANCELLED(cancel)) {
             s = qr_fail(QR_ERR_CANCELLED, "interrupted");
             goto fail;
         }

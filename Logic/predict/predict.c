@@ -139,7 +139,7 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
         s = (expr);                                                                                                    \
         if (s != QR_OK) goto done;                                                                                     \
     } while (0)
-#define CANCELLED() (opt.cancel && *opt.cancel)
+#define CANCELLED() QR_CANCELLED(opt.cancel)
 
     progress(&opt, 0.0, "Checking inputs");
     CHECK(qr_volume_copy(&qsm, qsm_in, QR_FLOAT32));

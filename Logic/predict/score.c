@@ -114,7 +114,7 @@ qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_r
     qr_dataset_options dopt = {crops, context, features, NULL, NULL, s->threads};
     qr_dataset d;
     QR_TRY(qr_dataset_from_subject(&view, req->name, &dopt, &d));
-    if (req->cancel && *req->cancel) {
+    if (QR_CANCELLED(req->cancel)) {
         qr_dataset_free(&d);
         return qr_fail(QR_ERR_CANCELLED, "cancelled");
     }
@@ -137,7 +137,7 @@ qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_r
         st = qr_learner_predict_flipped(s->learner, &d, idx, n, flips[p], NULL, mp + (size_t)p * (size_t)(n * M),
                                         &image_used);
         if (st == QR_OK && p == 0 && req->test_time_flips && image_used) passes = 3;
-        if (st == QR_OK && req->cancel && *req->cancel) st = qr_fail(QR_ERR_CANCELLED, "cancelled");
+        if (st == QR_OK && QR_CANCELLED(req->cancel)) st = qr_fail(QR_ERR_CANCELLED, "cancelled");
     }
 
     /* results[u] belongs to table item u; the dataset holds the same lesions by id */

@@ -281,7 +281,7 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         const qr_cohort_entry *e = &c->entries[si];
         snprintf(d->subject[si], sizeof d->subject[si], "%s", e->subject);
         if (progress) progress("loading subjects", si, c->n, user);
-        if (cancel && *cancel) {
+        if (QR_CANCELLED(cancel)) {
             st = qr_fail(QR_ERR_CANCELLED, "interrupted while loading the cohort");
             break;
         }

@@ -334,7 +334,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         double loss_sum = 0, t0 = now_s();
         int64_t seen = 0;
         for (int64_t bi = 0; bi < nbatches; bi++) {
-            if (o->cancel && *o->cancel) {
+            if (QR_CANCELLED(o->cancel)) {
                 /* a checkpoint is written at the end of every epoch */
                 if (!o->checkpoint)
                     st = qr_fail(QR_ERR_CANCELLED, "training interrupted in epoch %d", epoch + 1);

@@ -100,12 +100,12 @@ static char g_stop_msg[256];
 static size_t g_stop_len = 0;
 
 static void on_interrupt(int sig) {
-    if (cli_interrupted) {
+    if (QR_CANCELLED(&cli_interrupted)) {
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
-    cli_interrupted = 1;
+    QR_CANCEL(&cli_interrupted);
     if (g_stop_len) {
         ssize_t w = write(STDERR_FILENO, g_stop_msg, g_stop_len);
         (void)w;

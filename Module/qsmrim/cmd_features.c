@@ -175,7 +175,7 @@ int cmd_features(int argc, char **argv) {
 #pragma omp parallel for schedule(dynamic, 1)
 #endif
                 for (int64_t i = 0; i < n; i++) {
-                    if (cli_interrupted) {
+                    if (QR_CANCELLED(&cli_interrupted)) {
                         st[i] = QR_ERR_CANCELLED;
                         continue;
                     }

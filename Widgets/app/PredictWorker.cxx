@@ -10,7 +10,7 @@ PredictWorker::PredictWorker(const QString &qsm, const QString &flair, const QSt
 }
 
 PredictWorker::~PredictWorker() {
-    cancel_ = 1;
+    QR_CANCEL(&cancel_);
     wait();
 #ifdef QSMRIM_HAVE_PREDICT
     if (hasResult_) qr_prediction_free(&result_);

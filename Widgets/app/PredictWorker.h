@@ -37,8 +37,8 @@ public:
     static bool available();
 
     /* Ask the running prediction to stop (polled between stages and lesions). */
-    void cancel() { cancel_ = 1; }
-    bool cancelRequested() const { return cancel_ != 0; }
+    void cancel() { QR_CANCEL(&cancel_); }
+    bool cancelRequested() const { return QR_CANCELLED(&cancel_); }
 
     /* After finished(): the status, the message of a failure, and the result (owned here until
      * taken; the caller frees a taken result with qr_prediction_free). */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../core/tsv.h"
+#include "feature_cache.h"
 #include "../io/filecheck.h"
 #include "../io/outputs.h"
 
@@ -91,16 +92,15 @@ static int same_content(const char *a, const char *b, const struct stat *sa, con
     return same;
 }
 
-/* FNV-1a of the first 64 KiB of a file (0 if unreadable): a cheap first test of equal content. */
-static uint64_t head_hash(const char *path) {
+/* SHA-256 of the first 64 KiB of a file ("" if unreadable): a cheap first test of equal content. */
+static void head_hash(const char *path, char hex[65]) {
+    hex[0] = '\0';
     FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    if (!f) return;
     unsigned char buf[65536];
     const size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 1099511628211ULL;
-    return h;
+    qr_sha256_hex(buf, n, hex);
 }
 
 /* Two subjects with the same QSM (one subject listed under two names, or a copy of its file)
@@ -108,7 +108,7 @@ static uint64_t head_hash(const char *path) {
  * contents are compared only when sizes and first 64 KiB agree. */
 static qr_status check_duplicates(const qr_cohort *c) {
     struct stat *st = calloc((size_t)c->n, sizeof *st);
-    uint64_t *head = calloc((size_t)c->n, sizeof *head);
+    char(*head)[65] = calloc((size_t)c->n, sizeof *head);
     if (!st || !head) {
         free(st);
         free(head);
@@ -116,12 +116,12 @@ static qr_status check_duplicates(const qr_cohort *c) {
     }
     for (int s = 0; s < c->n; s++) {
         if (stat(c->entries[s].qsm, &st[s]) != 0 || !S_ISREG(st[s].st_mode)) st[s].st_size = -1;
-        else head[s] = head_hash(c->entries[s].qsm);
+        else head_hash(c->entries[s].qsm, head[s]);
     }
     qr_status r = QR_OK;
     for (int s = 0; r == QR_OK && s < c->n; s++)
         for (int t = 0; r == QR_OK && t < s; t++)
-            if (st[s].st_size >= 0 && st[s].st_size == st[t].st_size && head[s] == head[t] &&
+            if (st[s].st_size >= 0 && st[s].st_size == st[t].st_size && !strcmp(head[s], head[t]) &&
                 same_content(c->entries[t].qsm, c->entries[s].qsm, &st[t], &st[s]))
                 r = qr_fail(QR_ERR_INVALID_ARG,
                             "%s: subjects '%s' and '%s' have the same QSM (%s, %s): one subject listed twice would be in "

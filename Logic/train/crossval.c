@@ -142,16 +142,12 @@ static qr_status save_job(const qr_dataset *d, const char *path, const int64_t *
 static qr_status check_training_rimpos(const qr_dataset *d, const int *subject_fold, int nfolds) {
     int with_rimpos = 0;
     for (int s = 0; s < d->nsubjects; s++) with_rimpos += d->subject_rimpos[s] > 0;
-    for (int f = 0; f < nfolds; f++) {
-        int64_t train_rimpos = 0;
-        for (int s = 0; s < d->nsubjects; s++)
-            if (subject_fold[s] != f) train_rimpos += d->subject_rimpos[s];
-        if (train_rimpos == 0)
+    for (int f = 0; f < nfolds; f++)
+        if (!qr_fold_rimpos_subjects(d->subject_rimpos, d->nsubjects, subject_fold, f, 0))
             return qr_fail(QR_ERR_EMPTY,
                            "fold %d: its training subjects hold no rim+ lesion (%d subject%s of the cohort hold%s rim+ lesions, all in "
                            "this fold's test set): nothing was trained; a cohort with rim+ lesions in more subjects is needed",
                            f + 1, with_rimpos, with_rimpos == 1 ? "" : "s", with_rimpos == 1 ? "s" : "");
-    }
     return QR_OK;
 }
 

@@ -33,3 +33,9 @@ qr_status qr_stratified_folds(const int64_t *rimpos, int n, int k, uint64_t seed
     free(members);
     return QR_OK;
 }
+
+int qr_fold_rimpos_subjects(const int64_t *rimpos, int n, const int *fold, int f, int in_fold) {
+    int count = 0;
+    for (int s = 0; s < n; s++) count += rimpos[s] > 0 && (fold[s] == f) == (in_fold != 0);
+    return count;
+}

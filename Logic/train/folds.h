@@ -24,6 +24,9 @@ int qr_rim_count_group(int64_t rimpos);
  * QR_ERR_INVALID_ARG if k < 2 or k > n. */
 qr_status qr_stratified_folds(const int64_t *rimpos, int n, int k, uint64_t seed, int *fold);
 
+/* Subjects (of n) with rim+ lesions in fold f (`in_fold` 1) or outside it, for training (0). */
+int qr_fold_rimpos_subjects(const int64_t *rimpos, int n, const int *fold, int f, int in_fold);
+
 #ifdef __cplusplus
 }
 #endif

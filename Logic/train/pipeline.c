@@ -278,17 +278,14 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
              * may hold none whatever the seed; checked here, before any training. */
             int hold = -1;
             for (int f = 0; st == QR_OK && f < k && hold < 0; f++)
-                for (int s = 0; s < d->nsubjects && hold < 0; s++)
-                    if (fold[s] == f && d->subject_rimpos[s] > 0) hold = f;
+                if (qr_fold_rimpos_subjects(d->subject_rimpos, d->nsubjects, fold, f, 1)) hold = f;
             if (st == QR_OK && hold < 0)
                 st = qr_fail(QR_ERR_EMPTY, "no subject holds a rim+ lesion: thresholds cannot be chosen on held-out subjects");
-            int train_pos = 0;
             for (int s = 0; st == QR_OK && s < d->nsubjects; s++) {
                 held[s] = fold[s] == hold;
                 train[s] = !held[s];
-                train_pos += train[s] && d->subject_rimpos[s] > 0;
             }
-            if (st == QR_OK && !train_pos)
+            if (st == QR_OK && !qr_fold_rimpos_subjects(d->subject_rimpos, d->nsubjects, fold, hold, 0))
                 st = qr_fail(QR_ERR_EMPTY, "every subject with a rim+ lesion is held out, so training would see none; "
                                            "use a smaller --holdout, or --holdout 0");
             free(fold);

@@ -198,10 +198,11 @@ void qr_nn_ws_free(qr_nn_context *ctx, qr_nn_ws *ws) {
  * exit) took 20-40 ms here, more than a GPU needs for the whole batch. So first a branch-free scan
  * (a float is NaN or Inf exactly when its exponent bits are all ones; it vectorises and runs on
  * the OpenMP threads), and only when it finds one the exact search that names the sample. */
-static qr_status check_finite(const float *v, int64_t n, int64_t per_sample, const char *what) {
+static qr_status check_finite(const float *v, int64_t n, int64_t per_sample, const char *what, int threads) {
     unsigned bad = 0;
+    (void)threads;
 #ifdef QSMRIM_HAVE_OPENMP
-#pragma omp parallel for reduction(| : bad) schedule(static) if (n > 65536)
+#pragma omp parallel for num_threads(threads) reduction(| : bad) schedule(static) if (n > 65536)
 #endif
     for (int64_t i = 0; i < n; i++) {
         uint32_t w;
@@ -216,7 +217,8 @@ static qr_status check_finite(const float *v, int64_t n, int64_t per_sample, con
     return QR_OK;
 }
 
-qr_status qr_nn_check_batch(const qr_nn_spec *s, const qr_nn_batch *b) {
+qr_status qr_nn_check_batch(const qr_nn_context *ctx, const qr_nn_spec *s, const qr_nn_batch *b) {
+    const int threads = qr_nn_context_threads(ctx);
     const qr_nn_config *c = &s->cfg;
     const int64_t n = b->n;
     const int64_t P = (int64_t)c->patch[0] * c->patch[1] * c->patch[2];
@@ -228,12 +230,12 @@ qr_status qr_nn_check_batch(const qr_nn_spec *s, const qr_nn_batch *b) {
                            qr_nn_patch_bank_channels(b->bank), qr_nn_arch_name(c->arch), c->in_channels);
     } else if (c->arch != QR_NN_ARCH_APRL_NN) {
         if (!b->patches) return qr_fail(QR_ERR_INVALID_ARG, "%s needs image patches; none given", qr_nn_arch_name(c->arch));
-        QR_TRY(check_finite(b->patches, n * c->in_channels * P, c->in_channels * P, "patches"));
+        QR_TRY(check_finite(b->patches, n * c->in_channels * P, c->in_channels * P, "patches", threads));
     }
     if (c->arch != QR_NN_ARCH_RIMNET) {
         if (!b->radiomics)
             return qr_fail(QR_ERR_INVALID_ARG, "%s needs radiomic vectors; none given", qr_nn_arch_name(c->arch));
-        QR_TRY(check_finite(b->radiomics, n * c->n_radiomic, c->n_radiomic, "radiomic features"));
+        QR_TRY(check_finite(b->radiomics, n * c->n_radiomic, c->n_radiomic, "radiomic features", threads));
     }
     return QR_OK;
 }

@@ -231,7 +231,7 @@ qr_status qr_nn_ws_reserve(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_ws *ws
 void qr_nn_ws_free(qr_nn_context *ctx, qr_nn_ws *ws);
 /* Check that a batch has the inputs the architecture needs, all finite (QR_ERR_NONFINITE names
  * the sample). */
-qr_status qr_nn_check_batch(const qr_nn_spec *s, const qr_nn_batch *b);
+qr_status qr_nn_check_batch(const qr_nn_context *ctx, const qr_nn_spec *s, const qr_nn_batch *b);
 /* Upload and preprocess a checked batch into ws (x, rad). */
 qr_status qr_nn_upload_batch(qr_nn_context *ctx, const qr_nn_spec *s, const qr_nn_member *mb, qr_nn_ws *ws,
                              const qr_nn_batch *b);

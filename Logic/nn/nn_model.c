@@ -342,7 +342,7 @@ qr_status qr_nn_model_infer_member(qr_nn_model *m, int member, const qr_nn_batch
     if (!b || b->n < 0) return qr_fail(QR_ERR_INVALID_ARG, "no batch given");
     if (b->n == 0) return QR_OK;
     const qr_nn_config *c = &m->spec.cfg;
-    QR_TRY(qr_nn_check_batch(&m->spec, b));
+    QR_TRY(qr_nn_check_batch(m->ctx, &m->spec, b));
     const int64_t chunk = infer_chunk(m->ctx, c);
     const int64_t cap = b->n < chunk ? b->n : chunk;
     QR_TRY(qr_nn_ws_reserve(m->ctx, &m->spec, &m->ws, cap > m->ws.n_cap ? cap : m->ws.n_cap, 0));

@@ -173,7 +173,7 @@ qr_status qr_nn_trainer_forward_backward(qr_nn_trainer *t, const qr_nn_batch *b,
     const qr_nn_config *c = &s->cfg;
     qr_nn_member *mb = &m->members[t->member];
     const int64_t n = b->n;
-    QR_TRY(qr_nn_check_batch(s, b));
+    QR_TRY(qr_nn_check_batch(CTX, s, b));
     QR_TRY(qr_nn_ws_reserve(CTX, s, &t->ws, n > t->ws.n_cap ? n : t->ws.n_cap, 1));
     QR_TRY(qr_nn_upload_batch(CTX, s, mb, &t->ws, b));
 

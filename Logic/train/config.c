@@ -311,7 +311,7 @@ void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char
              cfg->use_radiomics ? "" : ", image only", cfg->fusion, cfg->deepsmote, aug);
 }
 
-void qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n) {
+int qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n) {
     char ms[256] = "", mtry[256] = "";
     for (int k = 0; k < cfg->n_milestones; k++) {
         const size_t used = strlen(ms);
@@ -321,7 +321,7 @@ void qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n
         const size_t used = strlen(mtry);
         snprintf(mtry + used, sizeof mtry - used, "%s%d", k ? " " : "", cfg->rf_mtry[k]);
     }
-    snprintf(buf, n,
+    return snprintf(buf, n,
              "width: %d%s\nfusion: %s\nimage_fusion: %s\ndeepsmote: %s\nuse_radiomics: %d\nlayer4_stride: %d\n"
              "epochs: %d\nbatch_size: %d\nlearning_rate: %.17g\nlr_milestones: %s\nlr_gamma: %.17g\n"
              "weight_decay: %.17g\naugment: %d\np_flip: %.17g\np_affine: %.17g\np_blur: %.17g\n"

@@ -118,8 +118,8 @@ void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char
 /* Every setting that changes what training computes, one "key: value" line each (all but threads,
  * which changes no result, and holdout, which the caller adds where it matters), to recognise a
  * resumed run's settings (crossval.h, learner.h). A buffer of QR_SETTINGS_MAX (8 KiB, learner.h)
- * holds it with the pipeline's lines. */
-void qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n);
+ * holds it with the pipeline's lines. Returns what snprintf returns. */
+int qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

@@ -61,7 +61,9 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 /* The record of what a run's results depend on (learner.h `settings`, crossval.h). The device is
  * not in it: it changes results by float rounding only, and an interrupted GPU run may go on on
  * the CPU. The cohort is, by a fingerprint of its subjects, lesions and labels: a resumed run on
- * another cohort, or after a label was corrected, would mix epochs or jobs of both. */
+ * another cohort, or after a label was corrected, would mix epochs or jobs of both. So is the
+ * radiomic parameter file, by a hash of its text: an edited file under the same name changes the
+ * features. */
 static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t seed, double holdout, const qr_dataset *d,
                          char *buf, size_t n) {
     uint64_t h = 1469598103934665603ull;
@@ -76,7 +78,10 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
                      qr_arch_to_name(arch), (unsigned long long)seed, runs_tf32(arch) ? "tf32" : "fp32", d->nsubjects,
                      (long long)d->n, (long long)npos, (unsigned long long)h);
     if (holdout >= 0 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "holdout: %.17g\n", holdout);
-    if (k >= 0 && (size_t)k < n) qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
+    if (k >= 0 && (size_t)k < n) k += qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
+    /* the radiomic parameters by content: the `radiomics:` line above names only the file */
+    if (d->nfeatures > 0 && k >= 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, "radiomics_sha256: %.16s\n", d->radiomics_text_sha);
 }
 
 static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_eval *m) {

@@ -279,6 +279,15 @@ printf 'rf_trees: 20\nrf_tune_trees: 10\nrf_mtry: [2]\nradiomics: fo.yaml\n' >"$
 check "a relative radiomics file is read beside TRAIN.yaml when run from another folder" bash -c "
   cd '$T' && '$Q' train --manifest c/cohort.tsv --out rf-fo.h5 --arch aprl-rf --config cfg/rf.yaml --holdout 0 --quiet &&
   test -s rf-fo.h5"
+# a radiomics file edited under the same name: a resumed run must not mix features of both
+check "resume refuses a radiomics file whose contents changed, naming it" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e-fo' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 20 \
+     --config '$T/cfg/rf.yaml' --quiet &&
+  sed -i 's/binWidth: 25/binWidth: 10/' '$T/cfg/fo.yaml' &&
+  ! '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e-fo' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 20 \
+     --config '$T/cfg/rf.yaml' --resume --quiet 2>'$T/fo.err' &&
+  grep -q \"used other settings ('radiomics_sha256: [0-9a-f]\\{16\\}' there, 'radiomics_sha256: [0-9a-f]\\{16\\}' now)\" '$T/fo.err' &&
+  sed -i 's/binWidth: 10/binWidth: 25/' '$T/cfg/fo.yaml'"
 printf 'radiomics: none.yaml\n' >"$T/cfg/missing.yaml"
 check "a missing radiomics file names TRAIN.yaml and the key" one_line_error 1 \
   "$T/cfg/missing.yaml: 'radiomics': cannot open $T/cfg/none.yaml" \

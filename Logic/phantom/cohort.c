@@ -216,63 +216,148 @@ static qr_status write_manifest(const char *dir, int n) {
 static const char *const subject_files[] = {"qsm.nii.gz", "flair.nii.gz", "lesions.nii.gz", "chi.nii.gz", "rim.nii.gz",
                                             "annotations.tsv"};
 
-/* 1 if `name` is a generator subject folder name: "sub-" and digits only. */
+/* 1 if `name` is a folder name the generator can write: "sub-" and the 1-based index 1..100000
+ * zero-padded to the width of some cohort size (3 digits up to 999 subjects, then one more per
+ * decade: sub-001, sub-0001, ... sub-100000), nothing else (not sub-3, sub-03, sub-000). */
 static int is_subject_name(const char *name) {
-    if (strncmp(name, "sub-", 4) || !name[4]) return 0;
-    for (const char *c = name + 4; *c; c++)
+    if (strncmp(name, "sub-", 4)) return 0;
+    const char *digits = name + 4;
+    const size_t w = strlen(digits);
+    if (w < 3 || w > 6) return 0;
+    long v = 0;
+    for (const char *c = digits; *c; c++) {
         if (*c < '0' || *c > '9') return 0;
-    return 1;
+        v = v * 10 + (*c - '0');
+    }
+    if (v < 1 || v > 100000) return 0;
+    size_t need = 3; /* the width of the smallest cohort holding index v */
+    for (long n = v; n >= 1000; n /= 10) need++;
+    return w >= need;
 }
 
-/* Remove `dir`/`name`/`name`_`file` if present: 1 removed, 0 absent, -1 not removable. */
-static int remove_subject_file(const char *dir, const char *name, const char *file) {
+/* 1 if `file` (an entry of subject folder `name`) is one of the generator's files of it. */
+static int is_subject_file(const char *name, const char *file) {
+    const size_t n = strlen(name);
+    if (strncmp(file, name, n) || file[n] != '_') return 0;
+    for (size_t k = 0; k < sizeof subject_files / sizeof *subject_files; k++)
+        if (!strcmp(file + n + 1, subject_files[k])) return 1;
+    return 0;
+}
+
+/* Up to 5 names of a list for a message, then "and N more". */
+typedef struct {
+    int n;
+    char text[256];
+} name_list;
+
+static void name_list_add(name_list *l, const char *name, const char *why) {
+    const size_t used = strlen(l->text);
+    if (l->n < 5)
+        snprintf(l->text + used, sizeof l->text - used, "%s%.60s%s%.40s%s", l->n ? ", " : "", name, why ? " (" : "",
+                 why ? why : "", why ? ")" : "");
+    l->n++;
+}
+
+static const char *name_list_text(const name_list *l, char *buf, size_t n) {
+    if (l->n > 5) snprintf(buf, n, "%s and %d more", l->text, l->n - 5);
+    else snprintf(buf, n, "%s", l->text);
+    return buf;
+}
+
+/* Why a stale subject folder must be kept whole (NULL: it holds only the generator's own regular,
+ * writable files, which may go). A folder a user has added to, linked from or write-protected
+ * files in is someone's work: nothing in it is removed. */
+static const char *keep_reason(const char *sd, const char *name) {
+    DIR *d = opendir(sd);
+    if (!d) return "cannot be read";
+    const char *why = NULL;
+    struct dirent *de;
+    while (!why && (de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (!is_subject_file(name, de->d_name)) {
+            why = "holds other files";
+            break;
+        }
+        char p[QR_PATH_MAX];
+        struct stat st;
+        if (ph_format(p, sizeof p, "%s/%s", sd, de->d_name) != QR_OK || lstat(p, &st) != 0) why = "cannot be read";
+        else if (!S_ISREG(st.st_mode)) why = "holds links or other non-files";
+        else if (!(st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH))) why = "holds write-protected files";
+    }
+    closedir(d);
+    return why;
+}
+
+/* Remove `dir`/`name`/`name`_`file` if present: 1 removed, 0 absent, -1 not removable (failed
+ * names it with the reason). */
+static int remove_subject_file(const char *dir, const char *name, const char *file, name_list *failed) {
     char p[QR_PATH_MAX];
     if (ph_format(p, sizeof p, "%s/%s/%s_%s", dir, name, name, file) != QR_OK) return -1;
     if (unlink(p) == 0) return 1;
-    return errno == ENOENT ? 0 : -1;
+    if (errno == ENOENT) return 0;
+    char what[96];
+    snprintf(what, sizeof what, "%s/%s_%s", name, name, file);
+    name_list_add(failed, what, strerror(errno));
+    return -1;
 }
 
 /* After a cohort was written into a folder that held an earlier one (--overwrite or finishing an
  * interrupted run): the earlier run's subject files this run does not write are removed - truth
  * maps (_chi/_rim) when this run has no --truth, and whole sub-NNN folders it does not list (another
- * --subjects, another name width). Only the generator's own file names are removed; a subject
- * folder holding anything else is kept with that content, named in a warning. Temporary files of
- * killed runs are removed too. */
+ * --subjects, another name width). Only the generator's own regular files are removed, and only
+ * from real folders (links are not followed); a stale folder holding anything else, or a
+ * write-protected file, is kept whole and named in a warning, as is a file that could not be
+ * removed. Temporary files and staging folders of killed runs are removed too. */
 static qr_status remove_stale(const char *dir, int n_subjects, int truth) {
     DIR *d = opendir(dir);
     if (!d) return qr_fail(QR_ERR_IO, "%s: cannot read the folder (%s)", dir, strerror(errno));
-    int files = 0, folders = 0, kept = 0;
-    char kept_name[64] = "";
+    int files = 0;
+    name_list removed = {0, ""}, kept = {0, ""}, failed = {0, ""};
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *name = de->d_name;
-        if (!is_subject_name(name) || strlen(name) >= 32) continue;
+        if (!is_subject_name(name)) continue;
         char sd[QR_PATH_MAX];
-        if (ph_format(sd, sizeof sd, "%s/%s", dir, name) != QR_OK || !qr_path_is_dir(sd)) continue;
+        struct stat st;
+        if (ph_format(sd, sizeof sd, "%s/%s", dir, name) != QR_OK || lstat(sd, &st) != 0) continue;
+        if (S_ISLNK(st.st_mode)) {
+            name_list_add(&kept, name, "a link, not followed");
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode)) continue;
         qr_remove_leftovers(sd, NULL);
         const long index = strtol(name + 4, NULL, 10);
         char current[32] = "";
         if (index >= 1 && index <= n_subjects) subject_name((int)index - 1, n_subjects, current, sizeof current);
         if (!strcmp(current, name)) { /* a subject of this cohort: only truth maps can be stale */
             if (!truth)
-                for (int k = 3; k < 5; k++) files += remove_subject_file(dir, name, subject_files[k]) > 0;
+                for (int k = 3; k < 5; k++) files += remove_subject_file(dir, name, subject_files[k], &failed) > 0;
+            continue;
+        }
+        const char *why = keep_reason(sd, name);
+        if (why) {
+            name_list_add(&kept, name, why);
             continue;
         }
         for (size_t k = 0; k < sizeof subject_files / sizeof *subject_files; k++)
-            files += remove_subject_file(dir, name, subject_files[k]) > 0;
-        if (rmdir(sd) == 0) {
-            folders++;
-        } else if (!kept++) {
-            snprintf(kept_name, sizeof kept_name, "%s", name);
-        }
+            files += remove_subject_file(dir, name, subject_files[k], &failed) > 0;
+        if (rmdir(sd) == 0) name_list_add(&removed, name, NULL);
+        else if (errno != ENOTEMPTY && errno != EEXIST) name_list_add(&failed, name, strerror(errno));
+        else name_list_add(&kept, name, "not empty");
     }
     closedir(d);
-    if (files || folders)
-        qr_log(QR_LOG_NOTICE, "removed %d file%s of an earlier cohort in %s that this one does not write (%d subject folder%s)", files,
-               files == 1 ? "" : "s", dir, folders, folders == 1 ? "" : "s");
-    if (kept)
-        qr_log(QR_LOG_WARNING, "%s: kept %d subject folder%s of an earlier cohort that hold%s other files (%s%s)", dir, kept,
-               kept == 1 ? "" : "s", kept == 1 ? "s" : "", kept_name, kept > 1 ? ", ..." : "");
+    qr_remove_leftovers(dir, NULL);
+    char t[320];
+    if (files || removed.n)
+        qr_log(QR_LOG_NOTICE, "removed %d file%s of an earlier cohort in %s that this one does not write%s%s%s", files,
+               files == 1 ? "" : "s", dir, removed.n ? " (subject folders " : "",
+               removed.n ? name_list_text(&removed, t, sizeof t) : "", removed.n ? ")" : "");
+    if (kept.n)
+        qr_log(QR_LOG_WARNING, "%s: kept %d subject folder%s of an earlier cohort as %s: %s", dir, kept.n,
+               kept.n == 1 ? "" : "s", kept.n == 1 ? "it is" : "they are", name_list_text(&kept, t, sizeof t));
+    if (failed.n)
+        qr_log(QR_LOG_WARNING, "%s: could not remove %d entr%s of an earlier cohort: %s", dir, failed.n,
+               failed.n == 1 ? "y" : "ies", name_list_text(&failed, t, sizeof t));
     return QR_OK;
 }
 
@@ -309,7 +394,7 @@ static qr_status check_folder(const char *dir, int overwrite, int *has_cohort, i
     }
     if (*has_cohort && !overwrite)
         return qr_fail(QR_ERR_INVALID_ARG, "%s already holds a cohort (cohort.tsv); use --overwrite to replace it, or another folder", dir);
-    if (entries && !info && !overwrite)
+    if (entries && !*had_phantom && !overwrite)
         return qr_fail(QR_ERR_INVALID_ARG,
                        "%s is not empty and holds no phantom cohort; choose an empty or new folder (or --overwrite)", dir);
     return QR_OK;

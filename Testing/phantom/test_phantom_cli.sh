@@ -68,6 +68,11 @@ expect 1 "--out is a file" -- "$Q" phantom --out "$T/afile" --subjects 1 --data 
 mkdir -p "$T/foreign" && echo keep >"$T/foreign/notes.txt"
 expect 1 "foreign non-empty folder" -- "$Q" phantom --out "$T/foreign" --subjects 1 --data "$DATA"
 [ "$(ls "$T/foreign")" = "notes.txt" ] && ok "foreign folder untouched" || bad "foreign folder changed: $(ls "$T/foreign")"
+# a user's own phantom_info.txt does not make a folder a cohort
+mkdir -p "$T/forged" && echo "my notes" >"$T/forged/phantom_info.txt" && echo data >"$T/forged/results.csv"
+expect 1 "a folder with a user's phantom_info.txt is refused" -- "$Q" phantom --out "$T/forged" --subjects 1 --data "$DATA"
+[ "$(cat "$T/forged/phantom_info.txt")" = "my notes" ] && [ "$(ls "$T/forged" | wc -l)" = 2 ] && ok "that folder untouched" \
+    || bad "forged folder changed: $(ls "$T/forged")"
 
 # ---- a small cohort, 1 thread and 2 threads ----
 expect 0 "generate 3 subjects, 1 thread" -- "$Q" phantom --out "$T/a" --subjects 3 --seed 5 --threads 1 --data "$DATA"
@@ -98,16 +103,32 @@ grep -q "overwrite" "$T/err" && ok "refusal mentions --overwrite" || bad "refusa
 [ "$(md5sum "$T/a/cohort.tsv")" = "$sum_before" ] && ok "existing cohort untouched" || bad "existing cohort changed"
 echo keep >"$T/a/mine.txt"
 mkdir "$T/a/sub-0003" && cp "$T/a/sub-003/sub-003_qsm.nii.gz" "$T/a/sub-0003/sub-0003_qsm.nii.gz" && echo keep >"$T/a/sub-0003/notes.txt"
+# a name the generator never writes (sub-03), a linked subject folder whose target lies outside,
+# a stale folder with a write-protected file, a temporary file of a killed run
+mkdir "$T/a/sub-03" && echo keep >"$T/a/sub-03/sub-03_qsm.nii.gz"
+mkdir -p "$T/user/sub-004" && echo keep >"$T/user/sub-004/sub-004_qsm.nii.gz" && ln -s "$T/user/sub-004" "$T/a/sub-004"
+mkdir "$T/a/sub-005" && echo keep >"$T/a/sub-005/sub-005_lesions.nii.gz" && chmod 444 "$T/a/sub-005/sub-005_lesions.nii.gz"
+sh -c 'exit 0' & dead=$!
+wait "$dead"
+echo partial >"$T/a/.cohort.tsv.tmp-$dead-1"
 expect 0 "--overwrite replaces the cohort" -- "$Q" phantom --out "$T/a" --subjects 2 --seed 9 --threads 2 --quiet --overwrite --data "$DATA"
 [ "$(tail -n +2 "$T/a/cohort.tsv" | wc -l)" = 2 ] && ok "new manifest lists 2 subjects" || bad "manifest after --overwrite: $(cat "$T/a/cohort.tsv")"
 [ -f "$T/a/mine.txt" ] && ok "--overwrite keeps other files" || bad "--overwrite removed mine.txt"
 # what the earlier cohort wrote and this one does not is gone; a subject folder holding a user's file
 # keeps that file and is named in a warning
-[ "$(ls "$T/a" | tr '\n' ' ')" = "cohort.tsv mine.txt phantom_info.txt sub-0003 sub-001 sub-002 " ] \
-    && ok "--overwrite removes the earlier cohort's extra subject" || bad "folder after --overwrite: $(ls "$T/a")"
-[ "$(ls -A "$T/a/sub-0003")" = "notes.txt" ] && ok "a subject folder with a user's file keeps only that file" \
-    || bad "sub-0003 after --overwrite: $(ls -A "$T/a/sub-0003")"
-grep -q "kept 1 subject folder .*(sub-0003)" "$T/err" && ok "warning names the folder kept" || bad "kept-folder warning: $(cat "$T/err")"
+[ "$(LC_ALL=C ls -A "$T/a" | tr '\n' ' ')" = "cohort.tsv mine.txt phantom_info.txt sub-0003 sub-001 sub-002 sub-004 sub-005 sub-03 " ] \
+    && ok "--overwrite removes the earlier cohort's extra subject and a killed run's temporary file" \
+    || bad "folder after --overwrite: $(ls -A "$T/a")"
+[ "$(LC_ALL=C ls -A "$T/a/sub-0003" | tr '\n' ' ')" = "notes.txt sub-0003_qsm.nii.gz " ] \
+    && ok "a subject folder holding a user's file is kept whole" || bad "sub-0003 after --overwrite: $(ls -A "$T/a/sub-0003")"
+[ -f "$T/a/sub-03/sub-03_qsm.nii.gz" ] && ok "a folder name the generator never writes is left alone" || bad "sub-03 was emptied"
+[ -L "$T/a/sub-004" ] && [ -f "$T/user/sub-004/sub-004_qsm.nii.gz" ] && ok "a linked subject folder is not followed" \
+    || bad "linked folder or its target changed: $(ls -A "$T/user/sub-004")"
+[ -f "$T/a/sub-005/sub-005_lesions.nii.gz" ] && ok "a stale folder with a write-protected file is kept" || bad "write-protected file removed"
+grep -q "kept 3 subject folders of an earlier cohort as they are: " "$T/err" && grep -q "sub-0003 (holds other files)" "$T/err" &&
+    grep -q "sub-004 (a link, not followed)" "$T/err" && grep -q "sub-005 (holds write-protected files)" "$T/err" &&
+    ok "warning names each folder kept and why" || bad "kept-folder warning: $(cat "$T/err")"
+chmod 644 "$T/a/sub-005/sub-005_lesions.nii.gz"
 expect 0 "--overwrite without --truth over a --truth cohort" -- "$Q" phantom --out "$T/c" --subjects 1 --seed 6 --threads 1 --overwrite --data "$DATA"
 [ "$(ls -A "$T/c/sub-001" | tr '\n' ' ')" = "sub-001_annotations.tsv sub-001_flair.nii.gz sub-001_lesions.nii.gz sub-001_qsm.nii.gz " ] \
     && ok "truth maps of the earlier run removed" || bad "sub-001 after --overwrite: $(ls -A "$T/c/sub-001")"

@@ -36,21 +36,49 @@ void qr_axis_order_index(const qr_axis_order *order, const int64_t old_size[3], 
     }
 }
 
-qr_status qr_volume_reorder(const qr_volume *in, const qr_axis_order *order, qr_volume *out) {
-    const qr_geometry *g = &in->geom;
-    qr_geometry ng = *g;
+/* The grid `g` becomes in storage order `order` (every voxel keeps its world position). */
+static void reordered_geometry(const qr_geometry *g, const qr_axis_order *order, qr_geometry *ng) {
+    *ng = *g;
     double corner[3] = {0, 0, 0}; /* old index of the new first voxel */
     for (int a = 0; a < 3; a++) {
         const int c = order->perm[a];
-        ng.size[a] = g->size[c];
-        ng.spacing[a] = g->spacing[c];
-        for (int w = 0; w < 3; w++) ng.direction[w * 3 + a] = (order->flip[a] ? -1.0 : 1.0) * g->direction[w * 3 + c];
+        ng->size[a] = g->size[c];
+        ng->spacing[a] = g->spacing[c];
+        for (int w = 0; w < 3; w++) ng->direction[w * 3 + a] = (order->flip[a] ? -1.0 : 1.0) * g->direction[w * 3 + c];
         if (order->flip[a]) corner[c] = (double)(g->size[c] - 1);
     }
     for (int w = 0; w < 3; w++) {
-        ng.origin[w] = g->origin[w];
-        for (int c = 0; c < 3; c++) ng.origin[w] += g->direction[w * 3 + c] * g->spacing[c] * corner[c];
+        ng->origin[w] = g->origin[w];
+        for (int c = 0; c < 3; c++) ng->origin[w] += g->direction[w * 3 + c] * g->spacing[c] * corner[c];
     }
+}
+
+/* 1 and *order when grid `g` is grid `ref` stored in another axis order (its axes permuted and
+ * mirrored; the same voxel centres within qr_geometry_same's tolerances), 0 otherwise. */
+static int reorder_onto(const qr_geometry *ref, const qr_geometry *g, qr_axis_order *order) {
+    int used[3] = {0, 0, 0};
+    for (int a = 0; a < 3; a++) { /* ref's axis a is g's axis c, either way */
+        int bc = -1;
+        double best = 0;
+        for (int c = 0; c < 3; c++) {
+            double dot = 0;
+            for (int w = 0; w < 3; w++) dot += ref->direction[w * 3 + a] * g->direction[w * 3 + c];
+            if (fabs(dot) > fabs(best)) best = dot, bc = c;
+        }
+        if (bc < 0 || used[bc] || fabs(best) < 0.99) return 0;
+        used[bc] = 1;
+        order->perm[a] = bc;
+        order->flip[a] = best < 0;
+    }
+    qr_geometry ng;
+    reordered_geometry(g, order, &ng);
+    return qr_geometry_same(ref, &ng);
+}
+
+qr_status qr_volume_reorder(const qr_volume *in, const qr_axis_order *order, qr_volume *out) {
+    const qr_geometry *g = &in->geom;
+    qr_geometry ng;
+    reordered_geometry(g, order, &ng);
     QR_TRY(qr_volume_alloc(out, &ng, in->dtype));
     /* old linear index = sum over new axes of (start + step * new index) along the old axis */
     const int64_t old_stride[3] = {1, g->size[0], g->size[0] * g->size[1]};
@@ -283,6 +311,17 @@ qr_status qr_align_to_grid(const qr_geometry *ref, const char *ref_name, qr_volu
     char da[512], db[512];
     qr_geometry_describe(ref, da, sizeof da);
     qr_geometry_describe(&vol->geom, db, sizeof db);
+    qr_axis_order order;
+    if (reorder_onto(ref, &vol->geom, &order)) { /* the same voxels in another order: no interpolation */
+        qr_volume out;
+        QR_TRY(qr_volume_reorder(vol, &order, &out));
+        out.geom = *ref;
+        qr_log(QR_LOG_NOTICE, "%s is stored in another axis order than %s; its axes were reordered onto the %s grid (no interpolation)",
+               vol_name, ref_name, ref_name);
+        qr_volume_free(vol);
+        *vol = out;
+        return QR_OK;
+    }
     if (qr_geometry_overlap_mm3(ref, &vol->geom) <= 0.0)
         return qr_fail(QR_ERR_GEOMETRY, "%s and %s do not overlap in space (%s: %s; %s: %s); are they of the same subject and registered?",
                        vol_name, ref_name, ref_name, da, vol_name, db);

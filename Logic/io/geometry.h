@@ -29,8 +29,10 @@ int qr_geometry_same(const qr_geometry *a, const qr_geometry *b);
 double qr_geometry_overlap_mm3(const qr_geometry *a, const qr_geometry *b);
 
 /* Bring `vol` onto the grid `ref` (labels: nearest; intensities: linear). If the grids are the
- * same, `vol` is left unchanged (its geometry is set exactly to ref's) and *resampled = 0.
- * Otherwise `vol` is replaced by the resampled volume and *resampled = 1. `ref_name` and
+ * same, `vol` is left unchanged (its geometry is set exactly to ref's) and *resampled = 0. If
+ * `vol` holds ref's voxels stored in another axis order (permuted, mirrored), its axes are
+ * reordered, without interpolation, and *resampled = 0. Otherwise `vol` is replaced by the
+ * resampled volume and *resampled = 1. `ref_name` and
  * `vol_name` name the inputs in messages. */
 qr_status qr_align_to_grid(const qr_geometry *ref, const char *ref_name, qr_volume *vol, const char *vol_name,
                            int *resampled);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/fileutil.h"
+#include "../io/geometry.h"
 
 qr_picture_options qr_picture_options_default(void) {
     qr_picture_options o;
@@ -177,8 +178,12 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
         amin = fmin(amin, ras[1]);
         amax = fmax(amax, ras[1]);
     }
+    /* the index axis closest to S is the slice axis, whatever the storage order */
+    qr_axis_order ord;
+    qr_geometry_canonical_order(g, &ord);
+    const int ax_r = ord.perm[0], ax_a = ord.perm[1], ax_s = ord.perm[2];
     view vw;
-    vw.pix = fmin(g->spacing[0], g->spacing[1]) / opt.zoom;
+    vw.pix = fmin(g->spacing[ax_r], g->spacing[ax_a]) / opt.zoom;
     vw.rmax = rmax;
     vw.amax = amax;
     vw.w = (int)ceil((rmax - rmin) / vw.pix);
@@ -193,8 +198,8 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
     for (int64_t u = 0; u < p->n && nrows < opt.max_rows; u++) {
         double lps[3] = {-p->lesions[u].center_ras[0], -p->lesions[u].center_ras[1], p->lesions[u].center_ras[2]}, ijk[3];
         if (qr_geometry_lps_to_index(g, lps, ijk) != QR_OK) continue;
-        double k = floor(ijk[2] + 0.5), dup = 0;
-        double on_plane[3] = {ijk[0], ijk[1], k}, ras[3];
+        double dup = 0, on_plane[3] = {ijk[0], ijk[1], ijk[2]}, ras[3];
+        on_plane[ax_s] = floor(ijk[ax_s] + 0.5);
         qr_geometry_index_to_ras(g, on_plane, ras);
         for (int r = 0; r < nrows; r++) dup = dup || fabs(planes[r] - ras[2]) < 1e-6;
         if (!dup) {
@@ -203,7 +208,8 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
         }
     }
     if (nrows == 0) {
-        double mid[3] = {(g->size[0] - 1) / 2.0, (g->size[1] - 1) / 2.0, floor((g->size[2] - 1) / 2.0)}, ras[3];
+        double mid[3] = {(g->size[0] - 1) / 2.0, (g->size[1] - 1) / 2.0, (g->size[2] - 1) / 2.0}, ras[3];
+        mid[ax_s] = floor((double)(g->size[ax_s] - 1) / 2.0);
         qr_geometry_index_to_ras(g, mid, ras);
         row_lesion[nrows] = -1;
         planes[nrows++] = ras[2];

@@ -866,6 +866,68 @@ static void test_geometry_resample_linear_and_nearest(void **state) {
     qr_volume_free(&l);
 }
 
+/* A FLAIR holding the QSM grid's voxels stored in another axis order (permuted and mirrored, on an
+ * oblique grid, its header rounded to float32 as a NIfTI sform is) is reordered, not interpolated:
+ * every value comes back bit for bit, background zeros stay zeros. The moving volume is built here
+ * from world positions, independently of the library's reordering. */
+static void test_geometry_reorder_not_resample(void **state) {
+    (void)state;
+    const qr_geometry ref = test_geometry(9, 7, 5);
+    const int p[3] = {2, 0, 1}, flip[3] = {1, 0, 1}; /* moving axis a = ref axis p[a], mirrored if flip */
+    qr_geometry mov = ref;
+    double corner[3] = {0, 0, 0};
+    for (int a = 0; a < 3; a++) {
+        mov.size[a] = ref.size[p[a]];
+        mov.spacing[a] = ref.spacing[p[a]];
+        for (int w = 0; w < 3; w++) mov.direction[w * 3 + a] = (flip[a] ? -1 : 1) * ref.direction[w * 3 + p[a]];
+        if (flip[a]) corner[p[a]] = (double)(ref.size[p[a]] - 1);
+    }
+    for (int w = 0; w < 3; w++) {
+        mov.origin[w] = ref.origin[w];
+        for (int c = 0; c < 3; c++) mov.origin[w] += ref.direction[w * 3 + c] * ref.spacing[c] * corner[c];
+    }
+    qr_volume r, v;
+    assert_int_equal(qr_volume_alloc(&r, &ref, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&v, &mov, QR_FLOAT32), QR_OK);
+    float *rv = qr_volume_f32(&r);
+    for (int64_t n = 0; n < qr_geometry_nvox(&ref); n++) rv[n] = n % 3 ? 0.0f : 1.0f + 0.37f * (float)n;
+    for (int64_t k = 0; k < mov.size[2]; k++)
+        for (int64_t j = 0; j < mov.size[1]; j++)
+            for (int64_t i = 0; i < mov.size[0]; i++) {
+                const double idx[3] = {(double)i, (double)j, (double)k};
+                double x[3], q[3];
+                for (int w = 0; w < 3; w++) {
+                    x[w] = mov.origin[w];
+                    for (int c = 0; c < 3; c++) x[w] += mov.direction[w * 3 + c] * mov.spacing[c] * idx[c];
+                }
+                for (int c = 0; c < 3; c++) { /* the reference index of that point */
+                    q[c] = 0;
+                    for (int w = 0; w < 3; w++) q[c] += ref.direction[w * 3 + c] * (x[w] - ref.origin[w]);
+                    q[c] = floor(q[c] / ref.spacing[c] + 0.5);
+                }
+                qr_volume_f32(&v)[qr_geometry_index(&mov, i, j, k)] =
+                    rv[qr_geometry_index(&ref, (int64_t)q[0], (int64_t)q[1], (int64_t)q[2])];
+            }
+    for (int k = 0; k < 3; k++) mov.origin[k] = (double)(float)mov.origin[k];
+    for (int k = 0; k < 9; k++) v.geom.direction[k] = (double)(float)(mov.direction[k] * 1.0000001);
+    memcpy(v.geom.origin, mov.origin, sizeof mov.origin);
+    int res = -1;
+    assert_int_equal(qr_align_to_grid(&ref, "QSM", &v, "FLAIR", &res), QR_OK);
+    assert_int_equal(res, 0);
+    assert_memory_equal(&v.geom, &ref, sizeof ref);
+    assert_memory_equal(qr_volume_f32(&v), rv, sizeof(float) * (size_t)qr_geometry_nvox(&ref));
+    /* a grid that is not a reordering of the reference (shifted half a voxel) is still resampled */
+    qr_volume w;
+    qr_geometry half = mov;
+    for (int c = 0; c < 3; c++) half.origin[c] += 0.5 * mov.direction[c * 3] * mov.spacing[0];
+    assert_int_equal(qr_volume_alloc(&w, &half, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_align_to_grid(&ref, "QSM", &w, "FLAIR", &res), QR_OK);
+    assert_int_equal(res, 1);
+    qr_volume_free(&w);
+    qr_volume_free(&v);
+    qr_volume_free(&r);
+}
+
 static void test_geometry_disjoint(void **state) {
     (void)state;
     qr_geometry ref = test_geometry(10, 10, 10), far = ref;
@@ -1122,6 +1184,7 @@ int main(void) {
         cmocka_unit_test(test_dicom_empty_folder),
         cmocka_unit_test(test_geometry_same_within_tolerance),
         cmocka_unit_test(test_geometry_resample_linear_and_nearest),
+        cmocka_unit_test(test_geometry_reorder_not_resample),
         cmocka_unit_test(test_geometry_disjoint),
         cmocka_unit_test(test_ras_convention),
         cmocka_unit_test(test_nifti_header_checks),

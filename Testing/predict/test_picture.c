@@ -1,6 +1,7 @@
 /*
  * test_picture.c - the prediction summary PNG: lesions drawn in their decision colours at the
- * right place and in the radiological orientation (patient right on the picture's left).
+ * right place and in the radiological orientation (patient right on the picture's left), the
+ * same picture whatever the images' storage order.
  */
 #define _GNU_SOURCE
 #include <cairo.h>
@@ -16,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "io/geometry.h"
 #include "render/picture.h"
 
 /* A 64x64x8 grid, 1 mm in-plane, 3 mm slices, LPS identity direction. Two lesions in slice 4:
@@ -133,7 +135,65 @@ static void test_picture_colours_and_orientation(void **state) {
     qr_volume_free(&flair);
 }
 
+/* Render a prediction to a PNG and return it as an image surface (the file removed). */
+static cairo_surface_t *render(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p) {
+    char path[] = "/tmp/qsmrim-picture-XXXXXX.png";
+    int fd = mkstemps(path, 4);
+    assert_true(fd >= 0);
+    close(fd);
+    qr_picture_options o = qr_picture_options_default();
+    if (qr_picture_write(qsm, flair, p, &o, path) != QR_OK) fail_msg("%s", qr_last_error());
+    cairo_surface_t *s = cairo_image_surface_create_from_png(path);
+    unlink(path);
+    assert_int_equal(cairo_surface_status(s), CAIRO_STATUS_SUCCESS);
+    return s;
+}
+
+/* The same images stored in another axis order (slices along the old j axis, two axes mirrored):
+ * the same picture, pixel for pixel - the slice axis is the one closest to S, not index k. */
+static void test_picture_storage_order(void **state) {
+    (void)state;
+    qr_prediction p, q;
+    qr_volume qsm, flair, qsm2, flair2;
+    make_prediction(&p, &qsm, &flair);
+    for (int64_t i = 0; i < qr_volume_nvox(&qsm); i++) qr_volume_f32(&qsm)[i] = (float)(i % 11) * 10.0f;
+    /* in-plane voxels of 0.8 x 1 mm; lesion centres between slice centres (S 1 mm above slice 4) */
+    qr_volume *all[5] = {&qsm, &flair, &p.labels, &p.overlay, &p.probability};
+    for (int v = 0; v < 5; v++) all[v]->geom.spacing[0] = 0.8;
+    const double c[2][3] = {{12.5, 22.5, 4.0 + 1.0 / 3.0}, {47.5, 22.5, 4.0 + 1.0 / 3.0}};
+    for (int u = 0; u < 2; u++) qr_geometry_index_to_ras(&qsm.geom, c[u], p.lesions[u].center_ras);
+    const qr_axis_order order = {{2, 1, 0}, {1, 0, 1}}; /* slices along the old i axis (0.8 mm) */
+    q = p;
+    assert_int_equal(qr_volume_reorder(&qsm, &order, &qsm2), QR_OK);
+    assert_int_equal(qr_volume_reorder(&flair, &order, &flair2), QR_OK);
+    assert_int_equal(qr_volume_reorder(&p.labels, &order, &q.labels), QR_OK);
+    assert_int_equal(qr_volume_reorder(&p.overlay, &order, &q.overlay), QR_OK);
+    assert_int_equal(qr_volume_reorder(&p.probability, &order, &q.probability), QR_OK);
+    assert_true(qsm2.geom.size[2] == 64 && qsm2.geom.spacing[0] == 3.0 && qsm2.geom.spacing[2] == 0.8);
+    cairo_surface_t *a = render(&qsm, &flair, &p), *b = render(&qsm2, &flair2, &q);
+    const int w = cairo_image_surface_get_width(a), h = cairo_image_surface_get_height(a);
+    assert_int_equal(cairo_image_surface_get_width(b), w);
+    assert_int_equal(cairo_image_surface_get_height(b), h);
+    const int sa = cairo_image_surface_get_stride(a), sb = cairo_image_surface_get_stride(b);
+    int differ = 0;
+    for (int y = 0; y < h; y++)
+        differ += memcmp(cairo_image_surface_get_data(a) + (size_t)y * sa, cairo_image_surface_get_data(b) + (size_t)y * sb,
+                         (size_t)w * 4) != 0;
+    assert_int_equal(differ, 0);
+    cairo_surface_destroy(a);
+    cairo_surface_destroy(b);
+    qr_volume_free(&q.labels);
+    qr_volume_free(&q.overlay);
+    qr_volume_free(&q.probability);
+    qr_prediction_free(&p);
+    qr_volume_free(&qsm);
+    qr_volume_free(&flair);
+    qr_volume_free(&qsm2);
+    qr_volume_free(&flair2);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_picture_colours_and_orientation)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_picture_colours_and_orientation),
+                                       cmocka_unit_test(test_picture_storage_order)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

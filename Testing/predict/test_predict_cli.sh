@@ -157,6 +157,31 @@ for v in ("ras", "las", "perm"):
 print("overlays on the grid given, the same in space")
 EOF
 
+echo "== 3d. an oblique subject whose FLAIR alone is stored in another axis order: the same table (reordered, not interpolated)"
+"$PY" - "$S" "$W/obl" <<'EOF'
+import sys, os, nibabel as nib, numpy as np
+s, w = sys.argv[1:3]
+n = os.path.basename(s)
+t = np.deg2rad(15.0)
+rot = np.array([[np.cos(t), -np.sin(t), 0, 0], [np.sin(t), np.cos(t), 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+for v in ("same", "mixed"):
+    os.makedirs("%s/%s/%s" % (w, v, n), exist_ok=True)
+    for kind in ("qsm", "flair", "lesions"):
+        im = nib.load("%s/%s_%s.nii.gz" % (s, n, kind))
+        out = nib.Nifti1Image(np.asarray(im.dataobj), rot @ im.affine)
+        if v == "mixed" and kind == "flair":
+            cur = nib.orientations.io_orientation(out.affine)
+            out = out.as_reoriented(nib.orientations.ornt_transform(cur, nib.orientations.axcodes2ornt("RAS")))
+        out.set_data_dtype(im.get_data_dtype())
+        nib.save(out, "%s/%s/%s/%s_%s.nii.gz" % (w, v, n, n, kind))
+EOF
+for v in same mixed; do
+  pred "$W/obl/$v/sub-001" "$W/obl/$v" 2>"$W/obl/$v.stderr" >/dev/null || fail "oblique $v: $(cat "$W/obl/$v.stderr")"
+done
+cmp "$W/obl/same.tsv" "$W/obl/mixed.tsv" || fail "oblique, FLAIR in another order: another table: $(diff "$W/obl/same.tsv" "$W/obl/mixed.tsv" | head -5)"
+grep -q "is stored in another axis order than .*no interpolation" "$W/obl/mixed.stderr" || fail "no reordering notice for the FLAIR: $(cat "$W/obl/mixed.stderr")"
+grep -q "resampled" "$W/obl/mixed.stderr" && fail "the FLAIR was resampled: $(cat "$W/obl/mixed.stderr")"
+
 echo "== 3c. --lesion-input: a map of one lesion labelled 4, in two pieces: auto splits it, labels keeps lesion 4"
 "$PY" - "$S/sub-001_lesions.nii.gz" "$W/one4.nii.gz" <<'EOF'
 import sys, nibabel as nib, numpy as np

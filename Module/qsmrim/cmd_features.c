@@ -47,7 +47,12 @@ static const char *HELP =
     "double images in double precision, as PyRadiomics (through PyWavelets) does. Voxel values are\n"
     "held as float32: a double image (or integers beyond 2^24) is rounded on reading, by at most\n"
     "6e-8 of each value, and a notice says so; PyRadiomics keeps the file's values, so a voxel\n"
-    "within that distance of a bin edge can fall into the other bin.\n"
+    "within that distance of a bin edge can fall into the other bin.\n"    "\n"
+    "The features are computed on the arrays as stored, as PyRadiomics computes them: the wavelet\n"
+    "features and some shape features (mesh, 2D diameters) depend on the storage order (another\n"
+    "order of the same image gives other values). predict, train and evaluate first bring the volumes to the training data's order\n"
+    "(i -> Left, j -> Posterior, k -> Superior), so for an image stored otherwise these are not the\n"
+    "values a model is given.\n"
     "\n"
     "example:\n"
     "  qsmrim features --image qsm.nii.gz --lesions lesions.nii.gz --out radiomics.csv\n";

@@ -9,8 +9,8 @@
 
 #include <zlib.h>
 
-/* Open attribute `name` when it exists and holds exactly one value; -1 otherwise (*why says). */
-static hid_t open_single(hid_t obj, const char *name, int *why) {
+/* Open attribute `name` when it exists and holds exactly `n` values; -1 otherwise (*why says). */
+static hid_t open_n(hid_t obj, const char *name, hssize_t want, int *why) {
     *why = QR_H5_MISSING;
     if (H5Aexists(obj, name) <= 0) return -1;
     *why = QR_H5_BAD;
@@ -19,11 +19,44 @@ static hid_t open_single(hid_t obj, const char *name, int *why) {
     hid_t sp = H5Aget_space(a);
     const hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
     if (sp >= 0) H5Sclose(sp);
-    if (n != 1) {
+    if (n != want) {
         H5Aclose(a);
         return -1;
     }
     return a;
+}
+
+static hid_t open_single(hid_t obj, const char *name, int *why) { return open_n(obj, name, 1, why); }
+
+int qr_h5_attr_doubles(hid_t obj, const char *name, double *v, int n) {
+    int why;
+    hid_t a = open_n(obj, name, n, &why);
+    if (a < 0) return why;
+    const int ok = H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0;
+    H5Aclose(a);
+    return ok ? QR_H5_OK : QR_H5_BAD;
+}
+
+qr_status qr_h5_read_voxel_size(hid_t obj, const char *path, double v[3]) {
+    double w[3];
+    v[0] = v[1] = v[2] = 0.0;
+    const int r = qr_h5_attr_doubles(obj, "voxel_size_mm", w, 3);
+    if (r == QR_H5_MISSING) return QR_OK;
+    int ok = r == QR_H5_OK;
+    for (int a = 0; ok && a < 3; a++) ok = w[a] >= 1e-3 && w[a] <= 1e3; /* NaN fails too */
+    if (!ok) return qr_fail(QR_ERR_MODEL, "%s: attribute 'voxel_size_mm' must hold three voxel sizes in mm", path);
+    memcpy(v, w, sizeof w);
+    return QR_OK;
+}
+
+int qr_h5_attr_write_doubles(hid_t obj, const char *name, const double *v, int n) {
+    const hsize_t d = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &d, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    const int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_DOUBLE, v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
 }
 
 int qr_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v) {

@@ -33,6 +33,13 @@ enum { QR_H5_OK = 0, QR_H5_MISSING = -1, QR_H5_BAD = -2 };
  * QR_H5_MISSING when absent; QR_H5_BAD when it holds other than exactly one value or cannot be
  * converted. */
 int qr_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
+/* Exactly `n` doubles of attribute `name` (QR_H5_MISSING, QR_H5_BAD as above). */
+int qr_h5_attr_doubles(hid_t obj, const char *name, double *v, int n);
+/* Write attribute `name` as `n` little-endian doubles: 0, or -1 on failure. */
+int qr_h5_attr_write_doubles(hid_t obj, const char *name, const double *v, int n);
+/* A model file's `voxel_size_mm` (three voxel sizes in mm, each 1e-3..1e3) into v; 0 0 0 when
+ * absent. QR_ERR_MODEL naming `path` when it holds anything else. */
+qr_status qr_h5_read_voxel_size(hid_t obj, const char *path, double v[3]);
 
 /* One string (fixed or variable length) into out[0..n), truncated if longer; out is "" unless
  * QR_H5_OK. */

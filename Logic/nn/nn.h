@@ -222,6 +222,7 @@ typedef struct qr_nn_model_meta {
     char smote[16];             /* DeepSMOTE variant used in training ("released", ...) */
     char notes[256];            /* free text (e.g. "imported from a PyTorch state dict") */
     int64_t seed;               /* training seed (-1: unknown) */
+    double voxel_mm[3];         /* training voxel size along L, P, S in mm (0 0 0: not recorded) */
 } qr_nn_model_meta;
 
 /* A member's preprocessing (pointers into the model; n = in_channels / n_radiomic). */

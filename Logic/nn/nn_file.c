@@ -11,6 +11,8 @@
  *       channel_names ("QSM,FLAIR": channel order of the patches)
  *       threshold_f1, threshold_sensitive (double, NaN = not set)
  *       training_data, commit, date, smote, notes (strings), seed (int64)
+ *       voxel_size_mm (double[3]: the training subjects' median QSM voxel size along L, P, S;
+ *       absent when not recorded)
  *       n_members, ensemble ("mean of member probabilities")
  *   /radiomic_feature_names  (F) strings, the radiomic input order (optional)
  *   /member_000, /member_001, ...   one group per ensemble member, attributes fold, seed
@@ -111,7 +113,8 @@ static int write_config(hid_t f, const qr_nn_model *m) {
              attr_dbl(f, "threshold_sensitive", mt->threshold_sensitive) &&
              attr_str(f, "training_data", mt->training_data) && attr_str(f, "commit", mt->commit) &&
              attr_str(f, "date", mt->date) && attr_str(f, "smote", mt->smote) && attr_str(f, "notes", mt->notes) &&
-             attr_int(f, "seed", mt->seed) && attr_str(f, "ensemble", "mean of member probabilities");
+             attr_int(f, "seed", mt->seed) && attr_str(f, "ensemble", "mean of member probabilities") &&
+             (!(mt->voxel_mm[0] > 0) || qr_h5_attr_write_doubles(f, "voxel_size_mm", mt->voxel_mm, 3) == 0);
     if (ok && m->rad_names) {
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, H5T_VARIABLE);
@@ -398,6 +401,7 @@ static qr_status read_config(hid_t f, const char *path, qr_nn_config *c, qr_nn_m
     QR_TRY(read_attr_str(f, path, "smote", mt->smote, sizeof mt->smote, 0));
     QR_TRY(read_attr_str(f, path, "notes", mt->notes, sizeof mt->notes, 0));
     if (attr_exists(f, "seed")) QR_TRY(read_attr_int(f, path, "seed", &mt->seed));
+    QR_TRY(qr_h5_read_voxel_size(f, path, mt->voxel_mm));
     return QR_OK;
 }
 

@@ -103,9 +103,26 @@ static void report(const qr_score_request *req, double frac, const char *what) {
                                      req->progress_user);
 }
 
+/* A subject whose voxels are not those the model was trained on (stored in the model file): the
+ * patches are cut in voxels and the radiomic features depend on the voxel size, so the model sees
+ * lesions at another scale than in training. Said once per subject; a model without the record
+ * (older files, imported models) is not checked. */
+static void warn_voxel_size(const qr_scorer *s, const qr_score_request *req) {
+    const double *m = s->info.voxel_mm, *v = req->qsm->geom.spacing;
+    if (!(m[0] > 0 && m[1] > 0 && m[2] > 0)) return;
+    int off = 0;
+    for (int a = 0; a < 3; a++) off |= v[a] > 1.25 * m[a] || v[a] < 0.8 * m[a];
+    if (off)
+        qr_log(QR_LOG_WARNING, "%s: voxels of %.3g x %.3g x %.3g mm (L, P, S) differ from the %.3g x %.3g x %.3g mm the model was "
+               "trained on: its patches and features see the lesions at another scale, so its results are less reliable; "
+               "resample the images to the training voxel size first",
+               req->name ? req->name : "subject", v[0], v[1], v[2], m[0], m[1], m[2]);
+}
+
 qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_result *results) {
     const qr_lesion_table *t = req->table;
     if (t->n == 0) return QR_OK;
+    warn_voxel_size(s, req);
     int crops = 0, context = 0, features = 0;
     qr_arch_needs(qr_learner_arch(s->learner), &crops, &context, &features);
 

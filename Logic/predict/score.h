@@ -32,7 +32,9 @@ typedef struct qr_score_request {
     const char *name;                        /* the subject in messages (the QSM's path); NULL: "subject" */
 } qr_score_request;
 
-/* Fill probability and uncertainty of results[i] for table->items[i]. */
+/* Fill probability and uncertainty of results[i] for table->items[i]. The volumes are in the
+ * training storage order; a voxel size other than the model's training voxel size (within
+ * 0.8-1.25x on every axis) is warned about. */
 qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_result *results);
 
 void qr_scorer_close(qr_scorer *s); /* NULL-safe */

@@ -27,6 +27,7 @@ void qr_dataset_free(qr_dataset *d) {
     free(d->subject);
     free(d->subject_rimpos);
     free(d->subject_lesions);
+    free(d->subject_voxel_mm);
     free(d->subject_of);
     free(d->lesion_id);
     free(d->label);
@@ -198,7 +199,9 @@ static qr_status begin_dataset(qr_dataset *d, const qr_dataset_options *o, int n
     d->subject = calloc((size_t)nsubjects, sizeof *d->subject);
     d->subject_rimpos = calloc((size_t)nsubjects, sizeof *d->subject_rimpos);
     d->subject_lesions = calloc((size_t)nsubjects, sizeof *d->subject_lesions);
-    if (!d->subject || !d->subject_rimpos || !d->subject_lesions) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+    d->subject_voxel_mm = calloc((size_t)nsubjects, sizeof *d->subject_voxel_mm);
+    if (!d->subject || !d->subject_rimpos || !d->subject_lesions || !d->subject_voxel_mm)
+        st = qr_fail(QR_ERR_NOMEM, "out of memory");
     if (st == QR_OK && o->crops && !(d->crops = malloc(sizeof *d->crops))) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     if (st == QR_OK && o->context_crops && !(d->context = malloc(sizeof *d->context)))
         st = qr_fail(QR_ERR_NOMEM, "out of memory");
@@ -210,6 +213,7 @@ static qr_status begin_dataset(qr_dataset *d, const qr_dataset_options *o, int n
  * of the table (or is empty without features). */
 static qr_status append_subject(qr_dataset *d, int si, const qr_subject *s, const qr_annotation *ann, int64_t nann,
                                 const qr_feature_table *ft, int64_t *cap) {
+    memcpy(d->subject_voxel_mm[si], s->qsm.geom.spacing, sizeof d->subject_voxel_mm[si]);
     int64_t a = 0;
     for (int64_t li = 0; li < s->lesions.n; li++) {
         const qr_lesion *l = &s->lesions.items[li];

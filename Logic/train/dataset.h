@@ -48,6 +48,7 @@ typedef struct qr_dataset {
     char (*subject)[256];      /* names */
     int64_t *subject_rimpos;   /* rim+ count per subject */
     int64_t *subject_lesions;  /* annotated lesions per subject */
+    double (*subject_voxel_mm)[3]; /* QSM voxel size per subject, in the training storage order */
     int64_t n;                 /* annotated lesions */
     int *subject_of;           /* n */
     int32_t *lesion_id;        /* n */

@@ -13,7 +13,7 @@
  *
  * Model file (HDF5):
  *   attributes  qsmrim_model = "aprl-rf", format_version = 1, threshold_f1, threshold_sensitive,
- *               training_data, notes, date, commit, seed, mtry
+ *               training_data, notes, date, commit, seed, mtry, voxel_size_mm (double[3], optional)
  *   feature_names   strings (p)          impute_mean   float64 (members, p)
  *   member<k>/      one forest each (Logic/classic/forest.h, qr_forest_write_h5)
  */
@@ -252,6 +252,7 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
             e |= attr_str(file, "notes", info ? info->notes : "");
             e |= attr_str(file, "date", info ? info->date : "");
             e |= attr_str(file, "commit", info ? info->commit : "");
+            if (info && info->voxel_mm[0] > 0) e |= qr_h5_attr_write_doubles(file, "voxel_size_mm", info->voxel_mm, 3);
             hid_t st_t = H5Tcopy(H5T_C_S1);
             H5Tset_size(st_t, len);
             hsize_t dn[1] = {(hsize_t)l->nsel}, di[2] = {(hsize_t)l->nmembers, (hsize_t)l->nsel};
@@ -379,6 +380,7 @@ qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info 
             read_attr_str(file, "notes", info->notes, sizeof info->notes);
             read_attr_str(file, "date", info->date, sizeof info->date);
             read_attr_str(file, "commit", info->commit, sizeof info->commit);
+            st = qr_h5_read_voxel_size(file, path, info->voxel_mm);
         }
         if (st == QR_OK) read_attr_num(file, "mtry", H5T_NATIVE_INT, &l->best_mtry);
         if (file >= 0) H5Fclose(file);

@@ -514,6 +514,7 @@ qr_status qr_nn_learner_save(qr_learner *l, const char *path, const qr_model_inf
         snprintf(meta->date, sizeof meta->date, "%s", info->date);
         snprintf(meta->commit, sizeof meta->commit, "%s", info->commit);
         if (info->seed >= 0) meta->seed = info->seed;
+        if (info->voxel_mm[0] > 0) memcpy(meta->voxel_mm, info->voxel_mm, sizeof meta->voxel_mm);
     }
     return qr_nn_model_save(l->model, path);
 }
@@ -538,6 +539,7 @@ qr_status qr_nn_learner_load(const char *path, const char *device, int threads, 
         snprintf(info->date, sizeof info->date, "%s", meta->date);
         snprintf(info->commit, sizeof info->commit, "%s", meta->commit);
         info->seed = meta->seed;
+        memcpy(info->voxel_mm, meta->voxel_mm, sizeof info->voxel_mm);
     }
     return QR_OK;
 }

@@ -101,6 +101,9 @@ typedef struct qr_model_info {
     char date[32];
     char commit[64];
     int64_t seed;
+    /* median QSM voxel size of the training subjects in mm, along L, P, S (the training storage
+     * order); 0 0 0: not recorded (older files, imported models) */
+    double voxel_mm[3];
 } qr_model_info;
 
 qr_status qr_learner_save(qr_learner *l, const char *path, const qr_model_info *info);

@@ -84,6 +84,26 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
         snprintf(buf + k, n - (size_t)k, "radiomics_sha256: %.16s\n", d->radiomics_text_sha);
 }
 
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median QSM voxel size along each axis (training storage order) over the subjects with train[s]. */
+static qr_status median_voxel_size(const qr_dataset *d, const int *train, double out[3]) {
+    double *v = malloc((size_t)d->nsubjects * sizeof *v);
+    if (!v) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    for (int a = 0; a < 3; a++) {
+        int n = 0;
+        for (int s = 0; s < d->nsubjects; s++)
+            if (train[s]) v[n++] = d->subject_voxel_mm[s][a];
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+        out[a] = n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    }
+    free(v);
+    return QR_OK;
+}
+
 static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_eval *m) {
     m->subject = malloc((size_t)d->n * sizeof *m->subject);
     m->fold = calloc((size_t)d->n, sizeof *m->fold);
@@ -307,6 +327,8 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     }
     out->n_train_lesions = ntr;
     out->n_holdout_lesions = nho;
+    double voxel_mm[3] = {0, 0, 0}; /* the training subjects' median voxel size, stored in the model */
+    if (st == QR_OK) st = median_voxel_size(d, train, voxel_mm);
     qr_learner *model = NULL;
     char settings[QR_SETTINGS_MAX];
     run_settings(o->arch, o->cfg, o->seed, o->holdout, d, settings, sizeof settings);
@@ -408,6 +430,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         memset(&info, 0, sizeof info);
         info.threshold_f1 = out->threshold_f1;
         info.threshold_sensitive = out->threshold_sensitive;
+        memcpy(info.voxel_mm, voxel_mm, sizeof info.voxel_mm);
         snprintf(info.training_data, sizeof info.training_data, "%s", o->training_data ? o->training_data : "");
         if (out->have_holdout) {
             const qr_eval_result *r = &out->holdout.result;

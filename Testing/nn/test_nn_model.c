@@ -107,6 +107,7 @@ static void test_roundtrip(void **st) {
         snprintf(mt->training_data, sizeof mt->training_data, "phantom cohort, 20 subjects");
         snprintf(mt->commit, sizeof mt->commit, "abc123");
         mt->seed = 77;
+        mt->voxel_mm[0] = 0.75, mt->voxel_mm[1] = 0.8, mt->voxel_mm[2] = 3.0;
         assert_int_equal(qr_nn_model_set_member_info(m, 0, 3, 77), QR_OK);
         assert_int_equal(qr_nn_model_save(m, tmp("rt.h5")), QR_OK);
         /* load on the same and on the other backend (other layouts): identical tensors */
@@ -122,6 +123,7 @@ static void test_roundtrip(void **st) {
         assert_int_equal(lc->patch[2], c.patch[2]);
         const qr_nn_model_meta *lm = qr_nn_model_meta_const(l);
         assert_true(lm->threshold_f1 == 0.42 && lm->threshold_sensitive == 0.125 && lm->seed == 77);
+        assert_true(lm->voxel_mm[0] == 0.75 && lm->voxel_mm[1] == 0.8 && lm->voxel_mm[2] == 3.0);
         assert_string_equal(lm->training_data, "phantom cohort, 20 subjects");
         assert_string_equal(lm->commit, "abc123");
         qr_nn_preprocess pp;
@@ -405,6 +407,27 @@ static void test_load_errors(void **st) {
     }
     h5rw_close(h);
     expect_load_error(tmp("warray.h5"), QR_ERR_MODEL, "attribute 'width' is not one integer");
+    /* the training voxel size: three sizes in mm, or absent (not recorded) */
+    {
+        const double two[2] = {0.75, 0.75}, neg[3] = {0.75, -1.0, 3.0}, ok[3] = {0.75, 0.75, 3.0};
+        h = edit_copy(good, "vox2.h5");
+        assert_int_equal(qr_h5_attr_write_doubles(h, "voxel_size_mm", two, 2), 0);
+        h5rw_close(h);
+        expect_load_error(tmp("vox2.h5"), QR_ERR_MODEL, "attribute 'voxel_size_mm' must hold three voxel sizes in mm");
+        h = edit_copy(good, "voxneg.h5");
+        assert_int_equal(qr_h5_attr_write_doubles(h, "voxel_size_mm", neg, 3), 0);
+        h5rw_close(h);
+        expect_load_error(tmp("voxneg.h5"), QR_ERR_MODEL, "attribute 'voxel_size_mm' must hold three voxel sizes in mm");
+        assert_int_equal(qr_nn_model_load(CPU, good, &m), QR_OK); /* saved without one */
+        assert_true(qr_nn_model_meta_const(m)->voxel_mm[0] == 0.0);
+        qr_nn_model_free(m);
+        h = edit_copy(good, "voxok.h5");
+        assert_int_equal(qr_h5_attr_write_doubles(h, "voxel_size_mm", ok, 3), 0);
+        h5rw_close(h);
+        assert_int_equal(qr_nn_model_load(CPU, tmp("voxok.h5"), &m), QR_OK);
+        assert_true(qr_nn_model_meta_const(m)->voxel_mm[2] == 3.0);
+        qr_nn_model_free(m);
+    }
     /* integers beyond 32 bits are refused, not cut to their low bits (2^32 + 1 read as 1) */
     expect_attr_int_error(good, "big.h5", "in_channels", ((int64_t)1 << 32) + 1, QR_ERR_MODEL,
                           "attribute 'in_channels' = 4294967297 is out of range");

@@ -182,6 +182,24 @@ cmp "$W/obl/same.tsv" "$W/obl/mixed.tsv" || fail "oblique, FLAIR in another orde
 grep -q "is stored in another axis order than .*no interpolation" "$W/obl/mixed.stderr" || fail "no reordering notice for the FLAIR: $(cat "$W/obl/mixed.stderr")"
 grep -q "resampled" "$W/obl/mixed.stderr" && fail "the FLAIR was resampled: $(cat "$W/obl/mixed.stderr")"
 
+echo "== 3e. voxels other than the model's training voxels (0.75 x 0.75 x 3 mm) are warned about; the phantom's are not"
+grep -q "differ from the .* mm the model was trained on" "$W/a.stderr" && fail "a subject on the training grid got the voxel-size warning"
+mkdir -p "$W/iso/sub-001"
+"$PY" - "$S" "$W/iso/sub-001" <<'EOF'
+import sys, nibabel as nib, numpy as np
+s, o = sys.argv[1:3]
+for kind in ("qsm", "flair", "lesions"):
+    im = nib.load("%s/sub-001_%s.nii.gz" % (s, kind))
+    aff = im.affine.copy()
+    aff[:3, :3] = aff[:3, :3] / np.array(im.header.get_zooms()[:3])  # 1 mm voxels, same directions
+    out = nib.Nifti1Image(np.asarray(im.dataobj), aff)
+    out.set_data_dtype(im.get_data_dtype())
+    nib.save(out, "%s/sub-001_%s.nii.gz" % (o, kind))
+EOF
+pred "$W/iso/sub-001" "$W/iso/p" 2>"$W/iso.stderr" >/dev/null || fail "1 mm subject: $(cat "$W/iso.stderr")"
+grep -q "voxels of 1 x 1 x 1 mm (L, P, S) differ from the 0.75 x 0.75 x 3 mm the model was trained on" "$W/iso.stderr" ||
+  fail "no voxel-size warning for 1 mm voxels: $(cat "$W/iso.stderr")"
+
 echo "== 3c. --lesion-input: a map of one lesion labelled 4, in two pieces: auto splits it, labels keeps lesion 4"
 "$PY" - "$S/sub-001_lesions.nii.gz" "$W/one4.nii.gz" <<'EOF'
 import sys, nibabel as nib, numpy as np

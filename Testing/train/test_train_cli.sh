@@ -99,6 +99,8 @@ check "train holds out a fold with rim+ subjects" bash -c "
   for i in 07 08 09 10; do awk -F'\t' 'NR == 2 { \$2 = 1 } { print }' OFS='\t' '$T/c/sub-'\$i'_annotations.tsv' >'$T/h/sub-'\$i'_annotations.tsv'; done &&
   '$Q' train --manifest '$T/h/cohort.tsv' --out '$T/h/m.h5' --config '$T/tiny.yaml' --holdout 0.2 --quiet &&
   test -s '$T/h/m.h5'"
+check "a trained network records its training voxel size (the mini cohort's 0.75 x 0.75 x 3 mm)" "$PY" -c "
+import h5py; v = list(h5py.File('$T/h/m.h5', 'r').attrs['voxel_size_mm']); assert v == [0.75, 0.75, 3.0], v"
 # finished jobs of another configuration are never reused (they would be reported as the new one)
 sed 's/^epochs: 2$/epochs: 3/' "$T/tiny.yaml" >"$T/tiny3.yaml"
 check "resume refuses another configuration, naming the setting" one_line_error 1 "used other settings ('epochs: 2' there, 'epochs: 3' now)" \
@@ -279,6 +281,8 @@ printf 'rf_trees: 20\nrf_tune_trees: 10\nrf_mtry: [2]\nradiomics: fo.yaml\n' >"$
 check "a relative radiomics file is read beside TRAIN.yaml when run from another folder" bash -c "
   cd '$T' && '$Q' train --manifest c/cohort.tsv --out rf-fo.h5 --arch aprl-rf --config cfg/rf.yaml --holdout 0 --quiet &&
   test -s rf-fo.h5"
+check "a trained random forest records its training voxel size" "$PY" -c "
+import h5py; v = list(h5py.File('$T/rf-fo.h5', 'r').attrs['voxel_size_mm']); assert v == [0.75, 0.75, 3.0], v"
 # a radiomics file edited under the same name: a resumed run must not mix features of both
 check "resume refuses a radiomics file whose contents changed, naming it" bash -c "
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e-fo' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 20 \

@@ -320,16 +320,17 @@ static qr_status remove_stale(const char *dir, int n_subjects, int truth) {
         char sd[QR_PATH_MAX];
         struct stat st;
         if (ph_format(sd, sizeof sd, "%s/%s", dir, name) != QR_OK || lstat(sd, &st) != 0) continue;
-        if (S_ISLNK(st.st_mode)) {
-            name_list_add(&kept, name, "a link, not followed");
+        const long index = strtol(name + 4, NULL, 10);
+        char current[32] = "";
+        if (index >= 1 && index <= n_subjects) subject_name((int)index - 1, n_subjects, current, sizeof current);
+        const int is_current = !strcmp(current, name);
+        if (S_ISLNK(st.st_mode)) { /* a link this run wrote through is the user's choice; another is not followed */
+            if (!is_current) name_list_add(&kept, name, "a link, not followed");
             continue;
         }
         if (!S_ISDIR(st.st_mode)) continue;
         qr_remove_leftovers(sd, NULL);
-        const long index = strtol(name + 4, NULL, 10);
-        char current[32] = "";
-        if (index >= 1 && index <= n_subjects) subject_name((int)index - 1, n_subjects, current, sizeof current);
-        if (!strcmp(current, name)) { /* a subject of this cohort: only truth maps can be stale */
+        if (is_current) { /* a subject of this cohort: only truth maps can be stale */
             if (!truth)
                 for (int k = 3; k < 5; k++) files += remove_subject_file(dir, name, subject_files[k], &failed) > 0;
             continue;

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../core/fileutil.h"
+#include "../eval/metrics.h"
 #include "../eval/plots.h"
 #include "folds.h"
 #include "../nn/nn.h"
@@ -84,11 +85,6 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
         snprintf(buf + k, n - (size_t)k, "radiomics_sha256: %.16s\n", d->radiomics_text_sha);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median QSM voxel size along each axis (training storage order) over the subjects with train[s]. */
 static qr_status median_voxel_size(const qr_dataset *d, const int *train, double out[3]) {
     double *v = malloc((size_t)d->nsubjects * sizeof *v);
@@ -97,8 +93,7 @@ static qr_status median_voxel_size(const qr_dataset *d, const int *train, double
         int n = 0;
         for (int s = 0; s < d->nsubjects; s++)
             if (train[s]) v[n++] = d->subject_voxel_mm[s][a];
-        qsort(v, (size_t)n, sizeof *v, cmp_double);
-        out[a] = n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+        out[a] = n == 0 ? 0.0 : qr_percentile(v, n, 50.0);
     }
     free(v);
     return QR_OK;

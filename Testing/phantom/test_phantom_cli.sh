@@ -107,6 +107,7 @@ mkdir "$T/a/sub-0003" && cp "$T/a/sub-003/sub-003_qsm.nii.gz" "$T/a/sub-0003/sub
 # a stale folder with a write-protected file, a temporary file of a killed run
 mkdir "$T/a/sub-03" && echo keep >"$T/a/sub-03/sub-03_qsm.nii.gz"
 mkdir -p "$T/user/sub-004" && echo keep >"$T/user/sub-004/sub-004_qsm.nii.gz" && ln -s "$T/user/sub-004" "$T/a/sub-004"
+mv "$T/a/sub-002" "$T/user/sub-002" && ln -s "$T/user/sub-002" "$T/a/sub-002" # a subject the new run writes through a link
 mkdir "$T/a/sub-005" && echo keep >"$T/a/sub-005/sub-005_lesions.nii.gz" && chmod 444 "$T/a/sub-005/sub-005_lesions.nii.gz"
 sh -c 'exit 0' & dead=$!
 wait "$dead"
@@ -128,6 +129,8 @@ expect 0 "--overwrite replaces the cohort" -- "$Q" phantom --out "$T/a" --subjec
 grep -q "kept 3 subject folders of an earlier cohort as they are: " "$T/err" && grep -q "sub-0003 (holds other files)" "$T/err" &&
     grep -q "sub-004 (a link, not followed)" "$T/err" && grep -q "sub-005 (holds write-protected files)" "$T/err" &&
     ok "warning names each folder kept and why" || bad "kept-folder warning: $(cat "$T/err")"
+! grep -q "sub-002" "$T/err" && [ -L "$T/a/sub-002" ] && [ -f "$T/user/sub-002/sub-002_qsm.nii.gz" ] &&
+    ok "a linked subject folder of the new cohort is written through, not warned about" || bad "linked sub-002: $(cat "$T/err")"
 chmod 644 "$T/a/sub-005/sub-005_lesions.nii.gz"
 expect 0 "--overwrite without --truth over a --truth cohort" -- "$Q" phantom --out "$T/c" --subjects 1 --seed 6 --threads 1 --overwrite --data "$DATA"
 [ "$(ls -A "$T/c/sub-001" | tr '\n' ' ')" = "sub-001_annotations.tsv sub-001_flair.nii.gz sub-001_lesions.nii.gz sub-001_qsm.nii.gz " ] \

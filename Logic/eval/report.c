@@ -202,18 +202,23 @@ qr_status qr_report_write_metrics_json(const char *path, const qr_eval_result *r
     return qr_atomic_commit(&a);
 }
 
-qr_status qr_report_write_predictions(const char *path, const qr_eval_input *in, const qr_eval_result *r,
-                                      const char *const *subject_names, const int32_t *lesion_id) {
+/* predictions.tsv holds exactly the contract's columns; decisions.tsv the calls beside them. */
+static qr_status write_lesion_table(const char *path, int calls, const qr_eval_input *in, const qr_eval_result *r,
+                                    const char *const *subject_names, const int32_t *lesion_id) {
     qr_atomic a;
     QR_TRY(qr_atomic_open(&a, path));
     FILE *f = a.fp;
-    fputs("subject\tlesion_id\tfold\tlabel\tprobability\tdecision\treview", f);
-    if (in->nmembers > 1)
+    fputs(calls ? "subject\tlesion_id\tfold\tdecision\treview" : "subject\tlesion_id\tfold\tlabel\tprobability", f);
+    if (calls && in->nmembers > 1)
         for (int m = 0; m < in->nmembers; m++) fprintf(f, "\tprobability_seed%d", m + 1);
     fputc('\n', f);
     for (int64_t i = 0; i < in->n; i++) {
-        fprintf(f, "%s\t%d\t%d\t%d\t%.9g\t%d\t%d", subject_names[in->subject[i]], lesion_id[i], in->fold[i] + 1,
-                in->label[i], r->prob[i], r->decision[i], r->review[i]);
+        fprintf(f, "%s\t%d\t%d", subject_names[in->subject[i]], lesion_id[i], in->fold[i] + 1);
+        if (!calls) {
+            fprintf(f, "\t%d\t%.9g\n", in->label[i], r->prob[i]);
+            continue;
+        }
+        fprintf(f, "\t%d\t%d", r->decision[i], r->review[i]);
         if (in->nmembers > 1)
             for (int m = 0; m < in->nmembers; m++) fprintf(f, "\t%.9g", in->member_prob[i * in->nmembers + m]);
         fputc('\n', f);
@@ -223,6 +228,16 @@ qr_status qr_report_write_predictions(const char *path, const qr_eval_input *in,
         return qr_fail(QR_ERR_IO, "cannot write %s", path);
     }
     return qr_atomic_commit(&a);
+}
+
+qr_status qr_report_write_predictions(const char *path, const qr_eval_input *in, const qr_eval_result *r,
+                                      const char *const *subject_names, const int32_t *lesion_id) {
+    return write_lesion_table(path, 0, in, r, subject_names, lesion_id);
+}
+
+qr_status qr_report_write_decisions(const char *path, const qr_eval_input *in, const qr_eval_result *r,
+                                    const char *const *subject_names, const int32_t *lesion_id) {
+    return write_lesion_table(path, 1, in, r, subject_names, lesion_id);
 }
 
 /* ---- summary.tsv ---- */

@@ -6,8 +6,10 @@
  *                    sensitivity, specificity, ppv, accuracy, tp, fp, fn, tn, count_r, count_r_ci,
  *                    count_mse, review_fraction_at_high_sensitivity) plus "<key>_ci" bootstrap
  *                    intervals, per-fold values and the settings; NaN is written as null.
- *   predictions.tsv  subject lesion_id fold label probability, then decision (majority vote),
- *                    review (at the high-sensitivity point) and one probability per ensemble member
+ *   predictions.tsv  subject lesion_id fold label probability (exactly the contract's columns;
+ *                    fold numbered from 1, probability the ensemble's mean)
+ *   decisions.tsv    subject lesion_id fold decision (1 rim+ call: majority vote) review (1: to be
+ *                    reviewed at the high-sensitivity point), then probability_seedN per member
  *   summary.tsv      one row: the method and its headline numbers with intervals - what a combined
  *                    report (qr_report_write_html with several rows) reads back
  *   roc.png, pr.png, counts.png   (plots.h)
@@ -68,6 +70,8 @@ qr_status qr_report_write_metrics_json(const char *path, const qr_eval_result *r
 /* subject_names[s] per subject index; lesion_id[i] per lesion. */
 qr_status qr_report_write_predictions(const char *path, const qr_eval_input *in, const qr_eval_result *r,
                                       const char *const *subject_names, const int32_t *lesion_id);
+qr_status qr_report_write_decisions(const char *path, const qr_eval_input *in, const qr_eval_result *r,
+                                    const char *const *subject_names, const int32_t *lesion_id);
 qr_status qr_report_write_summary(const char *path, const qr_summary_row *row);
 /* Read a summary.tsv written by this module (QR_ERR_FORMAT naming the file otherwise). */
 qr_status qr_report_read_summary(const char *path, qr_summary_row *row);

@@ -328,7 +328,7 @@ qr_status qr_lesion_table_write_tsv_pending(const qr_lesion_table *t, const char
     fprintf(f.fp, "lesion_id\tvoxels\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tbbox\ttouches_border\n");
     for (int64_t u = 0; u < t->n; u++) {
         const qr_lesion *L = &t->items[u];
-        fprintf(f.fp, "%d\t%lld\t%.6g\t%.3f\t%.3f\t%.3f\t%lld,%lld,%lld,%lld,%lld,%lld\t%d\n", L->id, (long long)L->voxels,
+        fprintf(f.fp, "%d\t%lld\t%.10g\t%.3f\t%.3f\t%.3f\t%lld,%lld,%lld,%lld,%lld,%lld\t%d\n", L->id, (long long)L->voxels,
                 L->volume_mm3, L->center_ras[0], L->center_ras[1], L->center_ras[2], (long long)L->bbox[0],
                 (long long)L->bbox[1], (long long)L->bbox[2], (long long)L->bbox[3], (long long)L->bbox[4],
                 (long long)L->bbox[5], L->touches_border);

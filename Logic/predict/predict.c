@@ -276,7 +276,7 @@ static qr_status write_table(const qr_prediction *p, const char *path, qr_pendin
     fprintf(f.fp, "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n");
     for (int64_t u = 0; u < p->n; u++) {
         const qr_lesion_result *R = &p->lesions[u];
-        fprintf(f.fp, "%d\t%.6g\t%.3f\t%.3f\t%.3f\t%.6f\t%.6f\t%s\n", R->id, R->volume_mm3, R->center_ras[0],
+        fprintf(f.fp, "%d\t%.10g\t%.3f\t%.3f\t%.3f\t%.6f\t%.6f\t%s\n", R->id, R->volume_mm3, R->center_ras[0],
                 R->center_ras[1], R->center_ras[2], R->probability, R->uncertainty, qr_decision_name(R->decision));
     }
     return qr_atomic_finish(&f, out);

@@ -121,6 +121,10 @@ static qr_status write_method_files(const qr_dataset *d, qr_method_eval *m, cons
     for (int s = 0; s < d->nsubjects; s++) names[s] = d->subject[s];
     snprintf(path, sizeof path, "%s/predictions.tsv", outdir);
     qr_status st = qr_report_write_predictions(path, &m->input, &m->result, names, d->lesion_id);
+    if (st == QR_OK) {
+        snprintf(path, sizeof path, "%s/decisions.tsv", outdir);
+        st = qr_report_write_decisions(path, &m->input, &m->result, names, d->lesion_id);
+    }
     free(names);
     if (st != QR_OK) return st;
     qr_summary_row row = qr_summary_of(&m->result, &m->info);
@@ -273,6 +277,11 @@ void qr_train_outcome_free(qr_train_outcome *t) {
     memset(t, 0, sizeof *t);
 }
 
+int qr_holdout_folds(double holdout) {
+    const int k = (int)lround(1.0 / holdout);
+    return k < 2 ? 2 : k;
+}
+
 qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const qr_pipeline_hooks *h, qr_train_outcome *out) {
     memset(out, 0, sizeof *out);
     double t0 = now_s();
@@ -284,8 +293,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     }
     qr_status st = QR_OK;
     if (o->holdout > 0) {
-        int k = (int)lround(1.0 / o->holdout);
-        if (k < 2) k = 2;
+        const int k = qr_holdout_folds(o->holdout);
         if (k > d->nsubjects) {
             st = qr_fail(QR_ERR_INVALID_ARG, "a held-out share of %g needs at least %d subjects, the cohort has %d",
                          o->holdout, k, d->nsubjects);

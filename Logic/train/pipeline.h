@@ -5,8 +5,9 @@
  * qr_evaluate_method   cross-validation of one architecture (crossval.h) - or, with a model file,
  *                      scoring that model on every lesion with its stored thresholds - then the
  *                      evaluation (Logic/eval/evaluation.h) and the report files of that method
- *                      in one folder: metrics.json, predictions.tsv, summary.tsv, roc.png, pr.png,
- *                      counts.png (report.html is written by the caller over all methods).
+ *                      in one folder: metrics.json, predictions.tsv, decisions.tsv, summary.tsv,
+ *                      roc.png, pr.png, counts.png (report.html is written by the caller over all
+ *                      methods).
  *
  * qr_train_model       trains the members (seeds) of one architecture on the cohort and writes
  *                      the model file with thresholds and provenance. With holdout h > 0 the
@@ -94,6 +95,9 @@ typedef struct qr_train_outcome {
 } qr_train_outcome;
 
 qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const qr_pipeline_hooks *h, qr_train_outcome *out);
+/* The k of the k-fold split whose one fold is a held-out share h > 0 (round(1/h), at least 2):
+ * a cohort needs at least k subjects. */
+int qr_holdout_folds(double holdout);
 void qr_train_outcome_free(qr_train_outcome *t);
 
 #ifdef __cplusplus

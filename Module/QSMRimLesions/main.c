@@ -11,6 +11,7 @@
  * then SIGKILL) never leaves a partial output behind.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,7 @@ static qr_status write_return_parameters(const char *path, long n_rim_positive, 
 }
 
 int main(int argc, char **argv) {
+    signal(SIGXFSZ, SIG_IGN); /* writes past a file-size limit fail with EFBIG and are reported */
     static const struct option opts[] = {
         {"qsm", required_argument, 0, 'q'},       {"flair", required_argument, 0, 'f'},
         {"lesions", required_argument, 0, 'l'},   {"overlay", required_argument, 0, 'o'},

@@ -27,6 +27,9 @@ static void print_log(qr_log_level level, const char *msg, void *user) {
 void cli_begin(const char *command) {
     g_cmd = command;
     qr_set_log_sink(print_log, NULL);
+    /* Past a file-size limit (ulimit -f) a write fails with EFBIG, which the writers report and
+     * recover from; the default action of SIGXFSZ would end the process without a word. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 const char *cli_command(void) { return g_cmd; }
@@ -93,6 +96,20 @@ int cli_check_device(const char *text) {
     qr_nn_device d;
     if (qr_nn_device_parse(text, &d) != QR_OK) return cli_usage("--device: %s", qr_last_error());
     return 0;
+}
+
+const char *cli_resolve_device(const char *text, int threads) {
+    qr_nn_context_options co = qr_nn_context_options_default();
+    if (qr_nn_device_parse(text, &co.device) != QR_OK || co.device.kind != QR_NN_DEVICE_AUTO) return text;
+    co.threads = threads;
+    qr_nn_context *ctx = NULL;
+    if (qr_nn_context_create(&co, &ctx) != QR_OK) {
+        qr_clear_error();
+        return text;
+    }
+    const int cpu = qr_nn_context_device(ctx) == QR_NN_DEVICE_CPU;
+    qr_nn_context_free(ctx);
+    return cpu ? "cpu" : text;
 }
 
 /* The notice of the first Ctrl-C, made when the handler is installed (a handler may only write). */

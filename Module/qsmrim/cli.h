@@ -50,6 +50,10 @@ int cli_set_precision(const char *text);
 /* --device auto|cpu|cuda[:N] checked when the command line is read (a misspelt device is a usage
  * error, not a failure after the inputs are read). 0, or CLI_EXIT_USAGE after a usage line. */
 int cli_check_device(const char *text);
+/* --device auto of a command that creates a compute context per job (train, evaluate): decided
+ * once, so the one-line notice of a fallback to the CPU is said once and not per job. Returns
+ * "cpu" when auto runs on the CPU, otherwise `text` (a failing GPU still fails in the jobs). */
+const char *cli_resolve_device(const char *text, int threads);
 
 /* Ctrl-C: the first SIGINT/SIGTERM sets the flag that long work polls (and that library calls
  * receive as their cancel flag) and prints a notice unless quiet (install after cli_set_quiet);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -29,7 +30,9 @@ static const char *HELP =
     "                    have columns lesion_id and rim (1 rim+, 0 rim-); lesions without a row are\n"
     "                    left out (a notice counts them)\n"
     "  --report DIR      output folder (created): metrics.json, predictions.tsv (subject lesion_id fold\n"
-    "                    label probability ...), summary.tsv, roc.png, pr.png, counts.png, report.html\n"
+    "                    label probability), decisions.tsv (subject lesion_id fold decision review,\n"
+    "                    then each seed's probability), summary.tsv, roc.png, pr.png, counts.png,\n"
+    "                    report.html\n"
     "  --arch A          qsmrimnet (default), rimnet, aprl-rf, aprl-nn; a comma-separated list runs\n"
     "                    each into DIR/<name>/ and one combined report.html (DIR/metrics.json is the\n"
     "                    first method's)\n"
@@ -246,6 +249,8 @@ int cmd_evaluate(int argc, char **argv) {
     }
     if (threads > 0) cfg.threads = (int)threads;
     cli_install_interrupt();
+    struct stat sb;
+    const int made_report = stat(report, &sb) != 0; /* a failed run removes the folder it made */
     st = qr_mkdir_p(report);
     if (st != QR_OK) return cli_fail(st);
     const int gone = qr_remove_leftovers(report, NULL);
@@ -281,6 +286,9 @@ int cmd_evaluate(int argc, char **argv) {
         st = qr_cohort_read(manifest, &cohort);
         if (st == QR_OK) st = qr_cohort_check_files(&cohort);
         if (st == QR_OK) st = qr_cohort_outputs_check(&cohort, NULL, NULL, report, "the --report folder");
+        if (st == QR_OK && !model && folds > cohort.n) /* before any work */
+            st = qr_fail(QR_ERR_INVALID_ARG, "%s: %ld folds need at least %ld subjects, it lists %d", manifest, folds, folds,
+                         cohort.n);
         if (st != QR_OK) {
             qr_cohort_free(&cohort);
             goto done;
@@ -322,6 +330,9 @@ int cmd_evaluate(int argc, char **argv) {
             cli_notice("radiomic features: %lld of %d subjects from the cache %s", (long long)ds.n_cached, ds.nsubjects,
                        dopt.cache_dir);
 
+        int networks = 0; /* architectures that train a network (one context per job) */
+        for (int a = 0; a < narch; a++) networks |= archs[a] != QR_ARCH_APRL_RF;
+        const char *job_device = networks && !model ? cli_resolve_device(device, cfg.threads) : device;
         for (int a = 0; a < narch && st == QR_OK; a++) {
             char outdir[QR_PATH_MAX + 64], workdir[QR_PATH_MAX];
             const char *mname = name ? name : qr_arch_to_name(archs[a]);
@@ -345,7 +356,7 @@ int cmd_evaluate(int argc, char **argv) {
             eo.nseeds = (int)seeds;
             eo.bootstrap = (int)bootstrap;
             eo.seed = (uint64_t)seed;
-            eo.device = device;
+            eo.device = archs[a] == QR_ARCH_APRL_RF ? device : job_device;
             eo.model_path = model;
             eo.outdir = outdir;
             eo.workdir = model ? NULL : workdir;
@@ -380,7 +391,10 @@ int cmd_evaluate(int argc, char **argv) {
         if (st == QR_OK) cli_notice("report: %s", final_html);
     }
 done:
-    if (st != QR_OK) qr_staging_abort(stage);
+    if (st != QR_OK) {
+        qr_staging_abort(stage);
+        if (made_report) rmdir(report); /* only when nothing (such as --resume checkpoints) is in it */
+    }
     for (int e = 0; e < neval; e++) qr_method_eval_free(&evals[e]);
     qr_dataset_free(&ds);
     if (st == QR_ERR_CANCELLED)

@@ -160,6 +160,9 @@ int cmd_train(int argc, char **argv) {
     st = qr_cohort_read(manifest, &cohort);
     if (st == QR_OK) st = qr_cohort_check_files(&cohort);
     if (st == QR_OK) st = qr_cohort_outputs_check(&cohort, out, "--out", report, "the --report folder");
+    if (st == QR_OK && cfg.holdout > 0 && qr_holdout_folds(cfg.holdout) > cohort.n) /* before any work */
+        st = qr_fail(QR_ERR_INVALID_ARG, "%s: a held-out share of %g needs at least %d subjects, it lists %d (--holdout 0 "
+                     "trains on every subject)", manifest, cfg.holdout, qr_holdout_folds(cfg.holdout), cohort.n);
     if (st != QR_OK) {
         qr_cohort_free(&cohort);
         return cli_fail(st);
@@ -210,7 +213,7 @@ int cmd_train(int argc, char **argv) {
     to.nseeds = (int)seeds;
     to.seed = (uint64_t)seed;
     to.holdout = cfg.holdout;
-    to.device = device;
+    to.device = arch == QR_ARCH_APRL_RF ? device : cli_resolve_device(device, cfg.threads);
     to.out = out;
     to.checkpoint = arch == QR_ARCH_APRL_RF ? NULL : out;
     to.resume = resume;

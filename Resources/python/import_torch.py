@@ -116,7 +116,10 @@ def main():
         fail(f"cannot create {a.out}: folder {out_dir} does not exist")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(a.out) + ".tmp-", suffix=".h5", dir=out_dir)
     os.close(fd)
+    umask = os.umask(0)  # mkstemp makes the file private; a model is read by others, as qsmrim's outputs
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         with h5py.File(tmp, "w", userblock_size=h5seal.BLOCK) as f:
             qt.write_model_file(f, {k: sd[k] for k in ref}, cfg, None, meta)
         h5seal.seal(tmp)

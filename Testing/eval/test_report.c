@@ -2,7 +2,8 @@
  * test_report.c - the report folder's files.
  *   - metrics.json parses (Python's json) and holds every key CONTRACT.md lists, with the values
  *     of the evaluation (NaN as null);
- *   - predictions.tsv has the contract header first and one row per lesion;
+ *   - predictions.tsv has exactly the contract's header and one row per lesion; decisions.tsv the
+ *     calls (decision, review) and each member's probability;
  *   - summary.tsv reads back to the same numbers;
  *   - the three PNGs are PNG images of the drawn size; report.html embeds them, shows Table 2 and
  *     Table 3 rows with the paper's values, and is well-formed enough for xmllint --html.
@@ -90,9 +91,10 @@ static void test_report_files(void **state) {
     info.bootstrap = 100;
     info.seconds = 12;
 
-    char json[1100], pred[1100], sum[1100], roc[1100], pr[1100], cnt[1100], html[1100];
+    char json[1100], pred[1100], decs[1100], sum[1100], roc[1100], pr[1100], cnt[1100], html[1100];
     snprintf(json, sizeof json, "%s/metrics.json", g_dir);
     snprintf(pred, sizeof pred, "%s/predictions.tsv", g_dir);
+    snprintf(decs, sizeof decs, "%s/decisions.tsv", g_dir);
     snprintf(sum, sizeof sum, "%s/summary.tsv", g_dir);
     snprintf(roc, sizeof roc, "%s/roc.png", g_dir);
     snprintf(pr, sizeof pr, "%s/pr.png", g_dir);
@@ -106,6 +108,7 @@ static void test_report_files(void **state) {
         names[s] = names_buf[s];
     }
     assert_int_equal(qr_report_write_predictions(pred, &in, &res, names, lid), QR_OK);
+    assert_int_equal(qr_report_write_decisions(decs, &in, &res, names, lid), QR_OK);
     qr_summary_row row = qr_summary_of(&res, &info), back;
     assert_int_equal(qr_report_write_summary(sum, &row), QR_OK);
     qr_status rs = qr_report_read_summary(sum, &back);
@@ -167,14 +170,32 @@ static void test_report_files(void **state) {
     snprintf(cmd, sizeof cmd, "%s %s %s %s %s %s", QSMRIM_PYTHON, p, json, roc, pr, cnt);
     assert_int_equal(system(cmd), 0);
 
-    /* predictions.tsv: the contract's columns first, one row per lesion */
+    /* predictions.tsv: exactly the contract's columns, one row per lesion */
     f = fopen(pred, "r");
     char line[512];
     assert_non_null(fgets(line, sizeof line, f));
-    const char *head = "subject\tlesion_id\tfold\tlabel\tprobability\t";
-    assert_true(strncmp(line, head, strlen(head)) == 0);
+    assert_string_equal(line, "subject\tlesion_id\tfold\tlabel\tprobability\n");
     int rows = 0;
     while (fgets(line, sizeof line, f)) rows++;
+    fclose(f);
+    assert_int_equal(rows, N);
+    /* decisions.tsv: the calls beside them, row for row */
+    f = fopen(decs, "r");
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "subject\tlesion_id\tfold\tdecision\treview\tprobability_seed1\tprobability_seed2\t"
+                              "probability_seed3\n");
+    rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        char subj[64];
+        int lesion, fold, decision, review;
+        float p3;
+        assert_int_equal(sscanf(line, "%63s %d %d %d %d %*f %*f %f", subj, &lesion, &fold, &decision, &review, &p3), 6);
+        assert_int_equal(lesion, lid[rows]);
+        assert_int_equal(decision, res.decision[rows]);
+        assert_int_equal(review, res.review[rows]);
+        assert_true(fabs(p3 - prob[rows * 3 + 2]) < 1e-6);
+        rows++;
+    }
     fclose(f);
     assert_int_equal(rows, N);
 

@@ -50,6 +50,16 @@ assert np.allclose(ras[ka], ours[kb], atol=2e-3), np.abs(ras[ka] - ours[kb]).max
 assert np.allclose(counts[ka] * vox, ours_v[kb], rtol=1e-6)
 PYEOF
 
+# volumes printed in full: 75 and 111^3 voxels of 0.75 x 0.75 x 3 mm
+"$PY" -c "
+import nibabel as nib, numpy as np
+a = np.zeros((120, 120, 120), np.uint8); a[1:112, 1:112, 1:112] = 1; a[115:118, 115:118, 1:9] = 2; a[115, 115, 9:12] = 2
+nib.save(nib.Nifti1Image(a, np.diag([0.75, 0.75, 3, 1])), '$T/vol.nii.gz')"
+check "volumes in full, no exponent (126.5625 and 2307877.3125 mm3)" bash -c "
+  '$Q' lesions --mask '$T/vol.nii.gz' --out '$T/vol.tsv' 2>/dev/null && ! grep -q 'e+' '$T/vol.tsv' &&
+  awk -F'\t' 'NR > 1 { v[\$1] = \$3 } END { d1 = v[1] / 2307877.3125 - 1; d2 = v[2] / 126.5625 - 1;
+    exit !(d1 * d1 < 1e-18 && d2 * d2 < 1e-18) }' '$T/vol.tsv'"
+
 # empty mask: a header-only table, exit 0, a notice
 "$PY" -c "import nibabel as nib, numpy as np; nib.save(nib.Nifti1Image(np.zeros((5,5,5),np.uint8), np.eye(4)), '$T/empty.nii.gz')"
 check "empty mask: exit 0, header only, notice" bash -c "

@@ -41,6 +41,9 @@ PYEOF
 Q="$QSMRIM"
 "$Q" import-torch "$W/released.pth" --out "$W/model.h5" --fusion add
 "$Q" import-torch "$W/wrapped.pth" --out "$W/model2.h5" --quiet
+# the model file is made as the user's other files are (umask), not private to its creator
+(umask 002; "$Q" import-torch "$W/wrapped.pth" --out "$W/model3.h5" --quiet)
+[ "$(stat -c %a "$W/model3.h5")" = 664 ] || { echo "FAIL: imported model mode $(stat -c %a "$W/model3.h5"), umask 002"; exit 1; }
 "$Q" forward --model "$W/model.h5" --input "$W/x.h5" --out "$W/y.h5" --device cpu
 "$Q" forward --model "$W/model2.h5" --input "$W/x.h5" --out "$W/y2.h5" --device cpu --quiet
 "$PY" - "$W" <<'PYEOF'

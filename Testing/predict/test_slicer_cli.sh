@@ -129,6 +129,13 @@ rc=0
 [ "$rc" -eq 1 ] && grep -q "ABCDE_inputFLAIR.nrrd: is also the FLAIR input" "$W/stderr-o" ||
   fail "output over an input: rc $rc, $(cat "$W/stderr-o")"
 cmp -s "$T/ABCDE_inputFLAIR.nrrd" "$W/flair_before.nrrd" || fail "the refused run changed the FLAIR input"
+# past a file-size limit (ulimit -f): one error line naming the output, exit 1, nothing written
+O="$W/out-fsz"; mkdir -p "$O"
+rc=0; (ulimit -f 100; exec "$CLI" --qsm "$T/ABCDE_inputQSM.nrrd" --flair "$T/ABCDE_inputFLAIR.nrrd" \
+  --lesions "$T/ABCDE_inputLesions.nrrd" --probability "$O/p.nrrd" >/dev/null) 2>"$W/stderr-f" || rc=$?
+[ "$rc" -eq 1 ] && [ "$(grep -c error: "$W/stderr-f")" -eq 1 ] && grep -q "^QSMRimLesions: error: .*p.nrrd" "$W/stderr-f" ||
+  fail "file-size limit: rc $rc, $(cat "$W/stderr-f")"
+[ -z "$(ls -A "$O")" ] || fail "a run past the file-size limit left files: $(ls -A "$O")"
 
 echo "== 5. Cancel (SIGSTOP then SIGKILL) mid-run leaves no partial output and keeps old outputs"
 # The reference backend (--device ref, the engine's slow specification) makes the run long enough

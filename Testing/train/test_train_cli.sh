@@ -49,8 +49,10 @@ assert len(m["count_r_ci"]) == 2
 PYEOF
 }
 predictions_ok() { # predictions_ok DIR LESIONS
-  head -1 "$1/predictions.tsv" | grep -qP '^subject\tlesion_id\tfold\tlabel\tprobability' &&
-    test "$(tail -n +2 "$1/predictions.tsv" | wc -l)" -eq "$2"
+  head -1 "$1/predictions.tsv" | grep -qP '^subject\tlesion_id\tfold\tlabel\tprobability$' &&
+    test "$(tail -n +2 "$1/predictions.tsv" | wc -l)" -eq "$2" &&
+    head -1 "$1/decisions.tsv" | grep -qP '^subject\tlesion_id\tfold\tdecision\treview(\tprobability_seed[0-9]+)*$' &&
+    test "$(cut -f1-3 "$1/predictions.tsv")" = "$(cut -f1-3 "$1/decisions.tsv")"
 }
 
 N=$(( $(cat "$T"/c/*_annotations.tsv | grep -cv lesion_id) ))
@@ -265,10 +267,23 @@ check "one rim+ subject: refused before training" one_line_error 1 "its training
 check "nothing was trained" bash -c "test -z \"\$(find '$T/x1' -name '*.h5' 2>/dev/null)\""
 mkdir -p "$T/b3" && cp "$T"/c/sub-0[1-3]_* "$T/b3/" && head -4 "$T/c/cohort.tsv" >"$T/b3/cohort.tsv"
 printf 'lesion_id\trim\n1\t2\n' >"$T/b3/sub-02_annotations.tsv"
-check "a rim value other than 0/1" one_line_error 1 "rim is 2" "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
+check "a rim value other than 0/1" one_line_error 1 "rim is 2" "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --folds 3 --quiet
 printf 'lesion_id\trim\n1\t1\n77\t0\n' >"$T/b3/sub-02_annotations.tsv"
 check "an annotation of a lesion the map lacks" one_line_error 1 "annotates lesion 77" \
-  "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
+  "$Q" evaluate --manifest "$T/b3/cohort.tsv" --report "$T/x" --arch aprl-rf --folds 3 --quiet
+# --device auto without a GPU: the fallback is said once for the run, not once per job
+check "the CPU fallback notice is said at most once (3 seeds x 3 folds)" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/dev1' --arch aprl-nn --folds 3 --seeds 3 --bootstrap 20 \
+    --config '$T/tiny.yaml' 2>'$T/dev1.err' && grep -q 'job 9/9' '$T/dev1.err' &&
+  test \$(grep -c 'running on the CPU' '$T/dev1.err') -le 1"
+# too few subjects for the split: said before any work, naming the manifest; no report folder left
+check "more folds than subjects: refused naming the manifest" one_line_error 1 "$T/c/cohort.tsv: 13 folds need at least 13 subjects, it lists 12" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/xf" --arch aprl-rf --folds 13 --quiet
+check "the failed evaluate left no report folder" test ! -e "$T/xf"
+head -2 "$T/c/cohort.tsv" >"$T/c/single.tsv"
+check "a held-out share the cohort cannot give: refused naming the manifest" one_line_error 1 \
+  "$T/c/single.tsv: a held-out share of 0.5 needs at least 2 subjects, it lists 1" \
+  "$Q" train --manifest "$T/c/single.tsv" --out "$T/single.h5" --arch aprl-rf --holdout 0.5 --quiet
 check "unknown architecture is a usage error" one_line_error 2 "unknown architecture" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --arch resnet
 printf 'epocs: 3\n' >"$T/bad.yaml"

@@ -3,6 +3,7 @@
  * Command line as `qsmrim-review --help` prints it; exit codes as the qsmrim tool:
  * 0 success, 1 failure (one line "qsmrim-review: error: ..." on stderr), 2 usage error.
  */
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -253,6 +254,7 @@ int main(int argc, char **argv) {
     QStringList raw;
     for (int i = 0; i < argc; i++) raw << QString::fromLocal8Bit(argv[i]);
     qr_set_log_sink(logSink, nullptr);
+    std::signal(SIGXFSZ, SIG_IGN); /* writes past a file-size limit fail with EFBIG and are reported */
     Options o;
     int rc = parseArgs(raw, &o);
     if (rc >= 0) return rc;

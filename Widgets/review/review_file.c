@@ -500,7 +500,7 @@ qr_status qr_review_export(const struct qr_queue *q, const qr_review *r, const c
     for (int64_t p = 0; p < n; p++) {
         const qr_queue_item *it = &q->items[order[p]];
         const qr_review_row *row = qr_review_find(r, it->id);
-        fprintf(f.fp, "%d\t%.6g\t%.3f\t%.3f\t%.3f\t", it->id, it->volume_mm3, it->center_ras[0], it->center_ras[1],
+        fprintf(f.fp, "%d\t%.10g\t%.3f\t%.3f\t%.3f\t", it->id, it->volume_mm3, it->center_ras[0], it->center_ras[1],
                 it->center_ras[2]);
         print_probability(f.fp, it->probability);
         fputc('\t', f.fp);

@@ -88,4 +88,19 @@ check "the known rim+ lesion is drawn in the colour of the model's decision ($MO
 check "after r it is drawn in the rim+ colour" "$PY" "$CHECKS" pixel "$T/k2.json" qsm-axial "$T/reviewed.png" $VOX 230 25 25 3
 check "and the review file says so" grep -qP "^$L\trim\\+\ttester\t" "$T/r2.tsv"
 
+# the spread column: none measured by one pass of the one-member model ("-", no "±" in the lesion
+# box); a table that holds one (predict --flips) shows it
+check "one pass: the spread is shown as '-' and the lesion box gives no ±" "$PY" -c "
+import json; s = json.load(open('$T/k1.json')); r = s['queue_row']
+assert r[0] == '$L' and r[2] == '-', r
+assert 'P(rim+) ' in s['lesion_text'] and '\u00b1' not in s['lesion_text'], s['lesion_text']"
+awk 'BEGIN { FS = OFS = "\t" } NR > 1 { $7 = "0.050000" } 1' "$T/table.tsv" >"$T/table_spread.tsv"
+printf 'select %s\nstate %s\nquit\n' "$L" "$T/k3.json" >"$T/spread.txt"
+check "a table with a spread: shown in the column and the lesion box" bash -c "
+  '$VIEWER' --qsm '$QSM' --flair '$FLAIR' --lesions '$LES' --table '$T/table_spread.tsv' --review '$T/r3.tsv' \
+    --script '$T/spread.txt' && '$PY' -c \"
+import json; s = json.load(open('$T/k3.json')); r = s['queue_row']
+assert r[2] == '0.050', r
+assert '\u00b1 0.050' in s['lesion_text'], s['lesion_text']\""
+
 finish

@@ -62,6 +62,9 @@ int QueueModel::rowCount(const QModelIndex &parent) const { return parent.isVali
 int QueueModel::columnCount(const QModelIndex &parent) const { return parent.isValid() ? 0 : ColCount; }
 
 static QString formatProbability(double p) { return std::isnan(p) ? QString("-") : QString::number(p, 'f', 3); }
+/* The spread of P(rim+) over test-time flips and model members: none is measured (shown "-") when
+ * one pass of a one-member model made the prediction, predict's default. */
+static QString formatSpread(double u) { return u == 0 ? QString("-") : formatProbability(u); }
 
 QVariant QueueModel::data(const QModelIndex &index, int role) const {
     if (!index.isValid() || index.row() >= (int)w_->order_.size()) return QVariant();
@@ -71,7 +74,7 @@ QVariant QueueModel::data(const QModelIndex &index, int role) const {
         switch (index.column()) {
         case ColId: return it.id;
         case ColProbability: return formatProbability(it.probability);
-        case ColUncertainty: return formatProbability(it.uncertainty);
+        case ColUncertainty: return formatSpread(it.uncertainty);
         case ColVolume: return QString::number(it.volume_mm3, 'f', 1);
         case ColModel: return QString(qr_model_decision_name(it.model_decision));
         case ColReview: return row && row->decision != QR_REVIEW_NONE ? QString(qr_review_decision_name(row->decision)) : QString();
@@ -92,7 +95,11 @@ QVariant QueueModel::data(const QModelIndex &index, int role) const {
 }
 
 QVariant QueueModel::headerData(int section, Qt::Orientation orientation, int role) const {
-    if (role != Qt::DisplayRole || orientation != Qt::Horizontal) return QVariant();
+    if (orientation != Qt::Horizontal) return QVariant();
+    if (role == Qt::ToolTipRole && section == ColUncertainty)
+        return QString("spread of P(rim+) over test-time flips and model members (predict --flips, or a model of "
+                       "several members); - when one pass of one model made the prediction");
+    if (role != Qt::DisplayRole) return QVariant();
     static const char *names[ColCount] = {"lesion", "P(rim+)", "\u00b1", "mm\u00b3", "model", "review", "note"};
     return QString::fromUtf8(names[section]);
 }
@@ -811,9 +818,9 @@ void ReviewWindow::updateInfo() {
     QString where = pos >= 0 ? QString("%1 of %2 listed").arg(pos + 1).arg(order_.size()) : QString("not listed");
     QString model = std::isnan(it.probability)
                         ? QString("no prediction")
-                        : QString("P(rim+) %1 \u00b1 %2, model: <b>%3</b>")
+                        : QString("P(rim+) %1%2, model: <b>%3</b>")
                               .arg(it.probability, 0, 'f', 3)
-                              .arg(it.uncertainty, 0, 'f', 3)
+                              .arg(it.uncertainty == 0 ? QString() : QString(" \u00b1 %1").arg(it.uncertainty, 0, 'f', 3))
                               .arg(qr_model_decision_name(it.model_decision));
     QString rev = row && row->decision != QR_REVIEW_NONE
                       ? QString("review: <b>%1</b> (%2, %3)")
@@ -1130,6 +1137,13 @@ bool ReviewWindow::writeState(const QString &path, QString *error) {
     o["prediction"] = predictMessage_;
     o["prediction_running"] = worker_ != nullptr;
     o["cursor_ijk"] = QJsonArray{cursor_[0], cursor_[1], cursor_[2]};
+    o["lesion_text"] = info_->text(); /* the current lesion's box and its row of the queue, as shown */
+    QJsonArray cells;
+    const int64_t pos = currentPosition();
+    if (pos >= 0)
+        for (int c = 0; c < model_->columnCount(QModelIndex()); c++)
+            cells.append(model_->data(model_->index((int)pos, c), Qt::DisplayRole).toString());
+    o["queue_row"] = cells;
     QJsonObject wl;
     wl["qsm"] = QJsonArray{window_[0], level_[0]};
     wl["flair"] = QJsonArray{window_[1], level_[1]};

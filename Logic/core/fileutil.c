@@ -208,6 +208,12 @@ void qr_atomic_abort(qr_atomic *a) {
     a->tmp[0] = '\0';
 }
 
+/* Why a path that should be a folder is not one. */
+static const char *not_a_folder(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? "is not a folder" : "does not exist";
+}
+
 qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen) {
     char parent[QR_PATH_MAX];
     /* strip trailing slashes of a folder destination */
@@ -217,7 +223,7 @@ qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen) {
     while (n > 1 && fp[n - 1] == '/') fp[--n] = '\0';
     qr_path_dirname(fp, parent, sizeof parent);
     if (!qr_path_is_dir(parent))
-        return qr_fail(QR_ERR_IO, "cannot write %s: folder %s does not exist", final_path, parent);
+        return qr_fail(QR_ERR_IO, "cannot write %s: %s %s", final_path, parent, not_a_folder(parent));
     /* mkdir with 0777, not mkdtemp's 0700: a staged series folder becomes the output itself and
      * keeps the permissions the user's umask gives any new folder */
     for (int tries = 0; tries < 1000; tries++) {
@@ -418,7 +424,7 @@ qr_status qr_output_check(const char *out) {
     if (!out[0]) return qr_fail(QR_ERR_INVALID_ARG, "an output path is empty");
     char dir[QR_PATH_MAX];
     qr_path_dirname(out, dir, sizeof dir);
-    if (!qr_path_is_dir(dir)) return qr_fail(QR_ERR_IO, "%s: its folder %s does not exist", out, dir);
+    if (!qr_path_is_dir(dir)) return qr_fail(QR_ERR_IO, "%s: its folder %s %s", out, dir, not_a_folder(dir));
     if (access(dir, W_OK) != 0) return qr_fail(QR_ERR_IO, "%s: its folder %s is not writable (%s)", out, dir, strerror(errno));
     return QR_OK;
 }

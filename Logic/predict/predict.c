@@ -165,7 +165,6 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     const qr_volume *sq = reordered ? &ordered[0] : &qsm, *sf = reordered ? &ordered[1] : &flair,
                     *sl = reordered ? &ordered[2] : &out->labels;
     const qr_lesion_table *st = reordered ? &ordered_table : &table;
-    warn_larger_than_patch(st);
     out->n = table.n;
     if (table.n == 0) qr_log(QR_LOG_NOTICE, "the lesion map holds no lesions; nothing to classify");
     if (CANCELLED()) CHECK(qr_fail(QR_ERR_CANCELLED, "cancelled"));
@@ -175,6 +174,7 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     snprintf(out->model_used, sizeof out->model_used, "%s", qr_scorer_model_path(scorer));
     snprintf(out->device_used, sizeof out->device_used, "%s", qr_scorer_device(scorer));
     qr_scorer_thresholds(scorer, &out->threshold_f1, &out->threshold_sensitive);
+    if (qr_scorer_uses_patches(scorer)) warn_larger_than_patch(st); /* a forest or an MLP sees no patch */
 
     out->lesions = calloc((size_t)(table.n > 0 ? table.n : 1), sizeof *out->lesions);
     if (!out->lesions) CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));

@@ -119,6 +119,12 @@ static void warn_voxel_size(const qr_scorer *s, const qr_score_request *req) {
                req->name ? req->name : "subject", v[0], v[1], v[2], m[0], m[1], m[2]);
 }
 
+int qr_scorer_uses_patches(const qr_scorer *s) {
+    int crops = 0, context = 0, features = 0;
+    qr_arch_needs(qr_learner_arch(s->learner), &crops, &context, &features);
+    return crops || context;
+}
+
 qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_result *results) {
     const qr_lesion_table *t = req->table;
     if (t->n == 0) return QR_OK;

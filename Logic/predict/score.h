@@ -20,6 +20,9 @@ const char *qr_scorer_model_path(const qr_scorer *s);
 const char *qr_scorer_device(const qr_scorer *s);
 /* The decision thresholds stored in the model file. */
 void qr_scorer_thresholds(const qr_scorer *s, double *t_f1, double *t_sensitive);
+/* Whether the model looks at image patches (a network on lesion-centred crops), not only at
+ * radiomic features. */
+int qr_scorer_uses_patches(const qr_scorer *s);
 
 typedef struct qr_score_request {
     const qr_volume *qsm, *flair, *labels;   /* same grid; QSM/FLAIR finite */

@@ -5,6 +5,7 @@
 #include "nn/nn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,12 @@ int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out) {
     if (!s[0] || *end || errno) return cli_usage("%s expects an integer, got '%s'", opt, s);
     if (v < lo || v > hi) return cli_usage("%s must be between %ld and %ld, got %ld", opt, lo, hi, v);
     *out = v;
+    return 0;
+}
+
+int cli_parse_connectivity(const char *s, long *out) {
+    if (cli_parse_int("--connectivity", s, LONG_MIN, LONG_MAX, out)) return CLI_EXIT_USAGE;
+    if (*out != 6 && *out != 26) return cli_usage("--connectivity must be 6 or 26, got %ld", *out);
     return 0;
 }
 

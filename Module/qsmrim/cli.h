@@ -41,6 +41,8 @@ void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * success, CLI_EXIT_USAGE on failure. */
 int cli_parse_double(const char *opt, const char *s, double *out);
 int cli_parse_int(const char *opt, const char *s, long lo, long hi, long *out);
+/* --connectivity 6|26 (face or full neighbourhood); 0, or CLI_EXIT_USAGE after a usage line. */
+int cli_parse_connectivity(const char *s, long *out);
 
 /* --precision fp32|tf32 of the commands that run the network: the engine's default precision
  * for the whole command (nn.h, qr_nn_set_default_precision). 0, or CLI_EXIT_USAGE after a usage

@@ -62,8 +62,7 @@ int cmd_lesions(int argc, char **argv) {
         case 'l': labels_path = optarg; break;
         case 'q': cli_set_quiet(1); break;
         case 'c':
-            if (cli_parse_int("--connectivity", optarg, 6, 26, &l)) return CLI_EXIT_USAGE;
-            if (l != 6 && l != 26) return cli_usage("--connectivity must be 6 or 26, got %ld", l);
+            if (cli_parse_connectivity(optarg, &l)) return CLI_EXIT_USAGE;
             lo.connectivity = (int)l;
             break;
         case 'v':

@@ -114,8 +114,7 @@ int cmd_predict(int argc, char **argv) {
                 return cli_usage("%s", qr_last_error());
             break;
         case 'c':
-            if (cli_parse_int("--connectivity", optarg, 6, 26, &l)) return CLI_EXIT_USAGE;
-            if (l != 6 && l != 26) return cli_usage("--connectivity must be 6 or 26, got %ld", l);
+            if (cli_parse_connectivity(optarg, &l)) return CLI_EXIT_USAGE;
             o.connectivity = (int)l;
             break;
         case 'j':

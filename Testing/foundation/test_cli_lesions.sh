@@ -68,6 +68,7 @@ check "empty mask: exit 0, header only, notice" bash -c "
 # errors: one line, names the input, right exit code; nothing written
 check "missing --mask is a usage error (2)" one_line_error 2 "--mask is required" "$Q" lesions --out "$T/x.tsv"
 check "bad connectivity is a usage error (2)" one_line_error 2 "must be 6 or 26" "$Q" lesions --mask "$MASK" --connectivity 18 --out "$T/x.tsv"
+check "connectivity out of any range: the same message" one_line_error 2 "must be 6 or 26, got 0" "$Q" lesions --mask "$MASK" --connectivity 0 --out "$T/x.tsv"
 check "unknown option is a usage error (2)" one_line_error 2 "unknown or incomplete option" "$Q" lesions --mask "$MASK" --bogus --out "$T/x.tsv"
 check "missing file: exit 1, names it" one_line_error 1 "nothere.nii.gz: no such file" "$Q" lesions --mask "$T/nothere.nii.gz" --out "$T/x.tsv"
 echo "not an image" >"$T/corrupt.nii"
@@ -77,6 +78,8 @@ check "non-integer labels: exit 1" one_line_error 1 "is not a label map" "$Q" le
 "$PY" -c "import nibabel as nib, numpy as np; nib.save(nib.Nifti1Image(np.zeros((5,5,5,2),np.uint8), np.eye(4)), '$T/four.nii.gz')"
 check "4D input: exit 1" one_line_error 1 "is a 4D image" "$Q" lesions --mask "$T/four.nii.gz" --out "$T/x.tsv"
 check "output folder missing: exit 1" one_line_error 1 "does-not-exist" "$Q" lesions --mask "$MASK" --out "$T/does-not-exist/x.tsv"
+touch "$T/afile"
+check "output 'folder' that is a file: said so" one_line_error 1 "its folder $T/afile is not a folder" "$Q" lesions --mask "$MASK" --out "$T/afile/x.tsv"
 # outputs are checked before any is written: a missing --out-labels folder leaves an existing
 # table as it was; an output that is the input is refused (the mask would be overwritten)
 echo SENTINEL >"$T/keep.tsv"

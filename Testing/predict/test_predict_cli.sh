@@ -392,6 +392,12 @@ refused "FLAIR without signal" "error: .*flair_zero.nii.gz holds no signal: ever
   --qsm "$Q" --flair "$W/flair_zero.nii.gz" --lesions "$L"
 "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$W/lesions_big.nii.gz" --out-table "$W/big.tsv" 2>"$W/e8" >/dev/null
 grep -q "lesion 950 wider than the network's 32 x 32 x 16-voxel patch" "$W/e8" || fail "oversized lesion not noted: $(cat "$W/e8")"
+# a random forest (radiomic features only) sees no patch: no such notice
+printf 'rf_trees: 30\nrf_tune_trees: 10\nrf_mtry: [4]\nrf_inner_folds: 2\n' >"$W/rf.yaml"
+"$QSMRIM" train --manifest "$W/ph/cohort.tsv" --out "$W/rf.h5" --arch aprl-rf --config "$W/rf.yaml" --holdout 0 --quiet
+"$QSMRIM" predict --model "$W/rf.h5" --qsm "$Q" --flair "$F" --lesions "$W/lesions_big.nii.gz" --out-table "$W/bigrf.tsv" \
+  2>"$W/e8rf" >/dev/null || fail "forest model: $(cat "$W/e8rf")"
+! grep -q "wider than" "$W/e8rf" || fail "a forest model is said to see a patch: $(cat "$W/e8rf")"
 # a misspelt device is a usage error (exit 2) before any input is read
 rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/dev.tsv" --device gpu 2>"$W/e9" || rc=$?
 [ $rc -eq 2 ] && grep -q -- "--device: unknown device 'gpu'" "$W/e9" || fail "--device gpu: rc $rc $(cat "$W/e9")"

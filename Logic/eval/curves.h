@@ -14,8 +14,8 @@
  * The curves are those scikit-learn 1.2 draws, point for point (tests compare them):
  *   roc_curve(drop_intermediate=True): (0,0) then (FPR_j, TPR_j), keeping only the corners of
  *     the staircase (points where the direction changes); threshold of the first point t_1 + 1.
- *   precision_recall_curve: (recall_j, precision_j) for j up to the first full-recall point,
- *     in increasing recall, then the end point (recall 0, precision 1).
+ *   precision_recall_curve: (recall_j, precision_j) for every distinct score t_j, in increasing
+ *     recall, then the end point (recall 0, precision 1).
  *   roc_auc_score(max_fpr=a): trapezoidal area under the ROC up to FPR a (the curve cut at a by
  *     linear interpolation), standardised by McClish's correction
  *         pAUC_std = 1/2 * (1 + (A - a^2/2) / (a - a^2/2))

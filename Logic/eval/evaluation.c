@@ -20,7 +20,7 @@ qr_eval_input qr_eval_input_default(void) {
 }
 
 static qr_ci_value ci_none(double v) {
-    qr_ci_value c = {v, NAN, NAN};
+    qr_ci_value c = {v, NAN, NAN, 0};
     return c;
 }
 
@@ -394,6 +394,8 @@ static qr_status bootstrap(const qr_eval_input *in, fold_index *fi, qr_eval_resu
         goto done;
     }
     for (int m = 0; m < BM_COUNT; m++) {
+        dst[m]->resamples = 0;
+        for (int b = 0; b < B; b++) dst[m]->resamples += !isnan(v[(size_t)b * BM_COUNT + m]);
         for (int b = 0; b < B; b++) col[b] = v[(size_t)b * BM_COUNT + m];
         dst[m]->lo = qr_percentile(col, B, 2.5);
         for (int b = 0; b < B; b++) col[b] = v[(size_t)b * BM_COUNT + m];
@@ -405,6 +407,21 @@ done:
     free(w);
     free(draw);
     return st;
+}
+
+void qr_eval_ci_list(const qr_eval_result *r, const char *names[QR_CI_COUNT], const qr_ci_value *vals[QR_CI_COUNT]) {
+    static const char *const N[QR_CI_COUNT] = {"proc_auc", "proc_auc_normalized", "pr_auc", "roc_auc", "f1", "sensitivity",
+                                               "specificity", "ppv", "accuracy", "count_r", "count_mse",
+                                               "review_fraction_at_high_sensitivity", "sensitivity_at_high_sensitivity",
+                                               "specificity_at_high_sensitivity"};
+    const qr_ci_value *V[QR_CI_COUNT] = {&r->proc_auc,  &r->proc_auc_normalized, &r->pr_auc,          &r->roc_auc,
+                                         &r->f1,        &r->sensitivity,         &r->specificity,     &r->ppv,
+                                         &r->accuracy,  &r->count_r,             &r->count_mse,       &r->review_fraction,
+                                         &r->sensitivity_high, &r->specificity_high};
+    for (int k = 0; k < QR_CI_COUNT; k++) {
+        names[k] = N[k];
+        vals[k] = V[k];
+    }
 }
 
 qr_status qr_evaluate(const qr_eval_input *in, qr_eval_result *r, const volatile sig_atomic_t *cancel) {

@@ -65,10 +65,14 @@ typedef struct qr_eval_input {
 
 qr_eval_input qr_eval_input_default(void);
 
-/* A value with its bootstrap 95% interval (lo, hi NAN without bootstrap). */
+/* A value with its bootstrap 95% interval (lo, hi NAN without bootstrap), taken over the
+ * `resamples` in which the metric is defined (a resample without rim+ lesions has no sensitivity,
+ * one without rim+ calls no PPV; 0 without bootstrap). */
 typedef struct qr_ci_value {
     double value, lo, hi;
+    int resamples;
 } qr_ci_value;
+
 
 typedef struct qr_eval_fold {
     int64_t n, npos;
@@ -96,6 +100,11 @@ typedef struct qr_eval_result {
     qr_curve *roc_fold, *pr_fold;    /* nfolds each (empty curve for a fold lacking a class) */
     int bootstrap_done;              /* resamples that produced curve metrics */
 } qr_eval_result;
+
+/* The metrics that carry bootstrap intervals, in metrics.json's order and under its keys:
+ * QR_CI_COUNT pointers into r and their names. */
+enum { QR_CI_COUNT = 14 };
+void qr_eval_ci_list(const qr_eval_result *r, const char *names[QR_CI_COUNT], const qr_ci_value *vals[QR_CI_COUNT]);
 
 /* Run the evaluation. Fails (QR_ERR_EMPTY) when the lesions hold no rim+ or no rim- at all, or
  * no fold has both; a fold lacking a class is reported with NAN areas and left out of the curve

@@ -8,8 +8,10 @@
  *   accuracy = (TP + TN) / (TP + FP + FN + TN)      F1 = 2 TP / (2 TP + FP + FN)
  * A ratio whose denominator is 0 is NAN (written as null in metrics.json).
  *
- * F1-optimal threshold: over the distinct scores t_j, the one maximising F1 of the set; among
- * equal F1 the lowest such t_j (what np.argmax over scikit-learn's precision_recall_curve picks).
+ * F1-optimal threshold: over the distinct scores t_j, the one maximising F1 = 2 TP / (2 TP + FP +
+ * FN) of the set; among exactly equal F1 the lowest such t_j. np.argmax over the F1 of
+ * scikit-learn's precision_recall_curve picks the same threshold except at such exact ties, where
+ * its 2PR / (P + R) can differ between the tied thresholds in the last bit and pick another one.
  *
  * High-sensitivity operating point (Zhang et al. 2022: the largest sensitivity below 0.95): over the
  * distinct scores, the thresholds whose sensitivity is at most `target` (0.95); the largest such

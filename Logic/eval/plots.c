@@ -133,6 +133,13 @@ static void legend(cairo_t *cr, double x, double y, const char *const *labels, c
 static const double MEAN_RGB[3] = {0.10, 0.35, 0.75};
 static const double FOLD_RGB[3] = {0.95, 0.55, 0.10};
 
+/* The folds the mean curve averages: those with both classes (a fold lacking one has no curve). */
+static int folds_with_curve(const qr_curve *c, int nfolds) {
+    int n = 0;
+    for (int k = 0; k < nfolds; k++) n += c[k].n > 0;
+    return n;
+}
+
 qr_status qr_plot_roc(const char *png_path, const qr_eval_result *r, double max_fpr, const char *title) {
     cairo_surface_t *s;
     cairo_t *cr = begin(&s, 900, 460, title);
@@ -150,7 +157,7 @@ qr_status qr_plot_roc(const char *png_path, const qr_eval_result *r, double max_
         curve(cr, fr[p], &r->roc_mean, 3, MEAN_RGB[0], MEAN_RGB[1], MEAN_RGB[2], 1);
     }
     char l0[128], l1[64];
-    snprintf(l0, sizeof l0, "mean of %d folds (pROC AUC %.3f)", r->nfolds, r->proc_auc.value);
+    snprintf(l0, sizeof l0, "mean of %d folds (pROC AUC %.3f)", folds_with_curve(r->roc_fold, r->nfolds), r->proc_auc.value);
     snprintf(l1, sizeof l1, "single folds");
     const char *labels[2] = {l0, l1};
     const double rgb[2][4] = {{MEAN_RGB[0], MEAN_RGB[1], MEAN_RGB[2], 1}, {FOLD_RGB[0], FOLD_RGB[1], FOLD_RGB[2], 0.8}};
@@ -169,7 +176,7 @@ qr_status qr_plot_pr(const char *png_path, const qr_eval_result *r, const char *
     for (int k = 0; k < r->nfolds; k++) curve(cr, &f, &r->pr_fold[k], 1.2, FOLD_RGB[0], FOLD_RGB[1], FOLD_RGB[2], 0.55);
     curve(cr, &f, &r->pr_mean, 3, MEAN_RGB[0], MEAN_RGB[1], MEAN_RGB[2], 1);
     char l0[128], l2[64];
-    snprintf(l0, sizeof l0, "mean of %d folds (PR AUC %.3f)", r->nfolds, r->pr_auc.value);
+    snprintf(l0, sizeof l0, "mean of %d folds (PR AUC %.3f)", folds_with_curve(r->pr_fold, r->nfolds), r->pr_auc.value);
     snprintf(l2, sizeof l2, "prevalence %.3f", prev);
     const char *labels[3] = {l0, "single folds", l2};
     const double rgb[3][4] = {{MEAN_RGB[0], MEAN_RGB[1], MEAN_RGB[2], 1},

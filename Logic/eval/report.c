@@ -92,6 +92,28 @@ static void jnum(FILE *f, double v) {
     fputs(buf, f);
 }
 
+/* Length of the well-formed UTF-8 sequence starting at p (RFC 3629: no overlong forms, no
+ * surrogates, at most U+10FFFF), 0 when it is not one. */
+static int utf8_sequence_length(const unsigned char *p) {
+    int len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        len = 3;
+        if (p[0] == 0xE0) lo = 0xA0;
+        if (p[0] == 0xED) hi = 0x9F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        len = 4;
+        if (p[0] == 0xF0) lo = 0x90;
+        if (p[0] == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < len; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return len;
+}
+
 static void jstr(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -103,8 +125,17 @@ static void jstr(FILE *f, const char *s) {
             fputs("\\t", f);
         else if (*p < 0x20)
             fprintf(f, "\\u%04x", *p);
-        else
+        else if (*p < 0x80)
             fputc(*p, f);
+        else {
+            const int len = utf8_sequence_length(p);
+            if (len) {
+                fwrite(p, 1, (size_t)len, f);
+                p += len - 1;
+            } else {
+                fprintf(f, "\\u%04x", *p); /* not UTF-8: the byte read as Latin-1, so the file stays JSON */
+            }
+        }
     }
     fputc('"', f);
 }
@@ -172,6 +203,13 @@ qr_status qr_report_write_metrics_json(const char *path, const qr_eval_result *r
     fprintf(f, "  \"n_review_at_high_sensitivity\": %lld,\n", (long long)r->n_review);
     jkey_ci(f, "sensitivity_at_high_sensitivity", &r->sensitivity_high);
     jkey_ci(f, "specificity_at_high_sensitivity", &r->specificity_high);
+    /* the resamples each interval was taken over: those in which the metric is defined */
+    const char *ci_names[QR_CI_COUNT];
+    const qr_ci_value *ci_vals[QR_CI_COUNT];
+    qr_eval_ci_list(r, ci_names, ci_vals);
+    fputs("  \"bootstrap_defined\": {", f);
+    for (int k = 0; k < QR_CI_COUNT; k++) fprintf(f, "%s\"%s\": %d", k ? ", " : "", ci_names[k], ci_vals[k]->resamples);
+    fputs("},\n", f);
     jkey_num(f, "seconds", info ? info->seconds : NAN);
     fputs("  \"folds\": [\n", f);
     for (int k = 0; k < r->nfolds; k++) {
@@ -527,7 +565,9 @@ qr_status qr_report_write_html(const char *path, const char *title, const qr_rep
         fputs("<table><tr><th></th><th>expert rim+</th><th>expert rim-</th></tr>\n", f);
         fprintf(f, "<tr><th>called rim+</th><td>TP %.0f</td><td>FP %.0f</td></tr>\n", r->confusion.tp, r->confusion.fp);
         fprintf(f, "<tr><th>called rim-</th><td>FN %.0f</td><td>TN %.0f</td></tr></table>\n", r->confusion.fn, r->confusion.tn);
-        fputs("<p>High-sensitivity operating point (per fold, the largest sensitivity not above 0.95): sensitivity ", f);
+        fputs("<p>Review at high sensitivity (the lesions at or above the high-sensitivity threshold - per fold the "
+              "threshold of the largest sensitivity not above 0.95, or a scored model's own - and every rim+ call): "
+              "sensitivity ", f);
         html_num(f, r->sensitivity_high.value, 3);
         fputs(", specificity ", f);
         html_num(f, r->specificity_high.value, 3);
@@ -554,6 +594,21 @@ qr_status qr_report_write_html(const char *path, const char *title, const qr_rep
             fputs("</td></tr>\n", f);
         }
         fputs("</table>\n", f);
+        if (s->info && s->info->bootstrap > 0) { /* intervals over fewer resamples than drawn */
+            const char *ci_names[QR_CI_COUNT];
+            const qr_ci_value *ci_vals[QR_CI_COUNT];
+            qr_eval_ci_list(r, ci_names, ci_vals);
+            int said = 0;
+            for (int k = 0; k < QR_CI_COUNT; k++) {
+                if (ci_vals[k]->resamples >= s->info->bootstrap) continue;
+                fprintf(f, "%s%s %d", said++ ? ", " : "<p>Intervals taken over fewer resamples than the ", ci_names[k],
+                        ci_vals[k]->resamples);
+            }
+            if (said)
+                fprintf(f, " of %d (the others hold no rim+ lesion, no rim+ call or no fold with both classes, where the "
+                           "metric is undefined).</p>\n",
+                        s->info->bootstrap);
+        }
         if (s->info) {
             fputs("<p>", f);
             if (s->info->threshold_source) {

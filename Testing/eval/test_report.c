@@ -216,7 +216,77 @@ static void test_report_files(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* A cohort whose rim+ lesions are all in one of 10 subjects: the resamples that miss it have no
+ * sensitivity, so its interval comes from fewer resamples than drawn - metrics.json says how many
+ * per metric, and the page says it. A note that is not UTF-8 still gives valid JSON. */
+static void test_sparse_bootstrap_and_text(void **state) {
+    (void)state;
+    enum { NS = 10, PER = 10, NL = NS * PER, B = 400 };
+    static int subject[NL], fold[NL], label[NL];
+    static double prob[NL];
+    qr_rng r;
+    qr_rng_seed(&r, 11, 0);
+    for (int i = 0; i < NL; i++) {
+        subject[i] = i / PER;
+        fold[i] = subject[i] % 2;
+        label[i] = subject[i] == 0 && i % PER < 3;
+        prob[i] = 1 / (1 + exp(-(3.0 * label[i] - 1.5 + qr_rng_normal(&r))));
+    }
+    qr_eval_input in = qr_eval_input_default();
+    in.n = NL;
+    in.nsubjects = NS;
+    in.nfolds = 2;
+    in.nmembers = 1;
+    in.subject = subject;
+    in.fold = fold;
+    in.label = label;
+    in.member_prob = prob;
+    in.bootstrap = B;
+    in.seed = 5;
+    qr_eval_result res;
+    assert_int_equal(qr_evaluate(&in, &res, NULL), QR_OK);
+    /* P(subject 0 missing from a resample of 10) = 0.9^10 = 0.35: about 260 of 400 keep it */
+    assert_true(res.sensitivity.resamples > 200 && res.sensitivity.resamples < 320);
+    assert_int_equal(res.specificity.resamples, B);
+
+    char dir[600], json[700], html[700], cmd[2048];
+    snprintf(dir, sizeof dir, "%s/tests/report_sparse_%d", QSMRIM_BINARY_DIR, (int)getpid());
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(json, sizeof json, "%s/metrics.json", dir);
+    snprintf(html, sizeof html, "%s/report.html", dir);
+    qr_report_info info;
+    memset(&info, 0, sizeof info);
+    info.method = "qsmrimnet";
+    info.data_note = "caf\xe9 \xc3\xa9t\xc3\xa9 \xed\xa0\x80 \xf0\x9f\x99\x82"; /* Latin-1, UTF-8, a surrogate, U+1F642 */
+    info.bootstrap = B;
+    info.seconds = 1;
+    assert_int_equal(qr_report_write_metrics_json(json, &res, &info), QR_OK);
+    qr_report_section sec;
+    memset(&sec, 0, sizeof sec);
+    sec.row = qr_summary_of(&res, &info);
+    sec.result = &res;
+    sec.info = &info;
+    assert_int_equal(qr_report_write_html(html, "sparse", &sec, 1), QR_OK);
+    snprintf(cmd, sizeof cmd,
+             "%s -c \"import json, sys\n"
+             "m = json.loads(open(sys.argv[1], 'rb').read().decode('utf-8'))\n"
+             "assert m['data'] == 'caf\\u00e9 \\u00e9t\\u00e9 \\u00ed\\u00a0\\u0080 \\U0001f642', ascii(m['data'])\n"
+             "d = m['bootstrap_defined']\n"
+             "assert len(d) == 14 and d['sensitivity'] == %d and d['specificity'] == %d and d['ppv'] <= %d, d\n"
+             "\" %s",
+             QSMRIM_PYTHON, res.sensitivity.resamples, B, B, json);
+    assert_int_equal(system(cmd), 0);
+    char needle[128];
+    snprintf(needle, sizeof needle, "sensitivity %d", res.sensitivity.resamples);
+    assert_true(file_contains(html, "Intervals taken over fewer resamples than the "));
+    assert_true(file_contains(html, needle));
+    qr_eval_result_free(&res);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_report_files)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_report_files), cmocka_unit_test(test_sparse_bootstrap_and_text)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,12 +10,16 @@
 
 int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order) {
     int used_axis[3] = {0, 0, 0}, used_world[3] = {0, 0, 0};
-    for (int step = 0; step < 3; step++) { /* the largest remaining cosine claims its pair first */
+    /* The largest remaining cosine claims its pair first. Cosines within 1e-6 of each other count
+     * as equal (an axis at 45 degrees between two world axes, whatever the header's rounding): the
+     * first pair met wins, index axis before world axis in order, so such a tie keeps the stored
+     * order. */
+    for (int step = 0; step < 3; step++) {
         int bc = -1, bw = -1;
         double best = -1;
         for (int c = 0; c < 3; c++)
             for (int w = 0; w < 3; w++)
-                if (!used_axis[c] && !used_world[w] && fabs(g->direction[w * 3 + c]) > best) {
+                if (!used_axis[c] && !used_world[w] && fabs(g->direction[w * 3 + c]) > best + 1e-6) {
                     best = fabs(g->direction[w * 3 + c]);
                     bc = c;
                     bw = w;

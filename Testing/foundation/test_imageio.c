@@ -870,6 +870,28 @@ static void test_geometry_resample_linear_and_nearest(void **state) {
  * oblique grid, its header rounded to float32 as a NIfTI sform is) is reordered, not interpolated:
  * every value comes back bit for bit, background zeros stay zeros. The moving volume is built here
  * from world positions, independently of the library's reordering. */
+/* An axis at 45 degrees between two world axes: the storage order does not depend on which way
+ * the header's rounding tips the two cosines; a clear tilt past 45 degrees does swap the axes. */
+static void test_geometry_canonical_order_at_45_degrees(void **state) {
+    (void)state;
+    const double tilt[4] = {M_PI / 4 - 1e-9, M_PI / 4, M_PI / 4 + 1e-9, M_PI / 4 + 1e-3};
+    for (int t = 0; t < 4; t++) {
+        qr_geometry g = test_geometry(9, 7, 5);
+        const double c = cos(tilt[t]), s = sin(tilt[t]); /* rotation about S */
+        const double d[9] = {c, -s, 0, s, c, 0, 0, 0, 1};
+        memcpy(g.direction, d, sizeof d);
+        qr_axis_order o;
+        const int changed = qr_geometry_canonical_order(&g, &o);
+        if (t < 3) { /* a tie: the stored order is kept */
+            assert_int_equal(changed, 0);
+            for (int a = 0; a < 3; a++) assert_true(o.perm[a] == a && !o.flip[a]);
+        } else { /* past 45 degrees: i runs closer to P, j closer to -L */
+            assert_int_equal(changed, 1);
+            assert_true(o.perm[0] == 1 && o.flip[0] && o.perm[1] == 0 && !o.flip[1] && o.perm[2] == 2 && !o.flip[2]);
+        }
+    }
+}
+
 static void test_geometry_reorder_not_resample(void **state) {
     (void)state;
     const qr_geometry ref = test_geometry(9, 7, 5);
@@ -1185,6 +1207,7 @@ int main(void) {
         cmocka_unit_test(test_geometry_same_within_tolerance),
         cmocka_unit_test(test_geometry_resample_linear_and_nearest),
         cmocka_unit_test(test_geometry_reorder_not_resample),
+        cmocka_unit_test(test_geometry_canonical_order_at_45_degrees),
         cmocka_unit_test(test_geometry_disjoint),
         cmocka_unit_test(test_ras_convention),
         cmocka_unit_test(test_nifti_header_checks),

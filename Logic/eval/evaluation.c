@@ -351,7 +351,6 @@ static qr_status bootstrap(const qr_eval_input *in, fold_index *fi, qr_eval_resu
     }
     qr_rng rng;
     qr_rng_seed(&rng, in->seed, 0xB007);
-    int done_curves = 0;
     for (int b = 0; b < B; b++) {
         if (QR_CANCELLED(cancel)) {
             st = qr_fail(QR_ERR_CANCELLED, "bootstrap interrupted");
@@ -365,7 +364,6 @@ static qr_status bootstrap(const qr_eval_input *in, fold_index *fi, qr_eval_resu
         curve_metrics cm;
         st = curve_metrics_of(in, r->prob, fi, w, NULL, &cm);
         if (st != QR_OK) goto done;
-        if (cm.nvalid > 0) done_curves++;
         decision_metrics dm;
         decision_metrics_of(in, r, w, draw, S, &dm);
         double *row = v + (size_t)b * BM_COUNT;
@@ -384,7 +382,6 @@ static qr_status bootstrap(const qr_eval_input *in, fold_index *fi, qr_eval_resu
         row[BM_R] = dm.count_r;
         row[BM_MSE] = dm.count_mse;
     }
-    r->bootstrap_done = done_curves;
     qr_ci_value *dst[BM_COUNT] = {&r->proc_auc, &r->proc_auc_normalized, &r->pr_auc, &r->roc_auc, &r->f1,
                                   &r->sensitivity, &r->specificity, &r->ppv, &r->accuracy, &r->review_fraction,
                                   &r->sensitivity_high, &r->specificity_high, &r->count_r, &r->count_mse};

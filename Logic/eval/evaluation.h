@@ -98,7 +98,6 @@ typedef struct qr_eval_result {
     qr_eval_fold *folds;             /* nfolds */
     qr_curve roc_mean, pr_mean;      /* averaged curves (pr_mean: step polylines averaged) */
     qr_curve *roc_fold, *pr_fold;    /* nfolds each (empty curve for a fold lacking a class) */
-    int bootstrap_done;              /* resamples that produced curve metrics */
 } qr_eval_result;
 
 /* The metrics that carry bootstrap intervals, in metrics.json's order and under its keys:

@@ -1,7 +1,7 @@
 /*
  * cohort.h - an annotated cohort: the manifest, each subject's images, lesions and expert labels.
  *
- * Manifest (CONTRACT.md, as `qsmrim phantom` writes it): a TSV with the header
+ * Manifest (as `qsmrim phantom` writes it): a TSV with the header
  *     subject  qsm  flair  lesions  annotations
  * one row per subject; paths are relative to the manifest's folder (absolute paths are kept).
  * More columns are allowed and ignored. Subject names must be unique and non-empty.

@@ -1,5 +1,5 @@
 /*
- * report.h - the files of an evaluation report folder (CONTRACT.md, `qsmrim evaluate`):
+ * report.h - the files of an evaluation report folder (`qsmrim evaluate`):
  *
  *   metrics.json     every number of the evaluation (qr_eval_result) under the contract's keys
  *                    (n_subjects, n_lesions, n_rimpos, proc_auc, proc_auc_normalized, pr_auc, f1,

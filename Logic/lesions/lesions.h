@@ -68,7 +68,7 @@ qr_status qr_lesion_table_from_labels(const qr_volume *labels, qr_lesion_table *
 /* Lesion with the given id, or NULL. */
 const qr_lesion *qr_lesion_table_find(const qr_lesion_table *t, int32_t id);
 
-/* Write the table as TSV (CONTRACT.md: lesion_id voxels volume_mm3 center_r center_a center_s bbox
+/* Write the table as TSV (lesion_id voxels volume_mm3 center_r center_a center_s bbox
  * touches_border; bbox as "i0,j0,k0,i1,j1,k1"), atomically. */
 qr_status qr_lesion_table_write_tsv(const qr_lesion_table *t, const char *path);
 /* The same, left pending (fileutil.h). */

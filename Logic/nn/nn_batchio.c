@@ -1,6 +1,6 @@
 /*
  * nn_batchio.c - the HDF5 files of `qsmrim forward`: input batches (patches, radiomics) and
- * outputs (logits, probability). Layout in nn.h and CONTRACT.md.
+ * outputs (logits, probability). Layout in nn.h.
  */
 #include <hdf5.h>
 #include <math.h>

@@ -7,9 +7,10 @@
 #include "commands.h"
 
 static const char *HELP =
-    "usage: qsmrim bench cnn [--batch 64] [--iters N] [--threads T] [--width 64] [--device cpu|cuda]\n"
-    "       qsmrim bench radiomics --image IMG --lesions LABELS [--params P] [--threads T]\n"
-    "       qsmrim bench predict --qsm QSM --flair FLAIR --lesions LESIONS [--model M] [--threads T]\n"
+    "usage: qsmrim bench cnn [--batch 64] [--iters N] [--threads T] [--width 64] [--device cpu|cuda|ref]\n"
+    "       qsmrim bench radiomics --image IMG --lesions LABELS [--params P] [--repeat N] [--threads T]\n"
+    "       qsmrim bench predict --qsm QSM --flair FLAIR --lesions LESIONS [--model M] [--device D]\n"
+    "                            [--precision P] [--flips] [--repeat N] [--threads T]\n"
     "       qsmrim bench patches --qsm QSM --flair FLAIR --lesions LESIONS [--device D] [--threads T]\n"
     "\n"
     "Throughput measurements. Each benchmark prints its figures as key=value lines, the headline\n"

@@ -1,5 +1,5 @@
 /* cmd_evaluate.c - `qsmrim evaluate`: the paper's cross-validated evaluation, or a model scored on
- * a cohort; metrics.json, predictions.tsv, figures and an HTML report (CONTRACT.md). */
+ * a cohort; metrics.json, predictions.tsv, figures and an HTML report. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <getopt.h>

@@ -29,7 +29,14 @@ static const char *HELP =
     "stride is 1 as in the released code unless --layer4-stride 2. The model gets identity\n"
     "preprocessing: feed it inputs normalised as the checkpoint was trained.\n"
     "\n"
-    "  --python PY   Python with torch and h5py (default: $QSMRIM_PYTHON or /usr/bin/python3)\n";
+    "  --out MODEL.h5          the qsmrim model file to write\n"
+    "  --fusion add|concat     how image and radiomic features are fused (add: the released code,\n"
+    "                          with its DeepSMOTE; concat: the paper's text); read from the shapes\n"
+    "  --layer4-stride 1|2     stride of the last ResNet stage (default 1, as released)\n"
+    "  --patch D H W           the image patch the checkpoint was trained on, in voxels along S, P, L\n"
+    "                          (default 16 32 32, this project's patch)\n"
+    "  --python PY             Python with torch and h5py (default: $QSMRIM_PYTHON or /usr/bin/python3)\n"
+    "  --quiet                 no summary line\n";
 
 int cmd_import_torch(int argc, char **argv) {
     static const struct option opts[] = {{"out", required_argument, 0, 'o'},          {"fusion", required_argument, 0, 'f'},

@@ -1,4 +1,4 @@
-/* cmd_train.c - `qsmrim train`: train a model on an annotated cohort (CONTRACT.md). */
+/* cmd_train.c - `qsmrim train`: train a model on an annotated cohort. */
 #define _GNU_SOURCE
 #include <getopt.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /*
  * test_report.c - the report folder's files.
- *   - metrics.json parses (Python's json) and holds every key CONTRACT.md lists, with the values
+ *   - metrics.json parses (Python's json) and holds every key of the documented interface, with the values
  *     of the evaluation (NaN as null);
  *   - predictions.tsv has exactly the contract's header and one row per lesion; decisions.tsv the
  *     calls (decision, review) and each member's probability;

@@ -195,6 +195,10 @@ def main():
 
         X = np.array([d["features"] for d in rows])
         groups = np.array([d["subject"] for d in rows])
+        n_pos_subjects = len(set(groups[y == 1]))
+        if n_pos_subjects < 5:
+            sys.exit(f"--classifier: 5 folds by subject need at least 5 subjects with rim+ lesions, the cohort has "
+                     f"{n_pos_subjects}")
         p = np.zeros(len(y))
         for tr, te in StratifiedGroupKFold(5, shuffle=True, random_state=0).split(X, y, groups):
             rf = RandomForestClassifier(500, min_samples_leaf=2, class_weight="balanced_subsample", random_state=0)

@@ -9,7 +9,7 @@
  * into connected components with the same connectivity, a label map kept), so lesion ids agree
  * with the prediction table's `lesion_id`.
  *
- * A predict run's outputs (CONTRACT.md, `qsmrim predict`):
+ * A predict run's outputs (`qsmrim predict`):
  *   table        lesion_id volume_mm3 center_r center_a center_s probability uncertainty decision
  *   overlay      int32 on the QSM grid: 0 background, 1 rim-, 2 review, 3 rim+
  *   probability  float32 on the QSM grid: each lesion's voxels hold its P(rim+), 0 elsewhere

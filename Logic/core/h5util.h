@@ -29,6 +29,12 @@ extern "C" {
 
 enum { QR_H5_OK = 0, QR_H5_MISSING = -1, QR_H5_BAD = -2 };
 
+/* For programs, not for the library: libhdf5 closes the files still open when the process exits,
+ * and a file whose close failed (a write past a file-size limit, a full disk) makes that clean-up
+ * crash (libhdf5 1.10: H5F__close_cb). Called before any other HDF5 call, it leaves the clean-up
+ * out; every file qsmrim writes is closed, or abandoned and removed, before it exits. */
+void qr_h5_skip_exit_cleanup(void);
+
 /* One value of attribute `name` of `obj` as `mem_type` (e.g. H5T_NATIVE_INT64) into `v`.
  * QR_H5_MISSING when absent; QR_H5_BAD when it holds other than exactly one value or cannot be
  * converted. */

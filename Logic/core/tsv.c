@@ -174,3 +174,45 @@ qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out) {
     *out = v;
     return QR_OK;
 }
+
+int qr_utf8_sequence_length(const unsigned char *p) {
+    if (p[0] < 0x80) return p[0] ? 1 : 0;
+    int len;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2;
+    else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+        len = 3;
+        if (p[0] == 0xE0) lo = 0xA0;
+        if (p[0] == 0xED) hi = 0x9F;
+    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+        len = 4;
+        if (p[0] == 0xF0) lo = 0x90;
+        if (p[0] == 0xF4) hi = 0x8F;
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (int k = 2; k < len; k++)
+        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+    return len;
+}
+
+void qr_utf8_copy(char *dst, size_t n, const char *src) {
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p;) {
+        unsigned char buf[4];
+        int len = qr_utf8_sequence_length(p);
+        if (len) {
+            memcpy(buf, p, (size_t)len);
+            p += len;
+        } else { /* not UTF-8: the byte as Latin-1 */
+            buf[0] = (unsigned char)(0xC0 | (*p >> 6));
+            buf[1] = (unsigned char)(0x80 | (*p & 0x3F));
+            len = 2;
+            p++;
+        }
+        if (o + (size_t)len >= n) break;
+        memcpy(dst + o, buf, (size_t)len);
+        o += (size_t)len;
+    }
+    dst[o] = 0;
+}

@@ -92,28 +92,6 @@ static void jnum(FILE *f, double v) {
     fputs(buf, f);
 }
 
-/* Length of the well-formed UTF-8 sequence starting at p (RFC 3629: no overlong forms, no
- * surrogates, at most U+10FFFF), 0 when it is not one. */
-static int utf8_sequence_length(const unsigned char *p) {
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (p[0] >= 0xC2 && p[0] <= 0xDF) len = 2;
-    else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
-        len = 3;
-        if (p[0] == 0xE0) lo = 0xA0;
-        if (p[0] == 0xED) hi = 0x9F;
-    } else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
-        len = 4;
-        if (p[0] == 0xF0) lo = 0x90;
-        if (p[0] == 0xF4) hi = 0x8F;
-    } else
-        return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (int k = 2; k < len; k++)
-        if (p[k] < 0x80 || p[k] > 0xBF) return 0;
-    return len;
-}
-
 static void jstr(FILE *f, const char *s) {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
@@ -128,7 +106,7 @@ static void jstr(FILE *f, const char *s) {
         else if (*p < 0x80)
             fputc(*p, f);
         else {
-            const int len = utf8_sequence_length(p);
+            const int len = qr_utf8_sequence_length(p);
             if (len) {
                 fwrite(p, 1, (size_t)len, f);
                 p += len - 1;
@@ -292,9 +270,9 @@ qr_status qr_report_write_summary(const char *path, const qr_summary_row *row) {
     fputs("method\tdescription\tdata\tn_subjects\tn_lesions\tn_rimpos\ttp\tfp\tfn\ttn", f);
     for (int c = 0; c < QR_SUM_COUNT; c++) fprintf(f, "\t%s\t%s_lo\t%s_hi", SUM_KEYS[c], SUM_KEYS[c], SUM_KEYS[c]);
     char m[64], d[512], n[512];
-    snprintf(m, sizeof m, "%s", row->method);
-    snprintf(d, sizeof d, "%s", row->description);
-    snprintf(n, sizeof n, "%s", row->data_note);
+    qr_utf8_copy(m, sizeof m, row->method);
+    qr_utf8_copy(d, sizeof d, row->description);
+    qr_utf8_copy(n, sizeof n, row->data_note);
     clean_cell(m);
     clean_cell(d);
     clean_cell(n);
@@ -364,14 +342,18 @@ qr_status qr_report_read_summary(const char *path, qr_summary_row *row) {
 
 /* ---- HTML ---- */
 
-static void html_text(FILE *f, const char *s) {
-    for (; s && *s; s++) {
+static void html_text(FILE *f, const char *text) {
+    const size_t n = 2 * strlen(text ? text : "") + 1; /* a Latin-1 byte becomes two */
+    char *u = malloc(n);
+    if (u) qr_utf8_copy(u, n, text); /* the page declares UTF-8 */
+    for (const char *s = u ? u : text; s && *s; s++) {
         if (*s == '<') fputs("&lt;", f);
         else if (*s == '>') fputs("&gt;", f);
         else if (*s == '&') fputs("&amp;", f);
         else if (*s == '"') fputs("&quot;", f);
         else fputc(*s, f);
     }
+    free(u);
 }
 
 static void html_num(FILE *f, double v, int digits) {
@@ -605,8 +587,8 @@ qr_status qr_report_write_html(const char *path, const char *title, const qr_rep
                         ci_vals[k]->resamples);
             }
             if (said)
-                fprintf(f, " of %d (the others hold no rim+ lesion, no rim+ call or no fold with both classes, where the "
-                           "metric is undefined).</p>\n",
+                fprintf(f, " of %d (the others hold no rim+ lesion, no rim+ call, no fold with both classes or, for count_r, "
+                           "rim+ counts that do not vary: the metric is undefined there).</p>\n",
                         s->info->bootstrap);
         }
         if (s->info) {

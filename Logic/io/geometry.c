@@ -9,24 +9,21 @@
 #include "imageio.h"
 
 int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order) {
-    int used_axis[3] = {0, 0, 0}, used_world[3] = {0, 0, 0};
-    /* The largest remaining cosine claims its pair first. Cosines within 1e-6 of each other count
-     * as equal (an axis at 45 degrees between two world axes, whatever the header's rounding): the
-     * first pair met wins, index axis before world axis in order, so such a tie keeps the stored
-     * order. */
-    for (int step = 0; step < 3; step++) {
-        int bc = -1, bw = -1;
-        double best = -1;
-        for (int c = 0; c < 3; c++)
-            for (int w = 0; w < 3; w++)
-                if (!used_axis[c] && !used_world[w] && fabs(g->direction[w * 3 + c]) > best + 1e-6) {
-                    best = fabs(g->direction[w * 3 + c]);
-                    bc = c;
-                    bw = w;
-                }
-        used_axis[bc] = used_world[bw] = 1;
-        order->perm[bw] = bc;
-        order->flip[bw] = g->direction[bw * 3 + bc] < 0;
+    /* World axis w takes index axis p[w]: of the six matchings, the one whose |cosines| sum the
+     * highest. Sums within 1e-6 of each other count as equal (an axis at 45 degrees between two
+     * world axes, whatever the header's rounding) and the first listed wins, the stored order
+     * first, so such a tie keeps it. */
+    static const int P[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    int best = 0;
+    double best_sum = -1;
+    for (int k = 0; k < 6; k++) {
+        double sum = 0;
+        for (int w = 0; w < 3; w++) sum += fabs(g->direction[w * 3 + P[k][w]]);
+        if (sum > best_sum + 1e-6) best_sum = sum, best = k;
+    }
+    for (int w = 0; w < 3; w++) {
+        order->perm[w] = P[best][w];
+        order->flip[w] = g->direction[w * 3 + P[best][w]] < 0;
     }
     int changed = 0;
     for (int a = 0; a < 3; a++) changed |= order->perm[a] != a || order->flip[a];

@@ -51,10 +51,10 @@ typedef struct qr_axis_order {
     int perm[3], flip[3];
 } qr_axis_order;
 
-/* The storage order that brings `g` closest to the identity direction: each index axis is
- * matched with the world axis its direction is closest to (largest cosine first), and mirrored
- * when it points the other way. Returns 1 when that changes anything, 0 when `g` is stored so
- * already (small obliquity does not count). */
+/* The storage order that brings `g` closest to the identity direction: index axes matched with
+ * world axes so that the cosines between them sum the highest (of the six matchings; within
+ * 1e-6 the stored order wins), each mirrored when it points the other way. Returns 1 when that
+ * changes anything, 0 when `g` is stored so already (small obliquity does not count). */
 int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order);
 /* `out` = `in` in storage order `order` (a new volume; geometry adjusted so every voxel keeps its
  * world position). */

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "pipeline.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "../core/fileutil.h"
+#include "../core/tsv.h"
 #include "../eval/metrics.h"
 #include "../eval/plots.h"
 #include "folds.h"
@@ -148,8 +150,8 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
     qr_status st = qr_mkdir_p(o->outdir);
     if (st != QR_OK) return st;
     snprintf(m->name, sizeof m->name, "%s", o->name ? o->name : qr_arch_to_name(o->arch));
-    snprintf(m->data_note, sizeof m->data_note, "%s", o->data_note ? o->data_note : "");
-    snprintf(m->command, sizeof m->command, "%s", o->command ? o->command : "");
+    qr_utf8_copy(m->data_note, sizeof m->data_note, o->data_note); /* report text: UTF-8, no character cut */
+    qr_utf8_copy(m->command, sizeof m->command, o->command);
     snprintf(m->manifest, sizeof m->manifest, "%s", o->manifest ? o->manifest : "");
     qr_eval_input in = qr_eval_input_default();
     in.bootstrap = o->bootstrap;
@@ -278,8 +280,9 @@ void qr_train_outcome_free(qr_train_outcome *t) {
 }
 
 int qr_holdout_folds(double holdout) {
-    const int k = (int)lround(1.0 / holdout);
-    return k < 2 ? 2 : k;
+    const double k = round(1.0 / holdout);
+    if (!(k < (double)INT_MAX)) return INT_MAX; /* a share too small for any cohort */
+    return k < 2 ? 2 : (int)k;
 }
 
 qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const qr_pipeline_hooks *h, qr_train_outcome *out) {

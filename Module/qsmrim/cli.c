@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "core/h5util.h"
 #include "nn/nn.h"
 
 #include <errno.h>
@@ -31,6 +32,7 @@ void cli_begin(const char *command) {
     /* Past a file-size limit (ulimit -f) a write fails with EFBIG, which the writers report and
      * recover from; the default action of SIGXFSZ would end the process without a word. */
     signal(SIGXFSZ, SIG_IGN);
+    qr_h5_skip_exit_cleanup(); /* and a failed HDF5 write must not crash the exit */
 }
 
 const char *cli_command(void) { return g_cmd; }

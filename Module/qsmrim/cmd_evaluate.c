@@ -249,8 +249,15 @@ int cmd_evaluate(int argc, char **argv) {
     }
     if (threads > 0) cfg.threads = (int)threads;
     cli_install_interrupt();
-    struct stat sb;
-    const int made_report = stat(report, &sb) != 0; /* a failed run removes the folder it made */
+    /* a failed run removes the report folder if this run made it (mkdir tells, atomically) and
+     * nothing is in it */
+    char bare[QR_PATH_MAX], parent[QR_PATH_MAX];
+    snprintf(bare, sizeof bare, "%s", report);
+    for (size_t n = strlen(bare); n > 1 && bare[n - 1] == '/';) bare[--n] = '\0'; /* "DIR/" */
+    qr_path_dirname(bare, parent, sizeof parent);
+    st = qr_mkdir_p(parent);
+    if (st != QR_OK) return cli_fail(st);
+    const int made_report = mkdir(bare, 0777) == 0;
     st = qr_mkdir_p(report);
     if (st != QR_OK) return cli_fail(st);
     const int gone = qr_remove_leftovers(report, NULL);
@@ -275,9 +282,12 @@ int cmd_evaluate(int argc, char **argv) {
     for (int k = 0; k < argc && used < (int)sizeof command; k++)
         used += snprintf(command + used, sizeof command - (size_t)used, " %s", argv[k]);
 
-    if (manifest && model) { /* a bad model file fails before the cohort is loaded */
+    int model_is_network = 0;
+    if (manifest && model) { /* a bad model file fails before the cohort is loaded (read on the CPU:
+                              * the device is chosen once, below, for a network) */
         qr_learner *probe = NULL;
-        st = qr_learner_load(model, device, &probe, NULL);
+        st = qr_learner_load(model, "cpu", &probe, NULL);
+        if (st == QR_OK) model_is_network = qr_learner_arch(probe) != QR_ARCH_APRL_RF;
         qr_learner_free(probe);
         if (st != QR_OK) goto done;
     }
@@ -332,7 +342,8 @@ int cmd_evaluate(int argc, char **argv) {
 
         int networks = 0; /* architectures that train a network (one context per job) */
         for (int a = 0; a < narch; a++) networks |= archs[a] != QR_ARCH_APRL_RF;
-        const char *job_device = networks && !model ? cli_resolve_device(device, cfg.threads) : device;
+        if (model) networks = model_is_network;
+        const char *job_device = networks ? cli_resolve_device(device, cfg.threads) : device;
         for (int a = 0; a < narch && st == QR_OK; a++) {
             char outdir[QR_PATH_MAX + 64], workdir[QR_PATH_MAX];
             const char *mname = name ? name : qr_arch_to_name(archs[a]);
@@ -356,7 +367,7 @@ int cmd_evaluate(int argc, char **argv) {
             eo.nseeds = (int)seeds;
             eo.bootstrap = (int)bootstrap;
             eo.seed = (uint64_t)seed;
-            eo.device = archs[a] == QR_ARCH_APRL_RF ? device : job_device;
+            eo.device = archs[a] == QR_ARCH_APRL_RF && !model ? device : job_device;
             eo.model_path = model;
             eo.outdir = outdir;
             eo.workdir = model ? NULL : workdir;

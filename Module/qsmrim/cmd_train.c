@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "core/fileutil.h"
+#include "core/tsv.h"
 #include "eval/report.h"
 #include "io/outputs.h"
 #include "train/pipeline.h"
@@ -237,8 +238,8 @@ int cmd_train(int argc, char **argv) {
                 char desc[512];
                 snprintf(desc, sizeof desc, "%s trained on %d subjects; evaluated on %d held-out subjects", arch_name,
                          oc.n_train_subjects, oc.n_holdout_subjects);
-                snprintf(m->description, sizeof m->description, "%s", desc);
-                snprintf(m->data_note, sizeof m->data_note, "%s", note ? note : "");
+                qr_utf8_copy(m->description, sizeof m->description, desc);
+                qr_utf8_copy(m->data_note, sizeof m->data_note, note);
                 m->info.description = m->description;
                 m->info.data_note = m->data_note;
                 /* written into a staging folder and moved into place together (fileutil.h) */

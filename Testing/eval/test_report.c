@@ -268,6 +268,12 @@ static void test_sparse_bootstrap_and_text(void **state) {
     sec.result = &res;
     sec.info = &info;
     assert_int_equal(qr_report_write_html(html, "sparse", &sec, 1), QR_OK);
+    char sum[700];
+    snprintf(sum, sizeof sum, "%s/summary.tsv", dir);
+    assert_int_equal(qr_report_write_summary(sum, &sec.row), QR_OK);
+    snprintf(cmd, sizeof cmd, "%s -c \"import sys\nfor p in sys.argv[1:]: open(p, 'rb').read().decode('utf-8')\" %s %s", QSMRIM_PYTHON,
+             html, sum);
+    assert_int_equal(system(cmd), 0); /* the page and the table are UTF-8 too */
     snprintf(cmd, sizeof cmd,
              "%s -c \"import json, sys\n"
              "m = json.loads(open(sys.argv[1], 'rb').read().decode('utf-8'))\n"

@@ -388,6 +388,25 @@ static void test_paths(void **state) {
     assert_true(qr_path_has_suffix(tmp, ".nii.gz"));
 }
 
+/* Report text as UTF-8: well-formed sequences kept, other bytes read as Latin-1, a character that
+ * does not fit left out whole. */
+static void test_utf8_copy(void **state) {
+    (void)state;
+    char out[32];
+    qr_utf8_copy(out, sizeof out, "caf\xe9 \xc3\xa9t\xc3\xa9 \xed\xa0\x80");
+    assert_string_equal(out, "caf\xc3\xa9 \xc3\xa9t\xc3\xa9 \xc3\xad\xc2\xa0\xc2\x80");
+    qr_utf8_copy(out, 5, "abc\xc3\xa9"); /* room for 4 bytes: the 2-byte e-acute does not fit after abc */
+    assert_string_equal(out, "abc");
+    qr_utf8_copy(out, 6, "abc\xc3\xa9");
+    assert_string_equal(out, "abc\xc3\xa9");
+    qr_utf8_copy(out, sizeof out, "\xf0\x9f\x99\x82\xf0\x9f\x99"); /* an emoji, then one cut short */
+    assert_string_equal(out, "\xf0\x9f\x99\x82\xc3\xb0\xc2\x9f\xc2\x99");
+    qr_utf8_copy(out, sizeof out, NULL);
+    assert_string_equal(out, "");
+    assert_int_equal(qr_utf8_sequence_length((const unsigned char *)"\xc0\x80"), 0); /* overlong */
+    assert_int_equal(qr_utf8_sequence_length((const unsigned char *)"\xf4\x90\x80\x80"), 0); /* > U+10FFFF */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_messages), cmocka_unit_test(test_atomic_commit_and_abort),
@@ -395,6 +414,7 @@ int main(void) {
         cmocka_unit_test(test_staged_report_folder),
         cmocka_unit_test(test_leftovers),
         cmocka_unit_test(test_tsv),            cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_utf8_copy),
         cmocka_unit_test(test_resources),      cmocka_unit_test(test_paths),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -871,7 +871,9 @@ static void test_geometry_resample_linear_and_nearest(void **state) {
  * every value comes back bit for bit, background zeros stay zeros. The moving volume is built here
  * from world positions, independently of the library's reordering. */
 /* An axis at 45 degrees between two world axes: the storage order does not depend on which way
- * the header's rounding tips the two cosines; a clear tilt past 45 degrees does swap the axes. */
+ * the header's rounding tips the two cosines; a clear tilt past 45 degrees does swap the axes.
+ * A compound tilt with tied cosines on one axis keeps the matching whose cosines sum the highest
+ * (the stored order), not a mirrored permutation a greedy pass would take. */
 static void test_geometry_canonical_order_at_45_degrees(void **state) {
     (void)state;
     const double tilt[4] = {M_PI / 4 - 1e-9, M_PI / 4, M_PI / 4 + 1e-9, M_PI / 4 + 1e-3};
@@ -890,6 +892,28 @@ static void test_geometry_canonical_order_at_45_degrees(void **state) {
             assert_true(o.perm[0] == 1 && o.flip[0] && o.perm[1] == 0 && !o.flip[1] && o.perm[2] == 2 && !o.flip[2]);
         }
     }
+    /* Rz(45) Ry(5) Rx(45): the stored order sums 0.704 + 0.544 + 0.704; the permutation of axes
+     * 1 and 2 sums 0.704 + 0.456 + 0.704 */
+    const double a = M_PI / 4, b = 5 * M_PI / 180;
+    const double rz[9] = {cos(a), -sin(a), 0, sin(a), cos(a), 0, 0, 0, 1};
+    const double ry[9] = {cos(b), 0, sin(b), 0, 1, 0, -sin(b), 0, cos(b)};
+    const double rx[9] = {1, 0, 0, 0, cos(a), -sin(a), 0, sin(a), cos(a)};
+    double t[9], d[9];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            t[i * 3 + j] = 0;
+            for (int k = 0; k < 3; k++) t[i * 3 + j] += rz[i * 3 + k] * ry[k * 3 + j];
+        }
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) {
+            d[i * 3 + j] = 0;
+            for (int k = 0; k < 3; k++) d[i * 3 + j] += t[i * 3 + k] * rx[k * 3 + j];
+        }
+    qr_geometry g = test_geometry(9, 7, 5);
+    memcpy(g.direction, d, sizeof d);
+    qr_axis_order o;
+    assert_int_equal(qr_geometry_canonical_order(&g, &o), 0);
+    for (int k = 0; k < 3; k++) assert_true(o.perm[k] == k && !o.flip[k]);
 }
 
 static void test_geometry_reorder_not_resample(void **state) {

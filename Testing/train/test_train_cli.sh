@@ -150,9 +150,9 @@ txt = ' '.join(str(v) for v in f.attrs.values())
 assert 'held-out' in txt, txt
 " 
 check "no checkpoint is left after training" bash -c "! ls '$T'/model.h5.*ckpt* 2>/dev/null | grep -q ."
-check "evaluate --model scores every lesion with the model's thresholds" bash -c "
-  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/scored' --model '$T/model.h5' --bootstrap 20 --quiet &&
-  grep -q \"stored thresholds\" '$T/scored/metrics.json'"
+check "evaluate --model scores every lesion with the model's thresholds (a CPU fallback said at most once)" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/scored' --model '$T/model.h5' --bootstrap 20 2>'$T/scored.err' &&
+  grep -q \"stored thresholds\" '$T/scored/metrics.json' && test \$(grep -c 'running on the CPU' '$T/scored.err') -le 1"
 check "scored report is complete" metrics_ok "$T/scored"
 check "train aprl-rf and score it" bash -c "
   '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/rf.h5' --arch aprl-rf --config '$T/tiny.yaml' --quiet &&
@@ -276,14 +276,30 @@ check "the CPU fallback notice is said at most once (3 seeds x 3 folds)" bash -c
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/dev1' --arch aprl-nn --folds 3 --seeds 3 --bootstrap 20 \
     --config '$T/tiny.yaml' 2>'$T/dev1.err' && grep -q 'job 9/9' '$T/dev1.err' &&
   test \$(grep -c 'running on the CPU' '$T/dev1.err') -le 1"
+# a model that cannot be written (file-size limit): one error line and exit 1, no crash at exit
+# (a failed HDF5 close left libhdf5's exit clean-up to crash), no temporary file left
+mkdir -p "$T/fsz"
+check "train past a file-size limit: exit 1, one error line, nothing left" bash -c "
+  (ulimit -f 4; exec '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/fsz/m.h5' --arch aprl-rf --config '$T/tiny.yaml' \
+    --holdout 0 --quiet) 2>'$T/fsz.err'; rc=\$?
+  [ \$rc -eq 1 ] && [ \$(grep -c error: '$T/fsz.err') -eq 1 ] && [ -z \"\$(ls -A '$T/fsz')\" ] ||
+    { echo \"  rc=\$rc \$(cat '$T/fsz.err') \$(ls -A '$T/fsz')\"; exit 1; }"
 # too few subjects for the split: said before any work, naming the manifest; no report folder left
 check "more folds than subjects: refused naming the manifest" one_line_error 1 "$T/c/cohort.tsv: 13 folds need at least 13 subjects, it lists 12" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/xf" --arch aprl-rf --folds 13 --quiet
 check "the failed evaluate left no report folder" test ! -e "$T/xf"
+mkdir -p "$T/xf-kept"
+check "a report folder the user had is kept" bash -c "
+  ! '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/xf-kept/' --arch aprl-rf --folds 13 --quiet 2>/dev/null &&
+  ! '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/xf2/' --arch aprl-rf --folds 13 --quiet 2>/dev/null &&
+  test -d '$T/xf-kept' && test ! -e '$T/xf2'"
 head -2 "$T/c/cohort.tsv" >"$T/c/single.tsv"
 check "a held-out share the cohort cannot give: refused naming the manifest" one_line_error 1 \
   "$T/c/single.tsv: a held-out share of 0.5 needs at least 2 subjects, it lists 1" \
   "$Q" train --manifest "$T/c/single.tsv" --out "$T/single.h5" --arch aprl-rf --holdout 0.5 --quiet
+check "a held-out share too small for any cohort is refused, not wrapped around" one_line_error 1 \
+  "a held-out share of 1e-20 needs at least 2147483647 subjects, it lists 12" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/tiny-share.h5" --arch aprl-rf --holdout 1e-20 --quiet
 check "unknown architecture is a usage error" one_line_error 2 "unknown architecture" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/x.h5" --arch resnet
 printf 'epocs: 3\n' >"$T/bad.yaml"

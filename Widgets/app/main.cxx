@@ -25,6 +25,7 @@
 #include "ScriptRunner.h"
 
 extern "C" {
+#include "core/h5util.h"
 #include "core/status.h"
 #include "nn/nn.h"
 #include "predict/predict.h"
@@ -255,6 +256,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < argc; i++) raw << QString::fromLocal8Bit(argv[i]);
     qr_set_log_sink(logSink, nullptr);
     std::signal(SIGXFSZ, SIG_IGN); /* writes past a file-size limit fail with EFBIG and are reported */
+    qr_h5_skip_exit_cleanup();
     Options o;
     int rc = parseArgs(raw, &o);
     if (rc >= 0) return rc;

@@ -175,7 +175,8 @@ qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out) {
     return QR_OK;
 }
 
-int qr_utf8_sequence_length(const unsigned char *p) {
+/* Length of the well-formed UTF-8 sequence starting at p, 0 when it is not one. */
+static int utf8_sequence_length(const unsigned char *p) {
     if (p[0] < 0x80) return p[0] ? 1 : 0;
     int len;
     unsigned lo = 0x80, hi = 0xBF;
@@ -200,7 +201,7 @@ void qr_utf8_copy(char *dst, size_t n, const char *src) {
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p;) {
         unsigned char buf[4];
-        int len = qr_utf8_sequence_length(p);
+        int len = utf8_sequence_length(p);
         if (len) {
             memcpy(buf, p, (size_t)len);
             p += len;

@@ -44,12 +44,10 @@ const char *qr_tsv_cell(const qr_tsv *t, int64_t row, int col);
 qr_status qr_tsv_get_double(const qr_tsv *t, int64_t row, int col, double *out);
 qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out);
 
-/* Text written into reports (JSON, HTML, TSV) must be UTF-8. Length of the well-formed UTF-8
- * sequence (RFC 3629: no overlong forms, no surrogates, at most U+10FFFF) starting at p, 0 when it
- * is not one. */
-int qr_utf8_sequence_length(const unsigned char *p);
-/* Copy src into dst (size n > 0) as valid UTF-8: well-formed sequences as they are, any other
- * byte read as Latin-1 (two bytes); a character that does not fit is left out whole. */
+/* Text written into reports (JSON, HTML, TSV) must be UTF-8. Copy src into dst (size n > 0) as
+ * valid UTF-8: well-formed sequences (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF) as they are, any other byte read as Latin-1 (two bytes); a character that does not
+ * fit is left out whole. */
 void qr_utf8_copy(char *dst, size_t n, const char *src);
 
 #ifdef __cplusplus

@@ -92,9 +92,19 @@ static void jnum(FILE *f, double v) {
     fputs(buf, f);
 }
 
-static void jstr(FILE *f, const char *s) {
+/* Report text as UTF-8 (qr_utf8_copy: stray bytes read as Latin-1), in a new buffer; NULL when
+ * out of memory (the caller then writes the text as it is). */
+static char *utf8_dup(const char *text) {
+    const size_t n = 2 * strlen(text ? text : "") + 1; /* a Latin-1 byte becomes two */
+    char *u = malloc(n);
+    if (u) qr_utf8_copy(u, n, text);
+    return u;
+}
+
+static void jstr(FILE *f, const char *text) {
+    char *u = utf8_dup(text);
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)(u ? u : text ? text : ""); *p; p++) {
         if (*p == '"' || *p == '\\')
             fprintf(f, "\\%c", *p);
         else if (*p == '\n')
@@ -103,19 +113,11 @@ static void jstr(FILE *f, const char *s) {
             fputs("\\t", f);
         else if (*p < 0x20)
             fprintf(f, "\\u%04x", *p);
-        else if (*p < 0x80)
+        else
             fputc(*p, f);
-        else {
-            const int len = qr_utf8_sequence_length(p);
-            if (len) {
-                fwrite(p, 1, (size_t)len, f);
-                p += len - 1;
-            } else {
-                fprintf(f, "\\u%04x", *p); /* not UTF-8: the byte read as Latin-1, so the file stays JSON */
-            }
-        }
     }
     fputc('"', f);
+    free(u);
 }
 
 static void jkey_num(FILE *f, const char *key, double v) {
@@ -343,9 +345,7 @@ qr_status qr_report_read_summary(const char *path, qr_summary_row *row) {
 /* ---- HTML ---- */
 
 static void html_text(FILE *f, const char *text) {
-    const size_t n = 2 * strlen(text ? text : "") + 1; /* a Latin-1 byte becomes two */
-    char *u = malloc(n);
-    if (u) qr_utf8_copy(u, n, text); /* the page declares UTF-8 */
+    char *u = utf8_dup(text); /* the page declares UTF-8 */
     for (const char *s = u ? u : text; s && *s; s++) {
         if (*s == '<') fputs("&lt;", f);
         else if (*s == '>') fputs("&gt;", f);

@@ -367,7 +367,7 @@ int cmd_evaluate(int argc, char **argv) {
             eo.nseeds = (int)seeds;
             eo.bootstrap = (int)bootstrap;
             eo.seed = (uint64_t)seed;
-            eo.device = archs[a] == QR_ARCH_APRL_RF && !model ? device : job_device;
+            eo.device = job_device; /* a forest uses no device */
             eo.model_path = model;
             eo.outdir = outdir;
             eo.workdir = model ? NULL : workdir;
@@ -404,7 +404,7 @@ int cmd_evaluate(int argc, char **argv) {
 done:
     if (st != QR_OK) {
         qr_staging_abort(stage);
-        if (made_report) rmdir(report); /* only when nothing (such as --resume checkpoints) is in it */
+        if (made_report) rmdir(bare); /* only when nothing (such as --resume checkpoints) is in it */
     }
     for (int e = 0; e < neval; e++) qr_method_eval_free(&evals[e]);
     qr_dataset_free(&ds);

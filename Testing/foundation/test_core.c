@@ -403,8 +403,10 @@ static void test_utf8_copy(void **state) {
     assert_string_equal(out, "\xf0\x9f\x99\x82\xc3\xb0\xc2\x9f\xc2\x99");
     qr_utf8_copy(out, sizeof out, NULL);
     assert_string_equal(out, "");
-    assert_int_equal(qr_utf8_sequence_length((const unsigned char *)"\xc0\x80"), 0); /* overlong */
-    assert_int_equal(qr_utf8_sequence_length((const unsigned char *)"\xf4\x90\x80\x80"), 0); /* > U+10FFFF */
+    qr_utf8_copy(out, sizeof out, "\xc0\x80"); /* overlong: two Latin-1 bytes */
+    assert_string_equal(out, "\xc3\x80\xc2\x80");
+    qr_utf8_copy(out, sizeof out, "\xf4\x90\x80\x80"); /* beyond U+10FFFF */
+    assert_string_equal(out, "\xc3\xb4\xc2\x90\xc2\x80\xc2\x80");
 }
 
 int main(void) {

@@ -297,6 +297,124 @@ qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir
     return QR_OK;
 }
 
+/* ---- report folders: what the last report wrote ---- */
+
+#define REPORT_RECORD ".qsmrim-report-files"
+
+typedef struct name_list {
+    char **v;
+    int n, cap;
+} name_list;
+
+static void name_list_free(name_list *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static qr_status name_list_add(name_list *l, const char *name) {
+    if (l->n == l->cap) {
+        const int cap = l->cap ? 2 * l->cap : 32;
+        char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return qr_fail(QR_ERR_NOMEM, "out of memory");
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(name))) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    l->n++;
+    return QR_OK;
+}
+
+static int name_list_has(const name_list *l, const char *name) {
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0) return 1;
+    return 0;
+}
+
+/* The files below `dir` as paths relative to it ("a.tsv", "sub/b.png"). */
+static qr_status list_files(const char *dir, const char *rel, name_list *out, int depth) {
+    if (depth > 16) return qr_fail(QR_ERR_IO, "folder %s nests too deeply", dir);
+    DIR *d = opendir(dir);
+    if (!d) return qr_fail(QR_ERR_IO, "cannot read folder %s: %s", dir, strerror(errno));
+    qr_status s = QR_OK;
+    struct dirent *e;
+    while (s == QR_OK && (e = readdir(d)) != NULL) {
+        if (is_dot_entry(e->d_name)) continue;
+        char path[QR_PATH_MAX], r[QR_PATH_MAX];
+        const int np = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        const int nr = rel[0] ? snprintf(r, sizeof r, "%s/%s", rel, e->d_name) : snprintf(r, sizeof r, "%s", e->d_name);
+        if (np < 0 || nr < 0 || (size_t)np >= sizeof path || (size_t)nr >= sizeof r) {
+            s = qr_fail(QR_ERR_INVALID_ARG, "path too long: %s/%s", dir, e->d_name);
+            break;
+        }
+        struct stat st;
+        if (lstat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) s = list_files(path, r, out, depth + 1);
+        else if (strchr(r, '\n') == NULL) s = name_list_add(out, r); /* the record is one name per line */
+    }
+    closedir(d);
+    return s;
+}
+
+/* A recorded name that stays inside the report folder: relative, no "." or ".." component. */
+static int safe_relative(const char *r) {
+    if (!r[0] || r[0] == '/') return 0;
+    for (const char *c = r; *c;) {
+        const char *end = strchr(c, '/');
+        const size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return 0;
+        c += n + (end ? 1 : 0);
+    }
+    return 1;
+}
+
+qr_status qr_staging_commit_report(const char *staging_dir, const char *final_dir) {
+    name_list now = {0}, before = {0};
+    char rec[QR_PATH_MAX];
+    qr_status s = list_files(staging_dir, "", &now, 0);
+    if (s == QR_OK && snprintf(rec, sizeof rec, "%s/" REPORT_RECORD, staging_dir) >= (int)sizeof rec)
+        s = qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", staging_dir);
+    if (s == QR_OK) { /* the record commits with the report, in its staging folder */
+        FILE *f = fopen(rec, "w");
+        if (!f) s = qr_fail(QR_ERR_IO, "cannot write %s: %s", rec, strerror(errno));
+        for (int i = 0; s == QR_OK && i < now.n; i++) fprintf(f, "%s\n", now.v[i]);
+        if (f && fclose(f) != 0 && s == QR_OK) s = qr_fail(QR_ERR_IO, "cannot write %s: %s", rec, strerror(errno));
+    }
+    if (s == QR_OK && snprintf(rec, sizeof rec, "%s/" REPORT_RECORD, final_dir) < (int)sizeof rec) {
+        FILE *f = fopen(rec, "r"); /* none: a new folder, or one written before the record existed */
+        char line[QR_PATH_MAX];
+        while (s == QR_OK && f && fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = '\0';
+            if (safe_relative(line) && strcmp(line, REPORT_RECORD) != 0) s = name_list_add(&before, line);
+        }
+        if (f) fclose(f);
+    }
+    if (s != QR_OK) {
+        name_list_free(&now);
+        name_list_free(&before);
+        qr_staging_abort(staging_dir);
+        return s;
+    }
+    s = qr_staging_commit_files(staging_dir, final_dir);
+    /* then what the previous report wrote and this one did not (its files only: a user's own
+     * files in the folder are never listed), and the subfolders that leaves empty */
+    for (int i = 0; s == QR_OK && i < before.n; i++) {
+        if (name_list_has(&now, before.v[i])) continue;
+        char path[QR_PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", final_dir, before.v[i]) >= (int)sizeof path) continue;
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        unlink(path);
+        for (char *slash = strrchr(path, '/'); slash && slash > path + strlen(final_dir); slash = strrchr(path, '/')) {
+            *slash = '\0';
+            if (rmdir(path) != 0) break;
+        }
+    }
+    name_list_free(&now);
+    name_list_free(&before);
+    return s;
+}
+
 /* PID of a leftover name "...<tag>PID-N...", or 0. */
 static long leftover_pid(const char *name, const char *tag) {
     const char *p = strstr(name, tag);

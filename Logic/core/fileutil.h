@@ -92,6 +92,11 @@ qr_status qr_staging_sync(const char *staging_dir, const char *what);
  * that cannot report a short write themselves. QR_ERR_IO naming `what` when there is not. */
 qr_status qr_space_check(const char *dir, int64_t total_bytes, int64_t largest_file, const char *what);
 qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir);
+/* commit_files for a report folder that a run rewrites as a whole (evaluate, train --report): the
+ * report's files are listed in final_dir/.qsmrim-report-files, and after the commit the files the
+ * previous report listed that this one did not write are removed (subfolders left empty too), so
+ * the folder never mixes two runs. Files the tool did not write there are never touched. */
+qr_status qr_staging_commit_report(const char *staging_dir, const char *final_dir);
 void qr_staging_abort(const char *staging_dir);
 
 /* Remove what runs killed without a chance to clean up (kill -9, a power cut) left in folder

@@ -475,11 +475,28 @@ qr_status qr_report_write_html(const char *path, const char *title, const qr_rep
         fprintf(f, " (%lld subjects, %lld lesions, %lld rim+)</div>\n", (long long)sections[i].row.n_subjects,
                 (long long)sections[i].row.n_lesions, (long long)sections[i].row.n_rimpos);
     }
-    fputs("<p>Lesion-level metrics from subject-level stratified cross-validation: pROC AUC is the area under the "
-          "ROC curve for false-positive rates up to 0.1, McClish-standardised (as scikit-learn's "
-          "<code>roc_auc_score(max_fpr=0.1)</code>), of the fold-averaged curve; PR AUC the area of the "
-          "fold-averaged precision-recall step curve; F1, sensitivity, specificity and PPV at each fold's "
-          "F1-optimal threshold on the concatenated folds; count r and MSE compare predicted and expert rim+ "
+    /* a trained model scored on given subjects (train's held-out report, evaluate --model) is not
+     * cross-validated: one "fold", thresholds fixed beforehand */
+    int cv = 0, fixed = 0;
+    for (int i = 0; i < nsections; i++) {
+        if (sections[i].info && sections[i].info->nfolds <= 1) fixed = 1;
+        else cv = 1;
+    }
+    if (cv)
+        fprintf(f, "<p>Lesion-level metrics from subject-level stratified cross-validation%s: pROC AUC is the area under the "
+                "ROC curve for false-positive rates up to 0.1, McClish-standardised (as scikit-learn's "
+                "<code>roc_auc_score(max_fpr=0.1)</code>), of the fold-averaged curve; PR AUC the area of the "
+                "fold-averaged precision-recall step curve; F1, sensitivity, specificity and PPV at each fold's "
+                "F1-optimal threshold on the concatenated folds%s; ",
+                fixed ? " (where a method's section says so: a trained model scored on the subjects listed)" : "",
+                fixed ? " (for a scored model, at the thresholds its section states)" : "");
+    else
+        fputs("<p>Lesion-level metrics of a trained model scored on the subjects listed (no cross-validation): pROC AUC "
+              "is the area under the ROC curve for false-positive rates up to 0.1, McClish-standardised (as "
+              "scikit-learn's <code>roc_auc_score(max_fpr=0.1)</code>); PR AUC the area of the precision-recall step "
+              "curve; F1, sensitivity, specificity and PPV at the thresholds each section states; ",
+              f);
+    fputs("count r and MSE compare predicted and expert rim+ "
           "counts per subject. Small numbers under a value: 95% interval from subject-level bootstrap resamples. "
           "Paper values: Zhang et al., NeuroImage: Clinical 34:102979 (2022), Tables 2 and 3; PR AUC of RimNet "
           "and APRL (RF) derived from the paper's relative statements.</p>\n",
@@ -614,4 +631,19 @@ qr_status qr_report_write_html(const char *path, const char *title, const qr_rep
         return st;
     }
     return qr_atomic_commit(&a);
+}
+
+/* "%.<digits>f", or "n/a" for an undefined (NaN) value. */
+static const char *fmt_value(double v, int digits, char buf[32]) {
+    if (isnan(v)) return "n/a";
+    snprintf(buf, 32, "%.*f", digits, v);
+    return buf;
+}
+
+void qr_eval_headline(const qr_eval_result *r, char *buf, size_t n) {
+    char b[8][32];
+    snprintf(buf, n, "pROC AUC %s, PR AUC %s, F1 %s (sens %s, spec %s, PPV %s), count r %s, count MSE %s",
+             fmt_value(r->proc_auc.value, 3, b[0]), fmt_value(r->pr_auc.value, 3, b[1]), fmt_value(r->f1.value, 3, b[2]),
+             fmt_value(r->sensitivity.value, 3, b[3]), fmt_value(r->specificity.value, 3, b[4]),
+             fmt_value(r->ppv.value, 3, b[5]), fmt_value(r->count_r.value, 2, b[6]), fmt_value(r->count_mse.value, 2, b[7]));
 }

@@ -65,6 +65,9 @@ typedef struct qr_summary_row {
 const char *qr_summary_key(int column);
 
 qr_summary_row qr_summary_of(const qr_eval_result *r, const qr_report_info *info);
+/* The headline metrics in one line of text ("pROC AUC 0.800, PR AUC 0.531, F1 0.577 (sens ..,
+ * spec .., PPV ..), count r 0.96, count MSE 0.50"); an undefined value reads "n/a". */
+void qr_eval_headline(const qr_eval_result *r, char *buf, size_t n);
 
 qr_status qr_report_write_metrics_json(const char *path, const qr_eval_result *r, const qr_report_info *info);
 /* subject_names[s] per subject index; lesion_id[i] per lesion. */

@@ -33,6 +33,8 @@ void qr_method_eval_free(qr_method_eval *m) {
     free(m->fold);
     free(m->label);
     free(m->member_prob);
+    free(m->lesion_index);
+    free(m->subject_index);
     memset(m, 0, sizeof *m);
 }
 
@@ -61,10 +63,51 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
     return h;
 }
 
+/* 64-bit hash of n bytes continued from h, eight bytes at a time (FNV-1a's prime on words, a
+ * final xor-shift per word): for the megabytes of a cohort's crops and features. */
+static uint64_t hash_words(uint64_t h, const void *data, size_t n) {
+    const unsigned char *p = data;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 1099511628211ull;
+        h ^= h >> 29;
+    }
+    return fnv1a(h, p, n);
+}
+
+static uint64_t hash_crop(uint64_t h, const qr_lesion_crop *c) {
+    h = hash_words(h, c->origin, sizeof c->origin);
+    h = hash_words(h, c->size, sizeof c->size);
+    h = hash_words(h, c->spacing, sizeof c->spacing);
+    h = hash_words(h, c->patch_origin, sizeof c->patch_origin);
+    const size_t nv = c->data ? 2u * (size_t)c->size[0] * (size_t)c->size[1] * (size_t)c->size[2] : 0;
+    return nv ? hash_words(h, c->data, nv * sizeof *c->data) : h;
+}
+
+/* What the learners see of the images: the crops and context crops, the radiomic features, the
+ * lesion sums and sizes and the voxel sizes. A resumed run after an image was replaced (another
+ * reconstruction, a corrected registration) must not reuse jobs computed on the old one. */
+static uint64_t dataset_content_hash(const qr_dataset *d) {
+    uint64_t h = 1469598103934665603ull;
+    h = hash_words(h, d->subject_voxel_mm, (size_t)d->nsubjects * sizeof *d->subject_voxel_mm);
+    const size_t n = (size_t)d->n;
+    if (d->volume_mm3) h = hash_words(h, d->volume_mm3, n * sizeof *d->volume_mm3);
+    if (d->nvox) h = hash_words(h, d->nvox, n * sizeof *d->nvox);
+    if (d->sum_qsm2) h = hash_words(h, d->sum_qsm2, n * sizeof *d->sum_qsm2);
+    if (d->sum_flair) h = hash_words(h, d->sum_flair, n * sizeof *d->sum_flair);
+    for (size_t i = 0; d->crops && i < n; i++) h = hash_crop(h, &d->crops[i]);
+    for (size_t i = 0; d->context && i < n; i++) h = hash_crop(h, &d->context[i]);
+    for (int64_t f = 0; f < d->nfeatures; f++) h = fnv1a(h, d->feature_names[f], strlen(d->feature_names[f]) + 1);
+    if (d->features && d->nfeatures > 0) h = hash_words(h, d->features, n * (size_t)d->nfeatures * sizeof *d->features);
+    return h;
+}
+
 /* The record of what a run's results depend on (learner.h `settings`, crossval.h). The device is
  * not in it: it changes results by float rounding only, and an interrupted GPU run may go on on
- * the CPU. The cohort is, by a fingerprint of its subjects, lesions and labels: a resumed run on
- * another cohort, or after a label was corrected, would mix epochs or jobs of both. So is the
+ * the CPU. The cohort is, by a fingerprint of its subjects, lesions and labels and one of what was
+ * read from its images: a resumed run on another cohort, after a label was corrected or an image
+ * replaced, would mix epochs or jobs of both. So is the
  * radiomic parameter file, by a hash of its text: an edited file under the same name changes the
  * features. */
 static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t seed, double holdout, const qr_dataset *d,
@@ -84,7 +127,10 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
     if (k >= 0 && (size_t)k < n) k += qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
     /* the radiomic parameters by content: the `radiomics:` line above names only the file */
     if (d->nfeatures > 0 && k >= 0 && (size_t)k < n)
-        snprintf(buf + k, n - (size_t)k, "radiomics_sha256: %.16s\n", d->radiomics_text_sha);
+        k += snprintf(buf + k, n - (size_t)k, "radiomics_sha256: %.16s\n", d->radiomics_text_sha);
+    /* last: the features depend on the settings above, whose change is the clearer message */
+    if (k >= 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, "image content: %016llx\n", (unsigned long long)dataset_content_hash(d));
 }
 
 /* Median QSM voxel size along each axis (training storage order) over the subjects with train[s]. */
@@ -114,21 +160,33 @@ static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_
     return QR_OK;
 }
 
-static qr_status write_method_files(const qr_dataset *d, qr_method_eval *m, const char *outdir, const char *title) {
+qr_status qr_method_eval_write_tables(const qr_dataset *d, const qr_method_eval *m, const char *outdir) {
     char path[QR_PATH_MAX];
     snprintf(path, sizeof path, "%s/metrics.json", outdir);
     QR_TRY(qr_report_write_metrics_json(path, &m->result, &m->info));
-    const char **names = malloc((size_t)d->nsubjects * sizeof *names);
-    if (!names) return qr_fail(QR_ERR_NOMEM, "out of memory");
-    for (int s = 0; s < d->nsubjects; s++) names[s] = d->subject[s];
-    snprintf(path, sizeof path, "%s/predictions.tsv", outdir);
-    qr_status st = qr_report_write_predictions(path, &m->input, &m->result, names, d->lesion_id);
+    const int ns = m->input.nsubjects > 0 ? m->input.nsubjects : 1;
+    const int64_t nl = m->input.n > 0 ? m->input.n : 1;
+    const char **names = malloc((size_t)ns * sizeof *names);
+    int32_t *ids = malloc((size_t)nl * sizeof *ids);
+    qr_status st = names && ids ? QR_OK : qr_fail(QR_ERR_NOMEM, "out of memory");
+    for (int s = 0; st == QR_OK && s < m->input.nsubjects; s++) names[s] = d->subject[m->subject_index ? m->subject_index[s] : s];
+    for (int64_t i = 0; st == QR_OK && i < m->input.n; i++) ids[i] = d->lesion_id[m->lesion_index ? m->lesion_index[i] : i];
+    if (st == QR_OK) {
+        snprintf(path, sizeof path, "%s/predictions.tsv", outdir);
+        st = qr_report_write_predictions(path, &m->input, &m->result, names, ids);
+    }
     if (st == QR_OK) {
         snprintf(path, sizeof path, "%s/decisions.tsv", outdir);
-        st = qr_report_write_decisions(path, &m->input, &m->result, names, d->lesion_id);
+        st = qr_report_write_decisions(path, &m->input, &m->result, names, ids);
     }
     free(names);
-    if (st != QR_OK) return st;
+    free(ids);
+    return st;
+}
+
+static qr_status write_method_files(const qr_dataset *d, qr_method_eval *m, const char *outdir, const char *title) {
+    QR_TRY(qr_method_eval_write_tables(d, m, outdir));
+    char path[QR_PATH_MAX];
     qr_summary_row row = qr_summary_of(&m->result, &m->info);
     snprintf(path, sizeof path, "%s/summary.tsv", outdir);
     QR_TRY(qr_report_write_summary(path, &row));
@@ -395,10 +453,17 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         m->fold = calloc((size_t)nho, sizeof *m->fold);
         m->label = malloc((size_t)nho * sizeof *m->label);
         m->member_prob = malloc((size_t)nho * sizeof *m->member_prob);
-        if (!map || !m->subject || !m->fold || !m->label || !m->member_prob) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+        m->lesion_index = malloc((size_t)nho * sizeof *m->lesion_index);
+        m->subject_index = malloc((size_t)d->nsubjects * sizeof *m->subject_index);
+        if (!map || !m->subject || !m->fold || !m->label || !m->member_prob || !m->lesion_index || !m->subject_index)
+            st = qr_fail(QR_ERR_NOMEM, "out of memory");
         int ns = 0;
-        for (int s = 0; st == QR_OK && s < d->nsubjects; s++) map[s] = held[s] ? ns++ : -1;
+        for (int s = 0; st == QR_OK && s < d->nsubjects; s++) {
+            map[s] = held[s] ? ns : -1;
+            if (held[s]) m->subject_index[ns++] = s;
+        }
         for (int64_t k = 0; st == QR_OK && k < nho; k++) {
+            m->lesion_index[k] = ho[k];
             m->subject[k] = map[d->subject_of[ho[k]]];
             m->label[k] = lab[k];
             m->member_prob[k] = prob[k];
@@ -440,12 +505,10 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         snprintf(info.training_data, sizeof info.training_data, "%s", o->training_data ? o->training_data : "");
         if (out->have_holdout) {
             const qr_eval_result *r = &out->holdout.result;
-            snprintf(info.notes, sizeof info.notes,
-                     "held-out %d subjects, %lld lesions, %lld rim+: pROC AUC %.3f, PR AUC %.3f, F1 %.3f, sens %.3f, "
-                     "spec %.3f, PPV %.3f, count r %.2f, count MSE %.2f",
-                     r->n_subjects, (long long)r->n_lesions, (long long)r->n_rimpos, r->proc_auc.value, r->pr_auc.value,
-                     r->f1.value, r->sensitivity.value, r->specificity.value, r->ppv.value, r->count_r.value,
-                     r->count_mse.value);
+            char line[160];
+            qr_eval_headline(r, line, sizeof line);
+            snprintf(info.notes, sizeof info.notes, "held-out %d subjects, %lld lesions, %lld rim+: %s", r->n_subjects,
+                     (long long)r->n_lesions, (long long)r->n_rimpos, line);
         } else {
             snprintf(info.notes, sizeof info.notes, "no held-out subjects: thresholds chosen on the training lesions");
         }

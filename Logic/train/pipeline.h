@@ -59,6 +59,8 @@ typedef struct qr_method_eval {
     qr_eval_input input;
     int *subject, *fold, *label; /* owned arrays behind input */
     double *member_prob;
+    int64_t *lesion_index;       /* owned, input.n or NULL: the dataset lesion of each row (NULL: row i is lesion i) */
+    int *subject_index;          /* owned, input.nsubjects or NULL: the dataset subject of each (NULL: the same) */
     qr_eval_result result;
     qr_report_info info;
     char name[64], description[512], data_note[512], command[2048], manifest[QR_PATH_MAX], threshold_source[256];
@@ -68,6 +70,9 @@ typedef struct qr_method_eval {
 qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, const qr_pipeline_hooks *h,
                              qr_method_eval *out);
 void qr_method_eval_free(qr_method_eval *m);
+/* metrics.json, predictions.tsv and decisions.tsv of an evaluation into `outdir` (what the report
+ * folder's top level holds for the first method of several). */
+qr_status qr_method_eval_write_tables(const qr_dataset *d, const qr_method_eval *m, const char *outdir);
 /* The report section of an evaluation (pointers into m). */
 qr_report_section qr_method_eval_section(const qr_method_eval *m);
 

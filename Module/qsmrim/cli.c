@@ -238,3 +238,9 @@ void cli_progress_end(const char *label, int64_t total) {
     g_prog_start = -1;
     g_prog_label = NULL;
 }
+
+void cli_command_line(int argc, char **argv, char *buf, size_t n) {
+    if (n == 0) return;
+    int used = snprintf(buf, n, "qsmrim");
+    for (int k = 0; k < argc && used >= 0 && (size_t)used < n; k++) used += snprintf(buf + used, n - (size_t)used, " %s", argv[k]);
+}

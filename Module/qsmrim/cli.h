@@ -13,6 +13,7 @@
 #define QR_CLI_H
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/status.h"
@@ -34,6 +35,9 @@ int cli_fail(qr_status s);
 int cli_fail_hint(qr_status s, const char *hint);
 /* Print a usage error "qsmrim <cmd>: <message> (see 'qsmrim <cmd> --help')" and return 2. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "qsmrim <argv...>" (argv[0] is the command name), cut to fit `n` bytes: the command line a
+ * report records. */
+void cli_command_line(int argc, char **argv, char *buf, size_t n);
 /* Print a notice line "qsmrim <cmd>: <message>" on stderr (unless quiet). */
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,6 +1,7 @@
 /* cmd_evaluate.c - `qsmrim evaluate`: the paper's cross-validated evaluation, or a model scored on
  * a cohort; metrics.json, predictions.tsv, figures and an HTML report. */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <math.h>
@@ -34,8 +35,8 @@ static const char *HELP =
     "                    then each seed's probability), summary.tsv, roc.png, pr.png, counts.png,\n"
     "                    report.html\n"
     "  --arch A          qsmrimnet (default), rimnet, aprl-rf, aprl-nn; a comma-separated list runs\n"
-    "                    each into DIR/<name>/ and one combined report.html (DIR/metrics.json is the\n"
-    "                    first method's)\n"
+    "                    each into DIR/<name>/ and one combined report.html (DIR/metrics.json,\n"
+    "                    predictions.tsv and decisions.tsv are the first method's)\n"
     "  --folds K         stratified subject-level folds (default 5): subjects grouped by rim+ count\n"
     "                    0, 1-3, 4-6, >6 and dealt to the folds at random within each group\n"
     "  --seeds N         models per fold with different seeds (default 3): decisions by majority vote\n"
@@ -48,7 +49,8 @@ static const char *HELP =
     "  --device D        auto (default), cpu, cuda, cuda:N\n"
     "  --bootstrap B     subject-level bootstrap resamples for 95% intervals (default 500; 0 = none)\n"
     "  --name ID         method id in the report tables (default: the architecture), e.g.\n"
-    "                    ablation-two-branch, ablation-image, ablation-radiomics for Table 3 rows\n"
+    "                    ablation-two-branch, ablation-image, ablation-radiomics for Table 3 rows;\n"
+    "                    letters, digits and . _ + - (it also names DIR/.work-<name>/)\n"
     "  --note TEXT       what the data is, shown at the top of the report (e.g. \"phantom cohort\")\n"
     "  --include DIR     add the methods of another report folder (its summary.tsv, or those of its\n"
     "                    subfolders) to this report's tables; repeatable; without --manifest only the\n"
@@ -115,6 +117,15 @@ static void on_fit(const qr_fit_progress *p, void *user) {
     snprintf(rs->label, sizeof rs->label, "fold %d/%d seed %d/%d epoch %d/%d loss %.4f %.2f ms/lesion", rs->fold + 1,
              rs->folds, rs->seed + 1, rs->seeds, p->epoch + 1, p->epochs, p->loss, p->ms_per_sample);
     cli_progress(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
+}
+
+/* --name becomes a folder name (DIR/.work-<name>/, DIR/<name>/): one plain path component. */
+static int method_id_ok(const char *s) {
+    const size_t n = strlen(s);
+    if (n == 0 || n > 64 || s[0] == '.' || s[0] == '-') return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._+-", s[i])) return 0;
+    return 1;
 }
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -198,7 +209,13 @@ int cmd_evaluate(int argc, char **argv) {
             if (cli_set_precision(optarg)) return CLI_EXIT_USAGE;
             break;
         case 'b': if (cli_parse_int("--bootstrap", optarg, 0, 100000, &bootstrap)) return CLI_EXIT_USAGE; break;
-        case 'N': name = optarg; break;
+        case 'N':
+            if (!method_id_ok(optarg))
+                return cli_usage("--name '%s': a method id is 1-64 letters, digits and . _ + - (not starting with . or -); it names "
+                                 "the report's tables and the DIR/.work-<name>/ folder",
+                                 optarg);
+            name = optarg;
+            break;
         case 'T': note = optarg; break;
         case 'i':
             if (ninclude >= MAX_INCLUDE) return cli_usage("at most %d --include folders", MAX_INCLUDE);
@@ -278,9 +295,7 @@ int cmd_evaluate(int argc, char **argv) {
     qr_dataset ds;
     memset(&ds, 0, sizeof ds);
     char command[2048];
-    int used = snprintf(command, sizeof command, "qsmrim");
-    for (int k = 0; k < argc && used < (int)sizeof command; k++)
-        used += snprintf(command + used, sizeof command - (size_t)used, " %s", argv[k]);
+    cli_command_line(argc, argv, command, sizeof command);
 
     int model_is_network = 0;
     if (manifest && model) { /* a bad model file fails before the cohort is loaded (read on the CPU:
@@ -379,17 +394,14 @@ int cmd_evaluate(int argc, char **argv) {
             st = qr_evaluate_method(&ds, &eo, &hooks, &evals[neval]);
             if (st != QR_OK) break;
             const qr_eval_result *r = &evals[neval].result;
-            cli_notice("%s: pROC AUC %.3f, PR AUC %.3f, F1 %.3f (sens %.3f, spec %.3f, PPV %.3f), count r %.2f, MSE %.2f",
-                       evals[neval].name, r->proc_auc.value, r->pr_auc.value, r->f1.value, r->sensitivity.value, r->specificity.value,
-                       r->ppv.value, r->count_r.value, r->count_mse.value);
+            char line[512];
+            qr_eval_headline(r, line, sizeof line);
+            cli_notice("%s: %s", evals[neval].name, line);
             sections[nsec++] = qr_method_eval_section(&evals[neval]);
             neval++;
         }
-        if (st == QR_OK && narch > 1) { /* the contract's DIR/metrics.json: the first method's */
-            char path[QR_PATH_MAX + 16];
-            snprintf(path, sizeof path, "%s/metrics.json", stage);
-            st = qr_report_write_metrics_json(path, &evals[0].result, &evals[0].info);
-        }
+        /* the contract's DIR/metrics.json and DIR/predictions.tsv: the first method's */
+        if (st == QR_OK && narch > 1) st = qr_method_eval_write_tables(&ds, &evals[0], stage);
     }
     for (int k = 0; k < nincluded; k++) sections[nsec++] = included[k];
     if (st == QR_OK) {
@@ -398,7 +410,7 @@ int cmd_evaluate(int argc, char **argv) {
         st = qr_report_write_html(path, "qsmrim evaluation report", sections, nsec);
     }
     if (st == QR_OK) {
-        st = qr_staging_commit_files(stage, report);
+        st = qr_staging_commit_report(stage, report);
         if (st == QR_OK) cli_notice("report: %s", final_html);
     }
 done:

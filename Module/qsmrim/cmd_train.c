@@ -45,8 +45,9 @@ static const char *HELP =
     "                    from the training lesions (optimistic)\n"
     "  --resume          continue from the checkpoints of an interrupted run (MODEL.h5.seed<k>.ckpt.h5,\n"
     "                    written after every epoch next to the model and removed when it is complete)\n"
-    "  --report DIR      also write the held-out evaluation there (metrics.json, summary.tsv,\n"
-    "                    report.html); needs held-out subjects (--holdout > 0)\n"
+    "  --report DIR      also write the held-out evaluation there (metrics.json, predictions.tsv and\n"
+    "                    decisions.tsv of the held-out subjects' lesions, summary.tsv, report.html);\n"
+    "                    needs held-out subjects (--holdout > 0)\n"
     "  --note TEXT       what the data is (stored with the model as its training data)\n"
     "  --cache DIR       radiomic feature cache (default .qsmrim-cache beside the manifest); --no-cache\n"
     "  --precision P     fp32 (default) or tf32: convolutions and linear layers on TF32 tensor cores\n"
@@ -227,21 +228,25 @@ int cmd_train(int argc, char **argv) {
                    oc.n_train_subjects, (long long)oc.n_train_lesions, oc.seconds, oc.threshold_f1, oc.threshold_sensitive);
         if (oc.have_holdout) {
             const qr_eval_result *r = &oc.holdout.result;
-            cli_notice("held-out %d subjects, %lld lesions (%lld rim+): pROC AUC %.3f, PR AUC %.3f, F1 %.3f (sens %.3f, "
-                       "spec %.3f, PPV %.3f), count r %.2f, count MSE %.2f",
-                       r->n_subjects, (long long)r->n_lesions, (long long)r->n_rimpos, r->proc_auc.value, r->pr_auc.value,
-                       r->f1.value, r->sensitivity.value, r->specificity.value, r->ppv.value, r->count_r.value,
-                       r->count_mse.value);
+            char line[512];
+            qr_eval_headline(r, line, sizeof line);
+            cli_notice("held-out %d subjects, %lld lesions (%lld rim+): %s", r->n_subjects, (long long)r->n_lesions,
+                       (long long)r->n_rimpos, line);
             if (report) {
                 /* the held-out evaluation as a report folder */
                 qr_method_eval *m = &oc.holdout;
-                char desc[512];
+                char desc[512], command[2048];
                 snprintf(desc, sizeof desc, "%s trained on %d subjects; evaluated on %d held-out subjects", arch_name,
                          oc.n_train_subjects, oc.n_holdout_subjects);
                 qr_utf8_copy(m->description, sizeof m->description, desc);
                 qr_utf8_copy(m->data_note, sizeof m->data_note, note);
+                cli_command_line(argc, argv, command, sizeof command);
+                qr_utf8_copy(m->command, sizeof m->command, command);
+                snprintf(m->manifest, sizeof m->manifest, "%s", manifest);
                 m->info.description = m->description;
                 m->info.data_note = m->data_note;
+                m->info.command = m->command;
+                m->info.manifest = m->manifest;
                 /* written into a staging folder and moved into place together (fileutil.h) */
                 char stage[QR_PATH_MAX], path[QR_PATH_MAX + 16];
                 qr_summary_row row = qr_summary_of(&m->result, &m->info);
@@ -252,8 +257,7 @@ int cmd_train(int argc, char **argv) {
                     st = qr_staging_create(path, stage, sizeof stage);
                 }
                 if (st == QR_OK) {
-                    snprintf(path, sizeof path, "%s/metrics.json", stage);
-                    st = qr_report_write_metrics_json(path, &m->result, &m->info);
+                    st = qr_method_eval_write_tables(&ds, m, stage); /* metrics, predictions, decisions */
                     if (st == QR_OK) {
                         snprintf(path, sizeof path, "%s/summary.tsv", stage);
                         st = qr_report_write_summary(path, &row);
@@ -267,7 +271,7 @@ int cmd_train(int argc, char **argv) {
                         snprintf(path, sizeof path, "%s/report.html", stage);
                         st = qr_report_write_html(path, "qsmrim train: held-out evaluation", &sec, 1);
                     }
-                    if (st == QR_OK) st = qr_staging_commit_files(stage, report);
+                    if (st == QR_OK) st = qr_staging_commit_report(stage, report);
                     else qr_staging_abort(stage);
                 }
             }

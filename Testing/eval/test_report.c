@@ -6,7 +6,8 @@
  *     calls (decision, review) and each member's probability;
  *   - summary.tsv reads back to the same numbers;
  *   - the three PNGs are PNG images of the drawn size; report.html embeds them, shows Table 2 and
- *     Table 3 rows with the paper's values, and is well-formed enough for xmllint --html.
+ *     Table 3 rows with the paper's values, and is well-formed enough for xmllint --html;
+ *   - the commands' one-line summary of the metrics.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -292,7 +293,26 @@ static void test_sparse_bootstrap_and_text(void **state) {
     assert_int_equal(system(cmd), 0);
 }
 
+/* The one-line summary the commands print: undefined metrics read "n/a", not "nan". */
+static void test_headline(void **state) {
+    (void)state;
+    qr_eval_result r;
+    memset(&r, 0, sizeof r);
+    r.proc_auc.value = 0.8;
+    r.pr_auc.value = 0.5312;
+    r.f1.value = 0.577;
+    r.sensitivity.value = 0.9;
+    r.specificity.value = NAN;
+    r.ppv.value = 0.25;
+    r.count_r.value = NAN;
+    r.count_mse.value = 0.5;
+    char line[256];
+    qr_eval_headline(&r, line, sizeof line);
+    assert_string_equal(line, "pROC AUC 0.800, PR AUC 0.531, F1 0.577 (sens 0.900, spec n/a, PPV 0.250), count r n/a, count MSE 0.50");
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_report_files), cmocka_unit_test(test_sparse_bootstrap_and_text)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_report_files), cmocka_unit_test(test_sparse_bootstrap_and_text),
+                                       cmocka_unit_test(test_headline)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

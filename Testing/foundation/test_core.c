@@ -210,6 +210,68 @@ static void test_staged_report_folder(void **state) {
     assert_false(qr_path_is_dir(stage));
 }
 
+/* A report rewritten as a whole: the files the previous report listed and this one does not write
+ * go (and the subfolders that leaves empty); a user's file, and anything a tampered record names
+ * outside the folder, stays. */
+static void stage_report(const char *rep, const char *const *files, int n, char *stage) {
+    char html[512], p[QR_PATH_MAX + 64];
+    snprintf(html, sizeof html, "%s/report.html", rep);
+    assert_int_equal(qr_staging_create(html, stage, QR_PATH_MAX), QR_OK);
+    for (int k = 0; k < n; k++) {
+        snprintf(p, sizeof p, "%s/%s", stage, files[k]);
+        char *slash = strrchr(p, '/');
+        *slash = '\0';
+        assert_int_equal(qr_mkdir_p(p), QR_OK);
+        *slash = '/';
+        write_text(p, files[k]);
+    }
+}
+
+static void test_report_replaces_report(void **state) {
+    (void)state;
+    char rep[256], stage[QR_PATH_MAX], p[QR_PATH_MAX + 64];
+    snprintf(rep, sizeof rep, "%s/whole", g_dir);
+    assert_int_equal(qr_mkdir_p(rep), QR_OK);
+    snprintf(p, sizeof p, "%s/mine.txt", rep);
+    write_text(p, "the user's\n");
+    const char *first[] = {"report.html", "summary.tsv", "roc.png", "a/metrics.json", "a/b/deep.tsv"};
+    stage_report(rep, first, 5, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep), QR_OK);
+    snprintf(p, sizeof p, "%s/a/b/deep.tsv", rep);
+    assert_file_text(p, "a/b/deep.tsv");
+
+    const char *second[] = {"report.html", "metrics.json", "c/summary.tsv"};
+    stage_report(rep, second, 3, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep), QR_OK);
+    const char *gone[] = {"summary.tsv", "roc.png", "a"}, *there[] = {"report.html", "metrics.json", "c/summary.tsv", "mine.txt"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s/%s", rep, gone[k]);
+        assert_int_not_equal(access(p, F_OK), 0);
+    }
+    for (int k = 0; k < 4; k++) {
+        snprintf(p, sizeof p, "%s/%s", rep, there[k]);
+        assert_int_equal(access(p, F_OK), 0);
+    }
+    assert_file_text(p, "the user's\n");
+
+    /* a record that names paths outside the folder: nothing outside is removed */
+    snprintf(p, sizeof p, "%s/victim.txt", g_dir);
+    write_text(p, "outside\n");
+    snprintf(p, sizeof p, "%s/.qsmrim-report-files", rep);
+    char rec[1024];
+    snprintf(rec, sizeof rec, "../victim.txt\n%s/victim.txt\n./mine.txt\nc/../mine.txt\nmine.txt/\n", g_dir);
+    write_text(p, rec);
+    const char *third[] = {"report.html"};
+    stage_report(rep, third, 1, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep), QR_OK);
+    snprintf(p, sizeof p, "%s/victim.txt", g_dir);
+    assert_file_text(p, "outside\n");
+    snprintf(p, sizeof p, "%s/mine.txt", rep);
+    assert_file_text(p, "the user's\n");
+    snprintf(p, sizeof p, "%s/c/summary.tsv", rep); /* not in the tampered record: kept */
+    assert_int_equal(access(p, F_OK), 0);
+}
+
 static int entry_exists(const char *dir, const char *fmt, long pid) {
     char name[128], path[256];
     snprintf(name, sizeof name, fmt, pid);
@@ -413,7 +475,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_messages), cmocka_unit_test(test_atomic_commit_and_abort),
         cmocka_unit_test(test_pending_outputs),
-        cmocka_unit_test(test_staged_report_folder),
+        cmocka_unit_test(test_staged_report_folder), cmocka_unit_test(test_report_replaces_report),
         cmocka_unit_test(test_leftovers),
         cmocka_unit_test(test_tsv),            cmocka_unit_test(test_rng),
         cmocka_unit_test(test_utf8_copy),

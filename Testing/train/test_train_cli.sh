@@ -126,6 +126,38 @@ check "two methods in one report: a subfolder each" bash -c "
      --bootstrap 40 --config '$T/tiny.yaml' --quiet &&
   cmp -s '$T/e3/metrics.json' '$T/e3/aprl-rf/metrics.json' && test -s '$T/e3/qsmrimnet/roc.png' &&
   cmp -s '$T/e-aprl-rf/predictions.tsv' '$T/e3/aprl-rf/predictions.tsv' && grep -q 'APRL (RF)' '$T/e3/report.html'"
+check "two methods: the top level holds the first method's predictions and decisions" bash -c "
+  cmp -s '$T/e3/predictions.tsv' '$T/e3/aprl-rf/predictions.tsv' && cmp -s '$T/e3/decisions.tsv' '$T/e3/aprl-rf/decisions.tsv' &&
+  test ! -e '$T/e3/summary.tsv'"
+# A report folder never mixes two runs: what the previous report wrote and this one does not is
+# removed (a user's own file is kept), so --include reads the methods the folder holds now.
+check "a two-method run over a one-method report leaves none of the old report's files" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e4' --arch aprl-rf --name OLDRUN --folds 3 --seeds 1 \
+     --bootstrap 20 --config '$T/tiny.yaml' --quiet && echo mine >'$T/e4/notes.txt' &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e4' --arch aprl-rf,aprl-nn --folds 3 --seeds 1 \
+     --bootstrap 20 --config '$T/tiny.yaml' --quiet &&
+  test ! -e '$T/e4/summary.tsv' && test ! -e '$T/e4/roc.png' && test -s '$T/e4/aprl-nn/summary.tsv' &&
+  cmp -s '$T/e4/predictions.tsv' '$T/e4/aprl-rf/predictions.tsv' && test \"\$(cat '$T/e4/notes.txt')\" = mine"
+check "--include of that folder reads the methods it holds now" bash -c "
+  '$Q' evaluate --report '$T/e5' --include '$T/e4' --quiet && grep -q 'APRL (NN)' '$T/e5/report.html' &&
+  ! grep -q OLDRUN '$T/e5/report.html'"
+check "a one-method run over it removes the method subfolders, keeps the user's file" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e4' --arch aprl-rf --folds 3 --seeds 1 \
+     --bootstrap 20 --config '$T/tiny.yaml' --quiet &&
+  test ! -e '$T/e4/aprl-nn' && test ! -e '$T/e4/aprl-rf' && test -s '$T/e4/summary.tsv' && test -s '$T/e4/notes.txt'"
+check "--name is a method id, never a path" one_line_error 2 "a method id is" \
+  "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e6" --arch aprl-rf --name ../../x --config "$T/tiny.yaml"
+check "a refused --name writes nothing" test ! -e "$T/e6"
+# an image replaced after a run (another reconstruction, a corrected registration): --resume
+# refuses the finished jobs, which were computed on the old image
+check "resume refuses a cohort whose images changed" bash -c "
+  mkdir -p '$T/ci' && for f in '$T'/c/*; do ln -sf \"\$f\" '$T/ci/'; done &&
+  qsm=\$(awk -F'\t' 'NR == 3 { print \$2 }' '$T/c/cohort.tsv') && flair=\$(awk -F'\t' 'NR == 3 { print \$3 }' '$T/c/cohort.tsv') &&
+  rm '$T/ci/'\$qsm && ln -s '$T/c/'\$flair '$T/ci/'\$qsm &&
+  cp -r '$T/e4' '$T/e4i' &&
+  ! '$Q' evaluate --manifest '$T/ci/cohort.tsv' --report '$T/e4i' --arch aprl-rf --folds 3 --seeds 1 \
+     --config '$T/tiny.yaml' --resume --quiet 2>'$T/images.err' && grep -q \"used other settings ('image content: \" '$T/images.err'"
+
 # The report folder is written as one unit (staged, then moved into place). Here the first method
 # is computed anew with another seed and the second then fails (its checkpoints hold the old
 # split): the previous report stays file for file as it was, and no staging folder remains.
@@ -142,7 +174,26 @@ check "train qsmrimnet with a held-out share writes a model" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/model.h5" --config "$T/tiny.yaml" --holdout 0.34 --seeds 2 \
   --report "$T/train-report" --quiet
 check "train --report writes the held-out report" bash -c "
-  test -s '$T/train-report/metrics.json' && test -s '$T/train-report/summary.tsv' && grep -q 'held-out' '$T/train-report/report.html'"
+  test -s '$T/train-report/metrics.json' && test -s '$T/train-report/summary.tsv' && grep -q 'held-out' '$T/train-report/report.html' &&
+  grep -q 'a trained model scored on the subjects listed (no cross-validation)' '$T/train-report/report.html'"
+check "the held-out report names its subjects and lesions, its manifest and command" "$PY" - "$T" <<'PYEOF'
+import json, sys
+t = sys.argv[1]
+m = json.load(open(t + "/train-report/metrics.json"))
+assert m["manifest"].endswith("cohort.tsv") and m["command"].startswith("qsmrim train "), (m["manifest"], m["command"])
+rows = [l.rstrip("\n").split("\t") for l in open(t + "/train-report/predictions.tsv")]
+assert rows[0] == ["subject", "lesion_id", "fold", "label", "probability"], rows[0]
+assert len(rows) - 1 == m["n_lesions"] and len({r[0] for r in rows[1:]}) == m["n_subjects"], (len(rows), m["n_subjects"])
+labels = {}
+for l in open(t + "/c/cohort.tsv").read().split("\n")[1:]:
+    if not l: continue
+    f = l.split("\t")
+    for a in list(open(t + "/c/" + f[4]))[1:]:
+        a = a.rstrip("\n").split("\t")
+        labels[(f[0], a[0])] = a[1]
+assert all(labels[(r[0], r[1])] == r[3] for r in rows[1:])
+assert sum(int(r[3]) for r in rows[1:]) == m["n_rimpos"]
+PYEOF
 check "the model stores thresholds and held-out metrics" "$PY" -c "
 import h5py, math
 f = h5py.File('$T/model.h5', 'r')

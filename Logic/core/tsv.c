@@ -106,6 +106,13 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
         return qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
     }
     t->ncols = split_tabs(lines[0], t->header, nh);
+    for (int c = 0; c < t->ncols; c++) { /* a column name with spaces around it (a hand-edited header) */
+        char *h = t->header[c];
+        while (*h == ' ') h++;
+        size_t n = strlen(h);
+        while (n > 0 && h[n - 1] == ' ') h[--n] = '\0';
+        t->header[c] = h;
+    }
     for (int64_t r = 1; r < nl; r++) {
         int n = split_tabs(lines[r], t->cells + (r - 1) * nh, nh);
         if (n != nh) {
@@ -143,9 +150,31 @@ int qr_tsv_column(const qr_tsv *t, const char *name) {
     return -1;
 }
 
+void qr_tsv_header_note(const qr_tsv *t, char *buf, size_t n) {
+    if (n == 0) return;
+    char head[160] = "";
+    size_t used = 0;
+    int commas = 0, quotes = 0;
+    for (int c = 0; c < t->ncols && used + 1 < sizeof head; c++) {
+        const int k = snprintf(head + used, sizeof head - used, "%s%s", c ? "<tab>" : "", t->header[c]);
+        used = k < 0 ? used : used + (size_t)k;
+        commas |= strchr(t->header[c], ',') != NULL || strchr(t->header[c], ';') != NULL;
+        quotes |= t->header[c][0] == '"' || t->header[c][0] == '\'';
+    }
+    if (used >= sizeof head) memcpy(head + sizeof head - 4, "...", 4);
+    snprintf(buf, n, "; its header reads '%s'%s", head,
+             t->ncols == 1 && commas ? " - one column: columns must be separated by tabs, not commas or semicolons"
+             : quotes                ? " - names in quotes: save the table without quoting"
+                                     : "");
+}
+
 qr_status qr_tsv_require(const qr_tsv *t, const char *name, int *col) {
     *col = qr_tsv_column(t, name);
-    if (*col < 0) return qr_fail(QR_ERR_FORMAT, "%s: has no column '%s'", t->path, name);
+    if (*col < 0) {
+        char note[256];
+        qr_tsv_header_note(t, note, sizeof note);
+        return qr_fail(QR_ERR_FORMAT, "%s: has no column '%s'%s", t->path, name, note);
+    }
     return QR_OK;
 }
 
@@ -156,6 +185,7 @@ qr_status qr_tsv_get_double(const qr_tsv *t, int64_t row, int col, double *out) 
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
+    while (end && *end == ' ') end++;
     if (!s[0] || *end || errno || !isfinite(v))
         return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not a number", t->path,
                        (long long)t->lineno[row], t->header[col], s);
@@ -168,6 +198,7 @@ qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out) {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
+    while (end && *end == ' ') end++; /* " 1" and "1 " alike (strtoll skips the leading spaces) */
     if (!s[0] || *end || errno)
         return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not an integer", t->path,
                        (long long)t->lineno[row], t->header[col], s);

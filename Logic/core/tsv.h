@@ -10,12 +10,14 @@
  *   qr_tsv_free(&t);
  *
  * Lines end at LF, CR LF or a lone CR (old Mac OS line ends). Empty lines and lines starting with
- * '#' are skipped; a row with a different number of cells than the header is an error
+ * '#' are skipped; spaces around a header name are dropped, and numbers may have spaces around
+ * them (other cells are kept as written); a row with a different number of cells than the header is an error
  * (QR_ERR_FORMAT) naming its line.
  */
 #ifndef QR_TSV_H
 #define QR_TSV_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "status.h"
@@ -38,7 +40,11 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t);
 void qr_tsv_free(qr_tsv *t);
 /* Column index of a header name, or -1. */
 int qr_tsv_column(const qr_tsv *t, const char *name);
-/* Column index of a required header name; QR_ERR_FORMAT naming the file if absent. */
+/* "; its header reads 'a<tab>b'" and, for a comma-separated or quoted header, what to change: the
+ * end of a missing-column message. */
+void qr_tsv_header_note(const qr_tsv *t, char *buf, size_t n);
+/* Column index of a required header name; QR_ERR_FORMAT naming the file and quoting the header
+ * if absent. */
 qr_status qr_tsv_require(const qr_tsv *t, const char *name, int *col);
 const char *qr_tsv_cell(const qr_tsv *t, int64_t row, int col);
 qr_status qr_tsv_get_double(const qr_tsv *t, int64_t row, int col, double *out);

@@ -37,9 +37,14 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
     qr_status st = QR_OK;
     for (int k = 0; k < 5 && st == QR_OK; k++) {
         st = qr_tsv_require(&t, cols[k], &ci[k]);
-        if (st != QR_OK)
-            st = qr_fail(QR_ERR_FORMAT, "%s: not a cohort manifest: column '%s' is missing (header must be: subject qsm flair lesions annotations)",
-                         manifest, cols[k]);
+        if (st != QR_OK) {
+            char note[256];
+            qr_tsv_header_note(&t, note, sizeof note);
+            st = qr_fail(QR_ERR_FORMAT,
+                         "%s: not a cohort manifest: column '%s' is missing (header must be: subject qsm flair lesions "
+                         "annotations, tab-separated)%s",
+                         manifest, cols[k], note);
+        }
     }
     if (st == QR_OK && t.nrows == 0) st = qr_fail(QR_ERR_EMPTY, "%s: the manifest lists no subjects", manifest);
     if (st == QR_OK) {
@@ -142,9 +147,14 @@ qr_status qr_cohort_check_files(const qr_cohort *c) {
             if (k == 3 && qr_path_is_dir(paths[k]))
                 return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s is a folder, not a table file", c->manifest,
                                e->subject, cols[k], paths[k]);
-            if (!qr_path_is_file(paths[k]) && !qr_path_is_dir(paths[k]))
-                return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s does not exist", c->manifest, e->subject, cols[k],
-                               paths[k]);
+            if (!qr_path_is_file(paths[k]) && !qr_path_is_dir(paths[k])) {
+                const size_t n = strlen(paths[k]);
+                const char *base = strrchr(paths[k], '/');
+                base = base ? base + 1 : paths[k];
+                const int spaced = n > 0 && (paths[k][n - 1] == ' ' || base[0] == ' ');
+                return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file '%s' does not exist%s", c->manifest, e->subject, cols[k],
+                               paths[k], spaced ? " (the name in the manifest has a space at its start or end)" : "");
+            }
         }
     }
     return check_duplicates(c);
@@ -213,9 +223,23 @@ qr_status qr_annotations_read(const char *path, const char *subject, qr_annotati
     st = qr_tsv_require(&t, "lesion_id", &cid);
     if (st == QR_OK) st = qr_tsv_require(&t, "rim", &crim);
     if (st != QR_OK) {
+        char note[256];
+        qr_tsv_header_note(&t, note, sizeof note);
         qr_tsv_free(&t);
-        return qr_fail(QR_ERR_FORMAT, "subject '%s': %s is not an annotation table (columns lesion_id and rim needed)",
-                       subject, path);
+        return qr_fail(QR_ERR_FORMAT, "subject '%s': %s is not an annotation table (columns lesion_id and rim needed, tab-separated)%s",
+                       subject, path, note);
+    }
+    /* a table that says whose it is (a `subject` column) and names another subject may be a copied
+     * table giving this subject another's labels: warned, since a lab's own codes there can differ
+     * from the manifest's names */
+    const int csub = qr_tsv_column(&t, "subject");
+    for (int64_t r = 0; csub >= 0 && r < t.nrows; r++) {
+        const char *who = qr_tsv_cell(&t, r, csub);
+        if (who[0] && strcmp(who, subject) != 0) {
+            qr_log(QR_LOG_WARNING, "subject '%s': %s line %lld: its subject column says '%s' (another subject's table?)",
+                   subject, path, (long long)t.lineno[r], who);
+            break;
+        }
     }
     qr_annotation *a = malloc((size_t)(t.nrows > 0 ? t.nrows : 1) * sizeof *a);
     if (!a) {

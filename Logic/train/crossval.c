@@ -142,6 +142,7 @@ static qr_status save_job(const qr_dataset *d, const char *path, const int64_t *
 static qr_status check_training_rimpos(const qr_dataset *d, const int *subject_fold, int nfolds) {
     int with_rimpos = 0;
     for (int s = 0; s < d->nsubjects; s++) with_rimpos += d->subject_rimpos[s] > 0;
+    if (with_rimpos == 0) return qr_fail(QR_ERR_EMPTY, "no lesion of the cohort is rim+: nothing can be learnt");
     for (int f = 0; f < nfolds; f++)
         if (!qr_fold_rimpos_subjects(d->subject_rimpos, d->nsubjects, subject_fold, f, 0))
             return qr_fail(QR_ERR_EMPTY,

@@ -274,6 +274,55 @@ static qr_status missing_label(const qr_cohort_entry *e, const qr_subject *s, in
                           : "");
 }
 
+/* Lesions without an annotation row are left out (append_subject); this says which subjects they
+ * are in, and leaves out a subject none of whose lesions is annotated: its rim+ count is unknown,
+ * not 0, so it must not count in the per-subject count metrics. A subject whose map holds no
+ * lesion stays (its count, 0, is known). */
+static void leave_out_unannotated(const qr_cohort *c, qr_dataset *d, const int64_t *unannotated, const int64_t *maplesions) {
+    if (d->n_unannotated == 0) return;
+    char list[900];
+    size_t used = 0;
+    int named = 0, more = 0, dropped = 0;
+    int64_t more_lesions = 0;
+    for (int s = 0; s < c->n; s++) {
+        if (!unannotated[s]) continue;
+        const int whole = unannotated[s] == maplesions[s];
+        dropped += whole;
+        if (named < 4) {
+            const int k = snprintf(list + used, sizeof list - used, "%s%lld of %lld in '%s' (%s%s)", named ? ", " : "",
+                                   (long long)unannotated[s], (long long)maplesions[s], c->entries[s].subject,
+                                   c->entries[s].annotations, whole ? "; the subject is left out" : "");
+            if (k > 0 && (size_t)k < sizeof list - used) used += (size_t)k;
+            named++;
+        } else {
+            more++;
+            more_lesions += unannotated[s];
+        }
+    }
+    if (more) snprintf(list + used, sizeof list - used, ", and %lld in %d more subject%s", (long long)more_lesions, more, more == 1 ? "" : "s");
+    qr_log(QR_LOG_NOTICE, "%lld lesions of the lesion maps have no annotation row and are left out: %s", (long long)d->n_unannotated, list);
+    if (!dropped) return;
+    /* compact the per-subject arrays; lesions refer to the new numbers */
+    int *to = malloc((size_t)d->nsubjects * sizeof *to);
+    if (!to) return; /* kept: counted as 0, as before */
+    int n = 0;
+    for (int s = 0; s < d->nsubjects; s++) {
+        const int keep = !(unannotated[s] > 0 && unannotated[s] == maplesions[s]);
+        to[s] = keep ? n : -1;
+        if (!keep) continue;
+        if (n != s) {
+            memcpy(d->subject[n], d->subject[s], sizeof d->subject[n]);
+            d->subject_rimpos[n] = d->subject_rimpos[s];
+            d->subject_lesions[n] = d->subject_lesions[s];
+            memcpy(d->subject_voxel_mm[n], d->subject_voxel_mm[s], sizeof d->subject_voxel_mm[n]);
+        }
+        n++;
+    }
+    for (int64_t i = 0; i < d->n; i++) d->subject_of[i] = to[d->subject_of[i]];
+    d->nsubjects = n;
+    free(to);
+}
+
 qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_dataset *d, qr_load_progress_fn progress,
                           void *user, const volatile sig_atomic_t *cancel) {
     qr_radiomics *rad = NULL;
@@ -281,6 +330,10 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
     qr_status st = begin_dataset(d, o, c->n, &rad, &params_text);
     int64_t cap = 0;
     int reordered = 0;
+    int64_t *unannotated = calloc((size_t)(c->n > 0 ? c->n : 1), sizeof *unannotated), *maplesions = NULL;
+    if (st == QR_OK && !unannotated) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+    if (st == QR_OK && !(maplesions = calloc((size_t)(c->n > 0 ? c->n : 1), sizeof *maplesions)))
+        st = qr_fail(QR_ERR_NOMEM, "out of memory");
     for (int si = 0; st == QR_OK && si < c->n; si++) {
         const qr_cohort_entry *e = &c->entries[si];
         snprintf(d->subject[si], sizeof d->subject[si], "%s", e->subject);
@@ -306,7 +359,10 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         int cached = 0;
         if (st == QR_OK && o->features) st = subject_features(e, &s, rad, params_text, o, &ft, &cached);
         d->n_cached += cached;
+        const int64_t before = d->n_unannotated;
         if (st == QR_OK) st = append_subject(d, si, &s, ann, nann, &ft, &cap);
+        unannotated[si] = d->n_unannotated - before;
+        maplesions[si] = s.lesions.n;
         qr_feature_table_free(&ft);
         free(ann);
         qr_subject_free(&s);
@@ -317,6 +373,9 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
                reordered, c->n);
     free(params_text);
     qr_radiomics_free(rad);
+    if (st == QR_OK) leave_out_unannotated(c, d, unannotated, maplesions);
+    free(unannotated);
+    free(maplesions);
     if (st == QR_OK && d->n == 0) st = qr_fail(QR_ERR_EMPTY, "%s: no annotated lesions in the cohort", c->manifest);
     if (st != QR_OK) qr_dataset_free(d);
     return st;

@@ -374,9 +374,16 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
                 held[s] = fold[s] == hold;
                 train[s] = !held[s];
             }
+            int with_rimpos = 0;
+            for (int s = 0; s < d->nsubjects; s++) with_rimpos += d->subject_rimpos[s] > 0;
             if (st == QR_OK && !qr_fold_rimpos_subjects(d->subject_rimpos, d->nsubjects, fold, hold, 0))
-                st = qr_fail(QR_ERR_EMPTY, "every subject with a rim+ lesion is held out, so training would see none; "
-                                           "use a smaller --holdout, or --holdout 0");
+                st = with_rimpos == 1
+                         ? qr_fail(QR_ERR_EMPTY, "only one subject holds rim+ lesions, and both the held-out subjects (whose "
+                                                 "lesions choose the thresholds) and the training subjects need one: use "
+                                                 "--holdout 0 (thresholds chosen on the training lesions)")
+                         : qr_fail(QR_ERR_EMPTY, "the held-out fold (1 of %d) holds all %d subjects with rim+ lesions, so training "
+                                                 "would see none: use a smaller --holdout (more, smaller folds), or --holdout 0",
+                                   k, with_rimpos);
             free(fold);
         }
     } else {

@@ -29,7 +29,7 @@ static const char *HELP =
     "  --manifest FILE   cohort manifest: TSV with columns subject qsm flair lesions annotations, paths\n"
     "                    relative to the manifest (as `qsmrim phantom` writes it); annotation tables\n"
     "                    have columns lesion_id and rim (1 rim+, 0 rim-); lesions without a row are\n"
-    "                    left out (a notice counts them)\n"
+    "                    left out (a notice names their subjects), and so is a subject with none\n"
     "  --report DIR      output folder (created): metrics.json, predictions.tsv (subject lesion_id fold\n"
     "                    label probability), decisions.tsv (subject lesion_id fold decision review,\n"
     "                    then each seed's probability), summary.tsv, roc.png, pr.png, counts.png,\n"
@@ -346,7 +346,11 @@ int cmd_evaluate(int argc, char **argv) {
         for (int64_t i = 0; i < ds.n; i++) npos += ds.label[i];
         cli_notice("cohort: %d subjects, %lld lesions, %lld rim+ (%.2f%%)", ds.nsubjects, (long long)ds.n, (long long)npos,
                    100.0 * (double)npos / (double)ds.n);
-        if (ds.n_unannotated) cli_notice("%lld lesions of the lesion maps have no annotation row and are left out", (long long)ds.n_unannotated);
+        if (!model && (npos == 0 || npos == ds.n)) {
+            st = qr_fail(QR_ERR_EMPTY, "%s: every annotated lesion is %s: cross-validation needs rim+ (rim 1) and rim- (rim 0) lesions",
+                         manifest, npos ? "rim+" : "rim-");
+            goto done;
+        }
         if (ds.n_missing_features)
             cli_notice("%lld lesions are too small for PyRadiomics (e.g. one voxel): their radiomic features are "
                        "imputed with the training mean",

@@ -191,7 +191,11 @@ int cmd_train(int argc, char **argv) {
     for (int64_t i = 0; i < ds.n; i++) npos += ds.label[i];
     cli_notice("cohort: %d subjects, %lld lesions, %lld rim+ (%.2f%%)", ds.nsubjects, (long long)ds.n, (long long)npos,
                100.0 * (double)npos / (double)ds.n);
-    if (ds.n_unannotated) cli_notice("%lld lesions of the lesion maps have no annotation row and are left out", (long long)ds.n_unannotated);
+    if (npos == 0 || npos == ds.n) {
+        qr_dataset_free(&ds);
+        return cli_fail(qr_fail(QR_ERR_EMPTY, "%s: every annotated lesion is %s: training needs rim+ (rim 1) and rim- (rim 0) lesions",
+                                manifest, npos ? "rim+" : "rim-"));
+    }
     if (ds.n_missing_features)
         cli_notice("%lld lesions are too small for PyRadiomics: their radiomic features are imputed with the training mean",
                    (long long)ds.n_missing_features);
@@ -223,6 +227,7 @@ int cmd_train(int argc, char **argv) {
     to.bootstrap = 500;
     qr_train_outcome oc;
     st = qr_train_model(&ds, &to, &hooks, &oc);
+    if (st == QR_ERR_EMPTY) st = qr_fail_context(st, "%s", manifest); /* the cohort cannot give the split */
     if (st == QR_OK) {
         cli_notice("trained on %d subjects (%lld lesions) in %.0f s; thresholds: F1 %.4f, high sensitivity %.4f",
                    oc.n_train_subjects, (long long)oc.n_train_lesions, oc.seconds, oc.threshold_f1, oc.threshold_sensitive);

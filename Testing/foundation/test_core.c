@@ -380,6 +380,32 @@ static void test_tsv(void **state) {
     assert_string_equal(qr_tsv_cell(&t, 1, 1), "4");
     assert_int_equal(t.lineno[1], 3);
     qr_tsv_free(&t);
+    /* hand edits: spaces around a column name and around numbers; other cells stay as written */
+    write_text(path, " lesion_id\trim \tnote\n1 \t 0\t a b \n2\t1 \tx\n");
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(qr_tsv_column(&t, "lesion_id"), 0);
+    assert_int_equal(qr_tsv_column(&t, "rim"), 1);
+    assert_int_equal(qr_tsv_get_int(&t, 0, 0, &v), QR_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(qr_tsv_get_int(&t, 1, 1, &v), QR_OK);
+    assert_int_equal(v, 1);
+    double dv;
+    assert_int_equal(qr_tsv_get_double(&t, 0, 1, &dv), QR_OK);
+    assert_true(dv == 0.0);
+    assert_string_equal(qr_tsv_cell(&t, 0, 2), " a b ");
+    qr_tsv_free(&t);
+    /* a comma-separated or quoted header: the missing-column message quotes it and says why */
+    write_text(path, "lesion_id,rim\n1,0\n");
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(qr_tsv_require(&t, "rim", &c), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "has no column 'rim'; its header reads 'lesion_id,rim' - one column: columns must be "
+                                            "separated by tabs, not commas or semicolons"));
+    qr_tsv_free(&t);
+    write_text(path, "\"lesion_id\"\t\"rim\"\n1\t0\n");
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(qr_tsv_require(&t, "rim", &c), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "its header reads '\"lesion_id\"<tab>\"rim\"' - names in quotes"));
+    qr_tsv_free(&t);
     snprintf(path, sizeof path, "%s/missing.tsv", g_dir);
     assert_int_equal(qr_tsv_read(path, &t), QR_ERR_IO);
 }

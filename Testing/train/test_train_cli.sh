@@ -296,6 +296,42 @@ check "an annotations path that is a folder is said to be one" one_line_error 1 
 sed 's/sub-02_qsm.nrrd/sub-02_gone.nrrd/' "$T/c/cohort.tsv" >"$T/c/bad2.tsv"
 check "a missing image is named with its subject" one_line_error 1 "subject 'sub-02': qsm file" \
   "$Q" evaluate --manifest "$T/c/bad2.tsv" --report "$T/x"
+# a lab's own tables, as spreadsheets and hand edits leave them
+tr '\t' ',' <"$T/c/cohort.tsv" >"$T/c/comma.tsv"
+check "a comma-separated manifest: the error quotes the header read and says what to change" one_line_error 1 \
+  "its header reads 'subject,qsm,flair,lesions,annotations' - one column: columns must be separated by tabs" \
+  "$Q" evaluate --manifest "$T/c/comma.tsv" --report "$T/x" --quiet
+sed 's/sub-02_annotations.tsv$/sub-02_annotations.tsv /' "$T/c/cohort.tsv" >"$T/c/space.tsv"
+check "a path with a trailing space: said so" one_line_error 1 \
+  "sub-02_annotations.tsv ' does not exist (the name in the manifest has a space at its start or end)" \
+  "$Q" evaluate --manifest "$T/c/space.tsv" --report "$T/x" --quiet
+# sub-05's table has a header only; sub-06's is sub-07's copy (its subject column says so)
+mkdir -p "$T/u" && for f in "$T"/c/*; do ln -sf "$f" "$T/u/"; done
+rm "$T/u/sub-05_annotations.tsv" "$T/u/sub-06_annotations.tsv"
+head -1 "$T/c/sub-05_annotations.tsv" >"$T/u/sub-05_annotations.tsv"
+awk -F'\t' 'NR == 1 { print $0 "\tsubject"; next } { print $0 "\tsub-07" }' "$T/c/sub-06_annotations.tsv" >"$T/u/sub-06_annotations.tsv"
+check "a subject without any annotation row is named and left out of the subject counts" bash -c "
+  '$Q' evaluate --manifest '$T/u/cohort.tsv' --report '$T/e-u' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 20 \
+     --config '$T/tiny.yaml' --threads 1 2>'$T/u.err' &&
+  grep -q \"of .* in 'sub-05' ($T/u/sub-05_annotations.tsv; the subject is left out)\" '$T/u.err' &&
+  grep -q \"in 'sub-01' ($T/u/sub-01_annotations.tsv)\" '$T/u.err' &&
+  grep -q '\"n_subjects\": 11,' '$T/e-u/metrics.json' && ! grep -q '^sub-05' '$T/e-u/predictions.tsv'"
+check "an annotation table whose subject column names another subject is warned about" \
+  grep -q "warning: subject 'sub-06': $T/u/sub-06_annotations.tsv line 2: its subject column says 'sub-07'" "$T/u.err"
+# no rim+ at all, or in one subject only: said before any work, naming the manifest
+mkdir -p "$T/n" "$T/o" && for f in "$T"/c/*; do ln -sf "$f" "$T/n/"; ln -sf "$f" "$T/o/"; done
+for a in "$T"/c/sub-*_annotations.tsv; do
+  b=$(basename "$a"); rm "$T/n/$b" "$T/o/$b"
+  awk -F'\t' 'NR > 1 { $2 = 0 } { print }' OFS='\t' "$a" >"$T/n/$b"
+  awk -F'\t' -v one="$([ "$b" = sub-01_annotations.tsv ] && echo 1 || echo 0)" 'NR > 1 { $2 = (one && NR == 2) } { print }' OFS='\t' "$a" >"$T/o/$b"
+done
+check "evaluate on a cohort without rim+ lesions" one_line_error 1 "$T/n/cohort.tsv: every annotated lesion is rim-" \
+  "$Q" evaluate --manifest "$T/n/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
+check "train on a cohort without rim+ lesions" one_line_error 1 "$T/n/cohort.tsv: every annotated lesion is rim-" \
+  "$Q" train --manifest "$T/n/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --quiet
+check "a held-out split of a cohort with one rim+ subject: --holdout 0 is the way" one_line_error 1 \
+  "$T/o/cohort.tsv: only one subject holds rim+ lesions, .* use --holdout 0" \
+  "$Q" train --manifest "$T/o/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --config "$T/tiny.yaml" --holdout 0.34 --quiet
 # outputs that are files of the cohort are refused before the work, the files kept
 cp "$T/c/sub-02_qsm.nrrd" "$T/qsm-before.nrrd"
 check "train --out onto a cohort image is refused" one_line_error 1 "the QSM of subject 'sub-02'" \

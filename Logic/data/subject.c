@@ -89,6 +89,32 @@ qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replace
     return QR_OK;
 }
 
+/* Share of the non-zero voxels below 0. */
+static double negative_share(const qr_volume *v) {
+    const float *x = qr_volume_f32(v);
+    int64_t nz = 0, neg = 0;
+    for (int64_t i = 0, n = qr_volume_nvox(v); i < n; i++) {
+        nz += x[i] != 0.0f;
+        neg += x[i] < 0.0f;
+    }
+    return nz ? (double)neg / (double)nz : 0.0;
+}
+
+/* A susceptibility map relative to white matter has both signs (veins and iron above 0, white
+ * matter tracts, calcium and noise below); a FLAIR or magnitude image has none below 0 apart from
+ * interpolation ringing. Inputs given the other way round are warned about, not refused: the
+ * values are the user's, but every score would be meaningless. */
+static void warn_if_swapped(const qr_volume *qsm, const char *qsm_name, const qr_volume *flair, const char *flair_name) {
+    const double q = negative_share(qsm), f = negative_share(flair);
+    if (q < 0.02)
+        qr_log(QR_LOG_WARNING, "%s has %s of its voxels below 0, where a susceptibility map relative to white matter (in "
+                               "ppb) has many (noise about 0, fibre tracts, calcium); is it a FLAIR or magnitude image%s?",
+               qsm_name, q == 0.0 ? "none" : "under 2%", f > 0.05 ? ", and the FLAIR the QSM (swapped)" : "");
+    else if (f > 0.05)
+        qr_log(QR_LOG_WARNING, "%s has %.0f%% of its voxels below 0, which a FLAIR image does not; is it the QSM?", flair_name,
+               100.0 * f);
+}
+
 qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
                            const char *flair_name, const char *lesions_name, qr_subject_align_info *info) {
     memset(info, 0, sizeof *info);
@@ -102,7 +128,9 @@ qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_m
     /* QSM is relative to normal-appearing white matter, so 0 is the neutral value for voxels the
      * reconstruction could not compute (NaN/Inf); FLAIR gets 0 (no signal) likewise. */
     QR_TRY(qr_volume_clean_input(qsm, qsm_name, &info->nonfinite_qsm));
-    return qr_volume_clean_input(flair, flair_name, &info->nonfinite_flair);
+    QR_TRY(qr_volume_clean_input(flair, flair_name, &info->nonfinite_flair));
+    warn_if_swapped(qsm, qsm_name, flair, flair_name);
+    return QR_OK;
 }
 
 void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name) {

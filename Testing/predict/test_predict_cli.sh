@@ -200,6 +200,13 @@ pred "$W/iso/sub-001" "$W/iso/p" 2>"$W/iso.stderr" >/dev/null || fail "1 mm subj
 grep -q "voxels of 1 x 1 x 1 mm (L, P, S) differ from the 0.75 x 0.75 x 3 mm the model was trained on" "$W/iso.stderr" ||
   fail "no voxel-size warning for 1 mm voxels: $(cat "$W/iso.stderr")"
 
+echo "== 3f. QSM and FLAIR given the other way round: warned about (a FLAIR has almost no voxel below 0); the right way round: not"
+grep -q "voxels below 0" "$W/a.stderr" && fail "a subject given the right way round got the swap warning: $(cat "$W/a.stderr")"
+"$QSMRIM" predict --qsm "$S/sub-001_flair.nii.gz" --flair "$S/sub-001_qsm.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
+  --out-table "$W/swap.tsv" >/dev/null 2>"$W/swap.stderr" || fail "swapped inputs: $(cat "$W/swap.stderr")"
+grep -q "warning: $S/sub-001_flair.nii.gz has under 2% of its voxels below 0, .* is it a FLAIR or magnitude image, and the FLAIR the QSM (swapped)?" \
+  "$W/swap.stderr" || fail "no swap warning: $(cat "$W/swap.stderr")"
+
 echo "== 3c. --lesion-input: a map of one lesion labelled 4, in two pieces: auto splits it, labels keeps lesion 4"
 "$PY" - "$S/sub-001_lesions.nii.gz" "$W/one4.nii.gz" <<'EOF'
 import sys, nibabel as nib, numpy as np

@@ -185,3 +185,41 @@ qr_status qr_h5_check_seal(const char *path, int *sealed) {
     if (sealed) *sealed = 1;
     return QR_OK;
 }
+
+int qr_h5_write_u64s(hid_t loc, const char *name, const uint64_t *v, int64_t n) {
+    if (n < 1) return -1;
+    hsize_t dn[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dn, NULL);
+    if (sp < 0) return -1;
+    hid_t ds = H5Dcreate2(loc, name, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    int ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
+    if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
+    H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+int qr_h5_read_u64s(hid_t loc, const char *name, uint64_t **out, int64_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return QR_H5_MISSING;
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) return QR_H5_BAD;
+    hid_t sp = H5Dget_space(ds), ty = H5Dget_type(ds);
+    hsize_t dn[1] = {0};
+    int r = QR_H5_BAD;
+    if (sp >= 0 && ty >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Tget_class(ty) == H5T_INTEGER && H5Tget_size(ty) == 8 &&
+        H5Sget_simple_extent_dims(sp, dn, NULL) == 1 && dn[0] >= 1 && dn[0] <= (hsize_t)1 << 24) {
+        uint64_t *v = malloc((size_t)dn[0] * sizeof *v);
+        if (v && H5Dread(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) {
+            *out = v;
+            *n = (int64_t)dn[0];
+            r = QR_H5_OK;
+        } else {
+            free(v);
+        }
+    }
+    if (ty >= 0) H5Tclose(ty);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return r;
+}

@@ -18,6 +18,7 @@
 #define QR_H5UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hdf5.h>
 
@@ -43,6 +44,12 @@ int qr_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v);
 int qr_h5_attr_doubles(hid_t obj, const char *name, double *v, int n);
 /* Write attribute `name` as `n` little-endian doubles: 0, or -1 on failure. */
 int qr_h5_attr_write_doubles(hid_t obj, const char *name, const double *v, int n);
+/* Dataset `name` of `n` (>= 1) little-endian unsigned 64-bit values: 0, or -1 on failure. */
+int qr_h5_write_u64s(hid_t loc, const char *name, const uint64_t *v, int64_t n);
+/* The one-dimensional 64-bit integer dataset `name` of `loc` into a new array (*out, *n; free()).
+ * QR_H5_MISSING (*n = 0) when absent, QR_H5_BAD when it is not such a dataset or cannot be read. */
+int qr_h5_read_u64s(hid_t loc, const char *name, uint64_t **out, int64_t *n);
+
 /* A model file's `voxel_size_mm` (three voxel sizes in mm, each 1e-3..1e3) into v; 0 0 0 when
  * absent. QR_ERR_MODEL naming `path` when it holds anything else. */
 qr_status qr_h5_read_voxel_size(hid_t obj, const char *path, double v[3]);

@@ -110,7 +110,7 @@ qr_status qr_sha256_path(const char *path, char hex[65]) {
 /* An image input's hash: that of its file or folder, or for a detached header (NRRD "data file:",
  * MetaImage "ElementDataFile =") the hash of the header's and the voxel data file's hashes, so
  * that new voxels under an unchanged header are a new image. */
-static qr_status sha256_image(const char *path, char hex[65]) {
+qr_status qr_sha256_image(const char *path, char hex[65]) {
     QR_TRY(qr_sha256_path(path, hex));
     if (qr_path_is_dir(path)) return QR_OK;
     char data[QR_PATH_MAX];
@@ -126,8 +126,8 @@ static qr_status sha256_image(const char *path, char hex[65]) {
 qr_status qr_feature_cache_key(const char *qsm_path, const char *lesions_path, const char *params_text, char key[65],
                                char qsm_sha[65], char lesions_sha[65]) {
     char hq[65], hl[65];
-    QR_TRY(sha256_image(qsm_path, hq));
-    QR_TRY(sha256_image(lesions_path, hl));
+    QR_TRY(qr_sha256_image(qsm_path, hq));
+    QR_TRY(qr_sha256_image(lesions_path, hl));
     size_t plen = params_text ? strlen(params_text) : 0;
     size_t tlen = plen + 256;
     char *text = malloc(tlen);

@@ -32,6 +32,8 @@ extern "C" {
 
 /* SHA-256 of a file's bytes (or of a folder as above), as 64 hex digits + NUL. */
 qr_status qr_sha256_path(const char *path, char hex[65]);
+/* An image input's hash (above): its file's or folder's, with a detached header's voxel data file. */
+qr_status qr_sha256_image(const char *path, char hex[65]);
 /* SHA-256 of a memory block, as hex. */
 void qr_sha256_hex(const void *data, size_t n, char hex[65]);
 

@@ -223,6 +223,8 @@ typedef struct qr_nn_model_meta {
     char notes[256];            /* free text (e.g. "imported from a PyTorch state dict") */
     int64_t seed;               /* training seed (-1: unknown) */
     double voxel_mm[3];         /* training voxel size along L, P, S in mm (0 0 0: not recorded) */
+    const uint64_t *training_qsm; /* written when set (borrowed while saving; not read back) */
+    int64_t n_training_qsm;
 } qr_nn_model_meta;
 
 /* A member's preprocessing (pointers into the model; n = in_channels / n_radiomic). */

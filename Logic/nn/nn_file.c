@@ -15,6 +15,8 @@
  *       absent when not recorded)
  *       n_members, ensemble ("mean of member probabilities")
  *   /radiomic_feature_names  (F) strings, the radiomic input order (optional)
+ *   /training_qsm_sha256     (S) uint64: the training subjects, each by the first 64 bits of the
+ *                            SHA-256 of its QSM image (optional; qr_model_training_subjects)
  *   /member_000, /member_001, ...   one group per ensemble member, attributes fold, seed
  *       <state-dict key>              float32 with PyTorch's shape, e.g.
  *                                     member_000/encoder.layer1.0.conv1.weight (64, 64, 3, 3, 3);
@@ -114,7 +116,8 @@ static int write_config(hid_t f, const qr_nn_model *m) {
              attr_str(f, "training_data", mt->training_data) && attr_str(f, "commit", mt->commit) &&
              attr_str(f, "date", mt->date) && attr_str(f, "smote", mt->smote) && attr_str(f, "notes", mt->notes) &&
              attr_int(f, "seed", mt->seed) && attr_str(f, "ensemble", "mean of member probabilities") &&
-             (!(mt->voxel_mm[0] > 0) || qr_h5_attr_write_doubles(f, "voxel_size_mm", mt->voxel_mm, 3) == 0);
+             (!(mt->voxel_mm[0] > 0) || qr_h5_attr_write_doubles(f, "voxel_size_mm", mt->voxel_mm, 3) == 0) &&
+             (mt->n_training_qsm < 1 || qr_h5_write_u64s(f, "training_qsm_sha256", mt->training_qsm, mt->n_training_qsm) == 0);
     if (ok && m->rad_names) {
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, H5T_VARIABLE);

@@ -28,6 +28,7 @@ void qr_dataset_free(qr_dataset *d) {
     free(d->subject_rimpos);
     free(d->subject_lesions);
     free(d->subject_voxel_mm);
+    free(d->subject_qsm_hash);
     free(d->subject_of);
     free(d->lesion_id);
     free(d->label);
@@ -200,7 +201,8 @@ static qr_status begin_dataset(qr_dataset *d, const qr_dataset_options *o, int n
     d->subject_rimpos = calloc((size_t)nsubjects, sizeof *d->subject_rimpos);
     d->subject_lesions = calloc((size_t)nsubjects, sizeof *d->subject_lesions);
     d->subject_voxel_mm = calloc((size_t)nsubjects, sizeof *d->subject_voxel_mm);
-    if (!d->subject || !d->subject_rimpos || !d->subject_lesions || !d->subject_voxel_mm)
+    d->subject_qsm_hash = calloc((size_t)nsubjects, sizeof *d->subject_qsm_hash);
+    if (!d->subject || !d->subject_rimpos || !d->subject_lesions || !d->subject_voxel_mm || !d->subject_qsm_hash)
         st = qr_fail(QR_ERR_NOMEM, "out of memory");
     if (st == QR_OK && o->crops && !(d->crops = malloc(sizeof *d->crops))) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     if (st == QR_OK && o->context_crops && !(d->context = malloc(sizeof *d->context)))
@@ -315,6 +317,7 @@ static void leave_out_unannotated(const qr_cohort *c, qr_dataset *d, const int64
             d->subject_rimpos[n] = d->subject_rimpos[s];
             d->subject_lesions[n] = d->subject_lesions[s];
             memcpy(d->subject_voxel_mm[n], d->subject_voxel_mm[s], sizeof d->subject_voxel_mm[n]);
+            d->subject_qsm_hash[n] = d->subject_qsm_hash[s];
         }
         n++;
     }
@@ -359,6 +362,15 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         int cached = 0;
         if (st == QR_OK && o->features) st = subject_features(e, &s, rad, params_text, o, &ft, &cached);
         d->n_cached += cached;
+        /* which QSM image this subject is, for a model's record of its training subjects */
+        char hq[65];
+        if (st == QR_OK) st = qr_sha256_image(e->qsm, hq);
+        if (st == QR_OK) {
+            char first[17];
+            memcpy(first, hq, 16);
+            first[16] = '\0';
+            d->subject_qsm_hash[si] = strtoull(first, NULL, 16);
+        }
         const int64_t before = d->n_unannotated;
         if (st == QR_OK) st = append_subject(d, si, &s, ann, nann, &ft, &cap);
         unannotated[si] = d->n_unannotated - before;

@@ -49,6 +49,7 @@ typedef struct qr_dataset {
     int64_t *subject_rimpos;   /* rim+ count per subject */
     int64_t *subject_lesions;  /* annotated lesions per subject */
     double (*subject_voxel_mm)[3]; /* QSM voxel size per subject, in the training storage order */
+    uint64_t *subject_qsm_hash; /* first 64 bits of the SHA-256 of each subject's QSM image (0: not computed) */
     int64_t n;                 /* annotated lesions */
     int *subject_of;           /* n */
     int32_t *lesion_id;        /* n */

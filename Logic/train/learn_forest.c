@@ -15,6 +15,7 @@
  *   attributes  qsmrim_model = "aprl-rf", format_version = 1, threshold_f1, threshold_sensitive,
  *               training_data, notes, date, commit, seed, mtry, voxel_size_mm (double[3], optional)
  *   feature_names   strings (p)          impute_mean   float64 (members, p)
+ *   training_qsm_sha256   uint64 (S), optional: the training subjects by their QSM images (learner.h)
  *   member<k>/      one forest each (Logic/classic/forest.h, qr_forest_write_h5)
  */
 #include <hdf5.h>
@@ -253,6 +254,8 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
             e |= attr_str(file, "date", info ? info->date : "");
             e |= attr_str(file, "commit", info ? info->commit : "");
             if (info && info->voxel_mm[0] > 0) e |= qr_h5_attr_write_doubles(file, "voxel_size_mm", info->voxel_mm, 3);
+            if (info && info->n_training_qsm > 0)
+                e |= qr_h5_write_u64s(file, "training_qsm_sha256", info->training_qsm, info->n_training_qsm);
             hid_t st_t = H5Tcopy(H5T_C_S1);
             H5Tset_size(st_t, len);
             hsize_t dn[1] = {(hsize_t)l->nsel}, di[2] = {(hsize_t)l->nmembers, (hsize_t)l->nsel};

@@ -515,8 +515,13 @@ qr_status qr_nn_learner_save(qr_learner *l, const char *path, const qr_model_inf
         snprintf(meta->commit, sizeof meta->commit, "%s", info->commit);
         if (info->seed >= 0) meta->seed = info->seed;
         if (info->voxel_mm[0] > 0) memcpy(meta->voxel_mm, info->voxel_mm, sizeof meta->voxel_mm);
+        meta->training_qsm = info->training_qsm;
+        meta->n_training_qsm = info->n_training_qsm;
     }
-    return qr_nn_model_save(l->model, path);
+    qr_status st = qr_nn_model_save(l->model, path);
+    meta->training_qsm = NULL; /* borrowed for the save only */
+    meta->n_training_qsm = 0;
+    return st;
 }
 
 qr_status qr_nn_learner_load(const char *path, const char *device, int threads, qr_learner *l, qr_model_info *info) {

@@ -176,3 +176,22 @@ qr_status qr_learner_load_ex(const char *path, const char *device, int threads, 
     *out = l;
     return QR_OK;
 }
+
+qr_status qr_model_training_subjects(const char *path, uint64_t **out, int64_t *n) {
+    *out = NULL;
+    *n = 0;
+    QR_TRY(qr_h5_check_seal(path, NULL));
+    qr_status st = QR_OK;
+    H5E_BEGIN_TRY {
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f < 0) {
+            st = qr_fail(QR_ERR_FORMAT, "%s: not a readable HDF5 model file", path);
+        } else {
+            if (qr_h5_read_u64s(f, "training_qsm_sha256", out, n) == QR_H5_BAD)
+                st = qr_fail(QR_ERR_MODEL, "%s: its record of the training subjects (training_qsm_sha256) is damaged", path);
+            H5Fclose(f);
+        }
+    }
+    H5E_END_TRY;
+    return st;
+}

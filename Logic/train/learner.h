@@ -104,6 +104,10 @@ typedef struct qr_model_info {
     /* median QSM voxel size of the training subjects in mm, along L, P, S (the training storage
      * order); 0 0 0: not recorded (older files, imported models) */
     double voxel_mm[3];
+    /* saving only (borrowed; loading leaves them NULL / 0, see qr_model_training_subjects): the
+     * training subjects, each by the first 64 bits of its QSM image's SHA-256 */
+    const uint64_t *training_qsm;
+    int64_t n_training_qsm;
 } qr_model_info;
 
 qr_status qr_learner_save(qr_learner *l, const char *path, const qr_model_info *info);
@@ -117,6 +121,12 @@ const char *qr_learner_describe(const qr_learner *l);
 const char *qr_learner_missing_feature(const qr_learner *l, const qr_dataset *d);
 
 void qr_learner_free(qr_learner *l);
+
+/* The subjects a model file was trained on (dataset `training_qsm_sha256`: the first 64 bits of
+ * the SHA-256 of each one's QSM image, as qr_dataset's subject_qsm_hash), into a new array (free()).
+ * *n = 0 for a file without the record (older files, imported models). QR_ERR_MODEL when the
+ * record is damaged. */
+qr_status qr_model_training_subjects(const char *path, uint64_t **out, int64_t *n);
 
 #ifdef __cplusplus
 }

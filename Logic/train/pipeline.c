@@ -509,6 +509,12 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         info.threshold_f1 = out->threshold_f1;
         info.threshold_sensitive = out->threshold_sensitive;
         memcpy(info.voxel_mm, voxel_mm, sizeof info.voxel_mm);
+        uint64_t *trained_on = malloc((size_t)d->nsubjects * sizeof *trained_on);
+        int64_t ntrained = 0;
+        for (int s = 0; trained_on && s < d->nsubjects; s++)
+            if (train[s] && d->subject_qsm_hash && d->subject_qsm_hash[s]) trained_on[ntrained++] = d->subject_qsm_hash[s];
+        info.training_qsm = trained_on;
+        info.n_training_qsm = ntrained;
         snprintf(info.training_data, sizeof info.training_data, "%s", o->training_data ? o->training_data : "");
         if (out->have_holdout) {
             const qr_eval_result *r = &out->holdout.result;
@@ -526,6 +532,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         snprintf(info.commit, sizeof info.commit, "qsmrim %s", QSMRIM_VERSION);
         info.seed = (int64_t)o->seed;
         st = qr_learner_save(model, o->out, &info);
+        free(trained_on);
     }
     if (st == QR_OK && o->checkpoint)
         for (int s = 0; s < o->nseeds; s++) {

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "core/fileutil.h"
+#include "train/learner.h"
 #include "train/pipeline.h"
 
 static const char *HELP =
@@ -42,7 +43,7 @@ static const char *HELP =
     "  --seeds N         models per fold with different seeds (default 3): decisions by majority vote\n"
     "                    of their F1-optimal thresholds, curves from their mean probability\n"
     "  --model FILE      no training: score this model (qsmrim train) on every lesion with the\n"
-    "                    thresholds stored in it\n"
+    "                    thresholds stored in it (a warning counts the subjects it was trained on)\n"
     "  --config FILE     TRAIN.yaml settings (width, epochs, fusion, deepsmote, ...; see the README);\n"
     "                    a relative radiomics: parameter file is taken from TRAIN.yaml's folder\n"
     "  --seed S          seed of the folds, the training and the bootstrap (default 1)\n"
@@ -346,6 +347,25 @@ int cmd_evaluate(int argc, char **argv) {
         for (int64_t i = 0; i < ds.n; i++) npos += ds.label[i];
         cli_notice("cohort: %d subjects, %lld lesions, %lld rim+ (%.2f%%)", ds.nsubjects, (long long)ds.n, (long long)npos,
                    100.0 * (double)npos / (double)ds.n);
+        if (model) { /* scoring subjects the model was trained on is no test of it */
+            uint64_t *trained = NULL;
+            int64_t ntrained = 0;
+            st = qr_model_training_subjects(model, &trained, &ntrained);
+            int seen = 0;
+            for (int s = 0; st == QR_OK && s < ds.nsubjects; s++)
+                for (int64_t k = 0; k < ntrained; k++)
+                    if (ds.subject_qsm_hash[s] == trained[k]) {
+                        seen++;
+                        break;
+                    }
+            free(trained);
+            if (st != QR_OK) goto done;
+            if (seen)
+                qr_log(QR_LOG_WARNING,
+                       "%d of the %d subjects scored were used to train %s (the same QSM image): their metrics describe "
+                       "fitted data, not a test of the model",
+                       seen, ds.nsubjects, model);
+        }
         if (!model && (npos == 0 || npos == ds.n)) {
             st = qr_fail(QR_ERR_EMPTY, "%s: every annotated lesion is %s: cross-validation needs rim+ (rim 1) and rim- (rim 0) lesions",
                          manifest, npos ? "rim+" : "rim-");

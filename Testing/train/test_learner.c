@@ -149,6 +149,12 @@ static void test_resume_is_exact(void **state) {
     assert_int_equal(qr_learner_members(loaded), 2);
     assert_true(back.threshold_f1 == 0.42 && back.threshold_sensitive == 0.17);
     assert_string_equal(back.training_data, "mini cohort");
+    assert_null(back.training_qsm);
+    uint64_t *subs;
+    int64_t nsubs;
+    assert_int_equal(qr_model_training_subjects(path, &subs, &nsubs), QR_OK); /* saved without the record */
+    assert_int_equal(nsubs, 0);
+    assert_null(subs);
     assert_int_equal(qr_learner_predict(loaded, &g_ds, idx, n, pb, NULL), QR_OK);
     assert_memory_equal(pm, pb, (size_t)n * sizeof *pm);
     qr_learner_free(loaded);
@@ -188,7 +194,16 @@ static void test_forest_learner(void **state) {
     memset(&info, 0, sizeof info);
     info.threshold_f1 = 0.5;
     info.threshold_sensitive = NAN;
+    const uint64_t trained[3] = {1, 0xFEDCBA9876543210ull, 42};
+    info.training_qsm = trained;
+    info.n_training_qsm = 3;
     assert_int_equal(qr_learner_save(l, path, &info), QR_OK);
+    uint64_t *subs;
+    int64_t nsubs;
+    assert_int_equal(qr_model_training_subjects(path, &subs, &nsubs), QR_OK);
+    assert_int_equal(nsubs, 3);
+    assert_memory_equal(subs, trained, sizeof trained);
+    free(subs);
     qr_model_info back;
     assert_int_equal(qr_learner_load(path, "cpu", &loaded, &back), QR_OK);
     assert_int_equal(qr_learner_arch(loaded), QR_ARCH_APRL_RF);

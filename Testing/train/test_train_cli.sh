@@ -205,6 +205,23 @@ check "evaluate --model scores every lesion with the model's thresholds (a CPU f
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/scored' --model '$T/model.h5' --bootstrap 20 2>'$T/scored.err' &&
   grep -q \"stored thresholds\" '$T/scored/metrics.json' && test \$(grep -c 'running on the CPU' '$T/scored.err') -le 1"
 check "scored report is complete" metrics_ok "$T/scored"
+# the model records its training subjects (by their QSM images): scoring them is said not to be a test
+check "scoring the subjects a model was trained on is warned about (8 of 12 trained on)" \
+  grep -q "warning: 8 of the 12 subjects scored were used to train $T/model.h5 (the same QSM image)" "$T/scored.err"
+check "the model file lists 8 training subjects by their QSM images' SHA-256" "$PY" -c "
+import h5py, hashlib
+v = [int(x) for x in h5py.File('$T/model.h5', 'r')['training_qsm_sha256'][:]]
+subs = set(l.split()[0] for l in open('$T/train-report/predictions.tsv') if not l.startswith('subject'))
+want = set(int(hashlib.sha256(open('$T/c/sub-%02d_qsm.nrrd' % i, 'rb').read()).hexdigest()[:16], 16)
+           for i in range(1, 13) if 'sub-%02d' % i not in subs)
+assert len(v) == 8 and set(v) == want, (v, want)"
+check "scoring only the held-out subjects: no such warning" bash -c "
+  head -1 '$T/c/cohort.tsv' >'$T/c/heldout.tsv' &&
+  tail -n +2 '$T/train-report/predictions.tsv' | cut -f1 | sort -u >'$T/heldout.names' &&
+  awk -F'\t' 'NR == FNR { keep[\$1] = 1; next } FNR > 1 && keep[\$1]' '$T/heldout.names' '$T/c/cohort.tsv' >>'$T/c/heldout.tsv' &&
+  test \$(wc -l <'$T/c/heldout.tsv') -eq 5 &&
+  '$Q' evaluate --manifest '$T/c/heldout.tsv' --report '$T/scored-ho' --model '$T/model.h5' --bootstrap 20 2>'$T/scored-ho.err' &&
+  ! grep -q 'used to train' '$T/scored-ho.err'"
 check "train aprl-rf and score it" bash -c "
   '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/rf.h5' --arch aprl-rf --config '$T/tiny.yaml' --quiet &&
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/rf-scored' --model '$T/rf.h5' --bootstrap 20 --quiet &&

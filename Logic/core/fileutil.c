@@ -3,6 +3,7 @@
 #include "fileutil.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -368,10 +369,55 @@ static int safe_relative(const char *r) {
     return 1;
 }
 
-qr_status qr_staging_commit_report(const char *staging_dir, const char *final_dir) {
+/* final_dir/rel's folders are real folders inside final_dir (no component but the last is a link
+ * that could lead elsewhere). */
+static int parents_are_folders(const char *final_dir, const char *rel) {
+    char path[QR_PATH_MAX];
+    const int n0 = snprintf(path, sizeof path, "%s/", final_dir);
+    if (n0 < 0 || (size_t)n0 >= sizeof path) return 0;
+    for (const char *c = rel, *slash; (slash = strchr(c, '/')) != NULL; c = slash + 1) {
+        const size_t used = strlen(path), len = (size_t)(slash - c);
+        if (used + len + 2 > sizeof path) return 0;
+        memcpy(path + used, c, len);
+        path[used + len] = '\0';
+        struct stat st;
+        if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode)) return 0;
+        path[used + len] = '/';
+        path[used + len + 1] = '\0';
+    }
+    return 1;
+}
+
+/* final_dir/rel lies in one of the folders `keep` (compared by real path). */
+static int under_kept(const char *final_dir, const char *rel, const char *const *keep, int nkeep) {
+    if (nkeep <= 0) return 0;
+    char path[QR_PATH_MAX], dir[QR_PATH_MAX], real[PATH_MAX], kreal[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", final_dir, rel) >= (int)sizeof path) return 1;
+    qr_path_dirname(path, dir, sizeof dir);
+    if (!realpath(dir, real)) return 0;
+    for (int k = 0; k < nkeep; k++) {
+        if (!keep[k] || !realpath(keep[k], kreal)) continue;
+        const size_t n = strlen(kreal);
+        if (strncmp(real, kreal, n) == 0 && (real[n] == '\0' || real[n] == '/' || (n == 1 && kreal[0] == '/'))) return 1;
+    }
+    return 0;
+}
+
+qr_status qr_staging_commit_report(const char *staging_dir, const char *final_dir, const char *const *keep, int nkeep) {
     name_list now = {0}, before = {0};
     char rec[QR_PATH_MAX];
     qr_status s = list_files(staging_dir, "", &now, 0);
+    if (s == QR_OK && snprintf(rec, sizeof rec, "%s/" REPORT_RECORD, final_dir) < (int)sizeof rec) {
+        FILE *f = fopen(rec, "r"); /* none: a new folder, or one written before the record existed */
+        char line[QR_PATH_MAX];
+        while (s == QR_OK && f && fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = '\0';
+            if (!safe_relative(line) || strcmp(line, REPORT_RECORD) == 0 || name_list_has(&now, line)) continue;
+            /* what an --include folder holds stays, and stays listed */
+            s = under_kept(final_dir, line, keep, nkeep) ? name_list_add(&now, line) : name_list_add(&before, line);
+        }
+        if (f) fclose(f);
+    }
     if (s == QR_OK && snprintf(rec, sizeof rec, "%s/" REPORT_RECORD, staging_dir) >= (int)sizeof rec)
         s = qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", staging_dir);
     if (s == QR_OK) { /* the record commits with the report, in its staging folder */
@@ -379,15 +425,6 @@ qr_status qr_staging_commit_report(const char *staging_dir, const char *final_di
         if (!f) s = qr_fail(QR_ERR_IO, "cannot write %s: %s", rec, strerror(errno));
         for (int i = 0; s == QR_OK && i < now.n; i++) fprintf(f, "%s\n", now.v[i]);
         if (f && fclose(f) != 0 && s == QR_OK) s = qr_fail(QR_ERR_IO, "cannot write %s: %s", rec, strerror(errno));
-    }
-    if (s == QR_OK && snprintf(rec, sizeof rec, "%s/" REPORT_RECORD, final_dir) < (int)sizeof rec) {
-        FILE *f = fopen(rec, "r"); /* none: a new folder, or one written before the record existed */
-        char line[QR_PATH_MAX];
-        while (s == QR_OK && f && fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\n")] = '\0';
-            if (safe_relative(line) && strcmp(line, REPORT_RECORD) != 0) s = name_list_add(&before, line);
-        }
-        if (f) fclose(f);
     }
     if (s != QR_OK) {
         name_list_free(&now);
@@ -399,7 +436,7 @@ qr_status qr_staging_commit_report(const char *staging_dir, const char *final_di
     /* then what the previous report wrote and this one did not (its files only: a user's own
      * files in the folder are never listed), and the subfolders that leaves empty */
     for (int i = 0; s == QR_OK && i < before.n; i++) {
-        if (name_list_has(&now, before.v[i])) continue;
+        if (!parents_are_folders(final_dir, before.v[i])) continue; /* a link on the way may lead outside */
         char path[QR_PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", final_dir, before.v[i]) >= (int)sizeof path) continue;
         struct stat st;

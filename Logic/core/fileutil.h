@@ -95,8 +95,10 @@ qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir);
 /* commit_files for a report folder that a run rewrites as a whole (evaluate, train --report): the
  * report's files are listed in final_dir/.qsmrim-report-files, and after the commit the files the
  * previous report listed that this one did not write are removed (subfolders left empty too), so
- * the folder never mixes two runs. Files the tool did not write there are never touched. */
-qr_status qr_staging_commit_report(const char *staging_dir, const char *final_dir);
+ * the folder never mixes two runs. Files the tool did not write there are never touched, nor
+ * those inside the folders `keep[0..nkeep)` (reports this one includes; they stay listed), nor
+ * anything reached through a link inside the folder. */
+qr_status qr_staging_commit_report(const char *staging_dir, const char *final_dir, const char *const *keep, int nkeep);
 void qr_staging_abort(const char *staging_dir);
 
 /* Remove what runs killed without a chance to clean up (kill -9, a power cut) left in folder

@@ -185,7 +185,7 @@ qr_status qr_tsv_get_double(const qr_tsv *t, int64_t row, int col, double *out) 
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
-    while (end && *end == ' ') end++;
+    while (end && end != s && *end == ' ') end++;
     if (!s[0] || *end || errno || !isfinite(v))
         return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not a number", t->path,
                        (long long)t->lineno[row], t->header[col], s);
@@ -198,7 +198,7 @@ qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out) {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    while (end && *end == ' ') end++; /* " 1" and "1 " alike (strtoll skips the leading spaces) */
+    while (end && end != s && *end == ' ') end++; /* " 1" and "1 " alike; " " stays no number */
     if (!s[0] || *end || errno)
         return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not an integer", t->path,
                        (long long)t->lineno[row], t->header[col], s);

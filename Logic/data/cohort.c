@@ -234,7 +234,11 @@ qr_status qr_annotations_read(const char *path, const char *subject, qr_annotati
      * from the manifest's names */
     const int csub = qr_tsv_column(&t, "subject");
     for (int64_t r = 0; csub >= 0 && r < t.nrows; r++) {
-        const char *who = qr_tsv_cell(&t, r, csub);
+        char who[256];
+        const char *cell = qr_tsv_cell(&t, r, csub);
+        while (*cell == ' ') cell++;
+        snprintf(who, sizeof who, "%s", cell);
+        for (size_t k = strlen(who); k > 0 && who[k - 1] == ' ';) who[--k] = '\0';
         if (who[0] && strcmp(who, subject) != 0) {
             qr_log(QR_LOG_WARNING, "subject '%s': %s line %lld: its subject column says '%s' (another subject's table?)",
                    subject, path, (long long)t.lineno[r], who);
@@ -282,5 +286,29 @@ qr_status qr_annotations_read(const char *path, const char *subject, qr_annotati
         }
     *out = a;
     *n = rows;
+    return QR_OK;
+}
+
+qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg) {
+    *npos = *nneg = 0;
+    for (int s = 0; s < c->n; s++) {
+        qr_annotation *a = NULL;
+        int64_t n = 0;
+        QR_TRY(qr_annotations_read(c->entries[s].annotations, c->entries[s].subject, &a, &n));
+        for (int64_t r = 0; r < n; r++) {
+            *npos += a[r].rim == 1;
+            *nneg += a[r].rim == 0;
+        }
+        free(a);
+    }
+    return QR_OK;
+}
+
+qr_status qr_cohort_check_classes(const qr_cohort *c, const char *what) {
+    int64_t npos, nneg;
+    QR_TRY(qr_cohort_count_labels(c, &npos, &nneg));
+    if (npos == 0 || nneg == 0)
+        return qr_fail(QR_ERR_EMPTY, "%s: every annotated lesion is %s: %s needs rim+ (rim 1) and rim- (rim 0) lesions", c->manifest,
+                       npos ? "rim+" : "rim-", what);
     return QR_OK;
 }

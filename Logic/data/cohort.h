@@ -66,6 +66,12 @@ typedef struct qr_annotation {
 
 /* Read an annotation table; rows sorted by lesion_id. `subject` names it in messages. */
 qr_status qr_annotations_read(const char *path, const char *subject, qr_annotation **out, int64_t *n);
+/* The rim+ and rim- rows of every annotation table of the cohort (read, not matched to the
+ * lesion maps): a cohort that cannot train is refused before its images are read. */
+qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg);
+/* qr_cohort_count_labels, then QR_ERR_EMPTY naming the manifest unless both classes occur
+ * (`what` needs them, e.g. "training"). */
+qr_status qr_cohort_check_classes(const qr_cohort *c, const char *what);
 
 #ifdef __cplusplus
 }

@@ -89,15 +89,26 @@ qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replace
     return QR_OK;
 }
 
-/* Share of the non-zero voxels below 0. */
+/* Share of the voxels clearly below 0: below -5% of the 99th percentile of |value| over the
+ * non-zero voxels, among those whose |value| exceeds that floor. Interpolation leaves tiny values
+ * of both signs (spline resampling of a skull-stripped image: about +-1e-20 across the background,
+ * ringing at edges); they stay under the floor. */
 static double negative_share(const qr_volume *v) {
     const float *x = qr_volume_f32(v);
-    int64_t nz = 0, neg = 0;
-    for (int64_t i = 0, n = qr_volume_nvox(v); i < n; i++) {
-        nz += x[i] != 0.0f;
-        neg += x[i] < 0.0f;
+    const int64_t n = qr_volume_nvox(v);
+    float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof *buf);
+    if (!buf) return 0.5; /* no memory for the check: say nothing */
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (x[i] != 0.0f) buf[m++] = fabsf(x[i]);
+    const double floor = m ? 0.05 * select_kth(buf, m, (int64_t)(0.99 * (double)(m - 1))) : 0.0;
+    free(buf);
+    int64_t big = 0, neg = 0;
+    for (int64_t i = 0; i < n; i++) {
+        big += fabs((double)x[i]) > floor;
+        neg += (double)x[i] < -floor;
     }
-    return nz ? (double)neg / (double)nz : 0.0;
+    return big ? (double)neg / (double)big : 0.0;
 }
 
 /* A susceptibility map relative to white matter has both signs (veins and iron above 0, white
@@ -107,12 +118,14 @@ static double negative_share(const qr_volume *v) {
 static void warn_if_swapped(const qr_volume *qsm, const char *qsm_name, const qr_volume *flair, const char *flair_name) {
     const double q = negative_share(qsm), f = negative_share(flair);
     if (q < 0.02)
-        qr_log(QR_LOG_WARNING, "%s has %s of its voxels below 0, where a susceptibility map relative to white matter (in "
+        qr_log(QR_LOG_WARNING, "%s has %s of its voxels clearly below 0, where a susceptibility map relative to white matter (in "
                                "ppb) has many (noise about 0, fibre tracts, calcium); is it a FLAIR or magnitude image%s?",
                qsm_name, q == 0.0 ? "none" : "under 2%", f > 0.05 ? ", and the FLAIR the QSM (swapped)" : "");
     else if (f > 0.05)
-        qr_log(QR_LOG_WARNING, "%s has %.0f%% of its voxels below 0, which a FLAIR image does not; is it the QSM?", flair_name,
-               100.0 * f);
+        qr_log(QR_LOG_WARNING,
+               "%s has %.0f%% of its voxels clearly below 0, which a FLAIR image does not; is it the QSM, or intensities "
+               "normalised to mean 0 (qsmrim expects the scanner's FLAIR intensities)?",
+               flair_name, 100.0 * f);
 }
 
 qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,

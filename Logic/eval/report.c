@@ -479,7 +479,7 @@ qr_status qr_report_write_html(const char *path, const char *title, const qr_rep
      * cross-validated: one "fold", thresholds fixed beforehand */
     int cv = 0, fixed = 0;
     for (int i = 0; i < nsections; i++) {
-        if (sections[i].info && sections[i].info->nfolds <= 1) fixed = 1;
+        if (sections[i].info ? sections[i].info->nfolds <= 1 : sections[i].scored) fixed = 1;
         else cv = 1;
     }
     if (cv)

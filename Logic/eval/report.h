@@ -85,6 +85,8 @@ typedef struct qr_report_section {
     const qr_eval_result *result;   /* NULL for rows read back from other reports */
     const qr_report_info *info;     /* NULL likewise */
     const char *roc_png, *pr_png, *counts_png; /* figures to embed (may be NULL) */
+    int scored;                     /* without info: 1 when the row is a trained model scored on given
+                                     * subjects (its metrics.json says n_folds 1), not cross-validation */
 } qr_report_section;
 
 qr_status qr_report_write_html(const char *path, const char *title, const qr_report_section *sections, int nsections);

@@ -85,10 +85,11 @@ static uint64_t hash_crop(uint64_t h, const qr_lesion_crop *c) {
     return nv ? hash_words(h, c->data, nv * sizeof *c->data) : h;
 }
 
-/* What the learners see of the images: the crops and context crops, the radiomic features, the
- * lesion sums and sizes and the voxel sizes. A resumed run after an image was replaced (another
+/* What a learner sees of the images: the crops, context crops and radiomic features its
+ * architecture reads (a dataset loaded for several methods holds the union; one method's jobs
+ * must not depend on which others ran beside it), the lesion sums and sizes and the voxel sizes. A resumed run after an image was replaced (another
  * reconstruction, a corrected registration) must not reuse jobs computed on the old one. */
-static uint64_t dataset_content_hash(const qr_dataset *d) {
+static uint64_t dataset_content_hash(const qr_dataset *d, int crops, int context, int features) {
     uint64_t h = 1469598103934665603ull;
     h = hash_words(h, d->subject_voxel_mm, (size_t)d->nsubjects * sizeof *d->subject_voxel_mm);
     const size_t n = (size_t)d->n;
@@ -96,10 +97,11 @@ static uint64_t dataset_content_hash(const qr_dataset *d) {
     if (d->nvox) h = hash_words(h, d->nvox, n * sizeof *d->nvox);
     if (d->sum_qsm2) h = hash_words(h, d->sum_qsm2, n * sizeof *d->sum_qsm2);
     if (d->sum_flair) h = hash_words(h, d->sum_flair, n * sizeof *d->sum_flair);
-    for (size_t i = 0; d->crops && i < n; i++) h = hash_crop(h, &d->crops[i]);
-    for (size_t i = 0; d->context && i < n; i++) h = hash_crop(h, &d->context[i]);
-    for (int64_t f = 0; f < d->nfeatures; f++) h = fnv1a(h, d->feature_names[f], strlen(d->feature_names[f]) + 1);
-    if (d->features && d->nfeatures > 0) h = hash_words(h, d->features, n * (size_t)d->nfeatures * sizeof *d->features);
+    for (size_t i = 0; crops && d->crops && i < n; i++) h = hash_crop(h, &d->crops[i]);
+    for (size_t i = 0; context && d->context && i < n; i++) h = hash_crop(h, &d->context[i]);
+    for (int64_t f = 0; features && f < d->nfeatures; f++) h = fnv1a(h, d->feature_names[f], strlen(d->feature_names[f]) + 1);
+    if (features && d->features && d->nfeatures > 0)
+        h = hash_words(h, d->features, n * (size_t)d->nfeatures * sizeof *d->features);
     return h;
 }
 
@@ -126,11 +128,14 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
     if (holdout >= 0 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "holdout: %.17g\n", holdout);
     if (k >= 0 && (size_t)k < n) k += qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
     /* the radiomic parameters by content: the `radiomics:` line above names only the file */
-    if (d->nfeatures > 0 && k >= 0 && (size_t)k < n)
+    int crops, context, features;
+    qr_arch_needs(arch, &crops, &context, &features);
+    if (features && d->nfeatures > 0 && k >= 0 && (size_t)k < n)
         k += snprintf(buf + k, n - (size_t)k, "radiomics_sha256: %.16s\n", d->radiomics_text_sha);
     /* last: the features depend on the settings above, whose change is the clearer message */
     if (k >= 0 && (size_t)k < n)
-        snprintf(buf + k, n - (size_t)k, "image content: %016llx\n", (unsigned long long)dataset_content_hash(d));
+        snprintf(buf + k, n - (size_t)k, "image content: %016llx\n",
+                 (unsigned long long)dataset_content_hash(d, crops, context, features));
 }
 
 /* Median QSM voxel size along each axis (training storage order) over the subjects with train[s]. */

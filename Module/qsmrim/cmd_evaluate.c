@@ -131,6 +131,20 @@ static int method_id_ok(const char *s) {
 
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* Whether the report whose summary.tsv is `summary` scored a trained model on given subjects (its
+ * metrics.json beside it says "n_folds": 1) rather than cross-validating. */
+static int scored_report(const char *summary) {
+    char p[QR_PATH_MAX], line[256];
+    qr_path_dirname(summary, p, sizeof p);
+    strncat(p, "/metrics.json", sizeof p - strlen(p) - 1);
+    FILE *f = fopen(p, "r");
+    int folds = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, " \"n_folds\": %d", &folds) == 1) break;
+    if (f) fclose(f);
+    return folds == 1;
+}
+
 /* Rows of an --include folder: DIR/summary.tsv, else DIR/<sub>/summary.tsv for each subfolder. */
 static qr_status read_includes(const char *dir, qr_report_section *sec, int *n, int cap) {
     char p[QR_PATH_MAX];
@@ -139,6 +153,7 @@ static qr_status read_includes(const char *dir, qr_report_section *sec, int *n, 
         if (*n >= cap) return qr_fail(QR_ERR_INVALID_ARG, "too many methods in the report");
         memset(&sec[*n], 0, sizeof sec[*n]);
         QR_TRY(qr_report_read_summary(p, &sec[*n].row));
+        sec[*n].scored = scored_report(p);
         (*n)++;
         return QR_OK;
     }
@@ -162,6 +177,7 @@ static qr_status read_includes(const char *dir, qr_report_section *sec, int *n, 
         memset(&sec[*n], 0, sizeof sec[*n]);
         st = qr_report_read_summary(p, &sec[*n].row);
         if (st == QR_OK) {
+            sec[*n].scored = scored_report(p);
             (*n)++;
             found++;
         }
@@ -312,6 +328,7 @@ int cmd_evaluate(int argc, char **argv) {
         st = qr_cohort_read(manifest, &cohort);
         if (st == QR_OK) st = qr_cohort_check_files(&cohort);
         if (st == QR_OK) st = qr_cohort_outputs_check(&cohort, NULL, NULL, report, "the --report folder");
+        if (st == QR_OK && !model) st = qr_cohort_check_classes(&cohort, "cross-validation");
         if (st == QR_OK && !model && folds > cohort.n) /* before any work */
             st = qr_fail(QR_ERR_INVALID_ARG, "%s: %ld folds need at least %ld subjects, it lists %d", manifest, folds, folds,
                          cohort.n);
@@ -341,6 +358,7 @@ int cmd_evaluate(int argc, char **argv) {
             dopt.cache_dir = cache_dir;
         }
         st = qr_dataset_load(&cohort, &dopt, &ds, cli_load_progress, NULL, &cli_interrupted);
+        const int ncohort = cohort.n; /* the dataset may leave unannotated subjects out */
         qr_cohort_free(&cohort);
         if (st != QR_OK) goto done;
         int64_t npos = 0;
@@ -366,17 +384,13 @@ int cmd_evaluate(int argc, char **argv) {
                        "fitted data, not a test of the model",
                        seen, ds.nsubjects, model);
         }
-        if (!model && (npos == 0 || npos == ds.n)) {
-            st = qr_fail(QR_ERR_EMPTY, "%s: every annotated lesion is %s: cross-validation needs rim+ (rim 1) and rim- (rim 0) lesions",
-                         manifest, npos ? "rim+" : "rim-");
-            goto done;
-        }
+
         if (ds.n_missing_features)
             cli_notice("%lld lesions are too small for PyRadiomics (e.g. one voxel): their radiomic features are "
                        "imputed with the training mean",
                        (long long)ds.n_missing_features);
         if (need_f && dopt.cache_dir)
-            cli_notice("radiomic features: %lld of %d subjects from the cache %s", (long long)ds.n_cached, ds.nsubjects,
+            cli_notice("radiomic features: %lld of %d subjects from the cache %s", (long long)ds.n_cached, ncohort,
                        dopt.cache_dir);
 
         int networks = 0; /* architectures that train a network (one context per job) */
@@ -434,7 +448,10 @@ int cmd_evaluate(int argc, char **argv) {
         st = qr_report_write_html(path, "qsmrim evaluation report", sections, nsec);
     }
     if (st == QR_OK) {
-        st = qr_staging_commit_report(stage, report);
+        /* a report that only combines others keeps every file of the folder; one that computes
+         * replaces the previous report's files, except what its --include folders hold */
+        const char *keep_all[1] = {report};
+        st = manifest ? qr_staging_commit_report(stage, report, includes, ninclude) : qr_staging_commit_report(stage, report, keep_all, 1);
         if (st == QR_OK) cli_notice("report: %s", final_html);
     }
 done:

@@ -162,6 +162,7 @@ int cmd_train(int argc, char **argv) {
     st = qr_cohort_read(manifest, &cohort);
     if (st == QR_OK) st = qr_cohort_check_files(&cohort);
     if (st == QR_OK) st = qr_cohort_outputs_check(&cohort, out, "--out", report, "the --report folder");
+    if (st == QR_OK) st = qr_cohort_check_classes(&cohort, "training");
     if (st == QR_OK && cfg.holdout > 0 && qr_holdout_folds(cfg.holdout) > cohort.n) /* before any work */
         st = qr_fail(QR_ERR_INVALID_ARG, "%s: a held-out share of %g needs at least %d subjects, it lists %d (--holdout 0 "
                      "trains on every subject)", manifest, cfg.holdout, qr_holdout_folds(cfg.holdout), cohort.n);
@@ -191,11 +192,6 @@ int cmd_train(int argc, char **argv) {
     for (int64_t i = 0; i < ds.n; i++) npos += ds.label[i];
     cli_notice("cohort: %d subjects, %lld lesions, %lld rim+ (%.2f%%)", ds.nsubjects, (long long)ds.n, (long long)npos,
                100.0 * (double)npos / (double)ds.n);
-    if (npos == 0 || npos == ds.n) {
-        qr_dataset_free(&ds);
-        return cli_fail(qr_fail(QR_ERR_EMPTY, "%s: every annotated lesion is %s: training needs rim+ (rim 1) and rim- (rim 0) lesions",
-                                manifest, npos ? "rim+" : "rim-"));
-    }
     if (ds.n_missing_features)
         cli_notice("%lld lesions are too small for PyRadiomics: their radiomic features are imputed with the training mean",
                    (long long)ds.n_missing_features);
@@ -276,7 +272,7 @@ int cmd_train(int argc, char **argv) {
                         snprintf(path, sizeof path, "%s/report.html", stage);
                         st = qr_report_write_html(path, "qsmrim train: held-out evaluation", &sec, 1);
                     }
-                    if (st == QR_OK) st = qr_staging_commit_report(stage, report);
+                    if (st == QR_OK) st = qr_staging_commit_report(stage, report, NULL, 0);
                     else qr_staging_abort(stage);
                 }
             }

@@ -236,13 +236,13 @@ static void test_report_replaces_report(void **state) {
     write_text(p, "the user's\n");
     const char *first[] = {"report.html", "summary.tsv", "roc.png", "a/metrics.json", "a/b/deep.tsv"};
     stage_report(rep, first, 5, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep), QR_OK);
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
     snprintf(p, sizeof p, "%s/a/b/deep.tsv", rep);
     assert_file_text(p, "a/b/deep.tsv");
 
     const char *second[] = {"report.html", "metrics.json", "c/summary.tsv"};
     stage_report(rep, second, 3, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep), QR_OK);
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
     const char *gone[] = {"summary.tsv", "roc.png", "a"}, *there[] = {"report.html", "metrics.json", "c/summary.tsv", "mine.txt"};
     for (int k = 0; k < 3; k++) {
         snprintf(p, sizeof p, "%s/%s", rep, gone[k]);
@@ -263,13 +263,44 @@ static void test_report_replaces_report(void **state) {
     write_text(p, rec);
     const char *third[] = {"report.html"};
     stage_report(rep, third, 1, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep), QR_OK);
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
     snprintf(p, sizeof p, "%s/victim.txt", g_dir);
     assert_file_text(p, "outside\n");
     snprintf(p, sizeof p, "%s/mine.txt", rep);
     assert_file_text(p, "the user's\n");
     snprintf(p, sizeof p, "%s/c/summary.tsv", rep); /* not in the tampered record: kept */
     assert_int_equal(access(p, F_OK), 0);
+
+    /* a subfolder replaced by a link to a folder elsewhere: nothing there is removed */
+    const char *linked[] = {"report.html", "m/summary.tsv"};
+    stage_report(rep, linked, 2, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    char m[512], away[512];
+    snprintf(m, sizeof m, "%s/m", rep);
+    snprintf(away, sizeof away, "%s/away", g_dir);
+    assert_int_equal(rename(m, away), 0);
+    assert_int_equal(symlink(away, m), 0);
+    stage_report(rep, third, 1, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    snprintf(p, sizeof p, "%s/summary.tsv", away);
+    assert_file_text(p, "m/summary.tsv");
+
+    /* files inside a kept folder (an --include of this report) stay, and stay listed */
+    const char *two[] = {"report.html", "x/summary.tsv", "y/summary.tsv"};
+    stage_report(rep, two, 3, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    char kx[QR_PATH_MAX + 64];
+    snprintf(kx, sizeof kx, "%s/x/", rep); /* another spelling of the folder */
+    const char *keep[1] = {kx};
+    stage_report(rep, third, 1, stage);
+    assert_int_equal(qr_staging_commit_report(stage, rep, keep, 1), QR_OK);
+    snprintf(p, sizeof p, "%s/y/summary.tsv", rep);
+    assert_int_not_equal(access(p, F_OK), 0);
+    snprintf(p, sizeof p, "%s/x/summary.tsv", rep);
+    assert_file_text(p, "x/summary.tsv");
+    stage_report(rep, third, 1, stage); /* still listed: a later run without the include removes it */
+    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    assert_int_not_equal(access(p, F_OK), 0);
 }
 
 static int entry_exists(const char *dir, const char *fmt, long pid) {
@@ -393,6 +424,12 @@ static void test_tsv(void **state) {
     assert_int_equal(qr_tsv_get_double(&t, 0, 1, &dv), QR_OK);
     assert_true(dv == 0.0);
     assert_string_equal(qr_tsv_cell(&t, 0, 2), " a b ");
+    qr_tsv_free(&t);
+    write_text(path, "lesion_id\trim\n1\t \n"); /* a cell of spaces is no number (not 0) */
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(qr_tsv_get_int(&t, 0, 1, &v), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "column 'rim': ' ' is not an integer"));
+    assert_int_equal(qr_tsv_get_double(&t, 0, 1, &dv), QR_ERR_FORMAT);
     qr_tsv_free(&t);
     /* a comma-separated or quoted header: the missing-column message quotes it and says why */
     write_text(path, "lesion_id,rim\n1,0\n");

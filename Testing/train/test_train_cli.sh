@@ -145,6 +145,22 @@ check "a one-method run over it removes the method subfolders, keeps the user's 
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e4' --arch aprl-rf --folds 3 --seeds 1 \
      --bootstrap 20 --config '$T/tiny.yaml' --quiet &&
   test ! -e '$T/e4/aprl-nn' && test ! -e '$T/e4/aprl-rf' && test -s '$T/e4/summary.tsv' && test -s '$T/e4/notes.txt'"
+check "combining a report's own methods into it, or itself, removes none of their files" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e7' --arch aprl-rf,aprl-nn --folds 3 --seeds 1 \
+     --bootstrap 20 --config '$T/tiny.yaml' --quiet &&
+  '$Q' evaluate --report '$T/e7' --include '$T/e7/aprl-rf' --include '$T/e7/aprl-nn' --quiet &&
+  test -s '$T/e7/aprl-rf/summary.tsv' && test -s '$T/e7/aprl-nn/predictions.tsv' && test -s '$T/e7/predictions.tsv' &&
+  '$Q' evaluate --report '$T/e7' --include '$T/e7' --quiet && test -s '$T/e7/aprl-nn/roc.png' && test -s '$T/e7/metrics.json'"
+check "a computing run keeps what its --include folders hold, and only that" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e7' --arch aprl-rf --include '$T/e7/aprl-nn' --folds 3 --seeds 1 \
+     --bootstrap 20 --config '$T/tiny.yaml' --quiet &&
+  test -s '$T/e7/aprl-nn/summary.tsv' && test ! -e '$T/e7/aprl-rf' && test -s '$T/e7/summary.tsv' &&
+  grep -q 'APRL (NN)' '$T/e7/report.html'"
+check "resume with another --arch list reuses the jobs of the method it shares" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e8' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 20 \
+     --config '$T/tiny.yaml' --quiet &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e8' --arch aprl-rf,rimnet --folds 3 --seeds 1 --bootstrap 20 \
+     --config '$T/tiny.yaml' --resume 2>'$T/e8.err' && test \$(grep -c 'finished earlier, reused' '$T/e8.err') -eq 3"
 check "--name is a method id, never a path" one_line_error 2 "a method id is" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e6" --arch aprl-rf --name ../../x --config "$T/tiny.yaml"
 check "a refused --name writes nothing" test ! -e "$T/e6"
@@ -176,6 +192,9 @@ check "train qsmrimnet with a held-out share writes a model" \
 check "train --report writes the held-out report" bash -c "
   test -s '$T/train-report/metrics.json' && test -s '$T/train-report/summary.tsv' && grep -q 'held-out' '$T/train-report/report.html' &&
   grep -q 'a trained model scored on the subjects listed (no cross-validation)' '$T/train-report/report.html'"
+check "a combined report including the held-out report says it is not cross-validated" bash -c "
+  '$Q' evaluate --report '$T/comb-tr' --include '$T/train-report' --quiet &&
+  grep -q 'a trained model scored on the subjects listed (no cross-validation)' '$T/comb-tr/report.html'"
 check "the held-out report names its subjects and lesions, its manifest and command" "$PY" - "$T" <<'PYEOF'
 import json, sys
 t = sys.argv[1]
@@ -332,7 +351,8 @@ check "a subject without any annotation row is named and left out of the subject
      --config '$T/tiny.yaml' --threads 1 2>'$T/u.err' &&
   grep -q \"of .* in 'sub-05' ($T/u/sub-05_annotations.tsv; the subject is left out)\" '$T/u.err' &&
   grep -q \"in 'sub-01' ($T/u/sub-01_annotations.tsv)\" '$T/u.err' &&
-  grep -q '\"n_subjects\": 11,' '$T/e-u/metrics.json' && ! grep -q '^sub-05' '$T/e-u/predictions.tsv'"
+  grep -q '\"n_subjects\": 11,' '$T/e-u/metrics.json' && ! grep -q '^sub-05' '$T/e-u/predictions.tsv' &&
+  grep -q 'radiomic features: [0-9]* of 12 subjects from the cache' '$T/u.err'"
 check "an annotation table whose subject column names another subject is warned about" \
   grep -q "warning: subject 'sub-06': $T/u/sub-06_annotations.tsv line 2: its subject column says 'sub-07'" "$T/u.err"
 # no rim+ at all, or in one subject only: said before any work, naming the manifest
@@ -346,6 +366,7 @@ check "evaluate on a cohort without rim+ lesions" one_line_error 1 "$T/n/cohort.
   "$Q" evaluate --manifest "$T/n/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
 check "train on a cohort without rim+ lesions" one_line_error 1 "$T/n/cohort.tsv: every annotated lesion is rim-" \
   "$Q" train --manifest "$T/n/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --quiet
+check "a cohort without rim+ lesions is refused before its images are read (no features cached)" test ! -e "$T/n/.qsmrim-cache"
 check "a held-out split of a cohort with one rim+ subject: --holdout 0 is the way" one_line_error 1 \
   "$T/o/cohort.tsv: only one subject holds rim+ lesions, .* use --holdout 0" \
   "$Q" train --manifest "$T/o/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --config "$T/tiny.yaml" --holdout 0.34 --quiet

@@ -89,22 +89,29 @@ qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replace
     return QR_OK;
 }
 
-/* Share of the voxels clearly below 0: below -5% of the 99th percentile of |value| over the
- * non-zero voxels, among those whose |value| exceeds that floor. Interpolation leaves tiny values
- * of both signs (spline resampling of a skull-stripped image: about +-1e-20 across the background,
- * ringing at edges); they stay under the floor. */
-static double negative_share(const qr_volume *v) {
+/* The 99th percentile of |value| over the non-zero voxels (0 when none, or without memory). */
+static double abs_p99(const qr_volume *v) {
     const float *x = qr_volume_f32(v);
     const int64_t n = qr_volume_nvox(v);
     float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof *buf);
-    if (!buf) return 0.5; /* no memory for the check: say nothing */
+    if (!buf) return 0.0;
     int64_t m = 0;
     for (int64_t i = 0; i < n; i++)
         if (x[i] != 0.0f) buf[m++] = fabsf(x[i]);
-    const double floor = m ? 0.05 * select_kth(buf, m, (int64_t)(0.99 * (double)(m - 1))) : 0.0;
+    const double p = m ? select_kth(buf, m, (int64_t)(0.99 * (double)(m - 1))) : 0.0;
     free(buf);
+    return p;
+}
+
+/* Share of the voxels clearly below 0: below -5% of `p99` (abs_p99), among those whose |value|
+ * exceeds that floor. Interpolation leaves tiny values of both signs (spline resampling of a
+ * skull-stripped image: about +-1e-20 across the background, ringing at edges); they stay under
+ * the floor. */
+static double negative_share(const qr_volume *v, double p99) {
+    const float *x = qr_volume_f32(v);
+    const double floor = 0.05 * p99;
     int64_t big = 0, neg = 0;
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = 0, n = qr_volume_nvox(v); i < n; i++) {
         big += fabs((double)x[i]) > floor;
         neg += (double)x[i] < -floor;
     }
@@ -113,10 +120,22 @@ static double negative_share(const qr_volume *v) {
 
 /* A susceptibility map relative to white matter has both signs (veins and iron above 0, white
  * matter tracts, calcium and noise below); a FLAIR or magnitude image has none below 0 apart from
- * interpolation ringing. Inputs given the other way round are warned about, not refused: the
- * values are the user's, but every score would be meaningless. */
-static void warn_if_swapped(const qr_volume *qsm, const char *qsm_name, const qr_volume *flair, const char *flair_name) {
-    const double q = negative_share(qsm), f = negative_share(flair);
+ * interpolation ringing. Inputs given the other way round, or a QSM in other units than ppb, are
+ * warned about, not refused: the values are the user's, but every score would be meaningless. */
+static void warn_implausible_inputs(const qr_volume *qsm, const char *qsm_name, const qr_volume *flair, const char *flair_name) {
+    const double qp = abs_p99(qsm), fp = abs_p99(flair);
+    if (qp <= 0.0 || fp <= 0.0) return; /* no memory for the checks */
+    const double q = negative_share(qsm, qp), f = negative_share(flair, fp);
+    /* units: in ppb, 99% of a brain's |susceptibility| lies within tens to a few hundred (deep grey matter,
+     * veins); a map in ppm is a thousand times smaller */
+    if (q >= 0.02 && qp < 2.0)
+        qr_log(QR_LOG_WARNING, "%s: 99%% of its voxels lie within +-%.3g, a thousand times less than a susceptibility map in "
+                               "ppb; is it in ppm (qsmrim reads ppb: multiply by 1000)?",
+               qsm_name, qp);
+    else if (q >= 0.02 && qp > 5000.0)
+        qr_log(QR_LOG_WARNING, "%s: 99%% of its voxels lie within +-%.3g, far beyond a susceptibility map in ppb; are its "
+                               "units (or a scale factor of the file) other than ppb?",
+               qsm_name, qp);
     if (q < 0.02)
         qr_log(QR_LOG_WARNING, "%s has %s of its voxels clearly below 0, where a susceptibility map relative to white matter (in "
                                "ppb) has many (noise about 0, fibre tracts, calcium); is it a FLAIR or magnitude image%s?",
@@ -142,7 +161,7 @@ qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_m
      * reconstruction could not compute (NaN/Inf); FLAIR gets 0 (no signal) likewise. */
     QR_TRY(qr_volume_clean_input(qsm, qsm_name, &info->nonfinite_qsm));
     QR_TRY(qr_volume_clean_input(flair, flair_name, &info->nonfinite_flair));
-    warn_if_swapped(qsm, qsm_name, flair, flair_name);
+    warn_implausible_inputs(qsm, qsm_name, flair, flair_name);
     return QR_OK;
 }
 

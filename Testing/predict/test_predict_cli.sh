@@ -200,7 +200,7 @@ pred "$W/iso/sub-001" "$W/iso/p" 2>"$W/iso.stderr" >/dev/null || fail "1 mm subj
 grep -q "voxels of 1 x 1 x 1 mm (L, P, S) differ from the 0.75 x 0.75 x 3 mm the model was trained on" "$W/iso.stderr" ||
   fail "no voxel-size warning for 1 mm voxels: $(cat "$W/iso.stderr")"
 
-echo "== 3f. QSM and FLAIR given the other way round: warned about (a FLAIR has almost no voxel below 0); the right way round: not"
+echo "== 3f. QSM and FLAIR given the other way round, or a QSM in ppm: warned about; the phantom as it is: not"
 grep -q "voxels clearly below 0" "$W/a.stderr" && fail "a subject given the right way round got the swap warning: $(cat "$W/a.stderr")"
 # spline resampling of a skull-stripped FLAIR leaves values of both signs near 1e-21 across the
 # background: no warning for them
@@ -216,6 +216,17 @@ EOF
 "$QSMRIM" predict --qsm "$S/sub-001_qsm.nii.gz" --flair "$W/flair_ringing.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
   --out-table "$W/ringing.tsv" >/dev/null 2>"$W/ringing.stderr" || fail "ringing FLAIR: $(cat "$W/ringing.stderr")"
 grep -q "clearly below 0" "$W/ringing.stderr" && fail "interpolation ringing taken for a swap: $(cat "$W/ringing.stderr")"
+# a QSM in ppm instead of ppb (a thousand times smaller): warned about; the phantom's ppb: not
+grep -q "is it in ppm" "$W/a.stderr" && fail "a QSM in ppb taken for ppm: $(cat "$W/a.stderr")"
+"$PY" - "$S/sub-001_qsm.nii.gz" "$W/qsm_ppm.nii.gz" <<'EOF'
+import sys, nibabel as nib, numpy as np
+im = nib.load(sys.argv[1])
+nib.save(nib.Nifti1Image((np.asarray(im.dataobj) / 1000.0).astype(np.float32), im.affine), sys.argv[2])
+EOF
+"$QSMRIM" predict --qsm "$W/qsm_ppm.nii.gz" --flair "$S/sub-001_flair.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
+  --out-table "$W/ppm.tsv" >/dev/null 2>"$W/ppm.stderr" || fail "ppm QSM: $(cat "$W/ppm.stderr")"
+grep -q "warning: $W/qsm_ppm.nii.gz: 99% of its voxels lie within +-0.0[0-9]*, a thousand times less than a susceptibility map in ppb; is it in ppm" \
+  "$W/ppm.stderr" || fail "no units warning for a QSM in ppm: $(cat "$W/ppm.stderr")"
 "$QSMRIM" predict --qsm "$S/sub-001_flair.nii.gz" --flair "$S/sub-001_qsm.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
   --out-table "$W/swap.tsv" >/dev/null 2>"$W/swap.stderr" || fail "swapped inputs: $(cat "$W/swap.stderr")"
 grep -q "warning: $S/sub-001_flair.nii.gz has none of its voxels clearly below 0, .* is it a FLAIR or magnitude image, and the FLAIR the QSM (swapped)?" \

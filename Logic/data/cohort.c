@@ -213,7 +213,9 @@ static int cmp_annotation(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-qr_status qr_annotations_read(const char *path, const char *subject, qr_annotation **out, int64_t *n) {
+/* qr_annotations_read; `warn`: say when the table's subject column names another subject (once per
+ * load: the class count before the images reads the tables too, silently). */
+static qr_status read_annotations(const char *path, const char *subject, int warn, qr_annotation **out, int64_t *n) {
     *out = NULL;
     *n = 0;
     qr_tsv t;
@@ -232,7 +234,7 @@ qr_status qr_annotations_read(const char *path, const char *subject, qr_annotati
     /* a table that says whose it is (a `subject` column) and names another subject may be a copied
      * table giving this subject another's labels: warned, since a lab's own codes there can differ
      * from the manifest's names */
-    const int csub = qr_tsv_column(&t, "subject");
+    const int csub = warn ? qr_tsv_column(&t, "subject") : -1;
     for (int64_t r = 0; csub >= 0 && r < t.nrows; r++) {
         char who[256];
         const char *cell = qr_tsv_cell(&t, r, csub);
@@ -289,12 +291,16 @@ qr_status qr_annotations_read(const char *path, const char *subject, qr_annotati
     return QR_OK;
 }
 
+qr_status qr_annotations_read(const char *path, const char *subject, qr_annotation **out, int64_t *n) {
+    return read_annotations(path, subject, 1, out, n);
+}
+
 qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg) {
     *npos = *nneg = 0;
     for (int s = 0; s < c->n; s++) {
         qr_annotation *a = NULL;
         int64_t n = 0;
-        QR_TRY(qr_annotations_read(c->entries[s].annotations, c->entries[s].subject, &a, &n));
+        QR_TRY(read_annotations(c->entries[s].annotations, c->entries[s].subject, 0, &a, &n));
         for (int64_t r = 0; r < n; r++) {
             *npos += a[r].rim == 1;
             *nneg += a[r].rim == 0;

@@ -89,14 +89,17 @@ qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replace
     return QR_OK;
 }
 
-/* The 99th percentile of |value| over the non-zero voxels (0 when none, or without memory). */
+/* The 99th percentile of |value| over the non-zero voxels, from every voxel of a small volume or
+ * an even sample of at most 2^16 of a large one (a plausibility check on every prediction: no
+ * copy of the whole volume); 0 when none is non-zero, or without memory. */
 static double abs_p99(const qr_volume *v) {
+    enum { SAMPLE = 1 << 16 };
     const float *x = qr_volume_f32(v);
-    const int64_t n = qr_volume_nvox(v);
-    float *buf = malloc((size_t)(n > 0 ? n : 1) * sizeof *buf);
+    const int64_t n = qr_volume_nvox(v), step = n > SAMPLE ? n / SAMPLE : 1;
+    float *buf = malloc(SAMPLE * sizeof *buf);
     if (!buf) return 0.0;
     int64_t m = 0;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n && m < SAMPLE; i += step)
         if (x[i] != 0.0f) buf[m++] = fabsf(x[i]);
     const double p = m ? select_kth(buf, m, (int64_t)(0.99 * (double)(m - 1))) : 0.0;
     free(buf);
@@ -124,10 +127,10 @@ static double negative_share(const qr_volume *v, double p99) {
  * warned about, not refused: the values are the user's, but every score would be meaningless. */
 static void warn_implausible_inputs(const qr_volume *qsm, const char *qsm_name, const qr_volume *flair, const char *flair_name) {
     const double qp = abs_p99(qsm), fp = abs_p99(flair);
-    if (qp <= 0.0 || fp <= 0.0) return; /* no memory for the checks */
+    if (qp <= 0.0 || fp <= 0.0) return; /* no memory for the checks (an all-zero volume is refused earlier) */
     const double q = negative_share(qsm, qp), f = negative_share(flair, fp);
-    /* units: in ppb, 99% of a brain's |susceptibility| lies within tens to a few hundred (deep grey matter,
-     * veins); a map in ppm is a thousand times smaller */
+    /* units: in ppb, 99% of a brain's |susceptibility| lies within tens to a few hundred (deep
+     * grey matter, veins); a map in ppm is a thousand times smaller */
     if (q >= 0.02 && qp < 2.0)
         qr_log(QR_LOG_WARNING, "%s: 99%% of its voxels lie within +-%.3g, a thousand times less than a susceptibility map in "
                                "ppb; is it in ppm (qsmrim reads ppb: multiply by 1000)?",

@@ -73,7 +73,6 @@ typedef struct qr_ci_value {
     int resamples;
 } qr_ci_value;
 
-
 typedef struct qr_eval_fold {
     int64_t n, npos;
     double proc_auc, proc_auc_normalized, pr_auc, roc_auc; /* NAN if the fold lacks a class */

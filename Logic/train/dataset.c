@@ -141,18 +141,19 @@ static qr_status compute_features(const char *subject, const qr_subject *s, cons
     return QR_OK;
 }
 
-/* Features of every lesion of a subject: from the cache or computed (and cached). */
+/* Features of every lesion of a subject: from the cache or computed (and cached). With the cache,
+ * qsm_sha receives the QSM image's SHA-256 of the cache key (else it is left ""). */
 static qr_status subject_features(const qr_cohort_entry *e, const qr_subject *s, const qr_radiomics *rad,
                                   const char *params_text, const qr_dataset_options *o, qr_feature_table *t,
-                                  int *from_cache) {
+                                  int *from_cache, char qsm_sha[65]) {
     int64_t F = qr_radiomics_count(rad);
     *from_cache = 0;
     if (!o->cache_dir) return compute_features(e->subject, s, rad, o->threads, t);
     const char **names = malloc((size_t)F * sizeof *names);
     if (!names) return qr_fail(QR_ERR_NOMEM, "out of memory");
     for (int64_t f = 0; f < F; f++) names[f] = qr_radiomics_name(rad, f);
-    char key[65] = "", hq[65], hl[65];
-    qr_status st = qr_feature_cache_key(e->qsm, e->lesions, params_text, key, hq, hl);
+    char key[65] = "", hl[65];
+    qr_status st = qr_feature_cache_key(e->qsm, e->lesions, params_text, key, qsm_sha, hl);
     int found = 0;
     if (st == QR_OK) st = qr_feature_cache_load(o->cache_dir, key, names, F, t, &found);
     if (st == QR_OK && found) {
@@ -168,7 +169,7 @@ static qr_status subject_features(const qr_cohort_entry *e, const qr_subject *s,
     }
     if (st == QR_OK) st = compute_features(e->subject, s, rad, o->threads, t);
     if (st == QR_OK) {
-        qr_status cs = qr_feature_cache_store(o->cache_dir, key, names, t, hq, hl);
+        qr_status cs = qr_feature_cache_store(o->cache_dir, key, names, t, qsm_sha, hl);
         if (cs != QR_OK) qr_log(QR_LOG_WARNING, "feature cache not written: %s", qr_last_error());
     }
     free(names);
@@ -360,11 +361,10 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         qr_feature_table ft;
         memset(&ft, 0, sizeof ft);
         int cached = 0;
-        if (st == QR_OK && o->features) st = subject_features(e, &s, rad, params_text, o, &ft, &cached);
+        char hq[65] = ""; /* which QSM image this subject is, for a model's record of its training subjects */
+        if (st == QR_OK && o->features) st = subject_features(e, &s, rad, params_text, o, &ft, &cached, hq);
         d->n_cached += cached;
-        /* which QSM image this subject is, for a model's record of its training subjects */
-        char hq[65];
-        if (st == QR_OK) st = qr_sha256_image(e->qsm, hq);
+        if (st == QR_OK && !hq[0]) st = qr_sha256_image(e->qsm, hq); /* not hashed for the feature cache */
         if (st == QR_OK) {
             char first[17];
             memcpy(first, hq, 16);

@@ -87,8 +87,9 @@ static uint64_t hash_crop(uint64_t h, const qr_lesion_crop *c) {
 
 /* What a learner sees of the images: the crops, context crops and radiomic features its
  * architecture reads (a dataset loaded for several methods holds the union; one method's jobs
- * must not depend on which others ran beside it), the lesion sums and sizes and the voxel sizes. A resumed run after an image was replaced (another
- * reconstruction, a corrected registration) must not reuse jobs computed on the old one. */
+ * must not depend on which others ran beside it), the lesion sums and sizes and the voxel sizes.
+ * A resumed run after an image was replaced (another reconstruction, a corrected registration)
+ * must not reuse jobs computed on the old one. */
 static uint64_t dataset_content_hash(const qr_dataset *d, int crops, int context, int features) {
     uint64_t h = 1469598103934665603ull;
     h = hash_words(h, d->subject_voxel_mm, (size_t)d->nsubjects * sizeof *d->subject_voxel_mm);

@@ -213,8 +213,8 @@ static void test_staged_report_folder(void **state) {
 /* A report rewritten as a whole: the files the previous report listed and this one does not write
  * go (and the subfolders that leaves empty); a user's file, and anything a tampered record names
  * outside the folder, stays. */
-static void stage_report(const char *rep, const char *const *files, int n, char *stage) {
-    char html[512], p[QR_PATH_MAX + 64];
+static void rewrite_report(const char *rep, const char *const *files, int n, const char *const *keep, int nkeep) {
+    char html[512], stage[QR_PATH_MAX], p[QR_PATH_MAX + 64];
     snprintf(html, sizeof html, "%s/report.html", rep);
     assert_int_equal(qr_staging_create(html, stage, QR_PATH_MAX), QR_OK);
     for (int k = 0; k < n; k++) {
@@ -225,24 +225,23 @@ static void stage_report(const char *rep, const char *const *files, int n, char 
         *slash = '/';
         write_text(p, files[k]);
     }
+    assert_int_equal(qr_staging_commit_report(stage, rep, keep, nkeep), QR_OK);
 }
 
 static void test_report_replaces_report(void **state) {
     (void)state;
-    char rep[256], stage[QR_PATH_MAX], p[QR_PATH_MAX + 64];
+    char rep[256], p[QR_PATH_MAX + 64];
     snprintf(rep, sizeof rep, "%s/whole", g_dir);
     assert_int_equal(qr_mkdir_p(rep), QR_OK);
     snprintf(p, sizeof p, "%s/mine.txt", rep);
     write_text(p, "the user's\n");
     const char *first[] = {"report.html", "summary.tsv", "roc.png", "a/metrics.json", "a/b/deep.tsv"};
-    stage_report(rep, first, 5, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, first, 5, NULL, 0);
     snprintf(p, sizeof p, "%s/a/b/deep.tsv", rep);
     assert_file_text(p, "a/b/deep.tsv");
 
     const char *second[] = {"report.html", "metrics.json", "c/summary.tsv"};
-    stage_report(rep, second, 3, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, second, 3, NULL, 0);
     const char *gone[] = {"summary.tsv", "roc.png", "a"}, *there[] = {"report.html", "metrics.json", "c/summary.tsv", "mine.txt"};
     for (int k = 0; k < 3; k++) {
         snprintf(p, sizeof p, "%s/%s", rep, gone[k]);
@@ -262,8 +261,7 @@ static void test_report_replaces_report(void **state) {
     snprintf(rec, sizeof rec, "../victim.txt\n%s/victim.txt\n./mine.txt\nc/../mine.txt\nmine.txt/\n", g_dir);
     write_text(p, rec);
     const char *third[] = {"report.html"};
-    stage_report(rep, third, 1, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, third, 1, NULL, 0);
     snprintf(p, sizeof p, "%s/victim.txt", g_dir);
     assert_file_text(p, "outside\n");
     snprintf(p, sizeof p, "%s/mine.txt", rep);
@@ -273,33 +271,28 @@ static void test_report_replaces_report(void **state) {
 
     /* a subfolder replaced by a link to a folder elsewhere: nothing there is removed */
     const char *linked[] = {"report.html", "m/summary.tsv"};
-    stage_report(rep, linked, 2, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, linked, 2, NULL, 0);
     char m[512], away[512];
     snprintf(m, sizeof m, "%s/m", rep);
     snprintf(away, sizeof away, "%s/away", g_dir);
     assert_int_equal(rename(m, away), 0);
     assert_int_equal(symlink(away, m), 0);
-    stage_report(rep, third, 1, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, third, 1, NULL, 0);
     snprintf(p, sizeof p, "%s/summary.tsv", away);
     assert_file_text(p, "m/summary.tsv");
 
     /* files inside a kept folder (an --include of this report) stay, and stay listed */
     const char *two[] = {"report.html", "x/summary.tsv", "y/summary.tsv"};
-    stage_report(rep, two, 3, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, two, 3, NULL, 0);
     char kx[QR_PATH_MAX + 64];
     snprintf(kx, sizeof kx, "%s/x/", rep); /* another spelling of the folder */
     const char *keep[1] = {kx};
-    stage_report(rep, third, 1, stage);
-    assert_int_equal(qr_staging_commit_report(stage, rep, keep, 1), QR_OK);
+    rewrite_report(rep, third, 1, keep, 1);
     snprintf(p, sizeof p, "%s/y/summary.tsv", rep);
     assert_int_not_equal(access(p, F_OK), 0);
     snprintf(p, sizeof p, "%s/x/summary.tsv", rep);
     assert_file_text(p, "x/summary.tsv");
-    stage_report(rep, third, 1, stage); /* still listed: a later run without the include removes it */
-    assert_int_equal(qr_staging_commit_report(stage, rep, NULL, 0), QR_OK);
+    rewrite_report(rep, third, 1, NULL, 0); /* still listed: a later run without the include removes it */
     assert_int_not_equal(access(p, F_OK), 0);
 }
 

@@ -27,7 +27,8 @@ static qr_status resolve(const char *rel, char *out, size_t outlen, const char *
     return QR_OK;
 }
 
-qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
+/* qr_cohort_read; `annotated` 0: the annotations column may be absent or its cells empty. */
+static qr_status read_manifest(const char *manifest, int annotated, qr_cohort *out) {
     memset(out, 0, sizeof *out);
     snprintf(out->manifest, sizeof out->manifest, "%s", manifest);
     qr_tsv t;
@@ -35,15 +36,16 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
     static const char *cols[5] = {"subject", "qsm", "flair", "lesions", "annotations"};
     int ci[5];
     qr_status st = QR_OK;
-    for (int k = 0; k < 5 && st == QR_OK; k++) {
+    ci[4] = annotated ? -1 : qr_tsv_column(&t, "annotations");
+    for (int k = 0; k < (annotated ? 5 : 4) && st == QR_OK; k++) {
         st = qr_tsv_require(&t, cols[k], &ci[k]);
         if (st != QR_OK) {
             char note[256];
             qr_tsv_header_note(&t, note, sizeof note);
             st = qr_fail(QR_ERR_FORMAT,
-                         "%s: not a cohort manifest: column '%s' is missing (header must be: subject qsm flair lesions "
-                         "annotations, tab-separated)%s",
-                         manifest, cols[k], note);
+                         "%s: not a cohort manifest: column '%s' is missing (header must be: subject qsm flair lesions%s, "
+                         "tab-separated)%s",
+                         manifest, cols[k], annotated ? " annotations" : " [annotations]", note);
         }
     }
     if (st == QR_OK && t.nrows == 0) st = qr_fail(QR_ERR_EMPTY, "%s: the manifest lists no subjects", manifest);
@@ -71,14 +73,20 @@ qr_status qr_cohort_read(const char *manifest, qr_cohort *out) {
             }
         if (st != QR_OK) break;
         char *dst[4] = {e->qsm, e->flair, e->lesions, e->annotations};
-        for (int k = 1; k < 5 && st == QR_OK; k++)
+        for (int k = 1; k < 5 && st == QR_OK; k++) {
+            if (k == 4 && !annotated && (ci[4] < 0 || !qr_tsv_cell(&t, r, ci[4])[0])) continue; /* none */
             st = resolve(qr_tsv_cell(&t, r, ci[k]), dst[k - 1], QR_PATH_MAX, manifest, name, cols[k]);
+        }
         out->n++;
     }
     qr_tsv_free(&t);
     if (st != QR_OK) qr_cohort_free(out);
     return st;
 }
+
+qr_status qr_cohort_read(const char *manifest, qr_cohort *out) { return read_manifest(manifest, 1, out); }
+
+qr_status qr_cohort_read_images(const char *manifest, qr_cohort *out) { return read_manifest(manifest, 0, out); }
 
 /* 1 if the two files hold the same bytes (the same file, or a copy). */
 static int same_content(const char *a, const char *b, const struct stat *sa, const struct stat *sb) {
@@ -143,6 +151,7 @@ qr_status qr_cohort_check_files(const qr_cohort *c) {
         const char *paths[4] = {e->qsm, e->flair, e->lesions, e->annotations};
         static const char *cols[4] = {"qsm", "flair", "lesions", "annotations"};
         for (int k = 0; k < 4; k++) {
+            if (k == 3 && !paths[k][0]) continue; /* read without annotations (qr_cohort_read_images) */
             /* an image may be a DICOM folder; the annotation table is a file */
             if (k == 3 && qr_path_is_dir(paths[k]))
                 return qr_fail(QR_ERR_IO, "%s: subject '%s': %s file %s is a folder, not a table file", c->manifest,
@@ -186,7 +195,7 @@ qr_status qr_cohort_outputs_check(const qr_cohort *c, const char *out_file, cons
         for (int k = 0; k < 4; k++) {
             const int i = 1 + 4 * s + k;
             snprintf(what[i], sizeof what[i], "the %s of subject '%s'", cols[k], e->subject);
-            in[i] = (qr_io_path){paths[k], what[i], k < 3, 0};
+            in[i] = (qr_io_path){paths[k][0] ? paths[k] : NULL, what[i], k < 3, 0};
         }
     }
     qr_status st = QR_OK;
@@ -199,7 +208,7 @@ qr_status qr_cohort_outputs_check(const qr_cohort *c, const char *out_file, cons
         for (int i = 0; st == QR_OK && i < n; i++) {
             char data[QR_PATH_MAX] = "";
             if (in[i].image) qr_image_data_file(in[i].path, data, sizeof data);
-            if (inside(in[i].path, dir_real) || inside(data, dir_real))
+            if (in[i].path && (inside(in[i].path, dir_real) || inside(data, dir_real)))
                 st = qr_fail(QR_ERR_INVALID_ARG, "%s %s holds %s (%s), which the output written there could replace: choose another folder",
                              dir_what, out_dir, in[i].what, in[i].path);
         }

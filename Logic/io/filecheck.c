@@ -192,6 +192,8 @@ static const char *field(const text_header *t, const char *key) {
 static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
     memset(t, 0, sizeof *t);
     t->data_offset = -1;
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return QR_OK; /* a pipe would block: no fields */
     FILE *f = fopen(path, "rb");
     if (!f) return QR_OK;
     char line[8192];

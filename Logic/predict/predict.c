@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/fileutil.h"
+#include "../data/feature_cache.h"
 #include "../data/patch.h"
 #include "../data/subject.h"
 #include "../io/geometry.h"
@@ -116,7 +117,26 @@ static void warn_larger_than_patch(const qr_lesion_table *t) {
 /* Names of the three inputs in messages: file paths when read from files, roles otherwise. */
 typedef struct input_names {
     const char *qsm, *flair, *lesions;
+    const char *qsm_file; /* the QSM's file (NULL: given in memory) */
 } input_names;
+
+/* Whether the QSM file is one of the model's training subjects (qr_prediction.trained_on); a
+ * warning when it is. Hashed only when the model keeps a record. */
+static qr_status check_training_subject(qr_scorer *scorer, const input_names *nm, const qr_predict_options *opt,
+                                        qr_prediction *out) {
+    out->trained_on = -1;
+    if (!nm->qsm_file || qr_scorer_training_subjects(scorer) == 0) return QR_OK;
+    char hex[65];
+    if (opt->qsm_sha256 && strlen(opt->qsm_sha256) == 64) memcpy(hex, opt->qsm_sha256, 65);
+    else QR_TRY(qr_sha256_image(nm->qsm_file, hex));
+    out->trained_on = qr_scorer_trained_on(scorer, hex);
+    if (out->trained_on == 1)
+        qr_log(QR_LOG_WARNING,
+               "%s is one of the %lld subjects model %s was trained on (the same QSM image): its probabilities "
+               "describe fitted data, not a prediction",
+               nm->qsm_file, (long long)qr_scorer_training_subjects(scorer), qr_scorer_model_path(scorer));
+    return QR_OK;
+}
 
 static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, const qr_volume *lesions_in,
                          const input_names *nm, const qr_predict_options *opt_in, qr_prediction *out) {
@@ -170,10 +190,12 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     if (CANCELLED()) CHECK(qr_fail(QR_ERR_CANCELLED, "cancelled"));
 
     progress(&opt, 0.1, "Loading model");
-    CHECK(qr_scorer_open(opt.model_path, opt.device, opt.threads, &scorer));
+    if (opt.scorer) scorer = opt.scorer;
+    else CHECK(qr_scorer_open(opt.model_path, opt.device, opt.threads, &scorer));
     snprintf(out->model_used, sizeof out->model_used, "%s", qr_scorer_model_path(scorer));
     snprintf(out->device_used, sizeof out->device_used, "%s", qr_scorer_device(scorer));
     qr_scorer_thresholds(scorer, &out->threshold_f1, &out->threshold_sensitive);
+    CHECK(check_training_subject(scorer, nm, &opt, out));
     if (qr_scorer_uses_patches(scorer)) warn_larger_than_patch(st); /* a forest or an MLP sees no patch */
 
     out->lesions = calloc((size_t)(table.n > 0 ? table.n : 1), sizeof *out->lesions);
@@ -240,7 +262,7 @@ done:
     qr_lesion_table_free(&table);
     qr_lesion_table_free(&ordered_table);
     for (int v = 0; v < 3; v++) qr_volume_free(&ordered[v]);
-    qr_scorer_close(scorer);
+    if (scorer != opt.scorer) qr_scorer_close(scorer);
     qr_volume_free(&qsm);
     qr_volume_free(&flair);
     qr_volume_free(&lesions);
@@ -252,7 +274,7 @@ done:
 
 qr_status qr_predict_volumes(const qr_volume *qsm, const qr_volume *flair, const qr_volume *lesions,
                              const qr_predict_options *opt, qr_prediction *out) {
-    const input_names nm = {"QSM", "FLAIR", "lesion map"};
+    const input_names nm = {"QSM", "FLAIR", "lesion map", NULL};
     return predict(qsm, flair, lesions, &nm, opt, out);
 }
 
@@ -262,7 +284,7 @@ qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const c
     qr_volume qsm, flair, lesions;
     if (opt && opt->progress) opt->progress(0.0, "Reading volumes", opt->progress_user);
     QR_TRY(qr_subject_read(qsm_path, flair_path, lesions_path, &qsm, &flair, &lesions));
-    const input_names nm = {qsm_path, flair_path, lesions_path};
+    const input_names nm = {qsm_path, flair_path, lesions_path, qsm_path};
     qr_status s = predict(&qsm, &flair, &lesions, &nm, opt, out);
     qr_volume_free(&qsm);
     qr_volume_free(&flair);

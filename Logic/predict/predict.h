@@ -43,9 +43,16 @@ enum { QR_DECISION_BACKGROUND = 0, QR_DECISION_RIM_NEG = 1, QR_DECISION_REVIEW =
 /* Progress callback: fraction of the whole job done (0..1) and the current stage's name. */
 typedef void (*qr_progress_fn)(double fraction, const char *stage, void *user);
 
+struct qr_scorer;
+
 typedef struct qr_predict_options {
     const char *model_path;          /* NULL: the shipped demo model (Resources/models/) */
     const char *device;              /* "auto" (default), "cpu", "cuda", "cuda:N" */
+    struct qr_scorer *scorer;        /* optional: a model already open (score.h; borrowed, not closed),
+                                        used instead of model_path and device - one load for many
+                                        subjects */
+    const char *qsm_sha256;          /* optional: the QSM file's qr_sha256_image, when the caller has
+                                        it (checked against the model's training subjects) */
     qr_threshold_mode threshold_mode;
     double threshold_value;          /* for QR_THRESHOLD_VALUE, in [0, 1] */
     int connectivity;                /* splitting a binary mask: 26 (default) or 6 */
@@ -81,6 +88,10 @@ typedef struct qr_prediction {
     qr_volume labels;            /* int32 lesion label map on the QSM grid (after splitting) */
     qr_volume overlay;           /* int32 decision codes 0..3 on the QSM grid */
     qr_volume probability;       /* float32: each lesion's voxels hold its P(rim+), 0 elsewhere */
+    int trained_on;              /* the QSM file is one the model was trained on (the same bytes, by
+                                    the model's training_qsm_sha256 record): 1, 0, or -1 when the
+                                    model has no record or the QSM came from memory. A warning
+                                    says so when 1: the probabilities describe fitted data */
     char device_used[32];        /* "cpu" or "cuda:N" */
     char model_used[1024];       /* path of the model file */
 } qr_prediction;

@@ -30,6 +30,8 @@ struct qr_scorer {
     qr_learner *learner;
     qr_model_info info;
     int threads;
+    uint64_t *trained_on;   /* the model's record of its training subjects (qr_model_training_subjects) */
+    int64_t n_trained_on;
     char path[1024];
     char device[64];
 };
@@ -75,6 +77,11 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
             qr_scorer_close(s);
             return st;
         }
+    st = qr_model_training_subjects_loaded(s->path, &s->trained_on, &s->n_trained_on);
+    if (st != QR_OK) {
+        qr_scorer_close(s);
+        return st;
+    }
     /* "cpu (AVX-512 kernels, 2 threads)" -> "cpu"; "cuda:0 (...)" -> "cuda:0" */
     const char *d = qr_learner_describe(s->learner);
     size_t k = strcspn(d, " (");
@@ -196,8 +203,22 @@ qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_r
     return st;
 }
 
+int qr_scorer_trained_on(const qr_scorer *s, const char *qsm_sha256) {
+    if (s->n_trained_on == 0) return -1;
+    char first[17];
+    memcpy(first, qsm_sha256, 16);
+    first[16] = '\0';
+    const uint64_t h = strtoull(first, NULL, 16);
+    for (int64_t k = 0; k < s->n_trained_on; k++)
+        if (s->trained_on[k] == h) return 1;
+    return 0;
+}
+
+int64_t qr_scorer_training_subjects(const qr_scorer *s) { return s->n_trained_on; }
+
 void qr_scorer_close(qr_scorer *s) {
     if (!s) return;
+    free(s->trained_on);
     qr_learner_free(s->learner);
     free(s);
 }

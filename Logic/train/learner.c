@@ -177,10 +177,10 @@ qr_status qr_learner_load_ex(const char *path, const char *device, int threads, 
     return QR_OK;
 }
 
-qr_status qr_model_training_subjects(const char *path, uint64_t **out, int64_t *n) {
+static qr_status training_subjects(const char *path, int check_seal, uint64_t **out, int64_t *n) {
     *out = NULL;
     *n = 0;
-    QR_TRY(qr_h5_check_seal(path, NULL));
+    if (check_seal) QR_TRY(qr_h5_check_seal(path, NULL));
     qr_status st = QR_OK;
     H5E_BEGIN_TRY {
         hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -194,4 +194,12 @@ qr_status qr_model_training_subjects(const char *path, uint64_t **out, int64_t *
     }
     H5E_END_TRY;
     return st;
+}
+
+qr_status qr_model_training_subjects(const char *path, uint64_t **out, int64_t *n) {
+    return training_subjects(path, 1, out, n);
+}
+
+qr_status qr_model_training_subjects_loaded(const char *path, uint64_t **out, int64_t *n) {
+    return training_subjects(path, 0, out, n);
 }

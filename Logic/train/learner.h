@@ -127,6 +127,8 @@ void qr_learner_free(qr_learner *l);
  * *n = 0 for a file without the record (older files, imported models). QR_ERR_MODEL when the
  * record is damaged. */
 qr_status qr_model_training_subjects(const char *path, uint64_t **out, int64_t *n);
+/* The same without checking the file's seal again: for a file qr_learner_load has just read. */
+qr_status qr_model_training_subjects_loaded(const char *path, uint64_t **out, int64_t *n);
 
 #ifdef __cplusplus
 }

@@ -60,15 +60,16 @@ static int usage_error(const char *msg) {
 }
 
 static const char *HELP =
-    "usage: QSMRimLesions --qsm QSM --flair FLAIR --lesions LESIONS --overlay OVERLAY\n"
-    "                     --probability PROB --table TABLE.tsv [--model MODEL.h5]\n"
+    "usage: QSMRimLesions --qsm QSM --flair FLAIR --lesions LESIONS [--overlay OVERLAY]\n"
+    "                     [--probability PROB] [--table TABLE.tsv] [--model MODEL.h5]\n"
     "                     [--device auto|cpu|cuda[:N]] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]\n"
     "                     [--returnparameterfile FILE] [--processinformationaddress ADDR] [--xml]\n"
     "\n"
     "3D Slicer CLI module: classifies each MS lesion as rim+ (paramagnetic rim on QSM) or rim-.\n"
     "The same job as 'qsmrim predict'; Slicer builds this command line from QSMRimLesions.xml.\n"
     "Outputs: OVERLAY label map (1 rim-, 2 review, 3 rim+), PROB (each lesion's P(rim+)),\n"
-    "TABLE (lesions sorted by probability). Return parameter: numberOfRimPositive.\n"
+    "TABLE (lesions sorted by probability); at least one of them or --returnparameterfile.\n"
+    "Return parameter: numberOfRimPositive.\n"
     "--processinformationaddress (the shared-memory progress address older Slicer versions pass) is\n"
     "accepted and ignored: progress goes to stdout as Slicer's <filter-progress> tags.\n";
 

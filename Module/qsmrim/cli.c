@@ -19,12 +19,17 @@ static const char *g_cmd = "";
 static int g_quiet = 0;
 volatile sig_atomic_t cli_interrupted = 0;
 
+static char g_context[320] = "";
+
 static void print_log(qr_log_level level, const char *msg, void *user) {
     (void)user;
     if (g_quiet && level < QR_LOG_WARNING) return;
     if (level == QR_LOG_DEBUG) return;
-    fprintf(stderr, "qsmrim %s: %s%s\n", g_cmd, level == QR_LOG_WARNING ? "warning: " : "", msg);
+    fprintf(stderr, "qsmrim %s: %s%s%s%s\n", g_cmd, level == QR_LOG_WARNING ? "warning: " : "", g_context,
+            g_context[0] ? ": " : "", msg);
 }
+
+void cli_set_context(const char *context) { snprintf(g_context, sizeof g_context, "%s", context ? context : ""); }
 
 void cli_begin(const char *command) {
     g_cmd = command;

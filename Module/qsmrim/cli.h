@@ -38,6 +38,9 @@ int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "qsmrim <argv...>" (argv[0] is the command name), cut to fit `n` bytes: the command line a
  * report records. */
 void cli_command_line(int argc, char **argv, char *buf, size_t n);
+/* What the library's notices and warnings are about, printed before them ("subject 'x'": a
+ * command working through many); NULL or "" for none. */
+void cli_set_context(const char *context);
 /* Print a notice line "qsmrim <cmd>: <message>" on stderr (unless quiet). */
 void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

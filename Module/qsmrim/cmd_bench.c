@@ -12,6 +12,8 @@ static const char *HELP =
     "       qsmrim bench predict --qsm QSM --flair FLAIR --lesions LESIONS [--model M] [--device D]\n"
     "                            [--precision P] [--flips] [--repeat N] [--threads T]\n"
     "       qsmrim bench patches --qsm QSM --flair FLAIR --lesions LESIONS [--device D] [--threads T]\n"
+    "(main options; each benchmark's --help lists all of them, e.g. cnn's --precision, --mode and\n"
+    "--torch, the side-by-side PyTorch run)\n"
     "\n"
     "Throughput measurements. Each benchmark prints its figures as key=value lines, the headline\n"
     "figure last (infer_ms_per_patch / train_ms_per_patch, radiomics_ms_per_lesion,\n"

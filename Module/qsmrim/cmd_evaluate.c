@@ -47,11 +47,13 @@ static const char *HELP =
     "  --config FILE     TRAIN.yaml settings (width, epochs, fusion, deepsmote, ...; see the README);\n"
     "                    a relative radiomics: parameter file is taken from TRAIN.yaml's folder\n"
     "  --seed S          seed of the folds, the training and the bootstrap (default 1)\n"
-    "  --device D        auto (default), cpu, cuda, cuda:N\n"
+    "  --device D        auto (default), cpu, cuda, cuda:N, or ref (the engine's slow reference\n"
+    "                    implementation, for checks)\n"
     "  --bootstrap B     subject-level bootstrap resamples for 95% intervals (default 500; 0 = none)\n"
     "  --name ID         method id in the report tables (default: the architecture), e.g.\n"
     "                    ablation-two-branch, ablation-image, ablation-radiomics for Table 3 rows;\n"
-    "                    letters, digits and . _ + - (it also names DIR/.work-<name>/)\n"
+    "                    1-64 letters, digits and . _ + -, not starting with . or - (it also names\n"
+    "                    DIR/.work-<name>/); only with a single --arch\n"
     "  --note TEXT       what the data is, shown at the top of the report (e.g. \"phantom cohort\")\n"
     "  --include DIR     add the methods of another report folder (its summary.tsv, or those of its\n"
     "                    subfolders) to this report's tables; repeatable; without --manifest only the\n"
@@ -328,7 +330,8 @@ int cmd_evaluate(int argc, char **argv) {
         st = qr_cohort_read(manifest, &cohort);
         if (st == QR_OK) st = qr_cohort_check_files(&cohort);
         if (st == QR_OK) st = qr_cohort_outputs_check(&cohort, NULL, NULL, report, "the --report folder");
-        if (st == QR_OK && !model) st = qr_cohort_check_classes(&cohort, "cross-validation");
+        if (st == QR_OK) /* the metrics need both classes, of a cross-validation or of a given model */
+            st = qr_cohort_check_classes(&cohort, model ? "scoring a model (its metrics)" : "cross-validation");
         if (st == QR_OK && !model && folds > cohort.n) /* before any work */
             st = qr_fail(QR_ERR_INVALID_ARG, "%s: %ld folds need at least %ld subjects, it lists %d", manifest, folds, folds,
                          cohort.n);

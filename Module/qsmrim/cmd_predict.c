@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "io/imageio.h"
 #include "io/outputs.h"
+#include "predict/batch.h"
 #include "predict/predict.h"
 #include "render/picture.h"
 
@@ -17,8 +18,11 @@ static const char *HELP =
     "                      [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--threshold f1|sensitive|VALUE]\n"
     "                      [--precision fp32|tf32] [--connectivity 26|6] [--lesion-input auto|mask|labels]\n"
     "                      [--flips] [--out-picture PNG [--title TEXT]] [--threads T] [--quiet]\n"
+    "       qsmrim predict --manifest COHORT.tsv --out-dir DIR [--format nii.gz|nii|nrrd|mha]\n"
+    "                      [--pictures] [--resume] [the model, decision and input options above]\n"
     "\n"
-    "Classifies every lesion as rim+ (paramagnetic rim: chronic active lesion) or rim-.\n"
+    "Classifies every lesion as rim+ (paramagnetic rim: chronic active lesion) or rim-: of one\n"
+    "subject, or of every subject of a cohort manifest with one queue of all their lesions.\n"
     "\n"
     "inputs (NIfTI, NRRD, MetaImage or a DICOM folder):\n"
     "  --qsm QSM            susceptibility map in ppb (relative to white matter); its grid is the\n"
@@ -62,9 +66,77 @@ static const char *HELP =
     "                       left); --title TEXT puts a heading on it\n"
     "  stdout               the subject-level summary: lesions=N rim_positive=K review=R\n"
     "\n"
+    "cohort (--manifest): every subject of COHORT.tsv (tab-separated columns subject qsm flair\n"
+    "lesions; an annotations column is allowed and not read; paths relative to the manifest) with\n"
+    "one model load:\n"
+    "  DIR/queue.tsv        every lesion of every subject, most probable rim+ first: rank subject\n"
+    "                       lesion_id volume_mm3 center_r center_a center_s probability uncertainty\n"
+    "                       decision - the order to review them in\n"
+    "  DIR/subjects.tsv     subject status lesions rim_positive review trained_on message; status\n"
+    "                       done, reused or failed (message says why)\n"
+    "  DIR/SUBJECT/         lesions.tsv, overlay.EXT, probability.EXT (--format, default nii.gz)\n"
+    "                       and with --pictures picture.png: the outputs above, for the viewer:\n"
+    "                       qsmrim-review --cohort COHORT.tsv --results DIR --subject SUBJECT\n"
+    "  A subject whose inputs cannot be used is recorded as failed and the others are classified\n"
+    "  (exit 1 at the end, naming the first). Each subject's outputs are written as it finishes;\n"
+    "  an interrupted run keeps them, and --resume reuses every subject whose inputs, model and\n"
+    "  settings are unchanged (recorded in DIR/SUBJECT/.qsmrim-predict).\n"
+    "  stdout: subjects=N done=D reused=U failed=F lesions=L rim_positive=K review=R\n"
+    "\n"
+    "A model trained by qsmrim records its training subjects (their QSM images); predicting one of\n"
+    "them gives a warning (its probabilities describe fitted data), and subjects.tsv says yes in\n"
+    "trained_on.\n"
+    "\n"
     "example:\n"
     "  qsmrim predict --qsm sub/qsm.nii.gz --flair sub/flair.nii.gz --lesions sub/lesions.nii.gz \\\n"
-    "      --out-labels overlay.nrrd --out-probability prob.nrrd --out-table lesions.tsv\n";
+    "      --out-labels overlay.nrrd --out-probability prob.nrrd --out-table lesions.tsv\n"
+    "  qsmrim predict --manifest cohort.tsv --out-dir results --pictures\n";
+
+static void batch_subject_start(int done, int total, const qr_batch_subject *r, void *user) {
+    (void)done, (void)total, (void)user;
+    char context[300];
+    snprintf(context, sizeof context, "subject '%s'", r->subject);
+    cli_set_context(context); /* the library's notices about it name it */
+}
+
+static void batch_subject_done(int done, int total, const qr_batch_subject *r, void *user) {
+    (void)user;
+    cli_set_context(NULL);
+    if (r->status == QR_BATCH_FAILED)
+        qr_log(QR_LOG_WARNING, "subject '%s' (%d of %d) not classified: %s", r->subject, done, total, r->message);
+    else
+        cli_notice("subject '%s' (%d of %d): %lld lesions, %lld rim+, %lld to review%s", r->subject, done, total,
+                   (long long)r->lesions, (long long)r->rim_positive, (long long)r->review,
+                   r->status == QR_BATCH_REUSED ? " (reused: unchanged since an earlier run)" : "");
+}
+
+/* --manifest: every subject of a cohort (Logic/predict/batch.h). */
+static int predict_cohort(const char *manifest, const char *out_dir, qr_batch_options *bo) {
+    cli_install_interrupt();
+    bo->predict.cancel = &cli_interrupted;
+    bo->subject_start = batch_subject_start;
+    bo->subject_done = batch_subject_done;
+    qr_batch_summary sum;
+    const qr_status s = qr_predict_cohort(manifest, out_dir, bo, &sum);
+    cli_set_context(NULL);
+    if (s == QR_ERR_CANCELLED)
+        return cli_fail_hint(s, "the subjects finished are kept; rerun with --resume to continue");
+    if (s != QR_OK) return cli_fail(s);
+    printf("subjects=%d done=%d reused=%d failed=%d lesions=%lld rim_positive=%lld review=%lld\n", sum.subjects,
+           sum.done, sum.reused, sum.failed, (long long)sum.lesions, (long long)sum.rim_positive, (long long)sum.review);
+    if (sum.trained_on)
+        qr_log(QR_LOG_WARNING, "%d of the %d subjects were used to train the model (trained_on in %s/%s)", sum.trained_on,
+               sum.subjects, out_dir, QR_BATCH_SUBJECTS);
+    if (sum.failed)
+        return cli_fail(qr_fail(QR_ERR_INVALID_ARG, "%d of %d subjects could not be classified (first: %s); %s (see %s/%s)",
+                                sum.failed, sum.subjects, sum.first_failure,
+                                sum.failed < sum.subjects ? "the others' results are in the folder" : "none was",
+                                out_dir, QR_BATCH_SUBJECTS));
+    cli_notice("%d subjects (%d reused), %lld lesions: %lld rim+, %lld to review; queue %s/%s", sum.subjects,
+               sum.reused, (long long)sum.lesions, (long long)sum.rim_positive, (long long)sum.review, out_dir,
+               QR_BATCH_QUEUE);
+    return CLI_EXIT_OK;
+}
 
 int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {
@@ -77,7 +149,13 @@ int cmd_predict(int argc, char **argv) {
         {"no-flips", no_argument, 0, 'F'},          {"flips", no_argument, 0, 'X'},          {"threads", required_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'Q'},             {"help", no_argument, 0, 'h'},
         {"out-picture", required_argument, 0, 'P'}, {"title", required_argument, 0, 'L'},
+        {"manifest", required_argument, 0, 'M'},    {"out-dir", required_argument, 0, 'D'},
+        {"format", required_argument, 0, 'E'},      {"pictures", no_argument, 0, 'G'},
+        {"resume", no_argument, 0, 'R'},
         {0, 0, 0, 0}};
+    const char *manifest = NULL, *out_dir = NULL;
+    qr_batch_options bo = qr_batch_options_default();
+    int batch_only = 0; /* an option of the cohort mode was given */
     const char *qsm = NULL, *flair = NULL, *lesions = NULL, *overlay = NULL, *prob = NULL, *table = NULL,
                *picture = NULL, *title = NULL;
     qr_predict_options o = qr_predict_options_default();
@@ -122,11 +200,33 @@ int cmd_predict(int argc, char **argv) {
             if (cli_parse_int("--threads", optarg, 0, 1024, &l)) return CLI_EXIT_USAGE;
             o.threads = (int)l;
             break;
+        case 'M': manifest = optarg; break;
+        case 'D': out_dir = optarg; break;
+        case 'E':
+            if (strcmp(optarg, "nii.gz") && strcmp(optarg, "nii") && strcmp(optarg, "nrrd") && strcmp(optarg, "mha"))
+                return cli_usage("--format '%s' is not nii.gz, nii, nrrd or mha", optarg);
+            bo.format = optarg;
+            batch_only = 1;
+            break;
+        case 'G': bo.pictures = 1; batch_only = 1; break;
+        case 'R': bo.resume = 1; batch_only = 1; break;
         case 'h': fputs(HELP, stdout); return CLI_EXIT_OK;
         default: return cli_usage("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage("unexpected argument '%s'", argv[optind]);
+    if (manifest || out_dir) {
+        if (!manifest) return cli_usage("--out-dir is for a cohort: give --manifest COHORT.tsv too");
+        if (!out_dir) return cli_usage("--manifest needs --out-dir DIR for the cohort's outputs");
+        if (qsm || flair || lesions)
+            return cli_usage("--manifest takes the subjects from the manifest: drop --qsm, --flair and --lesions");
+        if (overlay || prob || table || picture || title)
+            return cli_usage("with --manifest the outputs go to --out-dir (--pictures for pictures): drop --out-labels, "
+                             "--out-probability, --out-table, --out-picture and --title");
+        bo.predict = o;
+        return predict_cohort(manifest, out_dir, &bo);
+    }
+    if (batch_only) return cli_usage("--format, --pictures and --resume are for a cohort (--manifest, --out-dir)");
     if (!qsm) return cli_usage("--qsm is required");
     if (!flair) return cli_usage("--flair is required");
     if (!lesions) return cli_usage("--lesions is required");

@@ -1,22 +1,8 @@
 #!/usr/bin/env bash
 # `qsmrim lesions` as users and scripts call it: outputs, exit codes, one-line errors.
 set -u
-Q=${QSMRIM:?set QSMRIM to the qsmrim binary}
 DATA=${QSMRIM_TEST_DATA:?}
-PY=${QSMRIM_PYTHON:-/usr/bin/python3}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-check() { # check "description" command...
-  local d=$1; shift
-  if "$@"; then echo "ok   - $d"; else echo "FAIL - $d"; fails=$((fails + 1)); fi
-}
-one_line_error() { # exit code, stderr has exactly one line containing the needle
-  local want=$1 needle=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  [ "$rc" -eq "$want" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q -- "$needle" "$T/err" ||
-    { echo "  rc=$rc stderr: $(cat "$T/err")"; return 1; }
-}
+source "$(dirname "$0")/../cli_checks.sh"
 
 MASK=$DATA/open_ms_data/masks/patient01_lesions_mni.nii.gz
 check "help exits 0 and documents the columns" bash -c "'$Q' lesions --help | grep -q touches_border"

@@ -329,6 +329,14 @@ refused "+-1e9 values" "error: .*huge_qsm.nii.gz.*lesion 1: binWidth 25 gives 8e
 refused "unknown extension" "overlay.png: unknown image extension '.png'" "$W/ext.tsv" \
   --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/overlay.png"
 [ ! -e "$W/overlay.png" ] || fail "the run with an unknown extension wrote overlay.png"
+# a pipe named like an NRRD header: refused, never opened (the check of the outputs against the
+# inputs read its header and blocked until something wrote into the pipe)
+mkfifo "$W/pipe.nrrd"
+rc=0
+timeout 60 "$QSMRIM" predict --qsm "$Q" --flair "$W/pipe.nrrd" --lesions "$L" --out-labels "$W/pipe_ov.nrrd" \
+  >/dev/null 2>"$W/pipe.err" || rc=$?
+[ $rc -eq 1 ] && grep -q "pipe.nrrd: the input is not a regular file" "$W/pipe.err" ||
+  fail "a pipe as the FLAIR: rc $rc (124: blocked) $(cat "$W/pipe.err")"
 # detached headers: an output whose voxel data file (STEM.raw) is an input's or another output's
 mkdir -p "$W/det"
 "$QSMRIM" lesions --mask "$L" --out "$W/det/t.tsv" --out-labels "$W/det/les.nhdr" --quiet # les.nhdr + les.raw.gz

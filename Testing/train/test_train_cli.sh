@@ -5,22 +5,8 @@
 # interrupted evaluation, combining reports, and bad input (one-line errors, exit codes).
 # usage: test_train_cli.sh MINI_COHORT_EXECUTABLE
 set -u
-Q=${QSMRIM:?set QSMRIM to the qsmrim binary}
-PY=${QSMRIM_PYTHON:-/usr/bin/python3}
 MINI=${1:?path of qsmrim_mini_cohort}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-fails=0
-check() { # check "description" command...
-  local d=$1; shift
-  if "$@"; then echo "ok   - $d"; else echo "FAIL - $d"; fails=$((fails + 1)); fi
-}
-one_line_error() { # exit code, stderr has exactly one line containing the needle
-  local want=$1 needle=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  [ "$rc" -eq "$want" ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q -- "$needle" "$T/err" ||
-    { echo "  rc=$rc stderr: $(cat "$T/err")"; return 1; }
-}
+source "$(dirname "$0")/../cli_checks.sh"
 "$PY" -c 'import json' || exit 77
 
 "$MINI" "$T/c" 12 3 || { echo "cannot write the mini cohort"; exit 1; }
@@ -241,6 +227,19 @@ check "scoring only the held-out subjects: no such warning" bash -c "
   test \$(wc -l <'$T/c/heldout.tsv') -eq 5 &&
   '$Q' evaluate --manifest '$T/c/heldout.tsv' --report '$T/scored-ho' --model '$T/model.h5' --bootstrap 20 2>'$T/scored-ho.err' &&
   ! grep -q 'used to train' '$T/scored-ho.err'"
+check "predict over the cohort: trained_on yes for the 8 training subjects, no for the held-out ones, a warning each" bash -c "
+  '$Q' predict --manifest '$T/c/cohort.tsv' --out-dir '$T/pc' --model '$T/model.h5' >/dev/null 2>'$T/pc.err' &&
+  test \$(awk -F'\t' 'NR > 1 && \$6 == \"yes\"' '$T/pc/subjects.tsv' | wc -l) -eq 8 &&
+  awk -F'\t' 'NR > 1 && \$6 == \"no\" { print \$1 }' '$T/pc/subjects.tsv' | sort | cmp -s - '$T/heldout.names' &&
+  test \$(grep -c 'is one of the 8 subjects model .*model.h5 was trained on (the same QSM image)' '$T/pc.err') -eq 8 &&
+  grep -q 'warning: 8 of the 12 subjects were used to train the model' '$T/pc.err'"
+check "predict on one training subject warns, on a held-out one not" bash -c "
+  s=\$(awk -F'\t' 'NR > 1 && \$6 == \"yes\" { print \$1; exit }' '$T/pc/subjects.tsv')
+  h=\$(head -1 '$T/heldout.names')
+  one() { '$Q' predict --qsm '$T/c/'\$1'_qsm.nrrd' --flair '$T/c/'\$1'_flair.nrrd' --lesions '$T/c/'\$1'_lesions.nrrd' \
+    --model '$T/model.h5' --out-table '$T/one.tsv' --quiet >/dev/null; }
+  one \$s 2>'$T/one-t.err' && grep -q \"warning: .*\${s}_qsm.nrrd is one of the 8 subjects\" '$T/one-t.err' &&
+  one \$h 2>'$T/one-h.err' && ! grep -q 'subjects model' '$T/one-h.err'"
 check "train aprl-rf and score it" bash -c "
   '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/rf.h5' --arch aprl-rf --config '$T/tiny.yaml' --quiet &&
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/rf-scored' --model '$T/rf.h5' --bootstrap 20 --quiet &&
@@ -366,6 +365,9 @@ check "evaluate on a cohort without rim+ lesions" one_line_error 1 "$T/n/cohort.
   "$Q" evaluate --manifest "$T/n/cohort.tsv" --report "$T/x" --arch aprl-rf --quiet
 check "train on a cohort without rim+ lesions" one_line_error 1 "$T/n/cohort.tsv: every annotated lesion is rim-" \
   "$Q" train --manifest "$T/n/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --quiet
+check "evaluate --model on a cohort without rim+ lesions: refused from the tables" one_line_error 1 \
+  "$T/n/cohort.tsv: every annotated lesion is rim-: scoring a model (its metrics) needs" \
+  "$Q" evaluate --manifest "$T/n/cohort.tsv" --report "$T/x" --model "$T/model.h5" --quiet
 check "a cohort without rim+ lesions is refused before its images are read (no features cached)" test ! -e "$T/n/.qsmrim-cache"
 check "a held-out split of a cohort with one rim+ subject: --holdout 0 is the way" one_line_error 1 \
   "$T/o/cohort.tsv: only one subject holds rim+ lesions, .* use --holdout 0" \

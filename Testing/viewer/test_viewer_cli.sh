@@ -88,6 +88,22 @@ check "--cohort opens the subject; the review file defaults to <lesion map>_revi
   grep -qP '^[0-9]+\trim-\tr2\t' '$FIX/lesions_review.tsv'"
 check "unknown cohort subject: one line" one_line_error 1 "no subject 'sub-y'" \
   env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --subject sub-y --export "$T/x.tsv"
+# --results: a subject's outputs of `qsmrim predict --manifest --out-dir`, its review file beside them
+check "--results opens the subject's cohort-run outputs (the exported model columns are its table's)" bash -c "
+  '${QSMRIM:?}' predict --manifest '$T/cohort.tsv' --out-dir '$T/res' --quiet >/dev/null &&
+  env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res' --export '$T/rx.tsv' &&
+  diff <(tail -n +2 '$T/res/sub-x/lesions.tsv' | cut -f1,6,8 | sort) \
+       <(tail -n +2 '$T/rx.tsv' | cut -f1,6,8 | sort)"
+check "... and the review file is DIR/SUBJECT/review.tsv" bash -c "
+  '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res' --reviewer r3 --script '$T/one.txt' 2>/dev/null &&
+  grep -qP '^[0-9]+\trim-\tr3\t' '$T/res/sub-x/review.tsv' && ! grep -q r3 '$FIX/lesions_review.tsv'"
+check "--results without --cohort: usage error" one_line_error 2 "give its --cohort too" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --results "$T/res" --export "$T/x.tsv"
+check "--results with --table: usage error" one_line_error 2 "drop --table" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --results "$T/res" --table "$FIX/table.tsv" --export "$T/x.tsv"
+check "--results of a run that did not classify the subject: one line naming subjects.tsv" one_line_error 1 \
+  "res2/sub-x/lesions.tsv: no such file (was subject 'sub-x' classified? see .*res2/subjects.tsv)" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --results "$T/res2" --export "$T/x.tsv"
 
 # headless export: no prediction -> NA columns; orphan review rows are kept in the review file
 printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n77\trim+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map\n' >"$T/orphan.tsv"

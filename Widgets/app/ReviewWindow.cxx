@@ -1311,7 +1311,8 @@ void ReviewWindow::openCohortDialog() {
         reportError("Cannot open the subject", err);
 }
 
-bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error) {
+bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error,
+                                 QString *chosen) {
     qr_tsv t;
     if (qr_tsv_read(cohort.toUtf8().constData(), &t) != QR_OK) {
         *error = QString::fromUtf8(qr_last_error());
@@ -1332,6 +1333,7 @@ bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, 
         out->qsm = dir.filePath(QString::fromUtf8(qr_tsv_cell(&t, r, cq)));
         out->flair = dir.filePath(QString::fromUtf8(qr_tsv_cell(&t, r, cf)));
         out->lesions = dir.filePath(QString::fromUtf8(qr_tsv_cell(&t, r, cl)));
+        if (chosen) *chosen = name;
         found = true;
     }
     qr_tsv_free(&t);

@@ -99,7 +99,10 @@ public:
                                 QString *error);
     /* Paths of one subject of a cohort manifest (`qsmrim phantom`'s cohort.tsv: subject qsm flair
      * lesions, relative to its folder); empty subject = the first. */
-    static bool cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error);
+    /* The subject's images from a cohort manifest (subject "": the first); `chosen` (may be null)
+     * receives its name. */
+    static bool cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error,
+                              QString *chosen = nullptr);
 
     /* ---- used by the script mode and the tests (each goes through the same path as the UI) ---- */
     SliceView *view(const QString &name) const;

@@ -10,6 +10,8 @@
 
 #include <QApplication>
 #include <QComboBox>
+#include <QDir>
+#include <QFileInfo>
 #include <QSlider>
 #include <QFile>
 #include <QMetaObject>
@@ -35,7 +37,8 @@ extern "C" {
 
 static const char *USAGE =
     "usage: qsmrim-review [--qsm QSM --flair FLAIR --lesions LESIONS | --cohort COHORT.tsv [--subject NAME]]\n"
-    "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB]] [--connectivity 26|6]\n"
+    "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB] | --results DIR]\n"
+    "                     [--connectivity 26|6]\n"
     "                     [--review REVIEW.tsv] [--reviewer NAME]\n"
     "                     [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--precision fp32|tf32]\n"
     "                     [--threshold f1|sensitive|VALUE] [--predict]\n"
@@ -53,6 +56,9 @@ static const char *USAGE =
     "  --table, --overlay, --probability\n"
     "                              a predict run's outputs (qsmrim predict --out-table/--out-labels/--out-probability);\n"
     "                              checked against the lesion map and each other\n"
+    "  --results DIR               with --cohort: the subject's outputs of 'qsmrim predict --manifest COHORT.tsv\n"
+    "                              --out-dir DIR' (DIR/SUBJECT/lesions.tsv, overlay, probability); the review\n"
+    "                              file is then DIR/SUBJECT/review.tsv unless --review says otherwise\n"
     "  --connectivity              splitting a binary mask, as predict ran (default 26)\n"
     "  --review                    review file (default: <lesion map without extension>_review.tsv)\n"
     "  --reviewer                  name stored with each decision (default $QSMRIM_REVIEWER, then $USER)\n"
@@ -91,7 +97,7 @@ static void logSink(qr_log_level level, const char *message, void *) {
 
 struct Options {
     SubjectPaths paths;
-    QString cohort, subject, review, reviewer, exportPath, script, overlayMode, overlayStyle, sort;
+    QString cohort, subject, results, review, reviewer, exportPath, script, overlayMode, overlayStyle, sort;
     double opacity = -1;
     bool predict = false;
     PredictSettings predictSettings;
@@ -130,7 +136,7 @@ static int parseArgs(const QStringList &args, Options *o) {
         static const char *withValue[] = {"--qsm",   "--flair",  "--lesions",      "--table",   "--overlay",  "--probability",
                                           "--cohort", "--subject", "--connectivity", "--review",  "--reviewer", "--model",
                                           "--device", "--precision", "--threshold", "--overlay-mode", "--overlay-style", "--opacity", "--sort",     "--export",
-                                          "--script"};
+                                          "--script", "--results"};
         bool known = false;
         for (const char *w : withValue) known = known || a == w;
         if (!known) return usageError("unknown option '%s'", a.toUtf8().constData());
@@ -144,6 +150,7 @@ static int parseArgs(const QStringList &args, Options *o) {
         else if (a == "--probability") o->paths.probability = v;
         else if (a == "--cohort") o->cohort = v;
         else if (a == "--subject") o->subject = v;
+        else if (a == "--results") o->results = v;
         else if (a == "--connectivity") {
             if (v != "6" && v != "26") return usageError("--connectivity must be 6 or 26, not '%s'", v.toUtf8().constData());
             o->paths.connectivity = v.toInt();
@@ -205,6 +212,10 @@ static int parseArgs(const QStringList &args, Options *o) {
         return failure(QString("--model %1: no such file").arg(o->predictSettings.model));
     if (anySubject && (o->paths.qsm.isEmpty() || o->paths.flair.isEmpty() || o->paths.lesions.isEmpty()))
         return usageError("a subject needs all of --qsm, --flair and --lesions%s", "");
+    if (!o->results.isEmpty() && o->cohort.isEmpty())
+        return usageError("--results is the --out-dir of a cohort's prediction: give its --cohort too%s", "");
+    if (!o->results.isEmpty() && (!o->paths.table.isEmpty() || !o->paths.overlay.isEmpty() || !o->paths.probability.isEmpty()))
+        return usageError("--results takes the table, overlay and probability from DIR/SUBJECT: drop --table, --overlay and --probability%s", "");
     if ((!o->paths.overlay.isEmpty() || !o->paths.probability.isEmpty()) && o->paths.table.isEmpty())
         return usageError("--overlay and --probability need the --table of the same predict run%s", "");
     if (!o->exportPath.isEmpty() && !anySubject && o->cohort.isEmpty())
@@ -212,6 +223,25 @@ static int parseArgs(const QStringList &args, Options *o) {
     if (!o->exportPath.isEmpty() && (!o->script.isEmpty() || o->predict))
         return usageError("--export runs without a window; it does not combine with --script or --predict%s", "");
     return -1;
+}
+
+/* --results DIR: subject `name`'s outputs of `qsmrim predict --manifest ... --out-dir DIR`
+ * (Logic/predict/batch.h), and its review file beside them unless --review names one. */
+static bool resultsOf(Options *o, const QString &name, QString *error) {
+    const QDir dir(QDir(o->results).filePath(name));
+    o->paths.table = dir.filePath("lesions.tsv");
+    if (!QFileInfo(o->paths.table).isFile()) {
+        *error = QString("%1: no such file (was subject '%2' classified? see %3)")
+                     .arg(o->paths.table, name, QDir(o->results).filePath("subjects.tsv"));
+        return false;
+    }
+    for (const char *ext : {"nii.gz", "nii", "nrrd", "mha"}) {
+        const QString ov = dir.filePath(QString("overlay.") + ext), pr = dir.filePath(QString("probability.") + ext);
+        if (o->paths.overlay.isEmpty() && QFileInfo(ov).isFile()) o->paths.overlay = ov;
+        if (o->paths.probability.isEmpty() && QFileInfo(pr).isFile()) o->paths.probability = pr;
+    }
+    if (o->review.isEmpty()) o->review = dir.filePath("review.tsv");
+    return true;
 }
 
 /* --export: no window, no display needed. */
@@ -261,8 +291,9 @@ int main(int argc, char **argv) {
     int rc = parseArgs(raw, &o);
     if (rc >= 0) return rc;
     if (!o.cohort.isEmpty()) {
-        QString err;
-        if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err)) return failure(err);
+        QString err, name;
+        if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err, &name)) return failure(err);
+        if (!o.results.isEmpty() && !resultsOf(&o, name, &err)) return failure(err);
     }
     if (!o.exportPath.isEmpty()) return exportHeadless(o);
 

@@ -1,0 +1,430 @@
+/* batch.c - predict over a cohort manifest (batch.h). */
+#include "batch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/fileutil.h"
+#include "../core/tsv.h"
+#include "../data/cohort.h"
+#include "../data/feature_cache.h"
+#include "../io/filecheck.h"
+#include "../nn/nn.h"
+#include "../render/picture.h"
+#include "score.h"
+
+#define RECORD_NAME ".qsmrim-predict"
+#define RECORD_MAGIC "qsmrim predict record 1"
+
+static const char *const FORMATS[] = {"nii.gz", "nii", "nrrd", "mha"};
+enum { NFORMATS = sizeof FORMATS / sizeof FORMATS[0] };
+
+qr_batch_options qr_batch_options_default(void) {
+    qr_batch_options o;
+    memset(&o, 0, sizeof o);
+    o.predict = qr_predict_options_default();
+    o.format = "nii.gz";
+    return o;
+}
+
+/* A subject name that can be a folder of OUT beside queue.tsv and subjects.tsv. */
+static qr_status check_subject_names(const qr_cohort *c) {
+    for (int s = 0; s < c->n; s++) {
+        const char *n = c->entries[s].subject;
+        const char *why = NULL;
+        if (n[0] == '.') why = "starts with '.'";
+        else if (strchr(n, '/')) why = "holds a '/'";
+        else if (!strcmp(n, QR_BATCH_QUEUE) || !strcmp(n, QR_BATCH_SUBJECTS)) why = "is the name of an output table";
+        for (const unsigned char *p = (const unsigned char *)n; !why && *p; p++)
+            if (*p < 0x20 || *p == 0x7f) why = "holds a control character";
+        if (why)
+            return qr_fail(QR_ERR_INVALID_ARG,
+                           "%s: subject name '%s' %s; each subject's outputs go to a folder of that name: rename it",
+                           c->manifest, n, why);
+    }
+    return QR_OK;
+}
+
+/* One lesion of the queue: its subject and the lesions.tsv cells after lesion_id, as written. */
+typedef struct queue_item {
+    int subject;
+    int32_t lesion_id;
+    double probability; /* as written (6 decimals): a resumed run ranks exactly as a fresh one */
+    char cells[192];
+} queue_item;
+
+typedef struct batch_run {
+    const qr_cohort *cohort;
+    const char *out_dir;
+    const qr_batch_options *opt;
+    qr_scorer *scorer;
+    char model_sha[65];
+    queue_item *queue;
+    int64_t nqueue, capqueue;
+} batch_run;
+
+/* The columns of predict's lesion table (predict.c write_table), lesion_id first. */
+static const char *const TABLE_COLS[] = {"lesion_id", "volume_mm3", "center_r", "center_a", "center_s",
+                                         "probability", "uncertainty", "decision"};
+enum { NTABLE_COLS = sizeof TABLE_COLS / sizeof TABLE_COLS[0] };
+
+/* Add a subject's lesions.tsv to the queue; counts its decisions. */
+static qr_status queue_table(batch_run *b, int subject, const char *path, qr_batch_subject *row) {
+    qr_tsv t;
+    QR_TRY(qr_tsv_read(path, &t));
+    int ci[NTABLE_COLS];
+    qr_status st = QR_OK;
+    for (int k = 0; k < NTABLE_COLS && st == QR_OK; k++) st = qr_tsv_require(&t, TABLE_COLS[k], &ci[k]);
+    if (st == QR_OK && b->nqueue + t.nrows > b->capqueue) {
+        const int64_t cap = (b->nqueue + t.nrows) * 2 + 64;
+        queue_item *q = realloc(b->queue, (size_t)cap * sizeof *q);
+        if (!q) st = qr_fail(QR_ERR_NOMEM, "out of memory for the lesion queue");
+        else b->queue = q, b->capqueue = cap;
+    }
+    row->lesions = row->rim_positive = row->review = 0;
+    for (int64_t r = 0; st == QR_OK && r < t.nrows; r++) {
+        queue_item *q = &b->queue[b->nqueue];
+        int64_t id;
+        st = qr_tsv_get_int(&t, r, ci[0], &id);
+        if (st == QR_OK) st = qr_tsv_get_double(&t, r, ci[5], &q->probability);
+        if (st != QR_OK) break;
+        q->subject = subject;
+        q->lesion_id = (int32_t)id;
+        size_t len = 0;
+        q->cells[0] = '\0';
+        for (int k = 1; k < NTABLE_COLS; k++)
+            len += (size_t)snprintf(q->cells + len, len < sizeof q->cells ? sizeof q->cells - len : 0, "%s%s",
+                                    k > 1 ? "\t" : "", qr_tsv_cell(&t, r, ci[k]));
+        if (len >= sizeof q->cells) {
+            st = qr_fail(QR_ERR_FORMAT, "%s: line %lld is too long for a lesion table", path, (long long)t.lineno[r]);
+            break;
+        }
+        const char *decision = qr_tsv_cell(&t, r, ci[7]);
+        row->rim_positive += !strcmp(decision, "rim+");
+        row->review += !strcmp(decision, "review");
+        row->lesions++;
+        b->nqueue++;
+    }
+    qr_tsv_free(&t);
+    return st;
+}
+
+/* What a subject's outputs are computed from (the record's lines before trained_on and table). */
+static void record_prefix(const batch_run *b, const char *hashes[3], char *buf, size_t n) {
+    const qr_predict_options *p = &b->opt->predict;
+    const char *mode = p->threshold_mode == QR_THRESHOLD_SENSITIVE ? "sensitive"
+                       : p->threshold_mode == QR_THRESHOLD_VALUE   ? "value"
+                                                                   : "f1";
+    snprintf(buf, n,
+             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nthreshold %s %.17g\nflips %d\nprecision %s\nlesion-input %d\n"
+                          "connectivity %d\nformat %s\npicture %d\nqsm %s\nflair %s\nlesions %s\n",
+             QSMRIM_VERSION, b->model_sha, mode, p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0,
+             p->test_time_flips, qr_nn_precision_name(qr_nn_default_precision()), (int)p->lesion_input,
+             p->connectivity ? p->connectivity : 26, b->opt->format, b->opt->pictures != 0, hashes[0], hashes[1],
+             hashes[2]);
+}
+
+static void subject_path(const batch_run *b, int s, const char *name, char *out, size_t n) {
+    snprintf(out, n, "%s/%s/%s", b->out_dir, b->cohort->entries[s].subject, name);
+}
+
+/* The subject's output names: overlay, probability, table, picture (NULL when not written). */
+typedef struct subject_outputs {
+    char overlay[QR_PATH_MAX], probability[QR_PATH_MAX], table[QR_PATH_MAX], picture[QR_PATH_MAX];
+    char record[QR_PATH_MAX];
+} subject_outputs;
+
+static void outputs_of(const batch_run *b, int s, subject_outputs *o) {
+    char name[64];
+    snprintf(name, sizeof name, "overlay.%s", b->opt->format);
+    subject_path(b, s, name, o->overlay, sizeof o->overlay);
+    snprintf(name, sizeof name, "probability.%s", b->opt->format);
+    subject_path(b, s, name, o->probability, sizeof o->probability);
+    subject_path(b, s, "lesions.tsv", o->table, sizeof o->table);
+    subject_path(b, s, "picture.png", o->picture, sizeof o->picture);
+    subject_path(b, s, RECORD_NAME, o->record, sizeof o->record);
+}
+
+/* Reuse a subject's outputs when its record holds `prefix`, the table it names is unchanged and
+ * the images are there. 1: reused (queued), 0: compute it, <0 never (errors are QR status). */
+static qr_status try_reuse(batch_run *b, int s, const char *prefix, const subject_outputs *o, qr_batch_subject *row,
+                           int *reused) {
+    *reused = 0;
+    FILE *f = fopen(o->record, "rb");
+    if (!f) return QR_OK;
+    char text[4096];
+    const size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    const size_t lp = strlen(prefix);
+    if (n <= lp || memcmp(text, prefix, lp)) return QR_OK;
+    int trained = 0;
+    char table_sha[65] = "";
+    if (sscanf(text + lp, "trained_on %d\ntable %64s", &trained, table_sha) != 2 || strlen(table_sha) != 64)
+        return QR_OK;
+    char now[65];
+    if (qr_sha256_path(o->table, now) != QR_OK || strcmp(now, table_sha)) return QR_OK;
+    if (!qr_path_is_file(o->overlay) || !qr_path_is_file(o->probability)) return QR_OK;
+    if (b->opt->pictures && !qr_path_is_file(o->picture)) return QR_OK;
+    const int64_t before = b->nqueue;
+    const qr_status st = queue_table(b, s, o->table, row);
+    if (st != QR_OK) {
+        b->nqueue = before;
+        return st == QR_ERR_NOMEM ? st : QR_OK;
+    }
+    row->trained_on = trained;
+    *reused = 1;
+    return QR_OK;
+}
+
+/* Errors of one subject's inputs, after which the others are still classified. */
+static int subject_error(qr_status s) {
+    return s == QR_ERR_IO || s == QR_ERR_FORMAT || s == QR_ERR_GEOMETRY || s == QR_ERR_INVALID_ARG ||
+           s == QR_ERR_UNSUPPORTED || s == QR_ERR_NONFINITE || s == QR_ERR_EMPTY;
+}
+
+static void fail_row(qr_batch_subject *row) {
+    row->status = QR_BATCH_FAILED;
+    snprintf(row->message, sizeof row->message, "%s", qr_last_error());
+}
+
+/* The files an earlier run with other settings left beside this run's outputs. */
+static void remove_stale(const batch_run *b, int s) {
+    char path[QR_PATH_MAX], name[64];
+    for (int k = 0; k < NFORMATS; k++) {
+        if (!strcmp(FORMATS[k], b->opt->format)) continue;
+        for (int w = 0; w < 2; w++) {
+            snprintf(name, sizeof name, "%s.%s", w ? "probability" : "overlay", FORMATS[k]);
+            subject_path(b, s, name, path, sizeof path);
+            unlink(path);
+        }
+    }
+    if (!b->opt->pictures) {
+        subject_path(b, s, "picture.png", path, sizeof path);
+        unlink(path);
+    }
+}
+
+/* Classify subject `s` into its folder. QR_OK when the row says what happened (done, reused or
+ * failed); an error stops the run. */
+static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
+    const qr_cohort_entry *e = &b->cohort->entries[s];
+    row->subject = e->subject;
+    row->trained_on = -1;
+    char h[3][65];
+    const char *inputs[3] = {e->qsm, e->flair, e->lesions};
+    for (int k = 0; k < 3; k++) {
+        qr_status st = qr_image_precheck(inputs[k]); /* a pipe is refused, not read (it would block) */
+        if (st == QR_OK) st = qr_sha256_image(inputs[k], h[k]);
+        if (st == QR_ERR_NOMEM) return st;
+        if (st != QR_OK) {
+            fail_row(row);
+            return QR_OK;
+        }
+    }
+    const char *hashes[3] = {h[0], h[1], h[2]};
+    char prefix[2048];
+    record_prefix(b, hashes, prefix, sizeof prefix);
+    subject_outputs o;
+    outputs_of(b, s, &o);
+    if (b->opt->resume) {
+        int reused = 0;
+        QR_TRY(try_reuse(b, s, prefix, &o, row, &reused));
+        if (reused) {
+            row->status = QR_BATCH_REUSED;
+            return QR_OK;
+        }
+    }
+
+    char dir[QR_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", b->out_dir, e->subject);
+    QR_TRY(qr_mkdir_p(dir));
+    qr_remove_leftovers(dir, NULL);
+    const qr_io_path outs[4] = {{o.overlay, "the overlay", 1, 0},
+                                {o.probability, "the probability map", 1, 0},
+                                {o.table, "the lesion table", 0, 0},
+                                {b->opt->pictures ? o.picture : NULL, "the picture", 0, 0}};
+    QR_TRY(qr_predict_outputs_check(e->qsm, e->flair, e->lesions, qr_scorer_model_path(b->scorer), outs, 4));
+
+    qr_predict_options po = b->opt->predict;
+    po.scorer = b->scorer;
+    po.qsm_sha256 = h[0];
+    qr_prediction p;
+    qr_status st = qr_predict_files(e->qsm, e->flair, e->lesions, &po, &p);
+    if (st != QR_OK) {
+        if (!subject_error(st)) return st;
+        fail_row(row);
+        return QR_OK;
+    }
+    row->trained_on = p.trained_on;
+    qr_pending pending[4];
+    memset(pending, 0, sizeof pending);
+    st = qr_prediction_write_pending(&p, o.overlay, o.probability, o.table, pending);
+    if (st == QR_OK && b->opt->pictures) {
+        qr_picture_options pic = qr_picture_options_default();
+        pic.title = e->subject;
+        st = qr_picture_write_pending(&p.qsm, &p.flair, &p, &pic, o.picture, &pending[3]);
+    }
+    qr_prediction_free(&p);
+    if (st != QR_OK) {
+        qr_pending_abort_all(pending, 4);
+        return st;
+    }
+    /* the old record goes first: outputs half replaced are never taken for finished ones */
+    if (unlink(o.record) != 0 && errno != ENOENT) {
+        qr_pending_abort_all(pending, 4);
+        return qr_fail(QR_ERR_IO, "cannot remove %s: %s", o.record, strerror(errno));
+    }
+    QR_TRY(qr_pending_commit_all(pending, 4));
+    remove_stale(b, s);
+
+    char table_sha[65];
+    QR_TRY(qr_sha256_path(o.table, table_sha));
+    qr_atomic f;
+    QR_TRY(qr_atomic_open(&f, o.record));
+    fprintf(f.fp, "%strained_on %d\ntable %s\n", prefix, row->trained_on, table_sha);
+    QR_TRY(qr_atomic_commit(&f));
+    QR_TRY(queue_table(b, s, o.table, row));
+    row->status = QR_BATCH_DONE;
+    return QR_OK;
+}
+
+static int cmp_queue(const void *x, const void *y) {
+    const queue_item *a = x, *b = y;
+    if (a->probability != b->probability) return a->probability < b->probability ? 1 : -1;
+    if (a->subject != b->subject) return a->subject < b->subject ? -1 : 1;
+    return (a->lesion_id > b->lesion_id) - (a->lesion_id < b->lesion_id);
+}
+
+static const char *status_name(qr_batch_status s) {
+    return s == QR_BATCH_DONE ? "done" : s == QR_BATCH_REUSED ? "reused" : "failed";
+}
+
+/* A message in one table cell: tabs and line ends become spaces. */
+static void cell_text(const char *in, char *out, size_t n) {
+    snprintf(out, n, "%s", in);
+    for (char *p = out; *p; p++)
+        if (*p == '\t' || *p == '\n' || *p == '\r') *p = ' ';
+}
+
+static qr_status write_tables(batch_run *b, const qr_batch_subject *rows) {
+    qsort(b->queue, (size_t)b->nqueue, sizeof *b->queue, cmp_queue);
+    char path[QR_PATH_MAX];
+    qr_pending pending[2];
+    memset(pending, 0, sizeof pending);
+    qr_atomic f;
+    snprintf(path, sizeof path, "%s/%s", b->out_dir, QR_BATCH_QUEUE);
+    QR_TRY(qr_atomic_open(&f, path));
+    fprintf(f.fp, "rank\tsubject\t");
+    for (int k = 0; k < NTABLE_COLS; k++) fprintf(f.fp, "%s%c", TABLE_COLS[k], k + 1 < NTABLE_COLS ? '\t' : '\n');
+    for (int64_t i = 0; i < b->nqueue; i++) {
+        const queue_item *q = &b->queue[i];
+        fprintf(f.fp, "%lld\t%s\t%d\t%s\n", (long long)(i + 1), b->cohort->entries[q->subject].subject, q->lesion_id,
+                q->cells);
+    }
+    QR_TRY(qr_atomic_finish(&f, &pending[0]));
+    snprintf(path, sizeof path, "%s/%s", b->out_dir, QR_BATCH_SUBJECTS);
+    qr_status st = qr_atomic_open(&f, path);
+    if (st != QR_OK) {
+        qr_pending_abort(&pending[0]);
+        return st;
+    }
+    fprintf(f.fp, "subject\tstatus\tlesions\trim_positive\treview\ttrained_on\tmessage\n");
+    for (int s = 0; s < b->cohort->n; s++) {
+        const qr_batch_subject *r = &rows[s];
+        char msg[sizeof r->message];
+        cell_text(r->message, msg, sizeof msg);
+        if (r->status == QR_BATCH_FAILED)
+            fprintf(f.fp, "%s\tfailed\t-\t-\t-\t-\t%s\n", r->subject, msg);
+        else
+            fprintf(f.fp, "%s\t%s\t%lld\t%lld\t%lld\t%s\t\n", r->subject, status_name(r->status), (long long)r->lesions,
+                    (long long)r->rim_positive, (long long)r->review,
+                    r->trained_on == 1 ? "yes" : r->trained_on == 0 ? "no" : "-");
+    }
+    st = qr_atomic_finish(&f, &pending[1]);
+    if (st != QR_OK) {
+        qr_pending_abort(&pending[0]);
+        return st;
+    }
+    return qr_pending_commit_all(pending, 2);
+}
+
+qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_batch_options *opt_in,
+                            qr_batch_summary *sum) {
+    memset(sum, 0, sizeof *sum);
+    const qr_batch_options opt = opt_in ? *opt_in : qr_batch_options_default();
+    int fmt_ok = 0;
+    for (int k = 0; k < NFORMATS; k++) fmt_ok |= opt.format && !strcmp(opt.format, FORMATS[k]);
+    if (!fmt_ok)
+        return qr_fail(QR_ERR_INVALID_ARG, "image format '%s' is not one of nii.gz, nii, nrrd, mha",
+                       opt.format ? opt.format : "");
+    qr_cohort c;
+    QR_TRY(qr_cohort_read_images(manifest, &c));
+    qr_status st = check_subject_names(&c);
+    if (st == QR_OK && !qr_path_is_dir(out_dir)) {
+        if (qr_path_is_file(out_dir)) st = qr_fail(QR_ERR_INVALID_ARG, "--out-dir %s is a file, not a folder", out_dir);
+        else st = qr_mkdir_p(out_dir);
+    }
+    if (st == QR_OK) st = qr_cohort_outputs_check(&c, NULL, NULL, out_dir, "--out-dir");
+    if (st == QR_OK) {
+        char path[QR_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", out_dir, QR_BATCH_QUEUE);
+        st = qr_file_output_check(path);
+        snprintf(path, sizeof path, "%s/%s", out_dir, QR_BATCH_SUBJECTS);
+        if (st == QR_OK) st = qr_file_output_check(path);
+    }
+    if (st != QR_OK) {
+        qr_cohort_free(&c);
+        return st;
+    }
+    qr_remove_leftovers(out_dir, NULL);
+
+    batch_run b;
+    memset(&b, 0, sizeof b);
+    b.cohort = &c;
+    b.out_dir = out_dir;
+    b.opt = &opt;
+    qr_batch_subject *rows = calloc((size_t)c.n, sizeof *rows);
+    if (!rows) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+    if (st == QR_OK)
+        st = qr_scorer_open(opt.predict.model_path, opt.predict.device, opt.predict.threads, &b.scorer);
+    if (st == QR_OK) st = qr_sha256_path(qr_scorer_model_path(b.scorer), b.model_sha);
+    sum->subjects = c.n;
+    for (int s = 0; st == QR_OK && s < c.n; s++) {
+        if (QR_CANCELLED(opt.predict.cancel)) {
+            st = qr_fail(QR_ERR_CANCELLED, "interrupted after %d of %d subjects", s, c.n);
+            break;
+        }
+        rows[s].subject = c.entries[s].subject;
+        if (opt.subject_start) opt.subject_start(s, c.n, &rows[s], opt.progress_user);
+        st = run_subject(&b, s, &rows[s]);
+        if (st != QR_OK) {
+            if (st != QR_ERR_CANCELLED) st = qr_fail_context(st, "subject '%s'", c.entries[s].subject);
+            else st = qr_fail(QR_ERR_CANCELLED, "interrupted during subject %d of %d ('%s')", s + 1, c.n,
+                              c.entries[s].subject);
+            break;
+        }
+        const qr_batch_subject *r = &rows[s];
+        sum->done += r->status == QR_BATCH_DONE;
+        sum->reused += r->status == QR_BATCH_REUSED;
+        sum->trained_on += r->trained_on == 1;
+        if (r->status == QR_BATCH_FAILED) {
+            if (!sum->failed++)
+                snprintf(sum->first_failure, sizeof sum->first_failure, "subject '%s': %s", r->subject, r->message);
+        } else {
+            sum->lesions += r->lesions;
+            sum->rim_positive += r->rim_positive;
+            sum->review += r->review;
+        }
+        if (opt.subject_done) opt.subject_done(s + 1, c.n, r, opt.progress_user);
+    }
+    if (st == QR_OK) st = write_tables(&b, rows);
+    qr_scorer_close(b.scorer);
+    free(b.queue);
+    free(rows);
+    qr_cohort_free(&c);
+    return st;
+}

@@ -1,0 +1,89 @@
+/*
+ * batch.h - prediction over a cohort: every subject of a manifest classified with one model load,
+ * each subject's outputs in a folder of its own, and one queue of all lesions ranked for review
+ * (what an annotator pre-sorting candidate rim lesions works through).
+ *
+ * The manifest is a cohort manifest (cohort.h) whose annotations column may be missing: subject,
+ * qsm, flair, lesions. Subject names become folder names, so they must be usable as one (no '/',
+ * no control characters, not starting with '.').
+ *
+ * OUT/
+ *   queue.tsv      every lesion of every classified subject, most probable rim+ first (ties: the
+ *                  manifest's subject order, then lesion id), columns
+ *                    rank subject lesion_id volume_mm3 center_r center_a center_s probability
+ *                    uncertainty decision
+ *   subjects.tsv   one row per subject of the manifest, in its order:
+ *                    subject status lesions rim_positive review trained_on message
+ *                  status: done (classified by this run), reused (--resume: unchanged since an
+ *                  earlier run), failed (message says why); trained_on: yes / no / - (the model
+ *                  keeps no record of its training subjects)
+ *   SUBJECT/lesions.tsv, SUBJECT/overlay.EXT, SUBJECT/probability.EXT [, SUBJECT/picture.png]
+ *                  predict's --out-table, --out-labels, --out-probability (and --out-picture)
+ *   SUBJECT/.qsmrim-predict
+ *                  what the outputs were computed from (the three inputs' and the model's SHA-256,
+ *                  the decision and input settings, the lesions table's SHA-256): a resumed run
+ *                  reuses a subject only when all of it is unchanged
+ *
+ * A subject whose inputs cannot be used (missing, corrupt, mismatched grids, ...) is recorded as
+ * failed and the others are classified; a failure to write, an out-of-memory, a failing device or
+ * model, or a cancel stops the run. Each subject's outputs are committed together as it finishes
+ * (its record last), so an interrupted run keeps every finished subject; queue.tsv and subjects.tsv
+ * are written when every subject has had its turn.
+ */
+#ifndef QR_BATCH_H
+#define QR_BATCH_H
+
+#include "predict.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum qr_batch_status { QR_BATCH_DONE = 0, QR_BATCH_REUSED, QR_BATCH_FAILED } qr_batch_status;
+
+typedef struct qr_batch_subject {
+    const char *subject;
+    qr_batch_status status;
+    int64_t lesions, rim_positive, review;
+    int trained_on;     /* qr_prediction.trained_on: 1, 0, -1 */
+    char message[512];  /* why it failed */
+} qr_batch_subject;
+
+/* Called before each subject (row->subject set, `done` = subjects before it) and after it (`done`
+ * counts it; row complete). */
+typedef void (*qr_batch_progress_fn)(int done, int total, const qr_batch_subject *row, void *user);
+
+typedef struct qr_batch_options {
+    qr_predict_options predict; /* settings of every subject's prediction; its model is opened once */
+    const char *format;         /* image outputs' extension: "nii.gz" (default), "nii", "nrrd", "mha" */
+    int pictures;               /* also SUBJECT/picture.png */
+    int resume;                 /* reuse the subjects whose outputs are unchanged since a run with the
+                                   same inputs, model and settings */
+    qr_batch_progress_fn subject_start, subject_done;
+    void *progress_user;
+} qr_batch_options;
+
+qr_batch_options qr_batch_options_default(void);
+
+typedef struct qr_batch_summary {
+    int subjects, done, reused, failed, trained_on;
+    int64_t lesions, rim_positive, review;
+    char first_failure[640]; /* "subject 'x': why" of the first failed subject */
+} qr_batch_summary;
+
+/* Classify every subject of `manifest` into `out_dir` (created when missing). QR_OK when every
+ * subject was classified or reused; when some failed, QR_ERR_INVALID_ARG-class errors are not
+ * returned for them: the summary counts them and the caller decides (the queue and table are
+ * written either way). An error return means the run stopped (see above); finished subjects'
+ * folders are kept. */
+qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_batch_options *opt,
+                            qr_batch_summary *summary);
+
+/* The file names of the outputs (for checks and messages). */
+#define QR_BATCH_QUEUE "queue.tsv"
+#define QR_BATCH_SUBJECTS "subjects.tsv"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -304,19 +304,47 @@ qr_status qr_annotations_read(const char *path, const char *subject, qr_annotati
     return read_annotations(path, subject, 1, out, n);
 }
 
-qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg) {
+/* The rim+ and rim- rows of every table, the subjects with a rim+ row and the first of them. */
+static qr_status count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg, int *nsubj_pos, int *first_pos) {
     *npos = *nneg = 0;
+    *nsubj_pos = 0;
+    *first_pos = -1;
     for (int s = 0; s < c->n; s++) {
         qr_annotation *a = NULL;
-        int64_t n = 0;
+        int64_t n = 0, pos = 0;
         QR_TRY(read_annotations(c->entries[s].annotations, c->entries[s].subject, 0, &a, &n));
         for (int64_t r = 0; r < n; r++) {
-            *npos += a[r].rim == 1;
+            pos += a[r].rim == 1;
             *nneg += a[r].rim == 0;
         }
         free(a);
+        *npos += pos;
+        if (pos && !(*nsubj_pos)++) *first_pos = s;
     }
     return QR_OK;
+}
+
+qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg) {
+    int ns, first;
+    return count_labels(c, npos, nneg, &ns, &first);
+}
+
+qr_status qr_cohort_check_split(const qr_cohort *c, const char *split) {
+    int64_t npos, nneg;
+    int ns, first;
+    QR_TRY(count_labels(c, &npos, &nneg, &ns, &first));
+    if (ns != 1) return QR_OK;
+    if (!strcmp(split, "holdout"))
+        return qr_fail(QR_ERR_EMPTY,
+                       "%s: only one subject holds rim+ lesions ('%s'), and both the held-out subjects (whose lesions "
+                       "choose the thresholds) and the training subjects need one: use --holdout 0 (thresholds chosen "
+                       "on the training lesions)",
+                       c->manifest, c->entries[first].subject);
+    return qr_fail(QR_ERR_EMPTY,
+                   "%s: only one subject holds rim+ lesions ('%s'): the cross-validation fold that tests it has none to "
+                   "train on; a cohort with rim+ lesions in more subjects is needed (a trained model is scored with "
+                   "--model)",
+                   c->manifest, c->entries[first].subject);
 }
 
 qr_status qr_cohort_check_classes(const qr_cohort *c, const char *what) {

@@ -76,6 +76,12 @@ qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nne
 /* qr_cohort_count_labels, then QR_ERR_EMPTY naming the manifest unless both classes occur
  * (`what` needs them, e.g. "training"). */
 qr_status qr_cohort_check_classes(const qr_cohort *c, const char *what);
+/* A split by subject (`split` "holdout": train's held-out subjects; "folds": cross-validation)
+ * needs rim+ lesions in more than one subject - on both sides of it. QR_ERR_EMPTY naming the
+ * manifest and the one subject otherwise, from the annotation tables, before any image is read
+ * (the subjects' rim+ counts after loading are the same: a subject left out for lack of
+ * annotation rows has none). Other unfit splits are found once the subjects are read. */
+qr_status qr_cohort_check_split(const qr_cohort *c, const char *split);
 
 #ifdef __cplusplus
 }

@@ -335,6 +335,7 @@ int cmd_evaluate(int argc, char **argv) {
         if (st == QR_OK && !model && folds > cohort.n) /* before any work */
             st = qr_fail(QR_ERR_INVALID_ARG, "%s: %ld folds need at least %ld subjects, it lists %d", manifest, folds, folds,
                          cohort.n);
+        if (st == QR_OK && !model) st = qr_cohort_check_split(&cohort, "folds");
         if (st != QR_OK) {
             qr_cohort_free(&cohort);
             goto done;

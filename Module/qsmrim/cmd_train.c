@@ -167,6 +167,7 @@ int cmd_train(int argc, char **argv) {
     if (st == QR_OK && cfg.holdout > 0 && qr_holdout_folds(cfg.holdout) > cohort.n) /* before any work */
         st = qr_fail(QR_ERR_INVALID_ARG, "%s: a held-out share of %g needs at least %d subjects, it lists %d (--holdout 0 "
                      "trains on every subject)", manifest, cfg.holdout, qr_holdout_folds(cfg.holdout), cohort.n);
+    if (st == QR_OK && cfg.holdout > 0) st = qr_cohort_check_split(&cohort, "holdout");
     if (st != QR_OK) {
         qr_cohort_free(&cohort);
         return cli_fail(st);

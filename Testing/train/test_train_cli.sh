@@ -370,8 +370,12 @@ check "evaluate --model on a cohort without rim+ lesions: refused from the table
   "$Q" evaluate --manifest "$T/n/cohort.tsv" --report "$T/x" --model "$T/model.h5" --quiet
 check "a cohort without rim+ lesions is refused before its images are read (no features cached)" test ! -e "$T/n/.qsmrim-cache"
 check "a held-out split of a cohort with one rim+ subject: --holdout 0 is the way" one_line_error 1 \
-  "$T/o/cohort.tsv: only one subject holds rim+ lesions, .* use --holdout 0" \
+  "$T/o/cohort.tsv: only one subject holds rim+ lesions ('sub-01'), .* use --holdout 0" \
   "$Q" train --manifest "$T/o/cohort.tsv" --out "$T/x.h5" --arch aprl-rf --config "$T/tiny.yaml" --holdout 0.34 --quiet
+check "cross-validation of a cohort with one rim+ subject: refused naming it" one_line_error 1 \
+  "$T/o/cohort.tsv: only one subject holds rim+ lesions ('sub-01'): the cross-validation fold that tests it" \
+  "$Q" evaluate --manifest "$T/o/cohort.tsv" --report "$T/x" --arch aprl-rf --config "$T/tiny.yaml" --quiet
+check "... both from the annotation tables, before any image is read (no features cached)" test ! -e "$T/o/.qsmrim-cache"
 # outputs that are files of the cohort are refused before the work, the files kept
 cp "$T/c/sub-02_qsm.nrrd" "$T/qsm-before.nrrd"
 check "train --out onto a cohort image is refused" one_line_error 1 "the QSM of subject 'sub-02'" \
@@ -389,7 +393,7 @@ check "one subject listed under two names is refused" one_line_error 1 "subjects
 # rim+ lesions, refused before any job is trained
 mkdir -p "$T/one" && cp "$T"/c/sub-0[1-6]_* "$T/one/" && head -7 "$T/c/cohort.tsv" >"$T/one/cohort.tsv"
 for s in 2 3 4 5 6; do awk 'BEGIN { FS = OFS = "\t" } NR > 1 { $2 = 0 } 1' "$T/c/sub-0${s}_annotations.tsv" >"$T/one/sub-0${s}_annotations.tsv"; done
-check "one rim+ subject: refused before training" one_line_error 1 "its training subjects hold no rim+ lesion (1 subject of the cohort holds" \
+check "one rim+ subject: refused before training" one_line_error 1 "only one subject holds rim+ lesions ('sub-01'): the cross-validation fold" \
   "$Q" evaluate --manifest "$T/one/cohort.tsv" --report "$T/x1" --arch aprl-rf --folds 3 --seeds 1 --config "$T/tiny.yaml" --quiet
 check "nothing was trained" bash -c "test -z \"\$(find '$T/x1' -name '*.h5' 2>/dev/null)\""
 mkdir -p "$T/b3" && cp "$T"/c/sub-0[1-3]_* "$T/b3/" && head -4 "$T/c/cohort.tsv" >"$T/b3/cohort.tsv"

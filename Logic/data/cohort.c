@@ -36,7 +36,6 @@ static qr_status read_manifest(const char *manifest, int annotated, qr_cohort *o
     static const char *cols[5] = {"subject", "qsm", "flair", "lesions", "annotations"};
     int ci[5];
     qr_status st = QR_OK;
-    ci[4] = annotated ? -1 : qr_tsv_column(&t, "annotations");
     for (int k = 0; k < (annotated ? 5 : 4) && st == QR_OK; k++) {
         st = qr_tsv_require(&t, cols[k], &ci[k]);
         if (st != QR_OK) {
@@ -74,7 +73,7 @@ static qr_status read_manifest(const char *manifest, int annotated, qr_cohort *o
         if (st != QR_OK) break;
         char *dst[4] = {e->qsm, e->flair, e->lesions, e->annotations};
         for (int k = 1; k < 5 && st == QR_OK; k++) {
-            if (k == 4 && !annotated && (ci[4] < 0 || !qr_tsv_cell(&t, r, ci[4])[0])) continue; /* none */
+            if (k == 4 && !annotated) continue; /* not read */
             st = resolve(qr_tsv_cell(&t, r, ci[k]), dst[k - 1], QR_PATH_MAX, manifest, name, cols[k]);
         }
         out->n++;

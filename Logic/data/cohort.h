@@ -47,9 +47,9 @@ typedef struct qr_cohort {
  * not opened here; a missing file is reported when its subject is loaded (and by
  * qr_cohort_check_files). */
 qr_status qr_cohort_read(const char *manifest, qr_cohort *out);
-/* The same for a cohort to classify, not to train on: the annotations column may be missing and
- * its cells empty (entries' `annotations` then ""; qr_cohort_check_files and
- * qr_cohort_outputs_check skip them). */
+/* The same for a cohort to classify, not to train on: an annotations column is not required and
+ * not read (entries' `annotations` stay ""; qr_cohort_check_files and qr_cohort_outputs_check
+ * skip them). */
 qr_status qr_cohort_read_images(const char *manifest, qr_cohort *out);
 /* Check that every referenced file exists (an image may be a DICOM folder; an annotation table
  * that is a folder is said to be one); the first missing one is named with its subject and column. */

@@ -2,9 +2,12 @@
 #include "batch.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/fileutil.h"
@@ -17,7 +20,8 @@
 #include "score.h"
 
 #define RECORD_NAME ".qsmrim-predict"
-#define RECORD_MAGIC "qsmrim predict record 1"
+#define RECORD_MAGIC "qsmrim predict record 2"
+#define LOCK_NAME ".qsmrim-predict.lock"
 
 static const char *const FORMATS[] = {"nii.gz", "nii", "nrrd", "mha"};
 enum { NFORMATS = sizeof FORMATS / sizeof FORMATS[0] };
@@ -119,9 +123,9 @@ static void record_prefix(const batch_run *b, const char *hashes[3], char *buf, 
                        : p->threshold_mode == QR_THRESHOLD_VALUE   ? "value"
                                                                    : "f1";
     snprintf(buf, n,
-             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nthreshold %s %.17g\nflips %d\nprecision %s\nlesion-input %d\n"
-                          "connectivity %d\nformat %s\npicture %d\nqsm %s\nflair %s\nlesions %s\n",
-             QSMRIM_VERSION, b->model_sha, mode, p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0,
+             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nengine %s\nthreshold %s %.17g\nflips %d\nprecision %s\n"
+                          "lesion-input %d\nconnectivity %d\nformat %s\npicture %d\nqsm %s\nflair %s\nlesions %s\n",
+             QSMRIM_VERSION, b->model_sha, qr_scorer_engine(b->scorer), mode, p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0,
              p->test_time_flips, qr_nn_precision_name(qr_nn_default_precision()), (int)p->lesion_input,
              p->connectivity ? p->connectivity : 26, b->opt->format, b->opt->pictures != 0, hashes[0], hashes[1],
              hashes[2]);
@@ -131,51 +135,106 @@ static void subject_path(const batch_run *b, int s, const char *name, char *out,
     snprintf(out, n, "%s/%s/%s", b->out_dir, b->cohort->entries[s].subject, name);
 }
 
-/* The subject's output names: overlay, probability, table, picture (NULL when not written). */
+/* A subject's outputs: overlay, probability, table and (with pictures) picture, by file name and
+ * path; n of them are written. */
+enum { OUT_OVERLAY = 0, OUT_PROBABILITY, OUT_TABLE, OUT_PICTURE, NOUT };
 typedef struct subject_outputs {
-    char overlay[QR_PATH_MAX], probability[QR_PATH_MAX], table[QR_PATH_MAX], picture[QR_PATH_MAX];
+    int n;
+    char name[NOUT][32];
+    char path[NOUT][QR_PATH_MAX];
     char record[QR_PATH_MAX];
 } subject_outputs;
 
 static void outputs_of(const batch_run *b, int s, subject_outputs *o) {
-    char name[64];
-    snprintf(name, sizeof name, "overlay.%s", b->opt->format);
-    subject_path(b, s, name, o->overlay, sizeof o->overlay);
-    snprintf(name, sizeof name, "probability.%s", b->opt->format);
-    subject_path(b, s, name, o->probability, sizeof o->probability);
-    subject_path(b, s, "lesions.tsv", o->table, sizeof o->table);
-    subject_path(b, s, "picture.png", o->picture, sizeof o->picture);
+    snprintf(o->name[OUT_OVERLAY], sizeof o->name[0], "overlay.%s", b->opt->format);
+    snprintf(o->name[OUT_PROBABILITY], sizeof o->name[0], "probability.%s", b->opt->format);
+    snprintf(o->name[OUT_TABLE], sizeof o->name[0], "lesions.tsv");
+    snprintf(o->name[OUT_PICTURE], sizeof o->name[0], "picture.png");
+    o->n = b->opt->pictures ? 4 : 3;
+    for (int k = 0; k < NOUT; k++) subject_path(b, s, o->name[k], o->path[k], sizeof o->path[k]);
     subject_path(b, s, RECORD_NAME, o->record, sizeof o->record);
 }
 
-/* Reuse a subject's outputs when its record holds `prefix`, the table it names is unchanged and
- * the images are there. 1: reused (queued), 0: compute it, <0 never (errors are QR status). */
+/* A file name an output of some run can have (a record names no other file). */
+static int output_name_ok(const char *name) {
+    if (!strcmp(name, "lesions.tsv") || !strcmp(name, "picture.png")) return 1;
+    for (int k = 0; k < NFORMATS; k++) {
+        char a[32], p[32];
+        snprintf(a, sizeof a, "overlay.%s", FORMATS[k]);
+        snprintf(p, sizeof p, "probability.%s", FORMATS[k]);
+        if (!strcmp(name, a) || !strcmp(name, p)) return 1;
+    }
+    return 0;
+}
+
+/* A subject's record: its text (up to the outputs), trained_on, and the outputs with their hashes. */
+typedef struct record {
+    char text[4096];
+    int trained_on;
+    int nout;
+    char out[NOUT][64];
+    char sha[NOUT][65];
+} record;
+
+/* 0 when there is no readable, well-formed record. */
+static int read_record(const char *path, record *r) {
+    memset(r, 0, sizeof *r);
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    const size_t n = fread(r->text, 1, sizeof r->text - 1, f);
+    fclose(f);
+    r->text[n] = '\0';
+    char *t = strstr(r->text, "\ntrained_on ");
+    if (!t || sscanf(t + 1, "trained_on %d", &r->trained_on) != 1) return 0;
+    char *line;
+    for (line = strchr(t + 1, '\n'); line && line[1]; line = strchr(line + 1, '\n')) {
+        char name[64], sha[65];
+        if (r->nout == NOUT || sscanf(line + 1, "output %63s %64s", name, sha) != 2 || !output_name_ok(name) ||
+            strlen(sha) != 64)
+            return 0;
+        snprintf(r->out[r->nout], sizeof r->out[0], "%s", name);
+        memcpy(r->sha[r->nout++], sha, 65);
+    }
+    t[1] = '\0'; /* text: what the outputs were computed from */
+    return 1;
+}
+
+/* Remove the outputs a record lists (only names an output can have, in the subject's folder),
+ * except those named in `keep` (may be NULL), and the record itself when `record_too`. */
+static void remove_listed(const batch_run *b, int s, const record *r, const subject_outputs *keep, int record_too) {
+    char path[QR_PATH_MAX];
+    for (int k = 0; k < r->nout; k++) {
+        int kept = 0;
+        for (int j = 0; keep && j < keep->n; j++) kept |= !strcmp(keep->name[j], r->out[k]);
+        if (kept) continue;
+        subject_path(b, s, r->out[k], path, sizeof path);
+        unlink(path);
+    }
+    if (record_too) {
+        subject_path(b, s, RECORD_NAME, path, sizeof path);
+        unlink(path);
+    }
+}
+
+/* Reuse a subject's outputs when its record holds `prefix` and lists exactly the outputs this run
+ * writes, each with the SHA-256 it has now (an edited, replaced or lost output is computed again). */
 static qr_status try_reuse(batch_run *b, int s, const char *prefix, const subject_outputs *o, qr_batch_subject *row,
                            int *reused) {
     *reused = 0;
-    FILE *f = fopen(o->record, "rb");
-    if (!f) return QR_OK;
-    char text[4096];
-    const size_t n = fread(text, 1, sizeof text - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    const size_t lp = strlen(prefix);
-    if (n <= lp || memcmp(text, prefix, lp)) return QR_OK;
-    int trained = 0;
-    char table_sha[65] = "";
-    if (sscanf(text + lp, "trained_on %d\ntable %64s", &trained, table_sha) != 2 || strlen(table_sha) != 64)
-        return QR_OK;
-    char now[65];
-    if (qr_sha256_path(o->table, now) != QR_OK || strcmp(now, table_sha)) return QR_OK;
-    if (!qr_path_is_file(o->overlay) || !qr_path_is_file(o->probability)) return QR_OK;
-    if (b->opt->pictures && !qr_path_is_file(o->picture)) return QR_OK;
+    record r;
+    if (!read_record(o->record, &r) || strcmp(r.text, prefix) || r.nout != o->n) return QR_OK;
+    for (int k = 0; k < o->n; k++) {
+        char now[65];
+        if (strcmp(r.out[k], o->name[k]) || qr_sha256_path(o->path[k], now) != QR_OK || strcmp(now, r.sha[k]))
+            return QR_OK;
+    }
     const int64_t before = b->nqueue;
-    const qr_status st = queue_table(b, s, o->table, row);
+    const qr_status st = queue_table(b, s, o->path[OUT_TABLE], row);
     if (st != QR_OK) {
         b->nqueue = before;
         return st == QR_ERR_NOMEM ? st : QR_OK;
     }
-    row->trained_on = trained;
+    row->trained_on = r.trained_on;
     *reused = 1;
     return QR_OK;
 }
@@ -186,26 +245,15 @@ static int subject_error(qr_status s) {
            s == QR_ERR_UNSUPPORTED || s == QR_ERR_NONFINITE || s == QR_ERR_EMPTY;
 }
 
-static void fail_row(qr_batch_subject *row) {
+/* A subject that cannot be classified: its row says why, and what an earlier run wrote for it is
+ * removed (it describes inputs that are no longer there, and would be opened as current). */
+static void fail_row(const batch_run *b, int s, qr_batch_subject *row) {
     row->status = QR_BATCH_FAILED;
     snprintf(row->message, sizeof row->message, "%s", qr_last_error());
-}
-
-/* The files an earlier run with other settings left beside this run's outputs. */
-static void remove_stale(const batch_run *b, int s) {
-    char path[QR_PATH_MAX], name[64];
-    for (int k = 0; k < NFORMATS; k++) {
-        if (!strcmp(FORMATS[k], b->opt->format)) continue;
-        for (int w = 0; w < 2; w++) {
-            snprintf(name, sizeof name, "%s.%s", w ? "probability" : "overlay", FORMATS[k]);
-            subject_path(b, s, name, path, sizeof path);
-            unlink(path);
-        }
-    }
-    if (!b->opt->pictures) {
-        subject_path(b, s, "picture.png", path, sizeof path);
-        unlink(path);
-    }
+    char path[QR_PATH_MAX];
+    subject_path(b, s, RECORD_NAME, path, sizeof path);
+    record r;
+    if (read_record(path, &r)) remove_listed(b, s, &r, NULL, 1);
 }
 
 /* Classify subject `s` into its folder. QR_OK when the row says what happened (done, reused or
@@ -221,7 +269,7 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
         if (st == QR_OK) st = qr_sha256_image(inputs[k], h[k]);
         if (st == QR_ERR_NOMEM) return st;
         if (st != QR_OK) {
-            fail_row(row);
+            fail_row(b, s, row);
             return QR_OK;
         }
     }
@@ -243,10 +291,10 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
     snprintf(dir, sizeof dir, "%s/%s", b->out_dir, e->subject);
     QR_TRY(qr_mkdir_p(dir));
     qr_remove_leftovers(dir, NULL);
-    const qr_io_path outs[4] = {{o.overlay, "the overlay", 1, 0},
-                                {o.probability, "the probability map", 1, 0},
-                                {o.table, "the lesion table", 0, 0},
-                                {b->opt->pictures ? o.picture : NULL, "the picture", 0, 0}};
+    const qr_io_path outs[4] = {{o.path[OUT_OVERLAY], "the overlay", 1, 0},
+                                {o.path[OUT_PROBABILITY], "the probability map", 1, 0},
+                                {o.path[OUT_TABLE], "the lesion table", 0, 0},
+                                {b->opt->pictures ? o.path[OUT_PICTURE] : NULL, "the picture", 0, 0}};
     QR_TRY(qr_predict_outputs_check(e->qsm, e->flair, e->lesions, qr_scorer_model_path(b->scorer), outs, 4));
 
     qr_predict_options po = b->opt->predict;
@@ -256,17 +304,17 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
     qr_status st = qr_predict_files(e->qsm, e->flair, e->lesions, &po, &p);
     if (st != QR_OK) {
         if (!subject_error(st)) return st;
-        fail_row(row);
+        fail_row(b, s, row);
         return QR_OK;
     }
     row->trained_on = p.trained_on;
     qr_pending pending[4];
     memset(pending, 0, sizeof pending);
-    st = qr_prediction_write_pending(&p, o.overlay, o.probability, o.table, pending);
+    st = qr_prediction_write_pending(&p, o.path[OUT_OVERLAY], o.path[OUT_PROBABILITY], o.path[OUT_TABLE], pending);
     if (st == QR_OK && b->opt->pictures) {
         qr_picture_options pic = qr_picture_options_default();
         pic.title = e->subject;
-        st = qr_picture_write_pending(&p.qsm, &p.flair, &p, &pic, o.picture, &pending[3]);
+        st = qr_picture_write_pending(&p.qsm, &p.flair, &p, &pic, o.path[OUT_PICTURE], &pending[3]);
     }
     qr_prediction_free(&p);
     if (st != QR_OK) {
@@ -274,20 +322,23 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
         return st;
     }
     /* the old record goes first: outputs half replaced are never taken for finished ones */
+    record old;
+    const int had = read_record(o.record, &old);
     if (unlink(o.record) != 0 && errno != ENOENT) {
         qr_pending_abort_all(pending, 4);
         return qr_fail(QR_ERR_IO, "cannot remove %s: %s", o.record, strerror(errno));
     }
     QR_TRY(qr_pending_commit_all(pending, 4));
-    remove_stale(b, s);
+    if (had) remove_listed(b, s, &old, &o, 0); /* what the earlier run wrote and this one did not */
 
-    char table_sha[65];
-    QR_TRY(qr_sha256_path(o.table, table_sha));
+    char sha[NOUT][65];
+    for (int k = 0; k < o.n; k++) QR_TRY(qr_sha256_path(o.path[k], sha[k]));
     qr_atomic f;
     QR_TRY(qr_atomic_open(&f, o.record));
-    fprintf(f.fp, "%strained_on %d\ntable %s\n", prefix, row->trained_on, table_sha);
+    fprintf(f.fp, "%strained_on %d\n", prefix, row->trained_on);
+    for (int k = 0; k < o.n; k++) fprintf(f.fp, "output %s %s\n", o.name[k], sha[k]);
     QR_TRY(qr_atomic_commit(&f));
-    QR_TRY(queue_table(b, s, o.table, row));
+    QR_TRY(queue_table(b, s, o.path[OUT_TABLE], row));
     row->status = QR_BATCH_DONE;
     return QR_OK;
 }
@@ -352,6 +403,41 @@ static qr_status write_tables(batch_run *b, const qr_batch_subject *rows) {
     return qr_pending_commit_all(pending, 2);
 }
 
+/* Each subject's folder, when there is one already, is a plain folder of out_dir: outputs are
+ * never written (nor earlier ones removed) through a link or beside a file of that name. */
+static qr_status check_subject_folders(const qr_cohort *c, const char *out_dir) {
+    for (int s = 0; s < c->n; s++) {
+        char path[QR_PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", out_dir, c->entries[s].subject);
+        if (lstat(path, &st) != 0) continue;
+        if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode))
+            return qr_fail(QR_ERR_INVALID_ARG, "%s is %s, not a folder: subject '%s''s outputs are not written through it; "
+                           "remove it or choose another --out-dir",
+                           path, S_ISLNK(st.st_mode) ? "a link" : "a file", c->entries[s].subject);
+    }
+    return QR_OK;
+}
+
+/* One run at a time writes into a folder: an exclusive lock on out_dir/LOCK_NAME, held until the
+ * descriptor is closed (the file stays: removing it would race with the next run taking it). */
+static qr_status lock_folder(const char *out_dir, int *fd_out) {
+    char path[QR_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", out_dir, LOCK_NAME);
+    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return qr_fail(QR_ERR_IO, "%s: cannot create the lock file (%s)", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return qr_fail(QR_ERR_IO, "%s: another qsmrim predict is writing into this folder; wait for it or choose "
+                           "another --out-dir", out_dir);
+        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
+    }
+    *fd_out = fd;
+    return QR_OK;
+}
+
 qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_batch_options *opt_in,
                             qr_batch_summary *sum) {
     memset(sum, 0, sizeof *sum);
@@ -361,37 +447,42 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
     if (!fmt_ok)
         return qr_fail(QR_ERR_INVALID_ARG, "image format '%s' is not one of nii.gz, nii, nrrd, mha",
                        opt.format ? opt.format : "");
+    if (!out_dir || !out_dir[0]) return qr_fail(QR_ERR_INVALID_ARG, "no output folder given");
     qr_cohort c;
     QR_TRY(qr_cohort_read_images(manifest, &c));
-    qr_status st = check_subject_names(&c);
-    if (st == QR_OK && !qr_path_is_dir(out_dir)) {
-        if (qr_path_is_file(out_dir)) st = qr_fail(QR_ERR_INVALID_ARG, "--out-dir %s is a file, not a folder", out_dir);
-        else st = qr_mkdir_p(out_dir);
-    }
-    if (st == QR_OK) st = qr_cohort_outputs_check(&c, NULL, NULL, out_dir, "--out-dir");
-    if (st == QR_OK) {
-        char path[QR_PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", out_dir, QR_BATCH_QUEUE);
-        st = qr_file_output_check(path);
-        snprintf(path, sizeof path, "%s/%s", out_dir, QR_BATCH_SUBJECTS);
-        if (st == QR_OK) st = qr_file_output_check(path);
-    }
-    if (st != QR_OK) {
-        qr_cohort_free(&c);
-        return st;
-    }
-    qr_remove_leftovers(out_dir, NULL);
-
     batch_run b;
     memset(&b, 0, sizeof b);
     b.cohort = &c;
     b.out_dir = out_dir;
     b.opt = &opt;
-    qr_batch_subject *rows = calloc((size_t)c.n, sizeof *rows);
-    if (!rows) st = qr_fail(QR_ERR_NOMEM, "out of memory");
+    int lock_fd = -1;
+    qr_batch_subject *rows = NULL;
+    /* everything that can be checked before a file is written or a folder made */
+    qr_status st = check_subject_names(&c);
+    if (st == QR_OK && !qr_path_is_dir(out_dir) && access(out_dir, F_OK) == 0)
+        st = qr_fail(QR_ERR_INVALID_ARG, "--out-dir %s exists and is not a folder", out_dir);
+    if (st == QR_OK && qr_path_is_dir(out_dir)) {
+        st = qr_cohort_outputs_check(&c, NULL, NULL, out_dir, "--out-dir");
+        if (st == QR_OK) st = check_subject_folders(&c, out_dir);
+    }
+    if (st == QR_OK && !(rows = calloc((size_t)c.n, sizeof *rows))) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     if (st == QR_OK)
         st = qr_scorer_open(opt.predict.model_path, opt.predict.device, opt.predict.threads, &b.scorer);
     if (st == QR_OK) st = qr_sha256_path(qr_scorer_model_path(b.scorer), b.model_sha);
+    /* the folder, one run at a time, and what the previous run left */
+    if (st == QR_OK && !qr_path_is_dir(out_dir)) st = qr_mkdir_p(out_dir);
+    if (st == QR_OK) st = lock_folder(out_dir, &lock_fd);
+    if (st == QR_OK) st = check_subject_folders(&c, out_dir); /* again, under the lock */
+    for (int k = 0; st == QR_OK && k < 2; k++) {
+        char path[QR_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", out_dir, k ? QR_BATCH_SUBJECTS : QR_BATCH_QUEUE);
+        st = qr_file_output_check(path);
+        /* the tables are rewritten when every subject has had its turn; until then there are
+         * none, so they never describe other outputs than the subjects' folders hold */
+        if (st == QR_OK && unlink(path) != 0 && errno != ENOENT)
+            st = qr_fail(QR_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
+    if (st == QR_OK) qr_remove_leftovers(out_dir, NULL);
     sum->subjects = c.n;
     for (int s = 0; st == QR_OK && s < c.n; s++) {
         if (QR_CANCELLED(opt.predict.cancel)) {
@@ -422,6 +513,7 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
         if (opt.subject_done) opt.subject_done(s + 1, c.n, r, opt.progress_user);
     }
     if (st == QR_OK) st = write_tables(&b, rows);
+    if (lock_fd >= 0) close(lock_fd);
     qr_scorer_close(b.scorer);
     free(b.queue);
     free(rows);

@@ -34,6 +34,7 @@ struct qr_scorer {
     int64_t n_trained_on;
     char path[1024];
     char device[64];
+    char engine[160]; /* device and kernels, without the thread count (qr_scorer_engine) */
 };
 
 qr_status qr_predict_outputs_check(const char *qsm, const char *flair, const char *lesions, const char *model_path,
@@ -88,6 +89,9 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
     if (k >= sizeof s->device) k = sizeof s->device - 1;
     memcpy(s->device, d, k);
     s->device[k] = 0;
+    /* "cpu (AVX-512 kernels, 2 threads)" -> "cpu (AVX-512 kernels": what decides the rounding */
+    snprintf(s->engine, sizeof s->engine, "%s", d);
+    s->engine[strcspn(s->engine, ",)")] = 0;
     qr_log(QR_LOG_INFO, "model %s (%s, %d member%s) on %s", s->path, qr_arch_to_name(qr_learner_arch(s->learner)),
            qr_learner_members(s->learner), qr_learner_members(s->learner) == 1 ? "" : "s", d);
     *out = s;
@@ -96,6 +100,7 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
 
 const char *qr_scorer_model_path(const qr_scorer *s) { return s->path; }
 const char *qr_scorer_device(const qr_scorer *s) { return s->device; }
+const char *qr_scorer_engine(const qr_scorer *s) { return s->engine; }
 
 void qr_scorer_thresholds(const qr_scorer *s, double *t_f1, double *t_sensitive) {
     /* A model file without stored thresholds (e.g. written by a cross-validation fold) gets the

@@ -18,6 +18,9 @@ typedef struct qr_scorer qr_scorer;
 qr_status qr_scorer_open(const char *model_path, const char *device, int threads, qr_scorer **out);
 const char *qr_scorer_model_path(const qr_scorer *s);
 const char *qr_scorer_device(const qr_scorer *s);
+/* The device and its kernels, without the thread count ("cpu (AVX-512 kernels"): results computed
+ * with the same engine agree bit for bit whatever the threads. */
+const char *qr_scorer_engine(const qr_scorer *s);
 /* The decision thresholds stored in the model file. */
 void qr_scorer_thresholds(const qr_scorer *s, double *t_f1, double *t_sensitive);
 /* Whether the model looks at image patches (a network on lesion-centred crops), not only at

@@ -77,10 +77,14 @@ static const char *HELP =
     "  DIR/SUBJECT/         lesions.tsv, overlay.EXT, probability.EXT (--format, default nii.gz)\n"
     "                       and with --pictures picture.png: the outputs above, for the viewer:\n"
     "                       qsmrim-review --cohort COHORT.tsv --results DIR --subject SUBJECT\n"
-    "  A subject whose inputs cannot be used is recorded as failed and the others are classified\n"
-    "  (exit 1 at the end, naming the first). Each subject's outputs are written as it finishes;\n"
-    "  an interrupted run keeps them, and --resume reuses every subject whose inputs, model and\n"
-    "  settings are unchanged (recorded in DIR/SUBJECT/.qsmrim-predict).\n"
+    "  trained_on: yes / no (the model's record of its training subjects), - (it keeps none).\n"
+    "  A subject whose inputs cannot be used is recorded as failed, what an earlier run wrote for\n"
+    "  it removed, and the others are classified (exit 1 at the end, naming the first). Each\n"
+    "  subject's outputs are written as it finishes; an interrupted run keeps them (the two tables\n"
+    "  come when every subject has had its turn), and --resume reuses every subject whose inputs,\n"
+    "  model, device, settings and outputs are unchanged (DIR/SUBJECT/.qsmrim-predict records\n"
+    "  them). One run at a time writes into DIR. Subject names are folder names: '/', control\n"
+    "  characters, a leading '.' and the names of the two tables are refused.\n"
     "  stdout: subjects=N done=D reused=U failed=F lesions=L rim_positive=K review=R\n"
     "\n"
     "A model trained by qsmrim records its training subjects (their QSM images); predicting one of\n"
@@ -218,6 +222,7 @@ int cmd_predict(int argc, char **argv) {
     if (manifest || out_dir) {
         if (!manifest) return cli_usage("--out-dir is for a cohort: give --manifest COHORT.tsv too");
         if (!out_dir) return cli_usage("--manifest needs --out-dir DIR for the cohort's outputs");
+        if (!manifest[0] || !out_dir[0]) return cli_usage("--manifest and --out-dir need a path, not an empty one");
         if (qsm || flair || lesions)
             return cli_usage("--manifest takes the subjects from the manifest: drop --qsm, --flair and --lesions");
         if (overlay || prob || table || picture || title)

@@ -81,6 +81,44 @@ check "another --format replaces the images (no stale .nrrd left) and --pictures
 "$Q" predict --manifest "$C" --out-dir "$T/r" --threads 1 >/dev/null 2>&1
 check "a run without --pictures removes the earlier picture" test ! -e "$T/r/sub-01/picture.png"
 
+# --- what a rerun must leave alone or refuse ---
+"$Q" predict --manifest "$C" --out-dir "$T/k" --format nrrd --quiet >/dev/null 2>&1
+echo mine >"$T/k/sub-01/picture.png"; echo mine >"$T/k/sub-01/overlay.mha"; echo mine >"$T/k/sub-01/notes.txt"
+"$Q" predict --manifest "$C" --out-dir "$T/k" --quiet >/dev/null 2>&1
+check "a rerun removes only what the previous record lists (a user's picture.png, overlay.mha kept)" bash -c "
+  grep -qx mine '$T/k/sub-01/picture.png' && grep -qx mine '$T/k/sub-01/overlay.mha' && grep -qx mine '$T/k/sub-01/notes.txt' &&
+  test ! -e '$T/k/sub-01/overlay.nrrd' && test -s '$T/k/sub-01/overlay.nii.gz'"
+mkdir -p "$T/elsewhere" && echo keep >"$T/elsewhere/overlay.nii.gz" && rm -rf "$T/k/sub-02" && ln -s ../elsewhere "$T/k/sub-02"
+check "a subject folder that is a link: refused before anything is written" bash -c "
+  ! '$Q' predict --manifest '$C' --out-dir '$T/k' --quiet >/dev/null 2>'$T/k.err' &&
+  grep -q 'sub-02 is a link, not a folder' '$T/k.err' && grep -qx keep '$T/elsewhere/overlay.nii.gz' && test -s '$T/k/queue.tsv'"
+rm "$T/k/sub-02"
+check "another run writing into the folder: refused in one line" one_line_error 1 "another qsmrim predict is writing into this folder" \
+  flock "$T/k/.qsmrim-predict.lock" "$Q" predict --manifest "$C" --out-dir "$T/k" --quiet
+"$Q" predict --manifest "$C" --out-dir "$T/k" --quiet >/dev/null 2>&1
+cp "$T/k/sub-02/overlay.nii.gz" "$T/k/sub-01/overlay.nii.gz"; echo junk >"$T/k/sub-03/probability.nii.gz"
+"$Q" predict --manifest "$C" --out-dir "$T/k" --resume --quiet >"$T/k.out" 2>/dev/null
+check "--resume computes again a subject whose overlay or probability map was replaced" \
+  grep -q '^subjects=5 done=2 reused=3 ' "$T/k.out"
+"$Q" predict --manifest "$C" --out-dir "$T/k" --resume --device ref --quiet >"$T/k.out" 2>/dev/null
+check "--resume on another device computes every subject again" grep -q '^subjects=5 done=5 reused=0 ' "$T/k.out"
+rm -rf "$T/k/sub-03/lesions.tsv" && mkdir "$T/k/sub-03/lesions.tsv"
+check "a run stopped by a write failure leaves no queue.tsv or subjects.tsv of the earlier run" bash -c "
+  ! '$Q' predict --manifest '$C' --out-dir '$T/k' --threshold 0.1 --quiet >/dev/null 2>&1 &&
+  test ! -e '$T/k/queue.tsv' && test ! -e '$T/k/subjects.tsv'"
+rmdir "$T/k/sub-03/lesions.tsv"
+cp -r "$T/c" "$T/c2" && head -c 100 "$T/c/sub-02_qsm.nrrd" >"$T/c2/sub-02_qsm.nrrd"
+"$Q" predict --manifest "$T/c2/cohort.tsv" --out-dir "$T/k" --quiet >/dev/null 2>&1
+check "a subject failing in a rerun: its earlier outputs and record removed, the others kept" bash -c "
+  grep -qP '^sub-02\tfailed\t' '$T/k/subjects.tsv' && test ! -e '$T/k/sub-02/lesions.tsv' &&
+  test ! -e '$T/k/sub-02/overlay.nii.gz' && test ! -e '$T/k/sub-02/.qsmrim-predict' && test -s '$T/k/sub-01/lesions.tsv'"
+printf 'subject\tqsm\tflair\tlesions\tannotations\n' >"$T/ann.tsv"
+sed -n 2p "$C" | cut -f1-4 | sed "s#\tsub#\t$T/c/sub#g" | sed "s#\$#\t$T/a/sub-01/ann.tsv#" >>"$T/ann.tsv"
+check "an annotations path inside the output folder is not read, not refused" bash -c "
+  '$Q' predict --manifest '$T/ann.tsv' --out-dir '$T/a' --quiet >/dev/null"
+check "a model that cannot be opened: nothing created" bash -c "
+  ! '$Q' predict --manifest '$C' --out-dir '$T/nomodel' --model '$T/none.h5' --quiet 2>/dev/null && test ! -e '$T/nomodel'"
+
 # --- a subject that cannot be used: recorded, the others classified, exit 1 with one error line ---
 mkdir -p "$T/bad"
 { printf 'subject\tqsm\tflair\tlesions\n'; sed -n 2,3p "$C" | cut -f1-4 | sed "s#\tsub#\t$T/c/sub#g"
@@ -136,6 +174,8 @@ check "--manifest with --out-table: usage error" one_line_error 2 "drop --out-la
   "$Q" predict --manifest "$C" --out-dir "$T/u" --out-table "$T/x.tsv"
 check "--resume without --manifest: usage error" one_line_error 2 "are for a cohort" \
   "$Q" predict --qsm a --flair b --lesions c --out-table "$T/x.tsv" --resume
+check "an empty --out-dir: usage error" one_line_error 2 "need a path, not an empty one" \
+  "$Q" predict --manifest "$C" --out-dir ""
 check "--format outside the list: usage error" one_line_error 2 "--format 'png' is not" \
   "$Q" predict --manifest "$C" --out-dir "$T/u" --format png
 check "nothing written by the refused runs" test ! -e "$T/u"

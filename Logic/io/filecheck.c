@@ -2,6 +2,7 @@
 #include "filecheck.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,9 +382,29 @@ static qr_status check_nrrd_header(const char *path) {
     return s;
 }
 
+/* A DICOM series folder: a pipe, device or socket among its files stops GDCM's scan of the folder
+ * part-way (fewer slices read, without an error), so it is refused. */
+static qr_status check_dicom_folder(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return QR_OK; /* the reader names it */
+    qr_status s = QR_OK;
+    struct dirent *e;
+    while (s == QR_OK && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char file[QR_PATH_MAX];
+        struct stat st;
+        snprintf(file, sizeof file, "%s/%s", path, e->d_name);
+        if (stat(file, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+            s = qr_fail(QR_ERR_IO, "%s: %s in this DICOM folder is not a regular file (a pipe, device or socket would "
+                        "stop the reading of the series part-way)", path, e->d_name);
+    }
+    closedir(d);
+    return s;
+}
+
 qr_status qr_image_precheck(const char *path) {
     QR_TRY(check_regular(path, "the input", 1));
-    if (qr_path_is_dir(path)) return QR_OK;
+    if (qr_path_is_dir(path)) return check_dicom_folder(path);
     if (qr_path_has_suffix(path, ".nii") || qr_path_has_suffix(path, ".nii.gz")) return check_nifti(path, 0);
     if (qr_path_has_suffix(path, ".hdr") || qr_path_has_suffix(path, ".hdr.gz") || qr_path_has_suffix(path, ".img") ||
         qr_path_has_suffix(path, ".img.gz"))

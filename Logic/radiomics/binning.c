@@ -66,7 +66,12 @@ qr_status rx_bin_edges(const double *values, int64_t n, const rx_settings *s, in
         double low = mn - np_remainder(mn, w), high = mx + 2 * w;
         /* numpy.arange: length ceil((stop - start) / step); values start + i * (x1 - x0) */
         double len = ceil((high - low) / w);
-        if (!(len >= 1) || len > RX_MAX_GRAY_LEVELS)
+        if (!(len >= 1)) /* the bin width is lost next to values this large */
+            return qr_fail(QR_ERR_INVALID_ARG,
+                           "binWidth %g cannot divide values in [%g, %g]: they are too large for it (are the values "
+                           "in the expected units, or corrupt?)",
+                           w, mn, mx);
+        if (len > RX_MAX_GRAY_LEVELS)
             return qr_fail(QR_ERR_INVALID_ARG,
                            "binWidth %g gives %.3g gray levels for values in [%g, %g] (at most %g; are the values in "
                            "the expected units, or corrupt?)",

@@ -136,6 +136,8 @@ static qr_status compute_features(const char *subject, const qr_subject *s, cons
     }
     if (tst != QR_OK) {
         qr_feature_table_free(t);
+        /* a prediction names the subject by its QSM file */
+        if (strchr(subject, '/')) return qr_fail(tst, "%s: %s", subject, err);
         return qr_fail(tst, "subject '%s': %s", subject, err);
     }
     return QR_OK;

@@ -157,6 +157,24 @@ static void test_roundtrip_dicom(void **state) {
     (void)state;
     roundtrip_float("series_float", 1e-5, 0.0025);
 }
+/* A pipe among a DICOM folder's files is refused: GDCM's scan stopped there, and the series was read
+ * with fewer slices and no error. */
+static void test_dicom_folder_pipe(void **state) {
+    (void)state;
+    char dir[512], fifo[600];
+    snprintf(dir, sizeof dir, "%s/series_pipe", g_dir);
+    qr_geometry g = test_geometry(8, 8, 6);
+    qr_volume v;
+    assert_int_equal(qr_volume_alloc(&v, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_image_write(dir, &v, 0), QR_OK);
+    qr_volume back;
+    assert_int_equal(qr_image_read(dir, QR_FLOAT32, &back, NULL), QR_OK);
+    qr_volume_free(&back);
+    snprintf(fifo, sizeof fifo, "%s/zz.dcm", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    expect_error(qr_image_read(dir, QR_FLOAT32, &back, NULL), QR_ERR_IO, "zz.dcm in this DICOM folder is not a regular file");
+    qr_volume_free(&v);
+}
 static void test_roundtrip_labels(void **state) {
     (void)state;
     roundtrip_labels("l.nii.gz", 7);
@@ -1216,6 +1234,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_nrrd),
         cmocka_unit_test(test_roundtrip_meta),
         cmocka_unit_test(test_roundtrip_dicom),
+        cmocka_unit_test(test_dicom_folder_pipe),
         cmocka_unit_test(test_roundtrip_labels),
         cmocka_unit_test(test_atomic_no_leftovers),
         cmocka_unit_test(test_short_write_keeps_old),

@@ -293,6 +293,10 @@ qb = np.asarray(q.dataobj).astype(np.float32).copy()
 one = np.argwhere(lab == 1)
 qb[tuple(one[0])] = 1e9; qb[tuple(one[1])] = -1e9
 nib.save(nib.Nifti1Image(qb, q.affine), w + "/huge_qsm.nii.gz")
+# lesion 1 all at 1e30 ppb: next to such values a bin width of 25 is lost
+qc = np.asarray(q.dataobj).astype(np.float32).copy()
+qc[lab == 1] = 1e30
+nib.save(nib.Nifti1Image(qc, q.affine), w + "/huge30_qsm.nii.gz")
 # a QSM without one finite voxel (a failed reconstruction)
 nib.save(nib.Nifti1Image(np.full(qa.shape, np.nan, np.float32), q.affine), w + "/allnan_qsm.nii.gz")
 # a one-voxel lesion and a lesion cut by the volume edge, added as new labels
@@ -325,6 +329,8 @@ refused "all-NaN QSM" "error: .*allnan_qsm.nii.gz holds no finite voxel (all 314
 # values of +-1e9 in a lesion: refused at once (not millions of empty gray levels), naming file and lesion
 refused "+-1e9 values" "error: .*huge_qsm.nii.gz.*lesion 1: binWidth 25 gives 8e+07 gray levels" "$W/huge.tsv" \
   --qsm "$W/huge_qsm.nii.gz" --flair "$F" --lesions "$L"
+refused "1e30 values" "error: [^ ]*/huge30_qsm.nii.gz: lesion 1: binWidth 25 cannot divide values in \[1e+30, 1e+30\]" "$W/huge30.tsv" \
+  --qsm "$W/huge30_qsm.nii.gz" --flair "$F" --lesions "$L"
 # an output name with an extension that is not an image format: refused before the work
 refused "unknown extension" "overlay.png: unknown image extension '.png'" "$W/ext.tsv" \
   --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/overlay.png"

@@ -97,6 +97,20 @@ check "--results opens the subject's cohort-run outputs (the exported model colu
 check "... and the review file is DIR/SUBJECT/review.tsv" bash -c "
   '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res' --reviewer r3 --script '$T/one.txt' 2>/dev/null &&
   grep -qP '^[0-9]+\trim-\tr3\t' '$T/res/sub-x/review.tsv' && ! grep -q r3 '$FIX/lesions_review.tsv'"
+# ] and [ step through the cohort's subjects, each with its own outputs and review file
+printf 'subject\tqsm\tflair\tlesions\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\nsub-y\tflip/qsm.nii.gz\tflip/flair.nii.gz\tflip/lesions.nii.gz\n' >"$T/two.tsv"
+printf 'key r\nkey ]\nstate %s\nkey x\nkey ]\nstate %s\nkey [\nstate %s\nquit\n' "$T/st1.json" "$T/st2.json" "$T/st3.json" >"$T/step.txt"
+steps_ok() {
+  "${QSMRIM:?}" predict --manifest "$T/two.tsv" --out-dir "$T/res2s" --quiet >/dev/null &&
+    "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r4 --script "$T/step.txt" 2>/dev/null &&
+    test "$(field "$T/st1.json" 's["subject"], s["review_file"].endswith("res2s/sub-y/review.tsv"), s["has_prediction"]')" = 'sub-y True True' &&
+    test "$(field "$T/st2.json" 's["subject"]')" = sub-y &&
+    test "$(field "$T/st3.json" 's["subject"], s["table"].endswith("res2s/sub-x/lesions.tsv")')" = 'sub-x True' &&
+    test "$(grep -cP '\trim\+\tr4\t' "$T/res2s/sub-x/review.tsv")" -eq 1 &&
+    test "$(grep -cP '\trim-\tr4\t' "$T/res2s/sub-y/review.tsv")" -eq 1 &&
+    test "$(grep -c r4 "$T/res2s/sub-x/review.tsv")" -eq 1 && test "$(grep -c r4 "$T/res2s/sub-y/review.tsv")" -eq 1
+}
+check "] and [ open the next and previous subject with their outputs; decisions go to each one's review file" steps_ok
 check "--results without --cohort: usage error" one_line_error 2 "give its --cohort too" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --results "$T/res" --export "$T/x.tsv"
 check "--results with --table: usage error" one_line_error 2 "drop --table" \

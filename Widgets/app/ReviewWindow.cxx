@@ -312,6 +312,8 @@ void ReviewWindow::buildMenus() {
     QMenu *file = menuBar()->addMenu("&File");
     file->addAction("Open subject...", this, &ReviewWindow::openSubjectDialog, QKeySequence::Open);
     file->addAction("Open cohort subject...", this, &ReviewWindow::openCohortDialog);
+    file->addAction("Next subject  ]", this, &ReviewWindow::nextSubject);
+    file->addAction("Previous subject  [", this, &ReviewWindow::previousSubject);
     file->addSeparator();
     file->addAction("Export reviewed table...", this, &ReviewWindow::exportDialog, QKeySequence("Ctrl+E"));
     file->addAction("Save screenshot...", this, &ReviewWindow::screenshotDialog);
@@ -925,6 +927,8 @@ bool ReviewWindow::eventFilter(QObject *obj, QEvent *ev) {
         (qobject_cast<QComboBox *>(fw) && static_cast<QComboBox *>(fw)->isEditable()))
         return QMainWindow::eventFilter(obj, ev);
     switch (ke->key()) {
+    case Qt::Key_BracketRight: nextSubject(); return true;
+    case Qt::Key_BracketLeft: previousSubject(); return true;
     case Qt::Key_N: nextLesion(); return true;
     case Qt::Key_P: previousLesion(); return true;
     case Qt::Key_R: decideRimPositive(); return true;
@@ -1123,6 +1127,8 @@ bool ReviewWindow::writeState(const QString &path, QString *error) {
     o["reviewer"] = reviewer_;
     o["loaded"] = loaded_;
     o["review_file"] = reviewOpen_ ? QString::fromUtf8(review_.path) : QString();
+    o["subject"] = subjectName_;
+    o["table"] = loaded_ ? paths_.table : QString();
     o["lesion"] = currentLesionId();
     o["position"] = (qint64)currentPosition();
     o["listed"] = (qint64)order_.size();
@@ -1283,7 +1289,13 @@ void ReviewWindow::openSubjectDialog() {
     p.probability = edits[5]->text();
     p.connectivity = conn->currentData().toInt();
     QString err;
-    if (!openSubject(p, edits[6]->text(), &err)) reportError("Cannot open the subject", err);
+    if (!openSubject(p, edits[6]->text(), &err)) {
+        reportError("Cannot open the subject", err);
+        return;
+    }
+    cohort_.clear(); /* a subject of no cohort: ] and [ have nothing to step through */
+    results_.clear();
+    subjectName_.clear();
 }
 
 void ReviewWindow::openCohortDialog() {
@@ -1305,9 +1317,9 @@ void ReviewWindow::openCohortDialog() {
     bool ok = false;
     QString name = QInputDialog::getItem(this, "Subject", "Subject", names, 0, false, &ok);
     if (!ok) return;
-    SubjectPaths p;
     QString err;
-    if (!cohortSubject(cohort, name, &p, &err) || !openSubject(p, QString(), &err))
+    const bool same = QFileInfo(cohort).canonicalFilePath() == QFileInfo(cohort_).canonicalFilePath();
+    if (!openCohortSubject(cohort, same ? results_ : QString(), name, QString(), &err))
         reportError("Cannot open the subject", err);
 }
 
@@ -1339,6 +1351,67 @@ bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, 
     qr_tsv_free(&t);
     if (!found) *error = QString("%1: no subject '%2'").arg(cohort).arg(subject);
     return found;
+}
+
+bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, SubjectPaths *out, QString *review,
+                                QString *error) {
+    const QDir dir(QDir(results).filePath(subject));
+    out->table = dir.filePath("lesions.tsv");
+    if (!QFileInfo(out->table).isFile()) {
+        *error = QString("%1: no such file (was subject '%2' classified? see %3)")
+                     .arg(out->table, subject, QDir(results).filePath("subjects.tsv"));
+        return false;
+    }
+    out->overlay.clear();
+    out->probability.clear();
+    for (const char *ext : {"nii.gz", "nii", "nrrd", "mha"}) {
+        const QString ov = dir.filePath(QString("overlay.") + ext), pr = dir.filePath(QString("probability.") + ext);
+        if (out->overlay.isEmpty() && QFileInfo(ov).isFile()) out->overlay = ov;
+        if (out->probability.isEmpty() && QFileInfo(pr).isFile()) out->probability = pr;
+    }
+    if (review->isEmpty()) *review = dir.filePath("review.tsv");
+    return true;
+}
+
+bool ReviewWindow::openCohortSubject(const QString &cohort, const QString &results, const QString &name,
+                                     const QString &reviewPath, QString *error, int connectivity) {
+    SubjectPaths p;
+    p.connectivity = connectivity ? connectivity : paths_.connectivity;
+    QString chosen, review = reviewPath;
+    if (!cohortSubject(cohort, name, &p, error, &chosen)) return false;
+    if (!results.isEmpty() && !resultsPaths(results, chosen, &p, &review, error)) return false;
+    if (!openSubject(p, review, error)) return false;
+    cohort_ = cohort;
+    results_ = results;
+    subjectName_ = chosen;
+    setWindowTitle(QString("qsmrim-review \u2014 %1 \u2014 %2").arg(chosen).arg(reviewer_));
+    return true;
+}
+
+void ReviewWindow::stepSubject(int dir) {
+    if (cohort_.isEmpty()) {
+        statusBar()->showMessage("] and [ step through a cohort's subjects: open one with --cohort or File > Open cohort subject", 5000);
+        return;
+    }
+    qr_tsv t;
+    if (qr_tsv_read(cohort_.toUtf8().constData(), &t) != QR_OK) {
+        reportError("Cannot read the cohort", QString::fromUtf8(qr_last_error()));
+        return;
+    }
+    const int cs = qr_tsv_column(&t, "subject");
+    QStringList names;
+    for (int64_t r = 0; cs >= 0 && r < t.nrows; r++) names << QString::fromUtf8(qr_tsv_cell(&t, r, cs));
+    qr_tsv_free(&t);
+    const int at = (int)names.indexOf(subjectName_), to = at + dir;
+    if (at < 0 || to < 0 || to >= names.size()) {
+        statusBar()->showMessage(at < 0 ? QString("subject '%1' is no longer in %2").arg(subjectName_, cohort_)
+                                        : QString("%1 subject of the cohort").arg(dir > 0 ? "the last" : "the first"),
+                                 5000);
+        return;
+    }
+    QString err;
+    if (!openCohortSubject(cohort_, results_, names[to], QString(), &err)) reportError("Cannot open the subject", err);
+    else statusBar()->showMessage(QString("subject %1 of %2: %3").arg(to + 1).arg(names.size()).arg(names[to]), 5000);
 }
 
 void ReviewWindow::exportDialog() {
@@ -1399,7 +1472,8 @@ void ReviewWindow::showKeys() {
         "  n / p    next / previous lesion in the queue\n"
         "  r / x / u    rim+ / rim\u2212 / unsure (saved at once)\n"
         "  t    edit the note; Enter saves, Esc reverts\n"
-        "  o    overlay on / off\n\n"
+        "  o    overlay on / off\n"
+        "  ] / [    next / previous subject of the cohort (opened with --cohort)\n\n"
         "In a view:\n"
         "  left click / drag    move the cursor (all views follow)\n"
         "  wheel, Up/Down, PgUp/PgDn    change slice (Shift + wheel: 5 slices)\n"

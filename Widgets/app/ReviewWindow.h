@@ -97,12 +97,22 @@ public:
     /* An export path that is writable and none of the subject's files nor the review file. */
     static bool checkExportPath(const SubjectPaths &paths, const QString &reviewPath, const QString &out,
                                 QString *error);
-    /* Paths of one subject of a cohort manifest (`qsmrim phantom`'s cohort.tsv: subject qsm flair
-     * lesions, relative to its folder); empty subject = the first. */
-    /* The subject's images from a cohort manifest (subject "": the first); `chosen` (may be null)
-     * receives its name. */
+    /* The subject's images from a cohort manifest (`qsmrim phantom`'s cohort.tsv: subject qsm flair
+     * lesions, relative to its folder; subject "": the first); `chosen` (may be null) receives its
+     * name. */
     static bool cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error,
                               QString *chosen = nullptr);
+    /* A subject's outputs of `qsmrim predict --manifest ... --out-dir results` (Logic/predict/batch.h)
+     * into out's table, overlay and probability, and its review file results/SUBJECT/review.tsv
+     * into *review unless it is set already. */
+    static bool resultsPaths(const QString &results, const QString &subject, SubjectPaths *out, QString *review,
+                             QString *error);
+    /* Open subject `name` of a cohort manifest, with its outputs under `results` when that is set,
+     * and remember both: ] and [ then step through the manifest's subjects. `reviewPath` as for
+     * openSubject (empty: results/SUBJECT/review.tsv with results, else the default); `connectivity`
+     * splitting a binary mask (0: as the open subject). */
+    bool openCohortSubject(const QString &cohort, const QString &results, const QString &name,
+                           const QString &reviewPath, QString *error, int connectivity = 0);
 
     /* ---- used by the script mode and the tests (each goes through the same path as the UI) ---- */
     SliceView *view(const QString &name) const;
@@ -127,6 +137,8 @@ public:
 public slots:
     void startPrediction();
     void cancelPrediction();
+    void nextSubject() { stepSubject(+1); }
+    void previousSubject() { stepSubject(-1); }
     void nextLesion() { step(+1); }
     void previousLesion() { step(-1); }
     void decideRimPositive() { decide(QR_REVIEW_RIM_POS); }
@@ -172,6 +184,7 @@ private:
     void rebuildOrder(int64_t keepItem);
     void selectItem(int64_t item, bool zoomViews);
     void step(int dir);
+    void stepSubject(int dir);
     void decide(int decision);
     bool recordRow(int decision, const QString &note, QString *error);
     void updateLut();
@@ -187,6 +200,7 @@ private:
     QString reviewer_;
     PredictSettings predictSettings_;
     SubjectPaths paths_;
+    QString cohort_, results_, subjectName_; /* the open subject's cohort manifest, its results folder, name */
     bool loaded_ = false;
     qr_review_subject subject_;
     qr_review review_;

@@ -10,8 +10,6 @@
 
 #include <QApplication>
 #include <QComboBox>
-#include <QDir>
-#include <QFileInfo>
 #include <QSlider>
 #include <QFile>
 #include <QMetaObject>
@@ -52,7 +50,8 @@ static const char *USAGE =
     "written at once, atomically, to the review file; reopening resumes at the first unreviewed lesion.\n"
     "\n"
     "  --qsm, --flair, --lesions   the subject (any format qsmrim reads); LESIONS is a binary mask or a label map\n"
-    "  --cohort, --subject         take the three from a cohort manifest (qsmrim phantom); default the first subject\n"
+    "  --cohort, --subject         take the three from a cohort manifest (qsmrim phantom); default the first\n"
+    "                              subject; ] and [ open the next and previous subject\n"
     "  --table, --overlay, --probability\n"
     "                              a predict run's outputs (qsmrim predict --out-table/--out-labels/--out-probability);\n"
     "                              checked against the lesion map and each other\n"
@@ -225,25 +224,6 @@ static int parseArgs(const QStringList &args, Options *o) {
     return -1;
 }
 
-/* --results DIR: subject `name`'s outputs of `qsmrim predict --manifest ... --out-dir DIR`
- * (Logic/predict/batch.h), and its review file beside them unless --review names one. */
-static bool resultsOf(Options *o, const QString &name, QString *error) {
-    const QDir dir(QDir(o->results).filePath(name));
-    o->paths.table = dir.filePath("lesions.tsv");
-    if (!QFileInfo(o->paths.table).isFile()) {
-        *error = QString("%1: no such file (was subject '%2' classified? see %3)")
-                     .arg(o->paths.table, name, QDir(o->results).filePath("subjects.tsv"));
-        return false;
-    }
-    for (const char *ext : {"nii.gz", "nii", "nrrd", "mha"}) {
-        const QString ov = dir.filePath(QString("overlay.") + ext), pr = dir.filePath(QString("probability.") + ext);
-        if (o->paths.overlay.isEmpty() && QFileInfo(ov).isFile()) o->paths.overlay = ov;
-        if (o->paths.probability.isEmpty() && QFileInfo(pr).isFile()) o->paths.probability = pr;
-    }
-    if (o->review.isEmpty()) o->review = dir.filePath("review.tsv");
-    return true;
-}
-
 /* --export: no window, no display needed. */
 static int exportHeadless(const Options &o) {
     QByteArray q = o.paths.qsm.toUtf8(), f = o.paths.flair.toUtf8(), l = o.paths.lesions.toUtf8();
@@ -290,10 +270,12 @@ int main(int argc, char **argv) {
     Options o;
     int rc = parseArgs(raw, &o);
     if (rc >= 0) return rc;
+    QString subjectName; /* of a --cohort subject */
     if (!o.cohort.isEmpty()) {
-        QString err, name;
-        if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err, &name)) return failure(err);
-        if (!o.results.isEmpty() && !resultsOf(&o, name, &err)) return failure(err);
+        QString err;
+        if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err, &subjectName)) return failure(err);
+        if (!o.results.isEmpty() && !ReviewWindow::resultsPaths(o.results, subjectName, &o.paths, &o.review, &err))
+            return failure(err);
     }
     if (!o.exportPath.isEmpty()) return exportHeadless(o);
 
@@ -317,7 +299,9 @@ int main(int argc, char **argv) {
     if (!o.sort.isEmpty()) win.sortBox()->setCurrentIndex(win.sortBox()->findData(o.sort));
     if (!o.paths.qsm.isEmpty()) {
         QString err;
-        if (!win.openSubject(o.paths, o.review, &err)) {
+        const bool ok = o.cohort.isEmpty() ? win.openSubject(o.paths, o.review, &err)
+                                           : win.openCohortSubject(o.cohort, o.results, subjectName, o.review, &err, o.paths.connectivity);
+        if (!ok) {
             g_window = nullptr;
             return failure(err);
         }

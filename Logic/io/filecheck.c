@@ -2,6 +2,7 @@
 #include "filecheck.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "../core/fileutil.h"
@@ -394,9 +396,17 @@ static qr_status check_dicom_folder(const char *path) {
         char file[QR_PATH_MAX];
         struct stat st;
         snprintf(file, sizeof file, "%s/%s", path, e->d_name);
-        if (stat(file, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        if (stat(file, &st) != 0)
+            s = qr_fail(QR_ERR_IO, "%s: %s in this DICOM folder cannot be reached (%s; a broken link?), which would stop "
+                        "the reading of the series part-way", path, e->d_name, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            continue; /* not read: the series is this folder's files */
+        else if (!S_ISREG(st.st_mode))
             s = qr_fail(QR_ERR_IO, "%s: %s in this DICOM folder is not a regular file (a pipe, device or socket would "
                         "stop the reading of the series part-way)", path, e->d_name);
+        else if (access(file, R_OK) != 0)
+            s = qr_fail(QR_ERR_IO, "%s: %s in this DICOM folder cannot be read (%s): the series would be read without it",
+                        path, e->d_name, strerror(errno));
     }
     closedir(d);
     return s;

@@ -68,7 +68,20 @@ typedef struct batch_run {
     char model_sha[65];
     queue_item *queue;
     int64_t nqueue, capqueue;
+    int tables_removed; /* queue.tsv and subjects.tsv of the previous run are gone */
 } batch_run;
+
+/* Remove the previous run's queue.tsv and subjects.tsv before a subject's folder is changed: from
+ * then on they would describe other outputs than the folders hold (they come back at the end). */
+static qr_status remove_tables(batch_run *b) {
+    for (int k = 0; !b->tables_removed && k < 2; k++) {
+        char path[QR_PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", b->out_dir, k ? QR_BATCH_SUBJECTS : QR_BATCH_QUEUE);
+        if (unlink(path) != 0 && errno != ENOENT) return qr_fail(QR_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    }
+    b->tables_removed = 1;
+    return QR_OK;
+}
 
 /* The columns of predict's lesion table (predict.c write_table), lesion_id first. */
 static const char *const TABLE_COLS[] = {"lesion_id", "volume_mm3", "center_r", "center_a", "center_s",
@@ -123,9 +136,10 @@ static void record_prefix(const batch_run *b, const char *hashes[3], char *buf, 
                        : p->threshold_mode == QR_THRESHOLD_VALUE   ? "value"
                                                                    : "f1";
     snprintf(buf, n,
-             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nengine %s\nthreshold %s %.17g\nflips %d\nprecision %s\n"
+             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nengine %s\ncuda-conv-algo %s\nthreshold %s %.17g\nflips %d\nprecision %s\n"
                           "lesion-input %d\nconnectivity %d\nformat %s\npicture %d\nqsm %s\nflair %s\nlesions %s\n",
-             QSMRIM_VERSION, b->model_sha, qr_scorer_engine(b->scorer), mode, p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0,
+             QSMRIM_VERSION, b->model_sha, qr_scorer_engine(b->scorer),
+             getenv("QSMRIM_CUDA_CONV_ALGO") ? getenv("QSMRIM_CUDA_CONV_ALGO") : "", mode, p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0,
              p->test_time_flips, qr_nn_precision_name(qr_nn_default_precision()), (int)p->lesion_input,
              p->connectivity ? p->connectivity : 26, b->opt->format, b->opt->pictures != 0, hashes[0], hashes[1],
              hashes[2]);
@@ -179,6 +193,7 @@ typedef struct record {
 /* 0 when there is no readable, well-formed record. */
 static int read_record(const char *path, record *r) {
     memset(r, 0, sizeof *r);
+    if (!qr_path_is_file(path)) return 0; /* a pipe would block */
     FILE *f = fopen(path, "rb");
     if (!f) return 0;
     const size_t n = fread(r->text, 1, sizeof r->text - 1, f);
@@ -200,19 +215,16 @@ static int read_record(const char *path, record *r) {
 }
 
 /* Remove the outputs a record lists (only names an output can have, in the subject's folder),
- * except those named in `keep` (may be NULL), and the record itself when `record_too`. */
-static void remove_listed(const batch_run *b, int s, const record *r, const subject_outputs *keep, int record_too) {
+ * except those named in `keep`. */
+static void remove_listed(const batch_run *b, int s, const record *r, const subject_outputs *keep) {
     char path[QR_PATH_MAX];
     for (int k = 0; k < r->nout; k++) {
         int kept = 0;
-        for (int j = 0; keep && j < keep->n; j++) kept |= !strcmp(keep->name[j], r->out[k]);
+        for (int j = 0; j < keep->n; j++) kept |= !strcmp(keep->name[j], r->out[k]);
         if (kept) continue;
         subject_path(b, s, r->out[k], path, sizeof path);
-        unlink(path);
-    }
-    if (record_too) {
-        subject_path(b, s, RECORD_NAME, path, sizeof path);
-        unlink(path);
+        char now[65]; /* a file changed since (edited by hand, another tool's) is not ours to remove */
+        if (qr_path_is_file(path) && qr_sha256_path(path, now) == QR_OK && !strcmp(now, r->sha[k])) unlink(path);
     }
 }
 
@@ -225,7 +237,8 @@ static qr_status try_reuse(batch_run *b, int s, const char *prefix, const subjec
     if (!read_record(o->record, &r) || strcmp(r.text, prefix) || r.nout != o->n) return QR_OK;
     for (int k = 0; k < o->n; k++) {
         char now[65];
-        if (strcmp(r.out[k], o->name[k]) || qr_sha256_path(o->path[k], now) != QR_OK || strcmp(now, r.sha[k]))
+        if (strcmp(r.out[k], o->name[k]) || !qr_path_is_file(o->path[k]) || qr_sha256_path(o->path[k], now) != QR_OK ||
+            strcmp(now, r.sha[k]))
             return QR_OK;
     }
     const int64_t before = b->nqueue;
@@ -245,15 +258,18 @@ static int subject_error(qr_status s) {
            s == QR_ERR_UNSUPPORTED || s == QR_ERR_NONFINITE || s == QR_ERR_EMPTY;
 }
 
-/* A subject that cannot be classified: its row says why, and what an earlier run wrote for it is
- * removed (it describes inputs that are no longer there, and would be opened as current). */
-static void fail_row(const batch_run *b, int s, qr_batch_subject *row) {
+/* A subject that cannot be classified: its row says why, and the record of what an earlier run
+ * wrote for it is removed, so those outputs are neither reused nor opened by the viewer as this
+ * run's (they stay: the inputs may be only out of reach for now). */
+static qr_status fail_row(batch_run *b, int s, qr_batch_subject *row) {
     row->status = QR_BATCH_FAILED;
     snprintf(row->message, sizeof row->message, "%s", qr_last_error());
     char path[QR_PATH_MAX];
     subject_path(b, s, RECORD_NAME, path, sizeof path);
-    record r;
-    if (read_record(path, &r)) remove_listed(b, s, &r, NULL, 1);
+    if (access(path, F_OK) != 0) return QR_OK;
+    QR_TRY(remove_tables(b));
+    if (unlink(path) != 0) return qr_fail(QR_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
+    return QR_OK;
 }
 
 /* Classify subject `s` into its folder. QR_OK when the row says what happened (done, reused or
@@ -269,8 +285,7 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
         if (st == QR_OK) st = qr_sha256_image(inputs[k], h[k]);
         if (st == QR_ERR_NOMEM) return st;
         if (st != QR_OK) {
-            fail_row(b, s, row);
-            return QR_OK;
+            return fail_row(b, s, row);
         }
     }
     const char *hashes[3] = {h[0], h[1], h[2]};
@@ -304,8 +319,7 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
     qr_status st = qr_predict_files(e->qsm, e->flair, e->lesions, &po, &p);
     if (st != QR_OK) {
         if (!subject_error(st)) return st;
-        fail_row(b, s, row);
-        return QR_OK;
+        return fail_row(b, s, row);
     }
     row->trained_on = p.trained_on;
     qr_pending pending[4];
@@ -321,7 +335,12 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
         qr_pending_abort_all(pending, 4);
         return st;
     }
-    /* the old record goes first: outputs half replaced are never taken for finished ones */
+    /* the tables and the old record go first: outputs half replaced are never taken for finished ones */
+    qr_status ts = remove_tables(b);
+    if (ts != QR_OK) {
+        qr_pending_abort_all(pending, 4);
+        return ts;
+    }
     record old;
     const int had = read_record(o.record, &old);
     if (unlink(o.record) != 0 && errno != ENOENT) {
@@ -329,7 +348,7 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
         return qr_fail(QR_ERR_IO, "cannot remove %s: %s", o.record, strerror(errno));
     }
     QR_TRY(qr_pending_commit_all(pending, 4));
-    if (had) remove_listed(b, s, &old, &o, 0); /* what the earlier run wrote and this one did not */
+    if (had) remove_listed(b, s, &old, &o); /* what the earlier run wrote and this one did not */
 
     char sha[NOUT][65];
     for (int k = 0; k < o.n; k++) QR_TRY(qr_sha256_path(o.path[k], sha[k]));
@@ -412,8 +431,8 @@ static qr_status check_subject_folders(const qr_cohort *c, const char *out_dir) 
         snprintf(path, sizeof path, "%s/%s", out_dir, c->entries[s].subject);
         if (lstat(path, &st) != 0) continue;
         if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode))
-            return qr_fail(QR_ERR_INVALID_ARG, "%s is %s, not a folder: subject '%s''s outputs are not written through it; "
-                           "remove it or choose another --out-dir",
+            return qr_fail(QR_ERR_INVALID_ARG, "%s is %s, not a folder: the outputs of subject '%s' are not written through "
+                           "it; remove it or choose another --out-dir",
                            path, S_ISLNK(st.st_mode) ? "a link" : "a file", c->entries[s].subject);
     }
     return QR_OK;
@@ -424,15 +443,19 @@ static qr_status check_subject_folders(const qr_cohort *c, const char *out_dir) 
 static qr_status lock_folder(const char *out_dir, int *fd_out) {
     char path[QR_PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", out_dir, LOCK_NAME);
-    const int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return qr_fail(QR_ERR_IO, "%s: cannot create the lock file (%s)", path, strerror(errno));
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == EACCES) fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* another user's: flock works on it */
+    if (fd < 0)
+        return qr_fail(QR_ERR_IO, "%s: cannot open the lock file (%s%s)", path, strerror(errno),
+                       errno == ELOOP ? ": it is a link" : "");
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         const int e = errno;
         close(fd);
         if (e == EWOULDBLOCK)
             return qr_fail(QR_ERR_IO, "%s: another qsmrim predict is writing into this folder; wait for it or choose "
                            "another --out-dir", out_dir);
-        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
+        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s%s)", path, strerror(e),
+                       e == ENOLCK ? "; the file system keeps no locks: choose a local --out-dir" : "");
     }
     *fd_out = fd;
     return QR_OK;
@@ -473,14 +496,10 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
     if (st == QR_OK && !qr_path_is_dir(out_dir)) st = qr_mkdir_p(out_dir);
     if (st == QR_OK) st = lock_folder(out_dir, &lock_fd);
     if (st == QR_OK) st = check_subject_folders(&c, out_dir); /* again, under the lock */
-    for (int k = 0; st == QR_OK && k < 2; k++) {
+    for (int k = 0; st == QR_OK && k < 2; k++) { /* rewritten at the end (remove_tables) */
         char path[QR_PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", out_dir, k ? QR_BATCH_SUBJECTS : QR_BATCH_QUEUE);
         st = qr_file_output_check(path);
-        /* the tables are rewritten when every subject has had its turn; until then there are
-         * none, so they never describe other outputs than the subjects' folders hold */
-        if (st == QR_OK && unlink(path) != 0 && errno != ENOENT)
-            st = qr_fail(QR_ERR_IO, "cannot remove %s: %s", path, strerror(errno));
     }
     if (st == QR_OK) qr_remove_leftovers(out_dir, NULL);
     sum->subjects = c.n;
@@ -519,4 +538,35 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
     free(rows);
     qr_cohort_free(&c);
     return st;
+}
+
+qr_status qr_batch_results(const char *results_dir, const char *subject, char table[QR_PATH_MAX],
+                           char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX]) {
+    char dir[QR_PATH_MAX - 128], path[QR_PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s/%s", results_dir, subject) >= (int)sizeof dir)
+        return qr_fail(QR_ERR_INVALID_ARG, "%s/%s: path too long", results_dir, subject);
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_NAME);
+    record r;
+    if (!read_record(path, &r))
+        return qr_fail(QR_ERR_IO, "%s holds no finished prediction of subject '%s' (%s is missing or damaged: was it "
+                       "classified? see %s/%s)",
+                       dir, subject, RECORD_NAME, results_dir, QR_BATCH_SUBJECTS);
+    table[0] = overlay[0] = probability[0] = '\0';
+    for (int k = 0; k < r.nout; k++) {
+        char *dst = !strcmp(r.out[k], "lesions.tsv")          ? table
+                    : !strncmp(r.out[k], "overlay.", 8)       ? overlay
+                    : !strncmp(r.out[k], "probability.", 12)  ? probability
+                                                              : NULL;
+        snprintf(path, sizeof path, "%s/%s", dir, r.out[k]);
+        char now[65];
+        if (!qr_path_is_file(path)) return qr_fail(QR_ERR_IO, "%s: no such file (the prediction of subject '%s' wrote it)", path, subject);
+        QR_TRY(qr_sha256_path(path, now));
+        if (strcmp(now, r.sha[k]))
+            return qr_fail(QR_ERR_FORMAT, "%s has changed since qsmrim predict wrote it: run the prediction again "
+                           "(--resume computes only what changed)", path);
+        if (dst) snprintf(dst, QR_PATH_MAX, "%s", path);
+    }
+    if (!table[0] || !overlay[0] || !probability[0])
+        return qr_fail(QR_ERR_FORMAT, "%s/%s lists no table, overlay or probability map", dir, RECORD_NAME);
+    return QR_OK;
 }

@@ -173,6 +173,13 @@ static void test_dicom_folder_pipe(void **state) {
     snprintf(fifo, sizeof fifo, "%s/zz.dcm", dir);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     expect_error(qr_image_read(dir, QR_FLOAT32, &back, NULL), QR_ERR_IO, "zz.dcm in this DICOM folder is not a regular file");
+    assert_int_equal(unlink(fifo), 0);
+    /* a broken link among the slices: GDCM stopped there too */
+    assert_int_equal(symlink("/nonexistent/slice.dcm", fifo), 0);
+    expect_error(qr_image_read(dir, QR_FLOAT32, &back, NULL), QR_ERR_IO, "zz.dcm in this DICOM folder cannot be reached");
+    assert_int_equal(unlink(fifo), 0);
+    assert_int_equal(qr_image_read(dir, QR_FLOAT32, &back, NULL), QR_OK);
+    qr_volume_free(&back);
     qr_volume_free(&v);
 }
 static void test_roundtrip_labels(void **state) {

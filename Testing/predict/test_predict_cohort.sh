@@ -109,9 +109,31 @@ check "a run stopped by a write failure leaves no queue.tsv or subjects.tsv of t
 rmdir "$T/k/sub-03/lesions.tsv"
 cp -r "$T/c" "$T/c2" && head -c 100 "$T/c/sub-02_qsm.nrrd" >"$T/c2/sub-02_qsm.nrrd"
 "$Q" predict --manifest "$T/c2/cohort.tsv" --out-dir "$T/k" --quiet >/dev/null 2>&1
-check "a subject failing in a rerun: its earlier outputs and record removed, the others kept" bash -c "
-  grep -qP '^sub-02\tfailed\t' '$T/k/subjects.tsv' && test ! -e '$T/k/sub-02/lesions.tsv' &&
-  test ! -e '$T/k/sub-02/overlay.nii.gz' && test ! -e '$T/k/sub-02/.qsmrim-predict' && test -s '$T/k/sub-01/lesions.tsv'"
+check "a subject failing in a rerun: its record removed (nothing reused or opened as current), its outputs kept" bash -c "
+  grep -qP '^sub-02\tfailed\t' '$T/k/subjects.tsv' && test ! -e '$T/k/sub-02/.qsmrim-predict' &&
+  test -s '$T/k/sub-02/lesions.tsv' && test -s '$T/k/sub-02/overlay.nii.gz' && test -s '$T/k/sub-01/.qsmrim-predict'"
+sed "s#\tsub#\t$T/gone/sub#g" "$C" | cut -f1-4 >"$T/gone.tsv"
+check "inputs out of reach (an unmounted disk): every subject failed, no output removed" bash -c "
+  ! '$Q' predict --manifest '$T/gone.tsv' --out-dir '$T/k' --resume --quiet >/dev/null 2>&1 &&
+  test \$(ls '$T'/k/sub-0*/lesions.tsv | wc -l) -eq 5 && test \$(ls '$T'/k/sub-0*/overlay.nii.gz | wc -l) -eq 5"
+"$Q" predict --manifest "$C" --out-dir "$T/k" --quiet >/dev/null 2>&1
+mkdir "$T/k/subjects.tsv.d" && rm "$T/k/subjects.tsv" && mv "$T/k/subjects.tsv.d" "$T/k/subjects.tsv"
+check "an output table that cannot be written: refused before anything is changed (queue.tsv kept)" bash -c "
+  ! '$Q' predict --manifest '$C' --out-dir '$T/k' --quiet >/dev/null 2>&1 && test -s '$T/k/queue.tsv'"
+rmdir "$T/k/subjects.tsv"
+echo edited >>"$T/k/sub-01/overlay.nii.gz"
+"$Q" predict --manifest "$C" --out-dir "$T/k" --format nrrd --quiet >/dev/null 2>&1
+check "an output edited since its run is not removed when the format changes" bash -c "
+  tail -c 7 '$T/k/sub-01/overlay.nii.gz' | grep -q edited && test ! -e '$T/k/sub-02/overlay.nii.gz' && test -s '$T/k/sub-02/overlay.nrrd'"
+rm "$T/k/sub-01/.qsmrim-predict" && mkfifo "$T/k/sub-01/.qsmrim-predict"
+check "a pipe where a record or an output was: no hang" bash -c "
+  timeout 60 '$Q' predict --manifest '$C' --out-dir '$T/k' --format nrrd --resume --quiet >/dev/null 2>&1 &&
+  test -f '$T/k/sub-01/.qsmrim-predict'"
+rm -f "$T/k/.qsmrim-predict.lock" && ln -s "$T/elsewhere/lock" "$T/k/.qsmrim-predict.lock"
+check "a lock file that is a link: refused, nothing created through it" bash -c "
+  ! '$Q' predict --manifest '$C' --out-dir '$T/k' --quiet >/dev/null 2>'$T/lk.err' && grep -q 'it is a link' '$T/lk.err' &&
+  test ! -e '$T/elsewhere/lock'"
+rm "$T/k/.qsmrim-predict.lock"
 printf 'subject\tqsm\tflair\tlesions\tannotations\n' >"$T/ann.tsv"
 sed -n 2p "$C" | cut -f1-4 | sed "s#\tsub#\t$T/c/sub#g" | sed "s#\$#\t$T/a/sub-01/ann.tsv#" >>"$T/ann.tsv"
 check "an annotations path inside the output folder is not read, not refused" bash -c "

@@ -116,8 +116,15 @@ check "--results without --cohort: usage error" one_line_error 2 "give its --coh
 check "--results with --table: usage error" one_line_error 2 "drop --table" \
   env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --results "$T/res" --table "$FIX/table.tsv" --export "$T/x.tsv"
 check "--results of a run that did not classify the subject: one line naming subjects.tsv" one_line_error 1 \
-  "res2/sub-x/lesions.tsv: no such file (was subject 'sub-x' classified? see .*res2/subjects.tsv)" \
+  "res2/sub-x holds no finished prediction of subject 'sub-x' (.qsmrim-predict is missing or damaged: was it classified? see .*res2/subjects.tsv)" \
   env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --results "$T/res2" --export "$T/x.tsv"
+# the viewer opens what the subject's record lists, as it was written
+"${QSMRIM:?}" predict --manifest "$T/cohort.tsv" --out-dir "$T/res3" --format nrrd --quiet >/dev/null
+check "--results opens the outputs the record lists (not another format's file beside them)" bash -c "
+  echo junk >'$T/res3/sub-x/overlay.nii.gz' &&
+  env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res3' --export '$T/r3.tsv'"
+check "--results with an output changed since its run: one line" one_line_error 1 "overlay.nrrd has changed since qsmrim predict wrote it" \
+  bash -c "printf x >>'$T/res3/sub-x/overlay.nrrd' && env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res3' --export '$T/r3.tsv'"
 
 # headless export: no prediction -> NA columns; orphan review rows are kept in the review file
 printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n77\trim+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map\n' >"$T/orphan.tsv"

@@ -1,6 +1,8 @@
 /* ReviewWindow.cxx - the main window of qsmrim-review (ReviewWindow.h). */
 #include "ReviewWindow.h"
 
+#include "predict/batch.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -1355,21 +1357,15 @@ bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, 
 
 bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, SubjectPaths *out, QString *review,
                                 QString *error) {
-    const QDir dir(QDir(results).filePath(subject));
-    out->table = dir.filePath("lesions.tsv");
-    if (!QFileInfo(out->table).isFile()) {
-        *error = QString("%1: no such file (was subject '%2' classified? see %3)")
-                     .arg(out->table, subject, QDir(results).filePath("subjects.tsv"));
+    char table[QR_PATH_MAX], overlay[QR_PATH_MAX], probability[QR_PATH_MAX];
+    if (qr_batch_results(results.toUtf8().constData(), subject.toUtf8().constData(), table, overlay, probability) != QR_OK) {
+        *error = QString::fromUtf8(qr_last_error());
         return false;
     }
-    out->overlay.clear();
-    out->probability.clear();
-    for (const char *ext : {"nii.gz", "nii", "nrrd", "mha"}) {
-        const QString ov = dir.filePath(QString("overlay.") + ext), pr = dir.filePath(QString("probability.") + ext);
-        if (out->overlay.isEmpty() && QFileInfo(ov).isFile()) out->overlay = ov;
-        if (out->probability.isEmpty() && QFileInfo(pr).isFile()) out->probability = pr;
-    }
-    if (review->isEmpty()) *review = dir.filePath("review.tsv");
+    out->table = QString::fromUtf8(table);
+    out->overlay = QString::fromUtf8(overlay);
+    out->probability = QString::fromUtf8(probability);
+    if (review->isEmpty()) *review = QDir(QDir(results).filePath(subject)).filePath("review.tsv");
     return true;
 }
 

@@ -130,19 +130,40 @@ static qr_status queue_table(batch_run *b, int subject, const char *path, qr_bat
 }
 
 /* What a subject's outputs are computed from (the record's lines before trained_on and table). */
-static void record_prefix(const batch_run *b, const char *hashes[3], char *buf, size_t n) {
+/* An environment setting as the record keeps it: at most 32 characters of letters, digits, '.',
+ * '_' and '-' (anything else is written as '?'), "" when unset. */
+static void env_setting(const char *name, char out[33]) {
+    const char *v = getenv(name);
+    size_t k = 0;
+    for (; v && v[k] && k < 32; k++) {
+        const char c = v[k];
+        out[k] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'
+                     ? c
+                     : '?';
+    }
+    out[k] = '\0';
+}
+
+/* What a subject's outputs are computed from (the record's lines before trained_on and the
+ * outputs): QR_ERR_INVALID_ARG if it does not fit `n` (never a record cut short). */
+static qr_status record_prefix(const batch_run *b, const char *hashes[3], char *buf, size_t n) {
     const qr_predict_options *p = &b->opt->predict;
     const char *mode = p->threshold_mode == QR_THRESHOLD_SENSITIVE ? "sensitive"
                        : p->threshold_mode == QR_THRESHOLD_VALUE   ? "value"
                                                                    : "f1";
-    snprintf(buf, n,
-             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nengine %s\ncuda-conv-algo %s\nthreshold %s %.17g\nflips %d\nprecision %s\n"
-                          "lesion-input %d\nconnectivity %d\nformat %s\npicture %d\nqsm %s\nflair %s\nlesions %s\n",
-             QSMRIM_VERSION, b->model_sha, qr_scorer_engine(b->scorer),
-             getenv("QSMRIM_CUDA_CONV_ALGO") ? getenv("QSMRIM_CUDA_CONV_ALGO") : "", mode, p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0,
-             p->test_time_flips, qr_nn_precision_name(qr_nn_default_precision()), (int)p->lesion_input,
-             p->connectivity ? p->connectivity : 26, b->opt->format, b->opt->pictures != 0, hashes[0], hashes[1],
-             hashes[2]);
+    char algo[33], workspace[33]; /* cuDNN's algorithm choice depends on them */
+    env_setting("QSMRIM_CUDA_CONV_ALGO", algo);
+    env_setting("QSMRIM_CUDA_WORKSPACE_MB", workspace);
+    const int w = snprintf(buf, n,
+             RECORD_MAGIC "\nqsmrim %s\nmodel %s\nengine %s\ncuda-conv-algo %s\ncuda-workspace-mb %s\nthreshold %s %.17g\n"
+                          "flips %d\nprecision %s\nlesion-input %d\nconnectivity %d\nformat %s\npicture %d\nqsm %s\n"
+                          "flair %s\nlesions %s\n",
+             QSMRIM_VERSION, b->model_sha, qr_scorer_engine(b->scorer), algo, workspace, mode,
+             p->threshold_mode == QR_THRESHOLD_VALUE ? p->threshold_value : 0.0, p->test_time_flips,
+             qr_nn_precision_name(qr_nn_default_precision()), (int)p->lesion_input, p->connectivity ? p->connectivity : 26,
+             b->opt->format, b->opt->pictures != 0, hashes[0], hashes[1], hashes[2]);
+    if (w < 0 || (size_t)w >= n) return qr_fail(QR_ERR_INVALID_ARG, "the settings record of a subject does not fit");
+    return QR_OK;
 }
 
 static void subject_path(const batch_run *b, int s, const char *name, char *out, size_t n) {
@@ -290,7 +311,7 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
     }
     const char *hashes[3] = {h[0], h[1], h[2]};
     char prefix[2048];
-    record_prefix(b, hashes, prefix, sizeof prefix);
+    QR_TRY(record_prefix(b, hashes, prefix, sizeof prefix));
     subject_outputs o;
     outputs_of(b, s, &o);
     if (b->opt->resume) {
@@ -540,8 +561,8 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
     return st;
 }
 
-qr_status qr_batch_results(const char *results_dir, const char *subject, char table[QR_PATH_MAX],
-                           char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX]) {
+qr_status qr_batch_results(const char *results_dir, const char *subject, const char *const inputs[3],
+                           char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX]) {
     char dir[QR_PATH_MAX - 128], path[QR_PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/%s", results_dir, subject) >= (int)sizeof dir)
         return qr_fail(QR_ERR_INVALID_ARG, "%s/%s: path too long", results_dir, subject);
@@ -551,6 +572,17 @@ qr_status qr_batch_results(const char *results_dir, const char *subject, char ta
         return qr_fail(QR_ERR_IO, "%s holds no finished prediction of subject '%s' (%s is missing or damaged: was it "
                        "classified? see %s/%s)",
                        dir, subject, RECORD_NAME, results_dir, QR_BATCH_SUBJECTS);
+    static const char *const keys[3] = {"qsm", "flair", "lesions"};
+    for (int k = 0; inputs && k < 3; k++) { /* computed from these very images? */
+        char key[16], now[65];
+        snprintf(key, sizeof key, "\n%s ", keys[k]);
+        const char *at = strstr(r.text, key);
+        QR_TRY(qr_sha256_image(inputs[k], now));
+        if (!at || strncmp(at + strlen(key), now, 64))
+            return qr_fail(QR_ERR_FORMAT, "%s: the prediction of subject '%s' there was computed from another %s than %s "
+                           "(changed since): run it again (qsmrim predict --resume computes only what changed)",
+                           dir, subject, keys[k], inputs[k]);
+    }
     table[0] = overlay[0] = probability[0] = '\0';
     for (int k = 0; k < r.nout; k++) {
         char *dst = !strcmp(r.out[k], "lesions.tsv")          ? table

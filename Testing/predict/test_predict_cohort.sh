@@ -138,6 +138,10 @@ printf 'subject\tqsm\tflair\tlesions\tannotations\n' >"$T/ann.tsv"
 sed -n 2p "$C" | cut -f1-4 | sed "s#\tsub#\t$T/c/sub#g" | sed "s#\$#\t$T/a/sub-01/ann.tsv#" >>"$T/ann.tsv"
 check "an annotations path inside the output folder is not read, not refused" bash -c "
   '$Q' predict --manifest '$T/ann.tsv' --out-dir '$T/a' --quiet >/dev/null"
+QSMRIM_CUDA_CONV_ALGO=$(head -c 3000 /dev/zero | tr '\0' x) "$Q" predict --manifest "$C" --out-dir "$T/env" --quiet >/dev/null 2>&1
+check "an environment setting of any length: the record is never cut short (its inputs are in it)" bash -c "
+  grep -qx 'cuda-conv-algo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' '$T/env/sub-01/.qsmrim-predict' &&
+  grep -q '^qsm [0-9a-f]\{64\}$' '$T/env/sub-01/.qsmrim-predict' && grep -q '^output lesions.tsv ' '$T/env/sub-01/.qsmrim-predict'"
 check "a model that cannot be opened: nothing created" bash -c "
   ! '$Q' predict --manifest '$C' --out-dir '$T/nomodel' --model '$T/none.h5' --quiet 2>/dev/null && test ! -e '$T/nomodel'"
 

@@ -111,6 +111,32 @@ steps_ok() {
     test "$(grep -c r4 "$T/res2s/sub-x/review.tsv")" -eq 1 && test "$(grep -c r4 "$T/res2s/sub-y/review.tsv")" -eq 1
 }
 check "] and [ open the next and previous subject with their outputs; decisions go to each one's review file" steps_ok
+# ] passes over a subject that cannot be opened (no finished prediction), saying so
+printf 'subject\tqsm\tflair\tlesions\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\nsub-y\tflip/qsm.nii.gz\tflip/flair.nii.gz\tflip/lesions.nii.gz\nsub-z\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\n' >"$T/three.tsv"
+printf 'key ]\nstate %s\nquit\n' "$T/skip.json" >"$T/skip.txt"
+skip_ok() {
+  "$QSMRIM" predict --manifest "$T/three.tsv" --out-dir "$T/res3s" --quiet >/dev/null && rm "$T/res3s/sub-y/.qsmrim-predict" &&
+    "$VIEWER" --cohort "$T/three.tsv" --results "$T/res3s" --script "$T/skip.txt" 2>"$T/skip.err" &&
+    test "$(field "$T/skip.json" 's["subject"], s["has_prediction"]')" = 'sub-z True' &&
+    grep -q "subject 'sub-y' passed over: .*holds no finished prediction" "$T/skip.err"
+}
+check "] passes over a subject without a finished prediction, with a warning" skip_ok
+# what the command line names for its cohort subject stays with it: outputs and review file
+printf 'key r\nkey ]\nkey [\nstate %s\nkey x\nquit\n' "$T/given.json" >"$T/given.txt"
+given_ok() {
+  "$VIEWER" --cohort "$T/three.tsv" --subject sub-x --table "$T/res3s/sub-x/lesions.tsv" \
+    --overlay "$T/res3s/sub-x/overlay.nii.gz" --probability "$T/res3s/sub-x/probability.nii.gz" \
+    --review "$T/mine.tsv" --reviewer r5 --script "$T/given.txt" 2>/dev/null &&
+    test "$(field "$T/given.json" 's["subject"], s["has_prediction"], s["review_file"].endswith("mine.tsv")')" = 'sub-x True True' &&
+    test "$(grep -c r5 "$T/mine.tsv")" -eq 2 && grep -qP '\trim\+\tr5\t' "$T/mine.tsv" && grep -qP '\trim-\tr5\t' "$T/mine.tsv" &&
+    ! grep -q r5 "$FIX/lesions_review.tsv"
+}
+check "--cohort with --table and --review: kept for that subject, also after ] and [" given_ok
+cp "$T/flip/qsm.nii.gz" "$T/res3s/other_qsm.nii.gz"
+printf 'subject\tqsm\tflair\tlesions\nsub-x\tres3s/other_qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\n' >"$T/changed.tsv"
+check "--results whose inputs changed since the run: one line, not stale probabilities" one_line_error 1 \
+  "computed from another qsm than .*other_qsm.nii.gz (changed since)" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/changed.tsv" --results "$T/res3s" --export "$T/x.tsv"
 check "--results without --cohort: usage error" one_line_error 2 "give its --cohort too" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --results "$T/res" --export "$T/x.tsv"
 check "--results with --table: usage error" one_line_error 2 "drop --table" \

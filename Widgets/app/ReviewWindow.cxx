@@ -1358,7 +1358,10 @@ bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, 
 bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, SubjectPaths *out, QString *review,
                                 QString *error) {
     char table[QR_PATH_MAX], overlay[QR_PATH_MAX], probability[QR_PATH_MAX];
-    if (qr_batch_results(results.toUtf8().constData(), subject.toUtf8().constData(), table, overlay, probability) != QR_OK) {
+    const QByteArray q = out->qsm.toUtf8(), f = out->flair.toUtf8(), l = out->lesions.toUtf8();
+    const char *const inputs[3] = {q.constData(), f.constData(), l.constData()};
+    if (qr_batch_results(results.toUtf8().constData(), subject.toUtf8().constData(), inputs, table, overlay,
+                         probability) != QR_OK) {
         *error = QString::fromUtf8(qr_last_error());
         return false;
     }
@@ -1369,13 +1372,36 @@ bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, 
     return true;
 }
 
+bool ReviewWindow::cohortPaths(const QString &cohort, const QString &results, const QString &name, SubjectPaths *p,
+                               QString *review, QString *chosen, QString *error) const {
+    p->connectivity = paths_.connectivity;
+    if (!cohortSubject(cohort, name, p, error, chosen)) return false;
+    /* what the command line gave for this subject stays with it */
+    if (given_.valid && *chosen == given_.subject) {
+        if (review->isEmpty()) *review = given_.review;
+        if (!given_.outputs.table.isEmpty()) {
+            p->table = given_.outputs.table;
+            p->overlay = given_.outputs.overlay;
+            p->probability = given_.outputs.probability;
+            return true;
+        }
+    }
+    return results.isEmpty() || resultsPaths(results, *chosen, p, review, error);
+}
+
 bool ReviewWindow::openCohortSubject(const QString &cohort, const QString &results, const QString &name,
-                                     const QString &reviewPath, QString *error, int connectivity) {
+                                     const QString &reviewPath, QString *error, const SubjectPaths *given) {
+    if (given) { /* the command line's subject: its review file and outputs, if given, are kept for it */
+        given_.valid = true;
+        given_.subject = name;
+        given_.review = reviewPath;
+        given_.outputs = *given;
+        paths_.connectivity = given->connectivity;
+    }
     SubjectPaths p;
-    p.connectivity = connectivity ? connectivity : paths_.connectivity;
     QString chosen, review = reviewPath;
-    if (!cohortSubject(cohort, name, &p, error, &chosen)) return false;
-    if (!results.isEmpty() && !resultsPaths(results, chosen, &p, &review, error)) return false;
+    if (!cohortPaths(cohort, results, name, &p, &review, &chosen, error)) return false;
+    if (given && given_.subject.isEmpty()) given_.subject = chosen;
     if (!openSubject(p, review, error)) return false;
     cohort_ = cohort;
     results_ = results;
@@ -1398,16 +1424,37 @@ void ReviewWindow::stepSubject(int dir) {
     QStringList names;
     for (int64_t r = 0; cs >= 0 && r < t.nrows; r++) names << QString::fromUtf8(qr_tsv_cell(&t, r, cs));
     qr_tsv_free(&t);
-    const int at = (int)names.indexOf(subjectName_), to = at + dir;
-    if (at < 0 || to < 0 || to >= names.size()) {
-        statusBar()->showMessage(at < 0 ? QString("subject '%1' is no longer in %2").arg(subjectName_, cohort_)
-                                        : QString("%1 subject of the cohort").arg(dir > 0 ? "the last" : "the first"),
-                                 5000);
+    const int at = (int)names.indexOf(subjectName_);
+    if (at < 0) {
+        statusBar()->showMessage(QString("subject '%1' is no longer in %2").arg(subjectName_, cohort_), 5000);
         return;
     }
-    QString err;
-    if (!openCohortSubject(cohort_, results_, names[to], QString(), &err)) reportError("Cannot open the subject", err);
-    else statusBar()->showMessage(QString("subject %1 of %2: %3").arg(to + 1).arg(names.size()).arg(names[to]), 5000);
+    /* subjects that cannot be opened (no finished prediction, inputs changed since, a missing
+     * file) are passed over, and said so */
+    QStringList skipped;
+    for (int to = at + dir; to >= 0 && to < names.size(); to += dir) {
+        SubjectPaths p;
+        QString review, chosen, err;
+        if (!cohortPaths(cohort_, results_, names[to], &p, &review, &chosen, &err)) {
+            skipped << QString("%1 (%2)").arg(names[to], err);
+            fprintf(stderr, "qsmrim-review: warning: subject '%s' passed over: %s\n", names[to].toUtf8().constData(),
+                    err.toUtf8().constData());
+            continue;
+        }
+        if (!openSubject(p, review, &err)) { /* e.g. its review file is open elsewhere: stop here */
+            reportError("Cannot open the subject", err);
+            return;
+        }
+        subjectName_ = chosen;
+        setWindowTitle(QString("qsmrim-review \u2014 %1 \u2014 %2").arg(chosen).arg(reviewer_));
+        statusBar()->showMessage(QString("subject %1 of %2: %3%4").arg(to + 1).arg(names.size()).arg(chosen)
+                                     .arg(skipped.isEmpty() ? QString() : "; passed over: " + skipped.join("; ")),
+                                 8000);
+        return;
+    }
+    statusBar()->showMessage(QString("no subject to open %1 '%2'%3").arg(dir > 0 ? "after" : "before", subjectName_)
+                                 .arg(skipped.isEmpty() ? QString() : "; passed over: " + skipped.join("; ")),
+                             8000);
 }
 
 void ReviewWindow::exportDialog() {

@@ -109,10 +109,11 @@ public:
                              QString *error);
     /* Open subject `name` of a cohort manifest, with its outputs under `results` when that is set,
      * and remember both: ] and [ then step through the manifest's subjects. `reviewPath` as for
-     * openSubject (empty: results/SUBJECT/review.tsv with results, else the default); `connectivity`
-     * splitting a binary mask (0: as the open subject). */
+     * openSubject (empty: results/SUBJECT/review.tsv with results, else the default). `given`: the
+     * command line's connectivity and, when it names a table, the outputs to open instead of the
+     * results' - kept, with reviewPath, for this subject when ] and [ come back to it. */
     bool openCohortSubject(const QString &cohort, const QString &results, const QString &name,
-                           const QString &reviewPath, QString *error, int connectivity = 0);
+                           const QString &reviewPath, QString *error, const SubjectPaths *given = nullptr);
 
     /* ---- used by the script mode and the tests (each goes through the same path as the UI) ---- */
     SliceView *view(const QString &name) const;
@@ -185,6 +186,9 @@ private:
     void selectItem(int64_t item, bool zoomViews);
     void step(int dir);
     void stepSubject(int dir);
+    /* A cohort subject's images, outputs and review file (cohortSubject, resultsPaths, given_). */
+    bool cohortPaths(const QString &cohort, const QString &results, const QString &name, SubjectPaths *p,
+                     QString *review, QString *chosen, QString *error) const;
     void decide(int decision);
     bool recordRow(int decision, const QString &note, QString *error);
     void updateLut();
@@ -201,6 +205,11 @@ private:
     PredictSettings predictSettings_;
     SubjectPaths paths_;
     QString cohort_, results_, subjectName_; /* the open subject's cohort manifest, its results folder, name */
+    struct Given {                            /* what the command line named for its cohort subject */
+        bool valid = false;
+        QString subject, review;
+        SubjectPaths outputs;
+    } given_;
     bool loaded_ = false;
     qr_review_subject subject_;
     qr_review review_;

@@ -299,8 +299,10 @@ int main(int argc, char **argv) {
     if (!o.sort.isEmpty()) win.sortBox()->setCurrentIndex(win.sortBox()->findData(o.sort));
     if (!o.paths.qsm.isEmpty()) {
         QString err;
+        SubjectPaths given = o.paths; /* outputs the command line named; --results ones are looked up again */
+        if (!o.results.isEmpty()) given.table.clear(), given.overlay.clear(), given.probability.clear();
         const bool ok = o.cohort.isEmpty() ? win.openSubject(o.paths, o.review, &err)
-                                           : win.openCohortSubject(o.cohort, o.results, subjectName, o.review, &err, o.paths.connectivity);
+                                           : win.openCohortSubject(o.cohort, o.results, subjectName, o.review, &err, &given);
         if (!ok) {
             g_window = nullptr;
             return failure(err);

@@ -3,9 +3,9 @@
  * each subject's outputs in a folder of its own, and one queue of all lesions ranked for review
  * (what an annotator pre-sorting candidate rim lesions works through).
  *
- * The manifest is a cohort manifest (cohort.h) whose annotations column may be missing: subject,
+ * The manifest is a cohort manifest (cohort.h) whose annotations column is not read: subject,
  * qsm, flair, lesions. Subject names become folder names, so they must be usable as one (no '/',
- * no control characters, not starting with '.').
+ * no control characters, not starting with '.', not the name of one of the two tables).
  *
  * OUT/
  *   queue.tsv      every lesion of every classified subject, most probable rim+ first (ties: the
@@ -20,15 +20,22 @@
  *   SUBJECT/lesions.tsv, SUBJECT/overlay.EXT, SUBJECT/probability.EXT [, SUBJECT/picture.png]
  *                  predict's --out-table, --out-labels, --out-probability (and --out-picture)
  *   SUBJECT/.qsmrim-predict
- *                  what the outputs were computed from (the three inputs' and the model's SHA-256,
- *                  the decision and input settings, the lesions table's SHA-256): a resumed run
- *                  reuses a subject only when all of it is unchanged
+ *                  the record: what the outputs were computed from (qsmrim's version, the model's
+ *                  and the three inputs' SHA-256, the engine without its thread count, the cuDNN
+ *                  settings, the decision and input settings), then trained_on and each output
+ *                  with its SHA-256. A resumed run reuses a subject only when all of it matches;
+ *                  the viewer (qr_batch_results) opens only what it lists, unchanged
+ *   .qsmrim-predict.lock
+ *                  one run at a time writes into OUT (flock)
  *
  * A subject whose inputs cannot be used (missing, corrupt, mismatched grids, ...) is recorded as
- * failed and the others are classified; a failure to write, an out-of-memory, a failing device or
- * model, or a cancel stops the run. Each subject's outputs are committed together as it finishes
- * (its record last), so an interrupted run keeps every finished subject; queue.tsv and subjects.tsv
- * are written when every subject has had its turn.
+ * failed, its record (not its outputs: the inputs may be only out of reach) removed, and the
+ * others are classified; a failure to write, an out-of-memory, a failing device or model, or a
+ * cancel stops the run. Each subject's outputs are committed together as it finishes (the old
+ * record removed first, the new one written last), so an interrupted run keeps every finished
+ * subject and never leaves a record over other outputs. A rerun removes only the outputs the
+ * previous record lists that are unchanged since. queue.tsv and subjects.tsv are removed before
+ * the first subject folder changes and written when every subject has had its turn.
  */
 #ifndef QR_BATCH_H
 #define QR_BATCH_H

@@ -123,6 +123,13 @@ qr_status qr_sha256_image(const char *path, char hex[65]) {
     return QR_OK;
 }
 
+uint64_t qr_sha256_prefix64(const char hex[65]) {
+    char first[17];
+    memcpy(first, hex, 16);
+    first[16] = '\0';
+    return strtoull(first, NULL, 16);
+}
+
 qr_status qr_feature_cache_key(const char *qsm_path, const char *lesions_path, const char *params_text, char key[65],
                                char qsm_sha[65], char lesions_sha[65]) {
     char hq[65], hl[65];

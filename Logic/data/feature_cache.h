@@ -34,6 +34,9 @@ extern "C" {
 qr_status qr_sha256_path(const char *path, char hex[65]);
 /* An image input's hash (above): its file's or folder's, with a detached header's voxel data file. */
 qr_status qr_sha256_image(const char *path, char hex[65]);
+/* The first 64 bits of a SHA-256 given as hex: how a model file records the QSM images of its
+ * training subjects (training_qsm_sha256). */
+uint64_t qr_sha256_prefix64(const char hex[65]);
 /* SHA-256 of a memory block, as hex. */
 void qr_sha256_hex(const void *data, size_t n, char hex[65]);
 

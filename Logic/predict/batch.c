@@ -26,6 +26,12 @@
 static const char *const FORMATS[] = {"nii.gz", "nii", "nrrd", "mha"};
 enum { NFORMATS = sizeof FORMATS / sizeof FORMATS[0] };
 
+int qr_batch_format_ok(const char *ext) {
+    for (int k = 0; ext && k < NFORMATS; k++)
+        if (!strcmp(ext, FORMATS[k])) return 1;
+    return 0;
+}
+
 qr_batch_options qr_batch_options_default(void) {
     qr_batch_options o;
     memset(&o, 0, sizeof o);
@@ -83,10 +89,9 @@ static qr_status remove_tables(batch_run *b) {
     return QR_OK;
 }
 
-/* The columns of predict's lesion table (predict.c write_table), lesion_id first. */
-static const char *const TABLE_COLS[] = {"lesion_id", "volume_mm3", "center_r", "center_a", "center_s",
-                                         "probability", "uncertainty", "decision"};
-enum { NTABLE_COLS = sizeof TABLE_COLS / sizeof TABLE_COLS[0] };
+/* The columns of predict's lesion table, lesion_id first. */
+#define TABLE_COLS qr_prediction_table_columns
+#define NTABLE_COLS QR_PREDICTION_TABLE_NCOLS
 
 /* Add a subject's lesions.tsv to the queue; counts its decisions. */
 static qr_status queue_table(batch_run *b, int subject, const char *path, qr_batch_subject *row) {
@@ -112,9 +117,9 @@ static qr_status queue_table(batch_run *b, int subject, const char *path, qr_bat
         q->lesion_id = (int32_t)id;
         size_t len = 0;
         q->cells[0] = '\0';
-        for (int k = 1; k < NTABLE_COLS; k++)
-            len += (size_t)snprintf(q->cells + len, len < sizeof q->cells ? sizeof q->cells - len : 0, "%s%s",
-                                    k > 1 ? "\t" : "", qr_tsv_cell(&t, r, ci[k]));
+        for (int k = 1; k < NTABLE_COLS && len < sizeof q->cells; k++)
+            len += (size_t)snprintf(q->cells + len, sizeof q->cells - len, "%s%s", k > 1 ? "\t" : "",
+                                    qr_tsv_cell(&t, r, ci[k]));
         if (len >= sizeof q->cells) {
             st = qr_fail(QR_ERR_FORMAT, "%s: line %lld is too long for a lesion table", path, (long long)t.lineno[r]);
             break;
@@ -129,7 +134,6 @@ static qr_status queue_table(batch_run *b, int subject, const char *path, qr_bat
     return st;
 }
 
-/* What a subject's outputs are computed from (the record's lines before trained_on and table). */
 /* An environment setting as the record keeps it: at most 32 characters of letters, digits, '.',
  * '_' and '-' (anything else is written as '?'), "" when unset. */
 static void env_setting(const char *name, char out[33]) {
@@ -305,9 +309,7 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
         qr_status st = qr_image_precheck(inputs[k]); /* a pipe is refused, not read (it would block) */
         if (st == QR_OK) st = qr_sha256_image(inputs[k], h[k]);
         if (st == QR_ERR_NOMEM) return st;
-        if (st != QR_OK) {
-            return fail_row(b, s, row);
-        }
+        if (st != QR_OK) return fail_row(b, s, row);
     }
     const char *hashes[3] = {h[0], h[1], h[2]};
     char prefix[2048];
@@ -486,9 +488,7 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
                             qr_batch_summary *sum) {
     memset(sum, 0, sizeof *sum);
     const qr_batch_options opt = opt_in ? *opt_in : qr_batch_options_default();
-    int fmt_ok = 0;
-    for (int k = 0; k < NFORMATS; k++) fmt_ok |= opt.format && !strcmp(opt.format, FORMATS[k]);
-    if (!fmt_ok)
+    if (!qr_batch_format_ok(opt.format))
         return qr_fail(QR_ERR_INVALID_ARG, "image format '%s' is not one of nii.gz, nii, nrrd, mha",
                        opt.format ? opt.format : "");
     if (!out_dir || !out_dir[0]) return qr_fail(QR_ERR_INVALID_ARG, "no output folder given");

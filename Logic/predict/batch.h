@@ -71,6 +71,8 @@ typedef struct qr_batch_options {
 } qr_batch_options;
 
 qr_batch_options qr_batch_options_default(void);
+/* 1 if `ext` is an image format a cohort run writes: nii.gz, nii, nrrd, mha. */
+int qr_batch_format_ok(const char *ext);
 
 typedef struct qr_batch_summary {
     int subjects, done, reused, failed, trained_on;

@@ -292,10 +292,14 @@ qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const c
     return s;
 }
 
+const char *const qr_prediction_table_columns[QR_PREDICTION_TABLE_NCOLS] = {
+    "lesion_id", "volume_mm3", "center_r", "center_a", "center_s", "probability", "uncertainty", "decision"};
+
 static qr_status write_table(const qr_prediction *p, const char *path, qr_pending *out) {
     qr_atomic f;
     QR_TRY(qr_atomic_open(&f, path));
-    fprintf(f.fp, "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n");
+    for (int k = 0; k < QR_PREDICTION_TABLE_NCOLS; k++)
+        fprintf(f.fp, "%s%c", qr_prediction_table_columns[k], k + 1 < QR_PREDICTION_TABLE_NCOLS ? '\t' : '\n');
     for (int64_t u = 0; u < p->n; u++) {
         const qr_lesion_result *R = &p->lesions[u];
         fprintf(f.fp, "%d\t%.10g\t%.3f\t%.3f\t%.3f\t%.6f\t%.6f\t%s\n", R->id, R->volume_mm3, R->center_ras[0],

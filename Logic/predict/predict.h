@@ -127,6 +127,10 @@ qr_status qr_predict_outputs_check(const char *qsm, const char *flair, const cha
  * with a message naming the accepted forms otherwise. */
 qr_status qr_threshold_parse(const char *text, qr_threshold_mode *mode, double *value);
 
+/* The columns of the lesion table qr_prediction_write writes, in order. */
+#define QR_PREDICTION_TABLE_NCOLS 8
+extern const char *const qr_prediction_table_columns[QR_PREDICTION_TABLE_NCOLS];
+
 /* "rim-", "review", "rim+" for a decision code. */
 const char *qr_decision_name(int decision);
 

@@ -20,6 +20,7 @@
 
 #include "../core/resources.h"
 #include "../io/outputs.h"
+#include "../data/feature_cache.h"
 #include "../data/subject.h"
 #include "../train/dataset.h"
 #include "../train/learner.h"
@@ -219,10 +220,7 @@ qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_r
 
 int qr_scorer_trained_on(const qr_scorer *s, const char *qsm_sha256) {
     if (s->n_trained_on == 0) return -1;
-    char first[17];
-    memcpy(first, qsm_sha256, 16);
-    first[16] = '\0';
-    const uint64_t h = strtoull(first, NULL, 16);
+    const uint64_t h = qr_sha256_prefix64(qsm_sha256);
     for (int64_t k = 0; k < s->n_trained_on; k++)
         if (s->trained_on[k] == h) return 1;
     return 0;

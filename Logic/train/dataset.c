@@ -367,12 +367,7 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         if (st == QR_OK && o->features) st = subject_features(e, &s, rad, params_text, o, &ft, &cached, hq);
         d->n_cached += cached;
         if (st == QR_OK && !hq[0]) st = qr_sha256_image(e->qsm, hq); /* not hashed for the feature cache */
-        if (st == QR_OK) {
-            char first[17];
-            memcpy(first, hq, 16);
-            first[16] = '\0';
-            d->subject_qsm_hash[si] = strtoull(first, NULL, 16);
-        }
+        if (st == QR_OK) d->subject_qsm_hash[si] = qr_sha256_prefix64(hq);
         const int64_t before = d->n_unannotated;
         if (st == QR_OK) st = append_subject(d, si, &s, ann, nann, &ft, &cap);
         unannotated[si] = d->n_unannotated - before;

@@ -208,7 +208,7 @@ int cmd_predict(int argc, char **argv) {
         case 'M': manifest = optarg; break;
         case 'D': out_dir = optarg; break;
         case 'E':
-            if (strcmp(optarg, "nii.gz") && strcmp(optarg, "nii") && strcmp(optarg, "nrrd") && strcmp(optarg, "mha"))
+            if (!qr_batch_format_ok(optarg))
                 return cli_usage("--format '%s' is not nii.gz, nii, nrrd or mha", optarg);
             bo.format = optarg;
             batch_only = 1;

@@ -274,7 +274,9 @@ int main(int argc, char **argv) {
     if (!o.cohort.isEmpty()) {
         QString err;
         if (!ReviewWindow::cohortSubject(o.cohort, o.subject, &o.paths, &err, &subjectName)) return failure(err);
-        if (!o.results.isEmpty() && !ReviewWindow::resultsPaths(o.results, subjectName, &o.paths, &o.review, &err))
+        /* the window looks up --results itself (openCohortSubject), and again for ] and [ */
+        if (!o.exportPath.isEmpty() && !o.results.isEmpty() &&
+            !ReviewWindow::resultsPaths(o.results, subjectName, &o.paths, &o.review, &err))
             return failure(err);
     }
     if (!o.exportPath.isEmpty()) return exportHeadless(o);
@@ -299,10 +301,8 @@ int main(int argc, char **argv) {
     if (!o.sort.isEmpty()) win.sortBox()->setCurrentIndex(win.sortBox()->findData(o.sort));
     if (!o.paths.qsm.isEmpty()) {
         QString err;
-        SubjectPaths given = o.paths; /* outputs the command line named; --results ones are looked up again */
-        if (!o.results.isEmpty()) given.table.clear(), given.overlay.clear(), given.probability.clear();
         const bool ok = o.cohort.isEmpty() ? win.openSubject(o.paths, o.review, &err)
-                                           : win.openCohortSubject(o.cohort, o.results, subjectName, o.review, &err, &given);
+                                           : win.openCohortSubject(o.cohort, o.results, subjectName, o.review, &err, &o.paths);
         if (!ok) {
             g_window = nullptr;
             return failure(err);

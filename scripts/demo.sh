@@ -33,12 +33,14 @@ echo "== 2. qsmrim predict with the shipped demonstration model"
 
 echo
 echo "== 3. the lesion table, most likely rim+ first (truth: the phantom's own annotation)"
-# join the prediction with the phantom's truth (annotation column 'rim') by lesion id
-awk -F'\t' -v OFS='\t' '
+# join the prediction with the phantom's truth (annotation column 'rim') by lesion id, in aligned
+# columns (awk only: `column` is not part of a minimal Debian system)
+awk -F'\t' '
+    function row(a, b, c, d, e, f) { printf "%-7s %-11s %-8s %-12s %-9s %s\n", a, b, c, d, e, f }
     NR == FNR { if (FNR > 1) truth[$1] = ($2 == 1 ? "rim+" : "rim-"); next }
-    FNR == 1  { print "lesion", "volume_mm3", "P(rim+)", "uncertainty", "decision", "truth"; next }
-              { print $1, $2, $6, $7, $8, truth[$1] }' \
-    "$sub/sub-001_annotations.tsv" "$out/lesions.tsv" | column -t -s $'\t' | head -n 13
+    FNR == 1  { row("lesion", "volume_mm3", "P(rim+)", "uncertainty", "decision", "truth"); next }
+              { row($1, $2, $6, $7, $8, truth[$1]) }' \
+    "$sub/sub-001_annotations.tsv" "$out/lesions.tsv" | head -n 13
 n=$(( $(wc -l <"$out/lesions.tsv") - 1 ))
 [ "$n" -gt 12 ] && echo "... $n lesions in all"
 echo

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* Count the cells of a line; with `cells`, also cut the line at its tabs and store up to `max`
@@ -147,6 +148,8 @@ void qr_tsv_free(qr_tsv *t) {
 int qr_tsv_column(const qr_tsv *t, const char *name) {
     for (int c = 0; c < t->ncols; c++)
         if (!strcmp(t->header[c], name)) return c;
+    for (int c = 0; c < t->ncols; c++) /* "QSM", "Lesion_ID" as spreadsheets and other tools write them */
+        if (!strcasecmp(t->header[c], name)) return c;
     return -1;
 }
 
@@ -198,6 +201,8 @@ qr_status qr_tsv_get_int(const qr_tsv *t, int64_t row, int col, int64_t *out) {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
+    if (end && end != s && *end == '.') /* "1.0", "3.00": how a table exported as floats writes integers */
+        for (end++; *end == '0'; end++) {}
     while (end && end != s && *end == ' ') end++; /* " 1" and "1 " alike; " " stays no number */
     if (!s[0] || *end || errno)
         return qr_fail(QR_ERR_FORMAT, "%s: line %lld, column '%s': '%s' is not an integer", t->path,

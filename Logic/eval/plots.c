@@ -222,9 +222,14 @@ qr_status qr_plot_counts(const char *png_path, const qr_eval_result *r, const ch
     char buf[160];
     if (isnan(r->count_r.value))
         snprintf(buf, sizeof buf, "r undefined (constant counts), MSE %.2f, %d subjects", r->count_mse.value, n);
-    else
-        snprintf(buf, sizeof buf, "Pearson r %.2f (95%% CI %.2f-%.2f), MSE %.2f, %d subjects", r->count_r.value,
+    else if (isfinite(r->count_r.lo) && isfinite(r->count_r.hi)) /* the report table's interval */
+        snprintf(buf, sizeof buf, "Pearson r %.2f (95%% bootstrap CI %.2f to %.2f), MSE %.2f, %d subjects", r->count_r.value,
+                 r->count_r.lo, r->count_r.hi, r->count_mse.value, n);
+    else if (isfinite(r->count_r_ci[0]) && isfinite(r->count_r_ci[1]))
+        snprintf(buf, sizeof buf, "Pearson r %.2f (95%% CI %.2f to %.2f, Fisher z), MSE %.2f, %d subjects", r->count_r.value,
                  r->count_r_ci[0], r->count_r_ci[1], r->count_mse.value, n);
+    else
+        snprintf(buf, sizeof buf, "Pearson r %.2f, MSE %.2f, %d subjects", r->count_r.value, r->count_mse.value, n);
     cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
     text(cr, 270, 466, 11, buf, 0.5, 0);
     cairo_destroy(cr);

@@ -225,6 +225,7 @@ typedef struct qr_nn_model_meta {
     double voxel_mm[3];         /* training voxel size along L, P, S in mm (0 0 0: not recorded) */
     const uint64_t *training_qsm; /* written when set (borrowed while saving; not read back) */
     int64_t n_training_qsm;
+    int checkpoint;             /* loading only: the file is a training checkpoint (it holds optimizer state) */
 } qr_nn_model_meta;
 
 /* A member's preprocessing (pointers into the model; n = in_channels / n_radiomic). */

@@ -455,6 +455,7 @@ static qr_status load_model(qr_nn_context *ctx, hid_t f, const char *path, qr_nn
     meta.threshold_f1 = meta.threshold_sensitive = NAN;
     meta.seed = -1;
     QR_TRY(read_config(f, path, &cfg, &meta));
+    meta.checkpoint = H5Lexists(f, "optimizer", H5P_DEFAULT) > 0;
     int64_t nm;
     QR_TRY(read_attr_int(f, path, "n_members", &nm));
     if (nm < 1 || nm > 10000) return qr_fail(QR_ERR_MODEL, "%s: %lld members (1..10000)", path, (long long)nm);

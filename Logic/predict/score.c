@@ -79,6 +79,9 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
             qr_scorer_close(s);
             return st;
         }
+    if (!isfinite(stored[0]))
+        qr_log(QR_LOG_WARNING, "%s stores no decision threshold (a model imported or written outside `qsmrim train`): "
+               "lesions with P(rim+) >= 0.5 are called rim+ and none is flagged for review", s->path);
     st = qr_model_training_subjects_loaded(s->path, &s->trained_on, &s->n_trained_on);
     if (st != QR_OK) {
         qr_scorer_close(s);

@@ -275,7 +275,7 @@ static qr_status missing_label(const qr_cohort_entry *e, const qr_subject *s, in
     return qr_fail(QR_ERR_FORMAT, "subject '%s': %s annotates lesion %d, which %s does not hold%s (its labels: %s%s)",
                    e->subject, e->annotations, id, e->lesions,
                    s->align.labels_resampled ? " on the QSM grid it was resampled onto" : "", list,
-                   n == 1 ? "; a binary mask must be split into numbered lesions first: qsmrim lesions --mask MAP --out-labels LABELS"
+                   n == 1 ? "; a binary mask must be split into numbered lesions first: qsmrim lesions --mask MAP --out LESIONS.tsv --out-labels LABELS.nrrd"
                           : "");
 }
 

@@ -527,6 +527,12 @@ qr_status qr_nn_learner_save(qr_learner *l, const char *path, const qr_model_inf
 qr_status qr_nn_learner_load(const char *path, const char *device, int threads, qr_learner *l, qr_model_info *info) {
     QR_TRY(make_context(device, threads, &l->ctx));
     QR_TRY(qr_nn_model_load_checked(l->ctx, path, &l->model));
+    /* A checkpoint loads as a model (nn.h) but is not one to use: it is the member of a run that
+     * has not finished, without the decision thresholds that training chooses at its end. */
+    if (qr_nn_model_meta_const(l->model)->checkpoint)
+        return qr_fail(QR_ERR_MODEL, "%s is the checkpoint of an unfinished training run, not a model: continue that run with "
+                                     "--resume (qsmrim train: the same --manifest, --out and settings), which writes the model",
+                       path);
     const qr_nn_config *nc = qr_nn_model_config(l->model);
     l->arch = nc->arch == QR_NN_ARCH_RIMNET ? QR_ARCH_RIMNET : (nc->arch == QR_NN_ARCH_APRL_NN ? QR_ARCH_APRL_NN : QR_ARCH_QSMRIMNET);
     l->nmembers = qr_nn_model_members(l->model);

@@ -130,12 +130,26 @@ const char *cli_resolve_device(const char *text, int threads) {
 static char g_stop_msg[256];
 static size_t g_stop_len = 0;
 
+/* When the first stop signal came (CLOCK_MONOTONIC, ns). One stop is often delivered twice within
+ * microseconds: `timeout` and job schedulers signal the process and then its process group; only
+ * a second signal after REPEAT_NS is a second Ctrl-C. */
+#define REPEAT_NS 250000000LL
+static volatile long long g_first_stop_ns = 0;
+
+static long long monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* async-signal-safe */
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void on_interrupt(int sig) {
     if (QR_CANCELLED(&cli_interrupted)) {
+        if (monotonic_ns() - g_first_stop_ns < REPEAT_NS) return; /* the same stop, delivered again */
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
+    g_first_stop_ns = monotonic_ns();
     QR_CANCEL(&cli_interrupted);
     if (g_stop_len) {
         ssize_t w = write(STDERR_FILENO, g_stop_msg, g_stop_len);
@@ -171,12 +185,16 @@ void cli_prefer_passive_omp_waiting(char **argv) {
     execv("/proc/self/exe", argv - 1); /* returns only on failure: then run as we are */
 }
 
+void cli_progress_step(const char *label, int64_t done, int64_t total) {
+    if (done >= total)
+        cli_progress_end(label, total);
+    else
+        cli_progress(label, done, total);
+}
+
 void cli_load_progress(const char *stage, int64_t done, int64_t total, void *user) {
     (void)user;
-    if (done >= total)
-        cli_progress_end(stage, total);
-    else
-        cli_progress(stage, done, total);
+    cli_progress_step(stage, done, total);
 }
 
 double cli_cpu_now(void) {
@@ -210,20 +228,27 @@ static void fmt_duration(double s, char *buf, size_t n) {
 
 static double g_prog_start = -1, g_prog_last = -1;
 static const char *g_prog_label = NULL;
+/* the count when the timing started (a resumed run starts part-way: the ETA is taken from the rate
+ * seen since), and the last count and total seen (a lower count or another total: a new job) */
+static int64_t g_prog_done0 = 0, g_prog_prev = -1, g_prog_total = -1;
 
 void cli_progress(const char *label, int64_t done, int64_t total) {
     if (g_quiet) return;
     double now = cli_now();
-    if (g_prog_label != label || g_prog_start < 0 || done == 0) {
+    if (g_prog_label != label || g_prog_start < 0 || done < g_prog_prev || total != g_prog_total) {
         g_prog_label = label;
         g_prog_start = now;
         g_prog_last = -1;
+        g_prog_done0 = done;
     }
+    g_prog_prev = done;
+    g_prog_total = total;
     int tty = isatty(STDERR_FILENO);
+    /* a terminal line is redrawn 5 times a second, a log gets a line every 5 s */
     if (g_prog_last >= 0 && now - g_prog_last < (tty ? 0.2 : 5.0)) return;
     g_prog_last = now;
     double el = now - g_prog_start;
-    double eta = done > 0 ? el * (double)(total - done) / (double)done : -1;
+    double eta = done > g_prog_done0 ? el * (double)(total - done) / (double)(done - g_prog_done0) : -1;
     char e1[32], e2[32];
     fmt_duration(el, e1, sizeof e1);
     fmt_duration(eta, e2, sizeof e2);
@@ -242,6 +267,7 @@ void cli_progress_end(const char *label, int64_t total) {
             (long long)total, e1);
     g_prog_start = -1;
     g_prog_label = NULL;
+    g_prog_prev = g_prog_total = -1;
 }
 
 void cli_command_line(int argc, char **argv, char *buf, size_t n) {

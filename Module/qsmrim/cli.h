@@ -66,7 +66,9 @@ const char *cli_resolve_device(const char *text, int threads);
 
 /* Ctrl-C: the first SIGINT/SIGTERM sets the flag that long work polls (and that library calls
  * receive as their cancel flag) and prints a notice unless quiet (install after cli_set_quiet);
- * a second one ends the process at once. The command then ends with its one error line. */
+ * a second one ends the process at once - unless it comes within a quarter of a second of the
+ * first: `timeout` and job schedulers deliver one stop twice (to the process, then its group).
+ * The command then ends with its one error line. */
 void cli_install_interrupt(void);
 extern volatile sig_atomic_t cli_interrupted;
 
@@ -74,6 +76,8 @@ extern volatile sig_atomic_t cli_interrupted;
  * one line every few seconds otherwise. cli_progress_end prints the final line. */
 void cli_progress(const char *label, int64_t done, int64_t total);
 void cli_progress_end(const char *label, int64_t total);
+/* cli_progress, or cli_progress_end once done reaches total. */
+void cli_progress_step(const char *label, int64_t done, int64_t total);
 /* A loading-progress callback (qr_load_progress_fn) over cli_progress: stage, done, total. */
 void cli_load_progress(const char *stage, int64_t done, int64_t total, void *user);
 

@@ -119,7 +119,7 @@ static void on_fit(const qr_fit_progress *p, void *user) {
     if (!isfinite(p->loss)) return; /* the forest reports only its end */
     snprintf(rs->label, sizeof rs->label, "fold %d/%d seed %d/%d epoch %d/%d loss %.4f %.2f ms/lesion", rs->fold + 1,
              rs->folds, rs->seed + 1, rs->seeds, p->epoch + 1, p->epochs, p->loss, p->ms_per_sample);
-    cli_progress(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
+    cli_progress_step(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
 }
 
 /* --name becomes a folder name (DIR/.work-<name>/, DIR/<name>/): one plain path component. */

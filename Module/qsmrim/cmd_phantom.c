@@ -61,9 +61,11 @@ static int parse_seed(const char *s, uint64_t *out) {
     return 0;
 }
 
+static const char PROGRESS_LABEL[] = "phantom: subjects";
+
 static void on_progress(int done, int total, void *user) {
     (void)user;
-    cli_progress("phantom: subjects", done, total);
+    cli_progress(PROGRESS_LABEL, done, total);
 }
 
 int cmd_phantom(int argc, char **argv) {
@@ -112,9 +114,9 @@ int cmd_phantom(int argc, char **argv) {
     qr_phantom_summary sum;
     qr_status s = qr_phantom_cohort_write(out, &o, &sum);
     if (s != QR_OK) return cli_fail(s);
-    cli_progress_end("phantom: subjects", o.n_subjects);
+    cli_progress_end(PROGRESS_LABEL, o.n_subjects);
     cli_notice("%d subjects, %lld lesions, %lld rim+ (%.2f%%), %d subjects without rim+, at most %d rim+ in one "
-               "subject; %.0f s -> %s/cohort.tsv",
+               "subject; %.0f s in all, reading the anatomy included -> %s/cohort.tsv",
                sum.n_subjects, (long long)sum.n_lesions, (long long)sum.n_rimpos,
                sum.n_lesions ? 100.0 * (double)sum.n_rimpos / (double)sum.n_lesions : 0.0, sum.subjects_without_rimpos,
                sum.max_rimpos_per_subject, cli_now() - t0, out);

@@ -45,7 +45,9 @@ static const char *HELP =
     "                    and stored in the model; 0 trains on every subject and takes the thresholds\n"
     "                    from the training lesions (optimistic)\n"
     "  --resume          continue from the checkpoints of an interrupted run (MODEL.h5.seed<k>.ckpt.h5,\n"
-    "                    written after every epoch next to the model and removed when it is complete)\n"
+    "                    written after every epoch next to the model and removed when it is complete);\n"
+    "                    without --resume such a checkpoint is an error (remove it to start anew), and\n"
+    "                    --resume over a finished model (no checkpoint) is one too\n"
     "  --report DIR      also write the held-out evaluation there (metrics.json, predictions.tsv and\n"
     "                    decisions.tsv of the held-out subjects' lesions, summary.tsv, report.html);\n"
     "                    needs held-out subjects (--holdout > 0)\n"
@@ -57,7 +59,8 @@ static const char *HELP =
     "  --threads T       CPU threads (default: all cores)\n"
     "  --quiet           no progress or notices\n"
     "\n"
-    "Progress: one line per epoch step with the loss, the speed and the time left. Ctrl-C stops after\n"
+    "Progress: the epoch, the loss, the speed and the time left, redrawn on a terminal after every step;\n"
+    "into a file or pipe, a line every 5 seconds and one at the end of each member. Ctrl-C stops after\n"
     "the current step and keeps the last epoch's checkpoint; rerun with --resume.\n"
     "\n"
     "example:\n"
@@ -82,7 +85,16 @@ static void on_fit(const qr_fit_progress *p, void *user) {
     if (!isfinite(p->loss)) return;
     snprintf(rs->label, sizeof rs->label, "member %d/%d epoch %d/%d loss %.4f %.2f ms/lesion", rs->seed + 1, rs->seeds,
              p->epoch + 1, p->epochs, p->loss, p->ms_per_sample);
-    cli_progress(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
+    cli_progress_step(rs->label, (int64_t)p->epoch * p->steps + p->step, (int64_t)p->epochs * p->steps);
+}
+
+/* The first checkpoint MODEL.seed<k>.ckpt.h5 (k = 1..seeds) an interrupted run left, into buf; 0 if none. */
+static int find_checkpoint(const char *out, long seeds, char *buf, size_t n) {
+    for (long k = 1; k <= seeds; k++) {
+        snprintf(buf, n, "%s.seed%ld.ckpt.h5", out, k);
+        if (qr_path_is_file(buf)) return 1;
+    }
+    return 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -158,6 +170,18 @@ int cmd_train(int argc, char **argv) {
         const int gone = qr_remove_leftovers(dir, qr_path_basename(out));
         if (gone) cli_notice("removed %d temporary file%s an interrupted run left in %s", gone, gone == 1 ? "" : "s", dir);
     }
+    if (arch != QR_ARCH_APRL_RF) {
+        /* an interrupted run is continued or removed by the user, never dropped unasked; a finished
+         * one is not "resumed" by training anew over it */
+        char ckpt[QR_PATH_MAX + 32];
+        const int interrupted = find_checkpoint(out, seeds, ckpt, sizeof ckpt);
+        if (interrupted && !resume)
+            return cli_fail(qr_fail(QR_ERR_INVALID_ARG, "%s holds an interrupted run of this model: add --resume to continue "
+                                    "it, or remove the file to start anew", ckpt));
+        if (!interrupted && resume && qr_path_is_file(out))
+            return cli_fail(qr_fail(QR_ERR_INVALID_ARG, "--resume: %s is a finished model (no checkpoint of an interrupted "
+                                    "run is beside it); run without --resume to train it again, which replaces it", out));
+    }
     cli_install_interrupt();
     qr_cohort cohort;
     st = qr_cohort_read(manifest, &cohort);
@@ -172,6 +196,7 @@ int cmd_train(int argc, char **argv) {
         qr_cohort_free(&cohort);
         return cli_fail(st);
     }
+    if (!resume && qr_path_is_file(out)) cli_notice("%s exists: the model trained now replaces it when it is complete", out);
     int nc, nx, nf;
     qr_arch_needs(arch, &nc, &nx, &nf);
     char cache_dir[QR_PATH_MAX + 32];
@@ -235,6 +260,21 @@ int cmd_train(int argc, char **argv) {
             qr_eval_headline(r, line, sizeof line);
             cli_notice("held-out %d subjects, %lld lesions (%lld rim+): %s", r->n_subjects, (long long)r->n_lesions,
                        (long long)r->n_rimpos, line);
+            if (oc.holdout.subject_index) { /* which ones, in manifest order (the report's tables list them too) */
+                char names[1024] = "";
+                size_t used = 0;
+                for (int k = 0; k < r->n_subjects && used < sizeof names; k++) {
+                    const int w = snprintf(names + used, sizeof names - used, "%s%s", k ? ", " : "",
+                                           ds.subject[oc.holdout.subject_index[k]]);
+                    if (w < 0 || (size_t)w >= sizeof names - used) { /* too long for one line: cut at a name */
+                        names[used] = '\0';
+                        snprintf(names + used, sizeof names - used, "%s... (%d in all)", k ? ", " : "", r->n_subjects);
+                        break;
+                    }
+                    used += (size_t)w;
+                }
+                cli_notice("held-out subjects: %s", names);
+            }
             if (report) {
                 /* the held-out evaluation as a report folder */
                 qr_method_eval *m = &oc.holdout;
@@ -283,6 +323,9 @@ int cmd_train(int argc, char **argv) {
         qr_train_outcome_free(&oc);
     }
     qr_dataset_free(&ds);
-    if (st == QR_ERR_CANCELLED) return cli_fail_hint(st, "add --resume to continue");
+    if (st == QR_ERR_CANCELLED) { /* none is kept before the first epoch ends */
+        char ckpt[QR_PATH_MAX + 32];
+        return cli_fail_hint(st, find_checkpoint(out, seeds, ckpt, sizeof ckpt) ? "add --resume to continue" : NULL);
+    }
     return st == QR_OK ? CLI_EXIT_OK : cli_fail(st);
 }

@@ -227,6 +227,9 @@ check "scoring only the held-out subjects: no such warning" bash -c "
   test \$(wc -l <'$T/c/heldout.tsv') -eq 5 &&
   '$Q' evaluate --manifest '$T/c/heldout.tsv' --report '$T/scored-ho' --model '$T/model.h5' --bootstrap 20 2>'$T/scored-ho.err' &&
   ! grep -q 'used to train' '$T/scored-ho.err'"
+check "train names its held-out subjects (those of its report)" bash -c "
+  '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/names.h5' --config '$T/tiny.yaml' --holdout 0.34 --seeds 2 2>'$T/names.err' &&
+  grep -qx \"qsmrim train: held-out subjects: \$(paste -sd, '$T/heldout.names' | sed 's/,/, /g')\" '$T/names.err'"
 check "predict over the cohort: trained_on yes for the 8 training subjects, no for the held-out ones, a warning each" bash -c "
   '$Q' predict --manifest '$T/c/cohort.tsv' --out-dir '$T/pc' --model '$T/model.h5' >/dev/null 2>'$T/pc.err' &&
   test \$(awk -F'\t' 'NR > 1 && \$6 == \"yes\"' '$T/pc/subjects.tsv' | wc -l) -eq 8 &&
@@ -282,18 +285,30 @@ check "predict with a random-forest model file (one member: no spread, flips ign
   predict_matches_evaluate "$T/rf.h5" "$T/rf-scored" none
 
 # Ctrl-C during training: exit 130 with one line naming the kept checkpoint, no model file;
-# --resume finishes
+# --resume finishes. The stop is sent twice 20 ms apart, as `timeout` and job schedulers deliver
+# one (to the process, then its group): it counts as one stop, not as a second Ctrl-C.
 printf 'width: 2\nepochs: 8\nbatch_size: 16\n' >"$T/long.yaml"
 interrupted_then_resumed() {
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet \
     2>"$T/int0.err" &
   local pid=$! waited=0
   while [ ! -e "$T/int.h5.seed1.ckpt.h5" ] && [ $waited -lt 600 ]; do sleep 0.2; waited=$((waited + 1)); done
-  kill -INT $pid; wait $pid; local rc=$?
+  kill -INT $pid; sleep 0.02; kill -INT $pid; wait $pid; local rc=$?
   [ $rc -eq 130 ] || { echo "  rc=$rc"; return 1; }
   [ "$(wc -l <"$T/int0.err")" -eq 1 ] && grep -qE '^qsmrim train: error: training interrupted in epoch [0-9]+ \(the checkpoint of epoch [0-9]+ is kept\); add --resume to continue$' "$T/int0.err" ||
     { echo "  stderr: $(cat "$T/int0.err")"; return 1; }
   [ -e "$T/int.h5.seed1.ckpt.h5" ] && [ ! -e "$T/int.h5" ] || { echo "  checkpoint or model state wrong"; return 1; }
+  # the checkpoint is not a model to predict with (no thresholds yet), and a run without --resume
+  # does not drop it
+  local c="$T/c/sub-01"
+  one_line_error 1 "int.h5.seed1.ckpt.h5 is the checkpoint of an unfinished training run, not a model" \
+    "$Q" predict --qsm "$c"_qsm.nrrd --flair "$c"_flair.nrrd --lesions "$c"_lesions.nrrd --model "$T/int.h5.seed1.ckpt.h5" \
+    --out-table "$T/ckpt.tsv" --quiet || return 1
+  [ ! -e "$T/ckpt.tsv" ] || { echo "  a table was written"; return 1; }
+  local sum0; sum0=$(md5sum <"$T/int.h5.seed1.ckpt.h5")
+  one_line_error 1 "int.h5.seed1.ckpt.h5 holds an interrupted run of this model: add --resume to continue it, or remove the file" \
+    "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet || return 1
+  [ "$(md5sum <"$T/int.h5.seed1.ckpt.h5")" = "$sum0" ] || { echo "  the checkpoint changed"; return 1; }
   # another epoch count would change the learning-rate schedule: refused in one line naming the
   # setting, the checkpoint kept
   printf 'width: 2\nepochs: 3\nbatch_size: 16\n' >"$T/short.yaml"
@@ -303,7 +318,12 @@ interrupted_then_resumed() {
     "$T/int.err" && [ "$(wc -l <"$T/int.err")" -eq 1 ] &&
     [ -e "$T/int.h5.seed1.ckpt.h5" ] || { echo "  $(cat "$T/int.err")"; return 1; }
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume --quiet &&
-    [ -e "$T/int.h5" ] && [ ! -e "$T/int.h5.seed1.ckpt.h5" ]
+    [ -e "$T/int.h5" ] && [ ! -e "$T/int.h5.seed1.ckpt.h5" ] || { echo "  resume did not finish"; return 1; }
+  # a finished model is not "resumed" by training anew over it
+  local sum1; sum1=$(md5sum <"$T/int.h5")
+  one_line_error 1 "--resume: $T/int.h5 is a finished model (no checkpoint of an interrupted run is beside it)" \
+    "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume --quiet &&
+    [ "$(md5sum <"$T/int.h5")" = "$sum1" ]
 }
 check "Ctrl-C keeps the checkpoint (exit 130) and --resume completes" interrupted_then_resumed
 

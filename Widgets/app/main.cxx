@@ -67,7 +67,7 @@ static const char *USAGE =
     "                              initial display (default decision, outline, 0.7, probability)\n"
     "  --export OUT.tsv            no window: write the reviewed table (every lesion with model and review\n"
     "                              columns) and exit\n"
-    "  --script FILE               run window commands from FILE (automated tests, demos; see the README)\n";
+    "  --script FILE               run window commands from FILE (automated tests, demos; the README lists them)\n";
 
 static int usageError(const char *fmt, const char *arg) {
     fprintf(stderr, "qsmrim-review: ");

@@ -135,6 +135,8 @@ qr_status qr_atomic_open(qr_atomic *a, const char *path) {
         a->tmp[0] = '\0';
         return qr_fail(QR_ERR_IO, "cannot write %s: %s", path, strerror(e));
     }
+    struct stat st; /* a file that is replaced keeps its permissions (group-shared, read-only) */
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) (void)fchmod(fileno(a->fp), st.st_mode & 07777);
     return QR_OK;
 }
 

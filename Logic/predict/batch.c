@@ -253,6 +253,31 @@ static void remove_listed(const batch_run *b, int s, const record *r, const subj
     }
 }
 
+/* Before this run's outputs replace the earlier run's: an output the earlier record lists but that
+ * has changed since (edited by hand, another tool's) is kept under NAME.edited (NAME.edited-2, ...
+ * when taken) with a warning, rather than overwritten. Without a record nothing tells an edit. */
+static qr_status keep_edited(const record *r, const subject_outputs *o) {
+    for (int k = 0; k < o->n; k++) {
+        int j = 0;
+        while (j < r->nout && strcmp(r->out[j], o->name[k])) j++;
+        char now[65];
+        if (j == r->nout || !qr_path_is_file(o->path[k]) || qr_sha256_path(o->path[k], now) != QR_OK ||
+            !strcmp(now, r->sha[j]))
+            continue;
+        char kept[QR_PATH_MAX + 32];
+        for (int v = 1;; v++) {
+            if (v == 1000) return qr_fail(QR_ERR_IO, "%s.edited: too many kept copies", o->path[k]);
+            snprintf(kept, sizeof kept, v == 1 ? "%s.edited" : "%s.edited-%d", o->path[k], v);
+            if (access(kept, F_OK) != 0 && errno == ENOENT) break;
+        }
+        if (rename(o->path[k], kept) != 0)
+            return qr_fail(QR_ERR_IO, "cannot keep the edited %s as %s: %s", o->path[k], kept, strerror(errno));
+        qr_log(QR_LOG_WARNING, "%s was changed since qsmrim wrote it: kept as %s, the new output is written in its place",
+               o->path[k], qr_path_basename(kept));
+    }
+    return QR_OK;
+}
+
 /* Reuse a subject's outputs when its record holds `prefix` and lists exactly the outputs this run
  * writes, each with the SHA-256 it has now (an edited, replaced or lost output is computed again). */
 static qr_status try_reuse(batch_run *b, int s, const char *prefix, const subject_outputs *o, qr_batch_subject *row,
@@ -366,6 +391,10 @@ static qr_status run_subject(batch_run *b, int s, qr_batch_subject *row) {
     }
     record old;
     const int had = read_record(o.record, &old);
+    if (had && (ts = keep_edited(&old, &o)) != QR_OK) {
+        qr_pending_abort_all(pending, 4);
+        return ts;
+    }
     if (unlink(o.record) != 0 && errno != ENOENT) {
         qr_pending_abort_all(pending, 4);
         return qr_fail(QR_ERR_IO, "cannot remove %s: %s", o.record, strerror(errno));

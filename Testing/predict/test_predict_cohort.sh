@@ -71,7 +71,11 @@ check "--resume computes a changed input, an edited table and a lost output agai
   grep -q '^subjects=5 done=3 reused=2 failed=0 ' "$T/r3.out"
 check "... naming the reused ones" bash -c "grep -c 'reused: unchanged' '$T/r3.err' | grep -qx 2 &&
   grep -q \"subject 'sub-01' (1 of 5): .*reused\" '$T/r3.err' && grep -q \"subject 'sub-03' (3 of 5): .*reused\" '$T/r3.err'"
-check "... the edited table replaced, the lost overlay written" bash -c "! grep -q edited '$T/r/sub-04/lesions.tsv' && test -s '$T/r/sub-05/overlay.nrrd'"
+check "... the edited table kept as lesions.tsv.edited, with a warning, a new one written; the lost overlay written" bash -c "
+  ! grep -q edited '$T/r/sub-04/lesions.tsv' && test \"\$(tail -1 '$T/r/sub-04/lesions.tsv.edited')\" = '# edited' &&
+  cmp -s '$T/r/sub-04/lesions.tsv' <(head -n -1 '$T/r/sub-04/lesions.tsv.edited') &&
+  grep -q \"warning: subject 'sub-04': $T/r/sub-04/lesions.tsv was changed since qsmrim wrote it: kept as lesions.tsv.edited\" '$T/r3.err' &&
+  test -s '$T/r/sub-05/overlay.nrrd'"
 "$Q" predict --manifest "$C" --out-dir "$T/r" --format nrrd --threshold 0.3 --resume --threads 1 >"$T/r4.out" 2>/dev/null
 check "--resume with another threshold computes every subject again" grep -q '^subjects=5 done=5 reused=0 ' "$T/r4.out"
 "$Q" predict --manifest "$C" --out-dir "$T/r" --pictures --threads 1 >"$T/r5.out" 2>/dev/null

@@ -208,6 +208,33 @@ static void test_review_bad_files(void **state) {
     assert_non_null(strstr(qr_last_error(), "r.tsv"));
 }
 
+/* A write-protected review file (a finished review) is refused, not replaced; a saved one keeps
+ * its permissions (a group-shared 0660 stays 0660). */
+static void test_review_permissions(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "done.tsv");
+    spit(p, "lesion_id\tdecision\n1\trim+\n");
+    assert_int_equal(chmod(p, 0444), 0);
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "done.tsv: the review file is write-protected"));
+    assert_string_equal(slurp(p), "lesion_id\tdecision\n1\trim+\n");
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0444);
+    path_in(p, sizeof p, "shared.tsv");
+    spit(p, "lesion_id\tdecision\n1\trim+\n");
+    assert_int_equal(chmod(p, 0660), 0);
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    qr_review_row row = make_row(2, QR_REVIEW_RIM_NEG, "ann", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    qr_review_close(&r);
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 07777, 0660);
+    assert_non_null(strstr(slurp(p), "2\trim-\tann"));
+}
+
 static void test_review_minimal_columns_and_comments(void **state) {
     (void)state;
     char p[QR_PATH_MAX];
@@ -876,6 +903,7 @@ int main(void) {
         cmocka_unit_test(test_review_time_now),
         cmocka_unit_test(test_review_bad_files),
         cmocka_unit_test(test_review_minimal_columns_and_comments),
+        cmocka_unit_test(test_review_permissions),
         cmocka_unit_test(test_review_extra_columns),
         cmocka_unit_test(test_review_symlink),
         cmocka_unit_test(test_review_unsaved),

@@ -53,6 +53,10 @@ check "a review file in a missing folder: one line, exit 1" one_line_error 1 "$T
 printf 'select 1\nfly away\nquit\n' >"$T/bad_script.txt"
 check "an unknown script command: exit 1 naming the line" one_line_error 1 "script line 2: unknown command 'fly'" \
   run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_script.txt"
+printf 'click qsm 0.5 0.5\n' >"$T/bad_view.txt"
+check "a script naming a view that does not exist: the views there are are listed" one_line_error 1 \
+  "script line 1: no view 'qsm' (qsm-axial, qsm-coronal, qsm-sagittal, flair-axial, flair-coronal, flair-sagittal)" \
+  run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_view.txt"
 printf 'select 99\n' >"$T/bad_select.txt"
 check "selecting a lesion that does not exist: exit 1" one_line_error 1 "lesion 99 is not listed" \
   run_viewer "${S[@]}" "${P[@]}" --review "$T/s.tsv" --script "$T/bad_select.txt"
@@ -86,8 +90,10 @@ printf 'key x\nquit\n' >"$T/one.txt"
 check "--cohort opens the subject; the review file defaults to <lesion map>_review.tsv" bash -c "
   '$VIEWER' --cohort '$T/cohort.tsv' --subject sub-x --reviewer r2 --script '$T/one.txt' 2>/dev/null &&
   grep -qP '^[0-9]+\trim-\tr2\t' '$FIX/lesions_review.tsv'"
-check "unknown cohort subject: one line" one_line_error 1 "no subject 'sub-y'" \
+check "unknown cohort subject: one line listing the cohort's" one_line_error 1 "no subject 'sub-y' (it lists sub-x)" \
   env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --subject sub-y --export "$T/x.tsv"
+check "an empty --subject: usage error (it opened the first subject)" one_line_error 2 "--subject needs a subject name" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --subject "" --export "$T/x.tsv"
 # --results: a subject's outputs of `qsmrim predict --manifest --out-dir`, its review file beside them
 check "--results opens the subject's cohort-run outputs (the exported model columns are its table's)" bash -c "
   '${QSMRIM:?}' predict --manifest '$T/cohort.tsv' --out-dir '$T/res' --quiet >/dev/null &&

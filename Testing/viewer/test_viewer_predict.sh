@@ -55,6 +55,11 @@ assert a.keys() == b.keys(), (len(a), len(b))
 for k in a:
     assert abs(float(a[k][0]) - float(b[k][0])) <= 1e-6 and a[k][1] == b[k][1], (k, a[k], b[k])
 PYEOF
+# the window opened on the first lesion of the unpredicted queue; nothing was chosen by hand, so the
+# prediction moves the selection to the top of the new queue: the most probable lesion
+TOP=$(awk -F'\t' 'NR == 2 {print $1}' "$T/table.tsv")
+check "after the prediction the most probable lesion ($TOP) is selected" \
+  "$PY" -c "import json, sys; s = json.load(open('$T/p1.json')); sys.exit(s['lesion'] != $TOP)"
 check "Cancel stopped the second run and kept the first result" bash -c "
   grep -q '\"prediction\": \"cancelled\"' '$T/p2.json' && grep -q '\"has_prediction\": true' '$T/p2.json'"
 

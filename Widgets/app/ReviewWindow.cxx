@@ -366,7 +366,7 @@ void ReviewWindow::closeSubject() {
         qr_volume_free(&outlines_[a]);
     }
     order_.clear();
-    current_ = -1;
+    current_ = autoSelected_ = -1;
     if (model_) model_->reset();
     if (reviewOpen_) qr_review_close(&review_);
     reviewOpen_ = false;
@@ -454,6 +454,7 @@ bool ReviewWindow::openSubject(const SubjectPaths &paths, const QString &reviewP
     int64_t pos = qr_queue_resume(&subject_.queue, &review_, order_.data(), (int64_t)order_.size());
     if (pos >= 0) selectItem(order_[pos], true);
     else updateInfo();
+    autoSelected_ = current_;
     setWindowTitle(QString("qsmrim-review \u2014 %1 \u2014 %2").arg(QFileInfo(paths.lesions).fileName()).arg(reviewer_));
     setStatusText();
     views_[0][0]->setFocus();
@@ -1031,8 +1032,19 @@ void ReviewWindow::onPredictFinished() {
             int64_t keep = current_;
             updateLut();
             rebuildOrder(keep);
-            if (keep >= 0 && keep < subject_.queue.n) selectItem(keep, false);
-            else step(+1);
+            /* a lesion the reviewer went to stays; the one the window chose on opening gives way to
+             * the first unreviewed lesion of the new order (the most probable one) */
+            const int64_t pos = current_ == autoSelected_
+                                    ? qr_queue_resume(&subject_.queue, &review_, order_.data(), (int64_t)order_.size())
+                                    : -1;
+            if (pos >= 0) {
+                selectItem(order_[pos], true);
+                autoSelected_ = current_;
+            } else if (keep >= 0 && keep < subject_.queue.n) {
+                selectItem(keep, false);
+            } else {
+                step(+1);
+            }
             predictMessage_ = QString("done: %1 lesions, %2 rim+, %3 to review (model %4, %5)")
                                   .arg(p.n)
                                   .arg(p.n_rim_positive)
@@ -1341,8 +1353,10 @@ bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, 
     }
     QDir dir = QFileInfo(cohort).absoluteDir();
     bool found = false;
+    QStringList listed; /* for the message when `subject` is not among them */
     for (int64_t r = 0; r < t.nrows && !found; r++) {
         QString name = QString::fromUtf8(qr_tsv_cell(&t, r, cs));
+        listed << name;
         if (!subject.isEmpty() && name != subject) continue;
         out->qsm = dir.filePath(QString::fromUtf8(qr_tsv_cell(&t, r, cq)));
         out->flair = dir.filePath(QString::fromUtf8(qr_tsv_cell(&t, r, cf)));
@@ -1351,7 +1365,11 @@ bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, 
         found = true;
     }
     qr_tsv_free(&t);
-    if (!found) *error = QString("%1: no subject '%2'").arg(cohort).arg(subject);
+    if (!found) {
+        const int n = (int)listed.size();
+        if (n > 6) listed = listed.mid(0, 6) << QString("... (%1 in all)").arg(n);
+        *error = QString("%1: no subject '%2' (it lists %3)").arg(cohort).arg(subject).arg(n ? listed.join(", ") : "none");
+    }
     return found;
 }
 

@@ -216,6 +216,7 @@ private:
     bool reviewOpen_ = false;
     std::vector<int64_t> order_;   /* item indices of the listed lesions, in queue order */
     int64_t current_ = -1;         /* item index of the current lesion */
+    int64_t autoSelected_ = -1;    /* the lesion the window chose when the subject opened (-1: none) */
     bool selecting_ = false;       /* guard: selection changes made by the window itself */
     double cursor_[3] = {0, 0, 0};
     double window_[2] = {300, 1}, level_[2] = {0, 0};

@@ -74,7 +74,11 @@ void ScriptRunner::runNext() {
 
 static SliceView *findView(ReviewWindow *w, const QString &name, QString *error) {
     SliceView *v = w->view(name);
-    if (!v) *error = QString("no view '%1' (qsm|flair-axial|coronal|sagittal)").arg(name);
+    if (!v) {
+        QStringList names;
+        for (SliceView *u : w->views()) names << u->name();
+        *error = QString("no view '%1' (%2)").arg(name).arg(names.join(", "));
+    }
     return v;
 }
 

@@ -4,7 +4,8 @@
  * keys are key events sent to the focused widget (so they pass the window's key handling), mouse
  * commands are mouse events sent to a view, controls are set on their widgets.
  *
- * One command per line; '#' starts a comment. VIEW is qsm|flair-axial|coronal|sagittal.
+ * One command per line; '#' starts a comment. VIEW is qsm|flair - axial|coronal|sagittal
+ * (qsm-axial, flair-coronal, ...).
  *   select ID                  select lesion ID in the queue (as a click on its row)
  *   key NAME [COUNT]           press and release a key: a letter (r, n, ...) or a Qt key name
  *                              (Return, Escape, Up, Down, PgUp, PgDown, Home, Plus, Minus)

@@ -148,7 +148,10 @@ static int parseArgs(const QStringList &args, Options *o) {
         else if (a == "--overlay") o->paths.overlay = v;
         else if (a == "--probability") o->paths.probability = v;
         else if (a == "--cohort") o->cohort = v;
-        else if (a == "--subject") o->subject = v;
+        else if (a == "--subject") {
+            if (v.isEmpty()) return usageError("--subject needs a subject name of the cohort%s", "");
+            o->subject = v;
+        }
         else if (a == "--results") o->results = v;
         else if (a == "--connectivity") {
             if (v != "6" && v != "26") return usageError("--connectivity must be 6 or 26, not '%s'", v.toUtf8().constData());

@@ -386,6 +386,11 @@ qr_status qr_review_open(const char *path, qr_review *r) {
     r->lock_fd = -1;
     char real[QR_PATH_MAX], lp[QR_PATH_MAX];
     QR_TRY(resolve_review_path(path, real, sizeof real));
+    struct stat fs; /* saving replaces the file, which a write-protected one must not be */
+    if (stat(real, &fs) == 0 && S_ISREG(fs.st_mode) && (!(fs.st_mode & 0222) || access(real, W_OK) != 0))
+        return qr_fail(QR_ERR_IO, "%s: the review file is write-protected (a finished review?); make it writable to add "
+                                  "decisions, or keep this session's review elsewhere with --review PATH",
+                       path);
     QR_TRY(lock_path(real, lp, sizeof lp));
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)

@@ -97,7 +97,7 @@ check "an empty --subject: usage error (it opened the first subject)" one_line_e
 # --results: a subject's outputs of `qsmrim predict --manifest --out-dir`, its review file beside them
 check "--results opens the subject's cohort-run outputs (the exported model columns are its table's)" bash -c "
   '${QSMRIM:?}' predict --manifest '$T/cohort.tsv' --out-dir '$T/res' --quiet >/dev/null &&
-  env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res' --export '$T/rx.tsv' &&
+  env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --subject sub-x --results '$T/res' --export '$T/rx.tsv' &&
   diff <(tail -n +2 '$T/res/sub-x/lesions.tsv' | cut -f1,6,8 | sort) \
        <(tail -n +2 '$T/rx.tsv' | cut -f1,6,8 | sort)"
 check "... and the review file is DIR/SUBJECT/review.tsv" bash -c "
@@ -117,6 +117,19 @@ steps_ok() {
     test "$(grep -c r4 "$T/res2s/sub-x/review.tsv")" -eq 1 && test "$(grep -c r4 "$T/res2s/sub-y/review.tsv")" -eq 1
 }
 check "] and [ open the next and previous subject with their outputs; decisions go to each one's review file" steps_ok
+# the reviewed table of a whole cohort: every subject's lesions under a first column `subject`
+cohort_export_ok() {
+  env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --export "$T/all.tsv" 2>"$T/all.err" &&
+    test "$(head -1 "$T/all.tsv" | cut -f1-2)" = "$(printf 'subject\tlesion_id')" &&
+    test "$(tail -n +2 "$T/all.tsv" | wc -l)" -eq $(( $(tail -n +2 "$T/res2s/sub-x/lesions.tsv" | wc -l) + $(tail -n +2 "$T/res2s/sub-y/lesions.tsv" | wc -l) )) &&
+    diff <(tail -n +2 "$T/res2s/sub-y/lesions.tsv" | cut -f1,6,8 | sort) <(awk -F'\t' -v OFS='\t' '$1 == "sub-y" { print $2, $7, $9 }' "$T/all.tsv" | sort) &&
+    test "$(awk -F'\t' '$1 == "sub-x" && $10 == "rim+" && $11 == "r4"' "$T/all.tsv" | wc -l)" -eq 1 &&
+    test "$(awk -F'\t' '$1 == "sub-y" && $10 == "rim-" && $11 == "r4"' "$T/all.tsv" | wc -l)" -eq 1 &&
+    grep -q "qsmrim-review: 2 subjects, [0-9]* lesions -> $T/all.tsv" "$T/all.err"
+}
+check "--export of a cohort (no --subject): every subject's reviewed lesions, with their decisions" cohort_export_ok
+check "--export of a whole cohort with --review: usage error" one_line_error 2 "name one with --subject" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --review "$T/r.tsv" --export "$T/all2.tsv"
 # ] passes over a subject that cannot be opened (no finished prediction), saying so
 printf 'subject\tqsm\tflair\tlesions\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\nsub-y\tflip/qsm.nii.gz\tflip/flair.nii.gz\tflip/lesions.nii.gz\nsub-z\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\n' >"$T/three.tsv"
 printf 'key ]\nstate %s\nquit\n' "$T/skip.json" >"$T/skip.txt"
@@ -127,6 +140,11 @@ skip_ok() {
     grep -q "subject 'sub-y' passed over: .*holds no finished prediction" "$T/skip.err"
 }
 check "] passes over a subject without a finished prediction, with a warning" skip_ok
+check "--export of a cohort leaves out a subject without a finished prediction: warning, exit 1, the others written" bash -c "
+  env -u DISPLAY '$VIEWER' --cohort '$T/three.tsv' --results '$T/res3s' --export '$T/all3.tsv' 2>'$T/all3.err'; test \$? -eq 1 &&
+  grep -q \"warning: subject 'sub-y' left out: .*holds no finished prediction\" '$T/all3.err' &&
+  tail -1 '$T/all3.err' | grep -q '^qsmrim-review: error: 1 of 3 subjects left out (sub-y); the table holds the others$' &&
+  test \"\$(tail -n +2 '$T/all3.tsv' | cut -f1 | sort -u | paste -sd,)\" = sub-x,sub-z"
 # what the command line names for its cohort subject stays with it: outputs and review file
 printf 'key r\nkey ]\nkey [\nstate %s\nkey x\nquit\n' "$T/given.json" >"$T/given.txt"
 given_ok() {
@@ -142,21 +160,21 @@ cp "$T/flip/qsm.nii.gz" "$T/res3s/other_qsm.nii.gz"
 printf 'subject\tqsm\tflair\tlesions\nsub-x\tres3s/other_qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\n' >"$T/changed.tsv"
 check "--results whose inputs changed since the run: one line, not stale probabilities" one_line_error 1 \
   "computed from another qsm than .*other_qsm.nii.gz (changed since)" \
-  env -u DISPLAY "$VIEWER" --cohort "$T/changed.tsv" --results "$T/res3s" --export "$T/x.tsv"
+  env -u DISPLAY "$VIEWER" --cohort "$T/changed.tsv" --subject sub-x --results "$T/res3s" --export "$T/x.tsv"
 check "--results without --cohort: usage error" one_line_error 2 "give its --cohort too" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --results "$T/res" --export "$T/x.tsv"
 check "--results with --table: usage error" one_line_error 2 "drop --table" \
   env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --results "$T/res" --table "$FIX/table.tsv" --export "$T/x.tsv"
 check "--results of a run that did not classify the subject: one line naming subjects.tsv" one_line_error 1 \
   "res2/sub-x holds no finished prediction of subject 'sub-x' (.qsmrim-predict is missing or damaged: was it classified? see .*res2/subjects.tsv)" \
-  env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --results "$T/res2" --export "$T/x.tsv"
+  env -u DISPLAY "$VIEWER" --cohort "$T/cohort.tsv" --subject sub-x --results "$T/res2" --export "$T/x.tsv"
 # the viewer opens what the subject's record lists, as it was written
 "${QSMRIM:?}" predict --manifest "$T/cohort.tsv" --out-dir "$T/res3" --format nrrd --quiet >/dev/null
 check "--results opens the outputs the record lists (not another format's file beside them)" bash -c "
   echo junk >'$T/res3/sub-x/overlay.nii.gz' &&
-  env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res3' --export '$T/r3.tsv'"
+  env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --subject sub-x --results '$T/res3' --export '$T/r3.tsv'"
 check "--results with an output changed since its run: one line" one_line_error 1 "overlay.nrrd has changed since qsmrim predict wrote it" \
-  bash -c "printf x >>'$T/res3/sub-x/overlay.nrrd' && env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --results '$T/res3' --export '$T/r3.tsv'"
+  bash -c "printf x >>'$T/res3/sub-x/overlay.nrrd' && env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --subject sub-x --results '$T/res3' --export '$T/r3.tsv'"
 
 # headless export: no prediction -> NA columns; orphan review rows are kept in the review file
 printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n77\trim+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map\n' >"$T/orphan.tsv"

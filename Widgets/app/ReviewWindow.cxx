@@ -1315,17 +1315,10 @@ void ReviewWindow::openSubjectDialog() {
 void ReviewWindow::openCohortDialog() {
     QString cohort = QFileDialog::getOpenFileName(this, "Cohort manifest", QString(), "cohort.tsv (*.tsv)");
     if (cohort.isEmpty()) return;
-    qr_tsv t;
-    if (qr_tsv_read(cohort.toUtf8().constData(), &t) != QR_OK) {
-        reportError("Cannot read the cohort", QString::fromUtf8(qr_last_error()));
-        return;
-    }
-    int cs = qr_tsv_column(&t, "subject");
     QStringList names;
-    for (int64_t r = 0; cs >= 0 && r < t.nrows; r++) names << QString::fromUtf8(qr_tsv_cell(&t, r, cs));
-    qr_tsv_free(&t);
-    if (names.isEmpty()) {
-        reportError("Cannot read the cohort", cohort + ": no 'subject' column or no subjects");
+    QString nerr;
+    if (!cohortNames(cohort, &names, &nerr)) {
+        reportError("Cannot read the cohort", nerr);
         return;
     }
     bool ok = false;
@@ -1335,6 +1328,20 @@ void ReviewWindow::openCohortDialog() {
     const bool same = QFileInfo(cohort).canonicalFilePath() == QFileInfo(cohort_).canonicalFilePath();
     if (!openCohortSubject(cohort, same ? results_ : QString(), name, QString(), &err))
         reportError("Cannot open the subject", err);
+}
+
+bool ReviewWindow::cohortNames(const QString &cohort, QStringList *names, QString *error) {
+    qr_tsv t;
+    if (qr_tsv_read(cohort.toUtf8().constData(), &t) != QR_OK) {
+        *error = QString::fromUtf8(qr_last_error());
+        return false;
+    }
+    int cs = qr_tsv_column(&t, "subject");
+    names->clear();
+    for (int64_t r = 0; cs >= 0 && r < t.nrows; r++) *names << QString::fromUtf8(qr_tsv_cell(&t, r, cs));
+    qr_tsv_free(&t);
+    if (names->isEmpty()) *error = cohort + ": no 'subject' column or no subjects";
+    return !names->isEmpty();
 }
 
 bool ReviewWindow::cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error,

@@ -102,6 +102,9 @@ public:
      * name. */
     static bool cohortSubject(const QString &cohort, const QString &subject, SubjectPaths *out, QString *error,
                               QString *chosen = nullptr);
+    /* The subject names of a cohort manifest, in its order (false with *error: unreadable, no
+     * subject column, no subjects). */
+    static bool cohortNames(const QString &cohort, QStringList *names, QString *error);
     /* A subject's outputs of `qsmrim predict --manifest ... --out-dir results` (Logic/predict/batch.h)
      * into out's table, overlay and probability, and its review file results/SUBJECT/review.tsv
      * into *review unless it is set already. */

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include <QApplication>
 #include <QComboBox>
@@ -25,6 +26,7 @@
 #include "ScriptRunner.h"
 
 extern "C" {
+#include "core/fileutil.h"
 #include "core/h5util.h"
 #include "core/status.h"
 #include "nn/nn.h"
@@ -66,7 +68,8 @@ static const char *USAGE =
     "  --overlay-mode, --overlay-style, --opacity, --sort\n"
     "                              initial display (default decision, outline, 0.7, probability)\n"
     "  --export OUT.tsv            no window: write the reviewed table (every lesion with model and review\n"
-    "                              columns) and exit\n"
+    "                              columns) and exit; with --cohort and no --subject, every subject's in\n"
+    "                              one table with a first column `subject`\n"
     "  --script FILE               run window commands from FILE (automated tests, demos; the README lists them)\n";
 
 static int usageError(const char *fmt, const char *arg) {
@@ -222,44 +225,121 @@ static int parseArgs(const QStringList &args, Options *o) {
         return usageError("--overlay and --probability need the --table of the same predict run%s", "");
     if (!o->exportPath.isEmpty() && !anySubject && o->cohort.isEmpty())
         return usageError("--export needs a subject (--qsm/--flair/--lesions or --cohort)%s", "");
+    if (!o->exportPath.isEmpty() && !o->cohort.isEmpty() && o->subject.isEmpty() &&
+        (!o->paths.table.isEmpty() || !o->review.isEmpty()))
+        return usageError("--export of a whole --cohort takes each subject's own outputs and review file: name one with "
+                          "--subject to give --table or --review%s", "");
     if (!o->exportPath.isEmpty() && (!o->script.isEmpty() || o->predict))
         return usageError("--export runs without a window; it does not combine with --script or --predict%s", "");
     return -1;
 }
 
-/* --export: no window, no display needed. */
-static int exportHeadless(const Options &o) {
-    QByteArray q = o.paths.qsm.toUtf8(), f = o.paths.flair.toUtf8(), l = o.paths.lesions.toUtf8();
-    QByteArray t = o.paths.table.toUtf8(), ov = o.paths.overlay.toUtf8(), p = o.paths.probability.toUtf8();
+/* One subject's rows of the reviewed table into fp (subject: the value of a first `subject`
+ * column, or null); *lesions receives their count. False with *error when the subject's files or
+ * its review file cannot be read. */
+static bool exportRows(FILE *fp, const SubjectPaths &paths, const QString &reviewPath, const char *subject,
+                       int64_t *lesions, QString *error) {
+    QByteArray q = paths.qsm.toUtf8(), f = paths.flair.toUtf8(), l = paths.lesions.toUtf8();
+    QByteArray t = paths.table.toUtf8(), ov = paths.overlay.toUtf8(), p = paths.probability.toUtf8();
     qr_review_inputs in;
     std::memset(&in, 0, sizeof in);
     in.qsm = q.constData();
     in.flair = f.constData();
     in.lesions = l.constData();
-    in.table = o.paths.table.isEmpty() ? nullptr : t.constData();
-    in.overlay = o.paths.overlay.isEmpty() ? nullptr : ov.constData();
-    in.probability = o.paths.probability.isEmpty() ? nullptr : p.constData();
-    in.connectivity = o.paths.connectivity;
-    QString rp = o.review.isEmpty() ? ReviewWindow::defaultReviewPath(o.paths.lesions) : o.review;
-    QString err;
-    if (!ReviewWindow::checkExportPath(o.paths, rp, o.exportPath, &err)) return failure(err);
+    in.table = paths.table.isEmpty() ? nullptr : t.constData();
+    in.overlay = paths.overlay.isEmpty() ? nullptr : ov.constData();
+    in.probability = paths.probability.isEmpty() ? nullptr : p.constData();
+    in.connectivity = paths.connectivity;
     qr_review_subject s;
-    if (qr_review_subject_load(&in, &s) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
+    if (qr_review_subject_load(&in, &s) != QR_OK) {
+        *error = QString::fromUtf8(qr_last_error());
+        return false;
+    }
     qr_review r;
-    int rc = 0;
-    if (qr_review_read(rp.toUtf8().constData(), &r) != QR_OK) {
-        rc = failure(QString::fromUtf8(qr_last_error()));
-    } else {
+    bool ok = qr_review_read(reviewPath.toUtf8().constData(), &r) == QR_OK;
+    if (ok) {
         int64_t orphans = qr_review_count_orphans(&r, &s.queue);
         if (orphans)
             fprintf(stderr, "qsmrim-review: warning: %s: %lld rows name lesions that are not in this lesion map (not exported)\n",
                     r.path, (long long)orphans);
-        if (qr_review_export(&s.queue, &r, o.exportPath.toUtf8().constData()) != QR_OK)
-            rc = failure(QString::fromUtf8(qr_last_error()));
+        ok = qr_review_export_rows(fp, &s.queue, &r, subject) == QR_OK;
+        *lesions = s.queue.n;
         qr_review_close(&r);
     }
+    if (!ok) *error = QString::fromUtf8(qr_last_error());
     qr_review_subject_free(&s);
-    return rc;
+    return ok;
+}
+
+/* --export: no window, no display needed. */
+static int exportHeadless(const Options &o) {
+    QString rp = o.review.isEmpty() ? ReviewWindow::defaultReviewPath(o.paths.lesions) : o.review;
+    QString err;
+    if (!ReviewWindow::checkExportPath(o.paths, rp, o.exportPath, &err)) return failure(err);
+    qr_atomic f;
+    if (qr_atomic_open(&f, o.exportPath.toUtf8().constData()) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
+    qr_review_export_header(f.fp, 0);
+    int64_t n = 0;
+    if (!exportRows(f.fp, o.paths, rp, nullptr, &n, &err)) {
+        qr_atomic_abort(&f);
+        return failure(err);
+    }
+    return qr_atomic_commit(&f) == QR_OK ? 0 : failure(QString::fromUtf8(qr_last_error()));
+}
+
+/* --export with --cohort and no --subject: every subject's reviewed table in one, with a first
+ * column `subject`, in manifest order. A subject that cannot be read (with --results: no finished
+ * prediction, or inputs changed since) is left out with a warning, and the exit code is then 1. */
+static int exportCohort(const Options &o) {
+    QStringList names;
+    QString err;
+    if (!ReviewWindow::cohortNames(o.cohort, &names, &err)) return failure(err);
+    struct Item {
+        QString name, review;
+        SubjectPaths paths;
+    };
+    std::vector<Item> items;
+    QStringList left;
+    for (const QString &name : names) { /* every path first: the export must be none of them */
+        Item it;
+        it.name = name;
+        if (!ReviewWindow::cohortSubject(o.cohort, name, &it.paths, &err)) return failure(err);
+        it.paths.connectivity = o.paths.connectivity;
+        if (!o.results.isEmpty() && !ReviewWindow::resultsPaths(o.results, name, &it.paths, &it.review, &err)) {
+            fprintf(stderr, "qsmrim-review: warning: subject '%s' left out: %s\n", name.toUtf8().constData(),
+                    err.toUtf8().constData());
+            left << name;
+            continue;
+        }
+        if (it.review.isEmpty()) it.review = ReviewWindow::defaultReviewPath(it.paths.lesions);
+        if (!ReviewWindow::checkExportPath(it.paths, it.review, o.exportPath, &err)) return failure(err);
+        items.push_back(it);
+    }
+    qr_atomic f;
+    if (qr_atomic_open(&f, o.exportPath.toUtf8().constData()) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
+    qr_review_export_header(f.fp, 1);
+    int64_t lesions = 0;
+    int done = 0;
+    for (const Item &it : items) {
+        int64_t n = 0;
+        if (exportRows(f.fp, it.paths, it.review, it.name.toUtf8().constData(), &n, &err)) {
+            lesions += n;
+            done++;
+        } else {
+            fprintf(stderr, "qsmrim-review: warning: subject '%s' left out: %s\n", it.name.toUtf8().constData(),
+                    err.toUtf8().constData());
+            left << it.name;
+        }
+    }
+    if (qr_atomic_commit(&f) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
+    fprintf(stderr, "qsmrim-review: %d subject%s, %lld lesions -> %s\n", done, done == 1 ? "" : "s", (long long)lesions,
+            o.exportPath.toUtf8().constData());
+    if (!left.isEmpty())
+        return failure(QString("%1 of %2 subjects left out (%3); the table holds the others")
+                           .arg(left.size())
+                           .arg(names.size())
+                           .arg(left.join(", ")));
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -273,6 +353,7 @@ int main(int argc, char **argv) {
     Options o;
     int rc = parseArgs(raw, &o);
     if (rc >= 0) return rc;
+    if (!o.cohort.isEmpty() && o.subject.isEmpty() && !o.exportPath.isEmpty()) return exportCohort(o);
     QString subjectName; /* of a --cohort subject */
     if (!o.cohort.isEmpty()) {
         QString err;

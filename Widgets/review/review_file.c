@@ -486,34 +486,41 @@ int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q) {
     return n;
 }
 
-qr_status qr_review_export(const struct qr_queue *q, const qr_review *r, const char *path) {
+void qr_review_export_header(FILE *fp, int with_subject) {
+    fprintf(fp, "%slesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tmodel_decision\t"
+                "review_decision\treviewer\ttime\tnote\n",
+            with_subject ? "subject\t" : "");
+}
+
+qr_status qr_review_export_rows(FILE *fp, const struct qr_queue *q, const qr_review *r, const char *subject) {
     int64_t *order = malloc((size_t)(q->n > 0 ? q->n : 1) * sizeof *order), n = 0;
     if (!order) return qr_fail(QR_ERR_NOMEM, "out of memory");
     qr_status s = qr_queue_order(q, NULL, QR_SORT_PROBABILITY, qr_filter_all(), order, &n);
-    if (s != QR_OK) {
-        free(order);
-        return s;
-    }
-    qr_atomic f;
-    s = qr_atomic_open(&f, path);
-    if (s != QR_OK) {
-        free(order);
-        return s;
-    }
-    fprintf(f.fp, "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tmodel_decision\t"
-                  "review_decision\treviewer\ttime\tnote\n");
-    for (int64_t p = 0; p < n; p++) {
+    for (int64_t p = 0; s == QR_OK && p < n; p++) {
         const qr_queue_item *it = &q->items[order[p]];
         const qr_review_row *row = qr_review_find(r, it->id);
-        fprintf(f.fp, "%d\t%.10g\t%.3f\t%.3f\t%.3f\t", it->id, it->volume_mm3, it->center_ras[0], it->center_ras[1],
+        if (subject) fprintf(fp, "%s\t", subject);
+        fprintf(fp, "%d\t%.10g\t%.3f\t%.3f\t%.3f\t", it->id, it->volume_mm3, it->center_ras[0], it->center_ras[1],
                 it->center_ras[2]);
-        print_probability(f.fp, it->probability);
-        fputc('\t', f.fp);
-        print_probability(f.fp, it->uncertainty);
-        fprintf(f.fp, "\t%s\t%s\t%s\t%s\t%s\n", qr_model_decision_name(it->model_decision),
+        print_probability(fp, it->probability);
+        fputc('\t', fp);
+        print_probability(fp, it->uncertainty);
+        fprintf(fp, "\t%s\t%s\t%s\t%s\t%s\n", qr_model_decision_name(it->model_decision),
                 qr_review_decision_name(row ? row->decision : QR_REVIEW_NONE), row ? row->reviewer : "",
                 row ? row->time : "", row ? row->note : "");
     }
     free(order);
+    return s;
+}
+
+qr_status qr_review_export(const struct qr_queue *q, const qr_review *r, const char *path) {
+    qr_atomic f;
+    QR_TRY(qr_atomic_open(&f, path));
+    qr_review_export_header(f.fp, 0);
+    const qr_status s = qr_review_export_rows(f.fp, q, r, NULL);
+    if (s != QR_OK) {
+        qr_atomic_abort(&f);
+        return s;
+    }
     return qr_atomic_commit(&f);
 }

@@ -37,6 +37,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/fileutil.h"
 #include "core/status.h"
@@ -131,6 +132,10 @@ void qr_review_now(char *buf, size_t len);
  *   review_decision reviewer time note
  * (probability/uncertainty NA without prediction; reviewer/time empty if not reviewed). */
 qr_status qr_review_export(const struct qr_queue *q, const qr_review *r, const char *path);
+/* The same table for several subjects in one file, with a first column `subject`: the header
+ * (with_subject 0: the one-subject header above), then each subject's rows. */
+void qr_review_export_header(FILE *fp, int with_subject);
+qr_status qr_review_export_rows(FILE *fp, const struct qr_queue *q, const qr_review *r, const char *subject);
 
 #ifdef __cplusplus
 }

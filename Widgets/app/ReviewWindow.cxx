@@ -5,7 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include <QAction>
 #include <QApplication>
@@ -316,6 +321,7 @@ void ReviewWindow::buildMenus() {
     file->addAction("Open cohort subject...", this, &ReviewWindow::openCohortDialog);
     file->addAction("Next subject  ]", this, &ReviewWindow::nextSubject);
     file->addAction("Previous subject  [", this, &ReviewWindow::previousSubject);
+    file->addAction("Next unreviewed in the cohort queue  }", this, &ReviewWindow::nextInCohortQueue);
     file->addSeparator();
     file->addAction("Export reviewed table...", this, &ReviewWindow::exportDialog, QKeySequence("Ctrl+E"));
     file->addAction("Save screenshot...", this, &ReviewWindow::screenshotDialog);
@@ -931,6 +937,7 @@ bool ReviewWindow::eventFilter(QObject *obj, QEvent *ev) {
         return QMainWindow::eventFilter(obj, ev);
     switch (ke->key()) {
     case Qt::Key_BracketRight: nextSubject(); return true;
+    case Qt::Key_BraceRight: nextInCohortQueue(); return true;
     case Qt::Key_BracketLeft: previousSubject(); return true;
     case Qt::Key_N: nextLesion(); return true;
     case Qt::Key_P: previousLesion(); return true;
@@ -1440,15 +1447,12 @@ void ReviewWindow::stepSubject(int dir) {
         statusBar()->showMessage("] and [ step through a cohort's subjects: open one with --cohort or File > Open cohort subject", 5000);
         return;
     }
-    qr_tsv t;
-    if (qr_tsv_read(cohort_.toUtf8().constData(), &t) != QR_OK) {
-        reportError("Cannot read the cohort", QString::fromUtf8(qr_last_error()));
+    QStringList names;
+    QString nerr;
+    if (!cohortNames(cohort_, &names, &nerr)) {
+        reportError("Cannot read the cohort", nerr);
         return;
     }
-    const int cs = qr_tsv_column(&t, "subject");
-    QStringList names;
-    for (int64_t r = 0; cs >= 0 && r < t.nrows; r++) names << QString::fromUtf8(qr_tsv_cell(&t, r, cs));
-    qr_tsv_free(&t);
     const int at = (int)names.indexOf(subjectName_);
     if (at < 0) {
         statusBar()->showMessage(QString("subject '%1' is no longer in %2").arg(subjectName_, cohort_), 5000);
@@ -1480,6 +1484,75 @@ void ReviewWindow::stepSubject(int dir) {
     statusBar()->showMessage(QString("no subject to open %1 '%2'%3").arg(dir > 0 ? "after" : "before", subjectName_)
                                  .arg(skipped.isEmpty() ? QString() : "; passed over: " + skipped.join("; ")),
                              8000);
+}
+
+void ReviewWindow::nextInCohortQueue() {
+    if (cohort_.isEmpty() || results_.isEmpty()) {
+        statusBar()->showMessage("} follows a cohort run's queue: open a subject with --cohort and --results", 5000);
+        return;
+    }
+    const QString queuePath = results_ + "/queue.tsv";
+    qr_tsv t;
+    int cs = -1, ci = -1;
+    if (qr_tsv_read(queuePath.toUtf8().constData(), &t) != QR_OK) {
+        reportError("Cannot read the cohort queue", QString::fromUtf8(qr_last_error()));
+        return;
+    }
+    if (qr_tsv_require(&t, "subject", &cs) != QR_OK || qr_tsv_require(&t, "lesion_id", &ci) != QR_OK) {
+        reportError("Cannot read the cohort queue", QString::fromUtf8(qr_last_error()));
+        qr_tsv_free(&t);
+        return;
+    }
+    std::vector<std::pair<QString, int>> queue;
+    for (int64_t r = 0; r < t.nrows; r++)
+        queue.emplace_back(QString::fromUtf8(qr_tsv_cell(&t, r, cs)), atoi(qr_tsv_cell(&t, r, ci)));
+    qr_tsv_free(&t);
+    /* after the current lesion's rank (from the top when it is not in the queue) */
+    size_t from = 0;
+    for (size_t k = 0; k < queue.size(); k++)
+        if (queue[k].first == subjectName_ && queue[k].second == currentLesionId()) from = k + 1;
+    std::map<QString, std::set<int>> decided; /* other subjects' review files, read once */
+    QStringList passed;
+    for (size_t k = from; k < queue.size(); k++) {
+        const QString &name = queue[k].first;
+        const int id = queue[k].second;
+        if (name == subjectName_) {
+            const qr_review_row *row = qr_review_find(&review_, id);
+            if (row && row->decision != QR_REVIEW_NONE) continue;
+        } else {
+            if (passed.contains(name)) continue;
+            if (!decided.count(name)) {
+                SubjectPaths p;
+                QString review, chosen, err;
+                std::set<int> &d = decided[name];
+                qr_review r;
+                if (cohortPaths(cohort_, results_, name, &p, &review, &chosen, &err) &&
+                    qr_review_read(review.toUtf8().constData(), &r) == QR_OK) {
+                    for (int64_t j = 0; j < r.n; j++)
+                        if (r.rows[j].decision != QR_REVIEW_NONE) d.insert(r.rows[j].lesion_id);
+                    qr_review_close(&r);
+                }
+            }
+            if (decided[name].count(id)) continue;
+            QString err;
+            if (!openCohortSubject(cohort_, results_, name, QString(), &err)) {
+                fprintf(stderr, "qsmrim-review: warning: subject '%s' passed over: %s\n", name.toUtf8().constData(),
+                        err.toUtf8().constData());
+                passed << name;
+                continue;
+            }
+        }
+        selectLesionById(id);
+        statusBar()->showMessage(QString("cohort queue: rank %1 of %2, subject %3, lesion %4%5")
+                                     .arg(k + 1)
+                                     .arg(queue.size())
+                                     .arg(name)
+                                     .arg(id)
+                                     .arg(passed.isEmpty() ? QString() : "; passed over: " + passed.join(", ")),
+                                 8000);
+        return;
+    }
+    statusBar()->showMessage("no lesion without a review decision after this one in the cohort queue", 8000);
 }
 
 void ReviewWindow::exportDialog() {

@@ -143,6 +143,9 @@ public slots:
     void cancelPrediction();
     void nextSubject() { stepSubject(+1); }
     void previousSubject() { stepSubject(-1); }
+    /* } : the next lesion of the cohort run's queue (DIR/queue.tsv, most probable first, across
+     * subjects) after the current one that has no review decision, opening its subject. */
+    void nextInCohortQueue();
     void nextLesion() { step(+1); }
     void previousLesion() { step(-1); }
     void decideRimPositive() { decide(QR_REVIEW_RIM_POS); }

@@ -278,18 +278,49 @@ static qr_status keep_edited(const record *r, const subject_outputs *o) {
     return QR_OK;
 }
 
+/* Why a record's text differs from this run's `prefix`: its first differing line, by its key
+ * ("the qsm image changed", "another picture setting"). */
+static void why_differs(const char *text, const char *prefix, char *why, size_t n) {
+    const char *a = text, *b = prefix;
+    while (*a && *b) {
+        const size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        if (la != lb || memcmp(a, b, la)) {
+            const size_t key = strcspn(b, " \n");
+            if ((key == 3 && !memcmp(b, "qsm", 3)) || (key == 5 && !memcmp(b, "flair", 5)) ||
+                (key == 7 && !memcmp(b, "lesions", 7)))
+                snprintf(why, n, "its %.*s image changed", (int)key, b);
+            else
+                snprintf(why, n, "another %.*s setting than the earlier run's", (int)key, b);
+            return;
+        }
+        a += la + (a[la] == '\n');
+        b += lb + (b[lb] == '\n');
+    }
+    snprintf(why, n, "its record differs");
+}
+
 /* Reuse a subject's outputs when its record holds `prefix` and lists exactly the outputs this run
- * writes, each with the SHA-256 it has now (an edited, replaced or lost output is computed again). */
+ * writes, each with the SHA-256 it has now (an edited, replaced or lost output is computed again).
+ * When an earlier run's record is there but does not fit, row->message says why. */
 static qr_status try_reuse(batch_run *b, int s, const char *prefix, const subject_outputs *o, qr_batch_subject *row,
                            int *reused) {
     *reused = 0;
     record r;
-    if (!read_record(o->record, &r) || strcmp(r.text, prefix) || r.nout != o->n) return QR_OK;
-    for (int k = 0; k < o->n; k++) {
+    if (!read_record(o->record, &r)) return QR_OK;
+    if (strcmp(r.text, prefix)) {
+        why_differs(r.text, prefix, row->message, sizeof row->message);
+        return QR_OK;
+    }
+    for (int k = 0; k < o->n || k < r.nout; k++) {
         char now[65];
-        if (strcmp(r.out[k], o->name[k]) || !qr_path_is_file(o->path[k]) || qr_sha256_path(o->path[k], now) != QR_OK ||
-            strcmp(now, r.sha[k]))
+        if (k >= o->n || k >= r.nout || strcmp(r.out[k], o->name[k])) {
+            snprintf(row->message, sizeof row->message, "the earlier run wrote other outputs");
             return QR_OK;
+        }
+        if (!qr_path_is_file(o->path[k]) || qr_sha256_path(o->path[k], now) != QR_OK || strcmp(now, r.sha[k])) {
+            snprintf(row->message, sizeof row->message, "its %s was changed or removed since", o->name[k]);
+            return QR_OK;
+        }
     }
     const int64_t before = b->nqueue;
     const qr_status st = queue_table(b, s, o->path[OUT_TABLE], row);
@@ -298,6 +329,7 @@ static qr_status try_reuse(batch_run *b, int s, const char *prefix, const subjec
         return st == QR_ERR_NOMEM ? st : QR_OK;
     }
     row->trained_on = r.trained_on;
+    row->message[0] = '\0';
     *reused = 1;
     return QR_OK;
 }
@@ -462,9 +494,9 @@ static qr_status write_tables(batch_run *b, const qr_batch_subject *rows) {
         if (r->status == QR_BATCH_FAILED)
             fprintf(f.fp, "%s\tfailed\t-\t-\t-\t-\t%s\n", r->subject, msg);
         else
-            fprintf(f.fp, "%s\t%s\t%lld\t%lld\t%lld\t%s\t\n", r->subject, status_name(r->status), (long long)r->lesions,
+            fprintf(f.fp, "%s\t%s\t%lld\t%lld\t%lld\t%s\t%s\n", r->subject, status_name(r->status), (long long)r->lesions,
                     (long long)r->rim_positive, (long long)r->review,
-                    r->trained_on == 1 ? "yes" : r->trained_on == 0 ? "no" : "-");
+                    r->trained_on == 1 ? "yes" : r->trained_on == 0 ? "no" : "-", msg);
     }
     st = qr_atomic_finish(&f, &pending[1]);
     if (st != QR_OK) {

@@ -15,8 +15,9 @@
  *   subjects.tsv   one row per subject of the manifest, in its order:
  *                    subject status lesions rim_positive review trained_on message
  *                  status: done (classified by this run), reused (--resume: unchanged since an
- *                  earlier run), failed (message says why); trained_on: yes / no / - (the model
- *                  keeps no record of its training subjects)
+ *                  earlier run), failed (message says why; for a subject computed again by a
+ *                  --resume run it says why the earlier outputs did not fit); trained_on: yes /
+ *                  no / - (the model keeps no record of its training subjects)
  *   SUBJECT/lesions.tsv, SUBJECT/overlay.EXT, SUBJECT/probability.EXT [, SUBJECT/picture.png]
  *                  predict's --out-table, --out-labels, --out-probability (and --out-picture)
  *   SUBJECT/.qsmrim-predict
@@ -53,7 +54,7 @@ typedef struct qr_batch_subject {
     qr_batch_status status;
     int64_t lesions, rim_positive, review;
     int trained_on;     /* qr_prediction.trained_on: 1, 0, -1 */
-    char message[512];  /* why it failed */
+    char message[512];  /* why it failed; done with --resume: why the earlier outputs were not reused */
 } qr_batch_subject;
 
 /* Called before each subject (row->subject set, `done` = subjects before it) and after it (`done`

@@ -109,10 +109,13 @@ static void batch_subject_done(int done, int total, const qr_batch_subject *r, v
     cli_set_context(NULL);
     if (r->status == QR_BATCH_FAILED)
         qr_log(QR_LOG_WARNING, "subject '%s' (%d of %d) not classified: %s", r->subject, done, total, r->message);
-    else
+    else {
+        char why[600] = "";
+        if (r->status == QR_BATCH_REUSED) snprintf(why, sizeof why, " (reused: unchanged since an earlier run)");
+        else if (r->message[0]) snprintf(why, sizeof why, " (computed again: %s)", r->message);
         cli_notice("subject '%s' (%d of %d): %lld lesions, %lld rim+, %lld to review%s", r->subject, done, total,
-                   (long long)r->lesions, (long long)r->rim_positive, (long long)r->review,
-                   r->status == QR_BATCH_REUSED ? " (reused: unchanged since an earlier run)" : "");
+                   (long long)r->lesions, (long long)r->rim_positive, (long long)r->review, why);
+    }
 }
 
 /* --manifest: every subject of a cohort (Logic/predict/batch.h). */

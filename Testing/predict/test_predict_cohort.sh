@@ -69,6 +69,11 @@ rm "$T/r/sub-05/overlay.nrrd"                           # sub-05's overlay lost
 "$Q" predict --manifest "$C" --out-dir "$T/r" --format nrrd --resume --threads 1 >"$T/r3.out" 2>"$T/r3.err"
 check "--resume computes a changed input, an edited table and a lost output again, reuses the rest" \
   grep -q '^subjects=5 done=3 reused=2 failed=0 ' "$T/r3.out"
+check "... saying why the others were computed again" bash -c "
+  grep -q \"subject 'sub-02' (2 of 5): .*(computed again: its flair image changed)\" '$T/r3.err' &&
+  grep -q \"subject 'sub-04' (4 of 5): .*(computed again: its lesions.tsv was changed or removed since)\" '$T/r3.err' &&
+  grep -q \"subject 'sub-05' (5 of 5): .*(computed again: its overlay.nrrd was changed or removed since)\" '$T/r3.err' &&
+  grep -qP '^sub-02\tdone\t.*\tits flair image changed$' '$T/r/subjects.tsv'"
 check "... naming the reused ones" bash -c "grep -c 'reused: unchanged' '$T/r3.err' | grep -qx 2 &&
   grep -q \"subject 'sub-01' (1 of 5): .*reused\" '$T/r3.err' && grep -q \"subject 'sub-03' (3 of 5): .*reused\" '$T/r3.err'"
 check "... the edited table kept as lesions.tsv.edited, with a warning, a new one written; the lost overlay written" bash -c "
@@ -76,8 +81,10 @@ check "... the edited table kept as lesions.tsv.edited, with a warning, a new on
   cmp -s '$T/r/sub-04/lesions.tsv' <(head -n -1 '$T/r/sub-04/lesions.tsv.edited') &&
   grep -q \"warning: subject 'sub-04': $T/r/sub-04/lesions.tsv was changed since qsmrim wrote it: kept as lesions.tsv.edited\" '$T/r3.err' &&
   test -s '$T/r/sub-05/overlay.nrrd'"
-"$Q" predict --manifest "$C" --out-dir "$T/r" --format nrrd --threshold 0.3 --resume --threads 1 >"$T/r4.out" 2>/dev/null
-check "--resume with another threshold computes every subject again" grep -q '^subjects=5 done=5 reused=0 ' "$T/r4.out"
+"$Q" predict --manifest "$C" --out-dir "$T/r" --format nrrd --threshold 0.3 --resume --threads 1 >"$T/r4.out" 2>"$T/r4.err"
+check "--resume with another threshold computes every subject again, saying so" bash -c "
+  grep -q '^subjects=5 done=5 reused=0 ' '$T/r4.out' &&
+  test \$(grep -c 'computed again: another threshold setting than the earlier run' '$T/r4.err') -eq 5"
 "$Q" predict --manifest "$C" --out-dir "$T/r" --pictures --threads 1 >"$T/r5.out" 2>/dev/null
 check "another --format replaces the images (no stale .nrrd left) and --pictures adds a picture" bash -c "
   test -s '$T/r/sub-01/overlay.nii.gz' && test -s '$T/r/sub-01/probability.nii.gz' && test -s '$T/r/sub-01/picture.png' &&

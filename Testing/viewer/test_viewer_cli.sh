@@ -131,25 +131,26 @@ check "--export of a cohort (no --subject): every subject's reviewed lesions, wi
 check "--export of a whole cohort with --review: usage error" one_line_error 2 "name one with --subject" \
   env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --review "$T/r.tsv" --export "$T/all2.tsv"
 # } follows the cohort queue across subjects, passing over lesions decided in any review file
-printf 'key }\nstate %s\nkey }\nstate %s\nquit\n' "$T/q1.json" "$T/q2.json" >"$T/queue.txt"
+printf 'key }\nstate %s\nkey }\nstate %s\nkey r\nkey }\nstate %s\nquit\n' "$T/q1.json" "$T/q2.json" "$T/q3.json" >"$T/queue.txt"
 queue_ok() {
   "$QSMRIM" predict --manifest "$T/two.tsv" --out-dir "$T/resq" --quiet >/dev/null || return 1
   # the entries after sub-x's top lesion (where the window opens); the first of them is decided
-  # beforehand in its subject's review file, so } goes to the second, then the third
+  # beforehand in its subject's review file, so } goes to the second, then the third; a decision
+  # there (r moves the selection on within its subject) and } goes on from the third: the fourth
   local want
   want=$("$PY" - "$T/resq" <<'PYEOF'
 import sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1] + "/queue.tsv")][1:]
 q = [(r[1], int(r[2])) for r in rows]
 r0 = next(k for k, e in enumerate(q) if e[0] == "sub-x")
-skip, a, b = q[r0 + 1], q[r0 + 2], q[r0 + 3]
+skip, a, b, c = q[r0 + 1], q[r0 + 2], q[r0 + 3], q[r0 + 4]
 open("%s/%s/review.tsv" % (sys.argv[1], skip[0]), "w").write("lesion_id\tdecision\n%d\trim-\n" % skip[1])
-print("%s %d %s %d" % (a[0], a[1], b[0], b[1]))
+print("%s %d %s %d %s %d" % (a[0], a[1], b[0], b[1], c[0], c[1]))
 PYEOF
 ) || return 1
   "$VIEWER" --cohort "$T/two.tsv" --results "$T/resq" --subject sub-x --script "$T/queue.txt" 2>/dev/null &&
-    test "$(field "$T/q1.json" 's["subject"], s["lesion"]') $(field "$T/q2.json" 's["subject"], s["lesion"]')" = \
-         "$(echo "$want" | awk '{print $1, $2, $3, $4}')" || { echo "  want $want, got $(field "$T/q1.json" 's["subject"], s["lesion"]') $(field "$T/q2.json" 's["subject"], s["lesion"]')"; return 1; }
+    local got; got="$(field "$T/q1.json" 's["subject"], s["lesion"]') $(field "$T/q2.json" 's["subject"], s["lesion"]') $(field "$T/q3.json" 's["subject"], s["lesion"]')"
+  [ "$got" = "$want" ] || { echo "  want $want, got $got"; return 1; }
 }
 check "} goes to the next lesion of the cohort queue without a decision, opening its subject" queue_ok
 # ] passes over a subject that cannot be opened (no finished prediction), saying so

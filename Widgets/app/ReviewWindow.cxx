@@ -1315,6 +1315,7 @@ void ReviewWindow::openSubjectDialog() {
         return;
     }
     cohort_.clear(); /* a subject of no cohort: ] and [ have nothing to step through */
+    queueSubject_.clear();
     results_.clear();
     subjectName_.clear();
 }
@@ -1435,6 +1436,7 @@ bool ReviewWindow::openCohortSubject(const QString &cohort, const QString &resul
     if (!cohortPaths(cohort, results, name, &p, &review, &chosen, error)) return false;
     if (given && given_.subject.isEmpty()) given_.subject = chosen;
     if (!openSubject(p, review, error)) return false;
+    if (cohort != cohort_ || results != results_) queueSubject_.clear(); /* another cohort queue */
     cohort_ = cohort;
     results_ = results;
     subjectName_ = chosen;
@@ -1507,13 +1509,18 @@ void ReviewWindow::nextInCohortQueue() {
     for (int64_t r = 0; r < t.nrows; r++)
         queue.emplace_back(QString::fromUtf8(qr_tsv_cell(&t, r, cs)), atoi(qr_tsv_cell(&t, r, ci)));
     qr_tsv_free(&t);
-    /* after the current lesion's rank (from the top when it is not in the queue) */
+    /* after where the last } went (a decision moves the selection on within the subject, which
+     * is not the queue's order), else after the current lesion; then from the top again, so a
+     * lesion passed over undecided comes back */
+    const QString atSubject = queueSubject_.isEmpty() ? subjectName_ : queueSubject_;
+    const int atLesion = queueSubject_.isEmpty() ? currentLesionId() : queueLesion_;
     size_t from = 0;
     for (size_t k = 0; k < queue.size(); k++)
-        if (queue[k].first == subjectName_ && queue[k].second == currentLesionId()) from = k + 1;
+        if (queue[k].first == atSubject && queue[k].second == atLesion) from = k + 1;
     std::map<QString, std::set<int>> decided; /* other subjects' review files, read once */
     QStringList passed;
-    for (size_t k = from; k < queue.size(); k++) {
+    for (size_t step = 0; step < queue.size(); step++) {
+        const size_t k = (from + step) % queue.size();
         const QString &name = queue[k].first;
         const int id = queue[k].second;
         if (name == subjectName_) {
@@ -1543,6 +1550,8 @@ void ReviewWindow::nextInCohortQueue() {
             }
         }
         selectLesionById(id);
+        queueSubject_ = name;
+        queueLesion_ = id;
         statusBar()->showMessage(QString("cohort queue: rank %1 of %2, subject %3, lesion %4%5")
                                      .arg(k + 1)
                                      .arg(queue.size())
@@ -1552,7 +1561,7 @@ void ReviewWindow::nextInCohortQueue() {
                                  8000);
         return;
     }
-    statusBar()->showMessage("no lesion without a review decision after this one in the cohort queue", 8000);
+    statusBar()->showMessage("every lesion of the cohort queue has a review decision", 8000);
 }
 
 void ReviewWindow::exportDialog() {

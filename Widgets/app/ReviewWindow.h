@@ -144,7 +144,8 @@ public slots:
     void nextSubject() { stepSubject(+1); }
     void previousSubject() { stepSubject(-1); }
     /* } : the next lesion of the cohort run's queue (DIR/queue.tsv, most probable first, across
-     * subjects) after the current one that has no review decision, opening its subject. */
+     * subjects) that has no review decision, opening its subject: after the lesion the last } went
+     * to (the current lesion before the first), then from the top again. */
     void nextInCohortQueue();
     void nextLesion() { step(+1); }
     void previousLesion() { step(-1); }
@@ -223,6 +224,8 @@ private:
     std::vector<int64_t> order_;   /* item indices of the listed lesions, in queue order */
     int64_t current_ = -1;         /* item index of the current lesion */
     int64_t autoSelected_ = -1;    /* the lesion the window chose when the subject opened (-1: none) */
+    QString queueSubject_;         /* where the last } went in the cohort queue (empty: nowhere yet) */
+    int queueLesion_ = 0;
     bool selecting_ = false;       /* guard: selection changes made by the window itself */
     double cursor_[3] = {0, 0, 0};
     double window_[2] = {300, 1}, level_[2] = {0, 0};

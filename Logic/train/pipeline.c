@@ -343,6 +343,10 @@ void qr_train_outcome_free(qr_train_outcome *t) {
     memset(t, 0, sizeof *t);
 }
 
+void qr_train_checkpoint_path(const char *stem, int k, char *buf, size_t n) {
+    snprintf(buf, n, "%s.seed%d.ckpt.h5", stem, k);
+}
+
 int qr_holdout_folds(double holdout) {
     const double k = round(1.0 / holdout);
     if (!(k < (double)INT_MAX)) return INT_MAX; /* a share too small for any cohort */
@@ -418,7 +422,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         fo.seed = o->seed * 1000003ULL + (uint64_t)s;
         fo.device = o->device;
         if (o->checkpoint) {
-            snprintf(ckpt, sizeof ckpt, "%s.seed%d.ckpt.h5", o->checkpoint, s + 1);
+            qr_train_checkpoint_path(o->checkpoint, s + 1, ckpt, sizeof ckpt);
             fo.checkpoint = ckpt;
         }
         fo.resume = o->resume;
@@ -543,7 +547,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     if (st == QR_OK && o->checkpoint)
         for (int s = 0; s < o->nseeds; s++) {
             char ckpt[QR_PATH_MAX];
-            snprintf(ckpt, sizeof ckpt, "%s.seed%d.ckpt.h5", o->checkpoint, s + 1);
+            qr_train_checkpoint_path(o->checkpoint, s + 1, ckpt, sizeof ckpt);
             if (qr_path_is_file(ckpt)) remove(ckpt);
         }
     out->seconds = now_s() - t0;

@@ -103,6 +103,9 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
 /* The k of the k-fold split whose one fold is a held-out share h > 0 (round(1/h), at least 2):
  * a cohort needs at least k subjects. */
 int qr_holdout_folds(double holdout);
+/* The checkpoint file of member k (1-based) of a training run with checkpoint stem `stem`:
+ * <stem>.seed<k>.ckpt.h5. */
+void qr_train_checkpoint_path(const char *stem, int k, char *buf, size_t n);
 void qr_train_outcome_free(qr_train_outcome *t);
 
 #ifdef __cplusplus

@@ -90,8 +90,8 @@ static void on_fit(const qr_fit_progress *p, void *user) {
 
 /* The first checkpoint MODEL.seed<k>.ckpt.h5 (k = 1..seeds) an interrupted run left, into buf; 0 if none. */
 static int find_checkpoint(const char *out, long seeds, char *buf, size_t n) {
-    for (long k = 1; k <= seeds; k++) {
-        snprintf(buf, n, "%s.seed%ld.ckpt.h5", out, k);
+    for (int k = 1; k <= seeds; k++) {
+        qr_train_checkpoint_path(out, k, buf, n);
         if (qr_path_is_file(buf)) return 1;
     }
     return 0;

@@ -301,15 +301,18 @@ static int exportCohort(const Options &o) {
     };
     std::vector<Item> items;
     QStringList left;
+    auto leaveOut = [&left](const QString &name, const QString &why) {
+        fprintf(stderr, "qsmrim-review: warning: subject '%s' left out: %s\n", name.toUtf8().constData(),
+                why.toUtf8().constData());
+        left << name;
+    };
     for (const QString &name : names) { /* every path first: the export must be none of them */
         Item it;
         it.name = name;
         if (!ReviewWindow::cohortSubject(o.cohort, name, &it.paths, &err)) return failure(err);
         it.paths.connectivity = o.paths.connectivity;
         if (!o.results.isEmpty() && !ReviewWindow::resultsPaths(o.results, name, &it.paths, &it.review, &err)) {
-            fprintf(stderr, "qsmrim-review: warning: subject '%s' left out: %s\n", name.toUtf8().constData(),
-                    err.toUtf8().constData());
-            left << name;
+            leaveOut(name, err);
             continue;
         }
         if (it.review.isEmpty()) it.review = ReviewWindow::defaultReviewPath(it.paths.lesions);
@@ -327,9 +330,7 @@ static int exportCohort(const Options &o) {
             lesions += n;
             done++;
         } else {
-            fprintf(stderr, "qsmrim-review: warning: subject '%s' left out: %s\n", it.name.toUtf8().constData(),
-                    err.toUtf8().constData());
-            left << it.name;
+            leaveOut(it.name, err);
         }
     }
     if (qr_atomic_commit(&f) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));

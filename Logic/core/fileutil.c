@@ -514,6 +514,19 @@ qr_status qr_staging_sync(const char *staging_dir, const char *what) {
     return s;
 }
 
+/* "70 kB", "3.4 MB", "12 GB": enough digits that a need and the free space that falls short of it
+ * do not print alike */
+static void size_text(uint64_t bytes, char *buf, size_t n) {
+    static const char *unit[] = {"bytes", "kB", "MB", "GB", "TB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1000.0 && u < 4) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(buf, n, u == 0 || v >= 100.0 ? "%.0f %s" : v >= 10.0 ? "%.1f %s" : "%.2f %s", v, unit[u]);
+}
+
 qr_status qr_space_check(const char *dir, int64_t total_bytes, int64_t largest_file, const char *what) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (uint64_t)largest_file > (uint64_t)rl.rlim_cur)
@@ -522,9 +535,12 @@ qr_status qr_space_check(const char *dir, int64_t total_bytes, int64_t largest_f
     struct statvfs fs;
     if (statvfs(dir, &fs) == 0) {
         const uint64_t avail = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
-        if ((uint64_t)total_bytes > avail)
-            return qr_fail(QR_ERR_IO, "%s: needs about %.1f MB and the disk has %.1f MB free", what, 1e-6 * (double)total_bytes,
-                           1e-6 * (double)avail);
+        if ((uint64_t)total_bytes > avail) {
+            char need[32], have[32];
+            size_text((uint64_t)total_bytes, need, sizeof need);
+            size_text(avail, have, sizeof have);
+            return qr_fail(QR_ERR_IO, "%s: needs about %s and its disk has %s free", what, need, have);
+        }
     }
     return QR_OK;
 }

@@ -645,8 +645,20 @@ extern "C" qr_status qr_image_read_quiet(const char *path, qr_dtype want, qr_vol
 
 namespace {
 
+// An uncompressed image needs its voxels' bytes on the disk. The room (and the file-size limit) is
+// checked first: on a short write the NIfTI and MetaImage writers print a line of their own to
+// stderr (the library never prints) and NRRD's error names the staging file; the check after the
+// write (verify_written) still catches what this cannot foresee, a compressed file or a disk that
+// fills meanwhile.
 template <class TImage>
-qr_status write_single(const char *path, const char *staging_file, typename TImage::Pointer img, bool compress) {
+qr_status write_single(const char *path, const char *staging_dir, const char *staging_file,
+                       typename TImage::Pointer img, bool compress) {
+    if (!compress) {
+        const auto size = img->GetLargestPossibleRegion().GetSize();
+        const int64_t bytes = (int64_t)sizeof(typename TImage::PixelType) * (int64_t)size[0] * (int64_t)size[1] *
+                              (int64_t)size[2] + 4096; // and a header of at most a few hundred bytes
+        QR_TRY(qr_space_check(staging_dir, bytes, bytes, path));
+    }
     try {
         auto writer = itk::ImageFileWriter<TImage>::New();
         writer->SetFileName(staging_file);
@@ -889,7 +901,7 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
     if (dicom) {
         s = write_dicom(path, staging, v);
     } else if (v->dtype == QR_FLOAT32) {
-        s = write_single<FloatImage>(path, file.c_str(), view_as_itk<FloatImage, float>(v), compress);
+        s = write_single<FloatImage>(path, staging, file.c_str(), view_as_itk<FloatImage, float>(v), compress);
     } else {
         int32_t lo = 0, hi = 0;
         const int32_t *p = qr_volume_i32(v);
@@ -899,11 +911,11 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
         }
         const bool keep32 = (flags & QR_WRITE_KEEP_INT32) != 0;
         if (!keep32 && lo >= 0 && hi <= 255)
-            s = write_single<itk::Image<uint8_t, 3>>(path, file.c_str(), labels_as<uint8_t>(v), compress);
+            s = write_single<itk::Image<uint8_t, 3>>(path, staging, file.c_str(), labels_as<uint8_t>(v), compress);
         else if (!keep32 && lo >= -32768 && hi <= 32767)
-            s = write_single<itk::Image<int16_t, 3>>(path, file.c_str(), labels_as<int16_t>(v), compress);
+            s = write_single<itk::Image<int16_t, 3>>(path, staging, file.c_str(), labels_as<int16_t>(v), compress);
         else
-            s = write_single<IntImage>(path, file.c_str(), view_as_itk<IntImage, int32_t>(v), compress);
+            s = write_single<IntImage>(path, staging, file.c_str(), view_as_itk<IntImage, int32_t>(v), compress);
     }
     if (s == QR_OK) s = verify_written(path, staging, dicom ? staging : file.c_str(), v, dicom);
     if (s != QR_OK) {

@@ -345,7 +345,8 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
         cairo_status_t cs = cairo_surface_write_to_png(surf, tmp);
         if (cs != CAIRO_STATUS_SUCCESS) {
             remove(tmp);
-            s = qr_fail(QR_ERR_IO, "cannot write %s: %s", png_path, cairo_status_to_string(cs));
+            s = qr_fail(QR_ERR_IO, "cannot write %s: %s%s", png_path, cairo_status_to_string(cs),
+                        cs == CAIRO_STATUS_WRITE_ERROR ? " (disk full, or a file-size limit?)" : "");
         } else {
             out->kind = QR_PENDING_FILE;
             memcpy(out->tmp, tmp, sizeof out->tmp);

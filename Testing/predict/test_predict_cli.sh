@@ -469,4 +469,28 @@ rc=0; (ulimit -f 100; exec "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "
 [ $rc -eq 1 ] && [ "$(wc -l <"$W/e13")" -eq 1 ] && grep -q "error: .*big.nrrd: " "$W/e13" ||
   fail "file-size limit: rc $rc $(cat "$W/e13")"
 [ "$(cat "$W/fsz/t.tsv")" = old ] && [ "$(ls -A "$W/fsz")" = t.tsv ] || fail "file-size limit: outputs changed: $(ls -A "$W/fsz")"
+# every uncompressed image format past the limit, and onto a full disk (a 64 kB tmpfs, where this
+# process may mount one): refused before the write, in qsmrim's one line only (the NIfTI and
+# MetaImage writers printed a line of their own on a short write), nothing left
+roomcheck() { # what dir ext
+  local rc=0
+  "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$2/t.tsv" --out-probability "$2/p.$3" \
+    --quiet 2>"$W/e14" || rc=$?
+  [ $rc -eq 1 ] && [ "$(wc -l <"$W/e14")" -eq 1 ] && grep -q "error: $2/p.$3: $1" "$W/e14" ||
+    fail "p.$3 past the room: rc $rc $(cat "$W/e14")"
+  [ -z "$(ls -A "$2")" ] || fail "p.$3 past the room: left $(ls -A "$2")"
+}
+mkdir -p "$W/fsz2"
+for ext in nii nrrd nhdr mha mhd; do
+  (ulimit -f 100; roomcheck "a file of [0-9]* bytes is over this process's file-size limit" "$W/fsz2" $ext)
+done
+mkdir -p "$W/tiny"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k qsmrim-test "$W/tiny" 2>/dev/null; then
+  trap 'umount "$W/tiny"; rm -rf "$W"' EXIT
+  for ext in nii nrrd nhdr mha mhd; do roomcheck "needs about [0-9.]* [kMG]B and its disk has [0-9.]* kB free" "$W/tiny" $ext; done
+  umount "$W/tiny"
+  trap 'rm -rf "$W"' EXIT
+else
+  echo "(no tmpfs could be mounted here: the full-disk case is not run)"
+fi
 echo "all predict checks passed"

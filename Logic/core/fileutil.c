@@ -114,14 +114,18 @@ static void sync_path(const char *path) {
     }
 }
 
-qr_status qr_commit_rename(const char *tmp, const char *path) {
-    sync_path(tmp);
+static qr_status rename_into_place(const char *tmp, const char *path) {
     if (rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
         return qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", path, strerror(e));
     }
     return QR_OK;
+}
+
+qr_status qr_commit_rename(const char *tmp, const char *path) {
+    sync_path(tmp);
+    return rename_into_place(tmp, path);
 }
 
 qr_status qr_atomic_open(qr_atomic *a, const char *path) {
@@ -166,22 +170,30 @@ qr_status qr_atomic_commit(qr_atomic *a) {
     return qr_pending_commit(&p);
 }
 
-qr_status qr_pending_commit(qr_pending *p) {
+static qr_status staging_commit_files(const char *staging_dir, const char *final_dir, int sync);
+
+/* An output put in place, its data flushed first (sync) or already flushed by the caller. */
+static qr_status pending_commit(qr_pending *p, int sync) {
     if (!p) return QR_OK;
     qr_status s = QR_OK;
     char dir[QR_PATH_MAX];
     switch (p->kind) {
     case QR_PENDING_NONE: break;
-    case QR_PENDING_FILE: s = qr_commit_rename(p->tmp, p->path); break;
+    case QR_PENDING_FILE:
+        if (sync) sync_path(p->tmp);
+        s = rename_into_place(p->tmp, p->path);
+        break;
     case QR_PENDING_STAGED_FILES:
         qr_path_dirname(p->path, dir, sizeof dir);
-        s = qr_staging_commit_files(p->tmp, dir);
+        s = staging_commit_files(p->tmp, dir, sync);
         break;
     case QR_PENDING_STAGED_DIR: s = qr_staging_commit_dir(p->tmp, p->path); break;
     }
     p->kind = QR_PENDING_NONE;
     return s;
 }
+
+qr_status qr_pending_commit(qr_pending *p) { return pending_commit(p, 1); }
 
 void qr_pending_abort(qr_pending *p) {
     if (!p) return;
@@ -190,10 +202,18 @@ void qr_pending_abort(qr_pending *p) {
     p->kind = QR_PENDING_NONE;
 }
 
+/* Every output's data is flushed before the first is renamed, so the renames follow one another
+ * within microseconds: a run killed outright (SIGKILL, which no handler sees) while its outputs go
+ * into place leaves a mixed set of old and new outputs only in that instant (flushing between the
+ * renames made it milliseconds, each flush waiting for the last rename to reach the journal). */
 qr_status qr_pending_commit_all(qr_pending *p, int n) {
+    for (int i = 0; i < n; i++) {
+        if (p[i].kind == QR_PENDING_FILE) sync_path(p[i].tmp);
+        else if (p[i].kind != QR_PENDING_NONE) (void)qr_staging_sync(p[i].tmp, p[i].path);
+    }
     qr_status s = QR_OK;
     for (int i = 0; i < n; i++) {
-        if (s == QR_OK) s = qr_pending_commit(&p[i]);
+        if (s == QR_OK) s = pending_commit(&p[i], 0);
         else qr_pending_abort(&p[i]);
     }
     return s;
@@ -251,7 +271,7 @@ static int is_dot_entry(const char *n) { return n[0] == '.' && (!n[1] || (n[1] =
 
 /* Move the contents of src into dst: subfolders first (recursively, dst's subfolder created when
  * missing), then plain files, then the files named by is_last_name. */
-static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth) {
+static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth, int sync) {
     if (depth > 16) return qr_fail(QR_ERR_IO, "staging folder %s nests too deeply", src_dir);
     for (int pass = 0; pass < 2; pass++) {
         DIR *d = opendir(src_dir);
@@ -275,12 +295,12 @@ static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth
                     s = qr_fail(QR_ERR_IO, "cannot create folder %s: %s", dst, strerror(errno));
                     break;
                 }
-                s = commit_tree(src, dst, depth + 1);
+                s = commit_tree(src, dst, depth + 1, sync);
                 if (s == QR_OK) rmdir(src);
                 continue;
             }
             if (is_last_name(e->d_name) != (pass == 1)) continue;
-            sync_path(src);
+            if (sync) sync_path(src);
             if (rename(src, dst) != 0)
                 s = qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", dst, strerror(errno));
         }
@@ -290,14 +310,18 @@ static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth
     return QR_OK;
 }
 
-qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir) {
-    qr_status s = commit_tree(staging_dir, final_dir, 0);
+static qr_status staging_commit_files(const char *staging_dir, const char *final_dir, int sync) {
+    qr_status s = commit_tree(staging_dir, final_dir, 0, sync);
     if (s != QR_OK) {
         qr_staging_abort(staging_dir);
         return s;
     }
     rmdir(staging_dir);
     return QR_OK;
+}
+
+qr_status qr_staging_commit_files(const char *staging_dir, const char *final_dir) {
+    return staging_commit_files(staging_dir, final_dir, 1);
 }
 
 /* ---- report folders: what the last report wrote ---- */

@@ -98,3 +98,20 @@ qr_status qr_outputs_check(const qr_io_path *inputs, int n_inputs, const qr_io_p
     }
     return QR_OK;
 }
+
+int qr_outputs_remove_leftovers(const qr_io_path *outputs, int n_outputs) {
+    int removed = 0;
+    for (int i = 0; i < n_outputs; i++) {
+        if (!outputs[i].path) continue;
+        char dir[QR_PATH_MAX], earlier[QR_PATH_MAX];
+        qr_path_dirname(outputs[i].path, dir, sizeof dir);
+        int seen = 0; /* each folder once */
+        for (int j = 0; j < i && !seen; j++) {
+            if (!outputs[j].path) continue;
+            qr_path_dirname(outputs[j].path, earlier, sizeof earlier);
+            seen = strcmp(dir, earlier) == 0;
+        }
+        if (!seen) removed += qr_remove_leftovers(dir, NULL);
+    }
+    return removed;
+}

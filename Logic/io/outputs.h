@@ -38,6 +38,11 @@ int qr_image_output_files(const char *path, int flags, char files[2][QR_PATH_MAX
  * QR_ERR_INVALID_ARG / QR_ERR_IO naming the output, the file and the path it collides with. */
 qr_status qr_outputs_check(const qr_io_path *inputs, int n_inputs, const qr_io_path *outputs, int n_outputs);
 
+/* Remove from the folder of every given output what runs killed outright left there: hidden
+ * temporary files and staging folders of processes that no longer run (qr_remove_leftovers).
+ * Returns the number removed. */
+int qr_outputs_remove_leftovers(const qr_io_path *outputs, int n_outputs);
+
 #ifdef __cplusplus
 }
 #endif

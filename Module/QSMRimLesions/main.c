@@ -3,12 +3,14 @@
  *
  * Slicer runs it as  QSMRimLesions [--returnparameterfile F] --qsm Q.nrrd --flair F.nrrd
  *   --lesions L.nrrd --overlay O.nrrd --probability P.nrrd --table T.tsv [--model M.h5]
- *   [--device auto|cpu|cuda[:N]] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]
+ *   [--device auto|cpu|cuda[:N]] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE] [--flips]
  * (flag and value as separate arguments; see QSMRimLesions.xml, which `--xml` prints).
  * Progress goes to stdout as Slicer's <filter-...> tags, flushed line by line; errors go to
  * stderr as one line a Slicer user can act on; exit 0 = done, 1 = failed, 2 = bad arguments.
  * Every output is written to a temporary name and renamed into place: Slicer's Cancel (SIGSTOP
- * then SIGKILL) never leaves a partial output behind.
+ * then SIGKILL) never leaves a partial output behind, and what such a killed run left in the output
+ * folders (hidden temporary files, staging folders) is removed by the next run. SIGINT / SIGTERM
+ * (a run stopped by hand) stop it between steps with exit 130 and no output changed.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -55,20 +57,36 @@ static int fail(const char *msg) {
 }
 
 static int usage_error(const char *msg) {
-    fprintf(stderr, "%s: %s (run '%s --help')\n", NAME, msg, NAME);
+    fprintf(stderr, "%s: error: %s (run '%s --help')\n", NAME, msg, NAME);
     return 2;
+}
+
+/* SIGINT / SIGTERM: stop between steps; the same signal again ends the run at once. */
+static volatile sig_atomic_t g_stop = 0;
+
+static void on_stop(int sig) {
+    if (g_stop) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_stop = 1;
 }
 
 static const char *HELP =
     "usage: QSMRimLesions --qsm QSM --flair FLAIR --lesions LESIONS [--overlay OVERLAY]\n"
     "                     [--probability PROB] [--table TABLE.tsv] [--model MODEL.h5]\n"
     "                     [--device auto|cpu|cuda[:N]] [--precision fp32|tf32] [--threshold f1|sensitive|VALUE]\n"
+    "                     [--flips]\n"
     "                     [--returnparameterfile FILE] [--processinformationaddress ADDR] [--xml]\n"
     "\n"
     "3D Slicer CLI module: classifies each MS lesion as rim+ (paramagnetic rim on QSM) or rim-.\n"
     "The same job as 'qsmrim predict'; Slicer builds this command line from QSMRimLesions.xml.\n"
     "Outputs: OVERLAY label map (1 rim-, 2 review, 3 rim+), PROB (each lesion's P(rim+)),\n"
     "TABLE (lesions sorted by probability); at least one of them or --returnparameterfile.\n"
+    "--flips: three passes per lesion (as it is, mirrored along each in-plane axis): the mean is the\n"
+    "probability and the standard deviation the table's uncertainty (0 without).\n"
+    "--threshold VALUE: rim+ at or above VALUE, review from the high-sensitivity threshold up to it.\n"
     "Return parameter: numberOfRimPositive.\n"
     "--processinformationaddress (the shared-memory progress address older Slicer versions pass) is\n"
     "accepted and ignored: progress goes to stdout as Slicer's <filter-progress> tags.\n";
@@ -92,6 +110,7 @@ int main(int argc, char **argv) {
         {"model", required_argument, 0, 'm'},     {"device", required_argument, 0, 'd'},
         {"precision", required_argument, 0, 'R'},
         {"threshold", required_argument, 0, 'T'}, {"returnparameterfile", required_argument, 0, 'r'},
+        {"flips", no_argument, 0, 'F'},
         {"processinformationaddress", required_argument, 0, 'P'},
         {"xml", no_argument, 0, 'x'},             {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
@@ -126,6 +145,7 @@ int main(int argc, char **argv) {
             break;
         }
         case 'r': retfile = optarg; break;
+        case 'F': o.test_time_flips = 1; break;
         case 'P': break; /* shared-memory progress of old Slicer versions: stdout tags are used */
         case 'T':
             if (qr_threshold_parse(optarg, &o.threshold_mode, &o.threshold_value) != QR_OK)
@@ -145,7 +165,13 @@ int main(int argc, char **argv) {
         snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[optind]);
         return usage_error(msg);
     }
-    if (!qsm || !flair || !lesions) return usage_error("the QSM, FLAIR and Lesions inputs are all required");
+    if (!qsm || !flair || !lesions) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "no %s%s%s%s%s input given: the QSM, FLAIR and Lesions inputs are all required",
+                 !qsm ? "QSM" : "", !qsm && (!flair || !lesions) ? (!flair && !lesions ? ", " : " or ") : "",
+                 !flair ? "FLAIR" : "", !flair && !lesions ? " or " : "", !lesions ? "Lesions" : "");
+        return usage_error(msg);
+    }
     if (!overlay && !prob && !table && !retfile) return usage_error("no output selected");
 
     /* outputs checked before minutes of work: folders writable, none of them an input or another */
@@ -154,6 +180,10 @@ int main(int argc, char **argv) {
                                 {table, "the Table output", 0, 0},
                                 {retfile, "the return parameter file", 0, 0}};
     if (qr_predict_outputs_check(qsm, flair, lesions, o.model_path, outs, 4) != QR_OK) return fail(qr_last_error());
+    qr_outputs_remove_leftovers(outs, 4);
+    signal(SIGINT, on_stop);
+    signal(SIGTERM, on_stop);
+    o.cancel = &g_stop;
 
     qr_set_log_sink(on_log, NULL);
     double t0 = now_s();
@@ -164,7 +194,11 @@ int main(int argc, char **argv) {
     o.progress = on_progress;
     o.progress_user = &last_stage;
     qr_prediction p;
-    if (qr_predict_files(qsm, flair, lesions, &o, &p) != QR_OK) return fail(qr_last_error());
+    const qr_status ps = qr_predict_files(qsm, flair, lesions, &o, &p);
+    if (ps != QR_OK) {
+        fail(ps == QR_ERR_CANCELLED ? "stopped; no output was changed" : qr_last_error());
+        return ps == QR_ERR_CANCELLED ? 130 : 1;
+    }
     printf("<filter-comment> \"Writing outputs\" </filter-comment>\n");
     fflush(stdout);
     /* every output, the return parameters included, written before any replaces an old one */
@@ -173,11 +207,13 @@ int main(int argc, char **argv) {
     const long npos = (long)p.n_rim_positive;
     qr_status s = qr_prediction_write_pending(&p, overlay, prob, table, pending);
     if (s == QR_OK && retfile) s = write_return_parameters(retfile, npos, &pending[3]);
+    if (s == QR_OK && QR_CANCELLED(&g_stop)) s = qr_fail(QR_ERR_CANCELLED, "stopped; no output was changed");
     if (s == QR_OK) s = qr_pending_commit_all(pending, 4);
     else qr_pending_abort_all(pending, 4);
     if (s != QR_OK) {
         qr_prediction_free(&p);
-        return fail(qr_last_error());
+        fail(qr_last_error());
+        return s == QR_ERR_CANCELLED ? 130 : 1;
     }
     fprintf(stderr, "%s: %lld lesions, %ld rim+, %lld to review (model %s, device %s)\n", NAME, (long long)p.n, npos,
             (long long)p.n_review, p.model_used, p.device_used);

@@ -250,6 +250,7 @@ int cmd_predict(int argc, char **argv) {
                                 {picture, "--out-picture", 0, 0}};
     const qr_status cs = qr_predict_outputs_check(qsm, flair, lesions, o.model_path, outs, 4);
     if (cs != QR_OK) return cli_fail(cs);
+    qr_outputs_remove_leftovers(outs, 4); /* what runs killed outright (kill -9) left there */
 
     cli_install_interrupt();
     o.cancel = &cli_interrupted;

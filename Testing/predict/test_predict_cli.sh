@@ -484,6 +484,11 @@ mkdir -p "$W/fsz2"
 for ext in nii nrrd nhdr mha mhd; do
   (ulimit -f 100; roomcheck "a file of [0-9]* bytes is over this process's file-size limit" "$W/fsz2" $ext)
 done
+# what a run killed outright (kill -9) left in an output folder is removed by the next run there
+true & dead=$!; wait $dead
+mkdir -p "$W/fsz2/.qsmrim-staging-$dead-0"; echo partial >"$W/fsz2/.t.tsv.tmp-$dead-1"
+"$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/fsz2/t.tsv" --quiet >/dev/null
+[ "$(ls -A "$W/fsz2")" = t.tsv ] || fail "a killed run's leftovers stayed: $(ls -A "$W/fsz2")"
 mkdir -p "$W/tiny"
 if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=64k qsmrim-test "$W/tiny" 2>/dev/null; then
   trap 'umount "$W/tiny"; rm -rf "$W"' EXIT

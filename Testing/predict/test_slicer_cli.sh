@@ -25,13 +25,16 @@ for f in "$T"/*.nrrd; do
   head -c 2000 "$f" | grep -aq '^encoding: raw' || fail "$f is not an uncompressed NRRD"
 done
 
-slicer_run() { # outdir extra-args... : the command line Slicer builds (XML order; empty model left out)
+slicer_args() { # outdir extra-args... : ARGS = the command line Slicer builds (XML order; empty model left out)
   local o=$1; shift
-  "$CLI" --returnparameterfile "$o/rp.params" \
-    --qsm "$T/ABCDE_inputQSM.nrrd" --flair "$T/ABCDE_inputFLAIR.nrrd" --lesions "$T/ABCDE_inputLesions.nrrd" \
-    --overlay "$o/ABCDE_outputOverlay.nrrd" --probability "$o/ABCDE_outputProbability.nrrd" \
-    --table "$o/ABCDE_outputTable.tsv" "$@"
+  ARGS=(--returnparameterfile "$o/rp.params"
+    --qsm "$T/ABCDE_inputQSM.nrrd" --flair "$T/ABCDE_inputFLAIR.nrrd" --lesions "$T/ABCDE_inputLesions.nrrd"
+    --overlay "$o/ABCDE_outputOverlay.nrrd" --probability "$o/ABCDE_outputProbability.nrrd"
+    --table "$o/ABCDE_outputTable.tsv" "$@")
 }
+slicer_run() { slicer_args "$@"; "$CLI" "${ARGS[@]}"; }
+# a run in the background is started as "$CLI" "${ARGS[@]}" &, not through the function: $! must be
+# the module's own process (a function runs in a subshell, and a signal would stop only that)
 
 echo "== 1. a complete run as Slicer starts it"
 O="$W/out1"; mkdir -p "$O"
@@ -90,6 +93,15 @@ echo "== 3. the same subject through qsmrim predict on the original NIfTI files:
 "$QSMRIM" predict --qsm "$S/sub-001_qsm.nii.gz" --flair "$S/sub-001_flair.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
   --out-table "$W/predict.tsv" --quiet >/dev/null
 cmp "$W/predict.tsv" "$O/ABCDE_outputTable.tsv" || fail "QSMRimLesions on NRRD and qsmrim predict on NIfTI disagree"
+# test-time flips (the boolean Slicer passes as a bare --flips): the same table as predict --flips,
+# with a measured uncertainty
+O2="$W/out-flips"; mkdir -p "$O2"
+slicer_run "$O2" --flips >/dev/null 2>"$W/stderr-x" || fail "--flips: $(cat "$W/stderr-x")"
+"$QSMRIM" predict --qsm "$S/sub-001_qsm.nii.gz" --flair "$S/sub-001_flair.nii.gz" --lesions "$S/sub-001_lesions.nii.gz" \
+  --out-table "$W/predict-flips.tsv" --flips --quiet >/dev/null
+cmp "$W/predict-flips.tsv" "$O2/ABCDE_outputTable.tsv" || fail "QSMRimLesions --flips and qsmrim predict --flips disagree"
+awk -F'\t' 'NR > 1 && $7 > 0 {n++} END {exit !(n > 0)}' "$O2/ABCDE_outputTable.tsv" || fail "--flips: no uncertainty measured"
+cmp -s "$W/predict.tsv" "$W/predict-flips.tsv" && fail "--flips changed nothing"
 
 echo "== 4. errors: a wrong model file, a missing input, a bad precision (exit code, one line, no output)"
 O="$W/out-err"; mkdir -p "$O"
@@ -105,6 +117,11 @@ set +e
 set -e
 [ "$rc" -eq 1 ] && grep -q "missing.nrrd" "$W/stderr-m" || fail "missing input: rc $rc, $(cat "$W/stderr-m")"
 [ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
+# an input left on "None" in Slicer: the flag is absent; the one error line names it
+rc=0
+"$CLI" --qsm "$T/ABCDE_inputQSM.nrrd" --lesions "$T/ABCDE_inputLesions.nrrd" --table "$O/t.tsv" >/dev/null 2>"$W/stderr-n" || rc=$?
+[ "$rc" -eq 2 ] && [ "$(wc -l <"$W/stderr-n")" -eq 1 ] && grep -q "^QSMRimLesions: error: no FLAIR input given" "$W/stderr-n" ||
+  fail "input not given: rc $rc, $(cat "$W/stderr-n")"
 set +e
 slicer_run "$O" --precision bf16 >/dev/null 2>"$W/stderr-p"; rc=$?
 set -e
@@ -143,7 +160,8 @@ echo "== 5. Cancel (SIGSTOP then SIGKILL) mid-run leaves no partial output and k
 O="$W/out-kill"; mkdir -p "$O"
 cp "$W/out1/ABCDE_outputTable.tsv" "$O/"; cp "$W/out1/ABCDE_outputOverlay.nrrd" "$O/"; cp "$W/out1/rp.params" "$O/"
 before=$(cd "$O" && md5sum * | sort)
-slicer_run "$O" --device ref >"$W/stdout-k" 2>"$W/stderr-k" &
+slicer_args "$O" --device ref
+"$CLI" "${ARGS[@]}" >"$W/stdout-k" 2>"$W/stderr-k" &
 pid=$!
 # The stage's own comment line (the filter-start line names the module's title, which is the same text).
 stage='<filter-comment> "Classifying lesions" </filter-comment>'
@@ -162,5 +180,37 @@ after=$(cd "$O" && md5sum * | sort)
 [ -z "$(ls -A "$O" | grep -v -e '^ABCDE_outputTable.tsv$' -e '^ABCDE_outputOverlay.nrrd$' -e '^rp.params$')" ] ||
   fail "stray files after SIGKILL: $(ls "$O")"
 echo "killed at: $(grep -o '[0-9.]*</filter-progress>' "$W/stdout-k" | tail -1 | cut -d'<' -f1) of the run; outputs unchanged"
+
+# What a run killed while writing leaves (hidden temporary files, a staging folder) is removed by
+# the next run in that folder - those of processes that no longer run only.
+true & dead=$!; wait $dead
+mkdir -p "$O/.qsmrim-staging-$dead-0" "$O/.qsmrim-staging-$$-0"
+echo partial >"$O/.qsmrim-staging-$dead-0/ABCDE_outputProbability.nrrd"
+echo partial >"$O/.ABCDE_outputTable.tsv.tmp-$dead-2"; echo partial >"$O/.rp.params.tmp-$dead-3"
+echo live >"$O/.ABCDE_outputTable.tsv.tmp-$$-2"
+slicer_run "$O" >/dev/null 2>"$W/stderr-l" || fail "run after a killed one: $(cat "$W/stderr-l")"
+[ ! -e "$O/.qsmrim-staging-$dead-0" ] && [ ! -e "$O/.ABCDE_outputTable.tsv.tmp-$dead-2" ] && [ ! -e "$O/.rp.params.tmp-$dead-3" ] ||
+  fail "a dead run's leftovers stayed: $(ls -A "$O")"
+[ -d "$O/.qsmrim-staging-$$-0" ] && [ "$(cat "$O/.ABCDE_outputTable.tsv.tmp-$$-2")" = live ] ||
+  fail "a live process's files were removed: $(ls -A "$O")"
+rm -rf "$O/.qsmrim-staging-$$-0" "$O/.ABCDE_outputTable.tsv.tmp-$$-2"
+
+echo "== 6. SIGTERM (a run stopped by hand) stops between steps: exit 130, one error line, no output changed"
+before=$(cd "$O" && md5sum * | sort)
+slicer_args "$O" --device ref
+"$CLI" "${ARGS[@]}" >"$W/stdout-t" 2>"$W/stderr-t" &
+pid=$!
+for _ in $(seq 1 3000); do
+  grep -qxF "$stage" "$W/stdout-t" 2>/dev/null && break
+  sleep 0.05
+done
+sleep 0.3
+kill -TERM $pid
+rc=0; wait $pid || rc=$?
+pid=
+[ "$rc" -eq 130 ] && [ "$(grep -c error: "$W/stderr-t")" -eq 1 ] && grep -q "^QSMRimLesions: error: stopped; no output was changed" "$W/stderr-t" ||
+  fail "SIGTERM: rc $rc, $(cat "$W/stderr-t")"
+after=$(cd "$O" && md5sum * | sort)
+[ "$before" = "$after" ] && [ "$(ls -A "$O" | wc -l)" -eq 4 ] || fail "SIGTERM: outputs changed or stray files: $(ls -A "$O")"
 
 echo "all Slicer CLI checks passed ($nles lesions, $npos rim+)"

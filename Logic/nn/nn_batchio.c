@@ -107,8 +107,11 @@ qr_status qr_nn_batch_file_read(const char *path, const qr_nn_config *cfg, qr_nn
         else {
             int64_t want[2] = {n, cfg->n_radiomic}, got[2];
             st = read_array(f, path, "radiomics", 2, want, got, &out->radiomics);
-            if (st == QR_ERR_GEOMETRY && n >= 0)
-                qr_fail_context(st, "(patches hold %lld samples)", (long long)n);
+            if (st == QR_ERR_GEOMETRY && n >= 0) {
+                char msg[1024];
+                snprintf(msg, sizeof msg, "%s", qr_last_error());
+                st = qr_fail(st, "%s (its patches hold %lld samples)", msg, (long long)n);
+            }
             n = got[0];
         }
     }

@@ -357,6 +357,12 @@ static qr_status read_member(hid_t f, const char *path, const char *gname, qr_nn
 static qr_status read_config(hid_t f, const char *path, qr_nn_config *c, qr_nn_model_meta *mt) {
     char fmt[64], buf[64];
     QR_TRY(read_attr_str(f, path, "format", fmt, sizeof fmt, 0));
+    /* the random-forest comparator's file (Logic/train/learn_forest.c) is a qsmrim model too, but
+     * not a network: said as such to the commands that run networks only */
+    if (strcmp(fmt, FORMAT_NAME) != 0 && qr_h5_attr_string(f, "qsmrim_model", buf, sizeof buf) == QR_H5_OK &&
+        !strcmp(buf, "aprl-rf"))
+        return qr_fail(QR_ERR_FORMAT, "%s is a random-forest model (aprl-rf), not a network; this command runs the network "
+                       "models (qsmrimnet, rimnet, aprl-nn): score it with qsmrim predict or evaluate --model", path);
     if (strcmp(fmt, FORMAT_NAME) != 0)
         return qr_fail(QR_ERR_FORMAT, "%s is an HDF5 file but not a qsmrim model (no format = \"%s\" attribute)", path,
                        FORMAT_NAME);

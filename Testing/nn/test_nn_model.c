@@ -849,7 +849,7 @@ static void test_forward_command(void **st) {
         {tmp("x.h5"), tmp("x.h5"), tmp("y3.h5"), "not a qsmrim model"},
         {state, tmp("missing-input.h5"), tmp("y3.h5"), "missing-input.h5"},
         {state, tmp("wrongshape.h5"), tmp("y3.h5"), "dataset 'patches' has shape (6, 2, 16, 32, 16), the model needs (N, 2, 16, 32, 32)"},
-        {state, tmp("wrongrad.h5"), tmp("y3.h5"), "dataset 'radiomics' has shape"},
+        {state, tmp("wrongrad.h5"), tmp("y3.h5"), "wrongrad.h5: dataset 'radiomics' has shape"}, /* then its patches' count */
         {state, tmp("nopatches.h5"), tmp("y3.h5"), "has no dataset 'patches'"},
         {state, tmp("nan.h5"), tmp("y3.h5"), "patches of sample 1 hold a non-finite value"},
         {state, tmp("x.h5"), tmp("no-such-dir/y.h5"), "no-such-dir"},
@@ -875,6 +875,7 @@ static void test_forward_command(void **st) {
         assert_int_equal(lines, 1);
         assert_non_null(strstr(err, cases[k].needle));
         assert_non_null(strstr(err, "qsmrim forward: error:"));
+        if (strstr(cases[k].input, "wrongrad")) assert_non_null(strstr(err, "(its patches hold"));
     }
     assert_int_equal(access(tmp("y3.h5"), F_OK), -1); /* nothing written on failure */
     if (!qr_nn_backend_cuda()) {

@@ -444,6 +444,11 @@ printf 'rf_trees: 30\nrf_tune_trees: 10\nrf_mtry: [4]\nrf_inner_folds: 2\n' >"$W
 "$QSMRIM" predict --model "$W/rf.h5" --qsm "$Q" --flair "$F" --lesions "$W/lesions_big.nii.gz" --out-table "$W/bigrf.tsv" \
   2>"$W/e8rf" >/dev/null || fail "forest model: $(cat "$W/e8rf")"
 ! grep -q "wider than" "$W/e8rf" || fail "a forest model is said to see a patch: $(cat "$W/e8rf")"
+# forward runs networks only: a forest model is named as such (it said "not a qsmrim model")
+"$PY" -c "import h5py, numpy as np; h5py.File('$W/x.h5', 'w')['radiomics'] = np.zeros((2, 536), np.float32)"
+rc=0; "$QSMRIM" forward --model "$W/rf.h5" --input "$W/x.h5" --out "$W/y.h5" --quiet 2>"$W/e8fw" || rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$W/e8fw")" -eq 1 ] && grep -q "rf.h5 is a random-forest model (aprl-rf), not a network" "$W/e8fw" &&
+  [ ! -e "$W/y.h5" ] || fail "forward on a forest: rc $rc $(cat "$W/e8fw")"
 # a misspelt device is a usage error (exit 2) before any input is read
 rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/dev.tsv" --device gpu 2>"$W/e9" || rc=$?
 [ $rc -eq 2 ] && grep -q -- "--device: unknown device 'gpu'" "$W/e9" || fail "--device gpu: rc $rc $(cat "$W/e9")"

@@ -145,7 +145,7 @@ qr_status qr_nn_context_create(const qr_nn_context_options *opt, qr_nn_context *
             qr_nn_device g = {QR_NN_DEVICE_CUDA, dev.index};
             s = start(ctx, qr_nn_backend_cuda(), g, threads);
             if (s == QR_OK) break;
-            qr_log(QR_LOG_NOTICE, "no usable GPU (%s); running on the CPU", qr_last_error());
+            qr_log(QR_LOG_NOTICE, QR_NN_CPU_FALLBACK_NOTICE " (%s); running on the CPU", qr_last_error());
             qr_clear_error();
         } else {
             qr_log(QR_LOG_INFO, "this build has no GPU backend; running on the CPU");

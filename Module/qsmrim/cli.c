@@ -21,10 +21,27 @@ volatile sig_atomic_t cli_interrupted = 0;
 
 static char g_context[320] = "";
 
+/* The CPU-fallback notice of device auto, held back until the run prints anything else on stderr
+ * (then it comes first) or succeeds: a run that fails before that prints only its error line,
+ * the one line the command-line contract promises. */
+static char g_held[1280] = "";
+
+static void show_held(void) {
+    if (!g_held[0]) return;
+    fputs(g_held, stderr);
+    g_held[0] = '\0';
+}
+
 static void print_log(qr_log_level level, const char *msg, void *user) {
     (void)user;
     if (g_quiet && level < QR_LOG_WARNING) return;
     if (level == QR_LOG_DEBUG) return;
+    if (level == QR_LOG_NOTICE && !strncmp(msg, QR_NN_CPU_FALLBACK_NOTICE, strlen(QR_NN_CPU_FALLBACK_NOTICE)) &&
+        !g_held[0]) {
+        snprintf(g_held, sizeof g_held, "qsmrim %s: %s%s%s\n", g_cmd, g_context, g_context[0] ? ": " : "", msg);
+        return;
+    }
+    show_held();
     fprintf(stderr, "qsmrim %s: %s%s%s%s\n", g_cmd, level == QR_LOG_WARNING ? "warning: " : "", g_context,
             g_context[0] ? ": " : "", msg);
 }
@@ -41,6 +58,12 @@ void cli_begin(const char *command) {
 }
 
 const char *cli_command(void) { return g_cmd; }
+
+int cli_end(int exit_code) {
+    if (exit_code == CLI_EXIT_OK) show_held();
+    g_held[0] = '\0';
+    return exit_code;
+}
 
 void cli_set_quiet(int quiet) { g_quiet = quiet; }
 
@@ -66,6 +89,7 @@ int cli_usage(const char *fmt, ...) {
 
 void cli_notice(const char *fmt, ...) {
     if (g_quiet) return;
+    show_held();
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -247,6 +271,7 @@ void cli_progress(const char *label, int64_t done, int64_t total) {
     /* a terminal line is redrawn 5 times a second, a log gets a line every 5 s */
     if (g_prog_last >= 0 && now - g_prog_last < (tty ? 0.2 : 5.0)) return;
     g_prog_last = now;
+    show_held();
     double el = now - g_prog_start;
     double eta = done > g_prog_done0 ? el * (double)(total - done) / (double)(done - g_prog_done0) : -1;
     char e1[32], e2[32];
@@ -260,6 +285,7 @@ void cli_progress(const char *label, int64_t done, int64_t total) {
 
 void cli_progress_end(const char *label, int64_t total) {
     if (g_quiet) return;
+    show_held();
     double el = g_prog_start >= 0 ? cli_now() - g_prog_start : 0;
     char e1[32];
     fmt_duration(el, e1, sizeof e1);

@@ -25,6 +25,9 @@
 
 /* Name the running command for messages and install the notice printer (stderr). */
 void cli_begin(const char *command);
+/* The end of a command with its exit code: a notice still held back (the CPU fallback of device
+ * auto, shown with the first other line of the run) is printed when the command succeeded. */
+int cli_end(int exit_code);
 const char *cli_command(void);
 /* Quiet mode: notices off (errors still print). */
 void cli_set_quiet(int quiet);

@@ -74,7 +74,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], g_commands[i].name) != 0) continue;
         cli_begin(g_commands[i].name);
-        return g_commands[i].run(argc - 1, argv + 1);
+        return cli_end(g_commands[i].run(argc - 1, argv + 1));
     }
     fprintf(stderr, "qsmrim: unknown command '%s' (see 'qsmrim --help')\n", argv[1]);
     return CLI_EXIT_USAGE;

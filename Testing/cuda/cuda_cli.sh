@@ -27,6 +27,14 @@ else
     grep -q "running on the CPU" "$tmp/auto.err" || fail "--device auto: the notice does not say it runs on the CPU"
     grep -q "^device=cpu" "$tmp/auto.out" || fail "--device auto did not fall back to the CPU backend"
 fi
+# a run that fails before it shows anything prints its one error line only: the CPU-fallback notice
+# of auto is held back until the run shows another line or succeeds (forward reads its input after
+# the device is chosen; the input here is a text file)
+echo "not HDF5" > "$tmp/x.h5"
+"$q" forward --model "${QSMRIM_SOURCE_DIR:?}/Resources/models/qsmrim_demo.h5" --input "$tmp/x.h5" --out "$tmp/y.h5" \
+    --device auto > /dev/null 2> "$tmp/fw.err" && fail "forward on a text file succeeded"
+[ "$(wc -l < "$tmp/fw.err")" -eq 1 ] && grep -q "error: .*x.h5" "$tmp/fw.err" ||
+    fail "a failing --device auto run: expected one error line, got: $(cat "$tmp/fw.err")"
 "$q" $args --device cuda:x > /dev/null 2> "$tmp/bad.err" && fail "--device cuda:x accepted"
 grep -q "cuda:x" "$tmp/bad.err" || fail "--device cuda:x: the error does not name it"
 echo "ok"

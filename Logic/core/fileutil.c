@@ -610,6 +610,17 @@ int qr_dir_is_empty(const char *path) {
     return empty;
 }
 
+static const char *special_kind(mode_t m) {
+    return S_ISDIR(m) ? "folder" : S_ISFIFO(m) ? "pipe" : S_ISSOCK(m) ? "socket" : "device";
+}
+
+qr_status qr_input_file_check(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return qr_fail(QR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return qr_fail(QR_ERR_IO, "%s: is a %s, not a file", path, special_kind(st.st_mode));
+    return QR_OK;
+}
+
 qr_status qr_file_output_check(const char *out) {
     QR_TRY(qr_output_check(out));
     if (out && qr_path_is_dir(out)) return qr_fail(QR_ERR_INVALID_ARG, "%s: is a folder; give a file name", out);
@@ -623,5 +634,11 @@ qr_status qr_output_check(const char *out) {
     qr_path_dirname(out, dir, sizeof dir);
     if (!qr_path_is_dir(dir)) return qr_fail(QR_ERR_IO, "%s: its folder %s %s", out, dir, not_a_folder(dir));
     if (access(dir, W_OK) != 0) return qr_fail(QR_ERR_IO, "%s: its folder %s is not writable (%s)", out, dir, strerror(errno));
+    /* an output is written under a temporary name and renamed over the path: a device (/dev/null,
+     * which root may replace), a pipe or a socket there would be replaced by a plain file */
+    struct stat st;
+    if (stat(out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: is a %s, not a file; outputs are written to a new file put in its place, "
+                       "so give a file name", out, special_kind(st.st_mode));
     return QR_OK;
 }

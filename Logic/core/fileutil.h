@@ -124,6 +124,9 @@ int qr_path_has_suffix(const char *path, const char *suffix);
 qr_status qr_output_check(const char *out);
 /* The same for a file output that must not be a folder (tables, pictures, reports). */
 qr_status qr_file_output_check(const char *out);
+/* An input read as a whole file (a model, an HDF5 batch, a checkpoint): it exists and is a regular
+ * file - a pipe would block the reader forever, a device would be read without end. */
+qr_status qr_input_file_check(const char *path);
 /* 1 if path exists and is a directory / a regular file. */
 int qr_path_is_dir(const char *path);
 int qr_path_is_file(const char *path);

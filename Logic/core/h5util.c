@@ -1,5 +1,6 @@
 /* h5util.c - single-valued HDF5 attributes and sealed HDF5 files (h5util.h). */
 #include "h5util.h"
+#include "fileutil.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -156,6 +157,7 @@ qr_status qr_h5_seal(const char *path) {
 
 qr_status qr_h5_check_seal(const char *path, int *sealed) {
     if (sealed) *sealed = 0;
+    QR_TRY(qr_input_file_check(path));
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     char head[QR_H5_SEAL_BYTES + 1];

@@ -77,6 +77,7 @@ static qr_status read_array(hid_t f, const char *path, const char *name, int ndi
 
 qr_status qr_nn_batch_file_read(const char *path, const qr_nn_config *cfg, qr_nn_batch_file *out) {
     memset(out, 0, sizeof *out);
+    QR_TRY(qr_input_file_check(path));
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s", path);
     fclose(fp);

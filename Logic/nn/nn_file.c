@@ -444,6 +444,7 @@ static qr_status read_names(hid_t f, const char *path, qr_nn_model *m) {
 }
 
 static qr_status open_file(const char *path, int check_seal, hid_t *f) {
+    QR_TRY(qr_input_file_check(path));
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s", path);
     fclose(fp);

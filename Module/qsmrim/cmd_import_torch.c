@@ -4,15 +4,18 @@
  * Resources/python/import_torch.py run with Debian's python3 (python3-torch, python3-h5py); this
  * command finds it, runs it, and then loads the result with the engine's own shape checks.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
+#include "core/fileutil.h"
 #include "core/resources.h"
 #include "io/outputs.h"
 #include "nn/nn.h"
@@ -36,7 +39,68 @@ static const char *HELP =
     "  --patch D H W           the image patch the checkpoint was trained on, in voxels along S, P, L\n"
     "                          (default 16 32 32, this project's patch)\n"
     "  --python PY             Python with torch and h5py (default: $QSMRIM_PYTHON or /usr/bin/python3)\n"
-    "  --quiet                 no summary line\n";
+    "  --quiet                 no summary line\n"
+    "\n"
+    "Only tensors, numbers and plain containers are read from the checkpoint (a pickle may name any\n"
+    "Python function to run while loading): a pickled module or another object is refused; save\n"
+    "model.state_dict() instead. Half and bfloat16 tensors are converted to float32.\n";
+
+/* Run the conversion script with its stderr captured into said[] (its one error line, if any). */
+static qr_status run_script(const char *python, char *const args[], char *said, size_t n, int *status) {
+    said[0] = '\0';
+    int fd[2];
+    if (pipe(fd) != 0) return qr_fail(QR_ERR_IO, "cannot run %s: %s", python, strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], STDERR_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    pid_t pid;
+    const int rc = posix_spawn(&pid, python, &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (rc != 0) {
+        close(fd[0]);
+        return qr_fail(QR_ERR_UNSUPPORTED, "cannot run %s: %s (import-torch needs Python with python3-torch and python3-h5py)",
+                       python, strerror(rc));
+    }
+    size_t used = 0;
+    char buf[4096];
+    ssize_t got;
+    while ((got = read(fd[0], buf, sizeof buf)) != 0) {
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        const size_t k = (size_t)got < n - 1 - used ? (size_t)got : n - 1 - used; /* the rest is read and dropped */
+        memcpy(said + used, buf, k);
+        used += k;
+    }
+    said[used] = '\0';
+    close(fd[0]);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+    }
+    return QR_OK;
+}
+
+/* The engine's error about the temporary file, told about the checkpoint (and the output the
+ * file would have become, where the message names it elsewhere). */
+static void renamed_error(const char *tmp, const char *out, const char *pth) {
+    char msg[2048] = "", *o = msg;
+    const char *e = qr_last_error();
+    const size_t nt = strlen(tmp);
+    if (!strncmp(e, tmp, nt) && !strncmp(e + nt, ": ", 2)) e += nt + 2; /* "TMP: problem" -> "problem" */
+    while (*e && (size_t)(o - msg) < sizeof msg - 1) {
+        if (!strncmp(e, tmp, nt)) {
+            o += snprintf(o, sizeof msg - (size_t)(o - msg), "%s", out);
+            if ((size_t)(o - msg) >= sizeof msg) o = msg + sizeof msg - 1;
+            e += nt;
+        } else {
+            *o++ = *e++;
+        }
+    }
+    *o = '\0';
+    qr_fail(QR_ERR_MODEL, "%s does not convert to a usable model (nothing written): %s", pth, msg);
+}
 
 int cmd_import_torch(int argc, char **argv) {
     static const struct option opts[] = {{"out", required_argument, 0, 'o'},          {"fusion", required_argument, 0, 'f'},
@@ -83,25 +147,29 @@ int cmd_import_torch(int argc, char **argv) {
     if (!out) return cli_usage("--out is required");
     const qr_io_path ins[1] = {{pth, "the PyTorch checkpoint", 0, 0}};
     const qr_io_path outs[1] = {{out, "--out", 0, 0}};
-    const qr_status cs = qr_outputs_check(ins, 1, outs, 1);
-    if (cs != QR_OK) return cli_fail(cs);
-    FILE *fp = fopen(pth, "rb");
-    if (!fp) {
-        qr_fail(QR_ERR_IO, "cannot open %s", pth);
-        return cli_fail(QR_ERR_IO);
-    }
-    fclose(fp);
-    char script[4096];
-    qr_status s = qr_resource_path("python/import_torch.py", script, sizeof script);
+    qr_status s = qr_outputs_check(ins, 1, outs, 1);
+    if (s == QR_OK) s = qr_input_file_check(pth); /* a pipe would block Python's reader */
+    if (s != QR_OK) return cli_fail(s);
+    qr_outputs_remove_leftovers(outs, 1);
+    char script[4096], tmp[QR_PATH_MAX];
+    s = qr_resource_path("python/import_torch.py", script, sizeof script);
+    if (s == QR_OK) s = qr_temp_sibling(out, 1, tmp, sizeof tmp);
     if (s != QR_OK) return cli_fail(s);
 
-    char *args[16];
+    /* the script writes a temporary file beside --out; it is put in place only once the engine
+     * has loaded it with its own checks, so a refused conversion leaves an old model untouched */
+    char *args[24];
     int na = 0;
     args[na++] = (char *)python;
+    args[na++] = "-W"; /* Python's and PyTorch's warnings would add lines to the one error line */
+    args[na++] = "ignore";
     args[na++] = script;
     args[na++] = (char *)pth;
     args[na++] = "--out";
+    args[na++] = tmp;
+    args[na++] = "--out-name";
     args[na++] = (char *)out;
+    args[na++] = "--quiet"; /* the summary comes from the engine's load below */
     if (fusion) {
         args[na++] = "--fusion";
         args[na++] = (char *)fusion;
@@ -114,32 +182,52 @@ int cmd_import_torch(int argc, char **argv) {
         args[na++] = "--patch";
         for (int i = 0; i < 3; i++) args[na++] = (char *)patch[i];
     }
-    if (quiet) args[na++] = "--quiet";
     args[na] = NULL;
-    pid_t pid;
-    int rc = posix_spawn(&pid, python, NULL, NULL, args, environ);
-    if (rc != 0) {
-        qr_fail(QR_ERR_UNSUPPORTED, "cannot run %s (import-torch needs Python with python3-torch and python3-h5py)", python);
+    char said[2048];
+    int status = 0;
+    s = run_script(python, args, said, sizeof said, &status);
+    if (s != QR_OK) return cli_fail(s);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        unlink(tmp);
+        if (said[0]) { /* the script's own error line, as it wrote it */
+            fputs(said, stderr);
+            if (said[strlen(said) - 1] != '\n') fputc('\n', stderr);
+            return CLI_EXIT_FAIL;
+        }
+        if (WIFSIGNALED(status))
+            qr_fail(QR_ERR_UNSUPPORTED, "%s: %s ended by signal %d while converting it", pth, python, WTERMSIG(status));
+        else
+            qr_fail(QR_ERR_UNSUPPORTED, "%s: %s exited with status %d and no message (import-torch needs a Python 3 with "
+                    "python3-torch and python3-h5py: --python or QSMRIM_PYTHON)", pth, python, WEXITSTATUS(status));
         return cli_fail(QR_ERR_UNSUPPORTED);
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
+    if (!qr_path_is_file(tmp)) {
+        qr_fail(QR_ERR_UNSUPPORTED, "%s: %s exited without writing a model (import-torch needs a Python 3 with "
+                "python3-torch and python3-h5py: --python or QSMRIM_PYTHON)", pth, python);
+        return cli_fail(QR_ERR_UNSUPPORTED);
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return CLI_EXIT_FAIL; /* the script printed the error line */
     /* the engine's own check of what was written */
     qr_nn_context_options co = qr_nn_context_options_default();
     co.device.kind = QR_NN_DEVICE_CPU;
     co.threads = 1;
-    qr_nn_context *ctx;
+    qr_nn_context *ctx = NULL;
     qr_nn_model *m = NULL;
     s = qr_nn_context_create(&co, &ctx);
-    if (s == QR_OK) s = qr_nn_model_load(ctx, out, &m);
-    if (s == QR_OK && !quiet) {
+    if (s == QR_OK) s = qr_nn_model_load(ctx, tmp, &m);
+    char summary[512] = "";
+    if (s == QR_OK) {
         const qr_nn_config *cfg = qr_nn_model_config(m);
-        cli_notice("%s loads: %s width %d fusion %s, %lld parameters", out, qr_nn_arch_name(cfg->arch), cfg->width,
-                   qr_nn_fusion_name(cfg->fusion), (long long)qr_nn_model_param_count(m));
+        snprintf(summary, sizeof summary, "QSMRim-Net width %d, fusion %s, %d image channels, %d radiomic features, "
+                 "%lld parameters -> %s", cfg->width, qr_nn_fusion_name(cfg->fusion), cfg->in_channels, cfg->n_radiomic,
+                 (long long)qr_nn_model_param_count(m), out);
+    } else {
+        renamed_error(tmp, out, pth);
     }
     qr_nn_model_free(m);
     qr_nn_context_free(ctx);
-    return s == QR_OK ? CLI_EXIT_OK : cli_fail(s);
+    if (s == QR_OK) s = qr_commit_rename(tmp, out);
+    else unlink(tmp);
+    if (s != QR_OK) return cli_fail(s);
+    if (!quiet) cli_notice("%s", summary);
+    return CLI_EXIT_OK;
 }

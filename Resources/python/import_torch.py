@@ -2,11 +2,21 @@
 """Convert a PyTorch state dict of the released QSMRim-Net key layout into a qsmrim model file.
 
   import_torch.py MODEL.pth --out MODEL.h5 [--fusion add|concat] [--layer4-stride 1|2]
-                  [--patch D H W] [--name TEXT] [--quiet]
+                  [--patch D H W] [--name TEXT] [--out-name NAME] [--quiet]
 
-Accepted inputs: a state dict saved with torch.save(model.state_dict()), a dict holding one
-under 'state_dict', 'model_state_dict' or 'model', or a pickled module; 'module.' prefixes
-(DataParallel) are removed. The architecture is read off the tensor shapes: width w from
+(--out-name: how messages call the output, when --out is a temporary file that qsmrim checks
+and then puts in place.)
+
+Accepted inputs: a state dict saved with torch.save(model.state_dict()), or a dict holding one
+under 'state_dict', 'model_state_dict' or 'model' (beside numbers, strings and other such
+entries); 'module.' prefixes (DataParallel) are removed. A checkpoint is a Python pickle, which
+can name any function to call while it loads: only tensors, their storages, dtypes, containers
+and numpy scalars/arrays are let through (a pickled module or any other object is refused before
+it is built). torch.load(weights_only=True) would do this, but PyTorch 1.13's version refuses a
+plain float in the checkpoint (a stored learning rate or score), and its torch.load ignores a
+pickle_module given with weights_only=False: the checkpoint is read through torch.serialization's
+own readers with the restricted unpickler (weights_only=True where they are not found). Half and bfloat16 tensors are
+converted to float32 (exactly). The architecture is read off the tensor shapes: width w from
 encoder.conv1.weight (w, C, 7, 7, 7), radiomic size F from encode_rad.0.weight (16w, F), fusion
 from smote.fea_transform.0.weight (8w, 8w: add; 8w, 16w: concat). --fusion, when given, must
 agree. The layer4 stride cannot be seen in the weights: 1 (released code) unless --layer4-stride.
@@ -18,8 +28,10 @@ of them is QSM is not published); the imported encoder takes a 2-channel patch i
 """
 import argparse
 import os
+import pickle
 import sys
 import tempfile
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,6 +39,55 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def fail(msg):
     sys.stderr.write(f"qsmrim import-torch: error: {msg}\n")
     sys.exit(1)
+
+
+# What a checkpoint's pickle may construct: tensors and their parts, plain containers, numpy
+# scalars and arrays (numbers stored beside the weights). Anything else - a module class, a
+# function such as os.system - is refused before it is looked up.
+SAFE_GLOBALS = {
+    ("collections", "OrderedDict"),
+    ("torch._utils", "_rebuild_tensor"), ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"), ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch._utils", "_rebuild_sparse_tensor"), ("torch._utils", "_rebuild_qtensor"),
+    ("torch._tensor", "_rebuild_from_type_v2"), ("torch", "Tensor"), ("torch.nn.parameter", "Parameter"),
+    ("torch", "Size"), ("torch", "device"), ("torch", "per_tensor_affine"), ("torch.serialization", "_get_layout"),
+    ("numpy.core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class RefusedObject(Exception):
+    pass
+
+
+def restricted_pickle(torch):
+    """A pickle module for torch.load whose unpickler builds only SAFE_GLOBALS (torch.load maps
+    storage types itself before asking it)."""
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            ok = (module, name) in SAFE_GLOBALS or (
+                module == "torch" and (name.endswith("Storage") or isinstance(getattr(torch, name, None), torch.dtype)))
+            if not ok:
+                raise RefusedObject(f"{module}.{name}")
+            return super().find_class(module, name)
+
+    return types.SimpleNamespace(__name__="qsmrim_restricted_pickle", Unpickler=Unpickler,
+                                 load=lambda f, **kw: Unpickler(f, **kw).load())
+
+
+def load_checkpoint(torch, path):
+    """torch.load(path, map_location="cpu") through the restricted unpickler."""
+    ser = torch.serialization
+    if not all(hasattr(ser, n) for n in ("_open_file_like", "_is_zipfile", "_open_zipfile_reader", "_load", "_legacy_load")):
+        return torch.load(path, map_location="cpu", weights_only=True)
+    restricted = restricted_pickle(torch)
+    with ser._open_file_like(path, "rb") as f:
+        if ser._is_zipfile(f):
+            with ser._open_zipfile_reader(f) as z:
+                if hasattr(ser, "_is_torchscript_zip") and ser._is_torchscript_zip(z):
+                    raise RefusedObject("a TorchScript archive")
+                return ser._load(z, "cpu", restricted, encoding="utf-8")
+        return ser._legacy_load(f, "cpu", restricted, encoding="utf-8")
 
 
 def main():
@@ -37,8 +98,10 @@ def main():
     ap.add_argument("--layer4-stride", type=int, choices=[1, 2], default=1)
     ap.add_argument("--patch", type=int, nargs=3, default=[16, 32, 32])
     ap.add_argument("--name", default="")
+    ap.add_argument("--out-name")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
+    out_name = a.out_name or a.out
     try:
         import h5py
         import torch
@@ -50,11 +113,12 @@ def main():
     if not os.path.isfile(a.pth):
         fail(f"cannot open {a.pth}")
     try:
-        obj = torch.load(a.pth, map_location="cpu")
+        obj = load_checkpoint(torch, a.pth)
+    except RefusedObject as e:
+        fail(f"{a.pth} names {e} (not a tensor or a plain value); loading it would run code from the file, so it is "
+             "refused: save the weights with torch.save(model.state_dict(), ...)")
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad input file
         fail(f"{a.pth} is not a PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
-    if hasattr(obj, "state_dict") and callable(obj.state_dict):
-        obj = obj.state_dict()
     if isinstance(obj, dict):
         for k in ("state_dict", "model_state_dict", "model"):
             if k in obj and isinstance(obj[k], dict):
@@ -70,7 +134,7 @@ def main():
                  "only dense tensors can be imported (convert with .to_dense() / .dequantize())")
         if v.is_complex():
             fail(f"{a.pth}: tensor '{k}' holds complex numbers ({v.dtype})")
-    sd = {(k[7:] if k.startswith("module.") else k): v for k, v in obj.items()}
+    sd = {(k[7:] if k.startswith("module.") else k): (v.float() if v.is_floating_point() else v) for k, v in obj.items()}
 
     def shape(k):
         if k not in sd:
@@ -79,11 +143,11 @@ def main():
 
     c1 = shape("encoder.conv1.weight")
     if len(c1) != 5 or c1[2:] != (7, 7, 7):
-        fail(f"encoder.conv1.weight has shape {c1}, expected (w, C, 7, 7, 7)")
+        fail(f"{a.pth}: encoder.conv1.weight has shape {c1}, expected (w, C, 7, 7, 7)")
     w, C = c1[0], c1[1]
     r0 = shape("encode_rad.0.weight")
     if len(r0) != 2 or r0[0] != 16 * w:
-        fail(f"encode_rad.0.weight has shape {r0}, expected ({16 * w}, F) for width {w}")
+        fail(f"{a.pth}: encode_rad.0.weight has shape {r0}, expected ({16 * w}, F) for width {w}")
     F = r0[1]
     s0 = shape("smote.fea_transform.0.weight")
     if s0 == (8 * w, 8 * w):
@@ -91,9 +155,10 @@ def main():
     elif s0 == (8 * w, 16 * w):
         fusion = "concat"
     else:
-        fail(f"smote.fea_transform.0.weight has shape {s0}, expected ({8 * w}, {8 * w}) (add) or ({8 * w}, {16 * w}) (concat)")
+        fail(f"{a.pth}: smote.fea_transform.0.weight has shape {s0}, expected ({8 * w}, {8 * w}) (add) or "
+             f"({8 * w}, {16 * w}) (concat)")
     if a.fusion and a.fusion != fusion:
-        fail(f"--fusion {a.fusion} does not fit the checkpoint: smote.fea_transform.0.weight {s0} means fusion {fusion}")
+        fail(f"--fusion {a.fusion} does not fit {a.pth}: smote.fea_transform.0.weight {s0} means fusion {fusion}")
 
     model = qt.QSMRimNet(fusion, w, a.layer4_stride, C, F)
     ref = model.state_dict()
@@ -113,7 +178,7 @@ def main():
             "training_data": "unknown (imported checkpoint)", "smote": "released" if fusion == "add" else "paper"}
     out_dir = os.path.dirname(os.path.abspath(a.out))
     if not os.path.isdir(out_dir):
-        fail(f"cannot create {a.out}: folder {out_dir} does not exist")
+        fail(f"cannot create {out_name}: folder {out_dir} does not exist")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(a.out) + ".tmp-", suffix=".h5", dir=out_dir)
     os.close(fd)
     umask = os.umask(0)  # mkstemp makes the file private; a model is read by others, as qsmrim's outputs
@@ -127,10 +192,10 @@ def main():
     except OSError as e:
         if os.path.exists(tmp):
             os.remove(tmp)
-        fail(f"cannot write {a.out} ({e.strerror or e})")
+        fail(f"cannot write {out_name} ({e.strerror or e})")
     if not a.quiet:
         print(f"qsmrim import-torch: QSMRim-Net width {w}, fusion {fusion}, {C} image channels, {F} radiomic features, "
-              f"{sum(v.numel() for k, v in ref.items() if not k.endswith('num_batches_tracked'))} values -> {a.out}",
+              f"{sum(v.numel() for k, v in ref.items() if not k.endswith('num_batches_tracked'))} values -> {out_name}",
               file=sys.stderr)
 
 
@@ -141,4 +206,4 @@ if __name__ == "__main__":
         raise
     except Exception as e:  # noqa: BLE001 - one line instead of a traceback, as every qsmrim command
         first = str(e).splitlines()[0] if str(e) else ""
-        fail(f"conversion failed ({type(e).__name__}: {first})")
+        fail(f"{sys.argv[1] if len(sys.argv) > 1 else 'the checkpoint'}: conversion failed ({type(e).__name__}: {first})")

@@ -76,6 +76,12 @@ cp "$MASK" "$T/in-mask.nii.gz"
 check "output = input: exit 1, input kept" bash -c "
   ! '$Q' lesions --mask '$T/in-mask.nii.gz' --out '$T/x.tsv' --out-labels '$T/in-mask.nii.gz' 2>'$T/s.err' &&
   grep -q 'is also the --mask input' '$T/s.err' && cmp -s '$MASK' '$T/in-mask.nii.gz'"
+# an output that is a pipe (or a device: /dev/null) would be replaced by a plain file: refused
+mkfifo "$T/fifo.tsv"
+check "output that is a pipe: exit 1, said so, the pipe kept" bash -c "
+  ! '$Q' lesions --mask '$MASK' --out '$T/fifo.tsv' 2>'$T/f.err' && [ \$(wc -l <'$T/f.err') -eq 1 ] &&
+  grep -q 'fifo.tsv: is a pipe, not a file' '$T/f.err' && [ -p '$T/fifo.tsv' ]"
+rm "$T/fifo.tsv"
 check "no partial output after failures" test ! -e "$T/x.tsv"
 check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
 

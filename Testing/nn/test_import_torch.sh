@@ -31,6 +31,20 @@ bad = dict(m.state_dict()); bad["encoder.fc.weight"] = torch.zeros(2, 512); torc
 bad = dict(m.state_dict()); bad[7] = torch.zeros(2); torch.save(bad, f"{w}/intkey.pth")
 bad = dict(m.state_dict()); bad["classifier.3.bias"] = bad["classifier.3.bias"].to_sparse(); torch.save(bad, f"{w}/sparse.pth")
 bad = dict(m.state_dict()); bad["classifier.3.bias"] = bad["classifier.3.bias"].to(torch.complex64); torch.save(bad, f"{w}/complex.pth")
+bad = dict(m.state_dict()); bad["encoder.norm1.running_var"] = -torch.ones_like(bad["encoder.norm1.running_var"]); torch.save(bad, f"{w}/negvar.pth")
+bad = dict(m.state_dict()); bad["encoder.conv1.weight"] = torch.zeros(64, 2, 7, 7); torch.save(bad, f"{w}/conv4d.pth")
+# a training checkpoint with plain numbers beside the weights, and the weights in bfloat16
+torch.save({"epoch": 40, "lr": 0.01, "best_auc": 0.87, "state_dict": m.state_dict()}, f"{w}/numbers.pth")
+torch.save({k: v.bfloat16() if v.is_floating_point() else v for k, v in m.state_dict().items()}, f"{w}/bf16.pth")
+# checkpoints whose pickle calls a function while it loads (both of torch.save's formats), and a
+# pickled module: refused before anything runs
+import os, pickle
+class Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {w}/RAN",))
+pickle.dump(Payload(), open(f"{w}/evil_legacy.pth", "wb"))
+torch.save({"state_dict": m.state_dict(), "extra": Payload()}, f"{w}/evil_zip.pth")
+torch.save(m, f"{w}/module.pth")
 m.eval()
 x = torch.randn(8, 2, 16, 32, 32); r = torch.randn(8, 527)
 with torch.no_grad():
@@ -93,6 +107,30 @@ fail_case sparse.pth "tensor 'classifier.3.bias' is stored as torch.sparse_coo; 
 fail_case complex.pth "tensor 'classifier.3.bias' holds complex numbers (torch.complex64)"
 echo "not a checkpoint" > "$W/text.pth"
 fail_case text.pth "is not a PyTorch checkpoint"
+fail_case conv4d.pth "conv4d.pth: encoder.conv1.weight has shape (64, 2, 7, 7), expected"
+fail_case evil_legacy.pth "evil_legacy.pth names posix.system (not a tensor or a plain value); loading it would run code"
+fail_case evil_zip.pth "evil_zip.pth names posix.system"
+fail_case module.pth "module.pth names qsmrim_torch.QSMRimNet"
+[ ! -e "$W/RAN" ] || { echo "FAIL: a checkpoint ran code while it was read"; exit 1; }
+# a conversion the engine refuses (negative variance) leaves the old model in place
+cp "$W/model.h5" "$W/keep.h5"
+rc=0; out=$("$Q" import-torch "$W/negvar.pth" --out "$W/keep.h5" 2>&1) || rc=$?
+[ $rc -eq 1 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] &&
+  [[ "$out" == *"negvar.pth does not convert to a usable model (nothing written): member_000/encoder.norm1.running_var holds the negative variance"* ]] &&
+  cmp -s "$W/model.h5" "$W/keep.h5" && [ -z "$(ls -A "$W" | grep '^\.keep')" ] ||
+  { echo "FAIL: refused conversion: rc $rc, $out, $(ls -A "$W")"; exit 1; }
+# numbers beside the weights, bfloat16 weights (converted exactly): import
+"$Q" import-torch "$W/numbers.pth" --out "$W/numbers.h5" --quiet
+"$Q" import-torch "$W/bf16.pth" --out "$W/bf16.h5" --quiet
+# a Python that fails without a word, or writes nothing: one line naming the interpreter
+rc=0; out=$("$Q" import-torch "$W/released.pth" --out "$W/bad.h5" --python /bin/false 2>&1) || rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"/bin/false exited with status 1 and no message"* ]] || { echo "FAIL: --python /bin/false: rc $rc, $out"; exit 1; }
+rc=0; out=$("$Q" import-torch "$W/released.pth" --out "$W/bad.h5" --python /bin/true 2>&1) || rc=$?
+[ $rc -eq 1 ] && [[ "$out" == *"/bin/true exited without writing a model"* ]] && [ ! -e "$W/bad.h5" ] ||
+  { echo "FAIL: --python /bin/true: rc $rc, $out"; exit 1; }
+# a pipe as the checkpoint is refused at once (Python's reader would wait for a writer forever)
+mkfifo "$W/fifo.pth"
+fail_case fifo.pth "fifo.pth: is a pipe, not a file"
 rc=0; "$Q" import-torch "$W/none.pth" --out "$W/bad.h5" 2>/dev/null || rc=$?
 [ "$rc" -eq 1 ] || { echo "FAIL: missing input gave rc $rc"; exit 1; }
 echo "import-torch checks pass"

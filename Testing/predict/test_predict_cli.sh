@@ -444,6 +444,11 @@ printf 'rf_trees: 30\nrf_tune_trees: 10\nrf_mtry: [4]\nrf_inner_folds: 2\n' >"$W
 "$QSMRIM" predict --model "$W/rf.h5" --qsm "$Q" --flair "$F" --lesions "$W/lesions_big.nii.gz" --out-table "$W/bigrf.tsv" \
   2>"$W/e8rf" >/dev/null || fail "forest model: $(cat "$W/e8rf")"
 ! grep -q "wider than" "$W/e8rf" || fail "a forest model is said to see a patch: $(cat "$W/e8rf")"
+# a pipe given as the model is refused at once (HDF5's reader would wait for a writer forever)
+mkfifo "$W/fifo.h5"
+rc=0; timeout 60 "$QSMRIM" predict --model "$W/fifo.h5" --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/fifo.tsv" \
+  --quiet 2>"$W/e8ff" || rc=$?
+[ $rc -eq 1 ] && grep -q "fifo.h5: is a pipe, not a file" "$W/e8ff" || fail "model that is a pipe: rc $rc $(cat "$W/e8ff")"
 # forward runs networks only: a forest model is named as such (it said "not a qsmrim model")
 "$PY" -c "import h5py, numpy as np; h5py.File('$W/x.h5', 'w')['radiomics'] = np.zeros((2, 536), np.float32)"
 rc=0; "$QSMRIM" forward --model "$W/rf.h5" --input "$W/x.h5" --out "$W/y.h5" --quiet 2>"$W/e8fw" || rc=$?

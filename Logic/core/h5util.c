@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +68,24 @@ int qr_h5_attr_scalar(hid_t obj, const char *name, hid_t mem_type, void *v) {
     int why;
     hid_t a = open_single(obj, name, &why);
     if (a < 0) return why;
-    const int ok = H5Aread(a, mem_type, v) >= 0;
+    int ok;
+    hid_t ft = H5Aget_type(a);
+    if (H5Tget_class(mem_type) == H5T_INTEGER && H5Tget_class(ft) == H5T_FLOAT) {
+        /* HDF5 would convert 1.5 to 1: a stored float is an integer only when it has no fraction */
+        double d = 0;
+        ok = H5Aread(a, H5T_NATIVE_DOUBLE, &d) >= 0 && d == floor(d) && fabs(d) < 9.0e15;
+        if (ok && H5Tequal(mem_type, H5T_NATIVE_INT64) > 0) {
+            *(int64_t *)v = (int64_t)d;
+        } else if (ok && H5Tequal(mem_type, H5T_NATIVE_INT) > 0) {
+            ok = d >= INT_MIN && d <= INT_MAX;
+            if (ok) *(int *)v = (int)d;
+        } else if (ok) {
+            ok = H5Aread(a, mem_type, v) >= 0; /* other integer types: HDF5's conversion */
+        }
+    } else {
+        ok = H5Aread(a, mem_type, v) >= 0;
+    }
+    if (ft >= 0) H5Tclose(ft);
     H5Aclose(a);
     return ok ? QR_H5_OK : QR_H5_BAD;
 }

@@ -70,16 +70,9 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
         return st;
     }
     s->threads = threads;
-    /* Stored thresholds are probabilities; absent (NaN) ones get defaults in qr_scorer_thresholds. */
-    const double stored[2] = {s->info.threshold_f1, s->info.threshold_sensitive};
-    for (int i = 0; i < 2; i++)
-        if (isfinite(stored[i]) && !(stored[i] >= 0 && stored[i] <= 1)) {
-            st = qr_fail(QR_ERR_MODEL, "%s: stored threshold_%s %g is not a probability (model file damaged?)", s->path,
-                         i ? "sensitive" : "f1", stored[i]);
-            qr_scorer_close(s);
-            return st;
-        }
-    if (!isfinite(stored[0]))
+    /* stored thresholds were checked by the loader; absent (NaN) ones get defaults in
+     * qr_scorer_thresholds */
+    if (!isfinite(s->info.threshold_f1))
         qr_log(QR_LOG_WARNING, "%s stores no decision threshold (a model imported or written outside `qsmrim train`): "
                "lesions with P(rim+) >= 0.5 are called rim+ and none is flagged for review", s->path);
     st = qr_model_training_subjects_loaded(s->path, &s->trained_on, &s->n_trained_on);

@@ -2,6 +2,7 @@
 #include "learner.h"
 
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,8 @@ qr_status qr_learner_load_ex(const char *path, const char *device, int threads, 
     QR_TRY(qr_h5_check_seal(path, NULL)); /* once, before libhdf5 reads the file */
     qr_learner *l = calloc(1, sizeof *l);
     if (!l) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    qr_model_info own;
+    if (!info) info = &own;
     qr_status st;
     if (qr_forest_learner_detect(path)) {
         l->arch = QR_ARCH_APRL_RF;
@@ -169,6 +172,13 @@ qr_status qr_learner_load_ex(const char *path, const char *device, int threads, 
         l->arch = QR_ARCH_QSMRIMNET; /* corrected by the loader */
         st = qr_nn_learner_load(path, device, threads, l, info);
     }
+    /* stored thresholds are probabilities (absent: NaN); every command that scores with them
+     * (predict, evaluate --model, the viewer) gets this check */
+    const double stored[2] = {info->threshold_f1, info->threshold_sensitive};
+    for (int i = 0; i < 2 && st == QR_OK; i++)
+        if (isfinite(stored[i]) && !(stored[i] >= 0 && stored[i] <= 1))
+            st = qr_fail(QR_ERR_MODEL, "%s: stored threshold_%s %g is not a probability (model file damaged?)", path,
+                         i ? "sensitive" : "f1", stored[i]);
     if (st != QR_OK) {
         qr_learner_free(l);
         return st;

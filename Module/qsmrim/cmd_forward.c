@@ -92,9 +92,9 @@ int cmd_forward(int argc, char **argv) {
         if (s == QR_OK) s = qr_nn_model_infer(m, &bf.batch, logits);
         for (int64_t i = 0; s == QR_OK && i < bf.batch.n * (int64_t)members; i++) /* never write a NaN answer */
             if (!isfinite(logits[i]))
-                s = qr_fail(QR_ERR_NONFINITE, "%s: the model's output for sample %lld is %g (inputs out of the range the model "
-                            "can take, or a damaged model?)", in_path, (long long)(i % bf.batch.n), (double)logits[i]);
-        if (s != QR_OK && s != QR_ERR_NOMEM) qr_fail_context(s, "%s", in_path);
+                s = qr_fail(QR_ERR_NONFINITE, "the model's output for sample %lld is %g (inputs out of the range the model "
+                            "can take, or a damaged model?)", (long long)(i % bf.batch.n), (double)logits[i]);
+        if (s != QR_OK && s != QR_ERR_NOMEM) qr_fail_context(s, "%s", in_path); /* "X.h5: the problem" */
         if (s == QR_OK) s = qr_nn_outputs_write(out_path, logits, members, bf.batch.n);
         if (s == QR_OK)
             cli_notice("%lld samples, %s model (%d member%s) on %s -> %s", (long long)bf.batch.n,

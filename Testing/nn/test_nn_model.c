@@ -407,6 +407,27 @@ static void test_load_errors(void **st) {
     }
     h5rw_close(h);
     expect_load_error(tmp("warray.h5"), QR_ERR_MODEL, "attribute 'width' is not one integer");
+    /* an integer attribute stored as a float: 1.5 is refused (HDF5 would read it as 1), a whole
+     * number such as 2.0 is that integer */
+    for (int whole = 0; whole < 2; whole++) {
+        h = edit_copy(good, whole ? "lfloat2.h5" : "lfloat.h5");
+        int64_t stride = 0;
+        assert_int_equal(qr_h5_attr_scalar(h, "layer4_stride", H5T_NATIVE_INT64, &stride), QR_H5_OK);
+        H5Adelete(h, "layer4_stride");
+        const double v = whole ? (double)stride : 1.5;
+        hid_t sp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(h, "layer4_stride", H5T_NATIVE_DOUBLE, sp, H5P_DEFAULT, H5P_DEFAULT);
+        H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+        H5Aclose(a);
+        H5Sclose(sp);
+        h5rw_close(h);
+    }
+    expect_load_error(tmp("lfloat.h5"), QR_ERR_MODEL, "attribute 'layer4_stride' is not one integer");
+    {
+        qr_nn_model *lm = NULL;
+        assert_int_equal(qr_nn_model_load(CPU, tmp("lfloat2.h5"), &lm), QR_OK);
+        qr_nn_model_free(lm);
+    }
     /* the training voxel size: three sizes in mm, or absent (not recorded) */
     {
         const double two[2] = {0.75, 0.75}, neg[3] = {0.75, -1.0, 3.0}, ok[3] = {0.75, 0.75, 3.0};
@@ -852,6 +873,7 @@ static void test_forward_command(void **st) {
         {state, tmp("wrongrad.h5"), tmp("y3.h5"), "wrongrad.h5: dataset 'radiomics' has shape"}, /* then its patches' count */
         {state, tmp("nopatches.h5"), tmp("y3.h5"), "has no dataset 'patches'"},
         {state, tmp("nan.h5"), tmp("y3.h5"), "patches of sample 1 hold a non-finite value"},
+        {state, tmp("hugev.h5"), tmp("y3.h5"), "hugev.h5: the model's output for sample 0 is"}, /* named once */
         {state, tmp("x.h5"), tmp("no-such-dir/y.h5"), "no-such-dir"},
         {state, tmp("huge.h5"), tmp("y3.h5"), "dataset 'patches' declares 1000000000 samples (1.31e+05 GB as float32), "
                                               "more than this machine's memory"},
@@ -863,6 +885,16 @@ static void test_forward_command(void **st) {
     hsize_t dr2[2] = {(hsize_t)N, 31};
     write_inputs(tmp("wrongrad.h5"), x, dx, rad, dr2);
     write_inputs(tmp("nopatches.h5"), NULL, NULL, rad, drr);
+    {
+        const size_t nx = (size_t)N * 2 * 16 * 32 * 32;
+        float *xh = malloc(nx * sizeof *xh);
+        float *rh = malloc((size_t)(N * F) * sizeof *rh);
+        for (size_t i = 0; i < nx; i++) xh[i] = (i & 1) ? 3e38f : -3e38f;
+        for (int64_t i = 0; i < N * F; i++) rh[i] = (i & 1) ? 3e38f : -3e38f;
+        write_inputs(tmp("hugev.h5"), xh, dx, rh, drr);
+        free(xh);
+        free(rh);
+    }
     x[2 * 16 * 32 * 32 + 5] = NAN;
     write_inputs(tmp("nan.h5"), x, dx, rad, drr);
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
@@ -876,6 +908,8 @@ static void test_forward_command(void **st) {
         assert_non_null(strstr(err, cases[k].needle));
         assert_non_null(strstr(err, "qsmrim forward: error:"));
         if (strstr(cases[k].input, "wrongrad")) assert_non_null(strstr(err, "(its patches hold"));
+        const char *first = strstr(err, cases[k].input); /* the input is named once */
+        if (first) assert_null(strstr(first + 1, cases[k].input));
     }
     assert_int_equal(access(tmp("y3.h5"), F_OK), -1); /* nothing written on failure */
     if (!qr_nn_backend_cuda()) {

@@ -210,6 +210,14 @@ check "evaluate --model scores every lesion with the model's thresholds (a CPU f
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/scored' --model '$T/model.h5' --bootstrap 20 2>'$T/scored.err' &&
   grep -q \"stored thresholds\" '$T/scored/metrics.json' && test \$(grep -c 'running on the CPU' '$T/scored.err') -le 1"
 check "scored report is complete" metrics_ok "$T/scored"
+# stored thresholds that are not probabilities (a damaged or hand-edited file, re-sealed): refused
+# by evaluate --model as by predict (it scored every lesion rim- at threshold_f1 = 1.5)
+cp "$T/model.h5" "$T/thr.h5"
+"$PY" -c "import h5py; f = h5py.File('$T/thr.h5', 'r+'); f.attrs['threshold_f1'] = 1.5; f.close()"
+"$PY" "$QSMRIM_SOURCE_DIR/Resources/python/h5seal.py" "$T/thr.h5" >/dev/null
+check "evaluate --model with a stored threshold of 1.5: refused naming it" one_line_error 1 \
+  "thr.h5: stored threshold_f1 1.5 is not a probability" "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/thr" \
+  --model "$T/thr.h5" --quiet
 # the model records its training subjects (by their QSM images): scoring them is said not to be a test
 check "scoring the subjects a model was trained on is warned about (8 of 12 trained on)" \
   grep -q "warning: 8 of the 12 subjects scored were used to train $T/model.h5 (the same QSM image)" "$T/scored.err"

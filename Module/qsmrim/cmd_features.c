@@ -73,6 +73,10 @@ static void put_value(FILE *f, double v) {
     else fprintf(f, "%.17g", v);
 }
 
+static void warn_nonfinite(const char *image_path, int64_t n) {
+    if (n > 0) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", image_path, (long long)n);
+}
+
 int cmd_features(int argc, char **argv) {
     static const struct option opts[] = {
         {"image", required_argument, 0, 'i'},  {"mask", required_argument, 0, 'm'},
@@ -121,7 +125,9 @@ int cmd_features(int argc, char **argv) {
     if (s != QR_OK) return cli_fail(s);
     qr_volume image, labels;
     qr_read_info info;
-    s = qr_image_read(image_path, QR_FLOAT32, &image, &info);
+    /* NaN/Inf voxels are said once the run has an outcome: with the features written (those of a
+     * lesion that holds any are nan), or not at all when a label holding them is the error */
+    s = qr_image_read_quiet(image_path, QR_FLOAT32, &image, &info);
     if (s != QR_OK) {
         qr_radiomics_free(r);
         return cli_fail(s);
@@ -156,8 +162,12 @@ int cmd_features(int argc, char **argv) {
             }
             s = qr_atomic_commit(&out);
         }
-        if (s == QR_OK) cli_notice("%lld features of label %d -> %s", (long long)nf, (int)lab, out_path);
-        else rc = cli_fail(s);
+        if (s == QR_OK) {
+            warn_nonfinite(image_path, info.nonfinite);
+            cli_notice("%lld features of label %d -> %s", (long long)nf, (int)lab, out_path);
+        } else {
+            rc = cli_fail(s);
+        }
         free(f);
     } else {
         qr_lesion_options lo = qr_lesion_options_default();
@@ -212,6 +222,7 @@ int cmd_features(int argc, char **argv) {
                 s = qr_atomic_commit(&out);
             }
             if (s == QR_OK) {
+                warn_nonfinite(image_path, info.nonfinite);
                 if (n == 0) cli_notice("%s holds no lesions; writing the header only", lesions_path);
                 cli_notice("%lld features of %lld lesions (%s) -> %s", (long long)nf, (long long)n,
                            was_mask ? "mask split into 26-connected components" : "label map", out_path);

@@ -90,9 +90,15 @@ int cmd_lesions(int argc, char **argv) {
     qr_lesion_table table;
     int was_mask = 0;
     s = qr_lesions_extract(&input, &lo, &labels, &table, &was_mask);
+    int any = 0; /* a lesion voxel at all: an empty table then comes from --min-volume */
+    for (int64_t i = 0; s == QR_OK && table.n == 0 && !any && i < qr_volume_nvox(&input); i++) any = qr_volume_i32(&input)[i] > 0;
     qr_volume_free(&input);
     if (s != QR_OK) return cli_fail(qr_fail_context(s, "%s", mask_path));
-    if (table.n == 0) cli_notice("%s holds no lesions; writing an empty table", mask_path);
+    if (table.n == 0 && any)
+        cli_notice("%s holds no lesion of at least %g mm3 (--min-volume left out every one); writing an empty table",
+                   mask_path, lo.min_volume_mm3);
+    else if (table.n == 0)
+        cli_notice("%s holds no lesions; writing an empty table", mask_path);
     qr_pending pending[2]; /* both written before either replaces an old one */
     memset(pending, 0, sizeof pending);
     s = qr_lesion_table_write_tsv_pending(&table, out_path, &pending[0]);

@@ -18,6 +18,9 @@ check "label map written back reads as the same 251 lesions" bash -c "
 check "minimum volume filters lesions" bash -c "
   '$Q' lesions --mask '$MASK' --min-volume 10 --out '$T/big.tsv' 2>/dev/null &&
   test \$(tail -n +2 '$T/big.tsv' | wc -l) -lt 251 && ! awk -F'\t' 'NR>1 && \$3 < 10 {bad=1} END {exit !bad}' '$T/big.tsv'"
+check "a minimum volume above every lesion: an empty table, said to come from --min-volume" bash -c "
+  '$Q' lesions --mask '$MASK' --min-volume 1e9 --out '$T/none.tsv' 2>'$T/none.err' &&
+  test \$(wc -l <'$T/none.tsv') -eq 1 && grep -q 'holds no lesion of at least 1e+09 mm3 (--min-volume left out every one)' '$T/none.err'"
 check "RAS centres and volumes agree with nibabel" "$PY" - "$MASK" "$T/l26.tsv" <<'PYEOF'
 import sys, numpy as np, nibabel as nib, scipy.ndimage as nd
 img = nib.load(sys.argv[1]); m = np.asarray(img.dataobj) > 0

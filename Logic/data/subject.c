@@ -181,6 +181,54 @@ void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_i
     free(ids);
 }
 
+/* The lesions of `t` whose largest |value| in `v` exceeds `limit` into ids (n), and that value. */
+static int64_t lesions_above(const qr_volume *v, const qr_volume *labels, const qr_lesion_table *t, double limit,
+                             int32_t *ids, double *top) {
+    const float *x = qr_volume_f32(v);
+    const int32_t *lab = qr_volume_i32(labels);
+    const int64_t nx = labels->geom.size[0], ny = labels->geom.size[1];
+    int64_t n = 0;
+    *top = 0.0;
+    for (int64_t l = 0; l < t->n; l++) {
+        const qr_lesion *L = &t->items[l];
+        double m = 0.0;
+        for (int64_t k = L->bbox[2]; k <= L->bbox[5]; k++)
+            for (int64_t j = L->bbox[1]; j <= L->bbox[4]; j++)
+                for (int64_t i = L->bbox[0]; i <= L->bbox[3]; i++) {
+                    const int64_t at = (k * ny + j) * nx + i;
+                    if (lab[at] == L->id && fabs((double)x[at]) > m) m = fabs((double)x[at]);
+                }
+        if (m > limit) {
+            ids[n++] = L->id;
+            if (m > *top) *top = m;
+        }
+    }
+    return n;
+}
+
+void qr_subject_warn_outliers(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                              const qr_lesion_table *t, const char *qsm_name, const char *flair_name) {
+    if (t->n == 0) return;
+    int32_t *ids = malloc((size_t)t->n * sizeof *ids);
+    if (!ids) return; /* a check, not the work: skipped without memory */
+    const qr_volume *v[2] = {qsm, flair};
+    const char *name[2] = {qsm_name, flair_name};
+    for (int c = 0; c < 2; c++) {
+        const double p99 = abs_p99(v[c]);
+        if (p99 <= 0.0) continue;
+        const double limit = c == 0 ? fmax(5000.0, 100.0 * p99) : 100.0 * p99;
+        double top;
+        const int64_t n = lesions_above(v[c], labels, t, limit, ids, &top);
+        if (n == 0) continue;
+        char list[256];
+        qr_labels_describe(ids, n, list, sizeof list);
+        qr_log(QR_LOG_WARNING, "%s: %s %s %s values up to %.3g, over 100 times the rest of the image (99%% within +-%.3g)%s: "
+               "corrupt voxels? %s unreliable", name[c], n == 1 ? "lesion" : "lesions", list, n == 1 ? "holds" : "hold", top,
+               p99, c == 0 ? " and beyond any tissue in ppb" : "", n == 1 ? "its result is" : "their results are");
+    }
+    free(ids);
+}
+
 qr_status qr_subject_reorder(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
                              const qr_lesion_table *table, qr_volume out[3], qr_lesion_table *out_table, int *reordered) {
     memset(out, 0, 3 * sizeof *out);

@@ -59,6 +59,12 @@ typedef struct qr_subject {
 qr_status qr_subject_align(qr_volume *qsm, qr_volume *flair, qr_volume *lesion_map, const char *qsm_name,
                            const char *flair_name, const char *lesions_name, qr_subject_align_info *info);
 void qr_subject_warn_uncovered(const qr_volume *labels, const qr_subject_align_info *info, const char *flair_name);
+/* Lesions whose QSM or FLAIR values lie far beyond the rest of the image (over 100 times its 99th
+ * percentile of |value|, and for the QSM over 5000 ppb: no tissue comes near): corrupt voxels or a
+ * wrong scale in a part of the data. The network would score them with confidence all the same
+ * (its inputs saturate), so a warning names them. `t` lists the lesions of `labels`. */
+void qr_subject_warn_outliers(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                              const qr_lesion_table *t, const char *qsm_name, const char *flair_name);
 
 /* The QSM, FLAIR and label map (on one grid) and their lesion table in the storage order of the
  * training data: copies in out[0..2] and *out_table, *reordered = 1; or, when they are stored so

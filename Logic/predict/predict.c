@@ -175,6 +175,7 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     s = qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL);
     if (s != QR_OK) CHECK(qr_fail_context(s, "%s", nm->lesions));
     qr_subject_warn_uncovered(&out->labels, &ai, nm->flair);
+    qr_subject_warn_outliers(&qsm, &flair, &out->labels, &table, nm->qsm, nm->flair);
     /* the network and the radiomics see the volumes in the training data's storage order; the
      * outputs stay on the QSM grid as given */
     int reordered = 0;

@@ -297,6 +297,14 @@ nib.save(nib.Nifti1Image(qb, q.affine), w + "/huge_qsm.nii.gz")
 qc = np.asarray(q.dataobj).astype(np.float32).copy()
 qc[lab == 1] = 1e30
 nib.save(nib.Nifti1Image(qc, q.affine), w + "/huge30_qsm.nii.gz")
+# lesion 2 shifted by 1e7 ppb in the QSM, lesion 1 at 1e38 in the FLAIR: scored, but each named
+qd = np.asarray(q.dataobj).astype(np.float32).copy()
+qd[lab == 2] += 1e7
+nib.save(nib.Nifti1Image(qd, q.affine), w + "/off_qsm.nii.gz")
+f = nib.load(s + "/sub-001_flair.nii.gz")
+fd = np.asarray(f.dataobj).astype(np.float32).copy()
+fd[lab == 1] = 1e38
+nib.save(nib.Nifti1Image(fd, f.affine), w + "/huge_flair.nii.gz")
 # a QSM without one finite voxel (a failed reconstruction)
 nib.save(nib.Nifti1Image(np.full(qa.shape, np.nan, np.float32), q.affine), w + "/allnan_qsm.nii.gz")
 # a one-voxel lesion and a lesion cut by the volume edge, added as new labels
@@ -331,6 +339,13 @@ refused "+-1e9 values" "error: .*huge_qsm.nii.gz.*lesion 1: binWidth 25 gives 8e
   --qsm "$W/huge_qsm.nii.gz" --flair "$F" --lesions "$L"
 refused "1e30 values" "error: [^ ]*/huge30_qsm.nii.gz: lesion 1: binWidth 25 cannot divide values in \[1e+30, 1e+30\]" "$W/huge30.tsv" \
   --qsm "$W/huge30_qsm.nii.gz" --flair "$F" --lesions "$L"
+# values far beyond the rest of the image in one lesion (corrupt voxels, a wrong scale): the
+# network scores them with confidence all the same, so a warning names the lesion and the file
+"$QSMRIM" predict --qsm "$W/off_qsm.nii.gz" --flair "$W/huge_flair.nii.gz" --lesions "$L" --out-table "$W/off.tsv" \
+  --quiet 2>"$W/off.err" >/dev/null || fail "outlier lesions: $(cat "$W/off.err")"
+grep -q "warning: .*off_qsm.nii.gz: lesion 2 holds values up to 1e+07, over 100 times the rest" "$W/off.err" &&
+  grep -q "warning: .*huge_flair.nii.gz: lesion 1 holds values up to 1e+38" "$W/off.err" &&
+  [ "$(wc -l <"$W/off.err")" -eq 2 ] || fail "outlier lesions not named: $(cat "$W/off.err")"
 # an output name with an extension that is not an image format: refused before the work
 refused "unknown extension" "overlay.png: unknown image extension '.png'" "$W/ext.tsv" \
   --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/overlay.png"

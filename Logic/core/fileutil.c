@@ -15,9 +15,50 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 static atomic_uint g_counter;
+
+/* Temporary names carry the writer's process id and a token of where that id means something:
+ * the boot (/proc/sys/kernel/random/boot_id) and the PID namespace (a container). A leftover with
+ * this process's token and the id of a process that no longer runs is a dead run's; one with
+ * another token (another machine on a shared folder, another container, an earlier boot) cannot be
+ * checked, and is removed only when nothing has touched it for LEFTOVER_FOREIGN_AGE seconds. */
+#define TMP_TAG ".qsmrim-tmp-"
+#define STAGING_TAG ".qsmrim-staging-"
+#define LEFTOVER_FOREIGN_AGE (24 * 3600)
+
+static void read_small(const char *path, char *buf, size_t n, int is_link) {
+    buf[0] = '\0';
+    if (is_link) {
+        const ssize_t k = readlink(path, buf, n - 1);
+        if (k > 0) buf[k] = '\0';
+        return;
+    }
+    const int fd = open(path, O_RDONLY);
+    if (fd < 0) return;
+    const ssize_t k = read(fd, buf, n - 1);
+    if (k > 0) buf[k] = '\0';
+    close(fd);
+}
+
+unsigned qr_place_token(void) {
+    static atomic_uint token; /* 0: not computed yet (a computed 0 becomes 1) */
+    unsigned t = atomic_load(&token);
+    if (t) return t;
+    char boot[64], ns[64], host[256] = "";
+    read_small("/proc/sys/kernel/random/boot_id", boot, sizeof boot, 0);
+    read_small("/proc/self/ns/pid", ns, sizeof ns, 1);
+    if (!boot[0]) gethostname(host, sizeof host - 1); /* no /proc: at least the machine */
+    uint32_t h = 2166136261u; /* FNV-1a */
+    const char *parts[3] = {boot, ns, host};
+    for (int i = 0; i < 3; i++)
+        for (const unsigned char *c = (const unsigned char *)parts[i]; *c; c++) h = (h ^ *c) * 16777619u;
+    t = h ? h : 1u;
+    atomic_store(&token, t);
+    return t;
+}
 
 void qr_path_dirname(const char *path, char *out, size_t outlen) {
     const char *slash = strrchr(path, '/');
@@ -98,9 +139,10 @@ qr_status qr_temp_sibling(const char *path, int keep_suffix, char *out, size_t o
     int n;
     if (keep_suffix) {
         const char *suf = path_suffix(base);
-        n = snprintf(out, outlen, "%s/.%.*s.tmp-%ld-%u%s", dir, (int)(suf - base), base, (long)getpid(), c, suf);
+        n = snprintf(out, outlen, "%s/.%.*s" TMP_TAG "%08x-%ld-%u%s", dir, (int)(suf - base), base, qr_place_token(),
+                     (long)getpid(), c, suf);
     } else {
-        n = snprintf(out, outlen, "%s/.%s.tmp-%ld-%u", dir, base, (long)getpid(), c);
+        n = snprintf(out, outlen, "%s/.%s" TMP_TAG "%08x-%ld-%u", dir, base, qr_place_token(), (long)getpid(), c);
     }
     if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
     return QR_OK;
@@ -251,7 +293,7 @@ qr_status qr_staging_create(const char *final_path, char *dir, size_t dirlen) {
      * keeps the permissions the user's umask gives any new folder */
     for (int tries = 0; tries < 1000; tries++) {
         const unsigned c = atomic_fetch_add(&g_counter, 1u);
-        const int k = snprintf(dir, dirlen, "%s/.qsmrim-staging-%ld-%u", parent, (long)getpid(), c);
+        const int k = snprintf(dir, dirlen, "%s/" STAGING_TAG "%08x-%ld-%u", parent, qr_place_token(), (long)getpid(), c);
         if (k < 0 || (size_t)k >= dirlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", final_path);
         if (mkdir(dir, 0777) == 0) return QR_OK;
         if (errno != EEXIST) return qr_fail(QR_ERR_IO, "cannot write in folder %s: %s", parent, strerror(errno));
@@ -479,17 +521,21 @@ qr_status qr_staging_commit_report(const char *staging_dir, const char *final_di
 }
 
 /* PID of a leftover name "...<tag>PID-N...", or 0. */
-static long leftover_pid(const char *name, const char *tag) {
+static int process_gone(long pid) { return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
+
+/* Is `name` (whose entry `st` is, not followed through a link) a leftover of a run that is over:
+ * "<tag>TOKEN-PID-N..." with this place's token and a PID that no longer runs, or another token
+ * and untouched for LEFTOVER_FOREIGN_AGE? */
+static int dead_leftover(const char *name, const char *tag, const struct stat *st) {
     const char *p = strstr(name, tag);
     if (!p) return 0;
+    unsigned token = 0, n = 0;
     long pid = 0;
-    unsigned n = 0;
     int used = 0;
-    if (sscanf(p + strlen(tag), "%ld-%u%n", &pid, &n, &used) != 2 || used == 0 || pid <= 0) return 0;
-    return pid;
+    if (sscanf(p + strlen(tag), "%8x-%ld-%u%n", &token, &pid, &n, &used) != 3 || used == 0 || pid <= 0) return 0;
+    if (token == qr_place_token()) return process_gone(pid);
+    return time(NULL) - st->st_mtime > LEFTOVER_FOREIGN_AGE;
 }
-
-static int process_gone(long pid) { return pid != (long)getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH; }
 
 int qr_remove_leftovers(const char *dir, const char *prefix) {
     DIR *d = opendir(dir);
@@ -502,17 +548,17 @@ int qr_remove_leftovers(const char *dir, const char *prefix) {
         if (name[0] != '.' || is_dot_entry(name)) continue;
         char path[QR_PATH_MAX];
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path) continue;
-        if (!prefix && !strncmp(name, ".qsmrim-staging-", 16)) {
-            const long pid = leftover_pid(name, ".qsmrim-staging-");
-            if (pid && process_gone(pid) && qr_path_is_dir(path)) {
+        struct stat st; /* the entry itself: a link named like a leftover is never followed */
+        if (lstat(path, &st) != 0) continue;
+        if (!prefix && !strncmp(name, STAGING_TAG, strlen(STAGING_TAG))) {
+            if (S_ISDIR(st.st_mode) && dead_leftover(name, STAGING_TAG, &st)) {
                 qr_staging_abort(path);
                 removed++;
             }
             continue;
         }
         if (prefix && strncmp(name + 1, prefix, np)) continue;
-        const long pid = leftover_pid(name, ".tmp-");
-        if (pid && process_gone(pid) && qr_path_is_file(path) && unlink(path) == 0) removed++;
+        if (S_ISREG(st.st_mode) && dead_leftover(name, TMP_TAG, &st) && unlink(path) == 0) removed++;
     }
     closedir(d);
     return removed;

@@ -4,7 +4,7 @@
  * Every output of qsmrim is written under a temporary name in its destination folder and renamed
  * into place once complete (rename(2) within one file system is atomic). A process killed with
  * SIGKILL therefore leaves either the old file or the new one, never a partial file; at most a
- * hidden temporary (".<name>.tmp-*") remains.
+ * hidden temporary (".<name>.qsmrim-tmp-*") remains.
  *
  *   qr_atomic f;
  *   QR_TRY(qr_atomic_open(&f, "table.tsv"));
@@ -102,11 +102,17 @@ qr_status qr_staging_commit_report(const char *staging_dir, const char *final_di
 void qr_staging_abort(const char *staging_dir);
 
 /* Remove what runs killed without a chance to clean up (kill -9, a power cut) left in folder
- * `dir`: hidden temporary files ".NAME.tmp-PID-N[.ext]" of qr_atomic_open / qr_temp_sibling whose
- * NAME begins with `prefix` (NULL: any name), and (prefix NULL only) staging folders
- * ".qsmrim-staging-PID-N" - only those whose process PID no longer runs on this machine, so the
- * work in progress of a live run is never touched. Returns the number removed. */
+ * `dir`: hidden temporary files ".NAME.qsmrim-tmp-TOKEN-PID-N[.ext]" of qr_atomic_open /
+ * qr_temp_sibling whose NAME begins with `prefix` (NULL: any name), and (prefix NULL only) staging
+ * folders ".qsmrim-staging-TOKEN-PID-N". TOKEN names the boot and PID namespace the id belongs
+ * to: with this process's token, only those of a process that no longer runs are removed, so the
+ * work in progress of a live run is never touched; with another (a shared folder written from
+ * another machine or container, or before a reboot), only those untouched for a day. Plain files
+ * and folders only: a link named so is left alone, never followed. Returns the number removed. */
 int qr_remove_leftovers(const char *dir, const char *prefix);
+/* The TOKEN of this process's temporary names (8 hex digits): FNV-1a of the boot id and the PID
+ * namespace link, as read from /proc (the host name where there is no /proc). */
+unsigned qr_place_token(void);
 
 /* Folder part of a path ("." if none) and file-name part. */
 void qr_path_dirname(const char *path, char *out, size_t outlen);

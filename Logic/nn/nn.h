@@ -59,8 +59,8 @@ extern "C" {
 
 #define QR_NN_MAX_CHANNELS 8  /* image channels a model may take */
 #define QR_NN_MAX_MILESTONES 16
-/* How the notice (QR_LOG_NOTICE) begins that device `auto` logs when it finds no working GPU and
- * runs on the CPU; the command line holds it back until the run shows anything else, so that a
+/* How the notice begins that device `auto` logs when it finds no working GPU and runs on the CPU
+ * (QR_LOG_NOTICE; QR_LOG_INFO in a build without a GPU backend); the command line holds it back until the run shows anything else, so that a
  * run that fails before that prints its one error line alone. */
 #define QR_NN_CPU_FALLBACK_NOTICE "no usable GPU"
 

@@ -148,7 +148,7 @@ qr_status qr_nn_context_create(const qr_nn_context_options *opt, qr_nn_context *
             qr_log(QR_LOG_NOTICE, QR_NN_CPU_FALLBACK_NOTICE " (%s); running on the CPU", qr_last_error());
             qr_clear_error();
         } else {
-            qr_log(QR_LOG_INFO, "this build has no GPU backend; running on the CPU");
+            qr_log(QR_LOG_INFO, QR_NN_CPU_FALLBACK_NOTICE " (this build has no GPU backend); running on the CPU");
         }
         s = start(ctx, qr_nn_backend_cpu(), (qr_nn_device){QR_NN_DEVICE_CPU, 0}, threads);
         break;

@@ -175,7 +175,6 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     s = qr_lesions_extract(&lesions, &lo, &out->labels, &table, NULL);
     if (s != QR_OK) CHECK(qr_fail_context(s, "%s", nm->lesions));
     qr_subject_warn_uncovered(&out->labels, &ai, nm->flair);
-    qr_subject_warn_outliers(&qsm, &flair, &out->labels, &table, nm->qsm, nm->flair);
     /* the network and the radiomics see the volumes in the training data's storage order; the
      * outputs stay on the QSM grid as given */
     int reordered = 0;
@@ -218,6 +217,8 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
         if (!(out->lesions[u].probability >= 0 && out->lesions[u].probability <= 1))
             s = qr_fail(QR_ERR_MODEL, "model %s gives lesion %d the probability %g (model file damaged, or input values out of range?)",
                         out->model_used, out->lesions[u].id, out->lesions[u].probability);
+    /* said once the lesions are scored: a lesion the radiomics refused is the one error line */
+    if (s == QR_OK) qr_subject_warn_outliers(&qsm, &flair, &out->labels, &table, nm->qsm, nm->flair);
     qr_lesion_table_free(&table);
     qr_lesion_table_free(&ordered_table);
     for (int v = 0; v < 3; v++) qr_volume_free(&ordered[v]);

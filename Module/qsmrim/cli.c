@@ -36,7 +36,7 @@ static void print_log(qr_log_level level, const char *msg, void *user) {
     (void)user;
     if (g_quiet && level < QR_LOG_WARNING) return;
     if (level == QR_LOG_DEBUG) return;
-    if (level == QR_LOG_NOTICE && !strncmp(msg, QR_NN_CPU_FALLBACK_NOTICE, strlen(QR_NN_CPU_FALLBACK_NOTICE)) &&
+    if (level <= QR_LOG_NOTICE && !strncmp(msg, QR_NN_CPU_FALLBACK_NOTICE, strlen(QR_NN_CPU_FALLBACK_NOTICE)) &&
         !g_held[0]) {
         snprintf(g_held, sizeof g_held, "qsmrim %s: %s%s%s\n", g_cmd, g_context, g_context[0] ? ": " : "", msg);
         return;

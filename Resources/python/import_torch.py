@@ -53,6 +53,7 @@ SAFE_GLOBALS = {
     ("torch", "Size"), ("torch", "device"), ("torch", "per_tensor_affine"), ("torch.serialization", "_get_layout"),
     ("numpy.core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how pickle protocol 2 (torch.save's default) stores bytes, e.g. of numpy scalars
 }
 
 

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -296,18 +298,13 @@ static void test_report_replaces_report(void **state) {
     assert_int_not_equal(access(p, F_OK), 0);
 }
 
-static int entry_exists(const char *dir, const char *fmt, long pid) {
-    char name[128], path[256];
-    snprintf(name, sizeof name, fmt, pid);
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    return access(path, F_OK) == 0;
-}
-
 /* What a killed run leaves (temporaries, staging folders) is removed at the next run when the
- * process that made it is gone - and only then, and only under the given name prefix. */
+ * process that made it is gone - and only then, only under the given name prefix, only when its
+ * name carries this machine's token (another machine's or container's: when a day old), never
+ * through a link, and never a user's file that merely looks alike. */
 static void test_leftovers(void **state) {
     (void)state;
-    char dir[128], path[256];
+    char dir[2200], path[4400];
     snprintf(dir, sizeof dir, "%s/left", g_dir);
     assert_int_equal(qr_mkdir_p(dir), QR_OK);
     const pid_t child = fork();
@@ -315,42 +312,69 @@ static void test_leftovers(void **state) {
     assert_true(child > 0);
     assert_int_equal(waitpid(child, NULL, 0), child); /* a PID that no longer runs */
     const long dead = (long)child, live = (long)getppid();
-    const char *gone_names[] = {".model.h5.seed1.ckpt.tmp-%ld-3.h5", ".model.h5.tmp-%ld-0.h5"};
-    const char *kept_names[] = {".model.h5.seed1.ckpt.tmp-%ld-4.h5", ".other.h5.tmp-%ld-1.h5", "model.h5", ".model.h5.tmp-x"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/", dir);
-        snprintf(path + strlen(path), sizeof path - strlen(path), gone_names[i], dead);
+    const unsigned tok = qr_place_token(), other = tok ^ 0x5a5a5a5au;
+    char names[16][128];
+    /* 0-1: the dead run's temporaries under the prefix; 2: the live one's; 3: the dead run's under
+     * another name; 4-5: not temporaries; 6: a user's file in the old pattern; 7: another place's
+     * dead-looking temporary, recent; 8: the same, two days old */
+    snprintf(names[0], 128, ".model.h5.seed1.ckpt.qsmrim-tmp-%08x-%ld-3.h5", tok, dead);
+    snprintf(names[1], 128, ".model.h5.qsmrim-tmp-%08x-%ld-0.h5", tok, dead);
+    snprintf(names[2], 128, ".model.h5.seed1.ckpt.qsmrim-tmp-%08x-%ld-4.h5", tok, live);
+    snprintf(names[3], 128, ".other.h5.qsmrim-tmp-%08x-%ld-1.h5", tok, dead);
+    snprintf(names[4], 128, "model.h5");
+    snprintf(names[5], 128, ".model.h5.qsmrim-tmp-x");
+    snprintf(names[6], 128, ".draft.tmp-%ld-11.txt", dead);
+    snprintf(names[7], 128, ".model.h5.qsmrim-tmp-%08x-%ld-5", other, dead);
+    snprintf(names[8], 128, ".model.h5.qsmrim-tmp-%08x-%ld-6", other, dead);
+    for (int i = 0; i < 9; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         FILE *f = fopen(path, "w");
         assert_non_null(f);
         fclose(f);
     }
-    for (int i = 0; i < 4; i++) {
-        snprintf(path, sizeof path, "%s/", dir);
-        snprintf(path + strlen(path), sizeof path - strlen(path), kept_names[i], i == 0 ? live : dead);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        fclose(f);
-    }
-    /* staging folders: a dead run's (with a file inside) and a live one's */
-    snprintf(path, sizeof path, "%s/.qsmrim-staging-%ld-7", dir, dead);
+    snprintf(path, sizeof path, "%s/%s", dir, names[8]);
+    const struct timeval old[2] = {{time(NULL) - 2 * 86400, 0}, {time(NULL) - 2 * 86400, 0}};
+    assert_int_equal(utimes(path, old), 0);
+    /* staging folders: 9 a dead run's (with a file inside), 10 a live one's, 11 a link named like
+     * a dead run's to a folder of the user's, which must keep its file */
+    snprintf(names[9], 128, ".qsmrim-staging-%08x-%ld-7", tok, dead);
+    snprintf(names[10], 128, ".qsmrim-staging-%08x-%ld-8", tok, live);
+    snprintf(names[11], 128, ".qsmrim-staging-%08x-%ld-9", tok, dead);
+    snprintf(path, sizeof path, "%s/%s", dir, names[9]);
     assert_int_equal(qr_mkdir_p(path), QR_OK);
-    snprintf(path, sizeof path, "%s/.qsmrim-staging-%ld-7/report.html", dir, dead);
+    snprintf(path, sizeof path, "%s/%s/report.html", dir, names[9]);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fclose(f);
-    snprintf(path, sizeof path, "%s/.qsmrim-staging-%ld-8", dir, live);
+    snprintf(path, sizeof path, "%s/%s", dir, names[10]);
     assert_int_equal(qr_mkdir_p(path), QR_OK);
-    /* under the prefix "model.h5": the two temporaries of the dead run only */
-    assert_int_equal(qr_remove_leftovers(dir, "model.h5"), 2);
-    const char *after1[] = {".model.h5.seed1.ckpt.tmp-%ld-4.h5", ".model.h5.tmp-x", ".other.h5.tmp-%ld-1.h5",
-                            ".qsmrim-staging-%ld-7", ".qsmrim-staging-%ld-8", "model.h5"};
-    const long pid1[] = {live, 0, dead, dead, live, 0};
-    assert_int_equal(count_entries(dir), 6);
-    for (int i = 0; i < 6; i++) assert_true(entry_exists(dir, after1[i], pid1[i]));
-    /* any name: the other dead temporary and the dead staging folder */
+    char victim[2200];
+    snprintf(victim, sizeof victim, "%s/victim", g_dir);
+    assert_int_equal(qr_mkdir_p(victim), QR_OK);
+    snprintf(path, sizeof path, "%s/precious.txt", victim);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/%s", dir, names[11]);
+    assert_int_equal(symlink(victim, path), 0);
+    /* under the prefix "model.h5": the two temporaries of the dead run, and the old foreign one */
+    assert_int_equal(qr_remove_leftovers(dir, "model.h5"), 3);
+    const int gone1[12] = {1, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    for (int i = 0; i < 12; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct stat st;
+        assert_int_equal(lstat(path, &st) != 0, gone1[i]);
+    }
+    /* any name: the other dead temporary and the dead staging folder; not the link */
     assert_int_equal(qr_remove_leftovers(dir, NULL), 2);
-    assert_int_equal(count_entries(dir), 4);
-    for (int i = 0; i < 6; i++) assert_int_equal(entry_exists(dir, after1[i], pid1[i]), pid1[i] != dead);
+    const int gone2[12] = {1, 1, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0};
+    for (int i = 0; i < 12; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        struct stat st;
+        assert_int_equal(lstat(path, &st) != 0, gone2[i]);
+    }
+    snprintf(path, sizeof path, "%s/precious.txt", victim);
+    assert_int_equal(access(path, F_OK), 0);
     assert_int_equal(qr_remove_leftovers(dir, NULL), 0);
 }
 
@@ -519,7 +543,9 @@ static void test_paths(void **state) {
     assert_true(qr_path_has_suffix("X.NII.GZ", ".nii.gz"));
     char tmp[QR_PATH_MAX];
     assert_int_equal(qr_temp_sibling("dir/img.nii.gz", 1, tmp, sizeof tmp), QR_OK);
-    assert_true(strncmp(tmp, "dir/.img.tmp-", 13) == 0);
+    char want[64];
+    snprintf(want, sizeof want, "dir/.img.qsmrim-tmp-%08x-%ld-", qr_place_token(), (long)getpid());
+    assert_true(strncmp(tmp, want, strlen(want)) == 0);
     assert_true(qr_path_has_suffix(tmp, ".nii.gz"));
 }
 

@@ -34,7 +34,8 @@ bad = dict(m.state_dict()); bad["classifier.3.bias"] = bad["classifier.3.bias"].
 bad = dict(m.state_dict()); bad["encoder.norm1.running_var"] = -torch.ones_like(bad["encoder.norm1.running_var"]); torch.save(bad, f"{w}/negvar.pth")
 bad = dict(m.state_dict()); bad["encoder.conv1.weight"] = torch.zeros(64, 2, 7, 7); torch.save(bad, f"{w}/conv4d.pth")
 # a training checkpoint with plain numbers beside the weights, and the weights in bfloat16
-torch.save({"epoch": 40, "lr": 0.01, "best_auc": 0.87, "state_dict": m.state_dict()}, f"{w}/numbers.pth")
+torch.save({"epoch": 40, "lr": 0.01, "best_auc": 0.87, "step": np.int64(7), "best": np.float64(0.91), "tag": b"run1",
+            "state_dict": m.state_dict()}, f"{w}/numbers.pth")
 torch.save({k: v.bfloat16() if v.is_floating_point() else v for k, v in m.state_dict().items()}, f"{w}/bf16.pth")
 # checkpoints whose pickle calls a function while it loads (both of torch.save's formats), and a
 # pickled module: refused before anything runs

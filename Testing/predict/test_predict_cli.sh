@@ -338,7 +338,8 @@ refused "all-NaN QSM" "error: .*allnan_qsm.nii.gz holds no finite voxel (all 314
 refused "+-1e9 values" "error: .*huge_qsm.nii.gz.*lesion 1: binWidth 25 gives 8e+07 gray levels" "$W/huge.tsv" \
   --qsm "$W/huge_qsm.nii.gz" --flair "$F" --lesions "$L"
 refused "1e30 values" "error: [^ ]*/huge30_qsm.nii.gz: lesion 1: binWidth 25 cannot divide values in \[1e+30, 1e+30\]" "$W/huge30.tsv" \
-  --qsm "$W/huge30_qsm.nii.gz" --flair "$F" --lesions "$L"
+  --qsm "$W/huge30_qsm.nii.gz" --flair "$F" --lesions "$L" --quiet
+[ "$(wc -l <"$W/refused.err")" -eq 1 ] || fail "1e30 values: more than the error line: $(cat "$W/refused.err")"
 # values far beyond the rest of the image in one lesion (corrupt voxels, a wrong scale): the
 # network scores them with confidence all the same, so a warning names the lesion and the file
 "$QSMRIM" predict --qsm "$W/off_qsm.nii.gz" --flair "$W/huge_flair.nii.gz" --lesions "$L" --out-table "$W/off.tsv" \
@@ -510,8 +511,15 @@ for ext in nii nrrd nhdr mha mhd; do
   (ulimit -f 100; roomcheck "a file of [0-9]* bytes is over this process's file-size limit" "$W/fsz2" $ext)
 done
 # what a run killed outright (kill -9) left in an output folder is removed by the next run there
+# (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
 true & dead=$!; wait $dead
-mkdir -p "$W/fsz2/.qsmrim-staging-$dead-0"; echo partial >"$W/fsz2/.t.tsv.tmp-$dead-1"
+tok=$("$PY" -c "
+import os
+b = open('/proc/sys/kernel/random/boot_id', 'rb').read(); n = os.readlink('/proc/self/ns/pid').encode()
+h = 2166136261
+for c in b + n: h = ((h ^ c) * 16777619) & 0xffffffff
+print('%08x' % (h or 1))")
+mkdir -p "$W/fsz2/.qsmrim-staging-$tok-$dead-0"; echo partial >"$W/fsz2/.t.tsv.qsmrim-tmp-$tok-$dead-1"
 "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/fsz2/t.tsv" --quiet >/dev/null
 [ "$(ls -A "$W/fsz2")" = t.tsv ] || fail "a killed run's leftovers stayed: $(ls -A "$W/fsz2")"
 mkdir -p "$W/tiny"

@@ -183,17 +183,24 @@ echo "killed at: $(grep -o '[0-9.]*</filter-progress>' "$W/stdout-k" | tail -1 |
 
 # What a run killed while writing leaves (hidden temporary files, a staging folder) is removed by
 # the next run in that folder - those of processes that no longer run only.
+# (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
 true & dead=$!; wait $dead
-mkdir -p "$O/.qsmrim-staging-$dead-0" "$O/.qsmrim-staging-$$-0"
-echo partial >"$O/.qsmrim-staging-$dead-0/ABCDE_outputProbability.nrrd"
-echo partial >"$O/.ABCDE_outputTable.tsv.tmp-$dead-2"; echo partial >"$O/.rp.params.tmp-$dead-3"
-echo live >"$O/.ABCDE_outputTable.tsv.tmp-$$-2"
+t=$("$PY" -c "
+import os
+b = open('/proc/sys/kernel/random/boot_id', 'rb').read(); n = os.readlink('/proc/self/ns/pid').encode()
+h = 2166136261
+for c in b + n: h = ((h ^ c) * 16777619) & 0xffffffff
+print('%08x' % (h or 1))")
+mkdir -p "$O/.qsmrim-staging-$t-$dead-0" "$O/.qsmrim-staging-$t-$$-0"
+echo partial >"$O/.qsmrim-staging-$t-$dead-0/ABCDE_outputProbability.nrrd"
+echo partial >"$O/.ABCDE_outputTable.tsv.qsmrim-tmp-$t-$dead-2"; echo partial >"$O/.rp.params.qsmrim-tmp-$t-$dead-3"
+echo live >"$O/.ABCDE_outputTable.tsv.qsmrim-tmp-$t-$$-2"
 slicer_run "$O" >/dev/null 2>"$W/stderr-l" || fail "run after a killed one: $(cat "$W/stderr-l")"
-[ ! -e "$O/.qsmrim-staging-$dead-0" ] && [ ! -e "$O/.ABCDE_outputTable.tsv.tmp-$dead-2" ] && [ ! -e "$O/.rp.params.tmp-$dead-3" ] ||
-  fail "a dead run's leftovers stayed: $(ls -A "$O")"
-[ -d "$O/.qsmrim-staging-$$-0" ] && [ "$(cat "$O/.ABCDE_outputTable.tsv.tmp-$$-2")" = live ] ||
+[ ! -e "$O/.qsmrim-staging-$t-$dead-0" ] && [ ! -e "$O/.ABCDE_outputTable.tsv.qsmrim-tmp-$t-$dead-2" ] &&
+  [ ! -e "$O/.rp.params.qsmrim-tmp-$t-$dead-3" ] || fail "a dead run's leftovers stayed: $(ls -A "$O")"
+[ -d "$O/.qsmrim-staging-$t-$$-0" ] && [ "$(cat "$O/.ABCDE_outputTable.tsv.qsmrim-tmp-$t-$$-2")" = live ] ||
   fail "a live process's files were removed: $(ls -A "$O")"
-rm -rf "$O/.qsmrim-staging-$$-0" "$O/.ABCDE_outputTable.tsv.tmp-$$-2"
+rm -rf "$O/.qsmrim-staging-$t-$$-0" "$O/.ABCDE_outputTable.tsv.qsmrim-tmp-$t-$$-2"
 
 echo "== 6. SIGTERM (a run stopped by hand) stops between steps: exit 130, one error line, no output changed"
 before=$(cd "$O" && md5sum * | sort)

@@ -97,6 +97,23 @@ static int find_checkpoint(const char *out, long seeds, char *buf, size_t n) {
     return 0;
 }
 
+/* The model written under `tmp` put in place at `out` when the report was written (st OK);
+ * otherwise kept beside it as OUT-STEM.unreported.h5 (hours of training are not thrown away) with
+ * the report's error extended to say so, and `out` left as it was. */
+static qr_status place_model(qr_status st, const char *tmp, const char *out) {
+    if (!qr_path_is_file(tmp)) return st; /* training failed before the save */
+    if (st == QR_OK) return qr_commit_rename(tmp, out);
+    char side[QR_PATH_MAX], msg[1024];
+    const size_t n = strlen(out);
+    const int h5 = n > 3 && !strcmp(out + n - 3, ".h5");
+    snprintf(side, sizeof side, "%.*s.unreported.h5", (int)(h5 ? n - 3 : n), out);
+    snprintf(msg, sizeof msg, "%s", qr_last_error());
+    if (rename(tmp, side) == 0)
+        return qr_fail(st, "%s; the new model is kept as %s (%s is unchanged)", msg, side, out);
+    unlink(tmp);
+    return qr_fail(st, "%s; %s is unchanged", msg, out);
+}
+
 int cmd_train(int argc, char **argv) {
     cli_prefer_passive_omp_waiting(argv);
     static const struct option opts[] = {
@@ -243,7 +260,14 @@ int cmd_train(int argc, char **argv) {
     to.seed = (uint64_t)seed;
     to.holdout = cfg.holdout;
     to.device = arch == QR_ARCH_APRL_RF ? device : cli_resolve_device(device, cfg.threads);
-    to.out = out;
+    /* with a report, the model is written under a temporary name and put in place only once the
+     * report is: a report that cannot be written leaves the old model (and report) as they were */
+    char model_tmp[QR_PATH_MAX] = "";
+    if (report && (st = qr_temp_sibling(out, 0, model_tmp, sizeof model_tmp)) != QR_OK) {
+        qr_dataset_free(&ds);
+        return cli_fail(st);
+    }
+    to.out = report ? model_tmp : out;
     to.checkpoint = arch == QR_ARCH_APRL_RF ? NULL : out;
     to.resume = resume;
     to.training_data = training_data;
@@ -319,6 +343,7 @@ int cmd_train(int argc, char **argv) {
                 }
             }
         }
+        if (model_tmp[0]) st = place_model(st, model_tmp, out);
         if (st == QR_OK) cli_notice("model: %s", out);
         qr_train_outcome_free(&oc);
     }

@@ -435,6 +435,14 @@ check "the CPU fallback notice is said at most once (3 seeds x 3 folds)" bash -c
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/dev1' --arch aprl-nn --folds 3 --seeds 3 --bootstrap 20 \
     --config '$T/tiny.yaml' 2>'$T/dev1.err' && grep -q 'job 9/9' '$T/dev1.err' &&
   test \$(grep -c 'running on the CPU' '$T/dev1.err') -le 1"
+# a held-out report that cannot be put in place (here a folder where metrics.json goes): the old
+# model stays, the new one is kept beside it, and the one error line says both
+mkdir -p "$T/unrep/rep/metrics.json"; echo OLD >"$T/unrep/m.h5"
+check "train --report that fails: old model kept, new one beside it, one line" bash -c "
+  ! '$Q' train --manifest '$T/c/cohort.tsv' --out '$T/unrep/m.h5' --arch aprl-rf --config '$T/tiny.yaml' --holdout 0.34 \
+    --report '$T/unrep/rep' --quiet 2>'$T/unrep.err' && [ \$(wc -l <'$T/unrep.err') -eq 1 ] &&
+  grep -q 'metrics.json: Is a directory; the new model is kept as $T/unrep/m.unreported.h5 ($T/unrep/m.h5 is unchanged)' '$T/unrep.err' &&
+  grep -qx OLD '$T/unrep/m.h5' && [ -s '$T/unrep/m.unreported.h5' ] && [ -z \"\$(ls -A '$T/unrep' | grep '^\.')\" ]"
 # a model that cannot be written (file-size limit): one error line and exit 1, no crash at exit
 # (a failed HDF5 close left libhdf5's exit clean-up to crash), no temporary file left
 mkdir -p "$T/fsz"

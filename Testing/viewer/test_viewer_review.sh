@@ -128,6 +128,17 @@ printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\t
 check "review file: r, u, p, note, n, x recorded as typed (lesion, decision, reviewer, time, probability)" \
   bash -c "diff '$T/want.tsv' '$T/review.tsv'"
 check "after x the queue advanced to the next lesion ($B)" test "$(field "$T/k1.json" 's["lesion"]')" = "$B"
+# the same keys under a decimal-comma locale (de_DE, built here when the system has its source):
+# the table still reads, the review file and the export still write '.'
+mkdir -p "$T/loc"
+if command -v localedef >/dev/null && localedef -i de_DE -f UTF-8 "$T/loc/de_DE.UTF-8" 2>/dev/null; then
+  # shellcheck disable=SC2046
+  check "decimal-comma locale: the key script runs" env LOCPATH="$T/loc" LC_ALL=de_DE.UTF-8 "$VIEWER" \
+    $(subject_args "$FIX") --review "$T/review_de.tsv" --script "$T/keys.txt"
+  check "decimal-comma locale: the review file is the same" diff "$T/want.tsv" "$T/review_de.tsv"
+else
+  echo "(no de_DE locale source here: the decimal-comma case is not run)"
+fi
 check "state lists the three decisions" test "$(field "$T/k1.json" 'len(s["decisions"])')" = 3
 VOXD=$("$PY" "$CHECKS" voxel "$T/k2.json" qsm-axial "$FIX/lesions.nii.gz" $(centre_of "$FIX" d))
 check "the reviewer's 'unsure' recolours a model rim+ lesion to the review colour" \

@@ -3,6 +3,7 @@
  * Command line as `qsmrim-review --help` prints it; exit codes as the qsmrim tool:
  * 0 success, 1 failure (one line "qsmrim-review: error: ..." on stderr), 2 usage error.
  */
+#include <clocale>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -369,6 +370,10 @@ int main(int argc, char **argv) {
 
     QSurfaceFormat::setDefaultFormat(QVTKOpenGLNativeWidget::defaultFormat());
     QApplication app(argc, argv);
+    /* QApplication sets the C library's locale from the environment: under a decimal-comma locale
+     * (de_DE) printf and strtod would write 0,73 into review files and fail to read the tables
+     * qsmrim writes. Files use '.'; what the window shows is formatted by Qt. */
+    std::setlocale(LC_NUMERIC, "C");
     app.setApplicationName("qsmrim-review");
     QStringList scriptLines;
     if (!o.script.isEmpty()) {

@@ -21,6 +21,18 @@ volatile sig_atomic_t cli_interrupted = 0;
 
 static char g_context[320] = "";
 
+/* Message text onto stderr as one line: a control character (a newline in a file name) is written
+ * as \n, \r, \t or \xNN, so an error stays the one line it is meant to be. */
+static void put_text(const char *s) {
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c >= 0x20 && *c != 0x7f) fputc(*c, stderr);
+        else if (*c == '\n') fputs("\\n", stderr);
+        else if (*c == '\r') fputs("\\r", stderr);
+        else if (*c == '\t') fputs("\\t", stderr);
+        else fprintf(stderr, "\\x%02x", *c);
+    }
+}
+
 /* The CPU-fallback notice of device auto, held back until the run prints anything else on stderr
  * (then it comes first) or succeeds: a run that fails before that prints only its error line,
  * the one line the command-line contract promises. */
@@ -42,8 +54,11 @@ static void print_log(qr_log_level level, const char *msg, void *user) {
         return;
     }
     show_held();
-    fprintf(stderr, "qsmrim %s: %s%s%s%s\n", g_cmd, level == QR_LOG_WARNING ? "warning: " : "", g_context,
-            g_context[0] ? ": " : "", msg);
+    fprintf(stderr, "qsmrim %s: %s", g_cmd, level == QR_LOG_WARNING ? "warning: " : "");
+    put_text(g_context);
+    if (g_context[0]) fputs(": ", stderr);
+    put_text(msg);
+    fputc('\n', stderr);
 }
 
 void cli_set_context(const char *context) { snprintf(g_context, sizeof g_context, "%s", context ? context : ""); }
@@ -62,6 +77,12 @@ const char *cli_command(void) { return g_cmd; }
 int cli_end(int exit_code) {
     if (exit_code == CLI_EXIT_OK) show_held();
     g_held[0] = '\0';
+    /* the results some commands print (predict's lesions=N rim_positive=K review=R) must not be
+     * lost silently: a full disk or /dev/full behind stdout is a failure */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "qsmrim %s: error: cannot write the standard output: %s\n", g_cmd, strerror(errno ? errno : EIO));
+        if (exit_code == CLI_EXIT_OK) exit_code = CLI_EXIT_FAIL;
+    }
     return exit_code;
 }
 
@@ -71,8 +92,13 @@ int cli_fail(qr_status s) { return cli_fail_hint(s, NULL); }
 
 int cli_fail_hint(qr_status s, const char *hint) {
     const char *msg = qr_last_error();
-    fprintf(stderr, "qsmrim %s: error: %s%s%s\n", g_cmd, msg && *msg ? msg : qr_status_name(s), hint ? "; " : "",
-            hint ? hint : "");
+    fprintf(stderr, "qsmrim %s: error: ", g_cmd);
+    put_text(msg && *msg ? msg : qr_status_name(s));
+    if (hint) {
+        fputs("; ", stderr);
+        put_text(hint);
+    }
+    fputc('\n', stderr);
     if (s == QR_ERR_CANCELLED) return CLI_EXIT_INTERRUPTED;
     return s == QR_OK ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
@@ -83,7 +109,9 @@ int cli_usage(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "qsmrim %s: %s (see 'qsmrim %s --help')\n", g_cmd, msg, g_cmd);
+    fprintf(stderr, "qsmrim %s: ", g_cmd);
+    put_text(msg);
+    fprintf(stderr, " (see 'qsmrim %s --help')\n", g_cmd);
     return CLI_EXIT_USAGE;
 }
 
@@ -95,7 +123,9 @@ void cli_notice(const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "qsmrim %s: %s\n", g_cmd, msg);
+    fprintf(stderr, "qsmrim %s: ", g_cmd);
+    put_text(msg);
+    fputc('\n', stderr);
 }
 
 int cli_parse_double(const char *opt, const char *s, double *out) {

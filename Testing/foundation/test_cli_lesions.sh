@@ -85,6 +85,9 @@ check "output that is a pipe: exit 1, said so, the pipe kept" bash -c "
   ! '$Q' lesions --mask '$MASK' --out '$T/fifo.tsv' 2>'$T/f.err' && [ \$(wc -l <'$T/f.err') -eq 1 ] &&
   grep -q 'fifo.tsv: is a pipe, not a file' '$T/f.err' && [ -p '$T/fifo.tsv' ]"
 rm "$T/fifo.tsv"
+# a newline in a file name is written as \n: the error stays one line
+check "a newline in the input's name: one error line" one_line_error 1 'a\\nb.nii.gz: no such file' "$Q" lesions --mask "$T/a
+b.nii.gz" --out "$T/x.tsv"
 check "no partial output after failures" test ! -e "$T/x.tsv"
 check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
 

@@ -510,6 +510,13 @@ mkdir -p "$W/fsz2"
 for ext in nii nrrd nhdr mha mhd; do
   (ulimit -f 100; roomcheck "a file of [0-9]* bytes is over this process's file-size limit" "$W/fsz2" $ext)
 done
+# predict's result line on stdout cannot be lost silently: /dev/full behind it is a failure
+if [ -w /dev/full ]; then
+  rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/full.tsv" --quiet >/dev/full 2>"$W/full.err" || rc=$?
+  [ $rc -eq 1 ] && [ "$(wc -l <"$W/full.err")" -eq 1 ] && grep -q "cannot write the standard output: No space left on device" "$W/full.err" ||
+    fail "stdout on /dev/full: rc $rc $(cat "$W/full.err")"
+  rm -f "$W/full.tsv"
+fi
 # what a run killed outright (kill -9) left in an output folder is removed by the next run there
 # (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
 true & dead=$!; wait $dead

@@ -136,14 +136,15 @@ qr_status qr_temp_sibling(const char *path, int keep_suffix, char *out, size_t o
     const char *base = qr_path_basename(path);
     if (!*base) return qr_fail(QR_ERR_INVALID_ARG, "output path %s names a folder, not a file", path);
     unsigned c = atomic_fetch_add(&g_counter, 1u);
-    int n;
-    if (keep_suffix) {
-        const char *suf = path_suffix(base);
-        n = snprintf(out, outlen, "%s/.%.*s" TMP_TAG "%08x-%ld-%u%s", dir, (int)(suf - base), base, qr_place_token(),
-                     (long)getpid(), c, suf);
-    } else {
-        n = snprintf(out, outlen, "%s/.%s" TMP_TAG "%08x-%ld-%u", dir, base, qr_place_token(), (long)getpid(), c);
-    }
+    const char *suf = keep_suffix ? path_suffix(base) : base + strlen(base);
+    char tail[96];
+    snprintf(tail, sizeof tail, TMP_TAG "%08x-%ld-%u%s", qr_place_token(), (long)getpid(), c, suf);
+    /* a file name holds at most NAME_MAX bytes: the name part of a long output name is shortened
+     * in its temporary name (which then escapes clean-up by name prefix, not by token and PID) */
+    size_t keep = (size_t)(suf - base);
+    const size_t room = NAME_MAX - 1 - strlen(tail);
+    if (keep > room) keep = room;
+    const int n = snprintf(out, outlen, "%s/.%.*s%s", dir, (int)keep, base, tail);
     if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
     return QR_OK;
 }

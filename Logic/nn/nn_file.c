@@ -32,6 +32,7 @@
  *   /extra/<name> the caller's int64 / float64 arrays; its text fields are string attributes of /extra
  * Loading checks every tensor's presence and shape and rejects tensors the architecture lacks.
  */
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -184,10 +185,12 @@ static qr_status write_atomic(qr_nn_context *ctx, const char *path, writer_fn fn
     char tmp[QR_PATH_MAX];
     QR_TRY(qr_temp_sibling(path, 1, tmp, sizeof tmp));
     h5quiet q = quiet_on();
+    errno = 0;
     hid_t f = qr_h5_create_sealable(tmp);
     if (f < 0) {
+        const int e = errno;
         quiet_off(q);
-        return qr_fail(QR_ERR_IO, "cannot create %s (%s)", path, what);
+        return qr_fail(QR_ERR_IO, "cannot create %s (%s)%s%s", path, what, e ? ": " : "", e ? strerror(e) : "");
     }
     int ok = fn(f, arg);
     if (H5Fclose(f) < 0) ok = 0;

@@ -1,6 +1,7 @@
 /* cmd_train.c - `qsmrim train`: train a model on an annotated cohort. */
 #define _GNU_SOURCE
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +187,13 @@ int cmd_train(int argc, char **argv) {
         qr_path_dirname(out, dir, sizeof dir);
         const int gone = qr_remove_leftovers(dir, qr_path_basename(out));
         if (gone) cli_notice("removed %d temporary file%s an interrupted run left in %s", gone, gone == 1 ? "" : "s", dir);
+    }
+    if (arch != QR_ARCH_APRL_RF) { /* the checkpoints' names must be possible, said before the work */
+        char ckpt[QR_PATH_MAX + 32];
+        qr_train_checkpoint_path(out, (int)seeds, ckpt, sizeof ckpt);
+        if (strlen(qr_path_basename(ckpt)) > NAME_MAX)
+            return cli_usage("--out %s: its checkpoint files (%s) would have names over %d bytes; give a shorter model name",
+                             out, qr_path_basename(ckpt), NAME_MAX);
     }
     if (arch != QR_ARCH_APRL_RF) {
         /* an interrupted run is continued or removed by the user, never dropped unasked; a finished

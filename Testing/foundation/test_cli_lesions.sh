@@ -88,6 +88,10 @@ rm "$T/fifo.tsv"
 # a newline in a file name is written as \n: the error stays one line
 check "a newline in the input's name: one error line" one_line_error 1 'a\\nb.nii.gz: no such file' "$Q" lesions --mask "$T/a
 b.nii.gz" --out "$T/x.tsv"
+# an output name of up to 255 bytes works: its temporary name (longer by a token and a PID) is cut
+long=$(printf 'e%.0s' $(seq 1 251)).tsv
+check "an output name of 255 bytes is written" bash -c "'$Q' lesions --mask '$MASK' --out '$T/$long' --quiet && test -s '$T/$long'"
+rm -f "$T/$long"
 check "no partial output after failures" test ! -e "$T/x.tsv"
 check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
 

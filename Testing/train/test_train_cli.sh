@@ -443,6 +443,9 @@ check "train --report that fails: old model kept, new one beside it, one line" b
     --report '$T/unrep/rep' --quiet 2>'$T/unrep.err' && [ \$(wc -l <'$T/unrep.err') -eq 1 ] &&
   grep -q 'metrics.json: Is a directory; the new model is kept as $T/unrep/m.unreported.h5 ($T/unrep/m.h5 is unchanged)' '$T/unrep.err' &&
   grep -qx OLD '$T/unrep/m.h5' && [ -s '$T/unrep/m.unreported.h5' ] && [ -z \"\$(ls -A '$T/unrep' | grep '^\.')\" ]"
+# a model name whose checkpoint names (NAME.seed<k>.ckpt.h5) would pass 255 bytes: said before any work
+check "a model name too long for its checkpoints: usage error" one_line_error 2 "would have names over 255 bytes" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/$(printf 'm%.0s' $(seq 1 245)).h5" --config "$T/tiny.yaml" --quiet
 # a model that cannot be written (file-size limit): one error line and exit 1, no crash at exit
 # (a failed HDF5 close left libhdf5's exit clean-up to crash), no temporary file left
 mkdir -p "$T/fsz"

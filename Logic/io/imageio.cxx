@@ -16,10 +16,13 @@ extern "C" {
 #include <cstring>
 #include <limits>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <vector>
 
 #include <zlib.h>
@@ -650,15 +653,57 @@ namespace {
 // stderr (the library never prints) and NRRD's error names the staging file; the check after the
 // write (verify_written) still catches what this cannot foresee, a compressed file or a disk that
 // fills meanwhile.
+// A compressed image's size is not known before it is written: when the disk has less room than
+// its uncompressed voxels, the writers' own messages of a short write (NIfTI prints to the C
+// library's stderr, MetaImage to std::cerr) are caught around the write and dropped - the check
+// after the write (verify_written) reports the failure in qsmrim's one line. Whatever else reached
+// stderr meanwhile (another thread's notice) is passed on. Rare (a nearly full disk), so the
+// capture may wait for ITK's readers (g_itk_read_lock, which also guards std::cerr's buffer).
+class StderrCapture {
+  public:
+    StderrCapture() : lock_(g_itk_read_lock) {
+        std::fflush(stderr);
+        file_ = std::tmpfile();
+        saved_ = file_ ? dup(STDERR_FILENO) : -1;
+        if (saved_ >= 0 && dup2(fileno(file_), STDERR_FILENO) < 0) {
+            close(saved_);
+            saved_ = -1;
+        }
+    }
+    ~StderrCapture() {
+        if (saved_ >= 0) {
+            std::fflush(stderr);
+            dup2(saved_, STDERR_FILENO);
+            close(saved_);
+            std::rewind(file_);
+            char line[4096];
+            while (std::fgets(line, sizeof line, file_))
+                if (std::strncmp(line, "** ", 3) != 0 && std::strncmp(line, "MetaImage:", 10) != 0) std::fputs(line, stderr);
+        }
+        if (file_) std::fclose(file_);
+    }
+
+  private:
+    std::lock_guard<std::mutex> lock_;
+    MuteStreams mute_; // MetaIO's std::cerr
+    FILE *file_ = nullptr;
+    int saved_ = -1;
+};
+
+bool short_of_room(const char *dir, int64_t bytes) {
+    struct statvfs fs;
+    return statvfs(dir, &fs) == 0 && (uint64_t)bytes > (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+}
+
 template <class TImage>
 qr_status write_single(const char *path, const char *staging_dir, const char *staging_file,
                        typename TImage::Pointer img, bool compress) {
-    if (!compress) {
-        const auto size = img->GetLargestPossibleRegion().GetSize();
-        const int64_t bytes = (int64_t)sizeof(typename TImage::PixelType) * (int64_t)size[0] * (int64_t)size[1] *
-                              (int64_t)size[2] + 4096; // and a header of at most a few hundred bytes
-        QR_TRY(qr_space_check(staging_dir, bytes, bytes, path));
-    }
+    const auto size = img->GetLargestPossibleRegion().GetSize();
+    const int64_t bytes = (int64_t)sizeof(typename TImage::PixelType) * (int64_t)size[0] * (int64_t)size[1] *
+                          (int64_t)size[2] + 4096; // and a header of at most a few hundred bytes
+    if (!compress) QR_TRY(qr_space_check(staging_dir, bytes, bytes, path));
+    std::unique_ptr<StderrCapture> capture;
+    if (compress && short_of_room(staging_dir, bytes)) capture.reset(new StderrCapture());
     try {
         auto writer = itk::ImageFileWriter<TImage>::New();
         writer->SetFileName(staging_file);
@@ -666,6 +711,7 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
         writer->SetUseCompression(compress);
         writer->Update();
     } catch (const itk::ExceptionObject &e) {
+        capture.reset();
         return fail_itk(QR_ERR_IO, path, "cannot write the image", e);
     }
     return QR_OK;

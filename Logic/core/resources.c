@@ -24,7 +24,11 @@ qr_status qr_resource_path(const char *name, char *out, size_t outlen) {
     const char *env = getenv("QSMRIM_RESOURCE_DIR");
     char cand[4][QR_PATH_MAX];
     int nc = 0;
-    if (env && *env) snprintf(cand[nc++], QR_PATH_MAX, "%s/%s", env, name);
+    if (env && *env) {
+        /* set on purpose: a folder that is not there is a mistake to say, not to pass over */
+        if (!qr_path_is_dir(env)) return qr_fail(QR_ERR_IO, "QSMRIM_RESOURCE_DIR=%s: no such folder", env);
+        snprintf(cand[nc++], QR_PATH_MAX, "%s/%s", env, name);
+    }
     if (exedir[0]) {
         snprintf(cand[nc++], QR_PATH_MAX, "%s/../share/qsmrim/%s", exedir, name);
         snprintf(cand[nc++], QR_PATH_MAX, "%s/../../../share/qsmrim/%s", exedir, name);

@@ -61,7 +61,10 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
         st = qr_resource_path(QR_DEMO_MODEL, s->path, sizeof s->path);
         if (st != QR_OK) {
             free(s);
-            return qr_fail(QR_ERR_IO, "the shipped demo model (%s) was not found; give one with --model", QR_DEMO_MODEL);
+            char why[512];
+            snprintf(why, sizeof why, "%s", qr_last_error());
+            return qr_fail(QR_ERR_IO, "the shipped demo model (%s) was not found: %s; give one with --model", QR_DEMO_MODEL,
+                           why);
         }
     }
     st = qr_learner_load_ex(s->path, device && device[0] ? device : "auto", threads, &s->learner, &s->info);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../core/fileutil.h"
 #include "../io/geometry.h"
 #include "rx_internal.h"
 
@@ -141,6 +142,7 @@ qr_status qr_radiomics_load(const char *params_yaml, qr_radiomics **out) {
     if (!out) return qr_fail(QR_ERR_INVALID_ARG, "qr_radiomics_load: NULL output");
     *out = NULL;
     if (!params_yaml) return qr_radiomics_load_text(qr_radiomics_preset_text(), "the QSMRim-Net preset", out);
+    QR_TRY(qr_input_file_check(params_yaml)); /* a pipe would block the reader */
     FILE *f = fopen(params_yaml, "rb");
     if (!f) return qr_fail(QR_ERR_IO, "cannot open parameter file %s", params_yaml);
     char *text = NULL;

@@ -1,6 +1,7 @@
 /* config.c - the flat YAML training settings (keys and defaults in config.h). */
 #include "config.h"
 
+#include "../core/fileutil.h"
 #include "../nn/nn.h"
 #include "lesion_draw.h"
 
@@ -248,6 +249,7 @@ qr_status qr_train_config_parse(const char *text, const char *what, qr_train_con
 }
 
 qr_status qr_train_config_read(const char *path, qr_train_config *cfg) {
+    QR_TRY(qr_input_file_check(path)); /* a pipe would block the reader */
     FILE *f = fopen(path, "rb");
     if (!f) return qr_fail(QR_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     fseek(f, 0, SEEK_END);

@@ -53,7 +53,8 @@ static void usage(FILE *f) {
             "  QSMRIM_CUDA_WORKSPACE_MB=N     largest cuDNN workspace (default 2048)\n"
             "  CUDA_LAUNCH_BLOCKING=1         name the GPU kernel that faulted (slower)\n"
             "  QSMRIM_RESOURCE_DIR=DIR        presets, colour table and shipped model (default: the\n"
-            "                                 installed share/qsmrim, else the source tree's Resources)\n"
+            "                                 installed share/qsmrim, else the source tree's Resources;\n"
+            "                                 a file DIR lacks is looked for there; a missing DIR is an error)\n"
             "  QSMRIM_PHANTOM_DATA=DIR        anatomy and lesion masks for `qsmrim phantom`\n"
             "  QSMRIM_PYTHON=PY               Python with torch for `qsmrim import-torch` (/usr/bin/python3)\n");
 }

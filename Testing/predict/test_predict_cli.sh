@@ -480,6 +480,15 @@ rc=0; QSMRIM_RESOURCE_DIR="$W/res" "$QSMRIM" predict --qsm "$Q" --flair "$F" --l
   --out-table "$W/res/models/qsmrim_demo.h5" 2>"$W/e10" || rc=$?
 [ $rc -eq 1 ] && grep -q "qsmrim_demo.h5: is also the model" "$W/e10" || fail "table over the default model: rc $rc $(cat "$W/e10")"
 [ "$(md5sum <"$W/res/models/qsmrim_demo.h5")" = "$md5" ] || fail "the default model was replaced"
+# QSMRIM_RESOURCE_DIR set to a folder that is not there: said, not passed over for another
+rc=0; QSMRIM_RESOURCE_DIR="$W/no-such-res" "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/nores.tsv" \
+  --quiet 2>"$W/e10b" || rc=$?
+[ $rc -eq 1 ] && [ "$(wc -l <"$W/e10b")" -eq 1 ] && grep -q "QSMRIM_RESOURCE_DIR=$W/no-such-res: no such folder" "$W/e10b" ||
+  fail "missing resource folder: rc $rc $(cat "$W/e10b")"
+# a parameter file or training configuration that is a pipe: refused at once (the reader would wait)
+mkfifo "$W/params.yaml"
+rc=0; timeout 60 "$QSMRIM" features --image "$Q" --mask "$L" --label 1 --params "$W/params.yaml" --out "$W/pf.csv" 2>"$W/e10c" || rc=$?
+[ $rc -eq 1 ] && grep -q "params.yaml: is a pipe, not a file" "$W/e10c" || fail "params pipe: rc $rc $(cat "$W/e10c")"
 # outputs that are folders: refused before the work
 mkdir -p "$W/adir" "$W/series_full"; touch "$W/series_full/x"
 rc=0; "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/adir" 2>"$W/e11" || rc=$?

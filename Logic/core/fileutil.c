@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -563,6 +564,24 @@ int qr_remove_leftovers(const char *dir, const char *prefix) {
     }
     closedir(d);
     return removed;
+}
+
+qr_status qr_lock_exclusive(const char *lock_path, const char *busy, const char *option, int *fd_out) {
+    *fd_out = -1;
+    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno == EACCES) fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* another user's: flock works */
+    if (fd < 0)
+        return qr_fail(QR_ERR_IO, "%s: cannot open the lock file (%s%s)", lock_path, strerror(errno),
+                       errno == ELOOP ? ": it is a link" : "");
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) return qr_fail(QR_ERR_IO, "%s", busy);
+        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s%s%s)", lock_path, strerror(e),
+                       e == ENOLCK ? "; the file system keeps no locks: choose a local " : "", e == ENOLCK ? option : "");
+    }
+    *fd_out = fd;
+    return QR_OK;
 }
 
 qr_status qr_staging_sync(const char *staging_dir, const char *what) {

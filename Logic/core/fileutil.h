@@ -110,6 +110,11 @@ void qr_staging_abort(const char *staging_dir);
  * another machine or container, or before a reboot), only those untouched for a day. Plain files
  * and folders only: a link named so is left alone, never followed. Returns the number removed. */
 int qr_remove_leftovers(const char *dir, const char *prefix);
+/* One run at a time: an exclusive lock (flock) on the file lock_path, created if need be and held
+ * until *fd is closed (the file stays: removing it would race with the next run taking it).
+ * Taken already: QR_ERR_IO with the message `busy`; a file system without locks: said, naming
+ * `option` as what to point elsewhere. */
+qr_status qr_lock_exclusive(const char *lock_path, const char *busy, const char *option, int *fd);
 /* The TOKEN of this process's temporary names (8 hex digits): FNV-1a of the boot id and the PID
  * namespace link, as read from /proc (the host name where there is no /proc). */
 unsigned qr_place_token(void);

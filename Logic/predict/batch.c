@@ -522,27 +522,13 @@ static qr_status check_subject_folders(const qr_cohort *c, const char *out_dir) 
     return QR_OK;
 }
 
-/* One run at a time writes into a folder: an exclusive lock on out_dir/LOCK_NAME, held until the
- * descriptor is closed (the file stays: removing it would race with the next run taking it). */
+/* One run at a time writes into a folder: an exclusive lock on out_dir/LOCK_NAME. */
 static qr_status lock_folder(const char *out_dir, int *fd_out) {
-    char path[QR_PATH_MAX];
+    char path[QR_PATH_MAX], busy[QR_PATH_MAX + 128];
     snprintf(path, sizeof path, "%s/%s", out_dir, LOCK_NAME);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 && errno == EACCES) fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* another user's: flock works on it */
-    if (fd < 0)
-        return qr_fail(QR_ERR_IO, "%s: cannot open the lock file (%s%s)", path, strerror(errno),
-                       errno == ELOOP ? ": it is a link" : "");
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        const int e = errno;
-        close(fd);
-        if (e == EWOULDBLOCK)
-            return qr_fail(QR_ERR_IO, "%s: another qsmrim predict is writing into this folder; wait for it or choose "
-                           "another --out-dir", out_dir);
-        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s%s)", path, strerror(e),
-                       e == ENOLCK ? "; the file system keeps no locks: choose a local --out-dir" : "");
-    }
-    *fd_out = fd;
-    return QR_OK;
+    snprintf(busy, sizeof busy, "%s: another qsmrim predict is writing into this folder; wait for it or choose another "
+             "--out-dir", out_dir);
+    return qr_lock_exclusive(path, busy, "--out-dir", fd_out);
 }
 
 qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_batch_options *opt_in,

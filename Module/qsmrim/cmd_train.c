@@ -98,6 +98,12 @@ static int find_checkpoint(const char *out, long seeds, char *buf, size_t n) {
     return 0;
 }
 
+/* The lock file beside the model (cmd_train), removed when the process ends. */
+static char g_lock[QR_PATH_MAX + 16];
+static void drop_lock(void) {
+    if (g_lock[0]) unlink(g_lock);
+}
+
 /* The model written under `tmp` put in place at `out` when the report was written (st OK);
  * otherwise kept beside it as OUT-STEM.unreported.h5 (hours of training are not thrown away) with
  * the report's error extended to say so, and `out` left as it was. */
@@ -187,6 +193,20 @@ int cmd_train(int argc, char **argv) {
         qr_path_dirname(out, dir, sizeof dir);
         const int gone = qr_remove_leftovers(dir, qr_path_basename(out));
         if (gone) cli_notice("removed %d temporary file%s an interrupted run left in %s", gone, gone == 1 ? "" : "s", dir);
+    }
+    {
+        /* one training run per model file: a second is told so (it read the first one's checkpoint
+         * as an interrupted run's). The lock is held until the process ends, and its file removed
+         * then (a run killed outright leaves it, hidden and harmless). */
+        char dir[QR_PATH_MAX], lock[QR_PATH_MAX + 16], busy[QR_PATH_MAX + 128];
+        qr_path_dirname(out, dir, sizeof dir);
+        snprintf(lock, sizeof lock, "%s/.%s.lock", dir, qr_path_basename(out));
+        snprintf(busy, sizeof busy, "%s: another qsmrim train is writing this model; wait for it or choose another --out", out);
+        int lock_fd;
+        const qr_status ls = qr_lock_exclusive(lock, busy, "--out", &lock_fd);
+        if (ls != QR_OK) return cli_fail(ls);
+        snprintf(g_lock, sizeof g_lock, "%s", lock);
+        atexit(drop_lock);
     }
     if (arch != QR_ARCH_APRL_RF) { /* the checkpoints' names must be possible, said before the work */
         char ckpt[QR_PATH_MAX + 32];

@@ -301,6 +301,12 @@ interrupted_then_resumed() {
     2>"$T/int0.err" &
   local pid=$! waited=0
   while [ ! -e "$T/int.h5.seed1.ckpt.h5" ] && [ $waited -lt 600 ]; do sleep 0.2; waited=$((waited + 1)); done
+  # a second run to the same model meanwhile is told that one is running (it took the checkpoint
+  # for an interrupted run's)
+  local rc2=0
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet 2>"$T/int2.err" || rc2=$?
+  [ $rc2 -eq 1 ] && grep -q "int.h5: another qsmrim train is writing this model" "$T/int2.err" ||
+    { echo "  second run: rc=$rc2 $(cat "$T/int2.err")"; kill -9 $pid; return 1; }
   kill -INT $pid; sleep 0.02; kill -INT $pid; wait $pid; local rc=$?
   [ $rc -eq 130 ] || { echo "  rc=$rc"; return 1; }
   [ "$(wc -l <"$T/int0.err")" -eq 1 ] && grep -qE '^qsmrim train: error: training interrupted in epoch [0-9]+ \(the checkpoint of epoch [0-9]+ is kept\); add --resume to continue$' "$T/int0.err" ||

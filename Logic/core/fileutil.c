@@ -535,6 +535,7 @@ static int dead_leftover(const char *name, const char *tag, const struct stat *s
     long pid = 0;
     int used = 0;
     if (sscanf(p + strlen(tag), "%8x-%ld-%u%n", &token, &pid, &n, &used) != 3 || used == 0 || pid <= 0) return 0;
+    if (st->st_uid != geteuid()) return 0; /* another user's (a shared folder): not ours to judge */
     if (token == qr_place_token()) return process_gone(pid);
     return time(NULL) - st->st_mtime > LEFTOVER_FOREIGN_AGE;
 }
@@ -568,20 +569,29 @@ int qr_remove_leftovers(const char *dir, const char *prefix) {
 
 qr_status qr_lock_exclusive(const char *lock_path, const char *busy, const char *option, int *fd_out) {
     *fd_out = -1;
-    int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 && errno == EACCES) fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* another user's: flock works */
-    if (fd < 0)
-        return qr_fail(QR_ERR_IO, "%s: cannot open the lock file (%s%s)", lock_path, strerror(errno),
-                       errno == ELOOP ? ": it is a link" : "");
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        const int e = errno;
+    for (int tries = 0; tries < 100; tries++) {
+        int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0 && errno == EACCES) fd = open(lock_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW); /* another user's */
+        if (fd < 0)
+            return qr_fail(QR_ERR_IO, "%s: cannot open the lock file (%s%s)", lock_path, strerror(errno),
+                           errno == ELOOP ? ": it is a link" : "");
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            const int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) return qr_fail(QR_ERR_IO, "%s", busy);
+            return qr_fail(QR_ERR_IO, "%s: cannot lock (%s%s%s)", lock_path, strerror(e),
+                           e == ENOLCK ? "; the file system keeps no locks: choose a local " : "", e == ENOLCK ? option : "");
+        }
+        /* the file locked must still be the one at the path: a holder that removes its lock file
+         * when done (train) may have unlinked it between our open and flock */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(lock_path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            *fd_out = fd;
+            return QR_OK;
+        }
         close(fd);
-        if (e == EWOULDBLOCK) return qr_fail(QR_ERR_IO, "%s", busy);
-        return qr_fail(QR_ERR_IO, "%s: cannot lock (%s%s%s)", lock_path, strerror(e),
-                       e == ENOLCK ? "; the file system keeps no locks: choose a local " : "", e == ENOLCK ? option : "");
     }
-    *fd_out = fd;
-    return QR_OK;
+    return qr_fail(QR_ERR_IO, "%s: the lock file keeps being replaced", lock_path);
 }
 
 qr_status qr_staging_sync(const char *staging_dir, const char *what) {
@@ -646,25 +656,49 @@ qr_status qr_staging_commit_dir(const char *staging_dir, const char *final_dir) 
     return QR_OK;
 }
 
-static void remove_tree(const char *dir, int depth) {
-    DIR *d = depth <= 16 ? opendir(dir) : NULL;
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (is_dot_entry(e->d_name)) continue;
-            char p[QR_PATH_MAX];
-            const int n = snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (n < 0 || (size_t)n >= sizeof p) continue;
-            struct stat st;
-            if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) remove_tree(p, depth + 1);
-            else unlink(p);
-        }
-        closedir(d);
+/* Empty the folder open as `fd` (closed here), through descriptors: each level is opened with
+ * O_NOFOLLOW relative to its parent, so a link put in place of a folder meanwhile is never
+ * followed out of the tree. */
+static void empty_dir_fd(int fd, int depth) {
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return;
     }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (is_dot_entry(e->d_name)) continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+        if (S_ISDIR(st.st_mode)) {
+            if (depth < 16) empty_dir_fd(openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), depth + 1);
+            unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+        } else {
+            unlinkat(dirfd(d), e->d_name, 0);
+        }
+    }
+    closedir(d);
+}
+
+/* Remove the folder `dir` and what it holds; a link there is removed, never followed. */
+static void remove_tree(const char *dir) {
+    struct stat st;
+    if (lstat(dir, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode)) {
+        unlink(dir);
+        return;
+    }
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat opened;
+    if (fd >= 0 && (fstat(fd, &opened) != 0 || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino)) {
+        close(fd); /* swapped between the two looks: leave it */
+        return;
+    }
+    empty_dir_fd(fd, 0);
     rmdir(dir);
 }
 
-void qr_staging_abort(const char *staging_dir) { remove_tree(staging_dir, 0); }
+void qr_staging_abort(const char *staging_dir) { remove_tree(staging_dir); }
 
 int qr_dir_is_empty(const char *path) {
     DIR *d = opendir(path);

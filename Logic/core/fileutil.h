@@ -111,7 +111,8 @@ void qr_staging_abort(const char *staging_dir);
  * and folders only: a link named so is left alone, never followed. Returns the number removed. */
 int qr_remove_leftovers(const char *dir, const char *prefix);
 /* One run at a time: an exclusive lock (flock) on the file lock_path, created if need be and held
- * until *fd is closed (the file stays: removing it would race with the next run taking it).
+ * until *fd is closed. The lock taken is on the file that is at the path once locked, so a holder
+ * may remove the file when done (unlink, then close) without two runs ever both holding it.
  * Taken already: QR_ERR_IO with the message `busy`; a file system without locks: said, naming
  * `option` as what to point elsewhere. */
 qr_status qr_lock_exclusive(const char *lock_path, const char *busy, const char *option, int *fd);

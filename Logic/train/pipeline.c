@@ -544,7 +544,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         st = qr_learner_save(model, o->out, &info);
         free(trained_on);
     }
-    if (st == QR_OK && o->checkpoint)
+    if (st == QR_OK && o->checkpoint && !o->keep_checkpoints)
         for (int s = 0; s < o->nseeds; s++) {
             char ckpt[QR_PATH_MAX];
             qr_train_checkpoint_path(o->checkpoint, s + 1, ckpt, sizeof ckpt);

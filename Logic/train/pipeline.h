@@ -85,6 +85,8 @@ typedef struct qr_train_options {
     const char *device;
     const char *out;          /* model file */
     const char *checkpoint;   /* checkpoint stem: <stem>.seed<k>.ckpt.h5 (NULL: none) */
+    int keep_checkpoints;     /* 1: left after the save, for the caller to remove once the model is in
+                                 place (it is saved under a temporary name first) */
     int resume;
     const char *training_data;/* provenance text */
     int bootstrap;            /* resamples for the held-out metrics' intervals */

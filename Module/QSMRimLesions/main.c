@@ -61,15 +61,26 @@ static int usage_error(const char *msg) {
     return 2;
 }
 
-/* SIGINT / SIGTERM: stop between steps; the same signal again ends the run at once. */
+/* SIGINT / SIGTERM: stop between steps; a signal again ends the run at once - unless it comes
+ * within 250 ms of the first: `timeout` and job schedulers deliver one stop to the process and then
+ * to its group (as Module/qsmrim/cli.c). clock_gettime is async-signal-safe. */
 static volatile sig_atomic_t g_stop = 0;
+static long long g_stop_ns = 0;
+
+static long long mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void on_stop(int sig) {
     if (g_stop) {
+        if (mono_ns() - g_stop_ns < 250000000LL) return; /* the same stop, delivered again */
         signal(sig, SIG_DFL);
         raise(sig);
         return;
     }
+    g_stop_ns = mono_ns();
     g_stop = 1;
 }
 

@@ -40,8 +40,18 @@ static char g_held[1280] = "";
 
 static void show_held(void) {
     if (!g_held[0]) return;
-    fputs(g_held, stderr);
+    put_text(g_held);
+    fputc('\n', stderr);
     g_held[0] = '\0';
+}
+
+void cli_put_line(const char *text) {
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r')) n--;
+    char *copy = strndup(text, n);
+    put_text(copy ? copy : text);
+    free(copy);
+    fputc('\n', stderr);
 }
 
 static void print_log(qr_log_level level, const char *msg, void *user) {
@@ -50,7 +60,7 @@ static void print_log(qr_log_level level, const char *msg, void *user) {
     if (level == QR_LOG_DEBUG) return;
     if (level <= QR_LOG_NOTICE && !strncmp(msg, QR_NN_CPU_FALLBACK_NOTICE, strlen(QR_NN_CPU_FALLBACK_NOTICE)) &&
         !g_held[0]) {
-        snprintf(g_held, sizeof g_held, "qsmrim %s: %s%s%s\n", g_cmd, g_context, g_context[0] ? ": " : "", msg);
+        snprintf(g_held, sizeof g_held, "qsmrim %s: %s%s%s", g_cmd, g_context, g_context[0] ? ": " : "", msg);
         return;
     }
     show_held();

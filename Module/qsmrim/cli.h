@@ -28,6 +28,9 @@ void cli_begin(const char *command);
 /* The end of a command with its exit code: a notice still held back (the CPU fallback of device
  * auto, shown with the first other line of the run) is printed when the command succeeded. */
 int cli_end(int exit_code);
+/* A line of text from elsewhere (a helper program's error line) onto stderr as one line: control
+ * characters inside it written as \n, \xNN (as every message of this tool). */
+void cli_put_line(const char *text);
 const char *cli_command(void);
 /* Quiet mode: notices off (errors still print). */
 void cli_set_quiet(int quiet);

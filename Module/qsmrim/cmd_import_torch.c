@@ -189,9 +189,8 @@ int cmd_import_torch(int argc, char **argv) {
     if (s != QR_OK) return cli_fail(s);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         unlink(tmp);
-        if (said[0]) { /* the script's own error line, as it wrote it */
-            fputs(said, stderr);
-            if (said[strlen(said) - 1] != '\n') fputc('\n', stderr);
+        if (said[0]) { /* the script's own error line (a newline in a path kept inside it) */
+            cli_put_line(said);
             return CLI_EXIT_FAIL;
         }
         if (WIFSIGNALED(status))

@@ -111,9 +111,11 @@ static qr_status place_model(qr_status st, const char *tmp, const char *out) {
     if (!qr_path_is_file(tmp)) return st; /* training failed before the save */
     if (st == QR_OK) return qr_commit_rename(tmp, out);
     char side[QR_PATH_MAX], msg[1024];
-    const size_t n = strlen(out);
-    const int h5 = n > 3 && !strcmp(out + n - 3, ".h5");
-    snprintf(side, sizeof side, "%.*s.unreported.h5", (int)(h5 ? n - 3 : n), out);
+    size_t n = strlen(out);
+    if (n > 3 && !strcmp(out + n - 3, ".h5")) n -= 3;
+    const size_t base = (size_t)(qr_path_basename(out) - out); /* the file name cut to fit 255 bytes */
+    if (n - base > NAME_MAX - strlen(".unreported.h5")) n = base + NAME_MAX - strlen(".unreported.h5");
+    snprintf(side, sizeof side, "%.*s.unreported.h5", (int)n, out);
     snprintf(msg, sizeof msg, "%s", qr_last_error());
     if (rename(tmp, side) == 0)
         return qr_fail(st, "%s; the new model is kept as %s (%s is unchanged)", msg, side, out);
@@ -194,26 +196,28 @@ int cmd_train(int argc, char **argv) {
         const int gone = qr_remove_leftovers(dir, qr_path_basename(out));
         if (gone) cli_notice("removed %d temporary file%s an interrupted run left in %s", gone, gone == 1 ? "" : "s", dir);
     }
-    {
-        /* one training run per model file: a second is told so (it read the first one's checkpoint
-         * as an interrupted run's). The lock is held until the process ends, and its file removed
-         * then (a run killed outright leaves it, hidden and harmless). */
-        char dir[QR_PATH_MAX], lock[QR_PATH_MAX + 16], busy[QR_PATH_MAX + 128];
-        qr_path_dirname(out, dir, sizeof dir);
-        snprintf(lock, sizeof lock, "%s/.%s.lock", dir, qr_path_basename(out));
-        snprintf(busy, sizeof busy, "%s: another qsmrim train is writing this model; wait for it or choose another --out", out);
-        int lock_fd;
-        const qr_status ls = qr_lock_exclusive(lock, busy, "--out", &lock_fd);
-        if (ls != QR_OK) return cli_fail(ls);
-        snprintf(g_lock, sizeof g_lock, "%s", lock);
-        atexit(drop_lock);
-    }
     if (arch != QR_ARCH_APRL_RF) { /* the checkpoints' names must be possible, said before the work */
         char ckpt[QR_PATH_MAX + 32];
         qr_train_checkpoint_path(out, (int)seeds, ckpt, sizeof ckpt);
         if (strlen(qr_path_basename(ckpt)) > NAME_MAX)
             return cli_usage("--out %s: its checkpoint files (%s) would have names over %d bytes; give a shorter model name",
                              out, qr_path_basename(ckpt), NAME_MAX);
+    }
+    {
+        /* one training run per model file: a second is told so (it read the first one's checkpoint
+         * as an interrupted run's). The lock is held until the process ends, and its file removed
+         * then (a run killed outright leaves it, hidden and harmless). */
+        char dir[QR_PATH_MAX], lock[QR_PATH_MAX + 16], busy[QR_PATH_MAX + 128];
+        qr_path_dirname(out, dir, sizeof dir);
+        const char *base = qr_path_basename(out); /* ".NAME.lock", NAME cut to fit 255 bytes */
+        snprintf(lock, sizeof lock, "%s/.%.*s.lock", dir, (int)(strlen(base) > NAME_MAX - 6 ? NAME_MAX - 6 : strlen(base)),
+                 base);
+        snprintf(busy, sizeof busy, "%s: another qsmrim train is writing this model; wait for it or choose another --out", out);
+        int lock_fd;
+        const qr_status ls = qr_lock_exclusive(lock, busy, "--out", &lock_fd);
+        if (ls != QR_OK) return cli_fail(ls);
+        snprintf(g_lock, sizeof g_lock, "%s", lock);
+        atexit(drop_lock);
     }
     if (arch != QR_ARCH_APRL_RF) {
         /* an interrupted run is continued or removed by the user, never dropped unasked; a finished
@@ -297,6 +301,8 @@ int cmd_train(int argc, char **argv) {
     }
     to.out = report ? model_tmp : out;
     to.checkpoint = arch == QR_ARCH_APRL_RF ? NULL : out;
+    to.keep_checkpoints = report != NULL; /* until the model is in place: a run killed while it writes
+                                              the report can still be finished with --resume */
     to.resume = resume;
     to.training_data = training_data;
     to.bootstrap = 500;
@@ -371,7 +377,16 @@ int cmd_train(int argc, char **argv) {
                 }
             }
         }
-        if (model_tmp[0]) st = place_model(st, model_tmp, out);
+        if (model_tmp[0]) {
+            const int saved = qr_path_is_file(model_tmp);
+            st = place_model(st, model_tmp, out);
+            if (saved && to.checkpoint)
+                for (long k = 1; k <= seeds; k++) {
+                    char ckpt[QR_PATH_MAX + 32];
+                    qr_train_checkpoint_path(out, (int)k, ckpt, sizeof ckpt);
+                    if (qr_path_is_file(ckpt)) remove(ckpt);
+                }
+        }
         if (st == QR_OK) cli_notice("model: %s", out);
         qr_train_outcome_free(&oc);
     }

@@ -11,8 +11,10 @@ Accepted inputs: a state dict saved with torch.save(model.state_dict()), or a di
 under 'state_dict', 'model_state_dict' or 'model' (beside numbers, strings and other such
 entries); 'module.' prefixes (DataParallel) are removed. A checkpoint is a Python pickle, which
 can name any function to call while it loads: only tensors, their storages, dtypes, containers
-and numpy scalars/arrays are let through (a pickled module or any other object is refused before
-it is built). torch.load(weights_only=True) would do this, but PyTorch 1.13's version refuses a
+and numpy scalars (rebuilt here from their type code and bytes) are let through (a pickled module
+or any other object is refused before it is built; an allowed function is handed over wrapped, so
+the pickle cannot change it). Checkpoints in torch.save's format from before PyTorch 1.6 (not zip)
+are refused: that reader acts on what the pickle names even through allowed objects. torch.load(weights_only=True) would do this, but PyTorch 1.13's version refuses a
 plain float in the checkpoint (a stored learning rate or score), and its torch.load ignores a
 pickle_module given with weights_only=False: the checkpoint is read through torch.serialization's
 own readers with the restricted unpickler (weights_only=True where they are not found). Half and bfloat16 tensors are
@@ -51,13 +53,40 @@ SAFE_GLOBALS = {
     ("torch._utils", "_rebuild_sparse_tensor"), ("torch._utils", "_rebuild_qtensor"),
     ("torch._tensor", "_rebuild_from_type_v2"), ("torch", "Tensor"), ("torch.nn.parameter", "Parameter"),
     ("torch", "Size"), ("torch", "device"), ("torch", "per_tensor_affine"), ("torch.serialization", "_get_layout"),
-    ("numpy.core.multiarray", "scalar"), ("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
-    ("numpy", "dtype"),
     ("_codecs", "encode"),  # how pickle protocol 2 (torch.save's default) stores bytes, e.g. of numpy scalars
 }
+# numpy scalars (a stored score or step) are rebuilt by the functions below, never by numpy's own:
+# its dtype state can claim an object dtype, whose "values" would be raw pointers.
+NUMPY_SCALAR = {("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar")}
+NUMPY_DTYPE = {("numpy", "dtype")}
+
+
+class DtypeSpec:
+    """What a pickled numpy.dtype(spec, align, copy) and its state say: the type code and byte order."""
+
+    def __init__(self, spec=None, *args):
+        self.spec, self.order = spec, ""
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">"):
+            self.order = state[1]
+
+
+def numpy_scalar(spec, data=b""):
+    import numpy as np
+    if not isinstance(spec, DtypeSpec) or not isinstance(spec.spec, str) or not isinstance(data, bytes):
+        raise RefusedObject("a numpy value built from other than a plain type and bytes")
+    dt = np.dtype(spec.order + spec.spec)
+    if dt.kind not in "biufc" or dt.hasobject or dt.fields or len(data) != dt.itemsize:
+        raise RefusedObject(f"a numpy value of type {spec.spec!r}")
+    return np.frombuffer(data, dtype=dt, count=1)[0]
 
 
 class RefusedObject(Exception):
+    pass
+
+
+class LegacyFormat(Exception):
     pass
 
 
@@ -66,11 +95,20 @@ def restricted_pickle(torch):
     storage types itself before asking it)."""
     class Unpickler(pickle.Unpickler):
         def find_class(self, module, name):
+            if (module, name) in NUMPY_SCALAR:
+                return numpy_scalar
+            if (module, name) in NUMPY_DTYPE:
+                return DtypeSpec
             ok = (module, name) in SAFE_GLOBALS or (
                 module == "torch" and (name.endswith("Storage") or isinstance(getattr(torch, name, None), torch.dtype)))
             if not ok:
                 raise RefusedObject(f"{module}.{name}")
-            return super().find_class(module, name)
+            real = super().find_class(module, name)
+            if isinstance(real, types.FunctionType):  # a fresh wrapper: the pickle's BUILD cannot change the
+                def call(*args, **kwargs):             # real function's attributes through it
+                    return real(*args, **kwargs)
+                return call
+            return real
 
     return types.SimpleNamespace(__name__="qsmrim_restricted_pickle", Unpickler=Unpickler,
                                  load=lambda f, **kw: Unpickler(f, **kw).load())
@@ -83,12 +121,18 @@ def load_checkpoint(torch, path):
         return torch.load(path, map_location="cpu", weights_only=True)
     restricted = restricted_pickle(torch)
     with ser._open_file_like(path, "rb") as f:
-        if ser._is_zipfile(f):
-            with ser._open_zipfile_reader(f) as z:
-                if hasattr(ser, "_is_torchscript_zip") and ser._is_torchscript_zip(z):
-                    raise RefusedObject("a TorchScript archive")
-                return ser._load(z, "cpu", restricted, encoding="utf-8")
-        return ser._legacy_load(f, "cpu", restricted, encoding="utf-8")
+        if not ser._is_zipfile(f):
+            # torch.save's format before PyTorch 1.6 (a pickle stream, b"\x80" first): its reader
+            # acts on what the pickle names even through allowed objects (source patches written
+            # to files, tar members followed)
+            f.seek(0)
+            if f.read(1) == b"\x80":
+                raise LegacyFormat()
+            raise ValueError("neither a zip archive nor a pickle")
+        with ser._open_zipfile_reader(f) as z:
+            if hasattr(ser, "_is_torchscript_zip") and ser._is_torchscript_zip(z):
+                raise RefusedObject("a TorchScript archive")
+            return ser._load(z, "cpu", restricted, encoding="utf-8")
 
 
 def main():
@@ -118,6 +162,9 @@ def main():
     except RefusedObject as e:
         fail(f"{a.pth} names {e} (not a tensor or a plain value); loading it would run code from the file, so it is "
              "refused: save the weights with torch.save(model.state_dict(), ...)")
+    except LegacyFormat:
+        fail(f"{a.pth} is in torch.save's format from before PyTorch 1.6 (not a zip archive), whose reader can be made "
+             "to act on the file's contents: save it again with a current PyTorch, from a source you trust")
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad input file
         fail(f"{a.pth} is not a PyTorch checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     if isinstance(obj, dict):
@@ -180,16 +227,20 @@ def main():
     out_dir = os.path.dirname(os.path.abspath(a.out))
     if not os.path.isdir(out_dir):
         fail(f"cannot create {out_name}: folder {out_dir} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(a.out) + ".tmp-", suffix=".h5", dir=out_dir)
-    os.close(fd)
-    umask = os.umask(0)  # mkstemp makes the file private; a model is read by others, as qsmrim's outputs
-    os.umask(umask)
-    try:
+    if a.out_name:  # --out is already a temporary name that qsmrim checks and puts in place
+        tmp = a.out
+    else:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(a.out) + ".tmp-", suffix=".h5", dir=out_dir)
+        os.close(fd)
+        umask = os.umask(0)  # mkstemp makes the file private; a model is read by others, as qsmrim's outputs
+        os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+    try:
         with h5py.File(tmp, "w", userblock_size=h5seal.BLOCK) as f:
             qt.write_model_file(f, {k: sd[k] for k in ref}, cfg, None, meta)
         h5seal.seal(tmp)
-        os.replace(tmp, a.out)
+        if tmp != a.out:
+            os.replace(tmp, a.out)
     except OSError as e:
         if os.path.exists(tmp):
             os.remove(tmp)

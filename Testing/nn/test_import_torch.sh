@@ -46,6 +46,12 @@ class Payload:
 pickle.dump(Payload(), open(f"{w}/evil_legacy.pth", "wb"))
 torch.save({"state_dict": m.state_dict(), "extra": Payload()}, f"{w}/evil_zip.pth")
 torch.save(m, f"{w}/module.pth")
+# a numpy "scalar" of object dtype (its bytes would be taken as a pointer); the pre-1.6 format
+class ObjectScalar:
+    def __reduce__(self):
+        return (np.core.multiarray.scalar, (np.dtype("O"), b"\x00" * 8))
+torch.save({"state_dict": m.state_dict(), "x": ObjectScalar()}, f"{w}/objscalar.pth")
+torch.save(m.state_dict(), f"{w}/legacy.pth", _use_new_zipfile_serialization=False)
 m.eval()
 x = torch.randn(8, 2, 16, 32, 32); r = torch.randn(8, 527)
 with torch.no_grad():
@@ -108,8 +114,14 @@ fail_case sparse.pth "tensor 'classifier.3.bias' is stored as torch.sparse_coo; 
 fail_case complex.pth "tensor 'classifier.3.bias' holds complex numbers (torch.complex64)"
 echo "not a checkpoint" > "$W/text.pth"
 fail_case text.pth "is not a PyTorch checkpoint"
+cp "$W/text.pth" "$W/a
+b.pth"
+fail_case "a
+b.pth" 'a\nb.pth is not a PyTorch checkpoint' # a newline in the name: still one line
 fail_case conv4d.pth "conv4d.pth: encoder.conv1.weight has shape (64, 2, 7, 7), expected"
-fail_case evil_legacy.pth "evil_legacy.pth names posix.system (not a tensor or a plain value); loading it would run code"
+fail_case evil_legacy.pth "evil_legacy.pth is in torch.save's format from before PyTorch 1.6 (not a zip archive)"
+fail_case legacy.pth "legacy.pth is in torch.save's format from before PyTorch 1.6"
+fail_case objscalar.pth "objscalar.pth names a numpy value of type 'O8'"
 fail_case evil_zip.pth "evil_zip.pth names posix.system"
 fail_case module.pth "module.pth names qsmrim_torch.QSMRimNet"
 [ ! -e "$W/RAN" ] || { echo "FAIL: a checkpoint ran code while it was read"; exit 1; }

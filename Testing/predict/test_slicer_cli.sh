@@ -212,7 +212,7 @@ for _ in $(seq 1 3000); do
   sleep 0.05
 done
 sleep 0.3
-kill -TERM $pid
+kill -TERM $pid; sleep 0.02; kill -TERM $pid # one stop as `timeout` delivers it: to the process, then its group
 rc=0; wait $pid || rc=$?
 pid=
 [ "$rc" -eq 130 ] && [ "$(grep -c error: "$W/stderr-t")" -eq 1 ] && grep -q "^QSMRimLesions: error: stopped; no output was changed" "$W/stderr-t" ||

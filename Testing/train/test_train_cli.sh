@@ -449,6 +449,11 @@ check "train --report that fails: old model kept, new one beside it, one line" b
     --report '$T/unrep/rep' --quiet 2>'$T/unrep.err' && [ \$(wc -l <'$T/unrep.err') -eq 1 ] &&
   grep -q 'metrics.json: Is a directory; the new model is kept as $T/unrep/m.unreported.h5 ($T/unrep/m.h5 is unchanged)' '$T/unrep.err' &&
   grep -qx OLD '$T/unrep/m.h5' && [ -s '$T/unrep/m.unreported.h5' ] && [ -z \"\$(ls -A '$T/unrep' | grep '^\.')\" ]"
+# a forest (no checkpoints) under a 251-byte model name: its temporary and lock names are cut to fit
+longm="$T/$(printf 'm%.0s' $(seq 1 248)).h5"
+check "a forest model under a 251-byte name trains" bash -c "
+  '$Q' train --manifest '$T/c/cohort.tsv' --out '$longm' --arch aprl-rf --config '$T/tiny.yaml' --holdout 0 --quiet &&
+  test -s '$longm' && rm -f '$longm'"
 # a model name whose checkpoint names (NAME.seed<k>.ckpt.h5) would pass 255 bytes: said before any work
 check "a model name too long for its checkpoints: usage error" one_line_error 2 "would have names over 255 bytes" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/$(printf 'm%.0s' $(seq 1 245)).h5" --config "$T/tiny.yaml" --quiet

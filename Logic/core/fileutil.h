@@ -46,6 +46,8 @@ void qr_atomic_abort(qr_atomic *a);
  * outputs writes all of them first and then commits them one after another, so a failure while
  * writing (a full disk, a value a format cannot hold) replaces none of the old outputs; only the
  * renames, which need no space, come after the first output is replaced. */
+/* An output written completely and flushed to the disk (whoever makes a qr_pending flushes it:
+ * qr_atomic_finish, the image writer's read-back, the picture), waiting to be put in place. */
 typedef enum qr_pending_kind {
     QR_PENDING_NONE = 0,
     QR_PENDING_FILE,        /* tmp is a file, renamed onto path */
@@ -62,6 +64,8 @@ typedef struct qr_pending {
 qr_status qr_atomic_finish(qr_atomic *a, qr_pending *p);
 /* Put one pending output in place / remove its temporary (both NULL-safe, idempotent). */
 qr_status qr_pending_commit(qr_pending *p);
+/* fsync a file by name (errors ignored: a flush that cannot be made is not a reason to fail). */
+void qr_sync_path(const char *path);
 void qr_pending_abort(qr_pending *p);
 /* Commit p[0..n) in order; after a failure the rest are aborted and the first error returned. */
 qr_status qr_pending_commit_all(qr_pending *p, int n);

@@ -348,6 +348,7 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
             s = qr_fail(QR_ERR_IO, "cannot write %s: %s%s", png_path, cairo_status_to_string(cs),
                         cs == CAIRO_STATUS_WRITE_ERROR ? " (disk full, or a file-size limit?)" : "");
         } else {
+            qr_sync_path(tmp); /* a qr_pending is on the disk before it is put in place */
             out->kind = QR_PENDING_FILE;
             memcpy(out->tmp, tmp, sizeof out->tmp);
             strcpy(out->path, png_path);

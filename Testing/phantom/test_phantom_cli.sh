@@ -111,12 +111,7 @@ mv "$T/a/sub-002" "$T/user/sub-002" && ln -s "$T/user/sub-002" "$T/a/sub-002" # 
 mkdir "$T/a/sub-005" && echo keep >"$T/a/sub-005/sub-005_lesions.nii.gz" && chmod 444 "$T/a/sub-005/sub-005_lesions.nii.gz"
 sh -c 'exit 0' & dead=$!
 wait "$dead"
-tok=$("${QSMRIM_PYTHON:-/usr/bin/python3}" -c "
-import os
-b = open('/proc/sys/kernel/random/boot_id', 'rb').read(); n = os.readlink('/proc/self/ns/pid').encode()
-h = 2166136261
-for c in b + n: h = ((h ^ c) * 16777619) & 0xffffffff
-print('%08x' % (h or 1))") # the boot and PID namespace (Logic/core/fileutil.c)
+tok=$("$PY" "$HERE/../leftover_token.py") # the boot and PID namespace (Logic/core/fileutil.c)
 echo partial >"$T/a/.cohort.tsv.qsmrim-tmp-$tok-$dead-1"
 expect 0 "--overwrite replaces the cohort" -- "$Q" phantom --out "$T/a" --subjects 2 --seed 9 --threads 2 --quiet --overwrite --data "$DATA"
 [ "$(tail -n +2 "$T/a/cohort.tsv" | wc -l)" = 2 ] && ok "new manifest lists 2 subjects" || bad "manifest after --overwrite: $(cat "$T/a/cohort.tsv")"

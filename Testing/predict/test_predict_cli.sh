@@ -529,12 +529,7 @@ fi
 # what a run killed outright (kill -9) left in an output folder is removed by the next run there
 # (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
 true & dead=$!; wait $dead
-tok=$("$PY" -c "
-import os
-b = open('/proc/sys/kernel/random/boot_id', 'rb').read(); n = os.readlink('/proc/self/ns/pid').encode()
-h = 2166136261
-for c in b + n: h = ((h ^ c) * 16777619) & 0xffffffff
-print('%08x' % (h or 1))")
+tok=$("$PY" "$(dirname "$0")/../leftover_token.py")
 mkdir -p "$W/fsz2/.qsmrim-staging-$tok-$dead-0"; echo partial >"$W/fsz2/.t.tsv.qsmrim-tmp-$tok-$dead-1"
 "$QSMRIM" predict --qsm "$Q" --flair "$F" --lesions "$L" --out-table "$W/fsz2/t.tsv" --quiet >/dev/null
 [ "$(ls -A "$W/fsz2")" = t.tsv ] || fail "a killed run's leftovers stayed: $(ls -A "$W/fsz2")"

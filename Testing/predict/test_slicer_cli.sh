@@ -185,12 +185,7 @@ echo "killed at: $(grep -o '[0-9.]*</filter-progress>' "$W/stdout-k" | tail -1 |
 # the next run in that folder - those of processes that no longer run only.
 # (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
 true & dead=$!; wait $dead
-t=$("$PY" -c "
-import os
-b = open('/proc/sys/kernel/random/boot_id', 'rb').read(); n = os.readlink('/proc/self/ns/pid').encode()
-h = 2166136261
-for c in b + n: h = ((h ^ c) * 16777619) & 0xffffffff
-print('%08x' % (h or 1))")
+t=$("$PY" "$(dirname "$0")/../leftover_token.py")
 mkdir -p "$O/.qsmrim-staging-$t-$dead-0" "$O/.qsmrim-staging-$t-$$-0"
 echo partial >"$O/.qsmrim-staging-$t-$dead-0/ABCDE_outputProbability.nrrd"
 echo partial >"$O/.ABCDE_outputTable.tsv.qsmrim-tmp-$t-$dead-2"; echo partial >"$O/.rp.params.qsmrim-tmp-$t-$dead-3"

@@ -306,6 +306,15 @@ static int is_last_name(const char *name) {
 
 static int is_dot_entry(const char *n) { return n[0] == '.' && (!n[1] || (n[1] == '.' && !n[2])); }
 
+/* src_dir/name and dst_dir/name into src and dst (QR_PATH_MAX bytes each). */
+static qr_status child_paths(const char *src_dir, const char *dst_dir, const char *name, char *src, char *dst) {
+    const int ns = snprintf(src, QR_PATH_MAX, "%s/%s", src_dir, name);
+    const int nd = snprintf(dst, QR_PATH_MAX, "%s/%s", dst_dir, name);
+    if (ns < 0 || nd < 0 || ns >= QR_PATH_MAX || nd >= QR_PATH_MAX)
+        return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s/%s", dst_dir, name);
+    return QR_OK;
+}
+
 /* Move the contents of src into dst: subfolders first (recursively, dst's subfolder created when
  * missing), then plain files, then the files named by is_last_name. */
 static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth, int sync) {
@@ -318,12 +327,7 @@ static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth
         while (s == QR_OK && (e = readdir(d)) != NULL) {
             if (is_dot_entry(e->d_name)) continue;
             char src[QR_PATH_MAX], dst[QR_PATH_MAX];
-            const int ns = snprintf(src, sizeof src, "%s/%s", src_dir, e->d_name);
-            const int nd = snprintf(dst, sizeof dst, "%s/%s", dst_dir, e->d_name);
-            if (ns < 0 || nd < 0 || (size_t)ns >= sizeof src || (size_t)nd >= sizeof dst) {
-                s = qr_fail(QR_ERR_INVALID_ARG, "path too long: %s/%s", dst_dir, e->d_name);
-                break;
-            }
+            if ((s = child_paths(src_dir, dst_dir, e->d_name, src, dst)) != QR_OK) break;
             struct stat st;
             if (lstat(src, &st) != 0) continue;
             if (S_ISDIR(st.st_mode)) {
@@ -347,8 +351,42 @@ static qr_status commit_tree(const char *src_dir, const char *dst_dir, int depth
     return QR_OK;
 }
 
+/* What would make commit_tree stop part-way, found before it moves anything: a staged folder
+ * whose name is a file (or a link to one) in the destination, a staged file whose name is a
+ * folder there, a destination folder this process cannot write in. What is left (a race with
+ * another process, an I/O error) cannot be checked for in advance. */
+static qr_status commit_check(const char *src_dir, const char *dst_dir, int depth) {
+    if (depth > 16) return qr_fail(QR_ERR_IO, "staging folder %s nests too deeply", src_dir);
+    if (faccessat(AT_FDCWD, dst_dir, W_OK | X_OK, AT_EACCESS) != 0)
+        return qr_fail(QR_ERR_IO, "cannot move outputs into folder %s: %s", dst_dir, strerror(errno));
+    DIR *d = opendir(src_dir);
+    if (!d) return qr_fail(QR_ERR_IO, "cannot read staging folder %s: %s", src_dir, strerror(errno));
+    qr_status s = QR_OK;
+    struct dirent *e;
+    while (s == QR_OK && (e = readdir(d)) != NULL) {
+        if (is_dot_entry(e->d_name)) continue;
+        char src[QR_PATH_MAX], dst[QR_PATH_MAX];
+        if ((s = child_paths(src_dir, dst_dir, e->d_name, src, dst)) != QR_OK) break;
+        struct stat ss, ds;
+        if (lstat(src, &ss) != 0) continue;
+        const int dst_there = lstat(dst, &ds) == 0;
+        if (S_ISDIR(ss.st_mode)) {
+            if (!dst_there) continue; /* created by the commit: nothing in it to collide with */
+            if (!qr_path_is_dir(dst))
+                s = qr_fail(QR_ERR_IO, "cannot create folder %s: a file has that name", dst);
+            else
+                s = commit_check(src, dst, depth + 1);
+        } else if (dst_there && S_ISDIR(ds.st_mode)) {
+            s = qr_fail(QR_ERR_IO, "cannot move output into place at %s: %s", dst, strerror(EISDIR));
+        }
+    }
+    closedir(d);
+    return s;
+}
+
 static qr_status staging_commit_files(const char *staging_dir, const char *final_dir, int sync) {
-    qr_status s = commit_tree(staging_dir, final_dir, 0, sync);
+    qr_status s = commit_check(staging_dir, final_dir, 0);
+    if (s == QR_OK) s = commit_tree(staging_dir, final_dir, 0, sync);
     if (s != QR_OK) {
         qr_staging_abort(staging_dir);
         return s;

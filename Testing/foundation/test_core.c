@@ -203,13 +203,33 @@ static void test_staged_report_folder(void **state) {
     assert_file_text(p, "untouched\n");
     assert_int_equal(count_entries(rep), 4); /* rf, nn, keep.txt, report.html */
 
-    /* a subfolder whose name is taken by a file in the destination: a clear error naming it */
-    assert_int_equal(qr_staging_create(html, stage, sizeof stage), QR_OK);
-    snprintf(p, sizeof p, "%s/keep.txt", stage);
-    assert_int_equal(qr_mkdir_p(p), QR_OK);
-    assert_int_equal(qr_staging_commit_files(stage, rep), QR_ERR_IO);
-    assert_non_null(strstr(qr_last_error(), "keep.txt"));
-    assert_false(qr_path_is_dir(stage));
+    /* a subfolder whose name is taken by a file in the destination, or a file whose name is taken
+     * by a folder: a clear error naming it, found before anything moves (the staged report.html
+     * and rf/summary.tsv, which would move first, leave the old ones in place) */
+    const char *clash[2][2] = {{"keep.txt", NULL}, {"nn", "nn"}}; /* {folder, file} */
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(qr_staging_create(html, stage, sizeof stage), QR_OK);
+        snprintf(p, sizeof p, "%s/rf", stage);
+        assert_int_equal(qr_mkdir_p(p), QR_OK);
+        snprintf(p, sizeof p, "%s/rf/summary.tsv", stage);
+        write_text(p, "clash rf\n");
+        snprintf(p, sizeof p, "%s/report.html", stage);
+        write_text(p, "clash html\n");
+        if (clash[k][1]) {
+            snprintf(p, sizeof p, "%s/%s", stage, clash[k][1]);
+            write_text(p, "a file\n");
+        } else {
+            snprintf(p, sizeof p, "%s/%s", stage, clash[k][0]);
+            assert_int_equal(qr_mkdir_p(p), QR_OK);
+        }
+        assert_int_equal(qr_staging_commit_files(stage, rep), QR_ERR_IO);
+        assert_non_null(strstr(qr_last_error(), k == 0 ? "keep.txt: a file has that name" : "/nn: Is a directory"));
+        assert_false(qr_path_is_dir(stage));
+        assert_file_text(html, "new html\n");
+        snprintf(p, sizeof p, "%s/rf/summary.tsv", rep);
+        assert_file_text(p, "rf");
+        assert_int_equal(count_entries(rep), 4);
+    }
 }
 
 /* A report rewritten as a whole: the files the previous report listed and this one does not write

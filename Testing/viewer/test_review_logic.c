@@ -400,6 +400,22 @@ static void test_review_lock(void **state) {
     qr_review_close(&b);
     close(ready[0]);
     close(ready[1]);
+
+    /* a review file whose name leaves no room for ".NAME.lock" (252 bytes): its lock name is cut
+     * to fit, and it locks, saves and reopens like any other */
+    char name[253];
+    memset(name, 'r', 248);
+    memcpy(name + 248, ".tsv", 5);
+    path_in(p, sizeof p, name);
+    assert_int_equal(qr_review_open(p, &a), QR_OK);
+    qr_review_row row = make_row(4, QR_REVIEW_RIM_NEG, "long", 0.2, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&a, &row), QR_OK);
+    assert_int_equal(qr_review_open(p, &b), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "open in another review session"));
+    qr_review_close(&a);
+    assert_int_equal(qr_review_open(p, &b), QR_OK);
+    assert_int_equal(qr_review_decision_of(&b, 4), QR_REVIEW_RIM_NEG);
+    qr_review_close(&b);
 }
 
 /* ---------------------------------------------------------------- queue */

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -329,10 +330,14 @@ done:
 
 /* ---- locking ---- */
 
+/* ".NAME.lock" beside the review file, NAME cut to fit a file name's 255 bytes (two review files
+ * whose names agree in their first 249 bytes then share a lock: one is open at a time). */
 static qr_status lock_path(const char *path, char *out, size_t outlen) {
     char dir[QR_PATH_MAX];
     qr_path_dirname(path, dir, sizeof dir);
-    int n = snprintf(out, outlen, "%s/.%s.lock", dir, qr_path_basename(path));
+    const char *base = qr_path_basename(path);
+    const size_t room = NAME_MAX - strlen("..lock");
+    int n = snprintf(out, outlen, "%s/.%.*s.lock", dir, (int)(strlen(base) > room ? room : strlen(base)), base);
     if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
     return QR_OK;
 }

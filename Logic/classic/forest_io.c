@@ -75,6 +75,7 @@ static int read_1d(hid_t g, const char *name, hid_t mem_type, size_t elem, int64
     if (ok) {
         *n = (int64_t)dims[0];
         *out = malloc((size_t)(dims[0] ? dims[0] : 1) * elem);
+        if (!*out) qr_note_out_of_memory();
         ok = *out && (dims[0] == 0 || H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) >= 0);
     }
     if (sp >= 0) H5Sclose(sp);
@@ -92,7 +93,7 @@ qr_status qr_forest_read_h5(int64_t group, const char *what, qr_forest *out) {
     float *vote = NULL;
     int nfeat = 0;
     qr_status st = QR_OK;
-    H5E_BEGIN_TRY {
+    QR_H5_READ_BEGIN {
         if (read_1d(g, "tree_offsets", H5T_NATIVE_INT64, sizeof *off, &nt, (void **)&off) < 0 ||
             read_1d(g, "feature", H5T_NATIVE_INT32, sizeof *feat, &total, (void **)&feat) < 0)
             st = qr_fail(QR_ERR_MODEL, "%s: the random forest lacks its tree arrays", what);
@@ -105,7 +106,7 @@ qr_status qr_forest_read_h5(int64_t group, const char *what, qr_forest *out) {
         if (st == QR_OK && (qr_h5_attr_scalar(g, "nfeatures", H5T_NATIVE_INT, &nfeat) != QR_H5_OK || nfeat < 1))
             st = qr_fail(QR_ERR_MODEL, "%s: the random forest has no feature count", what);
     }
-    H5E_END_TRY;
+    QR_H5_READ_END;
     if (st == QR_OK && (nt < 2 || off[0] != 0 || off[nt - 1] != total))
         st = qr_fail(QR_ERR_MODEL, "%s: the random forest's tree offsets are inconsistent", what);
     if (st == QR_OK) {

@@ -12,6 +12,38 @@
 
 #include <zlib.h>
 
+static herr_t is_memory_error(unsigned n, const H5E_error2_t *e, void *found) {
+    (void)n;
+    if (e->min_num == H5E_NOSPACE || (e->maj_num == H5E_RESOURCE && e->min_num == H5E_CANTALLOC)) *(int *)found = 1;
+    return 0;
+}
+
+/* Called by libhdf5 (on the failing call's thread) when an API call fails. */
+static herr_t note_read_failure(hid_t stack, void *data) {
+    (void)data;
+    int found = 0;
+    H5Ewalk2(stack, H5E_WALK_DOWNWARD, is_memory_error, &found);
+    if (found) qr_note_out_of_memory();
+    return 0;
+}
+
+hid_t qr_h5_open_readonly(const char *path) {
+    if (qr_memory_short(QR_H5_OPEN_ROOM)) {
+        qr_note_out_of_memory();
+        return -1;
+    }
+    return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+}
+
+qr_h5_quiet qr_h5_quiet_begin(int reading) {
+    qr_h5_quiet q;
+    H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
+    H5Eset_auto2(H5E_DEFAULT, reading ? note_read_failure : NULL, NULL);
+    return q;
+}
+
+void qr_h5_quiet_end(qr_h5_quiet q) { H5Eset_auto2(H5E_DEFAULT, q.func, q.data); }
+
 /* Open attribute `name` when it exists and holds exactly `n` values; -1 otherwise (*why says). */
 static hid_t open_n(hid_t obj, const char *name, hssize_t want, int *why) {
     *why = QR_H5_MISSING;
@@ -130,6 +162,10 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n) {
 static const char SEAL_MAGIC[] = "QSMRIM-HDF5-SEAL 1\n";
 
 hid_t qr_h5_create_sealable(const char *path) {
+    if (qr_memory_short(QR_H5_OPEN_ROOM)) {
+        qr_note_out_of_memory();
+        return -1;
+    }
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (fcpl < 0) return -1;
     hid_t f = H5Pset_userblock(fcpl, QR_H5_SEAL_BYTES) >= 0 ? H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT) : -1;

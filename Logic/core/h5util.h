@@ -30,6 +30,21 @@ extern "C" {
 
 enum { QR_H5_OK = 0, QR_H5_MISSING = -1, QR_H5_BAD = -2 };
 
+/* HDF5's error printing off while qsmrim works with a file (the library never prints), restored by
+ * qr_h5_quiet_end. With `reading` set, a failure inside libhdf5 for want of memory (its error
+ * stack names a resource error) is noted (qr_note_out_of_memory), so the caller's message about
+ * the file says "out of memory" instead of calling the file damaged. */
+typedef struct qr_h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} qr_h5_quiet;
+qr_h5_quiet qr_h5_quiet_begin(int reading);
+void qr_h5_quiet_end(qr_h5_quiet q);
+/* A block reading HDF5 quietly, shaped like libhdf5's H5E_BEGIN_TRY { ... } H5E_END_TRY (no
+ * return or goto out of it). */
+#define QR_H5_READ_BEGIN { const qr_h5_quiet qr_h5_quiet_ = qr_h5_quiet_begin(1);
+#define QR_H5_READ_END qr_h5_quiet_end(qr_h5_quiet_); }
+
 /* For programs, not for the library: libhdf5 closes the files still open when the process exits,
  * and a file whose close failed (a write past a file-size limit, a full disk) makes that clean-up
  * crash (libhdf5 1.10: H5F__close_cb). Called before any other HDF5 call, it leaves the clean-up
@@ -60,7 +75,13 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n);
 
 #define QR_H5_SEAL_BYTES 512
 
-/* H5Fcreate(path, H5F_ACC_TRUNC) with room for the seal; close it, then qr_h5_seal(path). */
+/* H5Fopen(path, read-only), refused (-1, out of memory noted: qr_note_out_of_memory) when less than
+ * QR_H5_OPEN_ROOM of memory is left: libhdf5 1.10 crashes when an allocation fails while it sets
+ * up a file (H5AC_create). The caller reports the failure as it reports any other. */
+#define QR_H5_OPEN_ROOM ((size_t)16 << 20)
+hid_t qr_h5_open_readonly(const char *path);
+/* H5Fcreate(path, H5F_ACC_TRUNC) with room for the seal (refused as qr_h5_open_readonly is when
+ * memory is short); close it, then qr_h5_seal(path). */
 hid_t qr_h5_create_sealable(const char *path);
 
 /* Write the seal of a closed file created by qr_h5_create_sealable, or write it again after an

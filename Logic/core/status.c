@@ -8,6 +8,7 @@
 #define QR_ERRMSG_MAX 1024
 
 static _Thread_local char g_errmsg[QR_ERRMSG_MAX];
+static _Thread_local int g_oom_noted;
 
 static const char *const g_status_names[QR_STATUS_COUNT] = {
     "ok",       "io",        "format", "geometry", "invalid-argument", "out-of-memory", "unsupported",
@@ -21,10 +22,28 @@ const char *qr_status_name(qr_status s) {
 
 const char *qr_last_error(void) { return g_errmsg; }
 
-void qr_clear_error(void) { g_errmsg[0] = '\0'; }
+void qr_clear_error(void) {
+    g_errmsg[0] = '\0';
+    g_oom_noted = 0;
+}
+
+void qr_note_out_of_memory(void) { g_oom_noted = 1; }
+
+int qr_memory_short(size_t bytes) {
+    void *volatile p = malloc(bytes); /* volatile: the pair is not optimised away */
+    const int shortage = p == NULL;
+    free(p);
+    return shortage;
+}
 
 qr_status qr_vfail(qr_status s, const char *fmt, va_list ap) {
     vsnprintf(g_errmsg, sizeof g_errmsg, fmt, ap);
+    if (g_oom_noted && s != QR_OK && s != QR_ERR_CANCELLED) {
+        g_oom_noted = 0;
+        const size_t n = strlen(g_errmsg);
+        if (!strstr(g_errmsg, "out of memory") && n + 16 < sizeof g_errmsg) memcpy(g_errmsg + n, ": out of memory", 16);
+        s = QR_ERR_NOMEM;
+    }
     return s;
 }
 

@@ -50,6 +50,15 @@ const char *qr_last_error(void);
  * `return qr_fail(QR_ERR_IO, "cannot open %s", path);`). */
 qr_status qr_fail(qr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 qr_status qr_vfail(qr_status s, const char *fmt, va_list ap);
+/* An allocation failed where the failing call's site cannot tell (inside libhdf5, or in a helper
+ * whose failure a caller reports as a damaged file): the next qr_fail on this thread is then
+ * turned into QR_ERR_NOMEM with ": out of memory" added to its message (unless it says so). A
+ * failure that is recovered from instead should call qr_clear_error, which drops the note. */
+void qr_note_out_of_memory(void);
+/* Whether `bytes` of memory cannot be had now (allocated and freed at once). For libraries that
+ * fail badly when memory runs out inside them (libhdf5 1.10 crashes opening a file), asked before
+ * calling them with plenty of room for what they will allocate. */
+int qr_memory_short(size_t bytes);
 
 /* Prefix the current message with context: "context: previous message". Returns `s`. */
 qr_status qr_fail_context(qr_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

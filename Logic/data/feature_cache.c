@@ -209,7 +209,7 @@ qr_status qr_feature_cache_load(const char *dir, const char *key, const char *co
     }
     hid_t file = -1, ds = -1, ids = -1, sp = -1;
     H5E_BEGIN_TRY {
-        file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        file = qr_h5_open_readonly(path);
         if (file >= 0 && read_names_match(file, names, nfeatures)) {
             ds = H5Dopen2(file, "features", H5P_DEFAULT);
             ids = H5Dopen2(file, "lesion_id", H5P_DEFAULT);

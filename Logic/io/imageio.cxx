@@ -180,6 +180,8 @@ qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
         return QR_OK;
     }
     h->io = itk::ImageIOFactory::CreateImageIO(path, itk::ImageIOFactory::ReadMode);
+    if (!h->io && qr_memory_short((size_t)32 << 20)) // each reader's CanReadFile said no for want of memory
+        return qr_fail(QR_ERR_NOMEM, "%s: cannot be read: out of memory", path);
     if (!h->io)
         return qr_fail(QR_ERR_FORMAT,
                        "%s: not a readable image (format not recognised or header corrupt; "
@@ -360,6 +362,12 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
     const bool floating = datatype == 16 || datatype == 64;
     // qr_image_precheck: vox_offset is a whole number of bytes, past the header
     const int64_t vox_offset = whole_header ? (int64_t)hd.f32(108) : 0;
+    int herr = Z_OK;
+    gzerror(f, &herr);
+    if (herr == Z_MEM_ERROR) { // zlib could not allocate its decompression state
+        gzclose(f);
+        return qr_fail(QR_ERR_NOMEM, "%s: cannot be read: out of memory", path);
+    }
     // checked again here: the file may have changed since nifti_direct_file read it
     if (pass->out && (!whole_header || !nifti_direct_ok(hd))) {
         gzclose(f);
@@ -433,6 +441,7 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
     const char *zmsg = gzerror(f, &zerr);
     std::string zmessage = zmsg ? zmsg : "";
     gzclose(f);
+    if (zerr == Z_MEM_ERROR) return qr_fail(QR_ERR_NOMEM, "%s: cannot be read: out of memory", path);
     if (n < 0 || (zerr != Z_OK && zerr != Z_STREAM_END))
         return qr_fail(QR_ERR_FORMAT, "%s: compressed data is corrupt or truncated (%s)", path, zmessage.c_str());
     if (!whole_header) return qr_fail(QR_ERR_FORMAT, "%s: NIfTI header truncated", path);
@@ -506,9 +515,25 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
     return QR_OK;
 }
 
-} // namespace
+// No exception crosses into C: memory running out inside ITK, GDCM or the standard library
+// (std::bad_alloc) becomes QR_ERR_NOMEM naming the file, anything else QR_ERR_INTERNAL. (Nothing
+// here allocates: qr_fail formats into a fixed buffer.)
+template <class F>
+qr_status no_throw(const char *what, F &&body) noexcept {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory", what);
+    } catch (const itk::ExceptionObject &e) {
+        return qr_fail(QR_ERR_INTERNAL, "%s: %s", what, e.GetDescription());
+    } catch (const std::exception &e) {
+        return qr_fail(QR_ERR_INTERNAL, "%s: %s", what, e.what());
+    } catch (...) {
+        return qr_fail(QR_ERR_INTERNAL, "%s: unexpected failure in the image toolkit", what);
+    }
+}
 
-extern "C" qr_status qr_image_read_geometry(const char *path, qr_geometry *out) {
+qr_status read_geometry(const char *path, qr_geometry *out) {
     FileHeader h;
     QR_TRY(open_header(path, &h, nullptr));
     QR_TRY(check_header(path, h, nullptr));
@@ -531,6 +556,12 @@ extern "C" qr_status qr_image_read_geometry(const char *path, qr_geometry *out) 
         qr_volume_free(&v);
     }
     return qr_geometry_validate(out, path);
+}
+
+} // namespace
+
+extern "C" qr_status qr_image_read_geometry(const char *path, qr_geometry *out) {
+    return no_throw(path, [&] { return read_geometry(path, out); });
 }
 
 namespace {
@@ -630,18 +661,25 @@ qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_in
     return labels_from_double(path, img->GetBufferPointer(), g, out);
 }
 
+qr_status read_guarded(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info, bool direct, bool report) {
+    out->data = nullptr;
+    const qr_status s = no_throw(path, [&] { return read_image(path, want, out, info, direct, report); });
+    if (s != QR_OK) qr_volume_free(out); // an exception may leave the voxels allocated
+    return s;
+}
+
 } // namespace
 
 extern "C" qr_status qr_image_read(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
-    return read_image(path, want, out, info, true);
+    return read_guarded(path, want, out, info, true, true);
 }
 
 extern "C" qr_status qr_image_read_itk(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
-    return read_image(path, want, out, info, false);
+    return read_guarded(path, want, out, info, false, true);
 }
 
 extern "C" qr_status qr_image_read_quiet(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info) {
-    return read_image(path, want, out, info, true, false);
+    return read_guarded(path, want, out, info, true, false);
 }
 
 // ---- writing ----
@@ -930,17 +968,10 @@ extern "C" qr_status qr_image_write(const char *path, const qr_volume *v, int fl
     return qr_pending_commit(&p);
 }
 
-extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v, int flags, qr_pending *out) {
-    std::memset(out, 0, sizeof *out);
-    if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
-    if (!v || !v->data) return qr_fail(QR_ERR_INVALID_ARG, "%s: nothing to write", path);
-    if (std::strlen(path) >= sizeof out->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
-    quiet_toolkits();
-    QR_TRY(qr_geometry_validate(&v->geom, path));
-    QR_TRY(qr_image_output_check(path));
-    const bool dicom = !is_image_suffix(path);
-    char staging[QR_PATH_MAX];
-    QR_TRY(qr_staging_create(path, staging, sizeof staging));
+namespace {
+
+// The image written into its staging folder and read back.
+qr_status write_staged(const char *path, const qr_volume *v, int flags, bool dicom, const char *staging) {
     qr_status s = QR_OK;
     std::string file = std::string(staging) + "/" + qr_path_basename(path);
     const bool compress = (flags & QR_WRITE_COMPRESS) || qr_path_has_suffix(path, ".gz");
@@ -964,6 +995,23 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
             s = write_single<IntImage>(path, staging, file.c_str(), view_as_itk<IntImage, int32_t>(v), compress);
     }
     if (s == QR_OK) s = verify_written(path, staging, dicom ? staging : file.c_str(), v, dicom);
+    return s;
+}
+
+} // namespace
+
+extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v, int flags, qr_pending *out) {
+    std::memset(out, 0, sizeof *out);
+    if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
+    if (!v || !v->data) return qr_fail(QR_ERR_INVALID_ARG, "%s: nothing to write", path);
+    if (std::strlen(path) >= sizeof out->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
+    quiet_toolkits();
+    QR_TRY(qr_geometry_validate(&v->geom, path));
+    QR_TRY(qr_image_output_check(path));
+    const bool dicom = !is_image_suffix(path);
+    char staging[QR_PATH_MAX];
+    QR_TRY(qr_staging_create(path, staging, sizeof staging));
+    const qr_status s = no_throw(path, [&] { return write_staged(path, v, flags, dicom, staging); });
     if (s != QR_OK) {
         qr_staging_abort(staging);
         return s;
@@ -1010,6 +1058,9 @@ extern "C" qr_status qr_image_resample(const qr_volume *src, const qr_geometry *
     } catch (const itk::ExceptionObject &e) {
         qr_volume_free(out);
         return qr_fail(QR_ERR_INTERNAL, "resampling failed: %s", one_line(e.GetDescription()).c_str());
+    } catch (const std::bad_alloc &) {
+        qr_volume_free(out);
+        return qr_fail(QR_ERR_NOMEM, "resampling: out of memory");
     }
     return QR_OK;
 }

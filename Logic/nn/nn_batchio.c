@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/h5util.h"
 #include "core/fileutil.h"
 #include "nn_internal.h"
 
@@ -81,14 +82,11 @@ qr_status qr_nn_batch_file_read(const char *path, const qr_nn_config *cfg, qr_nn
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s", path);
     fclose(fp);
-    H5E_auto2_t ef;
-    void *ed;
-    H5Eget_auto2(H5E_DEFAULT, &ef, &ed);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const qr_h5_quiet q = qr_h5_quiet_begin(1);
     qr_status st = QR_OK;
     hid_t f = -1;
     if (H5Fis_hdf5(path) <= 0) st = qr_fail(QR_ERR_FORMAT, "%s is not an HDF5 file", path);
-    else if ((f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0) st = qr_fail(QR_ERR_FORMAT, "%s cannot be opened as HDF5", path);
+    else if ((f = qr_h5_open_readonly(path)) < 0) st = qr_fail(QR_ERR_FORMAT, "%s cannot be opened as HDF5", path);
     int64_t n = -1;
     const int need_p = cfg->arch != QR_NN_ARCH_APRL_NN, need_r = cfg->arch != QR_NN_ARCH_RIMNET;
     if (st == QR_OK && need_p) {
@@ -121,7 +119,7 @@ qr_status qr_nn_batch_file_read(const char *path, const qr_nn_config *cfg, qr_nn
         st = read_array(f, path, "labels", 1, want, got, &out->labels);
     }
     if (f >= 0) H5Fclose(f);
-    H5Eset_auto2(H5E_DEFAULT, ef, ed);
+    qr_h5_quiet_end(q);
     if (st != QR_OK) {
         qr_nn_batch_file_free(out);
         return st;
@@ -170,16 +168,15 @@ qr_status qr_nn_outputs_write(const char *path, const float *logits, int members
     char tmp[QR_PATH_MAX];
     qr_status st = qr_temp_sibling(path, 1, tmp, sizeof tmp);
     if (st == QR_OK) {
-        H5E_auto2_t ef;
-        void *ed;
-        H5Eget_auto2(H5E_DEFAULT, &ef, &ed);
-        H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        const qr_h5_quiet q = qr_h5_quiet_begin(0);
+        hid_t f = -1;
+        if (qr_memory_short(QR_H5_OPEN_ROOM)) qr_note_out_of_memory(); /* see qr_h5_open_readonly */
+        else f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         hsize_t d1[1] = {(hsize_t)n}, d2[2] = {(hsize_t)members, (hsize_t)n};
         int ok = f >= 0 && write_f32(f, "logits", 1, d1, lg) && write_f32(f, "probability", 1, d1, pr) &&
                  (members == 1 || write_f32(f, "member_logits", 2, d2, logits));
         if (f >= 0 && H5Fclose(f) < 0) ok = 0;
-        H5Eset_auto2(H5E_DEFAULT, ef, ed);
+        qr_h5_quiet_end(q);
         if (!ok) {
             remove(tmp);
             st = qr_fail(QR_ERR_IO, "cannot write %s", path);

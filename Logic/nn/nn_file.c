@@ -50,18 +50,6 @@
 #define QSMRIM_VERSION "unknown"
 #endif
 
-/* ---- HDF5 error printing off while we work (the library never prints) ---- */
-typedef struct h5quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5quiet;
-static h5quiet quiet_on(void) {
-    h5quiet q;
-    H5Eget_auto2(H5E_DEFAULT, &q.func, &q.data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return q;
-}
-static void quiet_off(h5quiet q) { H5Eset_auto2(H5E_DEFAULT, q.func, q.data); }
 
 /* ---- writing ---- */
 
@@ -184,17 +172,17 @@ typedef int (*writer_fn)(hid_t f, const void *arg);
 static qr_status write_atomic(qr_nn_context *ctx, const char *path, writer_fn fn, const void *arg, const char *what) {
     char tmp[QR_PATH_MAX];
     QR_TRY(qr_temp_sibling(path, 1, tmp, sizeof tmp));
-    h5quiet q = quiet_on();
+    const qr_h5_quiet q = qr_h5_quiet_begin(0);
     errno = 0;
     hid_t f = qr_h5_create_sealable(tmp);
     if (f < 0) {
         const int e = errno;
-        quiet_off(q);
+        qr_h5_quiet_end(q);
         return qr_fail(QR_ERR_IO, "cannot create %s (%s)%s%s", path, what, e ? ": " : "", e ? strerror(e) : "");
     }
     int ok = fn(f, arg);
     if (H5Fclose(f) < 0) ok = 0;
-    quiet_off(q);
+    qr_h5_quiet_end(q);
     if (!ok || qr_h5_seal(tmp) != QR_OK) {
         remove(tmp);
         return qr_fail(QR_ERR_IO, "cannot write the %s %s (disk full or not writable?)", what, path);
@@ -447,13 +435,14 @@ static qr_status read_names(hid_t f, const char *path, qr_nn_model *m) {
 }
 
 static qr_status open_file(const char *path, int check_seal, hid_t *f) {
+    *f = -1;
     QR_TRY(qr_input_file_check(path));
     FILE *fp = fopen(path, "rb");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot open %s", path);
     fclose(fp);
     if (check_seal) QR_TRY(qr_h5_check_seal(path, NULL));
     if (H5Fis_hdf5(path) <= 0) return qr_fail(QR_ERR_FORMAT, "%s is not an HDF5 file (not a qsmrim model)", path);
-    *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    *f = qr_h5_open_readonly(path);
     if (*f < 0) return qr_fail(QR_ERR_FORMAT, "%s cannot be opened as HDF5 (damaged?)", path);
     return QR_OK;
 }
@@ -495,14 +484,14 @@ static qr_status load_model(qr_nn_context *ctx, hid_t f, const char *path, qr_nn
 static qr_status load_path(qr_nn_context *ctx, const char *path, int check_seal, qr_nn_model **out) {
     *out = NULL;
     if (!ctx || !path) return qr_fail(QR_ERR_INVALID_ARG, "no context or path");
-    h5quiet q = quiet_on();
+    const qr_h5_quiet q = qr_h5_quiet_begin(1);
     hid_t f;
     qr_status st = open_file(path, check_seal, &f);
     if (st == QR_OK) {
         st = load_model(ctx, f, path, out);
         H5Fclose(f);
     }
-    quiet_off(q);
+    qr_h5_quiet_end(q);
     return st;
 }
 
@@ -711,27 +700,27 @@ static qr_status load_ckpt(qr_nn_trainer *t, hid_t f, const char *path, qr_nn_fi
 qr_status qr_nn_checkpoint_read_fields(const char *path, qr_nn_field *fields, int n_fields) {
     if (!path) return qr_fail(QR_ERR_INVALID_ARG, "no checkpoint path");
     QR_TRY(check_fields(fields, n_fields));
-    h5quiet q = quiet_on();
+    const qr_h5_quiet q = qr_h5_quiet_begin(1);
     hid_t f;
     qr_status st = open_file(path, 1, &f);
     if (st == QR_OK) {
         st = read_fields(f, path, fields, n_fields);
         H5Fclose(f);
     }
-    quiet_off(q);
+    qr_h5_quiet_end(q);
     return st;
 }
 
 qr_status qr_nn_checkpoint_load(qr_nn_trainer *t, const char *path, qr_nn_field *fields, int n_fields) {
     if (!t || !path) return qr_fail(QR_ERR_INVALID_ARG, "no trainer or path");
     QR_TRY(check_fields(fields, n_fields));
-    h5quiet q = quiet_on();
+    const qr_h5_quiet q = qr_h5_quiet_begin(1);
     hid_t f;
     qr_status st = open_file(path, 1, &f);
     if (st == QR_OK) {
         st = load_ckpt(t, f, path, fields, n_fields);
         H5Fclose(f);
     }
-    quiet_off(q);
+    qr_h5_quiet_end(q);
     return st;
 }

@@ -124,7 +124,7 @@ int rx_eigenvalues_general(double *a, int n, double *wr, double *wi) {
     /* rows and columns that are entirely zero carry an exact eigenvalue 0: take them out */
     int m = 0, nz = 0;
     int *keep = malloc(sizeof *keep * (size_t)n);
-    if (!keep) return -1;
+    if (!keep) return -2;
     for (int i = 0; i < n; i++) {
         int zero = 1;
         for (int j = 0; j < n && zero; j++) zero = A(i, j) == 0 && A(j, i) == 0;
@@ -146,7 +146,7 @@ int rx_eigenvalues_general(double *a, int n, double *wr, double *wi) {
     }
     balance(a, n);
     double *v = malloc(sizeof *v * (size_t)n);
-    if (!v) return -1;
+    if (!v) return -2;
     hessenberg(a, n, v);
     free(v);
     const double ulp = DBL_EPSILON, smlnum = DBL_MIN * ((double)n / ulp);

@@ -87,7 +87,8 @@ static double weight_of(const int *a, const double *sp, rx_weighting w) {
 }
 
 /* MCC of one normalised matrix p (n x n): sqrt of the second largest eigenvalue of
- * Q(i,j) = sum_k p(i,k) p(j,k) / (p_x(i) p_y(k) + eps). Stores the eigenvalue (re, im). */
+ * Q(i,j) = sum_k p(i,k) p(j,k) / (p_x(i) p_y(k) + eps). Stores the eigenvalue (re, im); 1 for a
+ * complex spectrum, else 0; -1 no convergence, -2 out of memory (rx_eigenvalues_general). */
 static int mcc_eig(const double *p, const double *px, const double *py, int n, double *q, double *wr, double *wi,
                    double *l2re, double *l2im) {
     for (int i = 0; i < n; i++)
@@ -97,7 +98,8 @@ static int mcc_eig(const double *p, const double *px, const double *py, int n, d
             for (int k = 0; k < n; k++) s += (p[i * n + k] * p[j * n + k]) / (px[i] * py[k] + RX_EPS);
             q[i * n + j] = s;
         }
-    if (rx_eigenvalues_general(q, n, wr, wi) != 0) return -1;
+    const int e = rx_eigenvalues_general(q, n, wr, wi);
+    if (e != 0) return e;
     /* numpy sorts (complex) eigenvalues ascending, lexicographically; take index -2 */
     int best = -1, second = -1;
     for (int t = 0; t < n; t++) {
@@ -198,7 +200,7 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
         return qr_fail(QR_ERR_NOMEM, "out of memory (glcm)");
     }
     for (int t = 0; t < n; t++) g[t] = (double)b->present[t];
-    int any_complex = 0, mcc_failed = 0;
+    int any_complex = 0, mcc_failed = 0, nomem = 0;
     for (int a = 0; a < nang; a++) {
         const double *p = P + (size_t)a * n * n;
         double *v = per + (size_t)a * F_COUNT;
@@ -297,13 +299,17 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
         if (want[F_MCC] && n >= 2) {
             int c = mcc_eig(p, px, py, n, q, wr, wi, &l2re[a], &l2im[a]);
             if (c < 0) mcc_failed = 1;
+            if (c == -2) nomem = 1;
             if (c == 1) any_complex = 1;
         }
     }
     for (int f = 0; f < F_COUNT; f++) {
         if (FLAGS[f] & RX_FEAT_NO_VALUE) continue;
-        double *col = malloc(sizeof *col * (size_t)(nang > 0 ? nang : 1));
-        if (!col) continue;
+        double *col = nomem ? NULL : malloc(sizeof *col * (size_t)(nang > 0 ? nang : 1));
+        if (!col) {
+            nomem = 1;
+            break;
+        }
         for (int a = 0; a < nang; a++) col[a] = per[(size_t)a * F_COUNT + f];
         if (f == F_JAVG) { /* ux.mean(): a plain mean */
             double sm = 0;
@@ -322,7 +328,7 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
     } else if (mcc_failed) {
         vals[F_MCC] = NAN;
     } else {
-        double *m = malloc(sizeof *m * (size_t)(nang > 0 ? nang : 1));
+        double *m = nomem ? NULL : malloc(sizeof *m * (size_t)(nang > 0 ? nang : 1));
         if (m) {
             for (int a = 0; a < nang; a++) {
                 if (any_complex) m[a] = creal(csqrt(l2re[a] + l2im[a] * I));
@@ -330,8 +336,10 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
             }
             vals[F_MCC] = nanmean(m, nang);
             free(m);
+        } else {
+            nomem = 1;
         }
     }
     free(per), free(px), free(g), free(psum), free(pdiff), free(q), free(wr), free(l2re), free(pos), free(P);
-    return QR_OK;
+    return nomem ? qr_fail(QR_ERR_NOMEM, "out of memory (glcm)") : QR_OK;
 }

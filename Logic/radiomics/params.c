@@ -402,7 +402,7 @@ static qr_status parse_image_types(ctx *c, qr_radiomics *r, const yaml_node_t *m
 qr_status rx_parse_params(const char *text, const char *what, qr_radiomics *r) {
     yaml_parser_t parser;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) return qr_fail(QR_ERR_NOMEM, "cannot start the YAML parser");
+    if (!yaml_parser_initialize(&parser)) return qr_fail(QR_ERR_NOMEM, "cannot start the YAML parser: out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
     if (!yaml_parser_load(&parser, &doc)) {
         qr_status s = qr_fail(QR_ERR_FORMAT, "%s: not a valid YAML parameter file: %s at line %zu", what,

@@ -216,7 +216,7 @@ qr_status rx_shape(const uint8_t *mask, const int64_t size[3], const double spac
 
 /* ---------------------------------------------------------------- small linear algebra (eigen.c) */
 /* Eigenvalues of a general real n x n matrix (row-major, destroyed): wr/wi real and imaginary
- * parts. Returns 0 on success, -1 if the QR iteration did not converge. */
+ * parts. Returns 0 on success, -1 if the QR iteration did not converge, -2 out of memory. */
 int rx_eigenvalues_general(double *a, int n, double *wr, double *wi);
 /* Eigenvalues of a symmetric 3x3 matrix, ascending. */
 void rx_eigenvalues_sym3(const double a[9], double w[3]);

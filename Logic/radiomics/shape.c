@@ -227,7 +227,7 @@ static int cmp_key(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void mesh_diameters(const double *v, int64_t nv, double d[4]) {
+static qr_status mesh_diameters(const double *v, int64_t nv, double d[4]) {
     d[0] = d[1] = d[2] = d[3] = 0;
     double *c = malloc(sizeof *c * (size_t)(nv > 0 ? nv : 1) * 3);
     int64_t *idx = malloc(sizeof *idx * (size_t)(nv > 0 ? nv : 1));
@@ -235,7 +235,7 @@ static void mesh_diameters(const double *v, int64_t nv, double d[4]) {
     if (!c || !idx || !kv) {
         free(c), free(idx), free(kv);
         d[0] = d[1] = d[2] = d[3] = NAN;
-        return;
+        return qr_fail(QR_ERR_NOMEM, "out of memory (shape diameters)");
     }
     double *cz = c, *cy = c + nv, *cx = c + 2 * nv;
     for (int64_t i = 0; i < nv; i++) cz[i] = v[3 * i], cy[i] = v[3 * i + 1], cx[i] = v[3 * i + 2];
@@ -255,6 +255,7 @@ static void mesh_diameters(const double *v, int64_t nv, double d[4]) {
     }
     free(c), free(idx), free(kv);
     for (int k = 0; k < 4; k++) d[k] = sqrt(d[k]);
+    return QR_OK;
 }
 
 qr_status rx_shape(const uint8_t *roi, const int64_t size[3], const double sp[3], const unsigned char *want,
@@ -332,7 +333,13 @@ qr_status rx_shape(const uint8_t *roi, const int64_t size[3], const double sp[3]
             }
     vol = vol / 6;
     double diam[4] = {NAN, NAN, NAN, NAN};
-    if (want[F_D2COL] || want[F_D2ROW] || want[F_D2SLICE] || want[F_D3]) mesh_diameters(verts, nv, diam);
+    if (want[F_D2COL] || want[F_D2ROW] || want[F_D2SLICE] || want[F_D3]) {
+        const qr_status ds = mesh_diameters(verts, nv, diam);
+        if (ds != QR_OK) {
+            free(verts), free(m);
+            return ds;
+        }
+    }
     free(verts);
 
     /* ---- PCA of the voxel centres (mm), covariance C = X^T X / Np of centred coordinates ---- */

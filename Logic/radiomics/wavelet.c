@@ -274,6 +274,7 @@ qr_status rx_swt(const rx_swt_request *q, rx_voxel_fn get, const void *ctx, doub
         /* sub-band s after all axes: bit (naxes-1-a) set = high pass along axes[a] */
         int nb = 1;
         bands[0] = cur;
+        cur.v = NULL; /* owned by bands[0] now (freed as it is filtered) */
         for (int a = 0; a < q->naxes && st == QR_OK; a++) {
             int ax = q->axes[a];
             block *next = bands + nsub; /* scratch half */

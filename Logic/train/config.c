@@ -209,7 +209,7 @@ static qr_status set_list(qr_train_config *c, const char *what, const char *k, y
 static qr_status parse(const char *text, const char *what, const char *file, qr_train_config *cfg) {
     yaml_parser_t parser;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&parser)) return qr_fail(QR_ERR_NOMEM, "cannot start the YAML parser");
+    if (!yaml_parser_initialize(&parser)) return qr_fail(QR_ERR_NOMEM, "cannot start the YAML parser: out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
     if (!yaml_parser_load(&parser, &doc)) {
         qr_status st = qr_fail(QR_ERR_FORMAT, "%s: not valid YAML (line %lu: %s)", what,

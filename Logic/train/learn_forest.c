@@ -295,7 +295,7 @@ int qr_forest_learner_detect(const char *path) {
     int hit = 0;
     H5E_BEGIN_TRY {
         if (H5Fis_hdf5(path) > 0) {
-            hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+            hid_t file = qr_h5_open_readonly(path);
             char kind[32];
             if (file >= 0 && read_attr_str(file, "qsmrim_model", kind, sizeof kind) == 0 && !strcmp(kind, "aprl-rf")) hit = 1;
             if (file >= 0) H5Fclose(file);
@@ -308,8 +308,8 @@ int qr_forest_learner_detect(const char *path) {
 qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info *info) {
     qr_status st = QR_OK;
     if (info) memset(info, 0, sizeof *info);
-    H5E_BEGIN_TRY {
-        hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    QR_H5_READ_BEGIN {
+        hid_t file = qr_h5_open_readonly(path);
         if (file < 0) st = qr_fail(QR_ERR_FORMAT, "%s: not a readable HDF5 model file", path);
         int version = 0;
         if (st == QR_OK && (read_attr_num(file, "format_version", H5T_NATIVE_INT, &version) < 0 || version != 1))
@@ -388,6 +388,6 @@ qr_status qr_forest_learner_load(const char *path, qr_learner *l, qr_model_info 
         if (st == QR_OK) read_attr_num(file, "mtry", H5T_NATIVE_INT, &l->best_mtry);
         if (file >= 0) H5Fclose(file);
     }
-    H5E_END_TRY;
+    QR_H5_READ_END;
     return st;
 }

@@ -192,8 +192,8 @@ static qr_status training_subjects(const char *path, int check_seal, uint64_t **
     *n = 0;
     if (check_seal) QR_TRY(qr_h5_check_seal(path, NULL));
     qr_status st = QR_OK;
-    H5E_BEGIN_TRY {
-        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    QR_H5_READ_BEGIN {
+        hid_t f = qr_h5_open_readonly(path);
         if (f < 0) {
             st = qr_fail(QR_ERR_FORMAT, "%s: not a readable HDF5 model file", path);
         } else {
@@ -202,7 +202,7 @@ static qr_status training_subjects(const char *path, int check_seal, uint64_t **
             H5Fclose(f);
         }
     }
-    H5E_END_TRY;
+    QR_H5_READ_END;
     return st;
 }
 

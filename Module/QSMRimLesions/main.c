@@ -21,6 +21,7 @@
 
 #include "core/fileutil.h"
 #include "core/h5util.h"
+#include "core/threads.h"
 #include "io/outputs.h"
 #include "nn/nn.h"
 #include "predict/predict.h"
@@ -114,6 +115,7 @@ static qr_status write_return_parameters(const char *path, long n_rim_positive, 
 int main(int argc, char **argv) {
     signal(SIGXFSZ, SIG_IGN); /* writes past a file-size limit fail with EFBIG and are reported */
     qr_h5_skip_exit_cleanup();
+    qr_threads_prepare(0); /* the worker threads, while their stacks fit (threads.h) */
     static const struct option opts[] = {
         {"qsm", required_argument, 0, 'q'},       {"flair", required_argument, 0, 'f'},
         {"lesions", required_argument, 0, 'l'},   {"overlay", required_argument, 0, 'o'},

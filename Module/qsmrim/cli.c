@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "core/h5util.h"
+#include "core/threads.h"
 #include "nn/nn.h"
 
 #include <errno.h>
@@ -80,6 +81,7 @@ void cli_begin(const char *command) {
      * recover from; the default action of SIGXFSZ would end the process without a word. */
     signal(SIGXFSZ, SIG_IGN);
     qr_h5_skip_exit_cleanup(); /* and a failed HDF5 write must not crash the exit */
+    qr_threads_prepare(0);      /* the worker threads, while their stacks fit (threads.h) */
 }
 
 const char *cli_command(void) { return g_cmd; }

@@ -307,9 +307,10 @@ int cmd_evaluate(int argc, char **argv) {
     st = qr_staging_create(final_html, stage, sizeof stage);
     if (st != QR_OK) return cli_fail(st);
 
-    qr_report_section sections[MAX_ARCH + MAX_INCLUDE * 8];
+    /* static, as `included` above: together over half a megabyte, too much for a stack frame */
+    static qr_report_section sections[MAX_ARCH + MAX_INCLUDE * 8];
     int nsec = 0;
-    qr_method_eval evals[MAX_ARCH];
+    static qr_method_eval evals[MAX_ARCH];
     int neval = 0;
     qr_dataset ds;
     memset(&ds, 0, sizeof ds);

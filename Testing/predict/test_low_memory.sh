@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# qsmrim under an address-space limit (`ulimit -v`, what a cluster's h_vmem sets). At every limit
+# from the lowest the program starts under (below it the dynamic loader or GDCM's start-up code
+# fails, before qsmrim runs) up to one it completes under, `predict`, `features --lesions` and
+# `evaluate` either succeed or end with exit 1 and one error line saying memory ran out - never a
+# crash, an abort, libgomp's own "Thread creation failed" line, or a message calling the input
+# damaged - and a failed run leaves the output it would replace as it was.
+# Not under AddressSanitizer, which needs far more address space than any limit tried here.
+set -uo pipefail
+source "$(dirname "$0")/../cli_checks.sh"
+if ldd "$Q" | grep -q libasan; then
+  echo "skip: an AddressSanitizer build cannot run under an address-space limit"
+  exit 77
+fi
+# six subjects: rim+ lesions in more than one (evaluate's folds need them)
+"$Q" phantom --out "$T/ph" --subjects 6 --seed 4 --threads 2 --quiet >/dev/null || { echo "FAIL - phantom"; exit 1; }
+S="$T/ph/sub-001/sub-001"
+
+# the lowest limit (MB) at which the program starts at all
+floor=40
+{ until (ulimit -v $((floor * 1024)); exec "$Q" --version) >/dev/null 2>&1; do
+  floor=$((floor + 2))
+  [ $floor -le 400 ] || { echo "FAIL - qsmrim does not start under 400 MB"; exit 1; }
+done; } 2>/dev/null # (the shell's "Aborted" for each try)
+floor=$((floor + 4)) # a margin: what start-up needs grows a little with the command line
+echo "starts from $floor MB"
+step=${QSMRIM_LOW_MEMORY_STEP:-3}
+
+# sweep NAME OUT command...: limits from the floor up in steps of QSMRIM_LOW_MEMORY_STEP MB
+# (default 3; 1 for a thorough run) until three runs in a row succeed; every run is one of the
+# two outcomes above. OUT is an output file the command replaces (it holds OLD to begin with).
+sweep() {
+  local name=$1 out=$2; shift 2
+  local mb=$floor okrow=0 runs=0 failed=0 bad=0
+  mkdir -p "$(dirname "$out")"
+  echo OLD >"$out"
+  while [ $okrow -lt 3 ] && [ $mb -le 1024 ]; do
+    cp "$out" "$T/before"
+    (ulimit -v $((mb * 1024)); exec "$@") >"$T/o" 2>"$T/e"
+    local rc=$?
+    runs=$((runs + 1))
+    if [ $rc -eq 0 ]; then
+      okrow=$((okrow + 1))
+      [ "$(head -c 3 "$out")" != OLD ] || { echo "  $mb MB: success but $out not written"; bad=$((bad + 1)); }
+    else
+      okrow=0
+      failed=$((failed + 1))
+      if [ $rc -ne 1 ] || [ "$(wc -l <"$T/e")" -ne 1 ] ||
+         ! grep -Eq "^qsmrim $name: error: .*(out of memory|cannot allocate)" "$T/e" || ! cmp -s "$out" "$T/before"; then
+        echo "  $mb MB: rc=$rc, output $(head -c 20 "$out" | tr '\n' ' '), stderr: $(head -c 300 "$T/e" | tr '\n' '|')"
+        bad=$((bad + 1))
+      fi
+    fi
+    mb=$((mb + step))
+  done
+  echo "$name: $runs runs from $floor MB, $failed out of memory, completes from $((mb - 3 * step)) MB"
+  [ $bad -eq 0 ] && [ $okrow -eq 3 ] && [ $failed -gt 5 ]
+}
+
+check "predict under every address-space limit: a result, or one out-of-memory line and the old table kept" \
+  sweep predict "$T/t.tsv" "$Q" predict --qsm "${S}_qsm.nii.gz" --flair "${S}_flair.nii.gz" \
+  --lesions "${S}_lesions.nii.gz" --out-table "$T/t.tsv" --out-prob "$T/p.nii.gz" --threads 2 --quiet
+check "features under every address-space limit: a result, or one out-of-memory line and the old table kept" \
+  sweep features "$T/f.csv" "$Q" features --image "${S}_qsm.nii.gz" --lesions "${S}_lesions.nii.gz" \
+  --out "$T/f.csv" --threads 2 --quiet
+printf 'width: 2\nepochs: 2\nbatch_size: 16\n' >"$T/tiny.yaml"
+check "evaluate under every address-space limit: a report, or one out-of-memory line and the old report kept" \
+  sweep evaluate "$T/rep/report.html" "$Q" evaluate --manifest "$T/ph/cohort.tsv" --report "$T/rep" --arch aprl-nn \
+  --folds 3 --seeds 1 --bootstrap 20 --config "$T/tiny.yaml" --no-cache --threads 2 --quiet
+
+[ $fails -eq 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }

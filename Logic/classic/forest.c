@@ -381,8 +381,15 @@ qr_status qr_forest_tune_mtry(const double *X, const int *y, const int *group, i
             no += nte;
         }
         if (st != QR_OK) goto done;
-        double ap = NAN;
-        if (qr_average_precision(yoof, oof, NULL, no, &ap) != QR_OK) ap = NAN;
+        double ap = NAN; /* undefined (no rim+ lesion among the held-out ones): NaN, never chosen */
+        const qr_status as = qr_average_precision(yoof, oof, NULL, no, &ap);
+        if (as == QR_ERR_EMPTY) {
+            ap = NAN;
+            qr_clear_error();
+        } else if (as != QR_OK) {
+            st = as;
+            goto done;
+        }
         if (scores) scores[c] = ap;
         if (ap > best || (ap == best && candidates[c] < *best_mtry)) {
             best = ap;

@@ -13,9 +13,8 @@ qr_smote_params qr_smote_params_default(void) {
 }
 
 /* k nearest neighbours (by scaled Euclidean distance, ties by index) of each of the m rows of Z
- * (m, p) among the others; nn is (m, k) of row indices into Z. */
-static void knn(const double *Z, int64_t m, int p, int k, int64_t *nn) {
-    double *bestd = malloc((size_t)k * sizeof *bestd);
+ * (m, p) among the others; nn is (m, k) of row indices into Z; bestd: room for k distances. */
+static void knn(const double *Z, int64_t m, int p, int k, int64_t *nn, double *bestd) {
     for (int64_t i = 0; i < m; i++) {
         int64_t *bi = nn + i * k;
         int have = 0;
@@ -40,7 +39,6 @@ static void knn(const double *Z, int64_t m, int p, int k, int64_t *nn) {
             if (have < k) have++;
         }
     }
-    free(bestd);
 }
 
 qr_status qr_smote(const double *X, const int *y, int64_t n, int p, const qr_smote_params *prm, double **Xout,
@@ -72,13 +70,15 @@ qr_status qr_smote(const double *X, const int *y, int64_t n, int p, const qr_smo
     double *Z = malloc((size_t)(nmin > 0 ? nmin : 1) * (size_t)p * sizeof *Z);
     double *range = malloc((size_t)p * sizeof *range);
     int64_t *nn = malloc((size_t)(nmin > 0 ? nmin : 1) * (size_t)(k > 0 ? k : 1) * sizeof *nn);
-    if (!Xo || !yo || !idx || !Z || !range || !nn) {
+    double *bestd = malloc((size_t)(k > 0 ? k : 1) * sizeof *bestd);
+    if (!Xo || !yo || !idx || !Z || !range || !nn || !bestd) {
         free(Xo);
         free(yo);
         free(idx);
         free(Z);
         free(range);
         free(nn);
+        free(bestd);
         return qr_fail(QR_ERR_NOMEM, "out of memory for SMOTE (%lld samples)", (long long)nout);
     }
     memcpy(Xo, X, (size_t)n * (size_t)p * sizeof *Xo);
@@ -99,7 +99,7 @@ qr_status qr_smote(const double *X, const int *y, int64_t n, int p, const qr_smo
             if (y[i] == minority) idx[m++] = i;
         for (int64_t a = 0; a < nmin; a++)
             for (int f = 0; f < p; f++) Z[a * p + f] = X[idx[a] * p + f] / range[f];
-        knn(Z, nmin, p, k, nn);
+        knn(Z, nmin, p, k, nn, bestd);
         qr_rng rng;
         qr_rng_seed(&rng, prm->seed, 0x5307E);
         for (int64_t s = 0; s < nnew; s++) {
@@ -116,6 +116,7 @@ qr_status qr_smote(const double *X, const int *y, int64_t n, int p, const qr_smo
     free(Z);
     free(range);
     free(nn);
+    free(bestd);
     *Xout = Xo;
     *yout = yo;
     *n_out = nout;

@@ -143,6 +143,7 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n) {
         } else {
             const size_t sz = H5Tget_size(t);
             char *s = calloc(1, sz + 1);
+            if (!s) qr_note_out_of_memory();
             H5Tset_size(mt, sz + 1); /* room for the terminator: a name filling its slot stays whole */
             if (s && H5Aread(a, mt, s) >= 0) {
                 snprintf(out, n, "%s", s);
@@ -177,7 +178,10 @@ hid_t qr_h5_create_sealable(const char *path) {
 static int crc_rest(FILE *fp, uint32_t *crc, uint64_t *n) {
     enum { CHUNK = 1 << 16 };
     unsigned char *buf = malloc(CHUNK);
-    if (!buf) return -1;
+    if (!buf) {
+        qr_note_out_of_memory(); /* the caller's "cannot read" then says why */
+        return -1;
+    }
     uLong c = crc32(0L, Z_NULL, 0);
     uint64_t total = 0;
     size_t k;
@@ -267,6 +271,7 @@ int qr_h5_read_u64s(hid_t loc, const char *name, uint64_t **out, int64_t *n) {
     if (sp >= 0 && ty >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Tget_class(ty) == H5T_INTEGER && H5Tget_size(ty) == 8 &&
         H5Sget_simple_extent_dims(sp, dn, NULL) == 1 && dn[0] >= 1 && dn[0] <= (hsize_t)1 << 24) {
         uint64_t *v = malloc((size_t)dn[0] * sizeof *v);
+        if (!v) qr_note_out_of_memory();
         if (v && H5Dread(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0) {
             *out = v;
             *n = (int64_t)dn[0];

@@ -50,7 +50,7 @@ qr_status qr_vfail(qr_status s, const char *fmt, va_list ap) {
 qr_status qr_fail(qr_status s, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    qr_vfail(s, fmt, ap);
+    s = qr_vfail(s, fmt, ap);
     va_end(ap);
     return s;
 }

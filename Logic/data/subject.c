@@ -44,13 +44,14 @@ static float select_kth(float *v, int64_t n, int64_t k) {
     return v[k];
 }
 
-double qr_volume_median_nonzero(const qr_volume *v) {
+qr_status qr_volume_median_nonzero(const qr_volume *v, double *median) {
+    *median = 1.0;
     int64_t n = qr_volume_nvox(v), m = 0;
     const float *x = qr_volume_f32(v);
     for (int64_t i = 0; i < n; i++) m += x[i] != 0 && isfinite(x[i]);
-    if (m == 0) return 1.0;
+    if (m == 0) return QR_OK;
     float *buf = malloc((size_t)m * sizeof *buf);
-    if (!buf) return 1.0;
+    if (!buf) return qr_fail(QR_ERR_NOMEM, "out of memory for the FLAIR median (%lld voxels)", (long long)m);
     m = 0;
     for (int64_t i = 0; i < n; i++)
         if (x[i] != 0 && isfinite(x[i])) buf[m++] = x[i];
@@ -66,7 +67,8 @@ double qr_volume_median_nonzero(const qr_volume *v) {
         med = ((double)lo + hi) / 2;
     }
     free(buf);
-    return med != 0 ? fabs(med) : 1.0;
+    *median = med != 0 ? fabs(med) : 1.0;
+    return QR_OK;
 }
 
 qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replaced) {
@@ -305,8 +307,9 @@ qr_status qr_subject_prepare(qr_volume *qsm, qr_volume *flair, qr_volume *lesion
         qr_lesion_table_free(&out->lesions);
         out->lesions = re_table;
     }
-    out->flair_reference = qr_volume_median_nonzero(&out->flair);
-    return QR_OK;
+    st = qr_volume_median_nonzero(&out->flair, &out->flair_reference);
+    if (st != QR_OK) qr_subject_free(out);
+    return st;
 }
 
 qr_status qr_subject_read(const char *qsm_path, const char *flair_path, const char *lesions_path, qr_volume *qsm,
@@ -333,14 +336,12 @@ qr_status qr_subject_load(const char *qsm_path, const char *flair_path, const ch
     return qr_subject_prepare(&q, &f, &l, qsm_path, flair_path, lesions_path, lesion_input, out);
 }
 
-qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
-                           const qr_lesion_table *lesions) {
-    qr_subject s;
-    memset(&s, 0, sizeof s);
-    s.qsm = *qsm;
-    s.flair = *flair;
-    s.labels = *labels;
-    s.lesions = *lesions;
-    s.flair_reference = qr_volume_median_nonzero(flair);
-    return s;
+qr_status qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                          const qr_lesion_table *lesions, qr_subject *out) {
+    memset(out, 0, sizeof *out);
+    out->qsm = *qsm;
+    out->flair = *flair;
+    out->labels = *labels;
+    out->lesions = *lesions;
+    return qr_volume_median_nonzero(flair, &out->flair_reference);
 }

@@ -93,17 +93,19 @@ void qr_subject_free(qr_subject *s);
 
 /* A non-owning view of volumes the caller already prepared (same grid, finite values, int32
  * labels, their lesion table): what qr_lesion_inputs (lesion_inputs.h) needs, with the FLAIR
- * reference computed here. Never pass a view to qr_subject_free; it owns nothing. */
-qr_subject qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
-                           const qr_lesion_table *lesions);
+ * reference computed here (QR_ERR_NOMEM when there is no memory for it). Never pass a view to
+ * qr_subject_free; it owns nothing. */
+qr_status qr_subject_view(const qr_volume *qsm, const qr_volume *flair, const qr_volume *labels,
+                          const qr_lesion_table *lesions, qr_subject *out);
 
 /* The non-finite policy above for one float32 input: NaN/Inf voxels set to 0, counted into
  * *replaced (may be NULL) and reported as a warning naming the input; a volume with no finite
  * voxel at all (a failed reconstruction, a wrong file) is refused with QR_ERR_NONFINITE. */
 qr_status qr_volume_clean_input(qr_volume *v, const char *name, int64_t *replaced);
 
-/* Median of the non-zero finite voxels of a float32 volume (1 when there are none). */
-double qr_volume_median_nonzero(const qr_volume *v);
+/* Median of the non-zero finite voxels of a float32 volume into *median (1 when there are none,
+ * and its absolute value otherwise); QR_ERR_NOMEM without memory for a copy of them. */
+qr_status qr_volume_median_nonzero(const qr_volume *v, double *median);
 
 #ifdef __cplusplus
 }

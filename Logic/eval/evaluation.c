@@ -205,8 +205,8 @@ typedef struct decision_metrics {
     double count_r, count_mse;
 } decision_metrics;
 
-static void decision_metrics_of(const qr_eval_input *in, const qr_eval_result *r, const double *subject_w,
-                                const int *draw, int ndraw, decision_metrics *out) {
+static qr_status decision_metrics_of(const qr_eval_input *in, const qr_eval_result *r, const double *subject_w,
+                                     const int *draw, int ndraw, decision_metrics *out) {
     memset(out, 0, sizeof *out);
     qr_confusion high = {0, 0, 0, 0};
     double total = 0;
@@ -231,7 +231,7 @@ static void decision_metrics_of(const qr_eval_input *in, const qr_eval_result *r
         free(a);
         free(b);
         out->count_r = out->count_mse = NAN;
-        return;
+        return qr_fail(QR_ERR_NOMEM, "out of memory for the subject counts");
     }
     for (int k = 0; k < ns; k++) {
         int sub = draw ? draw[k] : k;
@@ -242,6 +242,7 @@ static void decision_metrics_of(const qr_eval_input *in, const qr_eval_result *r
     out->count_mse = qr_mse(a, b, ns);
     free(a);
     free(b);
+    return QR_OK;
 }
 
 static qr_status validate(const qr_eval_input *in) {
@@ -365,7 +366,8 @@ static qr_status bootstrap(const qr_eval_input *in, fold_index *fi, qr_eval_resu
         st = curve_metrics_of(in, r->prob, fi, w, NULL, &cm);
         if (st != QR_OK) goto done;
         decision_metrics dm;
-        decision_metrics_of(in, r, w, draw, S, &dm);
+        st = decision_metrics_of(in, r, w, draw, S, &dm);
+        if (st != QR_OK) goto done;
         double *row = v + (size_t)b * BM_COUNT;
         row[BM_PROC] = cm.proc;
         row[BM_PROCN] = cm.proc_norm;
@@ -468,13 +470,15 @@ qr_status qr_evaluate(const qr_eval_input *in, qr_eval_result *r, const volatile
     if (st == QR_OK && cm.nvalid == 0)
         st = qr_fail(QR_ERR_EMPTY, "no fold holds both rim+ and rim- lesions: curves are undefined");
     if (st == QR_OK) st = decide(in, &fi, r);
+    decision_metrics dm;
     if (st == QR_OK) {
         r->proc_auc = ci_none(cm.proc);
         r->proc_auc_normalized = ci_none(cm.proc_norm);
         r->pr_auc = ci_none(cm.pr);
         r->roc_auc = ci_none(cm.roc);
-        decision_metrics dm;
-        decision_metrics_of(in, r, NULL, NULL, 0, &dm);
+        st = decision_metrics_of(in, r, NULL, NULL, 0, &dm);
+    }
+    if (st == QR_OK) {
         r->confusion = dm.conf;
         r->f1 = ci_none(dm.m.f1);
         r->sensitivity = ci_none(dm.m.sensitivity);

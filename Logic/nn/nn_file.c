@@ -422,7 +422,9 @@ static qr_status read_names(hid_t f, const char *path, qr_nn_model *m) {
         H5Tset_size(mt, H5T_VARIABLE);
         H5Tset_cset(mt, H5Tget_cset(ft));
         H5Tclose(ft);
-        if (!names || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
+        if (!names)
+            st = qr_fail(QR_ERR_NOMEM, "%s: out of memory reading radiomic_feature_names", path);
+        else if (H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) < 0)
             st = qr_fail(QR_ERR_MODEL, "%s: radiomic_feature_names cannot be read as strings", path);
         if (st == QR_OK) st = qr_nn_model_set_radiomic_names(m, (const char *const *)names, F);
         if (names) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, names);

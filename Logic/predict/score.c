@@ -154,7 +154,8 @@ qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_r
     qr_arch_needs(qr_learner_arch(s->learner), &crops, &context, &features);
 
     report(req, 0.0, "Computing lesion inputs");
-    qr_subject view = qr_subject_view(req->qsm, req->flair, req->labels, t);
+    qr_subject view;
+    QR_TRY(qr_subject_view(req->qsm, req->flair, req->labels, t, &view));
     qr_dataset_options dopt = {crops, context, features, NULL, NULL, s->threads};
     qr_dataset d;
     QR_TRY(qr_dataset_from_subject(&view, req->name, &dopt, &d));

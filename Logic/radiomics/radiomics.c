@@ -103,7 +103,8 @@ static qr_status build_names(qr_radiomics *r) {
         if (sel->cls != RX_SHAPE) continue;
         for (int f = 0; f < sel->n; f++) {
             snprintf(buf, sizeof buf, "original_shape_%s", rx_shape_info.names[sel->ids[f]]);
-            if (!(r->names[k++] = strdup(buf))) return qr_fail(QR_ERR_NOMEM, "out of memory (feature names)");
+            if (!(r->names[k] = strdup(buf))) goto oom;
+            k++;
         }
     }
     for (int t = 0; t < r->n_types; t++)
@@ -115,12 +116,16 @@ static qr_status build_names(qr_radiomics *r) {
                 const rx_class_info *ci = rx_class_get(sel->cls);
                 for (int f = 0; f < sel->n; f++) {
                     snprintf(buf, sizeof buf, "%s_%s_%s", img, ci->name, ci->names[sel->ids[f]]);
-                    if (!(r->names[k++] = strdup(buf))) return qr_fail(QR_ERR_NOMEM, "out of memory (feature names)");
+                    if (!(r->names[k] = strdup(buf))) goto oom;
+                    k++;
                 }
             }
         }
     r->count = k;
     return QR_OK;
+oom:
+    r->count = k; /* the names made so far, freed by qr_radiomics_free */
+    return qr_fail(QR_ERR_NOMEM, "out of memory (feature names)");
 }
 
 qr_status qr_radiomics_load_text(const char *text, const char *what, qr_radiomics **out) {

@@ -95,6 +95,7 @@ static char *read_text(const char *path) {
     long n = ftell(f);
     rewind(f);
     char *t = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (n >= 0 && !t) qr_note_out_of_memory(); /* the caller's "cannot read" says why */
     if (t) t[fread(t, 1, (size_t)n, f)] = '\0';
     fclose(f);
     return t;
@@ -188,6 +189,7 @@ static qr_status begin_dataset(qr_dataset *d, const qr_dataset_options *o, int n
     if (o->features) {
         QR_TRY(qr_radiomics_load(o->radiomics_params, rad));
         *params_text = o->radiomics_params ? read_text(o->radiomics_params) : strdup(qr_radiomics_preset_text());
+        if (!*params_text && !o->radiomics_params) qr_note_out_of_memory();
         if (!*params_text)
             return qr_fail(QR_ERR_IO, "cannot read %s", o->radiomics_params ? o->radiomics_params : "the preset");
         qr_sha256_hex(*params_text, strlen(*params_text), d->radiomics_text_sha);

@@ -1,15 +1,15 @@
 /*
  * test_radiomics_nomem.c - radiomics when memory runs out, one allocation at a time.
  *
- * The test is linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc: every allocation the
- * library's objects make goes through the wrappers below, which can make the k-th one fail. For
- * k = 0, 1, 2, ... (until a run makes fewer than k allocations) one lesion's 536 QSMRim-Net preset
- * features (Original + coif1 wavelet, shape, firstorder, glcm, glrlm) are computed with the k-th
- * allocation failing: each run must return QR_ERR_NOMEM with a message, or succeed (a failure
- * some code works around) with exactly the values of a run without failures - never crash, free twice (the sanitizer build checks
- * that), or report the failure as anything else. Also a lesion at the volume's corner (the
- * wavelet's wrap-around), double-precision filtering (an integer or float64 image's), and every
- * feature class (glszm, gldm, ngtdm too) on the original image.
+ * Every allocation the library makes goes through counting wrappers (alloc_faults.h) that can
+ * make the k-th one fail. For k = 0, 1, 2, ... (until a run makes fewer than k allocations) one
+ * lesion's 536 QSMRim-Net preset features (Original + coif1 wavelet; shape, firstorder, glcm,
+ * glrlm) are computed with the k-th allocation failing: each run must return QR_ERR_NOMEM with a
+ * message, or succeed (a failure some code works around) with exactly the values of a run
+ * without failures - never crash, free twice (the sanitizer build checks that), or report the
+ * failure as anything else. Also a lesion at the volume's corner (the wavelet's wrap-around),
+ * double-precision filtering (an integer or float64 image's), and every feature class (glszm,
+ * gldm, ngtdm too) on the original image.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,20 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc_faults.h"
 #include "core/rng.h"
 #include "radiomics/radiomics.h"
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t size);
-void *__real_realloc(void *p, size_t n);
-
-static long g_fail_at = -1; /* the allocation (counted from 0) that fails; -1: none */
-static long g_count;
-
-static int fail_now(void) { return g_fail_at >= 0 && g_count++ == g_fail_at; }
-void *__wrap_malloc(size_t n) { return fail_now() ? NULL : __real_malloc(n); }
-void *__wrap_calloc(size_t n, size_t size) { return fail_now() ? NULL : __real_calloc(n, size); }
-void *__wrap_realloc(void *p, size_t n) { return fail_now() ? NULL : __real_realloc(p, n); }
 
 /* A 14 x 12 x 9 volume with one lesion: a ball in the middle, or a block in a corner. */
 static void make_case(int corner, qr_volume *im, qr_volume *lab) {
@@ -68,17 +57,15 @@ static void run_all_failures(const char *params, qr_radiomics_precision precisio
     double *want = malloc(sizeof *want * (size_t)n), *got = malloc(sizeof *got * (size_t)n);
     assert_non_null(want);
     assert_non_null(got);
-    g_fail_at = -1;
-    g_count = 0;
+    alloc_faults_fail_at(-1);
     assert_int_equal(qr_radiomics_compute_ex(r, &im, &lab, 1, &opt, want), QR_OK);
     long k = 0, nomem = 0, worked_around = 0;
     for (;; k++) {
-        g_fail_at = k;
-        g_count = 0;
+        alloc_faults_fail_at(k);
         qr_clear_error();
         const qr_status s = qr_radiomics_compute_ex(r, &im, &lab, 1, &opt, got);
-        const long made = g_count;
-        g_fail_at = -1;
+        const long made = alloc_faults_count();
+        alloc_faults_fail_at(-1);
         if (made <= k) { /* fewer allocations than k: nothing failed, the result is the same */
             assert_int_equal(s, QR_OK);
             assert_memory_equal(got, want, sizeof *got * (size_t)n);

@@ -107,7 +107,8 @@ static void test_from_subject(void **state) {
     qr_cohort co;
     qr_subject s;
     first_subject(&co, &s);
-    qr_subject view = qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions);
+    qr_subject view;
+    assert_int_equal(qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions, &view), QR_OK);
     qr_dataset_options o = {1, 0, 1, NULL, NULL, 2};
     qr_dataset one;
     assert_int_equal(qr_dataset_from_subject(&view, "sub-01", &o, &one), QR_OK);
@@ -172,7 +173,8 @@ static void test_storage_order(void **state) {
     assert_int_equal(ref.reordered, 0);
     qr_dataset_options o = {1, 0, 1, NULL, NULL, 2};
     qr_dataset dref;
-    qr_subject vref = qr_subject_view(&ref.qsm, &ref.flair, &ref.labels, &ref.lesions);
+    qr_subject vref;
+    assert_int_equal(qr_subject_view(&ref.qsm, &ref.flair, &ref.labels, &ref.lesions, &vref), QR_OK);
     assert_int_equal(qr_dataset_from_subject(&vref, "ref", &o, &dref), QR_OK);
     const int perms[2][3] = {{0, 1, 2}, {2, 1, 0}}, flips[2][3] = {{1, 1, 0}, {0, 0, 1}};
     float *p = malloc(QR_PATCH_SIZE * sizeof *p), *q = malloc(QR_PATCH_SIZE * sizeof *q);
@@ -200,7 +202,8 @@ static void test_storage_order(void **state) {
             assert_memory_equal(p, q, QR_PATCH_SIZE * sizeof *p);
         }
         qr_dataset d;
-        qr_subject vs = qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions);
+        qr_subject vs;
+        assert_int_equal(qr_subject_view(&s.qsm, &s.flair, &s.labels, &s.lesions, &vs), QR_OK);
         assert_int_equal(qr_dataset_from_subject(&vs, "reordered", &o, &d), QR_OK);
         assert_int_equal(d.n * d.nfeatures, dref.n * dref.nfeatures);
         for (int64_t k = 0; k < d.n * d.nfeatures; k++)

@@ -3,6 +3,7 @@
  * GEMM convolutions (portable C without AVX-512), OpenMP threads; losses, DeepSMOTE and
  * concatenations of 2D tensors are shared with the reference (not hot).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,20 +13,36 @@
 
 typedef struct cpu_state {
     float *scratch;
-    size_t cap; /* floats */
+    size_t cap;        /* floats */
+    atomic_int failed; /* an allocation failed: results are void until check() reports it */
 } cpu_state;
 
 float *qr_cpu_scratch(qr_nn_context *ctx, size_t floats) {
     cpu_state *st = ctx->be_state;
     if (floats > st->cap) {
         free(st->scratch);
+        st->scratch = NULL;
+        st->cap = 0;
         size_t cap = floats + floats / 4 + 1024;
-        st->scratch = aligned_alloc(64, (sizeof(float) * cap + 63) / 64 * 64);
-        QR_ASSERT(st->scratch != NULL);
-        memset(st->scratch, 0, sizeof(float) * cap);
+        float *p = aligned_alloc(64, (sizeof(float) * cap + 63) / 64 * 64);
+        if (!p) {
+            qr_cpu_failed(ctx);
+            return NULL;
+        }
+        memset(p, 0, sizeof(float) * cap);
+        st->scratch = p;
         st->cap = cap;
     }
     return st->scratch;
+}
+
+void qr_cpu_failed(qr_nn_context *ctx) { atomic_store(&((cpu_state *)ctx->be_state)->failed, 1); }
+
+static qr_status cpu_check(qr_nn_context *ctx) {
+    cpu_state *st = ctx->be_state;
+    if (st && atomic_exchange(&st->failed, 0))
+        return qr_fail(QR_ERR_NOMEM, "out of memory for the network's working buffers");
+    return QR_OK;
 }
 
 static qr_status cpu_init(qr_nn_context *ctx) {
@@ -124,6 +141,7 @@ static const qr_nn_backend CPU = {
     .adam_update = qr_nn_cpu_adam_update,
     .axpy = qr_nn_cpu_axpy,
     .sumsq = qr_nn_ref_sumsq,
+    .check = cpu_check,
 };
 
 const qr_nn_backend *qr_nn_backend_cpu(void) { return &CPU; }

@@ -21,6 +21,10 @@ static void colsum_mode(qr_nn_context *ctx, int64_t rows, int c, const float *x,
                         int mode, double *out) {
     const int64_t nch = (rows + CHUNK_ROWS - 1) / CHUNK_ROWS;
     double *part = (double *)qr_cpu_scratch(ctx, (size_t)(2 * nch * c + 2 * c));
+    if (!part) {
+        for (int j = 0; j < c; j++) out[j] = 0; /* discarded: check() reports the failure */
+        return;
+    }
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if (rows * c > 65536)
     for (int64_t k = 0; k < nch; k++) {
         double *p = part + k * c;

@@ -327,6 +327,7 @@ static void backward_data(qr_nn_context *ctx, const geom *G, float *din, int acc
     /* Wt = the (T*Cout x Cin) matrix, row t*Cout + co = column co of W's tap-t rows, packed in
      * panels of 64 input channels; only taps that meet the volume are transposed */
     float *wt = qr_cpu_scratch(ctx, (size_t)T * Cin * Cout);
+    if (!wt) return;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 1)
     for (int t = 0; t < T; t++) {
         const int a = t / (G->k[1] * G->k[2]), b = t / G->k[2] % G->k[1], e = t % G->k[2];
@@ -380,7 +381,10 @@ static void backward_weights(qr_nn_context *ctx, const geom *G, float *dw, const
         int64_t *aoff = malloc(sizeof(int64_t) * (size_t)chunk), *boff = malloc(sizeof(int64_t) * (size_t)chunk);
         int64_t lo, hi;
         balanced_range(2, G, (int64_t)nrb * ncb, thread_id(), thread_count(), &lo, &hi);
-        QR_ASSERT(aoff && boff);
+        if (!aoff || !boff) {
+            qr_cpu_failed(ctx);
+            lo = hi; /* this thread's share is left undone: the results are discarded */
+        }
         for (int64_t p0 = 0; p0 < OP; p0 += chunk) {
             const int64_t p1 = p0 + chunk < OP ? p0 + chunk : OP;
             for (int64_t task = lo; task < hi; task++) {
@@ -417,6 +421,7 @@ void qr_nn_cpu_conv3d_backward(qr_nn_context *ctx, const qr_nn_conv *g, float *d
     if (!din && use_unfold(g)) {
         /* the first layer: no input gradient, so the scratch can hold the unfolded input */
         float *u = qr_cpu_scratch(ctx, (size_t)g->id * g->ih * g->ow * g->n * g->k * g->cin);
+        if (!u) return;
         geom G = unfold(ctx, g, in, u);
         backward_weights(ctx, &G, dw, dout, u);
     } else {

@@ -69,8 +69,12 @@ void qr_cpu_gemm(qr_nn_context *ctx, int64_t m, int64_t n, int64_t k, const floa
 void qr_cpu_pack(qr_nn_context *ctx, int64_t rows, int64_t cols, float *dst, const float *src);
 void qr_cpu_unpack(qr_nn_context *ctx, int64_t rows, int64_t cols, float *dst, const float *src);
 
-/* Scratch memory of the context (grows, kept between calls; one user at a time). */
+/* Scratch memory of the context (grows, kept between calls; one user at a time). NULL when it
+ * cannot be allocated: the failure is recorded (qr_cpu_failed) and the caller skips its work. */
 float *qr_cpu_scratch(qr_nn_context *ctx, size_t floats);
+/* Record that a kernel could not do its work (an allocation failed, from any thread): the
+ * backend's check() reports QR_ERR_NOMEM, and the engine discards the results. */
+void qr_cpu_failed(qr_nn_context *ctx);
 /* Split [0, n) into nth contiguous parts: part tid is [*lo, *hi). */
 static inline void qr_cpu_range(int64_t n, int tid, int nth, int64_t *lo, int64_t *hi) {
     *lo = n * tid / nth;

@@ -23,6 +23,7 @@ void qr_nn_cpu_linear_backward(qr_nn_context *ctx, int64_t n, int fin, int fout,
     if (din) {
         /* W (fout x fin) packed: element (o, i) = Wt (i, o) */
         float *wt = qr_cpu_scratch(ctx, (size_t)fin * fout);
+        if (!wt) return;
 #pragma omp parallel for num_threads(ctx->threads) schedule(dynamic, 64) if ((int64_t)fin * fout > 65536)
         for (int o = 0; o < fout; o++)
             for (int i = 0; i < fin; i++)

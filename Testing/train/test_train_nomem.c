@@ -1,0 +1,107 @@
+/*
+ * test_train_nomem.c - training when memory runs out.
+ *
+ * Every allocation the library makes goes through counting wrappers (alloc_faults.h) that can
+ * make the k-th one fail. On the tiny annotated cohort (mini_dataset.h) a random forest (APRL-RF)
+ * and a QSMRim-Net (width 2, one epoch, DeepSMOTE) are trained once without failures and then
+ * with one allocation failing: every allocation of the first 150, then 150 more spread evenly over
+ * the rest of the run (ALLOC_FAULTS_ALL=1 in the environment: every one). Each run must end in
+ * QR_ERR_NOMEM with a message, or succeed (a failure some code works around) with a model whose
+ * predictions equal the clean run's. One thread, so the allocations come in the same order.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "alloc_faults.h"
+#include "train/learner.h"
+
+#include "train/mini_dataset.h"
+
+static void fit_with_failures(qr_arch_id arch) {
+    qr_train_config cfg = qr_train_config_default();
+    cfg.width = 2;
+    cfg.epochs = 1;
+    cfg.batch_size = 16;
+    cfg.threads = 1;
+    cfg.rf_trees = 20;
+    cfg.rf_tune_trees = 10;
+    cfg.rf_inner_folds = 2;
+    qr_fit_options o;
+    memset(&o, 0, sizeof o);
+    o.arch = arch;
+    o.cfg = &cfg;
+    o.seed = 3;
+    o.device = "cpu";
+    const int64_t n = g_ds.n;
+    int64_t *idx = malloc((size_t)n * sizeof *idx);
+    double *want = malloc((size_t)n * sizeof *want), *got = malloc((size_t)n * sizeof *got);
+    assert_non_null(idx);
+    for (int64_t i = 0; i < n; i++) idx[i] = i;
+    qr_learner *l;
+    alloc_faults_fail_at(-1);
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &l), QR_OK);
+    const long total = alloc_faults_count();
+    assert_int_equal(qr_learner_predict(l, &g_ds, idx, n, want, NULL), QR_OK);
+    qr_learner_free(l);
+    long tried = 0, nomem = 0, bad = 0, prev = -1;
+    const int all = getenv("ALLOC_FAULTS_ALL") != NULL;
+    for (long t = 0; t < (all ? total : 300); t++) {
+        const long k = all || t < 150 ? t : 150 + (t - 150) * (total - 150) / 150;
+        if (k >= total || k == prev) continue;
+        prev = k;
+        tried++;
+        qr_learner *f = NULL;
+        alloc_faults_fail_at(k);
+        qr_clear_error();
+        const qr_status s = qr_learner_fit(&g_ds, idx, n, &o, &f);
+        alloc_faults_fail_at(-1);
+        if (s == QR_OK) {
+            assert_int_equal(qr_learner_predict(f, &g_ds, idx, n, got, NULL), QR_OK);
+            if (memcmp(got, want, (size_t)n * sizeof *got) != 0) {
+                printf("allocation %ld failing changed the model and reported success\n", k);
+                bad++;
+            }
+            qr_learner_free(f);
+        } else if (s != QR_ERR_NOMEM || !qr_last_error()[0]) {
+            printf("allocation %ld failing gave status %s (%s), not out-of-memory\n", k, qr_status_name(s), qr_last_error());
+            bad++;
+        } else {
+            nomem++;
+        }
+        if (s != QR_OK && f) {
+            printf("allocation %ld failing: a model handed out with the error\n", k);
+            bad++;
+        }
+    }
+    printf("%s: %ld allocations in a run, %ld of them failing in turn: %ld out-of-memory, %ld mishandled\n",
+           arch == QR_ARCH_APRL_RF ? "random forest" : "QSMRim-Net", total, tried, nomem, bad);
+    assert_int_equal(bad, 0);
+    assert_true(nomem > 100);
+    free(idx);
+    free(want);
+    free(got);
+}
+
+static void test_forest(void **state) {
+    (void)state;
+    fit_with_failures(QR_ARCH_APRL_RF);
+}
+
+static void test_network(void **state) {
+    (void)state;
+    fit_with_failures(QR_ARCH_QSMRIMNET);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_forest), cmocka_unit_test(test_network)};
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -4,6 +4,7 @@
 #include <execinfo.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 void *__real_malloc(size_t n);
@@ -28,6 +29,18 @@ void alloc_faults_fail_at(long k) {
 }
 
 long alloc_faults_count(void) { return atomic_load(&g_count); }
+
+void alloc_faults_judge(long k, qr_status s, int same, long *nomem, long *bad) {
+    if (s == QR_OK && !same) {
+        printf("allocation %ld failing changed the result and reported success\n", k);
+        (*bad)++;
+    } else if (s != QR_OK && (s != QR_ERR_NOMEM || !qr_last_error()[0])) {
+        printf("allocation %ld failing gave status %s (%s), not out-of-memory\n", k, qr_status_name(s), qr_last_error());
+        (*bad)++;
+    } else if (s == QR_ERR_NOMEM) {
+        (*nomem)++;
+    }
+}
 
 /* ALLOC_FAULTS_TRACE=K in the environment: the call stack on stderr when allocation K is made to
  * fail (addresses; `addr2line -f -e TEST ADDR` names them), to find the code that mishandled it. */

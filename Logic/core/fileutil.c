@@ -625,6 +625,16 @@ qr_status qr_lock_exclusive(const char *lock_path, const char *busy, const char 
     return qr_fail(QR_ERR_IO, "%s: the lock file keeps being replaced", lock_path);
 }
 
+qr_status qr_lock_path(const char *path, char *out, size_t outlen) {
+    char dir[QR_PATH_MAX];
+    qr_path_dirname(path, dir, sizeof dir);
+    const char *base = qr_path_basename(path);
+    const size_t room = NAME_MAX - strlen("..lock");
+    const int n = snprintf(out, outlen, "%s/.%.*s.lock", dir, (int)(strlen(base) > room ? room : strlen(base)), base);
+    if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "path too long for its lock file: %s", path);
+    return QR_OK;
+}
+
 qr_status qr_staging_sync(const char *staging_dir, const char *what) {
     DIR *d = opendir(staging_dir);
     if (!d) return qr_fail(QR_ERR_IO, "%s: cannot read back the folder it was written to: %s", what, strerror(errno));

@@ -120,6 +120,10 @@ int qr_remove_leftovers(const char *dir, const char *prefix);
  * Taken already: QR_ERR_IO with the message `busy`; a file system without locks: said, naming
  * `option` as what to point elsewhere. */
 qr_status qr_lock_exclusive(const char *lock_path, const char *busy, const char *option, int *fd);
+/* The lock file of `path`: ".NAME.lock" beside it, NAME cut to fit a file name's 255 bytes (two
+ * files whose names agree in their first 249 bytes then share a lock). QR_ERR_INVALID_ARG when
+ * it does not fit outlen. */
+qr_status qr_lock_path(const char *path, char *out, size_t outlen);
 /* The TOKEN of this process's temporary names (8 hex digits): FNV-1a of the boot id and the PID
  * namespace link, as read from /proc (the host name where there is no /proc). */
 unsigned qr_place_token(void);

@@ -27,13 +27,14 @@ static herr_t note_read_failure(hid_t stack, void *data) {
     return 0;
 }
 
-hid_t qr_h5_open_readonly(const char *path) {
-    if (qr_memory_short(QR_H5_OPEN_ROOM)) {
-        qr_note_out_of_memory();
-        return -1;
-    }
-    return H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+/* Room to set up a file in libhdf5 (see qr_h5_open_readonly); noted as out of memory when not. */
+static int room_for_a_file(void) {
+    if (!qr_memory_short(QR_H5_OPEN_ROOM)) return 1;
+    qr_note_out_of_memory();
+    return 0;
 }
+
+hid_t qr_h5_open_readonly(const char *path) { return room_for_a_file() ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1; }
 
 qr_h5_quiet qr_h5_quiet_begin(int reading) {
     qr_h5_quiet q;
@@ -162,11 +163,10 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n) {
 
 static const char SEAL_MAGIC[] = "QSMRIM-HDF5-SEAL 1\n";
 
+hid_t qr_h5_create(const char *path) { return room_for_a_file() ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1; }
+
 hid_t qr_h5_create_sealable(const char *path) {
-    if (qr_memory_short(QR_H5_OPEN_ROOM)) {
-        qr_note_out_of_memory();
-        return -1;
-    }
+    if (!room_for_a_file()) return -1;
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (fcpl < 0) return -1;
     hid_t f = H5Pset_userblock(fcpl, QR_H5_SEAL_BYTES) >= 0 ? H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT) : -1;

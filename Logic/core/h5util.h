@@ -80,8 +80,9 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n);
  * up a file (H5AC_create). The caller reports the failure as it reports any other. */
 #define QR_H5_OPEN_ROOM ((size_t)16 << 20)
 hid_t qr_h5_open_readonly(const char *path);
-/* H5Fcreate(path, H5F_ACC_TRUNC) with room for the seal (refused as qr_h5_open_readonly is when
- * memory is short); close it, then qr_h5_seal(path). */
+/* H5Fcreate(path, H5F_ACC_TRUNC), refused as qr_h5_open_readonly is when memory is short. */
+hid_t qr_h5_create(const char *path);
+/* qr_h5_create with room for the seal; close it, then qr_h5_seal(path). */
 hid_t qr_h5_create_sealable(const char *path);
 
 /* Write the seal of a closed file created by qr_h5_create_sealable, or write it again after an

@@ -239,7 +239,10 @@ qr_status qr_feature_cache_load(const char *dir, const char *key, const char *co
         if (file >= 0) H5Fclose(file);
     }
     H5E_END_TRY;
-    if (!*found) qr_feature_table_free(out);
+    if (!*found) {
+        qr_feature_table_free(out);
+        qr_clear_error(); /* a miss is computed again: no out-of-memory note left for a later error */
+    }
     return QR_OK;
 }
 

@@ -662,7 +662,6 @@ qr_status read_image(const char *path, qr_dtype want, qr_volume *out, qr_read_in
 }
 
 qr_status read_guarded(const char *path, qr_dtype want, qr_volume *out, qr_read_info *info, bool direct, bool report) {
-    out->data = nullptr;
     const qr_status s = no_throw(path, [&] { return read_image(path, want, out, info, direct, report); });
     if (s != QR_OK) qr_volume_free(out); // an exception may leave the voxels allocated
     return s;

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/h5util.h"
 #include "core/fileutil.h"
+#include "core/h5util.h"
 #include "nn_internal.h"
 
 static void shape_str(char *b, size_t n, int nd, const hsize_t *d) {
@@ -169,9 +169,7 @@ qr_status qr_nn_outputs_write(const char *path, const float *logits, int members
     qr_status st = qr_temp_sibling(path, 1, tmp, sizeof tmp);
     if (st == QR_OK) {
         const qr_h5_quiet q = qr_h5_quiet_begin(0);
-        hid_t f = -1;
-        if (qr_memory_short(QR_H5_OPEN_ROOM)) qr_note_out_of_memory(); /* see qr_h5_open_readonly */
-        else f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t f = qr_h5_create(tmp);
         hsize_t d1[1] = {(hsize_t)n}, d2[2] = {(hsize_t)members, (hsize_t)n};
         int ok = f >= 0 && write_f32(f, "logits", 1, d1, lg) && write_f32(f, "probability", 1, d1, pr) &&
                  (members == 1 || write_f32(f, "member_logits", 2, d2, logits));

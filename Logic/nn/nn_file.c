@@ -50,7 +50,6 @@
 #define QSMRIM_VERSION "unknown"
 #endif
 
-
 /* ---- writing ---- */
 
 static int attr_write(hid_t loc, const char *name, hid_t type, int n, const void *v) {

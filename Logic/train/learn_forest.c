@@ -302,6 +302,7 @@ int qr_forest_learner_detect(const char *path) {
         }
     }
     H5E_END_TRY;
+    if (!hit) qr_clear_error(); /* (an out-of-memory note from the open: the loader that follows says it) */
     return hit;
 }
 

@@ -343,6 +343,14 @@ void qr_train_outcome_free(qr_train_outcome *t) {
     memset(t, 0, sizeof *t);
 }
 
+void qr_train_remove_checkpoints(const char *stem, int nseeds) {
+    for (int k = 1; k <= nseeds; k++) {
+        char ckpt[QR_PATH_MAX + 32];
+        qr_train_checkpoint_path(stem, k, ckpt, sizeof ckpt);
+        if (qr_path_is_file(ckpt)) remove(ckpt);
+    }
+}
+
 void qr_train_checkpoint_path(const char *stem, int k, char *buf, size_t n) {
     snprintf(buf, n, "%s.seed%d.ckpt.h5", stem, k);
 }
@@ -544,12 +552,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
         st = qr_learner_save(model, o->out, &info);
         free(trained_on);
     }
-    if (st == QR_OK && o->checkpoint && !o->keep_checkpoints)
-        for (int s = 0; s < o->nseeds; s++) {
-            char ckpt[QR_PATH_MAX];
-            qr_train_checkpoint_path(o->checkpoint, s + 1, ckpt, sizeof ckpt);
-            if (qr_path_is_file(ckpt)) remove(ckpt);
-        }
+    if (st == QR_OK && o->checkpoint && !o->keep_checkpoints) qr_train_remove_checkpoints(o->checkpoint, o->nseeds);
     out->seconds = now_s() - t0;
     qr_learner_free(model);
     free(prob);

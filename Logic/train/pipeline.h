@@ -108,6 +108,8 @@ int qr_holdout_folds(double holdout);
 /* The checkpoint file of member k (1-based) of a training run with checkpoint stem `stem`:
  * <stem>.seed<k>.ckpt.h5. */
 void qr_train_checkpoint_path(const char *stem, int k, char *buf, size_t n);
+/* Remove the checkpoints of members 1..nseeds with checkpoint stem `stem` (those that exist). */
+void qr_train_remove_checkpoints(const char *stem, int nseeds);
 void qr_train_outcome_free(qr_train_outcome *t);
 
 #ifdef __cplusplus

@@ -207,11 +207,9 @@ int cmd_train(int argc, char **argv) {
         /* one training run per model file: a second is told so (it read the first one's checkpoint
          * as an interrupted run's). The lock is held until the process ends, and its file removed
          * then (a run killed outright leaves it, hidden and harmless). */
-        char dir[QR_PATH_MAX], lock[QR_PATH_MAX + 16], busy[QR_PATH_MAX + 128];
-        qr_path_dirname(out, dir, sizeof dir);
-        const char *base = qr_path_basename(out); /* ".NAME.lock", NAME cut to fit 255 bytes */
-        snprintf(lock, sizeof lock, "%s/.%.*s.lock", dir, (int)(strlen(base) > NAME_MAX - 6 ? NAME_MAX - 6 : strlen(base)),
-                 base);
+        char lock[QR_PATH_MAX + 16], busy[QR_PATH_MAX + 128];
+        const qr_status lp = qr_lock_path(out, lock, sizeof lock);
+        if (lp != QR_OK) return cli_fail(lp);
         snprintf(busy, sizeof busy, "%s: another qsmrim train is writing this model; wait for it or choose another --out", out);
         int lock_fd;
         const qr_status ls = qr_lock_exclusive(lock, busy, "--out", &lock_fd);
@@ -380,12 +378,7 @@ int cmd_train(int argc, char **argv) {
         if (model_tmp[0]) {
             const int saved = qr_path_is_file(model_tmp);
             st = place_model(st, model_tmp, out);
-            if (saved && to.checkpoint)
-                for (long k = 1; k <= seeds; k++) {
-                    char ckpt[QR_PATH_MAX + 32];
-                    qr_train_checkpoint_path(out, (int)k, ckpt, sizeof ckpt);
-                    if (qr_path_is_file(ckpt)) remove(ckpt);
-                }
+            if (saved && to.checkpoint) qr_train_remove_checkpoints(out, (int)seeds);
         }
         if (st == QR_OK) cli_notice("model: %s", out);
         qr_train_outcome_free(&oc);

@@ -65,20 +65,6 @@ static int same_prediction(const qr_prediction *a, const qr_prediction *b) {
            memcmp(a->probability.data, b->probability.data, (size_t)qr_volume_nvox(&a->probability) * sizeof(float)) == 0;
 }
 
-/* A run with allocation k failing that ended in `s`: out of memory with a message (counted in
- * *nomem), or success with the same results (ok: 1); anything else is printed and counted in *bad. */
-static void judge(long k, qr_status s, int same, long *nomem, long *bad) {
-    if (s == QR_OK && !same) {
-        printf("allocation %ld failing changed the result and reported success\n", k);
-        (*bad)++;
-    } else if (s != QR_OK && (s != QR_ERR_NOMEM || !qr_last_error()[0])) {
-        printf("allocation %ld failing gave status %s (%s), not out-of-memory\n", k, qr_status_name(s), qr_last_error());
-        (*bad)++;
-    } else if (s == QR_ERR_NOMEM) {
-        (*nomem)++;
-    }
-}
-
 static void test_predict_every_allocation_failing(void **state) {
     (void)state;
     qr_volume qsm, flair, lab;
@@ -99,7 +85,7 @@ static void test_predict_every_allocation_failing(void **state) {
         const qr_status s = qr_predict_volumes(&qsm, &flair, &lab, &o, &got);
         const long made = alloc_faults_count();
         alloc_faults_fail_at(-1);
-        judge(k, s, s == QR_OK && same_prediction(&want, &got), &nomem, &bad);
+        alloc_faults_judge(k, s, s == QR_OK && same_prediction(&want, &got), &nomem, &bad);
         if (s == QR_OK) qr_prediction_free(&got);
         if (s == QR_OK && made <= k) break; /* nothing failed: every allocation has had its turn */
     }
@@ -124,7 +110,7 @@ static void test_model_load_every_allocation_failing(void **state) {
         const qr_status s = qr_scorer_open(NULL, "cpu", 1, &sc);
         const long made = alloc_faults_count();
         alloc_faults_fail_at(-1);
-        judge(k, s, 1, &nomem, &bad);
+        alloc_faults_judge(k, s, 1, &nomem, &bad);
         if (s != QR_OK && sc) {
             printf("allocation %ld failing: a scorer handed out with the error\n", k);
             bad++;

@@ -5,7 +5,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -330,18 +329,6 @@ done:
 
 /* ---- locking ---- */
 
-/* ".NAME.lock" beside the review file, NAME cut to fit a file name's 255 bytes (two review files
- * whose names agree in their first 249 bytes then share a lock: one is open at a time). */
-static qr_status lock_path(const char *path, char *out, size_t outlen) {
-    char dir[QR_PATH_MAX];
-    qr_path_dirname(path, dir, sizeof dir);
-    const char *base = qr_path_basename(path);
-    const size_t room = NAME_MAX - strlen("..lock");
-    int n = snprintf(out, outlen, "%s/.%.*s.lock", dir, (int)(strlen(base) > room ? room : strlen(base)), base);
-    if (n < 0 || (size_t)n >= outlen) return qr_fail(QR_ERR_INVALID_ARG, "review file path too long: %s", path);
-    return QR_OK;
-}
-
 /* The file a review path stands for: symbolic links are followed (also to a file not created
  * yet), so the lock and the saved file are those of the target (a save would otherwise replace
  * the link by a plain file). */
@@ -396,7 +383,7 @@ qr_status qr_review_open(const char *path, qr_review *r) {
         return qr_fail(QR_ERR_IO, "%s: the review file is write-protected (a finished review?); make it writable to add "
                                   "decisions, or keep this session's review elsewhere with --review PATH",
                        path);
-    QR_TRY(lock_path(real, lp, sizeof lp));
+    QR_TRY(qr_lock_path(real, lp, sizeof lp));
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return qr_fail(QR_ERR_IO, "%s: cannot create its lock file %s (%s); to review a subject in a folder you cannot "

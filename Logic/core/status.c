@@ -104,3 +104,13 @@ static qr_abort_callback g_abort_cb = default_abort;
 void qr_set_abort_callback(qr_abort_callback cb) { g_abort_cb = cb ? cb : default_abort; }
 
 void qr_assert_failed(const char *file, int line, const char *expr) { g_abort_cb(file, line, expr); }
+
+void qr_fput_line_text(FILE *f, const char *s) {
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c >= 0x20 && *c != 0x7f) fputc(*c, f);
+        else if (*c == '\n') fputs("\\n", f);
+        else if (*c == '\r') fputs("\\r", f);
+        else if (*c == '\t') fputs("\\t", f);
+        else fprintf(f, "\\x%02x", *c);
+    }
+}

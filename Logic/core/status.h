@@ -18,6 +18,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,6 +66,11 @@ qr_status qr_fail_context(qr_status s, const char *fmt, ...) __attribute__((form
 
 /* Clear this thread's message. */
 void qr_clear_error(void);
+
+/* Write `s` to `f` as one line of text: line breaks, tabs and other control characters are written
+ * as \n, \r, \t and \xNN (a message that quotes a file name or a command-line value with a line
+ * break in it still prints on one line). For front ends printing messages; writes no newline. */
+void qr_fput_line_text(FILE *f, const char *s);
 
 /* ---- logging: notices and progress, off unless a sink is installed ---- */
 typedef enum qr_log_level { QR_LOG_DEBUG = 0, QR_LOG_INFO, QR_LOG_NOTICE, QR_LOG_WARNING } qr_log_level;

@@ -311,7 +311,8 @@ qr_status qr_report_read_summary(const char *path, qr_summary_row *row) {
         for (int k = 0; k < 7 && st == QR_OK; k++) {
             int c = qr_tsv_column(&t, ints[k]);
             if (c < 0) st = qr_fail(QR_ERR_FORMAT, "%s: column %s is missing", path, ints[k]);
-            else iv[k] = cell_double(&t, c);
+            else if (!((iv[k] = cell_double(&t, c)) >= 0 && iv[k] <= 1e15 && iv[k] == floor(iv[k])))
+                st = qr_fail(QR_ERR_FORMAT, "%s: %s is '%s', not a count", path, ints[k], qr_tsv_cell(&t, 0, c));
         }
         if (st == QR_OK) {
             row->n_subjects = (int64_t)iv[0];

@@ -145,9 +145,10 @@ static qr_status check_nifti(const char *path, int pair) {
                            hdr, d, (double)p);
     }
     const float vox_offset = n_f32(&b, 108);
-    if (!isfinite(vox_offset) || vox_offset != floorf(vox_offset) || vox_offset < (pair ? 0.0f : 352.0f))
+    if (!isfinite(vox_offset) || vox_offset != floorf(vox_offset) || vox_offset < (pair ? 0.0f : 352.0f) ||
+        vox_offset > (float)QR_NIFTI_MAX_OFFSET)
         return qr_fail(QR_ERR_FORMAT, "%s: NIfTI vox_offset is %g (must be a whole number of bytes%s)", hdr,
-                       (double)vox_offset, pair ? "" : ", at least 352");
+                       (double)vox_offset, pair ? ", at most 2^50" : ", from 352 to 2^50");
     if (n_i16(&b, 252) > 0) { /* qform: quaternion b, c, d and offset x, y, z */
         for (int i = 0; i < 6; i++)
             if (!isfinite(n_f32(&b, 256 + 4 * i)))

@@ -31,6 +31,8 @@ extern "C" {
 
 /* Largest volume read: 2^31 voxels (8 GiB as float32; a 0.3 mm whole-head grid is ~1.5e8). */
 #define QR_MAX_VOXELS ((int64_t)1 << 31)
+/* Largest NIfTI vox_offset accepted (2^50 bytes): beyond any file, and exact as float and int64. */
+#define QR_NIFTI_MAX_OFFSET ((int64_t)1 << 50)
 
 qr_status qr_image_precheck(const char *path);
 qr_status qr_image_check_data(const char *path, int64_t nvox, int64_t image_bytes);

@@ -13,6 +13,8 @@ extern "C" {
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <cerrno>
+#include <climits>
 #include <cstring>
 #include <limits>
 #include <iostream>
@@ -20,6 +22,7 @@ extern "C" {
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -360,8 +363,14 @@ qr_status nifti_pass(const char *path, NiftiPass *pass) {
     const bool whole_header = got == (int)sizeof h, swap = hd.swap;
     const int datatype = whole_header ? hd.i16(70) : 0, bytes = nifti_direct_bytes(datatype);
     const bool floating = datatype == 16 || datatype == 64;
-    // qr_image_precheck: vox_offset is a whole number of bytes, past the header
-    const int64_t vox_offset = whole_header ? (int64_t)hd.f32(108) : 0;
+    // qr_image_precheck: vox_offset is a whole number of bytes, past the header, below
+    // QR_NIFTI_MAX_OFFSET (checked again: the file may have changed since)
+    const float vo = whole_header ? hd.f32(108) : 0.0f;
+    if (!(vo >= 0.0f && vo <= (float)QR_NIFTI_MAX_OFFSET)) {
+        gzclose(f);
+        return qr_fail(QR_ERR_FORMAT, "%s: NIfTI vox_offset is %g (must be a whole number of bytes)", path, (double)vo);
+    }
+    const int64_t vox_offset = (int64_t)vo;
     int herr = Z_OK;
     gzerror(f, &herr);
     if (herr == Z_MEM_ERROR) { // zlib could not allocate its decompression state
@@ -484,6 +493,48 @@ void restore_nonfinite(const NiftiScan &scan, T *buf, int64_t n) {
         for (int64_t i = r.start; i < r.start + r.length && i < n; i++) buf[i] = (T)r.value;
 }
 
+// ITK 5.2's NIfTI library looks for the voxel data of a single-file NIfTI by name, trying
+// "<base>.nii" before "<base>.nii.gz" (nifti_findimgname): reading x.nii.gz with another image
+// x.nii beside it (an unpacked copy, an older version) takes x.nii.gz's header and x.nii's voxels,
+// without a word. Such a file is read by ITK through a link of its own in a private temporary
+// folder, where it has no neighbours.
+class NiftiPrivateName {
+  public:
+    ~NiftiPrivateName() {
+        if (!link_.empty()) unlink(link_.c_str());
+        if (!dir_.empty()) rmdir(dir_.c_str());
+    }
+    // The name ITK should read `path` under: `path` itself, or the private link.
+    qr_status resolve(const char *path, const char **use) {
+        *use = path;
+        const size_t n = std::strlen(path);
+        if (n < 8 || strcasecmp(path + n - 7, ".nii.gz") != 0) return QR_OK;
+        const std::string base(path, n - 7);
+        if (!exists((base + ".nii").c_str()) && !exists((base + ".NII").c_str())) return QR_OK;
+        char real[PATH_MAX];
+        if (!realpath(path, real)) return qr_fail(QR_ERR_IO, "%s: cannot resolve its path (%s)", path, std::strerror(errno));
+        const char *tmp = std::getenv("TMPDIR");
+        std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/qsmrim-nifti-XXXXXX";
+        std::vector<char> buf(templ.begin(), templ.end());
+        buf.push_back('\0');
+        if (!mkdtemp(buf.data()))
+            return qr_fail(QR_ERR_IO,
+                           "%s: an image %s.nii lies beside it, which the NIfTI reader would take the voxels from, "
+                           "and no private temporary folder could be made to avoid that (%s: %s)",
+                           path, base.c_str(), templ.c_str(), std::strerror(errno));
+        dir_ = buf.data();
+        const std::string link = dir_ + "/image.nii.gz";
+        if (symlink(real, link.c_str()) != 0)
+            return qr_fail(QR_ERR_IO, "%s: cannot make a private link to read it through (%s)", path, std::strerror(errno));
+        link_ = link;
+        *use = link_.c_str();
+        return QR_OK;
+    }
+
+  private:
+    std::string dir_, link_;
+};
+
 template <class TImage>
 qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out, NiftiScan *scan) {
     std::lock_guard<std::mutex> lock(g_itk_read_lock);
@@ -501,9 +552,12 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             QR_TRY(nifti_pass(path, &pass));
             QR_TRY(qr_image_check_data(path, (int64_t)h.io->GetImageSizeInPixels(),
                                        (int64_t)h.io->GetImageSizeInBytes()));
+            NiftiPrivateName name;
+            const char *use;
+            QR_TRY(name.resolve(path, &use));
             auto reader = itk::ImageFileReader<TImage>::New();
             reader->SetImageIO(h.io);
-            reader->SetFileName(path);
+            reader->SetFileName(use);
             reader->Update();
             *out = reader->GetOutput();
         }

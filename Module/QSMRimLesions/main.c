@@ -48,17 +48,24 @@ static void on_progress(double fraction, const char *stage, void *user) {
 
 static void on_log(qr_log_level level, const char *msg, void *user) {
     (void)user;
-    if (level >= QR_LOG_NOTICE) fprintf(stderr, "%s: %s%s\n", NAME, level == QR_LOG_WARNING ? "warning: " : "", msg);
+    if (level < QR_LOG_NOTICE) return;
+    fprintf(stderr, "%s: %s", NAME, level == QR_LOG_WARNING ? "warning: " : "");
+    qr_fput_line_text(stderr, msg);
+    fputc('\n', stderr);
 }
 
 static int fail(const char *msg) {
-    fprintf(stderr, "%s: error: %s\n", NAME, msg);
+    fprintf(stderr, "%s: error: ", NAME);
+    qr_fput_line_text(stderr, msg);
+    fputc('\n', stderr);
     fflush(stdout);
     return 1;
 }
 
 static int usage_error(const char *msg) {
-    fprintf(stderr, "%s: error: %s (run '%s --help')\n", NAME, msg, NAME);
+    fprintf(stderr, "%s: error: ", NAME);
+    qr_fput_line_text(stderr, msg);
+    fprintf(stderr, " (run '%s --help')\n", NAME);
     return 2;
 }
 

@@ -24,15 +24,7 @@ static char g_context[320] = "";
 
 /* Message text onto stderr as one line: a control character (a newline in a file name) is written
  * as \n, \r, \t or \xNN, so an error stays the one line it is meant to be. */
-static void put_text(const char *s) {
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c >= 0x20 && *c != 0x7f) fputc(*c, stderr);
-        else if (*c == '\n') fputs("\\n", stderr);
-        else if (*c == '\r') fputs("\\r", stderr);
-        else if (*c == '\t') fputs("\\t", stderr);
-        else fprintf(stderr, "\\x%02x", *c);
-    }
-}
+static void put_text(const char *s) { qr_fput_line_text(stderr, s); }
 
 /* The CPU-fallback notice of device auto, held back until the run prints anything else on stderr
  * (then it comes first) or succeeds: a run that fails before that prints only its error line,

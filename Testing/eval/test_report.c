@@ -122,6 +122,32 @@ static void test_report_files(void **state) {
     }
     assert_true(back.tp == res.confusion.tp && back.tn == res.confusion.tn);
     assert_int_equal(back.n_lesions, N);
+    /* a count that is not a whole number (a damaged or hand-edited summary) is refused, naming it
+     * (a NaN count was converted to an integer: undefined behaviour, found by Testing/fuzz) */
+    {
+        const char *bad[] = {"nan", "-3", "1e300", "2.5"};
+        for (int b = 0; b < 4; b++) {
+            FILE *f = fopen(sum, "rb");
+            char text[8192];
+            size_t len = fread(text, 1, sizeof text - 1, f);
+            fclose(f);
+            text[len] = '\0';
+            char *row2 = strchr(text, '\n') + 1, *cell = row2; /* the fourth cell: n_subjects */
+            for (int k = 0; k < 3; k++) cell = strchr(cell, '\t') + 1;
+            char edited[8300];
+            snprintf(edited, sizeof edited, "%.*s%s%s", (int)(cell - text), text, bad[b], strchr(cell, '\t'));
+            char badsum[1100];
+            snprintf(badsum, sizeof badsum, "%s/summary-bad.tsv", g_dir);
+            f = fopen(badsum, "wb");
+            fputs(edited, f);
+            fclose(f);
+            char want[64];
+            snprintf(want, sizeof want, "n_subjects is '%s', not a count", bad[b]);
+            qr_summary_row junk;
+            assert_int_equal(qr_report_read_summary(badsum, &junk), QR_ERR_FORMAT);
+            if (!strstr(qr_last_error(), want)) fail_msg("%s: %s", bad[b], qr_last_error());
+        }
+    }
 
     assert_int_equal(qr_plot_roc(roc, &res, 0.1, "ROC"), QR_OK);
     assert_int_equal(qr_plot_pr(pr, &res, "PR"), QR_OK);

@@ -1086,6 +1086,8 @@ static void test_nifti_header_checks(void **state) {
     expect_mutation(b, n, 76 + 12, &nan, 4, "pixdimnan.nii", QR_ERR_GEOMETRY, "pixdim[3] (voxel spacing) is nan");
     expect_mutation(b, n, 76 + 4, &huge, 4, "pixdimhuge.nii", QR_ERR_GEOMETRY, "spacing along axis 0 is 1e+30 mm");
     expect_mutation(b, n, 108, &off350, 4, "voxoff.nii", QR_ERR_FORMAT, "vox_offset is 350");
+    const float offhuge = 2.78883e31f; /* was converted to int64 out of range (undefined; found by Testing/fuzz) */
+    expect_mutation(b, n, 108, &offhuge, 4, "voxoffhuge.nii", QR_ERR_FORMAT, "vox_offset is 2.78883e+31");
     unsigned char *q = malloc(n);
     memcpy(q, b, n);
     memcpy(q + 252, &one, 2); /* qform_code 1, NaN offset */
@@ -1096,6 +1098,38 @@ static void test_nifti_header_checks(void **state) {
     expect_mutation(q, n, 280, zeros, sizeof zeros, "sform0.nii", QR_ERR_GEOMETRY, "sform matrix is singular");
     free(q);
     free(b);
+}
+
+/* ITK 5.2's NIfTI library takes the voxels of x.nii.gz from a file x.nii beside it when there is
+ * one (it tries "<base>.nii" first): a different image of that name must not change what is read,
+ * through ITK or directly, for a .nii.gz or for the .nii itself. (Found by Testing/fuzz.) */
+static void test_nifti_sibling_files(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(7, 6, 5);
+    qr_volume gz, plain;
+    assert_int_equal(qr_volume_alloc(&gz, &g, QR_FLOAT32), QR_OK);
+    fill_float(&gz);
+    qr_geometry g2 = test_geometry(7, 6, 5);
+    assert_int_equal(qr_volume_alloc(&plain, &g2, QR_INT32), QR_OK);
+    int32_t *lp = qr_volume_i32(&plain);
+    for (int64_t i = 0; i < qr_volume_nvox(&plain); i++) lp[i] = (int32_t)(i % 3); /* written as uint8 */
+    assert_int_equal(qr_image_write(tmp_path("sib.nii.gz"), &gz, QR_WRITE_COMPRESS), QR_OK);
+    assert_int_equal(qr_image_write(tmp_path("sib.nii"), &plain, 0), QR_OK);
+    for (int itk = 0; itk < 2; itk++) {
+        qr_volume r;
+        qr_status s = itk ? qr_image_read_itk(tmp_path("sib.nii.gz"), QR_FLOAT32, &r, NULL)
+                          : qr_image_read(tmp_path("sib.nii.gz"), QR_FLOAT32, &r, NULL);
+        if (s != QR_OK) fail_msg("read sib.nii.gz (%s): %s", itk ? "ITK" : "direct", qr_last_error());
+        assert_memory_equal(r.data, gz.data, (size_t)qr_volume_nvox(&gz) * sizeof(float));
+        qr_volume_free(&r);
+        s = itk ? qr_image_read_itk(tmp_path("sib.nii"), QR_INT32, &r, NULL)
+                : qr_image_read(tmp_path("sib.nii"), QR_INT32, &r, NULL);
+        if (s != QR_OK) fail_msg("read sib.nii (%s): %s", itk ? "ITK" : "direct", qr_last_error());
+        assert_memory_equal(r.data, plain.data, (size_t)qr_volume_nvox(&plain) * sizeof(int32_t));
+        qr_volume_free(&r);
+    }
+    qr_volume_free(&gz);
+    qr_volume_free(&plain);
 }
 
 static void write_text(const char *name, const char *text) { write_bytes(tmp_path(name), text, strlen(text)); }
@@ -1261,6 +1295,7 @@ int main(void) {
         cmocka_unit_test(test_geometry_disjoint),
         cmocka_unit_test(test_ras_convention),
         cmocka_unit_test(test_nifti_header_checks),
+        cmocka_unit_test(test_nifti_sibling_files),
         cmocka_unit_test(test_nrrd_meta_checks),
         cmocka_unit_test(test_output_names),
         cmocka_unit_test(test_outputs_check),

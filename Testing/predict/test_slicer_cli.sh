@@ -126,6 +126,12 @@ set +e
 slicer_run "$O" --precision bf16 >/dev/null 2>"$W/stderr-p"; rc=$?
 set -e
 [ "$rc" -eq 2 ] && grep -q "unknown precision 'bf16' (fp32 or tf32)" "$W/stderr-p" || fail "bad precision: rc $rc, $(cat "$W/stderr-p")"
+# a value with a line break in it is quoted escaped: still one error line
+set +e
+slicer_run "$O" --precision $'tf\n32' >/dev/null 2>"$W/stderr-p2"; rc=$?
+set -e
+[ "$rc" -eq 2 ] && [ "$(wc -l <"$W/stderr-p2")" -eq 1 ] && grep -q "unknown precision 'tf\\\\n32'" "$W/stderr-p2" ||
+  fail "precision with a line break: rc $rc, $(cat "$W/stderr-p2")"
 [ -z "$(ls -A "$O")" ] || fail "a failed run left files: $(ls "$O")"
 set +e
 slicer_run "$O" --device gpu >/dev/null 2>"$W/stderr-d"; rc=$?

@@ -1,0 +1,107 @@
+/*
+ * fuzz_review.c - review files (Widgets/review/review_file.h): what a reviewer's decisions are
+ * kept in, read back when a review is resumed and rewritten at every decision.
+ *
+ * Input: the bytes of a review file.
+ *
+ * Properties, for every input:
+ *   - qr_review_read returns a status; a failure has a message;
+ *   - a file that is read holds rows sorted by lesion id without repeats, each with a known
+ *     decision, a probability in [0, 1] or none, and a known model decision;
+ *   - nothing that was read is lost when the review is saved: saving and reading the saved file
+ *     gives the same rows (every cell, the columns this format does not know included), the same
+ *     unknown header names and the same comment lines, and saving that again gives the same bytes.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "fuzz_util.h"
+#include "review_file.h"
+#include "review_queue.h"
+
+static int same_text(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
+
+static void require_valid(const qr_review *r) {
+    for (int64_t i = 0; i < r->n; i++) {
+        const qr_review_row *w = &r->rows[i];
+        fuzz_require(i == 0 || w->lesion_id > r->rows[i - 1].lesion_id, "row %lld: lesion id %d after %d", (long long)i,
+                     w->lesion_id, i ? r->rows[i - 1].lesion_id : 0);
+        fuzz_require(w->lesion_id >= 1, "lesion id %d", w->lesion_id);
+        fuzz_require((unsigned)w->decision < QR_REVIEW_COUNT, "decision %d", w->decision);
+        fuzz_require(isnan(w->model_probability) || (w->model_probability >= 0 && w->model_probability <= 1),
+                     "probability %g", w->model_probability);
+        fuzz_require(w->model_decision >= QR_MODEL_NONE && w->model_decision < QR_MODEL_COUNT, "model decision %d",
+                     w->model_decision);
+        fuzz_require(w->reviewer && w->note, "row %lld without reviewer or note text", (long long)i);
+    }
+}
+
+static char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    fuzz_require(f != NULL, "%s cannot be opened", path);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)len + 1);
+    fuzz_require(b && fread(b, 1, (size_t)len, f) == (size_t)len, "%s cannot be read", path);
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const char *in = fuzz_path("review.tsv");
+    fuzz_write(in, data, size);
+    qr_review a;
+    qr_status s = qr_review_read(in, &a);
+    fuzz_require_message(s, "qr_review_read");
+    if (s != QR_OK) {
+        qr_review_close(&a);
+        qr_clear_error();
+        return 0;
+    }
+    require_valid(&a);
+
+    char saved[2][1024];
+    for (int k = 0; k < 2; k++) snprintf(saved[k], sizeof saved[k], "%s", fuzz_path(k ? "saved2.tsv" : "saved1.tsv"));
+    snprintf(a.path, sizeof a.path, "%s", saved[0]);
+    s = qr_review_save(&a);
+    fuzz_require(s == QR_OK, "a review that was read cannot be saved: %s", qr_last_error());
+    qr_review b;
+    s = qr_review_read(saved[0], &b);
+    fuzz_require(s == QR_OK, "a review qsmrim saved cannot be read: %s", qr_last_error());
+    require_valid(&b);
+    fuzz_require(a.n == b.n, "%lld rows saved, %lld read back", (long long)a.n, (long long)b.n);
+    fuzz_require(a.n_extra == b.n_extra && same_text(a.extra_header, b.extra_header), "unknown columns changed: '%s' -> '%s'",
+                 a.extra_header ? a.extra_header : "(none)", b.extra_header ? b.extra_header : "(none)");
+    fuzz_require(same_text(a.comments, b.comments), "comment lines changed");
+    for (int64_t i = 0; i < a.n; i++) {
+        const qr_review_row *x = &a.rows[i], *y = &b.rows[i];
+        fuzz_require(x->lesion_id == y->lesion_id && x->decision == y->decision && x->model_decision == y->model_decision,
+                     "row %lld changed (lesion %d -> %d)", (long long)i, x->lesion_id, y->lesion_id);
+        fuzz_require(!strcmp(x->reviewer, y->reviewer) && !strcmp(x->note, y->note) && !strcmp(x->time, y->time),
+                     "lesion %d: reviewer, note or time changed ('%s' -> '%s')", x->lesion_id, x->note, y->note);
+        fuzz_require((isnan(x->model_probability) && isnan(y->model_probability)) ||
+                         x->model_probability == y->model_probability,
+                     "lesion %d: probability %.17g -> %.17g", x->lesion_id, x->model_probability, y->model_probability);
+        /* a row written with empty cells for the unknown columns reads them back as such */
+        fuzz_require(same_text(x->extra, y->extra) || (!x->extra && a.n_extra > 0),
+                     "lesion %d: unknown cells changed: '%s' -> '%s'", x->lesion_id, x->extra ? x->extra : "(none)",
+                     y->extra ? y->extra : "(none)");
+    }
+    snprintf(b.path, sizeof b.path, "%s", saved[1]);
+    s = qr_review_save(&b);
+    fuzz_require(s == QR_OK, "a saved review cannot be saved again: %s", qr_last_error());
+    size_t n1, n2;
+    char *t1 = slurp(saved[0], &n1), *t2 = slurp(saved[1], &n2);
+    fuzz_require(n1 == n2 && !memcmp(t1, t2, n1), "saving a saved review changes its bytes");
+    free(t1);
+    free(t2);
+    qr_review_close(&a);
+    qr_review_close(&b);
+    qr_clear_error();
+    return 0;
+}

@@ -256,6 +256,20 @@ static void test_review_minimal_columns_and_comments(void **state) {
                                   "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
                                   "1\trim+\t\t\tNA\tnone\t\n3\tunsure\tann\t2026-01-02T03:04:05Z\tNA\tnone\t\n"
                                   "5\trim-\t\t\tNA\tnone\t\n");
+
+    /* lines ended by a lone CR (old Mac OS): the comment is one line, not the rest of the file -
+     * its save could not be opened again (found by Testing/fuzz) */
+    path_in(p, sizeof p, "cr.tsv");
+    spit(p, "# by hand\r\r# second\rlesion_id\tdecision\r2\trim+\r");
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_string_equal(r.comments, "# by hand\n# second\n");
+    row = make_row(4, QR_REVIEW_RIM_NEG, "ann", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    qr_review_close(&r);
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.rows[1].lesion_id, 4);
+    qr_review_close(&r);
 }
 
 /* Nothing a user put in a review file is lost: columns the format does not know travel with their

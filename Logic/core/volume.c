@@ -124,6 +124,21 @@ qr_status qr_geometry_validate(const qr_geometry *g, const char *what) {
     }
     double inv[9];
     if (!inv3(g->direction, inv)) return qr_fail(QR_ERR_GEOMETRY, "%s: direction matrix is singular", what);
+    /* The axes must be perpendicular unit vectors (to QR_DIRECTION_TOL): spacing, voxel volume and
+     * the radiomic features assume so. ITK reads NIfTI and DICOM orientations as orthonormal, but
+     * takes a MetaImage TransformMatrix as written and only normalises NRRD space directions. */
+    for (int c = 0; c < 3; c++)
+        for (int d = c; d < 3; d++) {
+            double dot = 0;
+            for (int r = 0; r < 3; r++) dot += g->direction[3 * r + c] * g->direction[3 * r + d];
+            if (!(fabs(dot - (c == d)) <= QR_DIRECTION_TOL))
+                return c == d ? qr_fail(QR_ERR_GEOMETRY, "%s: direction of axis %d has length %.6g, not 1 (a scaled grid: header corrupt?)",
+                                        what, c, sqrt(dot))
+                              : qr_fail(QR_ERR_GEOMETRY,
+                                        "%s: axes %d and %d are not perpendicular (cosine %.3g: a sheared grid, which qsmrim "
+                                        "does not read; header corrupt?)",
+                                        what, c, d, dot);
+        }
     return QR_OK;
 }
 

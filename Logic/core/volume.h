@@ -77,9 +77,11 @@ qr_status qr_geometry_lps_to_index(const qr_geometry *g, const double lps[3], do
 #define QR_SPACING_MIN_MM 1e-4
 #define QR_SPACING_MAX_MM 1e4
 #define QR_EXTENT_MAX_MM 1e6
+/* Largest departure of the direction matrix from orthonormal (dot products of its columns). */
+#define QR_DIRECTION_TOL 1e-3
 /* Check that a geometry is usable: sizes >= 1, spacings finite and within the limits above,
- * origin and extent within QR_EXTENT_MAX_MM, direction invertible. `what` names the volume in
- * the error message. */
+ * origin and extent within QR_EXTENT_MAX_MM, direction orthonormal within QR_DIRECTION_TOL. `what`
+ * names the volume in the error message. */
 qr_status qr_geometry_validate(const qr_geometry *g, const char *what);
 
 /* One-line description "256x256x48 voxels, spacing 0.75x0.75x3 mm, origin (...), direction (...)"

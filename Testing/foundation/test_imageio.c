@@ -1165,6 +1165,26 @@ static void test_nrrd_meta_checks(void **state) {
     /* 10^15 voxels declared: ITK asked for petabytes */
     write_text("huge.nrrd", "NRRD0004\ntype: float\ndimension: 3\nsizes: 100000 100000 100000\nendian: little\nencoding: raw\n\nxxxx");
     expect_read_error("huge.nrrd", QR_ERR_FORMAT, "more than the 2147483648 read");
+    /* a scaled or sheared grid (ITK takes a MetaImage TransformMatrix as written and only normalises
+     * NRRD space directions): spacing and voxel volume would not describe it (found by Testing/fuzz) */
+    static const float vox[8] = {0};
+    char mhdr[512];
+    snprintf(mhdr, sizeof mhdr, "ObjectType = Image\nNDims = 3\nBinaryData = True\nBinaryDataByteOrderMSB = False\n"
+             "TransformMatrix = 2 0 0 0 1 0 0 0 1\nElementSpacing = 1 1 1\nDimSize = 2 2 2\nElementType = MET_FLOAT\n"
+             "ElementDataFile = LOCAL\n");
+    unsigned char file[1024];
+    size_t hl = strlen(mhdr);
+    memcpy(file, mhdr, hl);
+    memcpy(file + hl, vox, sizeof vox);
+    write_bytes(tmp_path("scaled.mha"), file, hl + sizeof vox);
+    expect_read_error("scaled.mha", QR_ERR_GEOMETRY, "direction of axis 0 has length 2, not 1");
+    snprintf(mhdr, sizeof mhdr, "NRRD0004\ntype: float\ndimension: 3\nspace: left-posterior-superior\nsizes: 2 2 2\n"
+             "space directions: (1,0,0) (0.5,1,0) (0,0,1)\nendian: little\nencoding: raw\n\n");
+    hl = strlen(mhdr);
+    memcpy(file, mhdr, hl);
+    memcpy(file + hl, vox, sizeof vox);
+    write_bytes(tmp_path("sheared.nrrd"), file, hl + sizeof vox);
+    expect_read_error("sheared.nrrd", QR_ERR_GEOMETRY, "axes 0 and 1 are not perpendicular");
     /* gzip declared over raw bytes; corrupt gzip (ITK leaked on it) */
     f = fopen(tmp_path("notgz.nrrd"), "wb");
     snprintf(t, sizeof t, hdr, "gzip");

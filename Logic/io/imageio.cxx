@@ -476,6 +476,16 @@ bool nifti_direct_file(const char *path, const FileHeader &h) {
     return got == (int)sizeof hd && nifti_direct_ok(NiftiHeader(hd));
 }
 
+// ITK's image reader turns a negative spacing (a MetaImage or NRRD header may hold one) into a
+// positive one along the opposite direction; a grid taken from the header alone does the same.
+void flip_negative_spacing(qr_geometry *g) {
+    for (int c = 0; c < 3; c++)
+        if (g->spacing[c] < 0) {
+            g->spacing[c] = -g->spacing[c];
+            for (int a = 0; a < 3; a++) g->direction[3 * a + c] = -g->direction[3 * a + c] + 0.0;
+        }
+}
+
 // The grid ITK's reader gives a 3D image, from the header ITK read.
 void geometry_from_io(const itk::ImageIOBase *io, qr_geometry *g) {
     for (unsigned a = 0; a < 3; a++) {
@@ -484,6 +494,7 @@ void geometry_from_io(const itk::ImageIOBase *io, qr_geometry *g) {
         g->origin[a] = io->GetOrigin(a);
         for (unsigned c = 0; c < 3; c++) g->direction[3 * a + c] = io->GetDirection(c)[a] + 0.0; // -0 as 0, as ITK's reader
     }
+    flip_negative_spacing(g);
 }
 
 // Put the non-finite voxels a scan found back into ITK's buffer of n voxels.
@@ -602,6 +613,7 @@ qr_status read_geometry(const char *path, qr_geometry *out) {
             out->direction[3 * a + c] = (a < d.size()) ? d[a] : (a == c ? 1.0 : 0.0);
         }
     }
+    flip_negative_spacing(out);
     if (!h.dicom_files.empty()) {
         // The series' extent along the slice axis is known only after reading it.
         qr_volume v;

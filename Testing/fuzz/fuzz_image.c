@@ -12,8 +12,9 @@
  *     orthonormal columns (within 1e-3);
  *   - the header-only reader (qr_image_read_geometry) agrees with it;
  *   - a NIfTI file that qsmrim decodes itself reads identically through ITK (voxels bit for bit,
- *     geometry within 1e-6 mm), and when one of them refuses the file, so does the other;
- *   - what is read, written as NIfTI and read again is the same volume (bits of every voxel).
+ *     NaN as NaN whatever its payload; geometry within 1e-6 mm), and when one of them refuses the
+ *     file, so does the other;
+ *   - what is read, written as NIfTI and read again is the same volume (voxels compared likewise).
  */
 #include <math.h>
 #include <stdlib.h>

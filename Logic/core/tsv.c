@@ -73,6 +73,7 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
         return qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
     }
     int64_t nl = 0, ln = 0;
+    size_t ncomment = 0;
     char *p = t->buf;
     while (p && *p) {
         char *end = strpbrk(p, "\r\n"), *next = NULL;
@@ -85,6 +86,18 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
             lines[nl] = p;
             linenos[nl] = ln;
             nl++;
+        } else if (p[0] == '#') { /* kept for writers that carry comments through (review files) */
+            if (!t->comments && (t->comments = malloc(got + 2)) == NULL) {
+                free(lines);
+                free(linenos);
+                qr_tsv_free(t);
+                return qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
+            }
+            const size_t len = strlen(p);
+            memcpy(t->comments + ncomment, p, len);
+            ncomment += len;
+            t->comments[ncomment++] = '\n';
+            t->comments[ncomment] = '\0';
         }
         p = next;
     }
@@ -138,6 +151,8 @@ void qr_tsv_free(qr_tsv *t) {
     free(t->cells);
     free(t->lineno);
     free(t->buf);
+    free(t->comments);
+    t->comments = NULL;
     t->header = t->cells = NULL;
     t->lineno = NULL;
     t->buf = NULL;

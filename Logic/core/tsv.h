@@ -34,6 +34,8 @@ typedef struct qr_tsv {
     char **cells;      /* nrows * ncols, row-major */
     int64_t *lineno;   /* source line of each row (1-based) */
     char *buf;         /* owns all strings */
+    char *comments;    /* the '#' lines, each ending in '\n' (line ends as above), or NULL if none;
+                          owned (a caller may take it and set it to NULL) */
 } qr_tsv;
 
 qr_status qr_tsv_read(const char *path, qr_tsv *t);

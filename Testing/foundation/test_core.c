@@ -409,6 +409,7 @@ static void test_tsv(void **state) {
     assert_int_equal(qr_tsv_read(path, &t), QR_OK);
     assert_int_equal(t.ncols, 3);
     assert_int_equal(t.nrows, 2);
+    assert_string_equal(t.comments, "# comment\n");
     int c;
     assert_int_equal(qr_tsv_require(&t, "n", &c), QR_OK);
     assert_int_equal(qr_tsv_column(&t, "qsm"), 1);
@@ -432,8 +433,9 @@ static void test_tsv(void **state) {
     assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
     assert_non_null(strstr(qr_last_error(), "is empty"));
     /* old Mac OS line ends (CR alone), and CR LF mixed with LF: the same rows and line numbers */
-    write_text(path, "# comment\rsubject\tqsm\tn\rs1\ta.nii\t3\r\rs2\tb.nii\tx\r");
+    write_text(path, "# comment\rsubject\tqsm\tn\rs1\ta.nii\t3\r\rs2\tb.nii\tx\r#end");
     assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_string_equal(t.comments, "# comment\n#end\n"); /* each comment a line of its own */
     assert_int_equal(t.ncols, 3);
     assert_int_equal(t.nrows, 2);
     assert_string_equal(t.header[2], "n");

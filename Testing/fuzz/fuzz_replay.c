@@ -14,27 +14,14 @@
 #include "fuzz_util.h"
 
 static int run_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        perror(path);
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) buf = realloc(buf, cap *= 2);
-    }
-    int bad = !buf || ferror(f);
-    fclose(f);
-    if (bad) {
+    size_t n;
+    char *buf = fuzz_read(path, &n);
+    if (!buf) {
         fprintf(stderr, "%s: cannot read\n", path);
-        free(buf);
         return -1;
     }
     fprintf(stderr, "fuzz replay: %s (%zu bytes)\n", path, n);
-    LLVMFuzzerTestOneInput(buf, n);
+    LLVMFuzzerTestOneInput((const uint8_t *)buf, n);
     free(buf);
     return 0;
 }

@@ -39,19 +39,6 @@ static void require_valid(const qr_review *r) {
     }
 }
 
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    fuzz_require(f != NULL, "%s cannot be opened", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)len + 1);
-    fuzz_require(b && fread(b, 1, (size_t)len, f) == (size_t)len, "%s cannot be read", path);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *in = fuzz_path("review.tsv");
     fuzz_write(in, data, size);
@@ -96,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     s = qr_review_save(&b);
     fuzz_require(s == QR_OK, "a saved review cannot be saved again: %s", qr_last_error());
     size_t n1, n2;
-    char *t1 = slurp(saved[0], &n1), *t2 = slurp(saved[1], &n2);
+    char *t1 = fuzz_read(saved[0], &n1), *t2 = fuzz_read(saved[1], &n2);
+    fuzz_require(t1 && t2, "a saved review cannot be read back");
     fuzz_require(n1 == n2 && !memcmp(t1, t2, n1), "saving a saved review changes its bytes");
     free(t1);
     free(t2);

@@ -67,6 +67,27 @@ void fuzz_write_gz(const char *path, const void *data, size_t n) {
     }
 }
 
+char *fuzz_read(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 16, len = 0, got;
+    char *buf = malloc(cap + 1);
+    while (buf && (got = fread(buf + len, 1, cap - len, f)) > 0)
+        if ((len += got) == cap) {
+            char *grown = realloc(buf, (cap *= 2) + 1);
+            if (!grown) free(buf);
+            buf = grown;
+        }
+    if (buf && ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) buf[len] = '\0';
+    *n = len;
+    return buf;
+}
+
 char *fuzz_text(const uint8_t *data, size_t n) {
     char *t = malloc(n + 1);
     if (!t) abort();

@@ -24,6 +24,8 @@ const char *fuzz_path(const char *name);
 void fuzz_write(const char *path, const void *data, size_t n);
 /* Write bytes gzip-compressed. */
 void fuzz_write_gz(const char *path, const void *data, size_t n);
+/* The whole file (NUL-terminated, *n bytes before the NUL; free()), or NULL when it cannot be read. */
+char *fuzz_read(const char *path, size_t *n);
 /* A NUL-terminated copy (free()). */
 char *fuzz_text(const uint8_t *data, size_t n);
 

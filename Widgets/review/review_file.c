@@ -156,55 +156,6 @@ static qr_status store_row(qr_review *r, const qr_review_row *src) {
 
 /* ---- reading ---- */
 
-/* The comment lines ('#' first) of a file, each ending in '\n', or NULL if it has none. Lines end
- * where the table reader (core/tsv.h) ends them: at LF, CR LF or a lone CR. */
-static qr_status read_comments(const char *path, char **out) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return qr_fail(QR_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
-    char *text = NULL;
-    size_t n = 0, cap = 0;
-    qr_status s = QR_OK;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            char *grown = realloc(text, cap = 2 * cap + 4096 + 1);
-            if (!grown) {
-                s = qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            text = grown;
-        }
-        size_t got = fread(text + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (s == QR_OK && ferror(f)) s = qr_fail(QR_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
-    fclose(f);
-    char *buf = NULL;
-    size_t len = 0;
-    for (size_t a = 0; s == QR_OK && a < n;) {
-        size_t b = a;
-        while (b < n && text[b] != '\n' && text[b] != '\r') b++;
-        if (text[a] == '#') {
-            char *grown = realloc(buf, len + (b - a) + 2);
-            if (!grown) {
-                s = qr_fail(QR_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            buf = grown;
-            memcpy(buf + len, text + a, b - a);
-            len += b - a;
-            buf[len++] = '\n';
-            buf[len] = '\0';
-        }
-        a = b + (b + 1 < n && text[b] == '\r' && text[b + 1] == '\n' ? 2 : 1);
-    }
-    free(text);
-    if (s != QR_OK) free(buf);
-    else *out = buf;
-    return s;
-}
-
 /* Tab-joined copy of cells[0..n) of row `i` at the columns listed in cols (NULL on no memory). */
 static char *join_cells(const qr_tsv *t, int64_t i, const int *cols, int n, int header) {
     size_t len = 1;
@@ -286,7 +237,8 @@ qr_status qr_review_read(const char *path, qr_review *r) {
             goto done;
         }
     }
-    if ((s = read_comments(path, &r->comments)) != QR_OK) goto done;
+    r->comments = t.comments; /* its lines end where the table's lines end */
+    t.comments = NULL;
     for (int64_t i = 0; i < t.nrows; i++) {
         long long line = (long long)t.lineno[i];
         qr_review_row row;

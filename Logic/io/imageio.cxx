@@ -663,6 +663,16 @@ void report_nonfinite(const char *path, const qr_volume *v, qr_read_info *info, 
     if (bad && report) qr_log(QR_LOG_WARNING, "%s: %lld voxels are NaN or Inf", path, (long long)bad);
 }
 
+// The volume a header declares could not be allocated: a file too short for that volume is
+// reported as truncated, which it is whatever the memory, by a pass that only counts the bytes (a
+// compressed file's length is known only by decompressing it); otherwise memory ran out.
+qr_status no_room_for(const char *path, int64_t nvox) {
+    NiftiPass count;
+    const qr_status c = nifti_pass(path, &count);
+    if (c != QR_OK && c != QR_ERR_NOMEM) return c;
+    return qr_fail(QR_ERR_NOMEM, "%s: out of memory reading %lld voxels", path, (long long)nvox);
+}
+
 // A NIfTI file nifti_direct_file accepted: one decompression, decoded here.
 qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want, qr_volume *out, qr_read_info *info,
                             bool report) {
@@ -673,7 +683,9 @@ qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want
     NiftiPass pass;
     pass.nvox = qr_geometry_nvox(&g);
     if (want == QR_FLOAT32) {
-        QR_TRY(qr_volume_alloc(out, &g, QR_FLOAT32));
+        const qr_status a = qr_volume_alloc(out, &g, QR_FLOAT32);
+        if (a == QR_ERR_NOMEM) return no_room_for(path, pass.nvox);
+        QR_TRY(a);
         pass.out = out->data;
         qr_status st = nifti_pass(path, &pass);
         if (st != QR_OK) {
@@ -686,7 +698,7 @@ qr_status read_nifti_direct(const char *path, const FileHeader &h, qr_dtype want
     // calloc, not a zero-filled vector: pages are touched only as voxels arrive, so a header that
     // declares far more voxels than a short file holds costs no memory before the error
     double *buf = static_cast<double *>(std::calloc((size_t)pass.nvox, sizeof(double)));
-    if (!buf) return qr_fail(QR_ERR_NOMEM, "%s: out of memory reading %lld voxels", path, (long long)pass.nvox);
+    if (!buf) return no_room_for(path, pass.nvox);
     pass.out = buf;
     pass.out_double = true;
     qr_status st = nifti_pass(path, &pass);

@@ -70,4 +70,45 @@ check "evaluate under every address-space limit: a report, or one out-of-memory 
   sweep evaluate "$T/rep/report.html" "$Q" evaluate --manifest "$T/ph/cohort.tsv" --report "$T/rep" --arch aprl-nn \
   --folds 3 --seeds 1 --bootstrap 20 --config "$T/tiny.yaml" --no-cache --threads 2 --quiet
 
+# A compressed NIfTI file whose header declares a volume far larger than the limit (1024 x 1024 x
+# 512 float32, 2 GiB) and which holds one slice: the volume cannot be allocated, and the error
+# still says what is wrong with the file (truncated), not that memory ran out. Read as an image
+# (float32) and as a label map; without a limit the same error. The whole file (2 GiB of zeros,
+# about 2 MB compressed) under the limit: out of memory, naming the file.
+"$PY" - "$T/huge.nii.gz" <<'PYEOF'
+import gzip, struct, sys
+h = bytearray(348)
+struct.pack_into("<i", h, 0, 348)
+struct.pack_into("<8h", h, 40, 3, 1024, 1024, 512, 1, 1, 1, 1)
+struct.pack_into("<hh", h, 70, 16, 32)  # float32
+struct.pack_into("<8f", h, 76, 1, 1, 1, 1, 1, 1, 1, 1)
+struct.pack_into("<f", h, 108, 352)
+struct.pack_into("<h", h, 254, 1)  # sform_code: scanner
+for row, v in ((280, (-1, 0, 0, 0)), (296, (0, -1, 0, 0)), (312, (0, 0, 1, 0))):
+    struct.pack_into("<4f", h, row, *v)
+h[344:348] = b"n+1\0"
+with gzip.open(sys.argv[1], "wb") as f:
+    f.write(bytes(h) + bytes(4) + bytes(4 * 1024 * 1024))
+PYEOF
+lim=$(((floor + 200) * 1024))
+check "a short .nii.gz declaring 2 GiB, read as an image under ${floor}+200 MB: 'truncated', not out of memory" \
+  one_line_error 1 "voxel data truncated" bash -c "ulimit -v $lim; exec \"\$0\" \"\$@\"" "$Q" features \
+  --image "$T/huge.nii.gz" --mask "$T/huge.nii.gz" --out "$T/huge.csv" --quiet
+check "the same file read as a label map under the limit: 'truncated'" \
+  one_line_error 1 "voxel data truncated" bash -c "ulimit -v $lim; exec \"\$0\" \"\$@\"" "$Q" lesions \
+  --mask "$T/huge.nii.gz" --out "$T/huge.tsv"
+"$PY" - "$T/whole.nii.gz" "$T/huge.nii.gz" <<'PYEOF'
+import gzip, sys
+head = gzip.open(sys.argv[2]).read(352)
+with gzip.open(sys.argv[1], "wb", compresslevel=1) as f:
+    f.write(head)
+    for _ in range(512):
+        f.write(bytes(4 * 1024 * 1024))
+PYEOF
+check "a whole 2 GiB .nii.gz under the limit: out of memory, naming the file" \
+  one_line_error 1 "whole.nii.gz: out of memory" bash -c "ulimit -v $lim; exec \"\$0\" \"\$@\"" "$Q" lesions \
+  --mask "$T/whole.nii.gz" --out "$T/huge.tsv"
+check "the same file without a limit: 'truncated'" \
+  one_line_error 1 "voxel data truncated" "$Q" lesions --mask "$T/huge.nii.gz" --out "$T/huge.tsv"
+
 [ $fails -eq 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }

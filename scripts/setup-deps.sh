@@ -10,7 +10,8 @@ PACKAGES=(
   build-essential cmake pkg-config
   # image I/O (ITK 5.2 with NIfTI, NRRD, MetaImage, GDCM/DICOM)
   libinsighttoolkit5-dev libgdcm-tools
-  # model files, parameter files, compression, FFT (phantom physics), BLAS and oneDNN, plots
+  # model files, parameter files, compression, FFT (phantom physics), oneDNN (a layer benchmark's
+  # comparator), plots; OpenBLAS is for the Python references (numpy, scikit-learn, PyTorch)
   libhdf5-dev libyaml-dev zlib1g-dev libfftw3-dev libopenblas-dev libdnnl-dev libssl-dev
   libcairo2-dev fonts-dejavu-core
   # review viewer

@@ -6,6 +6,8 @@
  * double-shift (Francis) QR iteration on H with deflation at negligible subdiagonal entries
  * (Golub & Van Loan, Matrix Computations, algorithms 7.4.2 and 7.5.1-7.5.2). Real eigenvalues come
  * out with wi = 0 exactly, complex ones as conjugate pairs.
+ * Symmetric n x n, one eigenvalue (GLCM MCC of many gray levels): Householder tridiagonalisation,
+ * then bisection on Sturm counts (Golub & Van Loan 8.3.1 and 8.4.1).
  * Symmetric 3x3: cyclic Jacobi rotations until the off-diagonal part vanishes.
  */
 #include <float.h>
@@ -199,11 +201,34 @@ int rx_eigenvalues_general(double *a, int n, double *wr, double *wi) {
         } else {
             h11 = H(mm - 2, mm - 2), h12 = H(mm - 2, mm - 1), h21 = H(mm - 1, mm - 2), h22 = H(mm - 1, mm - 1);
         }
-        double s = h11 + h22, t = h11 * h22 - h12 * h21;
+        /* the shifts: eigenvalues of [h11 h12; h21 h22], computed scaled; two real ones are replaced
+         * by the one closer to h22, used twice (dlahqr since LAPACK 3.1: the plain Francis pair
+         * can cycle on matrices with many equal eigenvalues, as GLCMs of distinct levels give) */
+        double r1r = 0, r1i = 0, r2r = 0, r2i = 0;
+        const double sc = fabs(h11) + fabs(h12) + fabs(h21) + fabs(h22);
+        if (sc != 0) {
+            h11 /= sc, h12 /= sc, h21 /= sc, h22 /= sc;
+            const double tr = (h11 + h22) / 2, det = (h11 - tr) * (h22 - tr) - h12 * h21, rtdisc = sqrt(fabs(det));
+            if (det >= 0) { /* a complex conjugate pair */
+                r1r = r2r = tr * sc;
+                r1i = rtdisc * sc;
+                r2i = -r1i;
+            } else {
+                r1r = tr + rtdisc, r2r = tr - rtdisc;
+                r1r = r2r = (fabs(r1r - h22) <= fabs(r2r - h22) ? r1r : r2r) * sc;
+            }
+        }
+        /* first column of (H - r1)(H - r2), scaled */
+        const double s21 = fabs(H(0, 0) - r2r) + fabs(r2i) + fabs(H(1, 0));
         double x[3];
-        x[0] = H(0, 0) * H(0, 0) + H(0, 1) * H(1, 0) - s * H(0, 0) + t;
-        x[1] = H(1, 0) * (H(0, 0) + H(1, 1) - s);
-        x[2] = H(1, 0) * H(2, 1);
+        if (s21 == 0) {
+            x[0] = x[1] = x[2] = 0;
+        } else {
+            const double h21s = H(1, 0) / s21;
+            x[0] = h21s * H(0, 1) + (H(0, 0) - r1r) * ((H(0, 0) - r2r) / s21) - r1i * (r2i / s21);
+            x[1] = h21s * (H(0, 0) + H(1, 1) - r1r - r2r);
+            x[2] = h21s * H(2, 1);
+        }
         for (int k = 0; k <= mm - 3; k++) {
             double vv[3], beta;
             if (house(x, 3, vv, &beta)) {
@@ -284,3 +309,88 @@ void rx_eigenvalues_sym3(const double m[9], double w[3]) {
                 w[j + 1] = t;
             }
 }
+
+/* Number of eigenvalues below x of the symmetric tridiagonal matrix with diagonal d and
+ * off-diagonal e (e[i] couples i and i+1): the sign changes of the LDL^T pivots of T - x I
+ * (Sturm count). A pivot that vanishes is replaced by -pivmin, as LAPACK's bisection does. */
+static int sturm_count(const double *d, const double *e, int n, double x, double pivmin) {
+    int below = 0;
+    double q = d[0] - x;
+    for (int i = 0;; i++) {
+        if (fabs(q) <= pivmin) q = -pivmin;
+        if (q < 0) below++;
+        if (i == n - 1) return below;
+        q = d[i + 1] - x - e[i] * e[i] / q;
+    }
+}
+
+#define A(i, j) a[(i) * n + (j)]
+int rx_eigenvalue_symmetric(double *a, int n, int k, double *out) {
+    if (n <= 0 || k < 0 || k >= n) return -1;
+    double *d = malloc(sizeof *d * (size_t)n * 4), *e = d + n, *v = e + n, *w = v + n;
+    if (!d) return -2;
+    /* Householder reduction to tridiagonal form (Golub & Van Loan 8.3.1): step c reflects rows and
+     * columns c+1..n-1 so that column c has zeros below its subdiagonal. Row c is read for column c
+     * (the matrix stays symmetric); the trailing block is updated in full. */
+    for (int c = 0; c < n - 2; c++) {
+        const int m = n - c - 1;
+        const double *x = &A(c, c + 1);
+        double tail = 0;
+        for (int i = 1; i < m; i++) tail += x[i] * x[i];
+        d[c] = A(c, c);
+        if (tail == 0) { /* already tridiagonal in this column */
+            e[c] = x[0];
+            continue;
+        }
+        const double norm = sqrt(x[0] * x[0] + tail), alpha = x[0] > 0 ? -norm : norm;
+        double vv = 0;
+        for (int i = 0; i < m; i++) {
+            v[i] = i ? x[i] : x[0] - alpha;
+            vv += v[i] * v[i];
+        }
+        const double beta = 2 / vv;
+        /* w = beta A22 v, summed row by row (A22 is symmetric: row j is column j), which vectorises */
+        for (int i = 0; i < m; i++) w[i] = 0;
+        for (int j = 0; j < m; j++) {
+            const double *row = &A(c + 1 + j, c + 1), bv = beta * v[j];
+            if (bv != 0)
+                for (int i = 0; i < m; i++) w[i] += bv * row[i];
+        }
+        double vw = 0;
+        for (int i = 0; i < m; i++) vw += v[i] * w[i];
+        const double half = beta * vw / 2;
+        for (int i = 0; i < m; i++) w[i] -= half * v[i];
+        for (int i = 0; i < m; i++) { /* A22 -= v w^T + w v^T */
+            double *row = &A(c + 1 + i, c + 1);
+            const double vi = v[i], wi = w[i];
+            for (int j = 0; j < m; j++) row[j] -= vi * w[j] + wi * v[j];
+        }
+        e[c] = alpha;
+    }
+    if (n >= 2) {
+        d[n - 2] = A(n - 2, n - 2);
+        e[n - 2] = A(n - 1, n - 2);
+    }
+    d[n - 1] = A(n - 1, n - 1);
+    /* Bisection for the k-th smallest eigenvalue inside the Gershgorin interval */
+    double lo = d[0], hi = d[0], emax = 0;
+    for (int i = 0; i < n; i++) {
+        const double r = (i > 0 ? fabs(e[i - 1]) : 0) + (i < n - 1 ? fabs(e[i]) : 0);
+        if (d[i] - r < lo) lo = d[i] - r;
+        if (d[i] + r > hi) hi = d[i] + r;
+        if (i < n - 1 && fabs(e[i]) > emax) emax = fabs(e[i]);
+    }
+    const double pivmin = DBL_MIN * fmax(1.0, emax * emax), pad = 2 * DBL_EPSILON * fmax(fabs(lo), fabs(hi)) + pivmin;
+    lo -= pad;
+    hi += pad;
+    for (int it = 0; it < 2200; it++) {
+        const double mid = lo + (hi - lo) / 2;
+        if (mid <= lo || mid >= hi) break;
+        if (sturm_count(d, e, n, mid, pivmin) > k) hi = mid;
+        else lo = mid;
+    }
+    *out = lo + (hi - lo) / 2;
+    free(d);
+    return 0;
+}
+#undef A

@@ -28,7 +28,8 @@
  *   Id     sum p_{x-y}(k) / (1 + k)          Idn    sum p_{x-y}(k) / (1 + k / Ng)
  *   InverseVariance      sum_{k>=1} p_{x-y}(k) / k^2
  *   MCC                  sqrt(second largest eigenvalue of Q), Q(i,j) = sum_k p(i,k) p(j,k) / (p_x(i) p_y(k) + eps);
- *                        1 for a single gray level
+ *                        1 for a single gray level; beyond 128 levels from a symmetric matrix with
+ *                        the same spectrum (rx_mcc_eigenvalue)
  *   SumAverage           sum_k k p_{x+y}(k)          SumEntropy          -sum p_{x+y} log2(p_{x+y} + eps)
  *   SumSquares           sum (i - mu_x)^2 p
  * Deprecated (PyRadiomics raises DeprecationWarning, no value): Dissimilarity, Homogeneity1/2, SumVariance.
@@ -115,6 +116,43 @@ static int mcc_eig(const double *p, const double *px, const double *py, int n, d
     for (int t = 0; t < n; t++)
         if (wi[t] != 0) return 1; /* complex spectrum */
     return 0;
+}
+
+/* MCC's eigenvalue for more than RX_MCC_GENERAL_MAX gray levels, through a symmetric matrix with
+ * the same spectrum: with B(i,k) = p(i,k) / sqrt(p_x(i) p_y(k)), Q = Dx^-1 P Dy^-1 P^T (eps left
+ * out) equals Dx^-1/2 (B B^T) Dx^1/2, so its eigenvalues are those of the symmetric B B^T: real,
+ * 0 to 1, the largest 1 (Q is a product of two stochastic matrices). B B^T is summed column by
+ * column of B over its nonzero entries (a GLCM of many levels is sparse); s holds n x n, bv n.
+ * Leaving eps out changes a term by eps / (p_x(i) p_y(k)) relative: below 1e-6 while an angle has
+ * fewer than 6 x 10^4 pairs (p_x, p_y >= 1 / pairs). Returns 0, -1 (a NaN matrix), -2 out of memory. */
+static int mcc_eig_symmetric(const double *p, const double *px, const double *py, int n, double *s, double *bv,
+                             double *l2) {
+    for (int i = 0; i < n; i++)
+        if (isnan(px[i]) || isnan(py[i])) return -1;
+    int *rows = malloc(sizeof *rows * (size_t)n);
+    if (!rows) return -2;
+    memset(s, 0, sizeof *s * (size_t)n * n);
+    for (int k = 0; k < n; k++) {
+        int cnt = 0;
+        for (int i = 0; i < n && py[k] > 0; i++)
+            if (p[i * n + k] != 0) {
+                rows[cnt] = i;
+                bv[cnt++] = p[i * n + k] / sqrt(px[i] * py[k]);
+            }
+        for (int u = 0; u < cnt; u++) {
+            double *srow = s + (size_t)rows[u] * n;
+            for (int t = 0; t < cnt; t++) srow[rows[t]] += bv[u] * bv[t];
+        }
+    }
+    free(rows);
+    return rx_eigenvalue_symmetric(s, n, n - 2, l2);
+}
+
+int rx_mcc_eigenvalue(const double *p, const double *px, const double *py, int n, double *q, double *wr, double *wi,
+                      double *l2re, double *l2im) {
+    if (n <= RX_MCC_GENERAL_MAX) return mcc_eig(p, px, py, n, q, wr, wi, l2re, l2im);
+    *l2im = 0;
+    return mcc_eig_symmetric(p, px, py, n, q, wr, l2re);
 }
 
 qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s, const unsigned char *want,
@@ -297,7 +335,7 @@ qr_status rx_glcm(const rx_image *img, const rx_binned *b, const rx_settings *s,
         /* MCC */
         l2re[a] = l2im[a] = NAN;
         if (want[F_MCC] && n >= 2) {
-            int c = mcc_eig(p, px, py, n, q, wr, wi, &l2re[a], &l2im[a]);
+            int c = rx_mcc_eigenvalue(p, px, py, n, q, wr, wi, &l2re[a], &l2im[a]);
             if (c < 0) mcc_failed = 1;
             if (c == -2) nomem = 1;
             if (c == 1) any_complex = 1;

@@ -214,10 +214,24 @@ qr_status rx_ngtdm(const rx_image *img, const rx_binned *b, const rx_settings *s
 qr_status rx_shape(const uint8_t *mask, const int64_t size[3], const double spacing[3], const unsigned char *want,
                    double *vals);
 
+/* MCC's second largest eigenvalue of Q for one normalised GLCM p (n x n gray levels present, n >= 2)
+ * with marginals px, py (glcm.c). Up to RX_MCC_GENERAL_MAX levels as PyRadiomics computes it
+ * (numpy.linalg.eigvals of Q, sorted as numpy sorts complex numbers: returns 1 when the spectrum came
+ * out complex); beyond, from a symmetric matrix with the same spectrum, about 8 times faster and
+ * always real (returns 0). q: n*n + 1 doubles, wr, wi: n + 1 each. -1 no result, -2 out of memory. */
+#define RX_MCC_GENERAL_MAX 128
+int rx_mcc_eigenvalue(const double *p, const double *px, const double *py, int n, double *q, double *wr, double *wi,
+                      double *l2re, double *l2im);
+
 /* ---------------------------------------------------------------- small linear algebra (eigen.c) */
 /* Eigenvalues of a general real n x n matrix (row-major, destroyed): wr/wi real and imaginary
  * parts. Returns 0 on success, -1 if the QR iteration did not converge, -2 out of memory. */
 int rx_eigenvalues_general(double *a, int n, double *wr, double *wi);
+/* The k-th smallest (k = 0 .. n-1, counted with multiplicity) eigenvalue of a symmetric n x n matrix
+ * (row-major, both triangles, destroyed), to within a few units in the last place of the largest
+ * eigenvalue's magnitude: Householder tridiagonalisation, then bisection. Returns 0, -1 for a bad
+ * k, -2 out of memory. */
+int rx_eigenvalue_symmetric(double *a, int n, int k, double *out);
 /* Eigenvalues of a symmetric 3x3 matrix, ascending. */
 void rx_eigenvalues_sym3(const double a[9], double w[3]);
 

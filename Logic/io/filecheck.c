@@ -173,6 +173,7 @@ static qr_status check_nifti(const char *path, int pair) {
 /* ---- text headers: NRRD and MetaImage ----------------------------------------------------- */
 
 #define QR_HDR_FIELDS 32
+#define QR_META_MAX_NAME 255 /* MetaIO's MET_FieldRecordType.name */
 typedef struct text_header {
     char key[QR_HDR_FIELDS][64];
     char *val[QR_HDR_FIELDS];
@@ -213,6 +214,15 @@ static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
             break;
         }
         if (nrrd && line[0] == '#') continue;
+        if (!nrrd) { /* ITK 5.2's MetaIO copies a field name into 255 bytes unchecked (MET_InitReadField) */
+            size_t from = strspn(line, " \t\v\f"), end = from + strcspn(line + from, "=:\r\n");
+            while (end > from && (line[end - 1] == ' ' || line[end - 1] == '\t')) end--;
+            if (end - from >= QR_META_MAX_NAME) {
+                s = qr_fail(QR_ERR_FORMAT, "%s: MetaImage header line %d holds a field name of %zu characters (at most %d)",
+                            path, lineno, end - from, QR_META_MAX_NAME - 1);
+                break;
+            }
+        }
         char *sep = strchr(line, nrrd ? ':' : '=');
         if (!sep) continue;
         if (nrrd && sep[1] == '=') continue; /* key/value pair */

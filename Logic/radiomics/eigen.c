@@ -6,8 +6,8 @@
  * double-shift (Francis) QR iteration on H with deflation at negligible subdiagonal entries
  * (Golub & Van Loan, Matrix Computations, algorithms 7.4.2 and 7.5.1-7.5.2). Real eigenvalues come
  * out with wi = 0 exactly, complex ones as conjugate pairs.
- * Symmetric n x n, one eigenvalue (GLCM MCC of many gray levels): Householder tridiagonalisation,
- * then bisection on Sturm counts (Golub & Van Loan 8.3.1 and 8.4.1).
+ * Symmetric n x n, one eigenvalue (GLCM MCC of many gray levels): Householder tridiagonalisation
+ * (Golub & Van Loan 8.3.1), then bisection on Sturm counts (as LAPACK's dstebz).
  * Symmetric 3x3: cyclic Jacobi rotations until the off-diagonal part vanishes.
  */
 #include <float.h>

@@ -217,8 +217,8 @@ qr_status rx_shape(const uint8_t *mask, const int64_t size[3], const double spac
 /* MCC's second largest eigenvalue of Q for one normalised GLCM p (n x n gray levels present, n >= 2)
  * with marginals px, py (glcm.c). Up to RX_MCC_GENERAL_MAX levels as PyRadiomics computes it
  * (numpy.linalg.eigvals of Q, sorted as numpy sorts complex numbers: returns 1 when the spectrum came
- * out complex); beyond, from a symmetric matrix with the same spectrum, about 8 times faster and
- * always real (returns 0). q: n*n + 1 doubles, wr, wi: n + 1 each. -1 no result, -2 out of memory. */
+ * out complex); beyond, from a symmetric matrix with the same spectrum: always real (returns 0),
+ * 10-15 times faster at 320-1000 levels (BENCHMARKS.md). q: n*n + 1 doubles, wr, wi: n + 1 each. -1 no result, -2 out of memory. */
 #define RX_MCC_GENERAL_MAX 128
 int rx_mcc_eigenvalue(const double *p, const double *px, const double *py, int n, double *q, double *wr, double *wi,
                       double *l2re, double *l2im);

@@ -90,12 +90,12 @@ h[344:348] = b"n+1\0"
 with gzip.open(sys.argv[1], "wb") as f:
     f.write(bytes(h) + bytes(4) + bytes(4 * 1024 * 1024))
 PYEOF
-lim=$(((floor + 200) * 1024))
+limited() { (ulimit -v $(((floor + 200) * 1024)); exec "$@"); }
 check "a short .nii.gz declaring 2 GiB, read as an image under ${floor}+200 MB: 'truncated', not out of memory" \
-  one_line_error 1 "voxel data truncated" bash -c "ulimit -v $lim; exec \"\$0\" \"\$@\"" "$Q" features \
+  one_line_error 1 "voxel data truncated" limited "$Q" features \
   --image "$T/huge.nii.gz" --mask "$T/huge.nii.gz" --out "$T/huge.csv" --quiet
 check "the same file read as a label map under the limit: 'truncated'" \
-  one_line_error 1 "voxel data truncated" bash -c "ulimit -v $lim; exec \"\$0\" \"\$@\"" "$Q" lesions \
+  one_line_error 1 "voxel data truncated" limited "$Q" lesions \
   --mask "$T/huge.nii.gz" --out "$T/huge.tsv"
 "$PY" - "$T/whole.nii.gz" "$T/huge.nii.gz" <<'PYEOF'
 import gzip, sys
@@ -106,7 +106,7 @@ with gzip.open(sys.argv[1], "wb", compresslevel=1) as f:
         f.write(bytes(4 * 1024 * 1024))
 PYEOF
 check "a whole 2 GiB .nii.gz under the limit: out of memory, naming the file" \
-  one_line_error 1 "whole.nii.gz: out of memory" bash -c "ulimit -v $lim; exec \"\$0\" \"\$@\"" "$Q" lesions \
+  one_line_error 1 "whole.nii.gz: out of memory" limited "$Q" lesions \
   --mask "$T/whole.nii.gz" --out "$T/huge.tsv"
 check "the same file without a limit: 'truncated'" \
   one_line_error 1 "voxel data truncated" "$Q" lesions --mask "$T/huge.nii.gz" --out "$T/huge.tsv"

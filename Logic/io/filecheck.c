@@ -173,7 +173,10 @@ static qr_status check_nifti(const char *path, int pair) {
 /* ---- text headers: NRRD and MetaImage ----------------------------------------------------- */
 
 #define QR_HDR_FIELDS 32
-#define QR_META_MAX_NAME 255 /* MetaIO's MET_FieldRecordType.name */
+#define QR_HDR_LINE 8192          /* bytes of a header line kept for parsing */
+#define QR_HDR_LINE_MAX (1 << 20) /* a longer "line" is not a header: the scan stops there */
+#define QR_META_MAX_NAME 255      /* MetaIO's MET_FieldRecordType.name */
+#define QR_META_MAX_STRING 255    /* MetaObject's m_Comment, m_Name, m_ObjectTypeName, m_ObjectSubTypeName */
 typedef struct text_header {
     char key[QR_HDR_FIELDS][64];
     char *val[QR_HDR_FIELDS];
@@ -192,6 +195,52 @@ static const char *field(const text_header *t, const char *key) {
     return NULL;
 }
 
+/* One header line into buf (its first cap - 1 bytes, NUL-terminated); the rest of a longer line
+ * is read and counted, up to QR_HDR_LINE_MAX bytes, so that the next call starts on the next line
+ * whatever the line's length (fgets would hand a long line over in pieces, and a piece that is a
+ * lone newline would pass for the empty line that ends a NRRD header). Returns the bytes read, the
+ * newline included (0 at end of file); *text_len: the line's length without its line break. */
+static size_t header_line(FILE *f, char *buf, size_t cap, size_t *text_len) {
+    size_t n = 0, text = 0;
+    int c;
+    while (n < QR_HDR_LINE_MAX && (c = getc(f)) != EOF) {
+        if (n + 1 < cap) buf[n] = (char)c;
+        n++;
+        if (c == '\n') break;
+        if (c != '\r') text = n;
+    }
+    buf[n + 1 < cap ? n : cap - 1] = 0;
+    *text_len = text;
+    return n;
+}
+
+/* A span of a header line that reaches the end of buf goes on in a line longer than buf. */
+static int runs_on(size_t in_buf, size_t text_len, size_t at) { return at == in_buf && text_len > in_buf; }
+
+/* ITK 5.2's MetaIO copies a field name into 255 bytes unchecked (MET_InitReadField), and the values
+ * of Comment, Name, ObjectType and ObjectSubType (blanks trimmed, ':' or '=' after the name) into
+ * 255-byte members of MetaObject: longer ones overflowed (Debian's fortified build aborted). */
+static qr_status check_meta_line(const char *path, int lineno, const char *line, size_t text_len) {
+    static const char *const fixed[] = {"Comment", "Name", "ObjectType", "ObjectSubType"};
+    const size_t in_buf = strlen(line);
+    size_t from = strspn(line, " \t\v\f"), sep = from + strcspn(line + from, "=:\r\n"), end = sep;
+    while (end > from && (line[end - 1] == ' ' || line[end - 1] == '\t')) end--;
+    if (end - from >= QR_META_MAX_NAME)
+        return qr_fail(QR_ERR_FORMAT, "%s: MetaImage header line %d holds a field name of %s%zu characters (at most %d)",
+                       path, lineno, runs_on(in_buf, text_len, end) ? "more than " : "", end - from, QR_META_MAX_NAME - 1);
+    if (line[sep] != '=' && line[sep] != ':') return QR_OK;
+    for (size_t k = 0; k < sizeof fixed / sizeof *fixed; k++) {
+        if (end - from != strlen(fixed[k]) || strncmp(line + from, fixed[k], end - from) != 0) continue;
+        size_t v0 = sep + 1 + strspn(line + sep + 1, " \t\r\n\v\f"), v1 = in_buf;
+        while (v1 > v0 && isspace((unsigned char)line[v1 - 1])) v1--;
+        if (v1 - v0 >= QR_META_MAX_STRING)
+            return qr_fail(QR_ERR_FORMAT, "%s: MetaImage header line %d holds a %s of %s%zu characters (at most %d)", path,
+                           lineno, fixed[k], runs_on(in_buf, text_len, v1) ? "more than " : "", v1 - v0,
+                           QR_META_MAX_STRING - 1);
+    }
+    return QR_OK;
+}
+
 /* Read "key<sep>value" lines: NRRD (sep ':', header ends at an empty line or EOF, '#' comments,
  * "key:=value" pairs skipped) or MetaImage (sep '=', header ends after ElementDataFile). */
 static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
@@ -201,10 +250,11 @@ static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) return QR_OK; /* a pipe would block: no fields */
     FILE *f = fopen(path, "rb");
     if (!f) return QR_OK;
-    char line[8192];
+    char line[QR_HDR_LINE];
     int lineno = 0;
     qr_status s = QR_OK;
-    while (fgets(line, sizeof line, f)) {
+    size_t line_len, text_len;
+    while ((line_len = header_line(f, line, sizeof line, &text_len)) > 0) {
         lineno++;
         if (lineno > 4096) break;
         if (nrrd && lineno == 1) continue; /* NRRD000x magic */
@@ -214,14 +264,11 @@ static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
             break;
         }
         if (nrrd && line[0] == '#') continue;
-        if (!nrrd) { /* ITK 5.2's MetaIO copies a field name into 255 bytes unchecked (MET_InitReadField) */
-            size_t from = strspn(line, " \t\v\f"), end = from + strcspn(line + from, "=:\r\n");
-            while (end > from && (line[end - 1] == ' ' || line[end - 1] == '\t')) end--;
-            if (end - from >= QR_META_MAX_NAME) {
-                s = qr_fail(QR_ERR_FORMAT, "%s: MetaImage header line %d holds a field name of %zu characters (at most %d)",
-                            path, lineno, end - from, QR_META_MAX_NAME - 1);
-                break;
-            }
+        if (!nrrd && (s = check_meta_line(path, lineno, line, text_len)) != QR_OK) break;
+        if (line_len >= QR_HDR_LINE_MAX) {
+            s = qr_fail(QR_ERR_FORMAT, "%s: header line %d is longer than %d MiB (not a %s header)", path, lineno,
+                        QR_HDR_LINE_MAX >> 20, nrrd ? "NRRD" : "MetaImage");
+            break;
         }
         char *sep = strchr(line, nrrd ? ':' : '=');
         if (!sep) continue;

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QR_ERRMSG_MAX 1024
+#define QR_ERRMSG_MAX 8192 /* room for a message naming a file of the longest path (QR_PATH_MAX) */
 
 static _Thread_local char g_errmsg[QR_ERRMSG_MAX];
 static _Thread_local int g_oom_noted;

@@ -175,6 +175,7 @@ static qr_status check_nifti(const char *path, int pair) {
 #define QR_HDR_FIELDS 32
 #define QR_HDR_LINE 8192          /* bytes of a header line kept for parsing */
 #define QR_HDR_LINE_MAX (1 << 20) /* a longer "line" is not a header: the scan stops there */
+#define QR_NRRD_LINE_MAX 768      /* see read_text_header */
 #define QR_META_MAX_NAME 255      /* MetaIO's MET_FieldRecordType.name */
 #define QR_META_MAX_STRING 255    /* MetaObject's m_Comment, m_Name, m_ObjectTypeName, m_ObjectSubTypeName */
 typedef struct text_header {
@@ -264,6 +265,16 @@ static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
             break;
         }
         if (nrrd && line[0] == '#') continue;
+        /* teem, ITK's NRRD library, quotes a line it cannot parse in an error message formatted into
+         * 1,024 bytes without a bound: a bad line of about 980 characters aborted the process. Only
+         * comments, content and key:=value lines, which always parse, may be longer. */
+        if (nrrd && text_len >= QR_NRRD_LINE_MAX && !strstr(line, ":=") && strncmp(line, "content:", 8) != 0) {
+            s = qr_fail(QR_ERR_FORMAT,
+                        "%s: NRRD header line %d has %zu characters (at most %d, except in comments, content and "
+                        "key:=value lines)",
+                        path, lineno, text_len, QR_NRRD_LINE_MAX - 1);
+            break;
+        }
         if (!nrrd && (s = check_meta_line(path, lineno, line, text_len)) != QR_OK) break;
         if (line_len >= QR_HDR_LINE_MAX) {
             s = qr_fail(QR_ERR_FORMAT, "%s: header line %d is longer than %d MiB (not a %s header)", path, lineno,

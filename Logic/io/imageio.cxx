@@ -150,9 +150,108 @@ typename TImage::Pointer view_as_itk(const qr_volume *v) {
 
 // ---- reading ----
 
+// A name for ITK to open a file under, in a private temporary folder, when the file's own name
+// would mislead or break a toolkit (see resolve_read and resolve_write). The folder and link go
+// when the object does.
+class PrivateName {
+  public:
+    PrivateName() = default;
+    PrivateName(const PrivateName &) = delete;
+    PrivateName &operator=(const PrivateName &) = delete;
+    ~PrivateName() {
+        if (!link_.empty()) unlink(link_.c_str());
+        if (!dir_.empty()) rmdir(dir_.c_str());
+    }
+
+    // The name ITK should read `path` under: `path` itself, or a private one.
+    //
+    // ITK 5.2's NIfTI library looks for the voxel data of a single-file NIfTI by name, trying
+    // "<base>.nii" before "<base>.nii.gz" (nifti_findimgname): reading x.nii.gz with another image
+    // x.nii beside it (an unpacked copy, an older version) takes x.nii.gz's header and x.nii's
+    // voxels, without a word. Such a file is read through a link to it alone.
+    //
+    // teem, ITK's NRRD library, formats its error messages into 1,024 bytes without a bound, and
+    // they quote the file's path: with a path of about 1,000 characters any error in the file
+    // (a bad field, a missing data file) aborted the process. A NRRD file with a long path is
+    // read through a short link to its folder, where a detached data file is found as beside it.
+    qr_status resolve_read(const char *path, const char **use) {
+        *use = path;
+        const size_t n = std::strlen(path);
+        if (n >= 8 && strcasecmp(path + n - 7, ".nii.gz") == 0) {
+            const std::string base(path, n - 7);
+            if (!exists((base + ".nii").c_str()) && !exists((base + ".NII").c_str())) return QR_OK;
+            char real[PATH_MAX];
+            if (!realpath(path, real))
+                return qr_fail(QR_ERR_IO, "%s: cannot resolve its path (%s)", path, std::strerror(errno));
+            if (!make_dir()) {
+                const int e = errno;
+                return qr_fail(QR_ERR_IO,
+                               "%s: an image %s.nii lies beside it, which the NIfTI reader would take the voxels from, "
+                               "and no private temporary folder could be made to avoid that (%s)",
+                               path, base.c_str(), std::strerror(e));
+            }
+            QR_TRY(make_link(real, "image.nii.gz", path));
+            *use = link_.c_str();
+            return QR_OK;
+        }
+        return folder_link(path, use);
+    }
+
+    // The name ITK should write `path` (a staged file) under: itself, or through a short link to
+    // its folder when it is a NRRD file with a long path (teem's messages, as above).
+    qr_status resolve_write(const char *path, const char **use) { return folder_link(path, use); }
+
+  private:
+    static constexpr size_t kTeemPathMax = 512; // room for teem's longest message around the path
+
+    qr_status folder_link(const char *path, const char **use) {
+        *use = path;
+        const bool nrrd = qr_path_has_suffix(path, ".nrrd") || qr_path_has_suffix(path, ".nhdr");
+        if (!nrrd || std::strlen(path) < kTeemPathMax) return QR_OK;
+        const char *base = qr_path_basename(path);
+        std::string folder(path, (size_t)(base - path));
+        if (folder.empty()) folder = ".";
+        char real[PATH_MAX];
+        if (!realpath(folder.c_str(), real))
+            return qr_fail(QR_ERR_IO, "%s: cannot resolve its folder (%s)", path, std::strerror(errno));
+        if (!make_dir())
+            return qr_fail(QR_ERR_IO,
+                           "%s: the NRRD library cannot take a path of %zu characters, and no private temporary "
+                           "folder could be made for a shorter one (%s)",
+                           path, std::strlen(path), std::strerror(errno));
+        QR_TRY(make_link(real, "f", path));
+        name_ = link_ + "/" + base;
+        *use = name_.c_str();
+        return QR_OK;
+    }
+
+    bool make_dir() {
+        const char *tmp = std::getenv("TMPDIR");
+        if (!tmp || !*tmp || std::strlen(tmp) > 200) tmp = "/tmp";
+        std::string templ = std::string(tmp) + "/qsmrim-io-XXXXXX";
+        std::vector<char> buf(templ.begin(), templ.end());
+        buf.push_back('\0');
+        if (!mkdtemp(buf.data())) return false;
+        dir_ = buf.data();
+        return true;
+    }
+
+    qr_status make_link(const char *target, const char *name, const char *path) {
+        const std::string link = dir_ + "/" + name;
+        if (symlink(target, link.c_str()) != 0)
+            return qr_fail(QR_ERR_IO, "%s: cannot make a private link to read it through (%s)", path, std::strerror(errno));
+        link_ = link;
+        return QR_OK;
+    }
+
+    std::string dir_, link_, name_;
+};
+
 struct FileHeader {
     itk::ImageIOBase::Pointer io;
     std::vector<std::string> dicom_files; // non-empty for a DICOM series
+    PrivateName name;                     // ITK reads the file under `use`: its path or a private name
+    const char *use = nullptr;
 };
 
 qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
@@ -190,9 +289,10 @@ qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
                        "%s: not a readable image (format not recognised or header corrupt; "
                        "expected NIfTI, NRRD, MetaImage or a DICOM folder)",
                        path);
+    QR_TRY(h->name.resolve_read(path, &h->use));
     try {
         MuteStreams mute;
-        h->io->SetFileName(path);
+        h->io->SetFileName(h->use);
         h->io->ReadImageInformation();
     } catch (const itk::ExceptionObject &e) {
         return fail_itk(QR_ERR_FORMAT, path, "corrupt image header", e);
@@ -504,48 +604,6 @@ void restore_nonfinite(const NiftiScan &scan, T *buf, int64_t n) {
         for (int64_t i = r.start; i < r.start + r.length && i < n; i++) buf[i] = (T)r.value;
 }
 
-// ITK 5.2's NIfTI library looks for the voxel data of a single-file NIfTI by name, trying
-// "<base>.nii" before "<base>.nii.gz" (nifti_findimgname): reading x.nii.gz with another image
-// x.nii beside it (an unpacked copy, an older version) takes x.nii.gz's header and x.nii's voxels,
-// without a word. Such a file is read by ITK through a link of its own in a private temporary
-// folder, where it has no neighbours.
-class NiftiPrivateName {
-  public:
-    ~NiftiPrivateName() {
-        if (!link_.empty()) unlink(link_.c_str());
-        if (!dir_.empty()) rmdir(dir_.c_str());
-    }
-    // The name ITK should read `path` under: `path` itself, or the private link.
-    qr_status resolve(const char *path, const char **use) {
-        *use = path;
-        const size_t n = std::strlen(path);
-        if (n < 8 || strcasecmp(path + n - 7, ".nii.gz") != 0) return QR_OK;
-        const std::string base(path, n - 7);
-        if (!exists((base + ".nii").c_str()) && !exists((base + ".NII").c_str())) return QR_OK;
-        char real[PATH_MAX];
-        if (!realpath(path, real)) return qr_fail(QR_ERR_IO, "%s: cannot resolve its path (%s)", path, std::strerror(errno));
-        const char *tmp = std::getenv("TMPDIR");
-        std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/qsmrim-nifti-XXXXXX";
-        std::vector<char> buf(templ.begin(), templ.end());
-        buf.push_back('\0');
-        if (!mkdtemp(buf.data()))
-            return qr_fail(QR_ERR_IO,
-                           "%s: an image %s.nii lies beside it, which the NIfTI reader would take the voxels from, "
-                           "and no private temporary folder could be made to avoid that (%s: %s)",
-                           path, base.c_str(), templ.c_str(), std::strerror(errno));
-        dir_ = buf.data();
-        const std::string link = dir_ + "/image.nii.gz";
-        if (symlink(real, link.c_str()) != 0)
-            return qr_fail(QR_ERR_IO, "%s: cannot make a private link to read it through (%s)", path, std::strerror(errno));
-        link_ = link;
-        *use = link_.c_str();
-        return QR_OK;
-    }
-
-  private:
-    std::string dir_, link_;
-};
-
 template <class TImage>
 qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Pointer *out, NiftiScan *scan) {
     std::lock_guard<std::mutex> lock(g_itk_read_lock);
@@ -563,12 +621,9 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             QR_TRY(nifti_pass(path, &pass));
             QR_TRY(qr_image_check_data(path, (int64_t)h.io->GetImageSizeInPixels(),
                                        (int64_t)h.io->GetImageSizeInBytes()));
-            NiftiPrivateName name;
-            const char *use;
-            QR_TRY(name.resolve(path, &use));
             auto reader = itk::ImageFileReader<TImage>::New();
             reader->SetImageIO(h.io);
-            reader->SetFileName(use);
+            reader->SetFileName(h.use);
             reader->Update();
             *out = reader->GetOutput();
         }
@@ -819,9 +874,12 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
     if (!compress) QR_TRY(qr_space_check(staging_dir, bytes, bytes, path));
     std::unique_ptr<StderrCapture> capture;
     if (compress && short_of_room(staging_dir, bytes)) capture.reset(new StderrCapture());
+    PrivateName name;
+    const char *use;
+    QR_TRY(name.resolve_write(staging_file, &use));
     try {
         auto writer = itk::ImageFileWriter<TImage>::New();
-        writer->SetFileName(staging_file);
+        writer->SetFileName(use);
         writer->SetInput(img);
         writer->SetUseCompression(compress);
         writer->Update();

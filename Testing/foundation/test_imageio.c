@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,10 +30,10 @@
 static char g_dir[256];
 
 static const char *tmp_path(const char *name) {
-    static char buf[8][QR_PATH_MAX];
+    static char buf[8][QR_PATH_MAX + sizeof g_dir];
     static int slot = 0;
     slot = (slot + 1) % 8;
-    snprintf(buf[slot], QR_PATH_MAX, "%s/%s", g_dir, name);
+    snprintf(buf[slot], sizeof buf[slot], "%s/%s", g_dir, name);
     return buf[slot];
 }
 
@@ -1208,11 +1209,64 @@ static void test_long_header_lines(void **state) {
     expect_reads_8("long.nrrd");
     write_long_line("long.nrrd", 1, "content: ", 'c', 8191 - 9, "", 20);
     expect_read_error("long.nrrd", QR_ERR_FORMAT, "voxel data truncated (file holds 20 bytes, header declares 32)");
+    /* NRRD lines teem would quote in an error of more than 1,024 bytes (the process aborted) */
+    write_long_line("kinds.nrrd", 1, "kinds: domain domain ", 'x', 1000, "", 32);
+    expect_read_error("kinds.nrrd", QR_ERR_FORMAT, "NRRD header line 4 has 1021 characters (at most 767");
+    write_long_line("kinds.nrrd", 1, "kinds: domain domain ", 'x', 700, "", 32); /* a shorter bad line: teem's error */
+    expect_read_error("kinds.nrrd", QR_ERR_FORMAT, "corrupt image header");
+    write_long_line("kv.nrrd", 1, "note:=", 'k', 5000, "", 32); /* key:=value and content lines always parse */
+    expect_reads_8("kv.nrrd");
+    write_long_line("kv.nrrd", 1, "content: ", 'k', 5000, "", 32);
+    expect_reads_8("kv.nrrd");
     /* a "line" of more than 1 MiB is no header */
     write_long_line("huge.mha", 0, "Unknown = ", 'v', (size_t)2 << 20, "", 32);
     expect_read_error("huge.mha", QR_ERR_FORMAT, "header line 3 is longer than 1 MiB (not a MetaImage header)");
     write_long_line("huge.nrrd", 1, "content: ", 'c', (size_t)2 << 20, "", 32);
     expect_read_error("huge.nrrd", QR_ERR_FORMAT, "header line 4 is longer than 1 MiB (not a NRRD header)");
+}
+
+/* teem quotes the file's path in its error messages, formatted into 1,024 bytes without a bound: a
+ * NRRD file with an error in it and a path of about 1,000 characters aborted the process. Such files
+ * are read and written through a short private link to their folder. */
+static void test_nrrd_long_path(void **state) {
+    (void)state;
+    char sub[QR_PATH_MAX] = "", tmpdir[QR_PATH_MAX];
+    snprintf(tmpdir, sizeof tmpdir, "%s", tmp_path("tmp"));
+    assert_int_equal(mkdir(tmpdir, 0700), 0);
+    assert_int_equal(setenv("TMPDIR", tmpdir, 1), 0); /* the private folders go here */
+    for (int d = 0; d < 6; d++) {                     /* 6 folders of 200 characters */
+        size_t n = strlen(sub);
+        snprintf(sub + n, sizeof sub - n, "%s%.*s", n ? "/" : "", 200, "dddddddddddddddddddddddddddddddddddddddddddddddddd"
+                 "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
+                 "dddddddddddddddddddddddddddddddddddddddddddddddddd");
+        assert_int_equal(mkdir(tmp_path(sub), 0700), 0);
+    }
+    char name[QR_PATH_MAX];
+    assert_true(strlen(tmp_path(sub)) > 1200);
+    /* a volume written and read back; a detached header beside its data */
+    snprintf(name, sizeof name, "%s/volume.nrrd", sub);
+    roundtrip_float(name, 1e-9, 0);
+    snprintf(name, sizeof name, "%s/volume.nhdr", sub);
+    roundtrip_float(name, 1e-9, 0);
+    /* errors in such a file are reported, naming it in full */
+    snprintf(name, sizeof name, "%s/bad.nrrd", sub);
+    write_text(name, "NRRD0004\ntype: nonsense\ndimension: 3\nsizes: 2 2 2\nencoding: raw\n\n12345678");
+    qr_volume v;
+    expect_error(qr_image_read(tmp_path(name), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "/bad.nrrd: corrupt image header");
+    assert_non_null(strstr(qr_last_error(), tmp_path(name)));
+    snprintf(name, sizeof name, "%s/nodata.nhdr", sub);
+    write_text(name, "NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\nendian: little\nencoding: raw\n"
+                     "data file: missing.raw\n\n");
+    expect_error(qr_image_read(tmp_path(name), QR_FLOAT32, &v, NULL), QR_ERR_FORMAT, "couldn't open");
+    assert_non_null(strstr(qr_last_error(), "missing.raw"));
+    /* nothing is left in the temporary folder */
+    DIR *dir = opendir(tmpdir);
+    assert_non_null(dir);
+    int left = 0;
+    for (struct dirent *e; (e = readdir(dir));) left += e->d_name[0] != '.';
+    closedir(dir);
+    assert_int_equal(left, 0);
+    unsetenv("TMPDIR");
 }
 
 static void test_nrrd_meta_checks(void **state) {
@@ -1393,6 +1447,7 @@ int main(void) {
         cmocka_unit_test(test_nifti_sibling_files),
         cmocka_unit_test(test_nrrd_meta_checks),
         cmocka_unit_test(test_long_header_lines),
+        cmocka_unit_test(test_nrrd_long_path),
         cmocka_unit_test(test_output_names),
         cmocka_unit_test(test_outputs_check),
     };

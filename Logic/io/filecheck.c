@@ -149,6 +149,14 @@ static qr_status check_nifti(const char *path, int pair) {
         vox_offset > (float)QR_NIFTI_MAX_OFFSET)
         return qr_fail(QR_ERR_FORMAT, "%s: NIfTI vox_offset is %g (must be a whole number of bytes%s)", hdr,
                        (double)vox_offset, pair ? ", at most 2^50" : ", from 352 to 2^50");
+    /* Neither code set: NIfTI's ANALYZE-compatible "method 1", voxel sizes only. ITK reads such a
+     * file at origin 0 along the LPS axes, which puts it somewhere beside a volume with a position
+     * (another grid, resampled: lesions scored on other tissue, without a word). */
+    if (n_i16(&b, 252) <= 0 && n_i16(&b, 254) <= 0)
+        return qr_fail(QR_ERR_GEOMETRY,
+                       "%s: NIfTI qform_code and sform_code are both 0: the file carries no orientation or position "
+                       "(write it with the header of the image it was made from)",
+                       hdr);
     if (n_i16(&b, 252) > 0) { /* qform: quaternion b, c, d and offset x, y, z */
         for (int i = 0; i < 6; i++)
             if (!isfinite(n_f32(&b, 256 + 4 * i)))

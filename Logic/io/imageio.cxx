@@ -113,8 +113,8 @@ void geometry_from_itk(const TImage *img, qr_geometry *g) {
     for (int a = 0; a < 3; a++) {
         g->size[a] = (int64_t)size[a];
         g->spacing[a] = sp[a];
-        g->origin[a] = org[a];
-        for (int c = 0; c < 3; c++) g->direction[3 * a + c] = dir[a][c];
+        g->origin[a] = org[a] + 0.0; // -0 as 0 (an offset of 0 turned from RAS to LPS is -0)
+        for (int c = 0; c < 3; c++) g->direction[3 * a + c] = dir[a][c] + 0.0;
     }
 }
 
@@ -591,7 +591,7 @@ void geometry_from_io(const itk::ImageIOBase *io, qr_geometry *g) {
     for (unsigned a = 0; a < 3; a++) {
         g->size[a] = (int64_t)io->GetDimensions(a);
         g->spacing[a] = io->GetSpacing(a);
-        g->origin[a] = io->GetOrigin(a);
+        g->origin[a] = io->GetOrigin(a) + 0.0;
         for (unsigned c = 0; c < 3; c++) g->direction[3 * a + c] = io->GetDirection(c)[a] + 0.0; // -0 as 0, as ITK's reader
     }
     flip_negative_spacing(g);

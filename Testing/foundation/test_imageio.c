@@ -572,6 +572,7 @@ static void test_nonfinite_float64_nifti(void **state) {
     memcpy(h + 108, &vox_offset, 4);
     memcpy(h + 112, &slope, 4);
     h[123] = 2; /* mm */
+    put16(h, 252, 1); /* qform_code: scanner */
     memcpy(h + 344, "n+1", 4);
     double *d = malloc(sizeof(double) * (size_t)n);
     for (int64_t i = 0; i < n; i++) d[i] = i < 100000 ? NAN : 0.25 * (double)(i % 7);
@@ -612,7 +613,8 @@ typedef struct nifti_case {
     int16_t nx, ny, nz, nt; /* nt > 0: a 4D file with nt volumes */
     float slope, inter;
     int vox_offset;
-    int orient; /* 0: none, 1: oblique qform with qfac -1, 2: oblique sform */
+    int orient; /* 0: qform of no rotation at origin 0, 1: oblique qform with qfac -1, 2: oblique sform,
+                 * -1: neither (no orientation) */
     double (*value)(int64_t i);
 } nifti_case;
 
@@ -659,7 +661,9 @@ static void write_nifti_case(const nifti_case *c, const char *path) {
     put_f32(h, 112, c->slope, sw);
     put_f32(h, 116, c->inter, sw);
     h[123] = 2; /* mm */
-    if (c->orient == 1) {
+    if (c->orient == 0) {
+        put_i16(h, 252, 1, sw);
+    } else if (c->orient == 1) {
         put_i16(h, 252, 1, sw);
         put_f32(h, 256, 0.1f, sw);
         put_f32(h, 260, -0.2f, sw);
@@ -731,6 +735,8 @@ static void expect_same_as_itk(const char *path, qr_dtype want) {
     qr_volume_free(&b);
 }
 
+static void expect_read_error(const char *name, qr_status want, const char *needle);
+
 static void test_nifti_direct_matches_itk(void **state) {
     (void)state;
     const nifti_case cases[] = {
@@ -768,6 +774,11 @@ static void test_nifti_direct_matches_itk(void **state) {
         expect_same_as_itk(path, QR_FLOAT32);
         expect_same_as_itk(path, QR_INT32);
     }
+    /* neither qform nor sform: NIfTI's ANALYZE-compatible method, no position (ITK put such a
+     * volume at origin 0 along the LPS axes, where resampling it onto another grid moved it) */
+    const nifti_case none = {"none.nii.gz", 16, 4, 0, 1, 13, 11, 7, 0, 0, 0, 352, -1, v_float};
+    write_nifti_case(&none, tmp_path(none.name));
+    expect_read_error(none.name, QR_ERR_GEOMETRY, "qform_code and sform_code are both 0: the file carries no orientation");
     /* bytes after the voxel data are not voxels */
     FILE *fa = fopen(tmp_path("i8.nii"), "ab");
     assert_non_null(fa);

@@ -281,6 +281,24 @@ static qr_status missing_label(const qr_cohort_entry *e, const qr_subject *s, in
                           : "");
 }
 
+/* A map of one lesion labelled 1 (or 255) whose voxels form separate lesions is, in all likelihood,
+ * a binary mask listed where a label map belongs: read as labels, its lesions would be trained as
+ * one, under the rim label of the one row its annotation table can hold. */
+static qr_status binary_mask_check(const qr_cohort_entry *e, const qr_subject *s) {
+    if (s->lesions.n != 1 || (s->lesions.items[0].id != 1 && s->lesions.items[0].id != 255)) return QR_OK;
+    qr_volume cc;
+    int64_t parts = 0;
+    QR_TRY(qr_connected_components(&s->labels, 26, &cc, &parts));
+    qr_volume_free(&cc);
+    if (parts < 2) return QR_OK;
+    return qr_fail(QR_ERR_FORMAT,
+                   "subject '%s': %s holds one label (%d) whose voxels form %lld separate lesions: a binary mask? "
+                   "%s names lesions by their label, so split the mask into numbered lesions first: qsmrim lesions "
+                   "--mask MAP --out LESIONS.tsv --out-labels LABELS.nrrd (one lesion in several parts: give it "
+                   "another label than 1 or 255)",
+                   e->subject, e->lesions, s->lesions.items[0].id, (long long)parts, e->annotations);
+}
+
 /* Lesions without an annotation row are left out (append_subject); this says which subjects they
  * are in, and leaves out a subject none of whose lesions is annotated: its rim+ count is unknown,
  * not 0, so it must not count in the per-subject count metrics. A subject whose map holds no
@@ -361,6 +379,7 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         st = qr_annotations_read(e->annotations, e->subject, &ann, &nann);
         for (int64_t a = 0; st == QR_OK && a < nann; a++)
             if (!qr_lesion_table_find(&s.lesions, ann[a].lesion_id)) st = missing_label(e, &s, ann[a].lesion_id);
+        if (st == QR_OK && nann > 0) st = binary_mask_check(e, &s);
         reordered += s.reordered;
         qr_feature_table ft;
         memset(&ft, 0, sizeof ft);

@@ -24,6 +24,7 @@
 #include "core/fileutil.h"
 #include "data/lesion_inputs.h"
 #include "io/geometry.h"
+#include "io/imageio.h"
 #include "train/dataset.h"
 
 #include "train/mini_dataset.h"
@@ -242,6 +243,53 @@ static void test_single_label(void **state) {
     }
 }
 
+/* A binary mask listed as a subject's lesion map, its annotation table naming lesion 1 only: read as
+ * labels, its separate lesions would be trained as one. Refused, saying how to split it; the same
+ * map with another label is taken as one lesion of several parts. */
+static void test_binary_mask_refused(void **state) {
+    (void)state;
+    char path[1024], man[1024], ann[1024];
+    qr_volume l;
+    snprintf(path, sizeof path, "%s/c/sub-03_lesions.nrrd", g_dir);
+    assert_int_equal(qr_image_read(path, QR_INT32, &l, NULL), QR_OK);
+    for (int label = 1; label <= 2; label++) {
+        int32_t *p = qr_volume_i32(&l);
+        for (int64_t v = 0; v < qr_volume_nvox(&l); v++) p[v] = p[v] > 0 ? label : 0;
+        snprintf(path, sizeof path, "%s/c/sub-03_mask.nrrd", g_dir);
+        assert_int_equal(qr_image_write(path, &l, 0), QR_OK);
+        snprintf(ann, sizeof ann, "%s/c/sub-03_mask_annotations.tsv", g_dir);
+        FILE *f = fopen(ann, "w");
+        assert_non_null(f);
+        fprintf(f, "lesion_id\trim\n%d\t0\n", label);
+        fclose(f);
+        snprintf(man, sizeof man, "%s/c/mask.tsv", g_dir);
+        f = fopen(man, "w");
+        assert_non_null(f);
+        fprintf(f, "subject\tqsm\tflair\tlesions\tannotations\n");
+        for (int s = 1; s <= 3; s++)
+            fprintf(f, "sub-%02d\tsub-%02d_qsm.nrrd\tsub-%02d_flair.nrrd\tsub-%02d_%s.nrrd\tsub-%02d_%sannotations.tsv\n", s, s, s,
+                    s, s == 3 ? "mask" : "lesions", s, s == 3 ? "mask_" : "");
+        fclose(f);
+        qr_cohort c;
+        assert_int_equal(qr_cohort_read(man, &c), QR_OK);
+        qr_dataset_options o = {0, 0, 0, NULL, NULL, 1};
+        qr_dataset d;
+        const qr_status st = qr_dataset_load(&c, &o, &d, NULL, NULL, NULL);
+        qr_cohort_free(&c);
+        if (label == 1) {
+            assert_int_equal(st, QR_ERR_FORMAT);
+            assert_non_null(strstr(qr_last_error(), "subject 'sub-03'"));
+            assert_non_null(strstr(qr_last_error(), "sub-03_mask.nrrd holds one label (1) whose voxels form"));
+            assert_non_null(strstr(qr_last_error(), "qsmrim lesions --mask MAP --out LESIONS.tsv --out-labels LABELS.nrrd"));
+        } else {
+            if (st != QR_OK) fail_msg("%s", qr_last_error());
+            assert_int_equal(d.subject_lesions[2], 1);
+            qr_dataset_free(&d);
+        }
+    }
+    qr_volume_free(&l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dataset),
@@ -249,6 +297,7 @@ int main(void) {
         cmocka_unit_test(test_from_subject),
         cmocka_unit_test(test_storage_order),
         cmocka_unit_test(test_single_label),
+        cmocka_unit_test(test_binary_mask_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -57,8 +57,8 @@ static qr_status check_settings_record(const char *checkpoint, const char *setti
         qr_clear_error();
     if (diff[0])
         return qr_fail(QR_ERR_INVALID_ARG,
-                       "%s: the checkpoint was written with other training settings (%s); remove it or run without "
-                       "--resume",
+                       "%s: the checkpoint was written with other training settings (%s); remove it to start "
+                       "anew",
                        checkpoint, diff);
     return QR_OK;
 }
@@ -285,13 +285,12 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         st = qr_nn_checkpoint_load(t, o->checkpoint, fields, 2);
         if (st == QR_OK && stored_hash != settings_hash)
             st = qr_fail(QR_ERR_INVALID_ARG,
-                         "%s: the checkpoint was written with other training settings; remove it or run without "
-                         "--resume",
+                         "%s: the checkpoint was written with other training settings; remove it to start anew",
                          o->checkpoint);
         else if (st != QR_OK && strstr(qr_last_error(), "settings_hash"))
             st = qr_fail(QR_ERR_INVALID_ARG,
                          "%s: the checkpoint does not record its training settings (an older qsmrim wrote it); "
-                         "remove it or run without --resume",
+                         "remove it to start anew",
                          o->checkpoint);
         else if (st != QR_OK)
             st = qr_fail_context(st, "resuming from %s", o->checkpoint);

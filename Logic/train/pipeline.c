@@ -533,7 +533,21 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
             if (train[s] && d->subject_qsm_hash && d->subject_qsm_hash[s]) trained_on[ntrained++] = d->subject_qsm_hash[s];
         info.training_qsm = trained_on;
         info.n_training_qsm = ntrained;
-        snprintf(info.training_data, sizeof info.training_data, "%s", o->training_data ? o->training_data : "");
+        /* what the model was fitted on: the training subjects, not the held-out ones */
+        int fit_subjects = 0;
+        int64_t fit_lesions = 0, fit_rimpos = 0;
+        for (int s = 0; s < d->nsubjects; s++) {
+            if (!train[s]) continue;
+            fit_subjects++;
+            fit_lesions += d->subject_lesions[s];
+            fit_rimpos += d->subject_rimpos[s];
+        }
+        char held[64] = "";
+        if (out->n_holdout_subjects > 0)
+            snprintf(held, sizeof held, "; %d more held out", out->n_holdout_subjects);
+        snprintf(info.training_data, sizeof info.training_data, "%s%s(%d subjects, %lld lesions, %lld rim+%s)",
+                 o->training_data ? o->training_data : "", o->training_data && o->training_data[0] ? " " : "",
+                 fit_subjects, (long long)fit_lesions, (long long)fit_rimpos, held);
         if (out->have_holdout) {
             const qr_eval_result *r = &out->holdout.result;
             char line[160];

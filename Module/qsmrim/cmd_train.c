@@ -276,8 +276,7 @@ int cmd_train(int argc, char **argv) {
         cli_notice("no held-out subjects: the decision thresholds come from the training lesions (optimistic)");
 
     char training_data[256];
-    snprintf(training_data, sizeof training_data, "%s%s%s (%d subjects, %lld lesions, %lld rim+)", note ? note : "",
-             note ? ": " : "", qr_path_basename(manifest), ds.nsubjects, (long long)ds.n, (long long)npos);
+    snprintf(training_data, sizeof training_data, "%s%s%s", note ? note : "", note ? ": " : "", qr_path_basename(manifest));
     run_state rs;
     memset(&rs, 0, sizeof rs);
     rs.seeds = (int)seeds;

@@ -205,6 +205,22 @@ f = h5py.File('$T/model.h5', 'r')
 txt = ' '.join(str(v) for v in f.attrs.values())
 assert 'held-out' in txt, txt
 " 
+check "the model's provenance counts the subjects it was fitted on, not the held-out ones" "$PY" - "$T" <<'PYEOF'
+import h5py, json, sys
+t = sys.argv[1]
+m = json.load(open(t + "/train-report/metrics.json"))  # the held-out subjects
+lesions = rim = 0
+for l in open(t + "/c/cohort.tsv").read().split("\n")[1:]:
+    if not l: continue
+    rows = [a.rstrip("\n").split("\t") for a in list(open(t + "/c/" + l.split("\t")[4]))[1:]]
+    lesions += len(rows)
+    rim += sum(int(a[1]) for a in rows)
+want = "cohort.tsv (%d subjects, %d lesions, %d rim+; %d more held out)" % (
+    12 - m["n_subjects"], lesions - m["n_lesions"], rim - m["n_rimpos"], m["n_subjects"])
+got = h5py.File(t + "/model.h5", "r").attrs["training_data"]
+got = got.decode() if isinstance(got, bytes) else str(got)
+assert got == want, (got, want)
+PYEOF
 check "no checkpoint is left after training" bash -c "! ls '$T'/model.h5.*ckpt* 2>/dev/null | grep -q ."
 check "evaluate --model scores every lesion with the model's thresholds (a CPU fallback said at most once)" bash -c "
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/scored' --model '$T/model.h5' --bootstrap 20 2>'$T/scored.err' &&

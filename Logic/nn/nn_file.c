@@ -11,7 +11,7 @@
  *       channel_names ("QSM,FLAIR": channel order of the patches)
  *       threshold_f1, threshold_sensitive (double, NaN = not set)
  *       training_data, commit, date, smote, notes (strings), seed (int64)
- *       voxel_size_mm (double[3]: the training subjects' median QSM voxel size along L, P, S;
+ *       voxel_size_mm (double[3]: the training subjects' QSM voxel size along L, P, S;
  *       absent when not recorded)
  *       n_members, ensemble ("mean of member probabilities")
  *   /radiomic_feature_names  (F) strings, the radiomic input order (optional)

@@ -131,9 +131,7 @@ static void report(const qr_score_request *req, double frac, const char *what) {
 static void warn_voxel_size(const qr_scorer *s, const qr_score_request *req) {
     const double *m = s->info.voxel_mm, *v = req->qsm->geom.spacing;
     if (!(m[0] > 0 && m[1] > 0 && m[2] > 0)) return;
-    int off = 0;
-    for (int a = 0; a < 3; a++) off |= v[a] > 1.25 * m[a] || v[a] < 0.8 * m[a];
-    if (off)
+    if (!qr_voxel_size_fits(v, m))
         qr_log(QR_LOG_WARNING, "%s: voxels of %.3g x %.3g x %.3g mm (L, P, S) differ from the %.3g x %.3g x %.3g mm the model was "
                "trained on: its patches and features see the lesions at another scale, so its results are less reliable; "
                "resample the images to the training voxel size first",

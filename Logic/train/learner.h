@@ -101,14 +101,24 @@ typedef struct qr_model_info {
     char date[32];
     char commit[64];
     int64_t seed;
-    /* median QSM voxel size of the training subjects in mm, along L, P, S (the training storage
-     * order); 0 0 0: not recorded (older files, imported models) */
+    /* QSM voxel size of the training subjects in mm, along L, P, S (the training storage order):
+     * the one most of them share (qr_voxel_size_fits); 0 0 0: not recorded (older files, imported
+     * models) */
     double voxel_mm[3];
     /* saving only (borrowed; loading leaves them NULL / 0, see qr_model_training_subjects): the
      * training subjects, each by the first 64 bits of its QSM image's SHA-256 */
     const uint64_t *training_qsm;
     int64_t n_training_qsm;
 } qr_model_info;
+
+/* Whether images of voxel size v (mm, per axis) suit a model trained at `trained`: within 0.8 to
+ * 1.25 times it along every axis. Beyond that the patches, cut in voxels, and the radiomic
+ * features see the lesions at another scale. */
+static inline int qr_voxel_size_fits(const double v[3], const double trained[3]) {
+    for (int a = 0; a < 3; a++)
+        if (v[a] > 1.25 * trained[a] || v[a] < 0.8 * trained[a]) return 0;
+    return 1;
+}
 
 qr_status qr_learner_save(qr_learner *l, const char *path, const qr_model_info *info);
 /* Load any model file (network or forest); the architecture is read from the file. */

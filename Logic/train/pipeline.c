@@ -139,18 +139,78 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
                  (unsigned long long)dataset_content_hash(d, crops, context, features));
 }
 
-/* Median QSM voxel size along each axis (training storage order) over the subjects with train[s]. */
-static qr_status median_voxel_size(const qr_dataset *d, const int *train, double out[3]) {
+/* How many subjects (those with only[s], or all when only is NULL) have QSM voxels that do not suit
+ * `ref` (qr_voxel_size_fits); *first: the first of them. */
+static int voxel_size_misfits(const qr_dataset *d, const int *only, const double ref[3], int *first) {
+    int off = 0;
+    *first = -1;
+    for (int s = 0; s < d->nsubjects; s++)
+        if ((!only || only[s]) && !qr_voxel_size_fits(d->subject_voxel_mm[s], ref)) {
+            off++;
+            if (*first < 0) *first = s;
+        }
+    return off;
+}
+
+/* The QSM voxel size (training storage order) to record for the subjects with train[s]: that of the
+ * subject whose size the most others share within qr_voxel_size_fits (a tie goes to the one nearest
+ * the per-axis median), so the record is a size the training images have. Subjects beyond that
+ * tolerance were seen at another scale than the record says, and are warned about. */
+static qr_status training_voxel_size(const qr_dataset *d, const int *train, double out[3]) {
+    out[0] = out[1] = out[2] = 0;
     double *v = malloc((size_t)d->nsubjects * sizeof *v);
     if (!v) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    double median[3];
+    int n = 0;
     for (int a = 0; a < 3; a++) {
-        int n = 0;
+        n = 0;
         for (int s = 0; s < d->nsubjects; s++)
             if (train[s]) v[n++] = d->subject_voxel_mm[s][a];
-        out[a] = n == 0 ? 0.0 : qr_percentile(v, n, 50.0);
+        median[a] = n == 0 ? 0.0 : qr_percentile(v, n, 50.0);
     }
     free(v);
+    if (n == 0) return QR_OK;
+    int best = -1, best_count = -1;
+    double best_dist = 0;
+    for (int s = 0; s < d->nsubjects; s++) {
+        if (!train[s]) continue;
+        int count = 0;
+        for (int t = 0; t < d->nsubjects; t++) count += train[t] && qr_voxel_size_fits(d->subject_voxel_mm[t], d->subject_voxel_mm[s]);
+        double dist = 0;
+        for (int a = 0; a < 3; a++) dist += fabs(log(d->subject_voxel_mm[s][a] / median[a]));
+        if (count > best_count || (count == best_count && dist < best_dist)) {
+            best = s;
+            best_count = count;
+            best_dist = dist;
+        }
+    }
+    memcpy(out, d->subject_voxel_mm[best], 3 * sizeof *out);
+    int first;
+    const int off = voxel_size_misfits(d, train, out, &first);
+    if (off)
+        qr_log(QR_LOG_WARNING,
+               "%d of the %d training subjects have QSM voxels of another size than the %.3g x %.3g x %.3g mm (L, P, S) "
+               "the others have and the model records (beyond 0.8 to 1.25 times; '%s': %.3g x %.3g x %.3g mm): the network "
+               "and the radiomic features see their lesions at another scale; resample the cohort to one voxel size first",
+               off, n, out[0], out[1], out[2], d->subject[first], d->subject_voxel_mm[first][0],
+               d->subject_voxel_mm[first][1], d->subject_voxel_mm[first][2]);
     return QR_OK;
+}
+
+/* Subjects scored by a model whose voxels do not suit it (qr_voxel_size_fits), as predict warns for
+ * one subject: said once, with how many and the first; a model without the record is not checked. */
+static void warn_voxel_sizes(const qr_dataset *d, const qr_model_info *mi, const char *model) {
+    const double *m = mi->voxel_mm;
+    if (!(m[0] > 0 && m[1] > 0 && m[2] > 0)) return;
+    int first;
+    const int off = voxel_size_misfits(d, NULL, m, &first);
+    if (off)
+        qr_log(QR_LOG_WARNING,
+               "%d of the %d subjects have QSM voxels that differ from the %.3g x %.3g x %.3g mm (L, P, S) %s was trained "
+               "on ('%s': %.3g x %.3g x %.3g mm): the model sees their lesions at another scale, so its results on them "
+               "are less reliable; resample them to the training voxel size first",
+               off, d->nsubjects, m[0], m[1], m[2], qr_path_basename(model), d->subject[first],
+               d->subject_voxel_mm[first][0], d->subject_voxel_mm[first][1], d->subject_voxel_mm[first][2]);
 }
 
 static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_eval *m) {
@@ -225,6 +285,7 @@ qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, 
         qr_learner *l = NULL;
         qr_model_info mi;
         st = qr_learner_load(o->model_path, o->device, &l, &mi);
+        if (st == QR_OK) warn_voxel_sizes(d, &mi, o->model_path);
         if (st == QR_OK) st = alloc_eval_arrays(d, 1, m);
         int64_t *all = st == QR_OK ? malloc((size_t)d->n * sizeof *all) : NULL;
         if (st == QR_OK && !all) st = qr_fail(QR_ERR_NOMEM, "out of memory");
@@ -416,8 +477,8 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     }
     out->n_train_lesions = ntr;
     out->n_holdout_lesions = nho;
-    double voxel_mm[3] = {0, 0, 0}; /* the training subjects' median voxel size, stored in the model */
-    if (st == QR_OK) st = median_voxel_size(d, train, voxel_mm);
+    double voxel_mm[3] = {0, 0, 0}; /* the training subjects' voxel size, stored in the model */
+    if (st == QR_OK) st = training_voxel_size(d, train, voxel_mm);
     qr_learner *model = NULL;
     char settings[QR_SETTINGS_MAX];
     run_settings(o->arch, o->cfg, o->seed, o->holdout, d, settings, sizeof settings);

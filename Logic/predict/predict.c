@@ -258,7 +258,7 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
     out->flair = flair;
     memset(&qsm, 0, sizeof qsm);
     memset(&flair, 0, sizeof flair);
-    progress(&opt, 1.0, "Done");
+    progress(&opt, 1.0, "Lesions classified");
 
 done:
     qr_lesion_table_free(&table);

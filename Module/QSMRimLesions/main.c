@@ -36,14 +36,20 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void on_progress(double fraction, const char *stage, void *user) {
-    const char **last_stage = user;
+/* The share of the progress bar the classification takes; writing the outputs takes the rest. */
+#define CLASSIFY_SHARE 0.95
+
+static void stage_progress(double fraction, const char *stage, const char **last_stage) {
     if (stage && (!*last_stage || strcmp(*last_stage, stage) != 0)) {
         printf("<filter-comment> \"%s\" </filter-comment>\n", stage);
         *last_stage = stage;
     }
     printf("<filter-progress>%.4f</filter-progress>\n", fraction < 0 ? 0 : fraction > 1 ? 1 : fraction);
     fflush(stdout);
+}
+
+static void on_progress(double fraction, const char *stage, void *user) {
+    stage_progress(CLASSIFY_SHARE * fraction, stage, user);
 }
 
 static void on_log(qr_log_level level, const char *msg, void *user) {
@@ -219,8 +225,7 @@ int main(int argc, char **argv) {
         fail(ps == QR_ERR_CANCELLED ? "stopped; no output was changed" : qr_last_error());
         return ps == QR_ERR_CANCELLED ? 130 : 1;
     }
-    printf("<filter-comment> \"Writing outputs\" </filter-comment>\n");
-    fflush(stdout);
+    stage_progress(CLASSIFY_SHARE, "Writing outputs", &last_stage);
     /* every output, the return parameters included, written before any replaces an old one */
     qr_pending pending[4];
     memset(pending, 0, sizeof pending);
@@ -238,7 +243,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: %lld lesions, %ld rim+, %lld to review (model %s, device %s)\n", NAME, (long long)p.n, npos,
             (long long)p.n_review, p.model_used, p.device_used);
     qr_prediction_free(&p);
-    printf("<filter-progress>1</filter-progress>\n");
+    stage_progress(1.0, "Done", &last_stage);
     printf("<filter-end><filter-name>%s</filter-name><filter-time>%.2f</filter-time></filter-end>\n", NAME, now_s() - t0);
     fflush(stdout);
     return 0;

@@ -55,6 +55,10 @@ for l in lines[1:-1]:
 assert len(prog) >= 4, prog
 assert all(0 <= p <= 1 for p in prog) and prog == sorted(prog), prog
 assert prog[-1] == 1.0, prog
+# the bar reaches 1 only once the outputs are written: "Done" is the last stage
+stages = [l for l in lines if l.startswith("<filter-comment>")]
+assert stages[-2:] == ['<filter-comment> "Writing outputs" </filter-comment>', '<filter-comment> "Done" </filter-comment>'], stages
+assert prog.count(1.0) == 1 and lines[-2] == "<filter-progress>1.0000</filter-progress>", lines[-3:]
 print("stdout: %d progress tags, 0..1, non-decreasing" % len(prog))
 EOF
 grep -q '^numberOfRimPositive = [0-9][0-9]*$' "$O/rp.params" || fail "return parameter file: $(cat "$O/rp.params")"

@@ -362,6 +362,12 @@ static qr_status check_meta_header(const char *path) {
                     (long long)QR_MAX_VOXELS);
         goto done;
     }
+    const char *channels = field(&t, "ElementNumberOfChannels"); /* ITK took -3 as 4294967293 */
+    if (channels && (parse_numbers(channels, v, 1) != 1 || v[0] != floor(v[0]) || v[0] < 1)) {
+        s = qr_fail(QR_ERR_FORMAT, "%s: MetaImage ElementNumberOfChannels is '%s' (must be a whole number from 1)", path,
+                    channels);
+        goto done;
+    }
     static const char *const spacing_keys[] = {"ElementSpacing", "ElementSize"};
     for (int k = 0; k < 2 && s == QR_OK; k++) {
         const char *sp = field(&t, spacing_keys[k]);
@@ -637,7 +643,7 @@ static qr_status check_text_format_data(const char *path, int nrrd, int64_t nvox
                         (long long)fsize, (long long)need);
         goto done;
     }
-    if (skip > 0 && fseek(f, skip, SEEK_CUR) != 0) {
+    if (skip > 0 && (fseek(f, skip, SEEK_CUR) != 0 || (int64_t)ftell(f) > fsize)) { /* fseek passes the end */
         s = qr_fail(QR_ERR_FORMAT, "%s: voxel data truncated (shorter than its byte skip %ld)", data, skip);
         goto done;
     }

@@ -1338,6 +1338,10 @@ static void test_nrrd_meta_checks(void **state) {
     fwrite(gz, 1, sizeof gz, f);
     fclose(f);
     expect_read_error("badgz.nrrd", QR_ERR_FORMAT, "compressed voxel data is");
+    /* a byte skip beyond the end of the file (the message said it held a negative number of bytes) */
+    write_text("skip.nrrd", "NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\nendian: little\nencoding: raw\n"
+                            "byte skip: 99999999999\n\n12345678901234567890123456789012");
+    expect_read_error("skip.nrrd", QR_ERR_FORMAT, "voxel data truncated (shorter than its byte skip 99999999999)");
     /* NaN spacing (ITK replaced it by 1) */
     write_text("nansp.nrrd", "NRRD0004\ntype: float\ndimension: 3\nsizes: 2 2 2\nspacings: 1 nan 1\nencoding: text\n\n"
                              "1 2 3 4 5 6 7 8\n");
@@ -1346,6 +1350,9 @@ static void test_nrrd_meta_checks(void **state) {
      * data spread over several files */
     write_text("nd.mha", "ObjectType = Image\nNDims = -3\nDimSize = 2 2 2\nElementType = MET_FLOAT\nElementDataFile = LOCAL\n");
     expect_read_error("nd.mha", QR_ERR_FORMAT, "NDims is '-3'");
+    write_text("nc.mha", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementNumberOfChannels = -3\n"
+                         "ElementType = MET_FLOAT\nElementDataFile = LOCAL\n");
+    expect_read_error("nc.mha", QR_ERR_FORMAT, "ElementNumberOfChannels is '-3' (must be a whole number from 1)");
     const char *mh = "ObjectType = Image\nNDims = 3\nDimSize = 4 4 4\nElementType = MET_FLOAT\n"
                      "CompressedData = True\n%sElementDataFile = LOCAL\n";
     snprintf(t, sizeof t, mh, "CompressedDataSize = 16\n");

@@ -95,8 +95,13 @@ struct MuteStreams {
     }
 };
 
-qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e) {
-    return qr_fail(s, "%s: %s (%s)", path, what, one_line(e.GetDescription()).c_str());
+class PrivateName;
+std::string unmask(const PrivateName *name, const char *text);
+
+// `name`: the private name ITK opened the file under, if any (its messages then name the file).
+qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e,
+                   const PrivateName *name = nullptr) {
+    return qr_fail(s, "%s: %s (%s)", path, what, one_line(unmask(name, e.GetDescription())).c_str());
 }
 
 bool exists(const char *path) {
@@ -191,10 +196,19 @@ class PrivateName {
                                path, base.c_str(), std::strerror(e));
             }
             QR_TRY(make_link(real, "image.nii.gz", path));
+            shown_ = path;
             *use = link_.c_str();
             return QR_OK;
         }
         return folder_link(path, use);
+    }
+
+    // A toolkit's message with the private name replaced by what it stands for.
+    std::string unmask(std::string text) const {
+        if (link_.empty()) return text;
+        for (size_t at = text.find(link_); at != std::string::npos; at = text.find(link_, at + shown_.size()))
+            text.replace(at, link_.size(), shown_);
+        return text;
     }
 
     // The name ITK should write `path` (a staged file) under: itself, or through a short link to
@@ -220,6 +234,7 @@ class PrivateName {
                            "folder could be made for a shorter one (%s)",
                            path, std::strlen(path), std::strerror(errno));
         QR_TRY(make_link(real, "f", path));
+        shown_ = folder.size() > 1 && folder.back() == '/' ? folder.substr(0, folder.size() - 1) : folder;
         name_ = link_ + "/" + base;
         *use = name_.c_str();
         return QR_OK;
@@ -244,8 +259,10 @@ class PrivateName {
         return QR_OK;
     }
 
-    std::string dir_, link_, name_;
+    std::string dir_, link_, name_, shown_; // shown_: what the link stands for, in messages
 };
+
+std::string unmask(const PrivateName *name, const char *text) { return name ? name->unmask(text) : std::string(text); }
 
 struct FileHeader {
     itk::ImageIOBase::Pointer io;
@@ -295,7 +312,7 @@ qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
         h->io->SetFileName(h->use);
         h->io->ReadImageInformation();
     } catch (const itk::ExceptionObject &e) {
-        return fail_itk(QR_ERR_FORMAT, path, "corrupt image header", e);
+        return fail_itk(QR_ERR_FORMAT, path, "corrupt image header", e, &h->name);
     }
     return QR_OK;
 }
@@ -628,7 +645,7 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
             *out = reader->GetOutput();
         }
     } catch (const itk::ExceptionObject &e) {
-        return fail_itk(QR_ERR_FORMAT, path, "cannot read the voxel data (file truncated or corrupt?)", e);
+        return fail_itk(QR_ERR_FORMAT, path, "cannot read the voxel data (file truncated or corrupt?)", e, &h.name);
     } catch (const std::exception &e) {
         return qr_fail(QR_ERR_FORMAT, "%s: cannot read the voxel data (%s)", path, e.what());
     }
@@ -885,7 +902,7 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
         writer->Update();
     } catch (const itk::ExceptionObject &e) {
         capture.reset();
-        return fail_itk(QR_ERR_IO, path, "cannot write the image", e);
+        return fail_itk(QR_ERR_IO, path, "cannot write the image", e, &name);
     }
     return QR_OK;
 }

@@ -382,6 +382,67 @@ static void test_elementwise_cpu_vs_ref(void **st) {
     free(hg);
 }
 
+/* Both backends' NaN positions in d agree (and there is at least one); the other values agree
+ * within tol. */
+static void same_nans(const char *what, const dual *d, double tol) {
+    float *a = malloc(sizeof(float) * (size_t)d->n), *b = malloc(sizeof(float) * (size_t)d->n);
+    host_of(d, 0, a);
+    host_of(d, 1, b);
+    int64_t nans = 0;
+    for (int64_t i = 0; i < d->n; i++) {
+        if (isnan(a[i]) != isnan(b[i])) fail_msg("%s: at %lld ref %g, cpu %g", what, (long long)i, a[i], b[i]);
+        if (isnan(a[i])) {
+            nans++;
+            a[i] = b[i] = 0;
+        }
+    }
+    if (nans == 0) fail_msg("%s: no NaN came through", what);
+    const double e = tu_rel_err(b, a, d->n, 1e-12);
+    if (!(e <= tol)) fail_msg("%s: cpu vs ref scale-relative error %.3g", what, e);
+    free(a);
+    free(b);
+}
+
+/* A NaN reaching a ReLU stays NaN, as in PyTorch (the model's output checks then refuse the
+ * sample): the fused BatchNorm/residual/ReLU epilogue of the optimised convolution turned it into
+ * 0, so an overflowing activation gave a plausible probability where the reference and PyTorch
+ * give NaN. */
+static void test_nan_through_relu(void **st) {
+    (void)st;
+    const float hv[6] = {NAN, -1.0f, 2.0f, -0.0f, INFINITY, -INFINITY};
+    dual v = mk(6, 0, NULL, NULL, hv), y = mk(6, 0, NULL, NULL, NULL);
+    R->be->relu_forward(R, 6, y.r, v.r);
+    C->be->relu_forward(C, 6, y.c, v.c);
+    same_nans("relu", &y, 0);
+    float got[6];
+    host_of(&y, 1, got);
+    assert_true(got[1] == 0.0f && got[2] == 2.0f && got[3] == 0.0f && isinf(got[4]) && got[5] == 0.0f);
+    dfree(&v);
+    dfree(&y);
+    /* a convolution with the fused epilogue, one NaN among its inputs */
+    const tu_conv_case cc = {6, 16, 32, 4, 6, 6, 3, 2, 1, 2};
+    const qr_nn_conv g = tu_conv(&cc);
+    qr_nn_shape5 si = sh5(cc.n, cc.cin, cc.d, cc.h, cc.w), so = sh5(cc.n, cc.cout, g.od, g.oh, g.ow);
+    int64_t wd[5] = {cc.cout, cc.cin, cc.k, cc.k, cc.k};
+    const int64_t nw = (int64_t)cc.cout * cc.cin * cc.k * cc.k * cc.k;
+    float *hi = hrand(numel5(si), 1), *hw = hrand(nw, 0.3f), *hres = hrand(numel5(so), 1);
+    float *hsc = hrand(cc.cout, 1), *hsh = hrand(cc.cout, 1);
+    hi[numel5(si) / 2 + 7] = NAN;
+    dual in = mk(numel5(si), 5, &si, NULL, hi), w = mk(nw, 'c', NULL, wd, hw), out = mk(numel5(so), 5, &so, NULL, NULL);
+    dual res = mk(numel5(so), 5, &so, NULL, hres), sc = mk(cc.cout, 0, NULL, NULL, hsc), shf = mk(cc.cout, 0, NULL, NULL, hsh);
+    qr_nn_epilogue er = {sc.r, shf.r, res.r, 1}, ec = {sc.c, shf.c, res.c, 1};
+    R->be->conv3d_forward(R, &g, out.r, in.r, w.r, &er);
+    C->be->conv3d_forward(C, &g, out.c, in.c, w.c, &ec);
+    same_nans("conv with the fused ReLU epilogue", &out, TOL_FAST);
+    dual *all[] = {&in, &w, &out, &res, &sc, &shf};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) dfree(all[i]);
+    free(hi);
+    free(hw);
+    free(hres);
+    free(hsc);
+    free(hsh);
+}
+
 static void test_tensor_ops_cpu_vs_ref(void **st) {
     (void)st;
     qr_nn_shape5 s = sh5(5, 3, 2, 3, 4), sa = sh5(5, 2, 2, 3, 4), sb = s, sc = sh5(5, 5, 2, 3, 4);
@@ -837,6 +898,7 @@ int main(void) {
         cmocka_unit_test(test_fd_elementwise),        cmocka_unit_test(test_fd_pool),
         cmocka_unit_test(test_fd_linear_and_plumbing), cmocka_unit_test(test_fd_smote_losses),
         cmocka_unit_test(test_fd_models),
+        cmocka_unit_test(test_nan_through_relu), /* last: the tests above draw from one random stream */
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qr_nn_context_free(R);

@@ -10,7 +10,7 @@
 #define PUT(i, v) (din[i] = acc ? din[i] + (v) : (v))
 
 void qr_nn_cpu_relu_forward(qr_nn_context *ctx, int64_t n, float *out, const float *in) {
-    PAR for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0.0f;
+    PAR for (int64_t i = 0; i < n; i++) out[i] = in[i] < 0 ? 0.0f : in[i];
 }
 void qr_nn_cpu_relu_backward(qr_nn_context *ctx, int64_t n, float *din, int acc, const float *dout, const float *out) {
     PAR for (int64_t i = 0; i < n; i++) PUT(i, out[i] > 0 ? dout[i] : 0.0f);

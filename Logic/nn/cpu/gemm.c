@@ -69,7 +69,7 @@ static inline __attribute__((always_inline)) void tile(const int MR, const int N
             if (has_epi) {
                 x = _mm512_fmadd_ps(x, sc[v], sh[v]);
                 if (epi->res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, epi->res + i * epi->ldr + 16 * v));
-                if (epi->relu) x = _mm512_max_ps(x, _mm512_setzero_ps());
+                if (epi->relu) x = _mm512_max_ps(_mm512_setzero_ps(), x); /* a NaN (2nd operand) is kept */
             }
             _mm512_mask_storeu_ps(dst, m, x);
         }

@@ -10,7 +10,7 @@
 #include "qr_cuda.h"
 
 __global__ void relu_fwd(int64_t n, float *out, const float *in) {
-    QR_CU_FOR(i, n) out[i] = in[i] > 0 ? in[i] : 0.0f;
+    QR_CU_FOR(i, n) out[i] = in[i] < 0 ? 0.0f : in[i];
 }
 __global__ void relu_bwd(int64_t n, float *din, int acc, const float *dout, const float *out) {
     QR_CU_FOR(i, n) qr_cu_put(din, i, out[i] > 0 ? dout[i] : 0.0f, acc);

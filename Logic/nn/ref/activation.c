@@ -1,6 +1,7 @@
 /*
  * activation.c (reference) - element-wise layers over n values (any layout).
- *   relu(x) = max(x, 0),               drelu = dout * [out > 0]
+ *   relu(x) = max(x, 0),               drelu = dout * [out > 0]   (relu(NaN) = NaN, as PyTorch:
+ *                                      a NaN must reach the output checks, not turn into 0)
  *   swish(x) = x s, s = 1/(1+e^-x),    dswish = dout * s (1 + x (1 - s))
  *   tanh,                              dtanh = dout * (1 - out^2)
  *   add: out = a + b;  mul: out = in * mask (dropout), dmul = dout * mask;  grad_pass: din = dout
@@ -14,7 +15,7 @@
 
 void qr_nn_ref_relu_forward(qr_nn_context *ctx, int64_t n, float *out, const float *in) {
     (void)ctx;
-    for (int64_t i = 0; i < n; i++) out[i] = in[i] > 0 ? in[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) out[i] = in[i] < 0 ? 0.0f : in[i];
 }
 void qr_nn_ref_relu_backward(qr_nn_context *ctx, int64_t n, float *din, int acc, const float *dout, const float *out) {
     (void)ctx;

@@ -255,6 +255,26 @@ static void test_conv3d(void **state) {
     conv_case("layer4 (mostly padding)", conv(4, 8, 8, 1, 2, 2, 3, 1, 1), 2, 0);
     conv_case("rimnet (bias)", conv(2, 1, 4, 6, 6, 6, 3, 1, 1), 1, 1);
     conv_case("rimnet reduce (1x1x1, bias)", conv(3, 6, 1, 3, 3, 3, 1, 1, 0), 1, 1);
+    /* a NaN among the inputs comes through the fused BN/residual/ReLU epilogue (as in PyTorch) */
+    const qr_nn_conv g = conv(2, 6, 5, 5, 6, 7, 3, 1, 1);
+    const int64_t ni = (int64_t)g.n * g.cin * g.id * g.ih * g.iw, no = (int64_t)g.n * g.cout * g.od * g.oh * g.ow;
+    float *h = host_random(ni, 1.0f);
+    h[ni / 2] = NAN;
+    pair in = pair_from(h, ni), w = pair_random((int64_t)g.cout * g.cin * 27, 0.2f), out = pair_zero(no);
+    pair scale = pair_random(g.cout, 1.0f), shift = pair_random(g.cout, 1.0f), res = pair_random(no, 1.0f);
+    qr_nn_epilogue er = {scale.r, shift.r, res.r, 1}, eg = {scale.g, shift.g, res.g, 1};
+    printf("a NaN input through the fused ReLU epilogue\n");
+    R->be->conv3d_forward(R, &g, out.r, in.r, w.r, &er);
+    G->be->conv3d_forward(G, &g, out.g, in.g, w.g, &eg);
+    compare("forward", out, g_conv_tol, g_conv_eps, 1);
+    float *o = malloc(sizeof(float) * (size_t)no);
+    G->be->download(G, o, out.g, sizeof(float) * (size_t)no);
+    int64_t nans = 0;
+    for (int64_t i = 0; i < no; i++) nans += isnan(o[i]);
+    assert_true(nans > 0);
+    free(o);
+    free(h);
+    pair_free(in), pair_free(w), pair_free(out), pair_free(scale), pair_free(shift), pair_free(res);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -331,6 +351,7 @@ static void test_elementwise(void **state) {
     float *h = host_random(n, 3.0f);
     for (int64_t i = 0; i < n; i += 97) h[i] = 0.0f;
     h[1] = 60.0f, h[2] = -60.0f, h[3] = 1e-30f;
+    h[4] = NAN; /* kept by ReLU, as PyTorch keeps it */
     pair x = pair_from(h, n), y = pair_random(n, 1.0f), out = pair_zero(n), dout = pair_random(n, 1.0f);
     pair din = pair_random(n, 1.0f);
     float *mh = host_random(n, 1.0f);

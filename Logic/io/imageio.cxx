@@ -95,15 +95,6 @@ struct MuteStreams {
     }
 };
 
-class PrivateName;
-std::string unmask(const PrivateName *name, const char *text);
-
-// `name`: the private name ITK opened the file under, if any (its messages then name the file).
-qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e,
-                   const PrivateName *name = nullptr) {
-    return qr_fail(s, "%s: %s (%s)", path, what, one_line(unmask(name, e.GetDescription())).c_str());
-}
-
 bool exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -188,13 +179,11 @@ class PrivateName {
             char real[PATH_MAX];
             if (!realpath(path, real))
                 return qr_fail(QR_ERR_IO, "%s: cannot resolve its path (%s)", path, std::strerror(errno));
-            if (!make_dir()) {
-                const int e = errno;
+            if (const int e = make_dir())
                 return qr_fail(QR_ERR_IO,
                                "%s: an image %s.nii lies beside it, which the NIfTI reader would take the voxels from, "
                                "and no private temporary folder could be made to avoid that (%s)",
                                path, base.c_str(), std::strerror(e));
-            }
             QR_TRY(make_link(real, "image.nii.gz", path));
             shown_ = path;
             *use = link_.c_str();
@@ -228,11 +217,11 @@ class PrivateName {
         char real[PATH_MAX];
         if (!realpath(folder.c_str(), real))
             return qr_fail(QR_ERR_IO, "%s: cannot resolve its folder (%s)", path, std::strerror(errno));
-        if (!make_dir())
+        if (const int e = make_dir())
             return qr_fail(QR_ERR_IO,
                            "%s: the NRRD library cannot take a path of %zu characters, and no private temporary "
                            "folder could be made for a shorter one (%s)",
-                           path, std::strlen(path), std::strerror(errno));
+                           path, std::strlen(path), std::strerror(e));
         QR_TRY(make_link(real, "f", path));
         shown_ = folder.size() > 1 && folder.back() == '/' ? folder.substr(0, folder.size() - 1) : folder;
         name_ = link_ + "/" + base;
@@ -240,15 +229,16 @@ class PrivateName {
         return QR_OK;
     }
 
-    bool make_dir() {
+    // The private folder, in TMPDIR (/tmp when unset or long): 0, or the errno of the failure.
+    int make_dir() {
         const char *tmp = std::getenv("TMPDIR");
         if (!tmp || !*tmp || std::strlen(tmp) > 200) tmp = "/tmp";
         std::string templ = std::string(tmp) + "/qsmrim-io-XXXXXX";
         std::vector<char> buf(templ.begin(), templ.end());
         buf.push_back('\0');
-        if (!mkdtemp(buf.data())) return false;
+        if (!mkdtemp(buf.data())) return errno;
         dir_ = buf.data();
-        return true;
+        return 0;
     }
 
     qr_status make_link(const char *target, const char *name, const char *path) {
@@ -262,7 +252,12 @@ class PrivateName {
     std::string dir_, link_, name_, shown_; // shown_: what the link stands for, in messages
 };
 
-std::string unmask(const PrivateName *name, const char *text) { return name ? name->unmask(text) : std::string(text); }
+// `name`: the private name ITK opened the file under, if any (its messages then name the file).
+qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e,
+                   const PrivateName *name = nullptr) {
+    const std::string text = name ? name->unmask(e.GetDescription()) : std::string(e.GetDescription());
+    return qr_fail(s, "%s: %s (%s)", path, what, one_line(text).c_str());
+}
 
 struct FileHeader {
     itk::ImageIOBase::Pointer io;

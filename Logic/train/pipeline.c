@@ -139,17 +139,24 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
                  (unsigned long long)dataset_content_hash(d, crops, context, features));
 }
 
-/* How many subjects (those with only[s], or all when only is NULL) have QSM voxels that do not suit
- * `ref` (qr_voxel_size_fits); *first: the first of them. */
-static int voxel_size_misfits(const qr_dataset *d, const int *only, const double ref[3], int *first) {
-    int off = 0;
-    *first = -1;
-    for (int s = 0; s < d->nsubjects; s++)
-        if ((!only || only[s]) && !qr_voxel_size_fits(d->subject_voxel_mm[s], ref)) {
-            off++;
-            if (*first < 0) *first = s;
-        }
-    return off;
+/* Warns once when subjects (those with only[s], or all when only is NULL) have QSM voxels that do
+ * not suit `ref` (qr_voxel_size_fits): how many, and the first. `ref_is`: what ref is. */
+static void warn_voxel_misfits(const qr_dataset *d, const int *only, const double ref[3], const char *ref_is) {
+    int off = 0, n = 0, first = -1;
+    for (int s = 0; s < d->nsubjects; s++) {
+        if (only && !only[s]) continue;
+        n++;
+        if (qr_voxel_size_fits(d->subject_voxel_mm[s], ref)) continue;
+        off++;
+        if (first < 0) first = s;
+    }
+    if (off)
+        qr_log(QR_LOG_WARNING,
+               "%d of the %d %ssubjects have QSM voxels beyond 0.8 to 1.25 times the %.3g x %.3g x %.3g mm (L, P, S) %s "
+               "('%s': %.3g x %.3g x %.3g mm): the network and the radiomic features see their lesions at another "
+               "scale; resample them to that voxel size first",
+               off, n, only ? "training " : "", ref[0], ref[1], ref[2], ref_is, d->subject[first],
+               d->subject_voxel_mm[first][0], d->subject_voxel_mm[first][1], d->subject_voxel_mm[first][2]);
 }
 
 /* The QSM voxel size (training storage order) to record for the subjects with train[s]: that of the
@@ -185,32 +192,18 @@ static qr_status training_voxel_size(const qr_dataset *d, const int *train, doub
         }
     }
     memcpy(out, d->subject_voxel_mm[best], 3 * sizeof *out);
-    int first;
-    const int off = voxel_size_misfits(d, train, out, &first);
-    if (off)
-        qr_log(QR_LOG_WARNING,
-               "%d of the %d training subjects have QSM voxels of another size than the %.3g x %.3g x %.3g mm (L, P, S) "
-               "the others have and the model records (beyond 0.8 to 1.25 times; '%s': %.3g x %.3g x %.3g mm): the network "
-               "and the radiomic features see their lesions at another scale; resample the cohort to one voxel size first",
-               off, n, out[0], out[1], out[2], d->subject[first], d->subject_voxel_mm[first][0],
-               d->subject_voxel_mm[first][1], d->subject_voxel_mm[first][2]);
+    warn_voxel_misfits(d, train, out, "the others have and the model records");
     return QR_OK;
 }
 
-/* Subjects scored by a model whose voxels do not suit it (qr_voxel_size_fits), as predict warns for
- * one subject: said once, with how many and the first; a model without the record is not checked. */
+/* Subjects scored by a model whose voxels do not suit it, as predict warns for one subject; a model
+ * without the record is not checked. */
 static void warn_voxel_sizes(const qr_dataset *d, const qr_model_info *mi, const char *model) {
     const double *m = mi->voxel_mm;
     if (!(m[0] > 0 && m[1] > 0 && m[2] > 0)) return;
-    int first;
-    const int off = voxel_size_misfits(d, NULL, m, &first);
-    if (off)
-        qr_log(QR_LOG_WARNING,
-               "%d of the %d subjects have QSM voxels that differ from the %.3g x %.3g x %.3g mm (L, P, S) %s was trained "
-               "on ('%s': %.3g x %.3g x %.3g mm): the model sees their lesions at another scale, so its results on them "
-               "are less reliable; resample them to the training voxel size first",
-               off, d->nsubjects, m[0], m[1], m[2], qr_path_basename(model), d->subject[first],
-               d->subject_voxel_mm[first][0], d->subject_voxel_mm[first][1], d->subject_voxel_mm[first][2]);
+    char is[QR_PATH_MAX + 32];
+    snprintf(is, sizeof is, "%s was trained on", qr_path_basename(model));
+    warn_voxel_misfits(d, NULL, m, is);
 }
 
 static qr_status alloc_eval_arrays(const qr_dataset *d, int nmembers, qr_method_eval *m) {

@@ -62,7 +62,12 @@ unsigned qr_place_token(void) {
 }
 
 void qr_path_dirname(const char *path, char *out, size_t outlen) {
-    const char *slash = strrchr(path, '/');
+    /* slashes at the end do not count ("series/" is the folder series, in "."), as in POSIX dirname */
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    const char *slash = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (path[i] == '/') slash = path + i;
     if (!slash) {
         snprintf(out, outlen, ".");
     } else if (slash == path) {

@@ -128,7 +128,7 @@ qr_status qr_lock_path(const char *path, char *out, size_t outlen);
  * namespace link, as read from /proc (the host name where there is no /proc). */
 unsigned qr_place_token(void);
 
-/* Folder part of a path ("." if none) and file-name part. */
+/* Folder part of a path ("." if none; slashes at its end do not count) and file-name part. */
 void qr_path_dirname(const char *path, char *out, size_t outlen);
 /* A path that the file `file` names (a manifest's image, a header's data file, a settings file's
  * parameter file): a relative `name` is taken from the folder of `file` (and stays as it is when

@@ -107,6 +107,17 @@ qr_status qr_geometry_lps_to_index(const qr_geometry *g, const double lps[3], do
     return QR_OK;
 }
 
+double qr_geometry_direction_defect(const qr_geometry *g) {
+    double worst = 0;
+    for (int c = 0; c < 3; c++)
+        for (int d = c; d < 3; d++) {
+            double dot = 0;
+            for (int r = 0; r < 3; r++) dot += g->direction[3 * r + c] * g->direction[3 * r + d];
+            worst = fmax(worst, fabs(dot - (c == d)));
+        }
+    return worst;
+}
+
 qr_status qr_geometry_validate(const qr_geometry *g, const char *what) {
     for (int a = 0; a < 3; a++) {
         if (g->size[a] < 1) return qr_fail(QR_ERR_GEOMETRY, "%s: size along axis %d is %lld", what, a, (long long)g->size[a]);

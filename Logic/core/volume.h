@@ -79,6 +79,9 @@ qr_status qr_geometry_lps_to_index(const qr_geometry *g, const double lps[3], do
 #define QR_EXTENT_MAX_MM 1e6
 /* Largest departure of the direction matrix from orthonormal (dot products of its columns). */
 #define QR_DIRECTION_TOL 1e-3
+/* Largest |cos(axis c, axis d) - (c == d)| over the direction's columns: 0 for perpendicular unit
+ * axes. NIfTI and DICOM store only such axes (ITK writes them so); NRRD and MetaImage store any. */
+double qr_geometry_direction_defect(const qr_geometry *g);
 /* Check that a geometry is usable: sizes >= 1, spacings finite and within the limits above,
  * origin and extent within QR_EXTENT_MAX_MM, direction orthonormal within QR_DIRECTION_TOL. `what`
  * names the volume in the error message. */

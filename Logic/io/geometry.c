@@ -115,6 +115,19 @@ int qr_geometry_same(const qr_geometry *a, const qr_geometry *b) {
     return 1;
 }
 
+double qr_geometry_max_shift_mm(const qr_geometry *a, const qr_geometry *b) {
+    double worst = 0;
+    for (int c = 0; c < 8; c++) {
+        const double ijk[3] = {(c & 1) ? (double)(a->size[0] - 1) : 0, (c & 2) ? (double)(a->size[1] - 1) : 0,
+                               (c & 4) ? (double)(a->size[2] - 1) : 0};
+        double p[3], q[3];
+        qr_geometry_index_to_lps(a, ijk, p);
+        qr_geometry_index_to_lps(b, ijk, q);
+        worst = fmax(worst, sqrt((p[0] - q[0]) * (p[0] - q[0]) + (p[1] - q[1]) * (p[1] - q[1]) + (p[2] - q[2]) * (p[2] - q[2])));
+    }
+    return worst;
+}
+
 /* Axis-aligned LPS box enclosing the grid's voxels (voxel edges, not centres). */
 static void physical_box(const qr_geometry *g, double lo[3], double hi[3]) {
     for (int r = 0; r < 3; r++) {

@@ -25,6 +25,10 @@ extern "C" {
 /* 1 if a and b are the same grid within the tolerances above. */
 int qr_geometry_same(const qr_geometry *a, const qr_geometry *b);
 
+/* Largest distance (mm) between the positions two grids of equal sizes give one voxel centre
+ * (checked at the eight corner voxels, which bound it). */
+double qr_geometry_max_shift_mm(const qr_geometry *a, const qr_geometry *b);
+
 /* Physical overlap of the two grids' voxel boxes (LPS mm^3; 0 if disjoint). */
 double qr_geometry_overlap_mm3(const qr_geometry *a, const qr_geometry *b);
 

@@ -7,6 +7,7 @@
 extern "C" {
 #include "../core/fileutil.h"
 #include "filecheck.h"
+#include "geometry.h"
 }
 
 #include <algorithm>
@@ -902,10 +903,22 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
     return QR_OK;
 }
 
+// How far (a fraction of the smallest spacing) a voxel centre read back may lie from where the
+// grid written puts it: text headers round (NRRD and MetaImage write 17 and 6-plus digits, DICOM
+// 10), far below this.
+constexpr double kWrittenShiftTol = 0.01;
+// Below this departure from perpendicular unit axes, NIfTI and DICOM store a grid as it is (to
+// the rounding of their fields).
+constexpr double kRigidDefect = 1e-6;
+
 // The staged output flushed to the disk and read back: it must hold the volume's grid and (except
 // DICOM, whose intensities are rescaled to int16) exactly its voxels. NIfTI and MetaImage writers
 // report a short write (a full disk, a file-size limit) only as a printed message and return as if
 // all was written; without this check a truncated file would replace a good one.
+// A grid whose axes are not quite perpendicular unit vectors (accepted to QR_DIRECTION_TOL: a NRRD
+// or MetaImage input) cannot be stored in NIfTI or DICOM, which hold a rotation only; ITK writes
+// the nearest one. The voxels then sit slightly elsewhere in the file than in the input (up to
+// about 1e-3 of their distance from the origin): a warning gives the largest shift in mm.
 qr_status verify_written(const char *path, const char *staging_dir, const char *file, const qr_volume *v, bool dicom) {
     QR_TRY(qr_staging_sync(staging_dir, path));
     qr_volume back;
@@ -923,8 +936,20 @@ qr_status verify_written(const char *path, const char *staging_dir, const char *
             same = std::memcmp(v->data, back.data, (size_t)n * sizeof(int32_t)) == 0;
         }
     }
+    const double shift = same ? qr_geometry_max_shift_mm(&v->geom, &back.geom) : 0;
     qr_volume_free(&back);
     if (!same) return qr_fail(QR_ERR_IO, "%s: the file written does not read back as the volume that was written", path);
+    const double minsp = std::min({v->geom.spacing[0], v->geom.spacing[1], v->geom.spacing[2]});
+    if (shift > kWrittenShiftTol * minsp) {
+        const double defect = qr_geometry_direction_defect(&v->geom);
+        const bool rigid_only = dicom || qr_path_has_suffix(path, ".nii") || qr_path_has_suffix(path, ".nii.gz");
+        if (!rigid_only || defect <= kRigidDefect)
+            return qr_fail(QR_ERR_IO, "%s: the file written reads back on another grid (voxels up to %.3g mm away)", path, shift);
+        qr_log(QR_LOG_WARNING,
+               "%s: %s stores only perpendicular unit axes and this grid's depart from them by %.2g, so its voxels lie "
+               "up to %.3g mm from where the input has them (write .nrrd or .mha to keep them exactly)",
+               path, dicom ? "DICOM" : "NIfTI", defect, shift);
+    }
     return QR_OK;
 }
 
@@ -1155,6 +1180,10 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
     quiet_toolkits();
     QR_TRY(qr_geometry_validate(&v->geom, path));
     QR_TRY(qr_image_output_check(path));
+    // a DICOM folder may be named with a slash at its end ("series/"): the folder is the name without it
+    std::string folder(path);
+    while (folder.size() > 1 && folder.back() == '/') folder.pop_back();
+    path = folder.c_str();
     const bool dicom = !is_image_suffix(path);
     char staging[QR_PATH_MAX];
     QR_TRY(qr_staging_create(path, staging, sizeof staging));

@@ -561,6 +561,15 @@ static void test_paths(void **state) {
     assert_string_equal(d, "a/b");
     qr_path_dirname("c.nii", d, sizeof d);
     assert_string_equal(d, ".");
+    /* slashes at the end do not count: a DICOM output folder "series/" lies in "." */
+    qr_path_dirname("series/", d, sizeof d);
+    assert_string_equal(d, ".");
+    qr_path_dirname("a/b/series//", d, sizeof d);
+    assert_string_equal(d, "a/b");
+    qr_path_dirname("/series/", d, sizeof d);
+    assert_string_equal(d, "/");
+    qr_path_dirname("/", d, sizeof d);
+    assert_string_equal(d, "/");
     assert_string_equal(qr_path_basename("a/b/c.nii.gz"), "c.nii.gz");
     assert_true(qr_path_has_suffix("X.NII.GZ", ".nii.gz"));
     char tmp[QR_PATH_MAX];

@@ -380,6 +380,15 @@ qr_status qr_nn_learner_predict(qr_learner *l, const qr_dataset *d, const int64_
     int64_t F = nc->n_radiomic;
     /* the model's feature order, mapped onto the dataset's */
     int64_t *col = NULL;
+    /* a model without feature names (imported from PyTorch) takes them by position: only the
+     * same number of features can be those (the paper's 527 are not PyRadiomics' current 536, and
+     * their order is not published) */
+    if (F > 0 && !qr_nn_model_radiomic_name(l->model, 0) && F != d->nfeatures)
+        return qr_fail(QR_ERR_MODEL,
+                       "the model takes %lld radiomic features by position, without their names (an imported "
+                       "checkpoint), and the radiomics settings give %lld: they cannot be matched (a checkpoint for "
+                       "the paper's 527 features needs their order, which is not published)",
+                       (long long)F, (long long)d->nfeatures);
     if (F > 0) {
         col = malloc((size_t)F * sizeof *col);
         if (!col) return qr_fail(QR_ERR_NOMEM, "out of memory");

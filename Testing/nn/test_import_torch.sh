@@ -52,6 +52,9 @@ class ObjectScalar:
         return (np.core.multiarray.scalar, (np.dtype("O"), b"\x00" * 8))
 torch.save({"state_dict": m.state_dict(), "x": ObjectScalar()}, f"{w}/objscalar.pth")
 torch.save(m.state_dict(), f"{w}/legacy.pth", _use_new_zipfile_serialization=False)
+# a small model of today's 536 PyRadiomics features (taken in qsmrim's order by predict)
+torch.manual_seed(4)
+torch.save(qt.QSMRimNet("add", 8, 1, 2, 536).state_dict(), f"{w}/f536.pth")
 m.eval()
 x = torch.randn(8, 2, 16, 32, 32); r = torch.randn(8, 527)
 with torch.no_grad():
@@ -146,4 +149,23 @@ mkfifo "$W/fifo.pth"
 fail_case fifo.pth "fifo.pth: is a pipe, not a file"
 rc=0; "$Q" import-torch "$W/none.pth" --out "$W/bad.h5" 2>/dev/null || rc=$?
 [ "$rc" -eq 1 ] || { echo "FAIL: missing input gave rc $rc"; exit 1; }
+# predict gives an imported model (no feature names) the radiomic features by position: the 527
+# of the paper cannot be matched to today's 536 and are refused; 536 are taken in order
+"$Q" phantom --out "$W/ph" --subjects 1 --seed 5 --quiet
+S="$W/ph/sub-001/sub-001"
+"$Q" import-torch "$W/f536.pth" --out "$W/f536.h5" --quiet
+for m in model f536; do
+  rc=0
+  "$Q" predict --model "$W/$m.h5" --qsm "${S}_qsm.nii.gz" --flair "${S}_flair.nii.gz" --lesions "${S}_lesions.nii.gz" \
+    --out-labels "$W/$m.lab.nii.gz" --out-probability "$W/$m.p.nii.gz" --out-table "$W/$m.tsv" --threshold 0.5 \
+    --device cpu --quiet 2>"$W/$m.err" || rc=$?
+  if [ $m = model ]; then
+    [ $rc -eq 1 ] && [ "$(grep -c error: "$W/$m.err")" -eq 1 ] && [ ! -e "$W/$m.tsv" ] &&
+      grep -q "the model takes 527 radiomic features by position, without their names (an imported checkpoint), and the radiomics settings give 536" "$W/$m.err" ||
+      { echo "FAIL: a 527-feature import predicted: rc $rc, $(cat "$W/$m.err")"; exit 1; }
+  else
+    [ $rc -eq 0 ] && [ "$(tail -n +2 "$W/$m.tsv" | wc -l)" -gt 0 ] || { echo "FAIL: a 536-feature import: rc $rc, $(cat "$W/$m.err")"; exit 1; }
+  fi
+done
+echo "predict: a 527-feature import refused, a 536-feature import classifies"
 echo "import-torch checks pass"

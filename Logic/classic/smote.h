@@ -10,7 +10,8 @@
  * minority sample i and one of its k neighbours j drawn together uniformly among the n_min * k
  * (sample, neighbour) pairs, and u ~ U(0, 1):
  *     x_new = x_i + u * (x_j - x_i)          labelled with the minority class
- * n_new = round(ratio * n_maj) - n_min (ratio 1: balanced classes; none if that is <= 0).
+ * n_new = round(ratio * n_maj) - n_min (ratio 1: balanced classes; none if that is <= 0). APRL's
+ * "minority oversampled by the inverse of its share" is read as balancing the classes (ratio 1).
  * Neighbours are found by Euclidean distance after dividing each feature by its range over the
  * whole training set (as the DMwR SMOTE of the R ecosystem), so that features of large magnitude
  * (energy) do not decide alone; the interpolation itself is in the raw feature values.

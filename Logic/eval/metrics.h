@@ -13,8 +13,9 @@
  * scikit-learn's precision_recall_curve picks the same threshold except at such exact ties, where
  * its 2PR / (P + R) can differ between the tied thresholds in the last bit and pick another one.
  *
- * High-sensitivity operating point (Zhang et al. 2022: the largest sensitivity below 0.95): over the
- * distinct scores, the thresholds whose sensitivity is at most `target` (0.95); the largest such
+ * High-sensitivity operating point (Zhang et al. 2022: the largest sensitivity below 0.95, read as
+ * "not above": a sensitivity of exactly 0.95 counts): over the distinct scores, the thresholds
+ * whose sensitivity is at most `target` (0.95); the largest such
  * sensitivity, and of the thresholds reaching it the highest (fewest items to review). If every
  * threshold exceeds the target (the top score group alone holds more than 95% of the positives)
  * the highest threshold t_1 is taken. The review fraction is the share of items with s >= t: the

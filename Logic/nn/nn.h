@@ -410,8 +410,11 @@ typedef struct qr_nn_step_stats {
 qr_status qr_nn_trainer_create(qr_nn_model *m, int member, const qr_nn_train_options *opt, qr_nn_trainer **out);
 void qr_nn_trainer_free(qr_nn_trainer *t);
 
-/* Set the epoch (0-based) for the learning-rate schedule. */
+/* Set the epoch (0-based) for the learning-rate schedule (the options' MultiStepLR). */
 void qr_nn_trainer_set_epoch(qr_nn_trainer *t, int epoch);
+/* Set the learning rate of the next steps instead (a schedule the caller runs; until the next
+ * qr_nn_trainer_set_epoch). */
+void qr_nn_trainer_set_lr(qr_nn_trainer *t, double lr);
 int qr_nn_trainer_epoch(const qr_nn_trainer *t);
 int64_t qr_nn_trainer_step_count(const qr_nn_trainer *t);
 double qr_nn_trainer_lr(const qr_nn_trainer *t);

@@ -106,6 +106,8 @@ void qr_nn_trainer_set_epoch(qr_nn_trainer *t, int epoch) {
     t->lr = lr;
 }
 
+void qr_nn_trainer_set_lr(qr_nn_trainer *t, double lr) { t->lr = lr; }
+
 int qr_nn_trainer_epoch(const qr_nn_trainer *t) { return t->epoch; }
 int64_t qr_nn_trainer_step_count(const qr_nn_trainer *t) { return t->step; }
 double qr_nn_trainer_lr(const qr_nn_trainer *t) { return t->lr; }

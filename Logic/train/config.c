@@ -30,6 +30,13 @@ qr_train_config qr_train_config_default(void) {
     c.milestones[1] = 0.7;
     c.milestones[2] = 0.9;
     c.lr_gamma = 0.1;
+    snprintf(c.lr_schedule, sizeof c.lr_schedule, "auto");
+    c.n_plateau_rates = 3;
+    c.plateau_rates[0] = 5e-5;
+    c.plateau_rates[1] = 2.5e-5;
+    c.plateau_rates[2] = 1e-5;
+    c.plateau_patience = 10;
+    c.plateau_min_delta = 1e-4;
     c.augment = 1;
     snprintf(c.patch_sampling, sizeof c.patch_sampling, "auto");
     snprintf(c.rimnet_turns, sizeof c.rimnet_turns, "%s", qr_turns_name(QR_TURNS_POSITIVES));
@@ -140,7 +147,16 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *fi
         return QR_OK;
     }
     if (!strcmp(k, "epochs")) return as_int(what, k, v, 1, 100000, &c->epochs);
-    if (!strcmp(k, "batch_size")) return as_int(what, k, v, 2, 65536, &c->batch_size);
+    if (!strcmp(k, "batch_size")) {
+        c->batch_size_set = 1;
+        return as_int(what, k, v, 2, 65536, &c->batch_size);
+    }
+    if (!strcmp(k, "lr_schedule")) {
+        static const char *const schedules[] = {"auto", "multistep", "plateau"};
+        return as_choice(what, k, v, schedules, 3, c->lr_schedule, sizeof c->lr_schedule);
+    }
+    if (!strcmp(k, "lr_plateau_patience")) return as_int(what, k, v, 1, 100000, &c->plateau_patience);
+    if (!strcmp(k, "lr_plateau_min_delta")) return as_double(what, k, v, 0, 1e6, &c->plateau_min_delta);
     if (!strcmp(k, "learning_rate")) return as_double(what, k, v, 1e-12, 10, &c->learning_rate);
     if (!strcmp(k, "lr_gamma")) return as_double(what, k, v, 1e-6, 1, &c->lr_gamma);
     if (!strcmp(k, "weight_decay")) return as_double(what, k, v, 0, 1, &c->weight_decay);
@@ -170,7 +186,8 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *fi
         c->n_mtry = 1;
         return as_int(what, k, v, 1, 100000, &c->rf_mtry[0]);
     }
-    if (!strcmp(k, "lr_milestones")) return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must be a list", what);
+    if (!strcmp(k, "lr_milestones") || !strcmp(k, "lr_plateau_rates"))
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must be a list", what, k);
     return qr_fail(QR_ERR_INVALID_ARG, "%s: unknown setting '%s'", what, k);
 }
 
@@ -199,6 +216,20 @@ static qr_status set_list(qr_train_config *c, const char *what, const char *k, y
                 return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must increase", what);
         }
         c->n_milestones = n;
+        return QR_OK;
+    }
+    if (!strcmp(k, "lr_plateau_rates")) {
+        if (n > QR_TRAIN_MAX_PLATEAU_RATES)
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: at most %d 'lr_plateau_rates'", what, QR_TRAIN_MAX_PLATEAU_RATES);
+        for (int i = 0; i < n; i++) {
+            yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+            if (!it || it->type != YAML_SCALAR_NODE)
+                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_plateau_rates' must list learning rates", what);
+            QR_TRY(as_double(what, k, (const char *)it->data.scalar.value, 1e-12, 10, &c->plateau_rates[i]));
+            if (i > 0 && c->plateau_rates[i] >= c->plateau_rates[i - 1])
+                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_plateau_rates' must decrease", what);
+        }
+        c->n_plateau_rates = n;
         return QR_OK;
     }
     return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' does not take a list", what, k);
@@ -283,7 +314,30 @@ int qr_train_config_milestone_epochs(const qr_train_config *cfg, int *out, int c
     return m;
 }
 
-void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char *buf, size_t n) {
+qr_train_config qr_train_config_for(const qr_train_config *cfg, const char *arch) {
+    qr_train_config c = *cfg;
+    const int rimnet = !strcmp(arch, "rimnet");
+    if (rimnet && !c.width_set) c.width = 32;
+    if (rimnet && !c.batch_size_set) c.batch_size = 32;
+    if (!strcmp(c.lr_schedule, "auto")) snprintf(c.lr_schedule, sizeof c.lr_schedule, "%s", rimnet ? "plateau" : "multistep");
+    return c;
+}
+
+/* The learning-rate schedule in words ("lr 0.0001", "lr 0.0001 -> 5e-05 -> 1e-05 on plateaus of 10
+ * epochs"); the multistep one is said only when it is not the default. */
+static void describe_lr(const qr_train_config *c, char *buf, size_t n) {
+    int k = snprintf(buf, n, "lr %g", c->learning_rate);
+    if (!strcmp(c->lr_schedule, "plateau")) {
+        for (int i = 0; i < c->n_plateau_rates && k >= 0 && (size_t)k < n; i++)
+            k += snprintf(buf + k, n - (size_t)k, " -> %g", c->plateau_rates[i]);
+        if (k >= 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " on plateaus of %d epochs", c->plateau_patience);
+    }
+}
+
+void qr_train_config_describe(const qr_train_config *given, const char *arch, char *buf, size_t n) {
+    const qr_train_config resolved = qr_train_config_for(given, arch), *cfg = &resolved;
+    char lr[160];
+    describe_lr(cfg, lr, sizeof lr);
     if (!strcmp(arch, "aprl-rf")) {
         snprintf(buf, n, "random forest of %d trees on first-order features, SMOTE k=%d, mtry by %d-fold inner CV",
                  cfg->rf_trees, cfg->smote_k, cfg->rf_inner_folds);
@@ -297,24 +351,22 @@ void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char
         char turns[48] = "";
         if (cfg->augment && strcmp(cfg->rimnet_turns, "positives") != 0)
             snprintf(turns, sizeof turns, " (quarter turns: %s)", !strcmp(cfg->rimnet_turns, "all") ? "all windows" : "none");
-        snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, pool stride %d, rim+ class weight %s, conv L2 %g%s%s",
-                 cfg->width_set ? cfg->width : 32, cfg->epochs, cfg->batch_size, cfg->learning_rate,
-                 cfg->rimnet_pool_stride, cw, cfg->rimnet_conv_l2, aug, turns);
+        snprintf(buf, n, "width %d, %d epochs, batch %d, %s, pool stride %d, rim+ class weight %s, conv L2 %g%s%s",
+                 cfg->width, cfg->epochs, cfg->batch_size, lr, cfg->rimnet_pool_stride, cw, cfg->rimnet_conv_l2, aug, turns);
         return;
     }
     if (!strcmp(arch, "aprl-nn")) {
-        snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g%s", cfg->width, cfg->epochs, cfg->batch_size,
-                 cfg->learning_rate, aug);
+        snprintf(buf, n, "width %d, %d epochs, batch %d, %s%s", cfg->width, cfg->epochs, cfg->batch_size, lr, aug);
         return;
     }
-    snprintf(buf, n, "width %d, %d epochs, batch %d, lr %g, %s%s, fusion %s, DeepSMOTE %s%s", cfg->width, cfg->epochs,
-             cfg->batch_size, cfg->learning_rate,
+    snprintf(buf, n, "width %d, %d epochs, batch %d, %s, %s%s, fusion %s, DeepSMOTE %s%s", cfg->width, cfg->epochs,
+             cfg->batch_size, lr,
              !strcmp(cfg->image_fusion, "branches") ? "two-branch image fusion" : "QSM+FLAIR as channels",
              cfg->use_radiomics ? "" : ", image only", cfg->fusion, cfg->deepsmote, aug);
 }
 
 int qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n) {
-    char ms[256] = "", mtry[256] = "";
+    char ms[256] = "", mtry[256] = "", plateau[400] = "";
     for (int k = 0; k < cfg->n_milestones; k++) {
         const size_t used = strlen(ms);
         snprintf(ms + used, sizeof ms - used, "%s%.17g", k ? " " : "", cfg->milestones[k]);
@@ -323,17 +375,25 @@ int qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n)
         const size_t used = strlen(mtry);
         snprintf(mtry + used, sizeof mtry - used, "%s%d", k ? " " : "", cfg->rf_mtry[k]);
     }
+    if (!strcmp(cfg->lr_schedule, "plateau")) { /* (multistep, the older default, adds no line) */
+        int k = snprintf(plateau, sizeof plateau, "lr_schedule: plateau\nlr_plateau_rates:");
+        for (int i = 0; i < cfg->n_plateau_rates && k >= 0 && (size_t)k < sizeof plateau; i++)
+            k += snprintf(plateau + k, sizeof plateau - (size_t)k, " %.17g", cfg->plateau_rates[i]);
+        if (k >= 0 && (size_t)k < sizeof plateau)
+            snprintf(plateau + k, sizeof plateau - (size_t)k, "\nlr_plateau_patience: %d\nlr_plateau_min_delta: %.17g\n",
+                     cfg->plateau_patience, cfg->plateau_min_delta);
+    }
     return snprintf(buf, n,
              "width: %d%s\nfusion: %s\nimage_fusion: %s\ndeepsmote: %s\nuse_radiomics: %d\nlayer4_stride: %d\n"
              "epochs: %d\nbatch_size: %d\nlearning_rate: %.17g\nlr_milestones: %s\nlr_gamma: %.17g\n"
              "weight_decay: %.17g\naugment: %d\np_flip: %.17g\np_affine: %.17g\np_blur: %.17g\n"
              "patch_sampling: %s\nrimnet_class_weight: %.17g\nrimnet_conv_l2: %.17g\nrimnet_pool_stride: %d\n"
              "rimnet_turns: %s\nradiomics: %s\nrf_trees: %d\nrf_mtry: %s\nrf_inner_folds: %d\nrf_tune_trees: %d\n"
-             "smote_k: %d\n",
+             "smote_k: %d\n%s",
              cfg->width, cfg->width_set ? "" : " (default)", cfg->fusion, cfg->image_fusion, cfg->deepsmote,
              cfg->use_radiomics, cfg->layer4_stride, cfg->epochs, cfg->batch_size, cfg->learning_rate, ms, cfg->lr_gamma,
              cfg->weight_decay, cfg->augment, cfg->p_flip, cfg->p_affine, cfg->p_blur, cfg->patch_sampling,
              cfg->rimnet_class_weight, cfg->rimnet_conv_l2, cfg->rimnet_pool_stride, cfg->rimnet_turns,
              cfg->radiomics[0] ? cfg->radiomics : "(preset)", cfg->rf_trees, mtry, cfg->rf_inner_folds,
-             cfg->rf_tune_trees, cfg->smote_k);
+             cfg->rf_tune_trees, cfg->smote_k, plateau);
 }

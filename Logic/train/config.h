@@ -18,10 +18,18 @@
  *                                    so that branch adds a learned constant)
  *   layer4_stride       1            1 (released code) | 2 (standard ResNet)
  *   epochs              40
- *   batch_size          64
+ *   batch_size          64           rimnet: 32 (its published batch)
  *   learning_rate       1.0e-4       Adam
- *   lr_milestones       [0.5, 0.7, 0.9]  fractions of the epochs where the rate is multiplied by
- *   lr_gamma            0.1
+ *   lr_schedule         auto         multistep | plateau; auto: plateau for rimnet (published), else
+ *                                    multistep (QSMRim-Net's released code)
+ *   lr_milestones       [0.5, 0.7, 0.9]  multistep: fractions of the epochs where the rate is
+ *   lr_gamma            0.1              multiplied by lr_gamma
+ *   lr_plateau_rates    [5.0e-5, 2.5e-5, 1.0e-5]  plateau: the rates that follow learning_rate,
+ *                                    one step on each plateau (RimNet: 1e-4 -> 5e-5 -> 2.5e-5 -> 1e-5)
+ *   lr_plateau_patience 10           plateau: epochs without the epoch's mean training loss falling
+ *   lr_plateau_min_delta 1.0e-4      by more than this before the next rate (Keras'
+ *                                    ReduceLROnPlateau defaults: RimNet's own values are not
+ *                                    published; there is no validation loss inside a fold)
  *   weight_decay        0            Adam's L2 term
  *   augment             true         flip / affine (+-5 degrees, scale 0.95-1.05) / blur, as the
  *                                    paper describes them (Logic/data/patch.h)
@@ -35,8 +43,9 @@
  *   rimnet_conv_l2      1.0e-3       rimnet: L2 on convolution kernels (its released code)
  *   rimnet_pool_stride  1            rimnet: 1 (released code: maps keep the patch size) | 2 (halving
  *                                    after each block, as the paper's figure draws it; far cheaper)
- *   rimnet_turns        positives    rimnet: in-plane quarter turns of the augmentation for rim+
- *                                    windows only (published) | all windows | none
+ *   rimnet_turns        positives    rimnet: quarter turns about the slice axis in the augmentation,
+ *                                    for rim+ windows only (as published, which turns about all three
+ *                                    axes: lesion_draw.h) | all windows | none
  *   ---- features ----
  *   radiomics           null         PyRadiomics parameter file (null: the QSMRim-Net preset); a
  *                                    relative path is taken from the folder of the settings file
@@ -67,6 +76,7 @@ extern "C" {
 
 #define QR_TRAIN_MAX_MTRY 32
 #define QR_TRAIN_MAX_MILESTONES 8
+#define QR_TRAIN_MAX_PLATEAU_RATES 8
 
 typedef struct qr_train_config {
     int width;
@@ -81,6 +91,11 @@ typedef struct qr_train_config {
     int n_milestones;
     double milestones[QR_TRAIN_MAX_MILESTONES];
     double lr_gamma;
+    char lr_schedule[16]; /* auto | multistep | plateau */
+    int n_plateau_rates;
+    double plateau_rates[QR_TRAIN_MAX_PLATEAU_RATES];
+    int plateau_patience;
+    double plateau_min_delta;
     double weight_decay;
     int augment;
     double p_flip, p_affine, p_blur;
@@ -99,9 +114,14 @@ typedef struct qr_train_config {
     int threads;
     double holdout;
     int width_set; /* 1 if the file set the width (rimnet's default differs) */
+    int batch_size_set; /* 1 if the file set the batch size (likewise) */
 } qr_train_config;
 
 qr_train_config qr_train_config_default(void);
+/* The settings as architecture `arch` (qr_arch_to_name) uses them: its own defaults for what the
+ * file left unset (rimnet: width 32, batch 32), and lr_schedule auto made multistep or plateau.
+ * Training, its settings record and its description all see this. */
+qr_train_config qr_train_config_for(const qr_train_config *cfg, const char *arch);
 
 /* Read a YAML file over the defaults already in *cfg. A file a setting names (radiomics) is taken
  * from the folder of `path` when relative and must be readable: an error names `path` and the key. */
@@ -115,7 +135,7 @@ int qr_train_config_milestone_epochs(const qr_train_config *cfg, int *out, int c
 
 /* One line describing the settings that matter for an architecture ("width 16, fusion add, ..."). */
 void qr_train_config_describe(const qr_train_config *cfg, const char *arch, char *buf, size_t n);
-/* Every setting that changes what training computes, one "key: value" line each (all but threads,
+/* Every setting that changes what training computes (given as qr_train_config_for made them), one "key: value" line each (all but threads,
  * which changes no result, and holdout, which the caller adds where it matters), to recognise a
  * resumed run's settings (crossval.h, learner.h). A buffer of QR_SETTINGS_MAX (8 KiB, learner.h)
  * holds it with the pipeline's lines. Returns what snprintf returns. */

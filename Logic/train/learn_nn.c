@@ -211,6 +211,34 @@ static qr_status fit_preprocess(const qr_dataset *d, const int64_t *idx, int64_t
     return st;
 }
 
+/* The plateau schedule (lr_schedule: plateau, as Keras' ReduceLROnPlateau with cooldown 0): after
+ * each epoch, a mean training loss below the best by more than min_delta is the new best;
+ * otherwise one more epoch waits, and after `patience` of them the next rate of the list is taken
+ * and the wait starts again. Its state goes into the checkpoint, so a resumed run goes on alike. */
+typedef struct lr_plateau {
+    int64_t level; /* 0: learning_rate; k: plateau_rates[k - 1] */
+    double best;
+    int64_t wait;
+} lr_plateau;
+
+static double plateau_rate(const qr_train_config *cfg, const lr_plateau *pl) {
+    return pl->level == 0 ? cfg->learning_rate : cfg->plateau_rates[pl->level - 1];
+}
+
+static void plateau_epoch_end(const qr_train_config *cfg, lr_plateau *pl, double loss, int epoch) {
+    if (loss < pl->best - cfg->plateau_min_delta) {
+        pl->best = loss;
+        pl->wait = 0;
+        return;
+    }
+    if (++pl->wait < cfg->plateau_patience || pl->level >= cfg->n_plateau_rates) return;
+    const double from = plateau_rate(cfg, pl);
+    pl->level++;
+    pl->wait = 0;
+    qr_log(QR_LOG_NOTICE, "epoch %d: the training loss has not fallen for %d epoch%s (best %.4g); learning rate %g -> %g",
+           epoch + 1, cfg->plateau_patience, cfg->plateau_patience == 1 ? "" : "s", pl->best, from, plateau_rate(cfg, pl));
+}
+
 qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, const qr_fit_options *o, qr_learner *l) {
     const qr_train_config *cfg = o->cfg;
     qr_arch_id arch = o->arch;
@@ -221,7 +249,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     QR_TRY(make_context(o->device, cfg->threads, &l->ctx));
     qr_nn_config nc = qr_nn_config_default(to_nn_arch(arch));
     if (arch == QR_ARCH_RIMNET) {
-        if (cfg->width_set) nc.width = cfg->width;
+        nc.width = cfg->width;
         nc.n_radiomic = 0;
         nc.rimnet_pool_stride = cfg->rimnet_pool_stride;
     } else {
@@ -252,8 +280,9 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     to.lr = cfg->learning_rate;
     to.lr_gamma = cfg->lr_gamma;
     to.weight_decay = cfg->weight_decay;
+    const int plateau = !strcmp(cfg->lr_schedule, "plateau");
     int ms[QR_TRAIN_MAX_MILESTONES];
-    to.n_milestones = qr_train_config_milestone_epochs(cfg, ms, QR_TRAIN_MAX_MILESTONES);
+    to.n_milestones = plateau ? 0 : qr_train_config_milestone_epochs(cfg, ms, QR_TRAIN_MAX_MILESTONES);
     for (int k = 0; k < to.n_milestones; k++) to.milestones[k] = ms[k];
     to.seed = o->seed;
     to.max_batch = cfg->batch_size + 1;
@@ -274,15 +303,20 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     int start = 0;
     const char *settings = o->settings ? o->settings : "";
     int64_t epochs_done = 0, settings_hash = settings_fingerprint(settings), stored_hash = 0;
-    /* saved: all three; loaded: the first two, which every checkpoint has (the record is compared
-     * before, where the checkpoint keeps it) */
-    qr_nn_field fields[3] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
+    lr_plateau pl = {0, INFINITY, 0};
+    /* saved: all six; loaded: the first two, which every checkpoint has (the record is compared
+     * before, where the checkpoint keeps it), and with a plateau schedule its state (a checkpoint
+     * without it was written with other settings, which the hash has refused by then) */
+    qr_nn_field fields[6] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
                              {"settings_hash", QR_NN_FIELD_I64, &stored_hash, 1},
+                             {"lr_plateau_level", QR_NN_FIELD_I64, &pl.level, 1},
+                             {"lr_plateau_best_loss", QR_NN_FIELD_F64, &pl.best, 1},
+                             {"lr_plateau_wait", QR_NN_FIELD_I64, &pl.wait, 1},
                              {"settings", QR_NN_FIELD_TEXT, (char *)settings, (int64_t)strlen(settings) + 1}};
     qr_status st = QR_OK;
     if (o->checkpoint && o->resume && qr_path_is_file(o->checkpoint) &&
         (st = check_settings_record(o->checkpoint, settings)) == QR_OK) {
-        st = qr_nn_checkpoint_load(t, o->checkpoint, fields, 2);
+        st = qr_nn_checkpoint_load(t, o->checkpoint, fields, plateau ? 5 : 2);
         if (st == QR_OK && stored_hash != settings_hash)
             st = qr_fail(QR_ERR_INVALID_ARG,
                          "%s: the checkpoint was written with other training settings; remove it to start anew",
@@ -326,6 +360,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     if (nbatches > 1 && n % B == 1) nbatches--; /* the single last lesion joins the previous batch */
     for (int epoch = start; st == QR_OK && epoch < cfg->epochs; epoch++) {
         qr_nn_trainer_set_epoch(t, epoch);
+        if (plateau) qr_nn_trainer_set_lr(t, plateau_rate(cfg, &pl));
         memcpy(order, idx, (size_t)n * sizeof *order);
         qr_rng rng;
         qr_rng_seed(&rng, o->seed, 0xE90C00ULL + (uint64_t)epoch);
@@ -358,9 +393,10 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
                 o->progress(&pr, o->user);
             }
         }
+        if (st == QR_OK && plateau) plateau_epoch_end(cfg, &pl, loss_sum / (double)seen, epoch);
         if (st == QR_OK && o->checkpoint) {
             epochs_done = epoch + 1;
-            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 3);
+            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 6);
         }
     }
     batch_free(&b);

@@ -64,7 +64,11 @@ qr_status qr_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, con
     qr_learner *l = calloc(1, sizeof *l);
     if (!l) return qr_fail(QR_ERR_NOMEM, "out of memory");
     l->arch = o->arch;
-    qr_status st = o->arch == QR_ARCH_APRL_RF ? qr_forest_learner_fit(d, idx, n, o, l) : qr_nn_learner_fit(d, idx, n, o, l);
+    /* the architecture's own defaults where the settings leave them open */
+    const qr_train_config cfg = qr_train_config_for(o->cfg, qr_arch_to_name(o->arch));
+    qr_fit_options fo = *o;
+    fo.cfg = &cfg;
+    qr_status st = o->arch == QR_ARCH_APRL_RF ? qr_forest_learner_fit(d, idx, n, &fo, l) : qr_nn_learner_fit(d, idx, n, &fo, l);
     if (st != QR_OK) {
         qr_learner_free(l);
         return st;

@@ -11,6 +11,11 @@
  *                       random axis with probability p_flip, and for rim+ lesions a random number
  *                       of in-plane quarter turns (rimnet_turns: or every lesion, or none); then
  *                       min-max rescaling to [-1, 1]
+ *                       Published (Barquero et al. 2020), on 28^3 patches: 90/180/270 degree turns on
+ *                       the three axes and +-2 voxel shifts. Here the window is the 16 x 32 x 32 patch
+ *                       of the other networks, of 3 mm slices and 0.75 mm pixels (28 slices would
+ *                       span 84 mm): a turn about an in-plane axis would lay the slices in-plane, so
+ *                       turns are about the slice axis only, and shifts along it are +-1 slice (3 mm).
  */
 #ifndef QR_LESION_DRAW_H
 #define QR_LESION_DRAW_H

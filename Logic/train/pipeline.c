@@ -127,7 +127,8 @@ static void run_settings(qr_arch_id arch, const qr_train_config *cfg, uint64_t s
                      qr_arch_to_name(arch), (unsigned long long)seed, runs_tf32(arch) ? "tf32" : "fp32", d->nsubjects,
                      (long long)d->n, (long long)npos, (unsigned long long)h);
     if (holdout >= 0 && k >= 0 && (size_t)k < n) k += snprintf(buf + k, n - (size_t)k, "holdout: %.17g\n", holdout);
-    if (k >= 0 && (size_t)k < n) k += qr_train_config_fingerprint(cfg, buf + k, n - (size_t)k);
+    const qr_train_config used = qr_train_config_for(cfg, qr_arch_to_name(arch));
+    if (k >= 0 && (size_t)k < n) k += qr_train_config_fingerprint(&used, buf + k, n - (size_t)k);
     /* the radiomic parameters by content: the `radiomics:` line above names only the file */
     int crops, context, features;
     qr_arch_needs(arch, &crops, &context, &features);

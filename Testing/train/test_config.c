@@ -85,6 +85,13 @@ static void test_errors(void **state) {
     assert_int_equal(qr_train_config_parse("epochs: -1\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("learning_rate: fast\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("lr_milestones: [0.7, 0.5]\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_int_equal(qr_train_config_parse("lr_schedule: cosine\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'lr_schedule' must be one of auto | multistep | plateau"));
+    assert_int_equal(qr_train_config_parse("lr_plateau_rates: [1.0e-5, 5.0e-5]\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'lr_plateau_rates' must decrease"));
+    assert_int_equal(qr_train_config_parse("lr_plateau_rates: 1.0e-5\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "'lr_plateau_rates' must be a list"));
+    assert_int_equal(qr_train_config_parse("lr_plateau_patience: 0\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_int_equal(qr_train_config_parse("[1, 2]\n", "t.yaml", &c), QR_ERR_FORMAT);
     assert_int_equal(qr_train_config_parse("width: [1\n", "t.yaml", &c), QR_ERR_FORMAT);
     assert_non_null(strstr(qr_last_error(), "not valid YAML"));
@@ -149,11 +156,36 @@ static void test_describe(void **state) {
     qr_train_config_describe(&c, "qsmrimnet", buf, sizeof buf);
     assert_string_equal(buf, "width 8, 20 epochs, batch 64, lr 0.0001, two-branch image fusion, fusion add, DeepSMOTE off, "
                              "augmented");
+    /* RimNet's own defaults where the file is silent: width 32, batch 32, the plateau schedule */
     c = qr_train_config_default();
-    assert_int_equal(qr_train_config_parse("width: 4\nepochs: 8\nrimnet_pool_stride: 2\n", "t.yaml", &c), QR_OK);
+    qr_train_config_describe(&c, "rimnet", buf, sizeof buf);
+    assert_string_equal(buf, "width 32, 40 epochs, batch 32, lr 0.0001 -> 5e-05 -> 2.5e-05 -> 1e-05 on plateaus of 10 epochs, "
+                             "pool stride 1, rim+ class weight auto, conv L2 0.001, augmented");
+    qr_train_config_describe(&c, "qsmrimnet", buf, sizeof buf);
+    assert_non_null(strstr(buf, "width 64, 40 epochs, batch 64, lr 0.0001, "));
+    assert_int_equal(qr_train_config_parse("width: 4\nepochs: 8\nbatch_size: 64\nrimnet_pool_stride: 2\nlr_schedule: multistep\n",
+                                           "t.yaml", &c), QR_OK);
     qr_train_config_describe(&c, "rimnet", buf, sizeof buf);
     assert_string_equal(buf, "width 4, 8 epochs, batch 64, lr 0.0001, pool stride 2, rim+ class weight auto, conv L2 0.001, "
                              "augmented");
+    assert_int_equal(qr_train_config_parse("lr_schedule: plateau\nlr_plateau_rates: [1.0e-5]\nlr_plateau_patience: 3\n",
+                                           "t.yaml", &c), QR_OK);
+    qr_train_config_describe(&c, "aprl-nn", buf, sizeof buf);
+    assert_string_equal(buf, "width 4, 8 epochs, batch 64, lr 0.0001 -> 1e-05 on plateaus of 3 epochs, augmented");
+    /* the record of a run's settings names the plateau schedule; a multistep one is recorded as it
+     * always was (checkpoints written before the schedule existed resume) */
+    char fp[4096];
+    qr_train_config r = qr_train_config_for(&c, "aprl-nn");
+    qr_train_config_fingerprint(&r, fp, sizeof fp);
+    assert_non_null(strstr(fp, "lr_schedule: plateau\nlr_plateau_rates: 1.0000000000000001e-05\nlr_plateau_patience: 3\n"));
+    c = qr_train_config_default();
+    r = qr_train_config_for(&c, "qsmrimnet");
+    qr_train_config_fingerprint(&r, fp, sizeof fp);
+    assert_null(strstr(fp, "lr_schedule"));
+    assert_non_null(strstr(fp, "width: 64 (default)\n"));
+    c = qr_train_config_default();
+    assert_int_equal(qr_train_config_parse("width: 4\nepochs: 8\nrimnet_pool_stride: 2\nlr_schedule: multistep\n", "t.yaml", &c),
+                     QR_OK);
     assert_int_equal(qr_train_config_parse("rimnet_turns: all\n", "t.yaml", &c), QR_OK);
     qr_train_config_describe(&c, "rimnet", buf, sizeof buf);
     assert_non_null(strstr(buf, "augmented (quarter turns: all windows)"));

@@ -10,6 +10,8 @@
  *   - model files round-trip (network and forest): predictions after save/load are identical,
  *     thresholds and provenance come back;
  *   - merging members averages their probabilities;
+ *   - the plateau schedule (RimNet's) steps through its rates as the training loss stalls, applies
+ *     them (the same model as the multistep schedule of the same rates) and resumes exactly;
  *   - on a GPU, training fed by the GPU's patch sampler matches training fed host patches
  *     (skipped without a GPU).
  */
@@ -168,6 +170,90 @@ static void test_resume_is_exact(void **state) {
     free(idx);
 }
 
+static char g_notices[2048];
+static void keep_notices(qr_log_level level, const char *message, void *user) {
+    (void)user;
+    if (level == QR_LOG_NOTICE && strlen(g_notices) + strlen(message) + 2 < sizeof g_notices) {
+        strcat(g_notices, message);
+        strcat(g_notices, "\n");
+    }
+}
+
+/* lr_schedule plateau with a min_delta no loss can beat and patience 1: every epoch after the first
+ * is a plateau, so epochs 1-4 train at 1e-4, 1e-4, 5e-5, 2.5e-5 - what multistep with gamma 0.5 at
+ * epochs 2 and 3 gives, bit for bit (halving a double is exact). Stopped after epoch 2 and resumed,
+ * the schedule's state comes back from the checkpoint. */
+static void test_plateau_schedule(void **state) {
+    (void)state;
+    qr_train_config cfg = tiny_config();
+    cfg.epochs = 4;
+    snprintf(cfg.lr_schedule, sizeof cfg.lr_schedule, "plateau");
+    cfg.plateau_patience = 1;
+    cfg.plateau_min_delta = 1e6;
+    int64_t *idx, n;
+    all_lesions(&idx, &n);
+    qr_fit_options o = network_fit(&cfg, 7);
+    qr_learner *plateau, *multistep, *resumed;
+    g_notices[0] = '\0';
+    qr_set_log_sink(keep_notices, NULL);
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &plateau), QR_OK);
+    qr_set_log_sink(NULL, NULL);
+    const char *steps[] = {"epoch 2: the training loss has not fallen for 1 epoch ", "learning rate 0.0001 -> 5e-05\n",
+                           "epoch 3: ", "learning rate 5e-05 -> 2.5e-05\n", "epoch 4: ", "learning rate 2.5e-05 -> 1e-05\n"};
+    const char *at = g_notices;
+    for (int k = 0; k < 6; k++) {
+        const char *hit = strstr(at, steps[k]);
+        if (!hit) fail_msg("notices lack '%s' (in order): %s", steps[k], g_notices);
+        at = hit + strlen(steps[k]);
+    }
+
+    qr_train_config ms = tiny_config();
+    ms.epochs = 4;
+    snprintf(ms.lr_schedule, sizeof ms.lr_schedule, "multistep");
+    ms.n_milestones = 2;
+    ms.milestones[0] = 0.5;
+    ms.milestones[1] = 0.75;
+    ms.lr_gamma = 0.5;
+    qr_fit_options om = network_fit(&ms, 7);
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &om, &multistep), QR_OK);
+
+    char ckpt[1024];
+    snprintf(ckpt, sizeof ckpt, "%s/plateau.ckpt.h5", g_dir);
+    stopper s = {2, 0};
+    o.checkpoint = ckpt;
+    o.progress = stop_cb;
+    o.user = &s;
+    o.cancel = &s.flag;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
+    s.stop_after_epochs = 1000;
+    s.flag = 0;
+    o.resume = 1;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_OK);
+
+    double *pa = malloc((size_t)n * sizeof *pa), *pb = malloc((size_t)n * sizeof *pb), *pc = malloc((size_t)n * sizeof *pc);
+    assert_int_equal(qr_learner_predict(plateau, &g_ds, idx, n, pa, NULL), QR_OK);
+    assert_int_equal(qr_learner_predict(multistep, &g_ds, idx, n, pb, NULL), QR_OK);
+    assert_int_equal(qr_learner_predict(resumed, &g_ds, idx, n, pc, NULL), QR_OK);
+    assert_memory_equal(pa, pb, (size_t)n * sizeof *pa);
+    assert_memory_equal(pa, pc, (size_t)n * sizeof *pa);
+    /* and the schedule matters: the default multistep (x0.1 at epochs 2, 3) gives another model */
+    qr_train_config def = tiny_config();
+    def.epochs = 4;
+    qr_fit_options od = network_fit(&def, 7);
+    qr_learner *other;
+    assert_int_equal(qr_learner_fit(&g_ds, idx, n, &od, &other), QR_OK);
+    assert_int_equal(qr_learner_predict(other, &g_ds, idx, n, pb, NULL), QR_OK);
+    assert_memory_not_equal(pa, pb, (size_t)n * sizeof *pa);
+    qr_learner_free(plateau);
+    qr_learner_free(multistep);
+    qr_learner_free(resumed);
+    qr_learner_free(other);
+    free(pa);
+    free(pb);
+    free(pc);
+    free(idx);
+}
+
 static void test_forest_learner(void **state) {
     (void)state;
     qr_train_config cfg = tiny_config();
@@ -309,6 +395,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forest_learner),
         cmocka_unit_test(test_resume_is_exact),
+        cmocka_unit_test(test_plateau_schedule),
         cmocka_unit_test(test_two_branch_learner),
         cmocka_unit_test(test_gpu_patch_sampling),
     };

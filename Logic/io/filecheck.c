@@ -1,5 +1,6 @@
 /* filecheck.c - header and data checks made before ITK reads an image (filecheck.h). */
 #include "filecheck.h"
+#include "../core/volume.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -159,8 +160,9 @@ static qr_status check_nifti(const char *path, int pair) {
                        hdr);
     if (n_i16(&b, 252) > 0) { /* qform: quaternion b, c, d and offset x, y, z */
         for (int i = 0; i < 6; i++)
-            if (!isfinite(n_f32(&b, 256 + 4 * i)))
-                return qr_fail(QR_ERR_GEOMETRY, "%s: NIfTI qform %s is not finite", hdr, i < 3 ? "quaternion" : "offset");
+            if (!isfinite(n_f32(&b, 256 + 4 * i)) || (i >= 3 && fabs(n_f32(&b, 256 + 4 * i)) > QR_EXTENT_MAX_MM))
+                return qr_fail(QR_ERR_GEOMETRY, "%s: NIfTI qform %s is %s", hdr, i < 3 ? "quaternion" : "offset",
+                               i < 3 ? "not finite" : "not finite or beyond 1e6 mm (header corrupt?)");
     }
     if (n_i16(&b, 254) > 0) { /* sform: three rows of four */
         double m[12];
@@ -170,8 +172,19 @@ static qr_status check_nifti(const char *path, int pair) {
         }
         const double det = m[0] * (m[5] * m[10] - m[6] * m[9]) - m[1] * (m[4] * m[10] - m[6] * m[8]) +
                            m[2] * (m[4] * m[9] - m[5] * m[8]);
+        /* a voxel size and position qsmrim accepts (qr_geometry_validate): ITK's SVD of the sform
+         * (vnl/netlib, in float) did not return on a column of length 3e38 */
         double scale = 1;
-        for (int c = 0; c < 3; c++) scale *= sqrt(m[c] * m[c] + m[4 + c] * m[4 + c] + m[8 + c] * m[8 + c]);
+        for (int c = 0; c < 3; c++) {
+            const double len = sqrt(m[c] * m[c] + m[4 + c] * m[4 + c] + m[8 + c] * m[8 + c]);
+            if (!(len >= QR_SPACING_MIN_MM && len <= QR_SPACING_MAX_MM))
+                return qr_fail(QR_ERR_GEOMETRY, "%s: NIfTI sform column %d has length %g mm, outside %g to %g mm (header corrupt?)",
+                               hdr, c, len, QR_SPACING_MIN_MM, QR_SPACING_MAX_MM);
+            if (fabs(m[4 * c + 3]) > QR_EXTENT_MAX_MM)
+                return qr_fail(QR_ERR_GEOMETRY, "%s: NIfTI sform offset of row %d is %g mm, beyond 1e6 mm (header corrupt?)",
+                               hdr, c, m[4 * c + 3]);
+            scale *= len;
+        }
         if (!(fabs(det) > 1e-6 * scale))
             return qr_fail(QR_ERR_GEOMETRY, "%s: NIfTI sform matrix is singular (axes collinear or zero)", hdr);
     }

@@ -1156,10 +1156,20 @@ static void test_nifti_header_checks(void **state) {
     memcpy(q, b, n);
     memcpy(q + 252, &one, 2); /* qform_code 1, NaN offset */
     expect_mutation(q, n, 268, &nan, 4, "qoff.nii", QR_ERR_GEOMETRY, "qform offset is not finite");
+    expect_mutation(q, n, 268, &huge, 4, "qoffhuge.nii", QR_ERR_GEOMETRY, "qform offset is not finite or beyond 1e6 mm");
     memcpy(q + 254, &one, 2); /* sform_code 1, NaN in srow_x (ITK 5.2 aborted in vnl_svd) */
     expect_mutation(q, n, 280, &nan, 4, "sform.nii", QR_ERR_GEOMETRY, "sform row 0 is not finite");
     const float zeros[12] = {0};
-    expect_mutation(q, n, 280, zeros, sizeof zeros, "sform0.nii", QR_ERR_GEOMETRY, "sform matrix is singular");
+    expect_mutation(q, n, 280, zeros, sizeof zeros, "sform0.nii", QR_ERR_GEOMETRY, "sform column 0 has length 0 mm");
+    /* a column of 3e38 mm: ITK's SVD of the sform (vnl_svd, netlib in float) never returned (found
+     * by Testing/fuzz); tiny columns and far offsets likewise are no grid */
+    const float col_huge = -3.0168095e38f, col_tiny = 1e-9f;
+    expect_mutation(q, n, 280 + 8, &col_huge, 4, "sformhuge.nii", QR_ERR_GEOMETRY, "sform column 2 has length 3.01681e+38 mm");
+    float tiny_col[12];
+    memcpy(tiny_col, q + 280, sizeof tiny_col);
+    tiny_col[1] = tiny_col[5] = tiny_col[9] = col_tiny;
+    expect_mutation(q, n, 280, tiny_col, sizeof tiny_col, "sformtiny.nii", QR_ERR_GEOMETRY, "sform column 1 has length");
+    expect_mutation(q, n, 280 + 12, &huge, 4, "sformoff.nii", QR_ERR_GEOMETRY, "sform offset of row 0 is 1e+30 mm");
     free(q);
     free(b);
 }

@@ -172,9 +172,12 @@ qr_status qr_nn_ws_reserve(qr_nn_context *ctx, const qr_nn_spec *s, qr_nn_ws *ws
     bump b = {NULL, 0};
     ws_layout(s, ws, &b, n, training);
     void *mem = BE->alloc(ctx, b.off + 64);
-    if (!mem)
-        return qr_fail(QR_ERR_NOMEM, "out of memory: %.1f MB of activations for a batch of %lld",
-                       (double)b.off / 1048576.0, (long long)n);
+    if (!mem) { /* a device failure already pending is the cause, not the memory */
+        const qr_status st = qr_nn_backend_check(ctx);
+        return st != QR_OK ? st
+                           : qr_fail(QR_ERR_NOMEM, "out of memory: %.1f MB of activations for a batch of %lld",
+                                     (double)b.off / 1048576.0, (long long)n);
+    }
     memset(ws, 0, sizeof *ws);
     b.base = mem;
     b.off = 0;

@@ -70,8 +70,11 @@ qr_status qr_nn_trainer_create(qr_nn_model *m, int member, const qr_nn_train_opt
     t->m = BE->alloc(CTX, bytes);
     t->v = BE->alloc(CTX, bytes);
     if (!t->grads || !t->m || !t->v) {
+        const qr_status st = qr_nn_backend_check(CTX); /* a pending device failure, if that was the cause */
         qr_nn_trainer_free(t);
-        return qr_fail(QR_ERR_NOMEM, "out of memory: %.1f MB of gradients and Adam state", 3.0 * (double)bytes / 1048576.0);
+        return st != QR_OK ? st
+                           : qr_fail(QR_ERR_NOMEM, "out of memory: %.1f MB of gradients and Adam state",
+                                     3.0 * (double)bytes / 1048576.0);
     }
     qr_status s = qr_nn_ws_reserve(CTX, &m->spec, &t->ws, o.max_batch, 1);
     if (s != QR_OK) {

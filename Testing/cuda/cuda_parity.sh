@@ -2,7 +2,8 @@
 # cuda_parity.sh PARITY_BIN PROBE_BIN|- STATE [make_parity_state.py arguments...]
 #
 # The engine's whole-network parity test (Testing/nn/test_nn_parity.c: PyTorch logits, loss,
-# every gradient, parameters after Adam) run on the GPU. Without a usable GPU: exit 77 (skipped).
+# every gradient, parameters after Adam) run on the GPU. Without an NVIDIA GPU: exit 77 (skipped);
+# with one that cannot be used (driver, libraries): the probe's failure.
 # With extra arguments the state file is first written by PyTorch (Resources/python/
 # make_parity_state.py; exit 77 if python3-torch or h5py is missing).
 set -u
@@ -11,7 +12,11 @@ probe=$2
 state=$3
 shift 3
 # PROBE_BIN "-": no probe (the parity program runs the CUDA backend on its CPU emulation)
-if [ "$probe" != "-" ]; then "$probe" --probe || exit 77; fi
+if [ "$probe" != "-" ]; then # 77 (no NVIDIA device) skips; a GPU that cannot be used fails
+    rc=0
+    "$probe" --probe || rc=$?
+    [ $rc -eq 0 ] || exit $rc
+fi
 if [ ! -x "$parity" ]; then
     echo "parity test program $parity not built"
     exit 1

@@ -107,9 +107,12 @@ if has tests || has tf32 || has sanitizer || has bench || has patches || has tor
         fail "no build at $build (run the build stage)"
         exit 1
     fi
-    if ! "$probe" --probe > "$out/device.txt" 2>&1; then
+    rc=0
+    "$probe" --probe > "$out/device.txt" 2>&1 || rc=$?
+    if [ $rc -ne 0 ]; then # 77: no NVIDIA device here; otherwise one that cannot be used
         say "$(cat "$out/device.txt")"
-        exit 77
+        [ $rc -eq 77 ] || fail "the GPU cannot be used (device.txt)"
+        exit $([ $rc -eq 77 ] && echo 77 || echo 1)
     fi
     say "device: $(cat "$out/device.txt")"
 fi

@@ -21,9 +21,16 @@ static qr_dataset g_ds;
 
 static int setup(void **state) {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s/tests/learner_%d", QSMRIM_BINARY_DIR, (int)getpid());
+    /* a private folder in TMPDIR, and the cohort maker named by the test's environment (ctest
+     * sets it; the GPU kit rewrites it to its own copy), so the test runs outside the build tree */
+    const char *tmp = getenv("TMPDIR");
+    snprintf(g_dir, sizeof g_dir, "%s/qsmrim-learner-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(g_dir)) return -1;
+    const char *maker = getenv("QSMRIM_MINI_COHORT");
+    char fallback[1024];
+    snprintf(fallback, sizeof fallback, "%s/tests/qsmrim_mini_cohort", QSMRIM_BINARY_DIR);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "rm -rf %s && %s/tests/qsmrim_mini_cohort %s/c 8 11", g_dir, QSMRIM_BINARY_DIR, g_dir);
+    snprintf(cmd, sizeof cmd, "'%s' '%s/c' 8 11", maker && *maker ? maker : fallback, g_dir);
     if (system(cmd) != 0) return -1;
     char man[1024], cache[1024];
     snprintf(man, sizeof man, "%s/c/cohort.tsv", g_dir);
@@ -54,7 +61,7 @@ static int teardown(void **state) {
     (void)state;
     qr_dataset_free(&g_ds);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 

@@ -99,6 +99,9 @@ static qr_status cu_check(qr_nn_context *ctx) {
         else if (e != cudaSuccess) qr_cu_fail(ctx, "device", "%s", cudaGetErrorString(e));
     }
     if (st->err == QR_OK) return QR_OK;
+    /* the failure is reported now: the runtime's record of it (a failed call leaves it as the
+     * thread's last error) must not come back at the next launch check of a context that works */
+    (void)cudaGetLastError();
     qr_status s = qr_fail(st->err, "%s", st->msg);
     st->err = QR_OK;
     st->msg[0] = 0;

@@ -153,6 +153,22 @@ PYEOF
   [ "$got" = "$want" ] || { echo "  want $want, got $got"; return 1; }
 }
 check "} goes to the next lesion of the cohort queue without a decision, opening its subject" queue_ok
+# with a queue filter that hides that lesion, } shows every lesion and selects it (it said it went
+# there but left another lesion selected, which the next key decided)
+printf 'filter reviewed\nkey }\nstate %s\nquit\n' "$T/q4.json" >"$T/queue4.txt"
+queue_filter_ok() {
+  local want got
+  want=$("$PY" -c "
+import sys
+rows = [l.rstrip('\n').split('\t') for l in open(sys.argv[1] + '/queue.tsv')][1:]
+q = [(r[1], r[2]) for r in rows]
+r0 = next(k for k, e in enumerate(q) if e[0] == 'sub-x')
+print(*q[r0 + 2])" "$T/resq") || return 1
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/resq" --subject sub-x --script "$T/queue4.txt" 2>/dev/null || return 1
+  got="$(field "$T/q4.json" 's["subject"], s["lesion"]')"
+  [ "$got" = "$want" ] || { echo "  want $want, got $got"; return 1; }
+}
+check "} with a queue filter hiding its lesion: the filter is cleared and that lesion selected" queue_filter_ok
 # ] passes over a subject that cannot be opened (no finished prediction), saying so
 printf 'subject\tqsm\tflair\tlesions\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\nsub-y\tflip/qsm.nii.gz\tflip/flair.nii.gz\tflip/lesions.nii.gz\nsub-z\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\n' >"$T/three.tsv"
 printf 'key ]\nstate %s\nquit\n' "$T/skip.json" >"$T/skip.txt"

@@ -139,6 +139,17 @@ if command -v localedef >/dev/null && localedef -i de_DE -f UTF-8 "$T/loc/de_DE.
 else
   echo "(no de_DE locale source here: the decimal-comma case is not run)"
 fi
+# a note added later, by another reviewer, changes the note only: the decision stays tester's, of
+# its time, with the model values tester saw; a note typed without Enter is kept when another
+# lesion is chosen (the navigation buttons take no focus, so the field's edit never finished)
+printf 'select %s\nkey t\ntype later note\nkey Return\nselect %s\nkey t\ntype unconfirmed\nselect %s\nquit\n' "$A" "$B" "$A" >"$T/notes.txt"
+cp "$T/review.tsv" "$T/review_notes.tsv"
+check "a second session adds notes" env QSMRIM_REVIEW_TIME=2026-03-04T05:06:07Z "$VIEWER" \
+  $(subject_args "$FIX" | sed 's/--reviewer tester/--reviewer other/') --review "$T/review_notes.tsv" --script "$T/notes.txt"
+check "a note on a decided lesion keeps its reviewer, time and model values" \
+  grep -qP "^$A\trim\+\ttester\t2026-01-02T03:04:05Z\t0.930000\trim\+\tlater note$" "$T/review_notes.tsv"
+check "a note typed without Enter is saved when another lesion is selected (by its author, as a note)" \
+  grep -qP "^$B\tnone\tother\t2026-03-04T05:06:07Z\t.*\tunconfirmed$" "$T/review_notes.tsv"
 check "state lists the three decisions" test "$(field "$T/k1.json" 'len(s["decisions"])')" = 3
 VOXD=$("$PY" "$CHECKS" voxel "$T/k2.json" qsm-axial "$FIX/lesions.nii.gz" $(centre_of "$FIX" d))
 check "the reviewer's 'unsure' recolours a model rim+ lesion to the review colour" \

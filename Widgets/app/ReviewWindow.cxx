@@ -352,6 +352,7 @@ QString ReviewWindow::defaultReviewPath(const QString &lesionsPath) {
 }
 
 void ReviewWindow::closeSubject() {
+    commitNote(); /* a note typed but not confirmed is kept, as when another lesion is chosen */
     if (worker_) { /* a prediction of this subject must not land on the next one */
         worker_->disconnect(this);
         worker_->cancel();
@@ -754,6 +755,7 @@ void ReviewWindow::rebuildOrder(int64_t keepItem) {
     }
     selecting_ = false;
     table_->resizeColumnsToContents();
+    updateInfo(); /* "N of M listed" follows the new order */
 }
 
 int64_t ReviewWindow::currentPosition() const {
@@ -783,6 +785,7 @@ int ReviewWindow::currentLesionId() const { return current_ >= 0 ? subject_.queu
 
 void ReviewWindow::selectItem(int64_t item, bool zoomViews) {
     if (!loaded_ || item < 0 || item >= subject_.queue.n) return;
+    if (item != current_) commitNote(); /* the navigation buttons take no focus from the field */
     current_ = item;
     const qr_queue_item &it = subject_.queue.items[item];
     setCursor(it.center_ijk);
@@ -852,16 +855,17 @@ void ReviewWindow::updateInfo() {
 
 /* ---------------------------------------------------------------- decisions and notes */
 
-bool ReviewWindow::recordRow(int decision, const QString &note, QString *error) {
+bool ReviewWindow::recordRow(int decision, const QString &note, QString *error, const qr_review_row *keep) {
     const qr_queue_item &it = subject_.queue.items[current_];
-    QByteArray who = reviewer_.toUtf8(), text = note.toUtf8();
+    QByteArray who = keep ? QByteArray(keep->reviewer) : reviewer_.toUtf8(), text = note.toUtf8();
     qr_review_row row;
     std::memset(&row, 0, sizeof row);
     row.lesion_id = it.id;
     row.decision = decision;
     row.reviewer = who.data();
-    row.model_probability = it.probability;
-    row.model_decision = it.model_decision;
+    row.model_probability = keep ? keep->model_probability : it.probability;
+    row.model_decision = keep ? keep->model_decision : it.model_decision;
+    if (keep) std::memcpy(row.time, keep->time, sizeof row.time); /* "" (a hand-made row): now */
     row.note = text.data();
     if (qr_review_record(&review_, &row) != QR_OK) {
         *error = QString::fromUtf8(qr_last_error());
@@ -900,6 +904,12 @@ void ReviewWindow::editNote() {
     note_->selectAll();
 }
 
+void ReviewWindow::commitNote() {
+    if (!loaded_ || !reviewOpen_ || current_ < 0) return;
+    const qr_review_row *row = qr_review_find(&review_, subject_.queue.items[current_].id);
+    if (note_->text().trimmed() != (row ? QString::fromUtf8(row->note) : QString())) onNoteEdited();
+}
+
 void ReviewWindow::onNoteEdited() {
     if (!loaded_ || !reviewOpen_ || current_ < 0) return;
     const qr_queue_item &it = subject_.queue.items[current_];
@@ -907,7 +917,14 @@ void ReviewWindow::onNoteEdited() {
     QString stored = row ? QString::fromUtf8(row->note) : QString();
     if (note_->text().trimmed() == stored) return;
     QString err;
-    if (!recordRow(row ? row->decision : QR_REVIEW_NONE, note_->text(), &err)) reportError("Note not saved", err);
+    /* a note on a decided lesion changes the note only: the decision stays its reviewer's, of its time */
+    const bool decided = row && row->decision != QR_REVIEW_NONE;
+    qr_review_row kept;
+    if (decided) kept = *row; /* the strings stay owned by the review until the record replaces the row */
+    QByteArray keptWho = decided ? QByteArray(row->reviewer) : QByteArray();
+    if (decided) kept.reviewer = keptWho.data();
+    if (!recordRow(row ? row->decision : QR_REVIEW_NONE, note_->text(), &err, decided ? &kept : nullptr))
+        reportError("Note not saved", err);
     else statusBar()->showMessage(QString("lesion %1: note saved").arg(it.id), 4000);
     int64_t pos = currentPosition();
     if (pos >= 0) model_->rowChanged((int)pos);
@@ -1549,7 +1566,13 @@ void ReviewWindow::nextInCohortQueue() {
                 continue;
             }
         }
-        selectLesionById(id);
+        if (!selectLesionById(id)) { /* hidden by the queue's filter: show every lesion, then take it */
+            filter_->setCurrentIndex(filter_->findData("all"));
+            if (!selectLesionById(id)) {
+                reportError("Cohort queue", QString("lesion %1 of subject %2 is not in its lesion table").arg(id).arg(name));
+                return;
+            }
+        }
         queueSubject_ = name;
         queueLesion_ = id;
         statusBar()->showMessage(QString("cohort queue: rank %1 of %2, subject %3, lesion %4%5")

@@ -197,7 +197,12 @@ private:
     bool cohortPaths(const QString &cohort, const QString &results, const QString &name, SubjectPaths *p,
                      QString *review, QString *chosen, QString *error) const;
     void decide(int decision);
-    bool recordRow(int decision, const QString &note, QString *error);
+    /* Record the current lesion's row: `decision` by the current reviewer, now, with the model
+     * values shown; with `keep` (its row), only the note changes: who decided, when and what the
+     * model showed them stay. */
+    bool recordRow(int decision, const QString &note, QString *error, const qr_review_row *keep = nullptr);
+    /* Save the note field when it differs from the current lesion's stored note. */
+    void commitNote();
     void updateLut();
     void updateLegend();
     void updateInfo();

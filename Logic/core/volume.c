@@ -107,15 +107,24 @@ qr_status qr_geometry_lps_to_index(const qr_geometry *g, const double lps[3], do
     return QR_OK;
 }
 
-double qr_geometry_direction_defect(const qr_geometry *g) {
-    double worst = 0;
+/* The largest |cos(axis c, axis d) - (c == d)| (NaN counts as largest), the axes giving it and
+ * their dot product. */
+static double direction_worst(const qr_geometry *g, int *wc, int *wd, double *wdot) {
+    double worst = -1;
     for (int c = 0; c < 3; c++)
         for (int d = c; d < 3; d++) {
             double dot = 0;
             for (int r = 0; r < 3; r++) dot += g->direction[3 * r + c] * g->direction[3 * r + d];
-            worst = fmax(worst, fabs(dot - (c == d)));
+            const double off = fabs(dot - (c == d));
+            if (!(off <= worst)) worst = isnan(off) ? INFINITY : off, *wc = c, *wd = d, *wdot = dot;
         }
     return worst;
+}
+
+double qr_geometry_direction_defect(const qr_geometry *g) {
+    int c = 0, d = 0;
+    double dot = 0;
+    return direction_worst(g, &c, &d, &dot);
 }
 
 qr_status qr_geometry_validate(const qr_geometry *g, const char *what) {
@@ -138,18 +147,15 @@ qr_status qr_geometry_validate(const qr_geometry *g, const char *what) {
     /* The axes must be perpendicular unit vectors (to QR_DIRECTION_TOL): spacing, voxel volume and
      * the radiomic features assume so. ITK reads NIfTI and DICOM orientations as orthonormal, but
      * takes a MetaImage TransformMatrix as written and only normalises NRRD space directions. */
-    for (int c = 0; c < 3; c++)
-        for (int d = c; d < 3; d++) {
-            double dot = 0;
-            for (int r = 0; r < 3; r++) dot += g->direction[3 * r + c] * g->direction[3 * r + d];
-            if (!(fabs(dot - (c == d)) <= QR_DIRECTION_TOL))
-                return c == d ? qr_fail(QR_ERR_GEOMETRY, "%s: direction of axis %d has length %.6g, not 1 (a scaled grid: header corrupt?)",
-                                        what, c, sqrt(dot))
-                              : qr_fail(QR_ERR_GEOMETRY,
-                                        "%s: axes %d and %d are not perpendicular (cosine %.3g: a sheared grid, which qsmrim "
-                                        "does not read; header corrupt?)",
-                                        what, c, d, dot);
-        }
+    int c = 0, d = 0;
+    double dot = 0;
+    if (direction_worst(g, &c, &d, &dot) > QR_DIRECTION_TOL)
+        return c == d ? qr_fail(QR_ERR_GEOMETRY, "%s: direction of axis %d has length %.6g, not 1 (a scaled grid: header corrupt?)",
+                                what, c, sqrt(dot))
+                      : qr_fail(QR_ERR_GEOMETRY,
+                                "%s: axes %d and %d are not perpendicular (cosine %.3g: a sheared grid, which qsmrim does not "
+                                "read; header corrupt?)",
+                                what, c, d, dot);
     return QR_OK;
 }
 

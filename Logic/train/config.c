@@ -191,6 +191,25 @@ static qr_status set_scalar(qr_train_config *c, const char *what, const char *fi
     return qr_fail(QR_ERR_INVALID_ARG, "%s: unknown setting '%s'", what, k);
 }
 
+/* A list of at most `cap` numbers in [lo, hi] that increase (dir +1) or decrease (dir -1) strictly:
+ * into out[0..*n) when it is valid (`items` says what it lists in the message). */
+static qr_status number_list(const char *what, const char *k, yaml_document_t *doc, yaml_node_t *seq, const char *items,
+                             double lo, double hi, int dir, int cap, double *out, int *n) {
+    const int m = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (m > cap) return qr_fail(QR_ERR_INVALID_ARG, "%s: at most %d '%s'", what, cap, k);
+    double v[QR_TRAIN_MAX_MILESTONES > QR_TRAIN_MAX_PLATEAU_RATES ? QR_TRAIN_MAX_MILESTONES : QR_TRAIN_MAX_PLATEAU_RATES];
+    for (int i = 0; i < m; i++) {
+        yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+        if (!it || it->type != YAML_SCALAR_NODE) return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must list %s", what, k, items);
+        QR_TRY(as_double(what, k, (const char *)it->data.scalar.value, lo, hi, &v[i]));
+        if (i > 0 && !(dir * (v[i] - v[i - 1]) > 0))
+            return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' must %s", what, k, dir > 0 ? "increase" : "decrease");
+    }
+    memcpy(out, v, (size_t)m * sizeof *v);
+    *n = m;
+    return QR_OK;
+}
+
 static qr_status set_list(qr_train_config *c, const char *what, const char *k, yaml_document_t *doc, yaml_node_t *seq) {
     int n = (int)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     if (!strcmp(k, "rf_mtry")) {
@@ -204,34 +223,12 @@ static qr_status set_list(qr_train_config *c, const char *what, const char *k, y
         c->n_mtry = n;
         return QR_OK;
     }
-    if (!strcmp(k, "lr_milestones")) {
-        if (n > QR_TRAIN_MAX_MILESTONES)
-            return qr_fail(QR_ERR_INVALID_ARG, "%s: at most %d 'lr_milestones'", what, QR_TRAIN_MAX_MILESTONES);
-        for (int i = 0; i < n; i++) {
-            yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
-            if (!it || it->type != YAML_SCALAR_NODE)
-                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must list fractions of the epochs", what);
-            QR_TRY(as_double(what, k, (const char *)it->data.scalar.value, 0, 1, &c->milestones[i]));
-            if (i > 0 && c->milestones[i] <= c->milestones[i - 1])
-                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_milestones' must increase", what);
-        }
-        c->n_milestones = n;
-        return QR_OK;
-    }
-    if (!strcmp(k, "lr_plateau_rates")) {
-        if (n > QR_TRAIN_MAX_PLATEAU_RATES)
-            return qr_fail(QR_ERR_INVALID_ARG, "%s: at most %d 'lr_plateau_rates'", what, QR_TRAIN_MAX_PLATEAU_RATES);
-        for (int i = 0; i < n; i++) {
-            yaml_node_t *it = yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
-            if (!it || it->type != YAML_SCALAR_NODE)
-                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_plateau_rates' must list learning rates", what);
-            QR_TRY(as_double(what, k, (const char *)it->data.scalar.value, 1e-12, 10, &c->plateau_rates[i]));
-            if (i > 0 && c->plateau_rates[i] >= c->plateau_rates[i - 1])
-                return qr_fail(QR_ERR_INVALID_ARG, "%s: 'lr_plateau_rates' must decrease", what);
-        }
-        c->n_plateau_rates = n;
-        return QR_OK;
-    }
+    if (!strcmp(k, "lr_milestones"))
+        return number_list(what, k, doc, seq, "fractions of the epochs", 0, 1, +1, QR_TRAIN_MAX_MILESTONES, c->milestones,
+                           &c->n_milestones);
+    if (!strcmp(k, "lr_plateau_rates"))
+        return number_list(what, k, doc, seq, "learning rates", 1e-12, 10, -1, QR_TRAIN_MAX_PLATEAU_RATES, c->plateau_rates,
+                           &c->n_plateau_rates);
     return qr_fail(QR_ERR_INVALID_ARG, "%s: '%s' does not take a list", what, k);
 }
 
@@ -323,8 +320,8 @@ qr_train_config qr_train_config_for(const qr_train_config *cfg, const char *arch
     return c;
 }
 
-/* The learning-rate schedule in words ("lr 0.0001", "lr 0.0001 -> 5e-05 -> 1e-05 on plateaus of 10
- * epochs"); the multistep one is said only when it is not the default. */
+/* The learning-rate schedule in words: "lr 0.0001" (multistep: its milestones are in the run's
+ * settings record) or "lr 0.0001 -> 5e-05 -> 1e-05 on plateaus of 10 epochs". */
 static void describe_lr(const qr_train_config *c, char *buf, size_t n) {
     int k = snprintf(buf, n, "lr %g", c->learning_rate);
     if (!strcmp(c->lr_schedule, "plateau")) {

@@ -352,7 +352,7 @@ QString ReviewWindow::defaultReviewPath(const QString &lesionsPath) {
 }
 
 void ReviewWindow::closeSubject() {
-    commitNote(); /* a note typed but not confirmed is kept, as when another lesion is chosen */
+    onNoteEdited(); /* a note typed but not confirmed is kept, as when another lesion is chosen */
     if (worker_) { /* a prediction of this subject must not land on the next one */
         worker_->disconnect(this);
         worker_->cancel();
@@ -785,7 +785,7 @@ int ReviewWindow::currentLesionId() const { return current_ >= 0 ? subject_.queu
 
 void ReviewWindow::selectItem(int64_t item, bool zoomViews) {
     if (!loaded_ || item < 0 || item >= subject_.queue.n) return;
-    if (item != current_) commitNote(); /* the navigation buttons take no focus from the field */
+    if (item != current_) onNoteEdited(); /* the navigation buttons take no focus from the field */
     current_ = item;
     const qr_queue_item &it = subject_.queue.items[item];
     setCursor(it.center_ijk);
@@ -857,6 +857,7 @@ void ReviewWindow::updateInfo() {
 
 bool ReviewWindow::recordRow(int decision, const QString &note, QString *error, const qr_review_row *keep) {
     const qr_queue_item &it = subject_.queue.items[current_];
+    /* copies: the record replaces (and frees) the row `keep` points into */
     QByteArray who = keep ? QByteArray(keep->reviewer) : reviewer_.toUtf8(), text = note.toUtf8();
     qr_review_row row;
     std::memset(&row, 0, sizeof row);
@@ -904,12 +905,6 @@ void ReviewWindow::editNote() {
     note_->selectAll();
 }
 
-void ReviewWindow::commitNote() {
-    if (!loaded_ || !reviewOpen_ || current_ < 0) return;
-    const qr_review_row *row = qr_review_find(&review_, subject_.queue.items[current_].id);
-    if (note_->text().trimmed() != (row ? QString::fromUtf8(row->note) : QString())) onNoteEdited();
-}
-
 void ReviewWindow::onNoteEdited() {
     if (!loaded_ || !reviewOpen_ || current_ < 0) return;
     const qr_queue_item &it = subject_.queue.items[current_];
@@ -919,11 +914,7 @@ void ReviewWindow::onNoteEdited() {
     QString err;
     /* a note on a decided lesion changes the note only: the decision stays its reviewer's, of its time */
     const bool decided = row && row->decision != QR_REVIEW_NONE;
-    qr_review_row kept;
-    if (decided) kept = *row; /* the strings stay owned by the review until the record replaces the row */
-    QByteArray keptWho = decided ? QByteArray(row->reviewer) : QByteArray();
-    if (decided) kept.reviewer = keptWho.data();
-    if (!recordRow(row ? row->decision : QR_REVIEW_NONE, note_->text(), &err, decided ? &kept : nullptr))
+    if (!recordRow(row ? row->decision : QR_REVIEW_NONE, note_->text(), &err, decided ? row : nullptr))
         reportError("Note not saved", err);
     else statusBar()->showMessage(QString("lesion %1: note saved").arg(it.id), 4000);
     int64_t pos = currentPosition();

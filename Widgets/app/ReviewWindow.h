@@ -201,8 +201,6 @@ private:
      * values shown; with `keep` (its row), only the note changes: who decided, when and what the
      * model showed them stay. */
     bool recordRow(int decision, const QString &note, QString *error, const qr_review_row *keep = nullptr);
-    /* Save the note field when it differs from the current lesion's stored note. */
-    void commitNote();
     void updateLut();
     void updateLegend();
     void updateInfo();

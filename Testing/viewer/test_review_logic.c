@@ -2,6 +2,7 @@
  * bad files), lesion queue (prediction table checks, order, filter, navigation, resume), view
  * orientation, lesion colours, and loading a subject with a predict run's outputs. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -371,6 +373,96 @@ static void test_review_unsaved(void **state) {
     qr_review_close(&r);
     assert_non_null(strstr(slurp(p), "2\trim-\tij\t"));
     assert_non_null(strstr(slurp(p), "1\trim+\tij\t"));
+}
+
+/* Set a file's modification time (an edit of the same size within the same clock tick). */
+static void set_mtime(const char *path, time_t when) {
+    struct timespec ts[2] = {{when, 0}, {when, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
+/* Another program (an editor, a script) changes the review file while a session has it open: the
+ * next save merges instead of overwriting; a file that no longer reads as a review file is left
+ * alone and the decision stays in memory; a removed or emptied file is written again in full. */
+static void test_review_outside_change(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "outside.tsv");
+    spit(p, "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+            "1\trim+\tann\t2026-01-01T00:00:00Z\t0.900000\trim+\t\n"
+            "2\trim-\tann\t2026-01-01T00:00:00Z\t0.100000\trim-\t\n");
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    qr_review_row a = make_row(3, QR_REVIEW_RIM_NEG, "me", 0.2, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_string_equal(r.outside, ""); /* nobody else wrote */
+    /* a second reader edits the file by hand: lesion 2 changed, 1 removed, 5 added, a column and a comment */
+    spit(p, "# edited by bob\n"
+            "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\tsite\n"
+            "2\trim+\tbob\t2026-01-01T01:00:00Z\t0.100000\trim-\tlooks like a rim\tB\n"
+            "3\trim-\tme\t2026-01-02T03:04:05Z\t0.200000\trim-\t\tC\n"
+            "5\tunsure\tbob\t2026-01-01T01:00:00Z\tNA\tnone\t\tA\n");
+    /* this session decides lesion 2 (it did not see bob's change) and lesion 4 */
+    a = make_row(2, QR_REVIEW_UNSURE, "me", 0.1, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_non_null(strstr(r.outside, "changed by another program"));
+    assert_non_null(strstr(r.outside, "3 rows differed")); /* 1 removed, 2 changed, 5 added */
+    assert_non_null(strstr(r.outside, "lesion 2, changed there too"));
+    assert_int_equal(r.outside_rows, 3);
+    a = make_row(4, QR_REVIEW_RIM_POS, "me", 0.8, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_string_equal(r.outside, "");
+    const char *merged = "# edited by bob\n"
+                         "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\tsite\n"
+                         "2\tunsure\tme\t2026-01-02T03:04:05Z\t0.100000\trim-\t\tB\n"
+                         "3\trim-\tme\t2026-01-02T03:04:05Z\t0.200000\trim-\t\tC\n"
+                         "4\trim+\tme\t2026-01-02T03:04:05Z\t0.800000\trim+\t\t\n"
+                         "5\tunsure\tbob\t2026-01-01T01:00:00Z\tNA\tnone\t\tA\n";
+    assert_string_equal(slurp(p), merged);
+    assert_int_equal(qr_review_decision_of(&r, 1), QR_REVIEW_NONE); /* removed there: the session follows */
+    assert_int_equal(qr_review_decision_of(&r, 5), QR_REVIEW_UNSURE);
+
+    /* an edit of the same size, its time set back: still seen */
+    char *same = strdup(merged);
+    assert_non_null(same);
+    memcpy(strstr(same, "\tA\n"), "\tZ\n", 3); /* bob's site cell of lesion 5 */
+    spit(p, same);
+    set_mtime(p, 1000000000);
+    a = make_row(6, QR_REVIEW_RIM_NEG, "me", 0.3, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_int_equal(r.outside_rows, 1);
+    assert_non_null(strstr(slurp(p), "5\tunsure\tbob\t2026-01-01T01:00:00Z\tNA\tnone\t\tZ\n"));
+    free(same);
+
+    /* changed into something that is not a review file: left as it is, the decision kept in memory */
+    const char *junk = "this is not a review file\n";
+    spit(p, junk);
+    a = make_row(7, QR_REVIEW_RIM_POS, "me", 0.7, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "no longer reads as a review file"));
+    assert_non_null(strstr(qr_last_error(), "not overwritten"));
+    assert_string_equal(slurp(p), junk);
+    assert_int_equal(r.unsaved, 1);
+    assert_int_equal(qr_review_decision_of(&r, 7), QR_REVIEW_RIM_POS);
+    assert_int_equal(qr_review_flush(&r), QR_ERR_FORMAT); /* still refused */
+    /* the file is removed: the flush writes every row this session has */
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(qr_review_flush(&r), QR_OK);
+    assert_non_null(strstr(r.outside, "was removed by another program"));
+    const char *full = slurp(p);
+    for (int id = 2; id <= 7; id++) {
+        char want[16];
+        snprintf(want, sizeof want, "\n%d\t", id);
+        assert_non_null(strstr(full, want));
+    }
+    /* emptied: likewise written again in full, nothing dropped */
+    spit(p, "");
+    a = make_row(8, QR_REVIEW_RIM_NEG, "me", 0.05, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_non_null(strstr(r.outside, "was emptied by another program"));
+    assert_int_equal(r.n, 7);
+    assert_non_null(strstr(slurp(p), "\n2\tunsure\tme\t"));
+    qr_review_close(&r);
 }
 
 static void test_review_lock(void **state) {
@@ -937,6 +1029,7 @@ int main(void) {
         cmocka_unit_test(test_review_extra_columns),
         cmocka_unit_test(test_review_symlink),
         cmocka_unit_test(test_review_unsaved),
+        cmocka_unit_test(test_review_outside_change),
         cmocka_unit_test(test_review_lock),
         cmocka_unit_test(test_queue_order_filter_navigation),
         cmocka_unit_test(test_queue_attach_table),

@@ -129,4 +129,29 @@ check "... naming the unsaved decisions" grep -q "the window did not close: deci
 check "... the file holds the first decision only (the second never reached it)" bash -c "
   test \$(tail -n +2 '$T/unsaved2-away/r.tsv' | wc -l) -eq 1"
 
+# ---- another program (an editor, a second reader's script) changes the review file meanwhile ----
+# It adds a comment and a decision of its own between the viewer's two decisions; the viewer's
+# second save merges them instead of writing its older copy over them.
+mkdir -p "$T/outside"
+printf 'key r\necho edit\nwait 3000\nkey x\nstate %s\nquit\n' "$T/outside.json" >"$T/outside.txt"
+run_viewer "${ARGS[@]}" --review "$T/outside/r.tsv" --script "$T/outside.txt" >"$T/outside.out" 2>"$T/outside.err" &
+pid=$!
+if wait_for_line "$T/outside.out" edit 120; then
+  { echo "# second reader: bob"; cat "$T/outside/r.tsv"
+    printf '%s\trim+\tbob\t2026-01-01T00:00:00Z\tNA\tnone\tfrom bob\n' "${ORDER[2]}"; } >"$T/outside/edited"
+  cat "$T/outside/edited" >"$T/outside/r.tsv" # in place, as an editor saving over the file
+fi
+wait $pid
+check "review file edited outside while open: the viewer exits 0" test $? -eq 0
+check "... it says the file was changed by another program and merged" grep -q "changed by another program" "$T/outside.err"
+check "... the file keeps the other program's comment and row and has both of the viewer's decisions" bash -c "
+  head -1 '$T/outside/r.tsv' | grep -qx '# second reader: bob' &&
+  test \$(grep -vc '^#' '$T/outside/r.tsv') -eq 4 &&
+  grep -qP '^${ORDER[0]}\trim\+\ttester\t' '$T/outside/r.tsv' && grep -qP '^${ORDER[1]}\trim-\ttester\t' '$T/outside/r.tsv' &&
+  grep -qP '^${ORDER[2]}\trim\+\tbob\t.*\tfrom bob\$' '$T/outside/r.tsv'"
+check "... and the window shows the other program's decision" "$PY" -c "
+import json, sys
+d = json.load(open('$T/outside.json'))['decisions']
+assert d == {'${ORDER[0]}': 'rim+', '${ORDER[1]}': 'rim-', '${ORDER[2]}': 'rim+'}, d"
+
 finish

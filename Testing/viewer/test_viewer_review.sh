@@ -177,6 +177,12 @@ state $T/m4.json
 focus flair-axial
 key Down
 state $T/m5.json
+key Plus
+state $T/m6.json
+key Minus 2
+state $T/m7.json
+key +
+state $T/m8.json
 quit
 EOF
 check "viewer runs the mouse script" run_viewer $(subject_args "$FIX") --review "$T/m_review.tsv" --script "$T/mouse.txt"
@@ -216,6 +222,12 @@ check "key Down in a view: one slice down" "$PY" - "$T/m4.json" "$T/m5.json" <<'
 import json, sys
 a, b = (json.load(open(p))["views"] for p in sys.argv[1:3])
 assert b["flair-axial"]["slice"] == a["flair-axial"]["slice"] - 1 and b["qsm-axial"]["slice"] == b["flair-axial"]["slice"]
+PYEOF
+check "keys Plus, Minus (the README's names) and + zoom the focused view by 1.25, 0.8^2 and 1.25" "$PY" - "$T/m5.json" "$T/m6.json" "$T/m7.json" "$T/m8.json" <<'PYEOF'
+import json, sys
+h = [json.load(open(p))["views"]["flair-axial"]["half_height_mm"] for p in sys.argv[1:5]]
+for (a, b), f in zip(zip(h, h[1:]), (1.25, 0.8 ** 2, 1.25)):
+    assert abs(a / b - f) < 1e-6, (h, f)
 PYEOF
 check "no decision was made by mouse or view keys" test "$(tail -n +2 "$T/m_review.tsv" | wc -l)" -eq 0
 

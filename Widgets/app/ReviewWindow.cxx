@@ -872,7 +872,18 @@ bool ReviewWindow::recordRow(int decision, const QString &note, QString *error, 
         *error = QString::fromUtf8(qr_last_error());
         return false;
     }
+    noticeOutsideChange();
     return true;
+}
+
+void ReviewWindow::noticeOutsideChange() {
+    if (!reviewOpen_ || !review_.outside[0]) return;
+    reportError("Review file changed outside the viewer",
+                QString::fromUtf8(review_.outside) + ".\nThe queue shows the merged decisions.");
+    review_.outside[0] = '\0';
+    updateLut();
+    model_->allChanged();
+    updateInfo();
 }
 
 void ReviewWindow::decide(int decision) {
@@ -1242,7 +1253,10 @@ void ReviewWindow::setStatusText() {
 
 bool ReviewWindow::flushReview() {
     if (!reviewOpen_) return true;
-    while (qr_review_flush(&review_) != QR_OK) {
+    for (;;) {
+        const qr_status saved = qr_review_flush(&review_);
+        noticeOutsideChange();
+        if (saved == QR_OK) break;
         QString err = QString::fromUtf8(qr_last_error());
         if (!property("interactive").toBool()) {
             reportError("Decisions not saved", err);

@@ -74,6 +74,9 @@ public:
         endResetModel();
     }
     void rowChanged(int row) { emit dataChanged(index(row, 0), index(row, ColCount - 1)); }
+    void allChanged() {
+        if (rowCount() > 0) emit dataChanged(index(0, 0), index(rowCount() - 1, ColCount - 1));
+    }
 
 private:
     ReviewWindow *w_;
@@ -186,6 +189,9 @@ private:
     /* Write decisions whose save failed (qr_review_flush). Interactive: retry / discard / cancel
      * dialog; scripted: the error is reported. False if they are still unsaved (keep the review). */
     bool flushReview();
+    /* After a save: if it merged a change another program made to the review file, say so and
+     * show the merged decisions (table, overlay, info). */
+    void noticeOutsideChange();
     void setImages();
     bool computeOutlines();
     void applyOverlayImages();

@@ -132,6 +132,9 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
         if (name.size() == 1) {
             key = QKeySequence(name.toUpper())[0];
             text = name;
+        } else if (name == "Plus" || name == "Minus") { /* Qt names these keys "+" and "-" only */
+            key = name == "Plus" ? Qt::Key_Plus : Qt::Key_Minus;
+            text = name == "Plus" ? "+" : "-";
         } else {
             QKeySequence seq(name);
             if (seq.isEmpty() || seq[0] == Qt::Key_unknown) {
@@ -141,8 +144,6 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
             key = seq[0];
             if (key == Qt::Key_Return) text = "\r";
             else if (key == Qt::Key_Escape) text = QString(QChar(27));
-            else if (key == Qt::Key_Plus) text = "+";
-            else if (key == Qt::Key_Minus) text = "-";
         }
         for (int i = 0; i < count; i++) sendKey(w_, key, Qt::NoModifier, text);
     } else if (cmd == "type") {

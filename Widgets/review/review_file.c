@@ -154,6 +154,33 @@ static qr_status store_row(qr_review *r, const qr_review_row *src) {
     return QR_OK;
 }
 
+/* ---- the file on disk ---- */
+
+static void disk_from_stat(const struct stat *st, qr_review_disk *d) {
+    d->known = d->exists = 1;
+    d->dev = (int64_t)st->st_dev;
+    d->ino = (int64_t)st->st_ino;
+    d->size = (int64_t)st->st_size;
+    d->mtime_s = (int64_t)st->st_mtim.tv_sec;
+    d->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
+}
+
+/* The file's state now ({known 1, exists 0} when it is missing; known 0 when stat fails otherwise). */
+static qr_review_disk disk_now(const char *path) {
+    qr_review_disk d;
+    memset(&d, 0, sizeof d);
+    struct stat st;
+    if (stat(path, &st) == 0) disk_from_stat(&st, &d);
+    else d.known = errno == ENOENT;
+    return d;
+}
+
+static int disk_same(const qr_review_disk *a, const qr_review_disk *b) {
+    if (a->exists != b->exists) return 0;
+    return !a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_s == b->mtime_s &&
+                          a->mtime_ns == b->mtime_ns);
+}
+
 /* ---- reading ---- */
 
 /* Tab-joined copy of cells[0..n) of row `i` at the columns listed in cols (NULL on no memory). */
@@ -194,10 +221,15 @@ qr_status qr_review_read(const char *path, qr_review *r) {
     snprintf(r->path, sizeof r->path, "%s", path);
     struct stat st;
     if (stat(path, &st) != 0) {
-        if (errno == ENOENT) return QR_OK; /* a new review */
+        if (errno == ENOENT) { /* a new review */
+            r->disk.known = 1;
+            return QR_OK;
+        }
         return qr_fail(QR_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
     }
     if (!S_ISREG(st.st_mode)) return qr_fail(QR_ERR_IO, "%s: is not a regular file", path);
+    /* taken before reading: a change while reading shows as a change at the next save */
+    disk_from_stat(&st, &r->disk);
     if (is_blank_file(path)) return QR_OK;
 
     qr_tsv t;
@@ -397,8 +429,93 @@ static void print_probability(FILE *f, double p) {
     else fprintf(f, "%.6f", p);
 }
 
+static int text_equal(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
+
+/* Same row as written (the probability to its 6 written decimals). */
+static int rows_equal(const qr_review_row *a, const qr_review_row *b) {
+    const int pa = !isnan(a->model_probability), pb = !isnan(b->model_probability);
+    if (pa != pb || (pa && fabs(a->model_probability - b->model_probability) > 5e-7)) return 0;
+    return a->decision == b->decision && a->model_decision == b->model_decision && text_equal(a->reviewer, b->reviewer) &&
+           text_equal(a->note, b->note) && text_equal(a->extra, b->extra) && !strcmp(a->time, b->time);
+}
+
+/* Another program changed r->path since this session read or wrote it: take its version and put
+ * this session's unsaved rows on top (r->outside says what happened). */
+static qr_status merge_outside(qr_review *r) {
+    qr_review f;
+    if (qr_review_read(r->path, &f) != QR_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", qr_last_error());
+        return qr_fail(QR_ERR_FORMAT,
+                       "%s was changed by another program and no longer reads as a review file (%s); it is not "
+                       "overwritten: this session's decisions stay in memory until the file is repaired or removed",
+                       r->path, why);
+    }
+    int64_t pending = 0, taken = 0;
+    for (int64_t i = 0; i < r->n; i++) pending += r->rows[i].pending;
+    if (f.n == 0 && !f.extra_header && !f.comments) { /* emptied: as if removed, nothing is dropped */
+        review_free_rows(&f);
+        snprintf(r->outside, sizeof r->outside,
+                 "%s was emptied by another program; written again with this session's %lld rows", r->path,
+                 (long long)r->n);
+        return QR_OK;
+    }
+    for (int64_t i = 0; i < f.n; i++) { /* rows added or changed there */
+        const qr_review_row *mine = qr_review_find(r, f.rows[i].lesion_id);
+        taken += !mine || (!mine->pending && !rows_equal(mine, &f.rows[i]));
+    }
+    for (int64_t i = 0; i < r->n; i++) /* rows removed there */
+        taken += !r->rows[i].pending && !qr_review_find(&f, r->rows[i].lesion_id);
+    const int same_columns = text_equal(f.extra_header, r->extra_header);
+    char replaced[160] = "";
+    size_t used = 0;
+    qr_status s = QR_OK;
+    for (int64_t i = 0; i < r->n && s == QR_OK; i++) {
+        if (!r->rows[i].pending) continue;
+        qr_review_row row = r->rows[i]; /* store_row copies its strings */
+        const qr_review_row *theirs = qr_review_find(&f, row.lesion_id);
+        if (theirs && !rows_equal(theirs, &row) && used < sizeof replaced - 16) {
+            int k = snprintf(replaced + used, sizeof replaced - used, "%s%d", used ? ", " : "", row.lesion_id);
+            used += k > 0 ? (size_t)k : 0;
+        }
+        /* the cells of columns this format does not know follow the file's columns */
+        row.extra = theirs ? theirs->extra : (same_columns ? row.extra : NULL);
+        s = store_row(&f, &row);
+    }
+    if (s != QR_OK) {
+        review_free_rows(&f);
+        return s;
+    }
+    int k = snprintf(r->outside, sizeof r->outside,
+                     "%s was changed by another program since this session last saved it: its version was taken "
+                     "(%lld rows differed) with this session's %lld unsaved rows on top",
+                     r->path, (long long)taken, (long long)pending);
+    if (used && k > 0 && (size_t)k < sizeof r->outside)
+        snprintf(r->outside + k, sizeof r->outside - (size_t)k, "; lesion %s, changed there too, keeps this session's row",
+                 replaced);
+    review_free_rows(r);
+    r->rows = f.rows;
+    r->n = f.n;
+    r->cap = f.cap;
+    r->n_extra = f.n_extra;
+    r->extra_header = f.extra_header;
+    r->comments = f.comments;
+    r->outside_rows = taken;
+    return QR_OK;
+}
+
 qr_status qr_review_save(qr_review *r) {
     if (!r->path[0]) return qr_fail(QR_ERR_INVALID_ARG, "review has no file");
+    r->outside[0] = '\0';
+    r->outside_rows = 0;
+    const qr_review_disk now = disk_now(r->path);
+    if (r->disk.known && now.known && !disk_same(&r->disk, &now)) {
+        if (now.exists) QR_TRY(merge_outside(r));
+        else
+            snprintf(r->outside, sizeof r->outside,
+                     "%s was removed by another program; written again with this session's %lld rows", r->path,
+                     (long long)r->n);
+    }
     qr_atomic f;
     QR_TRY(qr_atomic_open(&f, r->path));
     if (r->comments) fputs(r->comments, f.fp);
@@ -417,7 +534,11 @@ qr_status qr_review_save(qr_review *r) {
         fputc('\n', f.fp);
     }
     qr_status s = qr_atomic_commit(&f);
-    if (s == QR_OK) r->unsaved = 0;
+    if (s == QR_OK) {
+        r->unsaved = 0;
+        for (int64_t i = 0; i < r->n; i++) r->rows[i].pending = 0;
+        r->disk = disk_now(r->path);
+    }
     return s;
 }
 
@@ -434,6 +555,7 @@ qr_status qr_review_record(qr_review *r, const qr_review_row *row) {
     if (row->time[0] && !valid_time(row->time))
         return qr_fail(QR_ERR_INVALID_ARG, "time '%s' is not YYYY-MM-DDTHH:MM:SSZ", row->time);
     qr_review_row stamped = *row;
+    stamped.pending = 1;
     if (!stamped.time[0]) qr_review_now(stamped.time, sizeof stamped.time);
     /* the cells of columns this format does not know stay with the lesion's row */
     const qr_review_row *old = qr_review_find(r, row->lesion_id);

@@ -25,6 +25,14 @@
  * ".<name>.lock" beside the file), so a second viewer on the same file is refused instead of
  * overwriting decisions. The kernel drops the lock when the process dies, even by SIGKILL.
  *
+ * Another program (an editor, a script) does not take that lock. So a save first compares the
+ * file with what this session last read or wrote (device, inode, size, modification time to the
+ * nanosecond). If it changed, the save merges instead of overwriting: the file's new rows, header
+ * columns and comments are taken, and the rows this session recorded since its last successful
+ * save are put on top (they are newer). A file that changed into something that is not a review
+ * file is not overwritten: the save fails and the rows stay in memory. A file removed meanwhile is
+ * written again with every row. r->outside describes the last merge for the caller to show.
+ *
  *   qr_review r;
  *   QR_TRY(qr_review_open("sub-001_review.tsv", &r));        // lock, read (missing = empty)
  *   qr_review_row row = {.lesion_id = 7, .decision = QR_REVIEW_RIM_POS, ...};
@@ -73,7 +81,15 @@ typedef struct qr_review_row {
     char *note;                    /* owned, never NULL in a stored row ("" for none) */
     char *extra;                   /* owned: the row's cells of the columns this format does not know,
                                       tab-joined; NULL for none (a new row) */
+    int pending;                   /* recorded in this session and not yet in a successful save */
 } qr_review_row;
+
+/* The review file as this session last read or wrote it. */
+typedef struct qr_review_disk {
+    int known;        /* 0: never read or written (nothing to compare) */
+    int exists;
+    int64_t dev, ino, size, mtime_s, mtime_ns;
+} qr_review_disk;
 
 typedef struct qr_review {
     char path[QR_PATH_MAX];  /* the review file */
@@ -85,6 +101,9 @@ typedef struct qr_review {
     int n_extra;             /* columns this format does not know, carried through */
     char *extra_header;      /* their names, tab-joined (NULL if none) */
     char *comments;          /* the file's '#' lines, each ending in a line break (NULL if none) */
+    qr_review_disk disk;     /* the file as last read or written */
+    int64_t outside_rows;    /* last save: rows taken from a version another program wrote (0: none) */
+    char outside[QR_PATH_MAX + 512]; /* last save: what it merged from another program's change ("" if nothing) */
 } qr_review;
 
 /* Read a review file without locking it (export, inspection). A missing file is an empty review;
@@ -114,7 +133,9 @@ int qr_review_decision_of(const qr_review *r, int32_t lesion_id);
  * r->unsaved is set (a later save or qr_review_flush writes it) and the error is returned. */
 qr_status qr_review_record(qr_review *r, const qr_review_row *row);
 
-/* Write all rows to r->path atomically; clears r->unsaved on success. */
+/* Write all rows to r->path atomically; clears r->unsaved on success. If another program changed
+ * the file since this session read or wrote it, its version is merged first (see above) and
+ * r->outside says what was taken; QR_ERR_FORMAT naming the file if it no longer reads as one. */
 qr_status qr_review_save(qr_review *r);
 /* Save if a recorded row has not reached the file yet (r->unsaved), else nothing. */
 qr_status qr_review_flush(qr_review *r);

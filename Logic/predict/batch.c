@@ -609,7 +609,8 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
 }
 
 qr_status qr_batch_results(const char *results_dir, const char *subject, const char *const inputs[3],
-                           char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX]) {
+                           char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX],
+                           int *connectivity, int *lesion_input) {
     char dir[QR_PATH_MAX - 128], path[QR_PATH_MAX];
     if (snprintf(dir, sizeof dir, "%s/%s", results_dir, subject) >= (int)sizeof dir)
         return qr_fail(QR_ERR_INVALID_ARG, "%s/%s: path too long", results_dir, subject);
@@ -647,5 +648,14 @@ qr_status qr_batch_results(const char *results_dir, const char *subject, const c
     }
     if (!table[0] || !overlay[0] || !probability[0])
         return qr_fail(QR_ERR_FORMAT, "%s/%s lists no table, overlay or probability map", dir, RECORD_NAME);
+    /* how that run read the lesion map (record_prefix): the table's lesion ids depend on it */
+    const char *c = strstr(r.text, "\nconnectivity "), *li = strstr(r.text, "\nlesion-input ");
+    int conn = 0, input = -1;
+    if (!c || sscanf(c, "\nconnectivity %d", &conn) != 1 || (conn != 6 && conn != 26) || !li ||
+        sscanf(li, "\nlesion-input %d", &input) != 1 || input < QR_LESION_INPUT_AUTO || input > QR_LESION_INPUT_LABELS)
+        return qr_fail(QR_ERR_FORMAT, "%s/%s does not say how the lesion map was read (connectivity, lesion-input)", dir,
+                       RECORD_NAME);
+    if (connectivity) *connectivity = conn;
+    if (lesion_input) *lesion_input = input;
     return QR_OK;
 }

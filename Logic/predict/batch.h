@@ -92,11 +92,14 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
 /* A subject's outputs as the record of the run that wrote them lists them (what the viewer opens):
  * the paths of its lesion table, overlay and probability map under results_dir/SUBJECT/, each
  * checked against the SHA-256 the record holds, and the record's inputs against `inputs` (QSM,
- * FLAIR, lesion map as the manifest names them now; NULL: not checked). QR_ERR_IO when there is
- * no record (the subject failed or was never classified) or a file is missing, QR_ERR_FORMAT when
- * an output or an input has changed since. */
+ * FLAIR, lesion map as the manifest names them now; NULL: not checked). *connectivity and
+ * *lesion_input (qr_lesion_input; either may be NULL) receive how that run read the lesion map, so
+ * the lesion ids the viewer derives are the table's. QR_ERR_IO when there is no record (the subject
+ * failed or was never classified) or a file is missing, QR_ERR_FORMAT when an output or an input
+ * has changed since, or the record does not say how the lesion map was read. */
 qr_status qr_batch_results(const char *results_dir, const char *subject, const char *const inputs[3],
-                           char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX]);
+                           char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX],
+                           int *connectivity, int *lesion_input);
 
 /* The file names of the outputs (for checks and messages). */
 #define QR_BATCH_QUEUE "queue.tsv"

@@ -661,6 +661,32 @@ static void test_queue_order_filter_navigation(void **state) {
         "12\t10\t7.500\t6.500\t5.500\tNA\tNA\tnone\tnone\t\t\t\n";
     assert_string_equal(slurp(e), want);
     qr_review_close(&r);
+    /* decisions made on another prediction: counted by their recorded probability (6 decimals) */
+    char sp[QR_PATH_MAX];
+    path_in(sp, sizeof sp, "stale_review.tsv");
+    assert_int_equal(qr_review_open(sp, &r), QR_OK);
+    const qr_review_row *first;
+    row = make_row(9, QR_REVIEW_RIM_POS, "a", 0.95, QR_MODEL_RIM_POS, "");
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(5, QR_REVIEW_RIM_NEG, "a", 0.4000004, QR_MODEL_REVIEW, ""); /* written as 0.400000 */
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(77, QR_REVIEW_RIM_NEG, "a", 0.3, QR_MODEL_REVIEW, ""); /* an orphan: not counted */
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    assert_int_equal(qr_review_count_stale(&r, &q, &first), 0);
+    assert_null(first);
+    row = make_row(3, QR_REVIEW_UNSURE, "a", 0.3, QR_MODEL_RIM_NEG, ""); /* the table says 0.7 */
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(2, QR_REVIEW_RIM_NEG, "a", 0.61, QR_MODEL_RIM_POS, ""); /* the table says 0.2 */
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(12, QR_REVIEW_RIM_NEG, "a", 0.5, QR_MODEL_REVIEW, ""); /* no prediction now: not counted */
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    row = make_row(8, QR_REVIEW_NONE, "a", 0.1, QR_MODEL_RIM_NEG, "a note alone"); /* not a decision */
+    assert_int_equal(qr_review_record(&r, &row), QR_OK);
+    qr_review_close(&r);
+    assert_int_equal(qr_review_open(sp, &r), QR_OK); /* as read back */
+    assert_int_equal(qr_review_count_stale(&r, &q, &first), 2);
+    assert_int_equal(first->lesion_id, 2);
+    qr_review_close(&r);
     qr_queue_clear_prediction(&q);
     assert_false(qr_queue_has_prediction(&q));
     qr_queue_free(&q);
@@ -974,7 +1000,7 @@ static void test_subject_load(void **state) {
     assert_non_null(strstr(qr_last_error(), "table.tsv line"));
     assert_non_null(strstr(qr_last_error(), "belongs to another lesion map"));
 
-    /* required inputs, maps without a table, bad connectivity, missing files */
+    /* required inputs, maps without a table, bad connectivity or lesion input, missing files */
     fixture_inputs(g_fix, &in, paths);
     in.table = NULL;
     assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);
@@ -982,6 +1008,10 @@ static void test_subject_load(void **state) {
     fixture_inputs(g_fix, &in, paths);
     in.connectivity = 8;
     assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);
+    fixture_inputs(g_fix, &in, paths);
+    in.lesion_input = 3;
+    assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);
+    assert_non_null(strstr(qr_last_error(), "lesion input code 3"));
     fixture_inputs(g_fix, &in, paths);
     in.flair = NULL;
     assert_int_equal(qr_review_subject_load(&in, &s), QR_ERR_INVALID_ARG);

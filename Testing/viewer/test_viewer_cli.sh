@@ -215,6 +215,28 @@ check "--results opens the outputs the record lists (not another format's file b
 check "--results with an output changed since its run: one line" one_line_error 1 "overlay.nrrd has changed since qsmrim predict wrote it" \
   bash -c "printf x >>'$T/res3/sub-x/overlay.nrrd' && env -u DISPLAY '$VIEWER' --cohort '$T/cohort.tsv' --subject sub-x --results '$T/res3' --export '$T/r3.tsv'"
 
+# how predict read the lesion map decides the lesion ids: the fixture's mask stored with the value 7
+# is five lesions read as a mask (auto) and one lesion, id 7, read as labels
+"$PY" -c "
+import nibabel as nib, numpy as np
+m = nib.load('$FIX/lesions.nii.gz')
+nib.save(nib.Nifti1Image((np.asarray(m.dataobj) > 0).astype(np.int16) * 7, m.affine, m.header), '$T/fix/lesions7.nii.gz')"
+printf 'subject\tqsm\tflair\tlesions\nsub-7\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions7.nii.gz\n' >"$T/seven.tsv"
+"${QSMRIM:?}" predict --manifest "$T/seven.tsv" --out-dir "$T/res7" --lesion-input labels --quiet >/dev/null
+check "--results of a run with --lesion-input labels reads the lesion map as that run did (lesion 7)" bash -c "
+  env -u DISPLAY '$VIEWER' --cohort '$T/seven.tsv' --results '$T/res7' --export '$T/r7.tsv' &&
+  test \"\$(tail -n +2 '$T/r7.tsv' | cut -f1,2)\" = \"sub-7\$(printf '\\t')7\""
+S7=(--qsm "$FIX/qsm.nii.gz" --flair "$FIX/flair.nii.gz" --lesions "$T/fix/lesions7.nii.gz" --table "$T/res7/sub-7/lesions.tsv")
+check "its table with the lesion map read as a mask (auto): refused, one line" one_line_error 1 "lesion 7 is not a lesion of the lesion map" \
+  env -u DISPLAY "$VIEWER" "${S7[@]}" --export "$T/x.tsv"
+check "... and with --lesion-input labels: opened, lesion 7" bash -c "
+  env -u DISPLAY '$VIEWER' ${S7[*]} --lesion-input labels --export '$T/s7.tsv' &&
+  test \"\$(tail -n +2 '$T/s7.tsv' | cut -f1)\" = 7"
+check "--lesion-input misspelt: usage error" one_line_error 2 "--lesion-input" \
+  env -u DISPLAY "$VIEWER" "${S7[@]}" --lesion-input label --export "$T/x.tsv"
+check "--results with --connectivity: usage error (the run's record says)" one_line_error 2 "drop --connectivity" \
+  env -u DISPLAY "$VIEWER" --cohort "$T/seven.tsv" --results "$T/res7" --connectivity 6 --export "$T/x.tsv"
+
 # headless export: no prediction -> NA columns; orphan review rows are kept in the review file
 printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n77\trim+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map\n' >"$T/orphan.tsv"
 check "export without prediction writes NA probabilities and warns about rows of unknown lesions" bash -c "
@@ -222,6 +244,13 @@ check "export without prediction writes NA probabilities and warns about rows of
   grep -q 'rows name lesions that are not in this lesion map' '$T/np.err' &&
   test \$(tail -n +2 '$T/np.tsv' | wc -l) -eq 5 &&
   ! tail -n +2 '$T/np.tsv' | awk -F'\t' '\$6 != \"NA\" || \$8 != \"none\" {bad=1} END {exit !bad}'"
+id1=$(sed -n 2p "$FIX/table.tsv" | cut -f1)
+printf 'lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n%s\trim+\tz\t2026-01-02T03:04:05Z\t0.123456\trim-\t\n' "$id1" >"$T/stale.tsv"
+check "export warns about a decision recorded on another prediction than the table's, naming the lesion and both values" bash -c "
+  env -u DISPLAY '$VIEWER' ${S[*]} ${P[*]} --review '$T/stale.tsv' --export '$T/st.tsv' 2>'$T/st.err' &&
+  grep -q 'warning: .*stale.tsv: 1 decisions were made on another prediction than this table.s (lesion $id1: P(rim+) 0.123456 then, 0\.[0-9]* now)' '$T/st.err' &&
+  env -u DISPLAY '$VIEWER' ${S[*]} ${P[*]} --review '$T/orphan.tsv' --export '$T/st2.tsv' 2>'$T/st2.err' &&
+  ! grep -q 'another prediction' '$T/st2.err'"
 check "a viewer session keeps the orphan row when it writes" bash -c "
   '$VIEWER' ${S[*]} --review '$T/orphan.tsv' --script '$T/one.txt' 2>/dev/null &&
   grep -qP '^77\trim\+\tz\t2026-01-02T03:04:05Z\tNA\tnone\told map$' '$T/orphan.tsv' &&

@@ -48,6 +48,7 @@ void PredictWorker::run() {
     o.model_path = settings_.model.isEmpty() ? nullptr : model.constData();
     if (!settings_.device.isEmpty()) o.device = device.constData();
     o.connectivity = settings_.connectivity;
+    o.lesion_input = (qr_lesion_input)settings_.lesionInput;
     o.cancel = &cancel_;
     o.progress = &PredictWorker::progressCallback;
     o.progress_user = this;

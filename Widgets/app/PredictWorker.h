@@ -24,6 +24,7 @@ struct PredictSettings {
     QString device;     /* "auto", "cpu", "cuda", "cuda:N" */
     QString threshold;  /* "f1", "sensitive" or a probability; empty: f1 */
     int connectivity = 26;
+    int lesionInput = 0; /* qr_lesion_input */
 };
 
 class PredictWorker : public QThread {

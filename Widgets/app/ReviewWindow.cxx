@@ -398,6 +398,7 @@ bool ReviewWindow::openSubject(const SubjectPaths &paths, const QString &reviewP
     in.overlay = paths.overlay.isEmpty() ? nullptr : ov.constData();
     in.probability = paths.probability.isEmpty() ? nullptr : pr.constData();
     in.connectivity = paths.connectivity;
+    in.lesion_input = paths.lesionInput;
     QApplication::setOverrideCursor(Qt::WaitCursor);
     qr_review_subject s;
     qr_status st = qr_review_subject_load(&in, &s);
@@ -448,10 +449,7 @@ bool ReviewWindow::openSubject(const SubjectPaths &paths, const QString &reviewP
     if (!paths.table.isEmpty() && subject_.n_unpredicted)
         qr_log(QR_LOG_WARNING, "%lld lesions of the lesion map are not in the prediction table",
                (long long)subject_.n_unpredicted);
-    int64_t orphans = qr_review_count_orphans(&review_, &subject_.queue);
-    if (orphans)
-        qr_log(QR_LOG_WARNING, "%s: %lld rows name lesions that are not in this lesion map (kept in the file)",
-               review_.path, (long long)orphans);
+    qr_review_warn_mismatches(&review_, &subject_.queue, "kept in the file");
 
     setImages();
     computePresets();
@@ -996,6 +994,7 @@ void ReviewWindow::startPrediction() {
     }
     PredictSettings s = predictSettings_;
     s.connectivity = paths_.connectivity;
+    s.lesionInput = paths_.lesionInput;
     worker_ = new PredictWorker(paths_.qsm, paths_.flair, paths_.lesions, s, this);
     connect(worker_, &PredictWorker::progressed, this, &ReviewWindow::onPredictProgress, Qt::QueuedConnection);
     connect(worker_, &QThread::finished, this, &ReviewWindow::onPredictFinished, Qt::QueuedConnection);
@@ -1055,6 +1054,7 @@ void ReviewWindow::onPredictFinished() {
             prediction_ = p;
             ownPrediction_ = true;
             havePrediction_ = true;
+            if (reviewOpen_) qr_review_warn_mismatches(&review_, &subject_.queue, "kept in the file");
             int64_t keep = current_;
             updateLut();
             rebuildOrder(keep);
@@ -1317,7 +1317,14 @@ void ReviewWindow::openSubjectDialog() {
     auto *conn = new QComboBox(&dlg);
     conn->addItem("26 (default, as qsmrim predict)", 26);
     conn->addItem("6", 6);
+    conn->setCurrentIndex(paths_.connectivity == 6 ? 1 : 0);
     form->addRow("Connectivity", conn);
+    auto *input = new QComboBox(&dlg); /* as qsmrim predict --lesion-input */
+    input->addItem("auto (default): one value is a mask, several are labels", QR_LESION_INPUT_AUTO);
+    input->addItem("mask: split into connected components", QR_LESION_INPUT_MASK);
+    input->addItem("labels: one lesion per label", QR_LESION_INPUT_LABELS);
+    input->setCurrentIndex(input->findData(paths_.lesionInput));
+    form->addRow("Lesion map", input);
     auto *bb = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dlg);
     connect(bb, &QDialogButtonBox::accepted, &dlg, &QDialog::accept);
     connect(bb, &QDialogButtonBox::rejected, &dlg, &QDialog::reject);
@@ -1331,6 +1338,7 @@ void ReviewWindow::openSubjectDialog() {
     p.overlay = edits[4]->text();
     p.probability = edits[5]->text();
     p.connectivity = conn->currentData().toInt();
+    p.lesionInput = input->currentData().toInt();
     QString err;
     if (!openSubject(p, edits[6]->text(), &err)) {
         reportError("Cannot open the subject", err);
@@ -1416,7 +1424,7 @@ bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, 
     const QByteArray q = out->qsm.toUtf8(), f = out->flair.toUtf8(), l = out->lesions.toUtf8();
     const char *const inputs[3] = {q.constData(), f.constData(), l.constData()};
     if (qr_batch_results(results.toUtf8().constData(), subject.toUtf8().constData(), inputs, table, overlay,
-                         probability) != QR_OK) {
+                         probability, &out->connectivity, &out->lesionInput) != QR_OK) {
         *error = QString::fromUtf8(qr_last_error());
         return false;
     }
@@ -1430,6 +1438,7 @@ bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, 
 bool ReviewWindow::cohortPaths(const QString &cohort, const QString &results, const QString &name, SubjectPaths *p,
                                QString *review, QString *chosen, QString *error) const {
     p->connectivity = paths_.connectivity;
+    p->lesionInput = paths_.lesionInput;
     if (!cohortSubject(cohort, name, p, error, chosen)) return false;
     /* what the command line gave for this subject stays with it */
     if (given_.valid && *chosen == given_.subject) {
@@ -1452,6 +1461,7 @@ bool ReviewWindow::openCohortSubject(const QString &cohort, const QString &resul
         given_.review = reviewPath;
         given_.outputs = *given;
         paths_.connectivity = given->connectivity;
+        paths_.lesionInput = given->lesionInput;
     }
     SubjectPaths p;
     QString chosen, review = reviewPath;

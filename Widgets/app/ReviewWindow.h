@@ -57,6 +57,7 @@ struct SubjectPaths {
     QString qsm, flair, lesions;
     QString table, overlay, probability; /* prediction outputs, optional */
     int connectivity = 26;
+    int lesionInput = 0; /* qr_lesion_input: auto, mask, labels */
 };
 
 /* The queue as a table: one row per listed lesion, in the window's order. */

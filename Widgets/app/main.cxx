@@ -39,7 +39,7 @@ extern "C" {
 static const char *USAGE =
     "usage: qsmrim-review [--qsm QSM --flair FLAIR --lesions LESIONS | --cohort COHORT.tsv [--subject NAME]]\n"
     "                     [--table TABLE.tsv [--overlay OVERLAY] [--probability PROB] | --results DIR]\n"
-    "                     [--connectivity 26|6]\n"
+    "                     [--connectivity 26|6] [--lesion-input auto|mask|labels]\n"
     "                     [--review REVIEW.tsv] [--reviewer NAME]\n"
     "                     [--model MODEL.h5] [--device auto|cpu|cuda[:N]] [--precision fp32|tf32]\n"
     "                     [--threshold f1|sensitive|VALUE] [--predict]\n"
@@ -62,7 +62,9 @@ static const char *USAGE =
     "                              --out-dir DIR' (DIR/SUBJECT/lesions.tsv, overlay, probability); the review\n"
     "                              file is then DIR/SUBJECT/review.tsv unless --review says otherwise; } goes to\n"
     "                              the next lesion of DIR/queue.tsv without a decision, across subjects\n"
-    "  --connectivity              splitting a binary mask, as predict ran (default 26)\n"
+    "  --connectivity, --lesion-input\n"
+    "                              how predict read the lesion map (default 26, auto): the lesion ids\n"
+    "                              depend on them; with --results they come from the run's record\n"
     "  --review                    review file (default: <lesion map without extension>_review.tsv)\n"
     "  --reviewer                  name stored with each decision (default $QSMRIM_REVIEWER, then $USER)\n"
     "  --model, --device, --precision, --threshold\n"
@@ -104,6 +106,7 @@ struct Options {
     QString cohort, subject, results, review, reviewer, exportPath, script, overlayMode, overlayStyle, sort;
     double opacity = -1;
     bool predict = false;
+    bool connectivityGiven = false, lesionInputGiven = false;
     PredictSettings predictSettings;
 };
 
@@ -138,7 +141,7 @@ static int parseArgs(const QStringList &args, Options *o) {
             continue;
         }
         static const char *withValue[] = {"--qsm",   "--flair",  "--lesions",      "--table",   "--overlay",  "--probability",
-                                          "--cohort", "--subject", "--connectivity", "--review",  "--reviewer", "--model",
+                                          "--cohort", "--subject", "--connectivity", "--lesion-input", "--review",  "--reviewer", "--model",
                                           "--device", "--precision", "--threshold", "--overlay-mode", "--overlay-style", "--opacity", "--sort",     "--export",
                                           "--script", "--results"};
         bool known = false;
@@ -161,6 +164,13 @@ static int parseArgs(const QStringList &args, Options *o) {
         else if (a == "--connectivity") {
             if (v != "6" && v != "26") return usageError("--connectivity must be 6 or 26, not '%s'", v.toUtf8().constData());
             o->paths.connectivity = v.toInt();
+            o->connectivityGiven = true;
+        } else if (a == "--lesion-input") {
+            qr_lesion_input li;
+            if (qr_lesion_input_parse(v.toUtf8().constData(), "--lesion-input", &li) != QR_OK)
+                return usageError("%s", qr_last_error());
+            o->paths.lesionInput = (int)li;
+            o->lesionInputGiven = true;
         } else if (a == "--review") o->review = v;
         else if (a == "--reviewer") o->reviewer = v;
         else if (a == "--model") o->predictSettings.model = v;
@@ -223,6 +233,9 @@ static int parseArgs(const QStringList &args, Options *o) {
         return usageError("--results is the --out-dir of a cohort's prediction: give its --cohort too%s", "");
     if (!o->results.isEmpty() && (!o->paths.table.isEmpty() || !o->paths.overlay.isEmpty() || !o->paths.probability.isEmpty()))
         return usageError("--results takes the table, overlay and probability from DIR/SUBJECT: drop --table, --overlay and --probability%s", "");
+    if (!o->results.isEmpty() && (o->connectivityGiven || o->lesionInputGiven))
+        return usageError("--results reads how each subject's lesion map was read from its run's record: drop %s",
+                          o->connectivityGiven ? "--connectivity" : "--lesion-input");
     if ((!o->paths.overlay.isEmpty() || !o->paths.probability.isEmpty()) && o->paths.table.isEmpty())
         return usageError("--overlay and --probability need the --table of the same predict run%s", "");
     if (!o->exportPath.isEmpty() && !anySubject && o->cohort.isEmpty())
@@ -252,6 +265,7 @@ static bool exportRows(FILE *fp, const SubjectPaths &paths, const QString &revie
     in.overlay = paths.overlay.isEmpty() ? nullptr : ov.constData();
     in.probability = paths.probability.isEmpty() ? nullptr : p.constData();
     in.connectivity = paths.connectivity;
+    in.lesion_input = paths.lesionInput;
     qr_review_subject s;
     if (qr_review_subject_load(&in, &s) != QR_OK) {
         *error = QString::fromUtf8(qr_last_error());
@@ -260,10 +274,7 @@ static bool exportRows(FILE *fp, const SubjectPaths &paths, const QString &revie
     qr_review r;
     bool ok = qr_review_read(reviewPath.toUtf8().constData(), &r) == QR_OK;
     if (ok) {
-        int64_t orphans = qr_review_count_orphans(&r, &s.queue);
-        if (orphans)
-            fprintf(stderr, "qsmrim-review: warning: %s: %lld rows name lesions that are not in this lesion map (not exported)\n",
-                    r.path, (long long)orphans);
+        qr_review_warn_mismatches(&r, &s.queue, "not exported");
         ok = qr_review_export_rows(fp, &s.queue, &r, subject) == QR_OK;
         *lesions = s.queue.n;
         qr_review_close(&r);
@@ -312,6 +323,7 @@ static int exportCohort(const Options &o) {
         it.name = name;
         if (!ReviewWindow::cohortSubject(o.cohort, name, &it.paths, &err)) return failure(err);
         it.paths.connectivity = o.paths.connectivity;
+        it.paths.lesionInput = o.paths.lesionInput;
         if (!o.results.isEmpty() && !ReviewWindow::resultsPaths(o.results, name, &it.paths, &it.review, &err)) {
             leaveOut(name, err);
             continue;

@@ -571,6 +571,37 @@ int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q) {
     return n;
 }
 
+int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, const qr_review_row **first) {
+    int64_t n = 0;
+    if (first) *first = NULL;
+    for (int64_t i = 0; i < r->n; i++) {
+        const qr_review_row *row = &r->rows[i];
+        const int64_t k = qr_queue_find(q, row->lesion_id);
+        /* as written: 6 decimals */
+        if (row->decision == QR_REVIEW_NONE || isnan(row->model_probability) || k < 0 ||
+            isnan(q->items[k].probability) || llround(row->model_probability * 1e6) == llround(q->items[k].probability * 1e6))
+            continue;
+        if (first && !*first) *first = row;
+        n++;
+    }
+    return n;
+}
+
+void qr_review_warn_mismatches(const qr_review *r, const struct qr_queue *q, const char *orphans_fate) {
+    const int64_t orphans = qr_review_count_orphans(r, q);
+    if (orphans)
+        qr_log(QR_LOG_WARNING, "%s: %lld rows name lesions that are not in this lesion map (%s)", r->path,
+               (long long)orphans, orphans_fate);
+    const qr_review_row *first;
+    const int64_t stale = qr_review_count_stale(r, q, &first);
+    if (stale)
+        qr_log(QR_LOG_WARNING,
+               "%s: %lld decisions were made on another prediction than this table's (lesion %d: P(rim+) %.6f "
+               "then, %.6f now): another model, or another lesion under the same id; check them again",
+               r->path, (long long)stale, first->lesion_id, first->model_probability,
+               q->items[qr_queue_find(q, first->lesion_id)].probability);
+}
+
 void qr_review_export_header(FILE *fp, int with_subject) {
     fprintf(fp, "%slesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tmodel_decision\t"
                 "review_decision\treviewer\ttime\tnote\n",

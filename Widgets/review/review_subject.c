@@ -188,6 +188,8 @@ qr_status qr_review_subject_load(const qr_review_inputs *in, qr_review_subject *
                        in->overlay ? in->overlay : in->probability);
     int conn = in->connectivity ? in->connectivity : 26;
     if (conn != 6 && conn != 26) return qr_fail(QR_ERR_INVALID_ARG, "connectivity %d is not 6 or 26", conn);
+    if (in->lesion_input < QR_LESION_INPUT_AUTO || in->lesion_input > QR_LESION_INPUT_LABELS)
+        return qr_fail(QR_ERR_INVALID_ARG, "lesion input code %d is not auto, mask or labels", in->lesion_input);
 
     qr_status st;
     qr_volume lesions = {0}, overlay = {0}, prob = {0};
@@ -212,6 +214,7 @@ qr_status qr_review_subject_load(const qr_review_inputs *in, qr_review_subject *
     {
         qr_lesion_options lo = qr_lesion_options_default();
         lo.connectivity = conn;
+        lo.input = (qr_lesion_input)in->lesion_input;
         qr_lesion_table t;
         st = qr_lesions_extract(&lesions, &lo, &s->labels, &t, &s->lesions_were_mask);
         if (st != QR_OK) {

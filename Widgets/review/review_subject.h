@@ -38,6 +38,7 @@ typedef struct qr_review_inputs {
     const char *overlay;      /* prediction overlay label map, or NULL (needs table) */
     const char *probability;  /* prediction probability map, or NULL (needs table) */
     int connectivity;         /* splitting a binary mask: 26 (default when 0) or 6, as predict ran */
+    int lesion_input;         /* qr_lesion_input (lesions.h): auto (0), mask or labels, as predict ran */
 } qr_review_inputs;
 
 typedef struct qr_review_subject {

@@ -433,6 +433,11 @@ static void test_review_outside_change(void **state) {
     assert_int_equal(r.outside_rows, 1);
     assert_non_null(strstr(slurp(p), "5\tunsure\tbob\t2026-01-01T01:00:00Z\tNA\tnone\t\tZ\n"));
     free(same);
+    /* touched (backup tools, a copy with -p) but not changed: nothing to merge, nothing said */
+    set_mtime(p, 1200000000);
+    a = make_row(6, QR_REVIEW_RIM_POS, "me", 0.3, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_string_equal(r.outside, "");
 
     /* changed into something that is not a review file: left as it is, the decision kept in memory */
     const char *junk = "this is not a review file\n";

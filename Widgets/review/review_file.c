@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/tsv.h"
+#include "data/feature_cache.h" /* qr_sha256_path */
 #include "review_queue.h"
 
 static const char *const REVIEW_HEADER = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote";
@@ -156,29 +157,23 @@ static qr_status store_row(qr_review *r, const qr_review_row *src) {
 
 /* ---- the file on disk ---- */
 
-static void disk_from_stat(const struct stat *st, qr_review_disk *d) {
-    d->known = d->exists = 1;
-    d->dev = (int64_t)st->st_dev;
-    d->ino = (int64_t)st->st_ino;
-    d->size = (int64_t)st->st_size;
-    d->mtime_s = (int64_t)st->st_mtim.tv_sec;
-    d->mtime_ns = (int64_t)st->st_mtim.tv_nsec;
-}
-
-/* The file's state now ({known 1, exists 0} when it is missing; known 0 when stat fails otherwise). */
+/* The file's state now ({known 1, exists 0} when it is missing; known 0 when it cannot be read). */
 static qr_review_disk disk_now(const char *path) {
     qr_review_disk d;
     memset(&d, 0, sizeof d);
     struct stat st;
-    if (stat(path, &st) == 0) disk_from_stat(&st, &d);
-    else d.known = errno == ENOENT;
+    if (stat(path, &st) != 0) {
+        d.known = errno == ENOENT;
+        return d;
+    }
+    d.exists = 1;
+    d.known = S_ISREG(st.st_mode) && qr_sha256_path(path, d.sha256) == QR_OK;
+    if (!d.known) qr_clear_error();
     return d;
 }
 
 static int disk_same(const qr_review_disk *a, const qr_review_disk *b) {
-    if (a->exists != b->exists) return 0;
-    return !a->exists || (a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_s == b->mtime_s &&
-                          a->mtime_ns == b->mtime_ns);
+    return a->exists == b->exists && (!a->exists || !strcmp(a->sha256, b->sha256));
 }
 
 /* ---- reading ---- */
@@ -229,7 +224,7 @@ qr_status qr_review_read(const char *path, qr_review *r) {
     }
     if (!S_ISREG(st.st_mode)) return qr_fail(QR_ERR_IO, "%s: is not a regular file", path);
     /* taken before reading: a change while reading shows as a change at the next save */
-    disk_from_stat(&st, &r->disk);
+    r->disk = disk_now(path);
     if (is_blank_file(path)) return QR_OK;
 
     qr_tsv t;

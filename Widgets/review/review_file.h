@@ -26,8 +26,9 @@
  * overwriting decisions. The kernel drops the lock when the process dies, even by SIGKILL.
  *
  * Another program (an editor, a script) does not take that lock. So a save first compares the
- * file with what this session last read or wrote (device, inode, size, modification time to the
- * nanosecond). If it changed, the save merges instead of overwriting: the file's new rows, header
+ * file's content (SHA-256) with what this session last read or wrote; file times are not enough,
+ * as the kernel stamps them at a clock tick of a few milliseconds. If it changed, the save merges
+ * instead of overwriting: the file's new rows, header
  * columns and comments are taken, and the rows this session recorded since its last successful
  * save are put on top (they are newer). A file that changed into something that is not a review
  * file is not overwritten: the save fails and the rows stay in memory. A file removed meanwhile is
@@ -86,9 +87,9 @@ typedef struct qr_review_row {
 
 /* The review file as this session last read or wrote it. */
 typedef struct qr_review_disk {
-    int known;        /* 0: never read or written (nothing to compare) */
+    int known;         /* 0: never read or written (nothing to compare) */
     int exists;
-    int64_t dev, ino, size, mtime_s, mtime_ns;
+    char sha256[65];   /* of its content, when it exists */
 } qr_review_disk;
 
 typedef struct qr_review {

@@ -51,6 +51,12 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
     size_t got = fread(t->buf, 1, (size_t)size, f);
     fclose(f);
     t->buf[got] = '\0';
+    if (got >= 2 && ((unsigned char)t->buf[0] == 0xFF || (unsigned char)t->buf[0] == 0xFE) &&
+        (unsigned char)t->buf[1] == ((unsigned char)t->buf[0] ^ 0x01)) { /* FF FE or FE FF */
+        qr_tsv_free(t);
+        return qr_fail(QR_ERR_FORMAT, "%s: is UTF-16 text (a spreadsheet's \"Unicode text\" export): save it as UTF-8 "
+                                      "tab-separated text", path);
+    }
     if (memchr(t->buf, '\0', got)) {
         qr_tsv_free(t);
         return qr_fail(QR_ERR_FORMAT, "%s: is a binary file, not a tab-separated table", path);
@@ -82,6 +88,7 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
             *end = '\0';
         }
         ln++;
+        if (p[strspn(p, " \t")] == '\0') p[0] = '\0'; /* blanks only: an empty line */
         if (p[0] && p[0] != '#') {
             lines[nl] = p;
             linenos[nl] = ln;

@@ -499,6 +499,22 @@ static void test_tsv(void **state) {
     assert_int_equal(qr_tsv_require(&t, "rim", &c), QR_ERR_FORMAT);
     assert_non_null(strstr(qr_last_error(), "its header reads '\"lesion_id\"<tab>\"rim\"' - names in quotes"));
     qr_tsv_free(&t);
+    /* lines of blanks only are empty lines, wherever they are */
+    write_text(path, "lesion_id\trim\n  \n1\t0\n\t \t\n2\t1\n \t");
+    assert_int_equal(qr_tsv_read(path, &t), QR_OK);
+    assert_int_equal(t.nrows, 2);
+    assert_int_equal(t.lineno[1], 5);
+    qr_tsv_free(&t);
+    /* UTF-16 (both byte orders): said so, not "a binary file" */
+    static const char utf16le[] = "\xFF\xFEl\0i\0d\0\n\0";
+    static const char utf16be[] = "\xFE\xFF\0l\0i\0d\0\n";
+    for (int k = 0; k < 2; k++) {
+        f = fopen(path, "wb");
+        fwrite(k ? utf16be : utf16le, 1, sizeof utf16le - 1, f);
+        fclose(f);
+        assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
+        assert_non_null(strstr(qr_last_error(), "is UTF-16 text"));
+    }
     snprintf(path, sizeof path, "%s/missing.tsv", g_dir);
     assert_int_equal(qr_tsv_read(path, &t), QR_ERR_IO);
 }

@@ -310,6 +310,10 @@ static void test_review_extra_columns(void **state) {
     qr_review_close(&r);
     assert_string_equal(slurp(p), want);
 
+    /* a review file saved as CSV by a spreadsheet: the message says why */
+    expect_read_error("csv.tsv", "lesion_id,decision,reviewer\n3,rim+,ann\n",
+                      "not a review file (the header needs lesion_id and decision columns); its header reads "
+                      "'lesion_id,decision,reviewer' - one column: columns must be separated by tabs");
     /* a prediction table given as the review file is refused and left alone */
     const char *table = "lesion_id\tvolume_mm3\tcenter_r\tcenter_a\tcenter_s\tprobability\tuncertainty\tdecision\n"
                         "1\t40\t1\t2\t3\t0.91\t0.02\trim+\n2\t30\t1\t2\t3\t0.05\t0.01\trim-\n";
@@ -468,6 +472,32 @@ static void test_review_outside_change(void **state) {
     assert_int_equal(r.n, 7);
     assert_non_null(strstr(slurp(p), "\n2\tunsure\tme\t"));
     qr_review_close(&r);
+}
+
+/* Temporaries of saves a killed viewer cut short are removed when the next viewer takes the lock;
+ * one of a live process, and another file's, stay. */
+static void test_review_leftovers(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX], dead[QR_PATH_MAX], live[QR_PATH_MAX], other[QR_PATH_MAX];
+    path_in(p, sizeof p, "left.tsv");
+    const pid_t child = fork(); /* a PID that no longer runs */
+    if (child == 0) _exit(0);
+    assert_true(child > 0);
+    assert_int_equal(waitpid(child, NULL, 0), child);
+    snprintf(dead, sizeof dead, "%s/.left.tsv.qsmrim-tmp-%08x-%ld-0", g_dir, qr_place_token(), (long)child);
+    snprintf(live, sizeof live, "%s/.left.tsv.qsmrim-tmp-%08x-%ld-0", g_dir, qr_place_token(), (long)getppid());
+    snprintf(other, sizeof other, "%s/.other.tsv.qsmrim-tmp-%08x-%ld-0", g_dir, qr_place_token(), (long)child);
+    spit(dead, "lesion_id\tdeci");
+    spit(live, "lesion_id\tdeci");
+    spit(other, "lesion_id\tdeci");
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_not_equal(access(dead, F_OK), 0);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(other, F_OK), 0);
+    qr_review_close(&r);
+    unlink(live);
+    unlink(other);
 }
 
 static void test_review_lock(void **state) {
@@ -1065,6 +1095,7 @@ int main(void) {
         cmocka_unit_test(test_review_symlink),
         cmocka_unit_test(test_review_unsaved),
         cmocka_unit_test(test_review_outside_change),
+        cmocka_unit_test(test_review_leftovers),
         cmocka_unit_test(test_review_lock),
         cmocka_unit_test(test_queue_order_filter_navigation),
         cmocka_unit_test(test_queue_attach_table),

@@ -232,7 +232,9 @@ qr_status qr_review_read(const char *path, qr_review *r) {
     qr_status s = QR_OK;
     int c_id, c_dec;
     if (qr_tsv_column(&t, "lesion_id") < 0 || qr_tsv_column(&t, "decision") < 0) {
-        s = qr_fail(QR_ERR_FORMAT, "%s: not a review file (the header needs lesion_id and decision columns)", path);
+        char note[256]; /* why a header may look so: commas, quotes */
+        qr_tsv_header_note(&t, note, sizeof note);
+        s = qr_fail(QR_ERR_FORMAT, "%s: not a review file (the header needs lesion_id and decision columns)%s", path, note);
         goto done;
     }
     if (qr_tsv_column(&t, "probability") >= 0 && qr_tsv_column(&t, "reviewer") < 0) {
@@ -392,6 +394,13 @@ qr_status qr_review_open(const char *path, qr_review *r) {
         close(fd);
         if (e == EWOULDBLOCK) return qr_fail(QR_ERR_IO, "%s: is open in another review session (lock %s)", path, lp);
         return qr_fail(QR_ERR_IO, "%s: cannot lock (%s)", path, strerror(e));
+    }
+    /* temporaries of saves cut short (a viewer killed while writing): the lock says none is running */
+    {
+        char dir[QR_PATH_MAX];
+        qr_path_dirname(real, dir, sizeof dir);
+        const int gone = qr_remove_leftovers(dir, qr_path_basename(real));
+        if (gone) qr_log(QR_LOG_INFO, "%s: removed %d temporary file%s of saves cut short", path, gone, gone == 1 ? "" : "s");
     }
     qr_status s = qr_review_read(real, r);
     /* A new (or blank) review file is created now; one with content is left as it is until the

@@ -113,7 +113,8 @@ typedef struct qr_review {
  * probability, or a lesion id twice is QR_ERR_FORMAT naming the file and line. */
 qr_status qr_review_read(const char *path, qr_review *r);
 
-/* Lock and read. A missing or blank file is created at once (header only); a file with content
+/* Lock and read; temporary files of this review file's saves that a killed viewer left beside it
+ * are removed (qr_remove_leftovers). A missing or blank file is created at once (header only); a file with content
  * is not rewritten, but a temporary file is made and removed beside it, so a folder that cannot
  * be written is found now, not at the first decision. A symbolic link is followed: the lock, the
  * reads and the saves are those of its target (r->path). QR_ERR_IO "... is open in another review

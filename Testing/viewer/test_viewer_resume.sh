@@ -95,6 +95,14 @@ check "the burst's own rows are whole rows (7 cells, known decisions)" \
   awk -F'\t' 'NR > 1 && (NF != 7 || $2 !~ /^(rim\+|rim-|unsure|none)$/) {bad = 1} END {exit bad}' "$REVIEW"
 check "at most leftover hidden temporaries, never a partial review file under the real name" \
   bash -c "ls -A '$FIX' | grep -v -e '^\\.lesions_review.tsv' -e '^lesions_review.tsv$' -e '\\.nii.gz$' -e '\\.nrrd$' -e '\\.tsv$' | wc -l | grep -qx 0"
+# a temporary of a save cut short (made here: the kills above may or may not hit a save) goes when
+# the file is next opened for review
+cp "$REVIEW" "$FIX/.lesions_review.tsv.qsmrim-tmp-00000000-999999999-0"
+touch -d '2 days ago' "$FIX/.lesions_review.tsv.qsmrim-tmp-00000000-999999999-0"
+echo quit >"$T/quit.txt"
+check "reopening for review removes the temporaries of saves cut short" bash -c "
+  '$VIEWER' ${ARGS[*]} --script '$T/quit.txt' 2>/dev/null &&
+  test \$(ls -A '$FIX' | grep -c 'qsmrim-tmp') -eq 0"
 
 # ---- a decision whose save failed is written before the window closes, or the close fails ----
 # The review file's folder disappears (a network share gone, moved by someone) between two

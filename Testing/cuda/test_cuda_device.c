@@ -338,6 +338,28 @@ static void find_partial_memory(void) {
     assert_memory_equal(dw0, dw1, sizeof dw0);
     printf("timed search short of one workspace: the heuristic's deterministic algorithm, same bits\n");
 }
+
+/* With less GPU memory free than the deterministic backward algorithms' workspaces (1 and 2 MiB in
+ * the emulated ranking), free memory rather than the workspace limit decides the choice: a notice
+ * says so once, naming the setting that makes the choice repeatable; with room, none. */
+static void short_memory_notice(void) {
+    const qr_nn_conv g = {1, 4, 4, 16, 16, 16, 16, 16, 16, 3, 1, 1};
+    enum { NX = 4 * 4096, NW = 4 * 4 * 27, NY = 4 * 4096 };
+    static float din[NX], dw[NW];
+    unsetenv("QSMRIM_CUDA_CONV_ALGO");
+    backward_on(&g, -1, din, dw, NX, NW, NY);
+    for (int i = 0; i < g_nlog && i < 8; i++) assert_null(strstr(g_log[i], "GPU memory is short"));
+    backward_on(&g, 512L << 10, din, dw, NX, NW, NY);
+    int shorts = 0;
+    for (int i = 0; i < g_nlog && i < 8; i++)
+        if (strstr(g_log[i], "GPU memory is short")) {
+            shorts++;
+            assert_one_line(g_log[i]);
+            assert_non_null(strstr(g_log[i], "QSMRIM_CUDA_WORKSPACE_MB=0 makes the choice repeatable"));
+        }
+    assert_int_equal(shorts, 1);
+    printf("free memory below the deterministic workspaces: one notice\n");
+}
 #endif
 
 /* QSMRIM_CUDA_CONV_ALGO=find: a convolution on the algorithm of cuDNN's timed search equals the
@@ -403,6 +425,7 @@ static void test_find_algo(void **state) {
     ctx->be->free(ctx, dy);
     qr_nn_context_free(ctx);
     find_partial_memory();
+    short_memory_notice();
 #endif
     unsetenv("QSMRIM_CUDA_CONV_ALGO");
 }

@@ -154,12 +154,11 @@ static size_t workspace_room(const qr_cu_state *st) {
     return room < st->ws_limit ? room : st->ws_limit;
 }
 
-/* Index of the entry to use among n ranked results (-1: none); *nondet = 1 if it is not
- * deterministic. PERF is one of cuDNN's three perf structs (same fields); `bad` holds the
- * algorithms cuDNN already refused at run time for this plan. */
+/* Index of the entry to use among n ranked results whose workspace fits `room` (-1: none); *nondet
+ * = 1 if it is not deterministic. PERF is one of cuDNN's three perf structs (same fields); `bad`
+ * holds the algorithms cuDNN already refused at run time for this plan. */
 template <typename PERF>
-static int choose(const qr_cu_state *st, const PERF *perf, int n, unsigned bad, int *nondet) {
-    const size_t room = workspace_room(st);
+static int choose_within(const qr_cu_state *st, const PERF *perf, int n, unsigned bad, size_t room, int *nondet) {
     *nondet = 0;
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < n; i++) {
@@ -172,6 +171,30 @@ static int choose(const qr_cu_state *st, const PERF *perf, int n, unsigned bad, 
             return i;
         }
     return -1;
+}
+
+/* choose_within the room the device has now; *short_of (bytes of room) is set when that room, not
+ * the workspace limit, decided the choice: a run with more free memory could choose otherwise. */
+template <typename PERF>
+static int choose(const qr_cu_state *st, const PERF *perf, int n, unsigned bad, int *nondet, size_t *short_of) {
+    const size_t room = workspace_room(st);
+    const int i = choose_within(st, perf, n, bad, room, nondet);
+    int full_nondet;
+    *short_of = room < st->ws_limit && choose_within(st, perf, n, bad, st->ws_limit, &full_nondet) != i ? room : 0;
+    return i;
+}
+
+static void note_short(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, size_t room) {
+    qr_cu_state *st = qr_cu(ctx);
+    if (st->warned_short) return;
+    st->warned_short = 1;
+    char d[160];
+    qr_log(QR_LOG_NOTICE,
+           "GPU memory is short: the %s algorithm for %s was chosen to fit the %.1f MiB free, not the %.0f MiB "
+           "workspace limit; a run with more free GPU memory may choose another and differ in the last bits "
+           "(QSMRIM_CUDA_WORKSPACE_MB=%llu makes the choice repeatable)",
+           dir, describe(g, d, sizeof d), (double)room / 1048576.0, (double)st->ws_limit / 1048576.0,
+           (unsigned long long)(room >> 20));
 }
 
 static void note_nondet(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir) {
@@ -198,6 +221,7 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
     char d[160], what[96];
     snprintf(what, sizeof what, "choosing a %s convolution algorithm", dir);
     int n = 0, nondet = 0, i = -1;
+    size_t short_of = 0;
     if (st->algo_mode == QR_CU_ALGO_FIND) {
         const cudnnStatus_t e = rank(1, cap, &n, perf);
         /* what the search's failed allocations left in the runtime's and cuDNN's last error is
@@ -205,7 +229,7 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
         (void)cudaGetLastError();
         char drop[256];
         cudnnGetLastErrorString(drop, sizeof drop);
-        if (e == CUDNN_STATUS_SUCCESS) i = choose(st, perf, n, bad, &nondet);
+        if (e == CUDNN_STATUS_SUCCESS) i = choose(st, perf, n, bad, &nondet, &short_of);
         if (i < 0 && !st->warned_find) {
             st->warned_find = 1;
             qr_log(QR_LOG_NOTICE, "cuDNN's timed %s algorithm search for %s %s%s%s; using its heuristic choice", dir,
@@ -216,13 +240,15 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
     if (i < 0 || nondet) {
         PERF h[QR_CU_MAX_RANKED];
         int hn = 0, hnondet = 0;
+        size_t hshort = 0;
         const cudnnStatus_t e = rank(0, cap, &hn, h);
         if (i < 0 && !qr_cu_dnn_ok(ctx, e, what)) return -1;
-        const int hi = e == CUDNN_STATUS_SUCCESS ? choose(st, h, hn, bad, &hnondet) : -1;
+        const int hi = e == CUDNN_STATUS_SUCCESS ? choose(st, h, hn, bad, &hnondet, &hshort) : -1;
         if (hi >= 0 && (i < 0 || !hnondet)) {
             perf[0] = h[hi];
             i = 0;
             nondet = hnondet;
+            short_of = hshort;
         }
     }
     if (i < 0) {
@@ -231,6 +257,7 @@ static int choose_algo(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir,
         return -1;
     }
     if (nondet) note_nondet(ctx, g, dir);
+    if (short_of) note_short(ctx, g, dir, short_of);
     return i;
 }
 

@@ -28,7 +28,9 @@
  *                           faster, but the choice may differ between runs; a search that
  *                           cannot allocate its own buffers falls back to the heuristic, with
  *                           a notice)
- *   QSMRIM_CUDA_WORKSPACE_MB = largest cuDNN workspace in MiB (default 2048)
+ *   QSMRIM_CUDA_WORKSPACE_MB = largest cuDNN workspace in MiB (default 2048); a choice also fits
+ *                           the memory free at the time, and when that, not this limit, decides
+ *                           it, a notice says so once per context (conv3d.cu)
  *
  * Errors: table functions return void, so a failure (a failed library call, a failed kernel
  * launch, an asynchronous device fault) is recorded in the context with a one-line message
@@ -88,6 +90,7 @@ typedef struct qr_cu_state {
     int warned_nondet;        /* a non-deterministic algorithm had to be used (noticed once) */
     int warned_find;          /* a timed algorithm search failed: heuristic used (noticed once) */
     int warned_refused;       /* cuDNN refused a ranked algorithm at run time (noticed once) */
+    int warned_short;         /* free GPU memory, not the workspace limit, decided a choice (noticed once) */
     qr_status err;            /* first failure since the last check */
     char msg[480];
 } qr_cu_state;

@@ -50,12 +50,14 @@ static int same_row(const qr_review_row *x, const qr_review_row *y) {
            ((isnan(x->model_probability) && isnan(y->model_probability)) || x->model_probability == y->model_probability);
 }
 
-/* A session read a review of lesion 2; another program writes `data` over the file; the session
- * records lesion 3. `theirs` is `data` as read (theirs_ok 0: it does not read as a review). */
+/* A session read a review of lesions 2 and 3 with a column of its own; another program writes
+ * `data` over the file; the session decides lesion 3 again. `theirs` is `data` as read (theirs_ok
+ * 0: it does not read as a review). */
 static void check_outside_change(const uint8_t *data, size_t size, const qr_review *theirs, int theirs_ok) {
     const char *m = fuzz_path("open.tsv");
-    static const char base[] = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
-                               "2\trim-\tann\t2026-01-01T00:00:00Z\t0.100000\trim-\t\n";
+    static const char base[] = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\tsite\n"
+                               "2\trim-\tann\t2026-01-01T00:00:00Z\t0.100000\trim-\t\tB\n"
+                               "3\trim-\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\tC\n";
     fuzz_write(m, base, sizeof base - 1);
     qr_review r;
     fuzz_require(qr_review_read(m, &r) == QR_OK, "the base review cannot be read: %s", qr_last_error());
@@ -88,7 +90,8 @@ static void check_outside_change(const uint8_t *data, size_t size, const qr_revi
     fuzz_require(got && got->decision == QR_REVIEW_RIM_POS && !strcmp(got->reviewer, "me"), "the decision was lost");
     const int emptied = theirs->n == 0 && !theirs->extra_header && !theirs->comments;
     if (emptied) { /* written again in full */
-        fuzz_require(c.n == 2 && qr_review_decision_of(&c, 2) == QR_REVIEW_RIM_NEG, "an emptied file: %lld rows", (long long)c.n);
+        fuzz_require(c.n == 2 && qr_review_decision_of(&c, 2) == QR_REVIEW_RIM_NEG && c.n_extra == 1,
+                     "an emptied file: %lld rows", (long long)c.n);
     } else {
         fuzz_require(c.n == theirs->n + !qr_review_find(theirs, 3), "%lld rows merged from %lld", (long long)c.n,
                      (long long)theirs->n);
@@ -122,8 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char saved[2][1024];
     for (int k = 0; k < 2; k++) snprintf(saved[k], sizeof saved[k], "%s", fuzz_path(k ? "saved2.tsv" : "saved1.tsv"));
     snprintf(a.path, sizeof a.path, "%s", saved[0]);
+    a.disk.known = 0; /* another file from here on: nothing of it was read to compare with */
     s = qr_review_save(&a);
     fuzz_require(s == QR_OK, "a review that was read cannot be saved: %s", qr_last_error());
+    fuzz_require(!a.outside[0], "a save to a new file merged: %s", a.outside);
     qr_review b;
     s = qr_review_read(saved[0], &b);
     fuzz_require(s == QR_OK, "a review qsmrim saved cannot be read: %s", qr_last_error());
@@ -147,6 +152,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                      y->extra ? y->extra : "(none)");
     }
     snprintf(b.path, sizeof b.path, "%s", saved[1]);
+    b.disk.known = 0;
     s = qr_review_save(&b);
     fuzz_require(s == QR_OK, "a saved review cannot be saved again: %s", qr_last_error());
     size_t n1, n2;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -429,13 +430,13 @@ static void test_review_outside_change(void **state) {
     /* an edit of the same size, its time set back: still seen */
     char *same = strdup(merged);
     assert_non_null(same);
-    memcpy(strstr(same, "\tA\n"), "\tZ\n", 3); /* bob's site cell of lesion 5 */
+    memcpy(strstr(same, "bob\t2026-01-01T01"), "bob\t2026-01-01T02", 17); /* the time of bob's lesion 5 */
     spit(p, same);
     set_mtime(p, 1000000000);
     a = make_row(6, QR_REVIEW_RIM_NEG, "me", 0.3, QR_MODEL_RIM_NEG, "");
     assert_int_equal(qr_review_record(&r, &a), QR_OK);
     assert_int_equal(r.outside_rows, 1);
-    assert_non_null(strstr(slurp(p), "5\tunsure\tbob\t2026-01-01T01:00:00Z\tNA\tnone\t\tZ\n"));
+    assert_non_null(strstr(slurp(p), "5\tunsure\tbob\t2026-01-01T02:00:00Z\tNA\tnone\t\tA\n"));
     free(same);
     /* touched (backup tools, a copy with -p) but not changed: nothing to merge, nothing said */
     set_mtime(p, 1200000000);
@@ -471,6 +472,119 @@ static void test_review_outside_change(void **state) {
     assert_non_null(strstr(r.outside, "was emptied by another program"));
     assert_int_equal(r.n, 7);
     assert_non_null(strstr(slurp(p), "\n2\tunsure\tme\t"));
+    qr_review_close(&r);
+}
+
+/* The harder sequences of an outside change: a merge whose write fails, the other program's
+ * columns, conflicts named only where both changed a lesion, a file that cannot be read, a link
+ * replaced by a file. */
+static void test_review_outside_cases(void **state) {
+    (void)state;
+    const char *head = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote";
+    char p[QR_PATH_MAX], text[1024];
+    qr_review r;
+    qr_review_row a;
+
+    /* a re-decided lesion the other program did not touch is not named; one it also changed is */
+    path_in(p, sizeof p, "oc1.tsv");
+    snprintf(text, sizeof text, "%s\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n2\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n", head);
+    spit(p, text);
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    snprintf(text, sizeof text, "%s\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n2\trim-\tbob\t2026-01-01T00:00:00Z\tNA\tnone\t\n"
+             "5\trim+\tbob\t2026-01-01T00:00:00Z\tNA\tnone\t\n", head);
+    spit(p, text);
+    a = make_row(1, QR_REVIEW_RIM_NEG, "me", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_non_null(strstr(r.outside, "2 rows differed"));
+    assert_null(strstr(r.outside, "changed there too"));
+    spit(p, text); /* bob writes his version again: lesion 1 back to ann's rim+ */
+    a = make_row(1, QR_REVIEW_UNSURE, "me", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_non_null(strstr(r.outside, "lesion 1, changed there too"));
+    qr_review_close(&r);
+
+    /* a merge whose write fails: the file's version is what the session compares with next, so a
+     * row the other program puts back is not lost; no merge is reported for the failed save */
+    path_in(p, sizeof p, "oc2.tsv");
+    snprintf(text, sizeof text, "%s\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n2\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n", head);
+    spit(p, text);
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    char without2[1024];
+    snprintf(without2, sizeof without2, "%s\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n", head);
+    spit(p, without2);
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    small = old;
+    small.rlim_cur = 64; /* the merged review is longer: its write fails (EFBIG) */
+    void (*was)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    a = make_row(3, QR_REVIEW_RIM_NEG, "me", NAN, QR_MODEL_NONE, "");
+    const qr_status failed = qr_review_record(&r, &a);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, was);
+    assert_int_not_equal(failed, QR_OK);
+    assert_int_equal(r.unsaved, 1);
+    assert_int_equal(r.rows_replaced, 1);
+    assert_string_equal(r.outside, "");
+    assert_int_equal(qr_review_decision_of(&r, 2), QR_REVIEW_NONE); /* removed there */
+    spit(p, text); /* ... and put back */
+    assert_int_equal(qr_review_flush(&r), QR_OK);
+    assert_non_null(strstr(r.outside, "changed by another program"));
+    assert_non_null(strstr(slurp(p), "\n2\trim+\tann\t"));
+    assert_non_null(strstr(slurp(p), "\n3\trim-\tme\t"));
+    qr_review_close(&r);
+
+    /* the session's file has an unnamed extra column, the other program's version none: a
+     * re-decided row it dropped is written without the extra cell (the file reads back) */
+    path_in(p, sizeof p, "oc3.tsv");
+    snprintf(text, sizeof text, "%s\t\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\t\n", head);
+    spit(p, text);
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(r.n_extra, 1);
+    snprintf(text, sizeof text, "%s\n2\trim+\tbob\t2026-01-01T00:00:00Z\tNA\tnone\t\n", head);
+    spit(p, text);
+    a = make_row(1, QR_REVIEW_RIM_NEG, "me", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    qr_review_close(&r);
+    assert_int_equal(qr_review_read(p, &r), QR_OK);
+    assert_int_equal(r.n, 2);
+    qr_review_close(&r);
+
+    /* a review file that cannot be read to compare (here: a folder now stands at its name) */
+    path_in(p, sizeof p, "oc4.tsv");
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    assert_int_equal(unlink(p), 0);
+    assert_int_equal(mkdir(p, 0755), 0);
+    a = make_row(1, QR_REVIEW_RIM_POS, "me", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "not overwritten"));
+    assert_int_equal(r.unsaved, 1);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    qr_review_close(&r);
+    rmdir(p);
+
+    /* opened through a link that an editor then replaces by a file: refused, both left as they are */
+    char target[QR_PATH_MAX], link[QR_PATH_MAX];
+    path_in(target, sizeof target, "oc5-target.tsv");
+    path_in(link, sizeof link, "oc5.tsv");
+    assert_int_equal(symlink("oc5-target.tsv", link), 0);
+    assert_int_equal(qr_review_open(link, &r), QR_OK);
+    a = make_row(1, QR_REVIEW_RIM_POS, "me", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    char edited[1024];
+    snprintf(edited, sizeof edited, "%s\n1\trim+\tme\t2026-01-02T03:04:05Z\tNA\tnone\tedited\n", head);
+    char tmp[QR_PATH_MAX];
+    path_in(tmp, sizeof tmp, "oc5.tmp");
+    spit(tmp, edited);
+    assert_int_equal(rename(tmp, link), 0); /* sed -i, perl -i: the link becomes a plain file */
+    a = make_row(2, QR_REVIEW_RIM_NEG, "me", NAN, QR_MODEL_NONE, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_ERR_IO);
+    assert_non_null(strstr(qr_last_error(), "no longer leads to"));
+    assert_int_equal(r.unsaved, 1);
+    assert_string_equal(slurp(link), edited);
+    assert_null(strstr(slurp(target), "\n2\t"));
     qr_review_close(&r);
 }
 
@@ -1095,6 +1209,7 @@ int main(void) {
         cmocka_unit_test(test_review_symlink),
         cmocka_unit_test(test_review_unsaved),
         cmocka_unit_test(test_review_outside_change),
+        cmocka_unit_test(test_review_outside_cases),
         cmocka_unit_test(test_review_leftovers),
         cmocka_unit_test(test_review_lock),
         cmocka_unit_test(test_queue_order_filter_navigation),

@@ -866,22 +866,24 @@ bool ReviewWindow::recordRow(int decision, const QString &note, QString *error, 
     row.model_decision = keep ? keep->model_decision : it.model_decision;
     if (keep) std::memcpy(row.time, keep->time, sizeof row.time); /* "" (a hand-made row): now */
     row.note = text.data();
-    if (qr_review_record(&review_, &row) != QR_OK) {
-        *error = QString::fromUtf8(qr_last_error());
-        return false;
-    }
-    noticeOutsideChange();
-    return true;
+    const qr_status s = qr_review_record(&review_, &row);
+    if (s != QR_OK) *error = QString::fromUtf8(qr_last_error());
+    noticeOutsideChange(); /* a merge may have changed the rows even when the write then failed */
+    return s == QR_OK;
 }
 
 void ReviewWindow::noticeOutsideChange() {
-    if (!reviewOpen_ || !review_.outside[0]) return;
-    reportError("Review file changed outside the viewer",
-                QString::fromUtf8(review_.outside) + ".\nThe queue shows the merged decisions.");
-    review_.outside[0] = '\0';
-    updateLut();
-    model_->allChanged();
-    updateInfo();
+    if (!reviewOpen_) return;
+    if (review_.outside[0]) {
+        reportError("Review file changed outside the viewer",
+                    QString::fromUtf8(review_.outside) + ".\nThe queue shows the merged decisions.");
+        review_.outside[0] = '\0';
+    }
+    if (review_.rows_replaced) { /* decisions, colours, the filtered order and the counts */
+        review_.rows_replaced = 0;
+        updateLut();
+        rebuildOrder(current_);
+    }
 }
 
 void ReviewWindow::decide(int decision) {

@@ -75,9 +75,6 @@ public:
         endResetModel();
     }
     void rowChanged(int row) { emit dataChanged(index(row, 0), index(row, ColCount - 1)); }
-    void allChanged() {
-        if (rowCount() > 0) emit dataChanged(index(0, 0), index(rowCount() - 1, ColCount - 1));
-    }
 
 private:
     ReviewWindow *w_;
@@ -190,8 +187,8 @@ private:
     /* Write decisions whose save failed (qr_review_flush). Interactive: retry / discard / cancel
      * dialog; scripted: the error is reported. False if they are still unsaved (keep the review). */
     bool flushReview();
-    /* After a save: if it merged a change another program made to the review file, say so and
-     * show the merged decisions (table, overlay, info). */
+    /* After a save, successful or not: if it merged a change another program made to the review
+     * file, show the merged decisions (queue order, table, overlay, info), and on success say so. */
     void noticeOutsideChange();
     void setImages();
     bool computeOutlines();

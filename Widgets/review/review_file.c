@@ -90,6 +90,38 @@ static void row_free(qr_review_row *row) {
     row->reviewer = row->note = row->extra = NULL;
 }
 
+static void rows_free(qr_review_row *rows, int64_t n) {
+    for (int64_t i = 0; i < n; i++) row_free(&rows[i]);
+    free(rows);
+}
+
+/* A deep copy of n rows, none pending (NULL with *out_ok 0 on no memory; NULL with 1 for n 0). */
+static qr_review_row *rows_copy(const qr_review_row *rows, int64_t n, int *out_ok) {
+    *out_ok = 1;
+    if (n == 0) return NULL;
+    qr_review_row *c = calloc((size_t)n, sizeof *c);
+    int64_t i = 0;
+    for (; c && i < n; i++) {
+        c[i] = rows[i];
+        c[i].pending = 0;
+        c[i].reviewer = strdup(rows[i].reviewer ? rows[i].reviewer : "");
+        c[i].note = strdup(rows[i].note ? rows[i].note : "");
+        c[i].extra = rows[i].extra ? strdup(rows[i].extra) : NULL;
+        if (!c[i].reviewer || !c[i].note || (rows[i].extra && !c[i].extra)) {
+            rows_free(c, i + 1);
+            c = NULL;
+        }
+    }
+    if (!c) *out_ok = 0;
+    return c;
+}
+
+static void base_free(qr_review *r) {
+    rows_free(r->base, r->n_base);
+    r->base = NULL;
+    r->n_base = 0;
+}
+
 static void review_free_rows(qr_review *r) {
     for (int64_t i = 0; i < r->n; i++) row_free(&r->rows[i]);
     free(r->rows);
@@ -101,21 +133,24 @@ static void review_free_rows(qr_review *r) {
     r->n_extra = 0;
 }
 
-/* Position where lesion_id is or would be inserted (rows sorted by id). */
-static int64_t lower_bound(const qr_review *r, int32_t id) {
-    int64_t lo = 0, hi = r->n;
+/* Position where lesion_id is or would be inserted among n rows sorted by id. */
+static int64_t lower_bound_in(const qr_review_row *rows, int64_t n, int32_t id) {
+    int64_t lo = 0, hi = n;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (r->rows[mid].lesion_id < id) lo = mid + 1;
+        if (rows[mid].lesion_id < id) lo = mid + 1;
         else hi = mid;
     }
     return lo;
 }
+static int64_t lower_bound(const qr_review *r, int32_t id) { return lower_bound_in(r->rows, r->n, id); }
 
-const qr_review_row *qr_review_find(const qr_review *r, int32_t lesion_id) {
-    int64_t p = lower_bound(r, lesion_id);
-    return (p < r->n && r->rows[p].lesion_id == lesion_id) ? &r->rows[p] : NULL;
+static const qr_review_row *find_in(const qr_review_row *rows, int64_t n, int32_t id) {
+    const int64_t p = lower_bound_in(rows, n, id);
+    return (p < n && rows[p].lesion_id == id) ? &rows[p] : NULL;
 }
+
+const qr_review_row *qr_review_find(const qr_review *r, int32_t lesion_id) { return find_in(r->rows, r->n, lesion_id); }
 
 int qr_review_decision_of(const qr_review *r, int32_t lesion_id) {
     const qr_review_row *row = qr_review_find(r, lesion_id);
@@ -157,19 +192,20 @@ static qr_status store_row(qr_review *r, const qr_review_row *src) {
 
 /* ---- the file on disk ---- */
 
-/* The file's state now ({known 1, exists 0} when it is missing; known 0 when it cannot be read). */
-static qr_review_disk disk_now(const char *path) {
-    qr_review_disk d;
-    memset(&d, 0, sizeof d);
+/* The file's state now ({known 1, exists 0} when it is missing); QR_ERR_IO when it cannot be
+ * read (or is not a regular file). */
+static qr_status disk_now(const char *path, qr_review_disk *d) {
+    memset(d, 0, sizeof *d);
     struct stat st;
     if (stat(path, &st) != 0) {
-        d.known = errno == ENOENT;
-        return d;
+        if (errno != ENOENT) return qr_fail(QR_ERR_IO, "%s: cannot read (%s)", path, strerror(errno));
+        d->known = 1;
+        return QR_OK;
     }
-    d.exists = 1;
-    d.known = S_ISREG(st.st_mode) && qr_sha256_path(path, d.sha256) == QR_OK;
-    if (!d.known) qr_clear_error();
-    return d;
+    if (!S_ISREG(st.st_mode)) return qr_fail(QR_ERR_IO, "%s: is not a regular file", path);
+    QR_TRY(qr_sha256_path(path, d->sha256));
+    d->known = d->exists = 1;
+    return QR_OK;
 }
 
 static int disk_same(const qr_review_disk *a, const qr_review_disk *b) {
@@ -224,7 +260,7 @@ qr_status qr_review_read(const char *path, qr_review *r) {
     }
     if (!S_ISREG(st.st_mode)) return qr_fail(QR_ERR_IO, "%s: is not a regular file", path);
     /* taken before reading: a change while reading shows as a change at the next save */
-    r->disk = disk_now(path);
+    QR_TRY(disk_now(path, &r->disk));
     if (is_blank_file(path)) return QR_OK;
 
     qr_tsv t;
@@ -323,6 +359,15 @@ qr_status qr_review_read(const char *path, qr_review *r) {
     }
 done:
     qr_tsv_free(&t);
+    if (s == QR_OK) { /* what a merge compares another program's rows with */
+        int ok;
+        r->base = rows_copy(r->rows, r->n, &ok);
+        r->n_base = r->n;
+        if (!ok) {
+            r->n_base = 0;
+            s = qr_fail(QR_ERR_NOMEM, "out of memory");
+        }
+    }
     if (s != QR_OK) review_free_rows(r);
     return s;
 }
@@ -408,16 +453,19 @@ qr_status qr_review_open(const char *path, qr_review *r) {
     if (s == QR_OK) s = (r->n == 0 && !r->extra_header && !r->comments) ? qr_review_save(r) : probe_writable(real);
     if (s != QR_OK) {
         review_free_rows(r);
+        base_free(r);
         close(fd);
         return s;
     }
     r->lock_fd = fd;
+    if (strcmp(real, path)) snprintf(r->given, sizeof r->given, "%s", path); /* a link: saves check it still leads here */
     return QR_OK;
 }
 
 void qr_review_close(qr_review *r) {
     if (!r) return;
     review_free_rows(r);
+    base_free(r);
     if (r->lock_fd >= 0) {
         /* The lock file stays (removing it would race with another viewer taking the lock). */
         flock(r->lock_fd, LOCK_UN);
@@ -435,17 +483,19 @@ static void print_probability(FILE *f, double p) {
 
 static int text_equal(const char *a, const char *b) { return !strcmp(a ? a : "", b ? b : ""); }
 
-/* Same row as written (the probability to its 6 written decimals). */
+/* The same review cells as written (the probability to its 6 written decimals); the cells of
+ * columns this format does not know are not compared (a merge keeps the file's). */
 static int rows_equal(const qr_review_row *a, const qr_review_row *b) {
     const int pa = !isnan(a->model_probability), pb = !isnan(b->model_probability);
-    if (pa != pb || (pa && fabs(a->model_probability - b->model_probability) > 5e-7)) return 0;
+    if (pa != pb || (pa && llround(a->model_probability * 1e6) != llround(b->model_probability * 1e6))) return 0;
     return a->decision == b->decision && a->model_decision == b->model_decision && text_equal(a->reviewer, b->reviewer) &&
-           text_equal(a->note, b->note) && text_equal(a->extra, b->extra) && !strcmp(a->time, b->time);
+           text_equal(a->note, b->note) && !strcmp(a->time, b->time);
 }
 
 /* Another program changed r->path since this session read or wrote it: take its version and put
- * this session's unsaved rows on top (r->outside says what happened). */
-static qr_status merge_outside(qr_review *r) {
+ * this session's unsaved rows on top. `note` (n bytes) receives what happened, for r->outside
+ * once the merged rows are written. */
+static qr_status merge_outside(qr_review *r, char *note, size_t n) {
     qr_review f;
     if (qr_review_read(r->path, &f) != QR_OK) {
         char why[1024];
@@ -458,91 +508,149 @@ static qr_status merge_outside(qr_review *r) {
     int64_t pending = 0, taken = 0;
     for (int64_t i = 0; i < r->n; i++) pending += r->rows[i].pending;
     if (f.n == 0 && !f.extra_header && !f.comments) { /* emptied: as if removed, nothing is dropped */
+        r->disk = f.disk;
+        base_free(&f);
         review_free_rows(&f);
-        snprintf(r->outside, sizeof r->outside,
-                 "%s was emptied by another program; written again with this session's %lld rows", r->path,
+        snprintf(note, n, "%s was emptied by another program; written again with this session's %lld rows", r->path,
                  (long long)r->n);
         return QR_OK;
     }
-    for (int64_t i = 0; i < f.n; i++) { /* rows added or changed there */
-        const qr_review_row *mine = qr_review_find(r, f.rows[i].lesion_id);
-        taken += !mine || (!mine->pending && !rows_equal(mine, &f.rows[i]));
+    /* what the other program changed: its rows against the version this session last read or wrote */
+    for (int64_t i = 0; i < f.n; i++) {
+        const qr_review_row *was = find_in(r->base, r->n_base, f.rows[i].lesion_id);
+        taken += !was || !rows_equal(was, &f.rows[i]);
     }
-    for (int64_t i = 0; i < r->n; i++) /* rows removed there */
-        taken += !r->rows[i].pending && !qr_review_find(&f, r->rows[i].lesion_id);
-    const int same_columns = text_equal(f.extra_header, r->extra_header);
-    char replaced[160] = "";
+    for (int64_t i = 0; i < r->n_base; i++) taken += !qr_review_find(&f, r->base[i].lesion_id);
+    const int same_columns = f.n_extra == r->n_extra && text_equal(f.extra_header, r->extra_header);
+    int64_t both = 0;
+    char listed[160] = "";
     size_t used = 0;
     qr_status s = QR_OK;
     for (int64_t i = 0; i < r->n && s == QR_OK; i++) {
         if (!r->rows[i].pending) continue;
         qr_review_row row = r->rows[i]; /* store_row copies its strings */
         const qr_review_row *theirs = qr_review_find(&f, row.lesion_id);
-        if (theirs && !rows_equal(theirs, &row) && used < sizeof replaced - 16) {
-            int k = snprintf(replaced + used, sizeof replaced - used, "%s%d", used ? ", " : "", row.lesion_id);
-            used += k > 0 ? (size_t)k : 0;
+        const qr_review_row *was = find_in(r->base, r->n_base, row.lesion_id);
+        if ((theirs != NULL) != (was != NULL) || (theirs && !rows_equal(theirs, was))) { /* changed there too */
+            if (both++ < 8) {
+                const int k = snprintf(listed + used, sizeof listed - used, "%s%d", used ? ", " : "", row.lesion_id);
+                if (k > 0 && (size_t)k < sizeof listed - used) used += (size_t)k;
+            }
         }
         /* the cells of columns this format does not know follow the file's columns */
         row.extra = theirs ? theirs->extra : (same_columns ? row.extra : NULL);
         s = store_row(&f, &row);
     }
     if (s != QR_OK) {
+        base_free(&f);
         review_free_rows(&f);
         return s;
     }
-    int k = snprintf(r->outside, sizeof r->outside,
-                     "%s was changed by another program since this session last saved it: its version was taken "
-                     "(%lld rows differed) with this session's %lld unsaved rows on top",
+    int k = snprintf(note, n,
+                     "%s was changed by another program since this session last read or saved it: its version was "
+                     "taken (%lld rows differed) with this session's %lld unsaved rows on top",
                      r->path, (long long)taken, (long long)pending);
-    if (used && k > 0 && (size_t)k < sizeof r->outside)
-        snprintf(r->outside + k, sizeof r->outside - (size_t)k, "; lesion %s, changed there too, keeps this session's row",
-                 replaced);
+    if (both && k > 0 && (size_t)k < n)
+        snprintf(note + k, n - (size_t)k, "; lesion%s %s%s%.0lld%s, changed there too, kept this session's row%s",
+                 both > 1 ? "s" : "", listed, both > 8 ? " and " : "", both > 8 ? (long long)(both - 8) : 0,
+                 both > 8 ? " more" : "", both > 1 ? "s" : "");
     review_free_rows(r);
+    base_free(r);
     r->rows = f.rows;
     r->n = f.n;
     r->cap = f.cap;
     r->n_extra = f.n_extra;
     r->extra_header = f.extra_header;
     r->comments = f.comments;
+    r->base = f.base; /* the file's rows, before this session's */
+    r->n_base = f.n_base;
+    r->disk = f.disk; /* the version merged: a write that fails now leaves it as what the file holds */
     r->outside_rows = taken;
+    r->rows_replaced = 1;
     return QR_OK;
+}
+
+/* The review as the file's bytes (malloc'ed, *len bytes), or NULL on no memory. */
+static char *review_text(const qr_review *r, size_t *len) {
+    char *buf = NULL;
+    FILE *m = open_memstream(&buf, len);
+    if (!m) return NULL;
+    if (r->comments) fputs(r->comments, m);
+    fputs(REVIEW_HEADER, m);
+    if (r->extra_header) fprintf(m, "\t%s", r->extra_header);
+    fputc('\n', m);
+    for (int64_t i = 0; i < r->n; i++) {
+        const qr_review_row *row = &r->rows[i];
+        fprintf(m, "%d\t%s\t%s\t%s\t", row->lesion_id, qr_review_decision_name(row->decision), row->reviewer, row->time);
+        print_probability(m, row->model_probability);
+        fprintf(m, "\t%s\t%s", qr_model_decision_name(row->model_decision), row->note);
+        if (row->extra) fprintf(m, "\t%s", row->extra);
+        else
+            for (int k = 0; k < r->n_extra; k++) fputc('\t', m); /* a new row: empty cells */
+        fputc('\n', m);
+    }
+    const int bad = ferror(m);
+    if (fclose(m) != 0 || bad) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 qr_status qr_review_save(qr_review *r) {
     if (!r->path[0]) return qr_fail(QR_ERR_INVALID_ARG, "review has no file");
     r->outside[0] = '\0';
     r->outside_rows = 0;
-    const qr_review_disk now = disk_now(r->path);
-    if (r->disk.known && now.known && !disk_same(&r->disk, &now)) {
-        if (now.exists) QR_TRY(merge_outside(r));
+    if (r->given[0]) { /* opened through a link: it must still lead to the file locked and read */
+        char now[QR_PATH_MAX];
+        if (resolve_review_path(r->given, now, sizeof now) != QR_OK || strcmp(now, r->path))
+            return qr_fail(QR_ERR_IO,
+                           "%s no longer leads to %s, the review file this session locked and read (another program "
+                           "replaced the link?); not saved: the decisions stay in memory until the link is restored",
+                           r->given, r->path);
+    }
+    qr_review_disk now;
+    if (disk_now(r->path, &now) != QR_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", qr_last_error());
+        return qr_fail(QR_ERR_IO, "%s (needed to check it for changes by another program); not overwritten: the "
+                                  "decisions stay in memory", why);
+    }
+    char note[sizeof r->outside] = "";
+    if (r->disk.known && !disk_same(&r->disk, &now)) {
+        if (now.exists) QR_TRY(merge_outside(r, note, sizeof note));
         else
-            snprintf(r->outside, sizeof r->outside,
-                     "%s was removed by another program; written again with this session's %lld rows", r->path,
-                     (long long)r->n);
+            snprintf(note, sizeof note, "%s was removed by another program; written again with this session's %lld rows",
+                     r->path, (long long)r->n);
+    }
+    size_t len = 0;
+    char *text = review_text(r, &len);
+    int ok = text != NULL;
+    qr_review_row *base = ok ? rows_copy(r->rows, r->n, &ok) : NULL; /* what the file will hold */
+    if (!ok) {
+        free(text);
+        return qr_fail(QR_ERR_NOMEM, "out of memory");
     }
     qr_atomic f;
-    QR_TRY(qr_atomic_open(&f, r->path));
-    if (r->comments) fputs(r->comments, f.fp);
-    fputs(REVIEW_HEADER, f.fp);
-    if (r->extra_header) fprintf(f.fp, "\t%s", r->extra_header);
-    fputc('\n', f.fp);
-    for (int64_t i = 0; i < r->n; i++) {
-        const qr_review_row *row = &r->rows[i];
-        fprintf(f.fp, "%d\t%s\t%s\t%s\t", row->lesion_id, qr_review_decision_name(row->decision), row->reviewer,
-                row->time);
-        print_probability(f.fp, row->model_probability);
-        fprintf(f.fp, "\t%s\t%s", qr_model_decision_name(row->model_decision), row->note);
-        if (row->extra) fprintf(f.fp, "\t%s", row->extra);
-        else
-            for (int k = 0; k < r->n_extra; k++) fputc('\t', f.fp); /* a new row: empty cells */
-        fputc('\n', f.fp);
+    qr_status s = qr_atomic_open(&f, r->path);
+    if (s == QR_OK) {
+        fwrite(text, 1, len, f.fp); /* a short write is the commit's error */
+        s = qr_atomic_commit(&f);
     }
-    qr_status s = qr_atomic_commit(&f);
     if (s == QR_OK) {
         r->unsaved = 0;
         for (int64_t i = 0; i < r->n; i++) r->rows[i].pending = 0;
-        r->disk = disk_now(r->path);
+        /* the bytes written, not the file read back: another program may write right after the rename */
+        r->disk.known = r->disk.exists = 1;
+        qr_sha256_hex(text, len, r->disk.sha256);
+        base_free(r);
+        r->base = base;
+        r->n_base = r->n;
+        snprintf(r->outside, sizeof r->outside, "%s", note);
+    } else {
+        rows_free(base, r->n);
     }
+    free(text);
     return s;
 }
 

@@ -28,11 +28,15 @@
  * Another program (an editor, a script) does not take that lock. So a save first compares the
  * file's content (SHA-256) with what this session last read or wrote; file times are not enough,
  * as the kernel stamps them at a clock tick of a few milliseconds. If it changed, the save merges
- * instead of overwriting: the file's new rows, header
- * columns and comments are taken, and the rows this session recorded since its last successful
- * save are put on top (they are newer). A file that changed into something that is not a review
- * file is not overwritten: the save fails and the rows stay in memory. A file removed meanwhile is
- * written again with every row. r->outside describes the last merge for the caller to show.
+ * instead of overwriting: the file's new rows, header columns and comments are taken, and the rows
+ * this session recorded since its last successful save are put on top (they are newer); a lesion
+ * whose row both changed (against the version this session last read or wrote) is named. Not
+ * overwritten, the save failing and the rows staying in memory: a file that changed into
+ * something that is not a review file, one that cannot be read to compare, and a review opened
+ * through a symbolic link that no longer leads to the locked file (an editor that replaces the
+ * link by a file). A file removed or emptied meanwhile is written again with every row.
+ * r->outside describes the last successful save's merge for the caller to show; r->rows_replaced
+ * says the rows in memory changed (also when the write after a merge failed).
  *
  *   qr_review r;
  *   QR_TRY(qr_review_open("sub-001_review.tsv", &r));        // lock, read (missing = empty)
@@ -103,8 +107,12 @@ typedef struct qr_review {
     char *extra_header;      /* their names, tab-joined (NULL if none) */
     char *comments;          /* the file's '#' lines, each ending in a line break (NULL if none) */
     qr_review_disk disk;     /* the file as last read or written */
-    int64_t outside_rows;    /* last save: rows taken from a version another program wrote (0: none) */
-    char outside[QR_PATH_MAX + 512]; /* last save: what it merged from another program's change ("" if nothing) */
+    qr_review_row *base;     /* its rows then (what a merge compares the other program's rows with) */
+    int64_t n_base;
+    char given[QR_PATH_MAX]; /* the path opened, when it was a symbolic link to r->path ("" otherwise) */
+    int rows_replaced;       /* a merge replaced the rows in memory (the caller shows them, clears it) */
+    int64_t outside_rows;    /* last successful save: rows taken from another program's version (0: none) */
+    char outside[QR_PATH_MAX + 512]; /* last successful save: what it merged ("" if nothing) */
 } qr_review;
 
 /* Read a review file without locking it (export, inspection). A missing file is an empty review;

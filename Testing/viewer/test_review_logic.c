@@ -115,6 +115,7 @@ static void test_review_record_and_format(void **state) {
     assert_string_equal(slurp(p), "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
                                   "2\tunsure\tbob\t2026-01-02T03:04:05Z\tNA\tnone\t\n"
                                   "7\trim+\talice\t2026-01-02T03:04:05Z\t0.934512\trim+\tthin rim posterior edge\n");
+    assert_true(qr_review_find(&r, 7)->model_probability == 0.934512); /* in memory as on disk */
     /* replacing a decision keeps one row */
     qr_review_row a2 = make_row(7, QR_REVIEW_RIM_NEG, "carol", 0.9345121, QR_MODEL_RIM_POS, "changed my mind");
     assert_int_equal(qr_review_record(&r, &a2), QR_OK);
@@ -143,6 +144,12 @@ static void test_review_record_and_format(void **state) {
     assert_true(fabs(q.rows[1].model_probability - 0.934512) < 1e-9);
     assert_int_equal(q.rows[1].model_decision, QR_MODEL_RIM_POS);
     assert_string_equal(q.rows[1].time, "2026-01-02T03:04:05Z");
+    qr_review_close(&q);
+    /* more decimals than the file keeps (a hand edit): read as the 6 it keeps, so a rewrite reads
+     * back the same (fuzz_review, review/bug-probability-many-decimals) */
+    spit(p, "lesion_id\tdecision\tmodel_probability\n1\trim+\t0.96666666666666667\n");
+    assert_int_equal(qr_review_read(p, &q), QR_OK);
+    assert_true(q.rows[0].model_probability == 0.966667);
     qr_review_close(&q);
 }
 

@@ -54,6 +54,9 @@ static char *clean_copy(const char *s) {
     return out;
 }
 
+/* A probability as the file keeps it (6 decimals): in memory as it will read back. */
+static double six_decimals(double p) { return (double)llround(p * 1e6) / 1e6; }
+
 /* "YYYY-MM-DDTHH:MM:SSZ" with plausible fields. */
 static int valid_time(const char *t) {
     int Y, M, D, h, m, s;
@@ -338,6 +341,7 @@ qr_status qr_review_read(const char *path, qr_review *r) {
                 s = qr_fail(QR_ERR_FORMAT, "%s line %lld: model_probability %s is not in [0, 1]", path, line, ptext);
                 goto done;
             }
+            row.model_probability = six_decimals(row.model_probability);
         }
         const char *mtext = c_md >= 0 ? qr_tsv_cell(&t, i, c_md) : "none";
         if (qr_model_decision_parse(mtext[0] ? mtext : "none", &row.model_decision) != QR_OK) {
@@ -668,6 +672,7 @@ qr_status qr_review_record(qr_review *r, const qr_review_row *row) {
         return qr_fail(QR_ERR_INVALID_ARG, "time '%s' is not YYYY-MM-DDTHH:MM:SSZ", row->time);
     qr_review_row stamped = *row;
     stamped.pending = 1;
+    if (!isnan(stamped.model_probability)) stamped.model_probability = six_decimals(stamped.model_probability);
     if (!stamped.time[0]) qr_review_now(stamped.time, sizeof stamped.time);
     /* the cells of columns this format does not know stay with the lesion's row */
     const qr_review_row *old = qr_review_find(r, row->lesion_id);

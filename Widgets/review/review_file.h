@@ -81,7 +81,7 @@ typedef struct qr_review_row {
     int decision;                  /* qr_review_decision */
     char *reviewer;                /* owned, never NULL in a stored row */
     char time[QR_REVIEW_TIME_LEN]; /* "YYYY-MM-DDTHH:MM:SSZ" ("" if a hand-made file had none) */
-    double model_probability;      /* NaN: none */
+    double model_probability;      /* NaN: none; to the 6 decimals the file keeps (rounded when read or recorded) */
     int model_decision;            /* QR_MODEL_* (review_queue.h) */
     char *note;                    /* owned, never NULL in a stored row ("" for none) */
     char *extra;                   /* owned: the row's cells of the columns this format does not know,

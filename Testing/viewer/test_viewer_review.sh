@@ -162,6 +162,20 @@ check "export: every lesion with model and review columns" bash -c "
 check "headless export (no display) writes the same table" bash -c "
   env -u DISPLAY '$VIEWER' $(subject_args "$FIX") --review '$T/review.tsv' --export '$T/export2.tsv' && cmp '$T/export.tsv' '$T/export2.tsv'"
 
+# ---- the lesion's "N of M listed" line follows a new sort and a new filter ----
+E=$(id_of "$FIX" e) # the least probable lesion (model rim-): last by P(rim+), elsewhere by id
+printf 'select %s\nstate %s\nsort id\nstate %s\nfilter model-rim-\nstate %s\nquit\n' "$E" "$T/l0.json" "$T/l1.json" "$T/l2.json" >"$T/listed.txt"
+check "viewer runs the sort and filter script" run_viewer $(subject_args "$FIX") --review "$T/l_review.tsv" --script "$T/listed.txt"
+check "'N of M listed' follows the sort and the filter (the lesion's position and the count change)" "$PY" - "$T/l0.json" "$T/l1.json" "$T/l2.json" <<'PYEOF'
+import json, sys
+s = [json.load(open(p)) for p in sys.argv[1:4]]
+for t in s:
+    want = "%d of %d listed" % (t["position"] + 1, t["listed"])
+    assert want in t["lesion_text"], (want, t["lesion_text"])
+assert s[0]["position"] != s[1]["position"], "the sort must move the lesion for this check to mean anything"
+assert s[2]["listed"] < s[1]["listed"], "the filter must hide lesions for this check to mean anything"
+PYEOF
+
 # ---- mouse: slices, window/level, zoom, cursor ----
 cat >"$T/mouse.txt" <<EOF
 select $A

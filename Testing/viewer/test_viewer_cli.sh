@@ -117,6 +117,15 @@ steps_ok() {
     test "$(grep -c r4 "$T/res2s/sub-x/review.tsv")" -eq 1 && test "$(grep -c r4 "$T/res2s/sub-y/review.tsv")" -eq 1
 }
 check "] and [ open the next and previous subject with their outputs; decisions go to each one's review file" steps_ok
+# a note typed without Enter is kept when the reviewer leaves the field and ] opens the next subject
+# (saved to the old subject's review file; leaving the field saves it, see test_viewer_review)
+printf 'key t\ntype unconfirmed when leaving\nfocus queue\nkey ]\nstate %s\nquit\n' "$T/stn.json" >"$T/stepnote.txt"
+step_note_ok() {
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r6 --script "$T/stepnote.txt" 2>/dev/null &&
+    test "$(field "$T/stn.json" 's["subject"]')" = sub-y &&
+    grep -qP '\tnone\tr6\t.*\tunconfirmed when leaving$' "$T/res2s/sub-x/review.tsv"
+}
+check "a note typed without Enter, then the queue focused and ] pressed: saved to its subject's review file" step_note_ok
 # the reviewed table of a whole cohort: every subject's lesions under a first column `subject`
 cohort_export_ok() {
   env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --export "$T/all.tsv" 2>"$T/all.err" &&

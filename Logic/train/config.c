@@ -372,7 +372,10 @@ int qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n)
         const size_t used = strlen(mtry);
         snprintf(mtry + used, sizeof mtry - used, "%s%d", k ? " " : "", cfg->rf_mtry[k]);
     }
-    if (!strcmp(cfg->lr_schedule, "plateau")) { /* (multistep, the older default, adds no line) */
+    char multistep[400] = ""; /* the multistep schedule's settings, of that schedule only */
+    const int plateau_run = !strcmp(cfg->lr_schedule, "plateau");
+    if (!plateau_run) snprintf(multistep, sizeof multistep, "lr_milestones: %s\nlr_gamma: %.17g\n", ms, cfg->lr_gamma);
+    if (plateau_run) { /* (multistep, the older default, adds no line) */
         int k = snprintf(plateau, sizeof plateau, "lr_schedule: plateau\nlr_plateau_rates:");
         for (int i = 0; i < cfg->n_plateau_rates && k >= 0 && (size_t)k < sizeof plateau; i++)
             k += snprintf(plateau + k, sizeof plateau - (size_t)k, " %.17g", cfg->plateau_rates[i]);
@@ -382,13 +385,13 @@ int qr_train_config_fingerprint(const qr_train_config *cfg, char *buf, size_t n)
     }
     return snprintf(buf, n,
              "width: %d%s\nfusion: %s\nimage_fusion: %s\ndeepsmote: %s\nuse_radiomics: %d\nlayer4_stride: %d\n"
-             "epochs: %d\nbatch_size: %d\nlearning_rate: %.17g\nlr_milestones: %s\nlr_gamma: %.17g\n"
+             "epochs: %d\nbatch_size: %d\nlearning_rate: %.17g\n%s"
              "weight_decay: %.17g\naugment: %d\np_flip: %.17g\np_affine: %.17g\np_blur: %.17g\n"
              "patch_sampling: %s\nrimnet_class_weight: %.17g\nrimnet_conv_l2: %.17g\nrimnet_pool_stride: %d\n"
              "rimnet_turns: %s\nradiomics: %s\nrf_trees: %d\nrf_mtry: %s\nrf_inner_folds: %d\nrf_tune_trees: %d\n"
              "smote_k: %d\n%s",
              cfg->width, cfg->width_set ? "" : " (default)", cfg->fusion, cfg->image_fusion, cfg->deepsmote,
-             cfg->use_radiomics, cfg->layer4_stride, cfg->epochs, cfg->batch_size, cfg->learning_rate, ms, cfg->lr_gamma,
+             cfg->use_radiomics, cfg->layer4_stride, cfg->epochs, cfg->batch_size, cfg->learning_rate, multistep,
              cfg->weight_decay, cfg->augment, cfg->p_flip, cfg->p_affine, cfg->p_blur, cfg->patch_sampling,
              cfg->rimnet_class_weight, cfg->rimnet_conv_l2, cfg->rimnet_pool_stride, cfg->rimnet_turns,
              cfg->radiomics[0] ? cfg->radiomics : "(preset)", cfg->rf_trees, mtry, cfg->rf_inner_folds,

@@ -178,11 +178,21 @@ static void test_describe(void **state) {
     qr_train_config r = qr_train_config_for(&c, "aprl-nn");
     qr_train_config_fingerprint(&r, fp, sizeof fp);
     assert_non_null(strstr(fp, "lr_schedule: plateau\nlr_plateau_rates: 1.0000000000000001e-05\nlr_plateau_patience: 3\n"));
+    /* ... and not the multistep schedule's settings, which it does not use: a plateau run whose
+     * lr_milestones were edited still resumes */
+    assert_null(strstr(fp, "lr_milestones"));
+    assert_null(strstr(fp, "lr_gamma"));
+    char fp2[4096];
+    assert_int_equal(qr_train_config_parse("lr_milestones: [0.3, 0.6]\nlr_gamma: 0.5\n", "t.yaml", &c), QR_OK);
+    r = qr_train_config_for(&c, "aprl-nn");
+    qr_train_config_fingerprint(&r, fp2, sizeof fp2);
+    assert_string_equal(fp, fp2);
     c = qr_train_config_default();
     r = qr_train_config_for(&c, "qsmrimnet");
     qr_train_config_fingerprint(&r, fp, sizeof fp);
     assert_null(strstr(fp, "lr_schedule"));
     assert_non_null(strstr(fp, "width: 64 (default)\n"));
+    assert_non_null(strstr(fp, "learning_rate: 0.0001\nlr_milestones: 0.5 0.69999999999999996 0.90000000000000002\nlr_gamma: 0.10000000000000001\n"));
     c = qr_train_config_default();
     assert_int_equal(qr_train_config_parse("width: 4\nepochs: 8\nrimnet_pool_stride: 2\nlr_schedule: multistep\n", "t.yaml", &c),
                      QR_OK);

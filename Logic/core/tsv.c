@@ -51,11 +51,13 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
     size_t got = fread(t->buf, 1, (size_t)size, f);
     fclose(f);
     t->buf[got] = '\0';
-    if (got >= 2 && ((unsigned char)t->buf[0] == 0xFF || (unsigned char)t->buf[0] == 0xFE) &&
-        (unsigned char)t->buf[1] == ((unsigned char)t->buf[0] ^ 0x01)) { /* FF FE or FE FF */
+    const unsigned char *b = (const unsigned char *)t->buf;
+    const int utf32 = got >= 4 && ((b[0] == 0xFF && b[1] == 0xFE && !b[2] && !b[3]) ||
+                                   (!b[0] && !b[1] && b[2] == 0xFE && b[3] == 0xFF));
+    if (utf32 || (got >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF)))) {
         qr_tsv_free(t);
-        return qr_fail(QR_ERR_FORMAT, "%s: is UTF-16 text (a spreadsheet's \"Unicode text\" export): save it as UTF-8 "
-                                      "tab-separated text", path);
+        return qr_fail(QR_ERR_FORMAT, "%s: is %s text (a spreadsheet's \"Unicode text\" export): save it as UTF-8 "
+                                      "tab-separated text", path, utf32 ? "UTF-32" : "UTF-16");
     }
     if (memchr(t->buf, '\0', got)) {
         qr_tsv_free(t);

@@ -10,8 +10,8 @@
  *   qr_tsv_free(&t);
  *
  * Lines end at LF, CR LF or a lone CR (old Mac OS line ends). Empty lines (blanks only included)
- * and lines starting with '#' are skipped; a UTF-8 byte-order mark is dropped, and UTF-16 text is
- * QR_ERR_FORMAT saying so; spaces around a header name are dropped, and numbers may have spaces around
+ * and lines starting with '#' are skipped; a UTF-8 byte-order mark is dropped, and UTF-16 or UTF-32
+ * text is QR_ERR_FORMAT saying so; spaces around a header name are dropped, and numbers may have spaces around
  * them (other cells are kept as written); a row with a different number of cells than the header is an error
  * (QR_ERR_FORMAT) naming its line.
  */

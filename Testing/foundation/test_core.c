@@ -515,6 +515,12 @@ static void test_tsv(void **state) {
         assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
         assert_non_null(strstr(qr_last_error(), "is UTF-16 text"));
     }
+    static const char utf32le[] = "\xFF\xFE\0\0i\0\0\0d\0\0\0";
+    f = fopen(path, "wb");
+    fwrite(utf32le, 1, sizeof utf32le - 1, f);
+    fclose(f);
+    assert_int_equal(qr_tsv_read(path, &t), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "is UTF-32 text"));
     snprintf(path, sizeof path, "%s/missing.tsv", g_dir);
     assert_int_equal(qr_tsv_read(path, &t), QR_ERR_IO);
 }

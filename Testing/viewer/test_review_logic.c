@@ -824,13 +824,13 @@ static void test_queue_order_filter_navigation(void **state) {
     const qr_review_row *first;
     row = make_row(9, QR_REVIEW_RIM_POS, "a", 0.95, QR_MODEL_RIM_POS, "");
     assert_int_equal(qr_review_record(&r, &row), QR_OK);
-    row = make_row(5, QR_REVIEW_RIM_NEG, "a", 0.4000004, QR_MODEL_REVIEW, ""); /* written as 0.400000 */
+    row = make_row(5, QR_REVIEW_RIM_NEG, "a", 0.400001, QR_MODEL_REVIEW, ""); /* one in the 6th decimal: another device */
     assert_int_equal(qr_review_record(&r, &row), QR_OK);
     row = make_row(77, QR_REVIEW_RIM_NEG, "a", 0.3, QR_MODEL_REVIEW, ""); /* an orphan: not counted */
     assert_int_equal(qr_review_record(&r, &row), QR_OK);
     assert_int_equal(qr_review_count_stale(&r, &q, &first), 0);
     assert_null(first);
-    row = make_row(3, QR_REVIEW_UNSURE, "a", 0.3, QR_MODEL_RIM_NEG, ""); /* the table says 0.7 */
+    row = make_row(3, QR_REVIEW_UNSURE, "a", 0.699998, QR_MODEL_RIM_NEG, ""); /* the table says 0.7: two off */
     assert_int_equal(qr_review_record(&r, &row), QR_OK);
     row = make_row(2, QR_REVIEW_RIM_NEG, "a", 0.61, QR_MODEL_RIM_POS, ""); /* the table says 0.2 */
     assert_int_equal(qr_review_record(&r, &row), QR_OK);

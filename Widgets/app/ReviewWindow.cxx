@@ -1439,8 +1439,9 @@ bool ReviewWindow::resultsPaths(const QString &results, const QString &subject, 
 
 bool ReviewWindow::cohortPaths(const QString &cohort, const QString &results, const QString &name, SubjectPaths *p,
                                QString *review, QString *chosen, QString *error) const {
-    p->connectivity = paths_.connectivity;
-    p->lesionInput = paths_.lesionInput;
+    /* the command line's reading, not the open subject's (which a run record may have set) */
+    p->connectivity = readConnectivity_;
+    p->lesionInput = readLesionInput_;
     if (!cohortSubject(cohort, name, p, error, chosen)) return false;
     /* what the command line gave for this subject stays with it */
     if (given_.valid && *chosen == given_.subject) {
@@ -1449,6 +1450,8 @@ bool ReviewWindow::cohortPaths(const QString &cohort, const QString &results, co
             p->table = given_.outputs.table;
             p->overlay = given_.outputs.overlay;
             p->probability = given_.outputs.probability;
+            p->connectivity = given_.outputs.connectivity;
+            p->lesionInput = given_.outputs.lesionInput;
             return true;
         }
     }
@@ -1462,8 +1465,6 @@ bool ReviewWindow::openCohortSubject(const QString &cohort, const QString &resul
         given_.subject = name;
         given_.review = reviewPath;
         given_.outputs = *given;
-        paths_.connectivity = given->connectivity;
-        paths_.lesionInput = given->lesionInput;
     }
     SubjectPaths p;
     QString chosen, review = reviewPath;

@@ -94,6 +94,12 @@ public:
      * keeps what it showed before and *error says why. Empty reviewPath: the default name
      * beside the lesion map (<lesion map without extension>_review.tsv). */
     bool openSubject(const SubjectPaths &paths, const QString &reviewPath, QString *error);
+    /* How cohort subjects without a run record (--results) read their lesion maps: the command
+     * line's --connectivity and --lesion-input (default 26, auto). */
+    void setLesionReading(int connectivity, int lesionInput) {
+        readConnectivity_ = connectivity;
+        readLesionInput_ = lesionInput;
+    }
     static QString defaultReviewPath(const QString &lesionsPath);
     /* An export path that is writable and none of the subject's files nor the review file. */
     static bool checkExportPath(const SubjectPaths &paths, const QString &reviewPath, const QString &out,
@@ -219,6 +225,7 @@ private:
     PredictSettings predictSettings_;
     SubjectPaths paths_;
     QString cohort_, results_, subjectName_; /* the open subject's cohort manifest, its results folder, name */
+    int readConnectivity_ = 26, readLesionInput_ = 0; /* the command line's: cohort subjects without a run record */
     struct Given {                            /* what the command line named for its cohort subject */
         bool valid = false;
         QString subject, review;

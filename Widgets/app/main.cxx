@@ -398,6 +398,7 @@ int main(int argc, char **argv) {
     ReviewWindow win(o.reviewer, o.predictSettings);
     g_window = &win;
     win.setProperty("interactive", o.script.isEmpty());
+    win.setLesionReading(o.paths.connectivity, o.paths.lesionInput);
     if (!o.overlayMode.isEmpty()) win.overlayModeBox()->setCurrentIndex(win.overlayModeBox()->findData(o.overlayMode));
     if (!o.overlayStyle.isEmpty()) win.overlayStyleBox()->setCurrentIndex(win.overlayStyleBox()->findData(o.overlayStyle));
     if (o.opacity >= 0) win.opacitySlider()->setValue((int)(o.opacity * 100.0 + 0.5));

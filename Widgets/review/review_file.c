@@ -694,9 +694,10 @@ int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, cons
     for (int64_t i = 0; i < r->n; i++) {
         const qr_review_row *row = &r->rows[i];
         const int64_t k = qr_queue_find(q, row->lesion_id);
-        /* as written: 6 decimals */
+        /* as written, 6 decimals, give or take one in the last (the same model on another device) */
         if (row->decision == QR_REVIEW_NONE || isnan(row->model_probability) || k < 0 ||
-            isnan(q->items[k].probability) || llround(row->model_probability * 1e6) == llround(q->items[k].probability * 1e6))
+            isnan(q->items[k].probability) ||
+            llabs(llround(row->model_probability * 1e6) - llround(q->items[k].probability * 1e6)) <= 1)
             continue;
         if (first && !*first) *first = row;
         n++;
@@ -714,7 +715,8 @@ void qr_review_warn_mismatches(const qr_review *r, const struct qr_queue *q, con
     if (stale)
         qr_log(QR_LOG_WARNING,
                "%s: %lld decisions were made on another prediction than this table's (lesion %d: P(rim+) %.6f "
-               "then, %.6f now): another model, or another lesion under the same id; check them again",
+               "then, %.6f now): another model or prediction settings, or another lesion under the same id; check "
+               "them again",
                r->path, (long long)stale, first->lesion_id, first->model_probability,
                q->items[qr_queue_find(q, first->lesion_id)].probability);
 }

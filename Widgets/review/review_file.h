@@ -152,9 +152,9 @@ qr_status qr_review_flush(qr_review *r);
 
 /* Rows whose lesion id is not in the queue (kept, but the viewer warns). */
 int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q);
-/* Decided rows whose recorded model probability differs (beyond its 6 written decimals) from the
- * queue's current prediction of that lesion: decided on another model's output, or on another
- * lesion under the same id. *first (may be NULL) receives the first such row. Rows or lesions
+/* Decided rows whose recorded model probability differs from the queue's current prediction of
+ * that lesion by more than one in the 6th decimal (the same model on another device may differ by
+ * that): decided on another model's output or settings, or on another lesion under the same id. *first (may be NULL) receives the first such row. Rows or lesions
  * without a probability are not counted. */
 int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, const qr_review_row **first);
 /* Warn (qr_log) about both: orphan rows (`orphans_fate` says what becomes of them, e.g. "kept in

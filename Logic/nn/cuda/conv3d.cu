@@ -184,15 +184,17 @@ static int choose(const qr_cu_state *st, const PERF *perf, int n, unsigned bad, 
     return i;
 }
 
+/* (heuristic mode only: with the timed search the choice may differ between runs anyway) */
 static void note_short(qr_nn_context *ctx, const qr_nn_conv *g, const char *dir, size_t room) {
     qr_cu_state *st = qr_cu(ctx);
-    if (st->warned_short) return;
+    if (st->warned_short || st->algo_mode != QR_CU_ALGO_HEURISTIC) return;
     st->warned_short = 1;
     char d[160];
     qr_log(QR_LOG_NOTICE,
            "GPU memory is short: the %s algorithm for %s was chosen to fit the %.1f MiB free, not the %.0f MiB "
-           "workspace limit; a run with more free GPU memory may choose another and differ in the last bits "
-           "(QSMRIM_CUDA_WORKSPACE_MB=%llu makes the choice repeatable)",
+           "workspace limit; a run with more free GPU memory may choose another and differ in the last bits (a "
+           "QSMRIM_CUDA_WORKSPACE_MB at or below the memory free when algorithms are chosen, %llu here, makes the "
+           "choice repeatable)",
            dir, describe(g, d, sizeof d), (double)room / 1048576.0, (double)st->ws_limit / 1048576.0,
            (unsigned long long)(room >> 20));
 }

@@ -241,6 +241,14 @@ check "its table with the lesion map read as a mask (auto): refused, one line" o
 check "... and with --lesion-input labels: opened, lesion 7" bash -c "
   env -u DISPLAY '$VIEWER' ${S7[*]} --lesion-input labels --export '$T/s7.tsv' &&
   test \"\$(tail -n +2 '$T/s7.tsv' | cut -f1)\" = 7"
+# another cohort opened from a --results subject (File > Open cohort subject) reads its lesion maps as
+# the command line says (auto here), not as the previous subject's run record said (labels)
+printf 'open-cohort %s sub-x\nstate %s\nquit\n' "$T/cohort.tsv" "$T/oc.json" >"$T/oc.txt"
+open_cohort_ok() {
+  "$VIEWER" --cohort "$T/seven.tsv" --results "$T/res7" --script "$T/oc.txt" 2>/dev/null &&
+    test "$(field "$T/oc.json" 's["subject"], s["lesions"], s["has_prediction"]')" = 'sub-x 5 False'
+}
+check "open-cohort after a --lesion-input labels results subject: the new cohort's mask is split as the command line says" open_cohort_ok
 check "--lesion-input misspelt: usage error" one_line_error 2 "--lesion-input" \
   env -u DISPLAY "$VIEWER" "${S7[@]}" --lesion-input label --export "$T/x.tsv"
 check "--results with --connectivity: usage error (the run's record says)" one_line_error 2 "drop --connectivity" \

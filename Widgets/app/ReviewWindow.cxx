@@ -1365,9 +1365,13 @@ void ReviewWindow::openCohortDialog() {
     QString name = QInputDialog::getItem(this, "Subject", "Subject", names, 0, false, &ok);
     if (!ok) return;
     QString err;
+    if (!openChosenCohortSubject(cohort, name, &err)) reportError("Cannot open the subject", err);
+}
+
+bool ReviewWindow::openChosenCohortSubject(const QString &cohort, const QString &name, QString *error) {
+    /* the open cohort's results folder goes with it; another cohort has none */
     const bool same = QFileInfo(cohort).canonicalFilePath() == QFileInfo(cohort_).canonicalFilePath();
-    if (!openCohortSubject(cohort, same ? results_ : QString(), name, QString(), &err))
-        reportError("Cannot open the subject", err);
+    return openCohortSubject(cohort, same ? results_ : QString(), name, QString(), error);
 }
 
 bool ReviewWindow::cohortNames(const QString &cohort, QStringList *names, QString *error) {

@@ -124,6 +124,9 @@ public:
      * results' - kept, with reviewPath, for this subject when ] and [ come back to it. */
     bool openCohortSubject(const QString &cohort, const QString &results, const QString &name,
                            const QString &reviewPath, QString *error, const SubjectPaths *given = nullptr);
+    /* What File > Open cohort subject does once a manifest and a subject are chosen (script
+     * command open-cohort). */
+    bool openChosenCohortSubject(const QString &cohort, const QString &name, QString *error);
 
     /* ---- used by the script mode and the tests (each goes through the same path as the UI) ---- */
     SliceView *view(const QString &name) const;

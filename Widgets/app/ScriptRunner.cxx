@@ -235,6 +235,8 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
         }
     } else if (cmd == "export") {
         if (!need(1) || !w_->exportReview(restOf(1), error)) return false;
+    } else if (cmd == "open-cohort") { /* File > Open cohort subject, without its dialogs */
+        if (!need(2) || !w_->openChosenCohortSubject(a[1], restOf(2), error)) return false;
     } else if (cmd == "predict") {
         w_->startPrediction();
     } else if (cmd == "cancel") {

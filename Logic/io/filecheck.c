@@ -309,6 +309,13 @@ static qr_status read_text_header(const char *path, int nrrd, text_header *t) {
         char *val = sep + 1;
         trim(line);
         trim(val);
+        /* a field given twice: the checks here would see the first value, ITK's readers use the
+         * last (a MetaImage NDims of 3, then -3, made MetaIO read DimSize without end) */
+        if (line[0] && field(t, line)) {
+            s = qr_fail(QR_ERR_FORMAT, "%s: %s header line %d gives the field '%s' a second time", path,
+                        nrrd ? "NRRD" : "MetaImage", lineno, line);
+            break;
+        }
         if (t->n < QR_HDR_FIELDS && strlen(line) < sizeof t->key[0]) {
             snprintf(t->key[t->n], sizeof t->key[0], "%s", line);
             t->val[t->n] = strdup(val);

@@ -1243,6 +1243,24 @@ static void expect_reads_8(const char *file) {
     qr_volume_free(&v);
 }
 
+/* A header field given twice (found by Testing/fuzz, bug-mha-repeated-ndims): the checks saw the
+ * first value, ITK's readers use the last; a MetaImage NDims of 3 and then -3 made MetaIO read
+ * DimSize without end. Refused, in NRRD headers too; names are compared without case, as the
+ * checks read them. */
+static void test_repeated_header_fields(void **state) {
+    (void)state;
+    write_long_line("dup.mha", 0, "NDims = -", '3', 1, "", 32);
+    expect_read_error("dup.mha", QR_ERR_FORMAT, "MetaImage header line 3 gives the field 'NDims' a second time");
+    write_long_line("dup.mha", 0, "ndims = ", '3', 1, "", 32);
+    expect_read_error("dup.mha", QR_ERR_FORMAT, "gives the field 'ndims' a second time");
+    write_long_line("dup.nrrd", 1, "sizes: 2 2 ", '2', 1, "", 32);
+    expect_read_error("dup.nrrd", QR_ERR_FORMAT, "NRRD header line 5 gives the field 'sizes' a second time");
+    write_long_line("once.nrrd", 1, "content: ", 'c', 1, "", 32); /* the same files with the field once */
+    expect_reads_8("once.nrrd");
+    write_long_line("once.mha", 0, "Comment = ", 'c', 1, "", 32);
+    expect_reads_8("once.mha");
+}
+
 /* Header lines of any length (found by Testing/fuzz and by probing ITK 5.2's MetaIO): a field name
  * of 255 characters or more, or a Comment, Name, ObjectType or ObjectSubType value of 255 or more
  * (blanks trimmed), overflowed MetaIO's 255-byte buffers and the process aborted; 254 fit. A line
@@ -1531,6 +1549,7 @@ int main(void) {
         cmocka_unit_test(test_nifti_sibling_files),
         cmocka_unit_test(test_nrrd_meta_checks),
         cmocka_unit_test(test_long_header_lines),
+        cmocka_unit_test(test_repeated_header_fields),
         cmocka_unit_test(test_nrrd_long_path),
         cmocka_unit_test(test_output_names),
         cmocka_unit_test(test_outputs_check),

@@ -45,6 +45,14 @@ static void stop_cb(const qr_fit_progress *p, void *user) {
     if (p->epoch_done && p->epoch + 1 >= s->stop_after_epochs) s->flag = 1;
 }
 
+/* Train with checkpoints in ckpt, stopped by s (stop_cb). */
+static void stop_into(qr_fit_options *o, stopper *s, const char *ckpt) {
+    o->checkpoint = ckpt;
+    o->progress = stop_cb;
+    o->user = s;
+    o->cancel = &s->flag;
+}
+
 static qr_train_config tiny_config(void) {
     qr_train_config cfg = qr_train_config_default();
     cfg.width = 2;
@@ -83,10 +91,7 @@ static void test_resume_is_exact(void **state) {
     char ckpt[1024];
     snprintf(ckpt, sizeof ckpt, "%s/run.ckpt.h5", g_dir);
     stopper s = {1, 0};
-    o.checkpoint = ckpt;
-    o.progress = stop_cb;
-    o.user = &s;
-    o.cancel = &s.flag;
+    stop_into(&o, &s, ckpt);
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
     assert_true(qr_path_is_file(ckpt)); /* the last epoch's checkpoint is kept */
     assert_string_equal(qr_last_error(), "training interrupted in epoch 2 (the checkpoint of epoch 1 is kept)");
@@ -220,10 +225,7 @@ static void test_plateau_schedule(void **state) {
     char ckpt[1024];
     snprintf(ckpt, sizeof ckpt, "%s/plateau.ckpt.h5", g_dir);
     stopper s = {2, 0};
-    o.checkpoint = ckpt;
-    o.progress = stop_cb;
-    o.user = &s;
-    o.cancel = &s.flag;
+    stop_into(&o, &s, ckpt);
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
     s.stop_after_epochs = 1000;
     s.flag = 0;

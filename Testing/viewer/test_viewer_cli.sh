@@ -249,6 +249,18 @@ open_cohort_ok() {
     test "$(field "$T/oc.json" 's["subject"], s["lesions"], s["has_prediction"]')" = 'sub-x 5 False'
 }
 check "open-cohort after a --lesion-input labels results subject: the new cohort's mask is split as the command line says" open_cohort_ok
+# the command line's own subject, given with its outputs and --lesion-input labels, keeps that reading
+# when ] and [ bring it back (sub-x between them is read by the command line's settings too)
+printf 'subject\tqsm\tflair\tlesions\nsub-7\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions7.nii.gz\nsub-x\tfix/qsm.nii.gz\tfix/flair.nii.gz\tfix/lesions.nii.gz\n' >"$T/seven2.tsv"
+printf 'key ]\nstate %s\nkey [\nstate %s\nquit\n' "$T/back1.json" "$T/back2.json" >"$T/back.txt"
+reopened_given_ok() {
+  "$VIEWER" --cohort "$T/seven2.tsv" --subject sub-7 --table "$T/res7/sub-7/lesions.tsv" \
+    --overlay "$T/res7/sub-7/overlay.nii.gz" --probability "$T/res7/sub-7/probability.nii.gz" \
+    --lesion-input labels --review "$T/back-review.tsv" --script "$T/back.txt" 2>/dev/null &&
+    test "$(field "$T/back1.json" 's["subject"], s["lesions"], s["has_prediction"]')" = 'sub-x 1 False' &&
+    test "$(field "$T/back2.json" 's["subject"], s["lesions"], s["has_prediction"]')" = 'sub-7 1 True'
+}
+check "the command line's subject with its outputs and --lesion-input labels, left by ] and reopened by [: lesion 7, predicted" reopened_given_ok
 check "--lesion-input misspelt: usage error" one_line_error 2 "--lesion-input" \
   env -u DISPLAY "$VIEWER" "${S7[@]}" --lesion-input label --export "$T/x.tsv"
 check "--results with --connectivity: usage error (the run's record says)" one_line_error 2 "drop --connectivity" \

@@ -126,6 +126,17 @@ step_note_ok() {
     grep -qP '\tnone\tr6\t.*\tunconfirmed when leaving$' "$T/res2s/sub-x/review.tsv"
 }
 check "a note typed without Enter, then the queue focused and ] pressed: saved to its subject's review file" step_note_ok
+# the same with File > Next subject while the note field still has the focus (a menu click takes no
+# focus from it, so the field never reports the edit finished: closing the subject must save it)
+printf 'key t\ntype typed then menu\nmenu Next subject\nstate %s\nquit\n' "$T/stm.json" >"$T/stepmenu.txt"
+step_menu_ok() {
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r7 --script "$T/stepmenu.txt" 2>/dev/null &&
+    test "$(field "$T/stm.json" 's["subject"]')" = sub-y &&
+    grep -qP '\tnone\tr7\t.*\ttyped then menu$' "$T/res2s/sub-x/review.tsv"
+}
+check "a note typed without Enter, then File > Next subject with the field focused: saved to its subject's review file" step_menu_ok
+check "script: an unknown menu entry is an error naming the entries" one_line_error 1 "no menu entry 'Nxt subject' (entries without a dialog: .*Next subject" \
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --script <(printf 'menu Nxt subject\nquit\n')
 # the reviewed table of a whole cohort: every subject's lesions under a first column `subject`
 cohort_export_ok() {
   env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --export "$T/all.tsv" 2>"$T/all.err" &&

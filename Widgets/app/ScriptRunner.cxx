@@ -12,6 +12,8 @@
 #include <QKeyEvent>
 #include <QKeySequence>
 #include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
 #include <QMouseEvent>
 #include <QSaveFile>
 #include <QSlider>
@@ -103,6 +105,35 @@ static void sendKey(ReviewWindow *w, int key, Qt::KeyboardModifiers mods, const 
     QWidget *after = QApplication::focusWidget() ? QApplication::focusWidget() : w->focusWidget();
     QKeyEvent release(QEvent::KeyRelease, key, mods, text);
     QApplication::sendEvent(after ? after : w, &release);
+}
+
+/* The menu entry whose text (without its key hint, after two blanks, and without '&') is `name`.
+ * Entries that open a dialog (their text ends in "...") would wait for a person, so are refused. */
+static bool triggerMenu(QMainWindow *w, const QString &name, QString *error) {
+    QStringList known;
+    for (QAction *top : w->menuBar()->actions()) {
+        if (!top->menu()) continue;
+        for (QAction *act : top->menu()->actions()) {
+            if (act->isSeparator()) continue;
+            QString text = act->text().remove('&');
+            const int hint = (int)text.indexOf("  ");
+            if (hint >= 0) text.truncate(hint);
+            text = text.trimmed();
+            if (text.endsWith("...")) continue;
+            if (text != name) {
+                known << text;
+                continue;
+            }
+            if (!act->isEnabled()) {
+                *error = QString("menu entry '%1' is disabled now").arg(name);
+                return false;
+            }
+            act->trigger();
+            return true;
+        }
+    }
+    *error = QString("no menu entry '%1' (entries without a dialog: %2)").arg(name, known.join(", "));
+    return false;
 }
 
 bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bool *stop) {
@@ -235,6 +266,8 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
         }
     } else if (cmd == "export") {
         if (!need(1) || !w_->exportReview(restOf(1), error)) return false;
+    } else if (cmd == "menu") { /* a menu entry, as a click on it: the focused widget keeps the focus */
+        if (!need(1) || !triggerMenu(w_, restOf(1), error)) return false;
     } else if (cmd == "open-cohort") { /* File > Open cohort subject, without its dialogs */
         if (!need(2) || !w_->openChosenCohortSubject(a[1], restOf(2), error)) return false;
     } else if (cmd == "predict") {

@@ -117,24 +117,21 @@ steps_ok() {
     test "$(grep -c r4 "$T/res2s/sub-x/review.tsv")" -eq 1 && test "$(grep -c r4 "$T/res2s/sub-y/review.tsv")" -eq 1
 }
 check "] and [ open the next and previous subject with their outputs; decisions go to each one's review file" steps_ok
-# a note typed without Enter is kept when the reviewer leaves the field and ] opens the next subject
-# (saved to the old subject's review file; leaving the field saves it, see test_viewer_review)
-printf 'key t\ntype unconfirmed when leaving\nfocus queue\nkey ]\nstate %s\nquit\n' "$T/stn.json" >"$T/stepnote.txt"
+# a note typed without Enter is kept when the subject changes: saved to the old subject's review file.
+# step_note_ok REVIEWER NOTE HOW...: HOW is the script lines that open the next subject
 step_note_ok() {
-  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r6 --script "$T/stepnote.txt" 2>/dev/null &&
+  local who=$1 note=$2; shift 2
+  { printf 'key t\ntype %s\n' "$note"; printf '%s\n' "$@"; printf 'state %s\nquit\n' "$T/stn.json"; } >"$T/stepnote.txt"
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer "$who" --script "$T/stepnote.txt" 2>/dev/null &&
     test "$(field "$T/stn.json" 's["subject"]')" = sub-y &&
-    grep -qP '\tnone\tr6\t.*\tunconfirmed when leaving$' "$T/res2s/sub-x/review.tsv"
+    grep -qP "\tnone\t$who\t.*\t$note\$" "$T/res2s/sub-x/review.tsv"
 }
-check "a note typed without Enter, then the queue focused and ] pressed: saved to its subject's review file" step_note_ok
-# the same with File > Next subject while the note field still has the focus (a menu click takes no
-# focus from it, so the field never reports the edit finished: closing the subject must save it)
-printf 'key t\ntype typed then menu\nmenu Next subject\nstate %s\nquit\n' "$T/stm.json" >"$T/stepmenu.txt"
-step_menu_ok() {
-  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r7 --script "$T/stepmenu.txt" 2>/dev/null &&
-    test "$(field "$T/stm.json" 's["subject"]')" = sub-y &&
-    grep -qP '\tnone\tr7\t.*\ttyped then menu$' "$T/res2s/sub-x/review.tsv"
-}
-check "a note typed without Enter, then File > Next subject with the field focused: saved to its subject's review file" step_menu_ok
+# leaving the field saves it (see test_viewer_review); a menu click takes no focus from the field, so
+# the field never reports the edit finished: closing the subject must save it
+check "a note typed without Enter, then the queue focused and ] pressed: saved to its subject's review file" \
+  step_note_ok r6 "unconfirmed when leaving" "focus queue" "key ]"
+check "a note typed without Enter, then File > Next subject with the field focused: saved to its subject's review file" \
+  step_note_ok r7 "typed then menu" "menu Next subject"
 check "script: an unknown menu entry is an error naming the entries" one_line_error 1 "no menu entry 'Nxt subject' (entries without a dialog: .*Next subject" \
   "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --script <(printf 'menu Nxt subject\nquit\n')
 # the reviewed table of a whole cohort: every subject's lesions under a first column `subject`

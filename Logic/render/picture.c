@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../core/fileutil.h"
 #include "../io/geometry.h"
@@ -146,6 +147,13 @@ static void text(cairo_t *cr, double x, double y, double size, const char *s, do
     cairo_fill(cr);
 }
 
+qr_status qr_picture_path_check(const char *path) {
+    const size_t n = strlen(path);
+    if (n < 4 || strcasecmp(path + n - 4, ".png") != 0)
+        return qr_fail(QR_ERR_INVALID_ARG, "%s: the picture is written as PNG: give it a name ending in .png", path);
+    return QR_OK;
+}
+
 qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
                            const qr_picture_options *opt, const char *png_path) {
     qr_pending pending;
@@ -156,6 +164,7 @@ qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const q
 qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
                                    const qr_picture_options *opt_in, const char *png_path, qr_pending *out) {
     memset(out, 0, sizeof *out);
+    QR_TRY(qr_picture_path_check(png_path));
     if (strlen(png_path) >= sizeof out->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", png_path);
     qr_picture_options opt = opt_in ? *opt_in : qr_picture_options_default();
     if (opt.max_rows < 1) opt.max_rows = 1;

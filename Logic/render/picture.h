@@ -31,6 +31,10 @@ qr_picture_options qr_picture_options_default(void);
 /* Overlay colours (RGB 0..255) of the decision codes, the same as Resources/QSMRimLesions.ctbl. */
 void qr_decision_color(int decision, unsigned char rgb[3]);
 
+/* QR_ERR_INVALID_ARG unless `path` names a PNG file (ends in .png, any capitals): the picture is
+ * always PNG, and a name such as picture.jpg would hold PNG data under another format's name. */
+qr_status qr_picture_path_check(const char *path);
+
 /* Draw the picture and write it as PNG atomically. qsm/flair/prediction on the same grid. */
 qr_status qr_picture_write(const qr_volume *qsm, const qr_volume *flair, const qr_prediction *p,
                            const qr_picture_options *opt, const char *png_path);

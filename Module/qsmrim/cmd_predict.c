@@ -248,6 +248,7 @@ int cmd_predict(int argc, char **argv) {
                                 {prob, "--out-probability", 1, 0},
                                 {table, "--out-table", 0, 0},
                                 {picture, "--out-picture", 0, 0}};
+    if (picture && qr_picture_path_check(picture) != QR_OK) return cli_fail(QR_ERR_INVALID_ARG);
     const qr_status cs = qr_predict_outputs_check(qsm, flair, lesions, o.model_path, outs, 4);
     if (cs != QR_OK) return cli_fail(cs);
     qr_outputs_remove_leftovers(outs, 4); /* what runs killed outright (kill -9) left there */

@@ -52,9 +52,11 @@ static void usage(FILE *f) {
             "                                 or its timed search (may be faster)\n"
             "  QSMRIM_CUDA_WORKSPACE_MB=N     largest cuDNN workspace (default 2048)\n"
             "  CUDA_LAUNCH_BLOCKING=1         name the GPU kernel that faulted (slower)\n"
-            "  QSMRIM_RESOURCE_DIR=DIR        presets, colour table and shipped model (default: the\n"
-            "                                 installed share/qsmrim, else the source tree's Resources;\n"
-            "                                 a file DIR lacks is looked for there; a missing DIR is an error)\n"
+            "  QSMRIM_RESOURCE_DIR=DIR        where to find the shipped model, the colour table and the\n"
+            "                                 Python helpers (default: the installed share/qsmrim, else the\n"
+            "                                 source tree's Resources); a file DIR lacks is looked for\n"
+            "                                 there; a missing DIR is an error for a command that needs one\n"
+            "                                 of them (the radiomic preset is built into the program)\n"
             "  QSMRIM_PHANTOM_DATA=DIR        anatomy and lesion masks for `qsmrim phantom`\n"
             "  QSMRIM_PYTHON=PY               Python with torch for `qsmrim import-torch` (/usr/bin/python3)\n");
 }

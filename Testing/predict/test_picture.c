@@ -192,8 +192,22 @@ static void test_picture_storage_order(void **state) {
     qr_volume_free(&flair2);
 }
 
+/* The picture is PNG whatever the name: a name that says otherwise is refused, naming the path. */
+static void test_picture_path_check(void **state) {
+    (void)state;
+    assert_int_equal(qr_picture_path_check("out/picture.png"), QR_OK);
+    assert_int_equal(qr_picture_path_check("out/PICTURE.PNG"), QR_OK);
+    const char *bad[] = {"out/picture.jpg", "out/picture.nrrd", "out/picture", "png", "out/picture.png.tmp"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(qr_picture_path_check(bad[i]), QR_ERR_INVALID_ARG);
+        assert_non_null(strstr(qr_last_error(), bad[i]));
+        assert_non_null(strstr(qr_last_error(), "ending in .png"));
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_picture_colours_and_orientation),
-                                       cmocka_unit_test(test_picture_storage_order)};
+                                       cmocka_unit_test(test_picture_storage_order),
+                                       cmocka_unit_test(test_picture_path_check)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

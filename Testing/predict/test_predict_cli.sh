@@ -351,6 +351,10 @@ grep -q "warning: .*off_qsm.nii.gz: lesion 2 holds values up to 1e+07, over 100 
 refused "unknown extension" "overlay.png: unknown image extension '.png'" "$W/ext.tsv" \
   --qsm "$Q" --flair "$F" --lesions "$L" --out-labels "$W/overlay.png"
 [ ! -e "$W/overlay.png" ] || fail "the run with an unknown extension wrote overlay.png"
+# the picture is PNG whatever its name: another extension is refused before the work
+refused "picture not .png" "picture.jpg: the picture is written as PNG: give it a name ending in .png" "$W/pic.tsv" \
+  --qsm "$Q" --flair "$F" --lesions "$L" --out-picture "$W/picture.jpg"
+[ ! -e "$W/picture.jpg" ] || fail "the run with a picture named .jpg wrote it"
 # a pipe named like an NRRD header: refused, never opened (the check of the outputs against the
 # inputs read its header and blocked until something wrote into the pipe)
 mkfifo "$W/pipe.nrrd"

@@ -217,6 +217,11 @@ printf 'subject\tqsm\tflair\tlesions\nsub-x\tres3s/other_qsm.nii.gz\tfix/flair.n
 check "--results whose inputs changed since the run: one line, not stale probabilities" one_line_error 1 \
   "computed from another qsm than .*other_qsm.nii.gz (changed since)" \
   env -u DISPLAY "$VIEWER" --cohort "$T/changed.tsv" --subject sub-x --results "$T/res3s" --export "$T/x.tsv"
+check "no display (DISPLAY unset, not --export): one line, exit 1, no review file created (Qt aborted with five lines)" bash -c "
+  env -u DISPLAY -u WAYLAND_DISPLAY QT_QPA_PLATFORM=xcb '$VIEWER' ${S[*]} --review '$T/nodisplay.tsv' 2>'$T/nd.err' >/dev/null;
+  test \$? -eq 1 && test \"\$(wc -l <'$T/nd.err')\" -eq 1 &&
+  grep -q 'qsmrim-review: error: cannot open the window: could not connect to display (DISPLAY is not set)' '$T/nd.err' &&
+  test ! -e '$T/nodisplay.tsv'"
 check "--results without --cohort: usage error" one_line_error 2 "give its --cohort too" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --results "$T/res" --export "$T/x.tsv"
 check "--results with --table: usage error" one_line_error 2 "drop --table" \

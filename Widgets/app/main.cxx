@@ -10,7 +10,10 @@
 #include <cstring>
 #include <vector>
 
+#include <unistd.h>
+
 #include <QApplication>
+#include <QtGlobal>
 #include <QComboBox>
 #include <QSlider>
 #include <QFile>
@@ -86,6 +89,30 @@ static int usageError(const char *fmt, const char *arg) {
 static int failure(const QString &message) {
     fprintf(stderr, "qsmrim-review: error: %s\n", message.toUtf8().constData());
     return 1;
+}
+
+/* What Qt says while it opens the display is held back: when no display can be opened, Qt prints
+ * several lines and aborts the process. The viewer says so in one line and exits 1 instead (nothing
+ * is open yet: no review file, no output). Once the display is open the held lines are printed. */
+static QStringList g_startup, g_startupText; /* as printed; the messages alone */
+static void startupMessage(QtMsgType type, const QMessageLogContext &context, const QString &message) {
+    if (type != QtFatalMsg) {
+        g_startup << (context.category && strcmp(context.category, "default") != 0
+                          ? QString("%1: %2").arg(context.category, message)
+                          : message);
+        g_startupText << message.trimmed();
+        return;
+    }
+    QString reason = message.section('\n', 0, 0).trimmed();
+    for (const QString &m : g_startupText)
+        if (m.contains("could not connect to display", Qt::CaseInsensitive)) reason = m;
+    const char *display = getenv("DISPLAY");
+    fprintf(stderr,
+            "qsmrim-review: error: cannot open the window: %s (DISPLAY is %s%s%s); run it in a desktop session or "
+            "with a display (ssh -X, Xvfb), or use --export, which needs none\n",
+            reason.toUtf8().constData(), display ? "'" : "not set", display ? display : "", display ? "'" : "");
+    fflush(stderr);
+    _exit(1);
 }
 
 static ReviewWindow *g_window = nullptr;
@@ -381,7 +408,12 @@ int main(int argc, char **argv) {
     if (!o.exportPath.isEmpty()) return exportHeadless(o);
 
     QSurfaceFormat::setDefaultFormat(QVTKOpenGLNativeWidget::defaultFormat());
+    qInstallMessageHandler(startupMessage);
     QApplication app(argc, argv);
+    qInstallMessageHandler(nullptr);
+    for (const QString &m : g_startup) fprintf(stderr, "%s\n", m.toUtf8().constData());
+    g_startup.clear();
+    g_startupText.clear();
     /* QApplication sets the C library's locale from the environment: under a decimal-comma locale
      * (de_DE) printf and strtod would write 0,73 into review files and fail to read the tables
      * qsmrim writes. Files use '.'; what the window shows is formatted by Qt. */

@@ -107,9 +107,10 @@ qr_status qr_sha256_path(const char *path, char hex[65]) {
     return st;
 }
 
-/* An image input's hash: that of its file or folder, or for a detached header (NRRD "data file:",
- * MetaImage "ElementDataFile =") the hash of the header's and the voxel data file's hashes, so
- * that new voxels under an unchanged header are a new image. */
+/* An image input's hash: that of its file or folder, or for an image in two files (a detached
+ * header's voxel data file: NRRD "data file:", MetaImage "ElementDataFile ="; the other file of a
+ * NIfTI pair) the hash of the two files' hashes, so that new voxels under an unchanged header are
+ * a new image. */
 qr_status qr_sha256_image(const char *path, char hex[65]) {
     QR_TRY(qr_sha256_path(path, hex));
     if (qr_path_is_dir(path)) return QR_OK;

@@ -725,8 +725,35 @@ qr_status qr_image_check_data(const char *path, int64_t nvox, int64_t image_byte
     return QR_OK;
 }
 
+/* The other file of a NIfTI pair (x.hdr + x.img; either may be gzipped): the first that exists of
+ * the names ITK's NIfTI library tries, the plain one first, each in the capitals of the given name
+ * and then in the others; 0 for other names. */
+static int nifti_pair_file(const char *path, char *out, size_t outlen) {
+    static const char *const pairs[][3] = {{".hdr", ".img", ".img.gz"},
+                                           {".hdr.gz", ".img.gz", ".img"},
+                                           {".img", ".hdr", ".hdr.gz"},
+                                           {".img.gz", ".hdr.gz", ".hdr"}};
+    const size_t n = strlen(path);
+    for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++) {
+        const size_t sl = strlen(pairs[k][0]);
+        if (n <= sl || strcasecmp(path + n - sl, pairs[k][0]) != 0) continue;
+        const int upper = isupper((unsigned char)path[n - sl + 1]) != 0;
+        for (int c = 1; c <= 2; c++)
+            for (int flip = 0; flip < 2; flip++) {
+                if (snprintf(out, outlen, "%.*s%s", (int)(n - sl), path, pairs[k][c]) >= (int)outlen) continue;
+                if (upper != flip)
+                    for (char *q = out + n - sl; *q; q++) *q = (char)toupper((unsigned char)*q);
+                if (qr_path_is_file(out)) return 1;
+            }
+        out[0] = 0;
+        return 1;
+    }
+    return 0;
+}
+
 qr_status qr_image_data_file(const char *path, char *out, size_t outlen) {
     out[0] = 0;
+    if (nifti_pair_file(path, out, outlen)) return QR_OK;
     const int nrrd = qr_path_has_suffix(path, ".nhdr") || qr_path_has_suffix(path, ".nrrd");
     if (!nrrd && !qr_path_has_suffix(path, ".mhd") && !qr_path_has_suffix(path, ".mha")) return QR_OK;
     text_header t;

@@ -37,9 +37,11 @@ extern "C" {
 qr_status qr_image_precheck(const char *path);
 qr_status qr_image_check_data(const char *path, int64_t nvox, int64_t image_bytes);
 
-/* The separate voxel data file an existing detached header names (NRRD "data file:", MetaImage
- * "ElementDataFile ="), relative names taken beside the header; "" for attached data, for a list
- * or pattern of files, for other formats and for a file that is missing or unreadable. */
+/* The other file of an image stored in two: the separate voxel data file an existing detached
+ * header names (NRRD "data file:", MetaImage "ElementDataFile ="), relative names taken beside the
+ * header; for a NIfTI pair, the .img of an .hdr and the .hdr of an .img (gzipped or not, as ITK
+ * looks for them). "" for attached data, for a list or pattern of files, for other formats and for
+ * a file that is missing or unreadable. */
 qr_status qr_image_data_file(const char *path, char *out, size_t outlen);
 
 #ifdef __cplusplus

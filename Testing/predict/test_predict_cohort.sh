@@ -205,6 +205,24 @@ check "a subject named like an output table: refused" one_line_error 1 "subject 
 check "an output folder holding the cohort's files: refused" one_line_error 1 "holds the --manifest file" \
   "$Q" predict --manifest "$C" --out-dir "$T/c" --quiet
 check "--manifest without --out-dir: usage error" one_line_error 2 "needs --out-dir" "$Q" predict --manifest "$C"
+# a QSM stored as a NIfTI pair (.hdr + .img): new voxels in the .img under the same .hdr are a new image
+"$Q" phantom --out "$T/ph" --subjects 1 --seed 3 --quiet
+"$PY" - "$T/ph/sub-001" <<'PYEOF' || echo "  cannot write the NIfTI pair"
+import sys, nibabel as nib, numpy as np
+d = sys.argv[1]
+q = nib.load(f"{d}/sub-001_qsm.nii.gz")
+nib.save(nib.Nifti1Pair(np.asarray(q.dataobj, dtype=np.float32), q.affine), f"{d}/qsm.hdr")
+PYEOF
+printf 'subject\tqsm\tflair\tlesions\nsub-001\tsub-001/qsm.hdr\tsub-001/sub-001_flair.nii.gz\tsub-001/sub-001_lesions.nii.gz\n' >"$T/ph/pair.tsv"
+"$Q" predict --manifest "$T/ph/pair.tsv" --out-dir "$T/rp" --threads 1 --quiet >/dev/null 2>&1
+"$PY" -c "
+import sys, numpy as np
+img = sys.argv[1]
+v = np.fromfile(img, dtype=np.float32)
+(v * 3).astype(np.float32).tofile(img)" "$T/ph/sub-001/qsm.img"
+"$Q" predict --manifest "$T/ph/pair.tsv" --out-dir "$T/rp" --threads 1 --resume >"$T/rp.out" 2>"$T/rp.err"
+check "--resume: a NIfTI pair whose .img changed under the same .hdr is computed again" bash -c "
+  grep -q '^subjects=1 done=1 reused=0 failed=0 ' '$T/rp.out' && grep -q 'computed again: its qsm image changed' '$T/rp.err'"
 check "--manifest with --qsm: usage error" one_line_error 2 "drop --qsm" \
   "$Q" predict --manifest "$C" --out-dir "$T/u" --qsm "$T/c/sub-01_qsm.nrrd"
 check "--manifest with --out-table: usage error" one_line_error 2 "drop --out-labels" \

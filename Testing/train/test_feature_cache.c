@@ -3,8 +3,8 @@
  * test_feature_cache.c - SHA-256 keys and the HDF5 feature cache.
  *   - SHA-256 of "abc" (FIPS 180-2 test vector) and of a file against Python's hashlib;
  *   - the key changes with the QSM bytes, the lesion bytes and the parameter text;
- *   - a detached header's key changes with its voxel data file (NRRD .nhdr, MetaImage .mhd), a
- *     DICOM folder's with any file of the series;
+ *   - a detached header's key changes with its voxel data file (NRRD .nhdr, MetaImage .mhd, the
+ *     .img of a NIfTI pair and the .hdr of an .img), a DICOM folder's with any file of the series;
  *   - store then load gives the same table; h5py reads the file (names, shape, values);
  *   - other feature names, a truncated file or an absent file are misses, never errors.
  */
@@ -115,6 +115,14 @@ static void test_detached_keys(void **state) {
     write_file("y.mhd", "ObjectType = Image\nNDims = 3\nDimSize = 2 2 1\nElementType = MET_FLOAT\n"
                         "ElementDataFile = y-voxels.raw\n");
     key_follows("y.mhd", "y-voxels.raw");
+    /* NIfTI pairs: either file given, the other one counts; gzipped, or in capitals, as ITK finds them */
+    write_file("p.hdr", "NIfTI pair header");
+    key_follows("p.hdr", "p.img");
+    key_follows("p.img", "p.hdr");
+    write_file("g.hdr.gz", "gzipped pair header");
+    key_follows("g.hdr.gz", "g.img.gz");
+    write_file("U.HDR", "pair header in capitals");
+    key_follows("U.HDR", "U.IMG");
     /* a data file that is gone: an error naming it, not a key */
     char q[1024], l[1024], k[65];
     snprintf(q, sizeof q, "%s/y.mhd", g_dir);

@@ -48,7 +48,8 @@ static const char *HELP =
     "  --resume          continue from the checkpoints of an interrupted run (MODEL.h5.seed<k>.ckpt.h5,\n"
     "                    written after every epoch next to the model and removed when it is complete);\n"
     "                    without --resume such a checkpoint is an error (remove it to start anew), and\n"
-    "                    --resume over a finished model (no checkpoint) is one too\n"
+    "                    --resume over a finished model (no checkpoint) is one too; aprl-rf keeps no\n"
+    "                    checkpoints and takes no --resume\n"
     "  --report DIR      also write the held-out evaluation there (metrics.json, predictions.tsv and\n"
     "                    decisions.tsv of the held-out subjects' lesions, summary.tsv, report.html);\n"
     "                    needs held-out subjects (--holdout > 0)\n"
@@ -178,6 +179,8 @@ int cmd_train(int argc, char **argv) {
     if (cache && no_cache) return cli_usage("--cache and --no-cache exclude each other");
     qr_arch_id arch;
     if (qr_arch_from_name(arch_name, &arch) != QR_OK) return cli_usage("%s", qr_last_error());
+    if (resume && arch == QR_ARCH_APRL_RF) /* it would train anew and replace the model unasked */
+        return cli_usage("--resume: aprl-rf trains in one step and keeps no checkpoints; run without --resume");
     qr_train_config cfg = qr_train_config_default();
     qr_status st = QR_OK;
     if (config && (st = qr_train_config_read(config, &cfg)) != QR_OK) return cli_fail(st);

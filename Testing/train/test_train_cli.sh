@@ -370,6 +370,9 @@ interrupted_then_resumed() {
     [ "$(md5sum <"$T/int.h5")" = "$sum1" ]
 }
 check "Ctrl-C keeps the checkpoint (exit 130) and --resume completes" interrupted_then_resumed
+check "train --arch aprl-rf --resume: usage error (it keeps no checkpoints; it retrained and replaced the model)" \
+  one_line_error 2 "--resume: aprl-rf trains in one step and keeps no checkpoints" \
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --arch aprl-rf --resume
 
 # combined report
 check "combined report lists the included methods" bash -c "

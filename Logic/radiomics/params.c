@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "../core/yamlkeys.h"
 #include "rx_internal.h"
 
 void rx_settings_default(rx_settings *s) {
@@ -411,12 +412,12 @@ qr_status rx_parse_params(const char *text, const char *what, qr_radiomics *r) {
         return s;
     }
     ctx c = {&doc, what};
-    qr_status st = QR_OK;
+    qr_status st = qr_yaml_unique_keys(&doc, what);
     resample_state rs = {1, 0}; /* PyRadiomics default interpolator: sitkBSpline */
     rx_settings_default(&r->global);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     const yaml_node_t *setting = NULL, *image = NULL, *feature = NULL;
-    if (root && !is_null(root)) {
+    if (st == QR_OK && root && !is_null(root)) {
         if (root->type != YAML_MAPPING_NODE) {
             st = qr_fail(QR_ERR_FORMAT, "%s: a parameter file must be a mapping (setting, imageType, featureClass)", what);
         } else {

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "../core/fileutil.h"
+#include "../core/yamlkeys.h"
 #include "../nn/nn.h"
 #include "lesion_draw.h"
 
@@ -246,9 +247,10 @@ static qr_status parse(const char *text, const char *what, const char *file, qr_
         return st;
     }
     yaml_parser_delete(&parser);
-    qr_status st = QR_OK;
+    qr_status st = qr_yaml_unique_keys(&doc, what);
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type != YAML_MAPPING_NODE) st = qr_fail(QR_ERR_FORMAT, "%s: must be a mapping of settings", what);
+    if (st == QR_OK && root && root->type != YAML_MAPPING_NODE)
+        st = qr_fail(QR_ERR_FORMAT, "%s: must be a mapping of settings", what);
     for (yaml_node_pair_t *p = root && st == QR_OK ? root->data.mapping.pairs.start : NULL;
          p && p < root->data.mapping.pairs.top && st == QR_OK; p++) {
         yaml_node_t *k = yaml_document_get_node(&doc, p->key), *v = yaml_document_get_node(&doc, p->value);

@@ -467,6 +467,10 @@ static void test_parameter_errors(void **state) {
     expect_param_error("settings:\n  binWidth: 25\n", QR_ERR_UNSUPPORTED, "settings");
     expect_param_error("setting: [binWidth\n", QR_ERR_FORMAT, "line");
     expect_param_error("- 1\n- 2\n", QR_ERR_FORMAT, "mapping");
+    /* a key given twice, at any depth: refused (PyYAML would keep the last, libyaml loads both) */
+    expect_param_error("setting:\n  binWidth: 25\n  binWidth: 5\n", QR_ERR_FORMAT, "line 3: 'binWidth' is given twice (also on line 2)");
+    expect_param_error("setting:\n  binWidth: 25\nsetting:\n  label: 2\n", QR_ERR_FORMAT, "'setting' is given twice");
+    expect_param_error("imageType:\n  Wavelet: {start_level: 0, start_level: 1}\n", QR_ERR_FORMAT, "'start_level' is given twice");
     qr_radiomics *r = NULL;
     assert_int_equal(qr_radiomics_load("/nonexistent/params.yaml", &r), QR_ERR_IO);
     assert_non_null(strstr(qr_last_error(), "/nonexistent/params.yaml"));

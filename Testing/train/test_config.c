@@ -92,6 +92,10 @@ static void test_errors(void **state) {
     assert_int_equal(qr_train_config_parse("lr_plateau_rates: 1.0e-5\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
     assert_non_null(strstr(qr_last_error(), "'lr_plateau_rates' must be a list"));
     assert_int_equal(qr_train_config_parse("lr_plateau_patience: 0\n", "t.yaml", &c), QR_ERR_INVALID_ARG);
+    /* a setting given twice is refused (it took the last value without a word) */
+    assert_int_equal(qr_train_config_parse("width: 2\nepochs: 2\nepochs: 3\n", "t.yaml", &c), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "t.yaml: line 3: 'epochs' is given twice (also on line 2); keep one"));
+    assert_int_equal(qr_train_config_parse("rf_mtry: 3\nrf_mtry: [4, 5]\n", "t.yaml", &c), QR_ERR_FORMAT);
     assert_int_equal(qr_train_config_parse("[1, 2]\n", "t.yaml", &c), QR_ERR_FORMAT);
     assert_int_equal(qr_train_config_parse("width: [1\n", "t.yaml", &c), QR_ERR_FORMAT);
     assert_non_null(strstr(qr_last_error(), "not valid YAML"));

@@ -136,6 +136,20 @@ qr_status qr_tsv_read(const char *path, qr_tsv *t) {
         while (n > 0 && h[n - 1] == ' ') h[--n] = '\0';
         t->header[c] = h;
     }
+    /* a name given twice ("rim" and "Rim", two raters' columns, a merge): which one a reader takes
+     * would be a guess, so neither is. Unnamed columns are never looked up. */
+    for (int c = 1; c < t->ncols; c++)
+        for (int d = 0; d < c && t->header[c][0]; d++)
+            if (!strcasecmp(t->header[c], t->header[d])) {
+                qr_status s = qr_fail(QR_ERR_FORMAT,
+                                      "%s: line %lld: the header names column '%s' twice (columns %d and %d); rename or "
+                                      "remove one",
+                                      path, (long long)linenos[0], t->header[c], d + 1, c + 1);
+                free(lines);
+                free(linenos);
+                qr_tsv_free(t);
+                return s;
+            }
     for (int64_t r = 1; r < nl; r++) {
         int n = split_tabs(lines[r], t->cells + (r - 1) * nh, nh);
         if (n != nh) {

@@ -13,7 +13,8 @@
  * and lines starting with '#' are skipped; a UTF-8 byte-order mark is dropped, and UTF-16 or UTF-32
  * text is QR_ERR_FORMAT saying so; spaces around a header name are dropped, and numbers may have spaces around
  * them (other cells are kept as written); a row with a different number of cells than the header is an error
- * (QR_ERR_FORMAT) naming its line.
+ * (QR_ERR_FORMAT) naming its line, and so is a header that names a column twice (ignoring case: "rim" and
+ * "Rim"; unnamed columns excepted).
  */
 #ifndef QR_TSV_H
 #define QR_TSV_H

@@ -164,7 +164,7 @@ static void warn_voxel_misfits(const qr_dataset *d, const int *only, const doubl
  * subject whose size the most others share within qr_voxel_size_fits (a tie goes to the one nearest
  * the per-axis median), so the record is a size the training images have. Subjects beyond that
  * tolerance were seen at another scale than the record says, and are warned about. */
-static qr_status training_voxel_size(const qr_dataset *d, const int *train, double out[3]) {
+static qr_status training_voxel_size(const qr_dataset *d, const int *train, double out[3], const char *ref_is) {
     out[0] = out[1] = out[2] = 0;
     double *v = malloc((size_t)d->nsubjects * sizeof *v);
     if (!v) return qr_fail(QR_ERR_NOMEM, "out of memory");
@@ -193,8 +193,18 @@ static qr_status training_voxel_size(const qr_dataset *d, const int *train, doub
         }
     }
     memcpy(out, d->subject_voxel_mm[best], 3 * sizeof *out);
-    warn_voxel_misfits(d, train, out, "the others have and the model records");
+    warn_voxel_misfits(d, train, out, ref_is);
     return QR_OK;
+}
+
+qr_status qr_cohort_warn_voxel_sizes(const qr_dataset *d) {
+    int *all = malloc((size_t)(d->nsubjects > 0 ? d->nsubjects : 1) * sizeof *all);
+    if (!all) return qr_fail(QR_ERR_NOMEM, "out of memory");
+    for (int s = 0; s < d->nsubjects; s++) all[s] = 1;
+    double ref[3];
+    const qr_status st = training_voxel_size(d, all, ref, "most of the cohort has");
+    free(all);
+    return st;
 }
 
 /* Subjects scored by a model whose voxels do not suit it, as predict warns for one subject; a model
@@ -472,7 +482,7 @@ qr_status qr_train_model(const qr_dataset *d, const qr_train_options *o, const q
     out->n_train_lesions = ntr;
     out->n_holdout_lesions = nho;
     double voxel_mm[3] = {0, 0, 0}; /* the training subjects' voxel size, stored in the model */
-    if (st == QR_OK) st = training_voxel_size(d, train, voxel_mm);
+    if (st == QR_OK) st = training_voxel_size(d, train, voxel_mm, "the others have and the model records");
     qr_learner *model = NULL;
     char settings[QR_SETTINGS_MAX];
     run_settings(o->arch, o->cfg, o->seed, o->holdout, d, settings, sizeof settings);

@@ -70,6 +70,10 @@ typedef struct qr_method_eval {
 qr_status qr_evaluate_method(const qr_dataset *d, const qr_evaluate_options *o, const qr_pipeline_hooks *h,
                              qr_method_eval *out);
 void qr_method_eval_free(qr_method_eval *m);
+/* A cross-validation trains on every subject in turn: one warning (qr_log) when subjects have QSM
+ * voxels beyond 0.8 to 1.25 times the size most of the cohort shares, as `train` gives for its
+ * training subjects. QR_ERR_NOMEM only. */
+qr_status qr_cohort_warn_voxel_sizes(const qr_dataset *d);
 /* metrics.json, predictions.tsv and decisions.tsv of an evaluation into `outdir` (what the report
  * folder's top level holds for the first method of several). */
 qr_status qr_method_eval_write_tables(const qr_dataset *d, const qr_method_eval *m, const char *outdir);

@@ -390,6 +390,7 @@ int cmd_evaluate(int argc, char **argv) {
                        seen, ds.nsubjects, model);
         }
 
+        if (!model && (st = qr_cohort_warn_voxel_sizes(&ds)) != QR_OK) goto done; /* every subject trains */
         if (ds.n_missing_features)
             cli_notice("%lld lesions are too small for PyRadiomics (e.g. one voxel): their radiomic features are "
                        "imputed with the training mean",

@@ -102,6 +102,9 @@ check "mixed voxel sizes: the model records the size most subjects have, and a w
 check "evaluate --model warns once about subjects of another voxel size" bash -c "
   '$Q' evaluate --manifest '$T/vx/cohort.tsv' --model '$T/vx/m.h5' --report '$T/vx/ev' --bootstrap 0 2>'$T/vx-ev.err' &&
   test \$(grep -c \"warning: 2 of the 12 subjects have QSM voxels beyond 0.8 to 1.25 times the 0.75 x 0.75 x 3 mm (L, P, S) m.h5 was trained on ('sub-11': 1 x 1 x 1 mm)\" '$T/vx-ev.err') -eq 1"
+check "evaluate's cross-validation (every subject trains) warns once about subjects of another voxel size" bash -c "
+  '$Q' evaluate --manifest '$T/vx/cohort.tsv' --arch aprl-rf,aprl-nn --config '$T/tiny.yaml' --folds 2 --seeds 1 --report '$T/vx/cv' --bootstrap 0 2>'$T/vx-cv.err' &&
+  test \$(grep -c \"warning: 2 of the 12 training subjects have QSM voxels beyond 0.8 to 1.25 times the 0.75 x 0.75 x 3 mm (L, P, S) most of the cohort has ('sub-11': 1 x 1 x 1 mm)\" '$T/vx-cv.err') -eq 1"
 # finished jobs of another configuration are never reused (they would be reported as the new one)
 sed 's/^epochs: 2$/epochs: 3/' "$T/tiny.yaml" >"$T/tiny3.yaml"
 check "resume refuses another configuration, naming the setting" one_line_error 1 "used other settings ('epochs: 2' there, 'epochs: 3' now)" \

@@ -29,12 +29,52 @@ void qr_arch_needs(qr_arch_id a, int *crops, int *context_crops, int *features) 
     *features = a == QR_ARCH_QSMRIMNET || a == QR_ARCH_APRL_RF || a == QR_ARCH_APRL_NN;
 }
 
+/* line[0..len) with every number written to 17 digits (as the records keep them, exactly) in its
+ * shortest form that reads back the same: 0.20000000000000001 -> 0.2, for messages. */
+static void shortest_numbers(const char *line, size_t len, char *out, size_t n) {
+    size_t o = 0, i = 0;
+    while (i < len && o + 1 < n) {
+        const int starts = i == 0 || line[i - 1] == ' ';
+        char tok[64];
+        const size_t tl = strcspn(line + i, " \n");
+        if (starts && tl > 15 && tl < sizeof tok && i + tl <= len) {
+            memcpy(tok, line + i, tl);
+            tok[tl] = 0;
+            char *end;
+            const double v = strtod(tok, &end);
+            if (*end == 0 && isfinite(v)) {
+                char best[40];
+                for (int digits = 1; digits <= 17; digits++) {
+                    snprintf(best, sizeof best, "%.*g", digits, v);
+                    if (strtod(best, NULL) == v) break;
+                }
+                const int k = snprintf(out + o, n - o, "%s", best);
+                o = k < 0 || (size_t)k >= n - o ? n - 1 : o + (size_t)k;
+                i += tl;
+                continue;
+            }
+        }
+        out[o++] = line[i++];
+    }
+    out[o < n ? o : n - 1] = 0;
+}
+
 void qr_settings_first_difference(const char *there, const char *now, char *buf, size_t n) {
     buf[0] = 0;
     while (*there || *now) {
         const size_t la = strcspn(there, "\n"), lb = strcspn(now, "\n");
         if (la != lb || memcmp(there, now, la)) {
-            snprintf(buf, n, "'%.*s' there, '%.*s' now", (int)la, there, (int)lb, now);
+            /* (a shortest form is never longer than the number as written) */
+            char *a = malloc(la + 1), *b = malloc(lb + 1);
+            if (a && b) {
+                shortest_numbers(there, la, a, la + 1);
+                shortest_numbers(now, lb, b, lb + 1);
+                snprintf(buf, n, "'%s' there, '%s' now", a, b);
+            } else {
+                snprintf(buf, n, "'%.*s' there, '%.*s' now", (int)la, there, (int)lb, now);
+            }
+            free(a);
+            free(b);
             return;
         }
         there += la + (there[la] == '\n');

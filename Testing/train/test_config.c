@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "train/config.h"
+#include "train/learner.h"
 
 static void test_defaults(void **state) {
     (void)state;
@@ -208,9 +209,29 @@ static void test_describe(void **state) {
     assert_null(strstr(buf, "DeepSMOTE"));
 }
 
+/* The first differing line of two settings records, numbers in their shortest exact form: the
+ * records keep 17 digits, which showed 0.2 as 0.20000000000000001. */
+static void test_first_difference(void **state) {
+    (void)state;
+    char buf[512];
+    qr_settings_first_difference("arch: qsmrimnet\nholdout: 0.20000000000000001\n", "arch: qsmrimnet\nholdout: 0.29999999999999999\n",
+                                 buf, sizeof buf);
+    assert_string_equal(buf, "'holdout: 0.2' there, 'holdout: 0.3' now");
+    qr_settings_first_difference("lr_milestones: 0.5 0.69999999999999996 0.90000000000000002\nx: 1\n",
+                                 "lr_milestones: 0.5 0.69999999999999996 0.80000000000000004\nx: 1\n", buf, sizeof buf);
+    assert_string_equal(buf, "'lr_milestones: 0.5 0.7 0.9' there, 'lr_milestones: 0.5 0.7 0.8' now");
+    /* numbers that differ only beyond 15 digits stay apart; other words as written */
+    qr_settings_first_difference("learning_rate: 0.10000000000000001\n", "learning_rate: 0.10000000000000002\n", buf, sizeof buf);
+    assert_string_equal(buf, "'learning_rate: 0.1' there, 'learning_rate: 0.10000000000000002' now");
+    qr_settings_first_difference("cohort: 0123456789abcdef0123\n", "cohort: 1123456789abcdef0123\n", buf, sizeof buf);
+    assert_string_equal(buf, "'cohort: 0123456789abcdef0123' there, 'cohort: 1123456789abcdef0123' now");
+    qr_settings_first_difference("a: 1\n", "a: 1\n", buf, sizeof buf);
+    assert_string_equal(buf, "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_defaults), cmocka_unit_test(test_parse),
                                        cmocka_unit_test(test_errors), cmocka_unit_test(test_relative_paths),
-                                       cmocka_unit_test(test_describe)};
+                                       cmocka_unit_test(test_describe), cmocka_unit_test(test_first_difference)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

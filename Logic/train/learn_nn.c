@@ -573,10 +573,19 @@ qr_status qr_nn_learner_load(const char *path, const char *device, int threads, 
     QR_TRY(qr_nn_model_load_checked(l->ctx, path, &l->model));
     /* A checkpoint loads as a model (nn.h) but is not one to use: it is the member of a run that
      * has not finished, without the decision thresholds that training chooses at its end. */
-    if (qr_nn_model_meta_const(l->model)->checkpoint)
+    if (qr_nn_model_meta_const(l->model)->checkpoint) {
+        /* qsmrim evaluate names its jobs' checkpoints fold<F>-seed<S>.ckpt.h5 (crossval.c); a
+         * cross-validation makes no model to continue to */
+        const char *base = qr_path_basename(path);
+        if (!strncmp(base, "fold", 4) && strstr(base, "-seed"))
+            return qr_fail(QR_ERR_MODEL, "%s is the checkpoint of a cross-validation job of qsmrim evaluate, not a model: "
+                                         "continue that evaluation with evaluate --resume (the same --manifest, --report "
+                                         "and settings); a model to use comes from qsmrim train",
+                           path);
         return qr_fail(QR_ERR_MODEL, "%s is the checkpoint of an unfinished training run, not a model: continue that run with "
                                      "--resume (qsmrim train: the same --manifest, --out and settings), which writes the model",
                        path);
+    }
     const qr_nn_config *nc = qr_nn_model_config(l->model);
     l->arch = nc->arch == QR_NN_ARCH_RIMNET ? QR_ARCH_RIMNET : (nc->arch == QR_NN_ARCH_APRL_NN ? QR_ARCH_APRL_NN : QR_ARCH_QSMRIMNET);
     l->nmembers = qr_nn_model_members(l->model);

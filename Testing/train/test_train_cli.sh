@@ -351,6 +351,11 @@ interrupted_then_resumed() {
     "$Q" predict --qsm "$c"_qsm.nrrd --flair "$c"_flair.nrrd --lesions "$c"_lesions.nrrd --model "$T/int.h5.seed1.ckpt.h5" \
     --out-table "$T/ckpt.tsv" --quiet || return 1
   [ ! -e "$T/ckpt.tsv" ] || { echo "  a table was written"; return 1; }
+  # under the name of an evaluate job's checkpoint, the advice is evaluate's (train cannot continue it)
+  mkdir -p "$T/.work-x" && cp "$T/int.h5.seed1.ckpt.h5" "$T/.work-x/fold3-seed1.ckpt.h5"
+  one_line_error 1 "fold3-seed1.ckpt.h5 is the checkpoint of a cross-validation job of qsmrim evaluate, not a model: continue that evaluation with evaluate --resume" \
+    "$Q" predict --qsm "$c"_qsm.nrrd --flair "$c"_flair.nrrd --lesions "$c"_lesions.nrrd --model "$T/.work-x/fold3-seed1.ckpt.h5" \
+    --out-table "$T/ckpt.tsv" --quiet || return 1
   local sum0; sum0=$(md5sum <"$T/int.h5.seed1.ckpt.h5")
   one_line_error 1 "int.h5.seed1.ckpt.h5 holds an interrupted run of this model: add --resume to continue it, or remove the file" \
     "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --quiet || return 1

@@ -269,8 +269,9 @@ static qr_status read_annotations(const char *path, const char *subject, int war
             break;
         }
         if (id < 1 || id > INT32_MAX) {
-            st = qr_fail(QR_ERR_FORMAT, "subject '%s': %s line %lld: lesion_id %lld is not a positive label", subject,
-                         path, (long long)t.lineno[r], (long long)id);
+            st = qr_fail(QR_ERR_FORMAT, "subject '%s': %s line %lld: lesion_id %lld is %s", subject, path,
+                         (long long)t.lineno[r], (long long)id,
+                         id < 1 ? "not a positive label" : "beyond the largest label a lesion map holds (2147483647)");
             break;
         }
         if (rim != 0 && rim != 1) {

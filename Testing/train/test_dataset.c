@@ -290,6 +290,41 @@ static void test_binary_mask_refused(void **state) {
     qr_volume_free(&l);
 }
 
+/* Annotation rows whose lesion_id no lesion map can hold, or whose rim is no class: one error each,
+ * naming the subject, the file, the line and what is wrong with the value. */
+static void test_annotation_values(void **state) {
+    (void)state;
+    static const struct {
+        const char *row, *needle;
+    } cases[] = {{"0\t1", "line 2: lesion_id 0 is not a positive label"},
+                 {"-3\t0", "line 2: lesion_id -3 is not a positive label"},
+                 {"2147483648\t0", "line 2: lesion_id 2147483648 is beyond the largest label a lesion map holds (2147483647)"},
+                 {"7\t2", "line 2: rim is 2 (must be 1 for rim+ or 0 for rim-)"}};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ann_values.tsv", g_dir);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "lesion_id\trim\n%s\n", cases[i].row);
+        fclose(f);
+        qr_annotation *a = NULL;
+        int64_t n = 0;
+        assert_int_equal(qr_annotations_read(path, "sub-x", &a, &n), QR_ERR_FORMAT);
+        if (!strstr(qr_last_error(), cases[i].needle)) fail_msg("%s: %s", cases[i].row, qr_last_error());
+        assert_non_null(strstr(qr_last_error(), "subject 'sub-x'"));
+        assert_null(a);
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "lesion_id\trim\n2147483647\t1\n");
+    fclose(f);
+    qr_annotation *a = NULL;
+    int64_t n = 0;
+    assert_int_equal(qr_annotations_read(path, "sub-x", &a, &n), QR_OK);
+    assert_int_equal(n, 1);
+    free(a);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dataset),
@@ -298,6 +333,7 @@ int main(void) {
         cmocka_unit_test(test_storage_order),
         cmocka_unit_test(test_single_label),
         cmocka_unit_test(test_binary_mask_refused),
+        cmocka_unit_test(test_annotation_values),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -94,12 +94,92 @@ static float n_f32(const nifti_bytes *b, int off) {
     return f;
 }
 
+/* ---- NIfTI pairs -------------------------------------------------------------------------- */
+
+/* The length of path's NIfTI-pair extension (.hdr or .img, optionally .gz, any capitals; 0 for
+ * none), whether it names the image, and whether the extension is in capitals (ITK's NIfTI
+ * library then looks for capital names only: no lower-case letter, at least one capital). */
+static size_t pair_extension(const char *path, int *is_img, int *upper) {
+    static const char *const exts[] = {".hdr.gz", ".img.gz", ".hdr", ".img"};
+    const size_t n = strlen(path);
+    for (size_t k = 0; k < sizeof exts / sizeof *exts; k++) {
+        const size_t l = strlen(exts[k]);
+        if (n <= l || strcasecmp(path + n - l, exts[k]) != 0) continue;
+        *is_img = exts[k][1] == 'i';
+        int lower = 0, capital = 0;
+        for (size_t i = n - l; i < n; i++) {
+            lower |= islower((unsigned char)path[i]) != 0;
+            capital |= isupper((unsigned char)path[i]) != 0;
+        }
+        *upper = capital && !lower;
+        return l;
+    }
+    return 0;
+}
+
+/* The first existing file of base + each suffix (in capitals when upper), into out; 0 if none. */
+static int first_existing(const char *base, size_t nbase, const char *const *suffixes, int nsuffixes, int upper,
+                          char *out, size_t outlen) {
+    for (int i = 0; i < nsuffixes; i++) {
+        if (snprintf(out, outlen, "%.*s%s", (int)nbase, base, suffixes[i]) >= (int)outlen) continue;
+        if (upper)
+            for (char *q = out + nbase; *q; q++) *q = (char)toupper((unsigned char)*q);
+        if (qr_path_is_file(out)) return 1;
+    }
+    out[0] = 0;
+    return 0;
+}
+
+/* The two files ITK 5.2's NIfTI library reads for `path`, a name of a NIfTI pair: the header (the
+ * path itself when it is an existing header, else the first of base.hdr, .hdr.gz, .nii, .nii.gz)
+ * and the image the header's name leads to (base.img, .img.gz, .nii, .nii.gz), as
+ * nifti_findhdrname and nifti_findimgname look for them. "" for what does not exist; 0 when path
+ * is no pair name. */
+static int nifti_pair_names(const char *path, char *hdr, char *img, size_t n) {
+    static const char *const hdrs[] = {".hdr", ".hdr.gz", ".nii", ".nii.gz"};
+    static const char *const imgs[] = {".img", ".img.gz", ".nii", ".nii.gz"};
+    int is_img, upper;
+    const size_t l = pair_extension(path, &is_img, &upper);
+    hdr[0] = img[0] = 0;
+    if (!l) return 0;
+    if (!is_img && qr_path_is_file(path)) snprintf(hdr, n, "%s", path);
+    else if (!first_existing(path, strlen(path) - l, hdrs, 4, upper, hdr, n)) return 1;
+    const size_t lh = pair_extension(hdr, &is_img, &upper);
+    if (!lh) snprintf(img, n, "%s", hdr); /* a single-file .nii: header and image at once */
+    else first_existing(hdr, strlen(hdr) - lh, imgs, 4, upper, img, n);
+    return 1;
+}
+
+/* A NIfTI pair whose files are ambiguous: the image given is not the one ITK reads, or both the
+ * plain and the gzipped image lie beside the header (ITK takes the plain one, without a word). */
+static qr_status check_pair_files(const char *path) {
+    char hdr[QR_PATH_MAX], img[QR_PATH_MAX], other[QR_PATH_MAX + 8];
+    int is_img, upper;
+    if (!nifti_pair_names(path, hdr, img, sizeof hdr) || !img[0]) return QR_OK;
+    pair_extension(path, &is_img, &upper);
+    if (is_img && strcmp(img, path) != 0)
+        return qr_fail(QR_ERR_FORMAT,
+                       "%s: ITK's NIfTI reader would take the header %s and the voxels of %s beside it, not this file's; "
+                       "remove or rename one of them",
+                       path, hdr, img);
+    const size_t n = strlen(img);
+    if (n > 3 && !strcasecmp(img + n - 4, ".img")) {
+        snprintf(other, sizeof other, "%s%s", img, isupper((unsigned char)img[n - 1]) ? ".GZ" : ".gz");
+        if (qr_path_is_file(other))
+            return qr_fail(QR_ERR_FORMAT,
+                           "%s: both %s and %s lie beside the header %s; ITK reads the first without a word: remove the "
+                           "one that is not this image's voxels",
+                           path, img, other, hdr);
+    }
+    return QR_OK;
+}
+
 static qr_status check_nifti(const char *path, int pair) {
     char hdr[QR_PATH_MAX];
     snprintf(hdr, sizeof hdr, "%s", path);
-    if (pair) { /* the header of an .img is the .hdr beside it */
-        const size_t len = strlen(hdr), sfx = qr_path_has_suffix(hdr, ".img.gz") ? 7 : 4;
-        if (qr_path_has_suffix(hdr, ".img") || qr_path_has_suffix(hdr, ".img.gz")) memcpy(hdr + len - sfx, ".hdr", 4);
+    if (pair) { /* the header ITK reads for it (an .img's is the .hdr beside it) */
+        char img[QR_PATH_MAX];
+        if (nifti_pair_names(path, hdr, img, sizeof hdr) && !hdr[0]) return QR_OK; /* ITK's reader reports it */
         QR_TRY(check_regular(hdr, "the NIfTI header", 0));
     }
     gzFile f = gzopen(hdr, "rb");
@@ -520,8 +600,10 @@ qr_status qr_image_precheck(const char *path) {
     if (qr_path_is_dir(path)) return check_dicom_folder(path);
     if (qr_path_has_suffix(path, ".nii") || qr_path_has_suffix(path, ".nii.gz")) return check_nifti(path, 0);
     if (qr_path_has_suffix(path, ".hdr") || qr_path_has_suffix(path, ".hdr.gz") || qr_path_has_suffix(path, ".img") ||
-        qr_path_has_suffix(path, ".img.gz"))
+        qr_path_has_suffix(path, ".img.gz")) {
+        QR_TRY(check_pair_files(path));
         return check_nifti(path, 1);
+    }
     if (qr_path_has_suffix(path, ".mha") || qr_path_has_suffix(path, ".mhd")) return check_meta_header(path);
     if (is_nrrd(path)) return check_nrrd_header(path);
     return QR_OK;
@@ -725,35 +807,14 @@ qr_status qr_image_check_data(const char *path, int64_t nvox, int64_t image_byte
     return QR_OK;
 }
 
-/* The other file of a NIfTI pair (x.hdr + x.img; either may be gzipped): the first that exists of
- * the names ITK's NIfTI library tries, the plain one first, each in the capitals of the given name
- * and then in the others; 0 for other names. */
-static int nifti_pair_file(const char *path, char *out, size_t outlen) {
-    static const char *const pairs[][3] = {{".hdr", ".img", ".img.gz"},
-                                           {".hdr.gz", ".img.gz", ".img"},
-                                           {".img", ".hdr", ".hdr.gz"},
-                                           {".img.gz", ".hdr.gz", ".hdr"}};
-    const size_t n = strlen(path);
-    for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++) {
-        const size_t sl = strlen(pairs[k][0]);
-        if (n <= sl || strcasecmp(path + n - sl, pairs[k][0]) != 0) continue;
-        const int upper = isupper((unsigned char)path[n - sl + 1]) != 0;
-        for (int c = 1; c <= 2; c++)
-            for (int flip = 0; flip < 2; flip++) {
-                if (snprintf(out, outlen, "%.*s%s", (int)(n - sl), path, pairs[k][c]) >= (int)outlen) continue;
-                if (upper != flip)
-                    for (char *q = out + n - sl; *q; q++) *q = (char)toupper((unsigned char)*q);
-                if (qr_path_is_file(out)) return 1;
-            }
-        out[0] = 0;
-        return 1;
-    }
-    return 0;
-}
-
 qr_status qr_image_data_file(const char *path, char *out, size_t outlen) {
     out[0] = 0;
-    if (nifti_pair_file(path, out, outlen)) return QR_OK;
+    char hdr[QR_PATH_MAX], img[QR_PATH_MAX];
+    if (nifti_pair_names(path, hdr, img, sizeof hdr)) { /* the file of the two that is not the path */
+        const char *other = strcmp(hdr, path) != 0 ? hdr : img;
+        if (strcmp(other, path) != 0 && strlen(other) < outlen) snprintf(out, outlen, "%s", other);
+        return QR_OK;
+    }
     const int nrrd = qr_path_has_suffix(path, ".nhdr") || qr_path_has_suffix(path, ".nrrd");
     if (!nrrd && !qr_path_has_suffix(path, ".mhd") && !qr_path_has_suffix(path, ".mha")) return QR_OK;
     text_header t;

@@ -1208,6 +1208,89 @@ static void test_nifti_sibling_files(void **state) {
 
 static void write_text(const char *name, const char *text) { write_bytes(tmp_path(name), text, strlen(text)); }
 
+/* A NIfTI pair hdr_name + img_name holding v (float32): the .nii qsmrim writes, split into its
+ * header (magic "ni1", vox_offset 0) and its voxels; the image gzipped when gz. */
+static void write_pair(const qr_volume *v, const char *hdr_name, const char *img_name, int gz) {
+    assert_int_equal(qr_image_write(tmp_path("pair-src.nii"), v, 0), QR_OK);
+    FILE *f = fopen(tmp_path("pair-src.nii"), "rb");
+    assert_non_null(f);
+    unsigned char h[352];
+    assert_int_equal(fread(h, 1, sizeof h, f), sizeof h);
+    const size_t nb = (size_t)qr_volume_nvox(v) * sizeof(float);
+    unsigned char *data = malloc(nb);
+    assert_non_null(data);
+    float off;
+    memcpy(&off, h + 108, 4);
+    assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+    assert_int_equal(fread(data, 1, nb, f), nb);
+    fclose(f);
+    memcpy(h + 344, "ni1", 4);
+    off = 0.0f;
+    memcpy(h + 108, &off, 4);
+    write_bytes(tmp_path(hdr_name), h, 348);
+    if (gz) {
+        gzFile z = gzopen(tmp_path(img_name), "wb");
+        assert_non_null(z);
+        assert_int_equal(gzwrite(z, data, (unsigned)nb), (int)nb);
+        gzclose(z);
+    } else {
+        write_bytes(tmp_path(img_name), data, nb);
+    }
+    free(data);
+}
+
+static void expect_data_file(const char *name, const char *want) {
+    char out[QR_PATH_MAX];
+    assert_int_equal(qr_image_data_file(tmp_path(name), out, sizeof out), QR_OK);
+    assert_string_equal(out, tmp_path(want));
+}
+
+static void expect_voxels(const char *name, const qr_volume *want) {
+    qr_volume r;
+    const qr_status s = qr_image_read(tmp_path(name), QR_FLOAT32, &r, NULL);
+    if (s != QR_OK) fail_msg("read %s: %s", name, qr_last_error());
+    assert_memory_equal(r.data, want->data, (size_t)qr_volume_nvox(want) * sizeof(float));
+    qr_volume_free(&r);
+}
+
+/* NIfTI pairs: the other file of the two is the one ITK's NIfTI library reads (what input hashes
+ * include), and names that leave it a guess which voxels are read are refused. */
+static void test_nifti_pair_files(void **state) {
+    (void)state;
+    qr_geometry g = test_geometry(5, 4, 3);
+    qr_volume a, b;
+    assert_int_equal(qr_volume_alloc(&a, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&b, &g, QR_FLOAT32), QR_OK);
+    fill_float(&a);
+    for (int64_t i = 0; i < qr_volume_nvox(&b); i++) qr_volume_f32(&b)[i] = (float)i;
+    /* x.hdr + x.img: each names the other, and reads */
+    write_pair(&a, "pr.hdr", "pr.img", 0);
+    expect_data_file("pr.hdr", "pr.img");
+    expect_data_file("pr.img", "pr.hdr");
+    expect_voxels("pr.hdr", &a);
+    expect_voxels("pr.img", &a);
+    /* a gzipped image beside the plain one: ITK reads the plain one, so both names are refused */
+    write_pair(&b, "pr-b.hdr", "pr.img.gz", 1);
+    expect_data_file("pr.hdr", "pr.img");
+    expect_error(qr_image_precheck(tmp_path("pr.hdr")), QR_ERR_FORMAT, "pr.img.gz lie beside the header");
+    expect_error(qr_image_precheck(tmp_path("pr.img.gz")), QR_ERR_FORMAT, "would take the header");
+    expect_error(qr_image_precheck(tmp_path("pr.img.gz")), QR_ERR_FORMAT, "pr.img beside it, not this file's");
+    /* without the plain image: the gzipped one is the image */
+    assert_int_equal(unlink(tmp_path("pr.img")), 0);
+    assert_int_equal(qr_image_precheck(tmp_path("pr.hdr")), QR_OK);
+    expect_data_file("pr.hdr", "pr.img.gz");
+    expect_data_file("pr.img.gz", "pr.hdr");
+    expect_voxels("pr.hdr", &b);
+    /* an extension in capitals: ITK looks for names in capitals only (CP.img is not read) */
+    write_pair(&a, "CP.HDR", "CP.img", 0);
+    write_pair(&b, "cp-b.hdr", "CP.IMG.GZ", 1);
+    expect_data_file("CP.HDR", "CP.IMG.GZ");
+    assert_int_equal(qr_image_precheck(tmp_path("CP.HDR")), QR_OK);
+    expect_voxels("CP.HDR", &b);
+    qr_volume_free(&a);
+    qr_volume_free(&b);
+}
+
 static void expect_read_error(const char *name, qr_status want, const char *needle) {
     qr_volume v;
     expect_error(qr_image_read(tmp_path(name), QR_FLOAT32, &v, NULL), want, needle);
@@ -1547,6 +1630,7 @@ int main(void) {
         cmocka_unit_test(test_ras_convention),
         cmocka_unit_test(test_nifti_header_checks),
         cmocka_unit_test(test_nifti_sibling_files),
+        cmocka_unit_test(test_nifti_pair_files),
         cmocka_unit_test(test_nrrd_meta_checks),
         cmocka_unit_test(test_long_header_lines),
         cmocka_unit_test(test_repeated_header_fields),

@@ -577,7 +577,8 @@ qr_status qr_nn_learner_load(const char *path, const char *device, int threads, 
         /* qsmrim evaluate names its jobs' checkpoints fold<F>-seed<S>.ckpt.h5 (crossval.c); a
          * cross-validation makes no model to continue to */
         const char *base = qr_path_basename(path);
-        if (!strncmp(base, "fold", 4) && strstr(base, "-seed"))
+        int fold, seed, used = 0;
+        if (sscanf(base, "fold%d-seed%d%n", &fold, &seed, &used) == 2 && used > 0 && !strcmp(base + used, ".ckpt.h5"))
             return qr_fail(QR_ERR_MODEL, "%s is the checkpoint of a cross-validation job of qsmrim evaluate, not a model: "
                                          "continue that evaluation with evaluate --resume (the same --manifest, --report "
                                          "and settings); a model to use comes from qsmrim train",

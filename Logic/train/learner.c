@@ -29,8 +29,10 @@ void qr_arch_needs(qr_arch_id a, int *crops, int *context_crops, int *features) 
     *features = a == QR_ARCH_QSMRIMNET || a == QR_ARCH_APRL_RF || a == QR_ARCH_APRL_NN;
 }
 
-/* line[0..len) with every number written to 17 digits (as the records keep them, exactly) in its
- * shortest form that reads back the same: 0.20000000000000001 -> 0.2, for messages. */
+/* line[0..len) with every number written to 17 digits (as "%.17g": how the records keep them) in
+ * its shortest form that reads back the same: 0.20000000000000001 -> 0.2, for messages. A token is
+ * rewritten only when it is exactly what "%.17g" writes for its value, so the result is never
+ * longer than the line. */
 static void shortest_numbers(const char *line, size_t len, char *out, size_t n) {
     size_t o = 0, i = 0;
     while (i < len && o + 1 < n) {
@@ -40,9 +42,12 @@ static void shortest_numbers(const char *line, size_t len, char *out, size_t n) 
         if (starts && tl > 15 && tl < sizeof tok && i + tl <= len) {
             memcpy(tok, line + i, tl);
             tok[tl] = 0;
-            char *end;
+            char *end, again[40];
             const double v = strtod(tok, &end);
-            if (*end == 0 && isfinite(v)) {
+            /* only numbers as the records write them: a hexadecimal hash such as 1234567890123e45 or
+             * 0000012345678901 also reads as a number, but is not one */
+            snprintf(again, sizeof again, "%.17g", v);
+            if (*end == 0 && isfinite(v) && !strcmp(again, tok)) {
                 char best[40];
                 for (int digits = 1; digits <= 17; digits++) {
                     snprintf(best, sizeof best, "%.*g", digits, v);
@@ -64,7 +69,6 @@ void qr_settings_first_difference(const char *there, const char *now, char *buf,
     while (*there || *now) {
         const size_t la = strcspn(there, "\n"), lb = strcspn(now, "\n");
         if (la != lb || memcmp(there, now, la)) {
-            /* (a shortest form is never longer than the number as written) */
             char *a = malloc(la + 1), *b = malloc(lb + 1);
             if (a && b) {
                 shortest_numbers(there, la, a, la + 1);

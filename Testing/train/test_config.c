@@ -225,6 +225,12 @@ static void test_first_difference(void **state) {
     assert_string_equal(buf, "'learning_rate: 0.1' there, 'learning_rate: 0.10000000000000002' now");
     qr_settings_first_difference("cohort: 0123456789abcdef0123\n", "cohort: 1123456789abcdef0123\n", buf, sizeof buf);
     assert_string_equal(buf, "'cohort: 0123456789abcdef0123' there, 'cohort: 1123456789abcdef0123' now");
+    /* hexadecimal fingerprints that read as numbers stay as written */
+    qr_settings_first_difference("fingerprint 1234567890123e45\nimage content: 9876543210987655\n",
+                                 "fingerprint 1234567890123e46\nimage content: 9876543210987655\n", buf, sizeof buf);
+    assert_string_equal(buf, "'fingerprint 1234567890123e45' there, 'fingerprint 1234567890123e46' now");
+    qr_settings_first_difference("radiomics_sha256: 0000012345678901\n", "radiomics_sha256: 9876543210987655\n", buf, sizeof buf);
+    assert_string_equal(buf, "'radiomics_sha256: 0000012345678901' there, 'radiomics_sha256: 9876543210987655' now");
     qr_settings_first_difference("a: 1\n", "a: 1\n", buf, sizeof buf);
     assert_string_equal(buf, "");
 }

@@ -132,6 +132,8 @@ check "a note typed without Enter, then the queue focused and ] pressed: saved t
   step_note_ok r6 "unconfirmed when leaving" "focus queue" "key ]"
 check "a note typed without Enter, then File > Next subject with the field focused: saved to its subject's review file" \
   step_note_ok r7 "typed then menu" "menu Next subject"
+check "script: a menu entry that opens a dialog (Help > Keys and mouse...) is refused, not left waiting" one_line_error 1 "no menu entry 'Keys and mouse'" \
+  timeout 60 "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --script <(printf 'menu Keys and mouse\nquit\n')
 check "script: an unknown menu entry is an error naming the entries" one_line_error 1 "no menu entry 'Nxt subject' (entries without a dialog: .*Next subject" \
   "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --script <(printf 'menu Nxt subject\nquit\n')
 # the reviewed table of a whole cohort: every subject's lesions under a first column `subject`
@@ -222,6 +224,11 @@ check "no display (DISPLAY unset, not --export): one line, exit 1, no review fil
   test \$? -eq 1 && test \"\$(wc -l <'$T/nd.err')\" -eq 1 &&
   grep -q 'qsmrim-review: error: cannot open the window: could not connect to display (DISPLAY is not set)' '$T/nd.err' &&
   test ! -e '$T/nodisplay.tsv'"
+check "a platform plugin that does not load: Qt's own lines kept, then one line of ours, exit 1 (not 'no display')" bash -c "
+  env QT_QPA_PLATFORM=nosuch '$VIEWER' ${S[*]} --review '$T/nodisplay.tsv' 2>'$T/np.err' >/dev/null;
+  test \$? -eq 1 && grep -q 'Could not find the Qt platform plugin \"nosuch\"' '$T/np.err' &&
+  test \"\$(tail -1 '$T/np.err')\" = 'qsmrim-review: error: cannot open the window (see above)' &&
+  ! grep -q DISPLAY '$T/np.err' && test ! -e '$T/nodisplay.tsv'"
 check "--results without --cohort: usage error" one_line_error 2 "give its --cohort too" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --results "$T/res" --export "$T/x.tsv"
 check "--results with --table: usage error" one_line_error 2 "drop --table" \

@@ -334,7 +334,7 @@ void ReviewWindow::buildMenus() {
     run->setEnabled(PredictWorker::available());
     pred->addAction("Cancel prediction", this, &ReviewWindow::cancelPrediction);
     QMenu *help = menuBar()->addMenu("&Help");
-    help->addAction("Keys and mouse", this, &ReviewWindow::showKeys);
+    help->addAction("Keys and mouse...", this, &ReviewWindow::showKeys); /* a dialog: "..." */
 }
 
 /* ---------------------------------------------------------------- loading */

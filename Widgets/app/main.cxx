@@ -93,7 +93,9 @@ static int failure(const QString &message) {
 
 /* What Qt says while it opens the display is held back: when no display can be opened, Qt prints
  * several lines and aborts the process. The viewer says so in one line and exits 1 instead (nothing
- * is open yet: no review file, no output). Once the display is open the held lines are printed. */
+ * is open yet: no review file, no output); for another cause (a platform plugin that does not load)
+ * it prints Qt's own lines, then its one, and exits 1. Once the display is open the held lines are
+ * printed. */
 static QStringList g_startup, g_startupText; /* as printed; the messages alone */
 static void startupMessage(QtMsgType type, const QMessageLogContext &context, const QString &message) {
     if (type != QtFatalMsg) {
@@ -103,14 +105,19 @@ static void startupMessage(QtMsgType type, const QMessageLogContext &context, co
         g_startupText << message.trimmed();
         return;
     }
-    QString reason = message.section('\n', 0, 0).trimmed();
+    QString reason;
     for (const QString &m : g_startupText)
         if (m.contains("could not connect to display", Qt::CaseInsensitive)) reason = m;
-    const char *display = getenv("DISPLAY");
-    fprintf(stderr,
-            "qsmrim-review: error: cannot open the window: %s (DISPLAY is %s%s%s); run it in a desktop session or "
-            "with a display (ssh -X, Xvfb), or use --export, which needs none\n",
-            reason.toUtf8().constData(), display ? "'" : "not set", display ? display : "", display ? "'" : "");
+    if (reason.isEmpty()) { /* another cause (a platform plugin that does not load): Qt's own words, all */
+        for (const QString &m : g_startup) fprintf(stderr, "%s\n", m.toUtf8().constData());
+        fprintf(stderr, "%s\nqsmrim-review: error: cannot open the window (see above)\n", message.toUtf8().constData());
+    } else {
+        const char *display = getenv("DISPLAY");
+        fprintf(stderr,
+                "qsmrim-review: error: cannot open the window: %s (DISPLAY is %s%s%s); run it in a desktop session or "
+                "with a display (ssh -X, Xvfb), or use --export, which needs none\n",
+                reason.toUtf8().constData(), display ? "'" : "not set", display ? display : "", display ? "'" : "");
+    }
     fflush(stderr);
     _exit(1);
 }

@@ -231,12 +231,17 @@ static qr_status read_annotations(const char *path, const char *subject, int war
     if (st != QR_OK) return qr_fail_context(st, "subject '%s' annotations", subject);
     int cid, crim;
     st = qr_tsv_require(&t, "lesion_id", &cid);
-    if (st == QR_OK) st = qr_tsv_require(&t, "rim", &crim);
+    /* a review file of qsmrim-review (a decision column, no rim column) annotates the lesions
+     * decided rim+ or rim-; unsure and undecided ones are left out, as unannotated lesions are */
+    const int cdec = qr_tsv_column(&t, "rim") < 0 ? qr_tsv_column(&t, "decision") : -1;
+    if (st == QR_OK && cdec < 0) st = qr_tsv_require(&t, "rim", &crim);
     if (st != QR_OK) {
         char note[256];
         qr_tsv_header_note(&t, note, sizeof note);
         qr_tsv_free(&t);
-        return qr_fail(QR_ERR_FORMAT, "subject '%s': %s is not an annotation table (columns lesion_id and rim needed, tab-separated)%s",
+        return qr_fail(QR_ERR_FORMAT,
+                       "subject '%s': %s is not an annotation table (columns lesion_id and rim needed, tab-separated, or a "
+                       "review file's lesion_id and decision)%s",
                        subject, path, note);
     }
     /* a table that says whose it is (a `subject` column) and names another subject may be a copied
@@ -260,10 +265,29 @@ static qr_status read_annotations(const char *path, const char *subject, int war
         qr_tsv_free(&t);
         return qr_fail(QR_ERR_NOMEM, "out of memory reading %s", path);
     }
+    int64_t kept = 0;
     for (int64_t r = 0; r < t.nrows; r++) {
-        int64_t id, rim;
+        int64_t id, rim = 0;
+        int skip = 0; /* a review row without a rim+ or rim- decision */
         st = qr_tsv_get_int(&t, r, cid, &id);
-        if (st == QR_OK) st = qr_tsv_get_int(&t, r, crim, &rim);
+        if (st == QR_OK && cdec >= 0) {
+            char d[32];
+            const char *cell = qr_tsv_cell(&t, r, cdec);
+            while (*cell == ' ') cell++;
+            snprintf(d, sizeof d, "%s", cell);
+            for (size_t k = strlen(d); k > 0 && d[k - 1] == ' ';) d[--k] = '\0';
+            skip = !strcmp(d, "unsure") || !strcmp(d, "none") || !d[0];
+            if (!skip && strcmp(d, "rim+") && strcmp(d, "rim-")) {
+                st = qr_fail(QR_ERR_FORMAT,
+                             "subject '%s': %s line %lld: decision '%s' (a review file's decisions are rim+, rim-, unsure "
+                             "and none)",
+                             subject, path, (long long)t.lineno[r], cell);
+                break;
+            }
+            rim = !strcmp(d, "rim+");
+        } else if (st == QR_OK) {
+            st = qr_tsv_get_int(&t, r, crim, &rim);
+        }
         if (st != QR_OK) {
             st = qr_fail_context(st, "subject '%s'", subject);
             break;
@@ -274,15 +298,16 @@ static qr_status read_annotations(const char *path, const char *subject, int war
                          id < 1 ? "not a positive label" : "beyond the largest label a lesion map holds (2147483647)");
             break;
         }
+        if (skip) continue;
         if (rim != 0 && rim != 1) {
             st = qr_fail(QR_ERR_FORMAT, "subject '%s': %s line %lld: rim is %lld (must be 1 for rim+ or 0 for rim-)",
                          subject, path, (long long)t.lineno[r], (long long)rim);
             break;
         }
-        a[r].lesion_id = (int32_t)id;
-        a[r].rim = (int)rim;
+        a[kept].lesion_id = (int32_t)id;
+        a[kept++].rim = (int)rim;
     }
-    int64_t rows = t.nrows;
+    int64_t rows = kept;
     qr_tsv_free(&t);
     if (st != QR_OK) {
         free(a);

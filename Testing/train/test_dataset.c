@@ -314,6 +314,35 @@ static void test_annotation_values(void **state) {
         assert_non_null(strstr(qr_last_error(), "subject 'sub-x'"));
         assert_null(a);
     }
+    /* a review file of qsmrim-review: rim+ and rim- are the labels; unsure and undecided lesions
+     * are left out (not annotated); another decision, or a bad id on any row, is an error */
+    FILE *rf = fopen(path, "w");
+    assert_non_null(rf);
+    fprintf(rf, "# reviewed\nlesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+                "9\tnone\t\t\t0.1\trim-\t\n5\trim-\tr1\tt\t0.2\trim-\t\n7\tunsure\tr1\tt\t0.5\treview\tedge?\n"
+                "3\trim+\tr2\tt\t0.9\trim+\t\n");
+    fclose(rf);
+    qr_annotation *ra = NULL;
+    int64_t rn = 0;
+    assert_int_equal(qr_annotations_read(path, "sub-x", &ra, &rn), QR_OK);
+    assert_int_equal(rn, 2);
+    assert_int_equal(ra[0].lesion_id, 3);
+    assert_int_equal(ra[0].rim, 1);
+    assert_int_equal(ra[1].lesion_id, 5);
+    assert_int_equal(ra[1].rim, 0);
+    free(ra);
+    static const struct {
+        const char *row, *needle;
+    } review_cases[] = {{"4\tmaybe", "line 2: decision 'maybe' (a review file's decisions are rim+, rim-, unsure and none)"},
+                        {"0\tunsure", "line 2: lesion_id 0 is not a positive label"}};
+    for (size_t i = 0; i < sizeof review_cases / sizeof *review_cases; i++) {
+        rf = fopen(path, "w");
+        assert_non_null(rf);
+        fprintf(rf, "lesion_id\tdecision\n%s\n", review_cases[i].row);
+        fclose(rf);
+        assert_int_equal(qr_annotations_read(path, "sub-x", &ra, &rn), QR_ERR_FORMAT);
+        if (!strstr(qr_last_error(), review_cases[i].needle)) fail_msg("%s: %s", review_cases[i].row, qr_last_error());
+    }
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fprintf(f, "lesion_id\trim\n2147483647\t1\n");

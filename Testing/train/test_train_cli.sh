@@ -51,6 +51,23 @@ for arch in qsmrimnet aprl-nn aprl-rf; do
   check "$arch: figures and report written" bash -c "test -s '$T/e-$arch/roc.png' && test -s '$T/e-$arch/pr.png' &&
     test -s '$T/e-$arch/counts.png' && grep -q 'Table 2' '$T/e-$arch/report.html'"
 done
+# the viewer's review files as annotation tables: rim+ and rim- decisions are the labels, so the
+# same decisions give the same cross-validation; an unsure lesion is left out with the notice
+for f in "$T"/c/sub-*_annotations.tsv; do
+  awk -F'\t' -v OFS='\t' 'NR == 1 { print "lesion_id", "decision", "reviewer", "time", "model_probability", "model_decision", "note"; next }
+    { print $1, ($2 == 1 ? "rim+" : "rim-"), "r1", "2026-11-24T03:00:00Z", "NA", "none", "" }' "$f" >"${f%_annotations.tsv}_review.tsv"
+done
+sed 's/_annotations\.tsv/_review.tsv/' "$T/c/cohort.tsv" >"$T/c/cohort_rv.tsv"
+check "review files as annotation tables: the same decisions give the same cross-validation as the rim tables" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort_rv.tsv' --report '$T/e-rv' --arch aprl-rf --folds 3 --seeds 2 --bootstrap 40 \
+    --config '$T/tiny.yaml' --quiet && cmp -s '$T/e-aprl-rf/predictions.tsv' '$T/e-rv/predictions.tsv'"
+awk -F'\t' -v OFS='\t' 'NR == 2 { $2 = "unsure" } { print }' "$T/c/sub-01_review.tsv" >"$T/c/sub-01_review2.tsv"
+sed 's/sub-01_review\.tsv/sub-01_review2.tsv/' "$T/c/cohort_rv.tsv" >"$T/c/cohort_rv2.tsv"
+check "... an unsure decision leaves its lesion out, with the notice naming the review file" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort_rv2.tsv' --report '$T/e-rv2' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 0 \
+    --config '$T/tiny.yaml' 2>'$T/rv2.err' &&
+  grep -q \"lesions of the lesion maps have no annotation row and are left out: [0-9]* of [0-9]* in 'sub-01' (.*sub-01_review2.tsv)\" '$T/rv2.err' &&
+  test \$(tail -n +2 '$T/e-rv2/predictions.tsv' | wc -l) -eq $((N - 1))"
 check "the random forest separates this cohort (pROC AUC > 0.7)" "$PY" -c "
 import json; m = json.load(open('$T/e-aprl-rf/metrics.json')); assert m['proc_auc'] > 0.7, m['proc_auc']"
 

@@ -77,6 +77,9 @@ def main():
     put("text", "config-small", "\x01width: 4\nepochs: 3\nrf_mtry: [2, 4]\nlr_milestones: [0.5]\n"
         "radiomics: params.yaml\nthreads: 2\n")
     put("text", "annotations", "\x02lesion_id\trim\n3\t0\n1\t1\n2\t0\n")
+    put("text", "annotations-review", "\x02lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+        "3\trim+\tr1\t2026-11-24T03:00:00Z\t0.9\trim+\t\n1\tunsure\tr1\t2026-11-24T03:01:00Z\t0.4\treview\tedge\n"
+        "2\tnone\t\t\t0.1\trim-\t\n4\trim-\tr1\t2026-11-24T03:02:00Z\t0.2\trim-\t\n")
     put("text", "cohort", "\x03subject\tqsm\tflair\tlesions\tannotations\n"
         "sub-001\tsub-001/qsm.nii.gz\tsub-001/flair.nii.gz\tsub-001/lesions.nii.gz\tsub-001/rim.tsv\n"
         "sub-002\t/data/q2.nrrd\t/data/f2.nrrd\t/data/l2.nrrd\t/data/r2.tsv\n")

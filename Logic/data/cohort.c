@@ -234,6 +234,13 @@ static qr_status read_annotations(const char *path, const char *subject, int war
     /* a review file of qsmrim-review (a decision column, no rim column) annotates the lesions
      * decided rim+ or rim-; unsure and undecided ones are left out, as unannotated lesions are */
     const int cdec = qr_tsv_column(&t, "rim") < 0 ? qr_tsv_column(&t, "decision") : -1;
+    if (st == QR_OK && qr_tsv_column(&t, "rim") >= 0 && qr_tsv_column(&t, "decision") >= 0) {
+        qr_tsv_free(&t);
+        return qr_fail(QR_ERR_FORMAT,
+                       "subject '%s': %s has both a rim column and a review file's decision column: which labels count "
+                       "would be a guess; remove one",
+                       subject, path);
+    }
     if (st == QR_OK && cdec < 0) st = qr_tsv_require(&t, "rim", &crim);
     if (st != QR_OK) {
         char note[256];
@@ -271,17 +278,14 @@ static qr_status read_annotations(const char *path, const char *subject, int war
         int skip = 0; /* a review row without a rim+ or rim- decision */
         st = qr_tsv_get_int(&t, r, cid, &id);
         if (st == QR_OK && cdec >= 0) {
-            char d[32];
-            const char *cell = qr_tsv_cell(&t, r, cdec);
-            while (*cell == ' ') cell++;
-            snprintf(d, sizeof d, "%s", cell);
-            for (size_t k = strlen(d); k > 0 && d[k - 1] == ' ';) d[--k] = '\0';
-            skip = !strcmp(d, "unsure") || !strcmp(d, "none") || !d[0];
+            /* as the viewer reads them: exactly these words (it refuses any other cell) */
+            const char *d = qr_tsv_cell(&t, r, cdec);
+            skip = !strcmp(d, "unsure") || !strcmp(d, "none");
             if (!skip && strcmp(d, "rim+") && strcmp(d, "rim-")) {
                 st = qr_fail(QR_ERR_FORMAT,
                              "subject '%s': %s line %lld: decision '%s' (a review file's decisions are rim+, rim-, unsure "
                              "and none)",
-                             subject, path, (long long)t.lineno[r], cell);
+                             subject, path, (long long)t.lineno[r], d);
                 break;
             }
             rim = !strcmp(d, "rim+");

@@ -305,14 +305,20 @@ static qr_status binary_mask_check(const qr_cohort_entry *e, const qr_subject *s
  * lesion stays (its count, 0, is known). */
 static void leave_out_unannotated(const qr_cohort *c, qr_dataset *d, const int64_t *unannotated, const int64_t *maplesions) {
     if (d->n_unannotated == 0) return;
-    char list[900];
-    size_t used = 0;
-    int named = 0, more = 0, dropped = 0;
+    char list[900], gone[600] = "";
+    size_t used = 0, gone_used = 0;
+    int named = 0, more = 0, dropped = 0, gone_more = 0;
     int64_t more_lesions = 0;
     for (int s = 0; s < c->n; s++) {
         if (!unannotated[s]) continue;
         const int whole = unannotated[s] == maplesions[s];
         dropped += whole;
+        if (whole && named >= 4) { /* a subject left out altogether is always named */
+            const int k = snprintf(gone + gone_used, sizeof gone - gone_used, "%s'%s'", gone_used ? ", " : "",
+                                   c->entries[s].subject);
+            if (k > 0 && (size_t)k < sizeof gone - gone_used) gone_used += (size_t)k;
+            else gone_more++;
+        }
         if (named < 4) {
             const int k = snprintf(list + used, sizeof list - used, "%s%lld of %lld in '%s' (%s%s)", named ? ", " : "",
                                    (long long)unannotated[s], (long long)maplesions[s], c->entries[s].subject,
@@ -324,8 +330,17 @@ static void leave_out_unannotated(const qr_cohort *c, qr_dataset *d, const int64
             more_lesions += unannotated[s];
         }
     }
-    if (more) snprintf(list + used, sizeof list - used, ", and %lld in %d more subject%s", (long long)more_lesions, more, more == 1 ? "" : "s");
-    qr_log(QR_LOG_NOTICE, "%lld lesions of the lesion maps have no annotation row and are left out: %s", (long long)d->n_unannotated, list);
+    if (more) {
+        const int k = snprintf(list + used, sizeof list - used, ", and %lld in %d more subject%s", (long long)more_lesions,
+                               more, more == 1 ? "" : "s");
+        if (k > 0 && (size_t)k < sizeof list - used) used += (size_t)k;
+        if (gone_used)
+            snprintf(list + used, sizeof list - used, " (left out altogether: %s%s)", gone, gone_more ? ", ..." : "");
+    }
+    qr_log(QR_LOG_NOTICE,
+           "%lld lesions of the lesion maps are not annotated (no row in their table, or a review decision of unsure or "
+           "none) and are left out: %s",
+           (long long)d->n_unannotated, list);
     if (!dropped) return;
     /* compact the per-subject arrays; lesions refer to the new numbers */
     int *to = malloc((size_t)d->nsubjects * sizeof *to);

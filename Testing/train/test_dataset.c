@@ -334,7 +334,16 @@ static void test_annotation_values(void **state) {
     static const struct {
         const char *row, *needle;
     } review_cases[] = {{"4\tmaybe", "line 2: decision 'maybe' (a review file's decisions are rim+, rim-, unsure and none)"},
-                        {"0\tunsure", "line 2: lesion_id 0 is not a positive label"}};
+                        {"0\tunsure", "line 2: lesion_id 0 is not a positive label"},
+                        {"4\t rim+ ", "line 2: decision ' rim+ ' (a review file's"},
+                        {"4\t", "line 2: decision '' (a review file's"}};
+    /* a rim column beside a review file's decision column: which one counts would be a guess */
+    rf = fopen(path, "w");
+    assert_non_null(rf);
+    fprintf(rf, "lesion_id\tdecision\trim\n3\trim-\t1\n");
+    fclose(rf);
+    assert_int_equal(qr_annotations_read(path, "sub-x", &ra, &rn), QR_ERR_FORMAT);
+    assert_non_null(strstr(qr_last_error(), "has both a rim column and a review file's decision column"));
     for (size_t i = 0; i < sizeof review_cases / sizeof *review_cases; i++) {
         rf = fopen(path, "w");
         assert_non_null(rf);

@@ -66,7 +66,7 @@ sed 's/sub-01_review\.tsv/sub-01_review2.tsv/' "$T/c/cohort_rv.tsv" >"$T/c/cohor
 check "... an unsure decision leaves its lesion out, with the notice naming the review file" bash -c "
   '$Q' evaluate --manifest '$T/c/cohort_rv2.tsv' --report '$T/e-rv2' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 0 \
     --config '$T/tiny.yaml' 2>'$T/rv2.err' &&
-  grep -q \"lesions of the lesion maps have no annotation row and are left out: [0-9]* of [0-9]* in 'sub-01' (.*sub-01_review2.tsv)\" '$T/rv2.err' &&
+  grep -q \"lesions of the lesion maps are not annotated (no row in their table, or a review decision of unsure or none) and are left out: [0-9]* of [0-9]* in 'sub-01' (.*sub-01_review2.tsv)\" '$T/rv2.err' &&
   test \$(tail -n +2 '$T/e-rv2/predictions.tsv' | wc -l) -eq $((N - 1))"
 check "the random forest separates this cohort (pROC AUC > 0.7)" "$PY" -c "
 import json; m = json.load(open('$T/e-aprl-rf/metrics.json')); assert m['proc_auc'] > 0.7, m['proc_auc']"
@@ -444,6 +444,15 @@ check "a subject without any annotation row is named and left out of the subject
   grep -q \"in 'sub-01' ($T/u/sub-01_annotations.tsv)\" '$T/u.err' &&
   grep -q '\"n_subjects\": 11,' '$T/e-u/metrics.json' && ! grep -q '^sub-05' '$T/e-u/predictions.tsv' &&
   grep -q 'radiomic features: [0-9]* of 12 subjects from the cache' '$T/u.err'"
+# beyond the four subjects the notice lists, a subject left out altogether is still named
+mkdir -p "$T/u2" && for f in "$T"/c/*; do ln -sf "$f" "$T/u2/"; done
+for i in 02 03 04; do rm "$T/u2/sub-${i}_annotations.tsv"; sed '$d' "$T/c/sub-${i}_annotations.tsv" >"$T/u2/sub-${i}_annotations.tsv"; done
+for i in 05 09; do rm "$T/u2/sub-${i}_annotations.tsv"; head -1 "$T/c/sub-${i}_annotations.tsv" >"$T/u2/sub-${i}_annotations.tsv"; done
+check "subjects left out altogether beyond the four listed are named too" bash -c "
+  '$Q' evaluate --manifest '$T/u2/cohort.tsv' --report '$T/e-u2' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 0 \
+     --config '$T/tiny.yaml' --threads 1 2>'$T/u2.err' &&
+  grep -q \"in 'sub-04' (.*), and [0-9]* in 2 more subjects (left out altogether: 'sub-05', 'sub-09')\" '$T/u2.err' &&
+  grep -q '\"n_subjects\": 10,' '$T/e-u2/metrics.json'"
 check "an annotation table whose subject column names another subject is warned about, once" \
   test "$(grep -c "warning: subject 'sub-06': $T/u/sub-06_annotations.tsv line 2: its subject column says 'sub-07'" "$T/u.err")" -eq 1
 # no rim+ at all, or in one subject only: said before any work, naming the manifest

@@ -608,6 +608,36 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
     return st;
 }
 
+qr_status qr_batch_check_review_ids(const char *annotations, const char *lesions, const char *subject) {
+    char dir[QR_PATH_MAX], path[QR_PATH_MAX + 32];
+    qr_path_dirname(annotations, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/%s", dir, RECORD_NAME);
+    record r;
+    if (!read_record(path, &r)) return QR_OK; /* not in a cohort run's folder: nothing to compare */
+    qr_tsv t;
+    if (qr_tsv_read(annotations, &t) != QR_OK) return QR_OK; /* reported by the annotation reader */
+    const int review = qr_tsv_column(&t, "decision") >= 0 && qr_tsv_column(&t, "rim") < 0;
+    qr_tsv_free(&t);
+    if (!review) return QR_OK;
+    const char *li = strstr(r.text, "\nlesion-input "), *lm = strstr(r.text, "\nlesions ");
+    int input = -1;
+    char now[65];
+    if (li) sscanf(li, "\nlesion-input %d", &input);
+    QR_TRY(qr_sha256_image(lesions, now));
+    if (!lm || strncmp(lm + strlen("\nlesions "), now, 64) != 0)
+        return qr_fail(QR_ERR_FORMAT,
+                       "subject '%s': %s was made on the prediction in %s, which read another lesion map than %s: its "
+                       "lesion ids need not be this map's labels; review a prediction of this map",
+                       subject, annotations, dir, lesions);
+    if (input == QR_LESION_INPUT_MASK)
+        return qr_fail(QR_ERR_FORMAT,
+                       "subject '%s': %s was made on a prediction that read %s as a mask (--lesion-input mask: lesions "
+                       "numbered as connected components), so its lesion ids are not the map's labels; predict with "
+                       "--lesion-input labels and review that",
+                       subject, annotations, lesions);
+    return QR_OK;
+}
+
 qr_status qr_batch_results(const char *results_dir, const char *subject, const char *const inputs[3],
                            char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX],
                            int *connectivity, int *lesion_input) {

@@ -101,6 +101,14 @@ qr_status qr_batch_results(const char *results_dir, const char *subject, const c
                            char table[QR_PATH_MAX], char overlay[QR_PATH_MAX], char probability[QR_PATH_MAX],
                            int *connectivity, int *lesion_input);
 
+/* A review file used as a subject's annotation table (`annotations`: qsmrim-review's decisions)
+ * names lesions by the ids of the prediction it was made on. When a cohort run's record lies beside
+ * it (RESULTS/SUBJECT/review.tsv), QR_ERR_FORMAT if that run read another lesion map than
+ * `lesions` or read the map as a mask (lesions numbered as connected components, not by the map's
+ * labels): training would give its decisions to other lesions. QR_OK for other tables and for a
+ * review file without a record. */
+qr_status qr_batch_check_review_ids(const char *annotations, const char *lesions, const char *subject);
+
 /* The file names of the outputs (for checks and messages). */
 #define QR_BATCH_QUEUE "queue.tsv"
 #define QR_BATCH_SUBJECTS "subjects.tsv"

@@ -9,6 +9,7 @@
 #include <omp.h>
 #endif
 
+#include "../predict/batch.h"
 #include "../data/feature_cache.h"
 #include "../data/lesion_inputs.h"
 #include "../data/subject.h"
@@ -391,7 +392,8 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         }
         qr_annotation *ann = NULL;
         int64_t nann = 0;
-        st = qr_annotations_read(e->annotations, e->subject, &ann, &nann);
+        st = qr_batch_check_review_ids(e->annotations, e->lesions, e->subject);
+        if (st == QR_OK) st = qr_annotations_read(e->annotations, e->subject, &ann, &nann);
         for (int64_t a = 0; st == QR_OK && a < nann; a++)
             if (!qr_lesion_table_find(&s.lesions, ann[a].lesion_id)) st = missing_label(e, &s, ann[a].lesion_id);
         if (st == QR_OK && nann > 0) st = binary_mask_check(e, &s);

@@ -68,6 +68,24 @@ check "... an unsure decision leaves its lesion out, with the notice naming the 
     --config '$T/tiny.yaml' 2>'$T/rv2.err' &&
   grep -q \"lesions of the lesion maps are not annotated (no row in their table, or a review decision of unsure or none) and are left out: [0-9]* of [0-9]* in 'sub-01' (.*sub-01_review2.tsv)\" '$T/rv2.err' &&
   test \$(tail -n +2 '$T/e-rv2/predictions.tsv' | wc -l) -eq $((N - 1))"
+# review files where the viewer leaves them (RESULTS/SUBJECT/review.tsv): usable when the run read
+# the lesion map by its labels; refused when it read the map as a mask (ids of components, not
+# labels) or read another lesion map than the manifest's
+for mode in labels mask; do
+  "$Q" predict --manifest "$T/c/cohort.tsv" --out-dir "$T/pr-$mode" --lesion-input "$mode" --threads 1 --quiet >/dev/null
+  for f in "$T"/c/sub-*_review.tsv; do s=$(basename "$f" _review.tsv); cp "$f" "$T/pr-$mode/$s/review.tsv"; done
+  awk -F'\t' -v OFS='\t' -v m="$mode" 'NR > 1 { $5 = "../pr-" m "/" $1 "/review.tsv" } { print }' "$T/c/cohort.tsv" >"$T/c/cohort_pr_$mode.tsv"
+done
+check "review files in a cohort run's folders (map read by its labels): the same cross-validation" bash -c "
+  '$Q' evaluate --manifest '$T/c/cohort_pr_labels.tsv' --report '$T/e-prl' --arch aprl-rf --folds 3 --seeds 2 --bootstrap 40 \
+    --config '$T/tiny.yaml' --quiet && cmp -s '$T/e-aprl-rf/predictions.tsv' '$T/e-prl/predictions.tsv'"
+check "... made on a run that read the lesion map as a mask: refused, one line" one_line_error 1 \
+  "subject 'sub-01': .*pr-mask/sub-01/review.tsv was made on a prediction that read .*sub-01_lesions.nrrd as a mask" \
+  "$Q" evaluate --manifest "$T/c/cohort_pr_mask.tsv" --report "$T/e-prm" --arch aprl-rf --folds 3 --seeds 1 --quiet
+awk -F'\t' -v OFS='\t' '$1 == "sub-02" { $5 = "../pr-labels/sub-01/review.tsv" } { print }' "$T/c/cohort_pr_labels.tsv" >"$T/c/cohort_pr_other.tsv"
+check "... made on another subject's lesion map: refused, one line" one_line_error 1 \
+  "subject 'sub-02': .*pr-labels/sub-01/review.tsv was made on the prediction in .*pr-labels/sub-01, which read another lesion map than .*sub-02_lesions.nrrd" \
+  "$Q" evaluate --manifest "$T/c/cohort_pr_other.tsv" --report "$T/e-pro" --arch aprl-rf --folds 3 --seeds 1 --quiet
 check "the random forest separates this cohort (pROC AUC > 0.7)" "$PY" -c "
 import json; m = json.load(open('$T/e-aprl-rf/metrics.json')); assert m['proc_auc'] > 0.7, m['proc_auc']"
 

@@ -282,6 +282,27 @@ static void test_review_minimal_columns_and_comments(void **state) {
     qr_review_close(&r);
 }
 
+/* One decision per lesion: the rows another reviewer decided (rim+, rim-, unsure; not undecided
+ * rows, which hold only a note) are counted, so the viewer can say that a decision here replaces
+ * theirs. */
+static void test_review_other_reviewers(void **state) {
+    (void)state;
+    char p[QR_PATH_MAX];
+    path_in(p, sizeof p, "others.tsv");
+    spit(p, "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote\n"
+            "1\trim-\tann1\t2026-01-02T03:04:05Z\t0.1\trim-\t\n2\tnone\tann1\t\t0.2\trim-\tlook again\n"
+            "3\trim+\tann2\t2026-01-02T03:04:05Z\t0.9\trim+\t\n4\tunsure\tann1\t2026-01-02T03:04:05Z\t0.5\treview\t\n");
+    qr_review r;
+    assert_int_equal(qr_review_read(p, &r), QR_OK);
+    const qr_review_row *first;
+    assert_int_equal(qr_review_count_others(&r, "ann2", &first), 2);
+    assert_int_equal(first->lesion_id, 1);
+    assert_int_equal(qr_review_count_others(&r, "ann1", &first), 1);
+    assert_int_equal(first->lesion_id, 3);
+    assert_int_equal(qr_review_count_others(&r, "ann3", NULL), 3);
+    qr_review_close(&r);
+}
+
 /* Nothing a user put in a review file is lost: columns the format does not know travel with their
  * rows, comments stay, and a file is not rewritten just by opening it. */
 static void test_review_extra_columns(void **state) {
@@ -1210,7 +1231,7 @@ int main(void) {
         cmocka_unit_test(test_review_record_and_format),
         cmocka_unit_test(test_review_time_now),
         cmocka_unit_test(test_review_bad_files),
-        cmocka_unit_test(test_review_minimal_columns_and_comments),
+        cmocka_unit_test(test_review_minimal_columns_and_comments), cmocka_unit_test(test_review_other_reviewers),
         cmocka_unit_test(test_review_permissions),
         cmocka_unit_test(test_review_extra_columns),
         cmocka_unit_test(test_review_symlink),

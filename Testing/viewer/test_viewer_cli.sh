@@ -133,9 +133,15 @@ check "a note typed without Enter, then the queue focused and ] pressed: saved t
 check "a note typed without Enter, then File > Next subject with the field focused: saved to its subject's review file" \
   step_note_ok r7 "typed then menu" "menu Next subject"
 check "script: a menu entry that opens a dialog (Help > Keys and mouse...) is refused, not left waiting" one_line_error 1 "no menu entry 'Keys and mouse'" \
-  timeout 60 "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --script <(printf 'menu Keys and mouse\nquit\n')
+  timeout 60 "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r4 --script <(printf 'menu Keys and mouse\nquit\n')
 check "script: an unknown menu entry is an error naming the entries" one_line_error 1 "no menu entry 'Nxt subject' (entries without a dialog: .*Next subject" \
-  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --script <(printf 'menu Nxt subject\nquit\n')
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --reviewer r4 --script <(printf 'menu Nxt subject\nquit\n')
+# one decision per lesion: a second reviewer is told on open that their decisions replace the others'
+others_ok() {
+  "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --subject sub-x --reviewer r9 --script <(printf 'quit\n') 2>"$T/others.err" &&
+    grep -q "res2s/sub-x/review.tsv holds [0-9]* decisions\? by other reviewers than r9 (lesion [0-9]*: [a-z+-]* by r[0-9]): a decision made here on such a lesion replaces theirs" "$T/others.err"
+}
+check "a review file with another reviewer's decisions: a notice on open that decisions here replace theirs" others_ok
 # the reviewed table of a whole cohort: every subject's lesions under a first column `subject`
 cohort_export_ok() {
   env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --export "$T/all.tsv" 2>"$T/all.err" &&

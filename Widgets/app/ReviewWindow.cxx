@@ -450,6 +450,7 @@ bool ReviewWindow::openSubject(const SubjectPaths &paths, const QString &reviewP
         qr_log(QR_LOG_WARNING, "%lld lesions of the lesion map are not in the prediction table",
                (long long)subject_.n_unpredicted);
     qr_review_warn_mismatches(&review_, &subject_.queue, "kept in the file");
+    qr_review_notice_others(&review_, reviewer_.toUtf8().constData());
 
     setImages();
     computePresets();
@@ -893,16 +894,22 @@ void ReviewWindow::decide(int decision) {
     int64_t next = (advance_->isChecked() && pos >= 0 && pos + 1 < (int64_t)order_.size()) ? order_[pos + 1] : item;
     QString err;
     int id = subject_.queue.items[item].id;
+    QString replaced; /* another reviewer's decision this one replaces: said */
+    if (const qr_review_row *old = qr_review_find(&review_, id))
+        if (old->decision != QR_REVIEW_NONE && reviewer_ != QString::fromUtf8(old->reviewer))
+            replaced = QString(" (replacing %1's %2)")
+                           .arg(QString::fromUtf8(old->reviewer), QString::fromUtf8(qr_review_decision_name(old->decision)));
     if (!recordRow(decision, note_->text(), &err)) {
         reportError("Decision not saved",
                     err + "\nThe decision is kept in memory and written with the next successful save; closing the "
                           "window or the subject tries again first.");
     } else {
-        statusBar()->showMessage(QString("lesion %1: %2 saved to %3")
+        statusBar()->showMessage(QString("lesion %1: %2 saved to %3%4")
                                      .arg(id)
                                      .arg(qr_review_decision_name(decision))
-                                     .arg(QFileInfo(QString::fromUtf8(review_.path)).fileName()),
-                                 4000);
+                                     .arg(QFileInfo(QString::fromUtf8(review_.path)).fileName())
+                                     .arg(replaced),
+                                 replaced.isEmpty() ? 4000 : 8000);
     }
     updateLut();
     rebuildOrder(item);

@@ -705,6 +705,30 @@ int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, cons
     return n;
 }
 
+int64_t qr_review_count_others(const qr_review *r, const char *reviewer, const qr_review_row **first) {
+    int64_t n = 0;
+    if (first) *first = NULL;
+    for (int64_t i = 0; i < r->n; i++) {
+        const qr_review_row *row = &r->rows[i];
+        if (row->decision == QR_REVIEW_NONE || !strcmp(row->reviewer, reviewer)) continue;
+        if (first && !*first) *first = row;
+        n++;
+    }
+    return n;
+}
+
+void qr_review_notice_others(const qr_review *r, const char *reviewer) {
+    const qr_review_row *first;
+    const int64_t n = qr_review_count_others(r, reviewer, &first);
+    if (n)
+        qr_log(QR_LOG_NOTICE,
+               "%s holds %lld decision%s by other reviewers than %s (lesion %d: %s by %s): a decision made here on "
+               "such a lesion replaces theirs, one decision per lesion; to keep each rater's decisions, give each a "
+               "review file of their own (--review)",
+               r->path, (long long)n, n == 1 ? "" : "s", reviewer, first->lesion_id,
+               qr_review_decision_name(first->decision), first->reviewer[0] ? first->reviewer : "(no name)");
+}
+
 void qr_review_warn_mismatches(const qr_review *r, const struct qr_queue *q, const char *orphans_fate) {
     const int64_t orphans = qr_review_count_orphans(r, q);
     if (orphans)

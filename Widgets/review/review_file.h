@@ -157,6 +157,13 @@ int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q);
  * that): decided on another model's output or settings, or on another lesion under the same id. *first (may be NULL) receives the first such row. Rows or lesions
  * without a probability are not counted. */
 int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, const qr_review_row **first);
+/* Rows with a decision (rim+, rim-, unsure) recorded by another reviewer than `reviewer`, and the
+ * first of them (NULL when none): a decision this reviewer makes on such a lesion replaces theirs,
+ * since a review file holds one decision per lesion. */
+int64_t qr_review_count_others(const qr_review *r, const char *reviewer, const qr_review_row **first);
+/* Notice (qr_log) when qr_review_count_others finds any: how many, whose (the first), and that each
+ * rater keeps their decisions apart with a review file of their own. */
+void qr_review_notice_others(const qr_review *r, const char *reviewer);
 /* Warn (qr_log) about both: orphan rows (`orphans_fate` says what becomes of them, e.g. "kept in
  * the file") and decisions recorded on another prediction than the queue's. */
 void qr_review_warn_mismatches(const qr_review *r, const struct qr_queue *q, const char *orphans_fate);

@@ -688,33 +688,36 @@ int64_t qr_review_count_orphans(const qr_review *r, const struct qr_queue *q) {
     return n;
 }
 
-int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, const qr_review_row **first) {
+/* The decided rows (rim+, rim-, unsure) for which `counts` says yes, and the first of them. */
+static int64_t count_decided(const qr_review *r, int (*counts)(const qr_review_row *, const void *), const void *ctx,
+                             const qr_review_row **first) {
     int64_t n = 0;
     if (first) *first = NULL;
     for (int64_t i = 0; i < r->n; i++) {
         const qr_review_row *row = &r->rows[i];
-        const int64_t k = qr_queue_find(q, row->lesion_id);
-        /* as written, 6 decimals, give or take one in the last (the same model on another device) */
-        if (row->decision == QR_REVIEW_NONE || isnan(row->model_probability) || k < 0 ||
-            isnan(q->items[k].probability) ||
-            llabs(llround(row->model_probability * 1e6) - llround(q->items[k].probability * 1e6)) <= 1)
-            continue;
+        if (row->decision == QR_REVIEW_NONE || !counts(row, ctx)) continue;
         if (first && !*first) *first = row;
         n++;
     }
     return n;
 }
 
+static int made_on_other_prediction(const qr_review_row *row, const void *ctx) {
+    const struct qr_queue *q = ctx;
+    const int64_t k = qr_queue_find(q, row->lesion_id);
+    /* as written, 6 decimals, give or take one in the last (the same model on another device) */
+    return !isnan(row->model_probability) && k >= 0 && !isnan(q->items[k].probability) &&
+           llabs(llround(row->model_probability * 1e6) - llround(q->items[k].probability * 1e6)) > 1;
+}
+
+int64_t qr_review_count_stale(const qr_review *r, const struct qr_queue *q, const qr_review_row **first) {
+    return count_decided(r, made_on_other_prediction, q, first);
+}
+
+static int made_by_other(const qr_review_row *row, const void *ctx) { return strcmp(row->reviewer, ctx) != 0; }
+
 int64_t qr_review_count_others(const qr_review *r, const char *reviewer, const qr_review_row **first) {
-    int64_t n = 0;
-    if (first) *first = NULL;
-    for (int64_t i = 0; i < r->n; i++) {
-        const qr_review_row *row = &r->rows[i];
-        if (row->decision == QR_REVIEW_NONE || !strcmp(row->reviewer, reviewer)) continue;
-        if (first && !*first) *first = row;
-        n++;
-    }
-    return n;
+    return count_decided(r, made_by_other, reviewer, first);
 }
 
 void qr_review_notice_others(const qr_review *r, const char *reviewer) {

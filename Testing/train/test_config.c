@@ -213,26 +213,32 @@ static void test_describe(void **state) {
  * records keep 17 digits, which showed 0.2 as 0.20000000000000001. */
 static void test_first_difference(void **state) {
     (void)state;
-    char buf[512];
-    qr_settings_first_difference("arch: qsmrimnet\nholdout: 0.20000000000000001\n", "arch: qsmrimnet\nholdout: 0.29999999999999999\n",
-                                 buf, sizeof buf);
-    assert_string_equal(buf, "'holdout: 0.2' there, 'holdout: 0.3' now");
-    qr_settings_first_difference("lr_milestones: 0.5 0.69999999999999996 0.90000000000000002\nx: 1\n",
-                                 "lr_milestones: 0.5 0.69999999999999996 0.80000000000000004\nx: 1\n", buf, sizeof buf);
-    assert_string_equal(buf, "'lr_milestones: 0.5 0.7 0.9' there, 'lr_milestones: 0.5 0.7 0.8' now");
-    /* numbers that differ only beyond 15 digits stay apart; other words as written */
-    qr_settings_first_difference("learning_rate: 0.10000000000000001\n", "learning_rate: 0.10000000000000002\n", buf, sizeof buf);
-    assert_string_equal(buf, "'learning_rate: 0.1' there, 'learning_rate: 0.10000000000000002' now");
-    qr_settings_first_difference("cohort: 0123456789abcdef0123\n", "cohort: 1123456789abcdef0123\n", buf, sizeof buf);
-    assert_string_equal(buf, "'cohort: 0123456789abcdef0123' there, 'cohort: 1123456789abcdef0123' now");
-    /* hexadecimal fingerprints that read as numbers stay as written */
-    qr_settings_first_difference("fingerprint 1234567890123e45\nimage content: 9876543210987655\n",
-                                 "fingerprint 1234567890123e46\nimage content: 9876543210987655\n", buf, sizeof buf);
-    assert_string_equal(buf, "'fingerprint 1234567890123e45' there, 'fingerprint 1234567890123e46' now");
-    qr_settings_first_difference("radiomics_sha256: 0000012345678901\n", "radiomics_sha256: 9876543210987655\n", buf, sizeof buf);
-    assert_string_equal(buf, "'radiomics_sha256: 0000012345678901' there, 'radiomics_sha256: 9876543210987655' now");
-    qr_settings_first_difference("a: 1\n", "a: 1\n", buf, sizeof buf);
-    assert_string_equal(buf, "");
+    static const struct {
+        const char *there, *now, *want;
+    } cases[] = {
+        {"arch: qsmrimnet\nholdout: 0.20000000000000001\n", "arch: qsmrimnet\nholdout: 0.29999999999999999\n",
+         "'holdout: 0.2' there, 'holdout: 0.3' now"},
+        {"lr_milestones: 0.5 0.69999999999999996 0.90000000000000002\nx: 1\n",
+         "lr_milestones: 0.5 0.69999999999999996 0.80000000000000004\nx: 1\n",
+         "'lr_milestones: 0.5 0.7 0.9' there, 'lr_milestones: 0.5 0.7 0.8' now"},
+        /* numbers that differ only beyond 15 digits stay apart; other words as written */
+        {"learning_rate: 0.10000000000000001\n", "learning_rate: 0.10000000000000002\n",
+         "'learning_rate: 0.1' there, 'learning_rate: 0.10000000000000002' now"},
+        {"cohort: 0123456789abcdef0123\n", "cohort: 1123456789abcdef0123\n",
+         "'cohort: 0123456789abcdef0123' there, 'cohort: 1123456789abcdef0123' now"},
+        /* hexadecimal fingerprints that read as numbers stay as written */
+        {"fingerprint 1234567890123e45\nimage content: 9876543210987655\n",
+         "fingerprint 1234567890123e46\nimage content: 9876543210987655\n",
+         "'fingerprint 1234567890123e45' there, 'fingerprint 1234567890123e46' now"},
+        {"radiomics_sha256: 0000012345678901\n", "radiomics_sha256: 9876543210987655\n",
+         "'radiomics_sha256: 0000012345678901' there, 'radiomics_sha256: 9876543210987655' now"},
+        {"a: 1\n", "a: 1\n", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char buf[512];
+        qr_settings_first_difference(cases[i].there, cases[i].now, buf, sizeof buf);
+        assert_string_equal(buf, cases[i].want);
+    }
 }
 
 int main(void) {

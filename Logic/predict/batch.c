@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -608,34 +609,83 @@ qr_status qr_predict_cohort(const char *manifest, const char *out_dir, const qr_
     return st;
 }
 
-qr_status qr_batch_check_review_ids(const char *annotations, const char *lesions, const char *subject) {
+qr_status qr_batch_check_review_ids(const char *annotations, const qr_lesion_table *lesions, const char *lesion_map,
+                                    const char *subject) {
     char dir[QR_PATH_MAX], path[QR_PATH_MAX + 32];
     qr_path_dirname(annotations, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/%s", dir, RECORD_NAME);
-    record r;
-    if (!read_record(path, &r)) return QR_OK; /* not in a cohort run's folder: nothing to compare */
-    qr_tsv t;
-    if (qr_tsv_read(annotations, &t) != QR_OK) return QR_OK; /* reported by the annotation reader */
-    const int review = qr_tsv_column(&t, "decision") >= 0 && qr_tsv_column(&t, "rim") < 0;
-    qr_tsv_free(&t);
-    if (!review) return QR_OK;
-    const char *li = strstr(r.text, "\nlesion-input "), *lm = strstr(r.text, "\nlesions ");
-    int input = -1;
-    char now[65];
-    if (li) sscanf(li, "\nlesion-input %d", &input);
-    QR_TRY(qr_sha256_image(lesions, now));
-    if (!lm || strncmp(lm + strlen("\nlesions "), now, 64) != 0)
-        return qr_fail(QR_ERR_FORMAT,
-                       "subject '%s': %s was made on the prediction in %s, which read another lesion map than %s: its "
-                       "lesion ids need not be this map's labels; review a prediction of this map",
-                       subject, annotations, dir, lesions);
-    if (input == QR_LESION_INPUT_MASK)
-        return qr_fail(QR_ERR_FORMAT,
-                       "subject '%s': %s was made on a prediction that read %s as a mask (--lesion-input mask: lesions "
-                       "numbered as connected components), so its lesion ids are not the map's labels; predict with "
-                       "--lesion-input labels and review that",
-                       subject, annotations, lesions);
-    return QR_OK;
+    snprintf(path, sizeof path, "%s/lesions.tsv", dir);
+    if (!qr_path_is_file(path)) return QR_OK; /* no prediction table beside it: nothing to compare */
+    qr_tsv rv, pt;
+    if (qr_tsv_read(annotations, &rv) != QR_OK) return QR_OK; /* reported by the annotation reader */
+    const int cid = qr_tsv_column(&rv, "lesion_id"), cdec = qr_tsv_column(&rv, "decision"),
+              cp = qr_tsv_column(&rv, "model_probability");
+    if (cid < 0 || cdec < 0 || qr_tsv_column(&rv, "rim") >= 0) { /* not a review file */
+        qr_tsv_free(&rv);
+        return QR_OK;
+    }
+    qr_status st = qr_tsv_read(path, &pt);
+    if (st != QR_OK) {
+        qr_tsv_free(&rv);
+        return qr_fail_context(st, "subject '%s': the prediction table beside %s", subject, annotations);
+    }
+    int pid, pv, pr, pa, ps, pp;
+    st = qr_tsv_require(&pt, "lesion_id", &pid);
+    if (st == QR_OK) st = qr_tsv_require(&pt, "volume_mm3", &pv);
+    if (st == QR_OK) st = qr_tsv_require(&pt, "center_r", &pr);
+    if (st == QR_OK) st = qr_tsv_require(&pt, "center_a", &pa);
+    if (st == QR_OK) st = qr_tsv_require(&pt, "center_s", &ps);
+    if (st == QR_OK) st = qr_tsv_require(&pt, "probability", &pp);
+    /* 1. the prediction's lesions are this lesion map's, id by id (volume and centre as written) */
+    for (int64_t r = 0; st == QR_OK && r < pt.nrows; r++) {
+        int64_t id;
+        double v, c[3];
+        st = qr_tsv_get_int(&pt, r, pid, &id);
+        if (st == QR_OK) st = qr_tsv_get_double(&pt, r, pv, &v);
+        if (st == QR_OK) st = qr_tsv_get_double(&pt, r, pr, &c[0]);
+        if (st == QR_OK) st = qr_tsv_get_double(&pt, r, pa, &c[1]);
+        if (st == QR_OK) st = qr_tsv_get_double(&pt, r, ps, &c[2]);
+        if (st != QR_OK) break;
+        const qr_lesion *l = id >= 1 && id <= INT32_MAX ? qr_lesion_table_find(lesions, (int32_t)id) : NULL;
+        const int same = l && fabs(l->volume_mm3 - v) <= 1e-6 * fmax(1.0, v) && fabs(l->center_ras[0] - c[0]) <= 0.002 &&
+                         fabs(l->center_ras[1] - c[1]) <= 0.002 && fabs(l->center_ras[2] - c[2]) <= 0.002;
+        if (!same || (r == pt.nrows - 1 && pt.nrows != lesions->n))
+            st = qr_fail(QR_ERR_FORMAT,
+                         "subject '%s': %s was made on the prediction %s, whose lesions are not those of %s as training "
+                         "reads it (by its labels): %s; its decisions would go to other lesions. Predict this lesion map "
+                         "(its labels: --lesion-input labels) into a new folder and review that",
+                         subject, annotations, path, lesion_map,
+                         !l ? "a lesion id the map does not hold" : same ? "another number of lesions"
+                                                                      : "a lesion of another size or place under the same id");
+    }
+    if (st == QR_OK && pt.nrows == 0 && lesions->n > 0)
+        st = qr_fail(QR_ERR_FORMAT, "subject '%s': %s was made on the prediction %s, which lists no lesion, while %s holds %lld",
+                     subject, annotations, path, lesion_map, (long long)lesions->n);
+    /* 2. the decisions were made on that prediction (a rerun into the folder keeps the review file) */
+    for (int64_t r = 0; st == QR_OK && r < rv.nrows; r++) {
+        const char *d = qr_tsv_cell(&rv, r, cdec);
+        int64_t id;
+        double then, now = NAN;
+        if (!strcmp(d, "none") || qr_tsv_get_int(&rv, r, cid, &id) != QR_OK || cp < 0 ||
+            qr_tsv_get_double(&rv, r, cp, &then) != QR_OK) /* bad cells: the annotation reader names them */
+            continue;
+        int64_t k = -1, pid_k;
+        for (int64_t q = 0; q < pt.nrows && k < 0; q++)
+            if (qr_tsv_get_int(&pt, q, pid, &pid_k) == QR_OK && pid_k == id) k = q;
+        if (k >= 0 && qr_tsv_get_double(&pt, k, pp, &now) != QR_OK) now = NAN;
+        if (k >= 0 && isfinite(then) && isfinite(now) && llabs(llround(then * 1e6) - llround(now * 1e6)) <= 1) continue;
+        if (k >= 0 && !isfinite(then)) continue; /* no probability recorded with the decision */
+        char nowtxt[32];
+        if (k < 0) snprintf(nowtxt, sizeof nowtxt, "not in it");
+        else snprintf(nowtxt, sizeof nowtxt, "%.6f", now);
+        st = qr_fail(QR_ERR_FORMAT,
+                     "subject '%s': %s line %lld: lesion %lld was decided on another prediction than %s (P(rim+) %.6f "
+                     "then, %s now): a later run into that folder kept the review file, and its lesion ids may name "
+                     "other lesions now; review this prediction again",
+                     subject, annotations, (long long)rv.lineno[r], (long long)id, path, then, nowtxt);
+    }
+    qr_tsv_free(&rv);
+    qr_tsv_free(&pt);
+    return st;
 }
 
 qr_status qr_batch_results(const char *results_dir, const char *subject, const char *const inputs[3],

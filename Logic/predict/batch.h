@@ -43,6 +43,8 @@
 
 #include "predict.h"
 
+#include "../lesions/lesions.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -102,12 +104,15 @@ qr_status qr_batch_results(const char *results_dir, const char *subject, const c
                            int *connectivity, int *lesion_input);
 
 /* A review file used as a subject's annotation table (`annotations`: qsmrim-review's decisions)
- * names lesions by the ids of the prediction it was made on. When a cohort run's record lies beside
- * it (RESULTS/SUBJECT/review.tsv), QR_ERR_FORMAT if that run read another lesion map than
- * `lesions` or read the map as a mask (lesions numbered as connected components, not by the map's
- * labels): training would give its decisions to other lesions. QR_OK for other tables and for a
- * review file without a record. */
-qr_status qr_batch_check_review_ids(const char *annotations, const char *lesions, const char *subject);
+ * names lesions by the ids of the prediction it was made on. When that prediction's table lies
+ * beside it (RESULTS/SUBJECT/lesions.tsv and review.tsv), QR_ERR_FORMAT naming both if the table's
+ * lesions are not `lesions` (the map as training reads it, by its labels: same ids, volumes and
+ * centres) - a run that read the map as a mask, or another map - or if a decision was made on
+ * another prediction than that table's (P(rim+) beyond one in the 6th decimal: a later run into the
+ * folder kept the review file). QR_OK for other tables and for a review file without a table
+ * beside it (nothing to compare). */
+qr_status qr_batch_check_review_ids(const char *annotations, const qr_lesion_table *lesions, const char *lesion_map,
+                                    const char *subject);
 
 /* The file names of the outputs (for checks and messages). */
 #define QR_BATCH_QUEUE "queue.tsv"

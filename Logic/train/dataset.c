@@ -306,7 +306,7 @@ static qr_status binary_mask_check(const qr_cohort_entry *e, const qr_subject *s
  * lesion stays (its count, 0, is known). */
 static void leave_out_unannotated(const qr_cohort *c, qr_dataset *d, const int64_t *unannotated, const int64_t *maplesions) {
     if (d->n_unannotated == 0) return;
-    char list[900], gone[600] = "";
+    char list[900] = "", gone[600] = "", tail[700] = "";
     size_t used = 0, gone_used = 0;
     int named = 0, more = 0, dropped = 0, gone_more = 0;
     int64_t more_lesions = 0;
@@ -314,34 +314,40 @@ static void leave_out_unannotated(const qr_cohort *c, qr_dataset *d, const int64
         if (!unannotated[s]) continue;
         const int whole = unannotated[s] == maplesions[s];
         dropped += whole;
-        if (whole && named >= 4) { /* a subject left out altogether is always named */
-            const int k = snprintf(gone + gone_used, sizeof gone - gone_used, "%s'%s'", gone_used ? ", " : "",
-                                   c->entries[s].subject);
-            if (k > 0 && (size_t)k < sizeof gone - gone_used) gone_used += (size_t)k;
-            else gone_more++;
-        }
-        if (named < 4) {
+        int listed = 0;
+        if (named < 4) { /* the first four, as long as they fit whole */
             const int k = snprintf(list + used, sizeof list - used, "%s%lld of %lld in '%s' (%s%s)", named ? ", " : "",
                                    (long long)unannotated[s], (long long)maplesions[s], c->entries[s].subject,
                                    c->entries[s].annotations, whole ? "; the subject is left out" : "");
-            if (k > 0 && (size_t)k < sizeof list - used) used += (size_t)k;
-            named++;
-        } else {
-            more++;
-            more_lesions += unannotated[s];
+            listed = k > 0 && (size_t)k < sizeof list - used;
+            if (listed) {
+                used += (size_t)k;
+                named++;
+            } else {
+                list[used] = '\0';
+            }
+        }
+        if (listed) continue;
+        more++;
+        more_lesions += unannotated[s];
+        if (whole) { /* a subject left out altogether is always named */
+            const int k = snprintf(gone + gone_used, sizeof gone - gone_used, "%s'%s'", gone_used ? ", " : "",
+                                   c->entries[s].subject);
+            if (k > 0 && (size_t)k < sizeof gone - gone_used) gone_used += (size_t)k;
+            else {
+                gone[gone_used] = '\0';
+                gone_more++;
+            }
         }
     }
-    if (more) {
-        const int k = snprintf(list + used, sizeof list - used, ", and %lld in %d more subject%s", (long long)more_lesions,
-                               more, more == 1 ? "" : "s");
-        if (k > 0 && (size_t)k < sizeof list - used) used += (size_t)k;
-        if (gone_used)
-            snprintf(list + used, sizeof list - used, " (left out altogether: %s%s)", gone, gone_more ? ", ..." : "");
-    }
+    if (more)
+        snprintf(tail, sizeof tail, "%sand %lld in %d %ssubject%s%s%s%s%s", named ? ", " : "", (long long)more_lesions, more,
+                 named ? "more " : "", more == 1 ? "" : "s", gone_used || gone_more ? " (left out altogether: " : "", gone,
+                 gone_more ? (gone_used ? ", ..." : "...") : "", gone_used || gone_more ? ")" : "");
     qr_log(QR_LOG_NOTICE,
            "%lld lesions of the lesion maps are not annotated (no row in their table, or a review decision of unsure or "
-           "none) and are left out: %s",
-           (long long)d->n_unannotated, list);
+           "none) and are left out: %s%s",
+           (long long)d->n_unannotated, list, tail);
     if (!dropped) return;
     /* compact the per-subject arrays; lesions refer to the new numbers */
     int *to = malloc((size_t)d->nsubjects * sizeof *to);
@@ -392,7 +398,7 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         }
         qr_annotation *ann = NULL;
         int64_t nann = 0;
-        st = qr_batch_check_review_ids(e->annotations, e->lesions, e->subject);
+        st = qr_batch_check_review_ids(e->annotations, &s.lesions, e->lesions, e->subject);
         if (st == QR_OK) st = qr_annotations_read(e->annotations, e->subject, &ann, &nann);
         for (int64_t a = 0; st == QR_OK && a < nann; a++)
             if (!qr_lesion_table_find(&s.lesions, ann[a].lesion_id)) st = missing_label(e, &s, ann[a].lesion_id);

@@ -73,19 +73,28 @@ check "... an unsure decision leaves its lesion out, with the notice naming the 
 # labels) or read another lesion map than the manifest's
 for mode in labels mask; do
   "$Q" predict --manifest "$T/c/cohort.tsv" --out-dir "$T/pr-$mode" --lesion-input "$mode" --threads 1 --quiet >/dev/null
-  for f in "$T"/c/sub-*_review.tsv; do s=$(basename "$f" _review.tsv); cp "$f" "$T/pr-$mode/$s/review.tsv"; done
+  for f in "$T"/c/sub-*_review.tsv; do # with the run's probabilities, as the viewer records them
+    s=$(basename "$f" _review.tsv)
+    awk -F'\t' -v OFS='\t' 'NR == FNR { if (FNR > 1) p[$1] = $6; next } FNR > 1 && ($1 in p) { $5 = p[$1] } { print }' \
+      "$T/pr-$mode/$s/lesions.tsv" "$f" >"$T/pr-$mode/$s/review.tsv"
+  done
   awk -F'\t' -v OFS='\t' -v m="$mode" 'NR > 1 { $5 = "../pr-" m "/" $1 "/review.tsv" } { print }' "$T/c/cohort.tsv" >"$T/c/cohort_pr_$mode.tsv"
 done
 check "review files in a cohort run's folders (map read by its labels): the same cross-validation" bash -c "
   '$Q' evaluate --manifest '$T/c/cohort_pr_labels.tsv' --report '$T/e-prl' --arch aprl-rf --folds 3 --seeds 2 --bootstrap 40 \
     --config '$T/tiny.yaml' --quiet && cmp -s '$T/e-aprl-rf/predictions.tsv' '$T/e-prl/predictions.tsv'"
 check "... made on a run that read the lesion map as a mask: refused, one line" one_line_error 1 \
-  "subject 'sub-01': .*pr-mask/sub-01/review.tsv was made on a prediction that read .*sub-01_lesions.nrrd as a mask" \
+  "subject 'sub-01': .*pr-mask/sub-01/review.tsv was made on the prediction .*pr-mask/sub-01/lesions.tsv, whose lesions are not those of .*sub-01_lesions.nrrd as training reads it" \
   "$Q" evaluate --manifest "$T/c/cohort_pr_mask.tsv" --report "$T/e-prm" --arch aprl-rf --folds 3 --seeds 1 --quiet
 awk -F'\t' -v OFS='\t' '$1 == "sub-02" { $5 = "../pr-labels/sub-01/review.tsv" } { print }' "$T/c/cohort_pr_labels.tsv" >"$T/c/cohort_pr_other.tsv"
 check "... made on another subject's lesion map: refused, one line" one_line_error 1 \
-  "subject 'sub-02': .*pr-labels/sub-01/review.tsv was made on the prediction in .*pr-labels/sub-01, which read another lesion map than .*sub-02_lesions.nrrd" \
+  "subject 'sub-02': .*pr-labels/sub-01/review.tsv was made on the prediction .*pr-labels/sub-01/lesions.tsv, whose lesions are not those of .*sub-02_lesions.nrrd" \
   "$Q" evaluate --manifest "$T/c/cohort_pr_other.tsv" --report "$T/e-pro" --arch aprl-rf --folds 3 --seeds 1 --quiet
+# the mask run's folder predicted again by the labels: the review files stay, made on the old ids
+"$Q" predict --manifest "$T/c/cohort.tsv" --out-dir "$T/pr-mask" --lesion-input labels --threads 1 --quiet >/dev/null
+check "... made on an earlier run into the same folder (its probabilities differ): refused, one line" one_line_error 1 \
+  "subject 'sub-01': .*pr-mask/sub-01/review.tsv line [0-9]*: lesion [0-9]* was decided on another prediction than .*pr-mask/sub-01/lesions.tsv" \
+  "$Q" evaluate --manifest "$T/c/cohort_pr_mask.tsv" --report "$T/e-prm2" --arch aprl-rf --folds 3 --seeds 1 --quiet
 check "the random forest separates this cohort (pROC AUC > 0.7)" "$PY" -c "
 import json; m = json.load(open('$T/e-aprl-rf/metrics.json')); assert m['proc_auc'] > 0.7, m['proc_auc']"
 
@@ -471,6 +480,20 @@ check "subjects left out altogether beyond the four listed are named too" bash -
      --config '$T/tiny.yaml' --threads 1 2>'$T/u2.err' &&
   grep -q \"in 'sub-04' (.*), and [0-9]* in 2 more subjects (left out altogether: 'sub-05', 'sub-09')\" '$T/u2.err' &&
   grep -q '\"n_subjects\": 10,' '$T/e-u2/metrics.json'"
+# long table names: an entry that does not fit the notice is counted among the others, and a
+# subject left out altogether is still named
+mkdir -p "$T/u3" && for f in "$T"/c/*; do ln -sf "$f" "$T/u3/"; done
+long=$(printf 'x%.0s' $(seq 1 200))
+cp "$T/u3/cohort.tsv" "$T/u3/c0.tsv" && rm "$T/u3/cohort.tsv"
+for i in 02 03 04 05; do
+  if [ "$i" = 02 ] || [ "$i" = 03 ]; then sed '$d' "$T/c/sub-${i}_annotations.tsv" >"$T/u3/${long}_$i.tsv"
+  else head -1 "$T/c/sub-${i}_annotations.tsv" >"$T/u3/${long}_$i.tsv"; fi
+  sed -i "s/sub-${i}_annotations.tsv/${long}_$i.tsv/" "$T/u3/c0.tsv"
+done
+check "a notice of long table names still names every subject left out altogether" bash -c "
+  '$Q' evaluate --manifest '$T/u3/c0.tsv' --report '$T/e-u3' --arch aprl-rf --folds 3 --seeds 1 --bootstrap 0 \
+     --config '$T/tiny.yaml' --threads 1 2>'$T/u3.err' &&
+  grep 'are not annotated' '$T/u3.err' | grep -q \"'sub-04'\" && grep 'are not annotated' '$T/u3.err' | grep -q \"'sub-05'\""
 check "an annotation table whose subject column names another subject is warned about, once" \
   test "$(grep -c "warning: subject 'sub-06': $T/u/sub-06_annotations.tsv line 2: its subject column says 'sub-07'" "$T/u.err")" -eq 1
 # no rim+ at all, or in one subject only: said before any work, naming the manifest

@@ -142,6 +142,11 @@ others_ok() {
     grep -q "res2s/sub-x/review.tsv holds [0-9]* decisions\? by other reviewers than r9 (lesion [0-9]*: [a-z+-]* by r[0-9]): a decision made here on such a lesion replaces theirs" "$T/others.err"
 }
 check "a review file with another reviewer's decisions: a notice on open that decisions here replace theirs" others_ok
+check "... not for the same reviewer given with blanks around the name (the file stores it trimmed)" bash -c "
+  '$VIEWER' --cohort '$T/two.tsv' --results '$T/res2s' --subject sub-x --reviewer ' r4 ' --script <(printf 'quit\n') 2>'$T/others2.err' &&
+  ! grep -q 'by other reviewers' '$T/others2.err'"
+check "--reviewer of blanks only: usage error" one_line_error 2 "--reviewer needs a name" \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --reviewer "   " --export "$T/x.tsv"
 # the reviewed table of a whole cohort: every subject's lesions under a first column `subject`
 cohort_export_ok() {
   env -u DISPLAY "$VIEWER" --cohort "$T/two.tsv" --results "$T/res2s" --export "$T/all.tsv" 2>"$T/all.err" &&

@@ -254,8 +254,11 @@ static int parseArgs(const QStringList &args, Options *o) {
             }
         if (o->reviewer.isEmpty()) o->reviewer = "reviewer";
     }
-    if (o->reviewer.contains('\t') || o->reviewer.contains('\n'))
+    if (o->reviewer.contains('\t') || o->reviewer.contains('\n') || o->reviewer.contains('\r'))
         return usageError("--reviewer must not contain tabs or line breaks%s", "");
+    /* as the review file stores it (blanks around dropped), so that the name compares with its rows */
+    o->reviewer = o->reviewer.trimmed();
+    if (o->reviewer.isEmpty()) return usageError("--reviewer needs a name, not only blanks%s", "");
     bool anySubject = !o->paths.qsm.isEmpty() || !o->paths.flair.isEmpty() || !o->paths.lesions.isEmpty();
     if (!o->cohort.isEmpty() && anySubject) return usageError("give either --cohort or --qsm/--flair/--lesions%s", "");
     if (!o->subject.isEmpty() && o->cohort.isEmpty()) return usageError("--subject names a subject of a --cohort manifest%s", "");

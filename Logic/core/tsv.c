@@ -184,9 +184,9 @@ void qr_tsv_free(qr_tsv *t) {
 }
 
 int qr_tsv_column(const qr_tsv *t, const char *name) {
+    /* "QSM", "Lesion_ID" as spreadsheets and other tools write them; a name given twice, in any
+     * capitals, is refused when the table is read, so the first match is the only one */
     for (int c = 0; c < t->ncols; c++)
-        if (!strcmp(t->header[c], name)) return c;
-    for (int c = 0; c < t->ncols; c++) /* "QSM", "Lesion_ID" as spreadsheets and other tools write them */
         if (!strcasecmp(t->header[c], name)) return c;
     return -1;
 }

@@ -42,7 +42,7 @@ typedef struct qr_tsv {
 
 qr_status qr_tsv_read(const char *path, qr_tsv *t);
 void qr_tsv_free(qr_tsv *t);
-/* Column index of a header name (exactly, else ignoring case: "QSM" for "qsm"), or -1. */
+/* Column index of a header name, ignoring case ("QSM" for "qsm"), or -1. */
 int qr_tsv_column(const qr_tsv *t, const char *name);
 /* "; its header reads 'a<tab>b'" and, for a comma-separated or quoted header, what to change: the
  * end of a missing-column message. */

@@ -221,6 +221,10 @@ static int cmp_annotation(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+int qr_annotations_is_review(const qr_tsv *t) {
+    return qr_tsv_column(t, "decision") >= 0 && qr_tsv_column(t, "rim") < 0;
+}
+
 /* qr_annotations_read; `warn`: say when the table's subject column names another subject (once per
  * load: the class count before the images reads the tables too, silently). */
 static qr_status read_annotations(const char *path, const char *subject, int warn, qr_annotation **out, int64_t *n) {
@@ -233,7 +237,7 @@ static qr_status read_annotations(const char *path, const char *subject, int war
     st = qr_tsv_require(&t, "lesion_id", &cid);
     /* a review file of qsmrim-review (a decision column, no rim column) annotates the lesions
      * decided rim+ or rim-; unsure and undecided ones are left out, as unannotated lesions are */
-    const int cdec = qr_tsv_column(&t, "rim") < 0 ? qr_tsv_column(&t, "decision") : -1;
+    const int cdec = qr_annotations_is_review(&t) ? qr_tsv_column(&t, "decision") : -1;
     if (st == QR_OK && qr_tsv_column(&t, "rim") >= 0 && qr_tsv_column(&t, "decision") >= 0) {
         qr_tsv_free(&t);
         return qr_fail(QR_ERR_FORMAT,

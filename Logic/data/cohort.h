@@ -70,6 +70,10 @@ typedef struct qr_annotation {
 
 /* Read an annotation table; rows sorted by lesion_id. `subject` names it in messages. */
 qr_status qr_annotations_read(const char *path, const char *subject, qr_annotation **out, int64_t *n);
+/* 1 if an annotation table is a review file of qsmrim-review (a decision column and no rim column):
+ * its rim+ / rim- decisions are the labels. */
+struct qr_tsv;
+int qr_annotations_is_review(const struct qr_tsv *t);
 /* The rim+ and rim- rows of every annotation table of the cohort (read, not matched to the
  * lesion maps): a cohort that cannot train is refused before its images are read. */
 qr_status qr_cohort_count_labels(const qr_cohort *c, int64_t *npos, int64_t *nneg);

@@ -619,7 +619,7 @@ qr_status qr_batch_check_review_ids(const char *annotations, const qr_lesion_tab
     if (qr_tsv_read(annotations, &rv) != QR_OK) return QR_OK; /* reported by the annotation reader */
     const int cid = qr_tsv_column(&rv, "lesion_id"), cdec = qr_tsv_column(&rv, "decision"),
               cp = qr_tsv_column(&rv, "model_probability");
-    if (cid < 0 || cdec < 0 || qr_tsv_column(&rv, "rim") >= 0) { /* not a review file */
+    if (cid < 0 || !qr_annotations_is_review(&rv)) {
         qr_tsv_free(&rv);
         return QR_OK;
     }
@@ -635,54 +635,59 @@ qr_status qr_batch_check_review_ids(const char *annotations, const qr_lesion_tab
     if (st == QR_OK) st = qr_tsv_require(&pt, "center_a", &pa);
     if (st == QR_OK) st = qr_tsv_require(&pt, "center_s", &ps);
     if (st == QR_OK) st = qr_tsv_require(&pt, "probability", &pp);
-    /* 1. the prediction's lesions are this lesion map's, id by id (volume and centre as written) */
+    if (st == QR_OK && pt.nrows != lesions->n)
+        st = qr_fail(QR_ERR_FORMAT,
+                     "subject '%s': %s was made on the prediction %s, which lists %lld lesions, while %s holds %lld as "
+                     "training reads it (by its labels); its decisions would go to other lesions. Predict this lesion map "
+                     "(--lesion-input labels) into a new folder and review that",
+                     subject, annotations, path, (long long)pt.nrows, lesion_map, (long long)lesions->n);
+    /* 1. the prediction's lesions are this lesion map's, id by id (volume and centre as written);
+     * prob[k]: the prediction of the map's k-th lesion */
+    double *prob = malloc((size_t)(lesions->n > 0 ? lesions->n : 1) * sizeof *prob);
+    if (st == QR_OK && !prob) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     for (int64_t r = 0; st == QR_OK && r < pt.nrows; r++) {
         int64_t id;
-        double v, c[3];
+        double v, c[3], p;
         st = qr_tsv_get_int(&pt, r, pid, &id);
         if (st == QR_OK) st = qr_tsv_get_double(&pt, r, pv, &v);
         if (st == QR_OK) st = qr_tsv_get_double(&pt, r, pr, &c[0]);
         if (st == QR_OK) st = qr_tsv_get_double(&pt, r, pa, &c[1]);
         if (st == QR_OK) st = qr_tsv_get_double(&pt, r, ps, &c[2]);
+        if (st == QR_OK && qr_tsv_get_double(&pt, r, pp, &p) != QR_OK) p = NAN;
         if (st != QR_OK) break;
         const qr_lesion *l = id >= 1 && id <= INT32_MAX ? qr_lesion_table_find(lesions, (int32_t)id) : NULL;
-        const int same = l && fabs(l->volume_mm3 - v) <= 1e-6 * fmax(1.0, v) && fabs(l->center_ras[0] - c[0]) <= 0.002 &&
-                         fabs(l->center_ras[1] - c[1]) <= 0.002 && fabs(l->center_ras[2] - c[2]) <= 0.002;
-        if (!same || (r == pt.nrows - 1 && pt.nrows != lesions->n))
-            st = qr_fail(QR_ERR_FORMAT,
-                         "subject '%s': %s was made on the prediction %s, whose lesions are not those of %s as training "
-                         "reads it (by its labels): %s; its decisions would go to other lesions. Predict this lesion map "
-                         "(its labels: --lesion-input labels) into a new folder and review that",
-                         subject, annotations, path, lesion_map,
-                         !l ? "a lesion id the map does not hold" : same ? "another number of lesions"
-                                                                      : "a lesion of another size or place under the same id");
+        if (l && fabs(l->volume_mm3 - v) <= 1e-6 * fmax(1.0, v) && fabs(l->center_ras[0] - c[0]) <= 0.002 &&
+            fabs(l->center_ras[1] - c[1]) <= 0.002 && fabs(l->center_ras[2] - c[2]) <= 0.002) {
+            prob[l - lesions->items] = p;
+            continue;
+        }
+        st = qr_fail(QR_ERR_FORMAT,
+                     "subject '%s': %s was made on the prediction %s, whose lesion %lld is %s %s as training reads it "
+                     "(by its labels); its decisions would go to other lesions. Predict this lesion map "
+                     "(--lesion-input labels) into a new folder and review that",
+                     subject, annotations, path, (long long)id, l ? "another size or place than that lesion of" : "not in",
+                     lesion_map);
     }
-    if (st == QR_OK && pt.nrows == 0 && lesions->n > 0)
-        st = qr_fail(QR_ERR_FORMAT, "subject '%s': %s was made on the prediction %s, which lists no lesion, while %s holds %lld",
-                     subject, annotations, path, lesion_map, (long long)lesions->n);
     /* 2. the decisions were made on that prediction (a rerun into the folder keeps the review file) */
     for (int64_t r = 0; st == QR_OK && r < rv.nrows; r++) {
-        const char *d = qr_tsv_cell(&rv, r, cdec);
         int64_t id;
-        double then, now = NAN;
-        if (!strcmp(d, "none") || qr_tsv_get_int(&rv, r, cid, &id) != QR_OK || cp < 0 ||
-            qr_tsv_get_double(&rv, r, cp, &then) != QR_OK) /* bad cells: the annotation reader names them */
-            continue;
-        int64_t k = -1, pid_k;
-        for (int64_t q = 0; q < pt.nrows && k < 0; q++)
-            if (qr_tsv_get_int(&pt, q, pid, &pid_k) == QR_OK && pid_k == id) k = q;
-        if (k >= 0 && qr_tsv_get_double(&pt, k, pp, &now) != QR_OK) now = NAN;
-        if (k >= 0 && isfinite(then) && isfinite(now) && llabs(llround(then * 1e6) - llround(now * 1e6)) <= 1) continue;
-        if (k >= 0 && !isfinite(then)) continue; /* no probability recorded with the decision */
+        double then;
+        if (!strcmp(qr_tsv_cell(&rv, r, cdec), "none") || qr_tsv_get_int(&rv, r, cid, &id) != QR_OK || cp < 0 ||
+            qr_tsv_get_double(&rv, r, cp, &then) != QR_OK || !isfinite(then))
+            continue; /* no probability recorded with the decision; bad cells: the annotation reader names them */
+        const qr_lesion *l = id >= 1 && id <= INT32_MAX ? qr_lesion_table_find(lesions, (int32_t)id) : NULL;
+        const double now = l ? prob[l - lesions->items] : NAN;
+        if (isfinite(now) && llabs(llround(then * 1e6) - llround(now * 1e6)) <= 1) continue;
         char nowtxt[32];
-        if (k < 0) snprintf(nowtxt, sizeof nowtxt, "not in it");
-        else snprintf(nowtxt, sizeof nowtxt, "%.6f", now);
+        if (l) snprintf(nowtxt, sizeof nowtxt, "%.6f", now);
+        else snprintf(nowtxt, sizeof nowtxt, "not in it");
         st = qr_fail(QR_ERR_FORMAT,
                      "subject '%s': %s line %lld: lesion %lld was decided on another prediction than %s (P(rim+) %.6f "
                      "then, %s now): a later run into that folder kept the review file, and its lesion ids may name "
                      "other lesions now; review this prediction again",
                      subject, annotations, (long long)rv.lineno[r], (long long)id, path, then, nowtxt);
     }
+    free(prob);
     qr_tsv_free(&rv);
     qr_tsv_free(&pt);
     return st;

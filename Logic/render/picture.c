@@ -136,6 +136,36 @@ static void draw_tile(unsigned char *data, int stride, int x0, int y0, const vie
     }
 }
 
+/* A lesion's label and its place in the prediction, sorted by label to find a voxel's lesion. */
+typedef struct {
+    int32_t id;
+    int64_t u;
+} label_ref;
+
+typedef struct {
+    double sx, sy;
+    int64_t cnt;
+} label_sums;
+
+static int cmp_label_ref(const void *a, const void *b) {
+    int32_t x = ((const label_ref *)a)->id, y = ((const label_ref *)b)->id;
+    return (x > y) - (x < y);
+}
+
+/* Place in `by` (n entries sorted by id) of label `id`, or -1 (0 is background). */
+static int64_t find_label(const label_ref *by, int64_t n, int32_t id) {
+    int64_t lo = 0, hi = n;
+    if (id <= 0) return -1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (by[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && by[lo].id == id ? lo : -1;
+}
+
 static void text(cairo_t *cr, double x, double y, double size, const char *s, double r, double g, double b) {
     cairo_set_font_size(cr, size);
     cairo_move_to(cr, x, y);
@@ -236,10 +266,18 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
         return qr_fail(QR_ERR_NOMEM, "picture: cannot create a %dx%d image", W, H);
     }
     int64_t *idx = malloc((size_t)vw.w * (size_t)vw.h * sizeof *idx);
-    if (!idx) {
+    /* the lesions sorted by label, and per lesion the sums that place its number */
+    label_ref *by_id = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *by_id);
+    label_sums *sums = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *sums);
+    if (!idx || !by_id || !sums) {
+        free(idx);
+        free(by_id);
+        free(sums);
         cairo_surface_destroy(surf);
         return qr_fail(QR_ERR_NOMEM, "picture: out of memory");
     }
+    for (int64_t u = 0; u < p->n; u++) by_id[u] = (label_ref){p->lesions[u].id, u};
+    qsort(by_id, (size_t)p->n, sizeof *by_id, cmp_label_ref);
     cairo_t *cr = cairo_create(surf);
     cairo_set_source_rgb(cr, 0.08, 0.08, 0.1);
     cairo_paint(cr);
@@ -323,30 +361,35 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
         text(cr, pad + vw.w - 14, ytile + 16, 12, "L", 1, 1, 0.6);
         snprintf(buf, sizeof buf, "[%.0f, %.0f] ppb", opt.qsm_window[0], opt.qsm_window[1]);
         text(cr, pad + 4, ytile + vw.h - 6, 11, buf, 0.8, 0.8, 0.8);
-        /* numbers of the lesions cut by this plane, at their in-plane centroid */
+        /* numbers of the lesions cut by this plane, at their in-plane centroid: one pass over the
+         * plane's samples (every second pixel) adds each to its lesion's sums */
+        if (!p->labels.data) continue;
+        const int32_t *lab = qr_volume_i32(&p->labels);
+        memset(sums, 0, (size_t)p->n * sizeof *sums);
+        for (int y = 0; y < vw.h; y += 2)
+            for (int x = 0; x < vw.w; x += 2) {
+                int64_t i = sample_index(g, &vw, planes[r], x, y);
+                int64_t k = i >= 0 ? find_label(by_id, p->n, lab[i]) : -1;
+                if (k < 0) continue;
+                sums[k].sx += x;
+                sums[k].sy += y;
+                sums[k].cnt++;
+            }
         for (int64_t u = 0; u < p->n; u++) {
             const qr_lesion_result *R = &p->lesions[u];
-            double sx = 0, sy = 0;
-            int64_t cnt = 0;
-            for (int y = 0; y < vw.h; y += 2)
-                for (int x = 0; x < vw.w; x += 2) {
-                    int64_t i = sample_index(g, &vw, planes[r], x, y);
-                    if (i >= 0 && qr_volume_i32(&p->labels)[i] == R->id) {
-                        sx += x;
-                        sy += y;
-                        cnt++;
-                    }
-                }
-            if (!cnt) continue;
+            const label_sums *S = &sums[find_label(by_id, p->n, R->id)];
+            if (!S->cnt) continue;
             unsigned char c[3];
             qr_decision_color(R->decision, c);
             snprintf(buf, sizeof buf, "%d", R->id);
-            text(cr, 3 * pad + 2 * vw.w + sx / (double)cnt + 8, ytile + sy / (double)cnt - 8, 14, buf, c[0] / 255.0,
-                 c[1] / 255.0, c[2] / 255.0);
+            text(cr, 3 * pad + 2 * vw.w + S->sx / (double)S->cnt + 8, ytile + S->sy / (double)S->cnt - 8, 14, buf,
+                 c[0] / 255.0, c[1] / 255.0, c[2] / 255.0);
         }
     }
     cairo_destroy(cr);
     free(idx);
+    free(by_id);
+    free(sums);
 
     char tmp[QR_PATH_MAX];
     qr_status s = qr_temp_sibling(png_path, 1, tmp, sizeof tmp);

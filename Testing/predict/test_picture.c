@@ -192,6 +192,59 @@ static void test_picture_storage_order(void **state) {
     qr_volume_free(&flair2);
 }
 
+/* Count pixels of colour c in the box [x0, x1) x [y0, y1). */
+static int count_in_box(cairo_surface_t *s, const unsigned char c[3], int x0, int x1, int y0, int y1) {
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s), n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) {
+            uint32_t px = ((const uint32_t *)(d + (size_t)y * stride))[x];
+            n += ((px >> 16) & 255) == c[0] && ((px >> 8) & 255) == c[1] && (px & 255) == c[2];
+        }
+    return n;
+}
+
+/* Each lesion's number is written beside its own lesion, in its decision colour, whatever the
+ * labels' values and the order of the lesion list: lesions listed 70000 (rim+, patient right),
+ * then 3 (rim-, patient left), and a label of the map that the list does not hold. */
+static void test_picture_lesion_numbers(void **state) {
+    (void)state;
+    qr_prediction p;
+    qr_volume qsm, flair;
+    make_prediction(&p, &qsm, &flair);
+    for (int64_t i = 0; i < qr_volume_nvox(&qsm); i++) {
+        int32_t *lab = &qr_volume_i32(&p.labels)[i];
+        *lab = *lab == 1 ? 70000 : *lab == 2 ? 3 : *lab;
+    }
+    qr_volume_i32(&p.labels)[qr_geometry_index(&p.labels.geom, 30, 50, 4)] = 5; /* in no list */
+    p.lesions[0].id = 70000;
+    p.lesions[1].id = 3;
+    cairo_surface_t *s = render(&qsm, &flair, &p);
+    unsigned char red[3], blue[3];
+    qr_decision_color(QR_DECISION_RIM_POS, red);
+    qr_decision_color(QR_DECISION_RIM_NEG, blue);
+    /* third column from x = 3 pad + 2 tiles; tiles from y = 60 + 24 (no title); 0.5 mm pixels with
+     * the patient's right (LPS i = 0) at x = 1: lesion 70000 (i 10..15, j 20..25) centred near
+     * (26, 46), lesion 3 (i 45..50) near (96, 46). A number starts 8 px right of the centre with
+     * its baseline 8 px above it, clear of the outline. */
+    const int x0 = 3 * 8 + 2 * 128, y0 = 60 + 24, cy = 46, cx[2] = {26, 96};
+    for (int u = 0; u < 2; u++) {
+        int bx = x0 + cx[u] + 6, by = y0 + cy - 22;
+        int nred = count_in_box(s, red, bx, bx + 40, by, by + 14), nblue = count_in_box(s, blue, bx, bx + 40, by, by + 14);
+        if (u == 0) {
+            assert_true(nred > 10);
+            assert_int_equal(nblue, 0);
+        } else {
+            assert_true(nblue > 10);
+            assert_int_equal(nred, 0);
+        }
+    }
+    cairo_surface_destroy(s);
+    qr_prediction_free(&p);
+    qr_volume_free(&qsm);
+    qr_volume_free(&flair);
+}
+
 /* The picture is PNG whatever the name: a name that says otherwise is refused, naming the path. */
 static void test_picture_path_check(void **state) {
     (void)state;
@@ -208,6 +261,7 @@ static void test_picture_path_check(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_picture_colours_and_orientation),
                                        cmocka_unit_test(test_picture_storage_order),
+                                       cmocka_unit_test(test_picture_lesion_numbers),
                                        cmocka_unit_test(test_picture_path_check)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,7 @@ extern "C" {
 #include <itkImageSeriesWriter.h>
 #include <itkLinearInterpolateImageFunction.h>
 #include <itkMetaDataObject.h>
+#include <itkMultiThreaderBase.h>
 #include <itkNearestNeighborInterpolateImageFunction.h>
 #include <itkResampleImageFilter.h>
 
@@ -69,10 +70,16 @@ std::string one_line(const std::string &s) {
     return out;
 }
 
-// ITK and GDCM print warnings to stderr on their own; the library never prints.
-void quiet_toolkits() {
+// Before any ITK or GDCM object is made. ITK and GDCM print warnings to stderr on their own; the
+// library never prints. ITK's default thread pool starts its threads when the first filter,
+// reader or writer is made, inside a constructor that cannot report a failure: where threads
+// cannot be created (an address-space limit: each stack is reserved whole) the process ended in
+// std::terminate. ITK's platform threader creates threads only while a filter runs (resampling)
+// and reports a failure as an exception, which is caught below.
+void setup_toolkits() {
     static std::once_flag once;
     std::call_once(once, [] {
+        itk::MultiThreaderBase::SetGlobalDefaultThreader(itk::MultiThreaderBase::ThreaderEnum::Platform);
         itk::Object::GlobalWarningDisplayOff();
         gdcm::Trace::WarningOff();
         gdcm::Trace::DebugOff();
@@ -268,7 +275,7 @@ struct FileHeader {
 };
 
 qr_status open_header(const char *path, FileHeader *h, qr_read_info *info) {
-    quiet_toolkits();
+    setup_toolkits();
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no image path given");
     if (!exists(path)) return qr_fail(QR_ERR_IO, "%s: no such file or folder", path);
     QR_TRY(qr_image_precheck(path));
@@ -1177,7 +1184,7 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
     if (!path || !*path) return qr_fail(QR_ERR_INVALID_ARG, "no output path given");
     if (!v || !v->data) return qr_fail(QR_ERR_INVALID_ARG, "%s: nothing to write", path);
     if (std::strlen(path) >= sizeof out->path) return qr_fail(QR_ERR_INVALID_ARG, "path too long: %s", path);
-    quiet_toolkits();
+    setup_toolkits();
     QR_TRY(qr_geometry_validate(&v->geom, path));
     QR_TRY(qr_image_output_check(path));
     // a DICOM folder may be named with a slash at its end ("series/"): the folder is the name without it
@@ -1200,43 +1207,50 @@ extern "C" qr_status qr_image_write_pending(const char *path, const qr_volume *v
 
 // ---- resampling ----
 
+namespace {
+// src resampled onto out's grid by ITK's filter over `units` work units (0: ITK's default).
+template <typename TImage, typename T>
+void resample_itk(const qr_volume *src, qr_interp interp, double outside, unsigned units, qr_volume *out) {
+    using F = itk::ResampleImageFilter<TImage, TImage>;
+    auto f = F::New();
+    f->SetInput(view_as_itk<TImage, T>(src));
+    f->SetTransform(itk::IdentityTransform<double, 3>::New());
+    if (interp == QR_INTERP_LINEAR)
+        f->SetInterpolator(itk::LinearInterpolateImageFunction<TImage, double>::New());
+    else
+        f->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<TImage, double>::New());
+    f->SetDefaultPixelValue((T)outside);
+    f->SetOutputParametersFromImage(make_itk_image<TImage>(&out->geom));
+    if (units) f->SetNumberOfWorkUnits(units);
+    f->Update();
+    std::memcpy(out->data, f->GetOutput()->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(T));
+}
+} // namespace
+
 extern "C" qr_status qr_image_resample(const qr_volume *src, const qr_geometry *target, qr_interp interp,
                                        double outside, qr_volume *out) {
     std::memset(out, 0, sizeof *out);
     if (src->dtype == QR_INT32 && interp != QR_INTERP_NEAREST)
         return qr_fail(QR_ERR_INVALID_ARG, "label maps can only be resampled with nearest-neighbour interpolation");
+    setup_toolkits();
     QR_TRY(qr_volume_alloc(out, target, src->dtype));
-    try {
-        if (src->dtype == QR_FLOAT32) {
-            using F = itk::ResampleImageFilter<FloatImage, FloatImage>;
-            auto f = F::New();
-            f->SetInput(view_as_itk<FloatImage, float>(src));
-            f->SetTransform(itk::IdentityTransform<double, 3>::New());
-            if (interp == QR_INTERP_LINEAR)
-                f->SetInterpolator(itk::LinearInterpolateImageFunction<FloatImage, double>::New());
+    // Where the filter's threads cannot be started (an address-space limit: each thread's stack is
+    // reserved whole), it runs again on the calling thread alone: the same voxels, more slowly.
+    for (unsigned units = 0;; units = 1) {
+        try {
+            if (src->dtype == QR_FLOAT32)
+                resample_itk<FloatImage, float>(src, interp, outside, units, out);
             else
-                f->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<FloatImage, double>::New());
-            f->SetDefaultPixelValue((float)outside);
-            f->SetOutputParametersFromImage(make_itk_image<FloatImage>(target));
-            f->Update();
-            std::memcpy(out->data, f->GetOutput()->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(float));
-        } else {
-            using F = itk::ResampleImageFilter<IntImage, IntImage>;
-            auto f = F::New();
-            f->SetInput(view_as_itk<IntImage, int32_t>(src));
-            f->SetTransform(itk::IdentityTransform<double, 3>::New());
-            f->SetInterpolator(itk::NearestNeighborInterpolateImageFunction<IntImage, double>::New());
-            f->SetDefaultPixelValue((int32_t)outside);
-            f->SetOutputParametersFromImage(make_itk_image<IntImage>(target));
-            f->Update();
-            std::memcpy(out->data, f->GetOutput()->GetBufferPointer(), (size_t)qr_volume_nvox(out) * sizeof(int32_t));
+                resample_itk<IntImage, int32_t>(src, interp, outside, units, out);
+            return QR_OK;
+        } catch (const itk::ExceptionObject &e) {
+            const std::string what = one_line(e.GetDescription());
+            if (units == 0 && what.find("thread") != std::string::npos) continue;
+            qr_volume_free(out);
+            return qr_fail(QR_ERR_INTERNAL, "resampling failed: %s", what.c_str());
+        } catch (const std::bad_alloc &) {
+            qr_volume_free(out);
+            return qr_fail(QR_ERR_NOMEM, "resampling: out of memory");
         }
-    } catch (const itk::ExceptionObject &e) {
-        qr_volume_free(out);
-        return qr_fail(QR_ERR_INTERNAL, "resampling failed: %s", one_line(e.GetDescription()).c_str());
-    } catch (const std::bad_alloc &) {
-        qr_volume_free(out);
-        return qr_fail(QR_ERR_NOMEM, "resampling: out of memory");
     }
-    return QR_OK;
 }

@@ -138,8 +138,12 @@ static qr_status check_training_subject(qr_scorer *scorer, const input_names *nm
     return QR_OK;
 }
 
-static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, const qr_volume *lesions_in,
-                         const input_names *nm, const qr_predict_options *opt_in, qr_prediction *out) {
+/* in[3]: QSM, FLAIR and lesion map. With `take` the volumes are moved out of in[] (left empty)
+ * rather than copied: the file path reads them for this call only, and a copy of a 7 T subject
+ * would hold another 12 bytes per voxel. */
+static qr_status predict(qr_volume in[3], int take, const input_names *nm, const qr_predict_options *opt_in,
+                         qr_prediction *out) {
+    const qr_volume *qsm_in = &in[0], *flair_in = &in[1], *lesions_in = &in[2];
     memset(out, 0, sizeof *out);
     qr_predict_options opt = opt_in ? *opt_in : qr_predict_options_default();
     if (qsm_in->dtype != QR_FLOAT32 || flair_in->dtype != QR_FLOAT32)
@@ -162,9 +166,16 @@ static qr_status predict(const qr_volume *qsm_in, const qr_volume *flair_in, con
 #define CANCELLED() QR_CANCELLED(opt.cancel)
 
     progress(&opt, 0.0, "Checking inputs");
-    CHECK(qr_volume_copy(&qsm, qsm_in, QR_FLOAT32));
-    CHECK(qr_volume_copy(&flair, flair_in, QR_FLOAT32));
-    CHECK(qr_volume_copy(&lesions, lesions_in, QR_INT32));
+    if (take) {
+        qsm = in[0];
+        flair = in[1];
+        lesions = in[2];
+        memset(in, 0, 3 * sizeof *in);
+    } else {
+        CHECK(qr_volume_copy(&qsm, qsm_in, QR_FLOAT32));
+        CHECK(qr_volume_copy(&flair, flair_in, QR_FLOAT32));
+        CHECK(qr_volume_copy(&lesions, lesions_in, QR_INT32));
+    }
     qr_subject_align_info ai;
     CHECK(qr_subject_align(&qsm, &flair, &lesions, nm->qsm, nm->flair, nm->lesions, &ai));
 
@@ -277,20 +288,19 @@ done:
 qr_status qr_predict_volumes(const qr_volume *qsm, const qr_volume *flair, const qr_volume *lesions,
                              const qr_predict_options *opt, qr_prediction *out) {
     const input_names nm = {"QSM", "FLAIR", "lesion map", NULL};
-    return predict(qsm, flair, lesions, &nm, opt, out);
+    qr_volume in[3] = {*qsm, *flair, *lesions}; /* views of the caller's volumes: copied, not taken */
+    return predict(in, 0, &nm, opt, out);
 }
 
 qr_status qr_predict_files(const char *qsm_path, const char *flair_path, const char *lesions_path,
                            const qr_predict_options *opt, qr_prediction *out) {
     memset(out, 0, sizeof *out);
-    qr_volume qsm, flair, lesions;
+    qr_volume in[3];
     if (opt && opt->progress) opt->progress(0.0, "Reading volumes", opt->progress_user);
-    QR_TRY(qr_subject_read(qsm_path, flair_path, lesions_path, &qsm, &flair, &lesions));
+    QR_TRY(qr_subject_read(qsm_path, flair_path, lesions_path, &in[0], &in[1], &in[2]));
     const input_names nm = {qsm_path, flair_path, lesions_path, qsm_path};
-    qr_status s = predict(&qsm, &flair, &lesions, &nm, opt, out);
-    qr_volume_free(&qsm);
-    qr_volume_free(&flair);
-    qr_volume_free(&lesions);
+    qr_status s = predict(in, 1, &nm, opt, out);
+    for (int v = 0; v < 3; v++) qr_volume_free(&in[v]); /* left empty when predict took them */
     return s;
 }
 

@@ -62,6 +62,19 @@ sweep() {
 check "predict under every address-space limit: a result, or one out-of-memory line and the old table kept" \
   sweep predict "$T/t.tsv" "$Q" predict --qsm "${S}_qsm.nii.gz" --flair "${S}_flair.nii.gz" \
   --lesions "${S}_lesions.nii.gz" --out-table "$T/t.tsv" --out-prob "$T/p.nii.gz" --threads 2 --quiet
+# the FLAIR on a grid shifted by a fraction of a voxel: resampled by ITK's filter, whose threads
+# cannot always start under the limit (it then runs on the calling thread; ITK's thread pool
+# ended the process in std::terminate when it could not start its threads)
+"$PY" - "${S}_flair.nii.gz" "$T/flair_shift.nii.gz" <<'PYEOF'
+import sys, nibabel as nib, numpy as np
+im = nib.load(sys.argv[1])
+aff = im.affine.copy()
+aff[:3, 3] += [0.3, 0.2, 0.5]
+nib.save(nib.Nifti1Image(np.asarray(im.dataobj), aff, im.header), sys.argv[2])
+PYEOF
+check "predict with a FLAIR to resample under every address-space limit: a result, or one out-of-memory line" \
+  sweep predict "$T/t2.tsv" "$Q" predict --qsm "${S}_qsm.nii.gz" --flair "$T/flair_shift.nii.gz" \
+  --lesions "${S}_lesions.nii.gz" --out-table "$T/t2.tsv" --out-prob "$T/p2.nii.gz" --threads 2 --quiet
 check "features under every address-space limit: a result, or one out-of-memory line and the old table kept" \
   sweep features "$T/f.csv" "$Q" features --image "${S}_qsm.nii.gz" --lesions "${S}_lesions.nii.gz" \
   --out "$T/f.csv" --threads 2 --quiet

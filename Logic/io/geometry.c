@@ -30,6 +30,18 @@ int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order) {
     return changed;
 }
 
+double qr_geometry_obliquity_deg(const qr_geometry *g) {
+    qr_axis_order o;
+    qr_geometry_canonical_order(g, &o);
+    double worst = 0;
+    for (int w = 0; w < 3; w++) {
+        double c = fabs(g->direction[w * 3 + o.perm[w]]);
+        double deg = acos(c < 1 ? c : 1) * 180.0 / acos(-1.0);
+        if (deg > worst) worst = deg;
+    }
+    return worst;
+}
+
 void qr_axis_order_index(const qr_axis_order *order, const int64_t old_size[3], const double in[3], double out[3]) {
     for (int a = 0; a < 3; a++) {
         const int c = order->perm[a];

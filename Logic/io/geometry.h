@@ -60,6 +60,13 @@ typedef struct qr_axis_order {
  * 1e-6 the stored order wins), each mirrored when it points the other way. Returns 1 when that
  * changes anything, 0 when `g` is stored so already (small obliquity does not count). */
 int qr_geometry_canonical_order(const qr_geometry *g, qr_axis_order *order);
+/* The largest angle, in degrees, between an index axis of `g` and the world axis
+ * qr_geometry_canonical_order matches it with: 0 for a grid along the patient's axes, 45 where
+ * the matching is a tie. */
+double qr_geometry_obliquity_deg(const qr_geometry *g);
+/* Beyond this obliquity a small change of the header can change the matching (and with it the
+ * order in which the network reads the volumes): predict and training say so. */
+#define QR_OBLIQUE_WARN_DEG 35.0
 /* `out` = `in` in storage order `order` (a new volume; geometry adjusted so every voxel keeps its
  * world position). */
 qr_status qr_volume_reorder(const qr_volume *in, const qr_axis_order *order, qr_volume *out);

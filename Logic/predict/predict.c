@@ -193,6 +193,10 @@ static qr_status predict(qr_volume in[3], int take, const input_names *nm, const
     if (reordered)
         qr_log(QR_LOG_NOTICE, "%s is not stored with i -> Left, j -> Posterior, k -> Superior as the training data were; the lesions are scored on the three volumes in that order (axes swapped or mirrored, no interpolation)",
                nm->qsm);
+    const double oblique = qr_geometry_obliquity_deg(&qsm.geom);
+    if (oblique > QR_OBLIQUE_WARN_DEG)
+        qr_log(QR_LOG_WARNING, "%s: an axis of its grid lies %.0f degrees from the patient axis it is read along: the network reads the volumes in the order of the nearest patient axes, and this near 45 degrees a small change of the header can change that order and the result (a grid resampled along the patient axes does not depend on it)",
+               nm->qsm, oblique);
     const qr_volume *sq = reordered ? &ordered[0] : &qsm, *sf = reordered ? &ordered[1] : &flair,
                     *sl = reordered ? &ordered[2] : &out->labels;
     const qr_lesion_table *st = reordered ? &ordered_table : &table;

@@ -377,7 +377,9 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
     char *params_text = NULL;
     qr_status st = begin_dataset(d, o, c->n, &rad, &params_text);
     int64_t cap = 0;
-    int reordered = 0;
+    int reordered = 0, oblique = 0;
+    double oblique_max = 0;
+    char oblique_first[sizeof c->entries[0].subject] = "";
     int64_t *unannotated = calloc((size_t)(c->n > 0 ? c->n : 1), sizeof *unannotated), *maplesions = NULL;
     if (st == QR_OK && !unannotated) st = qr_fail(QR_ERR_NOMEM, "out of memory");
     if (st == QR_OK && !(maplesions = calloc((size_t)(c->n > 0 ? c->n : 1), sizeof *maplesions)))
@@ -404,6 +406,9 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
             if (!qr_lesion_table_find(&s.lesions, ann[a].lesion_id)) st = missing_label(e, &s, ann[a].lesion_id);
         if (st == QR_OK && nann > 0) st = binary_mask_check(e, &s);
         reordered += s.reordered;
+        const double ob = qr_geometry_obliquity_deg(&s.qsm.geom);
+        if (ob > QR_OBLIQUE_WARN_DEG && !oblique++) snprintf(oblique_first, sizeof oblique_first, "%s", e->subject);
+        if (ob > QR_OBLIQUE_WARN_DEG && ob > oblique_max) oblique_max = ob;
         qr_feature_table ft;
         memset(&ft, 0, sizeof ft);
         int cached = 0;
@@ -424,6 +429,9 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
     if (st == QR_OK && reordered)
         qr_log(QR_LOG_NOTICE, "%d of %d subjects are not stored with i -> Left, j -> Posterior, k -> Superior; their lesions are used with the volumes in that order (axes swapped or mirrored, no interpolation), as predict does",
                reordered, c->n);
+    if (st == QR_OK && oblique)
+        qr_log(QR_LOG_WARNING, "%d of %d subjects (the first: '%s') have a grid axis up to %.0f degrees from the patient axis it is read along: near 45 degrees a small change of the header can change the order in which the network reads the volumes (grids resampled along the patient axes do not depend on it)",
+               oblique, c->n, oblique_first, oblique_max);
     free(params_text);
     qr_radiomics_free(rad);
     if (st == QR_OK) leave_out_unannotated(c, d, unannotated, maplesions);

@@ -973,6 +973,7 @@ static void test_geometry_canonical_order_at_45_degrees(void **state) {
         memcpy(g.direction, d, sizeof d);
         qr_axis_order o;
         const int changed = qr_geometry_canonical_order(&g, &o);
+        assert_true(fabs(qr_geometry_obliquity_deg(&g) - 45.0) < 0.1); /* a tie, or close to one */
         if (t < 3) { /* a tie: the stored order is kept */
             assert_int_equal(changed, 0);
             for (int a = 0; a < 3; a++) assert_true(o.perm[a] == a && !o.flip[a]);
@@ -1003,6 +1004,17 @@ static void test_geometry_canonical_order_at_45_degrees(void **state) {
     qr_axis_order o;
     assert_int_equal(qr_geometry_canonical_order(&g, &o), 0);
     for (int k = 0; k < 3; k++) assert_true(o.perm[k] == k && !o.flip[k]);
+    /* the worst axis: acos(0.544) */
+    assert_true(fabs(qr_geometry_obliquity_deg(&g) - acos(d[4]) * 180 / M_PI) < 1e-9 && d[4] > 0.54 && d[4] < 0.55);
+    /* 20 degrees about S, mirrored axes: 20; the test grid's 10 degrees: 10; the identity: 0 */
+    const double c20 = cos(20 * M_PI / 180), s20 = sin(20 * M_PI / 180);
+    const double r20[9] = {-c20, -s20, 0, -s20, c20, 0, 0, 0, -1};
+    memcpy(g.direction, r20, sizeof r20);
+    assert_true(fabs(qr_geometry_obliquity_deg(&g) - 20.0) < 1e-9);
+    g = test_geometry(9, 7, 5);
+    assert_true(fabs(qr_geometry_obliquity_deg(&g) - 10.0) < 1e-9);
+    g = qr_geometry_identity(9, 7, 5);
+    assert_true(qr_geometry_obliquity_deg(&g) == 0.0);
 }
 
 static void test_geometry_reorder_not_resample(void **state) {

@@ -162,9 +162,11 @@ echo "== 3d. an oblique subject whose FLAIR alone is stored in another axis orde
 import sys, os, nibabel as nib, numpy as np
 s, w = sys.argv[1:3]
 n = os.path.basename(s)
-t = np.deg2rad(15.0)
-rot = np.array([[np.cos(t), -np.sin(t), 0, 0], [np.sin(t), np.cos(t), 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
-for v in ("same", "mixed"):
+def rz(deg):
+    t = np.deg2rad(deg)
+    return np.array([[np.cos(t), -np.sin(t), 0, 0], [np.sin(t), np.cos(t), 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+for v in ("same", "mixed", "t40"):
+    rot = rz(40.0 if v == "t40" else 15.0)
     os.makedirs("%s/%s/%s" % (w, v, n), exist_ok=True)
     for kind in ("qsm", "flair", "lesions"):
         im = nib.load("%s/%s_%s.nii.gz" % (s, n, kind))
@@ -175,9 +177,13 @@ for v in ("same", "mixed"):
         out.set_data_dtype(im.get_data_dtype())
         nib.save(out, "%s/%s/%s/%s_%s.nii.gz" % (w, v, n, n, kind))
 EOF
-for v in same mixed; do
+for v in same mixed t40; do
   pred "$W/obl/$v/sub-001" "$W/obl/$v" 2>"$W/obl/$v.stderr" >/dev/null || fail "oblique $v: $(cat "$W/obl/$v.stderr")"
 done
+# 15 degrees: the order of the nearest axes is clear; 40 degrees: near the tie, said
+grep -q "degrees from the patient axis" "$W/obl/same.stderr" && fail "15 degrees oblique got the near-45 warning: $(cat "$W/obl/same.stderr")"
+grep -q "sub-001_qsm.nii.gz: an axis of its grid lies 40 degrees from the patient axis it is read along" "$W/obl/t40.stderr" ||
+  fail "40 degrees oblique: no warning: $(cat "$W/obl/t40.stderr")"
 cmp "$W/obl/same.tsv" "$W/obl/mixed.tsv" || fail "oblique, FLAIR in another order: another table: $(diff "$W/obl/same.tsv" "$W/obl/mixed.tsv" | head -5)"
 grep -q "is stored in another axis order than .*no interpolation" "$W/obl/mixed.stderr" || fail "no reordering notice for the FLAIR: $(cat "$W/obl/mixed.stderr")"
 grep -q "resampled" "$W/obl/mixed.stderr" && fail "the FLAIR was resampled: $(cat "$W/obl/mixed.stderr")"

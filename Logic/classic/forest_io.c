@@ -8,7 +8,7 @@
 
 static herr_t write_1d(hid_t g, const char *name, hid_t file_type, hid_t mem_type, hsize_t n, const void *data) {
     hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t ds = H5Dcreate2(g, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = qr_h5_dataset_create(g, name, file_type, sp, H5P_DEFAULT);
     herr_t e = ds >= 0 ? H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) : -1;
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);

@@ -163,15 +163,36 @@ int qr_h5_attr_string(hid_t obj, const char *name, char *out, size_t n) {
 
 static const char SEAL_MAGIC[] = "QSMRIM-HDF5-SEAL 1\n";
 
-hid_t qr_h5_create(const char *path) { return room_for_a_file() ? H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1; }
-
-hid_t qr_h5_create_sealable(const char *path) {
+/* A file whose root group keeps no times, with a user block of `userblock` bytes (0: none). */
+static hid_t create_file(const char *path, hsize_t userblock) {
     if (!room_for_a_file()) return -1;
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (fcpl < 0) return -1;
-    hid_t f = H5Pset_userblock(fcpl, QR_H5_SEAL_BYTES) >= 0 ? H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT) : -1;
+    hid_t f = H5Pset_obj_track_times(fcpl, 0) >= 0 && (!userblock || H5Pset_userblock(fcpl, userblock) >= 0)
+                  ? H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)
+                  : -1;
     H5Pclose(fcpl);
     return f;
+}
+
+hid_t qr_h5_create(const char *path) { return create_file(path, 0); }
+
+hid_t qr_h5_create_sealable(const char *path) { return create_file(path, QR_H5_SEAL_BYTES); }
+
+hid_t qr_h5_dataset_create(hid_t loc, const char *name, hid_t type, hid_t space, hid_t lcpl) {
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (dcpl < 0) return -1;
+    hid_t ds = H5Pset_obj_track_times(dcpl, 0) >= 0 ? H5Dcreate2(loc, name, type, space, lcpl, dcpl, H5P_DEFAULT) : -1;
+    H5Pclose(dcpl);
+    return ds;
+}
+
+hid_t qr_h5_group_create(hid_t loc, const char *name) {
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    if (gcpl < 0) return -1;
+    hid_t g = H5Pset_obj_track_times(gcpl, 0) >= 0 ? H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT) : -1;
+    H5Pclose(gcpl);
+    return g;
 }
 
 /* CRC-32 and byte count of fp from its current position to the end. */
@@ -252,7 +273,7 @@ int qr_h5_write_u64s(hid_t loc, const char *name, const uint64_t *v, int64_t n) 
     hsize_t dn[1] = {(hsize_t)n};
     hid_t sp = H5Screate_simple(1, dn, NULL);
     if (sp < 0) return -1;
-    hid_t ds = H5Dcreate2(loc, name, H5T_STD_U64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = qr_h5_dataset_create(loc, name, H5T_STD_U64LE, sp, H5P_DEFAULT);
     int ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
     if (ds >= 0 && H5Dclose(ds) < 0) ok = 0;
     H5Sclose(sp);

@@ -84,6 +84,12 @@ hid_t qr_h5_open_readonly(const char *path);
 hid_t qr_h5_create(const char *path);
 /* qr_h5_create with room for the seal; close it, then qr_h5_seal(path). */
 hid_t qr_h5_create_sealable(const char *path);
+/* H5Dcreate2 and H5Gcreate2 without the creation and change times HDF5 otherwise stamps in each
+ * object's header (as these two files do for their root group), so the same content gives the
+ * same bytes: a model trained twice differs only in its `date` attribute. lcpl: H5P_DEFAULT or a
+ * link creation list. */
+hid_t qr_h5_dataset_create(hid_t loc, const char *name, hid_t type, hid_t space, hid_t lcpl);
+hid_t qr_h5_group_create(hid_t loc, const char *name);
 
 /* Write the seal of a closed file created by qr_h5_create_sealable, or write it again after an
  * edit (HDF5 keeps the user block of a file opened read-write). QR_ERR_IO for a file whose first

@@ -281,12 +281,12 @@ qr_status qr_feature_cache_store(const char *dir, const char *key, const char *c
         if (e >= 0) {
             hsize_t d2[2] = {(hsize_t)t->n, (hsize_t)t->nfeatures}, d1[1] = {(hsize_t)t->n}, dn[1] = {(hsize_t)t->nfeatures};
             hid_t sp = H5Screate_simple(2, d2, NULL);
-            hid_t ds = H5Dcreate2(file, "features", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            hid_t ds = qr_h5_dataset_create(file, "features", H5T_IEEE_F64LE, sp, H5P_DEFAULT);
             if (ds < 0 || (t->n > 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->values) < 0)) e = -1;
             if (ds >= 0) H5Dclose(ds);
             H5Sclose(sp);
             sp = H5Screate_simple(1, d1, NULL);
-            ds = H5Dcreate2(file, "lesion_id", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            ds = qr_h5_dataset_create(file, "lesion_id", H5T_STD_I32LE, sp, H5P_DEFAULT);
             if (ds < 0 || (t->n > 0 && H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, t->lesion_id) < 0)) e = -1;
             if (ds >= 0) H5Dclose(ds);
             H5Sclose(sp);
@@ -294,7 +294,7 @@ qr_status qr_feature_cache_store(const char *dir, const char *key, const char *c
             H5Tset_size(st, len);
             H5Tset_strpad(st, H5T_STR_NULLTERM);
             sp = H5Screate_simple(1, dn, NULL);
-            ds = H5Dcreate2(file, "feature_names", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            ds = qr_h5_dataset_create(file, "feature_names", st, sp, H5P_DEFAULT);
             if (ds < 0 || H5Dwrite(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, nb) < 0) e = -1;
             if (ds >= 0) H5Dclose(ds);
             H5Sclose(sp);

@@ -141,7 +141,7 @@ void qr_nn_batch_file_free(qr_nn_batch_file *b) {
 
 static int write_f32(hid_t f, const char *name, int nd, const hsize_t *d, const float *v) {
     hid_t sp = H5Screate_simple(nd, d, NULL);
-    hid_t ds = H5Dcreate2(f, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = qr_h5_dataset_create(f, name, H5T_NATIVE_FLOAT, sp, H5P_DEFAULT);
     int ok = ds >= 0 && H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0;
     if (ds >= 0) H5Dclose(ds);
     H5Sclose(sp);

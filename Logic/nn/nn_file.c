@@ -78,7 +78,7 @@ static int dset_write(hid_t loc, const char *name, hid_t type, int ndim, const i
     hid_t sp = ndim == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(ndim, d, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t ds = H5Dcreate2(loc, name, type, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t ds = qr_h5_dataset_create(loc, name, type, sp, lcpl);
     int ok = ds >= 0 && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0;
     if (ds >= 0) H5Dclose(ds);
     H5Pclose(lcpl);
@@ -120,7 +120,7 @@ static int write_config(hid_t f, const qr_nn_model *m) {
 static int write_member(hid_t f, const char *group, const qr_nn_model *m, int which, float *buf) {
     const qr_nn_spec *s = &m->spec;
     const qr_nn_member *mb = &m->members[which];
-    hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = qr_h5_group_create(f, group);
     if (g < 0) return 0;
     int ok = attr_int(g, "fold", mb->fold) && attr_int(g, "seed", mb->seed);
     for (int i = 0; ok && i < s->nt; i++) {
@@ -520,7 +520,7 @@ static int ckpt_writer(hid_t f, const void *argp) {
     if (!write_model(f, m, t->member)) return 0;
     float *buf = malloc(sizeof(float) * (size_t)max_numel(s));
     if (!buf) return 0;
-    hid_t g = H5Gcreate2(f, "optimizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = qr_h5_group_create(f, "optimizer");
     int ok = g >= 0;
     int64_t ms[QR_NN_MAX_MILESTONES + 1];
     for (int i = 0; i < t->opt.n_milestones; i++) ms[i] = t->opt.milestones[i];
@@ -556,7 +556,7 @@ static int ckpt_writer(hid_t f, const void *argp) {
         if (fl->type == QR_NN_FIELD_TEXT) {
             if (extra < 0)
                 extra = H5Lexists(f, "extra", H5P_DEFAULT) > 0 ? H5Gopen2(f, "extra", H5P_DEFAULT)
-                                                               : H5Gcreate2(f, "extra", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                                                               : qr_h5_group_create(f, "extra");
             ok = extra >= 0 && attr_str(extra, fl->name, fl->data);
             continue;
         }

@@ -260,20 +260,20 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
             H5Tset_size(st_t, len);
             hsize_t dn[1] = {(hsize_t)l->nsel}, di[2] = {(hsize_t)l->nmembers, (hsize_t)l->nsel};
             hid_t sp = H5Screate_simple(1, dn, NULL);
-            hid_t ds = H5Dcreate2(file, "feature_names", st_t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            hid_t ds = qr_h5_dataset_create(file, "feature_names", st_t, sp, H5P_DEFAULT);
             e |= ds >= 0 ? H5Dwrite(ds, st_t, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) : -1;
             if (ds >= 0) H5Dclose(ds);
             H5Sclose(sp);
             H5Tclose(st_t);
             sp = H5Screate_simple(2, di, NULL);
-            ds = H5Dcreate2(file, "impute_mean", H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            ds = qr_h5_dataset_create(file, "impute_mean", H5T_IEEE_F64LE, sp, H5P_DEFAULT);
             e |= ds >= 0 ? H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, l->impute) : -1;
             if (ds >= 0) H5Dclose(ds);
             H5Sclose(sp);
             for (int m = 0; m < l->nmembers && e >= 0; m++) {
                 char gname[32];
                 snprintf(gname, sizeof gname, "member%d", m);
-                hid_t g = H5Gcreate2(file, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                hid_t g = qr_h5_group_create(file, gname);
                 if (g < 0 || qr_forest_write_h5(&l->forests[m], (int64_t)g) != QR_OK) e = -1;
                 if (g >= 0) H5Gclose(g);
             }

@@ -22,6 +22,7 @@
 
 #include "core/h5util.h"
 #include "data/feature_cache.h"
+#include "h5_times.h"
 
 static char g_dir[512];
 
@@ -159,6 +160,11 @@ static void test_store_load(void **state) {
     assert_int_equal(qr_feature_cache_load(cache, key, names, 3, &got, &found), QR_OK);
     assert_int_equal(found, 1);
     assert_int_equal(got.n, 4);
+    {
+        char file[1200];
+        snprintf(file, sizeof file, "%s/%s.h5", cache, key);
+        assert_int_equal(h5_timed_objects(file), 0);
+    }
     assert_memory_equal(got.lesion_id, ids, sizeof ids);
     for (int i = 0; i < 12; i++) assert_true(got.values[i] == vals[i] || (isnan(vals[i]) && isnan(got.values[i])));
     qr_feature_table_free(&got);

@@ -34,6 +34,7 @@
 #include "train/learner.h"
 
 #include "train/mini_dataset.h"
+#include "h5_times.h"
 
 typedef struct stopper {
     int stop_after_epochs;
@@ -94,6 +95,7 @@ static void test_resume_is_exact(void **state) {
     stop_into(&o, &s, ckpt);
     assert_int_equal(qr_learner_fit(&g_ds, idx, n, &o, &resumed), QR_ERR_CANCELLED);
     assert_true(qr_path_is_file(ckpt)); /* the last epoch's checkpoint is kept */
+    assert_int_equal(h5_timed_objects(ckpt), 0);
     assert_string_equal(qr_last_error(), "training interrupted in epoch 2 (the checkpoint of epoch 1 is kept)");
     /* stopped in the first epoch: no checkpoint, and the message does not claim one */
     char early[1100];
@@ -150,6 +152,7 @@ static void test_resume_is_exact(void **state) {
     snprintf(info.training_data, sizeof info.training_data, "mini cohort");
     info.seed = 5;
     assert_int_equal(qr_learner_save(straight, path, &info), QR_OK);
+    assert_int_equal(h5_timed_objects(path), 0); /* the same content, the same bytes (but the date) */
     qr_learner *loaded;
     qr_model_info back;
     assert_int_equal(qr_learner_load(path, "cpu", &loaded, &back), QR_OK);
@@ -286,6 +289,7 @@ static void test_forest_learner(void **state) {
     info.training_qsm = trained;
     info.n_training_qsm = 3;
     assert_int_equal(qr_learner_save(l, path, &info), QR_OK);
+    assert_int_equal(h5_timed_objects(path), 0);
     uint64_t *subs;
     int64_t nsubs;
     assert_int_equal(qr_model_training_subjects(path, &subs, &nsubs), QR_OK);

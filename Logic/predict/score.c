@@ -89,18 +89,7 @@ qr_status qr_scorer_open(const char *model_path, const char *device, int threads
     if (k >= sizeof s->device) k = sizeof s->device - 1;
     memcpy(s->device, d, k);
     s->device[k] = 0;
-    /* what decides the rounding: the description without its thread count,
-     * "cpu (AVX-512 kernels, 2 threads)" -> "cpu (AVX-512 kernels)" */
-    snprintf(s->engine, sizeof s->engine, "%s", d);
-    char *th = strstr(s->engine, " thread");
-    if (th) {
-        char *from = th, *to = th + strlen(" thread");
-        while (from > s->engine && from[-1] >= '0' && from[-1] <= '9') from--;
-        if (*to == 's') to++;
-        if (from - s->engine >= 2 && from[-2] == ',' && from[-1] == ' ') from -= 2; /* ", 2 threads" */
-        else if (to[0] == ',' && to[1] == ' ') to += 2;                           /* "2 threads, " */
-        memmove(from, to, strlen(to) + 1);
-    }
+    qr_learner_engine(s->learner, s->engine, sizeof s->engine); /* what decides the rounding */
     qr_log(QR_LOG_INFO, "model %s (%s, %d member%s) on %s", s->path, qr_arch_to_name(qr_learner_arch(s->learner)),
            qr_learner_members(s->learner), qr_learner_members(s->learner) == 1 ? "" : "s", d);
     *out = s;

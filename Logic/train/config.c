@@ -329,7 +329,7 @@ static void describe_lr(const qr_train_config *c, char *buf, size_t n) {
     if (!strcmp(c->lr_schedule, "plateau")) {
         for (int i = 0; i < c->n_plateau_rates && k >= 0 && (size_t)k < n; i++)
             k += snprintf(buf + k, n - (size_t)k, " -> %g", c->plateau_rates[i]);
-        if (k >= 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " on plateaus of %d epochs", c->plateau_patience);
+        if (k >= 0 && (size_t)k < n) snprintf(buf + k, n - (size_t)k, " on plateaus of %d epoch%s", c->plateau_patience, c->plateau_patience == 1 ? "" : "s");
     }
 }
 

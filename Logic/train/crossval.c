@@ -111,10 +111,53 @@ static void job_path(const char *work, int f, int s, const char *ext, char *out,
     snprintf(out, n, "%s/fold%d-seed%d%s", work, f + 1, s + 1, ext);
 }
 
-/* Read a finished job's probabilities into member_prob[., s]; 1 if the file matches. */
-static int load_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, int s, int nseeds, double *mp) {
+/* The engines the jobs of a run were computed on (qr_learner_engine), with their job counts: a
+ * resumed run on another device mixes them, which is said once at the end. */
+#define MAX_ENGINES 4
+typedef struct {
+    char name[MAX_ENGINES][200];
+    int jobs[MAX_ENGINES], n, more;
+} engine_count;
+
+static void count_engine(engine_count *e, const char *name) {
+    if (!name[0]) return; /* a job file of an older qsmrim: not recorded */
+    for (int k = 0; k < e->n; k++)
+        if (!strcmp(e->name[k], name)) {
+            e->jobs[k]++;
+            return;
+        }
+    if (e->n == MAX_ENGINES) {
+        e->more++;
+        return;
+    }
+    snprintf(e->name[e->n], sizeof e->name[e->n], "%s", name);
+    e->jobs[e->n++] = 1;
+}
+
+static void notice_engines(const engine_count *e) {
+    if (e->n + (e->more > 0) < 2) return;
+    char list[1024] = "";
+    size_t k = 0;
+    for (int i = 0; i < e->n && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%d on %s", i ? ", " : "", e->jobs[i], e->name[i]);
+    if (e->more && k < sizeof list) snprintf(list + k, sizeof list - k, ", %d on others", e->more);
+    qr_log(QR_LOG_NOTICE, "the jobs of this cross-validation were computed on more than one engine (%s: a run resumed on another device): its results differ from a run on one engine in the last digits (rounding)",
+           list);
+}
+
+/* Read a finished job's probabilities into member_prob[., s]; 1 if the file matches. Its engine
+ * goes to engine[200] ("" when the file does not record one). */
+static int load_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, int s, int nseeds, double *mp,
+                    char engine[200]) {
     qr_tsv t;
+    engine[0] = 0;
     if (qr_tsv_read(path, &t) != QR_OK) return 0;
+    const char *rec = t.comments ? strstr(t.comments, "# engine: ") : NULL;
+    if (rec) {
+        rec += strlen("# engine: ");
+        size_t len = strcspn(rec, "\r\n");
+        snprintf(engine, 200, "%.*s", (int)(len < 199 ? len : 199), rec);
+    }
     int ci = qr_tsv_column(&t, "index"), cl = qr_tsv_column(&t, "lesion_id"), cp = qr_tsv_column(&t, "probability");
     int ok = ci >= 0 && cl >= 0 && cp >= 0 && t.nrows == n;
     for (int64_t r = 0; ok && r < n; r++) {
@@ -128,9 +171,11 @@ static int load_job(const qr_dataset *d, const char *path, const int64_t *idx, i
     return ok;
 }
 
-static qr_status save_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, const double *p) {
+static qr_status save_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, const double *p,
+                          const char *engine) {
     qr_atomic a;
     QR_TRY(qr_atomic_open(&a, path));
+    fprintf(a.fp, "# engine: %s\n", engine);
     fputs("index\tsubject\tlesion_id\tprobability\n", a.fp);
     for (int64_t r = 0; r < n; r++)
         fprintf(a.fp, "%lld\t%s\t%d\t%.17g\n", (long long)idx[r], d->subject[d->subject_of[idx[r]]], d->lesion_id[idx[r]], p[r]);
@@ -178,6 +223,8 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
     }
     for (int64_t i = 0; st == QR_OK && i < d->n; i++) out->fold[i] = out->subject_fold[d->subject_of[i]];
     double t0 = now_s();
+    engine_count engines;
+    memset(&engines, 0, sizeof engines);
     int jobs = o->nfolds * o->nseeds, done = 0;
     for (int f = 0; st == QR_OK && f < o->nfolds; f++) {
         int64_t ntr = 0, nte = 0;
@@ -192,7 +239,9 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
             if (o->workdir) {
                 job_path(o->workdir, f, s, ".tsv", res, sizeof res);
                 job_path(o->workdir, f, s, ".ckpt.h5", ckpt, sizeof ckpt);
-                if (o->resume && qr_path_is_file(res) && load_job(d, res, te, nte, s, o->nseeds, out->member_prob)) {
+                char eng[200];
+                if (o->resume && qr_path_is_file(res) && load_job(d, res, te, nte, s, o->nseeds, out->member_prob, eng)) {
+                    count_engine(&engines, eng);
                     if (o->job) o->job(f, s, done, jobs, 1, o->user);
                     continue;
                 }
@@ -209,16 +258,20 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
                 break;
             }
             st = qr_learner_predict(l, d, te, nte, p, NULL);
+            char eng[200];
+            qr_learner_engine(l, eng, sizeof eng);
+            count_engine(&engines, eng);
             qr_learner_free(l);
             if (st != QR_OK) break;
             for (int64_t r = 0; r < nte; r++) out->member_prob[te[r] * o->nseeds + s] = p[r];
             if (o->workdir) {
-                st = save_job(d, res, te, nte, p);
+                st = save_job(d, res, te, nte, p, eng);
                 if (st == QR_OK && qr_path_is_file(ckpt)) remove(ckpt); /* the job is done */
             }
         }
     }
     out->seconds = now_s() - t0;
+    if (st == QR_OK) notice_engines(&engines);
     free(tr);
     free(te);
     free(p);

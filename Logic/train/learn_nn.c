@@ -63,6 +63,21 @@ static qr_status check_settings_record(const char *checkpoint, const char *setti
     return QR_OK;
 }
 
+/* A checkpoint written on another engine (a GPU run continued on the CPU, or the reverse): said
+ * once, as the result then differs from an uninterrupted run's on either in the last digits. A
+ * checkpoint that does not record its engine (an older qsmrim wrote it) is not judged. */
+static void notice_other_engine(const char *checkpoint, const char *engine) {
+    char there[200];
+    qr_nn_field f = {"engine", QR_NN_FIELD_TEXT, there, sizeof there};
+    if (qr_nn_checkpoint_read_fields(checkpoint, &f, 1) != QR_OK) {
+        qr_clear_error();
+        return;
+    }
+    if (strcmp(there, engine) != 0)
+        qr_log(QR_LOG_NOTICE, "%s was written on %s and training goes on on %s: the model will differ from an uninterrupted run's on either in the last digits (rounding)",
+               checkpoint, there, engine);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -302,17 +317,20 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
 
     int start = 0;
     const char *settings = o->settings ? o->settings : "";
+    char engine[200];
+    qr_learner_engine(l, engine, sizeof engine);
     int64_t epochs_done = 0, settings_hash = settings_fingerprint(settings), stored_hash = 0;
     lr_plateau pl = {0, INFINITY, 0};
     /* saved: all six; loaded: the first two, which every checkpoint has (the record is compared
      * before, where the checkpoint keeps it), and with a plateau schedule its state (a checkpoint
      * without it was written with other settings, which the hash has refused by then) */
-    qr_nn_field fields[6] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
+    qr_nn_field fields[7] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},
                              {"settings_hash", QR_NN_FIELD_I64, &stored_hash, 1},
                              {"lr_plateau_level", QR_NN_FIELD_I64, &pl.level, 1},
                              {"lr_plateau_best_loss", QR_NN_FIELD_F64, &pl.best, 1},
                              {"lr_plateau_wait", QR_NN_FIELD_I64, &pl.wait, 1},
-                             {"settings", QR_NN_FIELD_TEXT, (char *)settings, (int64_t)strlen(settings) + 1}};
+                             {"settings", QR_NN_FIELD_TEXT, (char *)settings, (int64_t)strlen(settings) + 1},
+                             {"engine", QR_NN_FIELD_TEXT, engine, (int64_t)strlen(engine) + 1}};
     qr_status st = QR_OK;
     if (o->checkpoint && o->resume && qr_path_is_file(o->checkpoint) &&
         (st = check_settings_record(o->checkpoint, settings)) == QR_OK) {
@@ -330,6 +348,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
             st = qr_fail_context(st, "resuming from %s", o->checkpoint);
         start = (int)epochs_done;
         if (st == QR_OK) qr_log(QR_LOG_NOTICE, "resuming from %s after epoch %d", o->checkpoint, start);
+        if (st == QR_OK) notice_other_engine(o->checkpoint, engine);
     }
     stored_hash = settings_hash;
     int64_t *order = malloc((size_t)n * sizeof *order);
@@ -396,7 +415,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
         if (st == QR_OK && plateau) plateau_epoch_end(cfg, &pl, loss_sum / (double)seen, epoch);
         if (st == QR_OK && o->checkpoint) {
             epochs_done = epoch + 1;
-            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 6);
+            st = qr_nn_checkpoint_save(t, o->checkpoint, fields, 7);
         }
     }
     batch_free(&b);

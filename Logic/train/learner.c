@@ -205,6 +205,19 @@ const char *qr_learner_describe(const qr_learner *l) {
     return "cpu (random forest)";
 }
 
+void qr_learner_engine(const qr_learner *l, char *out, size_t n) {
+    /* "cpu (AVX-512 kernels, 2 threads)" -> "cpu (AVX-512 kernels)" */
+    snprintf(out, n, "%s", qr_learner_describe(l));
+    char *th = strstr(out, " thread");
+    if (!th) return;
+    char *from = th, *to = th + strlen(" thread");
+    while (from > out && from[-1] >= '0' && from[-1] <= '9') from--;
+    if (*to == 's') to++;
+    if (from - out >= 2 && from[-2] == ',' && from[-1] == ' ') from -= 2; /* ", 2 threads" */
+    else if (to[0] == ',' && to[1] == ' ') to += 2;                    /* "2 threads, " */
+    memmove(from, to, strlen(to) + 1);
+}
+
 qr_status qr_learner_load_ex(const char *path, const char *device, int threads, qr_learner **out, qr_model_info *info) {
     *out = NULL;
     QR_TRY(qr_h5_check_seal(path, NULL)); /* once, before libhdf5 reads the file */

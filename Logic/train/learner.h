@@ -127,6 +127,10 @@ qr_status qr_learner_load(const char *path, const char *device, qr_learner **out
 qr_status qr_learner_load_ex(const char *path, const char *device, int threads, qr_learner **out, qr_model_info *info);
 /* Where the learner runs, one line ("cpu (AVX-512 kernels, 2 threads)"; "cpu (random forest)"). */
 const char *qr_learner_describe(const qr_learner *l);
+/* What decides a result's rounding: the description without its thread count ("cpu (AVX-512
+ * kernels)"), which does not change results. A run resumed on another engine gives a result that
+ * differs from an uninterrupted run's in the last digits. */
+void qr_learner_engine(const qr_learner *l, char *out, size_t n);
 /* The feature names the learner needs that the dataset lacks (first one), or NULL if it fits. */
 const char *qr_learner_missing_feature(const qr_learner *l, const qr_dataset *d);
 

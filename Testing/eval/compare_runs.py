@@ -28,7 +28,8 @@ def load(run):
     prob = {}
     for f in glob.glob(os.path.join(work[0], "fold*-seed*.tsv")):
         seed = int(f.rsplit("seed", 1)[1].split(".")[0])
-        for line in list(open(f))[1:]:
+        rows = [line for line in open(f) if not line.startswith("#")]  # "# engine: ..." first
+        for line in rows[1:]:
             _, subject, lesion, p = line.rstrip("\n").split("\t")
             prob.setdefault(seed, {})[(subject, int(lesion))] = float(p)
     labels = {}

@@ -109,7 +109,13 @@ check "resume reuses finished jobs and gives the same predictions" bash -c "
   '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e2' --folds 3 --seeds 2 --bootstrap 40 \
      --config '$T/tiny.yaml' --resume 2>'$T/resume.err' &&
   grep -q 'finished earlier, reused' '$T/resume.err' && test \$(grep -c 'training (job' '$T/resume.err') -eq 1 &&
+  ! grep -q 'more than one engine' '$T/resume.err' &&
   cmp -s '$T/e-qsmrimnet/predictions.tsv' '$T/e2/predictions.tsv'"
+check "a job computed on another engine than the reused ones is said once" bash -c "
+  cp -r '$T/e2' '$T/e2r' && rm -f '$T/e2r/.work-qsmrimnet/fold2-seed1.tsv' &&
+  '$Q' evaluate --manifest '$T/c/cohort.tsv' --report '$T/e2r' --folds 3 --seeds 2 --bootstrap 40 \
+     --config '$T/tiny.yaml' --resume --device ref 2>'$T/resume-ref.err' &&
+  test \$(grep -c 'the jobs of this cross-validation were computed on more than one engine (5 on cpu (.*), 1 on ref (.*): a run resumed on another device)' '$T/resume-ref.err') -eq 1"
 check "resume refuses another seed, naming it" one_line_error 1 "used other settings ('seed: 1' there, 'seed: 9' now)" \
   "$Q" evaluate --manifest "$T/c/cohort.tsv" --report "$T/e2" --folds 3 --seeds 2 --seed 9 --config "$T/tiny.yaml" --resume --quiet
 check "resume refuses another fold count" one_line_error 1 "another split" \
@@ -413,8 +419,13 @@ interrupted_then_resumed() {
   grep -q "int.h5.seed1.ckpt.h5: the checkpoint was written with other training settings ('epochs: 8' there, 'epochs: 3' now); remove it to start anew$" \
     "$T/int.err" && [ "$(wc -l <"$T/int.err")" -eq 1 ] &&
     [ -e "$T/int.h5.seed1.ckpt.h5" ] || { echo "  $(cat "$T/int.err")"; return 1; }
-  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume --quiet &&
+  # continued on another engine (the plain C reference here; a GPU run continued on the CPU):
+  # said once, as the model then matches neither engine's uninterrupted run to the last digit
+  "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/int.h5" --config "$T/long.yaml" --holdout 0.34 --resume \
+    --device ref 2>"$T/int3.err" &&
     [ -e "$T/int.h5" ] && [ ! -e "$T/int.h5.seed1.ckpt.h5" ] || { echo "  resume did not finish"; return 1; }
+  [ "$(grep -c "int.h5.seed1.ckpt.h5 was written on cpu (.*) and training goes on on ref (.*): the model will differ from an uninterrupted run's on either in the last digits" "$T/int3.err")" -eq 1 ] ||
+    { echo "  no notice of the other engine: $(cat "$T/int3.err")"; return 1; }
   # a finished model is not "resumed" by training anew over it
   local sum1; sum1=$(md5sum <"$T/int.h5")
   one_line_error 1 "--resume: $T/int.h5 is a finished model (no checkpoint of an interrupted run is beside it)" \

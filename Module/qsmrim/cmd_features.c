@@ -119,6 +119,7 @@ int cmd_features(int argc, char **argv) {
     const qr_io_path outs[1] = {{out_path, "--out", 0, 0}};
     qr_status cs = qr_outputs_check(ins, 3, outs, 1);
     if (cs != QR_OK) return cli_fail(cs);
+    qr_outputs_remove_leftovers(outs, 1); /* what runs killed outright (kill -9) left there */
 
     qr_radiomics *r;
     qr_status s = qr_radiomics_load(params, &r);

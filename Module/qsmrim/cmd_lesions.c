@@ -84,6 +84,7 @@ int cmd_lesions(int argc, char **argv) {
     const qr_io_path outs[2] = {{out_path, "--out", 0, 0}, {labels_path, "--out-labels", 1, QR_WRITE_COMPRESS}};
     qr_status s = qr_outputs_check(in, 1, outs, 2);
     if (s != QR_OK) return cli_fail(s);
+    qr_outputs_remove_leftovers(outs, 2); /* what runs killed outright (kill -9) left there */
     qr_volume input, labels;
     s = qr_image_read(mask_path, QR_INT32, &input, NULL);
     if (s != QR_OK) return cli_fail(s);

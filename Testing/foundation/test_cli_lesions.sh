@@ -93,6 +93,13 @@ long=$(printf 'e%.0s' $(seq 1 251)).tsv
 check "an output name of 255 bytes is written" bash -c "'$Q' lesions --mask '$MASK' --out '$T/$long' --quiet && test -s '$T/$long'"
 rm -f "$T/$long"
 check "no partial output after failures" test ! -e "$T/x.tsv"
+# what a run killed outright (kill -9) left beside its outputs is removed by the next run there
+# (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
+true & dead=$!; wait $dead
+tok=$("$PY" "$(dirname "$0")/../leftover_token.py")
+mkdir -p "$T/k" && echo partial >"$T/k/.l.tsv.qsmrim-tmp-$tok-$dead-1" && echo partial >"$T/k/.l.nrrd.qsmrim-tmp-$tok-$dead-2"
+check "a killed run's temporaries are removed by the next run" bash -c "
+  '$Q' lesions --mask '$MASK' --out '$T/k/l.tsv' --out-labels '$T/k/l.nrrd' --quiet && test \"\$(ls -A '$T/k' | tr '\n' ' ')\" = 'l.nrrd l.tsv '"
 check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
 
 [ $fails -eq 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }

@@ -131,4 +131,13 @@ printf 'imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\n  glcm:\nsetti
 [ "$(cat "$T/e")" = "qsmrim features: warning: $T/nan_out.nrrd: 1 voxels are NaN or Inf" ] || fail "NaN outside the mask: $(cat "$T/e")"
 cmp -s "$T/o.csv" "$T/n.csv" || fail "a NaN outside the mask changed the features"
 
+# what a run killed outright (kill -9) left beside its output is removed by the next run there
+# (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
+true & dead=$!; wait $dead
+tok=$("$PY" "$(dirname "$0")/../leftover_token.py")
+mkdir -p "$T/k" && echo partial >"$T/k/.o.csv.qsmrim-tmp-$tok-$dead-1"
+"$QSMRIM" features --image "$T/d.nrrd" --mask "$T/m.nrrd" --params "$T/orig.yaml" --out "$T/k/o.csv" --quiet ||
+  fail "features into a folder with a killed run's temporary"
+[ "$(ls -A "$T/k")" = o.csv ] || fail "a killed run's temporary stayed: $(ls -A "$T/k")"
+
 echo "features CLI: all checks passed"

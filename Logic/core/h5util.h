@@ -84,10 +84,11 @@ hid_t qr_h5_open_readonly(const char *path);
 hid_t qr_h5_create(const char *path);
 /* qr_h5_create with room for the seal; close it, then qr_h5_seal(path). */
 hid_t qr_h5_create_sealable(const char *path);
-/* H5Dcreate2 and H5Gcreate2 without the creation and change times HDF5 otherwise stamps in each
- * object's header (as these two files do for their root group), so the same content gives the
- * same bytes: a model trained twice differs only in its `date` attribute. lcpl: H5P_DEFAULT or a
- * link creation list. */
+/* H5Dcreate2 and H5Gcreate2 without the creation and change times HDF5 otherwise stamps in an
+ * object's header (datasets with the default file format of HDF5 1.10; groups too with newer
+ * object-header formats, as is the files' root group, which the two calls above leave unstamped),
+ * so the same content gives the same bytes: a model trained twice differs only in its `date`
+ * attribute. lcpl: H5P_DEFAULT or a link creation list. */
 hid_t qr_h5_dataset_create(hid_t loc, const char *name, hid_t type, hid_t space, hid_t lcpl);
 hid_t qr_h5_group_create(hid_t loc, const char *name);
 

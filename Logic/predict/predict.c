@@ -193,10 +193,6 @@ static qr_status predict(qr_volume in[3], int take, const input_names *nm, const
     if (reordered)
         qr_log(QR_LOG_NOTICE, "%s is not stored with i -> Left, j -> Posterior, k -> Superior as the training data were; the lesions are scored on the three volumes in that order (axes swapped or mirrored, no interpolation)",
                nm->qsm);
-    const double oblique = qr_geometry_obliquity_deg(&qsm.geom);
-    if (oblique > QR_OBLIQUE_WARN_DEG)
-        qr_log(QR_LOG_WARNING, "%s: an axis of its grid lies %.0f degrees from the patient axis it is read along: the network reads the volumes in the order of the nearest patient axes, and this near 45 degrees a small change of the header can change that order and the result (a grid resampled along the patient axes does not depend on it)",
-               nm->qsm, oblique);
     const qr_volume *sq = reordered ? &ordered[0] : &qsm, *sf = reordered ? &ordered[1] : &flair,
                     *sl = reordered ? &ordered[2] : &out->labels;
     const qr_lesion_table *st = reordered ? &ordered_table : &table;
@@ -212,6 +208,10 @@ static qr_status predict(qr_volume in[3], int take, const input_names *nm, const
     qr_scorer_thresholds(scorer, &out->threshold_f1, &out->threshold_sensitive);
     CHECK(check_training_subject(scorer, nm, &opt, out));
     if (qr_scorer_uses_patches(scorer)) warn_larger_than_patch(st); /* a forest or an MLP sees no patch */
+    const double oblique = qr_geometry_obliquity_deg(&qsm.geom);
+    if (oblique > QR_OBLIQUE_WARN_DEG && qr_scorer_reads_axis_order(scorer))
+        qr_log(QR_LOG_WARNING, "%s: an axis of its grid lies %.1f degrees from the patient axis it is read along: the volumes are read in the order of the nearest patient axes, which the model's patches and wavelet features follow, and near 45 degrees a small change of the header can change that order and the result (a grid resampled along the patient axes does not depend on it)",
+               nm->qsm, oblique);
 
     out->lesions = calloc((size_t)(table.n > 0 ? table.n : 1), sizeof *out->lesions);
     if (!out->lesions) CHECK(qr_fail(QR_ERR_NOMEM, "out of memory"));

@@ -133,6 +133,8 @@ int qr_scorer_uses_patches(const qr_scorer *s) {
     return crops || context;
 }
 
+int qr_scorer_reads_axis_order(const qr_scorer *s) { return qr_learner_arch(s->learner) != QR_ARCH_APRL_RF; }
+
 qr_status qr_scorer_score(qr_scorer *s, const qr_score_request *req, qr_lesion_result *results) {
     const qr_lesion_table *t = req->table;
     if (t->n == 0) return QR_OK;

@@ -26,6 +26,9 @@ void qr_scorer_thresholds(const qr_scorer *s, double *t_f1, double *t_sensitive)
 /* Whether the model looks at image patches (a network on lesion-centred crops), not only at
  * radiomic features. */
 int qr_scorer_uses_patches(const qr_scorer *s);
+/* Whether the order in which the volumes' axes are read can change the model's result: its patches
+ * or its wavelet radiomic features follow the axes; the forest's first-order features do not. */
+int qr_scorer_reads_axis_order(const qr_scorer *s);
 /* The model file's record of its training subjects (training_qsm_sha256, learner.h): how many it
  * lists (0: no record, e.g. an imported or older model), and whether the QSM image whose SHA-256
  * is `qsm_sha256` (64 hex digits, qr_sha256_image) is one of them: 1 yes, 0 no, -1 no record. */

@@ -377,8 +377,9 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
             }
         for (int64_t u = 0; u < p->n; u++) {
             const qr_lesion_result *R = &p->lesions[u];
-            const label_sums *S = &sums[find_label(by_id, p->n, R->id)];
-            if (!S->cnt) continue;
+            const int64_t k = find_label(by_id, p->n, R->id);
+            if (k < 0 || !sums[k].cnt) continue; /* (an id <= 0 labels no voxel) */
+            const label_sums *S = &sums[k];
             unsigned char c[3];
             qr_decision_color(R->decision, c);
             snprintf(buf, sizeof buf, "%d", R->id);

@@ -430,7 +430,7 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         qr_log(QR_LOG_NOTICE, "%d of %d subjects are not stored with i -> Left, j -> Posterior, k -> Superior; their lesions are used with the volumes in that order (axes swapped or mirrored, no interpolation), as predict does",
                reordered, c->n);
     if (st == QR_OK && oblique)
-        qr_log(QR_LOG_WARNING, "%d of %d subjects (the first: '%s') have a grid axis up to %.0f degrees from the patient axis it is read along: near 45 degrees a small change of the header can change the order in which the network reads the volumes (grids resampled along the patient axes do not depend on it)",
+        qr_log(QR_LOG_WARNING, "%d of %d subjects (the first: '%s') have a grid axis up to %.1f degrees from the patient axis it is read along: near 45 degrees a small change of the header can change the order in which the volumes are read, and with it what the networks' patches and the wavelet radiomic features see (aprl-rf's first-order features do not depend on it; grids resampled along the patient axes do not)",
                oblique, c->n, oblique_first, oblique_max);
     free(params_text);
     qr_radiomics_free(rad);

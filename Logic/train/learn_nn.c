@@ -321,7 +321,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
     qr_learner_engine(l, engine, sizeof engine);
     int64_t epochs_done = 0, settings_hash = settings_fingerprint(settings), stored_hash = 0;
     lr_plateau pl = {0, INFINITY, 0};
-    /* saved: all six; loaded: the first two, which every checkpoint has (the record is compared
+    /* saved: all seven; loaded: the first two, which every checkpoint has (the record is compared
      * before, where the checkpoint keeps it), and with a plateau schedule its state (a checkpoint
      * without it was written with other settings, which the hash has refused by then) */
     qr_nn_field fields[7] = {{"epochs_done", QR_NN_FIELD_I64, &epochs_done, 1},

@@ -73,9 +73,9 @@ int cmd_forward(int argc, char **argv) {
     const qr_io_path outs[1] = {{out_path, "--out", 0, 0}};
     const qr_status cs = qr_outputs_check(ins, 2, outs, 1);
     if (cs != QR_OK) return cli_fail(cs);
-    qr_outputs_remove_leftovers(outs, 1); /* what runs killed outright (kill -9) left there */
     qr_nn_context_options co = qr_nn_context_options_default();
     if (qr_nn_device_parse(device, &co.device) != QR_OK) return cli_usage("--device: %s", qr_last_error());
+    qr_outputs_remove_leftovers(outs, 1); /* what runs killed outright (kill -9) left there */
     co.threads = (int)threads;
 
     qr_nn_context *ctx = NULL;

@@ -34,7 +34,7 @@ static const char *HELP =
     "  --config FILE     TRAIN.yaml settings (width, epochs, batch_size, learning_rate, fusion,\n"
     "                    deepsmote, use_radiomics, augment, random-forest settings, holdout,\n"
     "                    radiomics: a PyRadiomics parameter file, relative to TRAIN.yaml's folder)\n"
-    "  --seed S          training seed (default 1): same seed, same model (any thread count)\n"
+    "  --seed S          training seed (default 1): same seed, same model on the CPU (any threads)\n"
     "  --device D        auto (default), cpu, cuda, cuda:N, or ref (the engine's slow reference\n"
     "                    implementation, for checks)\n"
     "  --seeds N         members trained with different seeds; the model averages them (default 1)\n"

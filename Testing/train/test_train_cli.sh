@@ -374,6 +374,22 @@ rm -f "$T"/p-*.tsv
 check "predict with a random-forest model file (one member: no spread, flips ignored)" \
   predict_matches_evaluate "$T/rf.h5" "$T/rf-scored" none
 
+# a subject whose grid lies 40 degrees about S from the patient axes (its headers only, the same
+# voxels): near 45 degrees the axis order the volumes are read in can flip with the header
+mkdir -p "$T/ob" && cp "$T"/c/* "$T/ob/" 2>/dev/null
+for k in qsm flair lesions; do
+  sed -i '0,/^space directions: (0.75,0,0) (0,0.75,0) (0,0,3)$/s//space directions: (0.574533,0.482091,0) (-0.482091,0.574533,0) (0,0,3)/' "$T/ob/sub-12_$k.nrrd"
+done
+check "training with a subject 40 degrees oblique warns once, naming it" bash -c "
+  '$Q' train --manifest '$T/ob/cohort.tsv' --out '$T/ob/m.h5' --arch aprl-nn --config '$T/tiny.yaml' --holdout 0 2>'$T/ob.err' &&
+  test \$(grep -c \"warning: 1 of 12 subjects (the first: 'sub-12') have a grid axis up to 40.0 degrees from the patient axis it is read along\" '$T/ob.err') -eq 1"
+check "predict on it warns with a network model, not with the forest (its first-order features follow no axis)" bash -c "
+  c='$T/ob/sub-12' &&
+  '$Q' predict --qsm \"\$c\"_qsm.nrrd --flair \"\$c\"_flair.nrrd --lesions \"\$c\"_lesions.nrrd --model '$T/model.h5' --out-table '$T/ob/n.tsv' 2>'$T/ob-n.err' &&
+  grep -q 'sub-12_qsm.nrrd: an axis of its grid lies 40.0 degrees from the patient axis it is read along' '$T/ob-n.err' &&
+  '$Q' predict --qsm \"\$c\"_qsm.nrrd --flair \"\$c\"_flair.nrrd --lesions \"\$c\"_lesions.nrrd --model '$T/rf.h5' --out-table '$T/ob/f.tsv' 2>'$T/ob-f.err' &&
+  test -s '$T/ob/f.tsv' && ! grep -q 'degrees from the patient axis' '$T/ob-f.err'"
+
 # Ctrl-C during training: exit 130 with one line naming the kept checkpoint, no model file;
 # --resume finishes. The stop is sent twice 20 ms apart, as `timeout` and job schedulers deliver
 # one (to the process, then its group): it counts as one stop, not as a second Ctrl-C.

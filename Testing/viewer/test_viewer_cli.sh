@@ -63,7 +63,7 @@ check "selecting a lesion that does not exist: exit 1" one_line_error 1 "lesion 
 
 # in-viewer prediction that fails (a model file that is not a model) and one cancelled at once: the window keeps
 # the prediction it showed, reports the failure, stays usable
-printf 'state %s\npredict\nwait-predict 300\nstate %s\npredict\ncancel\nwait-predict 300\nstate %s\nkey r\nquit\n' \
+printf 'state %s\npredict\nwait-predict 300\nstate %s\npredict cancel\nwait-predict 300\nstate %s\nkey r\nquit\n' \
   "$T/w0.json" "$T/w1.json" "$T/w2.json" >"$T/worker.txt"
 check "prediction worker: a failing run and a cancelled run, then a decision" bash -c "
   '$VIEWER' ${S[*]} ${P[*]} --review '$T/w.tsv' --model '$FIX/table.tsv' --script '$T/worker.txt' 2>'$T/w.err' &&

@@ -34,8 +34,7 @@ predict
 wait-predict 500
 state $T/p1.json
 export $T/viewer_export.tsv
-predict
-cancel
+predict cancel
 wait-predict 500
 state $T/p2.json
 quit

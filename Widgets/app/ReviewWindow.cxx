@@ -989,7 +989,7 @@ bool ReviewWindow::eventFilter(QObject *obj, QEvent *ev) {
 
 /* ---------------------------------------------------------------- prediction */
 
-void ReviewWindow::startPrediction() {
+void ReviewWindow::beginPrediction(bool cancelled) {
     if (!loaded_) {
         reportError("Run prediction", "open a subject first");
         return;
@@ -1005,6 +1005,7 @@ void ReviewWindow::startPrediction() {
     s.connectivity = paths_.connectivity;
     s.lesionInput = paths_.lesionInput;
     worker_ = new PredictWorker(paths_.qsm, paths_.flair, paths_.lesions, s, this);
+    if (cancelled) worker_->cancel();
     connect(worker_, &PredictWorker::progressed, this, &ReviewWindow::onPredictProgress, Qt::QueuedConnection);
     connect(worker_, &QThread::finished, this, &ReviewWindow::onPredictFinished, Qt::QueuedConnection);
     progress_->setValue(0);

@@ -149,7 +149,10 @@ public:
     void renderAll();
 
 public slots:
-    void startPrediction();
+    void startPrediction() { beginPrediction(false); }
+    /* A run cancelled before its thread starts (scripts: its outcome is "cancelled" whatever the
+     * machine's load, where a later cancel races a run that fails or ends quickly). */
+    void startCancelledPrediction() { beginPrediction(true); }
     void cancelPrediction();
     void nextSubject() { stepSubject(+1); }
     void previousSubject() { stepSubject(-1); }
@@ -190,6 +193,7 @@ private slots:
     void showKeys();
 
 private:
+    void beginPrediction(bool cancelled);
     void buildUi();
     void buildMenus();
     void closeSubject();

@@ -271,7 +271,14 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
     } else if (cmd == "open-cohort") { /* File > Open cohort subject, without its dialogs */
         if (!need(2) || !w_->openChosenCohortSubject(a[1], restOf(2), error)) return false;
     } else if (cmd == "predict") {
-        w_->startPrediction();
+        if (a.size() > 2 || (a.size() == 2 && a[1] != "cancel")) {
+            *error = "predict takes nothing or 'cancel'";
+            return false;
+        }
+        if (a.size() == 2)
+            w_->startCancelledPrediction();
+        else
+            w_->startPrediction();
     } else if (cmd == "cancel") {
         w_->cancelPrediction();
     } else if (cmd == "wait") {

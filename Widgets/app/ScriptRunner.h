@@ -22,6 +22,9 @@
  *   screenshot-view VIEW PATH  one view as PNG (pixels = widget pixels)
  *   export PATH                export the reviewed table
  *   predict | cancel           start / cancel a prediction
+ *   predict cancel             start a prediction cancelled before its thread starts: its outcome
+ *                              is "cancelled" whatever the load (a separate `cancel` line races
+ *                              a run that fails or ends quickly)
  *   wait-predict [SECONDS]     wait until the prediction ends (default 600 s)
  *   wait MS                    let the event loop run MS milliseconds
  *   echo TEXT                  print TEXT on stdout (a marker for the caller)

@@ -29,11 +29,13 @@ fi
 check "qsmrim predict on the phantom subject" test $rc -eq 0
 
 # in-viewer prediction; then cancel a second run at once
+mkdir -p "$T/saved"
 cat >"$T/predict.txt" <<EOF2
 predict
 wait-predict 500
 state $T/p1.json
 export $T/viewer_export.tsv
+save-prediction $T/saved
 predict cancel
 wait-predict 500
 state $T/p2.json
@@ -53,6 +55,25 @@ b = rows(sys.argv[2], ["probability", "model_decision"])
 assert a.keys() == b.keys(), (len(a), len(b))
 for k in a:
     assert abs(float(a[k][0]) - float(b[k][0])) <= 1e-6 and a[k][1] == b[k][1], (k, a[k], b[k])
+PYEOF
+# File > Save prediction outputs (the window keeps only what it writes of its prediction): the
+# overlay and probability maps of qsmrim predict, the table within the 6 decimals it holds
+check "the saved in-viewer prediction is qsmrim predict's outputs" "$PY" - "$T" <<'PYEOF'
+import sys, numpy as np
+t = sys.argv[1]
+def nrrd(path):  # a raw-encoded NRRD as qsmrim writes it: header, blank line, voxels
+    b = open(path, "rb").read()
+    head, data = b.split(b"\n\n", 1)
+    kind = {b"float": np.float32, b"int": np.int32, b"unsigned char": np.uint8}[dict(l.split(b": ", 1) for l in head.split(b"\n")[1:] if b": " in l)[b"type"]]
+    return head, np.frombuffer(data, kind)
+for mine, cli, tol in (("rim_overlay.nrrd", "overlay.nrrd", 0), ("rim_probability.nrrd", "prob.nrrd", 1e-6)):
+    (ha, a), (hb, b) = nrrd(t + "/saved/" + mine), nrrd(t + "/" + cli)
+    assert ha == hb and a.shape == b.shape, (mine, ha, hb)
+    assert np.all(np.abs(a.astype(np.float64) - b) <= tol), (mine, np.abs(a.astype(np.float64) - b).max())
+rows = lambda p: {r.split("\t")[0]: r.split("\t")[5] for r in open(p).read().splitlines()[1:]}
+a, b = rows(t + "/saved/rim_table.tsv"), rows(t + "/table.tsv")
+assert a.keys() == b.keys() and all(abs(float(a[k]) - float(b[k])) <= 1e-6 for k in a), (a, b)
+print(len(a), "lesions; overlay, probability map and table as qsmrim predict wrote them")
 PYEOF
 # the window opened on the first lesion of the unpredicted queue; nothing was chosen by hand, so the
 # prediction moves the selection to the top of the new queue: the most probable lesion

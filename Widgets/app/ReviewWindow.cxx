@@ -1061,6 +1061,12 @@ void ReviewWindow::onPredictFinished() {
             if (!computeOutlines()) reportError("Cannot draw lesion outlines", QString::fromUtf8(qr_last_error()));
             applyOverlayImages();
             if (ownPrediction_) qr_prediction_free(&prediction_);
+            /* kept for Prediction > Save outputs, which writes the overlay, the probability map and
+             * the table; the window holds its own QSM, FLAIR and (copied) labels, so the
+             * prediction's are freed: three volumes, 510 MB on a 0.5 mm whole-brain grid */
+            qr_volume_free(&p.qsm);
+            qr_volume_free(&p.flair);
+            qr_volume_free(&p.labels);
             prediction_ = p;
             ownPrediction_ = true;
             havePrediction_ = true;
@@ -1655,16 +1661,32 @@ void ReviewWindow::savePredictionDialog() {
                               QString("%1 already holds %2. Replace them?").arg(dir).arg(existing.join(", ")),
                               QMessageBox::Yes | QMessageBox::Cancel, QMessageBox::Cancel) != QMessageBox::Yes)
         return;
-    /* the subject's own files are never replaced (e.g. a folder holding a predict run's outputs) */
     QString err;
-    for (const QByteArray *f : {&ov, &pr, &tb})
-        if (!checkExportPath(paths_, QString::fromUtf8(review_.path), QString::fromUtf8(*f), &err)) {
-            reportError("Save prediction outputs", err);
-            return;
-        }
-    if (qr_prediction_write(&prediction_, ov.constData(), pr.constData(), tb.constData()) != QR_OK)
-        reportError("Save prediction outputs", QString::fromUtf8(qr_last_error()));
+    if (!savePrediction(dir, &err)) reportError("Save prediction outputs", err);
     else statusBar()->showMessage("Prediction outputs written to " + dir, 5000);
+#endif
+}
+
+bool ReviewWindow::savePrediction(const QString &dir, QString *error) {
+#ifdef QSMRIM_HAVE_PREDICT
+    if (!ownPrediction_) {
+        *error = "no prediction has been run in this window";
+        return false;
+    }
+    QByteArray ov = QDir(dir).filePath("rim_overlay.nrrd").toUtf8(), pr = QDir(dir).filePath("rim_probability.nrrd").toUtf8(),
+               tb = QDir(dir).filePath("rim_table.tsv").toUtf8();
+    /* the subject's own files are never replaced (e.g. a folder holding a predict run's outputs) */
+    for (const QByteArray *f : {&ov, &pr, &tb})
+        if (!checkExportPath(paths_, QString::fromUtf8(review_.path), QString::fromUtf8(*f), error)) return false;
+    if (qr_prediction_write(&prediction_, ov.constData(), pr.constData(), tb.constData()) != QR_OK) {
+        *error = QString::fromUtf8(qr_last_error());
+        return false;
+    }
+    return true;
+#else
+    (void)dir;
+    *error = "prediction is not part of this build";
+    return false;
 #endif
 }
 

@@ -279,6 +279,8 @@ bool ScriptRunner::runLine(const QString &line, QString *error, int *delayMs, bo
             w_->startCancelledPrediction();
         else
             w_->startPrediction();
+    } else if (cmd == "save-prediction") {
+        if (!need(1) || !w_->savePrediction(restOf(1), error)) return false;
     } else if (cmd == "cancel") {
         w_->cancelPrediction();
     } else if (cmd == "wait") {

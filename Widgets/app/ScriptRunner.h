@@ -26,6 +26,7 @@
  *                              is "cancelled" whatever the load (a separate `cancel` line races
  *                              a run that fails or ends quickly)
  *   wait-predict [SECONDS]     wait until the prediction ends (default 600 s)
+ *   save-prediction DIR        what File > Save prediction outputs writes, without its dialog
  *   wait MS                    let the event loop run MS milliseconds
  *   echo TEXT                  print TEXT on stdout (a marker for the caller)
  *   hold                       stop reading the script and stay open

@@ -600,7 +600,9 @@ void ReviewWindow::updateLut() {
     lut_->SetNumberOfTableValues((vtkIdType)maxid + 1);
     /* value v -> entry floor((v + 0.5) / (maxid + 1) * (maxid + 1)) = v */
     lut_->SetTableRange(-0.5, maxid + 0.5);
-    for (int32_t l = 0; l <= maxid; l++) lut_->SetTableValue(l, 0, 0, 0, 0);
+    /* every entry transparent black at once (RGBA bytes): one SetTableValue per label value took
+     * 0.1 s per decision with labels in the millions */
+    std::memset(lut_->GetTable()->GetPointer(0), 0, 4 * ((size_t)maxid + 1));
     bool byProb = overlayMode_->currentData().toString() == "probability";
     for (int64_t u = 0; u < subject_.queue.n; u++) {
         const qr_queue_item &it = subject_.queue.items[u];

@@ -35,7 +35,7 @@ struct qr_scorer {
     int64_t n_trained_on;
     char path[1024];
     char device[64];
-    char engine[160]; /* device and kernels, without the thread count (qr_scorer_engine) */
+    char engine[QR_ENGINE_MAX]; /* device and kernels, without the thread count (qr_scorer_engine) */
 };
 
 qr_status qr_predict_outputs_check(const char *qsm, const char *flair, const char *lesions, const char *model_path,

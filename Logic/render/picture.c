@@ -363,7 +363,6 @@ qr_status qr_picture_write_pending(const qr_volume *qsm, const qr_volume *flair,
         text(cr, pad + 4, ytile + vw.h - 6, 11, buf, 0.8, 0.8, 0.8);
         /* numbers of the lesions cut by this plane, at their in-plane centroid: one pass over the
          * plane's samples (every second pixel) adds each to its lesion's sums */
-        if (!p->labels.data) continue;
         const int32_t *lab = qr_volume_i32(&p->labels);
         memset(sums, 0, (size_t)p->n * sizeof *sums);
         for (int y = 0; y < vw.h; y += 2)

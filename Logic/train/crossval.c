@@ -115,7 +115,7 @@ static void job_path(const char *work, int f, int s, const char *ext, char *out,
  * resumed run on another device mixes them, which is said once at the end. */
 #define MAX_ENGINES 4
 typedef struct {
-    char name[MAX_ENGINES][200];
+    char name[MAX_ENGINES][QR_ENGINE_MAX];
     int jobs[MAX_ENGINES], n, more;
 } engine_count;
 
@@ -146,9 +146,9 @@ static void notice_engines(const engine_count *e) {
 }
 
 /* Read a finished job's probabilities into member_prob[., s]; 1 if the file matches. Its engine
- * goes to engine[200] ("" when the file does not record one). */
+ * goes to engine[QR_ENGINE_MAX] ("" when the file does not record one). */
 static int load_job(const qr_dataset *d, const char *path, const int64_t *idx, int64_t n, int s, int nseeds, double *mp,
-                    char engine[200]) {
+                    char engine[QR_ENGINE_MAX]) {
     qr_tsv t;
     engine[0] = 0;
     if (qr_tsv_read(path, &t) != QR_OK) return 0;
@@ -156,7 +156,7 @@ static int load_job(const qr_dataset *d, const char *path, const int64_t *idx, i
     if (rec) {
         rec += strlen("# engine: ");
         size_t len = strcspn(rec, "\r\n");
-        snprintf(engine, 200, "%.*s", (int)(len < 199 ? len : 199), rec);
+        snprintf(engine, QR_ENGINE_MAX, "%.*s", (int)(len < QR_ENGINE_MAX - 1 ? len : QR_ENGINE_MAX - 1), rec);
     }
     int ci = qr_tsv_column(&t, "index"), cl = qr_tsv_column(&t, "lesion_id"), cp = qr_tsv_column(&t, "probability");
     int ok = ci >= 0 && cl >= 0 && cp >= 0 && t.nrows == n;
@@ -239,7 +239,7 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
             if (o->workdir) {
                 job_path(o->workdir, f, s, ".tsv", res, sizeof res);
                 job_path(o->workdir, f, s, ".ckpt.h5", ckpt, sizeof ckpt);
-                char eng[200];
+                char eng[QR_ENGINE_MAX];
                 if (o->resume && qr_path_is_file(res) && load_job(d, res, te, nte, s, o->nseeds, out->member_prob, eng)) {
                     count_engine(&engines, eng);
                     if (o->job) o->job(f, s, done, jobs, 1, o->user);
@@ -258,7 +258,7 @@ qr_status qr_cross_validate(const qr_dataset *d, const qr_cv_options *o, qr_cv_r
                 break;
             }
             st = qr_learner_predict(l, d, te, nte, p, NULL);
-            char eng[200];
+            char eng[QR_ENGINE_MAX];
             qr_learner_engine(l, eng, sizeof eng);
             count_engine(&engines, eng);
             qr_learner_free(l);

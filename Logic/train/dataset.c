@@ -407,8 +407,10 @@ qr_status qr_dataset_load(const qr_cohort *c, const qr_dataset_options *o, qr_da
         if (st == QR_OK && nann > 0) st = binary_mask_check(e, &s);
         reordered += s.reordered;
         const double ob = qr_geometry_obliquity_deg(&s.qsm.geom);
-        if (ob > QR_OBLIQUE_WARN_DEG && !oblique++) snprintf(oblique_first, sizeof oblique_first, "%s", e->subject);
-        if (ob > QR_OBLIQUE_WARN_DEG && ob > oblique_max) oblique_max = ob;
+        if (ob > QR_OBLIQUE_WARN_DEG) {
+            if (!oblique++) snprintf(oblique_first, sizeof oblique_first, "%s", e->subject);
+            oblique_max = fmax(oblique_max, ob);
+        }
         qr_feature_table ft;
         memset(&ft, 0, sizeof ft);
         int cached = 0;

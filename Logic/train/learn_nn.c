@@ -67,7 +67,7 @@ static qr_status check_settings_record(const char *checkpoint, const char *setti
  * once, as the result then differs from an uninterrupted run's on either in the last digits. A
  * checkpoint that does not record its engine (an older qsmrim wrote it) is not judged. */
 static void notice_other_engine(const char *checkpoint, const char *engine) {
-    char there[200];
+    char there[QR_ENGINE_MAX];
     qr_nn_field f = {"engine", QR_NN_FIELD_TEXT, there, sizeof there};
     if (qr_nn_checkpoint_read_fields(checkpoint, &f, 1) != QR_OK) {
         qr_clear_error();
@@ -317,7 +317,7 @@ qr_status qr_nn_learner_fit(const qr_dataset *d, const int64_t *idx, int64_t n, 
 
     int start = 0;
     const char *settings = o->settings ? o->settings : "";
-    char engine[200];
+    char engine[QR_ENGINE_MAX];
     qr_learner_engine(l, engine, sizeof engine);
     int64_t epochs_done = 0, settings_hash = settings_fingerprint(settings), stored_hash = 0;
     lr_plateau pl = {0, INFINITY, 0};

@@ -131,6 +131,7 @@ const char *qr_learner_describe(const qr_learner *l);
  * kernels)"), which does not change results. A run resumed on another engine gives a result that
  * differs from an uninterrupted run's in the last digits. */
 void qr_learner_engine(const qr_learner *l, char *out, size_t n);
+#define QR_ENGINE_MAX 200 /* room for an engine's text, its NUL included */
 /* The feature names the learner needs that the dataset lacks (first one), or NULL if it fits. */
 const char *qr_learner_missing_feature(const qr_learner *l, const qr_dataset *d);
 

@@ -99,6 +99,17 @@ cmp <("$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1])['logits'][()].tob
     <("$PY" -c "import h5py, sys; print(h5py.File(sys.argv[1])['logits'][()].tobytes().hex())" "$W/y4.h5") ||
   { echo "FAIL: h5seal --copy changed the model"; exit 1; }
 echo "seals: imported file sealed, an h5py edit refused, re-sealed file and sealed copy give the same logits"
+# what runs killed outright (kill -9) left beside their outputs is removed by the next run there
+# (temporary names carry a token of the boot and PID namespace: Logic/core/fileutil.c)
+true & dead=$!; wait $dead
+tok=$("$PY" "$(dirname "$0")/../leftover_token.py")
+mkdir -p "$W/k" && echo partial >"$W/k/.y.h5.qsmrim-tmp-$tok-$dead-1"
+"$Q" forward --model "$W/model.h5" --input "$W/x.h5" --out "$W/k/y.h5" --device cpu --quiet
+[ "$(ls -A "$W/k" | tr '\n' ' ')" = "y.h5 " ] || { echo "FAIL: forward left a killed run's temporary: $(ls -A "$W/k")"; exit 1; }
+echo partial >"$W/k/.m.h5.qsmrim-tmp-$tok-$dead-2"
+"$Q" import-torch "$W/released.pth" --out "$W/k/m.h5" --fusion add --quiet
+[ "$(ls -A "$W/k" | tr '\n' ' ')" = "m.h5 y.h5 " ] || { echo "FAIL: import-torch left a killed run's temporary: $(ls -A "$W/k")"; exit 1; }
+echo "leftovers: forward and import-torch remove what killed runs left beside their outputs"
 fail_case() { # pth expected-substring [extra args]
   local out rc=0
   out=$("$Q" import-torch "$W/$1" --out "$W/bad.h5" "${@:3}" 2>&1) || rc=$?

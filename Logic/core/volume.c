@@ -31,7 +31,8 @@ qr_status qr_volume_alloc(qr_volume *out, const qr_geometry *g, qr_dtype t) {
         if (g->size[a] < 1) return qr_fail(QR_ERR_INVALID_ARG, "volume size must be >= 1 along every axis");
     int64_t n = qr_geometry_nvox(g);
     void *p = calloc((size_t)n, qr_dtype_size(t));
-    if (!p) return qr_fail(QR_ERR_NOMEM, "cannot allocate a volume of %lld voxels", (long long)n);
+    if (!p) return qr_fail(QR_ERR_NOMEM, "out of memory: a volume of %lld voxels (%.0f MB)", (long long)n,
+                                (double)n * (double)qr_dtype_size(t) / 1e6);
     out->geom = *g;
     out->dtype = t;
     out->data = p;

@@ -263,6 +263,10 @@ class PrivateName {
 // `name`: the private name ITK opened the file under, if any (its messages then name the file).
 qr_status fail_itk(qr_status s, const char *path, const char *what, const itk::ExceptionObject &e,
                    const PrivateName *name = nullptr) {
+    // ITK turns a failed allocation of an image's buffer into an exception of its own: memory ran
+    // out, whatever the file holds (`what` would call the file damaged)
+    if (dynamic_cast<const itk::MemoryAllocationError *>(&e))
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory (the image toolkit could not allocate the image)", path);
     const std::string text = name ? name->unmask(e.GetDescription()) : std::string(e.GetDescription());
     return qr_fail(s, "%s: %s (%s)", path, what, one_line(text).c_str());
 }
@@ -929,7 +933,10 @@ constexpr double kRigidDefect = 1e-6;
 qr_status verify_written(const char *path, const char *staging_dir, const char *file, const qr_volume *v, bool dicom) {
     QR_TRY(qr_staging_sync(staging_dir, path));
     qr_volume back;
-    if (read_image(file, v->dtype, &back, nullptr, true, false) != QR_OK)
+    const qr_status st = read_image(file, v->dtype, &back, nullptr, true, false);
+    if (st == QR_ERR_NOMEM) /* the check itself could not be made: not a short write */
+        return qr_fail(QR_ERR_NOMEM, "%s: out of memory reading the file written back to check it", path);
+    if (st != QR_OK)
         return qr_fail(QR_ERR_IO, "%s: the file written is incomplete or unreadable (disk full, or a file-size limit?)", path);
     bool same = back.dtype == v->dtype;
     for (int a = 0; a < 3; a++) same = same && back.geom.size[a] == v->geom.size[a];

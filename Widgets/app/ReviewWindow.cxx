@@ -1704,7 +1704,7 @@ void ReviewWindow::showKeys() {
         "  }    next lesion of the cohort queue without a decision, any subject (--cohort with --results)\n\n"
         "In a view:\n"
         "  left click / drag    move the cursor (all views follow)\n"
-        "  wheel, Up/Down, PgUp/PgDn    change slice (Shift + wheel: 5 slices)\n"
+        "  wheel, Up/Down    one slice;  PgUp/PgDown, Shift + wheel    5 slices\n"
         "  Ctrl + wheel, + / -    zoom;  Home    fit the slice\n"
         "  right drag    window (left-right) and level (up-down)\n"
         "  middle drag    pan");

@@ -71,7 +71,7 @@ static const char *USAGE =
     "  --review                    review file (default: <lesion map without extension>_review.tsv)\n"
     "  --reviewer                  name stored with each decision (default $QSMRIM_REVIEWER, then $USER)\n"
     "  --model, --device, --precision, --threshold\n"
-    "                              settings of an in-viewer prediction (Prediction > Run, or --predict at start)\n"
+    "                              settings of an in-viewer prediction (Prediction > Run prediction, or --predict)\n"
     "  --overlay-mode, --overlay-style, --opacity, --sort\n"
     "                              initial display (default decision, outline, 0.7, probability)\n"
     "  --export OUT.tsv            no window: write the reviewed table (every lesion with model and review\n"

@@ -217,6 +217,14 @@ static int crc_rest(FILE *fp, uint32_t *crc, uint64_t *n) {
     return 0;
 }
 
+qr_status qr_h5_seal_written(const char *tmp, int written, const char *path, const char *what) {
+    const qr_status sealed = written > 0 ? qr_h5_seal(tmp) : QR_OK;
+    if (written > 0 && sealed == QR_OK) return QR_OK;
+    remove(tmp);
+    if (written < 0 || sealed == QR_ERR_NOMEM) return qr_fail(QR_ERR_NOMEM, "cannot write the %s %s: out of memory", what, path);
+    return qr_fail(QR_ERR_IO, "cannot write the %s %s (disk full or not writable?)", what, path);
+}
+
 qr_status qr_h5_seal(const char *path) {
     FILE *fp = fopen(path, "r+b");
     if (!fp) return qr_fail(QR_ERR_IO, "cannot seal %s: %s", path, strerror(errno));

@@ -102,6 +102,11 @@ qr_status qr_h5_seal(const char *path);
  * checksum differ (damaged, or changed by another tool after qsmrim wrote it); QR_ERR_IO when it
  * cannot be read. `sealed` may be NULL. */
 qr_status qr_h5_check_seal(const char *path, int *sealed);
+/* The end of writing the temporary file `tmp` that becomes `path` (a `what`: "model file", ...):
+ * written > 0: sealed, QR_OK; otherwise, or when sealing fails, `tmp` is removed and the error
+ * names `path`: out of memory when written < 0 (the writer's own allocation failed) or sealing
+ * ran out (it reads the file through a buffer), else a write that failed (disk full?). */
+qr_status qr_h5_seal_written(const char *tmp, int written, const char *path, const char *what);
 
 #ifdef __cplusplus
 }

@@ -103,7 +103,10 @@ static qr_abort_callback g_abort_cb = default_abort;
 
 void qr_set_abort_callback(qr_abort_callback cb) { g_abort_cb = cb ? cb : default_abort; }
 
-void qr_assert_failed(const char *file, int line, const char *expr) { g_abort_cb(file, line, expr); }
+void qr_assert_failed(const char *file, int line, const char *expr) {
+    g_abort_cb(file, line, expr);
+    abort(); /* a callback that returned: the code after the check must not run */
+}
 
 void qr_fput_line_text(FILE *f, const char *s) {
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {

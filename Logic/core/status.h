@@ -44,7 +44,9 @@ typedef enum qr_status {
 /* Short stable name of a status code ("io", "format", ...). */
 const char *qr_status_name(qr_status s);
 
-/* The message of the last failure on this thread ("" if none). */
+/* The message of the last failure on this thread ("" if none). The buffer is the thread's own and
+ * is overwritten by its next failure: copy what is to be kept. A message may quote file names and
+ * values as given, line breaks included; print it with qr_fput_line_text to keep it one line. */
 const char *qr_last_error(void);
 
 /* Store a formatted message for this thread and return `s` (so callers can write
@@ -74,6 +76,9 @@ void qr_fput_line_text(FILE *f, const char *s);
 
 /* ---- logging: notices and progress, off unless a sink is installed ---- */
 typedef enum qr_log_level { QR_LOG_DEBUG = 0, QR_LOG_INFO, QR_LOG_NOTICE, QR_LOG_WARNING } qr_log_level;
+/* The sink is called from whichever thread logs, worker threads of the library included: it must
+ * be safe to call from several threads at once. Install it (and the abort callback below) once,
+ * before any other thread uses the library; changing it while they run is a data race. */
 typedef void (*qr_log_sink)(qr_log_level level, const char *message, void *user);
 void qr_set_log_sink(qr_log_sink sink, void *user);
 void qr_log(qr_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -88,9 +93,12 @@ void qr_log(qr_log_level level, const char *fmt, ...) __attribute__((format(prin
 #define QR_CANCEL(flag) __atomic_store_n((flag), 1, __ATOMIC_RELAXED)
 
 /* ---- invariants ---- */
+/* A broken invariant (a bug, never bad input) calls the callback (by default: a line on stderr),
+ * then abort(). A callback may end the process its own way or longjmp out; if it returns, abort()
+ * follows, as the code after the check relies on it. */
 typedef void (*qr_abort_callback)(const char *file, int line, const char *expr);
 void qr_set_abort_callback(qr_abort_callback cb);
-void qr_assert_failed(const char *file, int line, const char *expr);
+__attribute__((noreturn)) void qr_assert_failed(const char *file, int line, const char *expr);
 #define QR_ASSERT(x) ((x) ? (void)0 : qr_assert_failed(__FILE__, __LINE__, #x))
 
 /* Propagate a failure: evaluate an expression returning qr_status and return it if not QR_OK. */

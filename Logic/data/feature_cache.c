@@ -88,7 +88,7 @@ qr_status qr_sha256_path(const char *path, char hex[65]) {
         n++;
     }
     closedir(d);
-    if (st == QR_OK) qsort(names, n, sizeof *names, cmp_str);
+    if (st == QR_OK && n > 1) qsort(names, n, sizeof *names, cmp_str); /* (names is NULL when empty) */
     /* hash of "name\nsha\n" lines */
     size_t tlen = n * (QR_PATH_MAX + 70) + 1;
     char *text = st == QR_OK ? malloc(tlen) : NULL;
@@ -308,10 +308,6 @@ qr_status qr_feature_cache_store(const char *dir, const char *key, const char *c
     }
     H5E_END_TRY;
     free(nb);
-    if (e >= 0 && qr_h5_seal(tmp) != QR_OK) e = -1;
-    if (e < 0) {
-        remove(tmp);
-        return qr_fail(QR_ERR_IO, "cannot write the feature cache file %s", path);
-    }
+    QR_TRY(qr_h5_seal_written(tmp, e >= 0 ? 1 : 0, path, "feature cache file"));
     return qr_commit_rename(tmp, path);
 }

@@ -25,7 +25,6 @@ extern "C" {
 #include <string>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 #include <vector>
 
@@ -662,6 +661,16 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
 // No exception crosses into C: memory running out inside ITK, GDCM or the standard library
 // (std::bad_alloc) becomes QR_ERR_NOMEM naming the file, anything else QR_ERR_INTERNAL. (Nothing
 // here allocates: qr_fail formats into a fixed buffer.)
+// "what: text" with the text's line breaks and tabs as spaces, so the message stays one line;
+// formatted in a fixed buffer (called where memory may have run out).
+qr_status fail_flat(qr_status s, const char *what, const char *text) {
+    char flat[4096];
+    std::snprintf(flat, sizeof flat, "%s", text ? text : "");
+    for (char *c = flat; *c; c++)
+        if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
+    return qr_fail(s, "%s: %s", what, flat);
+}
+
 template <class F>
 qr_status no_throw(const char *what, F &&body) noexcept {
     try {
@@ -669,9 +678,9 @@ qr_status no_throw(const char *what, F &&body) noexcept {
     } catch (const std::bad_alloc &) {
         return qr_fail(QR_ERR_NOMEM, "%s: out of memory", what);
     } catch (const itk::ExceptionObject &e) {
-        return qr_fail(QR_ERR_INTERNAL, "%s: %s", what, e.GetDescription());
+        return fail_flat(QR_ERR_INTERNAL, what, e.GetDescription());
     } catch (const std::exception &e) {
-        return qr_fail(QR_ERR_INTERNAL, "%s: %s", what, e.what());
+        return fail_flat(QR_ERR_INTERNAL, what, e.what());
     } catch (...) {
         return qr_fail(QR_ERR_INTERNAL, "%s: unexpected failure in the image toolkit", what);
     }
@@ -848,7 +857,7 @@ namespace {
 // write (verify_written) still catches what this cannot foresee, a compressed file or a disk that
 // fills meanwhile.
 // A compressed image's size is not known before it is written: when the disk has less room than
-// its uncompressed voxels, the writers' own messages of a short write (NIfTI prints to the C
+// its uncompressed voxels, or the file-size limit is below them, the writers' own messages of a short write (NIfTI prints to the C
 // library's stderr, MetaImage to std::cerr) are caught around the write and dropped - the check
 // after the write (verify_written) reports the failure in qsmrim's one line. Whatever else reached
 // stderr meanwhile (another thread's notice) is passed on. Rare (a nearly full disk), so the
@@ -884,9 +893,19 @@ class StderrCapture {
     int saved_ = -1;
 };
 
-bool short_of_room(const char *dir, int64_t bytes) {
-    struct statvfs fs;
-    return statvfs(dir, &fs) == 0 && (uint64_t)bytes > (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+// A writer's exception as one line naming the output, not its staged name, without ITK's
+// "ITK ERROR: Class(0x...): " prefix. A compressed image's size is known only once written, so a
+// full disk, a file-size limit or a quota shows first here (NRRD) or in the read-back (NIfTI,
+// MetaImage, which report a short write only by a printed message).
+qr_status fail_write(const char *path, const char *staged, const itk::ExceptionObject &e, const PrivateName &name) {
+    if (dynamic_cast<const itk::MemoryAllocationError *>(&e)) return fail_itk(QR_ERR_IO, path, "cannot write the image", e);
+    std::string text = one_line(name.unmask(e.GetDescription()));
+    const std::string from(staged);
+    for (size_t at = text.find(from); !from.empty() && at != std::string::npos; at = text.find(from, at + std::strlen(path)))
+        text.replace(at, from.size(), path);
+    const size_t head = text.rfind("ITK ERROR: ", 0) == 0 ? text.find("): ") : std::string::npos;
+    if (head != std::string::npos) text.erase(0, head + 3);
+    return qr_fail(QR_ERR_IO, "%s: cannot write the image (disk full, or a file-size limit?): %s", path, text.c_str());
 }
 
 template <class TImage>
@@ -895,9 +914,20 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
     const auto size = img->GetLargestPossibleRegion().GetSize();
     const int64_t bytes = (int64_t)sizeof(typename TImage::PixelType) * (int64_t)size[0] * (int64_t)size[1] *
                           (int64_t)size[2] + 4096; // and a header of at most a few hundred bytes
+    // NIfTI compresses by its name (.nii.gz) whatever is asked, and a .nii or .hdr/.img never
+    if (qr_path_has_suffix(path, ".nii") || qr_path_has_suffix(path, ".hdr") || qr_path_has_suffix(path, ".img"))
+        compress = false;
+    else if (qr_path_has_suffix(path, ".gz"))
+        compress = true;
     if (!compress) QR_TRY(qr_space_check(staging_dir, bytes, bytes, path));
+    // a compressed image's size is unknown beforehand: where its uncompressed voxels would not fit
+    // (the disk's room, the file-size limit), the writers' own messages of a short write are kept
+    // off stderr and the read-back reports it
     std::unique_ptr<StderrCapture> capture;
-    if (compress && short_of_room(staging_dir, bytes)) capture.reset(new StderrCapture());
+    if (compress && qr_space_check(staging_dir, bytes, bytes, path) != QR_OK) {
+        qr_clear_error();
+        capture.reset(new StderrCapture());
+    }
     PrivateName name;
     const char *use;
     QR_TRY(name.resolve_write(staging_file, &use));
@@ -909,7 +939,7 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
         writer->Update();
     } catch (const itk::ExceptionObject &e) {
         capture.reset();
-        return fail_itk(QR_ERR_IO, path, "cannot write the image", e, &name);
+        return fail_write(path, staging_file, e, name);
     }
     return QR_OK;
 }

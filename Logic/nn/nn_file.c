@@ -153,7 +153,7 @@ static int64_t max_numel(const qr_nn_spec *s) {
 /* Write the model (all members, or only `only` >= 0) to an open file. */
 static int write_model(hid_t f, const qr_nn_model *m, int only) {
     float *buf = malloc(sizeof(float) * (size_t)max_numel(&m->spec));
-    if (!buf) return 0;
+    if (!buf) return -1;
     int nm = only >= 0 ? 1 : m->n_members;
     int ok = write_config(f, m) && attr_int(f, "n_members", nm);
     for (int k = 0; ok && k < nm; k++) {
@@ -165,6 +165,7 @@ static int write_model(hid_t f, const qr_nn_model *m, int only) {
     return ok;
 }
 
+/* 1 written, 0 a write failed, -1 out of memory */
 typedef int (*writer_fn)(hid_t f, const void *arg);
 
 /* Create path atomically: write a temporary sibling, then rename. */
@@ -180,12 +181,9 @@ static qr_status write_atomic(qr_nn_context *ctx, const char *path, writer_fn fn
         return qr_fail(QR_ERR_IO, "cannot create %s (%s)%s%s", path, what, e ? ": " : "", e ? strerror(e) : "");
     }
     int ok = fn(f, arg);
-    if (H5Fclose(f) < 0) ok = 0;
+    if (H5Fclose(f) < 0 && ok > 0) ok = 0;
     qr_h5_quiet_end(q);
-    if (!ok || qr_h5_seal(tmp) != QR_OK) {
-        remove(tmp);
-        return qr_fail(QR_ERR_IO, "cannot write the %s %s (disk full or not writable?)", what, path);
-    }
+    QR_TRY(qr_h5_seal_written(tmp, ok, path, what));
     qr_status dev = qr_nn_backend_check(ctx); /* never commit values read back from a failed device */
     if (dev != QR_OK) {
         remove(tmp);
@@ -517,9 +515,10 @@ static int ckpt_writer(hid_t f, const void *argp) {
     const qr_nn_trainer *t = a->t;
     const qr_nn_model *m = t->model;
     const qr_nn_spec *s = &m->spec;
-    if (!write_model(f, m, t->member)) return 0;
+    const int model = write_model(f, m, t->member);
+    if (model <= 0) return model;
     float *buf = malloc(sizeof(float) * (size_t)max_numel(s));
-    if (!buf) return 0;
+    if (!buf) return -1;
     hid_t g = qr_h5_group_create(f, "optimizer");
     int ok = g >= 0;
     int64_t ms[QR_NN_MAX_MILESTONES + 1];

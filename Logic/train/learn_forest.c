@@ -229,6 +229,7 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
     QR_TRY(qr_temp_sibling(path, 1, tmp, sizeof tmp));
     qr_status st = QR_OK;
     herr_t e = 0;
+    int nomem = 0; /* a forest's arrays could not be allocated */
     size_t len = 1;
     for (int64_t f = 0; f < l->nsel; f++)
         if (strlen(l->sel_names[f]) + 1 > len) len = strlen(l->sel_names[f]) + 1;
@@ -274,7 +275,9 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
                 char gname[32];
                 snprintf(gname, sizeof gname, "member%d", m);
                 hid_t g = qr_h5_group_create(file, gname);
-                if (g < 0 || qr_forest_write_h5(&l->forests[m], (int64_t)g) != QR_OK) e = -1;
+                const qr_status w = g < 0 ? QR_ERR_IO : qr_forest_write_h5(&l->forests[m], (int64_t)g);
+                if (w != QR_OK) e = -1;
+                if (w == QR_ERR_NOMEM) nomem = 1;
                 if (g >= 0) H5Gclose(g);
             }
             if (H5Fclose(file) < 0) e = -1;
@@ -282,11 +285,7 @@ qr_status qr_forest_learner_save(const qr_learner *l, const char *path, const qr
     }
     H5E_END_TRY;
     free(names);
-    if (e >= 0 && qr_h5_seal(tmp) != QR_OK) e = -1;
-    if (e < 0) {
-        remove(tmp);
-        st = qr_fail(QR_ERR_IO, "cannot write the model file %s", path);
-    }
+    if (st == QR_OK) st = qr_h5_seal_written(tmp, nomem ? -1 : e >= 0 ? 1 : 0, path, "model file");
     if (st == QR_OK) st = qr_commit_rename(tmp, path);
     return st;
 }

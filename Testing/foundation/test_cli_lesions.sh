@@ -100,6 +100,23 @@ tok=$("$PY" "$(dirname "$0")/../leftover_token.py")
 mkdir -p "$T/k" && echo partial >"$T/k/.l.tsv.qsmrim-tmp-$tok-$dead-1" && echo partial >"$T/k/.l.nrrd.qsmrim-tmp-$tok-$dead-2"
 check "a killed run's temporaries are removed by the next run" bash -c "
   '$Q' lesions --mask '$MASK' --out '$T/k/l.tsv' --out-labels '$T/k/l.nrrd' --quiet && test \"\$(ls -A '$T/k' | tr '\n' ' ')\" = 'l.nrrd l.tsv '"
+# a label map over the file-size limit (ulimit -f), in each format: one error line, the old
+# outputs kept. An uncompressed one is refused before it is written; NIfTI's and MetaImage's own
+# messages of a short compressed write stay off stderr (the read-back reports it), and NRRD's
+# names the output, not its staged temporary (the label map asks for compression: .mha and .nrrd
+# compress, .nii never does)
+mkdir -p "$T/fs"
+for ext in nii mha nrrd nii.gz; do
+  echo OLD >"$T/fs/l.$ext"
+  echo OLD >"$T/fs/t.tsv"
+  check "labels as .$ext over the file-size limit: one error line naming it" \
+    one_line_error 1 "^qsmrim lesions: error: $T/fs/l.$ext: [^.]*\(limit\|file-size\)" \
+    bash -c "ulimit -f 20; exec '$Q' lesions --mask '$MASK' --out '$T/fs/t.tsv' --out-labels '$T/fs/l.$ext'"
+  check "labels as .$ext over the file-size limit: old outputs kept, nothing staged left" \
+    test "$(cat "$T/fs/l.$ext" "$T/fs/t.tsv" | tr '\n' ' ')$(ls -A "$T/fs" | grep -c '^\.')" = "OLD OLD 0"
+  rm -f "$T/fs/l.$ext"
+done
+rm -rf "$T/fs"
 check "no temporary files left" bash -c "! ls -A '$T' | grep -q '^\.'"
 
 [ $fails -eq 0 ] && echo "all passed" || { echo "$fails failed"; exit 1; }

@@ -64,6 +64,21 @@ static void test_sha256(void **state) {
     assert_int_equal(system(cmd), 0);
     snprintf(p, sizeof p, "%s/absent.bin", g_dir);
     assert_int_equal(qr_sha256_path(p, hex), QR_ERR_IO);
+    /* a folder (a DICOM series): the hash of its "name\nsha256\n" lines in name order; an empty
+     * one hashes no lines (its list of names is empty: nothing to sort, under UBSan too) */
+    snprintf(p, sizeof p, "%s/empty", g_dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", p);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(qr_sha256_path(p, hex), QR_OK);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"); /* SHA-256 of "" */
+    write_file("empty/b.dcm", "bbb");
+    write_file("empty/a.dcm", "aaa");
+    assert_int_equal(qr_sha256_path(p, hex), QR_OK);
+    snprintf(cmd, sizeof cmd,
+             "%s -c \"import hashlib,sys; h=lambda b: hashlib.sha256(b).hexdigest(); "
+             "sys.exit(h(('a.dcm\\n%%s\\nb.dcm\\n%%s\\n' %% (h(b'aaa'), h(b'bbb'))).encode()) != '%s')\"",
+             QSMRIM_PYTHON, hex);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_keys(void **state) {

@@ -264,6 +264,10 @@ static void test_thresholds_and_confusion(void **state) {
         assert_close(m.accuracy, acc.v[0], 1e-12, "accuracy");
         assert_close(m.ppv, prec.v[0], 1e-12, "precision");
         assert_close(m.f1, f1b.v[0], 1e-12, "F1 of the confusion counts");
+        /* the rates of scikit-learn's confusion matrix [tp, fp, fn, tn] */
+        assert_close(m.sensitivity, conf.v[0] / (conf.v[0] + conf.v[2]), 1e-12, "sensitivity");
+        assert_close(m.specificity, conf.v[3] / (conf.v[3] + conf.v[1]), 1e-12, "specificity");
+        assert_close(m.npv, conf.v[3] / (conf.v[3] + conf.v[2]), 1e-12, "NPV");
     }
 }
 
@@ -328,13 +332,17 @@ static void test_cross_validated_evaluation(void **state) {
     (void)state;
     const dataset *d = &g_cases[0];
     double proc = 0, procn = 0, ap = 0, conf[4] = {0, 0, 0, 0};
-    double tsens[NFOLDS], tf1[NFOLDS];
+    double tsens[NFOLDS], tf1[NFOLDS], fproc[NFOLDS], fprocn[NFOLDS], fap[NFOLDS], froc[NFOLDS];
     for (int f = 0; f < NFOLDS; f++) {
         char rp[512];
         ref_path(rp, sizeof rp, "fold", f);
-        refvals p, a, c, t, s;
+        refvals p, a, c, t, s, ra;
         assert_true(ref_get(rp, "proc_auc", &p) && ref_get(rp, "ap", &a) && ref_get(rp, "confusion", &c) &&
-                    ref_get(rp, "f1_threshold", &t) && ref_get(rp, "sens_threshold", &s));
+                    ref_get(rp, "f1_threshold", &t) && ref_get(rp, "sens_threshold", &s) && ref_get(rp, "roc_auc", &ra));
+        fproc[f] = p.v[0];
+        fprocn[f] = ((2 * p.v[0] - 1) * (0.1 - 0.005) + 0.005) / 0.1;
+        fap[f] = a.v[0];
+        froc[f] = ra.v[0];
         proc += p.v[0] / NFOLDS;
         /* McClish is affine: raw partial area = ((2 pAUC_std - 1)(a - a^2/2) + a^2/2) */
         procn += (((2 * p.v[0] - 1) * (0.1 - 0.005) + 0.005) / 0.1) / NFOLDS;
@@ -365,7 +373,15 @@ static void test_cross_validated_evaluation(void **state) {
     for (int f = 0; f < NFOLDS; f++) {
         assert_close(r.folds[f].threshold_f1[0], tf1[f], 0, "fold F1 threshold");
         assert_close(r.folds[f].threshold_sensitive, tsens[f], 0, "fold sensitivity threshold");
+        /* metrics.json's per-fold areas: scikit-learn's on that fold */
+        assert_close(r.folds[f].proc_auc, fproc[f], 1e-12, "fold proc_auc");
+        assert_close(r.folds[f].proc_auc_normalized, fprocn[f], 1e-12, "fold normalised partial area");
+        assert_close(r.folds[f].pr_auc, fap[f], 1e-12, "fold pr_auc");
+        assert_close(r.folds[f].roc_auc, froc[f], 1e-12, "fold roc_auc");
     }
+    assert_close(r.sensitivity.value, conf[0] / (conf[0] + conf[2]), 1e-15, "sensitivity over folds");
+    assert_close(r.specificity.value, conf[3] / (conf[3] + conf[1]), 1e-15, "specificity over folds");
+    assert_close(r.ppv.value, conf[0] / (conf[0] + conf[1]), 1e-15, "PPV over folds");
     /* review fraction and subject counts, recomputed here from the definitions */
     double nrev = 0, ct[40] = {0}, cp[40] = {0};
     for (int k = 0; k < d->n; k++) {
@@ -564,6 +580,95 @@ static void test_bad_input(void **state) {
     qr_eval_result_free(&r);
 }
 
+/* An even number of members: "more than half" (evaluation.h) - one vote of two is not a rim+ call.
+ * The case must hold such split votes, or the test could not fail. */
+static void test_even_members_vote(void **state) {
+    (void)state;
+    const dataset *d = &g_cases[5];
+    double *mp = malloc((size_t)d->n * 2 * sizeof *mp);
+    qr_rng rng;
+    qr_rng_seed(&rng, 11, 3);
+    for (int k = 0; k < d->n; k++)
+        for (int m = 0; m < 2; m++) {
+            double p = d->s[k] + 0.1 * qr_rng_normal(&rng);
+            mp[k * 2 + m] = p < 0 ? 0 : (p > 1 ? 1 : p);
+        }
+    qr_eval_input in = qr_eval_input_default();
+    in.n = d->n;
+    in.nsubjects = 40;
+    in.nfolds = NFOLDS;
+    in.nmembers = 2;
+    in.subject = d->subject;
+    in.fold = d->fold;
+    in.label = d->y;
+    in.member_prob = mp;
+    in.bootstrap = 0;
+    qr_eval_result r;
+    assert_int_equal(qr_evaluate(&in, &r, NULL), QR_OK);
+    int split = 0;
+    for (int64_t k = 0; k < d->n; k++) {
+        int votes = 0;
+        for (int m = 0; m < 2; m++) votes += mp[k * 2 + m] >= r.folds[d->fold[k]].threshold_f1[m];
+        split += votes == 1;
+        assert_int_equal(r.decision[k], votes == 2);
+    }
+    assert_true(split > 0);
+    qr_eval_result_free(&r);
+    free(mp);
+}
+
+/* The bootstrap interval is the 2.5th and 97.5th percentile (numpy's linear interpolation) of the
+ * metric over B subject resamples: with fixed thresholds the accuracy of each resample is
+ * recomputed here from the definition, on the same draws (stream 0xB007 of the seed). */
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+static double np_percentile_sorted(const double *v, int n, double q) {
+    double pos = q / 100.0 * (n - 1);
+    int lo = (int)floor(pos);
+    return lo >= n - 1 ? v[n - 1] : v[lo] + (v[lo + 1] - v[lo]) * (pos - lo);
+}
+static void test_bootstrap_percentiles(void **state) {
+    (void)state;
+    const dataset *d = &g_cases[0];
+    enum { B = 400, S = 40 };
+    qr_eval_input in = qr_eval_input_default();
+    in.n = d->n;
+    in.nsubjects = S;
+    in.nfolds = NFOLDS;
+    in.nmembers = 1;
+    in.subject = d->subject;
+    in.fold = d->fold;
+    in.label = d->y;
+    in.member_prob = d->s;
+    in.bootstrap = B;
+    in.seed = 3;
+    in.fixed_thresholds = 1;
+    in.threshold_f1 = 0.5;
+    in.threshold_sensitive = 0.5;
+    qr_eval_result r;
+    assert_int_equal(qr_evaluate(&in, &r, NULL), QR_OK);
+    double acc[B], w[S];
+    qr_rng rng;
+    qr_rng_seed(&rng, 3, 0xB007);
+    for (int b = 0; b < B; b++) {
+        for (int s = 0; s < S; s++) w[s] = 0;
+        for (int s = 0; s < S; s++) w[qr_rng_below(&rng, S)] += 1;
+        double right = 0, all = 0;
+        for (int k = 0; k < d->n; k++) {
+            right += w[d->subject[k]] * ((d->s[k] >= 0.5) == d->y[k]);
+            all += w[d->subject[k]];
+        }
+        acc[b] = right / all;
+    }
+    qsort(acc, B, sizeof *acc, cmp_dbl);
+    assert_true(acc[0] < acc[B - 1]);
+    assert_close(r.accuracy.lo, np_percentile_sorted(acc, B, 2.5), 1e-12, "accuracy CI low");
+    assert_close(r.accuracy.hi, np_percentile_sorted(acc, B, 97.5), 1e-12, "accuracy CI high");
+    qr_eval_result_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roc_curve_points),
@@ -574,6 +679,8 @@ int main(void) {
         cmocka_unit_test(test_mean_curve_hand_worked),
         cmocka_unit_test(test_cross_validated_evaluation),
         cmocka_unit_test(test_members_and_bootstrap),
+        cmocka_unit_test(test_even_members_vote),
+        cmocka_unit_test(test_bootstrap_percentiles),
         cmocka_unit_test(test_operating_points_hand_worked),
         cmocka_unit_test(test_review_holds_every_call),
         cmocka_unit_test(test_bad_input),

@@ -175,6 +175,27 @@ static void test_table_semantics(void **state) {
     qr_lesion_table_free(&t);
     qr_volume_free(&labels);
 
+    /* the border flag on the far side of each axis alone: a voxel at index size - 1 of one axis
+     * (and inside along the others) touches it, one at size - 2 does not */
+    for (int a = 0; a < 3; a++)
+        for (int back = 1; back <= 2; back++) {
+            memset(p, 0, (size_t)qr_volume_nvox(&m) * sizeof *p);
+            int64_t c[3] = {4, 4, 2};
+            c[a] = g.size[a] - back;
+            p[qr_geometry_index(&g, c[0], c[1], c[2])] = 5;
+            assert_int_equal(qr_lesions_extract(&m, NULL, &labels, &t, &was_mask), QR_OK);
+            assert_int_equal(t.n, 1);
+            assert_int_equal(t.items[0].touches_border, back == 1);
+            qr_lesion_table_free(&t);
+            qr_volume_free(&labels);
+        }
+    memset(p, 0, (size_t)qr_volume_nvox(&m) * sizeof *p); /* the first map again, for what follows */
+    for (int j = 2; j <= 3; j++)
+        for (int i = 2; i <= 3; i++) p[qr_geometry_index(&g, i, j, 2)] = 7;
+    p[qr_geometry_index(&g, 0, 0, 0)] = 3;
+    p[qr_geometry_index(&g, 8, 8, 3)] = 9;
+    p[qr_geometry_index(&g, 6, 8, 3)] = 9;
+
     /* minimum volume drops the one-voxel (0.5 mm^3) lesion and keeps labels of a label map */
     qr_lesion_options o = qr_lesion_options_default();
     o.min_volume_mm3 = 0.6;

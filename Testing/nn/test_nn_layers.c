@@ -755,6 +755,32 @@ static void loss_fwd(void *p) {
     else R->be->bce_forward(R, 6, &l->loss, l->z, l->lab);
 }
 
+/* DeepSMOTE's neighbour choice (nn_smote.c): no rows for 2 rim+ or fewer; nearest by squared
+ * distance, ties by the lower batch index; the released variant pairs each row with itself and
+ * its 2 nearest, the paper's with its 2 nearest others. Expected pairs worked out by hand on 1-D
+ * latents where every choice is a tie or an exact distance. */
+static void test_smote_pairs(void **st) {
+    (void)st;
+    assert_int_equal(qr_nn_smote_rows(QR_NN_SMOTE_RELEASED, 2), 0);
+    assert_int_equal(qr_nn_smote_rows(QR_NN_SMOTE_PAPER, 2), 0);
+    assert_int_equal(qr_nn_smote_rows(QR_NN_SMOTE_RELEASED, 3), 9);
+    assert_int_equal(qr_nn_smote_rows(QR_NN_SMOTE_PAPER, 3), 6);
+    assert_int_equal(qr_nn_smote_rows(QR_NN_SMOTE_OFF, 5), 0);
+    /* rows 0, 1, 2, 4 rim+ (row 3 rim-, nearest to all and never chosen) */
+    const float x[5] = {0, 1, -1, 0.5f, 1}, y[5] = {1, 1, 1, 0, 1};
+    int32_t pairs[2 * 12];
+    /* row 0: 1, 2 and 4 all at distance 1 -> 1, 2; row 1: 4 (0), then 0 (1); row 2: 0 (1), then
+     * 1 and 4 tie at 4 -> 1; row 4: 1 (0), then 0 (1) */
+    static const int32_t paper[] = {0, 1, 0, 2, 1, 4, 1, 0, 2, 0, 2, 1, 4, 1, 4, 0};
+    assert_int_equal(qr_nn_smote_pairs(QR_NN_SMOTE_PAPER, x, 5, 1, y, pairs), 8);
+    assert_memory_equal(pairs, paper, sizeof paper);
+    static const int32_t released[] = {0, 0, 0, 1, 0, 2, 1, 1, 1, 4, 1, 0, 2, 2, 2, 0, 2, 1, 4, 4, 4, 1, 4, 0};
+    assert_int_equal(qr_nn_smote_pairs(QR_NN_SMOTE_RELEASED, x, 5, 1, y, pairs), 12);
+    assert_memory_equal(pairs, released, sizeof released);
+    const float y2[5] = {1, 0, 0, 0, 1}; /* two rim+: nothing */
+    assert_int_equal(qr_nn_smote_pairs(QR_NN_SMOTE_RELEASED, x, 5, 1, y2, pairs), 0);
+}
+
 static void test_fd_smote_losses(void **st) {
     (void)st;
     smote_fd s = {hrand(15, 1), malloc(35 * 4), malloc(16), {0, 0, 0, 2, 2, 1, 1, 1}};
@@ -896,7 +922,7 @@ int main(void) {
         cmocka_unit_test(test_elementwise_cpu_vs_ref), cmocka_unit_test(test_tensor_ops_cpu_vs_ref),
         cmocka_unit_test(test_fd_conv),               cmocka_unit_test(test_fd_batchnorm),
         cmocka_unit_test(test_fd_elementwise),        cmocka_unit_test(test_fd_pool),
-        cmocka_unit_test(test_fd_linear_and_plumbing), cmocka_unit_test(test_fd_smote_losses),
+        cmocka_unit_test(test_fd_linear_and_plumbing), cmocka_unit_test(test_fd_smote_losses), cmocka_unit_test(test_smote_pairs),
         cmocka_unit_test(test_fd_models),
         cmocka_unit_test(test_nan_through_relu), /* last: the tests above draw from one random stream */
     };

@@ -594,9 +594,112 @@ static void test_threads_bit_identical(void **state) {
     qr_volume_free(&lab);
 }
 
+/* ------------------------------------------------------------------ axes, alpha, bin count */
+/* Swapping the i and j axes of image, mask and spacing must leave every Original feature as it
+ * is (PyRadiomics' 13 angles map onto themselves; Maximum2DDiameterRow and Column trade places).
+ * The reference images all have equal in-plane spacing, so nothing else checks that each axis
+ * is paired with its own spacing: here dx, dy and dz all differ, with and without GLCM distance
+ * weighting. VoxelVolume is Np dx dy dz by definition. */
+static void swap_ij(const qr_volume *in, qr_volume *out) {
+    qr_geometry g = in->geom;
+    g.size[0] = in->geom.size[1], g.size[1] = in->geom.size[0];
+    g.spacing[0] = in->geom.spacing[1], g.spacing[1] = in->geom.spacing[0];
+    assert_int_equal(qr_volume_alloc(out, &g, in->dtype), QR_OK);
+    const size_t es = qr_dtype_size(in->dtype);
+    for (int64_t k = 0; k < g.size[2]; k++)
+        for (int64_t j = 0; j < g.size[1]; j++)
+            for (int64_t i = 0; i < g.size[0]; i++)
+                memcpy((char *)out->data + es * (size_t)qr_geometry_index(&out->geom, i, j, k),
+                       (const char *)in->data + es * (size_t)qr_geometry_index(&in->geom, j, i, k), es);
+}
+
+static void test_axis_swap_invariance(void **state) {
+    (void)state;
+    qr_volume im, lab, im2, lab2;
+    make_pair(&im, &lab, 20, 16, 9, 77);
+    im.geom.spacing[0] = lab.geom.spacing[0] = 0.6;
+    im.geom.spacing[1] = lab.geom.spacing[1] = 0.9;
+    im.geom.spacing[2] = lab.geom.spacing[2] = 2.0;
+    blob(&lab, 9, 7, 4, 6, 4, 3, 1);
+    blob(&lab, 12, 9, 5, 2, 5, 2, 1);
+    swap_ij(&im, &im2);
+    swap_ij(&lab, &lab2);
+    int64_t np_ = 0;
+    for (int64_t v = 0; v < qr_volume_nvox(&lab); v++) np_ += qr_volume_i32(&lab)[v] == 1;
+    static const char *const NORMS[] = {"", "  weightingNorm: euclidean\n", "  weightingNorm: manhattan\n",
+                                        "  weightingNorm: infinity\n"};
+    for (int w = 0; w < 4; w++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%ssetting:\n  binWidth: 5\n%s", ORIGINAL_ALL, NORMS[w]);
+        qr_radiomics *r = load_text(text);
+        const int64_t n = qr_radiomics_count(r);
+        double *a = malloc(sizeof *a * (size_t)n), *b = malloc(sizeof *b * (size_t)n);
+        assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, a), QR_OK);
+        assert_int_equal(qr_radiomics_compute(r, &im2, &lab2, 1, b), QR_OK);
+        for (int64_t t = 0; t < n; t++) {
+            const char *name = qr_radiomics_name(r, t);
+            double want = b[t];
+            if (strstr(name, "Maximum2DDiameterRow")) want = feature(r, b, "original_shape_Maximum2DDiameterColumn");
+            if (strstr(name, "Maximum2DDiameterColumn")) want = feature(r, b, "original_shape_Maximum2DDiameterRow");
+            if (!(fabs(a[t] - want) <= 1e-9 * fmax(1.0, fabs(want))))
+                fail_msg("%s%s: %.17g with i and j swapped, %.17g before", NORMS[w], name, want, a[t]);
+        }
+        assert_true(fabs(feature(r, a, "original_shape_VoxelVolume") - (double)np_ * 0.6 * 0.9 * 2.0) < 1e-9);
+        free(a);
+        free(b);
+        qr_radiomics_free(r);
+    }
+    qr_volume_free(&im), qr_volume_free(&lab), qr_volume_free(&im2), qr_volume_free(&lab2);
+}
+
+/* GLDM with gldm_a > 0 (the baselines have only 0), and binCount on a float32 image (the
+ * reference images are int16): values from Testing/radiomics/gldm_reference.py, a NumPy
+ * transcription of PyRadiomics' getBinEdges/binImage, cmatrices.c calculate_gldm and gldm.py. */
+static void test_gldm_alpha_and_bincount(void **state) {
+    (void)state;
+    qr_geometry g = qr_geometry_identity(9, 8, 5);
+    g.spacing[0] = 0.6, g.spacing[1] = 0.9, g.spacing[2] = 2.0;
+    qr_volume im, lab;
+    assert_int_equal(qr_volume_alloc(&im, &g, QR_FLOAT32), QR_OK);
+    assert_int_equal(qr_volume_alloc(&lab, &g, QR_INT32), QR_OK);
+    for (int64_t k = 0; k < 5; k++)
+        for (int64_t j = 0; j < 8; j++)
+            for (int64_t i = 0; i < 9; i++) {
+                set_value(&im, i, j, k, (float)((i * 37 + j * 17 + k * 29) % 23 - 9));
+                set_label(&lab, i, j, k, k >= 1 && k <= 3 && j >= 1 && j <= 6 && i >= 1 && i <= 7);
+            }
+    static const struct {
+        const char *settings;
+        double lde, sde, glv, dn;
+    } CASES[] = {
+        {"  binWidth: 2\n  gldm_a: 1\n", 23.49206349206349, 0.0811693301659288, 10.975056689342404, 26.61904761904762},
+        {"  binWidth: 2\n  gldm_a: 0\n", 4.777777777777778, 0.30246913580246915, 10.975056689342404, 63.77777777777778},
+        {"  binCount: 8\n", 5.809523809523809, 0.26306216931216936, 5.391849332325522, 55.63492063492063},
+    };
+    for (int c = 0; c < 3; c++) {
+        char text[512];
+        snprintf(text, sizeof text, "imageType:\n  Original: {}\nfeatureClass:\n  gldm:\nsetting:\n%s", CASES[c].settings);
+        qr_radiomics *r = load_text(text);
+        double f[64];
+        assert_true(qr_radiomics_count(r) <= 64);
+        assert_int_equal(qr_radiomics_compute(r, &im, &lab, 1, f), QR_OK);
+        const double want[4] = {CASES[c].lde, CASES[c].sde, CASES[c].glv, CASES[c].dn};
+        static const char *const NAMES[4] = {"original_gldm_LargeDependenceEmphasis", "original_gldm_SmallDependenceEmphasis",
+                                             "original_gldm_GrayLevelVariance", "original_gldm_DependenceNonUniformity"};
+        for (int q = 0; q < 4; q++) {
+            const double got = feature(r, f, NAMES[q]);
+            if (!(fabs(got - want[q]) <= 1e-9 * fabs(want[q])))
+                fail_msg("%s with%s: %.17g, the NumPy reference %.17g", NAMES[q], CASES[c].settings, got, want[q]);
+        }
+        qr_radiomics_free(r);
+    }
+    qr_volume_free(&im), qr_volume_free(&lab);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_preset_names_and_resource), cmocka_unit_test(test_preset_values_brain1),
+        cmocka_unit_test(test_axis_swap_invariance), cmocka_unit_test(test_gldm_alpha_and_bincount),
         cmocka_unit_test(test_one_voxel_and_dimensions),  cmocka_unit_test(test_flat_region),
         cmocka_unit_test(test_negative_values_floor_binning), cmocka_unit_test(test_nonfinite_voxels),
         cmocka_unit_test(test_gray_level_limit),

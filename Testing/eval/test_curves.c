@@ -328,6 +328,36 @@ static void test_mean_curve_hand_worked(void **state) {
 /* The cross-validated evaluation: averaged-curve areas equal the mean of scikit-learn's per-fold
  * values (the mean curve is linear in the fold curves), confusion counts equal the sum of the
  * per-fold counts at each fold's F1-optimal threshold. */
+/* The evaluation input of a case (40 subjects, NFOLDS folds) with `nm` members' probabilities. */
+static qr_eval_input case_input(const dataset *d, int nm, const double *member_prob, int64_t bootstrap) {
+    qr_eval_input in = qr_eval_input_default();
+    in.n = d->n;
+    in.nsubjects = 40;
+    in.nfolds = NFOLDS;
+    in.nmembers = nm;
+    in.subject = d->subject;
+    in.fold = d->fold;
+    in.label = d->y;
+    in.member_prob = member_prob;
+    in.bootstrap = bootstrap;
+    return in;
+}
+
+/* `nm` members' probabilities of a case: its scores plus normal noise of `sd`, clipped to [0, 1]
+ * (the caller frees them). */
+static double *noisy_members(const dataset *d, int nm, double sd, uint64_t seed, uint64_t stream) {
+    double *mp = malloc((size_t)d->n * (size_t)nm * sizeof *mp);
+    assert_non_null(mp);
+    qr_rng rng;
+    qr_rng_seed(&rng, seed, stream);
+    for (int k = 0; k < d->n; k++)
+        for (int m = 0; m < nm; m++) {
+            double p = d->s[k] + sd * qr_rng_normal(&rng);
+            mp[k * nm + m] = p < 0 ? 0 : (p > 1 ? 1 : p);
+        }
+    return mp;
+}
+
 static void test_cross_validated_evaluation(void **state) {
     (void)state;
     const dataset *d = &g_cases[0];
@@ -351,16 +381,7 @@ static void test_cross_validated_evaluation(void **state) {
         tf1[f] = t.v[0];
         tsens[f] = s.v[0];
     }
-    qr_eval_input in = qr_eval_input_default();
-    in.n = d->n;
-    in.nsubjects = 40;
-    in.nfolds = NFOLDS;
-    in.nmembers = 1;
-    in.subject = d->subject;
-    in.fold = d->fold;
-    in.label = d->y;
-    in.member_prob = d->s;
-    in.bootstrap = 0;
+    qr_eval_input in = case_input(d, 1, d->s, 0);
     qr_eval_result r;
     assert_int_equal(qr_evaluate(&in, &r, NULL), QR_OK);
     assert_close(r.proc_auc.value, proc, 1e-12, "proc_auc of the averaged ROC");
@@ -401,24 +422,8 @@ static void test_cross_validated_evaluation(void **state) {
 static void test_members_and_bootstrap(void **state) {
     (void)state;
     const dataset *d = &g_cases[5];
-    double *mp = malloc((size_t)d->n * 3 * sizeof *mp);
-    qr_rng rng;
-    qr_rng_seed(&rng, 5, 5);
-    for (int k = 0; k < d->n; k++)
-        for (int m = 0; m < 3; m++) {
-            double p = d->s[k] + 0.05 * qr_rng_normal(&rng);
-            mp[k * 3 + m] = p < 0 ? 0 : (p > 1 ? 1 : p);
-        }
-    qr_eval_input in = qr_eval_input_default();
-    in.n = d->n;
-    in.nsubjects = 40;
-    in.nfolds = NFOLDS;
-    in.nmembers = 3;
-    in.subject = d->subject;
-    in.fold = d->fold;
-    in.label = d->y;
-    in.member_prob = mp;
-    in.bootstrap = 200;
+    double *mp = noisy_members(d, 3, 0.05, 5, 5);
+    qr_eval_input in = case_input(d, 3, mp, 200);
     in.seed = 7;
     qr_eval_result a, b;
     assert_int_equal(qr_evaluate(&in, &a, NULL), QR_OK);
@@ -585,24 +590,8 @@ static void test_bad_input(void **state) {
 static void test_even_members_vote(void **state) {
     (void)state;
     const dataset *d = &g_cases[5];
-    double *mp = malloc((size_t)d->n * 2 * sizeof *mp);
-    qr_rng rng;
-    qr_rng_seed(&rng, 11, 3);
-    for (int k = 0; k < d->n; k++)
-        for (int m = 0; m < 2; m++) {
-            double p = d->s[k] + 0.1 * qr_rng_normal(&rng);
-            mp[k * 2 + m] = p < 0 ? 0 : (p > 1 ? 1 : p);
-        }
-    qr_eval_input in = qr_eval_input_default();
-    in.n = d->n;
-    in.nsubjects = 40;
-    in.nfolds = NFOLDS;
-    in.nmembers = 2;
-    in.subject = d->subject;
-    in.fold = d->fold;
-    in.label = d->y;
-    in.member_prob = mp;
-    in.bootstrap = 0;
+    double *mp = noisy_members(d, 2, 0.1, 11, 3);
+    qr_eval_input in = case_input(d, 2, mp, 0);
     qr_eval_result r;
     assert_int_equal(qr_evaluate(&in, &r, NULL), QR_OK);
     int split = 0;
@@ -633,16 +622,7 @@ static void test_bootstrap_percentiles(void **state) {
     (void)state;
     const dataset *d = &g_cases[0];
     enum { B = 400, S = 40 };
-    qr_eval_input in = qr_eval_input_default();
-    in.n = d->n;
-    in.nsubjects = S;
-    in.nfolds = NFOLDS;
-    in.nmembers = 1;
-    in.subject = d->subject;
-    in.fold = d->fold;
-    in.label = d->y;
-    in.member_prob = d->s;
-    in.bootstrap = B;
+    qr_eval_input in = case_input(d, 1, d->s, B);
     in.seed = 3;
     in.fixed_thresholds = 1;
     in.threshold_f1 = 0.5;

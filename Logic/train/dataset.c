@@ -114,8 +114,9 @@ static qr_status compute_features(const char *subject, const qr_subject *s, cons
         qr_feature_table_free(t);
         return qr_fail(QR_ERR_NOMEM, "out of memory for features");
     }
-    char err[1024] = "";
+    char err[4096] = "";
     qr_status tst = QR_OK;
+    int64_t err_at = -1; /* the failing lesion reported: the first in the table, whatever the threads */
 #ifdef QSMRIM_HAVE_OPENMP
     int nth = threads > 0 ? threads : omp_get_max_threads();
 #pragma omp parallel for schedule(dynamic) num_threads(nth)
@@ -130,8 +131,9 @@ static qr_status compute_features(const char *subject, const qr_subject *s, cons
 #ifdef QSMRIM_HAVE_OPENMP
 #pragma omp critical(qr_dataset_err)
 #endif
-            if (tst == QR_OK) {
+            if (err_at < 0 || i < err_at) {
                 tst = ls;
+                err_at = i;
                 snprintf(err, sizeof err, "lesion %d: %s", s->lesions.items[i].id, qr_last_error());
             }
         }

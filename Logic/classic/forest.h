@@ -78,6 +78,8 @@ qr_status qr_forest_read_h5(int64_t group, const char *what, qr_forest *out);
  * the highest average precision of the pooled out-of-fold probabilities wins (ties: the smaller
  * mtry). `group[i]` (may be NULL) keeps rows of one subject in one inner fold; folds are
  * stratified by the rim+ count of each group. *scores (may be NULL) receives one AP per candidate. */
+/* `prepare` returns new arrays in *Xout and *yout (malloc'd; the tuner frees them); when it fails
+ * it frees whatever it allocated itself. */
 typedef qr_status (*qr_forest_prepare_fn)(const double *X, const int *y, int64_t n, int p, uint64_t seed,
                                           double **Xout, int **yout, int64_t *nout, void *user);
 qr_status qr_forest_tune_mtry(const double *X, const int *y, const int *group, int64_t n, int p, const int *candidates,

@@ -68,7 +68,8 @@ typedef struct qr_annotation {
     int rim; /* 0 / 1 */
 } qr_annotation;
 
-/* Read an annotation table; rows sorted by lesion_id. `subject` names it in messages. */
+/* Read an annotation table; rows sorted by lesion_id. `subject` names it in messages. *out is the
+ * caller's to free(); on failure it is NULL and *n 0. */
 qr_status qr_annotations_read(const char *path, const char *subject, qr_annotation **out, int64_t *n);
 /* 1 if an annotation table is a review file of qsmrim-review (a decision column and no rim column):
  * its rim+ / rim- decisions are the labels. */

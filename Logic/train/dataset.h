@@ -77,7 +77,8 @@ qr_status qr_dataset_from_subject(const qr_subject *s, const char *name, const q
 
 void qr_dataset_free(qr_dataset *d);
 
-/* Indices of the lesions whose subject is marked in `subject_mask` (nsubjects entries). */
+/* Indices of the lesions whose subject is marked in `subject_mask` (nsubjects entries), ascending;
+ * *idx is the caller's to free(). */
 qr_status qr_dataset_select(const qr_dataset *d, const int *subject_mask, int64_t **idx, int64_t *n);
 
 /* Index of a feature by name (-1 if absent). */

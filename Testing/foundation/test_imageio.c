@@ -1090,6 +1090,34 @@ static void test_geometry_disjoint(void **state) {
     qr_volume_free(&v);
 }
 
+/* qr_labels_outside_grid: a voxel centre is inside a grid while its continuous index lies in
+ * [-0.5, size - 0.5) on every axis (within the grid's voxels). A label grid shifted by 0.3 voxel
+ * along i: its last voxel maps to index size - 0.7 (inside), its first to -0.3 (inside); shifted
+ * by 0.6, its last maps to size - 0.4 (outside). */
+static void test_labels_outside_grid(void **state) {
+    (void)state;
+    const qr_geometry g = test_geometry(10, 8, 6);
+    for (int c = 0; c < 3; c++) {
+        const double shift[3] = {0.3, 0.6, -0.6};
+        qr_geometry lg = g;
+        for (int a = 0; a < 3; a++) lg.origin[a] += shift[c] * g.spacing[0] * g.direction[3 * a + 0];
+        qr_volume lab;
+        assert_int_equal(qr_volume_alloc(&lab, &lg, QR_INT32), QR_OK);
+        qr_volume_i32(&lab)[qr_geometry_index(&lg, 9, 3, 3)] = 4;  /* the last voxel along i */
+        qr_volume_i32(&lab)[qr_geometry_index(&lg, 0, 3, 3)] = 2;  /* the first */
+        qr_volume_i32(&lab)[qr_geometry_index(&lg, 5, 7, 5)] = 9;  /* inside in any case */
+        int32_t *ids = NULL;
+        const int64_t n = qr_labels_outside_grid(&lab, &g, &ids);
+        if (c == 0) assert_int_equal(n, 0);
+        else {
+            assert_int_equal(n, 1);
+            assert_int_equal(ids[0], c == 1 ? 4 : 2);
+        }
+        free(ids);
+        qr_volume_free(&lab);
+    }
+}
+
 static void test_ras_convention(void **state) {
     (void)state;
     qr_geometry g = qr_geometry_identity(4, 4, 4);
@@ -1639,6 +1667,7 @@ int main(void) {
         cmocka_unit_test(test_geometry_reorder_not_resample),
         cmocka_unit_test(test_geometry_canonical_order_at_45_degrees),
         cmocka_unit_test(test_geometry_disjoint),
+        cmocka_unit_test(test_labels_outside_grid),
         cmocka_unit_test(test_ras_convention),
         cmocka_unit_test(test_nifti_header_checks),
         cmocka_unit_test(test_nifti_sibling_files),

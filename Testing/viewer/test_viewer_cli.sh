@@ -317,6 +317,13 @@ check "a viewer session keeps the orphan row when it writes" bash -c "
   test \$(tail -n +2 '$T/orphan.tsv' | wc -l) -eq 2"
 check "export to a missing folder: one line, exit 1" one_line_error 1 "$T/missing/e.tsv" \
   env -u DISPLAY "$VIEWER" "${S[@]}" --export "$T/missing/e.tsv"
+nl="$T/miss
+ing/e.tsv"
+check "a line break in a file name: the error stays one line (written as \\n)" one_line_error 1 'miss\\ning/e.tsv' \
+  env -u DISPLAY "$VIEWER" "${S[@]}" --export "$nl"
+check "a line break in an option's value: the usage error stays one line" one_line_error 2 "unknown option '--a\\\\nb'" \
+  env -u DISPLAY "$VIEWER" "--a
+b"
 # an export never replaces the subject's files or the review file
 cp -r "$FIX" "$T/fixcopy"
 check "export onto the lesion map: one line, exit 1" one_line_error 1 "is also the lesion map" \

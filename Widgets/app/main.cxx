@@ -4,10 +4,12 @@
  * 0 success, 1 failure (one line "qsmrim-review: error: ..." on stderr), 2 usage error.
  */
 #include <clocale>
+#include <cstdarg>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include <unistd.h>
@@ -79,15 +81,26 @@ static const char *USAGE =
     "                              one table with a first column `subject`\n"
     "  --script FILE               run window commands from FILE (automated tests, demos; the README lists them)\n";
 
-static int usageError(const char *fmt, const char *arg) {
-    fprintf(stderr, "qsmrim-review: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see 'qsmrim-review --help')\n");
+/* Messages are one line: a line break or other control character in a file name or a value is
+ * written as \n, \xNN (qr_fput_line_text), as the command-line tools do. */
+static void printLine(const char *prefix, const char *text) {
+    fputs(prefix, stderr);
+    qr_fput_line_text(stderr, text);
+    fputc('\n', stderr);
+}
+
+__attribute__((format(printf, 1, 2))) static int usageError(const char *fmt, ...) {
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    printLine("qsmrim-review: ", (std::string(text) + " (see 'qsmrim-review --help')").c_str());
     return 2;
 }
 
 static int failure(const QString &message) {
-    fprintf(stderr, "qsmrim-review: error: %s\n", message.toUtf8().constData());
+    printLine("qsmrim-review: error: ", message.toUtf8().constData());
     return 1;
 }
 
@@ -127,7 +140,7 @@ static ReviewWindow *g_window = nullptr;
 /* Library notices: stderr, and the status bar of the window (queued: may come from a worker). */
 static void logSink(qr_log_level level, const char *message, void *) {
     if (level < QR_LOG_NOTICE) return;
-    fprintf(stderr, "qsmrim-review: %s%s\n", level == QR_LOG_WARNING ? "warning: " : "", message);
+    printLine(level == QR_LOG_WARNING ? "qsmrim-review: warning: " : "qsmrim-review: ", message);
     if (g_window) {
         QString text = QString::fromUtf8(message);
         QMetaObject::invokeMethod(

@@ -80,6 +80,26 @@ grep -q $'\treview$' "$W/s.tsv" && fail "--threshold sensitive must not leave a 
   fail "the sensitive threshold found fewer rim+ than the F1 one"
 pred "$S" "$W/v" --threshold 0.5 --quiet >/dev/null
 awk -F'\t' 'NR > 1 && (($6 >= 0.5) != ($8 == "rim+")) { bad = 1 } END { exit bad }' "$W/v.tsv" || fail "--threshold 0.5"
+# a model whose stored high-sensitivity threshold lies above its F1 threshold (edited, or written by
+# another tool): the sensitive threshold is taken as the F1 one (predict.h), so --threshold
+# sensitive calls rim+ from t_f1 on and the F1 mode has no review band. Thresholds placed around
+# the subject's top probability: without that rule no lesion would be rim+.
+cp "$QSMRIM_SOURCE_DIR/Resources/models/qsmrim_demo.h5" "$W/swapped.h5"
+pmax=$(awk -F'\t' 'NR == 2 { print $6 }' "$W/a.tsv")
+"$PY" - "$W/swapped.h5" "$pmax" <<'EOF'
+import sys, h5py
+p = float(sys.argv[2])
+with h5py.File(sys.argv[1], "r+") as f:
+    f.attrs["threshold_f1"] = p / 2
+    f.attrs["threshold_sensitive"] = (p + 1) / 2
+EOF
+"$PY" "$QSMRIM_SOURCE_DIR/Resources/python/h5seal.py" "$W/swapped.h5" >/dev/null
+pred "$S" "$W/sw" --model "$W/swapped.h5" --threshold sensitive --quiet >/dev/null
+pred "$S" "$W/sw1" --model "$W/swapped.h5" --quiet >/dev/null
+want=$(awk -F'\t' -v t="$pmax" 'NR > 1 && $6 >= t / 2' "$W/a.tsv" | wc -l)
+[ "$want" -ge 1 ] && [ "$(grep -c $'\trim+$' "$W/sw.tsv")" -eq "$want" ] && [ "$(grep -c $'\trim+$' "$W/sw1.tsv")" -eq "$want" ] &&
+  ! grep -q $'\treview$' "$W/sw1.tsv" ||
+  fail "stored sensitive threshold above the F1 one: $(cut -f1,6,8 "$W/sw.tsv" | head -4 | tr '\n' ' ') (want $want rim+)"
 
 echo "== 2b. --precision tf32 (TF32 rounding, emulated on the CPU): small changes; QSMRIM_PRECISION does the same"
 pred "$S" "$W/t" --precision tf32 --device cpu 2>"$W/t.stderr" >/dev/null || fail "--precision tf32: $(cat "$W/t.stderr")"

@@ -372,6 +372,21 @@ static void test_elementwise_cpu_vs_ref(void **st) {
     }
     assert_true(cmp("adam parameters", &p, 1e-6) <= 1e-6);
     assert_true(cmp("adam exp_avg_sq", &vv, 1e-6) <= 1e-6);
+    /* blocks whose gradient and first moment are 0 but whose second moment is not (a layer that
+     * stopped receiving gradient): the optimised update skips only all-zero blocks, so v still
+     * decays by beta2 here, as in the reference */
+    float *hz = calloc((size_t)n, sizeof *hz), *hv = calloc((size_t)n, sizeof *hv);
+    for (int i = 0; i < 32; i++) hv[i] = 0.5f;
+    dual g0 = mk(n, 0, NULL, NULL, hz), m0 = mk(n, 0, NULL, NULL, hz), v0 = mk(n, 0, NULL, NULL, hv), p0 = mk(n, 0, NULL, NULL, hp);
+    const qr_nn_adam h4 = {1e-3, 0.9, 0.999, 1e-8, 0.0, 4};
+    R->be->adam_update(R, n, p0.r, g0.r, m0.r, v0.r, &h4);
+    C->be->adam_update(C, n, p0.c, g0.c, m0.c, v0.c, &h4);
+    assert_true(cmp("adam exp_avg_sq, zero gradient and exp_avg", &v0, 1e-6) <= 1e-6);
+    assert_true(cmp("adam parameters, zero gradient and exp_avg", &p0, 1e-6) <= 1e-6);
+    dual *zeros[] = {&g0, &m0, &v0, &p0};
+    for (size_t i = 0; i < sizeof zeros / sizeof *zeros; i++) dfree(zeros[i]);
+    free(hz);
+    free(hv);
     dual *all[] = {&a, &b, &y, &d, &m, &p, &g, &mm, &vv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) dfree(all[i]);
     free(ha);

@@ -660,6 +660,43 @@ check "--report without held-out subjects: usage error" one_line_error 2 "with h
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/h0.h5" --arch aprl-rf --holdout 0 --report "$T/h0-report"
 check "--holdout above 0.5: usage error" one_line_error 2 "must be in \[0, 0.5\]" \
   "$Q" train --manifest "$T/c/cohort.tsv" --out "$T/h0.h5" --arch aprl-rf --holdout 0.9
+# an ensemble's P(rim+) is the mean of its members' and its uncertainty their standard deviation
+# over the members (the population one: |p1 - p2| / 2 for two). Each member of a two-seed model is
+# cut out into a model of its own with h5py (sealed again) and scored alone.
+"$Q" train --manifest "$T/c/cohort.tsv" --out "$T/ens.h5" --arch aprl-nn --config "$T/tiny.yaml" --seeds 2 \
+  --holdout 0 --threads 1 --quiet 2>/dev/null
+"$PY" - "$T/ens.h5" "$T" <<'PYEOF'
+import h5py, shutil, sys
+for k in (0, 1):
+    out = f"{sys.argv[2]}/member{k}.h5"
+    shutil.copy(sys.argv[1], out)
+    with h5py.File(out, "r+") as f:
+        if k == 0:
+            del f["member_001"]
+        else:
+            del f["member_000"]
+            f.move("member_001", "member_000")
+        f.attrs["n_members"] = 1
+PYEOF
+for m in ens member0 member1; do
+  [ "$m" = ens ] || "$PY" "$QSMRIM_SOURCE_DIR/Resources/python/h5seal.py" "$T/$m.h5" >/dev/null
+  "$Q" predict --qsm "$T/c/sub-01_qsm.nrrd" --flair "$T/c/sub-01_flair.nrrd" --lesions "$T/c/sub-01_lesions.nrrd" \
+    --model "$T/$m.h5" --out-table "$T/$m.tsv" --threads 1 --quiet >/dev/null 2>&1
+done
+check "an ensemble's probability and uncertainty: the mean and population SD of its members'" "$PY" - "$T" <<'PYEOF'
+import sys
+t = sys.argv[1]
+read = lambda n: {r.split("\t")[0]: r.split("\t") for r in open(f"{t}/{n}.tsv").read().splitlines()[1:]}
+e, a, b = read("ens"), read("member0"), read("member1")
+assert e and e.keys() == a.keys() == b.keys()
+spread = 0
+for i, row in e.items():
+    p1, p2 = float(a[i][5]), float(b[i][5])
+    assert abs(float(row[5]) - (p1 + p2) / 2) <= 1.5e-6, (i, row, p1, p2)
+    assert abs(float(row[6]) - abs(p1 - p2) / 2) <= 1.5e-6, (i, row, p1, p2)
+    spread = max(spread, abs(p1 - p2))
+assert spread > 1e-3, spread  # members that differ, or the test could not fail
+PYEOF
 check "help of both commands" bash -c "'$Q' train --help | grep -q -- --holdout && '$Q' evaluate --help | grep -q -- --resume"
 
 echo "$fails failure(s)"

@@ -896,8 +896,11 @@ class StderrCapture {
 // A writer's exception as one line naming the output, not its staged name, without ITK's
 // "ITK ERROR: Class(0x...): " prefix. A compressed image's size is known only once written, so a
 // full disk, a file-size limit or a quota shows first here (NRRD) or in the read-back (NIfTI,
-// MetaImage, which report a short write only by a printed message).
-qr_status fail_write(const char *path, const char *staged, const itk::ExceptionObject &e, const PrivateName &name) {
+// MetaImage, which report a short write only by a printed message). `tight`: the uncompressed
+// voxels would not have fitted (the disk's room or the file-size limit), which the message then
+// suggests as the cause.
+qr_status fail_write(const char *path, const char *staged, const itk::ExceptionObject &e, const PrivateName &name,
+                     bool tight) {
     if (dynamic_cast<const itk::MemoryAllocationError *>(&e)) return fail_itk(QR_ERR_IO, path, "cannot write the image", e);
     std::string text = one_line(name.unmask(e.GetDescription()));
     const std::string from(staged);
@@ -905,7 +908,8 @@ qr_status fail_write(const char *path, const char *staged, const itk::ExceptionO
         text.replace(at, from.size(), path);
     const size_t head = text.rfind("ITK ERROR: ", 0) == 0 ? text.find("): ") : std::string::npos;
     if (head != std::string::npos) text.erase(0, head + 3);
-    return qr_fail(QR_ERR_IO, "%s: cannot write the image (disk full, or a file-size limit?): %s", path, text.c_str());
+    return qr_fail(QR_ERR_IO, "%s: cannot write the image%s: %s", path,
+                   tight ? " (disk full, or over the file-size limit?)" : "", text.c_str());
 }
 
 template <class TImage>
@@ -914,8 +918,8 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
     const auto size = img->GetLargestPossibleRegion().GetSize();
     const int64_t bytes = (int64_t)sizeof(typename TImage::PixelType) * (int64_t)size[0] * (int64_t)size[1] *
                           (int64_t)size[2] + 4096; // and a header of at most a few hundred bytes
-    // NIfTI compresses by its name (.nii.gz) whatever is asked, and a .nii or .hdr/.img never
-    if (qr_path_has_suffix(path, ".nii") || qr_path_has_suffix(path, ".hdr") || qr_path_has_suffix(path, ".img"))
+    // NIfTI compresses by its name (.nii.gz) whatever is asked, and a .nii never
+    if (qr_path_has_suffix(path, ".nii"))
         compress = false;
     else if (qr_path_has_suffix(path, ".gz"))
         compress = true;
@@ -924,7 +928,8 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
     // (the disk's room, the file-size limit), the writers' own messages of a short write are kept
     // off stderr and the read-back reports it
     std::unique_ptr<StderrCapture> capture;
-    if (compress && qr_space_check(staging_dir, bytes, bytes, path) != QR_OK) {
+    const bool tight = compress && qr_space_check(staging_dir, bytes, bytes, path) != QR_OK;
+    if (tight) {
         qr_clear_error();
         capture.reset(new StderrCapture());
     }
@@ -939,7 +944,7 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
         writer->Update();
     } catch (const itk::ExceptionObject &e) {
         capture.reset();
-        return fail_write(path, staging_file, e, name);
+        return fail_write(path, staging_file, e, name, tight);
     }
     return QR_OK;
 }

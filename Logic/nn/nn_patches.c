@@ -159,7 +159,7 @@ qr_status qr_nn_patch_bank_stage(qr_nn_patch_bank *b, const qr_nn_patch_sample *
         b->jobs_cap = b->jobs ? cap : 0;
         if (!b->jobs) {
             QR_TRY(qr_nn_backend_check(ctx));
-            return qr_fail(QR_ERR_NOMEM, "device memory for %lld patch jobs", (long long)n);
+            return qr_fail(QR_ERR_NOMEM, "out of memory: device memory for %lld patch jobs", (long long)n);
         }
     }
     const int S[3] = {patch[2], patch[1], patch[0]}; /* W, H, D */
@@ -229,7 +229,7 @@ qr_status qr_nn_patch_bank_sample(qr_nn_patch_bank *b, const qr_nn_patch_sample 
         b->out_bytes = b->out ? bytes : 0;
         if (!b->out) {
             QR_TRY(qr_nn_backend_check(ctx));
-            return qr_fail(QR_ERR_NOMEM, "device memory for %lld sampled patches", (long long)n);
+            return qr_fail(QR_ERR_NOMEM, "out of memory: device memory for %lld sampled patches", (long long)n);
         }
     }
     qr_nn_patch_stage_run(ctx, &st, &sh, 0, b->out);

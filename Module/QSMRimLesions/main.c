@@ -55,9 +55,11 @@ static void on_progress(double fraction, const char *stage, void *user) {
 static void on_log(qr_log_level level, const char *msg, void *user) {
     (void)user;
     if (level < QR_LOG_NOTICE) return;
+    flockfile(stderr); /* one whole line, also from the library's worker threads */
     fprintf(stderr, "%s: %s", NAME, level == QR_LOG_WARNING ? "warning: " : "");
     qr_fput_line_text(stderr, msg);
     fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 static int fail(const char *msg) {

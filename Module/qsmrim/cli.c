@@ -47,21 +47,25 @@ void cli_put_line(const char *text) {
     fputc('\n', stderr);
 }
 
+/* Called from the library's worker threads too (status.h): stderr's lock keeps each line whole
+ * and guards the held notice. */
 static void print_log(qr_log_level level, const char *msg, void *user) {
     (void)user;
     if (g_quiet && level < QR_LOG_WARNING) return;
     if (level == QR_LOG_DEBUG) return;
+    flockfile(stderr);
     if (level <= QR_LOG_NOTICE && !strncmp(msg, QR_NN_CPU_FALLBACK_NOTICE, strlen(QR_NN_CPU_FALLBACK_NOTICE)) &&
         !g_held[0]) {
         snprintf(g_held, sizeof g_held, "qsmrim %s: %s%s%s", g_cmd, g_context, g_context[0] ? ": " : "", msg);
-        return;
+    } else {
+        show_held();
+        fprintf(stderr, "qsmrim %s: %s", g_cmd, level == QR_LOG_WARNING ? "warning: " : "");
+        put_text(g_context);
+        if (g_context[0]) fputs(": ", stderr);
+        put_text(msg);
+        fputc('\n', stderr);
     }
-    show_held();
-    fprintf(stderr, "qsmrim %s: %s", g_cmd, level == QR_LOG_WARNING ? "warning: " : "");
-    put_text(g_context);
-    if (g_context[0]) fputs(": ", stderr);
-    put_text(msg);
-    fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 void cli_set_context(const char *context) { snprintf(g_context, sizeof g_context, "%s", context ? context : ""); }

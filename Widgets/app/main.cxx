@@ -84,9 +84,11 @@ static const char *USAGE =
 /* Messages are one line: a line break or other control character in a file name or a value is
  * written as \n, \xNN (qr_fput_line_text), as the command-line tools do. */
 static void printLine(const char *prefix, const char *text) {
+    flockfile(stderr); /* one whole line, also from the library's worker threads */
     fputs(prefix, stderr);
     qr_fput_line_text(stderr, text);
     fputc('\n', stderr);
+    funlockfile(stderr);
 }
 
 __attribute__((format(printf, 1, 2))) static int usageError(const char *fmt, ...) {
@@ -364,8 +366,8 @@ static int exportCohort(const Options &o) {
     std::vector<Item> items;
     QStringList left;
     auto leaveOut = [&left](const QString &name, const QString &why) {
-        fprintf(stderr, "qsmrim-review: warning: subject '%s' left out: %s\n", name.toUtf8().constData(),
-                why.toUtf8().constData());
+        printLine("qsmrim-review: warning: ",
+                  QString("subject '%1' left out: %2").arg(name, why).toUtf8().constData());
         left << name;
     };
     for (const QString &name : names) { /* every path first: the export must be none of them */
@@ -397,8 +399,13 @@ static int exportCohort(const Options &o) {
         }
     }
     if (qr_atomic_commit(&f) != QR_OK) return failure(QString::fromUtf8(qr_last_error()));
-    fprintf(stderr, "qsmrim-review: %d subject%s, %lld lesions -> %s\n", done, done == 1 ? "" : "s", (long long)lesions,
-            o.exportPath.toUtf8().constData());
+    printLine("qsmrim-review: ", QString("%1 subject%2, %3 lesions -> %4")
+                                     .arg(done)
+                                     .arg(done == 1 ? "" : "s")
+                                     .arg((qlonglong)lesions)
+                                     .arg(o.exportPath)
+                                     .toUtf8()
+                                     .constData());
     if (!left.isEmpty())
         return failure(QString("%1 of %2 subjects left out (%3); the table holds the others")
                            .arg(left.size())

@@ -249,6 +249,33 @@ static void test_smote(void **state) {
     assert_int_equal(no, N);
     free(Xo);
     free(yo);
+
+    /* ties by the lower index (smote.c): one feature, one neighbour; minority rows at 0, 2, -2, -3
+     * (rows 0..3) and 40 majority rows at 10. Row 0's neighbours 2 and -2 tie: row 1 (2) wins.
+     * The others' nearest: 0, -3 and -2. So every synthetic sample lies on [0, 2] or [-3, -2]; one
+     * inside (-2, 0) would come from the tie going to row 2. */
+    enum { NT = 44 };
+    double xt[NT];
+    int yt[NT];
+    const double mins[4] = {0, 2, -2, -3};
+    for (int i = 0; i < NT; i++) {
+        xt[i] = i < 4 ? mins[i] : 10;
+        yt[i] = i < 4;
+    }
+    qr_smote_params tp = qr_smote_params_default();
+    tp.k = 1;
+    tp.seed = 9;
+    assert_int_equal(qr_smote(xt, yt, NT, 1, &tp, &Xo, &yo, &no), QR_OK);
+    assert_int_equal(no, 2 * (NT - 4));
+    int from_row0 = 0;
+    for (int64_t s = NT; s < no; s++) {
+        const double z = Xo[s];
+        assert_true((z >= 0 && z <= 2) || (z >= -3 && z <= -2));
+        from_row0 += z > 0 && z < 2;
+    }
+    assert_true(from_row0 > 0);
+    free(Xo);
+    free(yo);
 }
 
 int main(void) {

@@ -77,6 +77,129 @@ static void test_distributions(void **state) {
     assert_true(fabs(vp - 4.5) < 0.1);
 }
 
+/* ---- acquisition: dipole field, thick slices, noise, TKD inversion, NAWM reference ----
+ * One plane wave of susceptibility chi = C cos(2 pi (a i / 256 + c m / 192)) on the simulation grid
+ * (mask everywhere). By the definitions in dipole.c, the QSM is that wave on the output grid, scaled by
+ *   A D(k) Dinv(k):  A = mean over the 4 thin slices of cos(2 pi fz h (m - 1.5)) (thick-slice average),
+ *   D = 1/3 - fz^2 / |k|^2 (B0 along the grid's k axis), Dinv = sign(D) / d0 inside the cone |D| <= d0,
+ * plus noise of variance mean_v sigma(v)^2 * mean_k Dinv(k)^2 (Parseval, white noise through the
+ * inverse filter), minus the NAWM mean. k is chosen inside the cone with D < 0, where the TKD's
+ * sign matters and where a B0 along another axis would give D = 1/3 (no truncation). */
+static double kernel_inv(double fx, double fy, double fz) {
+    double k2 = fx * fx + fy * fy + fz * fz;
+    if (k2 == 0) return 0;
+    double D = 1.0 / 3.0 - fz * fz / k2;
+    return fabs(D) > PH_TKD_THRESHOLD ? 1.0 / D : (D >= 0 ? 1.0 : -1.0) / PH_TKD_THRESHOLD;
+}
+
+static void test_acquire_plane_wave(void **state) {
+    (void)state;
+    const int a = 8, c = 5, nzf = PH_NZ * PH_SUB;
+    const double C = 100.0, TWO_PI = 6.283185307179586;
+    const int64_t nxy = (int64_t)PH_NX * PH_NY, nc = nxy * PH_NZ;
+    ph_work w;
+    memset(&w, 0, sizeof w);
+    w.nzf = nzf;
+    w.nf = nxy * nzf;
+    w.nc = nc;
+    w.chi = malloc(sizeof(float) * (size_t)w.nf);
+    uint8_t *mask = malloc((size_t)nc), *nawm = malloc((size_t)nc);
+    float *q = malloc(sizeof(float) * (size_t)nc);
+    double *ph = malloc(sizeof(double) * (size_t)nc);
+    assert_non_null(w.chi);
+    assert_non_null(mask);
+    assert_non_null(nawm);
+    assert_non_null(q);
+    assert_non_null(ph);
+    for (int64_t m = 0; m < nzf; m++)
+        for (int64_t j = 0; j < PH_NY; j++)
+            for (int64_t i = 0; i < PH_NX; i++)
+                w.chi[i + PH_NX * j + nxy * m] = (float)(C * cos(TWO_PI * ((double)(a * i) / PH_NX + (double)(c * m) / nzf)));
+    /* the output voxel k averages thin slices 4k .. 4k+3: its phase is that of slice 4k + 1.5 */
+    int64_t n_nawm = 0;
+    for (int64_t k = 0; k < PH_NZ; k++)
+        for (int64_t j = 0; j < PH_NY; j++)
+            for (int64_t i = 0; i < PH_NX; i++) {
+                int64_t v = i + PH_NX * j + nxy * k;
+                ph[v] = TWO_PI * ((double)(a * i) / PH_NX + c * (PH_SUB * k + 1.5) / nzf);
+                mask[v] = 1;
+                nawm[v] = cos(ph[v]) > 0.5; /* a NAWM whose mean of the wave is far from 0 */
+                n_nawm += nawm[v];
+            }
+    qr_rng r;
+    qr_rng_seed(&r, 77, 1);
+    assert_int_equal(ph_acquire_qsm(&w, mask, nawm, &r, q), QR_OK);
+
+    /* expected amplitude, from the definitions */
+    const double fx = a / (PH_NX * PH_H), fz = c / (nzf * PH_H), k2 = fx * fx + fz * fz;
+    const double D = 1.0 / 3.0 - fz * fz / k2;
+    assert_true(D < 0 && fabs(D) <= PH_TKD_THRESHOLD); /* inside the cone, negative */
+    double A = 0;
+    for (int s = 0; s < PH_SUB; s++) A += cos(TWO_PI * fz * PH_H * (s - 1.5)) / PH_SUB;
+    const double want = C * A * D * kernel_inv(fx, 0, fz);
+    /* projections on the wave: cos gives the amplitude, sin ~ 0 (no phase shift) */
+    double pc = 0, ps = 0, mean_nawm = 0;
+    for (int64_t v = 0; v < nc; v++) {
+        pc += q[v] * cos(ph[v]);
+        ps += q[v] * sin(ph[v]);
+        if (nawm[v]) mean_nawm += q[v];
+    }
+    pc *= 2.0 / (double)nc;
+    ps *= 2.0 / (double)nc;
+    mean_nawm /= (double)n_nawm;
+    print_message("plane wave: QSM amplitude %.3f ppb (expected %.3f), quadrature %.3f, NAWM mean %.2g\n", pc, want, ps,
+                  mean_nawm);
+    assert_true(want > 30.0 && want < 50.0);
+    assert_true(fabs(pc - want) < 0.2);
+    assert_true(fabs(ps) < 0.2);
+    assert_true(fabs(mean_nawm) < 0.01); /* re-referenced: NAWM mean 0 */
+    /* the mean of the QSM over all voxels before re-referencing is 0 (Dinv(0) = 0): so the NAWM
+     * reference equals minus the mean of the output, and the wave's mean over the NAWM */
+    double mean_all = 0, wave_nawm = 0;
+    for (int64_t v = 0; v < nc; v++) {
+        mean_all += q[v];
+        if (nawm[v]) wave_nawm += cos(ph[v]);
+    }
+    mean_all /= (double)nc;
+    wave_nawm /= (double)n_nawm;
+    assert_true(fabs(mean_all + want * wave_nawm) < 0.5);
+
+    /* noise: the residual's variance is mean_v sigma(v)^2 * mean_k Dinv(k)^2 */
+    double res2 = 0, sig2 = 0;
+    for (int64_t k = 0; k < PH_NZ; k++)
+        for (int64_t j = 0; j < PH_NY; j++)
+            for (int64_t i = 0; i < PH_NX; i++) {
+                int64_t v = i + PH_NX * j + nxy * k;
+                double e = q[v] - (pc * cos(ph[v]) + ps * sin(ph[v]) + mean_all);
+                res2 += e * e;
+                double chi = C * A * cos(ph[v]); /* the mean chi of the 4 thin slices */
+                double x = (i - 0.5 * (PH_NX - 1)) * PH_H, y = (j - 0.5 * (PH_NY - 1)) * PH_H;
+                double sg = PH_NOISE_FIELD_PPB * (0.8 + 0.5 * exp(-(x * x + y * y) / (2.0 * 60.0 * 60.0))) *
+                            (1.0 + ph_clamp(chi / 150.0, 0, 3));
+                sig2 += sg * sg;
+            }
+    res2 /= (double)nc;
+    sig2 /= (double)nc;
+    double gain = 0;
+    for (int64_t k = 0; k < PH_NZ; k++)
+        for (int64_t j = 0; j < PH_NY; j++)
+            for (int64_t i = 0; i < PH_NX; i++) {
+                double gx = (i <= PH_NX / 2 ? i : i - PH_NX) / (PH_NX * PH_H);
+                double gy = (j <= PH_NY / 2 ? j : j - PH_NY) / (PH_NY * PH_H);
+                double gz = (k <= PH_NZ / 2 ? k : k - PH_NZ) / (PH_NZ * PH_SLICE);
+                double g = kernel_inv(gx, gy, gz);
+                gain += g * g;
+            }
+    gain /= (double)nc;
+    print_message("plane wave: residual variance %.3f ppb^2, expected %.3f\n", res2, sig2 * gain);
+    assert_true(fabs(res2 / (sig2 * gain) - 1.0) < 0.01);
+    free(w.chi);
+    free(mask);
+    free(nawm);
+    free(q);
+    free(ph);
+}
+
 /* ---- plan ---- */
 static void test_plan_totals(void **state) {
     (void)state;
@@ -177,6 +300,46 @@ static void test_library(void **state) {
     assert_true(sdneg > 170 && sdneg < 290);
     assert_true(mpos > 280 && mpos < 400);  /* published rim+ 325 +- 410 */
     assert_true(sdpos > 330 && sdpos < 500);
+}
+
+/* The random appearance of rim+ lesions, against phantom_params.h: rims that are not faint have
+ * rim_ppb = PH_RIM_PPB_MIN + (PH_RIM_PPB_MAX - PH_RIM_PPB_MIN) Beta(1.3, 1.7), whose mean is
+ * 25 + 65 * 1.3 / 3 = 53.2 ppb; faint ones U(25, 38), mean 31.5; shares 30% faint, 20% heterogeneous. */
+static void test_rim_appearance_draws(void **state) {
+    (void)state;
+    qr_rng r;
+    qr_rng_seed(&r, 5, 9);
+    const int N = 20000;
+    double s_strong = 0, s_faint = 0;
+    int n_strong = 0, n_faint = 0, n_het = 0;
+    for (int i = 0; i < N; i++) {
+        ph_lesion L;
+        ph_lesion_draw_params(&g_model->lib, 1, &r, &L);
+        assert_int_equal(L.app, QR_PHANTOM_APP_RIM);
+        if (L.conf & QR_PHANTOM_CONF_FAINT_RIM) s_faint += L.rim_ppb, n_faint++;
+        else s_strong += L.rim_ppb, n_strong++;
+        n_het += (L.conf & QR_PHANTOM_CONF_HETEROGENEOUS_RIM) != 0;
+    }
+    const double want = PH_RIM_PPB_MIN + (PH_RIM_PPB_MAX - PH_RIM_PPB_MIN) * 1.3 / 3.0;
+    print_message("rim+ draws: rim %.2f ppb (expected %.2f), faint %.2f (expected %.2f), %d faint, %d heterogeneous\n",
+                  s_strong / n_strong, want, s_faint / n_faint, 0.5 * (PH_RIM_PPB_MIN + PH_FAINT_RIM_PPB_MAX), n_faint, n_het);
+    /* sd of Beta(1.3, 1.7) * 65 is ~16 ppb: the mean of ~14000 draws is within 0.14 ppb (1 sd) */
+    assert_true(fabs(s_strong / n_strong - want) < 0.7);
+    assert_true(fabs(s_faint / n_faint - 0.5 * (PH_RIM_PPB_MIN + PH_FAINT_RIM_PPB_MAX)) < 0.3);
+    assert_true(fabs((double)n_faint / N - PH_P_FAINT_RIM) < 0.02);
+    assert_true(fabs((double)n_het / N - PH_P_HETERO_RIM) < 0.02);
+    /* rim- lesions below 30 mm^3 never get a partial rim (too small to show one: they are iso) */
+    int small = 0, small_partial = 0, partial = 0;
+    for (int i = 0; i < N; i++) {
+        ph_lesion L;
+        ph_lesion_draw_params(&g_model->lib, 0, &r, &L);
+        const double vol = g_model->lib.items[L.lib].volume_mm3;
+        partial += L.app == QR_PHANTOM_APP_PARTIAL_RIM;
+        if (vol < 30.0) small++, small_partial += L.app == QR_PHANTOM_APP_PARTIAL_RIM;
+    }
+    print_message("rim- draws: %d partial rims, %d lesions below 30 mm^3, %d of them partial\n", partial, small, small_partial);
+    assert_true(small > 1000 && partial > 500);
+    assert_int_equal(small_partial, 0);
 }
 
 static void test_bad_data_dir(void **state) {
@@ -315,9 +478,11 @@ int main(void) {
         cmocka_unit_test(test_plan_totals),
         cmocka_unit_test(test_plan_default_cohort),
         cmocka_unit_test(test_bad_data_dir),
+        cmocka_unit_test(test_acquire_plane_wave),
     };
     const struct CMUnitTest model[] = {
         cmocka_unit_test(test_library),
+        cmocka_unit_test(test_rim_appearance_draws),
         cmocka_unit_test(test_subject),
         cmocka_unit_test(test_subject_bad_plan),
     };

@@ -111,6 +111,22 @@ static void test_picture_colours_and_orientation(void **state) {
     assert_true(l > 20); /* outline of a 6x6 mm lesion at zoom 2: ~ 4 * 12 * 2 px */
     count_color(s, blue, x0, x1, ytiles, &l, &r);
     assert_true(r > 20);
+    /* only lesion pixels are outlined: the background just outside lesion 1 (i = 9, 1 px left of its
+     * edge at i = 10; its number is drawn up and to the right) keeps the QSM grey of 0 ppb, 102 */
+    {
+        const unsigned char *d = cairo_image_surface_get_data(s);
+        int stride = cairo_image_surface_get_stride(s);
+        for (int dx = 18; dx <= 19; dx++) {
+            const unsigned char *px = d + (size_t)(ytiles + 46) * stride + 4 * (x0 + dx);
+            assert_int_equal(px[0], 102);
+            assert_int_equal(px[1], 102);
+            assert_int_equal(px[2], 102);
+        }
+        const unsigned char *in = d + (size_t)(ytiles + 46) * stride + 4 * (x0 + 20); /* lesion edge: red */
+        assert_int_equal(in[2], red[0]);
+        assert_int_equal(in[1], red[1]);
+        assert_int_equal(in[0], red[2]);
+    }
     /* first column (plain QSM) has no outlines */
     count_color(s, red, pad, pad + tile, ytiles, &l, &r);
     assert_int_equal(l + r, 0);
@@ -245,6 +261,79 @@ static void test_picture_lesion_numbers(void **state) {
     qr_volume_free(&flair);
 }
 
+/* The decision colours are those of the 3D Slicer colour table the overlays are loaded with
+ * (Resources/QSMRimLesions.ctbl): rim- blue, review amber, rim+ red, each distinct. */
+static void test_picture_colours_match_slicer_table(void **state) {
+    (void)state;
+    FILE *f = fopen(QSMRIM_SOURCE_DIR "/Resources/QSMRimLesions.ctbl", "r");
+    assert_non_null(f);
+    char line[256];
+    int seen = 0;
+    while (fgets(line, sizeof line, f)) {
+        int id, r, g, b, a;
+        char name[64];
+        if (line[0] == '#' || sscanf(line, "%d %63s %d %d %d %d", &id, name, &r, &g, &b, &a) != 6) continue;
+        unsigned char c[3];
+        qr_decision_color(id, c);
+        print_message("decision %d (%s): table %d %d %d, picture %d %d %d\n", id, name, r, g, b, c[0], c[1], c[2]);
+        assert_int_equal(c[0], r);
+        assert_int_equal(c[1], g);
+        assert_int_equal(c[2], b);
+        seen |= 1 << id;
+    }
+    fclose(f);
+    assert_int_equal(seen, 0xF); /* codes 0 (background) to 3 (rim+) */
+}
+
+/* The FLAIR column's automatic window is the 1st to the 99.5th percentile of the FLAIR's non-zero
+ * voxels. (a) 3% of them at 1, the rest 100 and 106: window [1, 106], so 100 is drawn
+ * 255 * 99 / 105 -> 240 and 106 white. (b) One voxel far above the rest (bulk 100..106 in one of
+ * the 4096 histogram bins): the window still spans the bulk, whose values keep distinct greys. */
+static void test_picture_flair_window(void **state) {
+    (void)state;
+    qr_prediction p;
+    qr_volume qsm, flair;
+    make_prediction(&p, &qsm, &flair);
+    const qr_geometry *g = &flair.geom;
+    float *fl = qr_volume_f32(&flair);
+    int64_t low = 0;
+    for (int k = 0; k < 8; k++)
+        for (int j = 0; j < 64; j++)
+            for (int i = 0; i < 64; i++) {
+                int64_t v = qr_geometry_index(g, i, j, k);
+                fl[v] = i < 32 ? 100.0f : 106.0f;
+                if (k == 0 && low < (int64_t)(0.03 * 64 * 64 * 8)) fl[v] = 1.0f, low++;
+            }
+    /* the FLAIR tile (second column, zoom 2, no title: tiles start at y = 60 + 24); patient right
+     * (small i) on the left */
+    const int tile = 128, pad = 8, x0 = 2 * pad + tile, y0 = 60 + 24;
+    cairo_surface_t *s = render(&qsm, &flair, &p);
+    const unsigned char *d = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    unsigned left = d[(size_t)(y0 + 64) * stride + 4 * (x0 + 20)], right = d[(size_t)(y0 + 64) * stride + 4 * (x0 + 108)];
+    print_message("FLAIR window (a): 100 drawn %u, 106 drawn %u\n", left, right);
+    assert_int_equal(left, 240);
+    assert_int_equal(right, 255);
+    cairo_surface_destroy(s);
+
+    /* (b) */
+    for (int64_t v = 0; v < qr_volume_nvox(&flair); v++) fl[v] = 100.0f + (float)(v % 7);
+    fl[qr_geometry_index(g, 0, 0, 0)] = 100.0f + 4096.0f * 10.0f;
+    s = render(&qsm, &flair, &p);
+    d = cairo_image_surface_get_data(s);
+    stride = cairo_image_surface_get_stride(s);
+    int used[256] = {0}, levels = 0;
+    for (int y = 4; y < tile - 4; y++)
+        for (int x = 4; x < tile - 4; x++) used[d[(size_t)(y0 + y) * stride + 4 * (x0 + x)]] = 1;
+    for (int k = 0; k < 256; k++) levels += used[k];
+    print_message("FLAIR window (b): %d grey levels for the 7 FLAIR values\n", levels);
+    assert_true(levels >= 6);
+    cairo_surface_destroy(s);
+    qr_prediction_free(&p);
+    qr_volume_free(&qsm);
+    qr_volume_free(&flair);
+}
+
 /* The picture is PNG whatever the name: a name that says otherwise is refused, naming the path. */
 static void test_picture_path_check(void **state) {
     (void)state;
@@ -262,6 +351,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_picture_colours_and_orientation),
                                        cmocka_unit_test(test_picture_storage_order),
                                        cmocka_unit_test(test_picture_lesion_numbers),
-                                       cmocka_unit_test(test_picture_path_check)};
+                                       cmocka_unit_test(test_picture_path_check),
+                                       cmocka_unit_test(test_picture_colours_match_slicer_table),
+                                       cmocka_unit_test(test_picture_flair_window)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,6 +53,10 @@ for r in rows:
     assert np.allclose(pr[m], float(r[5]), rtol=0, atol=5.1e-7), r  # the table has 6 decimals
     vox = np.prod(nib.load(lesf).header.get_zooms()[:3])
     assert abs(m.sum() * vox - float(r[1])) < 1e-9 * float(r[1]), ("volume", r)  # printed in full
+    # the centre: the mean of the lesion's voxel positions in RAS mm (columns center_r center_a center_s, 3 decimals)
+    aff = nib.load(lesf).affine
+    ras = aff[:3, :3] @ np.argwhere(m).mean(axis=0) + aff[:3, 3]
+    assert np.allclose(ras, [float(r[2]), float(r[3]), float(r[4])], rtol=0, atol=1e-3), ("centre", r, ras)
 assert np.all(ov[lab == 0] == 0) and np.all(pr[lab == 0] == 0)
 s = open(out).read()
 m = re.search(r"lesions=(\d+) rim_positive=(\d+) review=(\d+)", s)

@@ -205,6 +205,10 @@ check "a subject named like an output table: refused" one_line_error 1 "subject 
 check "an output folder holding the cohort's files: refused" one_line_error 1 "holds the --manifest file" \
   "$Q" predict --manifest "$C" --out-dir "$T/c" --quiet
 check "--manifest without --out-dir: usage error" one_line_error 2 "needs --out-dir" "$Q" predict --manifest "$C"
+# a folder holds a file only below a '/': inputs in "$T/in-x" are not inside an output folder "$T/in"
+cp -r "$T/c" "$T/in-x" && mkdir "$T/in" # an existing output folder is checked against the inputs
+check "an output folder whose name starts the inputs' folder name: accepted" bash -c "
+  '$Q' predict --manifest '$T/in-x/cohort.tsv' --out-dir '$T/in' --threads 1 --quiet && test -s '$T/in/queue.tsv'"
 # a QSM stored as a NIfTI pair (.hdr + .img): new voxels in the .img under the same .hdr are a new image
 "$Q" phantom --out "$T/ph" --subjects 1 --seed 3 --quiet
 "$PY" - "$T/ph/sub-001" <<'PYEOF' || echo "  cannot write the NIfTI pair"

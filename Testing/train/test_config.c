@@ -68,6 +68,14 @@ static void test_parse(void **state) {
     int m[8];
     assert_int_equal(qr_train_config_milestone_epochs(&c, m, 8), 1);
     assert_int_equal(m[0], 2);
+    /* config.h: round(fraction * epochs), strictly increasing, within 1..epochs-1. With 10 epochs,
+     * 0.01 -> 0 (before any step), 0.3 and 0.31 -> 3 twice (once: the rate is not cut twice at
+     * epoch 3), 1.0 -> 10 (never reached): only epoch 3 */
+    c.epochs = 10;
+    c.n_milestones = 4;
+    c.milestones[0] = 0.01, c.milestones[1] = 0.3, c.milestones[2] = 0.31, c.milestones[3] = 1.0;
+    assert_int_equal(qr_train_config_milestone_epochs(&c, m, 8), 1);
+    assert_int_equal(m[0], 3);
 }
 
 static void test_errors(void **state) {

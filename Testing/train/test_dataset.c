@@ -67,6 +67,16 @@ static void test_context_patch(void **state) {
     first_subject(&co, &s);
     qr_lesion_crop w;
     assert_int_equal(qr_context_crop_make(&s, &s.lesions.items[0], 2, 1, &w), QR_OK);
+    /* the context window is centred as the masked patch (patch.h: o = round(centre - (S - 1) / 2)),
+     * widened by the margins */
+    const int margin[3] = {2, 2, 1}, S[3] = {QR_PATCH_W, QR_PATCH_H, QR_PATCH_D};
+    for (int a = 0; a < 3; a++) {
+        const double centre = s.lesions.items[0].center_ijk[a];
+        assert_int_equal(w.patch_origin[a], c->patch_origin[a]);
+        assert_int_equal(w.patch_origin[a], (int64_t)floor(centre - (S[a] - 1) / 2.0 + 0.5));
+        assert_int_equal(w.origin[a], w.patch_origin[a] - margin[a]);
+        assert_int_equal(w.size[a], S[a] + 2 * margin[a]);
+    }
     float *p = malloc(QR_PATCH_SIZE * sizeof *p), *q = malloc(QR_PATCH_SIZE * sizeof *q);
     const int zero[3] = {0, 0, 0};
     qr_context_patch_sample(&w, 2, 1, zero, -1, 0, p);
@@ -84,6 +94,24 @@ static void test_context_patch(void **state) {
         for (int h = 0; h < QR_PATCH_H; h++)
             for (int x = 0; x < QR_PATCH_W; x++)
                 assert_true(q[x + 32 * (h + 32 * d)] == p[(31 - x) + 32 * ((31 - h) + 32 * d)]);
+    /* flips mirror one axis of the window in place (the min-max scaling is the same for a mirror) */
+    for (int axis = 0; axis < 3; axis++) {
+        qr_context_patch_sample(&w, 2, 1, zero, axis, 0, q);
+        for (int ch = 0; ch < 2; ch++)
+            for (int d = 0; d < QR_PATCH_D; d++)
+                for (int h = 0; h < QR_PATCH_H; h++)
+                    for (int x = 0; x < QR_PATCH_W; x++) {
+                        int fx = axis == 0 ? QR_PATCH_W - 1 - x : x, fh = axis == 1 ? QR_PATCH_H - 1 - h : h,
+                            fd = axis == 2 ? QR_PATCH_D - 1 - d : d;
+                        if (q[ch * QR_PATCH_VOXELS + x + 32 * (h + 32 * d)] != p[ch * QR_PATCH_VOXELS + fx + 32 * (fh + 32 * fd)])
+                            fail_msg("flip of axis %d: channel %d voxel (%d, %d, %d) differs", axis, ch, x, h, d);
+                    }
+    }
+    /* one quarter turn: output (w, h) reads the window at (h, 31 - w) */
+    qr_context_patch_sample(&w, 2, 1, zero, -1, 1, q);
+    for (int d = 0; d < QR_PATCH_D; d++)
+        for (int h = 0; h < QR_PATCH_H; h++)
+            for (int x = 0; x < QR_PATCH_W; x++) assert_true(q[x + 32 * (h + 32 * d)] == p[h + 32 * ((31 - x) + 32 * d)]);
     /* the inference input of a lesion equals the unshifted context sample with no margin */
     float *r = malloc(QR_PATCH_SIZE * sizeof *r);
     assert_int_equal(qr_lesion_inputs(&s, &s.lesions.items[0], 1, NULL, NULL, r, NULL, NULL), QR_OK);

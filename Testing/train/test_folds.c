@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 
 #include "core/rng.h"
 #include "train/folds.h"
+#include "train/pipeline.h"
 
 static void test_groups(void **state) {
     (void)state;
@@ -53,7 +55,21 @@ static void test_stratified(void **state) {
     assert_int_equal(qr_stratified_folds(rim, N, 1, 1, fold), QR_ERR_INVALID_ARG);
 }
 
+/* The k of a held-out share h (pipeline.h: round(1/h), at least 2): the fold nearest the share asked. */
+static void test_holdout_folds(void **state) {
+    (void)state;
+    assert_int_equal(qr_holdout_folds(0.2), 5);
+    assert_int_equal(qr_holdout_folds(0.3), 3);  /* 3.33: a third, not a quarter */
+    assert_int_equal(qr_holdout_folds(0.34), 3); /* 2.94 */
+    assert_int_equal(qr_holdout_folds(0.4), 3);  /* 2.5 rounds away from zero */
+    assert_int_equal(qr_holdout_folds(0.45), 2); /* 2.22 */
+    assert_int_equal(qr_holdout_folds(0.9), 2);  /* 1.11 -> 1 -> at least 2 */
+    assert_int_equal(qr_holdout_folds(0.15), 7); /* 6.67 */
+    assert_int_equal(qr_holdout_folds(1e-12), INT_MAX);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_groups), cmocka_unit_test(test_stratified)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_groups), cmocka_unit_test(test_stratified),
+                                       cmocka_unit_test(test_holdout_folds)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

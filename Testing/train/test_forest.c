@@ -278,9 +278,93 @@ static void test_smote(void **state) {
     free(yo);
 }
 
+/* Tree rules checked on tiny hand-made cases, each against what the definition (scikit-learn's
+ * CART with bootstrap) gives by hand:
+ *   (a) a leaf that cannot be split (identical rows, labels 0 0 1 1 before the bootstrap) votes its
+ *       majority, 0.5 on a tie (forest.h), so by symmetry the forest gives 0.5;
+ *   (b) min_leaf 1 lets a split put one row on either side: a lone rim+ row at the lowest x is
+ *       isolated in every tree whose bootstrap holds it, 1 - 0.9^10 = 0.651 of them;
+ *   (c) a threshold between adjacent doubles whose midpoint rounds up to the upper one is the lower
+ *       one, so the upper value still goes right;
+ *   (d) mtry candidates of equal inner-CV average precision: the smallest is chosen. */
+static void test_forest_tree_rules(void **state) {
+    (void)state;
+    qr_forest_params prm = qr_forest_params_default();
+    prm.ntrees = 2000;
+    prm.mtry = 1;
+    prm.seed = 11;
+    prm.threads = 1;
+    qr_forest f;
+    double p[1];
+    /* (a) */
+    {
+        double X[4] = {1, 1, 1, 1};
+        int y[4] = {0, 0, 1, 1};
+        assert_int_equal(qr_forest_train(X, y, 4, 1, &prm, &f, NULL), QR_OK);
+        double q[1] = {1};
+        qr_forest_predict(&f, q, 1, p);
+        print_message("tied leaves: P %.4f (expected 0.5)\n", p[0]);
+        assert_true(fabs(p[0] - 0.5) < 0.03);
+        qr_forest_free(&f);
+    }
+    /* (b) */
+    {
+        double X[10];
+        int y[10];
+        for (int i = 0; i < 10; i++) X[i] = i, y[i] = i == 0;
+        assert_int_equal(qr_forest_train(X, y, 10, 1, &prm, &f, NULL), QR_OK);
+        double q[1] = {0};
+        qr_forest_predict(&f, q, 1, p);
+        const double want = 1.0 - pow(0.9, 10);
+        print_message("lone row at the edge: P %.4f (expected %.4f)\n", p[0], want);
+        assert_true(fabs(p[0] - want) < 0.04); /* sd of 2000 trees: 0.011 */
+        qr_forest_free(&f);
+    }
+    /* (c) */
+    {
+        const double v = nextafter(1.0, 2.0), vn = nextafter(v, 2.0);
+        assert_true((v + vn) / 2.0 == vn); /* the midpoint rounds up (ties to even) */
+        double X[2] = {v, vn};
+        int y[2] = {0, 1};
+        prm.ntrees = 50;
+        assert_int_equal(qr_forest_train(X, y, 2, 1, &prm, &f, NULL), QR_OK);
+        /* trees whose bootstrap holds both rows split them; others are one pure leaf */
+        int both = 0;
+        for (int t = 0; t < f.ntrees; t++)
+            if (f.trees[t].nnodes == 3) {
+                both++;
+                assert_true(f.trees[t].nodes[0].threshold == v);
+            }
+        assert_true(both > 10);
+        double q[2] = {v, vn}, pp[2];
+        qr_forest_predict(&f, q, 2, pp);
+        assert_true(pp[1] > pp[0]);
+        qr_forest_free(&f);
+    }
+    /* (d) rows that any one feature separates: every mtry scores alike */
+    {
+        enum { N = 60 };
+        double X[N * 4];
+        int y[N], group[N];
+        for (int i = 0; i < N; i++) {
+            y[i] = i % 3 == 0;
+            for (int j = 0; j < 4; j++) X[4 * i + j] = y[i] ? 10.0 + i + j : (double)(i % 7) + j;
+            group[i] = i;
+        }
+        int cand[3] = {4, 2, 3}, best = -1;
+        double scores[3];
+        prm.ntrees = 20;
+        assert_int_equal(qr_forest_tune_mtry(X, y, group, N, 4, cand, 3, 3, &prm, NULL, NULL, &best, scores, NULL), QR_OK);
+        print_message("equal scores: %.6f %.6f %.6f -> %d\n", scores[0], scores[1], scores[2], best);
+        assert_true(scores[0] == scores[1] && scores[1] == scores[2] && scores[0] > 0.9); /* a tie of all three */
+        assert_int_equal(best, 2);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forest_separable),
+        cmocka_unit_test(test_forest_tree_rules),
         cmocka_unit_test(test_smote),
         cmocka_unit_test(test_forest_vs_sklearn),
     };

@@ -503,6 +503,43 @@ static void test_review_outside_change(void **state) {
     qr_review_close(&r);
 }
 
+/* What counts as "changed there too" in a merge: a row whose note alone the other program edited,
+ * and a row it removed, are both changes of that program (rows_equal compares every review cell). */
+static void test_review_outside_note_and_removal(void **state) {
+    (void)state;
+    const char *head = "lesion_id\tdecision\treviewer\ttime\tmodel_probability\tmodel_decision\tnote";
+    char p[QR_PATH_MAX], text[1024];
+    path_in(p, sizeof p, "oc-note.tsv");
+    snprintf(text, sizeof text, "%s\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n2\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n",
+             head);
+    spit(p, text);
+    qr_review r;
+    assert_int_equal(qr_review_open(p, &r), QR_OK);
+    /* the other program adds a note to lesion 1, nothing else; this session re-decides lesion 1 */
+    snprintf(text, sizeof text,
+             "%s\n1\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\tseen by bob\n2\trim+\tann\t2026-01-01T00:00:00Z\tNA\tnone\t\n", head);
+    spit(p, text);
+    qr_review_row a = make_row(1, QR_REVIEW_RIM_NEG, "me", 0.2, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_non_null(strstr(r.outside, "(1 rows differed)"));
+    assert_non_null(strstr(r.outside, "lesion 1, changed there too"));
+    /* the other program removes lesion 2; this session re-decides it */
+    char *now = strdup(slurp(p));
+    assert_non_null(now);
+    char *row2 = strstr(now, "\n2\t");
+    assert_non_null(row2);
+    char *end = strchr(row2 + 1, '\n');
+    memmove(row2 + 1, end ? end + 1 : row2 + strlen(row2), strlen(end ? end + 1 : "") + 1);
+    spit(p, now);
+    free(now);
+    a = make_row(2, QR_REVIEW_RIM_NEG, "me", 0.3, QR_MODEL_RIM_NEG, "");
+    assert_int_equal(qr_review_record(&r, &a), QR_OK);
+    assert_non_null(strstr(r.outside, "(1 rows differed)"));
+    assert_non_null(strstr(r.outside, "lesion 2, changed there too"));
+    assert_int_equal(qr_review_decision_of(&r, 2), QR_REVIEW_RIM_NEG);
+    qr_review_close(&r);
+}
+
 /* The harder sequences of an outside change: a merge whose write fails, the other program's
  * columns, conflicts named only where both changed a lesion, a file that cannot be read, a link
  * replaced by a file. */
@@ -896,6 +933,8 @@ static void test_queue_attach_table(void **state) {
         {"4\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n", "lesion 4 is not a lesion of the lesion map"},
         {"2\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n2\t30\t0\t-1\t-2\t0.2\t0.05\trim-\n", "listed twice"},
         {"2\t31\t0\t-1\t-2\t0.2\t0.05\trim-\n", "has volume 31"},
+        /* predict writes volumes with 10 significant digits: 1 mm3 off on 300 mm3 (0.3%) is another lesion map */
+        {"9\t301\t6.000\t5.000\t4.000\t0.95\t0.1\trim+\n", "has volume 301"},
         {"2\t30\t0.5\t-1\t-2\t0.2\t0.05\trim-\n", "differs from the lesion map"},
         {"2\t30\t0\t-1\t-2\t1.2\t0.05\trim-\n", "probability 1.2"},
         {"2\t30\t0\t-1\t-2\t0.2\t-0.05\trim-\n", "uncertainty -0.05"},
@@ -1238,6 +1277,7 @@ int main(void) {
         cmocka_unit_test(test_review_unsaved),
         cmocka_unit_test(test_review_outside_change),
         cmocka_unit_test(test_review_outside_cases),
+        cmocka_unit_test(test_review_outside_note_and_removal),
         cmocka_unit_test(test_review_leftovers),
         cmocka_unit_test(test_review_lock),
         cmocka_unit_test(test_queue_order_filter_navigation),

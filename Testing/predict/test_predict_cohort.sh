@@ -31,8 +31,8 @@ same_as_single() {
   return $ok
 }
 check "each subject's table, overlay and probability map equal one-subject predict's, byte for byte" same_as_single
-queue_ok() { # the queue holds every subject table's rows, cells as written, ranked by probability
-  "$PY" - "$T/r" $SUBJECTS <<'PYEOF'
+queue_ok() { # queue_ok DIR SUBJECT...: the queue holds every subject table's rows, cells as written, ranked by probability
+  "$PY" - "$@" <<'PYEOF'
 import csv, sys
 d, subjects = sys.argv[1], sys.argv[2:]
 rows = list(csv.reader(open(f"{d}/queue.tsv"), delimiter="\t"))
@@ -56,7 +56,15 @@ for s, r in zip(subjects, subj[1:]):
                      str(sum(x[9] == "review" for x in t)), "-"], r
 PYEOF
 }
-check "queue.tsv: every lesion once, as its subject's table has it, ranked; subjects.tsv counts" queue_ok
+check "queue.tsv: every lesion once, as its subject's table has it, ranked; subjects.tsv counts" queue_ok "$T/r" $SUBJECTS
+# ties: sub-03's images listed again first, as sub-00, so each of its lesions ties with itself;
+# the queue puts the tied rows in the manifest's subject order (sub-00 first), then by lesion id
+{ head -1 "$C"; grep -P '^sub-03\t' "$C" | sed 's/^sub-03/sub-00/'; tail -n +2 "$C"; } >"$T/c/dup.tsv"
+"$Q" predict --manifest "$T/c/dup.tsv" --out-dir "$T/rd" --format nrrd --threads 1 --quiet >/dev/null 2>"$T/rd.err"
+check "a cohort with one subject's images twice: ties ranked by the manifest's order (sub-00 first)" \
+  queue_ok "$T/rd" sub-00 $SUBJECTS
+check "... and the two copies' tables are the same (so their lesions tie)" \
+  cmp -s "$T/rd/sub-00/lesions.tsv" "$T/rd/sub-03/lesions.tsv"
 
 # --- --resume: unchanged subjects reused, changed ones computed again ---
 cp "$T/r/queue.tsv" "$T/queue.first"

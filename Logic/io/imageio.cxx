@@ -658,9 +658,6 @@ qr_status read_itk(const char *path, const FileHeader &h, typename TImage::Point
     return QR_OK;
 }
 
-// No exception crosses into C: memory running out inside ITK, GDCM or the standard library
-// (std::bad_alloc) becomes QR_ERR_NOMEM naming the file, anything else QR_ERR_INTERNAL. (Nothing
-// here allocates: qr_fail formats into a fixed buffer.)
 // "what: text" with the text's line breaks and tabs as spaces, so the message stays one line;
 // formatted in a fixed buffer (called where memory may have run out).
 qr_status fail_flat(qr_status s, const char *what, const char *text) {
@@ -670,6 +667,10 @@ qr_status fail_flat(qr_status s, const char *what, const char *text) {
         if (*c == '\n' || *c == '\r' || *c == '\t') *c = ' ';
     return qr_fail(s, "%s: %s", what, flat);
 }
+
+// No exception crosses into C: memory running out inside ITK, GDCM or the standard library
+// (std::bad_alloc) becomes QR_ERR_NOMEM naming the file, anything else QR_ERR_INTERNAL. (Nothing
+// here allocates: qr_fail and fail_flat format into fixed buffers.)
 
 template <class F>
 qr_status no_throw(const char *what, F &&body) noexcept {
@@ -857,10 +858,11 @@ namespace {
 // write (verify_written) still catches what this cannot foresee, a compressed file or a disk that
 // fills meanwhile.
 // A compressed image's size is not known before it is written: when the disk has less room than
-// its uncompressed voxels, or the file-size limit is below them, the writers' own messages of a short write (NIfTI prints to the C
-// library's stderr, MetaImage to std::cerr) are caught around the write and dropped - the check
-// after the write (verify_written) reports the failure in qsmrim's one line. Whatever else reached
-// stderr meanwhile (another thread's notice) is passed on. Rare (a nearly full disk), so the
+// its uncompressed voxels, or the file-size limit is below them, the writers' own messages of a
+// short write (NIfTI prints to the C library's stderr, MetaImage to std::cerr) are caught around
+// the write and dropped - the check after the write (verify_written) reports the failure in
+// qsmrim's one line. Whatever else reached stderr meanwhile (another thread's notice) is passed
+// on. Rare (a nearly full disk, a file-size limit below an image's voxels), so the
 // capture may wait for ITK's readers (g_itk_read_lock, which also guards std::cerr's buffer).
 class StderrCapture {
   public:
@@ -923,12 +925,14 @@ qr_status write_single(const char *path, const char *staging_dir, const char *st
         compress = false;
     else if (qr_path_has_suffix(path, ".gz"))
         compress = true;
-    if (!compress) QR_TRY(qr_space_check(staging_dir, bytes, bytes, path));
-    // a compressed image's size is unknown beforehand: where its uncompressed voxels would not fit
-    // (the disk's room, the file-size limit), the writers' own messages of a short write are kept
-    // off stderr and the read-back reports it
+    // room and file-size limit for the uncompressed voxels: an uncompressed image that does not fit
+    // is refused before it is written; a compressed one's size is unknown beforehand, so it is
+    // written with the writers' own messages of a short write kept off stderr (the read-back
+    // reports it)
+    const qr_status room = qr_space_check(staging_dir, bytes, bytes, path);
+    if (room != QR_OK && !compress) return room;
+    const bool tight = room != QR_OK;
     std::unique_ptr<StderrCapture> capture;
-    const bool tight = compress && qr_space_check(staging_dir, bytes, bytes, path) != QR_OK;
     if (tight) {
         qr_clear_error();
         capture.reset(new StderrCapture());

@@ -1063,7 +1063,7 @@ void ReviewWindow::onPredictFinished() {
             if (!computeOutlines()) reportError("Cannot draw lesion outlines", QString::fromUtf8(qr_last_error()));
             applyOverlayImages();
             if (ownPrediction_) qr_prediction_free(&prediction_);
-            /* kept for Prediction > Save outputs, which writes the overlay, the probability map and
+            /* kept for File > Save prediction outputs, which writes the overlay, the probability map and
              * the table; the window holds its own QSM, FLAIR and (copied) labels, so the
              * prediction's are freed: three volumes, 510 MB on a 0.5 mm whole-brain grid */
             qr_volume_free(&p.qsm);

@@ -144,7 +144,7 @@ public:
     bool predictionRunning() const { return worker_ != nullptr; }
     QString lastPredictionMessage() const { return predictMessage_; }
     bool exportReview(const QString &path, QString *error);
-    /* Prediction > Save outputs without its dialog (DIR/rim_overlay.nrrd, rim_probability.nrrd,
+    /* File > Save prediction outputs without its dialog (DIR/rim_overlay.nrrd, rim_probability.nrrd,
      * rim_table.tsv, replaced without asking): the prediction run in this window. */
     bool savePrediction(const QString &dir, QString *error);
     bool writeState(const QString &path, QString *error);
